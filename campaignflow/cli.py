@@ -1,0 +1,20 @@
+"""The `campaignflow` command. Each area registers its own commands from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from campaignflow import cli_kafka, cli_simulate
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka.")
+
+app.add_typer(cli_kafka.app, name="kafka", help="The local Apache Kafka broker (KRaft).")
+cli_simulate.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Every setting of campaignflow, read from the environment (one place, one prefix).
+
+The README's configuration reference is generated from this class: add a field
+here and document it in its description.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAMPAIGNFLOW_", extra="ignore")
+
+    home: Path = Field(
+        default=REPO_ROOT / ".campaignflow",
+        description="State directory: broker data, worker tables, embedded ClickHouse, logs, pids.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Use an existing Kafka cluster instead of the local broker (host:port,...).",
+    )
+    kafka_port: int = Field(default=39092, description="Port of the local broker's client listener.")
+    kafka_controller_port: int = Field(default=39093, description="Port of the local broker's KRaft controller listener.")
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version fetched from Maven Central for the local broker.")
+    kafka_security_protocol: str | None = Field(default=None, description="Passed to clients as security.protocol (SASL_SSL, SSL, ...).")
+    kafka_sasl_mechanism: str | None = Field(default=None, description="Passed to clients as sasl.mechanism.")
+    kafka_sasl_username: str | None = Field(default=None, description="Passed to clients as sasl.username.")
+    kafka_sasl_password: str | None = Field(default=None, description="Passed to clients as sasl.password.")
+    kafka_ssl_ca_location: str | None = Field(default=None, description="Passed to clients as ssl.ca.location.")
+    partitions: int = Field(default=6, description="Partitions of every campaign-keyed topic (all the same, so they co-partition).")
+    replication_factor: int = Field(default=1, description="Replication factor of created topics.")
+    topic_prefix: str = Field(default="", description="Prefix put before every topic name (isolates tests and tenants).")
+    schema_registry_url: str | None = Field(default=None, description="Schema registry URL; set it to use Confluent framing instead of Avro single-object encoding.")
+    clickhouse_dsn: str | None = Field(default=None, description="ClickHouse DSN: chdb:///path (embedded, default under home) or http://user:pass@host:8123/db.")
+    worker_port: int = Field(default=6066, description="Web port of the engine worker (status API and /metrics).")
+    dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
+    sink_port: int = Field(default=9103, description="Port of the sink's read-only query endpoint and /metrics.")
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
