@@ -1,9 +1,269 @@
-"""`campaignflow simulate`: the engine on a simulated clock and dialer."""
+"""`campaignflow simulate`: read the inputs, run the engine's simulation, print JSON Lines.
+
+Every input problem ends the command with exit code 2 and one line on stderr that
+names the file, the row and the field.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from campaigns.contacts import (
+    Contact,
+    ContactLayout,
+    ContactsFileError,
+    Rejection,
+    iter_contacts,
+    normalise_number,
+)
+from campaigns.events import Command, CommandKind
+from campaigns.models import CampaignDefinition, DefinitionError, load_definition
+from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
+from campaigns.windows import from_datetime
+
+
+class InputError(Exception):
+    """One clear line for stderr."""
+
+
+def parse_instant(value: str, what: str) -> int:
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{what}: not an ISO 8601 time: {value!r}") from None
+    if dt.tzinfo is None:
+        raise InputError(f"{what}: {value!r} has no time zone; add Z or an offset like +00:00")
+    return from_datetime(dt)
+
+
+def parse_seconds(value: str, what: str) -> int:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InputError(f"{what}: not a number of seconds: {value!r}") from None
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise InputError(f"{what}: must be a finite number >= 0, got {value!r}")
+    return timedelta(seconds=seconds) // timedelta(microseconds=1)
+
+
+def read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, strict=True)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}: header: missing column(s) {', '.join(missing)}")
+            return [
+                (n, {k: (v or "").strip() for k, v in row.items() if k})
+                for n, row in enumerate(reader, 1)
+            ]
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: {err}") from None
+
+
+def load_contacts(path: Path, region: str) -> tuple[list[Contact], list[Rejection]]:
+    try:
+        with path.open("rb") as stream:
+            contacts: list[Contact] = []
+            rejections: list[Rejection] = []
+            for item in iter_contacts(stream, region, str(path)):
+                if isinstance(item, Contact):
+                    contacts.append(item)
+                elif isinstance(item, Rejection):
+                    rejections.append(item)
+                else:
+                    assert isinstance(item, ContactLayout)
+            return contacts, rejections
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    except ContactsFileError as err:
+        raise InputError(str(err)) from None
+
+
+def load_outcomes(path: Path) -> dict[tuple[str, int], ScriptedCall]:
+    script: dict[tuple[str, int], ScriptedCall] = {}
+    for n, row in read_csv(path, ["contact_id", "attempt", "status", "duration_seconds"]):
+        where = f"{path}: row {n}"
+        if not row["attempt"].isdigit() or int(row["attempt"]) < 1:
+            raise InputError(
+                f"{where}, column attempt: must be a whole number >= 1, got {row['attempt']!r}"
+            )
+        if row["status"] not in DIALER_STATUSES:
+            raise InputError(
+                f"{where}, column status: unknown status {row['status']!r}; use {', '.join(DIALER_STATUSES)}"
+            )
+        duration = parse_seconds(row["duration_seconds"], f"{where}, column duration_seconds")
+        script[(row["contact_id"], int(row["attempt"]))] = ScriptedCall(row["status"], duration)
+    return script
+
+
+def load_commands(path: Path, start: int) -> list[tuple[int, Command]]:
+    commands: list[tuple[int, Command]] = []
+    kinds = {
+        k.value: k for k in CommandKind if k not in (CommandKind.create, CommandKind.add_contacts)
+    }
+    for n, row in read_csv(path, ["at", "command"]):
+        where = f"{path}: row {n}"
+        at = parse_instant(row["at"], f"{where}, column at")
+        if at < start:
+            raise InputError(f"{where}, column at: {row['at']} is before --start")
+        kind = kinds.get(row["command"].lower())
+        if kind is None:
+            raise InputError(
+                f"{where}, column command: unknown command {row['command']!r}; use {', '.join(kinds)}"
+            )
+        start_at = None
+        if kind is CommandKind.schedule:
+            if not row.get("start_at"):
+                raise InputError(f"{where}, column start_at: required for schedule")
+            start_at = parse_instant(row["start_at"], f"{where}, column start_at")
+        commands.append((at, Command(f"command-{n}", kind, start_at=start_at)))
+    return commands
+
+
+def load_dnc(path: Path, region: str) -> frozenset[str]:
+    numbers: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    for n, line in enumerate(lines, 1):
+        raw = line.strip()
+        if not raw or raw.startswith("#"):
+            continue
+        number = normalise_number(raw, region)
+        if number is None:
+            raise InputError(f"{path}: line {n}: not a valid phone number: {raw!r}")
+        numbers.add(number)
+    return frozenset(numbers)
+
+
+def parse_model(spec: str) -> list[tuple[str, float]]:
+    shares: list[tuple[str, float]] = []
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in DIALER_STATUSES:
+            raise InputError(
+                f"--model: {part!r} must be status=share with a status among {', '.join(DIALER_STATUSES)}"
+            )
+        try:
+            share = float(value)
+        except ValueError:
+            raise InputError(f"--model: share of {name} is not a number: {value!r}") from None
+        if share < 0 or share != share:
+            raise InputError(f"--model: share of {name} must be >= 0")
+        shares.append((name, share))
+    if sum(s for _, s in shares) <= 0:
+        raise InputError("--model: the shares add up to 0")
+    return shares
+
+
+def build(
+    campaign: Path,
+    contacts: Path,
+    start: str,
+    outcomes: Path | None,
+    default_outcome: str,
+    default_duration: str,
+    commands: Path | None,
+    dnc: Path | None,
+    until: str | None,
+    model: str | None,
+    seed: int,
+) -> Simulation:
+    try:
+        definition: CampaignDefinition = load_definition(campaign)
+    except DefinitionError as err:
+        raise InputError(str(err).replace("\n", "; ")) from None
+    start_at = parse_instant(start, "--start")
+    region = definition.default_region
+    listed, rejected = load_contacts(contacts, region)
+    if default_outcome not in DIALER_STATUSES:
+        raise InputError(
+            f"--default-outcome: unknown status {default_outcome!r}; use {', '.join(DIALER_STATUSES)}"
+        )
+    if outcomes is not None and model is not None:
+        raise InputError("--outcomes and --model exclude each other: pick one")
+    dialer = SimDialer(
+        script=load_outcomes(outcomes) if outcomes else {},
+        default=ScriptedCall(
+            default_outcome, parse_seconds(default_duration, "--default-duration")
+        ),
+        model=parse_model(model) if model else (),
+        seed=seed,
+    )
+    return Simulation(
+        definition=definition,
+        contacts=listed,
+        rejections=rejected,
+        start=start_at,
+        commands=load_commands(commands, start_at) if commands else None,
+        dialer=dialer,
+        dnc=load_dnc(dnc, region) if dnc else frozenset(),
+        until=parse_instant(until, "--until") if until else None,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    def simulate(
+        campaign: Annotated[Path, typer.Option("--campaign", help="campaign.yaml")],
+        contacts: Annotated[Path, typer.Option("--contacts", help="contact list CSV")],
+        start: Annotated[str, typer.Option("--start", help="first instant, ISO 8601 with zone")],
+        outcomes: Annotated[
+            Path | None,
+            typer.Option("--outcomes", help="contact_id,attempt,status,duration_seconds"),
+        ] = None,
+        default_outcome: Annotated[str, typer.Option("--default-outcome")] = "no_answer",
+        default_duration: Annotated[str, typer.Option("--default-duration", help="seconds")] = "30",
+        commands: Annotated[
+            Path | None, typer.Option("--commands", help="at,command,start_at")
+        ] = None,
+        dnc: Annotated[
+            Path | None, typer.Option("--dnc", help="do-not-call list, one number a line")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="stop after this instant")
+        ] = None,
+        model: Annotated[
+            str | None, typer.Option("--model", help="answered=0.3,no_answer=0.5,...")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        summary: Annotated[
+            bool, typer.Option("--summary", help="end with a forecast line")
+        ] = False,
+    ) -> None:
+        """Run a campaign on a simulated clock and dialer; print what the engine decides."""
+        try:
+            sim = build(
+                campaign,
+                contacts,
+                start,
+                outcomes,
+                default_outcome,
+                default_duration,
+                commands,
+                dnc,
+                until,
+                model,
+                seed,
+            )
+        except InputError as err:
+            print(f"campaignflow simulate: {err}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        out = sys.stdout
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        for line in sim.run(summary=summary):
+            out.write(dumps(line))
+            out.write("\n")
+        out.flush()

@@ -1,0 +1,329 @@
+"""The contact list (SPEC section 2): streaming CSV parsing, alternates, overrides, E.164.
+
+Parsing is a pipeline of small pure steps so the ingest shell can run the costly one
+(number validation) on several cores: `read_rows` streams cells, `ContactLayout`
+reads the header, `build_contact` turns one row into a contact or a rejection, and
+`Deduper` applies the rules that need the rows before it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO
+
+import phonenumbers
+
+from campaigns.models import check_timezone
+
+MAX_CELL_BYTES = 65_536
+SPECIAL = ("contact_id", "timezone")
+PRIMARY = "phone_number"
+ALTERNATE = re.compile(r"^phone_number_(\d+)$")
+SUFFIXED = re.compile(r"^(.+)_(\d+)$")
+
+
+class ContactsFileError(ValueError):
+    """The file as a whole cannot be read: nothing of it may be used."""
+
+
+@dataclass(slots=True)
+class Alternate:
+    position: int  # the N of phone_number_N
+    phone_number: str
+    variables: dict[str, str] = field(default_factory=dict)  # X -> value of X_N (non-empty)
+
+
+@dataclass(slots=True)
+class Contact:
+    contact_id: str
+    row: int
+    phone_number: str
+    alternates: list[Alternate]
+    variables: dict[str, str]  # raw column name -> value
+    timezone: str | None = None
+
+
+@dataclass(slots=True)
+class Rejection:
+    row: int
+    column: str | None
+    reason: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1 << 20)
+def normalise_number(raw: str, region: str) -> str | None:
+    """E.164 form of a valid number, else None. Cached: lists repeat numbers a lot."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+Normaliser = Callable[[str, str], "str | None"]
+
+
+@dataclass(frozen=True)
+class ContactLayout:
+    """What each header column is for."""
+
+    columns: tuple[str, ...]
+    alternates: tuple[tuple[int, int], ...]  # (N, column index), by N
+    overrides: tuple[tuple[str, int, int], ...]  # (base X, N, column index)
+    variables: tuple[tuple[str, int], ...]  # (column name, index)
+    contact_id: int | None
+    timezone: int | None
+    primary: int
+
+    @classmethod
+    def from_header(cls, header: list[str], source: str = "contacts") -> ContactLayout:
+        cols = [h.strip() for h in header]
+        if not any(cols):
+            raise ContactsFileError(f"{source}: the header row is empty")
+        seen: set[str] = set()
+        for i, c in enumerate(cols):
+            if c in seen:
+                raise ContactsFileError(
+                    f"{source}: row 0 (header), column {i + 1}: duplicate column {c!r}"
+                )
+            seen.add(c)
+        if PRIMARY not in seen:
+            raise ContactsFileError(
+                f"{source}: row 0 (header): required column 'phone_number' is missing (columns: {', '.join(cols)})"
+            )
+        alternates: list[tuple[int, int]] = []
+        for i, c in enumerate(cols):
+            m = ALTERNATE.match(c)
+            if m and int(m.group(1)) >= 2:
+                alternates.append((int(m.group(1)), i))
+        plain = {c for c in cols if not c.startswith(PRIMARY) and c not in SPECIAL}
+        overrides: list[tuple[str, int, int]] = []
+        override_cols: set[str] = set()
+        for i, c in enumerate(cols):
+            m = SUFFIXED.match(c)
+            if m and int(m.group(2)) >= 2 and m.group(1) in plain and c in plain:
+                overrides.append((m.group(1), int(m.group(2)), i))
+                override_cols.add(c)
+        variables = tuple(
+            (c, i) for i, c in enumerate(cols) if c in plain and c not in override_cols
+        )
+        return cls(
+            columns=tuple(cols),
+            alternates=tuple(sorted(alternates)),
+            overrides=tuple(overrides),
+            variables=variables,
+            contact_id=cols.index("contact_id") if "contact_id" in seen else None,
+            timezone=cols.index("timezone") if "timezone" in seen else None,
+            primary=cols.index(PRIMARY),
+        )
+
+    @property
+    def variable_columns(self) -> list[str]:
+        return [c for c, _ in self.variables]
+
+
+def build_contact(
+    layout: ContactLayout,
+    row: int,
+    cells: list[str],
+    region: str,
+    normalise: Normaliser = normalise_number,
+) -> Contact | Rejection:
+    """One data row to a contact, or the first rule it breaks (duplicates aside)."""
+    cols = layout.columns
+    if len(cells) > len(cols):
+        return Rejection(
+            row,
+            None,
+            f"row has {len(cells)} cells, the header has {len(cols)}",
+            _values(cols, cells),
+        )
+    if len(cells) < len(cols):
+        cells = cells + [""] * (len(cols) - len(cells))
+    raw_primary = cells[layout.primary].strip()
+    if not raw_primary:
+        return Rejection(row, PRIMARY, "phone number is missing", _values(cols, cells))
+    primary = normalise(raw_primary, region)
+    if primary is None:
+        return Rejection(
+            row, PRIMARY, f"not a valid phone number: {raw_primary!r}", _values(cols, cells)
+        )
+    alternates: list[Alternate] = []
+    for n, idx in layout.alternates:
+        raw = cells[idx].strip()
+        if not raw:
+            continue
+        number = normalise(raw, region)
+        if number is None:
+            return Rejection(
+                row, cols[idx], f"not a valid phone number: {raw!r}", _values(cols, cells)
+            )
+        alternates.append(Alternate(n, number))
+    if layout.overrides and alternates:
+        by_n = {a.position: a for a in alternates}
+        for base, n, idx in layout.overrides:
+            value = cells[idx]
+            alt = by_n.get(n)
+            if alt is not None and value != "":
+                alt.variables[base] = value
+    tz: str | None = None
+    if layout.timezone is not None:
+        tz = cells[layout.timezone].strip() or None
+    contact_id = ""
+    if layout.contact_id is not None:
+        contact_id = cells[layout.contact_id].strip()
+    return Contact(
+        contact_id=contact_id or f"row-{row}",
+        row=row,
+        phone_number=primary,
+        alternates=alternates,
+        variables={c: cells[i] for c, i in layout.variables},
+        timezone=tz,
+    )
+
+
+def _values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
+    return {c: (cells[i] if i < len(cells) else "") for i, c in enumerate(cols)}
+
+
+class Deduper:
+    """The rules that need earlier rows: unique contact ids and primary numbers, valid zones."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._primaries: set[str] = set()
+
+    def check(self, contact: Contact) -> Rejection | None:
+        if contact.contact_id in self._ids:
+            return Rejection(
+                contact.row,
+                "contact_id",
+                f"contact_id {contact.contact_id!r} repeats an earlier row",
+            )
+        if contact.phone_number in self._primaries:
+            return Rejection(
+                contact.row,
+                PRIMARY,
+                f"phone number {contact.phone_number} repeats an earlier row's primary number",
+            )
+        if contact.timezone is not None:
+            try:
+                check_timezone(contact.timezone)
+            except ValueError as err:
+                return Rejection(contact.row, "timezone", str(err))
+        self._ids.add(contact.contact_id)
+        self._primaries.add(contact.phone_number)
+        return None
+
+
+def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int, list[str]]]:
+    """(1-based data row, cells) for every non-blank record after the header.
+
+    Yields the header as row 0. Raises ContactsFileError for an undecodable byte
+    (with its offset), broken quoting or an oversized cell.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+    csv.field_size_limit(MAX_CELL_BYTES * 4)
+    reader = csv.reader(text, strict=True)
+    row = -1
+    try:
+        for cells in reader:
+            if not cells or (len(cells) == 1 and cells[0] == ""):
+                continue
+            row += 1
+            for i, cell in enumerate(cells):
+                if len(cell) > MAX_CELL_BYTES:
+                    raise ContactsFileError(
+                        f"{source}: row {row}, column {i + 1}: cell of {len(cell)} characters is over the limit of {MAX_CELL_BYTES}"
+                    )
+            yield row, cells
+    except UnicodeDecodeError:
+        raise ContactsFileError(f"{source}: {_decode_error_at(stream)}") from None
+    except csv.Error as err:
+        msg = str(err)
+        if "field larger than field limit" in msg:
+            msg = f"a cell is over the limit of {MAX_CELL_BYTES} characters"
+        elif "unexpected end of data" in msg:
+            msg = "a quoted cell is never closed (unterminated quote)"
+        raise ContactsFileError(
+            f"{source}: row {row + 1} (line {reader.line_num}): {msg}"
+        ) from None
+    if row < 0:
+        raise ContactsFileError(f"{source}: the file is empty (no header row)")
+
+
+def _decode_error_at(stream: BinaryIO) -> str:
+    """Find the first undecodable byte by decoding again from the start."""
+    stream.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = 0
+    while chunk := stream.read(1 << 16):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as err:
+            pending = len(decoder.getstate()[0])
+            at = offset - pending + err.start
+            return (
+                f"byte {at}: not UTF-8 (0x{chunk[err.start]:02x})"
+                if 0 <= err.start < len(chunk)
+                else f"byte {at}: not UTF-8"
+            )
+        offset += len(chunk)
+    return f"byte {offset}: truncated UTF-8 sequence at end of file"
+
+
+@dataclass
+class ParsedList:
+    layout: ContactLayout
+    contacts: list[Contact]
+    rejections: list[Rejection]
+
+
+def iter_contacts(
+    stream: BinaryIO, region: str, source: str = "contacts"
+) -> Iterator[ContactLayout | Contact | Rejection]:
+    """The whole parse, streaming: first the layout, then contacts and rejections in row order."""
+    rows = read_rows(stream, source)
+    _, header = next(rows)
+    layout = ContactLayout.from_header(header, source)
+    yield layout
+    dedupe = Deduper()
+    for row, cells in rows:
+        item = build_contact(layout, row, cells, region)
+        if isinstance(item, Contact):
+            rejected = dedupe.check(item)
+            if rejected is not None:
+                rejected.values = _values(layout.columns, cells)
+                item = rejected
+        yield item
+
+
+def parse_file(path: str | Path, region: str) -> ParsedList:
+    """Parse a whole list into memory (simulate and small uploads)."""
+    p = Path(path)
+    try:
+        stream = p.open("rb")
+    except OSError as err:
+        raise ContactsFileError(f"{p}: cannot read: {err.strerror}") from None
+    with stream:
+        items = iter_contacts(stream, region, str(p))
+        layout = next(items)
+        assert isinstance(layout, ContactLayout)
+        contacts: list[Contact] = []
+        rejections: list[Rejection] = []
+        for item in items:
+            if isinstance(item, Contact):
+                contacts.append(item)
+            elif isinstance(item, Rejection):
+                rejections.append(item)
+        return ParsedList(layout, contacts, rejections)

@@ -1,0 +1,70 @@
+"""Composing one call: destination, caller ID, variables, and the contact's local zones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import timezone as number_zones
+
+from campaigns.contacts import Alternate, Contact
+from campaigns.models import CampaignDefinition
+from campaigns.store import Directory
+from campaigns.strategies import caller_id, destination_index
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    to: str
+    alternate: Alternate | None
+
+
+def choose_destination(
+    definition: CampaignDefinition, contact: Contact, attempt: int, directory: Directory
+) -> Dial:
+    """SPEC section 3, after leaving out alternates that are on the do-not-call list."""
+    alternates = [a for a in contact.alternates if not directory.is_blocked(a.phone_number)]
+    idx = destination_index(definition.rules.alternate_strategy, len(alternates), attempt)
+    if idx is None:
+        return Dial(contact.phone_number, None)
+    alt = alternates[idx]
+    return Dial(alt.phone_number, alt)
+
+
+def choose_caller_id(definition: CampaignDefinition, attempt: int) -> str:
+    ids = definition.rules.caller_ids
+    if ids is None:
+        return definition.source_number
+    return caller_id(ids.strategy, ids.numbers, attempt, definition.source_number)
+
+
+def call_variables(
+    definition: CampaignDefinition, contact: Contact, alternate: Alternate | None
+) -> dict[str, str]:
+    """The row's variable columns, overridden for an alternate, renamed by the mapping."""
+    mapping = definition.variable_mapping
+    values = contact.variables
+    if alternate is not None and alternate.variables:
+        values = {**values, **alternate.variables}
+    if not mapping:
+        return dict(values)
+    return {mapping.get(k, k): v for k, v in values.items()}
+
+
+@lru_cache(maxsize=1 << 16)
+def zones_of_number(number: str) -> tuple[str, ...]:
+    """Every IANA zone a number may be in; empty when unknown."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = number_zones.time_zones_for_number(parsed)
+    return tuple(z for z in zones if z != "Etc/Unknown")
+
+
+def contact_zones(definition: CampaignDefinition, contact: Contact, to: str) -> tuple[str, ...]:
+    """The contact's zone for the local-time rule: CSV zone, else the number's, else the campaign's."""
+    if contact.timezone:
+        return (contact.timezone,)
+    return zones_of_number(to) or (definition.rules.timezone,)

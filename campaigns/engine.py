@@ -1,0 +1,485 @@
+"""The engine: one deterministic step per instant, over a storage port.
+
+`step(campaign_id, now, ...)` applies what happened at `now` in SPEC order
+(contacts and commands, then outcomes and timeouts in call-creation order, then one
+round of call creation) and returns the events to publish. It never reads a clock:
+`now` is given, and `next_wake` says when the campaign next needs a step if nothing
+else happens. The live worker and `campaignflow simulate` both drive this class.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable, Sequence
+
+from campaigns import queues
+from campaigns.contacts import Contact
+from campaigns.dialing import (
+    Dial,
+    call_variables,
+    choose_caller_id,
+    choose_destination,
+    contact_zones,
+)
+from campaigns.events import (
+    FINAL_CAMPAIGN,
+    CallCreated,
+    CampaignStatus,
+    Command,
+    CommandKind,
+    CommandRejected,
+    ContactFinal,
+    ContactRejected,
+    ContactStatus,
+    Event,
+    InputRejected,
+    Outcome,
+    OutcomeRecorded,
+    StatusChanged,
+)
+from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
+from campaigns.models import CampaignDefinition
+from campaigns.queues import TimeQueue
+from campaigns.retries import Retry, max_call_us, verdict
+from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
+from campaigns.store import Directory, Store
+from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
+
+
+def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
+    return f"{campaign_id}/{contact_id}/{attempt}"
+
+
+def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
+    """(contact_id, attempt) of a call id of this campaign, or None."""
+    prefix = campaign_id + "/"
+    if not value.startswith(prefix):
+        return None
+    contact_id, sep, attempt = value[len(prefix) :].rpartition("/")
+    if not sep or not contact_id or not attempt.isdigit():
+        return None
+    return contact_id, int(attempt)
+
+
+class Engine:
+    def __init__(self, store: Store, directory: Directory) -> None:
+        self.store = store
+        self.directory = directory
+
+    # ---- the step ------------------------------------------------------------
+
+    def step(
+        self,
+        campaign_id: str,
+        now: int,
+        *,
+        contacts: Iterable[Contact] = (),
+        commands: Iterable[Command] = (),
+        outcomes: Sequence[Outcome] = (),
+    ) -> list[Event]:
+        out: list[Event] = []
+        camp = self.store.get_campaign(campaign_id) or CampaignState(campaign_id)
+        ctx = _Step(self, camp, self.store.get_definition(campaign_id), now, out)
+        for contact in contacts:
+            ctx.add_contact(contact)
+        for command in commands:
+            ctx.command(command)
+        ctx.scheduled_start()
+        ctx.resolve_calls(outcomes)
+        ctx.wake_parked()
+        ctx.round()
+        ctx.check_completed()
+        camp.next_wake = ctx.next_wake()
+        if camp.status is not None or camp.arrived:
+            self.store.put_campaign(camp)
+        return out
+
+    def next_wake(self, campaign_id: str) -> int | None:
+        camp = self.store.get_campaign(campaign_id)
+        return camp.next_wake if camp else None
+
+
+class _Step:
+    """The work of one step on one campaign; holds what every rule needs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        camp: CampaignState,
+        definition: CampaignDefinition | None,
+        now: int,
+        out: list[Event],
+    ) -> None:
+        self.store = engine.store
+        self.directory = engine.directory
+        self.camp = camp
+        self.cid = camp.campaign_id
+        self.now = now
+        self.out = out
+        self.definition = definition
+        self.retries = TimeQueue(self.store, camp, queues.RETRY)
+        self.deadlines = TimeQueue(self.store, camp, queues.DEADLINE)
+        self.parked = TimeQueue(self.store, camp, queues.PARKED)
+
+    # ---- small helpers -------------------------------------------------------
+
+    @property
+    def window(self) -> Window:
+        assert self.definition is not None
+        rules = self.definition.rules
+        w = rules.calling_window
+        return window(rules.timezone, day_numbers(rules.calling_days), w.start_minute, w.end_minute)
+
+    def set_status(self, status: CampaignStatus) -> None:
+        self.camp.status = status
+        if status in FINAL_CAMPAIGN:
+            self.camp.finished_at = self.now
+        self.out.append(StatusChanged(self.now, self.cid, status))
+
+    def finalize(self, contact: ContactState, status: ContactStatus, at: int | None = None) -> None:
+        contact.status = status
+        contact.phase = Phase.waiting
+        contact.retry_due = None
+        self.camp.final += 1
+        self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
+        self.store.put_contact(self.cid, contact)
+        self.out.append(
+            ContactFinal(
+                self.now if at is None else at,
+                self.cid,
+                contact.contact.contact_id,
+                status,
+                contact.attempts,
+            )
+        )
+        self.check_completed()
+
+    def check_completed(self) -> None:
+        c = self.camp
+        if (
+            c.status in (CampaignStatus.running, CampaignStatus.paused)
+            and c.arrived >= c.expected
+            and c.final == c.arrived
+        ):
+            self.set_status(CampaignStatus.completed)
+
+    # ---- contacts and commands ---------------------------------------------------
+
+    def add_contact(self, contact: Contact) -> None:
+        c = self.camp
+        if c.status in FINAL_CAMPAIGN:
+            self.out.append(
+                ContactRejected(
+                    self.now,
+                    self.cid,
+                    contact.contact_id,
+                    contact.row,
+                    f"campaign is {c.status}: contact not added",
+                )
+            )
+            return
+        if self.store.find_contact(self.cid, contact.contact_id) is not None:
+            return  # a replay or a second upload of the same row
+        seq = c.arrived
+        c.arrived += 1
+        self.store.index_contact(self.cid, contact.contact_id, seq)
+        self.store.put_contact(self.cid, ContactState(seq, contact))
+
+    def command(self, cmd: Command) -> None:
+        c = self.camp
+        if cmd.command_id in c.recent_commands:
+            return
+        c.recent_commands.append(cmd.command_id)
+        del c.recent_commands[:-RECENT_COMMANDS]
+        if cmd.kind is CommandKind.create:
+            self.create(cmd)
+            return
+        if c.status is None or self.definition is None:
+            self.reject(cmd, "unknown campaign: no create command was seen for it")
+            return
+        if cmd.kind is CommandKind.add_contacts:
+            if c.status in FINAL_CAMPAIGN:
+                self.reject(cmd, f"campaign is {c.status.value}: no contacts can be added")
+            else:
+                c.expected += cmd.count
+            return
+        nxt = transition(c.status, cmd.kind)
+        if not isinstance(nxt, CampaignStatus):
+            self.reject(cmd, nxt)
+            return
+        if cmd.kind in NEEDS_SUBSCRIPTION and not self.directory.subscription_active(
+            self.definition.account_id
+        ):
+            self.reject(cmd, f"account {self.definition.account_id} has no active subscription")
+            return
+        if cmd.kind is CommandKind.schedule:
+            if cmd.start_at is None:
+                self.reject(cmd, "schedule needs a start time")
+                return
+            c.start_at = cmd.start_at
+        self.set_status(nxt)
+        if nxt is CampaignStatus.cancelled:
+            self.cancel_all()
+
+    def create(self, cmd: Command) -> None:
+        c = self.camp
+        if c.status is not None:
+            self.reject(cmd, f"campaign {self.cid} already exists ({c.status.value})")
+            return
+        if cmd.definition is None or cmd.definition.campaign_id != self.cid:
+            self.reject(
+                cmd, "create needs a definition whose campaign_id is the command's campaign"
+            )
+            return
+        self.definition = cmd.definition
+        self.store.put_definition(cmd.definition)
+        c.expected = max(c.expected, cmd.expected_contacts)
+        self.set_status(CampaignStatus.draft)
+
+    def reject(self, cmd: Command, reason: str) -> None:
+        self.out.append(CommandRejected(self.now, self.cid, cmd.command_id, cmd.kind.value, reason))
+
+    def cancel_all(self) -> None:
+        for seq in range(self.camp.arrived):
+            contact = self.store.get_contact(self.cid, seq)
+            if contact is not None and not contact.is_final:
+                self.finalize(contact, ContactStatus.cancelled)
+        for q in (self.retries, self.parked):
+            q.drain()
+        self.store.put_queue(self.cid, queues.RETURNED, [])
+        self.camp.cursor = self.camp.arrived
+
+    def scheduled_start(self) -> None:
+        c = self.camp
+        if (
+            c.status is CampaignStatus.scheduled
+            and c.start_at is not None
+            and c.start_at <= self.now
+        ):
+            self.set_status(CampaignStatus.running)
+
+    # ---- outcomes and timeouts ---------------------------------------------------
+
+    def resolve_calls(self, outcomes: Sequence[Outcome]) -> None:
+        """Outcomes and timeouts at this instant, applied in the order their calls were created."""
+        # (call order, arrival, outcome or None for a timeout, contact, attempt or deadline)
+        work: list[tuple[int, int, Outcome | None, ContactState, int]] = []
+        for i, o in enumerate(outcomes):
+            parsed = parse_call_id(self.cid, o.call_id)
+            seq = self.store.find_contact(self.cid, parsed[0]) if parsed else None
+            contact = self.store.get_contact(self.cid, seq) if seq is not None else None
+            if parsed is None or contact is None or parsed[1] > contact.attempts or parsed[1] < 1:
+                self.out.append(
+                    InputRejected(
+                        self.now,
+                        self.cid,
+                        f"outcome {o.call_id}",
+                        "unknown call: the engine never created it",
+                    )
+                )
+                continue
+            order = contact.call_order if parsed[1] == contact.attempts else -1
+            work.append((order, i, o, contact, parsed[1]))
+        expired = self.deadlines.pop_all_due(self.now)
+        for deadline, order, seq, _attempt in expired:
+            contact = self.store.get_contact(self.cid, seq)
+            if contact is not None and contact.call_open and contact.call_order == order:
+                work.append((order, len(outcomes), None, contact, deadline))
+        work.sort(key=lambda w: (w[0], w[1]))
+        for order, _, outcome, contact, value in work:
+            if outcome is None:
+                self.apply_timeout(contact, order, value)
+            else:
+                self.apply_outcome(contact, value, outcome.status, order)
+
+    def apply_outcome(self, contact: ContactState, attempt: int, status: str, order: int) -> None:
+        cid_ = call_id(self.cid, contact.contact.contact_id, attempt)
+        live = contact.call_open and attempt == contact.attempts and contact.call_order == order
+        self.out.append(
+            OutcomeRecorded(
+                self.now, self.cid, cid_, contact.contact.contact_id, attempt, status, live
+            )
+        )
+        if live:
+            self.close_call(contact, status, self.now)
+
+    def apply_timeout(self, contact: ContactState, order: int, deadline: int) -> None:
+        """No outcome by the deadline: the engine records `timeout` at the deadline itself."""
+        if not (contact.call_open and contact.call_order == order):
+            return  # an outcome at this same instant came first
+        cid_ = call_id(self.cid, contact.contact.contact_id, contact.attempts)
+        self.out.append(
+            OutcomeRecorded(
+                deadline,
+                self.cid,
+                cid_,
+                contact.contact.contact_id,
+                contact.attempts,
+                "timeout",
+                True,
+                timeout=True,
+            )
+        )
+        self.close_call(contact, "timeout", deadline)
+
+    def close_call(self, contact: ContactState, status: str, at: int) -> None:
+        assert self.definition is not None
+        contact.call_open = False
+        self.camp.in_flight -= 1
+        if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
+            self.store.put_contact(self.cid, contact)
+            return
+        result = verdict(self.definition.rules, status, contact.attempts, at)
+        if isinstance(result, Retry):
+            contact.phase = Phase.retry
+            contact.retry_due = result.due
+            self.retries.push((result.due, contact.seq))
+            self.store.put_contact(self.cid, contact)
+        else:
+            self.finalize(contact, result, at)
+
+    # ---- parked contacts -----------------------------------------------------------
+
+    def wake_parked(self) -> None:
+        woken = self.parked.pop_all_due(self.now)
+        if not woken:
+            return
+        returned = self.store.get_queue(self.cid, queues.RETURNED)
+        for _, seq in woken:
+            contact = self.store.get_contact(self.cid, seq)
+            if contact is None or contact.phase != Phase.parked or contact.is_final:
+                continue
+            if contact.retry_due is not None:
+                contact.phase = Phase.retry
+                self.retries.push((contact.retry_due, seq))
+            else:
+                contact.phase = Phase.waiting
+                insort(returned, (seq,))
+            self.store.put_contact(self.cid, contact)
+        self.store.put_queue(self.cid, queues.RETURNED, returned)
+
+    # ---- call creation -----------------------------------------------------------------
+
+    def next_candidate(self) -> ContactState | None:
+        """Retries due by (due, row), then never-called contacts by row."""
+        while True:
+            entry = self.retries.pop_due(self.now)
+            if entry is None:
+                break
+            contact = self.store.get_contact(self.cid, entry[1])
+            if contact is not None and contact.phase == Phase.retry and not contact.is_final:
+                return contact
+        returned = self.store.get_queue(self.cid, queues.RETURNED)
+        while returned:
+            seq = returned.pop(0)[0]
+            self.store.put_queue(self.cid, queues.RETURNED, returned)
+            contact = self.store.get_contact(self.cid, seq)
+            if contact is not None and not contact.is_final:
+                return contact
+        while self.camp.cursor < self.camp.arrived:
+            seq = self.camp.cursor
+            self.camp.cursor += 1
+            contact = self.store.get_contact(self.cid, seq)
+            if contact is not None and not contact.is_final:
+                return contact
+        return None
+
+    def round(self) -> None:
+        c = self.camp
+        if c.status is not CampaignStatus.running or self.definition is None:
+            return
+        if not self.window.is_open(self.now):
+            return
+        rules = self.definition.rules
+        limit = rules.outbound_limit
+        local = rules.contact_local_time
+        while c.in_flight < limit:
+            contact = self.next_candidate()
+            if contact is None:
+                break
+            if self.directory.is_blocked(contact.contact.phone_number):
+                self.finalize(contact, ContactStatus.suppressed)
+                continue
+            attempt = contact.attempts + 1
+            dial = choose_destination(self.definition, contact.contact, attempt, self.directory)
+            if local.enabled:
+                zones = contact_zones(self.definition, contact.contact, dial.to)
+                lw = local.window
+                windows = [window(z, ALL_DAYS, lw.start_minute, lw.end_minute) for z in zones]
+                if not all_open(windows, self.now):
+                    self.park(contact, next_all_open([self.window, *windows], self.now))
+                    continue
+            self.create_call(contact, attempt, dial)
+
+    def park(self, contact: ContactState, wake: int | None) -> None:
+        contact.phase = Phase.parked
+        if wake is not None:
+            self.parked.push((wake, contact.seq))
+        self.store.put_contact(self.cid, contact)
+
+    def create_call(self, contact: ContactState, attempt: int, dial: Dial) -> None:
+        assert self.definition is not None
+        d = self.definition
+        c = self.camp
+        contact.attempts = attempt
+        contact.phase = Phase.in_call
+        contact.call_open = True
+        contact.call_order = c.calls
+        contact.retry_due = None
+        c.calls += 1
+        c.in_flight += 1
+        deadline = self.now + max_call_us(d.rules)
+        self.deadlines.push((deadline, contact.call_order, contact.seq, attempt))
+        self.store.put_contact(self.cid, contact)
+        self.out.append(
+            CallCreated(
+                at=self.now,
+                call_id=call_id(self.cid, contact.contact.contact_id, attempt),
+                campaign_id=self.cid,
+                account_id=d.account_id,
+                contact_id=contact.contact.contact_id,
+                attempt=attempt,
+                to=dial.to,
+                from_=choose_caller_id(d, attempt),
+                alternate_position=dial.alternate.position if dial.alternate else 0,
+                agent_id=d.agent.id,
+                variables=call_variables(d, contact.contact, dial.alternate),
+                deadline=deadline,
+            )
+        )
+
+    # ---- when to come back ---------------------------------------------------------
+
+    def live_deadline(self) -> tuple[int, ...] | None:
+        """The earliest deadline of a call still open; resolved calls' entries are dropped."""
+        while (entry := self.deadlines.peek()) is not None:
+            contact = self.store.get_contact(self.cid, entry[2])
+            if contact is not None and contact.call_open and contact.call_order == entry[1]:
+                return entry
+            self.deadlines.pop_due(entry[0])
+        return None
+
+    def next_wake(self) -> int | None:
+        c = self.camp
+        now = self.now
+        cands: list[int] = []
+        first_deadline = self.live_deadline()
+        if first_deadline is not None:
+            cands.append(first_deadline[0])
+        if c.status is CampaignStatus.scheduled and c.start_at is not None:
+            cands.append(c.start_at)
+        if c.status is CampaignStatus.running and self.definition is not None:
+            first_parked = self.parked.peek()
+            if first_parked is not None:
+                cands.append(first_parked[0])
+            if c.in_flight < self.definition.rules.outbound_limit:
+                pending_from: int | None = None
+                first_retry = self.retries.peek()
+                if first_retry is not None:
+                    pending_from = max(first_retry[0], now)
+                if c.cursor < c.arrived or self.store.get_queue(self.cid, queues.RETURNED):
+                    pending_from = now
+                if pending_from is not None:
+                    cands.append(self.window.next_open(pending_from))
+        later = [t for t in cands if t > now]
+        return min(later) if later else None

@@ -1,0 +1,149 @@
+"""What goes into the engine and what comes out of it.
+
+Plain dataclasses with times as epoch microseconds (see windows.py): the shells
+translate them to and from Avro (live) or JSON Lines (simulate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from campaigns.models import CampaignDefinition
+
+
+class CampaignStatus(StrEnum):
+    draft = "draft"
+    scheduled = "scheduled"
+    running = "running"
+    paused = "paused"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+FINAL_CAMPAIGN = (CampaignStatus.completed, CampaignStatus.cancelled)
+
+
+class ContactStatus(StrEnum):
+    reached = "reached"
+    exhausted = "exhausted"
+    failed = "failed"
+    cancelled = "cancelled"
+    suppressed = "suppressed"
+
+
+class CommandKind(StrEnum):
+    create = "create"
+    schedule = "schedule"
+    start = "start"
+    pause = "pause"
+    resume = "resume"
+    cancel = "cancel"
+    add_contacts = "add_contacts"
+
+
+# ---- inputs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    command_id: str
+    kind: CommandKind
+    definition: CampaignDefinition | None = None  # create
+    expected_contacts: int = 0  # create
+    start_at: int | None = None  # schedule
+    count: int = 0  # add_contacts
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    call_id: str
+    status: str
+
+
+# ---- outputs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    at: int
+    campaign_id: str
+    status: CampaignStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CallCreated:
+    at: int
+    call_id: str
+    campaign_id: str
+    account_id: str
+    contact_id: str
+    attempt: int
+    to: str
+    from_: str
+    alternate_position: int  # 0 = primary, else the N of phone_number_N
+    agent_id: str
+    variables: dict[str, str]
+    deadline: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecorded:
+    """An outcome the engine saw; `applied` is False for one that changed nothing."""
+
+    at: int
+    campaign_id: str
+    call_id: str
+    contact_id: str
+    attempt: int
+    status: str
+    applied: bool
+    timeout: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFinal:
+    at: int
+    campaign_id: str
+    contact_id: str
+    status: ContactStatus
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    at: int
+    campaign_id: str
+    command_id: str
+    command: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRejected:
+    at: int
+    campaign_id: str
+    contact_id: str
+    row: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputRejected:
+    """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic."""
+
+    at: int
+    campaign_id: str
+    what: str
+    reason: str
+
+
+Event = (
+    StatusChanged
+    | CallCreated
+    | OutcomeRecorded
+    | ContactFinal
+    | CommandRejected
+    | ContactRejected
+    | InputRejected
+)

@@ -1,0 +1,308 @@
+"""The campaign definition (SPEC section 1) as validated pydantic models.
+
+Validation lives here so that every shell (CLI, ingest, worker) rejects the same
+definitions with the same messages: an error names the field and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CALL_STATUSES = (
+    "answered",
+    "no_answer",
+    "busy",
+    "failed",
+    "voicemail",
+    "invalid_number",
+    "timeout",
+)
+DEFAULT_RETRY_ON = ("no_answer", "busy", "failed", "voicemail", "timeout")
+
+
+class Strategy(StrEnum):
+    rolling = "rolling"
+    clamp = "clamp"
+    custom = "custom"
+
+
+class DefinitionError(ValueError):
+    """A campaign definition broke a rule; `str()` is one line per problem, field first."""
+
+
+def _check_e164(value: str, what: str) -> str:
+    if not isinstance(value, str) or not E164.match(value):
+        raise ValueError(f"{what} must be an E.164 number like +15550100000, got {value!r}")
+    return value
+
+
+def parse_hhmm(value: str, *, allow_24: bool) -> time | None:
+    """'HH:MM' to a time; '24:00' (end of day) is returned as None."""
+    if allow_24 and value == "24:00":
+        return None
+    if not HHMM.match(value):
+        raise ValueError(
+            f"must be HH:MM (00:00-23:59{' or 24:00' if allow_24 else ''}), got {value!r}"
+        )
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def minutes_of(value: str) -> int:
+    """'HH:MM' (or '24:00') to minutes after midnight."""
+    if value == "24:00":
+        return 24 * 60
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(Strict):
+    start: str = "09:00"
+    end: str = "19:00"
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        parse_hhmm(v, allow_24=False)
+        return v
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v: str) -> str:
+        parse_hhmm(v, allow_24=True)
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if minutes_of(self.start) >= minutes_of(self.end):
+            raise ValueError(f"start must be before end, got start={self.start} end={self.end}")
+        return self
+
+    @property
+    def start_minute(self) -> int:
+        return minutes_of(self.start)
+
+    @property
+    def end_minute(self) -> int:
+        return minutes_of(self.end)
+
+
+class Agent(Strict):
+    id: str = Field(min_length=1)
+    prompt: str = ""
+
+    @property
+    def variables(self) -> list[str]:
+        """The `{{identifier}}` placeholders of the prompt, in order of first use."""
+        seen: dict[str, None] = {}
+        for name in PLACEHOLDER.findall(self.prompt):
+            seen.setdefault(name, None)
+        return list(seen)
+
+
+class CallerIds(Strict):
+    numbers: list[str] = Field(default_factory=list)
+    strategy: Strategy = Strategy.rolling
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, v: list[str]) -> list[str]:
+        for i, n in enumerate(v):
+            _check_e164(n, f"numbers[{i}]")
+        return v
+
+
+class ContactLocalTime(Strict):
+    enabled: bool = False
+    window: Window = Window(start="08:00", end="21:00")
+
+
+class Rules(Strict):
+    max_retries: int = Field(default=0, ge=0)
+    retry_delay_minutes: float | None = Field(default=None, ge=0)
+    calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
+    calling_window: Window = Window()
+    timezone: str
+    concurrent_calls: int = Field(ge=1)
+    inbound_free_slots: int = Field(default=0, ge=0)
+    caller_ids: CallerIds | None = None
+    alternate_strategy: Strategy = Strategy.rolling
+    retry_on: list[str] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
+    max_call_minutes: float = Field(default=60, gt=0)
+    contact_local_time: ContactLocalTime = ContactLocalTime()
+
+    @field_validator("calling_days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one day")
+        days = [d.lower() for d in v]
+        for d in days:
+            if d not in DAYS:
+                raise ValueError(f"unknown day {d!r}; use {', '.join(DAYS)}")
+        return days
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        check_timezone(v)
+        return v
+
+    @field_validator("retry_on")
+    @classmethod
+    def _retry_on(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if s not in CALL_STATUSES:
+                raise ValueError(f"unknown call status {s!r}; use {', '.join(CALL_STATUSES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> Rules:
+        if self.max_retries > 0 and self.retry_delay_minutes is None:
+            raise ValueError("retry_delay_minutes: required when max_retries > 0")
+        if self.concurrent_calls - self.inbound_free_slots < 1:
+            raise ValueError(
+                "inbound_free_slots: concurrent_calls - inbound_free_slots must be >= 1"
+            )
+        return self
+
+    @property
+    def outbound_limit(self) -> int:
+        """L of SPEC section 5: slots the campaign may fill."""
+        return self.concurrent_calls - self.inbound_free_slots
+
+    @property
+    def attempts_allowed(self) -> int:
+        return 1 + self.max_retries
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """An IANA zone by name, or ValueError with a clear reason."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise ValueError(f"unknown IANA time zone {name!r}") from None
+
+
+class CampaignDefinition(Strict):
+    campaign_id: str
+    account_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    description: str | None = None
+    agent: Agent
+    source_number: str
+    default_region: str = "US"
+    variable_mapping: dict[str, str] = Field(default_factory=dict)
+    rules: Rules
+
+    @field_validator("campaign_id")
+    @classmethod
+    def _cid(cls, v: str) -> str:
+        if not CAMPAIGN_ID.match(v):
+            raise ValueError(f"must match [a-z0-9][a-z0-9._-]{{0,63}}, got {v!r}")
+        return v
+
+    @field_validator("source_number")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return _check_e164(v, "source_number")
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region code {v!r} (ISO 3166 alpha-2, e.g. US)")
+        return v.upper()
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.rules.timezone)
+
+    def mapping_report(self, columns: list[str]) -> MappingReport:
+        """Which columns feed which agent variables, and what is left over on each side."""
+        agent_vars = self.agent.variables
+        mapped = {c: self.variable_mapping.get(c, c) for c in columns}
+        bad_targets = sorted(
+            t for t in set(self.variable_mapping.values()) if agent_vars and t not in agent_vars
+        )
+        fed = set(mapped.values())
+        return MappingReport(
+            mapped=mapped,
+            unknown_targets=bad_targets,
+            unfed_variables=[v for v in agent_vars if v not in fed],
+            unmapped_columns=[c for c in columns if c not in self.variable_mapping],
+        )
+
+
+class MappingReport(BaseModel):
+    mapped: dict[str, str]
+    unknown_targets: list[str]
+    unfed_variables: list[str]
+    unmapped_columns: list[str]
+
+
+_NAMED_RULE = re.compile(r"^([a-z_]+): (.*)$")
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """pydantic's errors as 'field.path: rule' lines.
+
+    Cross-field rules are raised by the parent model as 'field: rule'; their field
+    is moved into the path so every line reads the same way.
+    """
+    lines = []
+    for e in err.errors():
+        path = [str(p) for p in e["loc"]]
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        named = _NAMED_RULE.match(msg)
+        if named:
+            path.append(named.group(1))
+            msg = named.group(2)
+        lines.append(f"{'.'.join(path) or '(top)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_definition(data: Any) -> CampaignDefinition:
+    """Validate a mapping as a campaign definition, raising DefinitionError."""
+    if not isinstance(data, dict):
+        raise DefinitionError("(top): a campaign definition must be a mapping")
+    try:
+        return CampaignDefinition.model_validate(data)
+    except ValidationError as err:
+        raise DefinitionError(format_validation_error(err)) from None
+
+
+def load_definition(path: str | Path) -> CampaignDefinition:
+    """Read and validate campaign.yaml; errors name the file too."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DefinitionError(f"{p}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise DefinitionError(f"{p}: not valid YAML: {err}".replace("\n", " ")) from None
+    try:
+        return parse_definition(data)
+    except DefinitionError as err:
+        raise DefinitionError(f"{p}: {err}") from None

@@ -1,0 +1,219 @@
+"""`campaignflow simulate`: the engine on a simulated clock with a simulated dialer.
+
+The same `Engine` as the live worker, over a `MemoryStore`. The clock jumps from one
+instant to the next thing that happens: a command, a dialer outcome, or the engine's
+own next wake-up (retry due, window opening, call deadline, scheduled start).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from campaigns.contacts import Contact, Rejection
+from campaigns.engine import Engine
+from campaigns.events import (
+    FINAL_CAMPAIGN,
+    CallCreated,
+    Command,
+    CommandKind,
+    CommandRejected,
+    ContactFinal,
+    ContactRejected,
+    Event,
+    Outcome,
+    OutcomeRecorded,
+    StatusChanged,
+)
+from campaigns.models import CALL_STATUSES, CampaignDefinition
+from campaigns.store import MemoryStore, StaticDirectory
+from campaigns.windows import US, iso
+
+NO_OUTCOME = "none"
+DIALER_STATUSES = tuple(s for s in CALL_STATUSES if s != "timeout") + (NO_OUTCOME,)
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    status: str  # a call status, or "none": no outcome ever arrives
+    duration_us: int
+
+
+@dataclass
+class SimDialer:
+    """Decides how each created call ends: a script per (contact, attempt), else a model or defaults."""
+
+    script: Mapping[tuple[str, int], ScriptedCall] = field(default_factory=dict)
+    default: ScriptedCall = ScriptedCall("no_answer", 30 * US)
+    model: Sequence[tuple[str, float]] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def outcome(self, call: CallCreated) -> ScriptedCall:
+        scripted = self.script.get((call.contact_id, call.attempt))
+        if scripted is not None:
+            return scripted
+        if self.model:
+            statuses = [s for s, _ in self.model]
+            weights = [w for _, w in self.model]
+            return ScriptedCall(self._rng.choices(statuses, weights)[0], self.default.duration_us)
+        return self.default
+
+
+def to_line(event: Event) -> dict[str, Any]:
+    """The JSON Lines form of an engine event (SPEC section 6)."""
+    at = iso(event.at)
+    if isinstance(event, StatusChanged):
+        return {
+            "at": at,
+            "type": "campaign.status",
+            "campaign_id": event.campaign_id,
+            "status": event.status.value,
+        }
+    if isinstance(event, CallCreated):
+        return {
+            "at": at,
+            "type": "call.create",
+            "call_id": event.call_id,
+            "contact_id": event.contact_id,
+            "attempt": event.attempt,
+            "to": event.to,
+            "from": event.from_,
+            "variables": event.variables,
+        }
+    if isinstance(event, OutcomeRecorded):
+        return {"at": at, "type": "call.outcome", "call_id": event.call_id, "status": event.status}
+    if isinstance(event, ContactFinal):
+        return {
+            "at": at,
+            "type": "contact.final",
+            "contact_id": event.contact_id,
+            "status": event.status.value,
+            "attempts": event.attempts,
+        }
+    if isinstance(event, CommandRejected):
+        return {
+            "at": at,
+            "type": "command.rejected",
+            "command": event.command,
+            "reason": event.reason,
+        }
+    if isinstance(event, ContactRejected):
+        return {
+            "at": at,
+            "type": "contact.rejected",
+            "row": event.row,
+            "column": None,
+            "reason": event.reason,
+        }
+    return {"at": at, "type": "input.rejected", "what": event.what, "reason": event.reason}
+
+
+@dataclass
+class Simulation:
+    definition: CampaignDefinition
+    contacts: Sequence[Contact]
+    rejections: Sequence[Rejection]
+    start: int
+    commands: Sequence[tuple[int, Command]] | None = None  # None: a start command at `start`
+    dialer: SimDialer = field(default_factory=SimDialer)
+    dnc: frozenset[str] = frozenset()
+    until: int | None = None
+
+    def run(self, summary: bool = False) -> Iterator[dict[str, Any]]:
+        cid = self.definition.campaign_id
+        engine = Engine(MemoryStore(), StaticDirectory(set(self.dnc)))
+        for r in self.rejections:
+            yield {
+                "at": iso(self.start),
+                "type": "contact.rejected",
+                "row": r.row,
+                "column": r.column,
+                "reason": r.reason,
+            }
+        create = Command(
+            "create",
+            CommandKind.create,
+            definition=self.definition,
+            expected_contacts=len(self.contacts),
+        )
+        scripted = (
+            self.commands
+            if self.commands is not None
+            else [(self.start, Command("start", CommandKind.start))]
+        )
+        commands = sorted(scripted, key=lambda c: c[0])  # stable: file order within an instant
+        pending: list[tuple[int, int, str, str]] = []  # (time, creation order, call id, status)
+        calls: Counter[str] = Counter()
+        created = 0
+        ci = 0
+        now = self.start
+        finished: int | None = None
+        first = True
+        while True:
+            batch: list[Command] = []
+            while ci < len(commands) and commands[ci][0] <= now:
+                batch.append(commands[ci][1])
+                ci += 1
+            outcomes: list[Outcome] = []
+            while pending and pending[0][0] <= now:
+                _, _, call_id, status = heapq.heappop(pending)
+                outcomes.append(Outcome(call_id, status))
+            events = engine.step(
+                cid,
+                now,
+                contacts=self.contacts if first else (),
+                commands=[create, *batch] if first else batch,
+                outcomes=outcomes,
+            )
+            first = False
+            for ev in events:
+                if isinstance(ev, CallCreated):
+                    plan = self.dialer.outcome(ev)
+                    if plan.status != NO_OUTCOME:
+                        heapq.heappush(
+                            pending, (ev.at + plan.duration_us, created, ev.call_id, plan.status)
+                        )
+                    created += 1
+                elif isinstance(ev, OutcomeRecorded) and ev.applied:
+                    calls[ev.status] += 1
+                elif isinstance(ev, StatusChanged) and ev.status in FINAL_CAMPAIGN:
+                    finished = ev.at
+                yield to_line(ev)
+            if finished is not None:
+                break
+            nexts = [t for t in (engine.next_wake(cid),) if t is not None]
+            if ci < len(commands):
+                nexts.append(commands[ci][0])
+            if pending:
+                nexts.append(pending[0][0])
+            if not nexts:
+                break
+            nxt = min(nexts)
+            if self.until is not None and nxt > self.until:
+                break
+            now = nxt
+        if summary:
+            camp = engine.store.get_campaign(cid)
+            counts = dict(camp.counts) if camp else {}
+            open_calls = camp.in_flight if camp else 0
+            if open_calls:
+                calls["in_flight"] = open_calls
+            yield {
+                "at": iso(finished if finished is not None else now),
+                "type": "summary",
+                "status": camp.status.value if camp and camp.status else None,
+                "finished_at": iso(finished) if finished is not None else None,
+                "contacts": {
+                    "accepted": len(self.contacts),
+                    "rejected": len(self.rejections),
+                    **counts,
+                },
+                "calls": dict(sorted(calls.items())),
+            }

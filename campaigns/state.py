@@ -1,0 +1,63 @@
+"""The engine's records: one small record per campaign, one per contact, queue buckets.
+
+These are what the storage port keeps. The campaign record stays small whatever the
+campaign's size: contacts live in their own records, the never-called queue is a
+cursor over arrival order, retries, deadlines and parked contacts sit in time buckets
+whose ids (not contents) the campaign record lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from campaigns.contacts import Contact
+from campaigns.events import CampaignStatus, ContactStatus
+
+BUCKET_US = 60_000_000  # one minute of due times per bucket
+RECENT_COMMANDS = 256
+
+
+class Phase:
+    """Where a contact is while it is not final."""
+
+    waiting = "waiting"  # never considered yet (behind or at the cursor)
+    in_call = "in_call"
+    retry = "retry"  # in a retry bucket
+    parked = "parked"  # passed over for its local time; in a parked bucket
+
+
+@dataclass(slots=True)
+class CampaignState:
+    campaign_id: str
+    status: CampaignStatus | None = None  # None: contacts arrived before the create command
+    expected: int = 0
+    arrived: int = 0  # accepted contacts; also the next contact's sequence number
+    final: int = 0
+    cursor: int = 0  # next never-considered sequence number
+    in_flight: int = 0
+    calls: int = 0  # calls created; a call's creation order
+    start_at: int | None = None
+    next_wake: int | None = None
+    finished_at: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
+    buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
+    recent_commands: list[str] = field(default_factory=list)
+
+    def bucket_ids(self, kind: str) -> list[int]:
+        return self.buckets.setdefault(kind, [])
+
+
+@dataclass(slots=True)
+class ContactState:
+    seq: int
+    contact: Contact
+    phase: str = Phase.waiting
+    status: ContactStatus | None = None  # set once final
+    attempts: int = 0
+    call_open: bool = False  # the last attempt's call has no outcome yet
+    call_order: int = -1  # creation order of the last call
+    retry_due: int | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status is not None

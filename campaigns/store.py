@@ -1,0 +1,92 @@
+"""The storage port the engine runs over, and the in-memory store for simulate and tests.
+
+The port is shaped for key-value tables (Faust on RocksDB): every method reads or
+writes one key. The engine always `put`s what it changed, so a store may copy.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from campaigns.models import CampaignDefinition
+from campaigns.state import CampaignState, ContactState
+
+QueueEntry = tuple[int, ...]  # (time, ...) sorted by time first
+
+
+class Store(Protocol):
+    def get_campaign(self, campaign_id: str) -> CampaignState | None: ...
+    def put_campaign(self, state: CampaignState) -> None: ...
+    def get_definition(self, campaign_id: str) -> CampaignDefinition | None: ...
+    def put_definition(self, definition: CampaignDefinition) -> None: ...
+    def get_contact(self, campaign_id: str, seq: int) -> ContactState | None: ...
+    def put_contact(self, campaign_id: str, state: ContactState) -> None: ...
+    def find_contact(self, campaign_id: str, contact_id: str) -> int | None: ...
+    def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None: ...
+    def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]: ...
+    def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None: ...
+
+
+class Directory(Protocol):
+    """Lookups shared by all campaigns: the do-not-call list and account subscriptions."""
+
+    def is_blocked(self, number: str) -> bool: ...
+    def subscription_active(self, account_id: str) -> bool: ...
+
+
+class MemoryStore:
+    """Dicts; `put` keeps the object itself, so the engine's in-place edits cost nothing."""
+
+    def __init__(self) -> None:
+        self.campaigns: dict[str, CampaignState] = {}
+        self.definitions: dict[str, CampaignDefinition] = {}
+        self.contacts: dict[tuple[str, int], ContactState] = {}
+        self.index: dict[tuple[str, str], int] = {}
+        self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
+
+    def get_campaign(self, campaign_id: str) -> CampaignState | None:
+        return self.campaigns.get(campaign_id)
+
+    def put_campaign(self, state: CampaignState) -> None:
+        self.campaigns[state.campaign_id] = state
+
+    def get_definition(self, campaign_id: str) -> CampaignDefinition | None:
+        return self.definitions.get(campaign_id)
+
+    def put_definition(self, definition: CampaignDefinition) -> None:
+        self.definitions[definition.campaign_id] = definition
+
+    def get_contact(self, campaign_id: str, seq: int) -> ContactState | None:
+        return self.contacts.get((campaign_id, seq))
+
+    def put_contact(self, campaign_id: str, state: ContactState) -> None:
+        self.contacts[(campaign_id, state.seq)] = state
+
+    def find_contact(self, campaign_id: str, contact_id: str) -> int | None:
+        return self.index.get((campaign_id, contact_id))
+
+    def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
+        self.index[(campaign_id, contact_id)] = seq
+
+    def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]:
+        return self.queues.get((campaign_id, name), [])
+
+    def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None:
+        if entries:
+            self.queues[(campaign_id, name)] = entries
+        else:
+            self.queues.pop((campaign_id, name), None)
+
+
+class StaticDirectory:
+    """A fixed do-not-call set; every account active unless listed as inactive."""
+
+    def __init__(self, blocked: set[str] | None = None, inactive: set[str] | None = None) -> None:
+        self.blocked = blocked or set()
+        self.inactive = inactive or set()
+
+    def is_blocked(self, number: str) -> bool:
+        return number in self.blocked
+
+    def subscription_active(self, account_id: str) -> bool:
+        return account_id not in self.inactive

@@ -1,0 +1,147 @@
+"""When calls may be placed: calling days and a wall-clock window in a time zone.
+
+Times are integer microseconds since the Unix epoch (UTC), the engine's clock unit:
+the same arithmetic as aware datetimes and timedeltas, without their cost on the
+hot path. A window is tested on local wall-clock time, so daylight-saving jumps are
+handled by asking the zone, never by adding hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from campaigns.models import DAYS
+
+US = 1_000_000
+DAY_US = 86_400 * US
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SCAN_DAYS = 9  # the next calling day is at most a week away; two days spare for offsets
+NEVER_HORIZON_DAYS = 400  # combined windows that never meet within this are "never"
+
+
+def to_datetime(t: int) -> datetime:
+    return EPOCH + timedelta(microseconds=t)
+
+
+def from_datetime(d: datetime) -> int:
+    if d.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return (d - EPOCH) // timedelta(microseconds=1)
+
+
+def iso(t: int) -> str:
+    """UTC ISO 8601 with milliseconds and Z, as every printed event carries."""
+    return to_datetime(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Open when the local weekday is a calling day and local minute is in [start, end)."""
+
+    zone: ZoneInfo
+    days: frozenset[int]  # 0 = Monday
+    start: int  # minutes after local midnight
+    end: int  # minutes after local midnight; 1440 = end of day
+
+    def is_open(self, t: int) -> bool:
+        local = datetime.fromtimestamp(t // US, self.zone)
+        minute = local.hour * 60 + local.minute
+        return local.weekday() in self.days and self.start <= minute < self.end
+
+    def next_open(self, t: int) -> int:
+        """The first instant >= t when the window is open."""
+        if self.is_open(t):
+            return t
+        # The window turns on either when local time reaches `start` (either fold of an
+        # ambiguous hour) or at an offset change that jumps local time into the window.
+        seconds = t // US
+        first = datetime.fromtimestamp(seconds, self.zone).date() - timedelta(days=1)
+        best: int | None = None
+        for offset in range(SCAN_DAYS + 1):
+            day = first + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            for fold in (0, 1):
+                local = datetime(
+                    day.year, day.month, day.day, self.start // 60, self.start % 60,
+                    tzinfo=self.zone, fold=fold,
+                )  # fmt: skip
+                cand = int(local.timestamp()) * US
+                if cand >= t and self.is_open(cand) and (best is None or cand < best):
+                    best = cand
+            if best is not None:  # later days only open later
+                break
+        for cand in _transitions(self.zone, seconds, seconds + SCAN_DAYS * 86_400):
+            cand_us = cand * US
+            if cand_us >= t and self.is_open(cand_us) and (best is None or cand_us < best):
+                best = cand_us
+        if best is None:  # pragma: no cover - a valid window always opens within a week
+            raise RuntimeError(f"window {self} never opens after {iso(t)}")
+        return best
+
+
+def _transitions(zone: ZoneInfo, lo: int, hi: int) -> Iterable[int]:
+    """UTC seconds at which the zone's offset changes, within [lo, hi]."""
+    return _transitions_cached(zone, lo // 86_400, hi // 86_400 + 1)
+
+
+@lru_cache(maxsize=4096)
+def _transitions_cached(zone: ZoneInfo, day_lo: int, day_hi: int) -> tuple[int, ...]:
+    found = []
+    step = 3 * 3600
+    prev_t = day_lo * 86_400
+    prev = datetime.fromtimestamp(prev_t, zone).utcoffset()
+    t = prev_t + step
+    while t <= day_hi * 86_400:
+        off = datetime.fromtimestamp(t, zone).utcoffset()
+        if off != prev:
+            a, b = prev_t, t  # offset(a) == prev, offset(b) != prev
+            while b - a > 1:
+                mid = (a + b) // 2
+                if datetime.fromtimestamp(mid, zone).utcoffset() == prev:
+                    a = mid
+                else:
+                    b = mid
+            found.append(b)
+        prev_t, prev = t, off
+        t += step
+    return tuple(found)
+
+
+@lru_cache(maxsize=4096)
+def window(zone_name: str, days: frozenset[int], start: int, end: int) -> Window:
+    return Window(ZoneInfo(zone_name), days, start, end)
+
+
+ALL_DAYS = frozenset(range(7))
+
+
+def day_numbers(names: Sequence[str]) -> frozenset[int]:
+    return frozenset(DAYS.index(d) for d in names)
+
+
+def all_open(windows: Sequence[Window], t: int) -> bool:
+    return all(w.is_open(t) for w in windows)
+
+
+def next_all_open(windows: Sequence[Window], t: int) -> int | None:
+    """The first instant >= t when every window is open together, or None if never.
+
+    Each window moves the candidate to its own next opening; an instant skipped
+    by one window cannot be open for all, so the fixpoint is the earliest.
+    """
+    limit = t + NEVER_HORIZON_DAYS * DAY_US
+    cand = t
+    while cand <= limit:
+        moved = False
+        for w in windows:
+            nxt = w.next_open(cand)
+            if nxt != cand:
+                cand, moved = nxt, True
+        if not moved:
+            return cand
+    return None
