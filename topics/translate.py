@@ -1,0 +1,297 @@
+"""Engine types <-> Avro records (dicts as fastavro reads and writes them).
+
+One place for the mapping, so the ingest producers, the worker and the dialer agree.
+Engine times are epoch microseconds; Avro carries timestamp-millis, which fastavro
+gives and takes as aware datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from campaigns.contacts import Alternate, Contact
+from campaigns.engine import parse_call_id
+from campaigns.events import (
+    CallCreated,
+    Command,
+    CommandKind,
+    CommandRejected,
+    ContactFinal,
+    ContactRejected,
+    Event,
+    InputRejected,
+    Outcome,
+    OutcomeRecorded,
+    StatusChanged,
+)
+from campaigns.models import CampaignDefinition, Strategy
+from campaigns.windows import from_datetime, to_datetime
+
+Record = dict[str, Any]
+
+COMMAND_RECORDS = {
+    CommandKind.create: "CreateCampaign",
+    CommandKind.schedule: "ScheduleCampaign",
+    CommandKind.start: "StartCampaign",
+    CommandKind.pause: "PauseCampaign",
+    CommandKind.resume: "ResumeCampaign",
+    CommandKind.cancel: "CancelCampaign",
+    CommandKind.add_contacts: "AddContacts",
+}
+NAMESPACE = "io.campaignflow.v1"
+RECORD_COMMANDS = {f"{NAMESPACE}.{v}": k for k, v in COMMAND_RECORDS.items()} | {
+    v: k for k, v in COMMAND_RECORDS.items()
+}
+
+
+def ts(t: int) -> datetime:
+    return to_datetime(t)
+
+
+def us(value: datetime | int) -> int:
+    """fastavro returns timestamp-millis as aware datetimes; plain ints are millis."""
+    if isinstance(value, datetime):
+        return from_datetime(value)
+    return int(value) * 1000
+
+
+# ---- definitions and commands ------------------------------------------------
+
+
+def definition_to_record(d: CampaignDefinition) -> Record:
+    r = d.rules
+    return {
+        "campaign_id": d.campaign_id,
+        "account_id": d.account_id,
+        "name": d.name,
+        "description": d.description,
+        "agent": {"id": d.agent.id, "prompt": d.agent.prompt},
+        "source_number": d.source_number,
+        "default_region": d.default_region,
+        "variable_mapping": dict(d.variable_mapping),
+        "rules": {
+            "max_retries": r.max_retries,
+            "retry_delay_minutes": r.retry_delay_minutes,
+            "calling_days": list(r.calling_days),
+            "calling_window": {"start": r.calling_window.start, "end": r.calling_window.end},
+            "timezone": r.timezone,
+            "concurrent_calls": r.concurrent_calls,
+            "inbound_free_slots": r.inbound_free_slots,
+            "caller_ids": (
+                {"numbers": list(r.caller_ids.numbers), "strategy": r.caller_ids.strategy.value}
+                if r.caller_ids is not None
+                else None
+            ),
+            "alternate_strategy": r.alternate_strategy.value,
+            "retry_on": list(r.retry_on),
+            "max_call_minutes": float(r.max_call_minutes),
+            "contact_local_time": {
+                "enabled": r.contact_local_time.enabled,
+                "window": {
+                    "start": r.contact_local_time.window.start,
+                    "end": r.contact_local_time.window.end,
+                },
+            },
+        },
+    }
+
+
+def definition_from_record(rec: Record) -> CampaignDefinition:
+    data = dict(rec)
+    rules = dict(data["rules"])
+    if rules.get("caller_ids") is None:
+        rules.pop("caller_ids", None)
+    if rules.get("retry_delay_minutes") is None:
+        rules.pop("retry_delay_minutes", None)
+    rules["alternate_strategy"] = Strategy(rules["alternate_strategy"])
+    data["rules"] = rules
+    if data.get("description") is None:
+        data.pop("description", None)
+    return CampaignDefinition.model_validate(data)
+
+
+def command_to_record(campaign_id: str, cmd: Command, issued_at: int) -> Record:
+    body: Record
+    if cmd.kind is CommandKind.create:
+        assert cmd.definition is not None
+        body = {
+            "definition": definition_to_record(cmd.definition),
+            "expected_contacts": cmd.expected_contacts,
+        }
+    elif cmd.kind is CommandKind.schedule:
+        assert cmd.start_at is not None
+        body = {"start_at": ts(cmd.start_at)}
+    elif cmd.kind is CommandKind.add_contacts:
+        body = {"count": cmd.count}
+    else:
+        body = {}
+    return {
+        "command_id": cmd.command_id,
+        "campaign_id": campaign_id,
+        "issued_at": ts(issued_at),
+        "command": (f"{NAMESPACE}.{COMMAND_RECORDS[cmd.kind]}", body),
+    }
+
+
+def command_from_record(rec: Record) -> Command:
+    """A CampaignCommand record (fastavro reads unions as (name, value) when asked, else dict)."""
+    body = rec["command"]
+    name: str | None = None
+    if isinstance(body, tuple):
+        name, body = body
+    else:
+        name = _guess_command(body)
+    kind = RECORD_COMMANDS.get(name or "")
+    if kind is None:
+        raise ValueError(f"unknown command record {name!r}")
+    if kind is CommandKind.create:
+        return Command(
+            rec["command_id"],
+            kind,
+            definition=definition_from_record(body["definition"]),
+            expected_contacts=int(body["expected_contacts"]),
+        )
+    if kind is CommandKind.schedule:
+        return Command(rec["command_id"], kind, start_at=us(body["start_at"]))
+    if kind is CommandKind.add_contacts:
+        return Command(rec["command_id"], kind, count=int(body["count"]))
+    return Command(rec["command_id"], kind)
+
+
+def _guess_command(body: Record) -> str | None:
+    if "definition" in body:
+        return "CreateCampaign"
+    if "start_at" in body:
+        return "ScheduleCampaign"
+    if "count" in body:
+        return "AddContacts"
+    return None  # empty bodies are ambiguous: decode with return_record_name
+
+
+# ---- contacts ----------------------------------------------------------------
+
+
+def contact_to_record(c: Contact) -> Record:
+    return {
+        "contact_id": c.contact_id,
+        "row": c.row,
+        "phone_number": c.phone_number,
+        "alternates": [
+            {"position": a.position, "phone_number": a.phone_number, "variables": dict(a.variables)}
+            for a in c.alternates
+        ],
+        "variables": dict(c.variables),
+        "timezone": c.timezone,
+    }
+
+
+def contact_from_record(rec: Record) -> Contact:
+    return Contact(
+        contact_id=rec["contact_id"],
+        row=int(rec["row"]),
+        phone_number=rec["phone_number"],
+        alternates=[
+            Alternate(int(a["position"]), a["phone_number"], dict(a.get("variables") or {}))
+            for a in rec.get("alternates") or []
+        ],
+        variables=dict(rec.get("variables") or {}),
+        timezone=rec.get("timezone"),
+    )
+
+
+def batch_to_record(
+    campaign_id: str, batch_id: str, contacts: list[Contact], produced_at: int
+) -> Record:
+    return {
+        "batch_id": batch_id,
+        "campaign_id": campaign_id,
+        "produced_at": ts(produced_at),
+        "contacts": [contact_to_record(c) for c in contacts],
+    }
+
+
+# ---- outcomes ----------------------------------------------------------------
+
+
+def outcome_from_record(rec: Record) -> Outcome:
+    return Outcome(rec["call_id"], rec["status"])
+
+
+def outcome_campaign(rec: Record) -> str | None:
+    cid = rec.get("campaign_id")
+    if cid and parse_call_id(cid, rec["call_id"]) is not None:
+        return str(cid)
+    return None
+
+
+# ---- what the engine emits -----------------------------------------------------
+
+
+def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
+    return {
+        "call_id": ev.call_id,
+        "campaign_id": ev.campaign_id,
+        "account_id": ev.account_id,
+        "contact_id": ev.contact_id,
+        "attempt": ev.attempt,
+        "to": ev.to,
+        "from": ev.from_,
+        "alternate_position": ev.alternate_position,
+        "agent_id": ev.agent_id,
+        "agent_prompt": agent_prompt,
+        "variables": dict(ev.variables),
+        "created_at": ts(ev.at),
+        "deadline": ts(ev.deadline),
+    }
+
+
+def timeout_to_record(ev: OutcomeRecorded) -> Record:
+    """The engine's own `timeout` outcome, published like a dialer's so analysts see it."""
+    return {
+        "call_id": ev.call_id,
+        "campaign_id": ev.campaign_id,
+        "contact_id": ev.contact_id,
+        "attempt": ev.attempt,
+        "status": "timeout",
+        "created_at": None,
+        "started_at": None,
+        "answered_at": None,
+        "ended_at": ts(ev.at),
+        "duration_seconds": None,
+        "hangup_cause": "no outcome before max_call_minutes",
+        "dialer_id": "engine",
+    }
+
+
+def event_to_record(ev: Event, event_id: str) -> Record | None:
+    """A CampaignEvent record for the events topic, or None for events that go elsewhere."""
+    body: tuple[str, Record]
+    if isinstance(ev, StatusChanged):
+        body = (f"{NAMESPACE}.StatusChanged", {"status": ev.status.value})
+    elif isinstance(ev, ContactFinal):
+        body = (
+            f"{NAMESPACE}.ContactFinal",
+            {"contact_id": ev.contact_id, "status": ev.status.value, "attempts": ev.attempts},
+        )
+    elif isinstance(ev, CommandRejected):
+        body = (
+            f"{NAMESPACE}.CommandRejected",
+            {"command_id": ev.command_id, "command": ev.command, "reason": ev.reason},
+        )
+    elif isinstance(ev, ContactRejected):
+        body = (
+            f"{NAMESPACE}.ContactRejected",
+            {
+                "row": ev.row,
+                "column": None,
+                "reason": ev.reason,
+                "contact_id": ev.contact_id,
+                "values": {},
+            },
+        )
+    elif isinstance(ev, (CallCreated, OutcomeRecorded, InputRejected)):
+        return None
+    else:  # pragma: no cover - every event kind is handled above
+        raise TypeError(type(ev))
+    return {"event_id": event_id, "campaign_id": ev.campaign_id, "at": ts(ev.at), "body": body}
