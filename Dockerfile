@@ -1,0 +1,16 @@
+# One image for every campaignflow service (worker, dialer, sink); docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CAMPAIGNFLOW_HOME=/data
+
+WORKDIR /app
+COPY . /app
+# Editable install: the package finds schemas/avro next to it, as in a checkout.
+RUN pip install --no-cache-dir -e . \
+    && mkdir -p /data
+
+VOLUME ["/data"]
+ENTRYPOINT []
+CMD ["campaignflow", "--help"]

@@ -1,0 +1,37 @@
+"""`campaignflow topics create|list|freeze-schemas`: the catalogue on the broker, the contracts on disk."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("create")
+def create() -> None:
+    """Create every catalogue topic that is missing (existing topics are left alone)."""
+    from topics.admin import create_topics
+
+    for name, outcome in sorted(create_topics().items()):
+        typer.echo(f"{outcome:8} {name}")
+
+
+@app.command("list")
+def list_() -> None:
+    """Show every catalogue topic: exists?, partitions, cleanup policy, schema, key."""
+    from topics.admin import list_topics
+
+    for st in list_topics():
+        t = st.spec
+        have = f"{st.partitions}/{t.partitions}" if st.exists else f"missing/{t.partitions}"
+        typer.echo(f"{t.name:40} {have:10} {t.cleanup_policy:8} {t.schema:18} key={t.key}")
+
+
+@app.command("freeze-schemas")
+def freeze_schemas() -> None:
+    """Release the current schemas: write schemas/avro/history/<Name>.v<N>.avsc where changed."""
+    from topics.schemas import EVENTS, freeze
+
+    for event in EVENTS:
+        path = freeze(event)
+        typer.echo(f"{'wrote' if path else 'same':6} {path or event}")

@@ -1,0 +1,100 @@
+"""Create and inspect the catalogue's topics (idempotent: existing topics are fine)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from topics.catalogue import TopicSpec, catalogue
+from topics.clients import admin_config
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A catalogue topic next to what the broker has."""
+
+    spec: TopicSpec
+    exists: bool
+    partitions: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.exists and self.partitions == self.spec.partitions
+
+
+def admin_client() -> AdminClient:
+    return AdminClient(admin_config())
+
+
+def create_topics(
+    specs: Iterable[TopicSpec] | None = None,
+    admin: AdminClient | None = None,
+    timeout: float = 30.0,
+) -> dict[str, str]:
+    """Create missing topics; returns name -> "created" | "exists". Raises on any other error."""
+    admin = admin or admin_client()
+    wanted = list(specs if specs is not None else catalogue().values())
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    result = {t.name: "exists" for t in wanted if t.name in existing}
+    new = [
+        NewTopic(
+            t.name,
+            num_partitions=t.partitions,
+            replication_factor=t.replication,
+            config=t.kafka_config(),
+        )
+        for t in wanted
+        if t.name not in existing
+    ]
+    if not new:
+        return result
+    errors: list[str] = []
+    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            result[name] = "created"
+        except KafkaException as exc:
+            err = exc.args[0]
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                result[name] = "exists"  # created concurrently by someone else: fine
+            else:
+                errors.append(f"{name}: {err}")
+    if errors:
+        raise RuntimeError("could not create topics: " + "; ".join(errors))
+    return result
+
+
+def list_topics(
+    specs: Iterable[TopicSpec] | None = None,
+    admin: AdminClient | None = None,
+    timeout: float = 30.0,
+) -> list[TopicState]:
+    """Every catalogue topic with whether it exists and its partition count on the broker."""
+    admin = admin or admin_client()
+    meta = admin.list_topics(timeout=timeout).topics
+    out = []
+    for t in specs if specs is not None else catalogue().values():
+        found = meta.get(t.name)
+        exists = found is not None and found.error is None
+        out.append(TopicState(t, exists, len(found.partitions) if exists and found else None))
+    return out
+
+
+def delete_topics(
+    names: Iterable[str], admin: AdminClient | None = None, timeout: float = 30.0
+) -> None:
+    """Delete topics (tests clean up their prefixed topics with this); missing ones are fine."""
+    admin = admin or admin_client()
+    names = list(names)
+    if not names:
+        return
+    for _name, future in admin.delete_topics(names, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                raise

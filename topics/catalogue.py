@@ -1,0 +1,105 @@
+"""Every Kafka topic of campaignflow: name, partitions, replication, cleanup, schema and key.
+
+Logical names (`campaign.commands`, ...) are stable; the real name puts
+`settings().topic_prefix` in front. Every campaign-keyed topic has the same
+partition count so the engine's inputs co-partition by `campaign_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from campaignflow.config import settings
+
+COMMANDS = "campaign.commands"
+CONTACTS = "campaign.contacts"
+TICKS = "campaign.ticks"
+OUTCOMES = "call.outcomes"
+CALL_CREATE = "call.create"
+EVENTS = "campaign.events"
+DNC = "campaign.dnc"
+ACCOUNT_STATUS = "account.status"
+INBOUND = "call.inbound"
+DEADLETTER = "campaignflow.deadletter"
+
+# The topics the engine agent reads together; they must co-partition.
+ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as the project creates and uses it."""
+
+    logical: str
+    name: str
+    partitions: int
+    replication: int
+    cleanup_policy: str
+    schema: str
+    key: str
+    campaign_keyed: bool
+    config: dict[str, str] = field(default_factory=dict)
+
+    def kafka_config(self) -> dict[str, str]:
+        """Topic-level configs passed at creation."""
+        return {"cleanup.policy": self.cleanup_policy, **self.config}
+
+
+# logical name -> (schema, key field, cleanup policy, campaign keyed, extra configs)
+_TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
+    COMMANDS: ("CampaignCommand", "campaign_id", "delete", True, {}),
+    CONTACTS: ("ContactBatch", "campaign_id", "delete", True, {}),
+    # A tick is produced to an explicit partition (one per partition, key = its number);
+    # only useful while fresh: keep an hour.
+    TICKS: ("Tick", "partition", "delete", True, {"retention.ms": str(3_600_000)}),
+    OUTCOMES: ("CallOutcome", "campaign_id", "delete", True, {}),
+    CALL_CREATE: ("CallCreate", "campaign_id", "delete", True, {}),
+    EVENTS: ("CampaignEvent", "campaign_id", "delete", True, {}),
+    DNC: ("DncEntry", "number", "compact", False, {}),
+    ACCOUNT_STATUS: ("AccountStatus", "account_id", "compact", False, {}),
+    INBOUND: ("InboundCall", "agent_id", "delete", False, {}),
+    # Parked messages are evidence: keep them four weeks.
+    DEADLETTER: ("DeadLetter", "topic", "delete", False, {"retention.ms": str(28 * 86_400_000)}),
+}
+
+LOGICAL_NAMES: tuple[str, ...] = tuple(_TOPICS)
+
+
+def topic_name(logical: str, prefix: str | None = None) -> str:
+    """The real Kafka name of a logical topic (prefix + logical name)."""
+    if logical not in _TOPICS:
+        raise KeyError(f"unknown topic {logical!r}; known: {', '.join(_TOPICS)}")
+    return (settings().topic_prefix if prefix is None else prefix) + logical
+
+
+def catalogue(prefix: str | None = None) -> dict[str, TopicSpec]:
+    """Every topic, keyed by logical name, resolved against the current settings."""
+    s = settings()
+    out: dict[str, TopicSpec] = {}
+    for logical, (schema, key, cleanup, keyed, extra) in _TOPICS.items():
+        out[logical] = TopicSpec(
+            logical=logical,
+            name=topic_name(logical, prefix),
+            partitions=s.partitions,
+            replication=s.replication_factor,
+            cleanup_policy=cleanup,
+            schema=schema,
+            key=key,
+            campaign_keyed=keyed,
+            config=dict(extra),
+        )
+    return out
+
+
+def spec(logical: str, prefix: str | None = None) -> TopicSpec:
+    """One topic's spec by logical name."""
+    topic_name(logical, prefix)  # validates the name
+    return catalogue(prefix)[logical]
+
+
+def topic_for_schema(schema: str, prefix: str | None = None) -> TopicSpec:
+    """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
+    for t in catalogue(prefix).values():
+        if t.schema == schema:
+            return t
+    raise KeyError(f"no topic carries {schema!r}")

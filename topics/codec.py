@@ -1,0 +1,324 @@
+"""Avro codecs for every event: single-object encoding by default, Confluent framing with a registry.
+
+Wire formats, told apart by the first byte:
+- `C3 01` + 8-byte little-endian CRC-64-AVRO fingerprint + Avro body (no registry needed);
+- `00` + 4-byte big-endian schema id + Avro body (Confluent, when a registry URL is set).
+
+Decoding resolves the writer's schema (any released version under
+`schemas/avro/history/`, or any id the registry knows) to the current schema, so
+old data keeps decoding. Schemas are parsed once; a decode costs one dict lookup
+plus fastavro's reader. Timestamps (`timestamp-millis`) decode as int epoch millis;
+encode takes ints or timezone-aware datetimes. Unions of records (the `command` of
+CampaignCommand, the `body` of CampaignEvent) are written and read as
+`(full record name, record)` tuples: see `union()`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from campaignflow.config import settings
+from topics import schemas
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = 0
+_SO_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+_CF_HEADER = 5
+
+Record = dict[str, Any]
+
+
+class DecodeError(ValueError):
+    """A message that cannot be decoded; says where it came from and why."""
+
+    def __init__(
+        self,
+        reason: str,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        super().__init__(
+            f"cannot decode message at topic={topic} partition={partition} offset={offset}: {reason}"
+        )
+
+
+class EncodeError(ValueError):
+    """A record that does not fit its event's schema."""
+
+
+def union(name: str, record: Record) -> tuple[str, Record]:
+    """A union-of-records value: `union("StartCampaign", {})` -> (full name, record)."""
+    return schemas.full_name(name), record
+
+
+def _strip_logical(node: Any) -> Any:
+    """Copy of a schema without logical types: the bytes are the same, the reader skips conversion."""
+    if isinstance(node, list):
+        return [_strip_logical(n) for n in node]
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    return node
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """How to read one writer schema: the event it is, and the parsed schemas to hand fastavro."""
+
+    event: str
+    writer: Any
+    reader: Any  # None when the writer is the current schema (no resolution needed)
+
+
+def _reader_for(event: str, writer_schema: dict[str, Any], current: Any) -> _Reader:
+    writer = parse_schema(_strip_logical(writer_schema))
+    same = schemas.canonical_form(writer_schema) == schemas.canonical_form(schemas.expanded(event))
+    return _Reader(event, current if same else writer, None if same else current)
+
+
+class Codec:
+    """Encoder/decoder of all events. One per process is enough (see `default_codec()`)."""
+
+    def __init__(self, registry_url: str | None = None) -> None:
+        self._writers: dict[str, Any] = {}
+        self._current_readers: dict[str, Any] = {}
+        self._headers: dict[str, bytes] = {}
+        self._by_fingerprint: dict[bytes, _Reader] = {}
+        self._by_id: dict[int, _Reader] = {}
+        self._lock = threading.Lock()
+        for event in schemas.EVENTS:
+            current = schemas.expanded(event)
+            self._writers[event] = parse_schema(current)
+            reader = parse_schema(_strip_logical(current))
+            self._current_readers[event] = reader
+            fp = schemas.fingerprint(current)
+            self._by_fingerprint[fp] = _Reader(event, reader, None)
+            for _version, old in schemas.history(event):
+                old_fp = schemas.fingerprint(old)
+                if old_fp not in self._by_fingerprint:
+                    self._by_fingerprint[old_fp] = _reader_for(event, old, reader)
+            self._headers[event] = SINGLE_OBJECT_MAGIC + fp
+        self._registry: Any = None
+        if registry_url:
+            from confluent_kafka.schema_registry import SchemaRegistryClient
+
+            self._registry = SchemaRegistryClient.new_client({"url": registry_url})
+            self._register_all()
+
+    def register_writer(self, event: str, writer_schema: dict[str, Any]) -> bytes:
+        """Accept single-object data written with another version of `event`'s schema.
+
+        Released versions under schemas/avro/history are registered at start; this is for
+        schemas known some other way (and for tests). Returns the fingerprint.
+        """
+        fp = schemas.fingerprint(writer_schema)
+        reader = _reader_for(event, writer_schema, self._current_readers[event])
+        with self._lock:
+            self._by_fingerprint[fp] = reader
+        return fp
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def _register_all(self) -> None:
+        """Register every event's current schema under its record-name subject."""
+        from confluent_kafka.schema_registry import Schema
+
+        for event in schemas.EVENTS:
+            current = schemas.expanded(event)
+            schema_id = self._registry.register_schema(
+                schemas.full_name(event), Schema(json.dumps(current), "AVRO")
+            )
+            self._headers[event] = struct.pack(">bI", CONFLUENT_MAGIC, schema_id)
+            self._by_id[schema_id] = _Reader(event, self._current_readers[event], None)
+
+    def _reader_by_id(self, schema_id: int) -> _Reader:
+        found = self._by_id.get(schema_id)
+        if found is not None:
+            return found
+        if self._registry is None:
+            raise LookupError(
+                f"Confluent-framed message with schema id {schema_id} but no schema registry is configured"
+                " (set CAMPAIGNFLOW_SCHEMA_REGISTRY_URL)"
+            )
+        try:
+            registered = self._registry.get_schema(schema_id)
+        except Exception as exc:
+            raise LookupError(f"unknown schema id {schema_id}: {exc}") from exc
+        writer_schema = json.loads(registered.schema_str)
+        name = writer_schema.get("name", "") if isinstance(writer_schema, dict) else ""
+        event = schemas.short_name(schemas.full_name(name)) if name else ""
+        if event not in self._current_readers:
+            raise LookupError(
+                f"schema id {schema_id} is {name or 'unnamed'}, not a campaignflow event"
+            )
+        reader = _reader_for(event, writer_schema, self._current_readers[event])
+        with self._lock:
+            self._by_id[schema_id] = reader
+        return reader
+
+    # -- encode -------------------------------------------------------------------------------
+
+    def encode(self, event: str, record: Record) -> bytes:
+        """Encode one record of `event` (short name, e.g. "CallCreate") with its header."""
+        try:
+            schema = self._writers[event]
+        except KeyError:
+            raise EncodeError(
+                f"unknown event {event!r}; known: {', '.join(schemas.EVENTS)}"
+            ) from None
+        buf = BytesIO()
+        buf.write(self._headers[event])
+        try:
+            schemaless_writer(buf, schema, record)
+        except Exception as exc:
+            raise EncodeError(f"{event} record does not fit its schema: {exc}") from exc
+        return buf.getvalue()
+
+    def encode_many(self, event: str, records: Iterable[Record]) -> list[bytes]:
+        """Encode many records of one event, reusing one buffer and one schema lookup."""
+        try:
+            schema = self._writers[event]
+        except KeyError:
+            raise EncodeError(
+                f"unknown event {event!r}; known: {', '.join(schemas.EVENTS)}"
+            ) from None
+        header = self._headers[event]
+        buf = BytesIO()
+        out: list[bytes] = []
+        for record in records:
+            buf.seek(0)
+            buf.truncate()
+            buf.write(header)
+            try:
+                schemaless_writer(buf, schema, record)
+            except Exception as exc:
+                raise EncodeError(f"{event} record does not fit its schema: {exc}") from exc
+            out.append(buf.getvalue())
+        return out
+
+    # -- decode -------------------------------------------------------------------------------
+
+    def _locate(self, data: bytes) -> tuple[_Reader, int]:
+        first = data[0]
+        if first == 0xC3:
+            if len(data) < _SO_HEADER or data[1] != 0x01:
+                raise LookupError("truncated or malformed single-object header")
+            fp = bytes(data[2:_SO_HEADER])
+            found = self._by_fingerprint.get(fp)
+            if found is None:
+                raise LookupError(
+                    f"unknown schema fingerprint {fp.hex()} (CRC-64-AVRO, little-endian);"
+                    " not a current or released campaignflow schema"
+                )
+            return found, _SO_HEADER
+        if first == CONFLUENT_MAGIC:
+            if len(data) < _CF_HEADER:
+                raise LookupError("truncated Confluent header")
+            (schema_id,) = struct.unpack_from(">I", data, 1)
+            return self._reader_by_id(schema_id), _CF_HEADER
+        raise LookupError(
+            f"unknown wire format: first byte 0x{first:02x} is neither single-object (0xc3) nor Confluent (0x00)"
+        )
+
+    def decode(
+        self,
+        data: bytes | None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[str, Record]:
+        """Decode one message value -> (event name, record); raises DecodeError naming where."""
+        if not data:
+            raise DecodeError(
+                "empty payload (tombstone or blank message)", topic, partition, offset
+            )
+        try:
+            found, start = self._locate(data)
+        except LookupError as exc:
+            raise DecodeError(str(exc.args[0]), topic, partition, offset) from None
+        buf = BytesIO(data)
+        buf.seek(start)
+        try:
+            record = schemaless_reader(
+                buf,
+                found.writer,
+                found.reader,
+                return_record_name=True,
+                return_record_name_override=True,
+            )
+        except Exception as exc:
+            raise DecodeError(
+                f"corrupt {found.event} body: {type(exc).__name__}: {exc}", topic, partition, offset
+            ) from None
+        if buf.tell() != len(data):
+            raise DecodeError(
+                f"corrupt {found.event} body: {len(data) - buf.tell()} trailing bytes",
+                topic,
+                partition,
+                offset,
+            )
+        return found.event, record  # type: ignore[return-value]
+
+    def decode_many(self, values: Sequence[bytes]) -> list[tuple[str, Record]]:
+        """Decode many values; the first bad one raises (use `decode` per message to park it)."""
+        return [self.decode(v, None, None, None) for v in values]
+
+    def event_of(self, data: bytes) -> str | None:
+        """Which event a message carries, from its header alone (None if unknown)."""
+        try:
+            return self._locate(data)[0].event if data else None
+        except LookupError:
+            return None
+
+
+_default: Codec | None = None
+_default_lock = threading.Lock()
+
+
+def default_codec() -> Codec:
+    """The process-wide codec, configured from settings (registry or not)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Codec(settings().schema_registry_url)
+    return _default
+
+
+def reset_default_codec() -> None:
+    """Forget the process-wide codec (after settings change, e.g. in tests)."""
+    global _default
+    _default = None
+
+
+def encode(event_name: str, record: Record) -> bytes:
+    return default_codec().encode(event_name, record)
+
+
+def encode_many(event_name: str, records: Iterable[Record]) -> list[bytes]:
+    return default_codec().encode_many(event_name, records)
+
+
+def decode(
+    data: bytes | None,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> tuple[str, Record]:
+    return default_codec().decode(data, topic, partition, offset)
+
+
+def decode_many(values: Sequence[bytes]) -> list[tuple[str, Record]]:
+    return default_codec().decode_many(values)
