@@ -23,6 +23,7 @@ import phonenumbers
 from campaigns.models import check_timezone
 
 MAX_CELL_BYTES = 65_536
+FIELD_READ_LIMIT = 16 * 1024 * 1024  # read oversized cells whole (to name their column) up to this
 SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
@@ -233,7 +234,7 @@ def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int,
     (with its offset), broken quoting or an oversized cell.
     """
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-    csv.field_size_limit(MAX_CELL_BYTES * 4)
+    csv.field_size_limit(FIELD_READ_LIMIT)
     reader = csv.reader(text, strict=True)
     row = -1
     try:
