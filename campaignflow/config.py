@@ -42,6 +42,57 @@ class Settings(BaseSettings):
     clickhouse_dsn: str | None = Field(default=None, description="ClickHouse DSN: chdb:///path (embedded, default under home) or http://user:pass@host:8123/db.")
     worker_port: int = Field(default=6066, description="Web port of the engine worker (status API and /metrics).")
     dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
+    dialer_id: str | None = Field(
+        default=None,
+        description="Id of this dialer instance, written on its outcomes (default: dialer-<hostname>).",
+    )
+    dialer_group_id: str = Field(
+        default="campaignflow-dialer",
+        description="Consumer group of the dialers reading call.create (one group shares the partitions).",
+    )
+    dialer_concurrency: int = Field(
+        default=100, ge=1, description="Calls in progress at once per dialer process."
+    )
+    dialer_dedupe_size: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Call ids the dialer remembers (oldest forgotten first) to drop duplicate call:create.",
+    )
+    dialer_adapter: str = Field(
+        default="simulator", description="Telephony adapter of the dialer: simulator or webhook."
+    )
+    dialer_webhook_url: str | None = Field(
+        default=None, description="Webhook adapter: URL the dialer POSTs each call to (JSON)."
+    )
+    dialer_webhook_secret: str | None = Field(
+        default=None,
+        description="Webhook adapter: shared secret of the HMAC-SHA256 signatures (calls out, outcomes in).",
+    )
+    dialer_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Webhook adapter: timeout of one POST."
+    )
+    dialer_webhook_retries: int = Field(
+        default=5,
+        ge=0,
+        description="Webhook adapter: retries of a POST after a 5xx or network error.",
+    )
+    dialer_webhook_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Webhook adapter: first retry delay; doubles each retry (capped at 30 s).",
+    )
+    dialer_callback_host: str = Field(
+        default="127.0.0.1",
+        description="Webhook adapter: address the outcome callback server binds.",
+    )
+    dialer_callback_port: int = Field(
+        default=9104,
+        description="Webhook adapter: port of the outcome callback server (0 = any free port).",
+    )
+    dialer_callback_url: str | None = Field(
+        default=None,
+        description="Webhook adapter: public URL of the callback server sent with each call (default: http://host:port).",
+    )
     sink_port: int = Field(default=9103, description="Port of the sink's read-only query endpoint and /metrics.")
 
     @property

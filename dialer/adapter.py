@@ -1,0 +1,43 @@
+"""The telephony adapter port: how the dialer hands a call to whatever places it.
+
+To plug in a telephony or voice-agent API, write a class with these three methods.
+`place_call` returns when the call is over (its outcome), or None when no outcome
+will ever be reported (the engine then times the call out). It calls `on_handoff()`
+as soon as the far side has accepted the call: from then on the call is the far
+side's, and the dialer records its id and lets its offset be committed. An adapter
+that never calls it is taken to hand off when `place_call` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from dialer.calls import Call, Inbound, Outcome
+
+HandOff = Callable[[], None]
+InboundSink = Callable[[Inbound], None]
+OrphanSink = Callable[[str, Outcome], None]
+
+
+def no_handoff() -> None:
+    """The default hand-off callback: nothing to do."""
+
+
+class Adapter(Protocol):
+    """What the dialer needs from a telephony adapter."""
+
+    name: str
+
+    async def start(self, inbound: InboundSink, orphan: OrphanSink) -> None:
+        """Open connections/servers. `inbound` takes inbound-call events; `orphan` takes
+        outcomes for calls this process is not waiting for (e.g. placed before a restart)."""
+        ...
+
+    async def place_call(self, call: Call, on_handoff: HandOff = no_handoff) -> Outcome | None:
+        """Place one call and return its outcome (None: no outcome will ever come)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what `start` opened."""
+        ...

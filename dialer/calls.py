@@ -1,0 +1,179 @@
+"""The dialer's own view of a call and its outcome, and their translation to/from Avro records.
+
+A `Call` is a validated `CallCreate`; anything that is not one (wrong event, missing or
+malformed numbers) raises `BadCall` so the consumer can park it on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+# Statuses a dialer may report (SPEC section 4); `timeout` is normally the engine's.
+STATUSES: tuple[str, ...] = (
+    "answered",
+    "no_answer",
+    "busy",
+    "failed",
+    "voicemail",
+    "invalid_number",
+    "timeout",
+)
+
+
+class BadCall(ValueError):
+    """A call:create message the dialer cannot place; the message says why."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call to place, as read from `call.create`."""
+
+    call_id: str
+    campaign_id: str
+    account_id: str
+    contact_id: str
+    attempt: int
+    to: str
+    from_: str
+    agent_id: str
+    agent_prompt: str
+    created_at: int  # epoch millis
+    deadline: int  # epoch millis
+    alternate_position: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Call:
+        """Validate a decoded CallCreate record; raises BadCall naming the field."""
+        for name in ("call_id", "campaign_id", "contact_id", "agent_id"):
+            if not record.get(name):
+                raise BadCall(f"CallCreate without {name}")
+        for name in ("to", "from"):
+            value = record.get(name) or ""
+            if not value:
+                raise BadCall(f"CallCreate {record['call_id']}: missing number in field {name!r}")
+            if not E164.match(value):
+                raise BadCall(
+                    f"CallCreate {record['call_id']}: field {name!r} is not an E.164 number: {value!r}"
+                )
+        if int(record.get("attempt") or 0) < 1:
+            raise BadCall(f"CallCreate {record['call_id']}: attempt must be >= 1")
+        return cls(
+            call_id=record["call_id"],
+            campaign_id=record["campaign_id"],
+            account_id=record.get("account_id") or "",
+            contact_id=record["contact_id"],
+            attempt=int(record["attempt"]),
+            to=record["to"],
+            from_=record["from"],
+            agent_id=record["agent_id"],
+            agent_prompt=record.get("agent_prompt") or "",
+            created_at=int(record["created_at"]),
+            deadline=int(record["deadline"]),
+            alternate_position=int(record.get("alternate_position") or 0),
+            variables=dict(record.get("variables") or {}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The call as the webhook adapter sends it (plain JSON, times in epoch millis)."""
+        return {
+            "call_id": self.call_id,
+            "campaign_id": self.campaign_id,
+            "account_id": self.account_id,
+            "contact_id": self.contact_id,
+            "attempt": self.attempt,
+            "to": self.to,
+            "from": self.from_,
+            "alternate_position": self.alternate_position,
+            "agent_id": self.agent_id,
+            "agent_prompt": self.agent_prompt,
+            "variables": self.variables,
+            "created_at": self.created_at,
+            "deadline": self.deadline,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a call, as an adapter reports it (times in epoch millis)."""
+
+    status: str
+    ended_at: int
+    started_at: int | None = None
+    answered_at: int | None = None
+    duration_seconds: float | None = None
+    hangup_cause: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown call status {self.status!r}; use {', '.join(STATUSES)}")
+
+
+def failed(cause: str, started_at: int | None = None) -> Outcome:
+    """A failed outcome with a hang-up cause saying why (adapter errors, expired deadlines)."""
+    return Outcome("failed", ended_at=now_ms(), started_at=started_at, hangup_cause=cause)
+
+
+def split_call_id(call_id: str) -> tuple[str, str, int]:
+    """(campaign_id, contact_id, attempt) from `<campaign_id>/<contact_id>/<attempt>`."""
+    campaign_id, sep, rest = call_id.partition("/")
+    contact_id, sep2, attempt = rest.rpartition("/")
+    if not sep or not sep2 or not campaign_id or not contact_id or not attempt.isdigit():
+        raise ValueError(f"not a call id <campaign_id>/<contact_id>/<attempt>: {call_id!r}")
+    return campaign_id, contact_id, int(attempt)
+
+
+def outcome_record(
+    call_id: str,
+    campaign_id: str,
+    contact_id: str,
+    attempt: int,
+    outcome: Outcome,
+    created_at: int | None,
+    dialer_id: str | None,
+) -> dict[str, Any]:
+    """The CallOutcome Avro record."""
+    return {
+        "call_id": call_id,
+        "campaign_id": campaign_id,
+        "contact_id": contact_id,
+        "attempt": attempt,
+        "status": outcome.status,
+        "created_at": created_at,
+        "started_at": outcome.started_at,
+        "answered_at": outcome.answered_at,
+        "ended_at": outcome.ended_at,
+        "duration_seconds": outcome.duration_seconds,
+        "hangup_cause": outcome.hangup_cause,
+        "dialer_id": dialer_id,
+    }
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An inbound call starting or ending on an agent (uses the campaign's free slots)."""
+
+    call_id: str
+    agent_id: str
+    kind: str  # started | ended
+    at: int
+    account_id: str | None = None
+
+    def record(self, dialer_id: str | None) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "agent_id": self.agent_id,
+            "account_id": self.account_id,
+            "kind": self.kind,
+            "at": self.at,
+            "dialer_id": dialer_id,
+        }

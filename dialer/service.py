@@ -1,0 +1,342 @@
+"""The `call:create` consumer: read calls, place them through an adapter, publish outcomes.
+
+Guarantees, and how:
+- at most `concurrency` calls in progress: the consumer pauses its partitions when full;
+- a crash loses no call: a message's offset is committed only once its call has been
+  handed off (or the message was skipped/parked), and positions only move past messages
+  that are all done (`OffsetTracker`);
+- no call twice: handed-off call ids go to a persistent `DedupeStore`, flushed before
+  every commit, so a redelivered or replayed `call:create` is dropped;
+- a call past its deadline is not dialled: it gets a `failed` outcome, cause
+  `deadline_expired`;
+- bad input (undecodable, another event, missing numbers) is parked on the dead-letter
+  topic with the reason, and consumption goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from campaignflow.config import settings
+from dialer import metrics
+from dialer.adapter import Adapter
+from dialer.calls import (
+    BadCall,
+    Call,
+    Inbound,
+    Outcome,
+    failed,
+    now_ms,
+    outcome_record,
+    split_call_id,
+)
+from dialer.dedupe import DedupeStore
+from dialer.offsets import OffsetTracker
+from topics import catalogue, clients, deadletter
+from topics.codec import Codec, DecodeError, default_codec
+
+log = logging.getLogger(__name__)
+
+
+def default_dialer_id() -> str:
+    return settings().dialer_id or f"dialer-{socket.gethostname()}"
+
+
+@dataclass
+class DialerOptions:
+    """How one dialer process runs (defaults from settings)."""
+
+    dialer_id: str
+    concurrency: int = 100
+    group_id: str = "campaignflow-dialer"
+    dedupe_path: Path | None = None
+    dedupe_size: int = 1_000_000
+    topic_prefix: str | None = None  # None: settings().topic_prefix
+    bootstrap: str | None = None  # None: settings().bootstrap
+    static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
+    drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
+    commit_interval: float = 0.1
+    batch: int = 1000
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> DialerOptions:
+        s = settings()
+        values: dict[str, Any] = {
+            "dialer_id": default_dialer_id(),
+            "concurrency": s.dialer_concurrency,
+            "group_id": s.dialer_group_id,
+            "dedupe_size": s.dialer_dedupe_size,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def dedupe_file(self) -> Path:
+        return self.dedupe_path or settings().home / "dialer" / f"{self.dialer_id}.dedupe.sqlite"
+
+
+class Dialer:
+    """One dialer process: a consumer, a producer, an adapter and a dedupe record."""
+
+    def __init__(self, adapter: Adapter, options: DialerOptions, codec: Codec | None = None):
+        self.adapter = adapter
+        self.options = options
+        self.codec = codec or default_codec()
+        prefix = options.topic_prefix
+        self.call_topic = catalogue.topic_name(catalogue.CALL_CREATE, prefix)
+        self.outcome_topic = catalogue.topic_name(catalogue.OUTCOMES, prefix)
+        self.inbound_topic = catalogue.topic_name(catalogue.INBOUND, prefix)
+        self.deadletter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
+        extra: dict[str, Any] = {}
+        if options.bootstrap:
+            extra["bootstrap.servers"] = options.bootstrap
+        consumer_extra = dict(extra, **{"session.timeout.ms": 10_000})
+        if options.static_membership:
+            consumer_extra["group.instance.id"] = options.dialer_id
+        self.consumer = Consumer(clients.consumer_config(options.group_id, **consumer_extra))
+        self.producer = Producer(clients.producer_config(**extra, **{"linger.ms": 5}))
+        self.dedupe = DedupeStore(options.dedupe_file(), options.dedupe_size)
+        self.tracker = OffsetTracker()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._paused = False
+        self._stop = asyncio.Event()
+        self._delivery_errors = 0
+
+    # -- public ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run` to finish (drain, flush, commit, close)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; then drain calls in progress and close everything."""
+        await self.adapter.start(self._publish_inbound, self._publish_orphan)
+        self.consumer.subscribe(
+            [self.call_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        last_commit = time.monotonic()
+        idle = 0.0
+        try:
+            while not self._stop.is_set():
+                self._flow_control()
+                free = self.options.concurrency - len(self._active)
+                want = max(1, min(free, self.options.batch))
+                messages = self.consumer.consume(num_messages=want, timeout=0)
+                for message in messages:
+                    self._handle(message)
+                self.producer.poll(0)
+                now = time.monotonic()
+                if now - last_commit >= self.options.commit_interval:
+                    self._commit()
+                    last_commit = now
+                if messages:
+                    idle = 0.0
+                    await asyncio.sleep(0)
+                else:
+                    idle = min(0.05, idle + 0.002)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), idle)
+        finally:
+            await self._shutdown()
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def _flow_control(self) -> None:
+        """Pause the partitions while `concurrency` calls are in progress; resume after."""
+        full = len(self._active) >= self.options.concurrency
+        if full and not self._paused:
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
+        elif not full and self._paused:
+            self.consumer.resume(self.consumer.assignment())
+            self._paused = False
+
+    def _handle(self, message: Message) -> None:
+        err = message.error()
+        if err is not None:
+            if err.fatal():
+                raise KafkaException(err)
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", err)
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        self.tracker.add(topic, partition, offset)
+        try:
+            event, record = self.codec.decode(message.value(), topic, partition, offset)
+            if event != "CallCreate":
+                raise BadCall(
+                    f"expected a CallCreate on {topic}, got a {event} (partition {partition}, offset {offset})"
+                )
+            call = Call.from_record(record)
+        except (DecodeError, BadCall) as exc:
+            self._park(message, str(exc))
+            self.tracker.done(topic, partition, offset)
+            return
+        if call.call_id in self._active or call.call_id in self.dedupe:
+            metrics.DEDUPE_HITS.inc()
+            self.tracker.done(topic, partition, offset)
+            return
+        now = now_ms()
+        if call.deadline <= now:
+            metrics.EXPIRED.inc()
+            late = (now - call.deadline) / 1000
+            cause = f"deadline_expired: deadline passed {late:.1f}s before the dialer got the call; not dialled"
+            self._publish_outcome(call, failed(cause))
+            self.dedupe.add(call.call_id)
+            self.tracker.done(topic, partition, offset)
+            return
+        task = asyncio.ensure_future(self._place(call, topic, partition, offset))
+        self._active[call.call_id] = task
+
+    async def _place(self, call: Call, topic: str, partition: int, offset: int) -> None:
+        handed = False
+
+        def on_handoff() -> None:
+            nonlocal handed
+            if handed:
+                return
+            handed = True
+            self.dedupe.add(call.call_id)
+            self.tracker.done(topic, partition, offset)
+            metrics.CALLS_PLACED.labels(self.adapter.name).inc()
+            metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
+
+        metrics.IN_PROGRESS.inc()
+        try:
+            try:
+                outcome = await self.adapter.place_call(call, on_handoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.ADAPTER_ERRORS.labels(self.adapter.name, "exception").inc()
+                log.exception("adapter %s failed on %s", self.adapter.name, call.call_id)
+                outcome = failed(f"adapter_error: {type(exc).__name__}: {exc}")
+            if outcome is not None:
+                self._publish_outcome(call, outcome)
+            on_handoff()
+        finally:
+            metrics.IN_PROGRESS.dec()
+            self._active.pop(call.call_id, None)
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _delivered(self, err: KafkaError | None, message: Message) -> None:
+        if err is not None:
+            self._delivery_errors += 1
+            log.error("could not deliver to %s: %s", message.topic(), err)
+
+    def _publish_outcome(self, call: Call, outcome: Outcome) -> None:
+        record = outcome_record(
+            call.call_id,
+            call.campaign_id,
+            call.contact_id,
+            call.attempt,
+            outcome,
+            call.created_at,
+            self.options.dialer_id,
+        )
+        self._produce(
+            self.outcome_topic,
+            call.campaign_id.encode("utf-8"),
+            self.codec.encode("CallOutcome", record),
+        )
+        metrics.OUTCOMES.labels(outcome.status).inc()
+
+    def _publish_orphan(self, call_id: str, outcome: Outcome) -> None:
+        """An outcome for a call this process is not waiting for (raises ValueError if bad id)."""
+        campaign_id, contact_id, attempt = split_call_id(call_id)
+        record = outcome_record(
+            call_id, campaign_id, contact_id, attempt, outcome, None, self.options.dialer_id
+        )
+        self._produce(
+            self.outcome_topic,
+            campaign_id.encode("utf-8"),
+            self.codec.encode("CallOutcome", record),
+        )
+        metrics.OUTCOMES.labels(outcome.status).inc()
+
+    def _publish_inbound(self, event: Inbound) -> None:
+        record = event.record(self.options.dialer_id)
+        self._produce(
+            self.inbound_topic,
+            event.agent_id.encode("utf-8"),
+            self.codec.encode("InboundCall", record),
+        )
+        metrics.INBOUND.labels(event.kind).inc()
+
+    def _park(self, message: Message, reason: str) -> None:
+        record = deadletter.envelope(
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            key=message.key(),
+            value=message.value(),
+            error=reason,
+            stage="dialer",
+        )
+        self._produce(
+            self.deadletter_topic,
+            (message.topic() or "").encode("utf-8"),
+            self.codec.encode("DeadLetter", record),
+        )
+        metrics.DEADLETTERS.inc()
+        log.warning("parked on %s: %s", self.deadletter_topic, reason)
+
+    # -- committing -----------------------------------------------------------------------
+
+    def _commit(self, asynchronous: bool = True) -> None:
+        """Flush the dedupe record, then commit the positions of handed-off messages."""
+        ready = self.tracker.take_ready()
+        if not ready:
+            return
+        self.dedupe.flush()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
+        try:
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Not fatal: the dedupe record already has these calls, a redelivery is dropped.
+            log.warning("commit failed: %s", exc)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        if self._paused:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit(asynchronous=False)
+        for p in partitions:
+            self.tracker.forget(p.topic, p.partition)
+
+    async def _shutdown(self) -> None:
+        active = list(self._active.values())
+        if active:
+            _done, pending = await asyncio.wait(active, timeout=self.options.drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self.adapter.close()
+        self.producer.flush(30)
+        self._commit(asynchronous=False)
+        self.dedupe.close()
+        self.consumer.close()

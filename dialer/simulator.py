@@ -1,0 +1,197 @@
+"""The simulator adapter: places no real call, decides each outcome from a script or a model.
+
+Deterministic per call: the random draws for a call come from `Random(f"{seed}:{call_id}")`,
+so a call ends the same way whatever the order or concurrency it is placed in, and a
+re-run with the same seed reproduces a campaign. `time_scale` multiplies every wait
+(1 = real time, 0 = instant outcomes, 0.01 = a 30 s call lasts 0.3 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+from dialer.adapter import HandOff, InboundSink, OrphanSink, no_handoff
+from dialer.calls import STATUSES, Call, Inbound, Outcome, now_ms
+from dialer.script import NO_OUTCOME, Script
+
+DEFAULT_SHARES: dict[str, float] = {
+    "answered": 0.35,
+    "no_answer": 0.35,
+    "busy": 0.1,
+    "voicemail": 0.15,
+    "failed": 0.05,
+}
+
+
+@dataclass
+class SimulatorConfig:
+    """Outcome shares, durations (seconds, before time_scale) and the inbound-call model."""
+
+    shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
+    seed: int = 0
+    time_scale: float = 1.0
+    answer_delay_min: float = 3.0
+    answer_delay_max: float = 15.0
+    talk_median: float = 60.0  # answered calls: log-normal talk time
+    talk_sigma: float = 0.8
+    ring_timeout: float = 30.0  # no_answer rings this long
+    busy_seconds: float = 2.0
+    voicemail_seconds: float = 20.0
+    inbound_per_hour: float = 0.0  # inbound calls per agent per hour (0 = none)
+    inbound_median: float = 120.0
+    script: Script = field(default_factory=Script)
+
+    def __post_init__(self) -> None:
+        if self.time_scale < 0 or not math.isfinite(self.time_scale):
+            raise ValueError("time_scale must be finite and >= 0")
+        if not self.shares or any(w < 0 for w in self.shares.values()):
+            raise ValueError("shares must be non-negative, at least one")
+        unknown = [k for k in self.shares if k not in STATUSES or k == "timeout"]
+        if unknown:
+            raise ValueError(f"unknown status(es) in shares: {', '.join(unknown)}")
+        if sum(self.shares.values()) <= 0:
+            raise ValueError("shares must not all be 0")
+        if self.answer_delay_min > self.answer_delay_max:
+            raise ValueError("answer_delay_min must be <= answer_delay_max")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a simulated call goes, in simulated seconds from dial (or creation, if scripted)."""
+
+    status: str  # a call status or "none"
+    answer_after: float | None
+    end_after: float
+    talk_seconds: float | None
+    from_creation: bool
+
+
+def parse_shares(text: str) -> dict[str, float]:
+    """`answered=0.3,no_answer=0.5,busy=0.2` -> dict (the `--model` syntax of simulate)."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"share {part!r} is not status=weight")
+        out[name.strip()] = float(value)
+    return out
+
+
+class SimulatorAdapter:
+    """A telephony adapter that simulates calls (see module doc)."""
+
+    name = "simulator"
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self._statuses = list(self.config.shares)
+        self._weights = [self.config.shares[s] for s in self._statuses]
+        self._inbound: InboundSink | None = None
+        self._agents: dict[str, str] = {}
+        self._inbound_tasks: set[asyncio.Task[None]] = set()
+
+    def plan(self, call: Call) -> Plan:
+        """The deterministic plan of a call (no waiting; used by place_call and by tests)."""
+        c = self.config
+        scripted = c.script.lookup(call)
+        if scripted is not None:
+            status = scripted.status
+            answer = min(c.answer_delay_min, scripted.duration_seconds)
+            answered = status == "answered"
+            return Plan(
+                status=status,
+                answer_after=answer if answered else None,
+                end_after=scripted.duration_seconds,
+                talk_seconds=scripted.duration_seconds - answer if answered else None,
+                from_creation=True,
+            )
+        rng = random.Random(f"{c.seed}:{call.call_id}")
+        status = rng.choices(self._statuses, self._weights)[0]
+        delay = rng.uniform(c.answer_delay_min, c.answer_delay_max)
+        if status == "answered":
+            talk = rng.lognormvariate(math.log(c.talk_median), c.talk_sigma)
+            return Plan(status, delay, delay + talk, talk, False)
+        if status == "voicemail":
+            return Plan(status, delay, delay + c.voicemail_seconds, None, False)
+        if status == "no_answer":
+            return Plan(status, None, c.ring_timeout, None, False)
+        if status == "busy":
+            return Plan(status, None, c.busy_seconds, None, False)
+        return Plan(status, None, rng.uniform(0.5, 3.0), None, False)
+
+    async def start(self, inbound: InboundSink, orphan: OrphanSink) -> None:
+        self._inbound = inbound
+
+    async def place_call(self, call: Call, on_handoff: HandOff = no_handoff) -> Outcome | None:
+        on_handoff()
+        if self.config.inbound_per_hour > 0 and call.agent_id not in self._agents:
+            self._agents[call.agent_id] = call.account_id
+            task = asyncio.ensure_future(self._inbound_for(call.agent_id, call.account_id))
+            self._inbound_tasks.add(task)
+            task.add_done_callback(self._inbound_tasks.discard)
+        plan = self.plan(call)
+        scale = self.config.time_scale
+        started = now_ms()
+        origin = call.created_at if plan.from_creation else started
+        ended = origin + int(plan.end_after * scale * 1000)
+        if plan.status == NO_OUTCOME:
+            return None
+        if scale > 0:
+            wait = ended / 1000 - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        ended = max(ended, started)
+        answered = None
+        if plan.answer_after is not None:
+            answered = min(ended, max(started, origin + int(plan.answer_after * scale * 1000)))
+        return Outcome(
+            status=plan.status,
+            started_at=started,
+            answered_at=answered,
+            ended_at=ended,
+            duration_seconds=plan.talk_seconds,
+            hangup_cause=_CAUSES.get(plan.status),
+        )
+
+    async def _inbound_for(self, agent_id: str, account_id: str) -> None:
+        """Poisson arrivals of inbound calls on an agent, each a started then an ended event."""
+        c = self.config
+        rng = random.Random(f"{c.seed}:inbound:{agent_id}")
+        n = 0
+        while True:
+            gap = rng.expovariate(c.inbound_per_hour / 3600.0) * c.time_scale
+            await asyncio.sleep(max(gap, 0.001))
+            n += 1
+            call_id = f"inbound/{agent_id}/{n}"
+            length = rng.lognormvariate(math.log(c.inbound_median), 0.5) * c.time_scale
+            self._emit(Inbound(call_id, agent_id, "started", now_ms(), account_id or None))
+            task = asyncio.ensure_future(self._end_inbound(call_id, agent_id, account_id, length))
+            self._inbound_tasks.add(task)
+            task.add_done_callback(self._inbound_tasks.discard)
+
+    async def _end_inbound(self, call_id: str, agent_id: str, account: str, after: float) -> None:
+        await asyncio.sleep(after)
+        self._emit(Inbound(call_id, agent_id, "ended", now_ms(), account or None))
+
+    def _emit(self, event: Inbound) -> None:
+        if self._inbound is not None:
+            self._inbound(event)
+
+    async def close(self) -> None:
+        for task in list(self._inbound_tasks):
+            task.cancel()
+        self._inbound_tasks.clear()
+
+
+_CAUSES = {
+    "answered": "NORMAL_CLEARING",
+    "no_answer": "NO_ANSWER",
+    "busy": "USER_BUSY",
+    "voicemail": "NORMAL_CLEARING",
+    "failed": "NETWORK_OUT_OF_ORDER",
+    "invalid_number": "UNALLOCATED_NUMBER",
+}

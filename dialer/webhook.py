@@ -1,0 +1,246 @@
+"""The HTTP webhook adapter: POST each call to a telephony/voice-agent service, take outcomes back.
+
+Out: `POST <url>` with the call as JSON, `Idempotency-Key: <call_id>` (a retried or
+replayed call is the same call to the far side) and `X-Campaignflow-Signature:
+sha256=<HMAC of the body>`. 2xx = handed off; the far side may answer with the
+outcome at once (a JSON body with `status`) or later on the callback. 5xx, 408, 429
+and network errors are retried with doubling backoff; any other 4xx is final: the
+call ends `failed` with the HTTP status as hang-up cause.
+
+In: a callback server (`POST /outcome`, `POST /inbound`) that accepts only bodies
+signed with the same secret. An outcome for a call this process is not waiting for
+(placed before a restart) still goes to Kafka, through the orphan sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from dialer import metrics
+from dialer.adapter import HandOff, InboundSink, OrphanSink, no_handoff
+from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
+from dialer.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, verify
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {408, 429}
+MAX_BACKOFF = 30.0
+
+
+class WebhookAdapter:
+    """See module doc."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        callback_host: str = "127.0.0.1",
+        callback_port: int = 0,
+        callback_url: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        dialer_id: str | None = None,
+    ) -> None:
+        if not secret:
+            raise ValueError("the webhook adapter needs a shared secret")
+        self.url = url
+        self.secret = secret
+        self.callback_host = callback_host
+        self.callback_port = callback_port
+        self._callback_url = callback_url
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.dialer_id = dialer_id
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+        self._inbound: InboundSink | None = None
+        self._orphan: OrphanSink | None = None
+
+    @property
+    def callback_url(self) -> str:
+        return self._callback_url or f"http://{self.callback_host}:{self.callback_port}"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, inbound: InboundSink, orphan: OrphanSink) -> None:
+        self._inbound, self._orphan = inbound, orphan
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post("/outcome", self._on_outcome)
+        app.router.add_post("/inbound", self._on_inbound)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.callback_host, self.callback_port)
+        await site.start()
+        if self.callback_port == 0:
+            server: Any = site._server
+            self.callback_port = server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for fut in self._waiting.values():
+            fut.cancel()
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- out ------------------------------------------------------------------------------
+
+    async def place_call(self, call: Call, on_handoff: HandOff = no_handoff) -> Outcome | None:
+        assert self._session is not None, "start() the adapter first"
+        payload = call.to_json()
+        payload["callback_url"] = self.callback_url.rstrip("/") + "/outcome"
+        payload["dialer_id"] = self.dialer_id
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: call.call_id,
+            SIGNATURE_HEADER: sign(self.secret, body),
+        }
+        started = now_ms()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Outcome] = loop.create_future()
+        self._waiting[call.call_id] = waiter
+        try:
+            last = ""
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF))
+                try:
+                    async with self._session.post(self.url, data=body, headers=headers) as resp:
+                        text = await resp.text()
+                        status = resp.status
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    metrics.ADAPTER_ERRORS.labels(self.name, "network").inc()
+                    last = f"{type(exc).__name__}: {exc}"
+                    continue
+                if 200 <= status < 300:
+                    on_handoff()
+                    immediate = _outcome_from_body(text)
+                    if immediate is not None:
+                        return immediate
+                    return await self._wait(call, waiter)
+                if status >= 500 or status in RETRYABLE:
+                    metrics.ADAPTER_ERRORS.labels(self.name, "http_5xx").inc()
+                    last = f"HTTP {status}"
+                    continue
+                metrics.ADAPTER_ERRORS.labels(self.name, "http_4xx").inc()
+                return failed(f"webhook_rejected: HTTP {status}: {text[:200]}", started)
+            return failed(
+                f"webhook_unavailable: {last} after {self.retries + 1} attempt(s)", started
+            )
+        finally:
+            self._waiting.pop(call.call_id, None)
+
+    async def _wait(self, call: Call, waiter: asyncio.Future[Outcome]) -> Outcome | None:
+        """Wait for the callback until the call's deadline; after it the engine times it out."""
+        left = call.deadline / 1000 - now_ms() / 1000
+        try:
+            return await asyncio.wait_for(waiter, timeout=max(left, 0.0))
+        except TimeoutError:
+            metrics.ADAPTER_ERRORS.labels(self.name, "no_callback").inc()
+            return None
+
+    # -- in -------------------------------------------------------------------------------
+
+    async def _signed_json(self, request: web.Request) -> dict[str, Any] | web.Response:
+        body = await request.read()
+        if not verify(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+            metrics.ADAPTER_ERRORS.labels(self.name, "bad_signature").inc()
+            return web.Response(status=401, text="missing or invalid signature")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return web.Response(status=400, text="body is not JSON")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="body is not a JSON object")
+        return data
+
+    async def _on_outcome(self, request: web.Request) -> web.Response:
+        data = await self._signed_json(request)
+        if isinstance(data, web.Response):
+            return data
+        call_id = data.get("call_id")
+        if not isinstance(call_id, str) or not call_id:
+            return web.Response(status=400, text="call_id is required")
+        try:
+            outcome = outcome_from_json(data)
+        except (ValueError, TypeError) as exc:
+            return web.Response(status=400, text=str(exc))
+        waiter = self._waiting.get(call_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+            return web.Response(status=200, text="ok")
+        if self._orphan is not None:
+            try:
+                self._orphan(call_id, outcome)
+            except ValueError as exc:
+                return web.Response(status=400, text=str(exc))
+        return web.Response(status=202, text="accepted")
+
+    async def _on_inbound(self, request: web.Request) -> web.Response:
+        data = await self._signed_json(request)
+        if isinstance(data, web.Response):
+            return data
+        try:
+            event = Inbound(
+                call_id=str(data["call_id"]),
+                agent_id=str(data["agent_id"]),
+                kind=str(data["kind"]),
+                at=int(data.get("at") or now_ms()),
+                account_id=data.get("account_id"),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            return web.Response(status=400, text=f"bad inbound event: {exc}")
+        if event.kind not in ("started", "ended"):
+            return web.Response(status=400, text="kind must be started or ended")
+        if self._inbound is not None:
+            self._inbound(event)
+        return web.Response(status=200, text="ok")
+
+
+def outcome_from_json(data: dict[str, Any]) -> Outcome:
+    """An Outcome from callback JSON (times in epoch millis); raises ValueError if malformed."""
+    status = data.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+
+    def opt_int(name: str) -> int | None:
+        v = data.get(name)
+        return None if v is None else int(v)
+
+    duration = data.get("duration_seconds")
+    return Outcome(
+        status=status,
+        ended_at=opt_int("ended_at") or now_ms(),
+        started_at=opt_int("started_at"),
+        answered_at=opt_int("answered_at"),
+        duration_seconds=None if duration is None else float(duration),
+        hangup_cause=None if data.get("hangup_cause") is None else str(data["hangup_cause"]),
+    )
+
+
+def _outcome_from_body(text: str) -> Outcome | None:
+    """The outcome in a 2xx response body, when the far side answers synchronously."""
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("status") in STATUSES:
+        try:
+            return outcome_from_json(data)
+        except (ValueError, TypeError):
+            return None
+    return None

@@ -1,0 +1,222 @@
+"""Dialer building blocks: simulator determinism, scripts, HMAC signatures, dedupe, offsets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dialer.calls import BadCall, Call, split_call_id
+from dialer.dedupe import DedupeStore
+from dialer.offsets import OffsetTracker
+from dialer.script import ScriptError, load_script
+from dialer.signing import sign, verify
+from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
+
+
+def make_call(contact: str = "c1", attempt: int = 1, to: str = "+15550100001") -> Call:
+    return Call(
+        call_id=f"camp/{contact}/{attempt}",
+        campaign_id="camp",
+        account_id="acme",
+        contact_id=contact,
+        attempt=attempt,
+        to=to,
+        from_="+15550100000",
+        agent_id="bot",
+        agent_prompt="Hi",
+        created_at=1_700_000_000_000,
+        deadline=1_700_003_600_000,
+    )
+
+
+def record(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "call_id": "camp/c1/1",
+        "campaign_id": "camp",
+        "account_id": "acme",
+        "contact_id": "c1",
+        "attempt": 1,
+        "to": "+15550100001",
+        "from": "+15550100000",
+        "alternate_position": 0,
+        "agent_id": "bot",
+        "agent_prompt": "Hi",
+        "variables": {"name": "Ann"},
+        "created_at": 1,
+        "deadline": 2,
+    }
+    base.update(over)
+    return base
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+def test_call_from_record_reads_every_field() -> None:
+    call = Call.from_record(record())
+    assert call.from_ == "+15550100000" and call.variables == {"name": "Ann"}
+
+
+@pytest.mark.parametrize(
+    "over, words",
+    [
+        ({"to": ""}, "missing number in field 'to'"),
+        ({"from": ""}, "missing number in field 'from'"),
+        ({"to": "5550100"}, "not an E.164"),
+        ({"call_id": ""}, "without call_id"),
+        ({"attempt": 0}, "attempt"),
+    ],
+)
+def test_bad_call_names_the_problem(over: dict[str, object], words: str) -> None:
+    with pytest.raises(BadCall, match=words):
+        Call.from_record(record(**over))
+
+
+def test_split_call_id_allows_slashes_in_contact() -> None:
+    assert split_call_id("camp/a/b/3") == ("camp", "a/b", 3)
+    with pytest.raises(ValueError):
+        split_call_id("nonsense")
+
+
+# -- simulator -----------------------------------------------------------------------------
+
+
+def test_simulator_is_deterministic_per_call_whatever_the_order() -> None:
+    calls = [make_call(f"c{i}") for i in range(300)]
+    a = SimulatorAdapter(SimulatorConfig(seed=7))
+    b = SimulatorAdapter(SimulatorConfig(seed=7))
+    plans_a = {c.call_id: a.plan(c) for c in calls}
+    plans_b = {c.call_id: b.plan(c) for c in reversed(calls)}
+    assert plans_a == plans_b
+    other = SimulatorAdapter(SimulatorConfig(seed=8))
+    assert {c.call_id: other.plan(c) for c in calls} != plans_a
+
+
+def test_simulator_follows_the_shares() -> None:
+    adapter = SimulatorAdapter(SimulatorConfig(seed=1, shares={"answered": 0.7, "busy": 0.3}))
+    counts = Counter(adapter.plan(make_call(f"c{i}")).status for i in range(2000))
+    assert set(counts) == {"answered", "busy"}
+    assert 0.6 < counts["answered"] / 2000 < 0.8
+
+
+def test_simulator_instant_outcomes_have_consistent_times() -> None:
+    adapter = SimulatorAdapter(SimulatorConfig(seed=3, time_scale=0, shares={"answered": 1}))
+    handed: list[bool] = []
+    outcome = asyncio.run(adapter.place_call(make_call(), lambda: handed.append(True)))
+    assert handed == [True]
+    assert outcome is not None and outcome.status == "answered"
+    assert outcome.started_at is not None and outcome.answered_at is not None
+    assert outcome.started_at <= outcome.answered_at <= outcome.ended_at
+    assert outcome.duration_seconds is not None and outcome.duration_seconds > 0
+
+
+def test_simulator_rejects_unknown_share_status() -> None:
+    with pytest.raises(ValueError, match="unknown status"):
+        SimulatorConfig(shares=parse_shares("answered=1,ringing=2"))
+
+
+def test_script_csv_drives_the_simulator(tmp_path: Path) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text(
+        "contact_id,attempt,status,duration_seconds,to\n"
+        "c1,1,busy,5,\n"
+        "c1,2,none,0,\n"
+        ",,invalid_number,1,+15550100009\n"
+    )
+    adapter = SimulatorAdapter(SimulatorConfig(script=load_script(path), time_scale=0))
+    assert adapter.plan(make_call("c1", 1)).status == "busy"
+    assert adapter.plan(make_call("c1", 1)).end_after == 5
+    assert asyncio.run(adapter.place_call(make_call("c1", 2))) is None  # no outcome ever
+    assert adapter.plan(make_call("c9", 3, to="+15550100009")).status == "invalid_number"
+
+
+def test_script_errors_name_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text("contact_id,attempt,status,duration_seconds\nc1,1,ringing,5\n")
+    with pytest.raises(ScriptError, match="row 1, column status"):
+        load_script(path)
+
+
+# -- signatures ----------------------------------------------------------------------------
+
+
+def test_hmac_signature_round_trip_and_tamper() -> None:
+    body = b'{"call_id":"camp/c1/1"}'
+    header = sign("s3cret", body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert verify("s3cret", body, header)
+    assert not verify("other", body, header)
+    assert not verify("s3cret", body + b" ", header)
+    assert not verify("s3cret", body, None)
+    assert not verify("s3cret", body, header.removeprefix("sha256="))
+
+
+def test_hmac_matches_a_known_vector() -> None:
+    # RFC 4231 test case 2.
+    assert (
+        sign("Jefe", b"what do ya want for nothing?")
+        == "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
+
+
+# -- dedupe --------------------------------------------------------------------------------
+
+
+def test_dedupe_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    store = DedupeStore(path, 100)
+    store.add("a")
+    assert "a" in store  # pending ids count before the flush
+    store.flush()
+    store.add("b")
+    store.close()
+    again = DedupeStore(path, 100)
+    assert "a" in again and "b" in again and "c" not in again
+    again.close()
+
+
+def test_dedupe_unflushed_ids_are_not_persisted(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    store = DedupeStore(path, 100)
+    store.add("a")
+    # no flush: a crash here forgets "a" (the consumer never committed its offset either)
+    again = DedupeStore(path, 100)
+    assert "a" not in again
+
+
+def test_dedupe_is_bounded_oldest_forgotten(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    store = DedupeStore(path, 50)
+    for i in range(120):
+        store.add(f"id{i}")
+        if i % 7 == 0:
+            store.flush()
+    store.close()
+    again = DedupeStore(path, 50)
+    assert len(again) == 50
+    assert "id119" in again and "id70" in again
+    assert "id69" not in again and "id0" not in again
+    again.add("id119")  # already known: no growth
+    again.flush()
+    assert len(again) == 50
+
+
+# -- offsets -------------------------------------------------------------------------------
+
+
+def test_offsets_commit_only_past_contiguous_done_messages() -> None:
+    t = OffsetTracker()
+    for o in (10, 11, 12):
+        t.add("x", 0, o)
+    t.add("x", 1, 5)
+    t.done("x", 0, 11)
+    assert t.take_ready() == {}
+    t.done("x", 0, 10)
+    assert t.take_ready() == {("x", 0): 12}
+    t.done("x", 1, 5)
+    t.done("x", 0, 12)
+    assert t.take_ready() == {("x", 0): 13, ("x", 1): 6}
+    assert t.pending() == 0
