@@ -23,6 +23,9 @@ import phonenumbers
 from campaigns.models import check_timezone
 
 MAX_CELL_BYTES = 65_536
+# The csv module's own limit: far above MAX_CELL_BYTES so an oversized cell is read whole
+# and reported with its row and column; only a runaway cell beyond this has no column.
+CSV_FIELD_LIMIT = 32 * 1024 * 1024
 FIELD_READ_LIMIT = 16 * 1024 * 1024  # read oversized cells whole (to name their column) up to this
 SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
@@ -205,25 +208,29 @@ class Deduper:
         self._primaries: set[str] = set()
 
     def check(self, contact: Contact) -> Rejection | None:
-        if contact.contact_id in self._ids:
+        return self.check_key(
+            contact.row, contact.contact_id, contact.phone_number, contact.timezone
+        )
+
+    def check_key(
+        self, row: int, contact_id: str, phone_number: str, timezone: str | None
+    ) -> Rejection | None:
+        """`check` on the fields it needs (the ingest shell keeps only these in its parent)."""
+        if contact_id in self._ids:
+            return Rejection(row, "contact_id", f"contact_id {contact_id!r} repeats an earlier row")
+        if phone_number in self._primaries:
             return Rejection(
-                contact.row,
-                "contact_id",
-                f"contact_id {contact.contact_id!r} repeats an earlier row",
-            )
-        if contact.phone_number in self._primaries:
-            return Rejection(
-                contact.row,
+                row,
                 PRIMARY,
-                f"phone number {contact.phone_number} repeats an earlier row's primary number",
+                f"phone number {phone_number} repeats an earlier row's primary number",
             )
-        if contact.timezone is not None:
+        if timezone is not None:
             try:
-                check_timezone(contact.timezone)
+                check_timezone(timezone)
             except ValueError as err:
-                return Rejection(contact.row, "timezone", str(err))
-        self._ids.add(contact.contact_id)
-        self._primaries.add(contact.phone_number)
+                return Rejection(row, "timezone", str(err))
+        self._ids.add(contact_id)
+        self._primaries.add(phone_number)
         return None
 
 
@@ -253,7 +260,7 @@ def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int,
     except csv.Error as err:
         msg = str(err)
         if "field larger than field limit" in msg:
-            msg = f"a cell is over the limit of {MAX_CELL_BYTES} characters"
+            msg = f"a cell is over {CSV_FIELD_LIMIT} characters (the limit is {MAX_CELL_BYTES})"
         elif "unexpected end of data" in msg:
             msg = "a quoted cell is never closed (unterminated quote)"
         raise ContactsFileError(

@@ -56,7 +56,11 @@ class SimDialer:
         self._rng = random.Random(self.seed)
 
     def outcome(self, call: CallCreated) -> ScriptedCall:
-        scripted = self.script.get((call.contact_id, call.attempt))
+        return self.outcome_for(call.contact_id, call.attempt)
+
+    def outcome_for(self, contact_id: str, attempt: int) -> ScriptedCall:
+        """Draws from the model in call-creation order, so a seed gives one forecast."""
+        scripted = self.script.get((contact_id, attempt))
         if scripted is not None:
             return scripted
         if self.model:
@@ -125,6 +129,9 @@ class Simulation:
     dialer: SimDialer = field(default_factory=SimDialer)
     dnc: frozenset[str] = frozenset()
     until: int | None = None
+    # How contacts and the first commands reach the engine at `start`, one step each;
+    # None: all contacts, then create and the commands of `start`, in one step.
+    arrivals: Sequence[tuple[Sequence[Contact], Sequence[Command]]] | None = None
 
     def run(self, summary: bool = False) -> Iterator[dict[str, Any]]:
         cid = self.definition.campaign_id
@@ -165,13 +172,21 @@ class Simulation:
             while pending and pending[0][0] <= now:
                 _, _, call_id, status = heapq.heappop(pending)
                 outcomes.append(Outcome(call_id, status))
-            events = engine.step(
-                cid,
-                now,
-                contacts=self.contacts if first else (),
-                commands=[create, *batch] if first else batch,
-                outcomes=outcomes,
-            )
+            if first and self.arrivals is not None:
+                events = [
+                    e
+                    for cs, ks in self.arrivals
+                    for e in engine.step(cid, now, contacts=cs, commands=ks)
+                ]
+                events += engine.step(cid, now, commands=batch, outcomes=outcomes)
+            else:
+                events = engine.step(
+                    cid,
+                    now,
+                    contacts=self.contacts if first else (),
+                    commands=[create, *batch] if first else batch,
+                    outcomes=outcomes,
+                )
             first = False
             for ev in events:
                 if isinstance(ev, CallCreated):

@@ -1,0 +1,277 @@
+"""Invariants of SPEC.md that must hold for any campaign, list, dialer script and clock."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from campaigns.contacts import Alternate, Contact
+from campaigns.events import Command, CommandKind
+from campaigns.models import DAYS, CampaignDefinition, parse_definition
+from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
+from campaigns.windows import US, from_datetime
+
+ZONES = [
+    "UTC",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "America/Santiago",
+]
+# Starts near daylight-saving changes as well as ordinary days.
+STARTS = [
+    datetime(2026, 3, 7, 20, 0, tzinfo=ZoneInfo("UTC")),
+    datetime(2026, 3, 28, 22, 30, tzinfo=ZoneInfo("UTC")),
+    datetime(2026, 10, 31, 23, 0, tzinfo=ZoneInfo("UTC")),
+    datetime(2026, 4, 4, 12, 0, tzinfo=ZoneInfo("UTC")),
+    datetime(2026, 12, 1, 14, 0, tzinfo=ZoneInfo("UTC")),
+]
+
+
+@st.composite
+def campaigns(draw: st.DrawFn) -> CampaignDefinition:
+    concurrent = draw(st.integers(1, 4))
+    start = draw(st.integers(0, 23 * 4)) * 15
+    end = draw(st.integers(start // 15 + 1, 24 * 4)) * 15
+    days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+    caller_ids = draw(st.integers(0, 3))
+    rules: dict[str, Any] = {
+        "timezone": draw(st.sampled_from(ZONES)),
+        "concurrent_calls": concurrent,
+        "inbound_free_slots": draw(st.integers(0, concurrent - 1)),
+        "max_retries": draw(st.integers(0, 3)),
+        "retry_delay_minutes": draw(st.sampled_from([0, 0.5, 1, 7.25, 90, 600])),
+        "calling_days": days,
+        "calling_window": {
+            "start": f"{start // 60:02d}:{start % 60:02d}",
+            "end": f"{end // 60:02d}:{end % 60:02d}",
+        },
+        "max_call_minutes": draw(st.sampled_from([1, 5, 60])),
+        "alternate_strategy": draw(st.sampled_from(["rolling", "clamp", "custom"])),
+        "retry_on": draw(
+            st.lists(
+                st.sampled_from(["no_answer", "busy", "failed", "voicemail", "timeout"]),
+                unique=True,
+            )
+        ),
+    }
+    if caller_ids:
+        rules["caller_ids"] = {
+            "numbers": [f"+1555010000{i}" for i in range(caller_ids)],
+            "strategy": draw(st.sampled_from(["rolling", "clamp", "custom"])),
+        }
+    return parse_definition(
+        {
+            "campaign_id": "prop",
+            "account_id": "acme",
+            "name": "Property",
+            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
+            "source_number": "+15550100000",
+            "rules": rules,
+        }
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Simulation:
+    definition = draw(campaigns())
+    n = draw(st.integers(0, 7))
+    contacts = [
+        Contact(
+            f"k{i}",
+            i + 1,
+            f"+1212555{i:04d}",
+            [Alternate(j + 2, f"+1212556{i:02d}{j:02d}") for j in range(draw(st.integers(0, 2)))],
+            {"name": f"N{i}"},
+        )
+        for i in range(n)
+    ]
+    script = {
+        (c.contact_id, k): ScriptedCall(
+            draw(st.sampled_from(DIALER_STATUSES)),
+            draw(st.integers(0, 7200)) * US // draw(st.sampled_from([1, 4])),
+        )
+        for c in contacts
+        for k in range(1, definition.rules.attempts_allowed + 1)
+        if draw(st.booleans())
+    }
+    dnc_pool = [c.phone_number for c in contacts] + [
+        a.phone_number for c in contacts for a in c.alternates
+    ]
+    dnc = (
+        frozenset(draw(st.lists(st.sampled_from(dnc_pool), max_size=3)))
+        if dnc_pool
+        else frozenset()
+    )
+    start = from_datetime(
+        draw(st.sampled_from(STARTS)) + timedelta(minutes=draw(st.integers(0, 24 * 60)))
+    )
+    return Simulation(
+        definition=definition,
+        contacts=contacts,
+        rejections=[],
+        start=start,
+        dialer=SimDialer(
+            script=script, default=ScriptedCall(draw(st.sampled_from(DIALER_STATUSES)), 45 * US)
+        ),
+        dnc=dnc,
+    )
+
+
+def parse_at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def in_window(d: CampaignDefinition, at: datetime) -> bool:
+    """An independent reading of 'callable': local weekday and wall-clock minute."""
+    local = at.astimezone(ZoneInfo(d.rules.timezone))
+    minute = local.hour * 60 + local.minute
+    w = d.rules.calling_window
+    return DAYS[local.weekday()] in d.rules.calling_days and w.start_minute <= minute < w.end_minute
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(scenarios())
+def test_invariants(sim: Simulation) -> None:
+    lines = list(sim.run())
+    d = sim.definition
+    limit = d.rules.outbound_limit
+    open_calls: set[str] = set()
+    seen_ids: set[str] = set()
+    attempts: dict[str, list[int]] = defaultdict(list)
+    finals: dict[str, str] = {}
+    times = [line["at"] for line in lines]
+    assert times == sorted(times), "lines are sorted by time"
+    for line in lines:
+        if line["type"] == "call.create":
+            assert line["call_id"] not in seen_ids, "call ids are unique"
+            seen_ids.add(line["call_id"])
+            open_calls.add(line["call_id"])
+            assert len(open_calls) <= limit, "never more than L calls in flight"
+            assert in_window(d, parse_at(line["at"])), f"call outside the window at {line['at']}"
+            assert line["contact_id"] not in finals, "no call after the contact is final"
+            attempts[line["contact_id"]].append(line["attempt"])
+            assert line["to"] not in sim.dnc, "never dial a do-not-call number"
+        elif line["type"] == "call.outcome":
+            open_calls.discard(line["call_id"])
+        elif line["type"] == "contact.final":
+            assert line["contact_id"] not in finals, "a contact becomes final once"
+            finals[line["contact_id"]] = line["status"]
+            assert line["attempts"] == len(attempts[line["contact_id"]])
+    for made in attempts.values():
+        assert made == list(range(1, len(made) + 1))
+        assert len(made) <= d.rules.attempts_allowed
+    statuses = [line["status"] for line in lines if line["type"] == "campaign.status"]
+    # Windows always open again, so a campaign with no commands but start always completes.
+    assert statuses[-1] == "completed"
+    assert set(finals) == {c.contact_id for c in sim.contacts}, "every accepted contact ends final"
+
+
+@SETTINGS
+@given(scenarios(), st.data())
+def test_same_decisions_for_any_interleaving_of_arrivals(
+    sim: Simulation, data: st.DataObject
+) -> None:
+    baseline = [
+        line for line in sim.run() if line["type"] != "campaign.status" or line["status"] != "draft"
+    ]
+    create = Command(
+        "create", CommandKind.create, definition=sim.definition, expected_contacts=len(sim.contacts)
+    )
+    start = Command("start", CommandKind.start)
+    # Split the list into batches and put create and start anywhere among them (create first).
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(sim.contacts)), max_size=3)))
+    bounds = [0, *cuts, len(sim.contacts)]
+    batches: list[tuple[list[Contact], list[Command]]] = [
+        (list(sim.contacts[a:b]), []) for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+    create_at = data.draw(st.integers(0, len(batches)))
+    start_at = data.draw(st.integers(create_at, len(batches)))
+    steps: list[tuple[list[Contact], list[Command]]] = []
+    for i in range(len(batches) + 1):
+        commands = ([create] if i == create_at else []) + ([start] if i == start_at else [])
+        if commands:
+            steps.append(([], commands))
+        if i < len(batches):
+            steps.append(batches[i])
+    other = Simulation(
+        definition=sim.definition,
+        contacts=sim.contacts,
+        rejections=[],
+        start=sim.start,
+        commands=[],
+        dialer=SimDialer(script=sim.dialer.script, default=sim.dialer.default),
+        dnc=sim.dnc,
+        arrivals=steps,
+    )
+    got = [
+        line
+        for line in other.run()
+        if line["type"] != "campaign.status" or line["status"] != "draft"
+    ]
+    assert sorted(map(str, got)) == sorted(map(str, baseline))
+
+
+@st.composite
+def local_time_scenarios(draw: st.DrawFn) -> Simulation:
+    """Scenarios with the contact-local-time rule on, some contacts with a CSV zone."""
+    sim = draw(scenarios())
+    rules = sim.definition.rules.model_copy(
+        update={
+            "contact_local_time": {
+                "enabled": True,
+                "window": {
+                    "start": f"{draw(st.integers(0, 12)):02d}:00",
+                    "end": f"{draw(st.integers(13, 23)):02d}:30",
+                },
+            }
+        }
+    )
+    definition = sim.definition.model_copy(update={"rules": parse_rules(rules)})
+    for c in sim.contacts:
+        c.timezone = draw(
+            st.sampled_from([None, "America/Los_Angeles", "Asia/Tokyo", "Europe/Berlin"])
+        )
+    sim.definition = definition
+    return sim
+
+
+def parse_rules(rules: Any) -> Any:
+    from campaigns.models import Rules
+
+    return Rules.model_validate(rules.model_dump())
+
+
+REFERENCE_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def compare_with_reference(sim: Simulation) -> None:
+    from tests.property.reference import reference
+
+    sim.until = sim.start + 30 * 86_400 * US
+    got = list(sim.run())
+    want = reference(sim)
+    assert got == want
+
+
+@REFERENCE_SETTINGS
+@given(scenarios())
+def test_engine_matches_a_naive_reading_of_the_spec(sim: Simulation) -> None:
+    compare_with_reference(sim)
+
+
+@REFERENCE_SETTINGS
+@given(local_time_scenarios())
+def test_engine_matches_the_naive_reading_with_contact_local_time(sim: Simulation) -> None:
+    compare_with_reference(sim)
