@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from campaignflow import cli_dialer, cli_kafka, cli_simulate, cli_topics
+from campaignflow import cli_dialer, cli_kafka, cli_simulate, cli_sink, cli_topics
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
@@ -14,6 +14,7 @@ app.add_typer(cli_kafka.app, name="kafka", help="The local Apache Kafka broker (
 cli_simulate.register(app)
 app.add_typer(cli_topics.app, name="topics", help="Topic catalogue on the broker; schema releases.")
 cli_dialer.register(app)
+cli_sink.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,48 @@
+"""A batch of rows for every table plus the Kafka offsets it covers (pure bookkeeping).
+
+The offsets are committed only after every table's rows are inserted. The batch's
+deduplication token is derived from those offsets, so a batch retried after a failed
+or interrupted insert carries the same token and ClickHouse skips what it already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from sinks.rows import TABLES, Row
+
+
+@dataclass
+class Batch:
+    started: float
+    rows: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    # (topic, partition) -> (first offset, last offset)
+    offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    messages: int = 0
+    row_count: int = 0
+    # (publish time millis) of every outcome row, for the publish-to-visible delay
+    outcome_published_ms: list[int] = field(default_factory=list)
+
+    def add(
+        self, topic: str, partition: int, offset: int, table: str | None, row: Row | None
+    ) -> None:
+        key = (topic, partition)
+        first_last = self.offsets.get(key)
+        self.offsets[key] = (offset if first_last is None else first_last[0], offset)
+        self.messages += 1
+        if table is not None and row is not None:
+            self.rows[table].append(row)
+            self.row_count += 1
+
+    def empty(self) -> bool:
+        return self.messages == 0
+
+    def token(self, table: str) -> str:
+        """Deduplication token of this batch's insert into `table`."""
+        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
+        return f"{table}:{hashlib.sha256(spans.encode()).hexdigest()[:32]}"
+
+    def commit_positions(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, next offset to read) for every partition the batch covers."""
+        return [(t, p, last + 1) for (t, p), (_first, last) in sorted(self.offsets.items())]

@@ -1,0 +1,220 @@
+"""Decoded Avro records -> table rows (pure: no I/O). The column order of every table is here.
+
+Times leave as int epoch millis, which ClickHouse takes for DateTime64(3); the codec gives
+ints, and aware datetimes (another codec's choice) are converted. A record a table does
+not hold (a command other than CreateCampaign) maps to None and is simply skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+ATTEMPTS = "call_attempts"
+OUTCOMES = "call_outcomes"
+EVENTS = "campaign_events"
+CAMPAIGNS = "campaigns"
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    ATTEMPTS: (
+        "call_id",
+        "campaign_id",
+        "account_id",
+        "contact_id",
+        "attempt",
+        "to_number",
+        "caller_id",
+        "alternate_position",
+        "agent_id",
+        "created_at",
+        "deadline",
+        "published_at",
+    ),
+    OUTCOMES: (
+        "call_id",
+        "campaign_id",
+        "contact_id",
+        "attempt",
+        "status",
+        "created_at",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration_seconds",
+        "hangup_cause",
+        "dialer_id",
+        "published_at",
+    ),
+    EVENTS: (
+        "event_id",
+        "campaign_id",
+        "at",
+        "kind",
+        "status",
+        "contact_id",
+        "attempts",
+        "command_id",
+        "command",
+        "reason",
+        "row",
+        "column",
+        "values",
+        "contacts_total",
+        "contacts_final",
+        "calls_in_flight",
+        "counts",
+        "published_at",
+    ),
+    CAMPAIGNS: (
+        "campaign_id",
+        "account_id",
+        "name",
+        "timezone",
+        "expected_contacts",
+        "max_retries",
+        "concurrent_calls",
+        "created_at",
+        "command_id",
+    ),
+}
+
+TABLES: tuple[str, ...] = tuple(COLUMNS)
+
+Row = tuple[Any, ...]
+
+
+class RowError(ValueError):
+    """A decoded record that does not make a row (bad union branch, missing field)."""
+
+
+def ms(value: Any) -> int:
+    """Epoch millis from an int or an aware datetime (naive datetimes are refused)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise RowError("naive datetime in a record")
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def _ms_opt(value: Any) -> int | None:
+    return None if value is None else ms(value)
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def attempt_row(r: Mapping[str, Any], published_ms: int) -> Row:
+    return (
+        r["call_id"],
+        r["campaign_id"],
+        r["account_id"],
+        r["contact_id"],
+        int(r["attempt"]),
+        r["to"],
+        r["from"],
+        int(r.get("alternate_position") or 0),
+        r["agent_id"],
+        ms(r["created_at"]),
+        ms(r["deadline"]),
+        published_ms,
+    )
+
+
+def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
+    duration = r.get("duration_seconds")
+    return (
+        r["call_id"],
+        r["campaign_id"],
+        r["contact_id"],
+        int(r["attempt"]),
+        r["status"],
+        _ms_opt(r.get("created_at")),
+        _ms_opt(r.get("started_at")),
+        _ms_opt(r.get("answered_at")),
+        ms(r["ended_at"]),
+        None if duration is None else float(duration),
+        r.get("hangup_cause") or "",
+        r.get("dialer_id") or "",
+        published_ms,
+    )
+
+
+_KINDS = {
+    "StatusChanged": "status_changed",
+    "ContactFinal": "contact_final",
+    "CommandRejected": "command_rejected",
+    "ContactRejected": "contact_rejected",
+    "Progress": "progress",
+}
+
+
+def event_row(r: Mapping[str, Any], published_ms: int) -> Row:
+    body = r["body"]
+    if not (isinstance(body, tuple) and len(body) == 2):
+        raise RowError("CampaignEvent body is not a (record name, record) union value")
+    name, b = _short(body[0]), body[1]
+    kind = _KINDS.get(name)
+    if kind is None:
+        raise RowError(f"unknown CampaignEvent body {name!r}")
+    return (
+        r["event_id"],
+        r["campaign_id"],
+        ms(r["at"]),
+        kind,
+        b.get("status", "") if kind in ("status_changed", "contact_final") else "",
+        b.get("contact_id") or "",
+        int(b.get("attempts", 0)),
+        b.get("command_id", ""),
+        b.get("command", ""),
+        b.get("reason", ""),
+        b.get("row"),
+        b.get("column"),
+        dict(b.get("values") or {}),
+        int(b.get("contacts_total", 0)),
+        int(b.get("contacts_final", 0)),
+        int(b.get("calls_in_flight", 0)),
+        {k: int(v) for k, v in (b.get("counts") or {}).items()},
+        published_ms,
+    )
+
+
+def campaign_row(r: Mapping[str, Any]) -> Row | None:
+    """The campaigns row of a CreateCampaign command; None for every other command."""
+    command = r.get("command")
+    if not (isinstance(command, tuple) and len(command) == 2):
+        raise RowError("CampaignCommand command is not a (record name, record) union value")
+    if _short(command[0]) != "CreateCampaign":
+        return None
+    body = command[1]
+    d = body["definition"]
+    rules = d["rules"]
+    return (
+        r["campaign_id"],
+        d["account_id"],
+        d["name"],
+        rules["timezone"],
+        int(body.get("expected_contacts", 0)),
+        int(rules.get("max_retries", 0)),
+        int(rules.get("concurrent_calls", 0)),
+        ms(r["issued_at"]),
+        r["command_id"],
+    )
+
+
+def to_row(event: str, record: Mapping[str, Any], published_ms: int) -> tuple[str, Row] | None:
+    """(table, row) for a decoded record; None when no table keeps it. Raises RowError."""
+    try:
+        if event == "CallCreate":
+            return ATTEMPTS, attempt_row(record, published_ms)
+        if event == "CallOutcome":
+            return OUTCOMES, outcome_row(record, published_ms)
+        if event == "CampaignEvent":
+            return EVENTS, event_row(record, published_ms)
+        if event == "CampaignCommand":
+            row = campaign_row(record)
+            return None if row is None else (CAMPAIGNS, row)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise RowError(f"{event} record is missing or mistypes a field: {exc!r}") from exc
+    raise RowError(f"the sink does not store {event} records")
