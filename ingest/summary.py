@@ -1,0 +1,174 @@
+"""Step 5 of the create: what the operator confirms, as data and as rich tables.
+
+`UploadSummary` is filled by the upload; `render` turns it into tables: contacts
+accepted and rejected, which column feeds which agent variable, agent variables no
+column feeds, unmapped columns, and every rule with its effective value and default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+
+from campaigns.contacts import ContactLayout, Rejection
+from campaigns.models import CampaignDefinition, ContactLocalTime, MappingReport, Rules, Window
+
+SHOWN_REJECTIONS = 10
+
+
+@dataclass
+class UploadSummary:
+    definition: CampaignDefinition
+    contacts_path: Path
+    layout: ContactLayout
+    mapping: MappingReport
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    first_rejections: list[Rejection] = field(default_factory=list)
+    rejects_path: Path | None = None
+    published: bool = False
+    batches: int = 0
+    dead_lettered: int = 0
+    create_command_id: str | None = None
+    answer: str | None = None  # what the engine said, when waited for
+    seconds: float = 0.0
+    validations: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def note(self, rej: Rejection) -> None:
+        if len(self.first_rejections) < SHOWN_REJECTIONS:
+            self.first_rejections.append(rej)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Window):
+        return f"{value.start}-{value.end}"
+    if isinstance(value, ContactLocalTime):
+        return f"enabled, {_fmt(value.window)}" if value.enabled else "disabled"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    if hasattr(value, "value"):  # enums
+        return str(value.value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def rule_rows(rules: Rules) -> list[tuple[str, str, str]]:
+    """(rule, effective value, default) for every rule of the definition."""
+    out: list[tuple[str, str, str]] = []
+    for name, info in Rules.model_fields.items():
+        value = getattr(rules, name)
+        if info.default_factory is not None:
+            default = _fmt(info.default_factory())  # type: ignore[call-arg]
+        elif info.default is PydanticUndefined:
+            default = "required"
+        else:
+            default = _fmt(info.default)
+        if name == "caller_ids":
+            effective = (
+                f"{_fmt(value.numbers)} ({value.strategy.value})"
+                if value is not None
+                else "none: every attempt uses source_number"
+            )
+        elif name == "retry_delay_minutes" and value is None:
+            effective = "-"
+            default = "required when max_retries > 0"
+        else:
+            effective = _fmt(value)
+        out.append((name, effective, default))
+    out.insert(
+        next(i for i, r in enumerate(out) if r[0] == "caller_ids"),
+        ("outbound slots (concurrent - inbound)", str(rules.outbound_limit), "-"),
+    )
+    return out
+
+
+def tables(s: UploadSummary) -> list[RenderableType]:
+    d = s.definition
+    head = Table(title=f"Campaign {d.campaign_id}", show_header=False)
+    head.add_row("name", d.name)
+    if d.description:
+        head.add_row("description", d.description)
+    head.add_row("account", d.account_id)
+    head.add_row("agent", f"{d.agent.id} (variables: {_fmt(d.agent.variables)})")
+    head.add_row("source number", d.source_number)
+    head.add_row("default region", d.default_region)
+    head.add_row("status after create", "draft (start or schedule it)")
+
+    contacts = Table(title=f"Contacts from {s.contacts_path.name}", show_header=False)
+    contacts.add_row("rows read", str(s.rows))
+    contacts.add_row("accepted", str(s.accepted))
+    contacts.add_row("rejected", str(s.rejected))
+    alternates = [f"phone_number_{n}" for n, _ in s.layout.alternates]
+    contacts.add_row("alternate number columns", _fmt(alternates))
+    contacts.add_row(
+        "override columns", _fmt([s.layout.columns[i] for _, _, i in s.layout.overrides])
+    )
+    if s.rejects_path is not None:
+        contacts.add_row("rejects report", str(s.rejects_path))
+
+    mapping = Table(title="Variables")
+    mapping.add_column("column")
+    mapping.add_column("agent variable")
+    agent_vars = set(d.agent.variables)
+    for col, var in s.mapping.mapped.items():
+        mark = "" if var in agent_vars or not agent_vars else " (not in the prompt)"
+        mapping.add_row(col, var + mark)
+    mapping.add_row("[b]agent variables no column feeds[/b]", _fmt(s.mapping.unfed_variables))
+    mapping.add_row("[b]columns not in variable_mapping[/b]", _fmt(s.mapping.unmapped_columns))
+    missing = [c for c in d.variable_mapping if c not in s.mapping.mapped]
+    if missing:
+        mapping.add_row("[b]mapped columns absent from the file[/b]", _fmt(missing))
+
+    rules = Table(title="Rules")
+    rules.add_column("rule")
+    rules.add_column("effective")
+    rules.add_column("default")
+    for name, effective, default in rule_rows(d.rules):
+        rules.add_row(name, effective, default)
+
+    out: list[RenderableType] = [head, contacts]
+    if s.first_rejections:
+        rej = Table(title=f"First rejections (of {s.rejected})")
+        rej.add_column("row")
+        rej.add_column("column")
+        rej.add_column("reason")
+        for r in s.first_rejections:
+            rej.add_row(str(r.row), r.column or "", r.reason)
+        out.append(rej)
+    out += [mapping, rules]
+    return out
+
+
+def status_line(s: UploadSummary) -> str:
+    if not s.published:
+        return "Nothing published (dry run): run again with --yes to create the campaign."
+    line = (
+        f"Published {s.accepted} contacts in {s.batches} batches and the create command"
+        f" ({s.create_command_id}); campaign {s.definition.campaign_id} is a draft."
+    )
+    if s.dead_lettered:
+        line += f" {s.dead_lettered} rejected rows parked on the dead-letter topic."
+    if s.answer:
+        line += f" Engine: {s.answer}."
+    return line
+
+
+def render(s: UploadSummary, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(Group(*tables(s)))
+    if s.seconds > 0:
+        console.print(f"{s.rows} rows in {s.seconds:.1f}s ({s.rows_per_second:,.0f} rows/s)")
+    console.print(status_line(s))

@@ -1,0 +1,210 @@
+"""The five-step create as one call: validate, parse, summarise, then (if asked) publish.
+
+Publishing order is the safety rule: contact batches first, then, once the broker
+acknowledged every batch, the create command carrying the accepted count. A file
+that breaks half-way (bad bytes, an unterminated quote) never gets its create
+command, so the campaign never exists on half a list; re-uploading the fixed file
+reuses the same contact ids, which the engine keeps once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from campaigns.contacts import ContactLayout, ContactsFileError
+from campaigns.events import Command, CommandKind
+from campaigns.models import CampaignDefinition, DefinitionError, MappingReport, load_definition
+from ingest import commands
+from ingest.pipeline import ContactReader, ReadStats
+from ingest.producer import TrackedProducer
+from ingest.rejects import RejectsReport, dead_letter, report_path
+from ingest.rowcodec import batch_value
+from ingest.summary import UploadSummary
+from topics import catalogue
+from topics.admin import create_topics
+from topics.clients import admin_config
+
+BATCH_CONTACTS = 1_000
+
+
+class UploadError(Exception):
+    """One clear line for the operator; the rejects report says the same."""
+
+    def __init__(self, message: str, rejects_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.rejects_path = rejects_path
+
+
+@dataclass
+class Target:
+    """Where to publish: the broker (None = settings) and the topic prefix (None = settings)."""
+
+    bootstrap: str | None = None
+    prefix: str | None = None
+
+
+def mapping_error(
+    d: CampaignDefinition, mapping: MappingReport, layout: ContactLayout, source: str
+) -> tuple[str, str | None] | None:
+    """The create's mapping rule: every mapped variable must be one of the agent's."""
+    if not mapping.unknown_targets:
+        return None
+    target = mapping.unknown_targets[0]
+    column = next(c for c, v in d.variable_mapping.items() if v == target)
+    where = (
+        f"{source} row 0 (header), column {layout.columns.index(column) + 1} {column!r}"
+        if column in layout.columns
+        else f"column {column!r}"
+    )
+    return (
+        f"variable_mapping.{column}: {where} maps to {target!r}, which agent {d.agent.id}"
+        f" does not have (its variables: {', '.join(d.agent.variables)})",
+        column,
+    )
+
+
+def ensure_topics(target: Target) -> None:
+    """Create the topics ingest writes (and waits on) if missing, with the catalogue's settings."""
+    wanted = [
+        catalogue.spec(t, target.prefix)
+        for t in (catalogue.CONTACTS, catalogue.COMMANDS, catalogue.EVENTS, catalogue.DEADLETTER)
+    ]
+    conf = admin_config()
+    if target.bootstrap:
+        conf["bootstrap.servers"] = target.bootstrap
+    create_topics(wanted, admin=AdminClient(conf))
+
+
+def upload(
+    definition: CampaignDefinition | Path,
+    contacts: Path,
+    *,
+    publish: bool,
+    target: Target | None = None,
+    producer: TrackedProducer | None = None,
+    workers: int | None = None,
+    batch_contacts: int = BATCH_CONTACTS,
+    progress: Callable[[ReadStats], None] | None = None,
+    wait: bool = False,
+    timeout: float = 60.0,
+) -> UploadSummary:
+    """Validate and parse; publish contacts then the create command when `publish`.
+
+    Raises DefinitionError (campaign.yaml) or UploadError (the list, the mapping, the
+    broker); both carry one line naming the file, row and column.
+    """
+    started = time.perf_counter()
+    target = target or Target()
+    d = load_definition(definition) if isinstance(definition, Path) else definition
+    rejects = report_path(contacts)
+    source = str(contacts)
+    try:
+        stream = contacts.open("rb")
+    except OSError as err:
+        raise UploadError(f"{contacts}: cannot read: {err.strerror}") from None
+    with stream:
+        try:
+            reader = ContactReader.open(stream, source, d.default_region, workers)
+        except ContactsFileError as err:
+            with RejectsReport(rejects) as report:
+                report.fatal(str(err), 0)
+            raise UploadError(f"{err}; nothing was created", rejects) from None
+        layout = reader.layout
+        mapping = d.mapping_report(layout.variable_columns)
+        summary = UploadSummary(d, contacts, layout, mapping, rejects_path=rejects)
+        with RejectsReport(rejects, layout.columns) as report:
+            bad = mapping_error(d, mapping, layout, source)
+            if bad is not None:
+                report.fatal(bad[0], 0, bad[1])
+                raise DefinitionError(bad[0])
+            if publish:
+                ensure_topics(target)
+                producer = producer or TrackedProducer(target.bootstrap)
+            contacts_topic = catalogue.topic_name(catalogue.CONTACTS, target.prefix)
+            key = d.campaign_id.encode()
+            batch: list[bytes] = []
+            rows: list[int] = []
+
+            def flush_batch() -> None:
+                if not batch or producer is None:
+                    return
+                batch_id = f"{d.campaign_id}/rows-{rows[0]}-{rows[-1]}"
+                value = batch_value(d.campaign_id, batch_id, int(time.time() * 1000), batch)
+                producer.produce(contacts_topic, value=value, key=key)
+                summary.batches += 1
+                batch.clear()
+                rows.clear()
+
+            try:
+                for chunk in reader.chunks(progress):
+                    for rej in chunk.rejections:
+                        report.add(rej)
+                        summary.note(rej)
+                        if producer is not None:
+                            dead_letter(
+                                producer,
+                                rej,
+                                campaign_id=d.campaign_id,
+                                source=source,
+                                columns=layout.columns,
+                                prefix=target.prefix,
+                            )
+                            summary.dead_lettered += 1
+                    if producer is None:
+                        continue
+                    for a in chunk.accepted:
+                        batch.append(a.encoded)
+                        rows.append(a.row)
+                        if len(batch) >= batch_contacts:
+                            flush_batch()
+            except ContactsFileError as err:
+                report.fatal(str(err))
+                if producer is not None:
+                    producer.wait(timeout)  # the dead letters; the batches stay harmless
+                raise UploadError(
+                    f"{err}; nothing was created (the create command was not sent)", rejects
+                ) from None
+            finally:
+                _fill(summary, reader.stats)
+            flush_batch()
+            if producer is not None:
+                producer.wait(timeout)
+    if summary.accepted == 0 and summary.rows > 0:
+        raise UploadError(
+            f"{source}: none of the {summary.rows} rows was accepted (see {rejects}); nothing was created",
+            rejects,
+        )
+    if producer is not None:
+        create = Command(
+            commands.new_command_id(),
+            CommandKind.create,
+            definition=d,
+            expected_contacts=summary.accepted,
+        )
+        answer = commands.send(
+            producer,
+            d.campaign_id,
+            create,
+            bootstrap=target.bootstrap,
+            prefix=target.prefix,
+            wait=wait,
+            timeout=timeout,
+        )
+        summary.published = True
+        summary.create_command_id = create.command_id
+        if wait:
+            summary.answer = answer.describe(d.campaign_id, CommandKind.create)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _fill(summary: UploadSummary, stats: ReadStats) -> None:
+    summary.rows = stats.rows
+    summary.accepted = stats.accepted
+    summary.rejected = stats.rejected
+    summary.validations = stats.validations
