@@ -41,6 +41,12 @@ class OffsetTracker:
         ready, self._ready = self._ready, {}
         return ready
 
+    def restore(self, ready: dict[tuple[str, int], int]) -> None:
+        """Put back positions whose commit failed (unless a later one is ready)."""
+        for key, position in ready.items():
+            if key in self._inflight and self._ready.get(key, -1) < position:
+                self._ready[key] = position
+
     def pending(self) -> int:
         return sum(len(q) for q in self._inflight.values())
 

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,9 @@ class Dialer:
         self.dedupe = DedupeStore(options.dedupe_file(), options.dedupe_size)
         self.tracker = OffsetTracker()
         self._active: dict[str, asyncio.Task[None]] = {}
+        # Calls read but not yet dialled (a fetch may return more than the free slots).
+        self._waiting: deque[tuple[Call, str, int, int]] = deque()
+        self._waiting_ids: set[str] = set()
         self._paused = False
         self._stop = asyncio.Event()
         self._delivery_errors = 0
@@ -126,12 +130,14 @@ class Dialer:
         idle = 0.0
         try:
             while not self._stop.is_set():
+                self._start_calls()
                 self._flow_control()
-                free = self.options.concurrency - len(self._active)
+                free = self.options.concurrency - len(self._active) - len(self._waiting)
                 want = max(1, min(free, self.options.batch))
                 messages = self.consumer.consume(num_messages=want, timeout=0)
                 for message in messages:
                     self._handle(message)
+                self._start_calls()
                 self.producer.poll(0)
                 now = time.monotonic()
                 if now - last_commit >= self.options.commit_interval:
@@ -151,7 +157,7 @@ class Dialer:
 
     def _flow_control(self) -> None:
         """Pause the partitions while `concurrency` calls are in progress; resume after."""
-        full = len(self._active) >= self.options.concurrency
+        full = len(self._active) + len(self._waiting) >= self.options.concurrency
         if full and not self._paused:
             self.consumer.pause(self.consumer.assignment())
             self._paused = True
@@ -181,21 +187,36 @@ class Dialer:
             self._park(message, str(exc))
             self.tracker.done(topic, partition, offset)
             return
-        if call.call_id in self._active or call.call_id in self.dedupe:
+        if (
+            call.call_id in self._active
+            or call.call_id in self._waiting_ids
+            or call.call_id in self.dedupe
+        ):
             metrics.DEDUPE_HITS.inc()
             self.tracker.done(topic, partition, offset)
             return
-        now = now_ms()
-        if call.deadline <= now:
-            metrics.EXPIRED.inc()
-            late = (now - call.deadline) / 1000
-            cause = f"deadline_expired: deadline passed {late:.1f}s before the dialer got the call; not dialled"
-            self._publish_outcome(call, failed(cause))
-            self.dedupe.add(call.call_id)
-            self.tracker.done(topic, partition, offset)
-            return
-        task = asyncio.ensure_future(self._place(call, topic, partition, offset))
-        self._active[call.call_id] = task
+        self._waiting.append((call, topic, partition, offset))
+        self._waiting_ids.add(call.call_id)
+
+    def _start_calls(self) -> None:
+        """Dial waiting calls while there is room; a call past its deadline is not dialled."""
+        while self._waiting and len(self._active) < self.options.concurrency:
+            call, topic, partition, offset = self._waiting.popleft()
+            self._waiting_ids.discard(call.call_id)
+            now = now_ms()
+            if call.deadline <= now:
+                metrics.EXPIRED.inc()
+                late = (now - call.deadline) / 1000
+                cause = (
+                    f"deadline_expired: the deadline passed {late:.1f}s before the call"
+                    " could be dialled; not dialled"
+                )
+                self._publish_outcome(call, failed(cause))
+                self.dedupe.add(call.call_id)
+                self.tracker.done(topic, partition, offset)
+                continue
+            task = asyncio.ensure_future(self._place(call, topic, partition, offset))
+            self._active[call.call_id] = task
 
     async def _place(self, call: Call, topic: str, partition: int, offset: int) -> None:
         handed = False
@@ -301,21 +322,22 @@ class Dialer:
 
     # -- committing -----------------------------------------------------------------------
 
-    def _commit(self, asynchronous: bool = True) -> None:
-        """Flush the dedupe record, then commit the positions of handed-off messages."""
+    def _commit(self) -> None:
+        """Flush the dedupe record, then commit the positions of handed-off messages.
+
+        Synchronous (a few ms every commit_interval): a failed commit is retried next time.
+        """
         ready = self.tracker.take_ready()
         if not ready:
             return
         self.dedupe.flush()
         offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
         try:
-            if asynchronous:
-                self.consumer.commit(offsets=offsets, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            # Not fatal: the dedupe record already has these calls, a redelivery is dropped.
-            log.warning("commit failed: %s", exc)
+            # Not fatal: the dedupe record already has these calls; retried at the next commit.
+            log.warning("commit failed, will retry: %s", exc)
+            self.tracker.restore(ready)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
@@ -323,9 +345,13 @@ class Dialer:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._commit(asynchronous=False)
+        self._commit()
         for p in partitions:
             self.tracker.forget(p.topic, p.partition)
+        gone = {(p.topic, p.partition) for p in partitions}
+        kept = [w for w in self._waiting if (w[1], w[2]) not in gone]
+        self._waiting = deque(kept)
+        self._waiting_ids = {w[0].call_id for w in kept}
 
     async def _shutdown(self) -> None:
         active = list(self._active.values())
@@ -337,6 +363,6 @@ class Dialer:
                 await asyncio.gather(*pending, return_exceptions=True)
         await self.adapter.close()
         self.producer.flush(30)
-        self._commit(asynchronous=False)
+        self._commit()
         self.dedupe.close()
         self.consumer.close()
