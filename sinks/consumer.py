@@ -27,7 +27,7 @@ from sinks import metrics
 from sinks.batch import Batch
 from sinks.dsn import default_dsn, open_client
 from sinks.migrations import migrate
-from sinks.rows import CAMPAIGNS, COLUMNS, TABLES, RowError, to_row
+from sinks.rows import CAMPAIGNS, COLUMNS, TABLES, TZ_COLUMNS, TZ_OFFSETS, RowError, to_row
 from sinks.tz import transitions
 from topics import catalogue
 from topics.clients import consumer_config, producer_config
@@ -122,7 +122,7 @@ class Sink:
             self.client.insert(
                 table,
                 rows,
-                column_names=list(COLUMNS.get(table, ("tz", "since", "offset_seconds"))),
+                column_names=list(COLUMNS.get(table, TZ_COLUMNS)),
                 settings={"insert_deduplication_token": token},
             )
         metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - start)
@@ -276,7 +276,7 @@ class Sink:
         self._abandon = False
         try:
             for tz in self._new_timezones(batch):
-                self._retrying("tz_offsets", partial(self._insert_tz, tz))
+                self._retrying(TZ_OFFSETS, partial(self._insert_tz, tz))
             for table in TABLES:
                 rows = batch.rows[table]
                 if rows:
@@ -305,7 +305,7 @@ class Sink:
         except (ZoneInfoNotFoundError, ValueError):
             self._known_tz.add(tz)  # not a zone: the views count it in UTC
             return
-        self._insert("tz_offsets", rows, f"tz:{tz}")
+        self._insert(TZ_OFFSETS, rows, f"tz:{tz}")
         self._known_tz.add(tz)
 
     def _due(self) -> bool:

@@ -80,6 +80,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)
+TZ_OFFSETS = "tz_offsets"
+TZ_COLUMNS: tuple[str, ...] = ("tz", "since", "offset_seconds")
 
 Row = tuple[Any, ...]
 
