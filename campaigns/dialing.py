@@ -14,7 +14,7 @@ from campaigns.store import Directory
 from campaigns.strategies import caller_id, destination_index
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dial:
     to: str
     alternate: Alternate | None

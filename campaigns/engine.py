@@ -40,7 +40,7 @@ from campaigns.events import (
 from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
 from campaigns.models import CampaignDefinition
 from campaigns.queues import TimeQueue
-from campaigns.retries import Retry, max_call_us, verdict
+from campaigns.retries import Retry, verdict
 from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
 from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
@@ -428,7 +428,7 @@ class _Step:
         contact.retry_due = None
         c.calls += 1
         c.in_flight += 1
-        deadline = self.now + max_call_us(d.rules)
+        deadline = self.now + d.rules.max_call_us
         self.deadlines.push((deadline, contact.call_order, contact.seq, attempt))
         self.store.put_contact(self.cid, contact)
         self.out.append(

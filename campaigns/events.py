@@ -45,7 +45,7 @@ class CommandKind(StrEnum):
 # ---- inputs ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Command:
     command_id: str
     kind: CommandKind
@@ -55,7 +55,7 @@ class Command:
     count: int = 0  # add_contacts
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     call_id: str
     status: str
@@ -64,14 +64,14 @@ class Outcome:
 # ---- outputs -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StatusChanged:
     at: int
     campaign_id: str
     status: CampaignStatus
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallCreated:
     at: int
     call_id: str
@@ -87,7 +87,7 @@ class CallCreated:
     deadline: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutcomeRecorded:
     """An outcome the engine saw; `applied` is False for one that changed nothing."""
 
@@ -101,7 +101,7 @@ class OutcomeRecorded:
     timeout: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContactFinal:
     at: int
     campaign_id: str
@@ -110,7 +110,7 @@ class ContactFinal:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandRejected:
     at: int
     campaign_id: str
@@ -119,7 +119,7 @@ class CommandRejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContactRejected:
     at: int
     campaign_id: str
@@ -128,7 +128,7 @@ class ContactRejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputRejected:
     """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic."""
 

@@ -7,7 +7,7 @@ definitions with the same messages: an error names the field and the rule.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -184,6 +184,19 @@ class Rules(Strict):
                 "inbound_free_slots: concurrent_calls - inbound_free_slots must be >= 1"
             )
         return self
+
+    @cached_property
+    def retry_delay_us(self) -> int:
+        """The delay in engine microseconds, rounded exactly as timedelta rounds."""
+        return timedelta(minutes=self.retry_delay_minutes or 0) // timedelta(microseconds=1)
+
+    @cached_property
+    def max_call_us(self) -> int:
+        return timedelta(minutes=self.max_call_minutes) // timedelta(microseconds=1)
+
+    @cached_property
+    def retry_statuses(self) -> frozenset[str]:
+        return frozenset(self.retry_on)
 
     @property
     def outbound_limit(self) -> int:

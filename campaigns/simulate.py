@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import heapq
 import random
+from bisect import bisect
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from campaigns.contacts import Contact, Rejection
@@ -54,6 +56,8 @@ class SimDialer:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._statuses = [s for s, _ in self.model]
+        self._cumulative = list(accumulate(w for _, w in self.model))
 
     def outcome(self, call: CallCreated) -> ScriptedCall:
         return self.outcome_for(call.contact_id, call.attempt)
@@ -64,9 +68,10 @@ class SimDialer:
         if scripted is not None:
             return scripted
         if self.model:
-            statuses = [s for s, _ in self.model]
-            weights = [w for _, w in self.model]
-            return ScriptedCall(self._rng.choices(statuses, weights)[0], self.default.duration_us)
+            pick = bisect(self._cumulative, self._rng.random() * self._cumulative[-1])
+            return ScriptedCall(
+                self._statuses[min(pick, len(self._statuses) - 1)], self.default.duration_us
+            )
         return self.default
 
 
@@ -134,8 +139,7 @@ class Simulation:
     arrivals: Sequence[tuple[Sequence[Contact], Sequence[Command]]] | None = None
 
     def run(self, summary: bool = False) -> Iterator[dict[str, Any]]:
-        cid = self.definition.campaign_id
-        engine = Engine(MemoryStore(), StaticDirectory(set(self.dnc)))
+        """The JSON Lines of SPEC section 6, in time order."""
         for r in self.rejections:
             yield {
                 "at": iso(self.start),
@@ -144,6 +148,15 @@ class Simulation:
                 "column": r.column,
                 "reason": r.reason,
             }
+        for ev in self.events():
+            yield to_line(ev)
+        if summary:
+            yield self.summary()
+
+    def events(self) -> Iterator[Event]:
+        """Drive the engine from `start` until the campaign is final, `until`, or nothing is left."""
+        cid = self.definition.campaign_id
+        engine = self.engine = Engine(MemoryStore(), StaticDirectory(set(self.dnc)))
         create = Command(
             "create",
             CommandKind.create,
@@ -157,11 +170,10 @@ class Simulation:
         )
         commands = sorted(scripted, key=lambda c: c[0])  # stable: file order within an instant
         pending: list[tuple[int, int, str, str]] = []  # (time, creation order, call id, status)
-        calls: Counter[str] = Counter()
-        created = 0
-        ci = 0
+        self.calls: Counter[str] = Counter()
+        self.finished: int | None = None
+        created = ci = 0
         now = self.start
-        finished: int | None = None
         first = True
         while True:
             batch: list[Command] = []
@@ -179,14 +191,12 @@ class Simulation:
                     for e in engine.step(cid, now, contacts=cs, commands=ks)
                 ]
                 events += engine.step(cid, now, commands=batch, outcomes=outcomes)
-            else:
+            elif first:
                 events = engine.step(
-                    cid,
-                    now,
-                    contacts=self.contacts if first else (),
-                    commands=[create, *batch] if first else batch,
-                    outcomes=outcomes,
+                    cid, now, contacts=self.contacts, commands=[create, *batch], outcomes=outcomes
                 )
+            else:
+                events = engine.step(cid, now, commands=batch, outcomes=outcomes)
             first = False
             for ev in events:
                 if isinstance(ev, CallCreated):
@@ -197,38 +207,38 @@ class Simulation:
                         )
                     created += 1
                 elif isinstance(ev, OutcomeRecorded) and ev.applied:
-                    calls[ev.status] += 1
+                    self.calls[ev.status] += 1
                 elif isinstance(ev, StatusChanged) and ev.status in FINAL_CAMPAIGN:
-                    finished = ev.at
-                yield to_line(ev)
-            if finished is not None:
+                    self.finished = ev.at
+                yield ev
+            self.now = now
+            if self.finished is not None:
                 break
-            nexts = [t for t in (engine.next_wake(cid),) if t is not None]
+            wake = engine.next_wake(cid)
+            nexts = [wake] if wake is not None else []
             if ci < len(commands):
                 nexts.append(commands[ci][0])
             if pending:
                 nexts.append(pending[0][0])
-            if not nexts:
+            if not nexts or (self.until is not None and min(nexts) > self.until):
                 break
-            nxt = min(nexts)
-            if self.until is not None and nxt > self.until:
-                break
-            now = nxt
-        if summary:
-            camp = engine.store.get_campaign(cid)
-            counts = dict(camp.counts) if camp else {}
-            open_calls = camp.in_flight if camp else 0
-            if open_calls:
-                calls["in_flight"] = open_calls
-            yield {
-                "at": iso(finished if finished is not None else now),
-                "type": "summary",
-                "status": camp.status.value if camp and camp.status else None,
-                "finished_at": iso(finished) if finished is not None else None,
-                "contacts": {
-                    "accepted": len(self.contacts),
-                    "rejected": len(self.rejections),
-                    **counts,
-                },
-                "calls": dict(sorted(calls.items())),
-            }
+            now = min(nexts)
+
+    def summary(self) -> dict[str, Any]:
+        """The forecast line: when the campaign finished, contacts by final status, calls by outcome."""
+        camp = self.engine.store.get_campaign(self.definition.campaign_id)
+        calls = dict(sorted(self.calls.items()))
+        if camp and camp.in_flight:
+            calls["in_flight"] = camp.in_flight
+        return {
+            "at": iso(self.finished if self.finished is not None else self.now),
+            "type": "summary",
+            "status": camp.status.value if camp and camp.status else None,
+            "finished_at": iso(self.finished) if self.finished is not None else None,
+            "contacts": {
+                "accepted": len(self.contacts),
+                "rejected": len(self.rejections),
+                **(camp.counts if camp else {}),
+            },
+            "calls": calls,
+        }

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import Command, CommandKind
-from campaigns.models import DAYS, CampaignDefinition, parse_definition
+from campaigns.models import DAYS, CampaignDefinition, Rules, parse_definition
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US, from_datetime
 
@@ -136,7 +136,7 @@ def in_window(d: CampaignDefinition, at: datetime) -> bool:
     return DAYS[local.weekday()] in d.rules.calling_days and w.start_minute <= minute < w.end_minute
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -225,18 +225,15 @@ def test_same_decisions_for_any_interleaving_of_arrivals(
 def local_time_scenarios(draw: st.DrawFn) -> Simulation:
     """Scenarios with the contact-local-time rule on, some contacts with a CSV zone."""
     sim = draw(scenarios())
-    rules = sim.definition.rules.model_copy(
-        update={
-            "contact_local_time": {
-                "enabled": True,
-                "window": {
-                    "start": f"{draw(st.integers(0, 12)):02d}:00",
-                    "end": f"{draw(st.integers(13, 23)):02d}:30",
-                },
-            }
-        }
-    )
-    definition = sim.definition.model_copy(update={"rules": parse_rules(rules)})
+    local = {
+        "enabled": True,
+        "window": {
+            "start": f"{draw(st.integers(0, 12)):02d}:00",
+            "end": f"{draw(st.integers(13, 23)):02d}:30",
+        },
+    }
+    rules = Rules.model_validate({**sim.definition.rules.model_dump(), "contact_local_time": local})
+    definition = sim.definition.model_copy(update={"rules": rules})
     for c in sim.contacts:
         c.timezone = draw(
             st.sampled_from([None, "America/Los_Angeles", "Asia/Tokyo", "Europe/Berlin"])
@@ -245,14 +242,8 @@ def local_time_scenarios(draw: st.DrawFn) -> Simulation:
     return sim
 
 
-def parse_rules(rules: Any) -> Any:
-    from campaigns.models import Rules
-
-    return Rules.model_validate(rules.model_dump())
-
-
 REFERENCE_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

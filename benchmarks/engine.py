@@ -1,0 +1,196 @@
+"""Engine speed: decisions per second and memory per contact, 1k to 1M contacts.
+
+Each size runs in its own process (so peak RSS is its own) through the same
+Simulation that `campaignflow simulate` runs, with up to 3 attempts per contact.
+Baseline, in the same run: a bare event loop (heap of call ends, a dict per call,
+no rules) doing one push and one pop per call, the irreducible bookkeeping of any
+discrete-event dialer in Python.
+
+    .venv/bin/python benchmarks/engine.py [--sizes 1000,100000,1000000]
+
+A decision is one call created, one outcome judged (retry or final), or one
+contact suppressed.
+
+Targets (issue 3): >= 100,000 decisions/s on one core; per-event cost at 1M within
+1.5x of 1k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from campaigns.contacts import Alternate, Contact  # noqa: E402
+from campaigns.events import CallCreated, ContactFinal, OutcomeRecorded  # noqa: E402
+from campaigns.models import parse_definition  # noqa: E402
+from campaigns.simulate import ScriptedCall, SimDialer, Simulation  # noqa: E402
+from campaigns.windows import US  # noqa: E402
+
+
+def definition():  # type: ignore[no-untyped-def]
+    return parse_definition(
+        {
+            "campaign_id": "bench",
+            "account_id": "acme",
+            "name": "Bench",
+            "agent": {"id": "bot", "prompt": "Hi {{name}}, about {{plan}}"},
+            "source_number": "+15550100000",
+            "variable_mapping": {"plan_name": "plan"},
+            "rules": {
+                "timezone": "America/New_York",
+                "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "calling_window": {"start": "00:00", "end": "24:00"},
+                "concurrent_calls": 1000,
+                "inbound_free_slots": 0,
+                "max_retries": 2,
+                "retry_delay_minutes": 1,
+                "alternate_strategy": "rolling",
+                "caller_ids": {"numbers": ["+15550100001", "+15550100002"], "strategy": "rolling"},
+            },
+        }
+    )
+
+
+def contacts(n: int) -> list[Contact]:
+    return [
+        Contact(
+            f"c{i}",
+            i + 1,
+            f"+1212{i:07d}",
+            [Alternate(2, f"+1646{i:07d}", {"name": "Alt"})],
+            {"name": f"N{i}", "plan_name": "gold", "city": "NYC"},
+        )
+        for i in range(n)
+    ]
+
+
+def run_engine(n: int) -> dict[str, float]:
+    listed = contacts(n)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sim = Simulation(
+        definition=definition(),
+        contacts=listed,
+        rejections=[],
+        start=1_764_597_600 * US,
+        dialer=SimDialer(
+            model=[("answered", 0.3), ("no_answer", 0.5), ("busy", 0.2)],
+            default=ScriptedCall("no_answer", 30 * US),
+            seed=7,
+        ),
+    )
+    t0 = time.perf_counter()
+    decisions = 0
+    for ev in sim.events():
+        if isinstance(ev, (CallCreated, OutcomeRecorded)) or (
+            isinstance(ev, ContactFinal) and ev.status == "suppressed"
+        ):
+            decisions += 1
+    elapsed = time.perf_counter() - t0
+    outcomes = sum(sim.calls.values())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "contacts": n,
+        "decisions": decisions,
+        "outcomes": outcomes,
+        "seconds": elapsed,
+        "decisions_per_s": decisions / elapsed,
+        "us_per_event": elapsed / (outcomes + n) * 1e6,
+        "peak_rss_mb": rss / 1024,
+        "bytes_per_contact": max(rss - rss_before, 0) * 1024 / n,
+    }
+
+
+def run_bare(n: int) -> dict[str, float]:
+    """The same number of calls through a heap and a dict each: no rules, no store."""
+    calls = int(n * 1.9)
+    t0 = time.perf_counter()
+    heap: list[tuple[int, int, str]] = []
+    now = 0
+    for i in range(calls):
+        call = {
+            "call_id": f"bench/c{i}/1",
+            "to": "+12120000000",
+            "from": "+15550100001",
+            "variables": {"name": "x"},
+        }
+        heapq.heappush(heap, (now + 30 * US, i, call["call_id"]))
+        if len(heap) >= 1000:
+            now, _, _ = heapq.heappop(heap)
+    elapsed = time.perf_counter() - t0
+    return {"decisions_per_s": 2 * calls / elapsed}  # a push per call made, a pop per outcome
+
+
+def child(kind: str, n: int) -> None:
+    result = run_engine(n) if kind == "engine" else run_bare(n)
+    print(json.dumps(result))
+
+
+def spawn(kind: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--n", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="1000,100000,1000000")
+    p.add_argument("--child")
+    p.add_argument("--n", type=int)
+    args = p.parse_args()
+    if args.child:
+        child(args.child, args.n)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    print(
+        f"{'contacts':>10} {'decisions':>10} {'dec/s':>10} {'bare dec/s':>11} {'ratio':>6} {'us/event':>9} {'B/contact':>10} {'peak MB':>8}"
+    )
+    for n in sizes:
+        e = spawn("engine", n)
+        b = spawn("bare", n)
+        ratio = e["decisions_per_s"] / b["decisions_per_s"]
+        rows.append((n, e, b, ratio))
+        print(
+            f"{n:>10,} {int(e['decisions']):>10,} {e['decisions_per_s']:>10,.0f} {b['decisions_per_s']:>11,.0f} "
+            f"{ratio:>6.2f} {e['us_per_event']:>9.2f} {e['bytes_per_contact']:>10,.0f} {e['peak_rss_mb']:>8,.0f}"
+        )
+    small, large = rows[0][1], rows[-1][1]
+    growth = large["us_per_event"] / small["us_per_event"]
+    print(f"per-event cost {rows[-1][0]:,} vs {rows[0][0]:,}: {growth:.2f}x (target <= 1.5x)")
+    print(f"decisions/s at {rows[-1][0]:,}: {large['decisions_per_s']:,.0f} (target >= 100,000)")
+    report = [
+        {
+            "figure": f"engine decisions/s ({n:,} contacts)",
+            "value": round(e["decisions_per_s"]),
+            "baseline": round(b["decisions_per_s"]),
+            "ratio": round(r, 3),
+            "target": ">= 100,000/s",
+        }
+        for n, e, b, r in rows
+    ]
+    report.append(
+        {
+            "figure": "engine per-event cost, largest vs smallest",
+            "value": round(growth, 3),
+            "baseline": 1.0,
+            "ratio": round(growth, 3),
+            "target": "<= 1.5x",
+        }
+    )
+    print("BENCH " + json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
