@@ -1,0 +1,184 @@
+"""The local stack: broker, topics, one engine worker, one simulated dialer, the sink.
+
+Each service is a background process with its log and pid under the state
+directory, started in its own session so it outlives the command that started it
+and can be stopped as a group. Starting is idempotent: a live pid is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaignflow import kafka_local
+from campaignflow.config import settings
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: tuple[str, ...]
+    port: int  # where it answers /metrics
+
+    @property
+    def log(self) -> Path:
+        return settings().home / "logs" / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return settings().home / "run" / f"{self.name}.pid"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    port: int
+    answers: bool
+
+
+def campaignflow_bin() -> str:
+    """The console script of this environment (the .venv one under make)."""
+    candidate = Path(sys.executable).parent / "campaignflow"
+    return str(candidate) if candidate.exists() else "campaignflow"
+
+
+def services(dialer_args: tuple[str, ...] = ()) -> list[Service]:
+    s = settings()
+    exe = campaignflow_bin()
+    return [
+        Service("worker", (exe, "worker"), s.worker_port),
+        Service(
+            "dialer", (exe, "dialer", "--adapter", "simulator", *dialer_args), s.dialer_metrics_port
+        ),
+        Service("sink", (exe, "sink"), s.sink_port),
+    ]
+
+
+def read_pid(service: Service) -> int | None:
+    try:
+        pid = int(service.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    # A zombie or a recycled pid is not our service.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"campaignflow" in cmdline else None
+
+
+def answers(port: int, path: str = "/metrics", timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def start(service: Service, say: Say) -> int:
+    pid = read_pid(service)
+    if pid is not None:
+        say(f"{service.name}: already running (pid {pid})")
+        return pid
+    service.log.parent.mkdir(parents=True, exist_ok=True)
+    service.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with service.log.open("ab") as log:
+        proc = subprocess.Popen(
+            list(service.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service.pid_file.write_text(f"{proc.pid}\n")
+    say(f"{service.name}: started (pid {proc.pid}), log {service.log}")
+    return proc.pid
+
+
+def wait_answering(service: Service, pid: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read_pid(service) != pid:
+            raise RuntimeError(
+                f"{service.name} (pid {pid}) exited during start-up; see {service.log}:\n{tail(service.log)}"
+            )
+        if answers(service.port):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(
+        f"{service.name} (pid {pid}) does not answer on port {service.port}; see {service.log}"
+    )
+
+
+def stop(service: Service, say: Say, timeout: float = 20.0) -> None:
+    pid = read_pid(service)
+    if pid is None:
+        service.pid_file.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and read_pid(service) == pid:
+        time.sleep(0.2)
+    if read_pid(service) == pid:
+        say(f"{service.name}: still running after {timeout:.0f}s, killing")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    service.pid_file.unlink(missing_ok=True)
+    say(f"{service.name}: stopped")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def up(say: Say, dialer_args: tuple[str, ...] = ()) -> list[ServiceStatus]:
+    from topics.admin import create_topics
+
+    broker = kafka_local.up(say=say)
+    say(f"kafka: {broker.bootstrap}")
+    create_topics()
+    say("topics: created")
+    started = [(svc, start(svc, say)) for svc in services(dialer_args)]
+    for svc, pid in started:
+        wait_answering(svc, pid)
+    return status()
+
+
+def down(say: Say) -> None:
+    for svc in reversed(services()):
+        stop(svc, say)
+    if kafka_local.down(say=say):
+        say("kafka: stopped")
+
+
+def status() -> list[ServiceStatus]:
+    rows = []
+    broker = kafka_local.status()
+    port = int(broker.bootstrap.rsplit(":", 1)[-1])
+    rows.append(ServiceStatus("kafka", broker.pid, port, broker.running))
+    for svc in services():
+        pid = read_pid(svc)
+        rows.append(ServiceStatus(svc.name, pid, svc.port, pid is not None and answers(svc.port)))
+    return rows
