@@ -97,3 +97,12 @@ def logs(
                         f.seek(sizes[p])
                         print(f.read().decode(errors="replace"), end="")
                     sizes[p] = size
+
+
+def register_demo(root: typer.Typer) -> None:
+    @root.command()
+    def demo() -> None:
+        """Run the sample campaign through the whole local stack and print its report."""
+        from campaignflow import demo as demo_run
+
+        raise typer.Exit(demo_run.run(console))
