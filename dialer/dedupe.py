@@ -40,6 +40,17 @@ class DedupeStore:
         row = self._db.execute("SELECT 1 FROM seen WHERE call_id = ?", (call_id,)).fetchone()
         return row is not None
 
+    def known(self, call_ids: list[str]) -> set[str]:
+        """The ids of `call_ids` already recorded (one query per 500 ids)."""
+        found = {c for c in call_ids if c in self._pending}
+        rest = [c for c in call_ids if c not in found]
+        for i in range(0, len(rest), 500):
+            chunk = rest[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT call_id FROM seen WHERE call_id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+
     def __len__(self) -> int:
         return min(self._count + len(self._pending), self.max_size)
 

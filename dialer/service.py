@@ -31,6 +31,7 @@ from campaignflow.config import settings
 from dialer import metrics
 from dialer.adapter import Adapter
 from dialer.calls import (
+    STATUSES,
     BadCall,
     Call,
     Inbound,
@@ -112,6 +113,8 @@ class Dialer:
         self._waiting_ids: set[str] = set()
         self._paused = False
         self._stop = asyncio.Event()
+        self._placed = metrics.CALLS_PLACED.labels(adapter.name)
+        self._by_status = {st: metrics.OUTCOMES.labels(st) for st in STATUSES}
         self._delivery_errors = 0
 
     # -- public ---------------------------------------------------------------------------
@@ -135,8 +138,7 @@ class Dialer:
                 free = self.options.concurrency - len(self._active) - len(self._waiting)
                 want = max(1, min(free, self.options.batch))
                 messages = self.consumer.consume(num_messages=want, timeout=0)
-                for message in messages:
-                    self._handle(message)
+                self._handle_batch(messages)
                 self._start_calls()
                 self.producer.poll(0)
                 now = time.monotonic()
@@ -165,14 +167,30 @@ class Dialer:
             self.consumer.resume(self.consumer.assignment())
             self._paused = False
 
-    def _handle(self, message: Message) -> None:
+    def _handle_batch(self, messages: list[Message]) -> None:
+        """Validate a fetched batch, drop duplicates (one dedupe lookup per batch), queue the rest."""
+        calls = [c for c in (self._parse(m) for m in messages) if c is not None]
+        if not calls:
+            return
+        known = self.dedupe.known([c[0].call_id for c in calls])
+        for call, topic, partition, offset in calls:
+            cid = call.call_id
+            if cid in known or cid in self._active or cid in self._waiting_ids:
+                metrics.DEDUPE_HITS.inc()
+                self.tracker.done(topic, partition, offset)
+                continue
+            self._waiting.append((call, topic, partition, offset))
+            self._waiting_ids.add(cid)
+
+    def _parse(self, message: Message) -> tuple[Call, str, int, int] | None:
+        """The call a message carries, or None (errors logged, bad input parked)."""
         err = message.error()
         if err is not None:
             if err.fatal():
                 raise KafkaException(err)
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", err)
-            return
+            return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
         self.tracker.add(topic, partition, offset)
@@ -182,21 +200,11 @@ class Dialer:
                 raise BadCall(
                     f"expected a CallCreate on {topic}, got a {event} (partition {partition}, offset {offset})"
                 )
-            call = Call.from_record(record)
+            return Call.from_record(record), topic, partition, offset
         except (DecodeError, BadCall) as exc:
             self._park(message, str(exc))
             self.tracker.done(topic, partition, offset)
-            return
-        if (
-            call.call_id in self._active
-            or call.call_id in self._waiting_ids
-            or call.call_id in self.dedupe
-        ):
-            metrics.DEDUPE_HITS.inc()
-            self.tracker.done(topic, partition, offset)
-            return
-        self._waiting.append((call, topic, partition, offset))
-        self._waiting_ids.add(call.call_id)
+            return None
 
     def _start_calls(self) -> None:
         """Dial waiting calls while there is room; a call past its deadline is not dialled."""
@@ -228,7 +236,7 @@ class Dialer:
             handed = True
             self.dedupe.add(call.call_id)
             self.tracker.done(topic, partition, offset)
-            metrics.CALLS_PLACED.labels(self.adapter.name).inc()
+            self._placed.inc()
             metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
 
         metrics.IN_PROGRESS.inc()
@@ -278,7 +286,7 @@ class Dialer:
             call.campaign_id.encode("utf-8"),
             self.codec.encode("CallOutcome", record),
         )
-        metrics.OUTCOMES.labels(outcome.status).inc()
+        self._by_status[outcome.status].inc()
 
     def _publish_orphan(self, call_id: str, outcome: Outcome) -> None:
         """An outcome for a call this process is not waiting for (raises ValueError if bad id)."""
@@ -291,7 +299,7 @@ class Dialer:
             campaign_id.encode("utf-8"),
             self.codec.encode("CallOutcome", record),
         )
-        metrics.OUTCOMES.labels(outcome.status).inc()
+        self._by_status[outcome.status].inc()
 
     def _publish_inbound(self, event: Inbound) -> None:
         record = event.record(self.options.dialer_id)
