@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def _event(body_name: str, body: dict) -> dict:
 
 
 def test_event_bodies_map_to_kinds() -> None:
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], str]] = {
         "StatusChanged": ({"status": "running"}, "status_changed"),
         "ContactFinal": ({"contact_id": "x", "status": "reached", "attempts": 2}, "contact_final"),
         "CommandRejected": (
