@@ -24,6 +24,8 @@ def choose_destination(
     definition: CampaignDefinition, contact: Contact, attempt: int, directory: Directory
 ) -> Dial:
     """SPEC section 3, after leaving out alternates that are on the do-not-call list."""
+    if attempt == 1 or not contact.alternates:
+        return Dial(contact.phone_number, None)
     alternates = [a for a in contact.alternates if not directory.is_blocked(a.phone_number)]
     idx = destination_index(definition.rules.alternate_strategy, len(alternates), attempt)
     if idx is None:

@@ -36,8 +36,11 @@ class TimeQueue:
         entries = self.store.get_queue(cid, name)
         if not entries:
             insort(self.ids, bucket)
-            entries = []
-        insort(entries, entry)
+            entries = [entry]
+        elif entries[-1] <= entry:  # the usual case: times only grow
+            entries.append(entry)
+        else:
+            insort(entries, entry)
         self.store.put_queue(cid, name, entries)
 
     def peek(self) -> QueueEntry | None:
