@@ -43,7 +43,7 @@ def up(
     if dialer_script:
         args += ["--script", dialer_script]
     if dialer_model:
-        args += ["--model", dialer_model]
+        args += ["--shares", dialer_model]
     if dialer_time_scale is not None:
         args += ["--time-scale", str(dialer_time_scale)]
     try:
