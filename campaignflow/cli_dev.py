@@ -99,7 +99,16 @@ def logs(
                     sizes[p] = size
 
 
-def register_demo(root: typer.Typer) -> None:
+def register_root(root: typer.Typer) -> None:
+    """Top-level commands of this module: `demo` and `config`."""
+
+    @root.command()
+    def config() -> None:
+        """Print every setting, its environment variable and its default (Markdown)."""
+        from campaignflow.configdoc import reference
+
+        print(reference())
+
     @root.command()
     def demo() -> None:
         """Run the sample campaign through the whole local stack and print its report."""
