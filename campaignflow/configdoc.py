@@ -18,9 +18,6 @@ def reference() -> str:
     lines = ["| setting | environment variable | default | what it does |", "|---|---|---|---|"]
     for name, info in Settings.model_fields.items():
         default = info.get_default(call_default_factory=True)
-        if default is None:
-            shown = "(unset)"
-        else:
-            shown = str(default).replace(str(REPO_ROOT), "<repo>")
+        shown = "(unset)" if default is None else str(default).replace(str(REPO_ROOT), "<repo>")
         lines.append(f"| `{name}` | `{env_name(name)}` | `{shown}` | {info.description or ''} |")
     return "\n".join(lines)
