@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.windows import from_datetime
-from ingest.producer import TrackedProducer
+from ingest.producer import QUIET, TrackedProducer
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode, encode
@@ -83,7 +83,7 @@ class EventWatch:
     """A consumer on campaign.events from its current end, for answers to our commands."""
 
     def __init__(self, bootstrap: str | None, prefix: str | None) -> None:
-        conf = consumer_config(f"campaignflow-cli-{uuid.uuid4().hex}")
+        conf = consumer_config(f"campaignflow-cli-{uuid.uuid4().hex}", log_level=QUIET)
         if bootstrap:
             conf["bootstrap.servers"] = bootstrap
         self.topic = catalogue.topic_name(catalogue.EVENTS, prefix)

@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
+from ingest.producer import QUIET
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
@@ -37,7 +38,7 @@ def read_topic(
     topic: str, bootstrap: str | None, timeout: float = 10.0
 ) -> Iterator[dict[str, Any]]:
     """Every decodable record of a topic, from the start to its end as of now."""
-    conf = consumer_config(f"campaignflow-list-{uuid.uuid4().hex}")
+    conf = consumer_config(f"campaignflow-list-{uuid.uuid4().hex}", log_level=QUIET)
     if bootstrap:
         conf["bootstrap.servers"] = bootstrap
     consumer = Consumer(conf)

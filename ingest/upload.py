@@ -21,7 +21,7 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError, MappingReport, load_definition
 from ingest import commands
 from ingest.pipeline import ContactReader, ReadStats
-from ingest.producer import TrackedProducer
+from ingest.producer import QUIET, TrackedProducer
 from ingest.rejects import RejectsReport, dead_letter, report_path
 from ingest.rowcodec import batch_value
 from ingest.summary import UploadSummary
@@ -74,7 +74,7 @@ def ensure_topics(target: Target) -> None:
         catalogue.spec(t, target.prefix)
         for t in (catalogue.CONTACTS, catalogue.COMMANDS, catalogue.EVENTS, catalogue.DEADLETTER)
     ]
-    conf = admin_config()
+    conf = admin_config(log_level=QUIET)
     if target.bootstrap:
         conf["bootstrap.servers"] = target.bootstrap
     create_topics(wanted, admin=AdminClient(conf))

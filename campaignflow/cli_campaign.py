@@ -1,0 +1,227 @@
+"""`campaignflow campaign ...`: create (the five steps), start, pause, resume, cancel, schedule, list.
+
+`app` is the typer group; other modules add commands to it (the worker's `status`).
+Every input problem ends with exit code 2 and one line on stderr naming the file,
+row and column; a command the engine rejects ends with exit code 1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from confluent_kafka import KafkaException
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from campaignflow.config import settings
+from campaigns.events import CommandKind
+from campaigns.models import DefinitionError
+from ingest.api import CampaignClient
+from ingest.commands import Answer
+from ingest.pipeline import ReadStats
+from ingest.producer import DeliveryError
+from ingest.summary import UploadSummary, render
+from ingest.upload import UploadError
+
+app = typer.Typer(no_args_is_help=True, help="Create campaigns and drive their lifecycle.")
+
+BIG_FILE = 5_000_000  # bytes: show a progress bar above this
+
+NoWait = Annotated[
+    bool, typer.Option("--no-wait", help="Publish the command and return without the answer.")
+]
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for the engine's answer.")]
+Bootstrap = Annotated[
+    str | None, typer.Option(help="Kafka bootstrap servers (default: settings / local broker).")
+]
+
+
+def broker_error(err: KafkaException | DeliveryError) -> str:
+    """One line for a broker problem, naming the servers tried."""
+    detail = err.args[0].str() if isinstance(err, KafkaException) and err.args else str(err)
+    return f"broker {settings().bootstrap}: {detail} (is it up? campaignflow kafka up)"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def create(
+    definition: Annotated[Path, typer.Argument(help="campaign.yaml")],
+    contacts: Annotated[Path, typer.Option("--contacts", help="The contact list (CSV).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Publish without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and summarise; publish nothing.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the engine to confirm the draft.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes validating numbers (default: every core).")
+    ] = None,
+    timeout: Timeout = 60.0,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Validate campaign.yaml and the list, print the summary (step 5), then publish.
+
+    Without --yes or --dry-run the summary is shown and you are asked to confirm; the
+    list is then read again to publish it (use --dry-run, then --yes, for huge lists).
+    """
+    if yes and dry_run:
+        raise fail("--yes and --dry-run exclude each other")
+    console = Console()
+    client = CampaignClient(bootstrap, timeout=timeout)
+    try:
+        publish = yes
+        summary = _run(client, definition, contacts, not publish, wait, workers, console)
+        if not yes and not dry_run:
+            render(summary, console)
+            if not typer.confirm("Create this campaign?", default=False):
+                raise typer.Exit(1)
+            publish = True
+            summary = _run(client, definition, contacts, False, wait, workers, console)
+        render(summary, console)
+        if summary.answer and "rejected" in summary.answer:
+            raise typer.Exit(1)
+    except (DefinitionError, UploadError) as err:
+        raise fail(str(err)) from None
+    except (DeliveryError, KafkaException) as err:
+        raise fail(f"{broker_error(err)}; the create command was not sent", 1) from None
+    finally:
+        client.close()
+
+
+def _run(
+    client: CampaignClient,
+    definition: Path,
+    contacts: Path,
+    dry_run: bool,
+    wait: bool,
+    workers: int | None,
+    console: Console,
+) -> UploadSummary:
+    size = contacts.stat().st_size if contacts.exists() else 0
+    if size < BIG_FILE:
+        return client.create(definition, contacts, dry_run=dry_run, wait=wait, workers=workers)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(contacts.name, total=size, rows=0, rate=0.0)
+        started = datetime.now().timestamp()
+
+        def progress(s: ReadStats) -> None:
+            elapsed = max(datetime.now().timestamp() - started, 1e-6)
+            bar.update(task, completed=s.bytes_read, rows=s.rows, rate=s.rows / elapsed)
+
+        return client.create(
+            definition, contacts, dry_run=dry_run, wait=wait, workers=workers, progress=progress
+        )
+
+
+def _lifecycle(
+    kind: CommandKind, campaign_id: str, no_wait: bool, timeout: float, bootstrap: str | None
+) -> None:
+    with CampaignClient(bootstrap, timeout=timeout) as client:
+        try:
+            answer = client.command(campaign_id, kind, wait=not no_wait)
+        except (DeliveryError, KafkaException) as err:
+            raise fail(broker_error(err), 1) from None
+    _report(answer, campaign_id, kind)
+
+
+def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
+    line = answer.describe(campaign_id, kind)
+    if answer.outcome == "rejected":
+        raise fail(line, 1)
+    Console().print(line, markup=False, highlight=False)
+    if answer.outcome == "timeout":
+        raise typer.Exit(3)
+
+
+@app.command()
+def start(
+    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+) -> None:
+    """Start a draft or scheduled campaign now."""
+    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout, bootstrap)
+
+
+@app.command()
+def pause(
+    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+) -> None:
+    """Pause a running campaign: no new calls, calls in flight finish."""
+    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout, bootstrap)
+
+
+@app.command()
+def resume(
+    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+) -> None:
+    """Resume a paused campaign."""
+    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout, bootstrap)
+
+
+@app.command()
+def cancel(
+    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+) -> None:
+    """Cancel a campaign: contacts not yet final become cancelled."""
+    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout, bootstrap)
+
+
+@app.command()
+def schedule(
+    campaign_id: str,
+    at: Annotated[str, typer.Option("--at", help="ISO 8601 with a zone, e.g. 2026-12-01T14:00Z")],
+    no_wait: NoWait = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Schedule a draft (or re-schedule a scheduled) campaign to start at a time."""
+    try:
+        when = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"--at: not an ISO 8601 time: {at!r}") from None
+    if when.tzinfo is None:
+        raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
+    with CampaignClient(bootstrap, timeout=timeout) as client:
+        try:
+            answer = client.schedule(campaign_id, when, wait=not no_wait)
+        except (DeliveryError, KafkaException) as err:
+            raise fail(broker_error(err), 1) from None
+    _report(answer, campaign_id, CommandKind.schedule)
+
+
+@app.command("list")
+def list_(bootstrap: Bootstrap = None) -> None:
+    """Known campaigns (from their create commands) and their last status."""
+    with CampaignClient(bootstrap) as client:
+        try:
+            found = client.campaigns()
+        except KafkaException as err:
+            raise fail(broker_error(err), 1) from None
+    table = Table(title="Campaigns")
+    for col in ("campaign", "name", "account", "expected contacts", "status"):
+        table.add_column(col)
+    for c in found:
+        table.add_row(c.campaign_id, c.name, c.account_id, str(c.expected_contacts), c.status)
+    Console().print(table if found else "No campaigns yet (campaignflow campaign create ...).")

@@ -1,0 +1,75 @@
+"""`campaignflow contacts add CAMPAIGN --phone ...`: one contact by hand, same rules as a CSV row."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from confluent_kafka import KafkaException
+from rich.console import Console
+
+from campaignflow.cli_campaign import Bootstrap, Timeout, broker_error, fail
+from campaigns.contacts import ContactsFileError
+from ingest.api import CampaignClient, UnknownCampaign
+from ingest.manual import cli_row
+from ingest.producer import DeliveryError
+
+app = typer.Typer(no_args_is_help=True, help="Add contacts to a campaign by hand.")
+
+
+@app.command()
+def add(
+    campaign_id: str,
+    phone: Annotated[str, typer.Option("--phone", help="Primary number (E.164 or national).")],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="Variable NAME=VALUE (repeatable).")
+    ] = None,
+    alt: Annotated[
+        list[str] | None, typer.Option("--alt", help="Alternate number (repeatable, in order).")
+    ] = None,
+    alt_var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alt-var",
+            help="[N:]NAME=VALUE override for alternate N (2 = first --alt; default: the last).",
+        ),
+    ] = None,
+    contact_id: Annotated[
+        str | None, typer.Option("--id", help="contact_id (default: manual-<number>).")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone of the contact.")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Region for national numbers (default: the campaign's default_region)."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for a possible rejection of the count raise.")
+    ] = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Add one contact to an existing campaign (even running); its expected count goes up by one."""
+    try:
+        row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
+    except ValueError as err:
+        raise fail(str(err)) from None
+    with CampaignClient(bootstrap, timeout=timeout) as client:
+        try:
+            result = client.add_contacts(
+                campaign_id, [row], region=region.upper() if region else None, wait=wait
+            )
+        except (UnknownCampaign, ContactsFileError) as err:
+            raise fail(str(err)) from None
+        except (DeliveryError, KafkaException) as err:
+            raise fail(broker_error(err), 1) from None
+    for rej in result.rejected:
+        raise fail(f"contact rejected: column {rej.column}: {rej.reason}")
+    c = result.accepted[0]
+    alts = ", ".join(a.phone_number for a in c.alternates) or "none"
+    Console().print(
+        f"added {c.contact_id} to {campaign_id}: {c.phone_number} (alternates: {alts})",
+        markup=False,
+        highlight=False,
+    )
+    if result.answer is not None and result.answer.outcome == "rejected":
+        raise fail(f"add-contacts rejected: {result.answer.reason}", 1)

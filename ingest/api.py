@@ -1,0 +1,212 @@
+"""The Python API for upstream systems: the same validation and publishing as the CLI.
+
+    from ingest import CampaignClient
+    with CampaignClient() as client:
+        summary = client.create(Path("campaign.yaml"), Path("contacts.csv"))
+        client.add_contacts("spring-renewals", [{"phone_number": "+12125550199", "name": "Zoe"}])
+        answer = client.start("spring-renewals")
+        if not answer.ok: print(answer.reason)
+
+See ingest/README.md for the topic contract when producing from another language.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from campaigns.contacts import Contact, Rejection
+from campaigns.events import Command, CommandKind
+from campaigns.models import CampaignDefinition
+from campaigns.windows import from_datetime
+from ingest import commands, listing
+from ingest.commands import Answer
+from ingest.manual import parse_rows
+from ingest.pipeline import ReadStats
+from ingest.producer import TrackedProducer
+from ingest.rejects import dead_letter
+from ingest.rowcodec import batch_value, encode_contact
+from ingest.summary import UploadSummary
+from ingest.upload import BATCH_CONTACTS, Target, ensure_topics, upload
+from topics import catalogue
+
+
+class UnknownCampaign(LookupError):
+    """No create command for the campaign is on campaign.commands."""
+
+
+@dataclass
+class AddResult:
+    accepted: list[Contact] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    answer: Answer | None = None  # of the add-contacts command; None when nothing was accepted
+
+
+class CampaignClient:
+    """Publishes contacts and commands to the campaign topics; one producer, reused."""
+
+    def __init__(
+        self,
+        bootstrap: str | None = None,
+        prefix: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.target = Target(bootstrap, prefix)
+        self.timeout = timeout
+        self._producer: TrackedProducer | None = None
+        self._topics_ready = False
+
+    @property
+    def producer(self) -> TrackedProducer:
+        if not self._topics_ready:
+            ensure_topics(self.target)
+            self._topics_ready = True
+        if self._producer is None:
+            self._producer = TrackedProducer(self.target.bootstrap)
+        return self._producer
+
+    # ---- create ---------------------------------------------------------------
+
+    def create(
+        self,
+        definition: CampaignDefinition | Path,
+        contacts: Path,
+        *,
+        dry_run: bool = False,
+        wait: bool = False,
+        workers: int | None = None,
+        progress: Callable[[ReadStats], None] | None = None,
+    ) -> UploadSummary:
+        """Validate, parse and (unless dry_run) publish the contacts then the create command."""
+        return upload(
+            definition,
+            contacts,
+            publish=not dry_run,
+            target=self.target,
+            producer=None if dry_run else self.producer,
+            workers=workers,
+            progress=progress,
+            wait=wait,
+            timeout=self.timeout,
+        )
+
+    # ---- contacts one by one ------------------------------------------------------
+
+    def add_contacts(
+        self,
+        campaign_id: str,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        region: str | None = None,
+        wait: bool = False,
+    ) -> AddResult:
+        """Add rows to an existing campaign (even running): contacts, then add-contacts(count).
+
+        `region` defaults to the campaign's default_region, read from its create command.
+        Rejected rows are returned and parked on the dead-letter topic.
+        """
+        if region is None:
+            info = listing.find(campaign_id, self.target.bootstrap, self.target.prefix)
+            if info is None or info.definition is None:
+                raise UnknownCampaign(
+                    f"campaign {campaign_id!r}: no create command on "
+                    f"{catalogue.topic_name(catalogue.COMMANDS, self.target.prefix)}"
+                )
+            region = info.definition.default_region
+        accepted, rejected = parse_rows(rows, region)
+        result = AddResult(accepted, rejected)
+        p = self.producer
+        columns = tuple(sorted({c for r in rejected for c in r.values}))
+        for rej in rejected:
+            dead_letter(
+                p,
+                rej,
+                campaign_id=campaign_id,
+                source="manual entry",
+                columns=columns,
+                prefix=self.target.prefix,
+            )
+        if not accepted:
+            p.wait(self.timeout)
+            return result
+        topic = catalogue.topic_name(catalogue.CONTACTS, self.target.prefix)
+        ids = [c.contact_id for c in accepted]
+        command_id = commands.add_contacts_id(campaign_id, ids)
+        for i in range(0, len(accepted), BATCH_CONTACTS):
+            part = accepted[i : i + BATCH_CONTACTS]
+            value = batch_value(
+                campaign_id,
+                f"{command_id}/{i}",
+                int(time.time() * 1000),
+                [encode_contact(c) for c in part],
+            )
+            p.produce(topic, value=value, key=campaign_id.encode())
+        p.wait(self.timeout)  # every contact acknowledged before the count goes up
+        cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted))
+        result.answer = self._send(campaign_id, cmd, wait)
+        return result
+
+    # ---- lifecycle --------------------------------------------------------------
+
+    def _send(self, campaign_id: str, cmd: Command, wait: bool) -> Answer:
+        return commands.send(
+            self.producer,
+            campaign_id,
+            cmd,
+            bootstrap=self.target.bootstrap,
+            prefix=self.target.prefix,
+            wait=wait,
+            timeout=self.timeout,
+        )
+
+    def command(self, campaign_id: str, kind: CommandKind, *, wait: bool = True) -> Answer:
+        """start / pause / resume / cancel with a fresh command id."""
+        if kind not in (
+            CommandKind.start,
+            CommandKind.pause,
+            CommandKind.resume,
+            CommandKind.cancel,
+        ):
+            raise ValueError(f"use schedule()/create()/add_contacts() for {kind.value}")
+        return self._send(campaign_id, Command(commands.new_command_id(), kind), wait)
+
+    def start(self, campaign_id: str, *, wait: bool = True) -> Answer:
+        return self.command(campaign_id, CommandKind.start, wait=wait)
+
+    def pause(self, campaign_id: str, *, wait: bool = True) -> Answer:
+        return self.command(campaign_id, CommandKind.pause, wait=wait)
+
+    def resume(self, campaign_id: str, *, wait: bool = True) -> Answer:
+        return self.command(campaign_id, CommandKind.resume, wait=wait)
+
+    def cancel(self, campaign_id: str, *, wait: bool = True) -> Answer:
+        return self.command(campaign_id, CommandKind.cancel, wait=wait)
+
+    def schedule(self, campaign_id: str, at: datetime, *, wait: bool = True) -> Answer:
+        """Schedule a start; `at` must be timezone-aware."""
+        cmd = Command(commands.new_command_id(), CommandKind.schedule, start_at=from_datetime(at))
+        return self._send(campaign_id, cmd, wait)
+
+    def campaigns(self) -> list[listing.CampaignInfo]:
+        return listing.campaigns(self.target.bootstrap, self.target.prefix)
+
+    # ---- lifetime ---------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+
+    def __enter__(self) -> CampaignClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
