@@ -103,10 +103,17 @@ def register_root(root: typer.Typer) -> None:
     """Top-level commands of this module: `demo` and `config`."""
 
     @root.command()
-    def config() -> None:
+    def config(
+        write_readme: Annotated[bool, typer.Option(help="Rewrite the table in README.md")] = False,
+    ) -> None:
         """Print every setting, its environment variable and its default (Markdown)."""
-        from campaignflow.configdoc import reference
+        from campaignflow.config import REPO_ROOT
+        from campaignflow.configdoc import readme_with_reference, reference
 
+        if write_readme:
+            path = REPO_ROOT / "README.md"
+            path.write_text(readme_with_reference(path.read_text()))
+            return
         print(reference())
 
     @root.command()

@@ -21,3 +21,13 @@ def reference() -> str:
         shown = "(unset)" if default is None else str(default).replace(str(REPO_ROOT), "<repo>")
         lines.append(f"| `{name}` | `{env_name(name)}` | `{shown}` | {info.description or ''} |")
     return "\n".join(lines)
+
+
+START, END = "<!-- config:start -->", "<!-- config:end -->"
+
+
+def readme_with_reference(text: str) -> str:
+    """README text with the reference between its markers replaced by the current one."""
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{reference()}\n{END}{tail}"
