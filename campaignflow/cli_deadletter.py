@@ -1,0 +1,98 @@
+"""`campaignflow deadletter list|replay`: read what was parked, and send a record back.
+
+Replaying re-publishes the original key and bytes to the original topic, unchanged:
+every consumer is idempotent, so a record that was parked because of a bug fixed
+since, or a campaign created since, is simply processed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from rich.console import Console
+
+from topics import catalogue
+from topics.clients import consumer_config, producer_config
+from topics.codec import DecodeError, decode
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+
+def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(partition, offset, envelope) of the dead-letter topic, oldest first, at most `limit`."""
+    name = catalogue.topic_name(catalogue.DEADLETTER)
+    c = Consumer(consumer_config("campaignflow-deadletter-reader", **{"enable.auto.commit": False}))
+    try:
+        meta = c.list_topics(name, timeout=10).topics.get(name)
+        if meta is None or meta.error is not None:
+            raise typer.BadParameter(f"topic {name} does not exist")
+        ends: dict[int, int] = {}
+        parts = []
+        for p in meta.partitions:
+            low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                parts.append(TopicPartition(name, p, low))
+        if not parts:
+            return
+        c.assign(parts)
+        seen = 0
+        while ends and seen < limit:
+            msg = c.poll(5)
+            if msg is None:
+                break
+            if msg.error():
+                continue
+            p, off = msg.partition() or 0, msg.offset() or 0
+            if off + 1 >= ends.get(p, 0):
+                ends.pop(p, None)
+            try:
+                _, rec = decode(msg.value(), name, p, off)
+            except DecodeError as err:
+                rec = {"error": f"(unreadable envelope: {err.reason})"}
+            seen += 1
+            yield p, off, rec
+    finally:
+        c.close()
+
+
+@app.command("list")
+def list_cmd(limit: Annotated[int, typer.Option(help="At most this many records")] = 100) -> None:
+    """Parked records, one a line: partition:offset, origin, stage, time, error."""
+    for p, off, rec in _records(limit):
+        origin = f"{rec.get('topic')}[{rec.get('partition')}]@{rec.get('offset')}"
+        failed = rec.get("failed_at")
+        when = (
+            datetime.fromtimestamp(failed / 1000, UTC).isoformat(timespec="seconds")
+            if isinstance(failed, int)
+            else "-"
+        )
+        print(f"{p}:{off}\t{origin}\t{rec.get('stage', '-')}\t{when}\t{rec.get('error', '')}")
+
+
+@app.command()
+def replay(
+    partition: Annotated[int, typer.Argument(help="Partition of the dead-letter record")],
+    offset: Annotated[int, typer.Argument(help="Offset of the dead-letter record")],
+) -> None:
+    """Publish one parked record's original bytes to its original topic."""
+    for p, off, rec in _records(10_000_000):
+        if (p, off) != (partition, offset):
+            continue
+        if not rec.get("topic") or rec.get("value") is None:
+            console.print(f"record {p}:{off} has no original topic or value; nothing to replay")
+            raise typer.Exit(1)
+        producer = Producer(producer_config())
+        producer.produce(rec["topic"], value=rec["value"], key=rec.get("key"))
+        if producer.flush(30) != 0:
+            console.print("[red]the broker did not acknowledge the replay within 30 s[/red]")
+            raise typer.Exit(1)
+        console.print(f"replayed {p}:{off} to {rec['topic']} ({len(rec['value'])} bytes)")
+        return
+    console.print(f"no dead-letter record at partition {partition} offset {offset}")
+    raise typer.Exit(1)
