@@ -29,7 +29,17 @@ class Settings(BaseSettings):
     )
     kafka_port: int = Field(default=39092, description="Port of the local broker's client listener.")
     kafka_controller_port: int = Field(default=39093, description="Port of the local broker's KRaft controller listener.")
-    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version fetched from Maven Central for the local broker.")
+    kafka_version: str = Field(
+        default="4.4.0",
+        description="Apache Kafka version fetched from Maven Central for the local broker (4.x, KRaft; needs Java 17+).",
+    )
+    kafka_heap: str = Field(
+        default="512m", description="Maximum JVM heap (-Xmx) of the local broker."
+    )
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "campaignflow",
+        description="Download cache shared by all state directories: the local broker's jars (kafka-VERSION/libs).",
+    )
     kafka_security_protocol: str | None = Field(default=None, description="Passed to clients as security.protocol (SASL_SSL, SSL, ...).")
     kafka_sasl_mechanism: str | None = Field(default=None, description="Passed to clients as sasl.mechanism.")
     kafka_sasl_username: str | None = Field(default=None, description="Passed to clients as sasl.username.")

@@ -1,0 +1,82 @@
+"""Shared test rig: markers by directory, a real Kafka broker per session, unique topic prefixes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from campaignflow import kafka_local
+from campaignflow.config import settings
+
+TESTS_DIR = Path(__file__).resolve().parent
+MARKER_DIRS = ("unit", "property", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/<kind>/... gets the <kind> marker, so `-m unit` etc. need no decorator."""
+    for item in items:
+        try:
+            rel = Path(str(item.path)).resolve().relative_to(TESTS_DIR)
+        except ValueError:
+            continue
+        if rel.parts and rel.parts[0] in MARKER_DIRS:
+            item.add_marker(getattr(pytest.mark, rel.parts[0]))
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """bootstrap.servers of a real broker.
+
+    KAFKA_BOOTSTRAP_SERVERS if set; else the project's local broker (reused when it already
+    runs, and then left running); else a testcontainers Kafka where a Docker engine answers.
+    """
+    s = settings()
+    if s.kafka_bootstrap_servers:
+        yield kafka_local.up().bootstrap
+        return
+    try:
+        st = kafka_local.up()
+    except kafka_local.KafkaLocalError as local_error:
+        if not _docker_answers():
+            pytest.fail(
+                "No Kafka broker for the tests: the local broker could not start "
+                f"({local_error}) and no Docker engine answers. Install Java 17+ and Maven, "
+                "or set KAFKA_BOOTSTRAP_SERVERS.",
+                pytrace=False,
+            )
+        from testcontainers.kafka import KafkaContainer
+
+        # The helper's KRaft boot script is written for Confluent's cp-kafka images.
+        with KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    try:
+        yield st.bootstrap
+    finally:
+        if st.started:  # started by this session: stop it; a broker that was running stays
+            kafka_local.down()
+
+
+@pytest.fixture()
+def topic_prefix(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A prefix no other test (or parallel run) uses, also set as CAMPAIGNFLOW_TOPIC_PREFIX."""
+    name = re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name).strip("-")[:40]
+    prefix = f"t-{name}-{uuid.uuid4().hex[:8]}."
+    monkeypatch.setenv("CAMPAIGNFLOW_TOPIC_PREFIX", prefix)
+    settings.cache_clear()
+    yield prefix
+    settings.cache_clear()
