@@ -8,6 +8,7 @@ or interrupted insert carries the same token and ClickHouse skips what it alread
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from sinks.rows import TABLES, Row
@@ -23,10 +24,13 @@ class Batch:
     row_count: int = 0
     # (publish time millis) of every outcome row, for the publish-to-visible delay
     outcome_published_ms: list[int] = field(default_factory=list)
+    first_message_at: float | None = None  # monotonic time of the first message (benchmarks)
 
     def add(
         self, topic: str, partition: int, offset: int, table: str | None, row: Row | None
     ) -> None:
+        if self.first_message_at is None:
+            self.first_message_at = time.monotonic()
         key = (topic, partition)
         first_last = self.offsets.get(key)
         self.offsets[key] = (offset if first_last is None else first_last[0], offset)

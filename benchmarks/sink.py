@@ -1,0 +1,228 @@
+"""Benchmark of the ClickHouse sink (embedded engine): throughput against a bare insert, and delay.
+
+1. Throughput: N call.create + N call.outcomes are published, then the sink consumes
+   them into a fresh chdb directory. Rows/s is counted from the sink's first message to
+   its last committed batch. The same rows are then inserted, in the same batches, with
+   a bare clickhouse-connect `insert` into identical tables (another database of the same
+   engine, same process): the ratio says what Kafka, decoding and bookkeeping cost.
+2. Delay: with the sink running, outcomes are published at a steady rate; for each one
+   the delay from its publication (Kafka CreateTime) to the moment the insert holding it
+   returned (visible to queries) is recorded; p50 and p99 are printed.
+
+Run: .venv/bin/python benchmarks/sink.py [--calls 100000] [--batch-rows 50000]
+Needs the broker (`campaignflow kafka up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from sinks.batch import Batch
+from sinks.consumer import Sink
+from sinks.dsn import open_client
+from sinks.migrations import migrate
+from sinks.rows import COLUMNS, TABLES
+from topics import catalogue
+from topics.admin import create_topics, delete_topics
+from topics.clients import producer_config
+from topics.codec import encode_many
+
+T0 = 1_796_133_600_000
+
+
+def records(
+    n: int, campaign: str, start: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    creates, outcomes = [], []
+    for i in range(start, start + n):
+        contact = f"k{i}"
+        at = T0 + i * 10
+        creates.append(
+            {
+                "call_id": f"{campaign}/{contact}/1",
+                "campaign_id": campaign,
+                "account_id": "acme",
+                "contact_id": contact,
+                "attempt": 1,
+                "to": f"+1555{i:07d}",
+                "from": "+15550100001",
+                "alternate_position": 0,
+                "agent_id": "bot",
+                "agent_prompt": "Hi {{name}}",
+                "variables": {"name": contact},
+                "created_at": at,
+                "deadline": at + 3_600_000,
+            }
+        )
+        answered = i % 3 == 0
+        outcomes.append(
+            {
+                "call_id": f"{campaign}/{contact}/1",
+                "campaign_id": campaign,
+                "contact_id": contact,
+                "attempt": 1,
+                "status": "answered" if answered else "no_answer",
+                "created_at": at,
+                "started_at": at,
+                "answered_at": at + 5000 if answered else None,
+                "ended_at": at + 60_000,
+                "duration_seconds": 55.0 if answered else None,
+                "hangup_cause": "normal",
+                "dialer_id": "bench",
+            }
+        )
+    return creates, outcomes
+
+
+def publish(producer: Producer, topic: str, campaign: str, values: list[bytes]) -> None:
+    key = campaign.encode()
+    for v in values:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=v)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--calls", type=int, default=100_000, help="call.create and call.outcomes each"
+    )
+    parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument("--batch-seconds", type=float, default=1.0)
+    parser.add_argument("--rate", type=int, default=2_000, help="outcomes/s in the delay phase")
+    parser.add_argument("--delay-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    specs = list(catalogue.catalogue(prefix).values())
+    create_topics(specs)
+    names = {s.logical: s.name for s in specs}
+    campaign = "bench"
+    try:
+        creates, outcomes = records(args.calls, campaign)
+        producer = Producer(producer_config())
+        t = time.perf_counter()
+        publish(
+            producer, names[catalogue.CALL_CREATE], campaign, encode_many("CallCreate", creates)
+        )
+        publish(producer, names[catalogue.OUTCOMES], campaign, encode_many("CallOutcome", outcomes))
+        producer.flush(120)
+        print(f"published {2 * args.calls} messages in {time.perf_counter() - t:.1f}s")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            dsn = f"chdb://{Path(tmp) / 'ch'}"
+            flushed: list[tuple[Batch, float]] = []
+            done = threading.Event()
+            total = 2 * args.calls
+            seen = [0]
+
+            def on_flushed(batch: Batch, visible_at: float) -> None:
+                flushed.append((batch, time.monotonic()))
+                seen[0] += batch.row_count
+                if seen[0] >= total:
+                    done.set()
+
+            topics = [
+                names[t]
+                for t in (
+                    catalogue.CALL_CREATE,
+                    catalogue.OUTCOMES,
+                    catalogue.EVENTS,
+                    catalogue.COMMANDS,
+                )
+            ]
+            sink = Sink(
+                dsn,
+                batch_rows=args.batch_rows,
+                batch_seconds=args.batch_seconds,
+                group_id=f"bench-{uuid.uuid4().hex[:6]}",
+                topics=topics,
+                on_flushed=on_flushed,
+            )
+            stop = threading.Event()
+            thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+            thread.start()
+            if not done.wait(600):
+                raise SystemExit("the sink did not ingest everything in 10 minutes")
+            first = min(b.first_message_at or end for b, end in flushed)
+            last = max(end for _b, end in flushed)
+            sink_rps = total / (last - first)
+            batches = [b for b, _ in flushed]
+            print(
+                f"sink: {total} rows in {len(batches)} batches, {last - first:.2f}s, {sink_rps:,.0f} rows/s"
+            )
+
+            # Bare clickhouse-connect insert of the same rows in the same batches.
+            with sink.lock:
+                admin = open_client(dsn)
+                admin.command("CREATE DATABASE IF NOT EXISTS bare")
+                bare = open_client(dsn, database="bare")
+                migrate(bare)
+            t = time.perf_counter()
+            with sink.lock:
+                for b in batches:
+                    for table in TABLES:
+                        if b.rows[table]:
+                            bare.insert(table, b.rows[table], column_names=list(COLUMNS[table]))
+            bare_s = time.perf_counter() - t
+            bare_rps = total / bare_s
+            print(f"bare insert: {total} rows, {bare_s:.2f}s, {bare_rps:,.0f} rows/s")
+            print(f"ratio sink/bare: {sink_rps / bare_rps:.2f}")
+
+            # Delay: steady publication while the sink runs.
+            delays: list[float] = []
+
+            def on_delay(batch: Batch, visible_at: float) -> None:
+                visible_ms = visible_at * 1000
+                delays.extend(visible_ms - p for p in batch.outcome_published_ms)
+
+            sink.on_flushed = on_delay
+            n = int(args.rate * args.delay_seconds)
+            _c, late = records(n, campaign, start=args.calls)
+            values = encode_many("CallOutcome", late)
+            step = 1.0 / args.rate * 100
+            t0 = time.monotonic()
+            for i in range(0, n, 100):
+                publish(producer, names[catalogue.OUTCOMES], campaign, values[i : i + 100])
+                producer.poll(0)
+                wait = t0 + (i // 100 + 1) * step - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            producer.flush(60)
+            deadline = time.monotonic() + 60
+            while len(delays) < n and time.monotonic() < deadline:
+                time.sleep(0.1)
+            stop.set()
+            thread.join(60)
+            if delays:
+                print(
+                    f"publish-to-visible delay over {len(delays)} outcomes at {args.rate}/s "
+                    f"(batch-seconds {args.batch_seconds}): p50 {pct(delays, 0.5):.0f} ms, "
+                    f"p99 {pct(delays, 0.99):.0f} ms, mean {statistics.fmean(delays):.0f} ms"
+                )
+            admin.close()
+            bare.close()
+    finally:
+        delete_topics(list(names.values()))
+
+
+if __name__ == "__main__":
+    main()
