@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -191,6 +192,23 @@ def main() -> None:
         verdict = "meets" if ratio >= 0.5 else "misses"
         print(f"ratio dialer / bare (Avro)  : {ratio:10.2f}  ({verdict} the 0.5 target)")
         print(f"ratio dialer / bare (raw)   : {dialed / raw:10.2f}")
+        report = [
+            {
+                "figure": "dialer calls/s (simulator, instant outcomes)",
+                "value": round(dialed),
+                "baseline": round(bare),
+                "ratio": round(ratio, 3),
+                "target": "ratio >= 0.5",
+            },
+            {
+                "figure": "dialer calls/s vs bare loop without Avro",
+                "value": round(dialed),
+                "baseline": round(raw),
+                "ratio": round(dialed / raw, 3),
+                "target": "(context)",
+            },
+        ]
+        print("BENCH " + json.dumps(report))
     finally:
         delete_topics([s.name for s in specs])
 
