@@ -101,6 +101,7 @@ def register(app: typer.Typer) -> None:
                 retries=s.dialer_webhook_retries,
                 backoff=s.dialer_webhook_backoff_seconds,
                 dialer_id=options.dialer_id,
+                previous_secret=s.dialer_webhook_previous_secret,
             )
         else:
             _fail(f"unknown adapter {kind!r}; use simulator or webhook")

@@ -27,8 +27,12 @@ class Settings(BaseSettings):
         validation_alias="KAFKA_BOOTSTRAP_SERVERS",
         description="Use an existing Kafka cluster instead of the local broker (host:port,...).",
     )
-    kafka_port: int = Field(default=39092, description="Port of the local broker's client listener.")
-    kafka_controller_port: int = Field(default=39093, description="Port of the local broker's KRaft controller listener.")
+    kafka_port: int = Field(
+        default=39092, description="Port of the local broker's client listener."
+    )
+    kafka_controller_port: int = Field(
+        default=39093, description="Port of the local broker's KRaft controller listener."
+    )
     kafka_version: str = Field(
         default="4.4.0",
         description="Apache Kafka version fetched from Maven Central for the local broker (4.x, KRaft; needs Java 17+).",
@@ -40,17 +44,40 @@ class Settings(BaseSettings):
         default=Path.home() / ".cache" / "campaignflow",
         description="Download cache shared by all state directories: the local broker's jars (kafka-VERSION/libs).",
     )
-    kafka_security_protocol: str | None = Field(default=None, description="Passed to clients as security.protocol (SASL_SSL, SSL, ...).")
-    kafka_sasl_mechanism: str | None = Field(default=None, description="Passed to clients as sasl.mechanism.")
-    kafka_sasl_username: str | None = Field(default=None, description="Passed to clients as sasl.username.")
-    kafka_sasl_password: str | None = Field(default=None, description="Passed to clients as sasl.password.")
-    kafka_ssl_ca_location: str | None = Field(default=None, description="Passed to clients as ssl.ca.location.")
-    partitions: int = Field(default=6, description="Partitions of every campaign-keyed topic (all the same, so they co-partition).")
+    kafka_security_protocol: str | None = Field(
+        default=None, description="Passed to clients as security.protocol (SASL_SSL, SSL, ...)."
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        default=None, description="Passed to clients as sasl.mechanism."
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="Passed to clients as sasl.username."
+    )
+    kafka_sasl_password: str | None = Field(
+        default=None, description="Passed to clients as sasl.password."
+    )
+    kafka_ssl_ca_location: str | None = Field(
+        default=None, description="Passed to clients as ssl.ca.location."
+    )
+    partitions: int = Field(
+        default=6,
+        description="Partitions of every campaign-keyed topic (all the same, so they co-partition).",
+    )
     replication_factor: int = Field(default=1, description="Replication factor of created topics.")
-    topic_prefix: str = Field(default="", description="Prefix put before every topic name (isolates tests and tenants).")
-    schema_registry_url: str | None = Field(default=None, description="Schema registry URL; set it to use Confluent framing instead of Avro single-object encoding.")
-    clickhouse_dsn: str | None = Field(default=None, description="ClickHouse DSN: chdb:///path (embedded, default under home) or http://user:pass@host:8123/db.")
-    worker_port: int = Field(default=6066, description="Web port of the engine worker (status API and /metrics).")
+    topic_prefix: str = Field(
+        default="", description="Prefix put before every topic name (isolates tests and tenants)."
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Schema registry URL; set it to use Confluent framing instead of Avro single-object encoding.",
+    )
+    clickhouse_dsn: str | None = Field(
+        default=None,
+        description="ClickHouse DSN: chdb:///path (embedded, default under home) or http://user:pass@host:8123/db.",
+    )
+    worker_port: int = Field(
+        default=6066, description="Web port of the engine worker (status API and /metrics)."
+    )
     dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
     dialer_id: str | None = Field(
         default=None,
@@ -78,6 +105,10 @@ class Settings(BaseSettings):
         default=None,
         description="Webhook adapter: shared secret of the HMAC-SHA256 signatures (calls out, outcomes in).",
     )
+    dialer_webhook_previous_secret: str | None = Field(
+        default=None,
+        description="Webhook adapter: the secret being rotated out; callbacks signed with it are still accepted.",
+    )
     dialer_webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Webhook adapter: timeout of one POST."
     )
@@ -103,7 +134,13 @@ class Settings(BaseSettings):
         default=None,
         description="Webhook adapter: public URL of the callback server sent with each call (default: http://host:port).",
     )
-    sink_port: int = Field(default=9103, description="Port of the sink's read-only query endpoint and /metrics.")
+    sink_port: int = Field(
+        default=9103, description="Port of the sink's read-only query endpoint and /metrics."
+    )
+    account_default_active: bool = Field(
+        default=True,
+        description="Engine worker: whether an account with no record on account.status has an active subscription.",
+    )
 
     @property
     def bootstrap(self) -> str:

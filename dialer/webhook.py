@@ -50,11 +50,14 @@ class WebhookAdapter:
         retries: int = 5,
         backoff: float = 0.5,
         dialer_id: str | None = None,
+        previous_secret: str | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the webhook adapter needs a shared secret")
         self.url = url
         self.secret = secret
+        # During a rotation, callbacks signed with the old secret are still accepted.
+        self.accepted_secrets = [secret] + ([previous_secret] if previous_secret else [])
         self.callback_host = callback_host
         self.callback_port = callback_port
         self._callback_url = callback_url
@@ -157,7 +160,8 @@ class WebhookAdapter:
 
     async def _signed_json(self, request: web.Request) -> dict[str, Any] | web.Response:
         body = await request.read()
-        if not verify(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not any(verify(secret, body, header) for secret in self.accepted_secrets):
             metrics.ADAPTER_ERRORS.labels(self.name, "bad_signature").inc()
             return web.Response(status=401, text="missing or invalid signature")
         try:

@@ -94,13 +94,15 @@ class Provider:
         self.callback_statuses.append(status)
 
 
-async def post_outcome(url: str, call_id: str, status: str, signature: str | None = "good") -> int:
+async def post_outcome(
+    url: str, call_id: str, status: str, signature: str | None = "good", secret: str = SECRET
+) -> int:
     body = json.dumps(
         {"call_id": call_id, "status": status, "duration_seconds": 42.5, "hangup_cause": "NORMAL"}
     ).encode()
     headers = {"Content-Type": "application/json"}
     if signature == "good":
-        headers["X-Campaignflow-Signature"] = hmac_header(body)
+        headers["X-Campaignflow-Signature"] = hmac_header(body, secret)
     elif signature == "wrong":
         headers["X-Campaignflow-Signature"] = hmac_header(body, "not-the-secret")
     async with (
@@ -210,6 +212,33 @@ def test_outcome_callback_is_accepted_only_with_a_valid_signature() -> None:
             await adapter.close()
         assert outcome is not None and outcome.status == "no_answer"
         assert [(cid, o.status) for cid, o in orphans] == [("camp/earlier/2", "answered")]
+
+    asyncio.run(scenario())
+
+
+def test_rotation_accepts_the_previous_secret_and_signs_with_the_new_one() -> None:
+    async def scenario() -> None:
+        provider = Provider()
+        await provider.start()
+        adapter = WebhookAdapter(
+            provider.url,
+            "new-secret",
+            previous_secret=SECRET,
+            callback_port=0,
+            retries=1,
+            backoff=0.01,
+        )
+        orphans: list[tuple[str, Any]] = []
+        await adapter.start(lambda e: None, lambda cid, o: orphans.append((cid, o)))
+        callback = adapter.callback_url + "/outcome"
+        try:
+            assert await post_outcome(callback, "camp/a/1", "answered", secret=SECRET) == 202
+            assert await post_outcome(callback, "camp/b/1", "answered", secret="new-secret") == 202
+            assert await post_outcome(callback, "camp/c/1", "answered", secret="unknown") == 401
+        finally:
+            await provider.stop()
+            await adapter.close()
+        assert [cid for cid, _ in orphans] == ["camp/a/1", "camp/b/1"]
 
     asyncio.run(scenario())
 
