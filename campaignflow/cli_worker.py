@@ -1,0 +1,72 @@
+"""`campaignflow worker` (runs an engine worker) and `campaignflow campaign status ID` (asks one).
+
+Importing Faust is slow and it installs its own event-loop policy, so the worker's
+modules are imported only when the worker command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import requests
+import typer
+
+from campaignflow import cli_campaign
+from campaignflow.config import settings
+
+
+def worker(
+    web_port: Annotated[
+        int | None, typer.Option(help="Web port (status API, /metrics); default settings.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Table data directory; default <home>/worker/<web port>."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level: debug, info, warning.")] = "warning",
+    create_topics: Annotated[
+        bool, typer.Option(help="Create missing catalogue topics first.")
+    ] = True,
+) -> None:
+    """Run an engine worker: consumes commands, contacts, outcomes and ticks; emits call:create."""
+    import faust
+
+    from streams.app import build_app
+    from topics.admin import create_topics as create
+
+    if create_topics:
+        create()
+    logging.basicConfig(level=loglevel.upper())
+    app = build_app(web_port, data_dir)
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def status(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    url: Annotated[
+        str | None, typer.Option(help="Any worker's base URL; default http://127.0.0.1:<port>.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
+) -> None:
+    """The campaign's current state from the worker that owns it (JSON)."""
+    base = url or f"http://127.0.0.1:{settings().worker_port}"
+    try:
+        resp = requests.get(f"{base.rstrip('/')}/campaigns/{campaign_id}", timeout=timeout)
+    except requests.RequestException as exc:
+        typer.echo(f"error: no worker answers at {base}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if resp.status_code == 404:
+        typer.echo(f"error: unknown campaign {campaign_id}", err=True)
+        raise typer.Exit(1)
+    if resp.status_code != 200:
+        typer.echo(f"error: worker answered {resp.status_code}: {resp.text[:200]}", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(resp.json(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="worker")(worker)
+    cli_campaign.app.command(name="status")(status)

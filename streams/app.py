@@ -1,0 +1,226 @@
+"""The Faust app of the engine worker: one agent, the state table, the directory, ticks, web.
+
+- ONE agent (concurrency 1) reads the four co-partitioned engine inputs (commands,
+  contacts, outcomes, ticks) as raw bytes, in `take_events` batches, and hands them to
+  `streams.shell.Shell`, which runs the one `campaigns.engine.Engine`.
+- Per batch: publish what the engine emitted and wait for the broker, THEN commit the
+  state (changelog run + marker, then RocksDB), THEN the input offsets are acked. A
+  crash anywhere replays the batch against state that never ran ahead of its outputs:
+  repeated call:create records carry the same call ids, nothing is lost.
+- The leader publishes one tick per partition per second; every worker keeps a due index.
+- Web: GET /campaigns/{id} (routed to the owner by the state table) and /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import generate_latest
+
+import streams.transport  # noqa: F401  (registers the cfkafka:// transport)
+from campaignflow.config import settings
+from campaigns.engine import Engine
+from campaigns.state import CampaignState
+from campaigns.windows import iso
+from streams import metrics
+from streams.directory import TableDirectory, global_table
+from streams.partitioner import consistent_random, partition_of
+from streams.rocks import AtomicRocksStore  # importing registers the cfrocks:// store
+from streams.shell import Inbound, Shell
+from streams.tablestore import TableStore
+from topics import catalogue
+from topics.codec import default_codec
+
+log = logging.getLogger(__name__)
+
+# RocksDB per table partition: Faust's default block cache is 2 GiB per partition.
+STATE_ROCKS = {
+    "block_cache_size": 32 * 2**20,
+    "block_cache_compressed_size": 0,
+    "write_buffer_size": 16 * 2**20,
+    "max_write_buffer_number": 3,
+    "target_file_size_base": 32 * 2**20,
+    "max_open_files": 512,
+}
+DIRECTORY_ROCKS = {
+    "block_cache_size": 8 * 2**20,
+    "block_cache_compressed_size": 0,
+    "write_buffer_size": 4 * 2**20,
+    "max_write_buffer_number": 2,
+    "max_open_files": 128,
+}
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.005  # seconds a batch waits to fill; bounds the latency it adds
+TICK_SECONDS = 1.0
+
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+def app_id(prefix: str) -> str:
+    return "campaignflow-engine" + (f"-{prefix.strip('.-_')}" if prefix else "")
+
+
+def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
+    """What GET /campaigns/{id} answers (committed state)."""
+    open_contacts = camp.arrived - camp.final
+    return {
+        "campaign_id": camp.campaign_id,
+        "status": camp.status.value if camp.status is not None else None,
+        "partition": partition,
+        "contacts": {
+            "expected": camp.expected,
+            "arrived": camp.arrived,
+            "final": camp.final,
+            "open": open_contacts,
+            "in_call": camp.in_flight,
+            "never_called": max(camp.arrived - camp.cursor, 0),
+            "by_final_status": dict(sorted(camp.counts.items())),
+        },
+        "calls_created": camp.calls,
+        "in_flight": camp.in_flight,
+        "next_wake": iso(camp.next_wake) if camp.next_wake is not None else None,
+        "start_at": iso(camp.start_at) if camp.start_at is not None else None,
+        "finished_at": iso(camp.finished_at) if camp.finished_at is not None else None,
+    }
+
+
+def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faust.App:
+    s = settings()
+    port = web_port or s.worker_port
+    datadir = data_dir or (s.home / "worker" / str(port))
+    datadir.mkdir(parents=True, exist_ok=True)
+    partitions = s.partitions
+    app = faust.App(
+        app_id(s.topic_prefix),
+        broker=[f"cfkafka://{host}" for host in s.bootstrap.split(",")],
+        store="cfrocks://",
+        datadir=str(datadir),
+        web_host="127.0.0.1",
+        web_port=port,
+        canonical_url=f"http://127.0.0.1:{port}",
+        topic_partitions=partitions,
+        topic_replication_factor=s.replication_factor,
+        producer_partitioner=consistent_random,
+        producer_acks=-1,
+        producer_linger_ms=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+        table_standby_replicas=1,
+    )
+    names = {logical: catalogue.topic_name(logical) for logical in catalogue.LOGICAL_NAMES}
+    inputs = app.topic(*(names[t] for t in catalogue.ENGINE_INPUTS), **RAW)
+    ticks = app.topic(names[catalogue.TICKS], **RAW)
+    outputs: dict[str, Any] = {}
+
+    state = app.Table("state", partitions=partitions, options=dict(STATE_ROCKS), **_table_types())
+    dnc = global_table(
+        app,
+        "dnc",
+        app.topic(names[catalogue.DNC], **RAW),
+        partitions=partitions,
+        store="rocksdb://",
+        options=dict(DIRECTORY_ROCKS),
+        **_table_types(),
+    )
+    accounts = global_table(
+        app,
+        "accounts",
+        app.topic(names[catalogue.ACCOUNT_STATUS], **RAW),
+        partitions=partitions,
+        store="rocksdb://",
+        options=dict(DIRECTORY_ROCKS),
+        **_table_types(),
+    )
+    codec = default_codec()
+    holder: dict[str, Any] = {}
+
+    def shell() -> Shell:
+        """Built on first use: the table's store exists only once the app runs."""
+        if "shell" not in holder:
+            rocks = state.data
+            assert isinstance(rocks, AtomicRocksStore), "the state table needs the cfrocks:// store"
+            store = TableStore(rocks, state.changelog_topic)
+            directory = TableDirectory(dnc, accounts, s.account_default_active)
+            holder["shell"] = Shell(Engine(store, directory), store, codec)
+        sh: Shell = holder["shell"]
+        return sh
+
+    def output(topic: str) -> Any:
+        if topic not in outputs:
+            outputs[topic] = app.topic(topic, **RAW)
+        return outputs[topic]
+
+    last_offsets: dict[tuple[str, int], int] = {}
+
+    @app.agent(inputs, concurrency=1)
+    async def engine(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.perf_counter()
+            batch = []
+            for ev in events:
+                m = ev.message
+                batch.append(Inbound(m.topic, m.partition, m.offset, m.key, m.value))
+                last_offsets[(m.topic, m.partition)] = m.offset
+            sh = shell()
+            out = sh.handle(batch)
+            for o in out:
+                output(o.topic).send_soon(
+                    key=o.key, value=o.value, key_serializer="raw", value_serializer="raw"
+                )
+            if out:
+                await app.producer.flush()  # outputs are on the broker before state says so
+            await sh.store.commit()
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if "shell" in holder:
+            holder["shell"].forget()
+
+    @app.timer(TICK_SECONDS, on_leader=True)
+    async def tick() -> None:
+        at = time.time_ns() // 1_000_000
+        for p in range(partitions):
+            value = codec.encode("Tick", {"partition": p, "at": at})
+            await ticks.send(key=str(p).encode(), value=value, partition=p)
+
+    @app.timer(5.0)
+    async def lag() -> None:
+        consumer = app.consumer
+        for (topic, partition), offset in list(last_offsets.items()):
+            tp = faust.types.TP(topic, partition)
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # partition not assigned any more
+                continue
+            if high is not None:
+                metrics.LAG.labels(topic, str(partition)).set(max(high - offset - 1, 0))
+
+    @app.page("/campaigns/{campaign_id}")
+    @app.table_route(table=state, match_info="campaign_id")
+    async def campaign_status(web: Any, request: Any, campaign_id: str) -> Any:
+        partition = partition_of(campaign_id.encode(), partitions)
+        camp = shell().store.committed_campaign(partition, campaign_id)
+        if camp is None:
+            return web.json({"error": f"unknown campaign {campaign_id}"}, status=404)
+        return web.json(status_body(camp, partition))
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _table_types() -> dict[str, Any]:
+    return {"key_type": bytes, "value_type": bytes}

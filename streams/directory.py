@@ -1,0 +1,79 @@
+"""The engine's `Directory` over two global tables every worker holds in full.
+
+`campaign.dnc` (DncEntry by number) and `account.status` (AccountStatus by account id)
+are compacted topics; each worker reads them whole as Faust global tables whose
+"changelog" is the topic itself. Values stay raw Avro bytes in the table and are
+decoded on lookup, with a small cache keyed by the raw value.
+
+An account with no status record counts as active (`settings().account_default_active`):
+the demo and most deployments publish none, and blocking every campaign of an account
+that nobody described would stop the product on day one. Publishing `active: false`
+for an account is how to stop it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import faust
+
+from topics.codec import DecodeError, decode
+
+
+@lru_cache(maxsize=65_536)
+def _flag(raw: bytes, field: str) -> bool | None:
+    try:
+        _, record = decode(raw)
+    except DecodeError:
+        return None
+    value = record.get(field)
+    return bool(value) if value is not None else None
+
+
+class TableDirectory:
+    def __init__(
+        self, dnc: Mapping[Any, Any], accounts: Mapping[Any, Any], default_active: bool = True
+    ) -> None:
+        self.dnc = dnc
+        self.accounts = accounts
+        self.default_active = default_active
+
+    def is_blocked(self, number: str) -> bool:
+        raw = self.dnc.get(number.encode())
+        return raw is not None and _flag(bytes(raw), "blocked") is True
+
+    def subscription_active(self, account_id: str) -> bool:
+        raw = self.accounts.get(account_id.encode())
+        if not raw:
+            return self.default_active
+        active = _flag(bytes(raw), "active")
+        return self.default_active if active is None else active
+
+
+class TopicGlobalTable(faust.GlobalTable):
+    """A global table whose changelog is an existing topic.
+
+    faust-streaming 0.15.3 names a table's changelog `<app id>-<table>-changelog` in its
+    partition assignor even when `changelog_topic=` points elsewhere; the assignment then
+    dies silently on a missing topic and the worker never gets partitions.
+    """
+
+    def _changelog_topic_name(self) -> str:
+        return str(self.changelog_topic.get_topic_name())
+
+
+def global_table(app: faust.App, name: str, topic: Any, **kwargs: Any) -> TopicGlobalTable:
+    """`app.GlobalTable(...)` with the class above (same arguments Faust passes)."""
+    table = TopicGlobalTable(
+        app,
+        name=name,
+        beacon=app.tables.beacon,
+        standby_buffer_size=1,
+        is_global=True,
+        changelog_topic=topic,
+        **kwargs,
+    )
+    app.tables.add(table)
+    return table

@@ -1,0 +1,60 @@
+"""The due index: which campaigns of a partition need a step at a tick.
+
+A heap of (next wake-up, campaign) per partition, with the current wake-up of each
+campaign in a dict so superseded heap entries are skipped when popped. A tick pops only
+what is due, so its cost follows the campaigns with something to do, not the partition's
+size. The index lives in memory and is rebuilt from the state table (one scan of the
+campaign records) the first time a partition is handled after an assignment.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+
+
+class DueIndex:
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self._wake: dict[str, int] = {}
+        self.built: set[int] = set()
+
+    def build(self, partition: int, wakes: Iterable[tuple[str, int | None]]) -> None:
+        heap: list[tuple[int, str]] = []
+        for cid, wake in wakes:
+            if wake is not None:
+                heap.append((wake, cid))
+                self._wake[cid] = wake
+        heapq.heapify(heap)
+        self._heaps[partition] = heap
+        self.built.add(partition)
+
+    def set(self, partition: int, campaign_id: str, wake: int | None) -> None:
+        if wake is None:
+            self._wake.pop(campaign_id, None)
+            return
+        if self._wake.get(campaign_id) == wake:
+            return
+        self._wake[campaign_id] = wake
+        heapq.heappush(self._heaps.setdefault(partition, []), (wake, campaign_id))
+
+    def pop_due(self, partition: int, now: int) -> list[str]:
+        heap = self._heaps.get(partition)
+        due: list[str] = []
+        while heap and heap[0][0] <= now:
+            wake, cid = heapq.heappop(heap)
+            if self._wake.get(cid) == wake:
+                del self._wake[cid]
+                due.append(cid)
+        return due
+
+    def next_wake(self, campaign_id: str) -> int | None:
+        return self._wake.get(campaign_id)
+
+    def size(self, partition: int) -> int:
+        return len(self._heaps.get(partition, ()))
+
+    def reset(self) -> None:
+        self._heaps.clear()
+        self._wake.clear()
+        self.built.clear()

@@ -1,0 +1,303 @@
+"""The imperative shell around the engine: a batch of input messages in, messages to publish out.
+
+No Faust here (the app hands raw messages in and publishes what comes back), so the
+whole path from bytes to `Engine.step` to bytes is one place. Per batch and partition,
+each campaign gets ONE step with everything that arrived for it (SPEC order inside the
+step: contacts and commands, then outcomes and timeouts, then one round of calls); a
+tick on the partition then steps the campaigns the due index says are due. `now` is the
+wall clock, made non-decreasing per campaign.
+
+Engine-made timeouts are published on `call.outcomes` (so the sink and analysts see them
+like any outcome) with `dialer_id = "engine"`; the agent reads that topic too and skips
+those records, because the engine has already applied them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from campaigns.contacts import Contact
+from campaigns.engine import Engine
+from campaigns.events import (
+    CallCreated,
+    Command,
+    CommandRejected,
+    ContactFinal,
+    ContactRejected,
+    Event,
+    InputRejected,
+    Outcome,
+    OutcomeRecorded,
+    StatusChanged,
+)
+from streams import metrics
+from streams.due import DueIndex
+from streams.tablestore import TableStore
+from topics import catalogue, deadletter, translate
+from topics.codec import Codec, DecodeError
+
+log = logging.getLogger(__name__)
+
+ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    topic: str  # real topic name
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class _Work:
+    contacts: list[Contact] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    sources: list[Inbound] = field(default_factory=list)
+    by_contact: dict[str, Inbound] = field(default_factory=dict)
+    by_call: dict[str, Inbound] = field(default_factory=dict)
+
+
+def _event_id(ev: Event) -> str:
+    """Stable ids, so a replayed step's events can be recognised downstream."""
+    if isinstance(ev, StatusChanged):
+        return f"{ev.campaign_id}:status:{ev.status.value}:{ev.at}"
+    if isinstance(ev, ContactFinal):
+        return f"{ev.campaign_id}:final:{ev.contact_id}"
+    if isinstance(ev, CommandRejected):
+        return f"{ev.campaign_id}:rejected:{ev.command_id}"
+    if isinstance(ev, ContactRejected):
+        return f"{ev.campaign_id}:contact-rejected:{ev.contact_id}:{ev.row}"
+    return f"{ev.campaign_id}:{type(ev).__name__}:{ev.at}"
+
+
+class Shell:
+    def __init__(
+        self,
+        engine: Engine,
+        store: TableStore,
+        codec: Codec,
+        due: DueIndex | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.codec = codec
+        self.due = due or DueIndex()
+        self.clock = clock or (lambda: time.time_ns() // 1000)
+        self.names = {
+            logical: catalogue.topic_name(logical)
+            for logical in (*catalogue.ENGINE_INPUTS, catalogue.CALL_CREATE, catalogue.EVENTS)
+        }
+        self.logical = {v: k for k, v in self.names.items()}
+        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER)
+        self._last_now: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._in_flight_total = 0
+
+    # ---- time -------------------------------------------------------------------------
+
+    def now_for(self, campaign_id: str, wall: int) -> int:
+        now = max(wall, self._last_now.get(campaign_id, 0))
+        self._last_now[campaign_id] = now
+        return now
+
+    def forget(self) -> None:
+        """Partitions moved: drop caches and the due index (rebuilt per partition on use)."""
+        self.store.forget()
+        self.due.reset()
+        self._in_flight.clear()
+        self._in_flight_total = 0
+        metrics.IN_FLIGHT.set(0)
+
+    def ensure_due(self, partition: int) -> None:
+        if partition not in self.due.built:
+            wakes = []
+            for camp in self.store.campaigns(partition):
+                wakes.append((camp.campaign_id, camp.next_wake))
+                self._track_in_flight(camp.campaign_id, camp.in_flight)
+            self.due.build(partition, wakes)
+            self.store.touch(partition)  # first commit repairs an unclosed run, if any
+
+    # ---- a batch ------------------------------------------------------------------------
+
+    def handle(self, batch: Iterable[Inbound]) -> list[Outbound]:
+        out: list[Outbound] = []
+        work: dict[int, dict[str, _Work]] = {}
+        ticks: set[int] = set()
+        for msg in batch:
+            logical = self.logical.get(msg.topic, msg.topic)
+            metrics.EVENTS.labels(logical).inc()
+            try:
+                name, rec = self.codec.decode(msg.value, msg.topic, msg.partition, msg.offset)
+            except DecodeError as exc:
+                self._park(out, msg, exc, "undecodable")
+                continue
+            try:
+                self._route(logical, name, rec, msg, work, ticks)
+            except (KeyError, TypeError, ValueError) as exc:
+                self._park(out, msg, f"{name} record the engine cannot use: {exc}", "invalid")
+        for partition in sorted(set(work) | ticks):
+            self.ensure_due(partition)
+            self.store.partition = partition
+            wall = self.clock()
+            stepped: set[str] = set()
+            for cid, w in work.get(partition, {}).items():
+                self._step(out, partition, cid, wall, w)
+                stepped.add(cid)
+            if partition in ticks:
+                for cid in self.due.pop_due(partition, wall):
+                    metrics.DUE_CAMPAIGNS.inc()
+                    self._step(out, partition, cid, wall, None)
+        metrics.IN_FLIGHT.set(self._in_flight_total)
+        return out
+
+    def _route(
+        self,
+        logical: str,
+        name: str,
+        rec: dict[str, Any],
+        msg: Inbound,
+        work: dict[int, dict[str, _Work]],
+        ticks: set[int],
+    ) -> None:
+        if name == "Tick":
+            ticks.add(msg.partition)
+            return
+        if name == "CallOutcome":
+            if rec.get("dialer_id") == ENGINE_DIALER:
+                return  # our own timeout, already applied when it was made
+            w = self._work(work, msg, rec["campaign_id"])
+            outcome = translate.outcome_from_record(rec)
+            w.outcomes.append(outcome)
+            w.by_call[outcome.call_id] = msg
+            return
+        if name == "CampaignCommand":
+            command = translate.command_from_record(rec)
+            self._work(work, msg, rec["campaign_id"]).commands.append(command)
+            return
+        if name == "ContactBatch":
+            w = self._work(work, msg, rec["campaign_id"])
+            for row in rec["contacts"]:
+                contact = translate.contact_from_record(row)
+                w.contacts.append(contact)
+                w.by_contact[contact.contact_id] = msg
+            return
+        raise ValueError(f"unexpected {name} on {logical}")
+
+    @staticmethod
+    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
+        if not campaign_id:
+            raise ValueError("no campaign_id")
+        w = work.setdefault(msg.partition, {}).setdefault(campaign_id, _Work())
+        w.sources.append(msg)
+        return w
+
+    def _step(
+        self, out: list[Outbound], partition: int, cid: str, wall: int, w: _Work | None
+    ) -> None:
+        now = self.now_for(cid, wall)
+        started = perf_counter()
+        try:
+            if w is None:
+                events = self.engine.step(cid, now)
+            else:
+                events = self.engine.step(
+                    cid, now, contacts=w.contacts, commands=w.commands, outcomes=w.outcomes
+                )
+        except Exception as exc:  # an engine bug must not stop the partition
+            log.exception("engine step failed for campaign %s", cid)
+            self.store.discard(cid)
+            for msg in w.sources if w else ():
+                self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
+            return
+        metrics.STEP_SECONDS.observe(perf_counter() - started)
+        camp = self.store.get_campaign(cid)
+        self.due.set(partition, cid, camp.next_wake if camp else None)
+        self._track_in_flight(cid, camp.in_flight if camp else 0)
+        self._publish(out, cid, events, w)
+
+    def _track_in_flight(self, cid: str, value: int) -> None:
+        self._in_flight_total += value - self._in_flight.get(cid, 0)
+        if value:
+            self._in_flight[cid] = value
+        else:
+            self._in_flight.pop(cid, None)
+
+    # ---- what the engine said ------------------------------------------------------------------
+
+    def _publish(self, out: list[Outbound], cid: str, events: list[Event], w: _Work | None) -> None:
+        key = cid.encode()
+        encode = self.codec.encode
+        rejected_batches: dict[int, tuple[Inbound, list[str]]] = {}
+        prompt: str | None = None
+        for ev in events:
+            if isinstance(ev, CallCreated):
+                if prompt is None:
+                    d = self.store.get_definition(cid)
+                    prompt = d.agent.prompt if d else ""
+                value = encode("CallCreate", translate.call_to_record(ev, prompt))
+                out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
+                metrics.CALLS_CREATED.inc()
+                continue
+            if isinstance(ev, OutcomeRecorded):
+                metrics.OUTCOMES.labels(ev.status, "yes" if ev.applied else "no").inc()
+                if ev.timeout:
+                    value = encode("CallOutcome", translate.timeout_to_record(ev))
+                    out.append(Outbound(self.names[catalogue.OUTCOMES], key, value))
+                continue
+            if isinstance(ev, InputRejected):
+                src = None
+                if w is not None and ev.what.startswith("outcome "):
+                    src = w.by_call.get(ev.what[len("outcome ") :])
+                self._park_event(out, src, cid, f"{ev.what}: {ev.reason}", "rejected")
+                continue
+            if isinstance(ev, ContactRejected) and w is not None:
+                src = w.by_contact.get(ev.contact_id)
+                if src is not None:
+                    entry = rejected_batches.setdefault(id(src), (src, []))
+                    entry[1].append(f"contact {ev.contact_id} (row {ev.row}): {ev.reason}")
+            record = translate.event_to_record(ev, _event_id(ev))
+            if record is not None:
+                out.append(
+                    Outbound(self.names[catalogue.EVENTS], key, encode("CampaignEvent", record))
+                )
+        for src, reasons in rejected_batches.values():
+            more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+            error = f"{len(reasons)} contact(s) rejected: " + "; ".join(reasons[:3]) + more
+            self._park(out, src, error, "contact_rejected")
+
+    def _park(self, out: list[Outbound], msg: Inbound, error: Any, reason: str) -> None:
+        topic, key, value = deadletter.build(
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            error=error,
+            stage="engine",
+            codec=self.codec,
+        )
+        out.append(Outbound(topic, key, value))
+        metrics.DEAD_LETTERS.labels(reason).inc()
+
+    def _park_event(
+        self, out: list[Outbound], msg: Inbound | None, cid: str, error: str, reason: str
+    ) -> None:
+        if msg is None:
+            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, cid.encode(), b"")
+        self._park(out, msg, error, reason)
