@@ -33,13 +33,29 @@ def string_bytes(s: str) -> bytes:
     return long_bytes(len(b)) + b
 
 
+# Variable names and many values (plans, first names, cities) repeat on every row:
+# their encodings are memoised, up to a bound so memory stays flat.
+_MEMO: dict[str, bytes] = {}
+_MEMO_MAX = 100_000
+
+
+def _memo_string(s: str) -> bytes:
+    b = _MEMO.get(s)
+    if b is None:
+        b = string_bytes(s)
+        if len(_MEMO) < _MEMO_MAX:
+            _MEMO[s] = b
+    return b
+
+
 def _map_bytes(m: dict[str, str]) -> bytes:
     if not m:
         return b"\x00"
+    memo = _MEMO
     parts = [long_bytes(len(m))]
     for k, v in m.items():
-        parts.append(string_bytes(k))
-        parts.append(string_bytes(v))
+        parts.append(memo.get(k) or _memo_string(k))
+        parts.append(memo.get(v) or _memo_string(v))
     parts.append(b"\x00")
     return b"".join(parts)
 
