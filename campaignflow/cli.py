@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+try:  # typer >= 0.20 vendors click; older versions use click itself
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[no-redef,assignment]
 
 from campaignflow import (
     cli_campaign,
     cli_contacts,
+    cli_deadletter,
     cli_dev,
     cli_dialer,
     cli_kafka,
@@ -35,10 +43,25 @@ cli_worker.register(app)
 
 app.add_typer(cli_dev.app, name="dev", help="The local stack: broker, worker, dialer, sink.")
 cli_dev.register_root(app)
+app.add_typer(
+    cli_deadletter.app, name="deadletter", help="List parked records; replay one to its topic."
+)
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a usage error is one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as err:
+        err.show()
+        sys.exit(2)
+    except UsageError as err:
+        where = err.ctx.command_path if err.ctx else "campaignflow"
+        print(f"{where}: {err.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
