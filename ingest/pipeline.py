@@ -153,11 +153,15 @@ class ContactReader:
                     if len(pending) >= window:
                         f, c, res = pending.popleft()
                         yield self._finish(f, c, res.get(), dedupe, progress)
-            finally:
+            except ContactsFileError:
                 # rows before a file-level error are still reported, then the error goes on
                 while pending:
                     f, c, res = pending.popleft()
                     yield self._finish(f, c, res.get(), dedupe, progress)
+                raise
+            while pending:
+                f, c, res = pending.popleft()
+                yield self._finish(f, c, res.get(), dedupe, progress)
 
     def _read(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[list[str]]]]:
         cells: list[list[str]] = []

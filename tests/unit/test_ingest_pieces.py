@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from campaigns.contacts import Alternate, Contact, Rejection, iter_contacts
+from campaigns.contacts import Alternate, Contact, ContactsFileError, Rejection, iter_contacts
 from campaigns.models import parse_definition
 from ingest.manual import cli_row, parse_rows
 from ingest.pipeline import ContactReader
@@ -202,3 +202,14 @@ def test_parallel_pipeline_matches_the_engine_parser() -> None:
             (r.row, r.column, r.reason) for r in expected if isinstance(r, Rejection)
         ]
         assert reader.stats.rows == 599
+
+
+def test_parallel_pipeline_reports_rows_before_a_file_error() -> None:
+    lines = ["phone_number,name"] + [f"(212) 555-{i:04d},N{i}" for i in range(1, 301)]
+    data = ("\n".join(lines) + '\n2125559999,"open\n2125559998,x\n').encode()
+    reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", workers=2, chunk_rows=37)
+    seen = 0
+    with pytest.raises(ContactsFileError, match=r"l\.csv: row 301 .*unterminated quote"):
+        for chunk in reader.chunks():
+            seen += len(chunk.accepted) + len(chunk.rejections)
+    assert seen == 300
