@@ -166,13 +166,18 @@ class ContactReader:
     def _read(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[list[str]]]]:
         cells: list[list[str]] = []
         first = 1
-        for row, c in rows:
-            if not cells:
-                first = row
-            cells.append(c)
-            if len(cells) >= self.chunk_rows:
+        try:
+            for row, c in rows:
+                if not cells:
+                    first = row
+                cells.append(c)
+                if len(cells) >= self.chunk_rows:
+                    yield first, cells
+                    cells = []
+        except ContactsFileError:
+            if cells:  # the rows read before the error still count
                 yield first, cells
-                cells = []
+            raise
         if cells:
             yield first, cells
 
