@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,7 +65,31 @@ def create_topics(
                 errors.append(f"{name}: {err}")
     if errors:
         raise RuntimeError("could not create topics: " + "; ".join(errors))
+    _wait_ready(admin, [t.topic for t in new], timeout)
     return result
+
+
+def _wait_ready(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Return once every topic has metadata without error and a leader per partition.
+
+    A broker acknowledges a creation before its metadata settles; clients that
+    produce or list right away would otherwise see LEADER_NOT_AVAILABLE.
+    """
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        meta = admin.list_topics(timeout=timeout).topics
+        for name in list(pending):
+            found = meta.get(name)
+            if (
+                found is not None
+                and found.error is None
+                and found.partitions
+                and all(p.leader >= 0 for p in found.partitions.values())
+            ):
+                pending.discard(name)
+        if pending:
+            time.sleep(0.1)
 
 
 def list_topics(
