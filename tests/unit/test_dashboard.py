@@ -8,13 +8,14 @@ import re
 from prometheus_client import REGISTRY
 
 import dialer.metrics  # noqa: F401  (registers the dialer's metrics)
-import sinks.metrics  # noqa: F401
 import streams.metrics  # noqa: F401
 from campaignflow.config import REPO_ROOT
+from sinks.metrics import REGISTRY as SINK_REGISTRY
+
 
 def exported() -> set[str]:
     names: set[str] = set()
-    for metric in REGISTRY.collect():
+    for metric in [*REGISTRY.collect(), *SINK_REGISTRY.collect()]:
         names.add(metric.name)
         if metric.type == "counter":
             names.add(metric.name + "_total")
