@@ -114,6 +114,9 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         producer_linger_ms=1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A killed worker's partitions move after this long, not Faust's default minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=8192,
         table_standby_replicas=1,
     )

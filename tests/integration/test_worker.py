@@ -6,6 +6,9 @@ CAMPAIGNFLOW_HOME, with the scripted dialer of worker_rig answering call:create.
 
 from __future__ import annotations
 
+import signal
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from campaigns.contacts import Alternate, Contact
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
+from campaigns.windows import US
 from tests.integration.worker_rig import Rig, ScriptedDialer, now_us, wait_until
 from topics import catalogue
 
@@ -148,6 +152,192 @@ def test_live_equals_simulate(rig: Rig, contacts_first: bool) -> None:
     calls, finals = live_result(dialer, events, cid)
     assert calls == expected_calls
     assert finals == expected_finals
-    status = rig.status(port, cid)
-    assert status is not None and status["status"] == "completed"
-    assert status["contacts"]["final"] == len(cs)
+    # the status API reads committed state, which follows the published events closely
+    status = wait_until(
+        lambda: (st := rig.status(port, cid)) and st["status"] == "completed" and st,
+        30,
+        "status API says completed",
+    )
+    assert status["contacts"]["final"] == len(cs) and status["in_flight"] == 0
+
+
+# ---- crash -----------------------------------------------------------------------------------
+
+
+def test_kill_9_and_restart_completes_without_double_attempts(rig: Rig) -> None:
+    cid = "crash"
+    d = definition(cid, concurrent_calls=4)
+    cs = contacts(30)
+    expected_calls, expected_finals = simulate(d, cs)
+    dialer = ScriptedDialer(rig, SCRIPT)
+    events = rig.collect(catalogue.EVENTS)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+    create(rig, d, len(cs))
+    rig.send_contacts(cid, cs, size=7)
+    command(rig, cid, CommandKind.start, "start-1")
+    wait_until(lambda: len(dialer.calls()) >= 12, 60, "a dozen calls before the crash")
+    rig.kill(port)  # SIGKILL mid-campaign
+    port2 = rig.start_worker(port)  # same home and data dir
+    rig.wait_ready(port2)
+    wait_until(
+        lambda: "completed" in statuses(events, cid), 120, "campaign completed after restart"
+    )
+    calls, finals = live_result(dialer, events, cid)
+    assert calls == expected_calls  # every expected attempt, nothing more
+    assert finals == expected_finals
+    by_id: dict[str, set[tuple[str, str, int]]] = {}
+    for c in dialer.calls():
+        by_id.setdefault(c["call_id"], set()).add((c["to"], c["from"], c["attempt"]))
+    assert all(len(v) == 1 for v in by_id.values()), "a repeated call:create changed"
+    attempts = Counter(c["contact_id"] for c in {c["call_id"]: c for c in dialer.calls()}.values())
+    assert max(attempts.values()) <= 1 + d.rules.max_retries
+
+
+# ---- two workers -------------------------------------------------------------------------------
+
+
+def test_two_workers_stop_one_the_other_carries_on(rig: Rig) -> None:
+    ids = [f"pair-{i}" for i in range(4)]
+    dialer = ScriptedDialer(rig, SCRIPT)
+    events = rig.collect(catalogue.EVENTS)
+    a, b = rig.start_worker(), rig.start_worker()
+    rig.wait_ready(a)
+    rig.wait_ready(b)
+    expected: dict[str, Any] = {}
+    for cid in ids:
+        d = definition(cid, concurrent_calls=2)
+        cs = contacts(12)
+        expected[cid] = simulate(d, cs)
+        create(rig, d, len(cs))
+        rig.send_contacts(cid, cs, size=5)
+        command(rig, cid, CommandKind.start, f"start-{cid}")
+    wait_until(lambda: len(dialer.calls()) >= 10, 60, "calls from both workers")
+    rig.kill(b, signal.SIGTERM)
+    for cid in ids:
+
+        def done(c: str = cid) -> bool:
+            return "completed" in statuses(events, c)
+
+        def reported(c: str = cid) -> bool:
+            st = rig.status(a, c)
+            return st is not None and st["status"] == "completed"
+
+        wait_until(done, 150, f"{cid} completed")
+        assert live_result(dialer, events, cid) == expected[cid]
+        wait_until(reported, 30, f"status of {cid} from the remaining worker")
+
+
+# ---- lifecycle --------------------------------------------------------------------------------
+
+
+def test_lifecycle_pause_resume_cancel_schedule_reject(rig: Rig) -> None:
+    dialer = ScriptedDialer(rig, {}, default="answered", hold=True)
+    events = rig.collect(catalogue.EVENTS)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+
+    # pause: calls in flight still get their outcomes recorded, no new call is created
+    d = definition("life-pause", concurrent_calls=2)
+    create(rig, d, 6)
+    rig.send_contacts(d.campaign_id, contacts(6))
+    command(rig, d.campaign_id, CommandKind.start, "p-start")
+    wait_until(lambda: len(dialer.held) == 2, 30, "two calls in flight")
+    command(rig, d.campaign_id, CommandKind.pause, "p-pause")
+    wait_until(lambda: "paused" in statuses(events, d.campaign_id), 30, "paused")
+    assert dialer.release() == 2
+    dialer.hold = False
+    wait_until(
+        lambda: len(bodies(events.snapshot(), d.campaign_id, "ContactFinal")) == 2,
+        30,
+        "outcomes recorded while paused",
+    )
+    time.sleep(2.5)  # two ticks: a paused campaign must not call
+    st = rig.status(port, d.campaign_id)
+    assert st is not None and st["status"] == "paused" and st["in_flight"] == 0
+    assert len(dialer.calls()) == 2
+    command(rig, d.campaign_id, CommandKind.resume, "p-resume")
+    wait_until(lambda: "completed" in statuses(events, d.campaign_id), 60, "completed after resume")
+    assert len({c["call_id"] for c in dialer.calls()}) == 6
+
+    # cancel: every open contact finishes as cancelled, in-flight outcomes change nothing
+    dialer.hold = True
+    d = definition("life-cancel", concurrent_calls=2)
+    create(rig, d, 5)
+    rig.send_contacts(d.campaign_id, contacts(5))
+    command(rig, d.campaign_id, CommandKind.start, "c-start")
+    wait_until(lambda: len(dialer.held) == 2, 30, "two calls in flight")
+    command(rig, d.campaign_id, CommandKind.cancel, "c-cancel")
+    wait_until(lambda: "cancelled" in statuses(events, d.campaign_id), 30, "cancelled")
+    finals = wait_until(
+        lambda: (
+            (f := bodies(events.snapshot(), d.campaign_id, "ContactFinal")) and len(f) == 5 and f
+        ),
+        30,
+        "every contact final",
+    )
+    assert {f["status"] for f in finals} == {"cancelled"}
+    dialer.release()
+
+    # schedule: starts at its time
+    d = definition("life-sched")
+    create(rig, d, 1)
+    rig.send_contacts(d.campaign_id, contacts(1))
+    start_at = now_us() + 3 * US
+    command(rig, d.campaign_id, CommandKind.schedule, "s-sched", start_at=start_at)
+    wait_until(lambda: "scheduled" in statuses(events, d.campaign_id), 30, "scheduled")
+    wait_until(lambda: "running" in statuses(events, d.campaign_id), 30, "running at its time")
+    first = wait_until(
+        lambda: [c for c in dialer.calls() if c["campaign_id"] == d.campaign_id], 30, "first call"
+    )
+    assert first[0]["created_at"] * 1000 >= start_at - 1000  # created_at is in millis
+    dialer.release()
+
+    # a command the state machine refuses: command rejected with the reason
+    d = definition("life-reject")
+    create(rig, d, 1)
+    command(rig, d.campaign_id, CommandKind.resume, "r-resume")
+    rejected = wait_until(
+        lambda: bodies(events.snapshot(), d.campaign_id, "CommandRejected"), 30, "rejection"
+    )
+    assert rejected[0]["command_id"] == "r-resume" and rejected[0]["reason"]
+
+
+# ---- bad input --------------------------------------------------------------------------------
+
+
+def test_bad_input_goes_to_dead_letter_and_the_agent_goes_on(rig: Rig) -> None:
+    dialer = ScriptedDialer(rig, {}, default="answered")
+    events = rig.collect(catalogue.EVENTS)
+    parked = rig.collect(catalogue.DEADLETTER)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+
+    d = definition("bad-done")
+    create(rig, d, 2)
+    rig.send_contacts(d.campaign_id, contacts(2))
+    command(rig, d.campaign_id, CommandKind.start, "b-start")
+    wait_until(lambda: "completed" in statuses(events, d.campaign_id), 60, "first campaign done")
+
+    rig.send_raw(catalogue.COMMANDS, b"bad-done", b"\x07not avro at all")
+    rig.send_outcome("bad-done", "bad-done/nobody/1", "answered")
+    late = [Contact("late-1", 99, "+12025559999", [], {"name": "late"})]
+    rig.send_contacts(d.campaign_id, late)
+
+    def letters() -> list[dict[str, Any]]:
+        return [r for name, r in parked.snapshot() if name == "DeadLetter"]
+
+    wait_until(lambda: len(letters()) >= 3, 60, "three dead letters")
+    errors = [r["error"] for r in letters()]
+    commands_topic = rig.topic(catalogue.COMMANDS)
+    assert any(r["topic"] == commands_topic and "decode" in r["error"] for r in letters()), errors
+    assert any("bad-done/nobody/1" in e and "unknown call" in e for e in errors), errors
+    assert any("late-1" in e and "completed" in e for e in errors), errors
+    assert all(r["stage"] == "engine" for r in letters())
+
+    d2 = definition("bad-after")  # the agent goes on
+    create(rig, d2, 2)
+    rig.send_contacts(d2.campaign_id, contacts(2))
+    command(rig, d2.campaign_id, CommandKind.start, "a-start")
+    wait_until(lambda: "completed" in statuses(events, d2.campaign_id), 60, "next campaign done")
+    assert len({c["call_id"] for c in dialer.calls()}) == 4

@@ -88,7 +88,7 @@ class Collector:
                     name, rec = self.codec.decode(msg.value())
                 except DecodeError:
                     with self._lock:
-                        self.undecodable.append(msg.value())
+                        self.undecodable.append(msg.value() or b"")
                     continue
                 with self._lock:
                     self.items.append((name, rec))
