@@ -3,6 +3,8 @@
 The offsets are committed only after every table's rows are inserted. The batch's
 deduplication token is derived from those offsets, so a batch retried after a failed
 or interrupted insert carries the same token and ClickHouse skips what it already has.
+Rows come either decoded (`rows`) or as framed Avro records ClickHouse decodes itself
+(`native`, see sinks.native): their messages, kept whole for a Python fallback.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sinks.rows import TABLES, Row
+
+# (confluent-kafka Message, length of its wire header, publish time millis)
+NativeSource = tuple[Any, int, int]
 
 
 @dataclass
 class Batch:
     started: float
     rows: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    # table -> (message, Avro header length, published ms) of each record ClickHouse decodes
+    native: dict[str, list[NativeSource]] = field(default_factory=dict)
+    native_inserted: set[str] = field(default_factory=set)
     # (topic, partition) -> (first offset, last offset)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     messages: int = 0
@@ -39,13 +48,42 @@ class Batch:
             self.rows[table].append(row)
             self.row_count += 1
 
+    def add_native(
+        self, topic: str, partition: int, offset: int, table: str, source: NativeSource
+    ) -> None:
+        """A message whose row ClickHouse decodes (counted as a row of `table`); hot path."""
+        if self.first_message_at is None:
+            self.first_message_at = time.monotonic()
+        key = (topic, partition)
+        first_last = self.offsets.get(key)
+        self.offsets[key] = (offset if first_last is None else first_last[0], offset)
+        self.messages += 1
+        self.row_count += 1
+        group = self.native.get(table)
+        if group is None:
+            self.native[table] = [source]
+        else:
+            group.append(source)
+
+    def take_native(self, table: str) -> list[NativeSource]:
+        """Give up the native records of `table` (they are decoded in Python instead)."""
+        sources = self.native.pop(table, [])
+        self.row_count -= len(sources)
+        return sources
+
+    def add_row(self, table: str, row: Row) -> None:
+        """A row for a message already counted in the offsets (a native fallback)."""
+        self.rows[table].append(row)
+        self.row_count += 1
+
     def empty(self) -> bool:
         return self.messages == 0
 
-    def token(self, table: str) -> str:
-        """Deduplication token of this batch's insert into `table`."""
+    def token(self, table: str, native: bool = False) -> str:
+        """Deduplication token of this batch's insert into `table` (its native insert apart)."""
         spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
-        return f"{table}:{hashlib.sha256(spans.encode()).hexdigest()[:32]}"
+        digest = hashlib.sha256(spans.encode()).hexdigest()[:32]
+        return f"{table}:{digest}:avro" if native else f"{table}:{digest}"
 
     def commit_positions(self) -> list[tuple[str, int, int]]:
         """(topic, partition, next offset to read) for every partition the batch covers."""

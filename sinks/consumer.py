@@ -5,6 +5,9 @@ At-least-once delivery into idempotent tables gives exactly-once results:
 - tables are ReplacingMergeTrees keyed by the message's deterministic id;
 - offsets are committed only after every table's insert (and every dead letter) succeeded.
 A crash anywhere replays from the last commit and the replay collapses into what is there.
+Call attempts and outcomes are decoded by ClickHouse itself (sinks.native); when such an
+insert fails the batch's messages of that table are decoded in Python instead, so a bad
+message is parked on the dead-letter topic and the rest goes in.
 While ClickHouse is away the batch is retried with capped exponential backoff; the
 assignment is paused meanwhile so nothing more is fetched, and the consumer keeps
 polling so it stays in its group.
@@ -25,9 +28,20 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from sinks import metrics
 from sinks.batch import Batch
-from sinks.dsn import default_dsn, open_client
+from sinks.dsn import default_dsn, is_embedded, open_client
 from sinks.migrations import migrate
-from sinks.rows import CAMPAIGNS, COLUMNS, TABLES, TZ_COLUMNS, TZ_OFFSETS, RowError, to_row
+from sinks.native import NativeAvro
+from sinks.rows import (
+    CAMPAIGNS,
+    COLUMNS,
+    OUTCOMES,
+    TABLES,
+    TZ_COLUMNS,
+    TZ_OFFSETS,
+    Row,
+    RowError,
+    to_row,
+)
 from sinks.tz import transitions
 from topics import catalogue
 from topics.clients import consumer_config, producer_config
@@ -64,6 +78,7 @@ class Sink:
         on_flushed: Callable[[Batch, float], None] | None = None,
         backoff_max: float = 30.0,
         consumer_overrides: dict[str, Any] | None = None,
+        native_avro: bool = True,
     ) -> None:
         self.dsn = dsn or default_dsn()
         self.batch_rows = batch_rows
@@ -73,6 +88,8 @@ class Sink:
             list(topics) if topics is not None else [catalogue.topic_name(t) for t in SOURCES]
         )
         self.codec = codec or default_codec()
+        # ClickHouse decodes call attempts and outcomes itself (None: all in Python).
+        self.native = NativeAvro(self.codec) if native_avro else None
         self.on_flushed = on_flushed
         self.backoff_max = backoff_max
         self.consumer_overrides = consumer_overrides or {}
@@ -127,6 +144,44 @@ class Sink:
             )
         metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - start)
         metrics.ROWS_INSERTED.labels(table).inc(len(rows))
+
+    def _insert_native(self, batch: Batch, table: str) -> None:
+        """One attempt at letting ClickHouse decode the table's records; on failure, Python.
+
+        Whatever the failure (a bad body, ClickHouse away), the messages are decoded in
+        Python: bad ones are parked, the rest become rows the retrying insert takes.
+        """
+        sources = batch.native.get(table)
+        if not sources or self.native is None or table in batch.native_inserted:
+            return
+        start = time.perf_counter()
+        try:
+            with self.lock:
+                if self.client is None:
+                    self.client = open_client(self.dsn)
+                self.native.insert(
+                    self.client,
+                    table,
+                    sources,
+                    {"insert_deduplication_token": batch.token(table, native=True)},
+                    embedded=is_embedded(self.dsn),
+                )
+        except Exception as exc:
+            metrics.NATIVE_FALLBACKS.labels(table).inc()
+            log.warning(
+                "ClickHouse could not take %d %s records as Avro (%s); decoding them in Python",
+                len(sources),
+                table,
+                exc,
+            )
+            for msg, _header, published in batch.take_native(table):
+                mapped = self._decode(msg, published)
+                if mapped is not None:
+                    batch.add_row(*mapped)
+            return
+        batch.native_inserted.add(table)  # a retried flush must not insert them again
+        metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - start)
+        metrics.ROWS_INSERTED.labels(table).inc(len(sources))
 
     def _retrying(self, what: str, fn: Callable[[], None]) -> None:
         """Run `fn` until it succeeds; pause consumption and keep polling while it fails."""
@@ -212,18 +267,16 @@ class Sink:
         )
         ts_type, ts = msg.timestamp()
         published = ts if ts_type != 0 and ts > 0 else int(time.time() * 1000)
-        try:
-            event, record = self.codec.decode(msg.value(), topic, partition, offset)
-            mapped = to_row(event, record, published)
-        except (DecodeError, RowError) as exc:
-            assert self._producer is not None
-            park_message(cast(Any, self._producer), msg, exc, "sink", codec=self.codec)
-            metrics.DEAD_LETTERS.labels(topic).inc()
-            log.warning(
-                "parked %s[%d]@%d on the dead-letter topic: %s", topic, partition, offset, exc
-            )
-            self._batch.add(topic, partition, offset, None, None)
-            return
+        if self.native is not None:
+            value = msg.value()
+            routed = self.native.route(value)
+            if routed is not None:
+                table, header = routed
+                self._batch.add_native(topic, partition, offset, table, (msg, header, published))
+                if table == OUTCOMES:
+                    self._batch.outcome_published_ms.append(published)
+                return
+        mapped = self._decode(msg, published)
         if mapped is None:
             self._batch.add(topic, partition, offset, None, None)
             return
@@ -231,6 +284,25 @@ class Sink:
         self._batch.add(topic, partition, offset, table, row)
         if table == "call_outcomes":
             self._batch.outcome_published_ms.append(published)
+
+    def _decode(self, msg: Message, published: int) -> tuple[str, Row] | None:
+        """(table, row) decoded in Python; None when no table keeps it or it was parked."""
+        topic, partition, offset = (
+            str(msg.topic()),
+            int(msg.partition() or 0),
+            int(msg.offset() or 0),
+        )
+        try:
+            event, record = self.codec.decode(msg.value(), topic, partition, offset)
+            return to_row(event, record, published)
+        except (DecodeError, RowError) as exc:
+            assert self._producer is not None
+            park_message(cast(Any, self._producer), msg, exc, "sink", codec=self.codec)
+            metrics.DEAD_LETTERS.labels(topic).inc()
+            log.warning(
+                "parked %s[%d]@%d on the dead-letter topic: %s", topic, partition, offset, exc
+            )
+            return None
 
     # -- flushing ---------------------------------------------------------------------------------
 
@@ -244,6 +316,7 @@ class Sink:
         for tz in self._new_timezones(batch):
             self._insert_tz(tz)
         for table in TABLES:
+            self._insert_native(batch, table)
             if batch.rows[table]:
                 self._insert(table, batch.rows[table], batch.token(table))
         self._deliver_dead_letters()
@@ -278,6 +351,7 @@ class Sink:
             for tz in self._new_timezones(batch):
                 self._retrying(TZ_OFFSETS, partial(self._insert_tz, tz))
             for table in TABLES:
+                self._insert_native(batch, table)
                 rows = batch.rows[table]
                 if rows:
                     self._retrying(table, partial(self._insert, table, rows, batch.token(table)))

@@ -36,6 +36,12 @@ INSERT_FAILURES = Counter(
     ["table"],
     registry=REGISTRY,
 )
+NATIVE_FALLBACKS = Counter(
+    "campaignflow_sink_native_fallbacks_total",
+    "Batches of a table ClickHouse could not decode as Avro, decoded in Python instead.",
+    ["table"],
+    registry=REGISTRY,
+)
 DEAD_LETTERS = Counter(
     "campaignflow_sink_dead_letters_total",
     "Messages parked on the dead-letter topic, by source topic.",

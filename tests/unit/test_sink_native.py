@@ -1,0 +1,164 @@
+"""ClickHouse decoding the Avro itself (sinks.native) gives exactly the rows of the Python path."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+from sinks.dsn import open_client
+from sinks.migrations import migrate
+from sinks.native import NativeAvro
+from sinks.rows import ATTEMPTS, COLUMNS, OUTCOMES, to_row
+from topics.codec import Codec, decode, encode
+from topics.samples import SAMPLES
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_796_133_600_000
+
+
+class _Msg:
+    """The one Message method the container needs (a plain value holder, not a mock)."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def _attempts() -> list[dict[str, Any]]:
+    base = SAMPLES["CallCreate"]
+    return [
+        base,
+        {**base, "call_id": "c/ü/2", "to": "+4930123", "from": "", "alternate_position": 3},
+        {**base, "call_id": "c/x/3", "attempt": 65535, "variables": {}, "agent_prompt": "é" * 300},
+        {**base, "call_id": "c/y/1", "created_at": 0, "deadline": T0 + 1},
+    ]
+
+
+def _outcomes() -> list[dict[str, Any]]:
+    base = SAMPLES["CallOutcome"]
+    return [
+        base,
+        {
+            **base,
+            "call_id": "c/n/1",
+            "status": "no_answer",
+            "created_at": None,
+            "started_at": None,
+            "answered_at": None,
+            "duration_seconds": None,
+            "hangup_cause": None,
+            "dialer_id": None,
+        },
+        {**base, "call_id": "c/e/1", "hangup_cause": "", "dialer_id": "", "duration_seconds": 0.1},
+        {**base, "call_id": "c/t/1", "status": "timeout", "ended_at": T0 + 999},
+    ]
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[Any]:
+    c = open_client(f"chdb://{tmp_path / 'ch'}")
+    migrate(c)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def _sources(native: NativeAvro, values: list[bytes]) -> list[tuple[Any, int, int]]:
+    out = []
+    for i, value in enumerate(values):
+        routed = native.route(value)
+        assert routed is not None
+        out.append((_Msg(value), routed[1], T0 + 7 * i))
+    return out
+
+
+def _stored(client: Any, table: str) -> list[tuple[Any, ...]]:
+    cols = ", ".join(f"`{c}`" for c in COLUMNS[table])
+    return [
+        tuple(r) for r in client.query(f"SELECT {cols} FROM {table} ORDER BY call_id").result_rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "table", "records"),
+    [("CallCreate", ATTEMPTS, _attempts), ("CallOutcome", OUTCOMES, _outcomes)],
+)
+def test_native_rows_equal_python_rows(client: Any, event: str, table: str, records: Any) -> None:
+    native = NativeAvro(Codec())
+    values = [encode(event, r) for r in records()]
+    sources = _sources(native, values)
+    native.insert(client, table, sources, {"insert_deduplication_token": "n"}, embedded=True)
+    by_clickhouse = _stored(client, table)
+    client.command(f"TRUNCATE TABLE {table}")
+    rows = []
+    for msg, _header, published in sources:
+        mapped = to_row(*decode(msg.value()), published)
+        assert mapped is not None and mapped[0] == table
+        rows.append(mapped[1])
+    client.insert(table, rows, column_names=list(COLUMNS[table]))
+    by_python = _stored(client, table)
+    assert len(by_clickhouse) == len(values)
+    assert by_clickhouse == by_python
+
+
+def test_container_is_a_valid_avro_file() -> None:
+    native = NativeAvro(Codec())
+    values = [encode("CallOutcome", r) for r in _outcomes()]
+    blob = native.container(OUTCOMES, _sources(native, values))
+    read: list[Any] = list(fastavro.reader(io.BytesIO(blob)))
+    assert [r["call_id"] for r in read] == [r["call_id"] for r in _outcomes()]
+    assert all(r["_end"] == bytes.fromhex("8e1b5a03d742996c") for r in read)
+    assert int.from_bytes(read[1]["_published"], "little") == T0 + 7
+
+
+def test_same_token_inserts_once(client: Any) -> None:
+    native = NativeAvro(Codec())
+    sources = _sources(native, [encode("CallCreate", r) for r in _attempts()])
+    for _ in range(2):
+        native.insert(client, ATTEMPTS, sources, {"insert_deduplication_token": "t"}, embedded=True)
+    assert client.query("SELECT count() FROM call_attempts").result_rows == [(len(sources),)]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [lambda v: v[:-2], lambda v: v + b"\x02x", lambda v: v[:12] + b"\xff" * 12],
+    ids=["truncated", "trailing-bytes", "garbage"],
+)
+def test_a_corrupt_body_fails_the_insert(client: Any, corrupt: Any) -> None:
+    """A bad body must not shift its neighbours into wrong rows: the whole insert fails."""
+    native = NativeAvro(Codec())
+    values = [encode("CallOutcome", r) for r in _outcomes()]
+    values[1] = corrupt(values[1])
+    with pytest.raises(Exception):  # noqa: B017 - whatever ClickHouse raises
+        native.insert(client, OUTCOMES, _sources(native, values), {}, embedded=True)
+    assert client.query("SELECT count() FROM call_outcomes").result_rows == [(0,)]
+
+
+def test_route_takes_only_current_call_schemas() -> None:
+    native = NativeAvro(Codec())
+    assert native.route(encode("CallCreate", SAMPLES["CallCreate"])) == (ATTEMPTS, 10)
+    assert native.route(encode("CallOutcome", SAMPLES["CallOutcome"])) == (OUTCOMES, 10)
+    assert native.route(encode("CampaignEvent", SAMPLES["CampaignEvent"])) is None
+    assert native.route(b"\xc3\x01" + b"\x00" * 8 + b"body") is None
+    assert native.route(b"\x00\x00\x00\x00\x07body") is None
+    assert native.route(b"plain text") is None
+    assert native.route(b"") is None
+    assert native.route(None) is None
+
+
+def test_statements_for_a_server_read_the_request_body() -> None:
+    native = NativeAvro(Codec())
+    sql = native.statement(ATTEMPTS, None)
+    assert sql.startswith("INSERT INTO call_attempts (`call_id`")
+    assert "FROM input(" in sql and sql.endswith("FORMAT Avro")
+    assert "`to`" in sql and "`from`" in sql
+    assert "file(" in native.statement(OUTCOMES, "/tmp/x.avro")
