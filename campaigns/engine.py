@@ -46,6 +46,9 @@ from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
 
 
+BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
+
+
 def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
     return f"{campaign_id}/{contact_id}/{attempt}"
 
@@ -74,6 +77,7 @@ class Engine:
         now: int,
         *,
         contacts: Iterable[Contact] = (),
+        batches: Iterable[tuple[str, Sequence[Contact]]] = (),
         commands: Iterable[Command] = (),
         outcomes: Sequence[Outcome] = (),
     ) -> list[Event]:
@@ -82,6 +86,8 @@ class Engine:
         ctx = _Step(self, camp, self.store.get_definition(campaign_id), now, out)
         for contact in contacts:
             ctx.add_contact(contact)
+        for batch_id, batch in batches:
+            ctx.add_batch(batch_id, batch)
         for command in commands:
             ctx.command(command)
         ctx.scheduled_start()
@@ -158,14 +164,28 @@ class _Step:
         c = self.camp
         if (
             c.status in (CampaignStatus.running, CampaignStatus.paused)
-            and c.arrived >= c.expected
+            and c.arrived + c.duplicates >= c.expected
             and c.final == c.arrived
         ):
             self.set_status(CampaignStatus.completed)
 
     # ---- contacts and commands ---------------------------------------------------
 
-    def add_contact(self, contact: Contact) -> None:
+    def add_batch(self, batch_id: str, contacts: Sequence[Contact]) -> None:
+        """A batch from a producer: a batch seen before is a replay and changes nothing.
+
+        In a new batch, a contact id the campaign already has is rejected and counted,
+        so the add-contacts command that counted it cannot keep the campaign open.
+        """
+        key = BATCH_KEY + batch_id
+        if self.store.find_contact(self.cid, key) is not None:
+            return
+        if self.camp.status not in FINAL_CAMPAIGN:
+            self.store.index_contact(self.cid, key, -1)
+        for contact in contacts:
+            self.add_contact(contact, count_duplicates=True)
+
+    def add_contact(self, contact: Contact, count_duplicates: bool = False) -> None:
         c = self.camp
         if c.status in FINAL_CAMPAIGN:
             self.out.append(
@@ -179,7 +199,18 @@ class _Step:
             )
             return
         if self.store.find_contact(self.cid, contact.contact_id) is not None:
-            return  # a replay or a second upload of the same row
+            if count_duplicates:
+                c.duplicates += 1
+                self.out.append(
+                    ContactRejected(
+                        self.now,
+                        self.cid,
+                        contact.contact_id,
+                        contact.row,
+                        f"contact_id {contact.contact_id!r} is already in the campaign",
+                    )
+                )
+            return  # without a batch id: a replay or a second upload of the same row
         seq = c.arrived
         c.arrived += 1
         self.store.index_contact(self.cid, contact.contact_id, seq)

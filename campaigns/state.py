@@ -32,6 +32,7 @@ class CampaignState:
     status: CampaignStatus | None = None  # None: contacts arrived before the create command
     expected: int = 0
     arrived: int = 0  # accepted contacts; also the next contact's sequence number
+    duplicates: int = 0  # contacts of new batches refused as already present (counted as arrived)
     final: int = 0
     cursor: int = 0  # next never-considered sequence number
     in_flight: int = 0

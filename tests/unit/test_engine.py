@@ -6,7 +6,15 @@ from typing import Any
 
 from campaigns.contacts import Contact
 from campaigns.engine import Engine, parse_call_id
-from campaigns.events import CallCreated, Command, CommandKind, CommandRejected, StatusChanged
+from campaigns.events import (
+    CallCreated,
+    Command,
+    CommandKind,
+    CommandRejected,
+    ContactRejected,
+    Outcome,
+    StatusChanged,
+)
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.store import MemoryStore, StaticDirectory
 from campaigns.windows import US
@@ -275,3 +283,32 @@ def test_contacts_before_create_and_replayed_contacts() -> None:
     assert [c.call_id for c in calls] == ["c1/row-3/1"]
     assert parse_call_id("c1", calls[0].call_id) == ("row-3", 1)
     assert not any(isinstance(e, StatusChanged) and e.status == "completed" for e in out)
+
+
+def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> None:
+    store = MemoryStore()
+    engine = Engine(store, StaticDirectory())
+    d = definition(concurrent_calls=5)
+    engine.step("c1", START, batches=[("b1", [contact(1), contact(2)])])
+    engine.step("c1", START, batches=[("b1", [contact(1), contact(2)])])  # a replay
+    out = engine.step(
+        "c1",
+        START,
+        commands=[
+            Command("k0", CommandKind.create, definition=d, expected_contacts=2),
+            Command("k1", CommandKind.start),
+        ],
+    )
+    assert len([e for e in out if isinstance(e, CallCreated)]) == 2
+    # Someone adds row-2 again (a new batch) and counts it: it is refused, and counted.
+    out = engine.step("c1", START + US, batches=[("b2", [contact(2)])])
+    assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
+        "contact_id 'row-2' is already in the campaign"
+    ]
+    engine.step("c1", START + US, commands=[Command("k2", CommandKind.add_contacts, count=1)])
+    out = engine.step(
+        "c1",
+        START + 2 * US,
+        outcomes=[Outcome("c1/row-1/1", "answered"), Outcome("c1/row-2/1", "answered")],
+    )
+    assert [e.status for e in out if isinstance(e, StatusChanged)] == ["completed"]
