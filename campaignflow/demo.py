@@ -96,7 +96,19 @@ def run(console: Console) -> int:
     say(
         "[bold]1/4[/bold] starting the local stack (Kafka, engine worker, simulated dialer, ClickHouse sink)"
     )
-    devstack.up(say, ("--shares", DIALER_MODEL, "--time-scale", TIME_SCALE, "--seed", "7", "--inbound-per-hour", "30"))
+    devstack.up(
+        say,
+        (
+            "--shares",
+            DIALER_MODEL,
+            "--time-scale",
+            TIME_SCALE,
+            "--seed",
+            "7",
+            "--inbound-per-hour",
+            "30",
+        ),
+    )
 
     from ingest import CampaignClient
 

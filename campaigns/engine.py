@@ -45,7 +45,6 @@ from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
 from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
 
-
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
 
 
