@@ -33,3 +33,13 @@ LAG = Gauge(
     "Messages not yet read on an input partition",
     ["topic", "partition"],
 )
+PUBLISH_SECONDS = Histogram(
+    "campaignflow_engine_publish_seconds",
+    "Waiting for the broker to take a batch's outputs",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+COMMIT_SECONDS = Histogram(
+    "campaignflow_engine_commit_seconds",
+    "Committing a batch's state: changelog run, marker ack, RocksDB write",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from campaigns.models import CampaignDefinition
@@ -52,6 +52,10 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
 }
 
 
+# (topic, key, value, partition) -> future of the delivery (its result has `.offset`)
+Send = Callable[[str, bytes, bytes | None, int | None], Awaitable[Any]]
+
+
 def campaign_key(cid: str) -> bytes:
     return CAMPAIGN + cid.encode()
 
@@ -63,9 +67,12 @@ def contact_key(cid: str, seq: int) -> bytes:
 class TableStore:
     """`campaigns.store.Store` for the live worker; `partition` says whose rows are touched."""
 
-    def __init__(self, rocks: AtomicRocksStore, changelog: Any, cache_size: int = 200_000) -> None:
+    def __init__(
+        self, rocks: AtomicRocksStore, changelog: str, send: Send, cache_size: int = 200_000
+    ) -> None:
         self.rocks = rocks
-        self.changelog = changelog  # the table's changelog topic (Faust Topic)
+        self.changelog = changelog  # the state table's changelog topic name
+        self.send = send
         self.cache_size = cache_size
         self.partition = 0
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
@@ -180,29 +187,19 @@ class TableStore:
     async def commit(self, timeout: float = 60.0) -> int:
         """Write every dirty partition: changelog run + marker, wait for acks, then RocksDB."""
         dirty, self._dirty = self._dirty, {}
-        runs: list[tuple[int, list[tuple[bytes, bytes | None]], asyncio.Future[Any]]] = []
+        runs: list[tuple[int, list[tuple[bytes, bytes | None]], Any]] = []
         for partition, changes in dirty.items():
             writes = self._writes(partition, changes)
             if not writes:
                 continue
             for key, value in writes:
-                self.changelog.send_soon(
-                    key=key,
-                    value=value,
-                    partition=partition,
-                    key_serializer="raw",
-                    value_serializer="raw",
-                )
-            marker = self.changelog.send_soon(
-                key=MARKER,
-                value=b"",
-                partition=partition,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
+                await self.send(self.changelog, key, value, partition)
+            marker = await self.send(self.changelog, MARKER, b"", partition)
             runs.append((partition, writes, marker))
         if not runs:
             return 0
+        # The marker is acked after every earlier message of its partition (one in-flight
+        # batch per partition, idempotent producer), so its ack covers the whole run.
         metas = await asyncio.wait_for(asyncio.gather(*(m for _, _, m in runs)), timeout)
         count = 0
         for (partition, writes, _), meta in zip(runs, metas, strict=True):

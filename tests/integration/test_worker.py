@@ -341,3 +341,21 @@ def test_bad_input_goes_to_dead_letter_and_the_agent_goes_on(rig: Rig) -> None:
     command(rig, d2.campaign_id, CommandKind.start, "a-start")
     wait_until(lambda: "completed" in statuses(events, d2.campaign_id), 60, "next campaign done")
     assert len({c["call_id"] for c in dialer.calls()}) == 4
+
+
+def test_worker_partitioner_matches_the_project_producers(rig: Rig) -> None:
+    """The status API routes by key; it must agree with where producers put a campaign."""
+    from streams.partitioner import partition_of
+
+    topic = rig.topic(catalogue.COMMANDS)
+    landed: dict[bytes, int] = {}
+
+    def delivered(err: Any, msg: Any) -> None:
+        landed[msg.key()] = msg.partition()
+
+    for i in range(30):
+        rig.producer.produce(topic, key=f"campaign-{i}".encode(), value=b"x", on_delivery=delivered)
+    rig.producer.flush(30)
+    assert landed and all(
+        p == partition_of(k, rig.specs[catalogue.COMMANDS].partitions) for k, p in landed.items()
+    )
