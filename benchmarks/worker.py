@@ -402,18 +402,16 @@ def recovery(b: Bench, contacts: int) -> tuple[float, float]:
     started = time.perf_counter()
     b.create_campaign(cid, contacts, 10, start=True)
     calls: list[str] = []
-    wait_until(
-        lambda: (
-            calls.extend(
-                decode(m.value())[1]["call_id"]
-                for m in reader.consume(100, timeout=0.2)
-                if not m.error() and decode(m.value())[1]["campaign_id"] == cid
-            )
-            or len(calls) >= 10
-        ),
-        600,
-        "first calls of the big campaign",
-    )
+
+    def first_calls() -> bool:
+        for m in reader.consume(100, timeout=0.2):
+            if not m.error():
+                rec = decode(m.value())[1]
+                if rec["campaign_id"] == cid:
+                    calls.append(rec["call_id"])
+        return len(calls) >= 10
+
+    wait_until(first_calls, 600, "first calls of the big campaign")
     wait_until(
         lambda: (
             b.metric('campaignflow_engine_inputs_total{topic="campaign.contacts"}')
