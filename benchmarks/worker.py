@@ -232,7 +232,7 @@ def sustained(b: Bench, contacts: int, concurrency: int) -> tuple[float, int]:
     first = last = 0.0
     deadline = time.monotonic() + 600
     while seen < contacts and time.monotonic() < deadline:
-        msgs = reader.consume(1000, timeout=0.2)
+        msgs = reader.consume(1000, timeout=0.005)
         for m in msgs:
             if m.error():
                 continue
