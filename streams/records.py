@@ -1,12 +1,14 @@
 """Engine records <-> compact bytes for the state table (JSON arrays; no pickle).
 
-Positional arrays keep a contact row to ~100 bytes. The first element is a format
-version so a later engine can still read old rows. Queue entries come back as tuples
+Records are `[version, {field: value}]`, field names from the dataclasses themselves,
+so a field the engine adds is stored without a change here and old rows still load
+(missing fields take their defaults). The contact's own data is a positional array. Queue entries come back as tuples
 (the engine compares and inserts them with `bisect`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -26,46 +28,27 @@ def _b(value: Any) -> bytes:
     return _dumps(value).encode("utf-8")
 
 
+def _fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_CAMPAIGN_FIELDS = _fields(CampaignState)
+_CONTACT_FIELDS = _fields(ContactState)
+
+
 def dump_campaign(c: CampaignState) -> bytes:
-    return _b(
-        [
-            VERSION,
-            c.campaign_id,
-            c.status.value if c.status is not None else None,
-            c.expected,
-            c.arrived,
-            c.final,
-            c.cursor,
-            c.in_flight,
-            c.calls,
-            c.start_at,
-            c.next_wake,
-            c.finished_at,
-            c.counts,
-            c.buckets,
-            c.recent_commands,
-        ]
-    )
+    """By field name: a field the engine adds later is stored too, and old rows still load."""
+    v = {name: getattr(c, name) for name in _CAMPAIGN_FIELDS}
+    if c.status is not None:
+        v["status"] = c.status.value
+    return _b([VERSION, v])
 
 
 def load_campaign(data: bytes) -> CampaignState:
-    v = _loads(data)
-    return CampaignState(
-        campaign_id=v[1],
-        status=CampaignStatus(v[2]) if v[2] is not None else None,
-        expected=v[3],
-        arrived=v[4],
-        final=v[5],
-        cursor=v[6],
-        in_flight=v[7],
-        calls=v[8],
-        start_at=v[9],
-        next_wake=v[10],
-        finished_at=v[11],
-        counts=v[12],
-        buckets=v[13],
-        recent_commands=v[14],
-    )
+    v = _loads(data)[1]
+    if v.get("status") is not None:
+        v["status"] = CampaignStatus(v["status"])
+    return CampaignState(**{k: val for k, val in v.items() if k in _CAMPAIGN_FIELDS})
 
 
 def _contact(c: Contact) -> list[Any]:
@@ -80,25 +63,17 @@ def _contact(c: Contact) -> list[Any]:
 
 
 def dump_contact(s: ContactState) -> bytes:
-    return _b(
-        [
-            VERSION,
-            s.seq,
-            _contact(s.contact),
-            s.phase,
-            s.status.value if s.status is not None else None,
-            s.attempts,
-            s.call_open,
-            s.call_order,
-            s.retry_due,
-        ]
-    )
+    v = {name: getattr(s, name) for name in _CONTACT_FIELDS}
+    v["contact"] = _contact(s.contact)
+    if s.status is not None:
+        v["status"] = s.status.value
+    return _b([VERSION, v])
 
 
 def load_contact(data: bytes) -> ContactState:
-    v = _loads(data)
-    c = v[2]
-    contact = Contact(
+    v = _loads(data)[1]
+    c = v["contact"]
+    v["contact"] = Contact(
         contact_id=c[0],
         row=c[1],
         phone_number=c[2],
@@ -106,16 +81,9 @@ def load_contact(data: bytes) -> ContactState:
         variables=c[4],
         timezone=c[5],
     )
-    return ContactState(
-        seq=v[1],
-        contact=contact,
-        phase=v[3],
-        status=ContactStatus(v[4]) if v[4] is not None else None,
-        attempts=v[5],
-        call_open=v[6],
-        call_order=v[7],
-        retry_due=v[8],
-    )
+    if v.get("status") is not None:
+        v["status"] = ContactStatus(v["status"])
+    return ContactState(**{k: val for k, val in v.items() if k in _CONTACT_FIELDS})
 
 
 def dump_definition(d: CampaignDefinition) -> bytes:

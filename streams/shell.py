@@ -64,7 +64,7 @@ class Outbound:
 
 @dataclass
 class _Work:
-    contacts: list[Contact] = field(default_factory=list)
+    batches: list[tuple[str, list[Contact]]] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     sources: list[Inbound] = field(default_factory=list)
@@ -192,9 +192,9 @@ class Shell:
             return
         if name == "ContactBatch":
             w = self._work(work, msg, rec["campaign_id"])
-            for row in rec["contacts"]:
-                contact = translate.contact_from_record(row)
-                w.contacts.append(contact)
+            rows = [translate.contact_from_record(row) for row in rec["contacts"]]
+            w.batches.append((rec["batch_id"], rows))  # a replayed batch id changes nothing
+            for contact in rows:
                 w.by_contact[contact.contact_id] = msg
             return
         raise ValueError(f"unexpected {name} on {logical}")
@@ -217,7 +217,7 @@ class Shell:
                 events = self.engine.step(cid, now)
             else:
                 events = self.engine.step(
-                    cid, now, contacts=w.contacts, commands=w.commands, outcomes=w.outcomes
+                    cid, now, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
         except Exception as exc:  # an engine bug must not stop the partition
             log.exception("engine step failed for campaign %s", cid)
