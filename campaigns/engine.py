@@ -39,7 +39,7 @@ from campaigns.events import (
 )
 from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
 from campaigns.models import CampaignDefinition
-from campaigns.queues import TimeQueue
+from campaigns.queues import FifoQueue, TimeQueue
 from campaigns.retries import Retry, verdict
 from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
 from campaigns.store import Directory, Store
@@ -122,8 +122,8 @@ class _Step:
         self.now = now
         self.out = out
         self.definition = definition
-        self.retries = TimeQueue(self.store, camp, queues.RETRY)
-        self.deadlines = TimeQueue(self.store, camp, queues.DEADLINE)
+        self.retries = FifoQueue(self.store, camp, queues.RETRY)
+        self.deadlines = FifoQueue(self.store, camp, queues.DEADLINE)
         self.parked = TimeQueue(self.store, camp, queues.PARKED)
 
     # ---- small helpers -------------------------------------------------------
@@ -334,7 +334,12 @@ class _Step:
             self.close_call(contact, status, self.now)
 
     def apply_timeout(self, contact: ContactState, order: int, deadline: int) -> None:
-        """No outcome by the deadline: the engine records `timeout` at the deadline itself."""
+        """No outcome by the deadline: the engine records `timeout` at the deadline itself.
+
+        Its retry is due `retry_delay` after the step that noticed it: the same
+        instant in simulate; live, ticks may notice it up to a tick late, and due
+        times must keep growing for the retry log to stay in order.
+        """
         if not (contact.call_open and contact.call_order == order):
             return  # an outcome at this same instant came first
         cid_ = call_id(self.cid, contact.contact.contact_id, contact.attempts)
@@ -359,7 +364,7 @@ class _Step:
         if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
             self.store.put_contact(self.cid, contact)
             return
-        result = verdict(self.definition.rules, status, contact.attempts, at)
+        result = verdict(self.definition.rules, status, contact.attempts, self.now)
         if isinstance(result, Retry):
             contact.phase = Phase.retry
             contact.retry_due = result.due

@@ -1,9 +1,13 @@
-"""Time-ordered queues kept in one-minute buckets.
+"""Time-ordered queues over the store: first-in-first-out logs and one-minute buckets.
 
-Retries (due time, contact), call deadlines (deadline, call order, contact, attempt)
-and parked contacts (wake time, contact) all live here. Only the bucket ids are in
-the campaign record; each bucket is one store key, so a step touches the few
-buckets around `now` and never the whole queue.
+Call deadlines (deadline, call order, contact, attempt) and retries (due time,
+contact) are made in time order, since `now` only grows and the delays are fixed
+per campaign: they live in a `FifoQueue`, one store key per entry, so a push or a
+pop writes one small value whatever the rate. Entries that come out of order (a
+parked retry given back with its old due time) go to a bucketed `TimeQueue`
+beside it. Parked contacts (wake time, contact) wake in no particular order and
+use a `TimeQueue`: one store key per minute of wake times. The campaign record
+holds only counters and bucket ids.
 """
 
 from __future__ import annotations
@@ -86,3 +90,59 @@ class TimeQueue:
         for bucket in self.ids:
             self.store.put_queue(cid, self._name(bucket), [])
         self.ids.clear()
+
+
+class FifoQueue:
+    """Entries pushed in time order, each under its own key, read from the front."""
+
+    def __init__(self, store: Store, campaign: CampaignState, kind: str) -> None:
+        self.store = store
+        self.cid = campaign.campaign_id
+        self.kind = kind
+        self.state = campaign.fifos.setdefault(kind, [0, 0, -1])  # head, tail, last time
+        self.late = TimeQueue(store, campaign, kind + "~")
+
+    def push(self, entry: QueueEntry) -> None:
+        head, tail, last = self.state
+        if entry[0] < last:
+            self.late.push(entry)
+            return
+        self.store.put_queue(self.cid, f"{self.kind}:{tail}", [entry])
+        self.state[1] = tail + 1
+        self.state[2] = entry[0]
+
+    def _front(self) -> QueueEntry | None:
+        head, tail, _ = self.state
+        if head >= tail:
+            return None
+        entries = self.store.get_queue(self.cid, f"{self.kind}:{head}")
+        return entries[0] if entries else None
+
+    def peek(self) -> QueueEntry | None:
+        front, late = self._front(), self.late.peek()
+        if front is None or (late is not None and late < front):
+            return late
+        return front
+
+    def pop_due(self, now: int) -> QueueEntry | None:
+        front, late = self._front(), self.late.peek()
+        if front is None or (late is not None and late < front):
+            return self.late.pop_due(now)
+        if front[0] > now:
+            return None
+        self.store.put_queue(self.cid, f"{self.kind}:{self.state[0]}", [])
+        self.state[0] += 1
+        return front
+
+    def pop_all_due(self, now: int) -> list[QueueEntry]:
+        due: list[QueueEntry] = []
+        while (entry := self.pop_due(now)) is not None:
+            due.append(entry)
+        return due
+
+    def drain(self) -> None:
+        head, tail, _ = self.state
+        for i in range(head, tail):
+            self.store.put_queue(self.cid, f"{self.kind}:{i}", [])
+        self.state[0] = tail
+        self.late.drain()

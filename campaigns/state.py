@@ -1,9 +1,10 @@
-"""The engine's records: one small record per campaign, one per contact, queue buckets.
+"""The engine's records: one small record per campaign, one per contact, queue entries.
 
 These are what the storage port keeps. The campaign record stays small whatever the
 campaign's size: contacts live in their own records, the never-called queue is a
-cursor over arrival order, retries, deadlines and parked contacts sit in time buckets
-whose ids (not contents) the campaign record lists.
+cursor over arrival order, retries and deadlines are first-in-first-out logs whose
+counters the campaign record keeps, parked contacts sit in time buckets whose ids
+(not contents) it lists.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class CampaignState:
     finished_at: int | None = None
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
     buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
+    fifos: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # queue kind -> [head, tail, last time]
     recent_commands: list[str] = field(default_factory=list)
 
     def bucket_ids(self, kind: str) -> list[int]:
