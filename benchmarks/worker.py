@@ -345,6 +345,8 @@ def refill_latency(b: Bench, rate: float, concurrency: int, samples: int) -> lis
     gap = 1.0 / rate
     nxt = time.perf_counter()
     for _ in range(samples):
+        # Wait for a free call to answer: a refill slower than the send rate must not crash us.
+        wait_until(lambda: bool(open_calls), 30, "an open call to answer")
         with lock:
             call_id = open_calls.pop(0)
             sent.append(time.perf_counter())
