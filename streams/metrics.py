@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-CALLS_CREATED = Counter("campaignflow_calls_created_total", "call:create records published")
+CALLS_CREATED = Counter(
+    "campaignflow_calls_created_total", "call:create records published", ["campaign_id"]
+)
 OUTCOMES = Counter(
     "campaignflow_outcomes_total", "Call outcomes the engine recorded", ["status", "applied"]
 )
@@ -14,7 +16,11 @@ EVENTS = Counter(
 DEAD_LETTERS = Counter(
     "campaignflow_engine_dead_letters_total", "Messages parked on the dead-letter topic", ["reason"]
 )
-IN_FLIGHT = Gauge("campaignflow_calls_in_flight", "Calls in flight on this worker's campaigns")
+IN_FLIGHT = Gauge(
+    "campaignflow_calls_in_flight",
+    "Calls in flight per campaign owned by this worker (a campaign leaves when it has none)",
+    ["campaign_id"],
+)
 STEP_SECONDS = Histogram(
     "campaignflow_engine_step_seconds",
     "Time of one engine step (one campaign, one batch)",

@@ -24,6 +24,7 @@ from typing import Any
 from campaigns.contacts import Contact
 from campaigns.engine import Engine
 from campaigns.events import (
+    FINAL_CAMPAIGN,
     CallCreated,
     Command,
     CommandRejected,
@@ -35,6 +36,7 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
+from campaigns.state import CampaignState
 from streams import metrics
 from streams.due import DueIndex
 from streams.tablestore import TableStore
@@ -44,6 +46,7 @@ from topics.codec import Codec, DecodeError
 log = logging.getLogger(__name__)
 
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
+PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +109,8 @@ class Shell:
         self.logical = {v: k for k, v in self.names.items()}
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER)
         self._last_now: dict[str, int] = {}
+        self._last_progress: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
-        self._in_flight_total = 0
 
     # ---- time -------------------------------------------------------------------------
 
@@ -121,8 +124,7 @@ class Shell:
         self.store.forget()
         self.due.reset()
         self._in_flight.clear()
-        self._in_flight_total = 0
-        metrics.IN_FLIGHT.set(0)
+        metrics.IN_FLIGHT.clear()
 
     def ensure_due(self, partition: int) -> None:
         if partition not in self.due.built:
@@ -163,7 +165,6 @@ class Shell:
                 for cid in self.due.pop_due(partition, wall):
                     metrics.DUE_CAMPAIGNS.inc()
                     self._step(out, partition, cid, wall, None)
-        metrics.IN_FLIGHT.set(self._in_flight_total)
         return out
 
     def _route(
@@ -230,13 +231,26 @@ class Shell:
         self.due.set(partition, cid, camp.next_wake if camp else None)
         self._track_in_flight(cid, camp.in_flight if camp else 0)
         self._publish(out, cid, events, w)
+        if camp is not None and camp.status is not None:
+            self._progress(out, camp, now, bool(events))
+
+    def _progress(self, out: list[Outbound], camp: CampaignState, now: int, changed: bool) -> None:
+        """A Progress event per campaign at most every PROGRESS_EVERY_US, and when it finishes."""
+        last = self._last_progress.get(camp.campaign_id)
+        final = camp.status in FINAL_CAMPAIGN
+        if not changed or (last is not None and now - last < PROGRESS_EVERY_US and not final):
+            return
+        self._last_progress[camp.campaign_id] = now
+        record = translate.progress_to_record(camp, now)
+        value = self.codec.encode("CampaignEvent", record)
+        out.append(Outbound(self.names[catalogue.EVENTS], camp.campaign_id.encode(), value))
 
     def _track_in_flight(self, cid: str, value: int) -> None:
-        self._in_flight_total += value - self._in_flight.get(cid, 0)
         if value:
             self._in_flight[cid] = value
-        else:
-            self._in_flight.pop(cid, None)
+            metrics.IN_FLIGHT.labels(cid).set(value)
+        elif self._in_flight.pop(cid, None) is not None:
+            metrics.IN_FLIGHT.remove(cid)
 
     # ---- what the engine said ------------------------------------------------------------------
 
@@ -252,7 +266,7 @@ class Shell:
                     prompt = d.agent.prompt if d else ""
                 value = encode("CallCreate", translate.call_to_record(ev, prompt))
                 out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
-                metrics.CALLS_CREATED.inc()
+                metrics.CALLS_CREATED.labels(cid).inc()
                 continue
             if isinstance(ev, OutcomeRecorded):
                 metrics.OUTCOMES.labels(ev.status, "yes" if ev.applied else "no").inc()

@@ -26,6 +26,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.models import CampaignDefinition, Strategy
+from campaigns.state import CampaignState
 from campaigns.windows import from_datetime, to_datetime
 
 Record = dict[str, Any]
@@ -261,6 +262,24 @@ def timeout_to_record(ev: OutcomeRecorded) -> Record:
         "duration_seconds": None,
         "hangup_cause": "no outcome before max_call_minutes",
         "dialer_id": "engine",
+    }
+
+
+def progress_to_record(camp: CampaignState, at: int) -> Record:
+    """A Progress event from the campaign record: where the campaign stands at `at`."""
+    return {
+        "event_id": f"{camp.campaign_id}:progress:{at}",
+        "campaign_id": camp.campaign_id,
+        "at": ts(at),
+        "body": (
+            f"{NAMESPACE}.Progress",
+            {
+                "contacts_total": max(camp.expected, camp.arrived),
+                "contacts_final": camp.final,
+                "calls_in_flight": camp.in_flight,
+                "counts": {**camp.counts, "calls_created": camp.calls},
+            },
+        ),
     }
 
 
