@@ -125,6 +125,8 @@ class _Step:
         self.retries = FifoQueue(self.store, camp, queues.RETRY)
         self.deadlines = FifoQueue(self.store, camp, queues.DEADLINE)
         self.parked = TimeQueue(self.store, camp, queues.PARKED)
+        self.no_due_retries = False  # set during a round, see next_candidate
+        self.no_returned = False
 
     # ---- small helpers -------------------------------------------------------
 
@@ -396,15 +398,21 @@ class _Step:
     # ---- call creation -----------------------------------------------------------------
 
     def next_candidate(self) -> ContactState | None:
-        """Retries due by (due, row), then never-called contacts by row."""
-        while True:
+        """Retries due by (due, row), then never-called contacts by row.
+
+        A round adds nothing to the retry log or the returned list, so once one is
+        empty (or not due) it stays so for the rest of the round.
+        """
+        while not self.no_due_retries:
             entry = self.retries.pop_due(self.now)
             if entry is None:
+                self.no_due_retries = True
                 break
             contact = self.store.get_contact(self.cid, entry[1])
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact
-        returned = self.store.get_queue(self.cid, queues.RETURNED)
+        returned = () if self.no_returned else self.store.get_queue(self.cid, queues.RETURNED)
+        self.no_returned = not returned
         while returned:
             seq = returned.pop(0)[0]
             self.store.put_queue(self.cid, queues.RETURNED, returned)

@@ -125,10 +125,12 @@ class FifoQueue:
         return front
 
     def pop_due(self, now: int) -> QueueEntry | None:
-        front, late = self._front(), self.late.peek()
-        if front is None or (late is not None and late < front):
-            return self.late.pop_due(now)
-        if front[0] > now:
+        front = self._front()
+        if self.late.ids:  # rare: entries that came out of order
+            late = self.late.peek()
+            if front is None or (late is not None and late < front):
+                return self.late.pop_due(now)
+        if front is None or front[0] > now:
             return None
         self.store.put_queue(self.cid, f"{self.kind}:{self.state[0]}", [])
         self.state[0] += 1
