@@ -11,18 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from campaigns.models import CALL_STATUSES
+
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 # Statuses a dialer may report (SPEC section 4); `timeout` is normally the engine's.
-STATUSES: tuple[str, ...] = (
-    "answered",
-    "no_answer",
-    "busy",
-    "failed",
-    "voicemail",
-    "invalid_number",
-    "timeout",
-)
+STATUSES: tuple[str, ...] = CALL_STATUSES
 
 
 class BadCall(ValueError):

@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialer.calls import STATUSES, Call
+from campaigns.simulate import DIALER_STATUSES
+from dialer.calls import Call
 
-NO_OUTCOME = "none"
-SCRIPT_STATUSES = tuple(s for s in STATUSES if s != "timeout") + (NO_OUTCOME,)
+SCRIPT_STATUSES = DIALER_STATUSES  # the statuses of simulate's outcomes CSV, and "none"
 
 
 class ScriptError(ValueError):

@@ -10,28 +10,8 @@ unit tests check every byte decodes with `topics.codec`.
 from __future__ import annotations
 
 from campaigns.contacts import Contact
+from topics.avrobytes import long_bytes, string_bytes
 from topics.codec import Codec, default_codec
-
-_SMALL = [bytes([n << 1]) if n < 64 else b"" for n in range(64)]
-
-
-def long_bytes(n: int) -> bytes:
-    """Zigzag varint of an Avro int/long."""
-    if 0 <= n < 64:
-        return _SMALL[n]
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-def string_bytes(s: str) -> bytes:
-    b = s.encode("utf-8")
-    return long_bytes(len(b)) + b
-
 
 # Variable names and many values (plans, first names, cities) repeat on every row:
 # their encodings are memoised, up to a bound so memory stays flat.

@@ -30,6 +30,7 @@ from typing import Any
 
 from sinks.rows import ATTEMPTS, COLUMNS, OUTCOMES
 from topics import schemas
+from topics.avrobytes import bytes_field, long_bytes
 from topics.codec import SINGLE_OBJECT_MAGIC, Codec
 from topics.samples import SAMPLES
 
@@ -51,21 +52,6 @@ _SOURCES: dict[str, dict[str, str]] = {ATTEMPTS: {"to_number": "to", "caller_id"
 
 class NativeUnsupported(ValueError):
     """A schema field this module cannot describe to ClickHouse (a schema change to handle)."""
-
-
-def _varint(n: int) -> bytes:
-    """Avro long: zigzag, then 7 bits a byte, low first."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-def _avro_bytes(data: bytes) -> bytes:
-    return _varint(len(data)) + data
 
 
 def _quote(text: str) -> str:
@@ -130,11 +116,11 @@ def _plan(table: str, writer: dict[str, Any]) -> _Plan:
         {"name": "_end", "type": {"type": "fixed", "name": f"{_AVRO_NS}.End", "size": 8}},
     ]
     meta = (
-        _varint(2)
-        + _avro_bytes(b"avro.schema")
-        + _avro_bytes(json.dumps(schema, separators=(",", ":")).encode())
-        + _avro_bytes(b"avro.codec")
-        + _avro_bytes(b"null")
+        long_bytes(2)
+        + bytes_field(b"avro.schema")
+        + bytes_field(json.dumps(schema, separators=(",", ":")).encode())
+        + bytes_field(b"avro.codec")
+        + bytes_field(b"null")
         + b"\x00"
     )
     return _Plan(
@@ -193,7 +179,7 @@ class NativeAvro:
             append(END)
         data = b"".join(parts)
         return b"".join(
-            (self._plans[table].head, _varint(len(sources)), _varint(len(data)), data, SYNC)
+            (self._plans[table].head, long_bytes(len(sources)), long_bytes(len(data)), data, SYNC)
         )
 
     def statement(self, table: str, path: str | None) -> str:

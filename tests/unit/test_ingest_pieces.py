@@ -14,8 +14,9 @@ from campaigns.models import parse_definition
 from ingest.manual import cli_row, parse_rows
 from ingest.pipeline import ContactReader
 from ingest.rejects import RejectsReport, report_path, row_bytes
-from ingest.rowcodec import batch_value, encode_contact, long_bytes
+from ingest.rowcodec import batch_value, encode_contact
 from ingest.summary import UploadSummary, render, rule_rows
+from topics.avrobytes import long_bytes
 from topics.codec import decode
 from topics.translate import contact_from_record
 
