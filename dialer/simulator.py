@@ -15,9 +15,10 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from campaigns.simulate import NO_OUTCOME
 from dialer.adapter import HandOff, InboundSink, OrphanSink, no_handoff
 from dialer.calls import STATUSES, Call, Inbound, Outcome, now_ms
-from dialer.script import NO_OUTCOME, Script
+from dialer.script import Script
 
 DEFAULT_SHARES: dict[str, float] = {
     "answered": 0.35,
