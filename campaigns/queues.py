@@ -99,20 +99,23 @@ class FifoQueue:
         self.store = store
         self.cid = campaign.campaign_id
         self.kind = kind
-        self.state = campaign.fifos.setdefault(kind, [0, 0, -1])  # head, tail, last time
+        # head, tail, and the (time, key) of the last entry pushed
+        self.state = campaign.fifos.setdefault(kind, [0, 0, -1, -1])
         self.late = TimeQueue(store, campaign, kind + "~")
 
     def push(self, entry: QueueEntry) -> None:
-        head, tail, last = self.state
-        if entry[0] < last:
+        """Append, unless the entry sorts before the last one (ties order by key: row)."""
+        head, tail, last_time, last_key = self.state
+        if (entry[0], entry[1]) < (last_time, last_key):
             self.late.push(entry)
             return
         self.store.put_queue(self.cid, f"{self.kind}:{tail}", [entry])
         self.state[1] = tail + 1
         self.state[2] = entry[0]
+        self.state[3] = entry[1]
 
     def _front(self) -> QueueEntry | None:
-        head, tail, _ = self.state
+        head, tail = self.state[0], self.state[1]
         if head >= tail:
             return None
         entries = self.store.get_queue(self.cid, f"{self.kind}:{head}")
@@ -143,7 +146,7 @@ class FifoQueue:
         return due
 
     def drain(self) -> None:
-        head, tail, _ = self.state
+        head, tail = self.state[0], self.state[1]
         for i in range(head, tail):
             self.store.put_queue(self.cid, f"{self.kind}:{i}", [])
         self.state[0] = tail

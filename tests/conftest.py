@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as settings_profiles
 
 from campaignflow import kafka_local
 from campaignflow.config import settings
@@ -80,3 +82,10 @@ def topic_prefix(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     settings.cache_clear()
     yield prefix
     settings.cache_clear()
+
+
+# Hypothesis: random examples on a developer's machine (new cases every run), a fixed
+# seed under CI (a submission is judged on the same examples every time).
+settings_profiles.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings_profiles.load_profile("ci")

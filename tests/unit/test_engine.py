@@ -312,3 +312,30 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
         outcomes=[Outcome("c1/row-1/1", "answered"), Outcome("c1/row-2/1", "answered")],
     )
     assert [e.status for e in out if isinstance(e, StatusChanged)] == ["completed"]
+
+
+def test_equal_retry_due_times_are_called_by_row() -> None:
+    """Found by the property tests: a timeout and an outcome at one instant, delay 0."""
+    from tests.property.reference import reference
+
+    sim = Simulation(
+        definition=definition(
+            max_retries=3,
+            retry_delay_minutes=0,
+            calling_days=["mon"],
+            calling_window={"start": "00:00", "end": "00:15"},
+            max_call_minutes=1,
+        ),
+        contacts=[contact(n) for n in range(1, 7)],
+        rejections=[],
+        start=at(2026, 3, 7, 20, 0),
+        dialer=SimDialer(
+            script={
+                ("row-1", 2): ScriptedCall("answered", 61 * US),
+                ("row-2", 3): ScriptedCall("answered", 61 * US),
+            },
+            default=ScriptedCall("no_answer", 45 * US),
+        ),
+        until=at(2026, 4, 7, 0, 0),
+    )
+    assert list(sim.run()) == reference(sim)
