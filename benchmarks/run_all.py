@@ -60,6 +60,8 @@ def run(name: str, extra: list[str]) -> tuple[list[dict[str, object]], str, floa
 
 
 def fmt(value: object) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
