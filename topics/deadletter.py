@@ -68,8 +68,7 @@ def build(
         stage=stage,
         failed_at_ms=failed_at_ms,
     )
-    data = (codec or default_codec()).encode("DeadLetter", record)
-    return catalogue.topic_name(catalogue.DEADLETTER), topic.encode("utf-8"), data
+    return _encoded(record, topic, codec)
 
 
 def park(
@@ -100,13 +99,15 @@ def park(
         stage=stage,
         failed_at_ms=failed_at_ms,
     )
-    data = (codec or default_codec()).encode("DeadLetter", record)
-    producer.produce(
-        dead_letter_topic or catalogue.topic_name(catalogue.DEADLETTER),
-        value=data,
-        key=topic.encode("utf-8"),
-    )
+    default_topic, dl_key, data = _encoded(record, topic, codec)
+    producer.produce(dead_letter_topic or default_topic, value=data, key=dl_key)
     return record
+
+
+def _encoded(record: dict[str, Any], topic: str, codec: Codec | None) -> tuple[str, bytes, bytes]:
+    """(dead-letter topic, key = the original topic, envelope bytes)."""
+    data = (codec or default_codec()).encode("DeadLetter", record)
+    return catalogue.topic_name(catalogue.DEADLETTER), topic.encode("utf-8"), data
 
 
 def park_message(
