@@ -101,6 +101,7 @@ class FifoQueue:
         self.kind = kind
         # head, tail, and the (time, key) of the last entry pushed
         self.state = campaign.fifos.setdefault(kind, [0, 0, -1, -1])
+        self.state.extend([-1] * (4 - len(self.state)))  # records written before the key was kept
         self.late = TimeQueue(store, campaign, kind + "~")
 
     def push(self, entry: QueueEntry) -> None:
