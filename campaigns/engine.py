@@ -63,6 +63,11 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
+def _creation_order(work: tuple[int, int, object, object, int]) -> tuple[int, int]:
+    """Outcomes and timeouts of one instant go by call creation, then by arrival."""
+    return work[0], work[1]
+
+
 class Engine:
     def __init__(self, store: Store, directory: Directory) -> None:
         self.store = store
@@ -317,23 +322,30 @@ class _Step:
             contact = self.store.get_contact(self.cid, seq)
             if contact is not None and contact.call_open and contact.call_order == order:
                 work.append((order, len(outcomes), None, contact, deadline))
-        work.sort(key=lambda w: (w[0], w[1]))
+        work.sort(key=_creation_order)
         for order, _, outcome, contact, value in work:
             if outcome is None:
                 self.apply_timeout(contact, order, value)
             else:
-                self.apply_outcome(contact, value, outcome.status, order)
+                self.apply_outcome(contact, value, outcome, order)
 
-    def apply_outcome(self, contact: ContactState, attempt: int, status: str, order: int) -> None:
-        cid_ = call_id(self.cid, contact.contact.contact_id, attempt)
+    def apply_outcome(
+        self, contact: ContactState, attempt: int, outcome: Outcome, order: int
+    ) -> None:
         live = contact.call_open and attempt == contact.attempts and contact.call_order == order
         self.out.append(
             OutcomeRecorded(
-                self.now, self.cid, cid_, contact.contact.contact_id, attempt, status, live
+                self.now,
+                self.cid,
+                outcome.call_id,
+                contact.contact.contact_id,
+                attempt,
+                outcome.status,
+                live,
             )
         )
         if live:
-            self.close_call(contact, status, self.now)
+            self.close_call(contact, outcome.status, self.now)
 
     def apply_timeout(self, contact: ContactState, order: int, deadline: int) -> None:
         """No outcome by the deadline: the engine records `timeout` at the deadline itself.
