@@ -13,9 +13,6 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from topics.clients import producer_config
 
-# Java clients, aiokafka and Faust hash keys with murmur2: use the same partitioner so
-# everything keyed by campaign_id lands on the same partition whoever produced it.
-PARTITIONER = "murmur2_random"
 # librdkafka logs every failed connection attempt to stderr; the CLI reports failures
 # itself in one line, so only critical client logs get through.
 QUIET = 2
@@ -29,7 +26,7 @@ class TrackedProducer:
     """Idempotent, batching, compressed producer (topics.clients) with delivery counts."""
 
     def __init__(self, bootstrap: str | None = None, **overrides: Any) -> None:
-        conf = producer_config(partitioner=PARTITIONER, log_level=QUIET, **overrides)
+        conf = producer_config(log_level=QUIET, **overrides)
         if bootstrap:
             conf["bootstrap.servers"] = bootstrap
         self._producer = Producer(conf)

@@ -55,3 +55,10 @@ def test_progress_event_from_the_campaign_record() -> None:
         and body["calls_in_flight"] == 2
     )
     assert body["counts"] == {"reached": 2, "failed": 1, "calls_created": 6}
+
+
+def test_producers_hash_keys_like_the_worker() -> None:
+    """The worker routes with murmur2 (streams.partitioner); producers must hash the same way."""
+    from topics.clients import producer_config
+
+    assert producer_config()["partitioner"] == "murmur2_random"
