@@ -24,9 +24,10 @@ from campaigns.contacts import (
     normalise_number,
 )
 from campaigns.events import Command, CommandKind
-from campaigns.models import CampaignDefinition, DefinitionError, load_definition
+from campaigns.models import CampaignDefinition, DefinitionError
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import from_datetime
+from ingest.definitions import load_definition
 
 
 class InputError(Exception):

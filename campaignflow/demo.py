@@ -22,7 +22,7 @@ from rich.table import Table
 from campaignflow import devstack
 from campaignflow.config import REPO_ROOT, settings
 from campaigns.events import CommandKind
-from campaigns.models import load_definition
+from ingest.definitions import load_definition
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode

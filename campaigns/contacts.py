@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import BinaryIO
 
 import phonenumbers
@@ -290,13 +289,6 @@ def _decode_error_at(stream: BinaryIO) -> str:
     return f"byte {offset}: truncated UTF-8 sequence at end of file"
 
 
-@dataclass
-class ParsedList:
-    layout: ContactLayout
-    contacts: list[Contact]
-    rejections: list[Rejection]
-
-
 def iter_contacts(
     stream: BinaryIO, region: str, source: str = "contacts"
 ) -> Iterator[ContactLayout | Contact | Rejection]:
@@ -314,24 +306,3 @@ def iter_contacts(
                 rejected.values = _values(layout.columns, cells)
                 item = rejected
         yield item
-
-
-def parse_file(path: str | Path, region: str) -> ParsedList:
-    """Parse a whole list into memory (simulate and small uploads)."""
-    p = Path(path)
-    try:
-        stream = p.open("rb")
-    except OSError as err:
-        raise ContactsFileError(f"{p}: cannot read: {err.strerror}") from None
-    with stream:
-        items = iter_contacts(stream, region, str(p))
-        layout = next(items)
-        assert isinstance(layout, ContactLayout)
-        contacts: list[Contact] = []
-        rejections: list[Rejection] = []
-        for item in items:
-            if isinstance(item, Contact):
-                contacts.append(item)
-            elif isinstance(item, Rejection):
-                rejections.append(item)
-        return ParsedList(layout, contacts, rejections)

@@ -10,7 +10,6 @@ import re
 from datetime import time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -306,16 +305,13 @@ def parse_definition(data: Any) -> CampaignDefinition:
         raise DefinitionError(format_validation_error(err)) from None
 
 
-def load_definition(path: str | Path) -> CampaignDefinition:
-    """Read and validate campaign.yaml; errors name the file too."""
-    p = Path(path)
+def definition_from_yaml(text: str, source: str = "campaign.yaml") -> CampaignDefinition:
+    """Validate campaign.yaml's text; errors name the source too. Reading the file is the caller's."""
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise DefinitionError(f"{p}: cannot read: {err.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise DefinitionError(f"{p}: not valid YAML: {err}".replace("\n", " ")) from None
+        raise DefinitionError(f"{source}: not valid YAML: {err}".replace("\n", " ")) from None
     try:
         return parse_definition(data)
     except DefinitionError as err:
-        raise DefinitionError(f"{p}: {err}") from None
+        raise DefinitionError(f"{source}: {err}") from None

@@ -18,8 +18,9 @@ from confluent_kafka.admin import AdminClient
 
 from campaigns.contacts import ContactLayout, ContactsFileError
 from campaigns.events import Command, CommandKind
-from campaigns.models import CampaignDefinition, DefinitionError, MappingReport, load_definition
+from campaigns.models import CampaignDefinition, DefinitionError, MappingReport
 from ingest import commands
+from ingest.definitions import load_definition
 from ingest.pipeline import ContactReader, ReadStats
 from ingest.producer import QUIET, TrackedProducer
 from ingest.rejects import RejectsReport, dead_letter, report_path
