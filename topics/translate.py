@@ -1,8 +1,8 @@
 """Engine types <-> Avro records (dicts as fastavro reads and writes them).
 
 One place for the mapping, so the ingest producers, the worker and the dialer agree.
-Engine times are epoch microseconds; Avro carries timestamp-millis, which fastavro
-gives and takes as aware datetimes.
+Engine times are epoch microseconds; Avro carries timestamp-millis, written here as
+plain epoch millis (no datetime per field on the hot path) and read back as either.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from campaigns.events import (
 )
 from campaigns.models import CampaignDefinition, Strategy
 from campaigns.state import CampaignState
-from campaigns.windows import from_datetime, to_datetime
+from campaigns.windows import from_datetime
 
 Record = dict[str, Any]
 
@@ -46,8 +46,9 @@ RECORD_COMMANDS = {f"{NAMESPACE}.{v}": k for k, v in COMMAND_RECORDS.items()} | 
 }
 
 
-def ts(t: int) -> datetime:
-    return to_datetime(t)
+def ts(t: int) -> int:
+    """Engine microseconds to Avro timestamp-millis (the codec takes plain epoch millis)."""
+    return t // 1000
 
 
 def us(value: datetime | int) -> int:
