@@ -137,6 +137,11 @@ class Simulation:
     # How contacts and the first commands reach the engine at `start`, one step each;
     # None: all contacts, then create and the commands of `start`, in one step.
     arrivals: Sequence[tuple[Sequence[Contact], Sequence[Command]]] | None = None
+    # What the last run left, for summary(): its engine, applied outcomes, end and clock.
+    engine: Engine = field(init=False, repr=False)
+    calls: Counter[str] = field(init=False, repr=False, default_factory=Counter)
+    finished: int | None = field(init=False, repr=False, default=None)
+    now: int = field(init=False, repr=False, default=0)
 
     def run(self, summary: bool = False) -> Iterator[dict[str, Any]]:
         """The JSON Lines of SPEC section 6, in time order."""
@@ -170,8 +175,8 @@ class Simulation:
         )
         commands = sorted(scripted, key=lambda c: c[0])  # stable: file order within an instant
         pending: list[tuple[int, int, str, str]] = []  # (time, creation order, call id, status)
-        self.calls: Counter[str] = Counter()
-        self.finished: int | None = None
+        self.calls = Counter()
+        self.finished = None
         created = ci = 0
         now = self.start
         first = True
