@@ -47,35 +47,58 @@ class Call:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Call:
-        """Validate a decoded CallCreate record; raises BadCall naming the field."""
+        """Validate a decoded CallCreate record; raises BadCall naming the field.
+
+        Called once per message: the checks of a valid record are one pass, the
+        message naming the problem is worked out only for a bad one.
+        """
+        get = record.get
+        call_id, campaign_id = get("call_id"), get("campaign_id")
+        contact_id, agent_id = get("contact_id"), get("agent_id")
+        to, from_ = get("to") or "", get("from") or ""
+        attempt = int(get("attempt") or 0)
+        match = E164.match
+        if not (
+            call_id
+            and campaign_id
+            and contact_id
+            and agent_id
+            and match(to)
+            and match(from_)
+            and attempt >= 1
+        ):
+            raise cls._why_bad(record)
+        return cls(
+            call_id,
+            campaign_id,
+            get("account_id") or "",
+            contact_id,
+            attempt,
+            to,
+            from_,
+            agent_id,
+            get("agent_prompt") or "",
+            int(record["created_at"]),
+            int(record["deadline"]),
+            int(get("alternate_position") or 0),
+            dict(get("variables") or {}),
+        )
+
+    @staticmethod
+    def _why_bad(record: dict[str, Any]) -> BadCall:
+        """The BadCall naming the first problem of a record `from_record` refused."""
         for name in ("call_id", "campaign_id", "contact_id", "agent_id"):
             if not record.get(name):
-                raise BadCall(f"CallCreate without {name}")
+                return BadCall(f"CallCreate without {name}")
         for name in ("to", "from"):
             value = record.get(name) or ""
             if not value:
-                raise BadCall(f"CallCreate {record['call_id']}: missing number in field {name!r}")
+                return BadCall(f"CallCreate {record['call_id']}: missing number in field {name!r}")
             if not E164.match(value):
-                raise BadCall(
+                return BadCall(
                     f"CallCreate {record['call_id']}: field {name!r} is not an E.164 number: {value!r}"
                 )
-        if int(record.get("attempt") or 0) < 1:
-            raise BadCall(f"CallCreate {record['call_id']}: attempt must be >= 1")
-        return cls(
-            call_id=record["call_id"],
-            campaign_id=record["campaign_id"],
-            account_id=record.get("account_id") or "",
-            contact_id=record["contact_id"],
-            attempt=int(record["attempt"]),
-            to=record["to"],
-            from_=record["from"],
-            agent_id=record["agent_id"],
-            agent_prompt=record.get("agent_prompt") or "",
-            created_at=int(record["created_at"]),
-            deadline=int(record["deadline"]),
-            alternate_position=int(record.get("alternate_position") or 0),
-            variables=dict(record.get("variables") or {}),
-        )
+        return BadCall(f"CallCreate {record['call_id']}: attempt must be >= 1")
 
     def to_json(self) -> dict[str, Any]:
         """The call as the webhook adapter sends it (plain JSON, times in epoch millis)."""

@@ -2,6 +2,9 @@
 
 Guarantees, and how:
 - at most `concurrency` calls in progress: the consumer pauses its partitions when full;
+- an instant adapter (`dialer.adapter.InstantAdapter`, e.g. the simulator at time_scale 0)
+  is called synchronously, a fetched batch at a time, with no asyncio task per call; any
+  other adapter (the webhook) gets one task per call;
 - a crash loses no call: a message's offset is committed only once its call has been
   handed off (or the message was skipped/parked), and positions only move past messages
   that are all done (`OffsetTracker`);
@@ -21,6 +24,7 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from campaignflow.config import settings
 from dialer import metrics
-from dialer.adapter import Adapter
+from dialer.adapter import Adapter, instant_placer
 from dialer.calls import (
     STATUSES,
     BadCall,
@@ -104,7 +108,17 @@ class Dialer:
         if options.static_membership:
             consumer_extra["group.instance.id"] = options.dialer_id
         self.consumer = Consumer(clients.consumer_config(options.group_id, **consumer_extra))
-        self.producer = Producer(clients.producer_config(**extra, **{"linger.ms": 5}))
+        # Delivery reports only for failures: no Python callback per delivered message.
+        self.producer = Producer(
+            clients.producer_config(
+                **extra,
+                **{
+                    "linger.ms": 5,
+                    "on_delivery": self._delivered,
+                    "delivery.report.only.error": True,
+                },
+            )
+        )
         self.dedupe = DedupeStore(options.dedupe_file(), options.dedupe_size)
         self.tracker = OffsetTracker()
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -113,8 +127,12 @@ class Dialer:
         self._waiting_ids: set[str] = set()
         self._paused = False
         self._stop = asyncio.Event()
+        self._instant = instant_placer(adapter)
         self._placed = metrics.CALLS_PLACED.labels(adapter.name)
         self._by_status = {st: metrics.OUTCOMES.labels(st) for st in STATUSES}
+        # Counted per call, added to the Prometheus counters once per loop turn.
+        self._placed_count = 0
+        self._status_counts = dict.fromkeys(STATUSES, 0)
         self._delivery_errors = 0
 
     # -- public ---------------------------------------------------------------------------
@@ -140,6 +158,7 @@ class Dialer:
                 messages = self.consumer.consume(num_messages=want, timeout=0)
                 self._handle_batch(messages)
                 self._start_calls()
+                self._count()
                 self.producer.poll(0)
                 now = time.monotonic()
                 if now - last_commit >= self.options.commit_interval:
@@ -208,6 +227,7 @@ class Dialer:
 
     def _start_calls(self) -> None:
         """Dial waiting calls while there is room; a call past its deadline is not dialled."""
+        place_now = self._instant
         while self._waiting and len(self._active) < self.options.concurrency:
             call, topic, partition, offset = self._waiting.popleft()
             self._waiting_ids.discard(call.call_id)
@@ -223,8 +243,37 @@ class Dialer:
                 self.dedupe.add(call.call_id)
                 self.tracker.done(topic, partition, offset)
                 continue
+            if place_now is not None:
+                self._place_now(place_now, call, topic, partition, offset)
+                continue
             task = asyncio.ensure_future(self._place(call, topic, partition, offset))
             self._active[call.call_id] = task
+
+    def _handed_off(self, call: Call, topic: str, partition: int, offset: int) -> None:
+        """The call is the adapter's now: remember its id, let its offset be committed."""
+        self.dedupe.add(call.call_id)
+        self.tracker.done(topic, partition, offset)
+        self._placed_count += 1
+        metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
+
+    def _place_now(
+        self,
+        place: Callable[[Call], Outcome | None],
+        call: Call,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        """Place a call through an instant adapter: outcome published, then handed off."""
+        try:
+            outcome = place(call)
+        except Exception as exc:
+            metrics.ADAPTER_ERRORS.labels(self.adapter.name, "exception").inc()
+            log.exception("adapter %s failed on %s", self.adapter.name, call.call_id)
+            outcome = failed(f"adapter_error: {type(exc).__name__}: {exc}")
+        if outcome is not None:
+            self._publish_outcome(call, outcome)
+        self._handed_off(call, topic, partition, offset)
 
     async def _place(self, call: Call, topic: str, partition: int, offset: int) -> None:
         handed = False
@@ -234,10 +283,7 @@ class Dialer:
             if handed:
                 return
             handed = True
-            self.dedupe.add(call.call_id)
-            self.tracker.done(topic, partition, offset)
-            self._placed.inc()
-            metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
+            self._handed_off(call, topic, partition, offset)
 
         metrics.IN_PROGRESS.inc()
         try:
@@ -261,7 +307,7 @@ class Dialer:
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                self.producer.produce(topic, value=value, key=key)
                 return
             except BufferError:
                 self.producer.poll(0.05)
@@ -286,7 +332,18 @@ class Dialer:
             call.campaign_id.encode("utf-8"),
             self.codec.encode("CallOutcome", record),
         )
-        self._by_status[outcome.status].inc()
+        self._status_counts[outcome.status] += 1
+
+    def _count(self) -> None:
+        """Add the calls placed and outcomes published since the last turn to the counters."""
+        if self._placed_count:
+            self._placed.inc(self._placed_count)
+            self._placed_count = 0
+        counts = self._status_counts
+        for status, n in counts.items():
+            if n:
+                self._by_status[status].inc(n)
+                counts[status] = 0
 
     def _publish_orphan(self, call_id: str, outcome: Outcome) -> None:
         """An outcome for a call this process is not waiting for (raises ValueError if bad id)."""
@@ -370,6 +427,7 @@ class Dialer:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         await self.adapter.close()
+        self._count()
         self.producer.flush(30)
         self._commit()
         self.dedupe.close()
