@@ -100,6 +100,8 @@ class Engine:
         ctx.round()
         ctx.check_completed()
         camp.next_wake = ctx.next_wake()
+        ctx.retries.flush()
+        ctx.deadlines.flush()
         if camp.status is not None or camp.arrived:
             self.store.put_campaign(camp)
         return out
@@ -130,10 +132,20 @@ class _Step:
         self.retries = FifoQueue(self.store, camp, queues.RETRY)
         self.deadlines = FifoQueue(self.store, camp, queues.DEADLINE)
         self.parked = TimeQueue(self.store, camp, queues.PARKED)
+        self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.no_due_retries = False  # set during a round, see next_candidate
         self.no_returned = False
 
     # ---- small helpers -------------------------------------------------------
+
+    def contact(self, seq: int) -> ContactState | None:
+        """One object per contact for the whole step, whatever the store hands out."""
+        found = self.seen.get(seq)
+        if found is None:
+            found = self.store.get_contact(self.cid, seq)
+            if found is not None:
+                self.seen[seq] = found
+        return found
 
     @property
     def window(self) -> Window:
@@ -220,7 +232,8 @@ class _Step:
         seq = c.arrived
         c.arrived += 1
         self.store.index_contact(self.cid, contact.contact_id, seq)
-        self.store.put_contact(self.cid, ContactState(seq, contact))
+        state = self.seen[seq] = ContactState(seq, contact)
+        self.store.put_contact(self.cid, state)
 
     def command(self, cmd: Command) -> None:
         c = self.camp
@@ -278,7 +291,7 @@ class _Step:
 
     def cancel_all(self) -> None:
         for seq in range(self.camp.arrived):
-            contact = self.store.get_contact(self.cid, seq)
+            contact = self.contact(seq)
             if contact is not None and not contact.is_final:
                 self.finalize(contact, ContactStatus.cancelled)
         for q in (self.retries, self.parked):
@@ -304,7 +317,7 @@ class _Step:
         for i, o in enumerate(outcomes):
             parsed = parse_call_id(self.cid, o.call_id)
             seq = self.store.find_contact(self.cid, parsed[0]) if parsed else None
-            contact = self.store.get_contact(self.cid, seq) if seq is not None else None
+            contact = self.contact(seq) if seq is not None else None
             if parsed is None or contact is None or parsed[1] > contact.attempts or parsed[1] < 1:
                 self.out.append(
                     InputRejected(
@@ -319,7 +332,7 @@ class _Step:
             work.append((order, i, o, contact, parsed[1]))
         expired = self.deadlines.pop_all_due(self.now)
         for deadline, order, seq, _attempt in expired:
-            contact = self.store.get_contact(self.cid, seq)
+            contact = self.contact(seq)
             if contact is not None and contact.call_open and contact.call_order == order:
                 work.append((order, len(outcomes), None, contact, deadline))
         work.sort(key=_creation_order)
@@ -395,7 +408,7 @@ class _Step:
             return
         returned = self.store.get_queue(self.cid, queues.RETURNED)
         for _, seq in woken:
-            contact = self.store.get_contact(self.cid, seq)
+            contact = self.contact(seq)
             if contact is None or contact.phase != Phase.parked or contact.is_final:
                 continue
             if contact.retry_due is not None:
@@ -420,7 +433,7 @@ class _Step:
             if entry is None:
                 self.no_due_retries = True
                 break
-            contact = self.store.get_contact(self.cid, entry[1])
+            contact = self.contact(entry[1])
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact
         returned = () if self.no_returned else self.store.get_queue(self.cid, queues.RETURNED)
@@ -428,13 +441,13 @@ class _Step:
         while returned:
             seq = returned.pop(0)[0]
             self.store.put_queue(self.cid, queues.RETURNED, returned)
-            contact = self.store.get_contact(self.cid, seq)
+            contact = self.contact(seq)
             if contact is not None and not contact.is_final:
                 return contact
         while self.camp.cursor < self.camp.arrived:
             seq = self.camp.cursor
             self.camp.cursor += 1
-            contact = self.store.get_contact(self.cid, seq)
+            contact = self.contact(seq)
             if contact is not None and not contact.is_final:
                 return contact
         return None
@@ -508,7 +521,7 @@ class _Step:
     def live_deadline(self) -> tuple[int, ...] | None:
         """The earliest deadline of a call still open; resolved calls' entries are dropped."""
         while (entry := self.deadlines.peek()) is not None:
-            contact = self.store.get_contact(self.cid, entry[2])
+            contact = self.contact(entry[2])
             if contact is not None and contact.call_open and contact.call_order == entry[1]:
                 return entry
             self.deadlines.pop_due(entry[0])

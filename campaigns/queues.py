@@ -2,8 +2,8 @@
 
 Call deadlines (deadline, call order, contact, attempt) and retries (due time,
 contact) are made in time order, since `now` only grows and the delays are fixed
-per campaign: they live in a `FifoQueue`, one store key per entry, so a push or a
-pop writes one small value whatever the rate. Entries that come out of order (a
+per campaign: they live in a `FifoQueue`, one store key per instant they were
+made at, so a step writes one small value per queue whatever the rate. Entries that come out of order (a
 parked retry given back with its old due time) go to a bucketed `TimeQueue`
 beside it. Parked contacts (wake time, contact) wake in no particular order and
 use a `TimeQueue`: one store key per minute of wake times. The campaign record
@@ -93,51 +93,92 @@ class TimeQueue:
 
 
 class FifoQueue:
-    """Entries pushed in time order, each under its own key, read from the front."""
+    """Entries pushed in time order, read from the front.
+
+    Entries pushed in one step with the same time share one store key (a group): a
+    step that creates a thousand calls at one instant writes one deadline record,
+    not a thousand. Popping moves an offset kept in the campaign record; a group's
+    key is deleted once it is used up.
+    """
 
     def __init__(self, store: Store, campaign: CampaignState, kind: str) -> None:
         self.store = store
         self.cid = campaign.campaign_id
         self.kind = kind
-        # head, tail, and the (time, key) of the last entry pushed
-        self.state = campaign.fifos.setdefault(kind, [0, 0, -1, -1])
-        self.state.extend([-1] * (4 - len(self.state)))  # records written before the key was kept
+        # head group, next group, (time, key) of the last entry pushed, entries used in head
+        self.state = campaign.fifos.setdefault(kind, [0, 0, -1, -1, 0])
+        self.state.extend([-1, -1, 0][len(self.state) - 2 :])  # records of older versions
         self.late = TimeQueue(store, campaign, kind + "~")
+        self._head: list[QueueEntry] | None = None  # the head group, once read
+        self._open: list[QueueEntry] | None = None  # the group this step appends to
+        self._open_index = -1
+
+    def _key(self, index: int) -> str:
+        return f"{self.kind}:{index}"
 
     def push(self, entry: QueueEntry) -> None:
         """Append, unless the entry sorts before the last one (ties order by key: row)."""
-        head, tail, last_time, last_key = self.state
-        if (entry[0], entry[1]) < (last_time, last_key):
+        state = self.state
+        time, key = entry[0], entry[1]
+        if time < state[2] or (time == state[2] and key < state[3]):
             self.late.push(entry)
             return
-        self.store.put_queue(self.cid, f"{self.kind}:{tail}", [entry])
-        self.state[1] = tail + 1
-        self.state[2] = entry[0]
-        self.state[3] = entry[1]
+        state[3] = key
+        if time == state[2] and self._open is not None:
+            self._open.append(entry)
+            return
+        state[2] = time
+        self._open = [entry]
+        self._open_index = state[1]
+        state[1] += 1
+        if self._open_index == state[0]:
+            self._head = self._open
+
+    def flush(self) -> None:
+        """Write the group this step appended to; call once at the end of a step."""
+        if self._open is not None and self._open_index >= self.state[0]:
+            self.store.put_queue(self.cid, self._key(self._open_index), self._open)
+        self._open = None
 
     def _front(self) -> QueueEntry | None:
-        head, tail = self.state[0], self.state[1]
+        head, tail, used = self.state[0], self.state[1], self.state[4]
         if head >= tail:
             return None
-        entries = self.store.get_queue(self.cid, f"{self.kind}:{head}")
-        return entries[0] if entries else None
+        group = self._head
+        if group is None:
+            if head == self._open_index and self._open is not None:
+                group = self._open  # made in this step, not written yet
+            else:
+                group = self.store.get_queue(self.cid, self._key(head))
+            self._head = group
+        return group[used] if used < len(group) else None
 
     def peek(self) -> QueueEntry | None:
-        front, late = self._front(), self.late.peek()
-        if front is None or (late is not None and late < front):
-            return late
+        front = self._front()
+        if self.late.ids:  # rare: entries that came out of order
+            late = self.late.peek()
+            if front is None or (late is not None and late < front):
+                return late
         return front
 
     def pop_due(self, now: int) -> QueueEntry | None:
         front = self._front()
-        if self.late.ids:  # rare: entries that came out of order
+        if self.late.ids:
             late = self.late.peek()
             if front is None or (late is not None and late < front):
                 return self.late.pop_due(now)
         if front is None or front[0] > now:
             return None
-        self.store.put_queue(self.cid, f"{self.kind}:{self.state[0]}", [])
-        self.state[0] += 1
+        state = self.state
+        state[4] += 1
+        group = self._head
+        if group is not None and state[4] >= len(group):
+            self.store.put_queue(self.cid, self._key(state[0]), [])
+            if self._open is group:
+                self._open = None
+            state[0] += 1
+            state[4] = 0
+            self._head = None
         return front
 
     def pop_all_due(self, now: int) -> list[QueueEntry]:
@@ -149,6 +190,8 @@ class FifoQueue:
     def drain(self) -> None:
         head, tail = self.state[0], self.state[1]
         for i in range(head, tail):
-            self.store.put_queue(self.cid, f"{self.kind}:{i}", [])
+            self.store.put_queue(self.cid, self._key(i), [])
         self.state[0] = tail
+        self.state[4] = 0
+        self._head = self._open = None
         self.late.drain()

@@ -11,7 +11,7 @@ import heapq
 import random
 from bisect import bisect
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -32,7 +32,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.models import CALL_STATUSES, CampaignDefinition
-from campaigns.store import MemoryStore, StaticDirectory
+from campaigns.store import MemoryStore, StaticDirectory, Store
 from campaigns.windows import US, iso
 
 NO_OUTCOME = "none"
@@ -137,6 +137,8 @@ class Simulation:
     # How contacts and the first commands reach the engine at `start`, one step each;
     # None: all contacts, then create and the commands of `start`, in one step.
     arrivals: Sequence[tuple[Sequence[Contact], Sequence[Command]]] | None = None
+    # Where the engine keeps its records; tests pass stores that copy like the live one.
+    store_factory: Callable[[], Store] = MemoryStore
     # What the last run left, for summary(): its engine, applied outcomes, end and clock.
     engine: Engine = field(init=False, repr=False)
     calls: Counter[str] = field(init=False, repr=False, default_factory=Counter)
@@ -161,7 +163,7 @@ class Simulation:
     def events(self) -> Iterator[Event]:
         """Drive the engine from `start` until the campaign is final, `until`, or nothing is left."""
         cid = self.definition.campaign_id
-        engine = self.engine = Engine(MemoryStore(), StaticDirectory(set(self.dnc)))
+        engine = self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
         create = Command(
             "create",
             CommandKind.create,

@@ -43,9 +43,8 @@ class CampaignState:
     finished_at: int | None = None
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
     buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
-    fifos: dict[str, list[int]] = field(
-        default_factory=dict
-    )  # queue kind -> [head, tail, last time]
+    # queue kind -> [head group, next group, last time, last key, entries used in head]
+    fifos: dict[str, list[int]] = field(default_factory=dict)
     recent_commands: list[str] = field(default_factory=list)
 
     def bucket_ids(self, kind: str) -> list[int]:

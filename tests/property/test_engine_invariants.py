@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import DAYS, CampaignDefinition, Rules, parse_definition
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US, from_datetime
+from streams import records
 
 ZONES = [
     "UTC",
@@ -266,3 +268,59 @@ def test_engine_matches_a_naive_reading_of_the_spec(sim: Simulation) -> None:
 @given(local_time_scenarios())
 def test_engine_matches_the_naive_reading_with_contact_local_time(sim: Simulation) -> None:
     compare_with_reference(sim)
+
+
+class CopyingStore:
+    """Keeps every record as the live worker's bytes: a get returns a fresh object.
+
+    So an engine that changes a record without putting it back, or reads what it
+    has not written yet, decides differently here than over the MemoryStore.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, object], bytes] = {}
+
+    def _get(self, kind: str, cid: str, key: object, load: Any) -> Any:
+        raw = self.rows.get((kind, cid, key))
+        return None if raw is None else load(raw)
+
+    def get_campaign(self, campaign_id: str) -> Any:
+        return self._get("C", campaign_id, "", records.load_campaign)
+
+    def put_campaign(self, state: Any) -> None:
+        self.rows[("C", state.campaign_id, "")] = records.dump_campaign(state)
+
+    def get_definition(self, campaign_id: str) -> Any:
+        return self._get("D", campaign_id, "", records.load_definition)
+
+    def put_definition(self, definition: CampaignDefinition) -> None:
+        self.rows[("D", definition.campaign_id, "")] = records.dump_definition(definition)
+
+    def get_contact(self, campaign_id: str, seq: int) -> Any:
+        return self._get("K", campaign_id, seq, records.load_contact)
+
+    def put_contact(self, campaign_id: str, state: Any) -> None:
+        self.rows[("K", campaign_id, state.seq)] = records.dump_contact(state)
+
+    def find_contact(self, campaign_id: str, contact_id: str) -> Any:
+        return self._get("I", campaign_id, contact_id, records.load_seq)
+
+    def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
+        self.rows[("I", campaign_id, contact_id)] = records.dump_seq(seq)
+
+    def get_queue(self, campaign_id: str, name: str) -> Any:
+        return self._get("Q", campaign_id, name, records.load_queue) or []
+
+    def put_queue(self, campaign_id: str, name: str, entries: Any) -> None:
+        if entries:
+            self.rows[("Q", campaign_id, name)] = records.dump_queue(entries)
+        else:
+            self.rows.pop(("Q", campaign_id, name), None)
+
+
+@SETTINGS
+@given(scenarios())
+def test_same_decisions_over_a_store_that_copies_every_record(sim: Simulation) -> None:
+    want = list(sim.run(summary=True))
+    copying = replace(sim, store_factory=CopyingStore)
+    assert list(copying.run(summary=True)) == want
