@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
@@ -65,8 +65,8 @@ class Rejection:
 # 212.555.0101, ... For these, phonenumbers.parse (most of the cost of a number) always
 # yields country code 1 and the ten digits as national number: the area code starts
 # 2-9, so neither the IDD prefix (011) nor the national prefix (1) can match, there is
-# no letter, extension mark or second number. Validity is still phonenumbers' own
-# is_valid_number; tests/property/test_contacts_numbers.py checks the equivalence.
+# no letter, extension mark or second number. Validity is phonenumbers' is_valid_number
+# on its own metadata (`nanp_valid`); tests/property/test_contacts_numbers.py checks both.
 NANP_SHAPE = re.compile(
     r"(?:\+1[ .-]?)?(?:\(([2-9][0-9]{2})\) ?|([2-9][0-9]{2})[ .-]?)([0-9]{3})[ .-]?([0-9]{4})",
     re.ASCII,
@@ -84,10 +84,89 @@ def _full_normalise(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# The descriptions phonenumbers' number-type check tries; matching any one (and the
+# general description) makes a number valid for a region.
+_KINDS = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _NanpRegion:
+    """One region of country code 1, its metadata patterns compiled for ten-digit numbers."""
+
+    leading: re.Pattern[str] | None  # leading_digits: numbers starting so belong here
+    general: re.Pattern[str] | None
+    kinds: re.Pattern[str] | None  # any type's pattern
+
+    def valid(self, nsn: str) -> bool:
+        return bool(
+            self.general is not None
+            and self.general.fullmatch(nsn)
+            and self.kinds is not None
+            and self.kinds.fullmatch(nsn)
+        )
+
+
+def _ten_digit_pattern(desc: object) -> str | None:
+    """phonenumbers' _is_number_matching_desc for a ten-digit number, as a pattern (None: no match)."""
+    pattern = getattr(desc, "national_number_pattern", None)
+    lengths = getattr(desc, "possible_length", None) or ()
+    if desc is None or not pattern or (lengths and 10 not in lengths):
+        return None
+    return str(pattern)
+
+
+@lru_cache(maxsize=1)
+def _nanp_regions() -> tuple[_NanpRegion, ...]:
+    """is_valid_number's data for country code 1, from phonenumbers' own metadata, in its order."""
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    out: list[_NanpRegion] = []
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        m = PhoneMetadata.metadata_for_region(code.upper(), None)
+        if m is None:
+            continue
+        general = _ten_digit_pattern(m.general_desc)
+        kinds = [p for k in _KINDS if (p := _ten_digit_pattern(getattr(m, k))) is not None]
+        out.append(
+            _NanpRegion(
+                re.compile(m.leading_digits) if m.leading_digits else None,
+                re.compile(general) if general is not None else None,
+                re.compile("|".join(f"(?:{p})" for p in kinds)) if kinds else None,
+            )
+        )
+    return tuple(out)
+
+
+def nanp_valid(nsn: str) -> bool:
+    """phonenumbers.is_valid_number for country code 1 and a ten-digit national number.
+
+    The same steps with the same metadata: the number's region is the first (in
+    phonenumbers' order) whose leading digits it starts with, or that it is valid for;
+    then it must be valid for that region. One regex per region instead of one per type.
+    """
+    for region in _nanp_regions():
+        if region.leading is not None:
+            if region.leading.match(nsn):
+                return region.valid(nsn)
+        elif region.valid(nsn):
+            return True
+    return False
+
+
 def _nanp_normalise(m: re.Match[str]) -> str | None:
     digits = f"{m[1] or m[2]}{m[3]}{m[4]}"
-    parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
-    return f"+1{digits}" if phonenumbers.is_valid_number(parsed) else None
+    return f"+1{digits}" if nanp_valid(digits) else None
 
 
 @lru_cache(maxsize=1 << 20)
@@ -242,10 +321,13 @@ class Deduper:
         )
 
     def check_key(
-        self, row: int, contact_id: str, phone_number: str, timezone: str | None
+        self, row: int, contact_id: str | None, phone_number: str, timezone: str | None
     ) -> Rejection | None:
-        """`check` on the fields it needs (the ingest shell keeps only these in its parent)."""
-        if contact_id in self._ids:
+        """`check` on the fields it needs (the ingest shell keeps only these in its parent).
+
+        contact_id None: the row's default id (`row-N`), unique by construction, so not kept.
+        """
+        if contact_id is not None and contact_id in self._ids:
             return Rejection(row, "contact_id", f"contact_id {contact_id!r} repeats an earlier row")
         if phone_number in self._primaries:
             return Rejection(
@@ -258,9 +340,14 @@ class Deduper:
                 check_timezone(timezone)
             except ValueError as err:
                 return Rejection(row, "timezone", str(err))
-        self._ids.add(contact_id)
+        if contact_id is not None:
+            self._ids.add(contact_id)
         self._primaries.add(phone_number)
         return None
+
+
+class UnterminatedQuote(ContactsFileError):
+    """The text ends inside a quoted cell (at the end of a file: the file is broken)."""
 
 
 def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int, list[str]]]:
@@ -270,9 +357,26 @@ def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int,
     (with its offset), broken quoting or an oversized cell.
     """
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-    csv.field_size_limit(FIELD_READ_LIMIT)
-    reader = csv.reader(text, strict=True)
     row = -1
+    try:
+        for row, cells in csv_rows(text, source):
+            yield row, cells
+    except UnicodeDecodeError:
+        raise ContactsFileError(f"{source}: {_decode_error_at(stream)}") from None
+    if row < 0:
+        raise ContactsFileError(f"{source}: the file is empty (no header row)")
+
+
+def csv_rows(
+    lines: Iterable[str], source: str = "contacts", row: int = -1, lines_before: int = 0
+) -> Iterator[tuple[int, list[str]]]:
+    """The records of text lines (split as with newline=""), skipping blank ones.
+
+    `row` is the number of the record before the first one here and `lines_before` the
+    physical lines before them, so that a part of a file gives the file's own numbers.
+    """
+    csv.field_size_limit(FIELD_READ_LIMIT)
+    reader = csv.reader(lines, strict=True)
     try:
         for cells in reader:
             if not cells or (len(cells) == 1 and cells[0] == ""):
@@ -284,19 +388,28 @@ def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int,
                         f"{source}: row {row}, column {i + 1}: cell of {len(cell)} characters is over the limit of {MAX_CELL_BYTES}"
                     )
             yield row, cells
-    except UnicodeDecodeError:
-        raise ContactsFileError(f"{source}: {_decode_error_at(stream)}") from None
     except csv.Error as err:
         msg = str(err)
+        kind = ContactsFileError
         if "field larger than field limit" in msg:
             msg = f"a cell is over {CSV_FIELD_LIMIT} characters (the limit is {MAX_CELL_BYTES})"
         elif "unexpected end of data" in msg:
             msg = "a quoted cell is never closed (unterminated quote)"
-        raise ContactsFileError(
-            f"{source}: row {row + 1} (line {reader.line_num}): {msg}"
+            kind = UnterminatedQuote
+        raise kind(
+            f"{source}: row {row + 1} (line {lines_before + reader.line_num}): {msg}"
         ) from None
-    if row < 0:
-        raise ContactsFileError(f"{source}: the file is empty (no header row)")
+
+
+def decode_error_in(data: bytes, offset: int, final: bool) -> str | None:
+    """Where `data` (found at byte `offset` of a file) stops being UTF-8, as _decode_error_at says it."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if final and err.reason == "unexpected end of data":
+            return f"byte {offset + len(data)}: truncated UTF-8 sequence at end of file"
+        return f"byte {offset + err.start}: not UTF-8 (0x{data[err.start]:02x})"
+    return None
 
 
 def _decode_error_at(stream: BinaryIO) -> str:

@@ -1,46 +1,53 @@
-"""Reading a contact list fast with the engine's own parser, number validation on every core.
+"""Reading a contact list fast with the engine's own parser, on every core.
 
-`campaigns.contacts` does the work: `read_rows` streams cells, `build_contact` turns a
-row into a contact (validating numbers, the costly part), `Deduper` applies the rules
-that need earlier rows. Here chunks of rows go to worker processes that run
-`build_contact` and encode the accepted rows to Avro bytes; the parent keeps the row
-order, runs `Deduper` sequentially and hands out accepted rows ready to publish.
+The parent only cuts the file into pieces of about `chunk_bytes` at record boundaries
+and counts their records (a byte count for plain pieces, the csv module for pieces with
+quotes), so it knows each piece's first row number. Worker processes get the raw bytes
+and do everything per row: decode, `campaigns.contacts.csv_rows`, `build_contact`
+(number validation, the costly part) and the Avro encoding, which needs the row
+number. They send back one blob of encoded rows with the few fields the parent needs
+for the rules that depend on earlier rows (`Deduper`), which it applies in row order.
 
 Each worker keeps `normalise_number`'s cache, so a number repeated in the list (a
 shared switchboard as alternate) is validated at most once per worker. Memory stays flat
-in the file size apart from the duplicate checks (one id and one number per
-accepted row): only a bounded window of chunks is in flight.
+in the file size apart from the duplicate checks (one number per accepted row, and one
+id when the list has a contact_id column): only a bounded window of pieces is in flight.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import io
 import multiprocessing
 import os
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult, Pool
+from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from campaigns.contacts import (
+    FIELD_READ_LIMIT,
     Contact,
     ContactLayout,
     ContactsFileError,
     Deduper,
     Rejection,
+    UnterminatedQuote,
     build_contact,
+    csv_rows,
+    decode_error_in,
     normalise_number,
-    read_rows,
 )
 from ingest.rowcodec import encode_contact
 
-CHUNK_ROWS = 2_000
+CHUNK_BYTES = 1 << 20
 # Below this many bytes a list is parsed in-process: starting workers costs more.
 PARALLEL_MIN_BYTES = 2_000_000
-
-# (row, contact_id, primary number, timezone, ContactRow bytes)
-Built = tuple[int, str, str, "str | None", bytes]
+# No record is longer than this (a cell over FIELD_READ_LIMIT characters is an error anyway).
+MAX_RECORD_BYTES = 4 * FIELD_READ_LIMIT + 2 * CHUNK_BYTES
 
 
 @dataclass(slots=True)
@@ -52,7 +59,7 @@ class Accepted:
 
 @dataclass
 class Chunk:
-    """One chunk of rows, in file order: accepted rows and rejections."""
+    """One piece of the file, in file order: accepted rows and rejections."""
 
     first_row: int
     rows: int
@@ -69,36 +76,268 @@ class ReadStats:
     bytes_read: int = 0
 
 
+@dataclass
+class Piece:
+    """Raw bytes of whole records, where they are in the file."""
+
+    offset: int  # byte offset in the file
+    data: bytes
+    rows_before: int  # the data row number of the record before the first one here
+    lines_before: int  # physical lines before the piece
+    final: bool
+    records: int | None  # None: the parent saw the piece is broken; the worker says how
+
+
+@dataclass
+class Built:
+    """What a worker sends back for a piece: candidates (encoded) and rejections."""
+
+    records: int = 0
+    validations: int = 0
+    blob: bytes = b""  # the candidates' ContactRow bytes, one after the other
+    ends: array[int] = field(default_factory=lambda: array("q"))  # end of each in blob
+    rows: array[int] = field(default_factory=lambda: array("q"))
+    ids: list[str] = field(default_factory=list)  # only when the layout has contact_id
+    phones: list[str] = field(default_factory=list)
+    zones: list[str | None] = field(default_factory=list)  # only when it has timezone
+    rejections: list[Rejection] = field(default_factory=list)
+    error: str | None = None  # a file-level error after the rows above
+
+
 # ---- worker side -------------------------------------------------------------------
 
 _layout: ContactLayout | None = None
 _region = "US"
+_source = "contacts"
 
 
-def _init_worker(layout: ContactLayout, region: str) -> None:
-    global _layout, _region
-    _layout, _region = layout, region
+def _init_worker(layout: ContactLayout, region: str, source: str) -> None:
+    global _layout, _region, _source
+    _layout, _region, _source = layout, region, source
 
 
-def _build_chunk(first_row: int, rows: list[list[str]]) -> tuple[list[Built], list[Rejection], int]:
-    """build_contact + encoding for a chunk; returns what the parent needs and the validations made."""
+def _build_piece(piece: Piece) -> Built:
+    """Decode, parse, validate and encode the rows of a piece."""
     assert _layout is not None
     layout, region = _layout, _region
     before = normalise_number.cache_info().misses
-    built: list[Built] = []
-    rejected: list[Rejection] = []
-    for i, cells in enumerate(rows):
-        item = build_contact(layout, first_row + i, cells, region)
-        if isinstance(item, Contact):
-            built.append(
-                (item.row, item.contact_id, item.phone_number, item.timezone, encode_contact(item))
-            )
-        else:
-            rejected.append(item)
-    return built, rejected, normalise_number.cache_info().misses - before
+    out = Built()
+    data = piece.data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        out.error = f"{_source}: {decode_error_in(data, piece.offset, piece.final)}"
+        good = data[: err.start]
+        text = good[: good.rfind(b"\n") + 1].decode("utf-8")
+    parts: list[bytes] = []
+    end = 0
+    with_ids = layout.contact_id is not None
+    with_zones = layout.timezone is not None
+    try:
+        for row, cells in csv_rows(
+            io.StringIO(text, newline=""), _source, piece.rows_before, piece.lines_before
+        ):
+            out.records += 1
+            item = build_contact(layout, row, cells, region)
+            if isinstance(item, Contact):
+                encoded = encode_contact(item)
+                parts.append(encoded)
+                end += len(encoded)
+                out.ends.append(end)
+                out.rows.append(row)
+                out.phones.append(item.phone_number)
+                if with_ids:
+                    out.ids.append(item.contact_id)
+                if with_zones:
+                    out.zones.append(item.timezone)
+            else:
+                out.rejections.append(item)
+    except ContactsFileError as err:
+        if out.error is None:
+            out.error = str(err)
+    out.blob = b"".join(parts)
+    out.validations = normalise_number.cache_info().misses - before
+    return out
 
 
-# ---- parent side -------------------------------------------------------------------
+# ---- parent side: cutting the file -------------------------------------------------
+
+
+def _line_count(data: bytes) -> int:
+    """Physical lines as TextIOWrapper(newline="") counts them: \\n, \\r\\n and \\r end one."""
+    n = data.count(b"\n")
+    if b"\r" in data:
+        n += data.count(b"\r") - data.count(b"\r\n")
+    return n + 1 if data and data[-1] not in b"\r\n" else n
+
+
+def _plain_records(data: bytes) -> int | None:
+    """Records in a piece without quotes, NUL or blank lines: one per line; else None."""
+    if b'"' in data or b"\x00" in data or data[:1] in (b"\n", b"\r"):
+        return None
+    if b"\n\n" in data or (b"\r" in data and (b"\r\r" in data or b"\n\r" in data)):
+        return None
+    return _line_count(data)
+
+
+class _Splitter:
+    """Cuts the bytes after the header into pieces that end at record boundaries."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        source: str,
+        buffer: bytes,
+        offset: int,
+        lines_before: int,
+        chunk_bytes: int,
+    ) -> None:
+        self.stream, self.source, self.chunk_bytes = stream, source, chunk_bytes
+        self.buffer, self.offset, self.lines_before = buffer, offset, lines_before
+        self.rows_before = 0
+        self.eof = False
+
+    def _fill(self, want: int) -> None:
+        while not self.eof and len(self.buffer) < want:
+            more = self.stream.read(max(self.chunk_bytes, want - len(self.buffer)))
+            if not more:
+                self.eof = True
+            else:
+                self.buffer += more
+
+    def _last_end(self, start: int, stop: int) -> int | None:
+        """End of the last line that ends in [start, stop), if one does (needs buffer > stop)."""
+        buf = self.buffer
+        nl = buf.rfind(b"\n", start, stop)
+        cr = buf.rfind(b"\r", start, stop)
+        if cr > nl and buf[cr + 1 : cr + 2] != b"\n":
+            return cr + 1
+        return nl + 1 if nl >= 0 else None
+
+    def _first_end(self, pos: int) -> int | None:
+        """End of the first line that ends at or after pos (None: not in the buffer yet)."""
+        buf = self.buffer
+        nl = buf.find(b"\n", pos)
+        cr = buf.find(b"\r", pos)
+        if cr >= 0 and (nl < 0 or cr < nl):
+            if cr + 1 < len(buf):
+                return cr + 2 if buf[cr + 1] == 10 else cr + 1
+            return cr + 1 if self.eof else None
+        return nl + 1 if nl >= 0 else None
+
+    def _cut(self, start: int) -> int:
+        """End (exclusive, > start) of a piece: a line end about chunk_bytes after start, or EOF."""
+        target = start + self.chunk_bytes
+        self._fill(target + 1)
+        if self.eof and len(self.buffer) <= target:
+            return len(self.buffer)
+        end = self._last_end(start, target)
+        if end is not None and end > start:
+            return end
+        pos = target
+        while True:
+            end = self._first_end(pos)
+            if end is not None:
+                return end
+            if self.eof:
+                return len(self.buffer)
+            if len(self.buffer) > MAX_RECORD_BYTES:
+                raise ContactsFileError(
+                    f"{self.source}: row {self.rows_before + 1}: a record of over"
+                    f" {MAX_RECORD_BYTES} bytes"
+                )
+            pos = max(pos, len(self.buffer) - 1)
+            self._fill(len(self.buffer) + self.chunk_bytes)
+
+    def pieces(self) -> Iterator[Piece]:
+        while True:
+            self._fill(self.chunk_bytes + 1)
+            if not self.buffer:
+                return
+            end = self._cut(0)
+            while True:
+                data = self.buffer[:end]
+                final = self.eof and end == len(self.buffer)
+                records = _plain_records(data)
+                if records is not None:
+                    break
+                try:
+                    text = data.decode("utf-8")
+                    records = sum(
+                        1
+                        for _ in csv_rows(
+                            io.StringIO(text, newline=""),
+                            self.source,
+                            self.rows_before,
+                            self.lines_before,
+                        )
+                    )
+                    break
+                except UnterminatedQuote:
+                    if final:
+                        break  # the worker reports it
+                    end = self._cut(end)  # a quoted cell goes on: take more lines
+                except (UnicodeDecodeError, ContactsFileError):
+                    break  # the worker reports it, with the rows before it
+            piece = Piece(self.offset, data, self.rows_before, self.lines_before, final, records)
+            yield piece
+            if records is None:
+                return
+            self.buffer = self.buffer[end:]
+            self.offset += len(data)
+            self.rows_before += records
+            self.lines_before += _line_count(data)
+
+
+def _read_header(
+    stream: BinaryIO, source: str, chunk_bytes: int
+) -> tuple[list[str], bytes, int, int]:
+    """The header cells, the bytes read after it, their file offset and the lines before them."""
+    buf = b""
+    eof = False
+    while True:
+        more = stream.read(chunk_bytes)
+        eof = not more
+        buf += more
+        if not buf:
+            raise ContactsFileError(f"{source}: the file is empty (no header row)")
+        bom = len(codecs.BOM_UTF8) if buf.startswith(codecs.BOM_UTF8) else 0
+        upto = len(buf) if eof else max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1
+        if upto <= bom:
+            if len(buf) >= MAX_RECORD_BYTES:
+                raise ContactsFileError(
+                    f"{source}: row 0 (header) is over {MAX_RECORD_BYTES} bytes"
+                )
+            continue
+        part = buf[bom:upto]
+        bad: str | None = None
+        try:
+            text = part.decode("utf-8")
+        except UnicodeDecodeError as err:
+            bad = f"{source}: {decode_error_in(buf[bom:], bom, eof)}"
+            good = part[: err.start]
+            text = good[: good.rfind(b"\n") + 1].decode("utf-8")
+        lines = io.StringIO(text, newline="")
+        consumed = 0
+
+        def feed(lines: io.StringIO = lines) -> Iterator[str]:
+            nonlocal consumed
+            for line in lines:
+                consumed += len(line)
+                yield line
+
+        try:
+            for _, header in csv_rows(feed(), source):
+                used = bom + len(text[:consumed].encode("utf-8"))
+                return header, buf[used:], used, _line_count(buf[bom:used])
+        except UnterminatedQuote:
+            if eof or bad is not None or len(buf) >= MAX_RECORD_BYTES:
+                raise
+            continue
+        if bad is not None:
+            raise ContactsFileError(bad)
+        if eof:
+            raise ContactsFileError(f"{source}: the file is empty (no header row)")
 
 
 @dataclass
@@ -110,9 +349,9 @@ class ContactReader:
     region: str
     layout: ContactLayout
     workers: int = 1
-    chunk_rows: int = CHUNK_ROWS
+    chunk_bytes: int = CHUNK_BYTES
     stats: ReadStats = field(default_factory=ReadStats)
-    _rows: Iterator[tuple[int, list[str]]] | None = None
+    _splitter: _Splitter | None = None
 
     @classmethod
     def open(
@@ -121,101 +360,110 @@ class ContactReader:
         source: str,
         region: str,
         workers: int | None = None,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> ContactReader:
         """Read the header; raises ContactsFileError for an empty file or a bad header."""
-        rows = read_rows(stream, source)
-        _, header = next(rows)
+        header, rest, offset, lines = _read_header(stream, source, chunk_bytes)
         layout = ContactLayout.from_header(header, source)
         if workers is None:
             workers = default_workers(stream)
-        return cls(stream, source, region, layout, workers, chunk_rows, ReadStats(), rows)
+        splitter = _Splitter(stream, source, rest, offset, lines, chunk_bytes)
+        return cls(stream, source, region, layout, workers, chunk_bytes, ReadStats(), splitter)
 
     def chunks(self, progress: Callable[[ReadStats], None] | None = None) -> Iterator[Chunk]:
         """Chunks in file order. A file-level error is raised after the chunks before it."""
-        assert self._rows is not None, "chunks() can run once"
-        rows, self._rows = self._rows, None
+        assert self._splitter is not None, "chunks() can run once"
+        splitter, self._splitter = self._splitter, None
         dedupe = Deduper()
         if self.workers <= 1:
-            _init_worker(self.layout, self.region)
-            for first, cells in self._read(rows):
-                yield self._finish(first, cells, _build_chunk(first, cells), dedupe, progress)
+            _init_worker(self.layout, self.region, self.source)
+            for piece in splitter.pieces():
+                built = _build_piece(piece)
+                yield self._finish(piece, built, dedupe, progress)
+                if built.error is not None:
+                    raise ContactsFileError(built.error)
             return
         ctx = multiprocessing.get_context("fork")
         window = 2 * self.workers
-        pending: deque[
-            tuple[int, list[list[str]], AsyncResult[tuple[list[Built], list[Rejection], int]]]
-        ] = deque()
-        with ctx.Pool(self.workers, _init_worker, (self.layout, self.region)) as pool:
-            try:
-                for first, cells in self._read(rows):
-                    pending.append((first, cells, _submit(pool, first, cells)))
-                    if len(pending) >= window:
-                        f, c, res = pending.popleft()
-                        yield self._finish(f, c, res.get(), dedupe, progress)
-            except ContactsFileError:
-                # rows before a file-level error are still reported, then the error goes on
-                while pending:
-                    f, c, res = pending.popleft()
-                    yield self._finish(f, c, res.get(), dedupe, progress)
-                raise
-            while pending:
-                f, c, res = pending.popleft()
-                yield self._finish(f, c, res.get(), dedupe, progress)
-
-    def _read(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[list[str]]]]:
-        cells: list[list[str]] = []
-        first = 1
-        try:
-            for row, c in rows:
-                if not cells:
-                    first = row
-                cells.append(c)
-                if len(cells) >= self.chunk_rows:
-                    yield first, cells
-                    cells = []
-        except ContactsFileError:
-            if cells:  # the rows read before the error still count
-                yield first, cells
-            raise
-        if cells:
-            yield first, cells
+        pending: deque[tuple[Piece, AsyncResult[Built]]] = deque()
+        init = (self.layout, self.region, self.source)
+        failed: ContactsFileError | None = None
+        with ctx.Pool(self.workers, _init_worker, init) as pool:
+            pieces = splitter.pieces()
+            while True:
+                while failed is None and len(pending) < window:
+                    try:
+                        nxt = next(pieces, None)
+                    except ContactsFileError as err:
+                        failed = err  # raised after the pieces before it
+                        break
+                    if nxt is None:
+                        break
+                    pending.append((nxt, pool.apply_async(_build_piece, (nxt,))))
+                if not pending:
+                    break
+                piece, res = pending.popleft()
+                built = res.get()
+                yield self._finish(piece, built, dedupe, progress)
+                if built.error is not None:
+                    raise ContactsFileError(built.error)
+        if failed is not None:
+            raise failed
 
     def _finish(
         self,
-        first: int,
-        cells: list[list[str]],
-        result: tuple[list[Built], list[Rejection], int],
+        piece: Piece,
+        built: Built,
         dedupe: Deduper,
         progress: Callable[[ReadStats], None] | None,
     ) -> Chunk:
-        built, rejected, validations = result
+        if built.error is None and built.records != piece.records:
+            raise RuntimeError(
+                f"{self.source}: piece at byte {piece.offset} has {built.records} records,"
+                f" the splitter counted {piece.records}"
+            )
         accepted: list[Accepted] = []
-        cols = self.layout.columns
-        for row, contact_id, phone, tz, encoded in built:
-            rej = dedupe.check_key(row, contact_id, phone, tz)
+        rejected = built.rejections
+        dup: list[Rejection] = []
+        blob, ends, rows, phones = built.blob, built.ends, built.rows, built.phones
+        ids = built.ids or None
+        zones = built.zones or None
+        check = dedupe.check_key
+        start = 0
+        for i, row in enumerate(rows):
+            end = ends[i]
+            cid = ids[i] if ids is not None else None
+            rej = check(row, cid, phones[i], zones[i] if zones is not None else None)
             if rej is None:
-                accepted.append(Accepted(row, contact_id, encoded))
+                accepted.append(Accepted(row, cid or f"row-{row}", blob[start:end]))
             else:
-                rej.values = _values(cols, cells[row - first])
-                rejected.append(rej)
-        rejected.sort(key=lambda r: r.row)
+                dup.append(rej)
+            start = end
+        if dup:
+            self._fill_values(piece, dup)
+            rejected = sorted(rejected + dup, key=lambda r: r.row)
         s = self.stats
-        s.rows += len(cells)
+        s.rows += built.records
         s.accepted += len(accepted)
         s.rejected += len(rejected)
-        s.validations += validations
-        with contextlib.suppress(OSError, ValueError):
-            s.bytes_read = self.stream.tell()
+        s.validations += built.validations
+        s.bytes_read = piece.offset + len(piece.data)
         if progress is not None:
             progress(s)
-        return Chunk(first, len(cells), accepted, rejected)
+        return Chunk(piece.rows_before + 1, built.records, accepted, rejected)
 
-
-def _submit(
-    pool: Pool, first: int, cells: list[list[str]]
-) -> AsyncResult[tuple[list[Built], list[Rejection], int]]:
-    return pool.apply_async(_build_chunk, (first, cells))
+    def _fill_values(self, piece: Piece, rejections: list[Rejection]) -> None:
+        """Original values of rows the duplicate checks rejected: parse the piece again."""
+        want = {r.row: r for r in rejections}
+        cols = self.layout.columns
+        text = piece.data.decode("utf-8", errors="replace")
+        with contextlib.suppress(ContactsFileError):
+            for row, cells in csv_rows(
+                io.StringIO(text, newline=""), self.source, piece.rows_before, piece.lines_before
+            ):
+                rej = want.get(row)
+                if rej is not None:
+                    rej.values = _values(cols, cells)
 
 
 def _values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumber
 
-from campaigns.contacts import NANP_SHAPE, _full_normalise, normalise_number
+from campaigns.contacts import NANP_SHAPE, _full_normalise, nanp_valid, normalise_number
 
 pytestmark = pytest.mark.property
 
@@ -61,3 +65,23 @@ def test_every_area_code_and_exchange_agrees() -> None:
     raws += [f"{a:03d}.{e:03d}.9999" for a in range(200, 1000, 7) for e in range(0, 1000, 13)]
     for raw in raws:
         assert normalise_number.__wrapped__(raw, "US") == _full_normalise(raw, "US"), raw
+
+
+def test_nanp_valid_is_is_valid_number_in_every_region() -> None:
+    """Every area code (Canada, the Caribbean, toll-free, premium...) with random exchanges."""
+    rng = random.Random(5)
+    for area in range(200, 1000):
+        for _ in range(40):
+            nsn = f"{area}{rng.randrange(1000):03d}{rng.randrange(10000):04d}"
+            want = phonenumbers.is_valid_number(
+                PhoneNumber(country_code=1, national_number=int(nsn))
+            )
+            assert nanp_valid(nsn) == want, nsn
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(2_000_000_000, 9_999_999_999))
+def test_nanp_valid_on_any_ten_digits(n: int) -> None:
+    assert nanp_valid(str(n)) == phonenumbers.is_valid_number(
+        PhoneNumber(country_code=1, national_number=n)
+    )

@@ -192,7 +192,9 @@ def test_parallel_pipeline_matches_the_engine_parser() -> None:
     data = ("\n".join(lines) + "\n").encode()
     expected = list(iter_contacts(io.BytesIO(data), "US"))[1:]
     for workers in (1, 2):
-        reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", workers=workers, chunk_rows=37)
+        reader = ContactReader.open(
+            io.BytesIO(data), "l.csv", "US", workers=workers, chunk_bytes=700
+        )
         accepted: list[tuple[int, str]] = []
         rejected: list[tuple[int, str | None, str]] = []
         for chunk in reader.chunks():
@@ -208,7 +210,7 @@ def test_parallel_pipeline_matches_the_engine_parser() -> None:
 def test_parallel_pipeline_reports_rows_before_a_file_error() -> None:
     lines = ["phone_number,name"] + [f"(212) 555-{i:04d},N{i}" for i in range(1, 301)]
     data = ("\n".join(lines) + '\n2125559999,"open\n2125559998,x\n').encode()
-    reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", workers=2, chunk_rows=37)
+    reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", workers=2, chunk_bytes=700)
     seen = 0
     with pytest.raises(ContactsFileError, match=r"l\.csv: row 301 .*unterminated quote"):
         for chunk in reader.chunks():
