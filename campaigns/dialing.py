@@ -20,13 +20,33 @@ class Dial:
     alternate: Alternate | None
 
 
+class CallPlan:
+    """What every call of a campaign shares, worked out once, not once per call."""
+
+    __slots__ = ("definition", "account_id", "agent_id", "max_call_us", "_caller_ids")
+
+    def __init__(self, definition: CampaignDefinition) -> None:
+        self.definition = definition
+        self.account_id = definition.account_id
+        self.agent_id = definition.agent.id
+        self.max_call_us = definition.rules.max_call_us
+        self._caller_ids: dict[int, str] = {}
+
+    def caller_id(self, attempt: int) -> str:
+        found = self._caller_ids.get(attempt)
+        if found is None:
+            found = self._caller_ids[attempt] = choose_caller_id(self.definition, attempt)
+        return found
+
+
 def choose_destination(
     definition: CampaignDefinition, contact: Contact, attempt: int, directory: Directory
 ) -> Dial:
     """SPEC section 3, after leaving out alternates that are on the do-not-call list."""
     if attempt == 1 or not contact.alternates:
         return Dial(contact.phone_number, None)
-    alternates = [a for a in contact.alternates if not directory.is_blocked(a.phone_number)]
+    is_blocked = directory.is_blocked
+    alternates = [a for a in contact.alternates if not is_blocked(a.phone_number)]
     idx = destination_index(definition.rules.alternate_strategy, len(alternates), attempt)
     if idx is None:
         return Dial(contact.phone_number, None)
@@ -48,10 +68,11 @@ def call_variables(
     mapping = definition.variable_mapping
     values = contact.variables
     if alternate is not None and alternate.variables:
-        values = {**values, **alternate.variables}
+        values = values | alternate.variables
     if not mapping:
         return dict(values)
-    return {mapping.get(k, k): v for k, v in values.items()}
+    get = mapping.get
+    return {get(k, k): v for k, v in values.items()}
 
 
 @lru_cache(maxsize=1 << 16)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from campaigns import queues
 from campaigns.contacts import Contact
 from campaigns.dialing import (
+    CallPlan,
     Dial,
     call_variables,
-    choose_caller_id,
     choose_destination,
     contact_zones,
 )
@@ -63,15 +64,22 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
-def _creation_order(work: tuple[int, int, object, object, int]) -> tuple[int, int]:
-    """Outcomes and timeouts of one instant go by call creation, then by arrival."""
-    return work[0], work[1]
+# Outcomes and timeouts of one instant go by call creation, then by arrival.
+_CREATION_ORDER = itemgetter(0, 1)
 
 
 class Engine:
     def __init__(self, store: Store, directory: Directory) -> None:
         self.store = store
         self.directory = directory
+        self._plans: dict[str, CallPlan] = {}
+
+    def plan(self, definition: CampaignDefinition) -> CallPlan:
+        """The campaign's call plan, kept while the store hands out the same definition."""
+        found = self._plans.get(definition.campaign_id)
+        if found is None or found.definition is not definition:
+            found = self._plans[definition.campaign_id] = CallPlan(definition)
+        return found
 
     # ---- the step ------------------------------------------------------------
 
@@ -122,6 +130,7 @@ class _Step:
         now: int,
         out: list[Event],
     ) -> None:
+        self.engine = engine
         self.store = engine.store
         self.directory = engine.directory
         self.camp = camp
@@ -181,9 +190,9 @@ class _Step:
     def check_completed(self) -> None:
         c = self.camp
         if (
-            c.status in (CampaignStatus.running, CampaignStatus.paused)
+            c.final == c.arrived
             and c.arrived + c.duplicates >= c.expected
-            and c.final == c.arrived
+            and c.status in (CampaignStatus.running, CampaignStatus.paused)
         ):
             self.set_status(CampaignStatus.completed)
 
@@ -335,7 +344,7 @@ class _Step:
             contact = self.contact(seq)
             if contact is not None and contact.call_open and contact.call_order == order:
                 work.append((order, len(outcomes), None, contact, deadline))
-        work.sort(key=_creation_order)
+        work.sort(key=_CREATION_ORDER)
         for order, _, outcome, contact, value in work:
             if outcome is None:
                 self.apply_timeout(contact, order, value)
@@ -488,6 +497,7 @@ class _Step:
     def create_call(self, contact: ContactState, attempt: int, dial: Dial) -> None:
         assert self.definition is not None
         d = self.definition
+        plan = self.engine.plan(d)
         c = self.camp
         contact.attempts = attempt
         contact.phase = Phase.in_call
@@ -496,7 +506,7 @@ class _Step:
         contact.retry_due = None
         c.calls += 1
         c.in_flight += 1
-        deadline = self.now + d.rules.max_call_us
+        deadline = self.now + plan.max_call_us
         self.deadlines.push((deadline, contact.call_order, contact.seq, attempt))
         self.store.put_contact(self.cid, contact)
         self.out.append(
@@ -504,13 +514,13 @@ class _Step:
                 at=self.now,
                 call_id=call_id(self.cid, contact.contact.contact_id, attempt),
                 campaign_id=self.cid,
-                account_id=d.account_id,
+                account_id=plan.account_id,
                 contact_id=contact.contact.contact_id,
                 attempt=attempt,
                 to=dial.to,
-                from_=choose_caller_id(d, attempt),
+                from_=plan.caller_id(attempt),
                 alternate_position=dial.alternate.position if dial.alternate else 0,
-                agent_id=d.agent.id,
+                agent_id=plan.agent_id,
                 variables=call_variables(d, contact.contact, dial.alternate),
                 deadline=deadline,
             )

@@ -202,7 +202,7 @@ class Rules(Strict):
         """L of SPEC section 5: slots the campaign may fill."""
         return self.concurrent_calls - self.inbound_free_slots
 
-    @property
+    @cached_property
     def attempts_allowed(self) -> int:
         return 1 + self.max_retries
 

@@ -56,7 +56,7 @@ class SimDialer:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._statuses = [s for s, _ in self.model]
+        self._drawn = [ScriptedCall(s, self.default.duration_us) for s, _ in self.model]
         self._cumulative = list(accumulate(w for _, w in self.model))
 
     def outcome(self, call: CallCreated) -> ScriptedCall:
@@ -64,14 +64,13 @@ class SimDialer:
 
     def outcome_for(self, contact_id: str, attempt: int) -> ScriptedCall:
         """Draws from the model in call-creation order, so a seed gives one forecast."""
-        scripted = self.script.get((contact_id, attempt))
-        if scripted is not None:
-            return scripted
-        if self.model:
+        if self.script:
+            scripted = self.script.get((contact_id, attempt))
+            if scripted is not None:
+                return scripted
+        if self._drawn:
             pick = bisect(self._cumulative, self._rng.random() * self._cumulative[-1])
-            return ScriptedCall(
-                self._statuses[min(pick, len(self._statuses) - 1)], self.default.duration_us
-            )
+            return self._drawn[min(pick, len(self._drawn) - 1)]
         return self.default
 
 
@@ -181,6 +180,7 @@ class Simulation:
         self.finished = None
         created = ci = 0
         now = self.start
+        outcome_for, push = self.dialer.outcome_for, heapq.heappush
         first = True
         while True:
             batch: list[Command] = []
@@ -206,18 +206,17 @@ class Simulation:
                 events = engine.step(cid, now, commands=batch, outcomes=outcomes)
             first = False
             for ev in events:
-                if isinstance(ev, CallCreated):
-                    plan = self.dialer.outcome(ev)
+                if type(ev) is CallCreated:
+                    plan = outcome_for(ev.contact_id, ev.attempt)
                     if plan.status != NO_OUTCOME:
-                        heapq.heappush(
-                            pending, (ev.at + plan.duration_us, created, ev.call_id, plan.status)
-                        )
+                        push(pending, (ev.at + plan.duration_us, created, ev.call_id, plan.status))
                     created += 1
-                elif isinstance(ev, OutcomeRecorded) and ev.applied:
-                    self.calls[ev.status] += 1
-                elif isinstance(ev, StatusChanged) and ev.status in FINAL_CAMPAIGN:
+                elif type(ev) is OutcomeRecorded:
+                    if ev.applied:
+                        self.calls[ev.status] += 1
+                elif type(ev) is StatusChanged and ev.status in FINAL_CAMPAIGN:
                     self.finished = ev.at
-                yield ev
+            yield from events
             self.now = now
             if self.finished is not None:
                 break
