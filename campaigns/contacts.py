@@ -320,6 +320,35 @@ class Deduper:
             contact.row, contact.contact_id, contact.phone_number, contact.timezone
         )
 
+    def accept_all(
+        self,
+        contact_ids: list[str] | None,
+        phone_numbers: list[str],
+        timezones: list[str | None] | None,
+    ) -> bool:
+        """`check_key` on many rows in order when none of them breaks a rule; else False, nothing kept.
+
+        Why: in a clean list no row is rejected here, and set operations check a chunk
+        at once. contact_ids None: every row has its default id (see check_key).
+        """
+        phones = set(phone_numbers)
+        if len(phones) != len(phone_numbers) or not self._primaries.isdisjoint(phones):
+            return False
+        ids: set[str] = set()
+        if contact_ids is not None:
+            ids = set(contact_ids)
+            if len(ids) != len(contact_ids) or not self._ids.isdisjoint(ids):
+                return False
+        for zone in set(timezones or ()):
+            if zone is not None:
+                try:
+                    check_timezone(zone)
+                except ValueError:
+                    return False
+        self._primaries |= phones
+        self._ids |= ids
+        return True
+
     def check_key(
         self, row: int, contact_id: str | None, phone_number: str, timezone: str | None
     ) -> Rejection | None:

@@ -25,27 +25,29 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from campaigns.contacts import (
     FIELD_READ_LIMIT,
-    Contact,
     ContactLayout,
     ContactsFileError,
     Deduper,
     Rejection,
     UnterminatedQuote,
-    build_contact,
     csv_rows,
     decode_error_in,
     normalise_number,
 )
-from ingest.rowcodec import encode_contact
+from ingest.rowcodec import RowEncoder
 
 CHUNK_BYTES = 1 << 20
 # Below this many bytes a list is parsed in-process: starting workers costs more.
 PARALLEL_MIN_BYTES = 2_000_000
+# Each worker's own cache of validated numbers: repeated numbers (a switchboard as
+# alternate) stay in it, unique ones pass through; bounded so memory stays flat.
+WORKER_CACHE = 1 << 18
 # No record is longer than this (a cell over FIELD_READ_LIMIT characters is an error anyway).
 MAX_RECORD_BYTES = 4 * FIELD_READ_LIMIT + 2 * CHUNK_BYTES
 
@@ -59,12 +61,27 @@ class Accepted:
 
 @dataclass
 class Chunk:
-    """One piece of the file, in file order: accepted rows and rejections."""
+    """One piece of the file, in file order: accepted rows (encoded, one blob) and rejections."""
 
     first_row: int
     rows: int
-    accepted: list[Accepted]
     rejections: list[Rejection]
+    blob: bytes = b""  # the accepted rows' ContactRow bytes, in row order
+    ends: array[int] = field(default_factory=lambda: array("q"))  # end of each row in blob
+    accepted_rows: array[int] = field(default_factory=lambda: array("q"))
+    ids: list[str] | None = None  # their contact ids; None: the default row-N
+
+    @property
+    def accepted(self) -> list[Accepted]:
+        """The accepted rows one by one (the upload uses blob and ends instead)."""
+        out: list[Accepted] = []
+        start = 0
+        for i, row in enumerate(self.accepted_rows):
+            end = self.ends[i]
+            cid = self.ids[i] if self.ids is not None else f"row-{row}"
+            out.append(Accepted(row, cid, self.blob[start:end]))
+            start = end
+        return out
 
 
 @dataclass
@@ -106,21 +123,22 @@ class Built:
 
 # ---- worker side -------------------------------------------------------------------
 
-_layout: ContactLayout | None = None
-_region = "US"
+_encoder: RowEncoder | None = None
 _source = "contacts"
 
 
 def _init_worker(layout: ContactLayout, region: str, source: str) -> None:
-    global _layout, _region, _source
-    _layout, _region, _source = layout, region, source
+    global _encoder, _source
+    normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
+    _encoder, _source = RowEncoder(layout, region, normalise), source
 
 
 def _build_piece(piece: Piece) -> Built:
     """Decode, parse, validate and encode the rows of a piece."""
-    assert _layout is not None
-    layout, region = _layout, _region
-    before = normalise_number.cache_info().misses
+    assert _encoder is not None
+    encoder = _encoder
+    normalise = encoder.normalise
+    misses = normalise.cache_info().misses  # type: ignore[attr-defined]
     out = Built()
     data = piece.data
     try:
@@ -131,32 +149,34 @@ def _build_piece(piece: Piece) -> Built:
         text = good[: good.rfind(b"\n") + 1].decode("utf-8")
     parts: list[bytes] = []
     end = 0
-    with_ids = layout.contact_id is not None
-    with_zones = layout.timezone is not None
+    ends, rows, phones, ids, zones = out.ends, out.rows, out.phones, out.ids, out.zones
+    with_ids = encoder.layout.contact_id is not None
+    with_zones = encoder.layout.timezone is not None
+    encode = encoder.encode
     try:
         for row, cells in csv_rows(
             io.StringIO(text, newline=""), _source, piece.rows_before, piece.lines_before
         ):
             out.records += 1
-            item = build_contact(layout, row, cells, region)
-            if isinstance(item, Contact):
-                encoded = encode_contact(item)
-                parts.append(encoded)
-                end += len(encoded)
-                out.ends.append(end)
-                out.rows.append(row)
-                out.phones.append(item.phone_number)
-                if with_ids:
-                    out.ids.append(item.contact_id)
-                if with_zones:
-                    out.zones.append(item.timezone)
-            else:
+            item = encode(row, cells)
+            if isinstance(item, Rejection):
                 out.rejections.append(item)
+                continue
+            encoded, contact_id, phone, zone = item
+            parts.append(encoded)
+            end += len(encoded)
+            ends.append(end)
+            rows.append(row)
+            phones.append(phone)
+            if with_ids:
+                ids.append(contact_id)
+            if with_zones:
+                zones.append(zone)
     except ContactsFileError as err:
         if out.error is None:
             out.error = str(err)
     out.blob = b"".join(parts)
-    out.validations = normalise_number.cache_info().misses - before
+    out.validations = normalise.cache_info().misses - misses  # type: ignore[attr-defined]
     return out
 
 
@@ -422,35 +442,55 @@ class ContactReader:
                 f"{self.source}: piece at byte {piece.offset} has {built.records} records,"
                 f" the splitter counted {piece.records}"
             )
-        accepted: list[Accepted] = []
         rejected = built.rejections
-        dup: list[Rejection] = []
-        blob, ends, rows, phones = built.blob, built.ends, built.rows, built.phones
-        ids = built.ids or None
-        zones = built.zones or None
-        check = dedupe.check_key
-        start = 0
-        for i, row in enumerate(rows):
-            end = ends[i]
-            cid = ids[i] if ids is not None else None
-            rej = check(row, cid, phones[i], zones[i] if zones is not None else None)
-            if rej is None:
-                accepted.append(Accepted(row, cid or f"row-{row}", blob[start:end]))
-            else:
-                dup.append(rej)
-            start = end
-        if dup:
-            self._fill_values(piece, dup)
-            rejected = sorted(rejected + dup, key=lambda r: r.row)
+        ids = built.ids if self.layout.contact_id is not None else None
+        zones = built.zones if self.layout.timezone is not None else None
+        chunk = Chunk(piece.rows_before + 1, built.records, rejected)
+        if dedupe.accept_all(ids, built.phones, zones):
+            chunk.blob, chunk.ends, chunk.accepted_rows, chunk.ids = (
+                built.blob,
+                built.ends,
+                built.rows,
+                ids,
+            )
+        else:
+            self._one_by_one(piece, built, dedupe, chunk)
         s = self.stats
         s.rows += built.records
-        s.accepted += len(accepted)
-        s.rejected += len(rejected)
+        s.accepted += len(chunk.accepted_rows)
+        s.rejected += len(chunk.rejections)
         s.validations += built.validations
         s.bytes_read = piece.offset + len(piece.data)
         if progress is not None:
             progress(s)
-        return Chunk(piece.rows_before + 1, built.records, accepted, rejected)
+        return chunk
+
+    def _one_by_one(self, piece: Piece, built: Built, dedupe: Deduper, chunk: Chunk) -> None:
+        """The duplicate checks row by row (some row breaks one): keep the accepted rows."""
+        blob, ends, phones = built.blob, built.ends, built.phones
+        ids = built.ids if self.layout.contact_id is not None else None
+        zones = built.zones if self.layout.timezone is not None else None
+        parts: list[bytes] = []
+        kept_ids: list[str] = []
+        dup: list[Rejection] = []
+        start = end = 0
+        for i, row in enumerate(built.rows):
+            start, end = end, ends[i]
+            cid = ids[i] if ids is not None else None
+            rej = dedupe.check_key(row, cid, phones[i], zones[i] if zones is not None else None)
+            if rej is not None:
+                dup.append(rej)
+                continue
+            parts.append(blob[start:end])
+            chunk.ends.append((chunk.ends[-1] if chunk.ends else 0) + end - start)
+            chunk.accepted_rows.append(row)
+            if cid is not None:
+                kept_ids.append(cid)
+        chunk.blob = b"".join(parts)
+        chunk.ids = kept_ids if ids is not None else None
+        if dup:
+            self._fill_values(piece, dup)
+            chunk.rejections = sorted(chunk.rejections + dup, key=lambda r: r.row)
 
     def _fill_values(self, piece: Piece, rejections: list[Rejection]) -> None:
         """Original values of rows the duplicate checks rejected: parse the piece again."""

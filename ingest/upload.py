@@ -128,18 +128,22 @@ def upload(
                 producer = producer or TrackedProducer(target.bootstrap)
             contacts_topic = catalogue.topic_name(catalogue.CONTACTS, target.prefix)
             key = d.campaign_id.encode()
-            batch: list[bytes] = []
-            rows: list[int] = []
+            batch: list[bytes] = []  # runs of encoded rows
+            count = 0
+            first_row = last_row = 0
 
             def flush_batch() -> None:
-                if not batch or producer is None:
+                nonlocal count
+                if not count or producer is None:
                     return
-                batch_id = f"{d.campaign_id}/rows-{rows[0]}-{rows[-1]}"
-                value = batch_value(d.campaign_id, batch_id, int(time.time() * 1000), batch)
+                batch_id = f"{d.campaign_id}/rows-{first_row}-{last_row}"
+                value = batch_value(
+                    d.campaign_id, batch_id, int(time.time() * 1000), batch, count=count
+                )
                 producer.produce(contacts_topic, value=value, key=key)
                 summary.batches += 1
                 batch.clear()
-                rows.clear()
+                count = 0
 
             try:
                 for chunk in reader.chunks(progress):
@@ -158,10 +162,18 @@ def upload(
                             summary.dead_lettered += 1
                     if producer is None:
                         continue
-                    for a in chunk.accepted:
-                        batch.append(a.encoded)
-                        rows.append(a.row)
-                        if len(batch) >= batch_contacts:
+                    # whole runs of the chunk's blob, cut where a batch is full
+                    rows, ends, n = chunk.accepted_rows, chunk.ends, len(chunk.accepted_rows)
+                    i = start = 0
+                    while i < n:
+                        j = min(n, i + batch_contacts - count)
+                        if not count:
+                            first_row = rows[i]
+                        last_row = rows[j - 1]
+                        batch.append(chunk.blob[start : ends[j - 1]])
+                        count += j - i
+                        start, i = ends[j - 1], j
+                        if count >= batch_contacts:
                             flush_batch()
             except ContactsFileError as err:
                 report.fatal(str(err))

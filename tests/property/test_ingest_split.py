@@ -1,4 +1,5 @@
-"""The ingest pipeline (file cut into byte pieces, parsed in workers) equals the engine's parser."""
+"""The ingest pipeline (file cut into byte pieces, parsed and encoded in workers) equals the
+engine's parser followed by encode_contact: same rows, ids, bytes, rejections and errors."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.contacts import Contact, ContactsFileError, Rejection, iter_contacts
+from campaigns.contacts import (
+    Contact,
+    ContactLayout,
+    ContactsFileError,
+    Rejection,
+    build_contact,
+    iter_contacts,
+    normalise_number,
+)
 from ingest.pipeline import ContactReader
+from ingest.rowcodec import RowEncoder, encode_contact
 
 pytestmark = pytest.mark.property
 
@@ -47,6 +57,8 @@ def files(draw: st.DrawFn) -> bytes:
                 "contact_id,phone_number,name,timezone",
                 '\ufeff"phone_number",name',
                 "\n\nphone_number,name",
+                "phone_number,name,plan,phone_number_3,name_3,phone_number_2,plan_2,timezone",
+                "contact_id,phone_number_2,phone_number,name_2,name",
             ]
         )
     )
@@ -72,7 +84,7 @@ def _serial(data: bytes) -> tuple[list[tuple[object, ...]], str | None]:
     try:
         for item in list(iter_contacts(io.BytesIO(data), "US", "l.csv"))[1:]:
             if isinstance(item, Contact):
-                out.append(("ok", item.row, item.contact_id))
+                out.append(("ok", item.row, item.contact_id, encode_contact(item)))
             elif isinstance(item, Rejection):
                 out.append(("rej", item.row, item.column, item.reason, item.values))
     except ContactsFileError as err:
@@ -87,7 +99,9 @@ def _pieces(
     try:
         reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", workers, chunk_bytes)
         for chunk in reader.chunks():
-            items: list[tuple[object, ...]] = [("ok", a.row, a.contact_id) for a in chunk.accepted]
+            items: list[tuple[object, ...]] = [
+                ("ok", a.row, a.contact_id, a.encoded) for a in chunk.accepted
+            ]
             items += [("rej", r.row, r.column, r.reason, r.values) for r in chunk.rejections]
             out += sorted(items, key=lambda t: t[1])  # type: ignore[arg-type,return-value]
     except ContactsFileError as err:
@@ -118,3 +132,38 @@ def test_two_workers_with_small_pieces() -> None:
         )
     data = ("\r\n".join(lines) + "\r\n").encode()
     assert _pieces(data, 2, 300) == _serial(data)
+
+
+WIDE = [
+    "contact_id",
+    "phone_number",
+    "name",
+    "plan",
+    "phone_number_2",
+    "name_2",
+    "plan_2",
+    "phone_number_3",
+    "name_3",
+    "timezone",
+    "phone_number_10",
+    "name_10",
+]
+PHONES = st.sampled_from(
+    ["(212) 555-0101", "+1 646 555 0199", "415.555.0102", "+44 20 7946 0958", "", " ", "x1"]
+)
+VALUES = st.sampled_from(["", "Ann", "Zoë ünï", "x" * 70, "gold", " spaced ", "row-9"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(PHONES, VALUES), min_size=10, max_size=13), st.integers(1, 10**7))
+def test_row_encoder_is_build_contact_then_encode_contact(cells: list[str], row: int) -> None:
+    layout = ContactLayout.from_header(WIDE)
+    for i, c in enumerate(WIDE):
+        if c.startswith("phone_number") and i < len(cells) and cells[i] not in ("", " ", "x1"):
+            cells[i] = cells[i] if cells[i][0] in "(+4" else "(212) 555-0101"
+    want = build_contact(layout, row, cells, "US")
+    got = RowEncoder(layout, "US", normalise_number).encode(row, cells)
+    if isinstance(want, Contact):
+        assert got == (encode_contact(want), want.contact_id, want.phone_number, want.timezone)
+    else:
+        assert got == want
