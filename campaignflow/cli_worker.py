@@ -32,16 +32,14 @@ def worker(
     ] = True,
 ) -> None:
     """Run an engine worker: consumes commands, contacts, outcomes and ticks; emits call:create."""
-    import faust
-
-    from streams.app import build_app
+    from streams.app import Worker, build_app
     from topics.admin import create_topics as create
 
     if create_topics:
         create()
     logging.basicConfig(level=loglevel.upper())
     app = build_app(web_port, data_dir)
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 def status(

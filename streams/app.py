@@ -1,19 +1,21 @@
 """The Faust app of the engine worker: one agent, the state table, the directory, ticks, web.
 
 - ONE agent (concurrency 1) reads the four co-partitioned engine inputs (commands,
-  contacts, outcomes, ticks) as raw bytes, in `take_events` batches, and hands them to
-  `streams.shell.Shell`, which runs the one `campaigns.engine.Engine`.
-- Per batch: publish what the engine emitted and wait for the broker, THEN commit the
-  state (changelog run + marker, then RocksDB), THEN the input offsets are acked. A
-  crash anywhere replays the batch against state that never ran ahead of its outputs:
-  repeated call:create records carry the same call ids, nothing is lost.
+  contacts, outcomes, ticks) as raw bytes and hands them to `streams.shell.Shell`,
+  which runs the one `campaigns.engine.Engine`. A batch is whatever waits in the
+  agent's queue when it is ready for more (up to BATCH_MAX): no timer, so a lone
+  outcome is stepped at once and a backlog is stepped in one go.
+- Per batch: the outputs go to the producer at once (record batches, not awaited), the
+  state changes are sealed, and `streams.committer.Committer` commits behind the agent:
+  outputs acked, THEN the changelog run + marker, THEN RocksDB, THEN the input offsets
+  are acked. A crash anywhere replays inputs against state that never ran ahead of its
+  outputs: repeated call:create records carry the same call ids, nothing is lost.
 - The leader publishes one tick per partition per second; every worker keeps a due index.
 - Web: GET /campaigns/{id} (routed to the owner by the state table) and /metrics.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -28,8 +30,10 @@ from campaigns.engine import Engine
 from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams import metrics
+from streams.committer import Committer, Sealed
 from streams.directory import TableDirectory, global_table
 from streams.partitioner import partition_of, partitioner
+from streams.publish import Publisher
 from streams.rocks import AtomicRocksStore  # importing registers the cfrocks:// store
 from streams.shell import Inbound, Shell
 from streams.tablestore import TableStore
@@ -55,7 +59,7 @@ DIRECTORY_ROCKS = {
     "max_open_files": 128,
 }
 BATCH_MAX = 2000
-BATCH_WITHIN = 0.005  # seconds a batch waits to fill; bounds the latency it adds
+COMMIT_WAITING = 16  # sealed batches that may wait for their commit before the agent waits
 TICK_SECONDS = 1.0
 
 RAW: dict[str, Any] = {
@@ -64,6 +68,18 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+
+
+class Worker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    The spinner sets the root logger to DEBUG (to spin on every record), so each
+    `log.debug` of aiokafka (one per message sent) built and dropped a LogRecord:
+    about a sixth of the worker's time under load.
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
 
 
 def app_id(prefix: str) -> str:
@@ -152,43 +168,68 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         if "shell" not in holder:
             rocks = state.data
             assert isinstance(rocks, AtomicRocksStore), "the state table needs the cfrocks:// store"
-            store = TableStore(rocks, state.changelog_topic.get_topic_name(), send)
+            store = TableStore(rocks)
             directory = TableDirectory(dnc, accounts, s.account_default_active)
+            publisher = Publisher()
+            holder["publisher"] = publisher
+            holder["committer"] = Committer(
+                store, publisher, state.changelog_topic.get_topic_name(), COMMIT_WAITING
+            )
             holder["shell"] = Shell(Engine(store, directory), store, codec)
         sh: Shell = holder["shell"]
         return sh
-
-    async def send(topic: str, key: bytes, value: bytes | None, partition: int | None) -> Any:
-        """Straight to aiokafka (Faust's send buffer drains one message per loop turn, and
-        its flush gives up after 100 ms idle); returns the delivery future."""
-        return await app.producer.send(topic, key, value, partition, None, None)
 
     last_offsets: dict[tuple[str, int], int] = {}
 
     @app.agent(inputs, concurrency=1)
     async def engine(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+        # The agent reads its channel's queue itself: Faust's per-event stream machinery
+        # (and take_events' timer) cost more than the engine step of an outcome.
+        channel = aiter(stream.channel)  # subscribes this agent's queue to the topics
+        queue = channel.queue
+        sensors = app.sensors
+        while True:
+            events = [await queue.get()]
+            while len(events) < BATCH_MAX and not queue.empty():
+                events.append(queue.get_nowait())
             started = time.perf_counter()
             batch = []
+            seen: dict[Any, Any] = {}
             for ev in events:
                 m = ev.message
                 batch.append(Inbound(m.topic, m.partition, m.offset, m.key, m.value))
-                last_offsets[(m.topic, m.partition)] = m.offset
+                seen[m.tp] = ev
+            for tp, ev in seen.items():  # Faust's monitor: this partition's stream is alive
+                last_offsets[(tp.topic, tp.partition)] = ev.message.offset
+                sensors.on_stream_event_out(
+                    tp,
+                    ev.message.offset,
+                    stream,
+                    ev,
+                    sensors.on_stream_event_in(tp, ev.message.offset, stream, ev),
+                )
             sh = shell()
             out = sh.handle(batch)
+            run = sh.store.seal()
             t1 = time.perf_counter()
-            delivered = [await send(o.topic, o.key, o.value, None) for o in out]
-            if delivered:  # outputs are on the broker before the state says they were made
-                await asyncio.gather(*delivered)
-            t2 = time.perf_counter()
-            await sh.store.commit()
-            metrics.PUBLISH_SECONDS.observe(t2 - t1)
-            metrics.COMMIT_SECONDS.observe(time.perf_counter() - t2)
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+            publisher: Publisher = holder["publisher"]
+            committer: Committer = holder["committer"]
+            try:
+                delivered = await publisher.publish([(o.topic, o.key, o.value) for o in out])
+                metrics.PUBLISH_SECONDS.observe(time.perf_counter() - t1)
+                metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+                await committer.submit(Sealed(delivered, run, events))
+            except Exception as exc:
+                # State in memory is ahead of what may be committed: stop this worker; its
+                # partitions replay from the last commit on the next owner.
+                log.exception("engine agent cannot go on")
+                await app.crash(exc)
+                raise
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         if "shell" in holder:
+            await holder["committer"].drain()  # what was handled is committed first
             holder["shell"].forget()
 
     @app.timer(TICK_SECONDS, on_leader=True)

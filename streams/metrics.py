@@ -28,8 +28,9 @@ STEP_SECONDS = Histogram(
 )
 BATCH_SECONDS = Histogram(
     "campaignflow_engine_batch_seconds",
-    "Time to handle one batch of input messages, commit included",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    "Agent time of one batch of input messages: decode, engine steps, encode, outputs handed"
+    " to the producer (the commit runs behind, see campaignflow_engine_commit_seconds)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DUE_CAMPAIGNS = Counter(
     "campaignflow_engine_due_steps_total", "Campaign steps triggered by ticks (due index)"
@@ -41,11 +42,16 @@ LAG = Gauge(
 )
 PUBLISH_SECONDS = Histogram(
     "campaignflow_engine_publish_seconds",
-    "Waiting for the broker to take a batch's outputs",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    "Handing a batch's outputs to the producer (not waiting for the broker)",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
 )
 COMMIT_SECONDS = Histogram(
     "campaignflow_engine_commit_seconds",
-    "Committing a batch's state: changelog run, marker ack, RocksDB write",
+    "Committing a group of batches: output acks, changelog run and marker ack, RocksDB write",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+COMMIT_GROUP = Histogram(
+    "campaignflow_engine_commit_batches",
+    "Batches committed together (they queued while the previous commit waited for the broker)",
+    buckets=(1, 2, 4, 8, 16, 32),
 )

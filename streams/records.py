@@ -1,6 +1,6 @@
 """Engine records <-> compact bytes for the state table (JSON arrays; no pickle).
 
-Records are `[version, {field: value}]`, field names from the dataclasses themselves,
+Records are JSON `[version, {field: value}]`, field names from the dataclasses themselves,
 so a field the engine adds is stored without a change here and old rows still load
 (missing fields take their defaults). The contact's own data is a positional array. Queue entries come back as tuples
 (the engine compares and inserts them with `bisect`).
@@ -9,8 +9,9 @@ so a field the engine adds is stored without a change here and old rows still lo
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
+
+import msgspec
 
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CampaignStatus, ContactStatus
@@ -20,12 +21,10 @@ from campaigns.store import QueueEntry
 from topics.translate import definition_from_record, definition_to_record
 
 VERSION = 1
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
-
-
-def _b(value: Any) -> bytes:
-    return _dumps(value).encode("utf-8")
+# msgspec writes the same compact UTF-8 JSON as `json` (no spaces, no \\u escapes), in a
+# fraction of the time: a worker encodes a contact row or two per outcome.
+_b = msgspec.json.Encoder().encode
+_loads = msgspec.json.Decoder().decode
 
 
 def _fields(cls: type) -> tuple[str, ...]:

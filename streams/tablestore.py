@@ -10,24 +10,26 @@ writes of a campaign go to one changelog partition, in order (see `streams.rocks
     Q<cid>\\0<queue name>   one queue bucket
 
 Reads go through an object cache (decoded records; the engine edits them in place and
-`put`s them back), writes stay dirty in memory until `commit`: a batch of events costs
-one encode per changed key, however many times the engine touched it. Commit sends the
-changed keys and a closing marker to the changelog, waits for the broker, then writes
-RocksDB in one batch with the changelog offset, so local state never runs ahead of it.
+`put`s them back), writes stay dirty in memory until the batch ends: a batch of events
+costs one encode per changed key, however many times the engine touched it. `seal`
+encodes a batch's changes into a `Run` (bytes, so later batches may edit the objects);
+until the run is `settle`d into RocksDB its values stay readable from a pending
+overlay. `streams.committer` decides when a run reaches the changelog and RocksDB:
+never before the outputs of its batch are on the broker.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from campaigns.models import CampaignDefinition
 from campaigns.state import CampaignState, ContactState
 from campaigns.store import QueueEntry
 from streams import records
-from streams.rocks import MARKER, AtomicRocksStore
+from streams.rocks import AtomicRocksStore
 
 CAMPAIGN = b"C"
 DEFINITION = b"D"
@@ -51,9 +53,16 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     QUEUE[0]: records.load_queue,
 }
 
+Writes = dict[bytes, bytes | None]  # key -> encoded value, None deletes
 
-# (topic, key, value, partition) -> future of the delivery (its result has `.offset`)
-Send = Callable[[str, bytes, bytes | None, int | None], Awaitable[Any]]
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One batch's state changes, encoded when the batch ended."""
+
+    seq: int  # increasing per store
+    generation: int  # `TableStore.generation` when sealed; a revocation moves it on
+    writes: dict[int, Writes]  # partition -> changes
 
 
 def campaign_key(cid: str) -> bytes:
@@ -67,16 +76,16 @@ def contact_key(cid: str, seq: int) -> bytes:
 class TableStore:
     """`campaigns.store.Store` for the live worker; `partition` says whose rows are touched."""
 
-    def __init__(
-        self, rocks: AtomicRocksStore, changelog: str, send: Send, cache_size: int = 200_000
-    ) -> None:
+    def __init__(self, rocks: AtomicRocksStore, cache_size: int = 200_000) -> None:
         self.rocks = rocks
-        self.changelog = changelog  # the state table's changelog topic name
-        self.send = send
         self.cache_size = cache_size
         self.partition = 0
+        self.generation = 0
+        self._seq = 0
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
         self._dirty: dict[int, dict[bytes, Any]] = {}
+        # Sealed, not yet in RocksDB: partition -> key -> (run seq, encoded value).
+        self._pending: dict[int, dict[bytes, tuple[int, bytes | None]]] = {}
         self._repaired: set[int] = set()
 
     # ---- plumbing ------------------------------------------------------------------
@@ -89,7 +98,11 @@ class TableStore:
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        raw = self.rocks.db(self.partition).get(key)
+        pending = self._pending.get(self.partition)
+        if pending is not None and key in pending:
+            raw = pending[key][1]
+        else:
+            raw = self.rocks.db(self.partition).get(key)
         if raw is None:
             return None
         value = _LOAD[key[0]](raw)
@@ -163,49 +176,54 @@ class TableStore:
 
     def forget(self) -> None:
         """Drop every cached row (partitions moved: another worker may write them now)."""
+        self.generation += 1
         self._cache.clear()
         self._dirty.clear()
+        self._pending.clear()
         self._repaired.clear()
 
     def touch(self, partition: int) -> None:
         """Make sure `partition` gets a commit (to repair an unclosed run) even with no change."""
         self._dirty.setdefault(partition, {})
 
-    def _writes(self, partition: int, dirty: dict[bytes, Any]) -> list[tuple[bytes, bytes | None]]:
-        writes: list[tuple[bytes, bytes | None]] = []
+    def _writes(self, partition: int, dirty: dict[bytes, Any]) -> Writes:
+        writes: Writes = {}
         if partition not in self._repaired:
             # A run a dead writer never closed: rewrite those keys with their committed values.
             self._repaired.add(partition)
             db = self.rocks.db(partition)
-            writes.extend(
-                (k, db.get(k)) for k in self.rocks.take_unclosed(partition) if k not in dirty
-            )
+            for key in self.rocks.take_unclosed(partition):
+                if key not in dirty:
+                    writes[key] = db.get(key)
         for key, value in dirty.items():
-            writes.append((key, None if value is None else _DUMP[key[0]](value)))
+            writes[key] = None if value is None else _DUMP[key[0]](value)
         return writes
 
-    async def commit(self, timeout: float = 60.0) -> int:
-        """Write every dirty partition: changelog run + marker, wait for acks, then RocksDB."""
+    def seal(self) -> Run:
+        """End the batch: its changes, encoded, readable from the overlay until settled."""
         dirty, self._dirty = self._dirty, {}
-        runs: list[tuple[int, list[tuple[bytes, bytes | None]], Any]] = []
+        self._seq += 1
+        seq = self._seq
+        runs: dict[int, Writes] = {}
         for partition, changes in dirty.items():
             writes = self._writes(partition, changes)
             if not writes:
                 continue
-            for key, value in writes:
-                await self.send(self.changelog, key, value, partition)
-            marker = await self.send(self.changelog, MARKER, b"", partition)
-            runs.append((partition, writes, marker))
-        if not runs:
-            return 0
-        # The marker is acked after every earlier message of its partition (one in-flight
-        # batch per partition, idempotent producer), so its ack covers the whole run.
-        metas = await asyncio.wait_for(asyncio.gather(*(m for _, _, m in runs)), timeout)
-        count = 0
-        for (partition, writes, _), meta in zip(runs, metas, strict=True):
-            self.rocks.write(partition, writes, meta.offset)
-            count += len(writes)
-        return count
+            runs[partition] = writes
+            pending = self._pending.setdefault(partition, {})
+            for key, value in writes.items():
+                pending[key] = (seq, value)
+        return Run(seq, self.generation, runs)
+
+    def settle(self, partition: int, writes: Writes, offset: int, seq: int) -> None:
+        """Runs up to `seq` are on the changelog up to `offset`: write them to RocksDB."""
+        self.rocks.write(partition, writes.items(), offset)
+        pending = self._pending.get(partition)
+        if pending:
+            for key in writes:
+                entry = pending.get(key)
+                if entry is not None and entry[0] <= seq:
+                    del pending[key]
 
     # ---- reading a whole partition ----------------------------------------------------------
 

@@ -1,0 +1,108 @@
+"""What the worker writes to Kafka, through librdkafka (confluent-kafka), acked as one future per group.
+
+Faust's aiokafka producer costs a chain of Python calls, a future and a debug log call
+per message, and builds produce requests on the event loop; its record-batch API waits
+for the previous batch of a partition to leave before taking the next. The worker
+writes several records per outcome (call:create, events, changelog), so it writes them
+with the project's idempotent confluent-kafka producer instead (`topics.clients`: the
+same murmur2 partitioning as every other producer, acks=all, ordered per partition):
+a `produce` costs a few microseconds in C, batching and compression run in
+librdkafka's threads. A daemon thread serves the delivery reports and resolves, on the
+event loop, one future per group of records.
+
+Faust keeps everything else: consuming, offsets, tables and their recovery, ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from topics.clients import producer_config
+
+Record = tuple[bytes | None, bytes | None]  # key, value
+
+
+class Delivery:
+    """Counts the delivery reports of a group of records (only the poll thread counts down)."""
+
+    __slots__ = ("future", "last_offset", "pending", "error", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self._loop = loop
+        self.future: asyncio.Future[int] = loop.create_future()
+        self.pending = count
+        self.last_offset = -1  # highest offset acked (a run's marker: its last record)
+        self.error: KafkaError | None = None
+        if count == 0:
+            self.future.set_result(-1)
+
+    def report(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            if self.error is None:
+                self.error = err
+        else:
+            offset = msg.offset()
+            if offset > self.last_offset:
+                self.last_offset = offset
+        self.pending -= 1
+        if self.pending == 0:
+            self._loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(KafkaException(self.error))
+        else:
+            self.future.set_result(self.last_offset)
+
+
+class Publisher:
+    def __init__(self, **overrides: Any) -> None:
+        conf = producer_config(**{"linger.ms": 1, **overrides})
+        self._producer = Producer(conf)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="publisher-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(self, records: Sequence[tuple[str, bytes | None, bytes | None]]) -> Delivery:
+        """(topic, key, value) records, partitioned by key; one future for all their acks."""
+        d = Delivery(asyncio.get_running_loop(), len(records))
+        produce = self._producer.produce
+        report = d.report
+        for topic, key, value in records:
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=report)
+                    break
+                except BufferError:  # librdkafka's queue is full: let the broker catch up
+                    await asyncio.sleep(0.005)
+        return d
+
+    async def send(self, topic: str, partition: int, records: Sequence[Record]) -> Delivery:
+        """Records to one partition, in order; the future's result is the last one's offset."""
+        d = Delivery(asyncio.get_running_loop(), len(records))
+        produce = self._producer.produce
+        report = d.report
+        for key, value in records:
+            while True:
+                try:
+                    produce(topic, value, key, partition, on_delivery=report)
+                    break
+                except BufferError:
+                    await asyncio.sleep(0.005)
+        return d
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self._producer.flush(timeout)
