@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench kafka-up kafka-down clean
+.PHONY: install demo test lint typecheck unit bench compiled kafka-up kafka-down clean
 
 install: $(STAMP)
 
@@ -31,7 +31,11 @@ unit: install
 demo: install
 	$(BIN)/campaignflow demo
 
-bench: install
+# The engine compiled with mypyc, in build/compiled-engine/<hash of the sources>.
+compiled: install
+	$(BIN)/python -m campaignflow.compiled
+
+bench: install compiled
 	$(BIN)/python benchmarks/run_all.py
 
 kafka-up: install

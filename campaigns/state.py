@@ -10,6 +10,7 @@ counters the campaign record keeps, parked contacts sit in time buckets whose id
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from campaigns.contacts import Contact
 from campaigns.events import CampaignStatus, ContactStatus
@@ -21,10 +22,10 @@ RECENT_COMMANDS = 256
 class Phase:
     """Where a contact is while it is not final."""
 
-    waiting = "waiting"  # never considered yet (behind or at the cursor)
-    in_call = "in_call"
-    retry = "retry"  # in a retry bucket
-    parked = "parked"  # passed over for its local time; in a parked bucket
+    waiting: Final = "waiting"  # never considered yet (behind or at the cursor)
+    in_call: Final = "in_call"
+    retry: Final = "retry"  # in a retry bucket
+    parked: Final = "parked"  # passed over for its local time; in a parked bucket
 
 
 @dataclass(slots=True)
