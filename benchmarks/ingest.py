@@ -192,7 +192,8 @@ def main() -> None:
     )
     print(
         f"  numbers validated: {s.validations:,} for {len(numbers):,} distinct"
-        f" ({s.validations - len(numbers):,} repeats across the {args.workers} workers' caches)"
+        f" ({s.validations - len(numbers):,} repeats: the {args.workers} workers' caches are"
+        " separate and bounded)"
     )
     print(f"  peak memory: parent {parent_mb:,.0f} MB, largest worker {child_mb:,.0f} MB")
     print(
