@@ -173,7 +173,11 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
             publisher = Publisher()
             holder["publisher"] = publisher
             holder["committer"] = Committer(
-                store, publisher, state.changelog_topic.get_topic_name(), COMMIT_WAITING
+                store,
+                publisher,
+                state.changelog_topic.get_topic_name(),
+                COMMIT_WAITING,
+                on_error=app.crash,
             )
             holder["shell"] = Shell(Engine(store, directory), store, codec)
         sh: Shell = holder["shell"]

@@ -14,7 +14,8 @@ A crash anywhere replays inputs whose effects are either not in the state (the r
 never closed) or already on the broker (outputs acked first): repeated call:create
 records carry the same call ids, nothing is lost or counted twice. The queue of sealed
 batches is bounded, which is the agent's back-pressure. Any failure stops the committer
-for good (nothing after a failed batch may be committed) and is raised to the agent.
+for good (nothing after a failed batch may be committed): `on_error` (the app stops the
+worker) and the agent's next `submit` hear of it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,8 +56,10 @@ class Committer:
         changelog: str,
         max_waiting: int = 16,
         timeout: float = 60.0,
+        on_error: Callable[[BaseException], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        self.on_error = on_error  # the app crashes the worker: memory is ahead of the commits
         self.publisher = publisher
         self.changelog = changelog  # the state table's changelog topic
         self.timeout = timeout
@@ -91,12 +94,16 @@ class Committer:
             started = time.perf_counter()
             try:
                 await asyncio.wait_for(self._commit(group), self.timeout)
-            except BaseException as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # raised to the agent by its next `submit`
                 self.error = exc
                 log.exception("commit failed; the worker stops committing")
                 self._open = 0
                 self._idle.set()
-                raise
+                if self.on_error is not None:
+                    await self.on_error(exc)
+                return
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             self._open -= len(group)
             if self._open == 0:

@@ -194,6 +194,47 @@ def test_kill_9_and_restart_completes_without_double_attempts(rig: Rig) -> None:
     assert max(attempts.values()) <= 1 + d.rules.max_retries
 
 
+def test_kill_9_twice_under_load_places_no_call_twice_and_counts_no_outcome_twice(
+    rig: Rig,
+) -> None:
+    """Commits run behind the agent (outputs acked, then the changelog run, then offsets):
+    kills under load land with all three in flight. The campaign still ends exactly as
+    simulate says, and the committed counters count every call and outcome once."""
+    cid = "crash-load"
+    d = definition(cid, concurrent_calls=25, retry_delay_minutes=0.01)
+    cs = contacts(300)
+    expected_calls, expected_finals = simulate(d, cs)
+    dialer = ScriptedDialer(rig, SCRIPT)
+    events = rig.collect(catalogue.EVENTS)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+    create(rig, d, len(cs))
+    rig.send_contacts(cid, cs, size=50)
+    command(rig, cid, CommandKind.start, "start-1")
+    for calls in (150, 450):
+        wait_until(lambda n=calls: len(dialer.calls()) >= n, 90, f"{calls} calls before a kill")
+        rig.kill(port)  # SIGKILL
+        port = rig.start_worker(port)  # same home and data dir
+        rig.wait_ready(port)
+    wait_until(lambda: "completed" in statuses(events, cid), 180, "completed after two kills")
+    calls, finals = live_result(dialer, events, cid)
+    assert calls == expected_calls
+    assert finals == expected_finals
+    by_id: dict[str, set[tuple[str, str, int]]] = {}
+    for c in dialer.calls():
+        by_id.setdefault(c["call_id"], set()).add((c["to"], c["from"], c["attempt"]))
+    assert all(len(v) == 1 for v in by_id.values()), "a repeated call:create changed"
+    status = wait_until(
+        lambda: (st := rig.status(port, cid)) and st["status"] == "completed" and st,
+        30,
+        "status API says completed",
+    )
+    assert status["calls_created"] == len(expected_calls)
+    assert status["in_flight"] == 0
+    assert status["contacts"]["final"] == len(cs)
+    assert status["contacts"]["by_final_status"] == dict(Counter(expected_finals.values()))
+
+
 # ---- two workers -------------------------------------------------------------------------------
 
 
