@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from campaignflow.runtime import tune_gc
 from campaigns.contacts import (
     Contact,
     ContactLayout,
@@ -262,6 +263,7 @@ def register(app: typer.Typer) -> None:
         except InputError as err:
             print(f"campaignflow simulate: {err}", file=sys.stderr)
             raise typer.Exit(2) from None
+        tune_gc()
         out = sys.stdout
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         for line in sim.run(summary=summary):
