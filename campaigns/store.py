@@ -35,13 +35,18 @@ class Directory(Protocol):
 
 
 class MemoryStore:
-    """Dicts; `put` keeps the object itself, so the engine's in-place edits cost nothing."""
+    """Dicts and lists; `put` keeps the object itself, so in-place edits cost nothing.
+
+    Contacts sit in a list per campaign indexed by sequence number (they are numbered
+    densely on arrival), so a million-contact campaign costs a pointer per contact
+    and a lookup hashes nothing.
+    """
 
     def __init__(self) -> None:
         self.campaigns: dict[str, CampaignState] = {}
         self.definitions: dict[str, CampaignDefinition] = {}
-        self.contacts: dict[tuple[str, int], ContactState] = {}
-        self.index: dict[tuple[str, str], int] = {}
+        self.contacts: dict[str, list[ContactState | None]] = {}
+        self.index: dict[str, dict[str, int]] = {}
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
@@ -57,16 +62,24 @@ class MemoryStore:
         self.definitions[definition.campaign_id] = definition
 
     def get_contact(self, campaign_id: str, seq: int) -> ContactState | None:
-        return self.contacts.get((campaign_id, seq))
+        contacts = self.contacts.get(campaign_id)
+        if contacts is None or not 0 <= seq < len(contacts):
+            return None
+        return contacts[seq]
 
     def put_contact(self, campaign_id: str, state: ContactState) -> None:
-        self.contacts[(campaign_id, state.seq)] = state
+        contacts = self.contacts.setdefault(campaign_id, [])
+        seq = state.seq
+        if seq >= len(contacts):
+            contacts.extend([None] * (seq + 1 - len(contacts)))
+        contacts[seq] = state
 
     def find_contact(self, campaign_id: str, contact_id: str) -> int | None:
-        return self.index.get((campaign_id, contact_id))
+        index = self.index.get(campaign_id)
+        return None if index is None else index.get(contact_id)
 
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
-        self.index[(campaign_id, contact_id)] = seq
+        self.index.setdefault(campaign_id, {})[contact_id] = seq
 
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]:
         return self.queues.get((campaign_id, name), [])
