@@ -324,6 +324,8 @@ def _read_header(
         bom = len(codecs.BOM_UTF8) if buf.startswith(codecs.BOM_UTF8) else 0
         upto = len(buf) if eof else max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1
         if upto <= bom:
+            if eof:
+                raise ContactsFileError(f"{source}: the file is empty (no header row)")
             if len(buf) >= MAX_RECORD_BYTES:
                 raise ContactsFileError(
                     f"{source}: row 0 (header) is over {MAX_RECORD_BYTES} bytes"

@@ -167,3 +167,20 @@ def test_row_encoder_is_build_contact_then_encode_contact(cells: list[str], row:
         assert got == (encode_contact(want), want.contact_id, want.phone_number, want.timezone)
     else:
         assert got == want
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xef\xbb\xbf",
+        b"\n\r\n",
+        b"\xef\xbb\xbf\n",
+        b"phone_number",
+        b'"phone_number\n',
+        b"\xff\n",
+    ],
+)
+def test_files_without_rows_fail_like_the_engine(data: bytes) -> None:
+    assert _pieces(data, 1, 3) == _serial(data)
+    assert _pieces(data, 1, 1 << 20) == _serial(data)
