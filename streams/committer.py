@@ -93,7 +93,8 @@ class Committer:
                 group.append(self._queue.get_nowait())
             started = time.perf_counter()
             try:
-                await asyncio.wait_for(self._commit(group), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await self._commit(group)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # raised to the agent by its next `submit`
