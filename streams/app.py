@@ -143,7 +143,8 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         table_standby_replicas=1,
     )
     names = {logical: catalogue.topic_name(logical) for logical in catalogue.LOGICAL_NAMES}
-    inputs = app.topic(*(names[t] for t in catalogue.ENGINE_INPUTS), **RAW)
+    input_names = [names[t] for t in catalogue.ENGINE_INPUTS]
+    inputs = app.topic(*input_names, **RAW)
     ticks = app.topic(names[catalogue.TICKS], **RAW)
 
     state = app.Table("state", partitions=partitions, options=dict(STATE_ROCKS), **_table_types())
@@ -183,6 +184,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
                 state.changelog_topic.get_topic_name(),
                 COMMIT_WAITING,
                 on_error=app.crash,
+                consumer=app.consumer,
             )
             holder["shell"] = Shell(Engine(store, directory), store, codec)
         sh: Shell = holder["shell"]
@@ -201,25 +203,37 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         channel = aiter(stream.channel)  # subscribes this agent's queue to the topics
         queue = channel.queue
         sensors = app.sensors
+        flow = app.flow_control
+        consumer: Any = app.consumer
+
+        def handover(message: Any) -> bool:
+            """The consumer's direct path into this queue (see `streams.transport`)."""
+            if not flow.is_active() or queue.full():
+                return False  # the conductor's way: it waits, or drops on a revocation
+            message.incref()  # acked (decref'd) by the committer, as the conductor would
+            queue.put_nowait(message)
+            return True
+
+        consumer.handovers = {name: handover for name in input_names}
         while True:
-            events = [await queue.get()]
-            while len(events) < BATCH_MAX and not queue.empty():
-                events.append(queue.get_nowait())
+            # Raw messages from the hand-over, Faust events from the conductor's path.
+            items = [await queue.get()]
+            while len(items) < BATCH_MAX and not queue.empty():
+                items.append(queue.get_nowait())
             started = time.perf_counter()
             batch = []
+            messages = []
             seen: dict[Any, Any] = {}
-            for ev in events:
-                m = ev.message
+            for item in items:
+                m = getattr(item, "message", item)
+                messages.append(m)
                 batch.append(Inbound(m.topic, m.partition, m.offset, m.key, m.value))
-                seen[m.tp] = ev
-            for tp, ev in seen.items():  # Faust's monitor: this partition's stream is alive
-                last_offsets[(tp.topic, tp.partition)] = ev.message.offset
+                seen[m.tp] = item
+            for tp, item in seen.items():  # Faust's monitor: this partition's stream is alive
+                offset = getattr(item, "message", item).offset
+                last_offsets[(tp.topic, tp.partition)] = offset
                 sensors.on_stream_event_out(
-                    tp,
-                    ev.message.offset,
-                    stream,
-                    ev,
-                    sensors.on_stream_event_in(tp, ev.message.offset, stream, ev),
+                    tp, offset, stream, item, sensors.on_stream_event_in(tp, offset, stream, item)
                 )
             sh = shell()
             out = sh.handle(batch)
@@ -231,7 +245,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
                 delivered = await publisher.publish([(o.topic, o.key, o.value) for o in out])
                 metrics.PUBLISH_SECONDS.observe(time.perf_counter() - t1)
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-                await committer.submit(Sealed(delivered, run, events))
+                await committer.submit(Sealed(delivered, run, messages))
             except Exception as exc:
                 # State in memory is ahead of what may be committed: stop this worker; its
                 # partitions replay from the last commit on the next owner.

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from streams import metrics
 from streams.publish import Delivery, Publisher
@@ -36,12 +36,14 @@ log = logging.getLogger(__name__)
 
 
 class Ackable(Protocol):
-    def ack(self) -> bool: ...
+    """A consumed message (Faust's `Message.ack(consumer)` marks its offset committable)."""
+
+    def ack(self, consumer: Any, n: int = 1) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
-    """One handled batch: its output deliveries, its state changes, its input events."""
+    """One handled batch: its output deliveries, its state changes, its input messages."""
 
     outputs: Delivery
     run: Run
@@ -57,8 +59,10 @@ class Committer:
         max_waiting: int = 16,
         timeout: float = 60.0,
         on_error: Callable[[BaseException], Awaitable[None]] | None = None,
+        consumer: Any = None,
     ) -> None:
         self.store = store
+        self.consumer = consumer  # the app's consumer, which commits acked offsets
         self.on_error = on_error  # the app crashes the worker: memory is ahead of the commits
         self.publisher = publisher
         self.changelog = changelog  # the state table's changelog topic
@@ -122,9 +126,10 @@ class Committer:
                 merged.setdefault(partition, {}).update(writes)
         if merged:
             await self._write_runs(merged, current[-1].run.seq)
+        consumer = self.consumer
         for s in current:
-            for event in s.events:
-                event.ack()
+            for message in s.events:
+                message.ack(consumer)
         metrics.COMMIT_GROUP.observe(len(group))
 
     async def _write_runs(self, merged: dict[int, Writes], seq: int) -> None:

@@ -12,6 +12,12 @@ message is awaited directly while the flow runs, and through `wait_first` as bef
 once the flow is suspended (a rebalance), so a suspended flow still drops the message
 instead of blocking on it. Otherwise the loop is Faust 0.15.3's own.
 
+Messages of the engine's input topics skip the conductor altogether when the agent has
+installed a hand-over for them (`Consumer.handovers`): the conductor's per-message lock,
+flow-control and producer-buffer awaits, decode into an Event and pressure callbacks cost
+more than the agent's own work on a message. A hand-over takes a message only while the
+flow runs and its queue has room; otherwise the message goes the conductor's way.
+
 Faust also fixes the consumer's fetch wait at 1.5 s. aiokafka keeps one fetch in flight
 per broker and leaves a partition out of it while records of that partition are still
 buffered; the fetch then waits for the OTHER (idle) partitions, and outcomes arriving
@@ -24,7 +30,7 @@ spares an idle worker a hundred fetches a second.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -62,6 +68,9 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
 
 
 class Consumer(driver.Consumer):
+    #: topic -> synchronous hand-over of a message; False sends it the conductor's way.
+    handovers: dict[str, Callable[[Any], bool]] | None = None
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -100,9 +109,11 @@ class Consumer(driver.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
+                            handovers = self.handovers
+                            handover = handovers.get(message.topic) if handovers else None
                             if flow_suspended():
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
-                            else:
+                            elif handover is None or not handover(message):
                                 await callback(message)
                             set_read_offset(tp, offset)
                     unset_flag(CONSUMER_FETCHING)

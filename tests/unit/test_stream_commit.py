@@ -92,7 +92,7 @@ class Event:
     def __init__(self) -> None:
         self.acked = False
 
-    def ack(self) -> bool:
+    def ack(self, consumer: Any, n: int = 1) -> bool:
         self.acked = True
         return True
 
