@@ -5,12 +5,16 @@ At-least-once delivery into idempotent tables gives exactly-once results:
 - tables are ReplacingMergeTrees keyed by the message's deterministic id;
 - offsets are committed only after every table's insert (and every dead letter) succeeded.
 A crash anywhere replays from the last commit and the replay collapses into what is there.
+A due batch is flushed (inserted, then committed) by a flusher thread while the consumer
+reads the next one; only one flush runs at a time, in batch order, and the next batch is
+handed over only once the previous one is committed (so commits stay in order and at most
+two batches are in memory). ClickHouse works with the GIL released, so the two overlap.
 Call attempts and outcomes are decoded by ClickHouse itself (sinks.native); when such an
 insert fails the batch's messages of that table are decoded in Python instead, so a bad
 message is parked on the dead-letter topic and the rest goes in.
-While ClickHouse is away the batch is retried with capped exponential backoff; the
-assignment is paused meanwhile so nothing more is fetched, and the consumer keeps
-polling so it stays in its group.
+While ClickHouse is away the batch is retried with capped exponential backoff; once the
+next batch is due too, the assignment is paused so nothing more is fetched, and the
+consumer keeps polling so it stays in its group.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfoNotFoundError
@@ -27,7 +32,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from sinks import metrics
-from sinks.batch import Batch
+from sinks.batch import Batch, KeptMessage
 from sinks.dsn import default_dsn, is_embedded, open_client
 from sinks.migrations import migrate
 from sinks.native import NativeAvro
@@ -57,6 +62,12 @@ SOURCES: tuple[str, ...] = (
     catalogue.COMMANDS,
 )
 DEFAULT_GROUP = "campaignflow-sink"
+# How long the consumer waits for an insert in flight before pausing its assignment.
+PATIENCE_SECONDS = 1.0
+# Messages per consume() call. Small lists die young: with 10,000 Message objects alive
+# per call most of them outlived two collections, and full collections of the garbage
+# collector came every call or two (twice the handling time of 200,000 rows here).
+FETCH_MESSAGES = 1000
 
 
 class _Abandoned(Exception):
@@ -101,8 +112,12 @@ class Sink:
         self._producer: Producer | None = None
         self._batch = Batch(time.monotonic())
         self._carry: list[Message] = []
-        self._flushing = False
-        self._abandon = False
+        self._flusher: ThreadPoolExecutor | None = None
+        # The batch whose insert the flusher thread is doing, and that insert (its result:
+        # when the rows became visible, or None if it was abandoned).
+        self._in_flight: tuple[Batch, Future[float | None]] | None = None
+        self._retrying_now = False  # the flush in flight is waiting to retry
+        self._abandon = threading.Event()
         self._stop: threading.Event | None = None
         self.ready = threading.Event()
 
@@ -174,8 +189,8 @@ class Sink:
                 table,
                 exc,
             )
-            for msg, _header, published in batch.take_native(table):
-                mapped = self._decode(msg, published)
+            for source in batch.take_native(table):
+                mapped = self._decode(KeptMessage(source), source[2])
                 if mapped is not None:
                     batch.add_row(*mapped)
             return
@@ -184,30 +199,30 @@ class Sink:
         metrics.ROWS_INSERTED.labels(table).inc(len(sources))
 
     def _retrying(self, what: str, fn: Callable[[], None]) -> None:
-        """Run `fn` until it succeeds; pause consumption and keep polling while it fails."""
+        """Run `fn` until it succeeds, waiting longer after each failure.
+
+        Runs in the flusher thread (or at stop); the consumer thread keeps polling meanwhile
+        and pauses its assignment once the next batch is due (`_await_flush`).
+        """
         delay = 0.25
-        paused: list[TopicPartition] = []
-        try:
-            while True:
+        while True:
+            try:
+                fn()
+                metrics.CLICKHOUSE_UP.set(1)
+                return
+            except _Abandoned:
+                raise
+            except Exception as exc:
+                metrics.CLICKHOUSE_UP.set(0)
+                metrics.INSERT_FAILURES.labels(what).inc()
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                self._drop_client()
+                self._retrying_now = True
                 try:
-                    fn()
-                    metrics.CLICKHOUSE_UP.set(1)
-                    return
-                except _Abandoned:
-                    raise
-                except Exception as exc:
-                    metrics.CLICKHOUSE_UP.set(0)
-                    metrics.INSERT_FAILURES.labels(what).inc()
-                    log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-                    self._drop_client()
-                    if not paused and self._consumer is not None:
-                        paused = list(self._consumer.assignment())
-                        self._consumer.pause(paused)
                     self._wait(delay)
-                    delay = min(delay * 2, self.backoff_max)
-        finally:
-            if paused and self._consumer is not None and not self._abandon:
-                self._consumer.resume(paused)
+                finally:
+                    self._retrying_now = False
+                delay = min(delay * 2, self.backoff_max)
 
     def _drop_client(self) -> None:
         """Forget a failed connection; the embedded engine keeps its handle (reopening it fails)."""
@@ -216,30 +231,48 @@ class Sink:
                 self.client = None
 
     def _wait(self, seconds: float) -> None:
-        """Sleep while serving the consumer (group membership, rebalance callbacks)."""
+        """Sleep before a retry; give up the batch if its partitions went or the sink stops."""
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if self._consumer is not None:
-                got = self._consumer.consume(num_messages=100, timeout=min(0.2, seconds))
-                self._carry.extend(got)  # fetched before the pause took effect: keep them
-            else:
-                time.sleep(min(0.2, seconds))
-            if self._abandon or (self._stop is not None and self._stop.is_set()):
+        while True:
+            if self._abandon.is_set() or (self._stop is not None and self._stop.is_set()):
                 raise _Abandoned()  # uncommitted: replayed by whoever consumes next
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._abandon.wait(min(0.2, left))
 
     # -- Kafka ------------------------------------------------------------------------------------
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._flushing:
-            self._abandon = True  # the flush loop drops the batch; the next owner replays it
-            return
-        if not self._batch.empty():
+        """Finish the flush in flight (abandoned if it is retrying), then flush what is read."""
+        abandoned = not self._settle_in_flight()
+        if not abandoned and not self._batch.empty():
             try:
-                self._flush_once()
+                self._flush_once(self._batch)
             except Exception as exc:
                 log.warning("could not flush on revoke (%s); the batch will be replayed", exc)
+        self._abandon.clear()
         self._batch = Batch(time.monotonic())
         self._carry.clear()
+
+    def _settle_in_flight(self, give_up_retrying: bool = True) -> bool:
+        """Wait for the insert in flight, then commit its batch. False if it was abandoned.
+
+        With `give_up_retrying`, an insert waiting to retry is abandoned (revocation, stop).
+        """
+        if self._in_flight is None:
+            return True
+        batch, future = self._in_flight
+        while not future.done():
+            if give_up_retrying and self._retrying_now:
+                self._abandon.set()  # the flusher drops the batch; the next owner replays it
+            future_wait(future, 0.05)
+        self._in_flight = None
+        visible_at = future.result()
+        if visible_at is None:
+            return False
+        self._finish(batch, visible_at)
+        return True
 
     def _on_stats(self, stats_json: str) -> None:
         try:
@@ -251,6 +284,49 @@ class Sink:
                         metrics.LAG.labels(topic, part).set(lag)
         except (ValueError, AttributeError):
             pass
+
+    def _handle_many(self, messages: list[Message]) -> None:
+        """`_handle` for a fetched list; the common case (a native record) inline."""
+        native = self.native
+        if native is None:
+            for msg in messages:
+                self._handle(msg)
+            return
+        batch = self._batch
+        route = native.route
+        offsets = batch.offsets
+        groups = batch.native
+        now_ms = int(time.time() * 1000)
+        fetched_at = time.monotonic()
+        added = 0
+        for msg in messages:
+            if msg.error() is not None:
+                self._handle(msg)
+                continue
+            value = msg.value()
+            routed = route(value)
+            if routed is None:
+                self._handle(msg)
+                continue
+            table, header = routed
+            ts_type, ts = msg.timestamp()
+            published = ts if ts_type != 0 and ts > 0 else now_ms
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            key = (topic, partition)
+            first_last = offsets.get(key)  # type: ignore[arg-type]
+            offsets[key] = (offset if first_last is None else first_last[0], offset)  # type: ignore[index,assignment]
+            group = groups.get(table)
+            if group is None:
+                groups[table] = group = []
+            group.append((value, header, published, topic, partition, offset, msg.key()))  # type: ignore[arg-type]
+            added += 1
+            if table == OUTCOMES:
+                batch.outcome_published_ms.append(published)
+        if added:
+            if batch.first_message_at is None:
+                batch.first_message_at = fetched_at
+            batch.messages += added
+            batch.row_count += added
 
     def _handle(self, msg: Message) -> None:
         err = msg.error()
@@ -270,9 +346,10 @@ class Sink:
         if self.native is not None:
             value = msg.value()
             routed = self.native.route(value)
-            if routed is not None:
+            if routed is not None and value is not None:
                 table, header = routed
-                self._batch.add_native(topic, partition, offset, table, (msg, header, published))
+                source = (value, header, published, topic, partition, offset, msg.key())
+                self._batch.add_native(topic, partition, offset, table, source)
                 if table == OUTCOMES:
                     self._batch.outcome_published_ms.append(published)
                 return
@@ -285,7 +362,7 @@ class Sink:
         if table == "call_outcomes":
             self._batch.outcome_published_ms.append(published)
 
-    def _decode(self, msg: Message, published: int) -> tuple[str, Row] | None:
+    def _decode(self, msg: Message | KeptMessage, published: int) -> tuple[str, Row] | None:
         """(table, row) decoded in Python; None when no table keeps it or it was parked."""
         topic, partition, offset = (
             str(msg.topic()),
@@ -310,9 +387,8 @@ class Sink:
         zones = {str(r[3]) for r in batch.rows[CAMPAIGNS]}
         return sorted(zones - self._known_tz)
 
-    def _flush_once(self) -> None:
+    def _flush_once(self, batch: Batch) -> None:
         """Insert every table's rows, deliver dead letters, commit: one attempt each, may raise."""
-        batch = self._batch
         for tz in self._new_timezones(batch):
             self._insert_tz(tz)
         for table in TABLES:
@@ -340,13 +416,75 @@ class Sink:
             log.warning("offset commit failed (%s); the batch may be replayed", exc)
 
     def flush(self) -> None:
-        """Flush the current batch, retrying while ClickHouse fails; then start a new one."""
-        if self._batch.empty():
-            self._batch = Batch(time.monotonic())
+        """Flush the current batch here and now (after the one in flight), then start a new one."""
+        if not self._settle_in_flight():
+            self._batch = Batch(time.monotonic())  # after an abandoned batch: replayed too
+            self._carry.clear()
             return
-        batch = self._batch
-        self._flushing = True
-        self._abandon = False
+        batch, self._batch = self._batch, Batch(time.monotonic())
+        visible_at = self._insert_batch(batch)
+        if visible_at is not None:
+            self._finish(batch, visible_at)
+
+    def _hand_off(self) -> None:
+        """Give the due batch to the flusher thread, once the previous one is committed."""
+        if not self._await_flush():
+            self._batch = Batch(time.monotonic())  # after an abandoned batch: replayed too
+            self._carry.clear()
+            return
+        batch, self._batch = self._batch, Batch(time.monotonic())
+        if self._flusher is None:
+            self._flusher = ThreadPoolExecutor(1, thread_name_prefix="sink-flush")
+        self._in_flight = (batch, self._flusher.submit(self._insert_batch, batch))
+
+    def _reap(self) -> None:
+        """Commit the batch the flusher has inserted, if it is done (between fetches)."""
+        done = self._in_flight is not None and self._in_flight[1].done()
+        if done and not self._settle_in_flight():
+            self._batch = Batch(time.monotonic())  # abandoned at stop: replayed too
+            self._carry.clear()
+
+    def _await_flush(self) -> bool:
+        """Wait for the insert in flight; commit it. False if it was abandoned.
+
+        A normal insert is simply waited for (a second at most: the poll interval allows
+        minutes). A longer wait (ClickHouse away, retrying) pauses the assignment, so
+        nothing more is fetched and the batch stays bounded, and polls, so the group keeps
+        us and rebalance callbacks run. Not at once: a pause drops what librdkafka has
+        prefetched for those partitions, and fetching it again stalls the next batch.
+        """
+        if self._in_flight is None:
+            return True
+        future = self._in_flight[1]
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while not future.done() and not self._retrying_now and time.monotonic() < deadline:
+            future_wait(future, 0.05)
+        if not future.done() and self._consumer is not None:
+            consumer = self._consumer
+            paused = list(consumer.assignment())
+            consumer.pause(paused)
+            try:
+                while self._in_flight is not None and not self._in_flight[1].done():
+                    got = consumer.consume(num_messages=100, timeout=0.1)
+                    self._carry.extend(got)  # fetched before the pause took effect: keep them
+            finally:
+                held = {(p.topic, p.partition) for p in consumer.assignment()}
+                kept = [p for p in paused if (p.topic, p.partition) in held]
+                if kept:
+                    consumer.resume(kept)
+        # A revocation meanwhile settled it already (and flushed or dropped the batch read).
+        return self._settle_in_flight(give_up_retrying=False)
+
+    def _insert_batch(self, batch: Batch) -> float | None:
+        """Insert one batch and deliver its dead letters, retrying while ClickHouse fails.
+
+        Returns when its rows became visible, or None when it was abandoned (partitions
+        revoked or the sink stopping while it waited to retry): then nothing may be
+        committed, and whoever consumes next replays it. Runs in the flusher thread
+        (or, at stop, in the consumer's); the commit is the caller's (`_finish`).
+        """
+        if batch.empty():
+            return time.time()
         try:
             for tz in self._new_timezones(batch):
                 self._retrying(TZ_OFFSETS, partial(self._insert_tz, tz))
@@ -356,22 +494,23 @@ class Sink:
                 if rows:
                     self._retrying(table, partial(self._insert, table, rows, batch.token(table)))
             self._retrying("dead letters", self._deliver_dead_letters)
-            self._commit(batch)
         except _Abandoned:
             log.warning(
-                "partitions revoked during a flush; dropping the batch (it will be replayed)"
+                "partitions revoked or sink stopping during a flush; dropping the batch"
+                " (it will be replayed)"
             )
-            self._carry.clear()
-            self._batch = Batch(time.monotonic())
+            return None
+        return time.time()
+
+    def _finish(self, batch: Batch, visible_at: float) -> None:
+        """Commit an inserted batch (consumer thread) and report it."""
+        if batch.empty():
             return
-        finally:
-            self._flushing = False
-            self._abandon = False
+        self._commit(batch)
         metrics.BATCHES.inc()
         metrics.BATCH_ROWS.observe(batch.row_count)
         if self.on_flushed is not None:
-            self.on_flushed(batch, time.time())
-        self._batch = Batch(time.monotonic())
+            self.on_flushed(batch, visible_at)
 
     def _insert_tz(self, tz: str) -> None:
         try:
@@ -383,11 +522,15 @@ class Sink:
         self._known_tz.add(tz)
 
     def _due(self) -> bool:
-        if self._batch.empty():
+        """Full, or its first message has waited batch_seconds (not: the batch is that old;
+        a batch opened before an idle spell would go in at its first message)."""
+        batch = self._batch
+        if batch.empty():
             return False
-        if self._batch.row_count >= self.batch_rows:
+        if batch.row_count >= self.batch_rows:
             return True
-        return time.monotonic() - self._batch.started >= self.batch_seconds
+        opened = batch.first_message_at if batch.first_message_at is not None else batch.started
+        return time.monotonic() - opened >= self.batch_seconds
 
     # -- main loop --------------------------------------------------------------------------------
 
@@ -402,6 +545,9 @@ class Sink:
                 "stats_cb": self._on_stats,
                 "max.poll.interval.ms": 600_000,
                 "fetch.max.bytes": 52_428_800,
+                # A campaign's messages share a key, hence a partition: with the 1 MiB
+                # default per partition the fetcher, not the sink, set the pace.
+                "max.partition.fetch.bytes": 16_777_216,
                 "queued.max.messages.kbytes": 262_144,
                 **self.consumer_overrides,
             },
@@ -414,18 +560,28 @@ class Sink:
             while not stop.is_set():
                 if self._carry:
                     pending, self._carry = self._carry, []
-                    for msg in pending:
-                        self._handle(msg)
-                want = max(1, min(10_000, self.batch_rows - self._batch.row_count))
+                    self._handle_many(pending)
+                want = max(1, min(FETCH_MESSAGES, self.batch_rows - self._batch.row_count))
                 timeout = 0.05 if not self._batch.empty() else 0.2
-                for msg in self._consumer.consume(num_messages=want, timeout=timeout):
-                    self._handle(msg)
+                self._handle_many(self._consumer.consume(num_messages=want, timeout=timeout))
+                self._reap()
                 if self._due():
-                    self.flush()
+                    self._hand_off()
             for msg in self._carry:
                 self._handle(msg)
             self._carry = []
             self.flush()
         finally:
+            if self._flusher is not None:
+                self._flusher.shutdown(wait=True)
             self._consumer.close()
             self._producer.flush(10)
+
+
+def future_wait(future: Future[Any], seconds: float) -> bool:
+    """Whether `future` is done within `seconds` (without raising what it raised)."""
+    try:
+        future.exception(timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sinks.batch import NativeSource
 from sinks.rows import ATTEMPTS, COLUMNS, OUTCOMES
 from topics import schemas
 from topics.avrobytes import bytes_field, long_bytes
@@ -168,14 +169,14 @@ class NativeAvro:
         """One record of the container: published millis, the Avro body, the END sentinel."""
         return b"".join((_PUBLISHED.pack(published_ms), value[header:], END))
 
-    def container(self, table: str, sources: Sequence[tuple[Any, int, int]]) -> bytes:
-        """An Avro object container file of (message, header length, published ms), one block."""
+    def container(self, table: str, sources: Sequence[NativeSource]) -> bytes:
+        """An Avro object container file of the records (value, header length, published ms, ...)."""
         pack = _PUBLISHED.pack
         parts: list[bytes] = []
         append = parts.append
-        for msg, header, published in sources:
-            append(pack(published))
-            append(msg.value()[header:])
+        for source in sources:
+            append(pack(source[2]))
+            append(source[0][source[1] :])
             append(END)
         data = b"".join(parts)
         return b"".join(
@@ -200,11 +201,11 @@ class NativeAvro:
         self,
         client: Any,
         table: str,
-        sources: Sequence[tuple[Any, int, int]],
+        sources: Sequence[NativeSource],
         settings: Mapping[str, Any],
         embedded: bool,
     ) -> None:
-        """Insert (message, header length, published ms) records; raises what ClickHouse says."""
+        """Insert kept records (see sinks.batch.NativeSource); raises what ClickHouse says."""
         blob = self.container(table, sources)
         if not embedded:
             client.command(self.statement(table, None), data=blob, settings=dict(settings))

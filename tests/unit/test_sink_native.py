@@ -10,6 +10,7 @@ from typing import Any
 import fastavro
 import pytest
 
+from sinks.batch import NativeSource
 from sinks.dsn import open_client
 from sinks.migrations import migrate
 from sinks.native import NativeAvro
@@ -20,16 +21,6 @@ from topics.samples import SAMPLES
 pytestmark = pytest.mark.unit
 
 T0 = 1_796_133_600_000
-
-
-class _Msg:
-    """The one Message method the container needs (a plain value holder, not a mock)."""
-
-    def __init__(self, value: bytes) -> None:
-        self._value = value
-
-    def value(self) -> bytes:
-        return self._value
 
 
 def _attempts() -> list[dict[str, Any]]:
@@ -72,12 +63,13 @@ def client(tmp_path: Path) -> Iterator[Any]:
         c.close()
 
 
-def _sources(native: NativeAvro, values: list[bytes]) -> list[tuple[Any, int, int]]:
-    out = []
+def _sources(native: NativeAvro, values: list[bytes]) -> list[NativeSource]:
+    """Records as a batch keeps them: value, header length, published, topic, partition, offset, key."""
+    out: list[NativeSource] = []
     for i, value in enumerate(values):
         routed = native.route(value)
         assert routed is not None
-        out.append((_Msg(value), routed[1], T0 + 7 * i))
+        out.append((value, routed[1], T0 + 7 * i, "t", 0, i, b"c"))
     return out
 
 
@@ -100,8 +92,8 @@ def test_native_rows_equal_python_rows(client: Any, event: str, table: str, reco
     by_clickhouse = _stored(client, table)
     client.command(f"TRUNCATE TABLE {table}")
     rows = []
-    for msg, _header, published in sources:
-        mapped = to_row(*decode(msg.value()), published)
+    for value, _header, published, *_where in sources:
+        mapped = to_row(*decode(value), published)
         assert mapped is not None and mapped[0] == table
         rows.append(mapped[1])
     client.insert(table, rows, column_names=list(COLUMNS[table]))
