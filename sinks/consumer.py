@@ -576,6 +576,10 @@ class Sink:
                 self._flusher.shutdown(wait=True)
             self._consumer.close()
             self._producer.flush(10)
+            with self.lock:  # the embedded engine holds its directory until closed
+                if self.client is not None:
+                    self.client.close()
+                    self.client = None
 
 
 def future_wait(future: Future[Any], seconds: float) -> bool:
