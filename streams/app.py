@@ -153,7 +153,6 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         "dnc",
         app.topic(names[catalogue.DNC], **RAW),
         partitions=partitions,
-        store="rocksdb://",
         options=dict(DIRECTORY_ROCKS),
         **_table_types(),
     )
@@ -162,7 +161,6 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         "accounts",
         app.topic(names[catalogue.ACCOUNT_STATUS], **RAW),
         partitions=partitions,
-        store="rocksdb://",
         options=dict(DIRECTORY_ROCKS),
         **_table_types(),
     )

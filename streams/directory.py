@@ -87,6 +87,10 @@ def global_table(app: faust.App, name: str, topic: Any, **kwargs: Any) -> TopicG
     table = TopicGlobalTable(
         app,
         name=name,
+        # Faust's own RocksDB store. Not "rocksdb://": that URL is falsy, so the table
+        # silently took the app's default store (the state table's marker-run store),
+        # which never applies a topic written without markers: the lists stayed empty.
+        store=f"rocksdb:{name}",
         beacon=app.tables.beacon,
         standby_buffer_size=1,
         is_global=True,

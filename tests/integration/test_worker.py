@@ -408,3 +408,42 @@ def test_worker_partitioner_matches_the_project_producers(rig: Rig) -> None:
     assert landed and all(
         p == partition_of(k, rig.specs[catalogue.COMMANDS].partitions) for k, p in landed.items()
     )
+
+
+def test_do_not_call_list_and_account_status_reach_the_engine(rig: Rig) -> None:
+    """Both global tables are read from their compacted topics: a blocked number is
+    suppressed and never dialled; a campaign of an account marked inactive cannot start."""
+    dialer = ScriptedDialer(rig, {}, default="answered")
+    events = rig.collect(catalogue.EVENTS)
+    cs = contacts(4)
+    stamp = now_us() // 1000
+    dnc = {"number": cs[1].phone_number, "blocked": True, "updated_at": stamp}
+    rig.send_raw(catalogue.DNC, dnc["number"].encode(), rig.codec.encode("DncEntry", dnc))
+    frozen = {"account_id": "frozen-co", "active": False, "plan": "pro", "updated_at": stamp}
+    rig.send_raw(catalogue.ACCOUNT_STATUS, b"frozen-co", rig.codec.encode("AccountStatus", frozen))
+    port = rig.start_worker()
+    rig.wait_ready(port)
+
+    blocked = definition("dnc-1", max_retries=0)
+    create(rig, blocked, len(cs))
+    rig.send_contacts(blocked.campaign_id, cs)
+    command(rig, blocked.campaign_id, CommandKind.start, "dnc-start")
+    inactive = definition("frozen-1").model_copy(update={"account_id": "frozen-co"})
+    create(rig, inactive, 0)
+    command(rig, inactive.campaign_id, CommandKind.start, "frozen-start")
+
+    wait_until(lambda: "completed" in statuses(events, "dnc-1"), 60, "dnc-1 completed")
+    finals = {
+        b["contact_id"]: b["status"] for b in bodies(events.snapshot(), "dnc-1", "ContactFinal")
+    }
+    assert finals["c1"] == "suppressed"
+    assert {finals[c.contact_id] for c in cs if c.contact_id != "c1"} == {"reached"}
+    called = {c["to"] for c in dialer.calls() if c["campaign_id"] == "dnc-1"}
+    assert cs[1].phone_number not in called and cs[0].phone_number in called
+
+    def refused() -> list[dict[str, Any]]:
+        return bodies(events.snapshot(), "frozen-1", "CommandRejected")
+
+    rejected = wait_until(refused, 60, "the start of frozen-1 refused")
+    assert "no active subscription" in rejected[0]["reason"]
+    assert statuses(events, "frozen-1") == ["draft"]
