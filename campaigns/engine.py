@@ -39,7 +39,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
-from campaigns.models import CampaignDefinition
+from campaigns.models import CALL_STATUSES, CampaignDefinition
 from campaigns.queues import FifoQueue, TimeQueue
 from campaigns.retries import Retry, verdict
 from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
@@ -47,6 +47,7 @@ from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
 
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
+HELD = "held:"  # queue of a contact's outcomes that came before their call: (attempt, status)
 
 
 def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
@@ -327,6 +328,8 @@ class _Step:
             parsed = parse_call_id(self.cid, o.call_id)
             seq = self.store.find_contact(self.cid, parsed[0]) if parsed else None
             contact = self.contact(seq) if seq is not None else None
+            if parsed is not None and contact is not None and self.hold(contact, parsed[1], o):
+                continue
             if parsed is None or contact is None or parsed[1] > contact.attempts or parsed[1] < 1:
                 self.out.append(
                     InputRejected(
@@ -350,6 +353,46 @@ class _Step:
                 self.apply_timeout(contact, order, value)
             else:
                 self.apply_outcome(contact, value, outcome, order)
+
+    def hold(self, contact: ContactState, attempt: int, outcome: Outcome) -> bool:
+        """Keep an outcome of an attempt not made yet; it is applied when the call is made.
+
+        Live, after a restart the worker replays its inputs from the last commit, and a
+        dialer's outcome may be read before the input that makes its call again (they
+        come on different topics). Rejecting it would leave the call to time out and be
+        dialled once more.
+        """
+        if (
+            attempt <= contact.attempts
+            or contact.is_final
+            or self.definition is None
+            or attempt > self.definition.rules.attempts_allowed
+            or outcome.status not in CALL_STATUSES
+        ):
+            return False
+        key = HELD + str(contact.seq)
+        entries = self.store.get_queue(self.cid, key)
+        if all(e[0] != attempt for e in entries):
+            entries = [*entries, (attempt, CALL_STATUSES.index(outcome.status))]
+            self.store.put_queue(self.cid, key, entries)
+            self.camp.held += 1
+        return True
+
+    def release_held(self, contact: ContactState) -> None:
+        """Apply the held outcome of the call just made; drop those of earlier attempts."""
+        key = HELD + str(contact.seq)
+        entries = self.store.get_queue(self.cid, key)
+        if not entries:
+            return
+        attempt = contact.attempts
+        rest = [e for e in entries if e[0] > attempt]
+        self.store.put_queue(self.cid, key, rest)
+        self.camp.held -= len(entries) - len(rest)
+        for e in entries:
+            if e[0] == attempt:
+                cid_ = call_id(self.cid, contact.contact.contact_id, attempt)
+                outcome = Outcome(cid_, CALL_STATUSES[e[1]])
+                self.apply_outcome(contact, attempt, outcome, contact.call_order)
 
     def apply_outcome(
         self, contact: ContactState, attempt: int, outcome: Outcome, order: int
@@ -525,6 +568,8 @@ class _Step:
                 deadline=deadline,
             )
         )
+        if c.held:
+            self.release_held(contact)
 
     # ---- when to come back ---------------------------------------------------------
 

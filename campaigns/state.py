@@ -42,6 +42,7 @@ class CampaignState:
     start_at: int | None = None
     next_wake: int | None = None
     finished_at: int | None = None
+    held: int = 0  # outcomes kept for calls not made yet (see Engine hold)
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
     buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
     # queue kind -> [head group, next group, last time, last key, entries used in head]

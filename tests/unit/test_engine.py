@@ -12,6 +12,7 @@ from campaigns.events import (
     CommandKind,
     CommandRejected,
     ContactRejected,
+    InputRejected,
     Outcome,
     StatusChanged,
 )
@@ -339,3 +340,40 @@ def test_equal_retry_due_times_are_called_by_row() -> None:
         until=at(2026, 4, 7, 0, 0),
     )
     assert list(sim.run()) == reference(sim)
+
+
+def test_an_outcome_read_before_its_call_is_made_is_applied_when_it_is() -> None:
+    """A restarted worker may replay a call's outcome before the input that makes the
+    call again: the outcome is held, not rejected, so the call neither times out nor is
+    dialled once more; outcomes of impossible attempts are still rejected."""
+    store = MemoryStore()
+    engine = Engine(store, StaticDirectory())
+    d = definition(concurrent_calls=1, max_retries=1, retry_delay_minutes=1)
+    engine.step("c1", START, contacts=[contact(1), contact(2)])
+    create = Command("k0", CommandKind.create, definition=d, expected_contacts=2)
+    engine.step("c1", START, commands=[create])
+    early = engine.step(
+        "c1",
+        START + US,
+        outcomes=[
+            Outcome("c1/row-1/1", "answered"),
+            Outcome("c1/row-1/1", "answered"),  # read twice: held once
+            Outcome("c1/row-1/3", "busy"),  # beyond max_retries: never made
+        ],
+    )
+    assert [type(e) for e in early] == [InputRejected]
+    out = engine.step("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
+    assert [(type(e).__name__, getattr(e, "contact_id", None)) for e in out] == [
+        ("StatusChanged", None),
+        ("CallCreated", "row-1"),
+        ("OutcomeRecorded", "row-1"),
+        ("ContactFinal", "row-1"),
+        ("CallCreated", "row-2"),  # the slot freed by the held outcome is filled at once
+    ]
+    camp = store.get_campaign("c1")
+    assert camp is not None and camp.held == 0 and camp.in_flight == 1
+    assert not store.get_queue("c1", "held:0")
+    late = engine.step("c1", START + 3 * US, outcomes=[Outcome("c1/row-1/1", "answered")])
+    assert [(type(e).__name__, getattr(e, "applied", None)) for e in late] == [
+        ("OutcomeRecorded", False)
+    ]
