@@ -268,12 +268,16 @@ class Dialer:
         try:
             outcome = place(call)
         except Exception as exc:
-            metrics.ADAPTER_ERRORS.labels(self.adapter.name, "exception").inc()
-            log.exception("adapter %s failed on %s", self.adapter.name, call.call_id)
-            outcome = failed(f"adapter_error: {type(exc).__name__}: {exc}")
+            outcome = self._adapter_error(call, exc)
         if outcome is not None:
             self._publish_outcome(call, outcome)
         self._handed_off(call, topic, partition, offset)
+
+    def _adapter_error(self, call: Call, exc: Exception) -> Outcome:
+        """An adapter that raised: the call failed, and the error is counted and logged."""
+        metrics.ADAPTER_ERRORS.labels(self.adapter.name, "exception").inc()
+        log.exception("adapter %s failed on %s", self.adapter.name, call.call_id)
+        return failed(f"adapter_error: {type(exc).__name__}: {exc}")
 
     async def _place(self, call: Call, topic: str, partition: int, offset: int) -> None:
         handed = False
@@ -292,9 +296,7 @@ class Dialer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.ADAPTER_ERRORS.labels(self.adapter.name, "exception").inc()
-                log.exception("adapter %s failed on %s", self.adapter.name, call.call_id)
-                outcome = failed(f"adapter_error: {type(exc).__name__}: {exc}")
+                outcome = self._adapter_error(call, exc)
             if outcome is not None:
                 self._publish_outcome(call, outcome)
             on_handoff()
