@@ -76,29 +76,27 @@ class Publisher:
 
     async def publish(self, records: Sequence[tuple[str, bytes | None, bytes | None]]) -> Delivery:
         """(topic, key, value) records, partitioned by key; one future for all their acks."""
-        d = Delivery(asyncio.get_running_loop(), len(records))
-        produce = self._producer.produce
-        report = d.report
-        for topic, key, value in records:
-            while True:
-                try:
-                    produce(topic, value, key, on_delivery=report)
-                    break
-                except BufferError:  # librdkafka's queue is full: let the broker catch up
-                    await asyncio.sleep(0.005)
-        return d
+        return await self._produce([(topic, key, value, None) for topic, key, value in records])
 
     async def send(self, topic: str, partition: int, records: Sequence[Record]) -> Delivery:
         """Records to one partition, in order; the future's result is the last one's offset."""
+        return await self._produce([(topic, key, value, partition) for key, value in records])
+
+    async def _produce(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None]]
+    ) -> Delivery:
         d = Delivery(asyncio.get_running_loop(), len(records))
         produce = self._producer.produce
         report = d.report
-        for key, value in records:
+        for topic, key, value, partition in records:
             while True:
                 try:
-                    produce(topic, value, key, partition, on_delivery=report)
+                    if partition is None:
+                        produce(topic, value, key, on_delivery=report)
+                    else:
+                        produce(topic, value, key, partition, on_delivery=report)
                     break
-                except BufferError:
+                except BufferError:  # librdkafka's queue is full: let the broker catch up
                     await asyncio.sleep(0.005)
         return d
 

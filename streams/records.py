@@ -1,9 +1,9 @@
 """Engine records <-> compact bytes for the state table (JSON arrays; no pickle).
 
-Records are JSON `[version, {field: value}]`, field names from the dataclasses themselves,
-so a field the engine adds is stored without a change here and old rows still load
-(missing fields take their defaults). The contact's own data is a positional array. Queue entries come back as tuples
-(the engine compares and inserts them with `bisect`).
+Records are JSON `[version, {field: value}]`, field names from the dataclasses
+themselves, so a field the engine adds is stored without a change here and old rows
+still load (missing fields take their defaults). The contact's own data is a positional
+array. Queue entries come back as tuples (the engine compares them with `bisect`).
 """
 
 from __future__ import annotations
