@@ -511,6 +511,7 @@ class _Step:
         if not self.window.is_open(self.now):
             return
         rules = self.definition.rules
+        plan = self.engine.plan(self.definition)
         limit = rules.outbound_limit
         local = rules.contact_local_time
         while c.in_flight < limit:
@@ -529,7 +530,7 @@ class _Step:
                 if not all_open(windows, self.now):
                     self.park(contact, next_all_open([self.window, *windows], self.now))
                     continue
-            self.create_call(contact, attempt, dial)
+            self.create_call(contact, attempt, dial, plan)
 
     def park(self, contact: ContactState, wake: int | None) -> None:
         contact.phase = Phase.parked
@@ -537,10 +538,9 @@ class _Step:
             self.parked.push((wake, contact.seq))
         self.store.put_contact(self.cid, contact)
 
-    def create_call(self, contact: ContactState, attempt: int, dial: Dial) -> None:
+    def create_call(self, contact: ContactState, attempt: int, dial: Dial, plan: CallPlan) -> None:
         assert self.definition is not None
         d = self.definition
-        plan = self.engine.plan(d)
         c = self.camp
         contact.attempts = attempt
         contact.phase = Phase.in_call
