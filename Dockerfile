@@ -7,8 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . /app
-# Editable install: the package finds schemas/avro next to it, as in a checkout.
-RUN pip install --no-cache-dir -e . \
+# The libraries from the lock file (exact versions, hashes), then the project itself, editable:
+# it finds schemas/avro next to it, as in a checkout.
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock \
+    && pip install --no-cache-dir --no-deps --no-build-isolation -e . \
     && mkdir -p /data
 
 VOLUME ["/data"]

@@ -4,15 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench compiled kafka-up kafka-down clean
+# Every library comes from requirements.lock (exact versions and hashes); `make lock`
+# re-resolves pyproject.toml's ranges into it, on purpose, in a commit of its own.
+LOCK := requirements.lock
+
+.PHONY: install lock demo test lint typecheck unit bench kafka-up kafka-down clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+lock:
+	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet 'uv==0.13.8'; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--universal --no-header --output-file $(LOCK) --quiet
 
 lint: install
 	$(BIN)/ruff check .
@@ -31,11 +40,9 @@ unit: install
 demo: install
 	$(BIN)/campaignflow demo
 
-# The engine compiled with mypyc, in build/compiled-engine/<hash of the sources>.
-compiled: install
-	$(BIN)/python -m campaignflow.compiled
-
-bench: install compiled
+# Starts the broker the benchmarks need, as `make test` does.
+bench: install
+	$(BIN)/campaignflow kafka up
 	$(BIN)/python benchmarks/run_all.py
 
 kafka-up: install

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["engine", "ingest", "worker", "dialer", "sink"]
+ORDER = ["engine", "ingest", "worker", "dialer", "sink", "api"]
 # The issues' sizes where a benchmark's defaults are smaller.
 FULL_ARGS = {
     "worker": [
@@ -97,12 +97,14 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     details = []
+    failed: list[str] = []
     for name in names:
         print(f"== {name}", flush=True)
         extra = QUICK_ARGS.get(name, []) if args.quick else FULL_ARGS.get(name, [])
         rows, output, seconds, code = run(name, extra)
         print(output, flush=True)
         if code:
+            failed.append(f"{name} (exit {code})")
             table.append(f"| {name} | FAILED (exit {code}) | | | | |")
         for r in rows:
             table.append(
@@ -124,6 +126,13 @@ def main() -> None:
             *details,
         ]
     )
+    if failed:
+        # A failed run never replaces the last good table; its output goes beside it.
+        out = ROOT / "build" / "BENCHMARKS.failed.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"FAILED: {', '.join(failed)}; BENCHMARKS.md left as it was, this run in {out}")
+        sys.exit(1)
     (ROOT / "BENCHMARKS.md").write_text(text + "\n")
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
 
