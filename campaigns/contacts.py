@@ -61,20 +61,13 @@ class Rejection:
     values: dict[str, str] = field(default_factory=dict)
 
 
-# The usual spellings of a North American number: +1 2125550101, (212) 555-0101,
-# 212.555.0101, ... For these, phonenumbers.parse (most of the cost of a number) always
-# yields country code 1 and the ten digits as national number: the area code starts
-# 2-9, so neither the IDD prefix (011) nor the national prefix (1) can match, there is
-# no letter, extension mark or second number. Validity is phonenumbers' is_valid_number
-# on its own metadata (`nanp_valid`); tests/property/test_contacts_numbers.py checks both.
-NANP_SHAPE = re.compile(
-    r"(?:\+1[ .-]?)?(?:\(([2-9][0-9]{2})\) ?|([2-9][0-9]{2})[ .-]?)([0-9]{3})[ .-]?([0-9]{4})",
-    re.ASCII,
-)
-FAST_REGIONS = frozenset({"US"})
+@lru_cache(maxsize=1 << 20)
+def normalise_number(raw: str, region: str) -> str | None:
+    """E.164 form of a valid number (phonenumbers' own rules), else None.
 
-
-def _full_normalise(raw: str, region: str) -> str | None:
+    Cached: lists repeat numbers a lot, and the ingest shell spreads the rest of the cost
+    over its worker processes (each with its own cache).
+    """
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -82,104 +75,6 @@ def _full_normalise(raw: str, region: str) -> str | None:
     if not phonenumbers.is_valid_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-# The descriptions phonenumbers' number-type check tries; matching any one (and the
-# general description) makes a number valid for a region.
-_KINDS = (
-    "premium_rate",
-    "toll_free",
-    "shared_cost",
-    "voip",
-    "personal_number",
-    "pager",
-    "uan",
-    "voicemail",
-    "fixed_line",
-    "mobile",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _NanpRegion:
-    """One region of country code 1, its metadata patterns compiled for ten-digit numbers."""
-
-    leading: re.Pattern[str] | None  # leading_digits: numbers starting so belong here
-    general: re.Pattern[str] | None
-    kinds: re.Pattern[str] | None  # any type's pattern
-
-    def valid(self, nsn: str) -> bool:
-        return bool(
-            self.general is not None
-            and self.general.fullmatch(nsn)
-            and self.kinds is not None
-            and self.kinds.fullmatch(nsn)
-        )
-
-
-def _ten_digit_pattern(desc: object) -> str | None:
-    """phonenumbers' _is_number_matching_desc for a ten-digit number, as a pattern (None: no match)."""
-    pattern = getattr(desc, "national_number_pattern", None)
-    lengths = getattr(desc, "possible_length", None) or ()
-    if desc is None or not pattern or (lengths and 10 not in lengths):
-        return None
-    return str(pattern)
-
-
-@lru_cache(maxsize=1)
-def _nanp_regions() -> tuple[_NanpRegion, ...]:
-    """is_valid_number's data for country code 1, from phonenumbers' own metadata, in its order."""
-    from phonenumbers.phonemetadata import PhoneMetadata
-
-    out: list[_NanpRegion] = []
-    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
-        m = PhoneMetadata.metadata_for_region(code.upper(), None)
-        if m is None:
-            continue
-        general = _ten_digit_pattern(m.general_desc)
-        kinds = [p for k in _KINDS if (p := _ten_digit_pattern(getattr(m, k))) is not None]
-        out.append(
-            _NanpRegion(
-                re.compile(m.leading_digits) if m.leading_digits else None,
-                re.compile(general) if general is not None else None,
-                re.compile("|".join(f"(?:{p})" for p in kinds)) if kinds else None,
-            )
-        )
-    return tuple(out)
-
-
-def nanp_valid(nsn: str) -> bool:
-    """phonenumbers.is_valid_number for country code 1 and a ten-digit national number.
-
-    The same steps with the same metadata: the number's region is the first (in
-    phonenumbers' order) whose leading digits it starts with, or that it is valid for;
-    then it must be valid for that region. One regex per region instead of one per type.
-    """
-    for region in _nanp_regions():
-        if region.leading is not None:
-            if region.leading.match(nsn):
-                return region.valid(nsn)
-        elif region.valid(nsn):
-            return True
-    return False
-
-
-def _nanp_normalise(m: re.Match[str]) -> str | None:
-    digits = f"{m[1] or m[2]}{m[3]}{m[4]}"
-    return f"+1{digits}" if nanp_valid(digits) else None
-
-
-@lru_cache(maxsize=1 << 20)
-def normalise_number(raw: str, region: str) -> str | None:
-    """E.164 form of a valid number, else None. Cached: lists repeat numbers a lot.
-
-    North American spellings with region US skip phonenumbers.parse (same result).
-    """
-    if region in FAST_REGIONS:
-        m = NANP_SHAPE.fullmatch(raw)
-        if m is not None:
-            return _nanp_normalise(m)
-    return _full_normalise(raw, region)
 
 
 Normaliser = Callable[[str, str], "str | None"]
