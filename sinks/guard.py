@@ -11,7 +11,10 @@ regenerated from the checked tree, not the text received, so a construct that sq
 and ClickHouse would read differently cannot slip through.
 
 The bounds (`QueryLimits`) are session settings of the client that runs the query, set
-before `readonly=1`, which then forbids changing them.
+before `readonly=1`, which then forbids changing them. ClickHouse does not apply its
+result limits to every shape of query (`SELECT arrayJoin(range(10^8))` passes
+max_result_rows), so `fetch` also counts rows and bytes as the result streams in and
+stops the query past either bound.
 """
 
 from __future__ import annotations
@@ -89,6 +92,50 @@ class QueryLimits:
             "max_rows_to_read": self.max_rows_to_read,
             "read_overflow_mode": "throw",
         }
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A query's result: column names, ClickHouse types, rows."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+
+
+def _size(value: Any) -> int:
+    """Rough bytes of a value in a result (strings by length, numbers and times as 8)."""
+    if isinstance(value, str | bytes):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items()) + 2
+    if isinstance(value, list | tuple):
+        return sum(_size(v) for v in value) + 2
+    return 8
+
+
+def fetch(client: Any, sql: str, limits: QueryLimits) -> Fetched:
+    """Run checked `sql`, streaming; RefusedQuery once the result passes a row or byte bound."""
+    rows: list[list[Any]] = []
+    size = 0
+    with client.query_row_block_stream(sql) as stream:
+        columns = list(stream.source.column_names)
+        types = [t.name for t in stream.source.column_types]
+        for block in stream:
+            if len(rows) + len(block) > limits.max_result_rows:
+                raise RefusedQuery(
+                    f"the result has more than {limits.max_result_rows} rows (the limit): add a"
+                    " LIMIT or aggregate"
+                )
+            for row in block:
+                size += sum(_size(v) for v in row)
+                rows.append(list(row))
+            if size > limits.max_result_bytes:
+                raise RefusedQuery(
+                    f"the result is over {limits.max_result_bytes} bytes (the limit): select"
+                    " fewer rows or columns"
+                )
+    return Fetched(columns, types, rows)
 
 
 def _qualified(db: str, table: str) -> str:

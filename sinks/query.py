@@ -19,7 +19,7 @@ import requests
 from campaignflow.config import settings
 from sinks.access import TokenFileError, read_token, token_path
 from sinks.dsn import default_dsn, is_embedded, open_client, redact
-from sinks.guard import QueryLimits, RefusedQuery, check
+from sinks.guard import QueryLimits, RefusedQuery, check, fetch
 from sinks.server import to_json_value
 
 
@@ -95,19 +95,15 @@ def run_query(
         url = running_sink(dsn, port)
         if url is not None:
             return _via_sink(url, sql, token_file or token_path(settings().home))
+    limits = QueryLimits()
+    client = open_client(dsn, readonly=True, settings=limits.settings())
     try:
-        checked = check(sql)
+        result = fetch(client, check(sql), limits)
     except RefusedQuery as exc:
         raise QueryError(str(exc)) from None
-    client = open_client(dsn, readonly=True, settings=QueryLimits().settings())
-    try:
-        result = client.query(checked)
     except Exception as exc:
         raise QueryError(str(exc).strip().splitlines()[0]) from exc
     finally:
         client.close()
-    types = [t.name for t in result.column_types]
-    rows = [
-        [to_json_value(v) if isinstance(v, bytes) else v for v in r] for r in result.result_rows
-    ]
-    return QueryResult(list(result.column_names), types, rows, "direct")
+    rows = [[to_json_value(v) if isinstance(v, bytes) else v for v in r] for r in result.rows]
+    return QueryResult(result.columns, result.types, rows, "direct")

@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sinks import metrics
 from sinks.access import bearer_ok, loopback_host, loopback_origin
 from sinks.dsn import ClickHouseUnavailable, is_embedded, open_client, redact
-from sinks.guard import QueryLimits, RefusedQuery, check
+from sinks.guard import QueryLimits, RefusedQuery, check, fetch
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,11 @@ class QueryServer:
                 return _error(503, str(exc))
             broken = False
             try:
-                result = client.query(checked)
-                columns = list(result.column_names)
-                types = [t.name for t in result.column_types]
-                rows = [[to_json_value(v) for v in row] for row in result.result_rows]
+                result = fetch(client, checked, self.limits)
+                rows = [[to_json_value(v) for v in row] for row in result.rows]
+            except RefusedQuery as exc:
+                metrics.QUERIES.labels("refused").inc()
+                return _error(400, str(exc))
             except Exception as exc:
                 broken = isinstance(exc, OperationalError)  # the connection, not the query
                 metrics.QUERIES.labels("error").inc()
@@ -161,7 +162,7 @@ class QueryServer:
         finally:
             self._slots.release()
         metrics.QUERIES.labels("ok").inc()
-        return Reply(200, {"columns": columns, "types": types, "rows": rows})
+        return Reply(200, {"columns": result.columns, "types": result.types, "rows": rows})
 
     # -- serving ----------------------------------------------------------------------------------
 
@@ -218,6 +219,8 @@ def _handler(server: QueryServer) -> type[BaseHTTPRequestHandler]:
                 phrase = "error"
             if not hasattr(self, "command") or self.command is None:
                 self.command = "GET"
+            if self.request_version == "HTTP/0.9":  # not served: answer with a status line
+                self.request_version = "HTTP/1.0"
             self._send(_error(code, message or phrase))
 
         def _refusal(self) -> Reply | None:
