@@ -249,7 +249,7 @@ def check(sql: str, tables: frozenset[str] | None = None) -> str:
     except ParseError as exc:
         errors = exc.errors[0] if exc.errors else {}
         where = f" at line {errors.get('line')}, column {errors.get('col')}" if errors else ""
-        description = errors.get("description") or str(exc).splitlines()[0]
+        description = (errors.get("description") or str(exc).splitlines()[0])[:200]
         raise RefusedQuery(
             f"not a query this endpoint runs{where}: {description}"
             " (one SELECT, no INTO OUTFILE, SETTINGS or FORMAT)"
@@ -257,7 +257,7 @@ def check(sql: str, tables: frozenset[str] | None = None) -> str:
     except RecursionError:
         raise RefusedQuery("the query is nested too deeply") from None
     except SqlglotError as exc:
-        raise RefusedQuery(f"cannot parse the query: {str(exc).splitlines()[0]}") from None
+        raise RefusedQuery(f"cannot parse the query: {str(exc).splitlines()[0][:200]}") from None
     if not statements:
         raise RefusedQuery("empty query")
     if len(statements) > 1:

@@ -35,6 +35,7 @@ from sinks import metrics
 from sinks.access import bearer_ok, loopback_host, loopback_origin
 from sinks.dsn import ClickHouseUnavailable, is_embedded, open_client, redact
 from sinks.guard import QueryLimits, RefusedQuery, check, fetch
+from sinks.migrations import relations
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class QueryServer:
         self.dsn = dsn
         self.token = token
         self.limits = limits or QueryLimits()
-        self.tables = tables
+        self.tables = relations() if tables is None else tables  # read once, not per query
         self._slots = threading.BoundedSemaphore(concurrency)
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._opened: list[Any] = []
