@@ -66,6 +66,11 @@ DENIED_FUNCTIONS = frozenset(
 )
 
 
+# Database names ClickHouse has besides the project's: a qualifier naming one is a table
+# reference, and no alias may take such a name.
+DATABASES = frozenset({"system", "information_schema", "default"})
+
+
 class RefusedQuery(ValueError):
     """A query the read-only endpoint does not run; the message says what and where."""
 
@@ -156,6 +161,10 @@ class _Check:
                 self.sources.add(node.alias)
             if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 self.sources.add(node.name)
+        aliases = self.ctes | {n.alias for n in root.find_all(exp.Table, exp.Subquery) if n.alias}
+        shadowing = sorted(a for a in aliases if a.lower() in DATABASES)
+        if shadowing:
+            raise RefusedQuery(f"the alias {shadowing[0]!r} is the name of a database")
 
     def table(self, db: str, name: str, where: str) -> None:
         if db == "system":
@@ -214,6 +223,11 @@ class _Check:
             self.table(db, name, "IN")
         elif field is not None and not isinstance(field, exp.Subquery | exp.Tuple | exp.Array):
             raise RefusedQuery(f"IN {field.sql(dialect='clickhouse')[:80]}: not a list or subquery")
+        # `x IN (db.t)` reads table db.t too, whatever aliases the query has.
+        for item in node.expressions:
+            if isinstance(item, exp.Column) and len(item.parts) == 2:
+                db, name = item.parts[0].name, item.parts[1].name
+                self.table(db, name, f"IN ({item.sql(dialect='clickhouse')[:80]})")
 
     def _column(self, node: exp.Column) -> None:
         # ClickHouse reads db.table.column, and db.table where a table fits, without a FROM.
@@ -221,12 +235,10 @@ class _Check:
         text = node.sql(dialect="clickhouse")[:80]
         if len(parts) > 3:
             raise RefusedQuery(f"{text}: too many name parts")
-        if len(parts) == 3:
+        if len(parts) == 3 or (len(parts) == 2 and parts[0].lower() in DATABASES):
             self.table(parts[0], parts[1], text)
         elif len(parts) == 2 and parts[0] not in self.sources and parts[0] not in self.tables:
-            if parts[0] != "system":
-                raise RefusedQuery(f"{text}: {parts[0]!r} is not a table or alias of this query")
-            self.table(parts[0], parts[1], text)
+            raise RefusedQuery(f"{text}: {parts[0]!r} is not a table or alias of this query")
 
     def _function(self, node: exp.Func) -> None:
         names = {n.lower() for n in type(node).sql_names()}

@@ -151,6 +151,9 @@ def test_table_functions_are_refused(endpoint: Endpoint, source: str) -> None:
         "SELECT * FROM default.call_attempts",
         "WITH x AS (SELECT * FROM system.settings) SELECT * FROM x",
         "SELECT * FROM v_attempts WHERE call_id IN (SELECT query_id FROM system.processes)",
+        "SELECT 1 IN (system.processes) FROM system.one AS x",
+        "SELECT 1 IN (sys.processes) FROM v_attempts AS sys",
+        "SELECT SYSTEM.processes.query",
     ],
 )
 def test_only_allowed_tables_are_read(endpoint: Endpoint, sql: str) -> None:
@@ -172,6 +175,7 @@ def test_only_allowed_tables_are_read(endpoint: Endpoint, sql: str) -> None:
         ("KILL QUERY WHERE 1", "not a query"),
         ("SET readonly = 0", "only SELECT"),
         ("SELECT sleep(3)", "sleep()"),
+        ("SELECT system.processes FROM system.one AS system", "name of a database"),
         ("", "empty"),
         ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "nested too deeply"),
     ],
