@@ -6,7 +6,7 @@ or generate rows without end (`generateRandom`, `numbers`). So the text is parse
 (sqlglot, ClickHouse dialect) and checked before anything runs: exactly one SELECT (or
 WITH ... SELECT, UNION ...), no INTO, SETTINGS or FORMAT clause, no table function,
 tables only from an allow list (the project's tables and views, a few system tables),
-no function that touches files, the network or the clock. What runs is the SQL
+no function that reads files, reaches other servers or sleeps. What runs is the SQL
 regenerated from the checked tree, not the text received, so a construct that sqlglot
 and ClickHouse would read differently cannot slip through.
 

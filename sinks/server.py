@@ -158,7 +158,7 @@ class QueryServer:
             except Exception as exc:
                 broken = isinstance(exc, OperationalError)  # the connection, not the query
                 metrics.QUERIES.labels("error").inc()
-                return _error(400, _first_line(exc))
+                return _error(503 if broken else 400, _first_line(exc))
             finally:
                 self._release(client, broken)
         finally:
