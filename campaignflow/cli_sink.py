@@ -48,7 +48,12 @@ def sink_cmd(
     batch_seconds: float = typer.Option(1.0, help="Flush a batch at the latest this old."),
     group: str = typer.Option("campaignflow-sink", help="Kafka consumer group."),
 ) -> None:
-    """Consume calls, outcomes and campaign events into ClickHouse (Ctrl-C to stop)."""
+    """Consume calls, outcomes and campaign events into ClickHouse (Ctrl-C to stop).
+
+    Queries are served on 127.0.0.1 to holders of the token in <home>/sink.token
+    (written at first start, mode 0600; delete it and restart the sink to rotate it).
+    """
+    from sinks.access import TokenFileError, ensure_token, token_path
     from sinks.consumer import Sink
     from sinks.dsn import default_dsn, redact
     from sinks.server import QueryServer
@@ -57,9 +62,14 @@ def sink_cmd(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     target = dsn or default_dsn()
+    try:
+        token = ensure_token(token_path(settings().home))
+    except TokenFileError as exc:
+        _fail(f"sink: {exc}")
+        return
     sink = Sink(target, batch_rows=batch_rows, batch_seconds=batch_seconds, group_id=group)
     try:
-        server = QueryServer(target, port or settings().sink_port, sink.lock)
+        server = QueryServer(target, port or settings().sink_port, token)
     except OSError as exc:
         _fail(f"cannot listen on 127.0.0.1:{port or settings().sink_port}: {exc}")
         return
@@ -85,7 +95,10 @@ def sql_cmd(
     fmt: str = typer.Option("table", "--format", help="table | tsv | json"),
     dsn: str = typer.Option(None, help="ClickHouse DSN (default: settings, else embedded)."),
 ) -> None:
-    """Run a read-only query (through the running sink, or directly)."""
+    """Run a read-only query: one SELECT on the project's tables, checked, with limits.
+
+    Through the running sink (with the token of <home>/sink.token), or directly.
+    """
     from sinks.dsn import ClickHouseUnavailable
     from sinks.query import QueryError, run_query
     from sinks.server import to_json_value

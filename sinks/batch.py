@@ -8,6 +8,8 @@ Rows come either decoded (`rows`) or as framed Avro records ClickHouse decodes i
 fallback. Those are kept as tuples of plain values, not confluent-kafka Message objects:
 such tuples drop out of the garbage collector's sight, while a batch holding 50,000
 Messages had every collection walk all of them (a second per 200,000 rows here).
+Each decoded row keeps the message it came from (`sources`, same order as `rows`), so
+a row ClickHouse refuses can be parked on the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class KeptMessage:
 class Batch:
     started: float
     rows: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    # table -> the message of each row of `rows` (same index)
+    sources: dict[str, list[NativeSource]] = field(default_factory=lambda: {t: [] for t in TABLES})
     # table -> (message, Avro header length, published ms) of each record ClickHouse decodes
     native: dict[str, list[NativeSource]] = field(default_factory=dict)
     native_inserted: set[str] = field(default_factory=set)
@@ -65,8 +69,15 @@ class Batch:
     first_message_at: float | None = None  # monotonic time of the first message (age, benchmarks)
 
     def add(
-        self, topic: str, partition: int, offset: int, table: str | None, row: Row | None
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        table: str | None,
+        row: Row | None,
+        source: NativeSource | None = None,
     ) -> None:
+        """A message, and its row when a table keeps it (`source`: the message, for parking)."""
         if self.first_message_at is None:
             self.first_message_at = time.monotonic()
         key = (topic, partition)
@@ -75,6 +86,7 @@ class Batch:
         self.messages += 1
         if table is not None and row is not None:
             self.rows[table].append(row)
+            self.sources[table].append(source or (b"", 0, 0, topic, partition, offset, None))
             self.row_count += 1
 
     def add_native(
@@ -100,9 +112,10 @@ class Batch:
         self.row_count -= len(sources)
         return sources
 
-    def add_row(self, table: str, row: Row) -> None:
+    def add_row(self, table: str, row: Row, source: NativeSource) -> None:
         """A row for a message already counted in the offsets (a native fallback)."""
         self.rows[table].append(row)
+        self.sources[table].append(source)
         self.row_count += 1
 
     def empty(self) -> bool:

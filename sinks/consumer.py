@@ -14,13 +14,19 @@ insert fails the batch's messages of that table are decoded in Python instead, s
 message is parked on the dead-letter topic and the rest goes in.
 While ClickHouse is away the batch is retried with capped exponential backoff; once the
 next batch is due too, the assignment is paused so nothing more is fetched, and the
-consumer keeps polling so it stays in its group.
+consumer keeps polling so it stays in its group. Rows ClickHouse refuses (a value the
+client cannot serialize, a type or constraint ClickHouse rejects: `refused`) are not
+retried forever: after `REFUSED_TRIES` refusals the rows are split in halves, each half
+tried once, and so on down to the single rows refused, which are parked on the
+dead-letter topic while the rest goes in (range checks in sinks.rows catch most such rows
+before, at decoding).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,10 +35,11 @@ from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfoNotFoundError
 
+from clickhouse_connect.driver.exceptions import DataError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from sinks import metrics
-from sinks.batch import Batch, KeptMessage
+from sinks.batch import Batch, KeptMessage, NativeSource
 from sinks.dsn import default_dsn, is_embedded, open_client
 from sinks.migrations import migrate
 from sinks.native import NativeAvro
@@ -68,6 +75,25 @@ PATIENCE_SECONDS = 1.0
 # per call most of them outlived two collections, and full collections of the garbage
 # collector came every call or two (twice the handling time of 200,000 rows here).
 FETCH_MESSAGES = 1000
+# Refusals of a batch's rows before it is split to find the rows ClickHouse refuses.
+REFUSED_TRIES = 3
+# ClickHouse error codes that mean "these rows cannot go in", whoever retries: cannot
+# parse (6, 27, 38, 41, 72), type mismatch (53), argument out of bound (69), cannot convert
+# (70), incorrect data (117), string too large (131), value out of range (321), NULL in
+# a non-Nullable column (349), throwIf (395), decimal overflow (407), constraint (469).
+REFUSAL_CODES = frozenset({6, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 395, 407, 469})
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether an insert failed because of its rows (not because ClickHouse is away).
+
+    The client raises DataError, or a ValueError/TypeError/OverflowError/struct.error,
+    when it cannot serialize a value; ClickHouse answers with one of REFUSAL_CODES.
+    Anything else (no connection, a detached table, memory) is retried as before.
+    """
+    if isinstance(exc, DataError | ValueError | TypeError | OverflowError | struct.error):
+        return True
+    return getattr(exc, "code", None) in REFUSAL_CODES
 
 
 class _Abandoned(Exception):
@@ -104,7 +130,8 @@ class Sink:
         self.on_flushed = on_flushed
         self.backoff_max = backoff_max
         self.consumer_overrides = consumer_overrides or {}
-        # Guards the embedded engine: the query server's reads and our inserts take turns.
+        # Guards the sink's own client (flusher thread, connect, close). The query server
+        # has clients of its own and never takes it: a slow query does not hold up inserts.
         self.lock = threading.RLock()
         self.client: Any = None
         self._known_tz: set[str] = set()
@@ -192,30 +219,42 @@ class Sink:
             for source in batch.take_native(table):
                 mapped = self._decode(KeptMessage(source), source[2])
                 if mapped is not None:
-                    batch.add_row(*mapped)
+                    batch.add_row(*mapped, source)
             return
         batch.native_inserted.add(table)  # a retried flush must not insert them again
         metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - start)
         metrics.ROWS_INSERTED.labels(table).inc(len(sources))
 
-    def _retrying(self, what: str, fn: Callable[[], None]) -> None:
+    def _retrying(
+        self, what: str, fn: Callable[[], None], refusals: int | None = None
+    ) -> BaseException | None:
         """Run `fn` until it succeeds, waiting longer after each failure.
 
-        Runs in the flusher thread (or at stop); the consumer thread keeps polling meanwhile
-        and pauses its assignment once the next batch is due (`_await_flush`).
+        With `refusals`, gives up once `fn` was refused (see `refused`) that many times in a
+        row and returns that error (None on success). Runs in the flusher thread (or at
+        stop); the consumer thread keeps polling meanwhile and pauses its assignment once
+        the next batch is due (`_await_flush`).
         """
         delay = 0.25
+        refused_in_a_row = 0
         while True:
             try:
                 fn()
                 metrics.CLICKHOUSE_UP.set(1)
-                return
+                return None
             except _Abandoned:
                 raise
             except Exception as exc:
-                metrics.CLICKHOUSE_UP.set(0)
                 metrics.INSERT_FAILURES.labels(what).inc()
-                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                if refusals is not None and refused(exc):
+                    metrics.CLICKHOUSE_UP.set(1)  # it answered: it is the rows
+                    refused_in_a_row += 1
+                    if refused_in_a_row >= refusals:
+                        return exc
+                else:
+                    metrics.CLICKHOUSE_UP.set(0)
+                    refused_in_a_row = 0
+                log.warning("%s failed (%s); retrying in %.1fs", what, _first_line(exc), delay)
                 self._drop_client()
                 self._retrying_now = True
                 try:
@@ -223,6 +262,49 @@ class Sink:
                 finally:
                     self._retrying_now = False
                 delay = min(delay * 2, self.backoff_max)
+
+    def _insert_or_split(
+        self,
+        table: str,
+        rows: list[Row],
+        sources: list[NativeSource],
+        token: str,
+        tries: int = REFUSED_TRIES,
+    ) -> None:
+        """Insert rows (retrying while ClickHouse is away); find and park the rows it refuses.
+
+        A refused batch is split in halves, each tried once and split again if refused,
+        down to single rows: k bad rows among n cost about 2k·log2(n) inserts. Each piece
+        has a token derived from the batch's, so a replay skips what went in.
+        """
+        error = self._retrying(table, partial(self._insert, table, rows, token), refusals=tries)
+        if error is None:
+            return
+        if len(rows) == 1:
+            source = sources[0]
+            reason = f"ClickHouse refused the {table} row: {_first_line(error)}"
+            assert self._producer is not None
+            park_message(
+                cast(Any, self._producer), KeptMessage(source), reason, "sink", codec=self.codec
+            )
+            metrics.DEAD_LETTERS.labels(source[3]).inc()
+            log.warning(
+                "parked %s[%d]@%d on the dead-letter topic: %s",
+                source[3],
+                source[4],
+                source[5],
+                reason,
+            )
+            return
+        half = len(rows) // 2
+        log.warning(
+            "ClickHouse refused %d %s rows (%s); splitting them to find the bad ones",
+            len(rows),
+            table,
+            _first_line(error),
+        )
+        self._insert_or_split(table, rows[:half], sources[:half], f"{token}/a", tries=1)
+        self._insert_or_split(table, rows[half:], sources[half:], f"{token}/b", tries=1)
 
     def _drop_client(self) -> None:
         """Forget a failed connection; the embedded engine keeps its handle (reopening it fails)."""
@@ -358,7 +440,8 @@ class Sink:
             self._batch.add(topic, partition, offset, None, None)
             return
         table, row = mapped
-        self._batch.add(topic, partition, offset, table, row)
+        source = (msg.value() or b"", 0, published, topic, partition, offset, msg.key())
+        self._batch.add(topic, partition, offset, table, row, source)
         if table == "call_outcomes":
             self._batch.outcome_published_ms.append(published)
 
@@ -492,7 +575,7 @@ class Sink:
                 self._insert_native(batch, table)
                 rows = batch.rows[table]
                 if rows:
-                    self._retrying(table, partial(self._insert, table, rows, batch.token(table)))
+                    self._insert_or_split(table, rows, batch.sources[table], batch.token(table))
             self._retrying("dead letters", self._deliver_dead_letters)
         except _Abandoned:
             log.warning(
@@ -580,6 +663,11 @@ class Sink:
                 if self.client is not None:
                     self.client.close()
                     self.client = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
 
 
 def future_wait(future: Future[Any], seconds: float) -> bool:

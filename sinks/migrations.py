@@ -19,6 +19,8 @@ from campaignflow.config import REPO_ROOT
 
 MIGRATIONS_DIR = REPO_ROOT / "ops" / "sql" / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_CREATES = re.compile(r"^CREATE\s+(?:TABLE\s+IF\s+NOT\s+EXISTS|OR\s+REPLACE\s+VIEW)\s+(\w+)", re.I)
+LEDGER = "schema_migrations"
 
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations
@@ -76,6 +78,17 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: version {version} is used twice")
         found[version] = Migration(version, m.group(2), path.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
+
+
+def relations(migrations: list[Migration] | None = None) -> frozenset[str]:
+    """Names of the tables and views the migrations create, and the ledger's."""
+    names = {LEDGER}
+    for mig in load() if migrations is None else migrations:
+        for statement in mig.statements():
+            m = _CREATES.match(statement)
+            if m:
+                names.add(m.group(1))
+    return frozenset(names)
 
 
 def applied(client: _Client) -> dict[int, str]:

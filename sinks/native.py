@@ -11,9 +11,11 @@ server) or `... FROM file(...)` (the embedded engine, which has no request body)
 Each body is framed as `published (fixed 8, little-endian millis) + body + END`, and
 the writer schema gets the matching fields around the event's own. The SELECT checks
 END on every record: a truncated body or one with trailing bytes shifts what follows,
-so the END read is wrong and the insert fails instead of storing shifted values. A
-failed insert makes the caller decode that batch in Python (bad messages go to the
-dead-letter topic, as before). The SELECT gives exactly the rows of `sinks.rows`.
+so the END read is wrong and the insert fails instead of storing shifted values. It also
+checks every number against its column's range (`sinks.rows.COLUMN_TYPES`): an Avro int
+of 70000 would otherwise go into a UInt16 as 4464. A failed insert makes the caller
+decode that batch in Python, where the same ranges are checked row by row (bad messages
+go to the dead-letter topic). The SELECT gives exactly the rows of `sinks.rows`.
 CampaignEvent (union bodies) and CampaignCommand stay on the Python path.
 """
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinks.batch import NativeSource
-from sinks.rows import ATTEMPTS, COLUMNS, OUTCOMES
+from sinks.rows import ATTEMPTS, COLUMN_TYPES, COLUMNS, OUTCOMES, value_range
 from topics import schemas
 from topics.avrobytes import bytes_field, long_bytes
 from topics.codec import SINGLE_OBJECT_MAGIC, Codec
@@ -76,6 +78,22 @@ def _ch_type(avro: Any) -> str:
     if avro in simple:
         return simple[avro]
     raise NativeUnsupported(f"type {avro!r}")
+
+
+def _in_range(table: str) -> str:
+    """SQL true when every checked number of a record fits its column (NULLs do)."""
+    sources = _SOURCES.get(table, {})
+    terms = []
+    for column, ctype in COLUMN_TYPES[table].items():
+        low, high = value_range(ctype)
+        if column == "published_at":
+            raw = "reinterpretAsInt64(_published)"
+        elif ctype.startswith(("DateTime64", "Nullable(DateTime64")):
+            raw = f"toUnixTimestamp64Milli(`{sources.get(column, column)}`)"
+        else:
+            raw = f"`{sources.get(column, column)}`"
+        terms.append(f"({raw} IS NULL OR {raw} BETWEEN {low} AND {high})")
+    return " AND ".join(terms)
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ def _plan(table: str, writer: dict[str, Any]) -> _Plan:
             f"SELECT {', '.join(select)} FROM {{source}} "
             f"WHERE throwIf(hex(_end) != '{END.hex().upper()}', "
             "'a message body is truncated or has trailing bytes') = 0"
+            f" AND throwIf(NOT ({_in_range(table)}), 'a value does not fit its column') = 0"
         ),
         structure=structure,
     )

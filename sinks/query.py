@@ -1,25 +1,30 @@
 """Run a read-only query wherever the data is: through a running sink, or directly.
 
 With the embedded engine the running sink holds the data directory, so queries go to
-its loopback endpoint (after checking it serves the same DSN); when no sink runs, the
-directory is opened here, read-only. With a ClickHouse server, we connect to it.
+its loopback endpoint (after checking it serves the same DSN), with the bearer token of
+the state directory's `sink.token`; when no sink runs, the directory is opened here,
+read-only. With a ClickHouse server, we connect to it. Either way the query is checked
+(sinks.guard) and runs under the same limits as on the sink's endpoint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from campaignflow.config import settings
+from sinks.access import TokenFileError, read_token, token_path
 from sinks.dsn import default_dsn, is_embedded, open_client, redact
+from sinks.guard import QueryLimits, RefusedQuery, check, fetch
 from sinks.server import to_json_value
 
 
 class QueryError(RuntimeError):
-    """ClickHouse refused the query (syntax, readonly, unknown table...)."""
+    """The query was refused (not a checked SELECT, a limit, unknown table, no token...)."""
 
 
 @dataclass(frozen=True)
@@ -56,28 +61,49 @@ def running_sink(dsn: str, port: int | None = None) -> str | None:
     return None
 
 
-def run_query(sql: str, dsn: str | None = None, port: int | None = None) -> QueryResult:
-    """Run `sql` read-only; raises QueryError for a refused query, ClickHouseUnavailable if closed."""
+def _via_sink(url: str, sql: str, token_file: Path) -> QueryResult:
+    try:
+        token = read_token(token_file)
+    except TokenFileError as exc:
+        raise QueryError(str(exc)) from None
+    try:
+        resp = requests.post(
+            url + "/query",
+            data=sql.encode("utf-8"),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+            timeout=QueryLimits().max_execution_time_s + 30,
+        )
+        body = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise QueryError(f"the sink at {url} did not answer the query: {exc}") from None
+    if resp.status_code != 200:
+        raise QueryError(body.get("error", resp.text) if isinstance(body, dict) else resp.text)
+    types = body["types"]
+    rows = [[_revive(v, t) for v, t in zip(r, types, strict=True)] for r in body["rows"]]
+    return QueryResult(body["columns"], types, rows, "sink")
+
+
+def run_query(
+    sql: str, dsn: str | None = None, port: int | None = None, token_file: Path | None = None
+) -> QueryResult:
+    """Run `sql` read-only; raises QueryError for a refused query, ClickHouseUnavailable if closed.
+
+    `token_file`: the sink's token (default: sink.token in the state directory).
+    """
     dsn = dsn or default_dsn()
     if is_embedded(dsn):
         url = running_sink(dsn, port)
         if url is not None:
-            resp = requests.post(url + "/query", data=sql.encode("utf-8"), timeout=300)
-            body = resp.json()
-            if resp.status_code != 200:
-                raise QueryError(body.get("error", resp.text))
-            types = body["types"]
-            rows = [[_revive(v, t) for v, t in zip(r, types, strict=True)] for r in body["rows"]]
-            return QueryResult(body["columns"], types, rows, "sink")
-    client = open_client(dsn, readonly=True)
+            return _via_sink(url, sql, token_file or token_path(settings().home))
+    limits = QueryLimits()
+    client = open_client(dsn, readonly=True, settings=limits.settings())
     try:
-        result = client.query(sql)
+        result = fetch(client, check(sql), limits)
+    except RefusedQuery as exc:
+        raise QueryError(str(exc)) from None
     except Exception as exc:
         raise QueryError(str(exc).strip().splitlines()[0]) from exc
     finally:
         client.close()
-    types = [t.name for t in result.column_types]
-    rows = [
-        [to_json_value(v) if isinstance(v, bytes) else v for v in r] for r in result.result_rows
-    ]
-    return QueryResult(list(result.column_names), types, rows, "direct")
+    rows = [[to_json_value(v) if isinstance(v, bytes) else v for v in r] for r in result.rows]
+    return QueryResult(result.columns, result.types, rows, "direct")

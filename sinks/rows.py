@@ -3,6 +3,9 @@
 Times leave as int epoch millis, which ClickHouse takes for DateTime64(3); the codec gives
 ints, and aware datetimes (another codec's choice) are converted. A record a table does
 not hold (a command other than CreateCampaign) maps to None and is simply skipped.
+Every number is checked against its column's type (`COLUMN_TYPES`) before it goes in:
+ClickHouse would wrap 70000 into a UInt16 as 4464, or the client would refuse the whole
+batch; a row out of range is a RowError, so its message is parked and the rest goes on.
 """
 
 from __future__ import annotations
@@ -80,6 +83,74 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)
+
+# The ClickHouse type of every number and time column (as system.columns spells it; a test
+# holds this to the migrations). Their ranges are checked before a row goes in.
+_TIME = "DateTime64(3, 'UTC')"
+_TIME_OR_NULL = f"Nullable({_TIME})"
+COLUMN_TYPES: dict[str, dict[str, str]] = {
+    ATTEMPTS: {
+        "attempt": "UInt16",
+        "alternate_position": "UInt16",
+        "created_at": _TIME,
+        "deadline": _TIME,
+        "published_at": _TIME,
+    },
+    OUTCOMES: {
+        "attempt": "UInt16",
+        "created_at": _TIME_OR_NULL,
+        "started_at": _TIME_OR_NULL,
+        "answered_at": _TIME_OR_NULL,
+        "ended_at": _TIME,
+        "published_at": _TIME,
+    },
+    EVENTS: {
+        "at": _TIME,
+        "attempts": "UInt16",
+        "row": "Nullable(UInt32)",
+        "contacts_total": "UInt64",
+        "contacts_final": "UInt64",
+        "calls_in_flight": "UInt32",
+        "counts": "Map(String, Int64)",
+        "published_at": _TIME,
+    },
+    CAMPAIGNS: {
+        "expected_contacts": "UInt32",
+        "max_retries": "UInt16",
+        "concurrent_calls": "UInt32",
+        "created_at": _TIME,
+    },
+}
+# DateTime64's range, 1900-01-01T00:00:00Z to 2299-12-31T23:59:59.999Z, in epoch millis:
+# outside it ClickHouse stores a value no client can read back as a datetime.
+TIME_RANGE_MS = (-2_208_988_800_000, 10_413_791_999_999)
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "UInt16": (0, 2**16 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "UInt64": (0, 2**64 - 1),
+    "Int32": (-(2**31), 2**31 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    _TIME: TIME_RANGE_MS,
+}
+
+
+def value_range(column_type: str) -> tuple[int, int]:
+    """(lowest, highest) of a number or time column's type (of its values for a Nullable or Map)."""
+    inner = column_type
+    for wrapper in ("Nullable(", "Map(String, "):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper) : -1]
+    return _INT_RANGES[inner]
+
+
+# table -> (index in the row, column, type, lowest, highest) of every checked column
+_CHECKS: dict[str, tuple[tuple[int, str, str, int, int], ...]] = {
+    table: tuple(
+        (COLUMNS[table].index(column), column, ctype, *value_range(ctype))
+        for column, ctype in types.items()
+    )
+    for table, types in COLUMN_TYPES.items()
+}
 TZ_OFFSETS = "tz_offsets"
 TZ_COLUMNS: tuple[str, ...] = ("tz", "since", "offset_seconds")
 
@@ -205,18 +276,31 @@ def campaign_row(r: Mapping[str, Any]) -> Row | None:
     )
 
 
+def check_ranges(table: str, row: Row) -> Row:
+    """`row` if every number fits its column's type; else a RowError naming column and value."""
+    for index, column, ctype, low, high in _CHECKS.get(table, ()):
+        value = row[index]
+        values = value.values() if isinstance(value, dict) else (value,)
+        for v in values:
+            if v is not None and not (isinstance(v, int) and low <= v <= high):
+                raise RowError(f"{table}.{column} = {v!r} does not fit {ctype} [{low}, {high}]")
+    return row
+
+
 def to_row(event: str, record: Mapping[str, Any], published_ms: int) -> tuple[str, Row] | None:
     """(table, row) for a decoded record; None when no table keeps it. Raises RowError."""
     try:
         if event == "CallCreate":
-            return ATTEMPTS, attempt_row(record, published_ms)
+            return ATTEMPTS, check_ranges(ATTEMPTS, attempt_row(record, published_ms))
         if event == "CallOutcome":
-            return OUTCOMES, outcome_row(record, published_ms)
+            return OUTCOMES, check_ranges(OUTCOMES, outcome_row(record, published_ms))
         if event == "CampaignEvent":
-            return EVENTS, event_row(record, published_ms)
+            return EVENTS, check_ranges(EVENTS, event_row(record, published_ms))
         if event == "CampaignCommand":
             row = campaign_row(record)
-            return None if row is None else (CAMPAIGNS, row)
-    except (KeyError, TypeError, AttributeError) as exc:
+            return None if row is None else (CAMPAIGNS, check_ranges(CAMPAIGNS, row))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, RowError):
+            raise
         raise RowError(f"{event} record is missing or mistypes a field: {exc!r}") from exc
     raise RowError(f"the sink does not store {event} records")

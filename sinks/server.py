@@ -1,28 +1,50 @@
-"""The sink's loopback HTTP endpoint: read-only SQL (ClickHouse readonly=1), /health, /metrics.
+"""The sink's loopback HTTP endpoint: checked read-only SQL (`POST /query`), /health, /metrics.
 
 The embedded engine lets one process open its directory, and the sink holds it; so
 `campaignflow sql` and `campaignflow report` send their queries here while it runs.
-Bound to 127.0.0.1 only. Values travel as JSON: times as ISO 8601 strings, with the
-ClickHouse type of every column so the client can turn them back into datetimes.
+Bound to 127.0.0.1 only; a request must name it by a loopback Host (and Origin, if
+any), and a query needs the bearer token of the state directory's `sink.token`
+(sinks.access). The SQL is checked and regenerated before it runs (sinks.guard) and
+runs under hard limits, on clients of its own: chdb lets one process hold many
+handles on its engine, and they run at once, so a slow query never holds up the
+sink's inserts (nor, up to `MAX_CONCURRENT_QUERIES`, other queries). Values travel as
+JSON: times as ISO 8601 strings, with the ClickHouse type of every column so the
+client can turn them back into datetimes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
+import re
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import UUID
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sinks import metrics
-from sinks.dsn import open_client, redact
+from sinks.access import bearer_ok, loopback_host, loopback_origin
+from sinks.dsn import ClickHouseUnavailable, is_embedded, open_client, redact
+from sinks.guard import QueryLimits, RefusedQuery, check, fetch
+from sinks.migrations import relations
 
-MAX_QUERY_BYTES = 1_000_000
+log = logging.getLogger(__name__)
+
+# A query's text at most; parsing and checking 256 kB of SQL takes up to ~2 s of CPU here.
+MAX_QUERY_BYTES = 256_000
+MAX_CONCURRENT_QUERIES = 4
+REQUEST_TIMEOUT_S = 30.0  # a client that stops sending its request is dropped after this
+SLOT_WAIT_S = 5.0  # how long a query waits for a free slot before a 503
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def to_json_value(value: Any) -> Any:
@@ -39,69 +61,112 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: status and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def _error(status: int, message: str) -> Reply:
+    return Reply(status, {"error": message})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that broke mid-answer: one log line, not a traceback on stderr."""
+        log.debug("query endpoint: connection from %s failed", client_address, exc_info=False)
+
+
 class QueryServer:
-    """Serves read-only queries through its own readonly client on the sink's engine."""
+    """Serves checked read-only queries through its own readonly clients on the sink's engine."""
 
-    def __init__(self, dsn: str, port: int, lock: threading.RLock, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        dsn: str,
+        port: int,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        limits: QueryLimits | None = None,
+        concurrency: int = MAX_CONCURRENT_QUERIES,
+        tables: frozenset[str] | None = None,
+    ) -> None:
         self.dsn = dsn
-        self.lock = lock
-        self._client: Any = None
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                return
-
-            def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    self._send(200, generate_latest(metrics.REGISTRY), CONTENT_TYPE_LATEST)
-                elif self.path == "/health":
-                    body = {"ok": True, "dsn": redact(server.dsn), "pid": os.getpid()}
-                    self._send(200, json.dumps(body).encode())
-                else:
-                    self._send(404, b'{"error": "not found"}')
-
-            def do_POST(self) -> None:
-                if self.path != "/query":
-                    self._send(404, b'{"error": "not found"}')
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_QUERY_BYTES:
-                    self._send(413, b'{"error": "query too long"}')
-                    return
-                sql = self.rfile.read(length).decode("utf-8")
-                code, body = server.answer(sql)
-                self._send(code, json.dumps(body).encode())
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
+        self.token = token
+        self.limits = limits or QueryLimits()
+        self.tables = relations() if tables is None else tables  # read once, not per query
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+        self.httpd = _Server((host, port), _handler(self))
+        self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def answer(self, sql: str) -> tuple[int, dict[str, Any]]:
-        """Run one read-only query -> (HTTP status, JSON body)."""
+    # -- queries ----------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
         try:
-            with self.lock:
-                if self._client is None:
-                    self._client = open_client(self.dsn, readonly=True)
-                result = self._client.query(sql)
-                columns = list(result.column_names)
-                types = [t.name for t in result.column_types]
-                rows = [[to_json_value(v) for v in row] for row in result.result_rows]
-        except Exception as exc:
-            metrics.QUERIES.labels("error").inc()
-            return 400, {
-                "error": str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            }
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        client = open_client(self.dsn, readonly=True, settings=self.limits.settings())
+        with self._opened_lock:
+            self._opened.append(client)
+        return client
+
+    def _release(self, client: Any, broken: bool) -> None:
+        if broken and not is_embedded(self.dsn):  # an embedded handle stays (reopening fails)
+            with self._opened_lock:
+                self._opened.remove(client)
+            client.close()
+            return
+        self._idle.put(client)
+
+    def answer(self, sql: str) -> Reply:
+        """Check and run one read-only query."""
+        if not self._slots.acquire(timeout=SLOT_WAIT_S):  # parsing is work too: in the slot
+            metrics.QUERIES.labels("busy").inc()
+            return _error(503, "every query slot is busy; try again")
+        try:
+            try:
+                checked = check(sql, self.tables)
+            except RefusedQuery as exc:
+                metrics.QUERIES.labels("refused").inc()
+                return _error(400, str(exc))
+            try:
+                client = self._client()
+            except ClickHouseUnavailable as exc:
+                metrics.QUERIES.labels("error").inc()
+                return _error(503, str(exc))
+            broken = False
+            try:
+                result = fetch(client, checked, self.limits)
+                rows = [[to_json_value(v) for v in row] for row in result.rows]
+            except RefusedQuery as exc:
+                metrics.QUERIES.labels("refused").inc()
+                return _error(400, str(exc))
+            except Exception as exc:
+                broken = isinstance(exc, OperationalError)  # the connection, not the query
+                metrics.QUERIES.labels("error").inc()
+                return _error(503 if broken else 400, _first_line(exc))
+            finally:
+                self._release(client, broken)
+        finally:
+            self._slots.release()
         metrics.QUERIES.labels("ok").inc()
-        return 200, {"columns": columns, "types": types, "rows": rows}
+        return Reply(200, {"columns": result.columns, "types": result.types, "rows": rows})
+
+    # -- serving ----------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
@@ -109,3 +174,145 @@ class QueryServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self._opened_lock:
+            for client in self._opened:
+                client.close()
+            self._opened.clear()
+
+
+def _handler(server: QueryServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "campaignflow-sink"
+        sys_version = ""
+        timeout = REQUEST_TIMEOUT_S
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _send(
+            self,
+            reply: Reply,
+            body: bytes | None = None,
+            ctype: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            data = body if body is not None else json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (bad request line, unknown method...) in JSON."""
+            self.close_connection = True
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                phrase = "error"
+            if not hasattr(self, "command") or self.command is None:
+                self.command = "GET"
+            if self.request_version == "HTTP/0.9":  # not served: answer with a status line
+                self.request_version = "HTTP/1.0"
+            self._send(_error(code, message or phrase))
+
+        def _refusal(self) -> Reply | None:
+            """403 unless Host and Origin name this endpoint on loopback (DNS rebinding)."""
+            port = server.port
+            host = self.headers.get("Host")
+            if not loopback_host(host, port):
+                return _error(403, f"Host {host!r} is not this endpoint's loopback address")
+            origin = self.headers.get("Origin")
+            if not loopback_origin(origin, port):
+                return _error(403, f"Origin {origin!r} is not this endpoint's loopback address")
+            return None
+
+        def _guarded(self, handle: Any) -> None:
+            try:
+                refused = self._refusal()
+                if refused is not None:
+                    self.close_connection = True
+                    self._send(refused)
+                    return
+                handle()
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                log.debug("query endpoint: connection failed (%s)", exc)
+                self.close_connection = True
+            except Exception as exc:  # a bug: answer, log one line, keep serving
+                log.warning("query endpoint: %s %s failed: %r", self.command, self.path, exc)
+                self.close_connection = True
+                self._send(_error(500, "internal error"))
+
+        def do_GET(self) -> None:
+            self._guarded(self._get)
+
+        def do_HEAD(self) -> None:
+            self._guarded(self._get)
+
+        def do_POST(self) -> None:
+            self._guarded(self._post)
+
+        def _get(self) -> None:
+            if self.path == "/metrics":
+                data = generate_latest(metrics.REGISTRY)
+                self._send(Reply(200, {}), data, CONTENT_TYPE_LATEST)
+            elif self.path == "/health":
+                self._send(Reply(200, {"ok": True, "dsn": redact(server.dsn), "pid": os.getpid()}))
+            else:
+                self._send(_error(404, "not found"))
+
+        def _post(self) -> None:
+            if self.path != "/query":
+                self.close_connection = True
+                self._send(_error(404, "not found"))
+                return
+            if not bearer_ok(self.headers.get("Authorization"), server.token):
+                self.close_connection = True
+                self._send(
+                    _error(401, "a query needs `Authorization: Bearer <token>` (sink.token)"),
+                    headers={"WWW-Authenticate": 'Bearer realm="campaignflow-sink"'},
+                )
+                return
+            body = self._body()
+            if isinstance(body, Reply):
+                self.close_connection = True
+                self._send(body)
+                return
+            self._send(server.answer(body))
+
+        def _body(self) -> str | Reply:
+            """The request's SQL, or the refusal of a body that is not a bounded UTF-8 text."""
+            if self.headers.get("Transfer-Encoding"):
+                return _error(411, "send the query with a Content-Length (no Transfer-Encoding)")
+            lengths = self.headers.get_all("Content-Length") or []
+            if not lengths:
+                return _error(411, "Content-Length is required")
+            if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+                return _error(400, f"Content-Length must be one number of bytes, not {lengths!r}")
+            length = int(lengths[0])
+            if length > MAX_QUERY_BYTES:
+                return _error(413, f"query too long: {length} bytes (at most {MAX_QUERY_BYTES})")
+            data = b""
+            try:
+                while len(data) < length:
+                    chunk = self.rfile.read(length - len(data))
+                    if not chunk:
+                        return _error(400, f"the body ended after {len(data)} of {length} bytes")
+                    data += chunk
+            except TimeoutError:
+                return _error(408, f"the body did not arrive within {REQUEST_TIMEOUT_S:g} s")
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return _error(400, f"the query is not UTF-8 (byte {exc.start})")
+
+    return Handler

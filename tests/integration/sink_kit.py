@@ -212,8 +212,17 @@ class SinkProcess:
         except requests.RequestException:
             return False
 
+    def token(self) -> str:
+        """The bearer token the sink wrote at start (sink.token in its state directory)."""
+        return (self.home / "sink.token").read_text().strip()
+
     def query(self, sql: str) -> list[list[Any]]:
-        resp = requests.post(f"http://127.0.0.1:{self.port}/query", data=sql.encode(), timeout=60)
+        resp = requests.post(
+            f"http://127.0.0.1:{self.port}/query",
+            data=sql.encode(),
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=60,
+        )
         body = resp.json()
         if resp.status_code != 200:
             raise AssertionError(body)

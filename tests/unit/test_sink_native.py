@@ -135,6 +135,40 @@ def test_a_corrupt_body_fails_the_insert(client: Any, corrupt: Any) -> None:
     assert client.query("SELECT count() FROM call_outcomes").result_rows == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("event", "table", "change"),
+    [
+        ("CallCreate", ATTEMPTS, {"alternate_position": 70000}),  # was stored as 4464
+        ("CallCreate", ATTEMPTS, {"alternate_position": -1}),  # was stored as 65535
+        ("CallCreate", ATTEMPTS, {"attempt": 65536}),
+        ("CallCreate", ATTEMPTS, {"created_at": 2**62}),
+        ("CallOutcome", OUTCOMES, {"attempt": 70000}),
+        ("CallOutcome", OUTCOMES, {"answered_at": -(2**62)}),
+    ],
+)
+def test_a_value_out_of_its_columns_range_fails_the_insert(
+    client: Any, event: str, table: str, change: dict[str, Any]
+) -> None:
+    """Nothing is wrapped or clamped: the insert fails, and the Python path parks the record."""
+    native = NativeAvro(Codec())
+    records = _attempts() if table == ATTEMPTS else _outcomes()
+    records[1] = {**records[1], **change}
+    values = [encode(event, r) for r in records]
+    with pytest.raises(Exception, match="does not fit its column"):
+        native.insert(client, table, _sources(native, values), {}, embedded=True)
+    assert client.query(f"SELECT count() FROM {table}").result_rows == [(0,)]
+
+
+def test_a_published_time_out_of_range_fails_the_insert(client: Any) -> None:
+    native = NativeAvro(Codec())
+    value = encode("CallOutcome", _outcomes()[0])
+    routed = native.route(value)
+    assert routed is not None
+    source: NativeSource = (value, routed[1], 2**62, "t", 0, 0, b"c")
+    with pytest.raises(Exception, match="does not fit its column"):
+        native.insert(client, OUTCOMES, [source], {}, embedded=True)
+
+
 def test_route_takes_only_current_call_schemas() -> None:
     native = NativeAvro(Codec())
     assert native.route(encode("CallCreate", SAMPLES["CallCreate"])) == (ATTEMPTS, 10)

@@ -154,3 +154,60 @@ def test_batch_token_depends_on_offsets_only() -> None:
     assert a.commit_positions() == [("t", 0, 7), ("u", 1, 10)]
     b.add("t", 0, 7, None, None)
     assert a.token("call_attempts") != b.token("call_attempts")
+
+
+@pytest.mark.parametrize(
+    ("event", "change", "column"),
+    [
+        ("CallCreate", {"alternate_position": 70000}, "alternate_position"),
+        ("CallCreate", {"alternate_position": 2**31 + 5}, "alternate_position"),
+        ("CallCreate", {"alternate_position": -1}, "alternate_position"),
+        ("CallCreate", {"attempt": 65536}, "attempt"),
+        ("CallCreate", {"created_at": 2**62}, "created_at"),
+        ("CallCreate", {"deadline": -(2**62)}, "deadline"),
+        ("CallOutcome", {"attempt": 70000}, "attempt"),
+        ("CallOutcome", {"answered_at": 10**16}, "answered_at"),
+    ],
+)
+def test_a_number_out_of_its_columns_range_is_a_row_error(
+    event: str, change: dict[str, Any], column: str
+) -> None:
+    record = {**_roundtrip(event), **change}
+    with pytest.raises(RowError, match=rf"\.{column} = .* does not fit"):
+        to_row(event, record, 123)
+
+
+def test_published_time_and_event_counts_are_checked_too() -> None:
+    with pytest.raises(RowError, match="published_at"):
+        to_row("CallOutcome", _roundtrip("CallOutcome"), 2**62)
+    rec = _roundtrip("CampaignEvent")
+    name, body = rec["body"]
+    progress = {"contacts_total": -1, "contacts_final": 0, "calls_in_flight": 0, "counts": {}}
+    with pytest.raises(RowError, match="contacts_total = -1"):
+        to_row("CampaignEvent", {**rec, "body": (full_name("Progress"), progress)}, 5)
+    counts = {**progress, "contacts_total": 1, "counts": {"busy": 2**63}}
+    with pytest.raises(RowError, match="counts"):
+        to_row("CampaignEvent", {**rec, "body": (full_name("Progress"), counts)}, 5)
+
+
+def test_column_types_are_the_migrations(tmp_path: Any) -> None:
+    """COLUMN_TYPES names every number and time column with the type ClickHouse has."""
+    from sinks.dsn import open_client
+    from sinks.migrations import migrate
+    from sinks.rows import COLUMN_TYPES
+
+    client = open_client(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(client)
+        found = client.query(
+            "SELECT table, name, type FROM system.columns WHERE database = currentDatabase()"
+        ).result_rows
+    finally:
+        client.close()
+    numbers = {
+        (t, n): ty
+        for t, n, ty in found
+        if t in COLUMNS and n in COLUMNS[t] and ("Int" in ty or "DateTime" in ty)
+    }
+    declared = {(t, c): ty for t, cols in COLUMN_TYPES.items() for c, ty in cols.items()}
+    assert declared == numbers
