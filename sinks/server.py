@@ -156,7 +156,8 @@ class QueryServer:
                 metrics.QUERIES.labels("refused").inc()
                 return _error(400, str(exc))
             except Exception as exc:
-                broken = isinstance(exc, OperationalError)  # the connection, not the query
+                # No ClickHouse error code: the connection failed, not the query.
+                broken = isinstance(exc, OperationalError) and getattr(exc, "code", None) is None
                 metrics.QUERIES.labels("error").inc()
                 return _error(503 if broken else 400, _first_line(exc))
             finally:
