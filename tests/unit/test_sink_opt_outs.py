@@ -17,6 +17,8 @@ import pytest
 
 from sinks.dsn import open_client
 from sinks.migrations import migrate
+from sinks.query import QueryResult
+from sinks.report import gather
 from sinks.rows import COLUMNS, to_row
 from tests.unit.test_sink_views import create, event, outcome, q, t
 
@@ -108,3 +110,14 @@ def test_opt_outs_per_campaign(client: Any) -> None:
 def test_progress_counts_opted_out_contacts(client: Any) -> None:
     [p] = q(client, "SELECT * FROM v_campaign_progress WHERE campaign_id = 'oo'")
     assert (p["reached"], p["opted_out"], p["suppressed"], p["contacts_final"]) == (1, 2, 0, 3)
+
+
+def test_the_report_has_an_opt_out_section(client: Any) -> None:
+    def runner(sql: str) -> QueryResult:
+        r = client.query(sql)
+        return QueryResult(list(r.column_names), [], [list(x) for x in r.result_rows], "direct")
+
+    report = gather("oo", runner)
+    assert report.progress is not None and report.progress["opted_out"] == 2
+    [row] = report.sections["opt_outs"].dicts()
+    assert row["opt_outs"] == 2
