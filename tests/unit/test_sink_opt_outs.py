@@ -1,4 +1,4 @@
-"""Opt-outs in ClickHouse (migration 0003): per call, per campaign, and in the progress view.
+"""Opt-outs in ClickHouse (migration 0004): per call, per campaign, and in the progress view.
 
 Campaign "oo", 3 contacts:
   o1/1 answered with opt_out                              -> o1 opted_out
