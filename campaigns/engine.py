@@ -342,8 +342,7 @@ class _Step:
                     )
                 )
                 continue
-            order = contact.call_order if parsed[1] == contact.attempts else -1
-            work.append((order, i, o, contact, parsed[1]))
+            work.append((self.call_order(contact, parsed[1]), i, o, contact, parsed[1]))
         expired = self.deadlines.pop_all_due(self.now)
         for deadline, order, seq, _attempt in expired:
             contact = self.contact(seq)
@@ -355,6 +354,15 @@ class _Step:
                 self.apply_timeout(contact, order, value)
             else:
                 self.apply_outcome(contact, value, outcome, order)
+
+    @staticmethod
+    def call_order(contact: ContactState, attempt: int) -> int:
+        """Creation order of an attempt's call (-1 for records older than the per-attempt list)."""
+        if attempt == contact.attempts:
+            return contact.call_order
+        if attempt <= len(contact.orders):
+            return contact.orders[attempt - 1]
+        return -1
 
     def hold(self, contact: ContactState, attempt: int, outcome: Outcome) -> bool:
         """Keep an outcome of an attempt not made yet; it is applied when the call is made.
@@ -600,6 +608,8 @@ class _Step:
         contact.retry_due = None
         del contact.dialled[attempt - 1 :]
         contact.dialled.append(dial.alternate.position if dial.alternate else 0)
+        del contact.orders[attempt - 1 :]
+        contact.orders.append(contact.call_order)
         c.calls += 1
         c.in_flight += 1
         deadline = self.now + plan.max_call_us

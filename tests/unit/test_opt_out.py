@@ -261,3 +261,38 @@ def test_an_opt_out_of_a_cancelled_contact_still_lists_the_number() -> None:
     assert opted(out) == [("acme", "+12125550001")]
     assert not [e for e in out if isinstance(e, ContactFinal)]
     assert directory.is_blocked("acme", "+12125550001")
+
+
+def test_a_late_opt_out_of_an_earlier_attempt_takes_its_calls_turn() -> None:
+    """Outcomes at one instant go by their calls' creation (SPEC section 5), late ones too:
+    row-1's late outcome (call made 14:00:05) comes before row-3's late opt-out of its
+    first attempt (call made 14:00:06), although row-3 has made a second call since."""
+    from tests.property.reference import reference
+
+    sim = Simulation(
+        definition=definition(
+            max_retries=1, retry_delay_minutes=0, max_call_minutes=1, concurrent_calls=2
+        ),
+        contacts=[contact(1), contact(2), contact(3)],
+        rejections=[],
+        start=START,
+        dialer=SimDialer(
+            script={
+                ("row-1", 1): ScriptedCall("no_answer", 5 * US),
+                ("row-1", 2): ScriptedCall("no_answer", 115 * US),  # late: timed out 14:01:05
+                ("row-2", 1): ScriptedCall("answered", 6 * US),
+                ("row-3", 1): ScriptedCall("busy", 114 * US, opt_out=True),  # late, at 14:02
+                ("row-3", 2): ScriptedCall("none", 0),
+            }
+        ),
+        until=at(2026, 12, 2, 0, 0),
+    )
+    lines = list(sim.run())
+    at_two = [(x["type"], x.get("call_id") or x.get("contact_id")) for x in lines][-4:]
+    assert at_two == [
+        ("call.outcome", "c1/row-1/2"),
+        ("call.outcome", "c1/row-3/1"),
+        ("contact.final", "row-3"),
+        ("campaign.status", None),
+    ]
+    assert lines == reference(sim)
