@@ -16,8 +16,17 @@ import typer
 from confluent_kafka import KafkaException
 
 from campaignflow.cli_campaign import Bootstrap, broker_error, fail
-from ingest.dnc import DncWriter, Entry, RejectedLine, Scope, import_file, normalise, read_lists
+from ingest.dnc import (
+    DncWriter,
+    RejectedLine,
+    Scope,
+    entries,
+    import_file,
+    normalise,
+    read_lists,
+)
 from ingest.producer import DeliveryError
+from topics.translate import dnc_key_scope
 
 app = typer.Typer(no_args_is_help=True, help="Do-not-call lists: per account, and one global.")
 
@@ -165,8 +174,7 @@ def list_(
 ) -> None:
     """Print the numbers on a list (or on every list): list, number, when it was added."""
     scope = _scope(account, global_, optional=True)
-    entries = _read(scope, bootstrap)
-    for e in sorted(entries.values(), key=lambda e: (e.account_id or "", e.number)):
+    for e in entries(_read(scope, bootstrap)):
         when = datetime.fromtimestamp(e.updated_at_ms / 1000, UTC).isoformat(timespec="seconds")
         typer.echo(f"{e.account_id or '*global*'}\t{e.number}\t{when.replace('+00:00', 'Z')}")
 
@@ -180,7 +188,7 @@ def export(
 ) -> None:
     """Write a list as `import` reads it: one E.164 number a line, sorted."""
     scope = _scope(account, global_)
-    numbers = sorted(e.number for e in _read(scope, bootstrap).values())
+    numbers = sorted(dnc_key_scope(key)[1] for key in _read(scope, bootstrap))
     text = "".join(n + "\n" for n in numbers)
     if str(file) == "-":
         sys.stdout.write(text)
@@ -189,7 +197,7 @@ def export(
     typer.echo(f"exported {len(numbers)} number(s) of {scope} to {file}", err=True)
 
 
-def _read(scope: Scope | None, bootstrap: str | None) -> dict[tuple[str | None, str], Entry]:
+def _read(scope: Scope | None, bootstrap: str | None) -> dict[bytes, int]:
     try:
         return read_lists(scope, bootstrap)
     except (LookupError, TimeoutError) as err:

@@ -178,18 +178,21 @@ def read_lists(
     bootstrap: str | None = None,
     timeout: float = 10.0,
     topic: str | None = None,
-) -> dict[tuple[str | None, str], Entry]:
-    """Every number on the lists now (one list, or all with scope None), read from the topic.
+) -> dict[bytes, int]:
+    """Every entry on the lists now (one list, or all with scope None), read from the topic:
+    raw key -> updated_at (epoch millis); `entries()` and `dnc_key_scope` read the keys.
 
     Reads each partition from its start to the end it had when called; a later record of
-    a key replaces the earlier one, a tombstone (or `blocked: false`) removes it.
+    a key replaces the earlier one, a tombstone (or `blocked: false`) removes it. Only the
+    raw keys are kept (about 100 bytes an entry), so a list of millions fits.
     """
     name = topic or catalogue.topic_name(catalogue.DNC)
-    extra: dict[str, Any] = {"enable.auto.commit": False}
+    # librdkafka prefetches up to 64 MB a partition by default: more than the list itself.
+    extra: dict[str, Any] = {"enable.auto.commit": False, "queued.max.messages.kbytes": 8192}
     if bootstrap:
         extra["bootstrap.servers"] = bootstrap
     consumer = Consumer(consumer_config("campaignflow-dnc-reader", **extra))
-    out: dict[tuple[str | None, str], Entry] = {}
+    out: dict[bytes, int] = {}
     try:
         meta = consumer.list_topics(name, timeout=timeout).topics.get(name)
         if meta is None or meta.error is not None:
@@ -223,21 +226,27 @@ def read_lists(
                 key = msg.key()
                 if not key:
                     continue
-                account, number = dnc_key_scope(key)
-                if scope is not None and account != scope.account_id:
+                if scope is not None and dnc_key_scope(key)[0] != scope.account_id:
                     continue
                 value = msg.value()
                 if value is None:
-                    out.pop((account, number), None)
+                    out.pop(key, None)
                     continue
                 try:
                     _, rec = default_codec().decode(value, name, p, offset)
                 except DecodeError:
                     continue  # not ours to judge here; the worker parks nothing from this topic
                 if rec.get("blocked"):
-                    out[(account, number)] = Entry(account, number, int(rec["updated_at"]))
+                    out[key] = int(rec["updated_at"])
                 else:
-                    out.pop((account, number), None)
+                    out.pop(key, None)
     finally:
         consumer.close()
     return out
+
+
+def entries(found: dict[bytes, int]) -> Iterator[Entry]:
+    """The entries `read_lists` found, by list (global first) and number."""
+    scoped = [(dnc_key_scope(key), at) for key, at in found.items()]
+    for (account, number), at in sorted(scoped, key=lambda e: (e[0][0] or "", e[0][1])):
+        yield Entry(account, number, at)
