@@ -387,6 +387,9 @@ class _Step:
             entries = [*entries, entry]
             self.store.put_queue(self.cid, key, entries)
             self.camp.held += 1
+        elif outcome.opt_out:  # a repeat changes nothing, but its opt-out is still honoured
+            entries = [(e[0], e[1], 1) if e[0] == attempt else e for e in entries]
+            self.store.put_queue(self.cid, key, entries)
         return True
 
     def release_held(self, contact: ContactState) -> None:

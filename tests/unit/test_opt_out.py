@@ -246,7 +246,14 @@ def test_a_held_opt_out_is_applied_when_its_call_is_made() -> None:
     engine.step(
         "c1", START, commands=[Command("k0", CommandKind.create, definition=d, expected_contacts=1)]
     )
-    engine.step("c1", START + US, outcomes=[Outcome("c1/row-1/1", "answered", opt_out=True)])
+    engine.step(
+        "c1",
+        START + US,
+        outcomes=[
+            Outcome("c1/row-1/1", "answered"),
+            Outcome("c1/row-1/1", "answered", opt_out=True),  # a repeat: its opt-out counts
+        ],
+    )
     out = engine.step("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
     assert opted(out) == [("acme", "+12125550001")]
     assert [e.status.value for e in out if isinstance(e, ContactFinal)] == ["opted_out"]
