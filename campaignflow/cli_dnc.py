@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import phonenumbers
 import typer
 from confluent_kafka import KafkaException
 
@@ -53,7 +54,14 @@ def _scope(account: str | None, global_: bool, optional: bool = False) -> Scope 
         raise fail(f"--account: {err}") from None
 
 
+def _region(region: str) -> str:
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise fail(f"--default-region: unknown region code {region!r} (ISO 3166 alpha-2, e.g. US)")
+    return region.upper()
+
+
 def _numbers(numbers: list[str], region: str) -> list[str]:
+    region = _region(region)
     out = []
     for raw in numbers:
         number = normalise(raw, region)
@@ -122,6 +130,7 @@ def import_(
     """Stream a file of numbers onto a list; lines that are not numbers are reported by line."""
     scope = _scope(account, global_)
     assert scope is not None
+    region = _region(region)
     shown = 0
     out = rejects.open("w", encoding="utf-8") if rejects is not None else None
     if out is not None:

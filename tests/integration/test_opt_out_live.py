@@ -194,3 +194,5 @@ def test_dnc_import_reports_bad_lines_and_the_lists_read_back(
     ]
     missing = cli(prefixed, "import", str(numbers))
     assert missing.returncode == 2 and "--account ID or --global" in missing.stderr
+    region = cli(prefixed, "import", str(numbers), "--global", "--default-region", "XX")
+    assert region.returncode == 2 and "unknown region code 'XX'" in region.stderr
