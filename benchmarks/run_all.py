@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["engine", "ingest", "worker", "dialer", "sink", "dnc_import"]
+ORDER = ["engine", "ingest", "worker", "dialer", "sink"]
 # The issues' sizes where a benchmark's defaults are smaller.
 FULL_ARGS = {
     "worker": [
@@ -38,7 +38,6 @@ FULL_ARGS = {
 QUICK_ARGS = {
     "engine": ["--sizes", "1000,100000"],
     "ingest": ["--rows", "100000"],
-    "dnc_import": ["--numbers", "100000"],
 }
 
 
