@@ -17,6 +17,7 @@ from campaignflow import (
     cli_deadletter,
     cli_dev,
     cli_dialer,
+    cli_dnc,
     cli_kafka,
     cli_simulate,
     cli_sink,
@@ -39,6 +40,7 @@ app.add_typer(
     help="Create campaigns; start, pause, resume, cancel, schedule, list.",
 )
 app.add_typer(cli_contacts.app, name="contacts", help="Add contacts to a campaign by hand.")
+app.add_typer(cli_dnc.app, name="dnc", help="Do-not-call lists: add, remove, import, list, export.")
 cli_worker.register(app)
 
 app.add_typer(cli_dev.app, name="dev", help="The local stack: broker, worker, dialer, sink.")

@@ -104,8 +104,21 @@ def load_outcomes(path: Path) -> dict[tuple[str, int], ScriptedCall]:
                 f"{where}, column status: unknown status {row['status']!r}; use {', '.join(DIALER_STATUSES)}"
             )
         duration = parse_seconds(row["duration_seconds"], f"{where}, column duration_seconds")
-        script[(row["contact_id"], int(row["attempt"]))] = ScriptedCall(row["status"], duration)
+        opt_out = parse_opt_out(row.get("opt_out", ""), f"{where}, column opt_out")
+        script[(row["contact_id"], int(row["attempt"]))] = ScriptedCall(
+            row["status"], duration, opt_out
+        )
     return script
+
+
+def parse_opt_out(value: str, what: str) -> bool:
+    """The optional fifth column of O.csv (SPEC section 7): true or false, empty = false."""
+    text = value.strip().lower()
+    if text in ("", "false"):
+        return False
+    if text == "true":
+        return True
+    raise InputError(f"{what}: must be true or false, got {value!r}")
 
 
 def load_commands(path: Path, start: int) -> list[tuple[int, Command]]:
@@ -224,7 +237,7 @@ def register(app: typer.Typer) -> None:
         start: Annotated[str, typer.Option("--start", help="first instant, ISO 8601 with zone")],
         outcomes: Annotated[
             Path | None,
-            typer.Option("--outcomes", help="contact_id,attempt,status,duration_seconds"),
+            typer.Option("--outcomes", help="contact_id,attempt,status,duration_seconds[,opt_out]"),
         ] = None,
         default_outcome: Annotated[str, typer.Option("--default-outcome")] = "no_answer",
         default_duration: Annotated[str, typer.Option("--default-duration", help="seconds")] = "30",

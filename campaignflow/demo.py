@@ -154,12 +154,14 @@ def run(console: Console) -> int:
 
     render(gather(cid), console)
     accepted = summary.accepted
-    parts = {k: progress.finals.get(k, 0) for k in ("reached", "exhausted", "failed", "suppressed")}
+    kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
+    parts = {k: progress.finals.get(k, 0) for k in kinds}
     total = sum(parts.values())
     verdict = "adds up" if total == accepted else "DOES NOT add up"
     say(
         f"contacts accepted {accepted:,} = reached {parts['reached']:,} + exhausted {parts['exhausted']:,}"
-        f" + failed {parts['failed']:,} + suppressed {parts['suppressed']:,} = {total:,}: {verdict}"
+        f" + failed {parts['failed']:,} + suppressed {parts['suppressed']:,}"
+        f" + opted out {parts['opted_out']:,} = {total:,}: {verdict}"
     )
     logs = settings().home / "logs"
     say(f"logs: {', '.join(str(p) for p in sorted(Path(logs).glob('*.log')))}")

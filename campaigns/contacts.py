@@ -80,6 +80,20 @@ def normalise_number(raw: str, region: str) -> str | None:
 Normaliser = Callable[[str, str], "str | None"]
 
 
+def mask_number(number: str) -> str:
+    """A number fit for a log line: every digit but the last 4 hidden (`+*******0143`)."""
+    digits = sum(ch.isdigit() for ch in number)
+    seen = 0
+    out = []
+    for ch in number:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > digits - 4 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class ContactLayout:
     """What each header column is for."""

@@ -42,11 +42,12 @@ class CallPlan:
 def choose_destination(
     definition: CampaignDefinition, contact: Contact, attempt: int, directory: Directory
 ) -> Dial:
-    """SPEC section 3, after leaving out alternates that are on the do-not-call list."""
+    """SPEC section 3, after leaving out alternates on the account's or the global do-not-call list."""
     if attempt == 1 or not contact.alternates:
         return Dial(contact.phone_number, None)
     is_blocked = directory.is_blocked
-    alternates = [a for a in contact.alternates if not is_blocked(a.phone_number)]
+    account_id = definition.account_id
+    alternates = [a for a in contact.alternates if not is_blocked(account_id, a.phone_number)]
     idx = destination_index(definition.rules.alternate_strategy, len(alternates), attempt)
     if idx is None:
         return Dial(contact.phone_number, None)

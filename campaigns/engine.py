@@ -34,6 +34,7 @@ from campaigns.events import (
     ContactStatus,
     Event,
     InputRejected,
+    NumberOptedOut,
     Outcome,
     OutcomeRecorded,
     StatusChanged,
@@ -47,7 +48,8 @@ from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
 
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
-HELD = "held:"  # queue of a contact's outcomes that came before their call: (attempt, status)
+# queue of a contact's outcomes that came before their call: (attempt, status, opt_out)
+HELD = "held:"
 
 
 def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
@@ -340,8 +342,7 @@ class _Step:
                     )
                 )
                 continue
-            order = contact.call_order if parsed[1] == contact.attempts else -1
-            work.append((order, i, o, contact, parsed[1]))
+            work.append((self.call_order(contact, parsed[1]), i, o, contact, parsed[1]))
         expired = self.deadlines.pop_all_due(self.now)
         for deadline, order, seq, _attempt in expired:
             contact = self.contact(seq)
@@ -353,6 +354,15 @@ class _Step:
                 self.apply_timeout(contact, order, value)
             else:
                 self.apply_outcome(contact, value, outcome, order)
+
+    @staticmethod
+    def call_order(contact: ContactState, attempt: int) -> int:
+        """Creation order of an attempt's call (-1 for records older than the per-attempt list)."""
+        if attempt == contact.attempts:
+            return contact.call_order
+        if attempt <= len(contact.orders):
+            return contact.orders[attempt - 1]
+        return -1
 
     def hold(self, contact: ContactState, attempt: int, outcome: Outcome) -> bool:
         """Keep an outcome of an attempt not made yet; it is applied when the call is made.
@@ -373,9 +383,13 @@ class _Step:
         key = HELD + str(contact.seq)
         entries = self.store.get_queue(self.cid, key)
         if all(e[0] != attempt for e in entries):
-            entries = [*entries, (attempt, CALL_STATUSES.index(outcome.status))]
+            entry = (attempt, CALL_STATUSES.index(outcome.status), int(outcome.opt_out))
+            entries = [*entries, entry]
             self.store.put_queue(self.cid, key, entries)
             self.camp.held += 1
+        elif outcome.opt_out:  # a repeat changes nothing, but its opt-out is still honoured
+            entries = [(e[0], e[1], 1) if e[0] == attempt else e for e in entries]
+            self.store.put_queue(self.cid, key, entries)
         return True
 
     def release_held(self, contact: ContactState) -> None:
@@ -391,7 +405,7 @@ class _Step:
         for e in entries:
             if e[0] == attempt:
                 cid_ = call_id(self.cid, contact.contact.contact_id, attempt)
-                outcome = Outcome(cid_, CALL_STATUSES[e[1]])
+                outcome = Outcome(cid_, CALL_STATUSES[e[1]], len(e) > 2 and bool(e[2]))
                 self.apply_outcome(contact, attempt, outcome, contact.call_order)
 
     def apply_outcome(
@@ -407,10 +421,13 @@ class _Step:
                 attempt,
                 outcome.status,
                 live,
+                opt_out=outcome.opt_out,
             )
         )
         if live:
-            self.close_call(contact, outcome.status, self.now)
+            self.close_call(contact, outcome.status, self.now, outcome.opt_out)
+        elif outcome.opt_out:  # a duplicate, or late after the timeout: still honoured
+            self.honour_opt_out(contact, attempt, self.now)
 
     def apply_timeout(self, contact: ContactState, order: int, deadline: int) -> None:
         """No outcome by the deadline: the engine records `timeout` at the deadline itself.
@@ -436,10 +453,15 @@ class _Step:
         )
         self.close_call(contact, "timeout", deadline)
 
-    def close_call(self, contact: ContactState, status: str, at: int) -> None:
+    def close_call(
+        self, contact: ContactState, status: str, at: int, opt_out: bool = False
+    ) -> None:
         assert self.definition is not None
         contact.call_open = False
         self.camp.in_flight -= 1
+        if opt_out:  # whatever the status and the retries left
+            self.honour_opt_out(contact, contact.attempts, at)
+            return
         if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
             self.store.put_contact(self.cid, contact)
             return
@@ -451,6 +473,46 @@ class _Step:
             self.store.put_contact(self.cid, contact)
         else:
             self.finalize(contact, result, at)
+
+    # ---- opt-outs (SPEC section 7) -------------------------------------------------------
+
+    def honour_opt_out(self, contact: ContactState, attempt: int, at: int) -> None:
+        """The number attempt `attempt` dialled joins the account's list; the contact ends opted_out.
+
+        Applied to the engine's directory at once (the next contact that comes up sees it),
+        and emitted for the shell to publish on the do-not-call topic.
+        """
+        assert self.definition is not None
+        account_id = self.definition.account_id
+        number = self.dialled_number(contact, attempt)
+        self.directory.add_blocked(account_id, number)
+        self.out.append(
+            NumberOptedOut(
+                at,
+                self.cid,
+                account_id,
+                number,
+                call_id(self.cid, contact.contact.contact_id, attempt),
+            )
+        )
+        if contact.is_final:
+            self.store.put_contact(self.cid, contact)
+        else:
+            self.finalize(contact, ContactStatus.opted_out, at)
+
+    def dialled_number(self, contact: ContactState, attempt: int) -> str:
+        """The number a call of this contact dialled, from the positions kept per attempt."""
+        c = contact.contact
+        if attempt <= len(contact.dialled):
+            position = contact.dialled[attempt - 1]
+            if position == 0:
+                return c.phone_number
+            for alt in c.alternates:
+                if alt.position == position:
+                    return alt.phone_number
+        # A record written before positions were kept: work the destination out again.
+        assert self.definition is not None
+        return choose_destination(self.definition, c, attempt, self.directory).to
 
     # ---- parked contacts -----------------------------------------------------------
 
@@ -518,7 +580,7 @@ class _Step:
             contact = self.next_candidate()
             if contact is None:
                 break
-            if self.directory.is_blocked(contact.contact.phone_number):
+            if self.directory.is_blocked(plan.account_id, contact.contact.phone_number):
                 self.finalize(contact, ContactStatus.suppressed)
                 continue
             attempt = contact.attempts + 1
@@ -547,6 +609,10 @@ class _Step:
         contact.call_open = True
         contact.call_order = c.calls
         contact.retry_due = None
+        del contact.dialled[attempt - 1 :]
+        contact.dialled.append(dial.alternate.position if dial.alternate else 0)
+        del contact.orders[attempt - 1 :]
+        contact.orders.append(contact.call_order)
         c.calls += 1
         c.in_flight += 1
         deadline = self.now + plan.max_call_us

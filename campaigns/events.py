@@ -30,6 +30,7 @@ class ContactStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     suppressed = "suppressed"
+    opted_out = "opted_out"  # the person asked not to be called again (SPEC section 7)
 
 
 class CommandKind(StrEnum):
@@ -59,6 +60,7 @@ class Command:
 class Outcome:
     call_id: str
     status: str
+    opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
 
 
 # ---- outputs -----------------------------------------------------------------
@@ -99,6 +101,22 @@ class OutcomeRecorded:
     status: str
     applied: bool
     timeout: bool = False
+    opt_out: bool = False
+
+
+@dataclass(slots=True)
+class NumberOptedOut:
+    """A number joins the account's do-not-call list: for the list's topic (SPEC section 7).
+
+    The engine has already applied it to its own directory; the shell publishes it so
+    every other campaign of the account (on any worker) leaves the number out too.
+    """
+
+    at: int
+    campaign_id: str
+    account_id: str
+    number: str
+    call_id: str
 
 
 @dataclass(slots=True)
@@ -146,4 +164,5 @@ Event = (
     | CommandRejected
     | ContactRejected
     | InputRejected
+    | NumberOptedOut
 )

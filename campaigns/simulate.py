@@ -27,6 +27,7 @@ from campaigns.events import (
     ContactFinal,
     ContactRejected,
     Event,
+    NumberOptedOut,
     Outcome,
     OutcomeRecorded,
     StatusChanged,
@@ -43,6 +44,7 @@ DIALER_STATUSES = tuple(s for s in CALL_STATUSES if s != "timeout") + (NO_OUTCOM
 class ScriptedCall:
     status: str  # a call status, or "none": no outcome ever arrives
     duration_us: int
+    opt_out: bool = False  # the outcome carries opt_out: true (SPEC section 7)
 
 
 @dataclass
@@ -74,8 +76,8 @@ class SimDialer:
         return self.default
 
 
-def to_line(event: Event) -> dict[str, Any]:
-    """The JSON Lines form of an engine event (SPEC section 6)."""
+def to_line(event: Event) -> dict[str, Any] | None:
+    """The JSON Lines form of an engine event (SPEC section 6); None for one it does not print."""
     at = iso(event.at)
     if isinstance(event, StatusChanged):
         return {
@@ -96,7 +98,17 @@ def to_line(event: Event) -> dict[str, Any]:
             "variables": event.variables,
         }
     if isinstance(event, OutcomeRecorded):
-        return {"at": at, "type": "call.outcome", "call_id": event.call_id, "status": event.status}
+        line: dict[str, Any] = {
+            "at": at,
+            "type": "call.outcome",
+            "call_id": event.call_id,
+            "status": event.status,
+        }
+        if event.opt_out:
+            line["opt_out"] = True
+        return line
+    if isinstance(event, NumberOptedOut):
+        return None  # the do-not-call list changed; the events of section 6 are unchanged
     if isinstance(event, ContactFinal):
         return {
             "at": at,
@@ -155,7 +167,9 @@ class Simulation:
                 "reason": r.reason,
             }
         for ev in self.events():
-            yield to_line(ev)
+            line = to_line(ev)
+            if line is not None:
+                yield line
         if summary:
             yield self.summary()
 
@@ -175,7 +189,8 @@ class Simulation:
             else [(self.start, Command("start", CommandKind.start))]
         )
         commands = sorted(scripted, key=lambda c: c[0])  # stable: file order within an instant
-        pending: list[tuple[int, int, str, str]] = []  # (time, creation order, call id, status)
+        # (time, creation order, call id, status, opt_out)
+        pending: list[tuple[int, int, str, str, bool]] = []
         self.calls = Counter()
         self.finished = None
         created = ci = 0
@@ -189,8 +204,8 @@ class Simulation:
                 ci += 1
             outcomes: list[Outcome] = []
             while pending and pending[0][0] <= now:
-                _, _, call_id, status = heapq.heappop(pending)
-                outcomes.append(Outcome(call_id, status))
+                _, _, call_id, status, opt_out = heapq.heappop(pending)
+                outcomes.append(Outcome(call_id, status, opt_out))
             if first and self.arrivals is not None:
                 events = [
                     e
@@ -209,7 +224,8 @@ class Simulation:
                 if type(ev) is CallCreated:
                     plan = outcome_for(ev.contact_id, ev.attempt)
                     if plan.status != NO_OUTCOME:
-                        push(pending, (ev.at + plan.duration_us, created, ev.call_id, plan.status))
+                        ends = ev.at + plan.duration_us
+                        push(pending, (ends, created, ev.call_id, plan.status, plan.opt_out))
                     created += 1
                 elif type(ev) is OutcomeRecorded:
                     if ev.applied:

@@ -63,6 +63,11 @@ class ContactState:
     call_open: bool = False  # the last attempt's call has no outcome yet
     call_order: int = -1  # creation order of the last call
     retry_due: int | None = None
+    # Per attempt: the alternate position it dialled (0 = primary), the number an opt-out
+    # names even when it comes late or twice (SPEC section 7); and its call's creation
+    # order, by which a late outcome of an earlier attempt takes its turn (SPEC section 5).
+    dialled: list[int] = field(default_factory=list)
+    orders: list[int] = field(default_factory=list)
 
     @property
     def is_final(self) -> bool:

@@ -28,9 +28,17 @@ class Store(Protocol):
 
 
 class Directory(Protocol):
-    """Lookups shared by all campaigns: the do-not-call list and account subscriptions."""
+    """Lookups shared by all campaigns: the do-not-call lists and account subscriptions.
 
-    def is_blocked(self, number: str) -> bool: ...
+    Do-not-call lists are kept per account beside one global list (SPEC section 7): a
+    number is blocked for an account when it is on that account's list or the global one.
+    """
+
+    def is_blocked(self, account_id: str, number: str) -> bool: ...
+    def add_blocked(self, account_id: str, number: str) -> None:
+        """An opt-out the engine just honoured: the number is on the account's list at once."""
+        ...
+
     def subscription_active(self, account_id: str) -> bool: ...
 
 
@@ -92,14 +100,29 @@ class MemoryStore:
 
 
 class StaticDirectory:
-    """A fixed do-not-call set; every account active unless listed as inactive."""
+    """Do-not-call sets in memory (global, and per account); every account active unless inactive.
 
-    def __init__(self, blocked: set[str] | None = None, inactive: set[str] | None = None) -> None:
-        self.blocked = blocked or set()
+    `simulate` and the tests use it; opt-outs the engine honours are added to the account's set.
+    """
+
+    def __init__(
+        self,
+        blocked: set[str] | None = None,
+        inactive: set[str] | None = None,
+        by_account: dict[str, set[str]] | None = None,
+    ) -> None:
+        self.blocked = blocked or set()  # the global list
+        self.by_account = by_account or {}
         self.inactive = inactive or set()
 
-    def is_blocked(self, number: str) -> bool:
-        return number in self.blocked
+    def is_blocked(self, account_id: str, number: str) -> bool:
+        if number in self.blocked:
+            return True
+        listed = self.by_account.get(account_id)
+        return listed is not None and number in listed
+
+    def add_blocked(self, account_id: str, number: str) -> None:
+        self.by_account.setdefault(account_id, set()).add(number)
 
     def subscription_active(self, account_id: str) -> bool:
         return account_id not in self.inactive

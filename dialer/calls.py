@@ -129,6 +129,7 @@ class Outcome:
     answered_at: int | None = None
     duration_seconds: float | None = None
     hangup_cause: str | None = None
+    opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -172,6 +173,7 @@ def outcome_record(
         "duration_seconds": outcome.duration_seconds,
         "hangup_cause": outcome.hangup_cause,
         "dialer_id": dialer_id,
+        "opt_out": outcome.opt_out,
     }
 
 

@@ -1,6 +1,8 @@
 """Scripted outcomes for the simulator, from the same CSV as `campaignflow simulate --outcomes`.
 
-Columns `contact_id,attempt,status,duration_seconds`, plus an optional `to` column: a
+Columns `contact_id,attempt,status,duration_seconds`, an optional `opt_out` column
+(`true`/`false`, default false: the outcome carries the person's opt-out, SPEC section 7),
+and an optional `to` column: a
 row with `to` set and `contact_id` empty scripts every call to that number (for one
 attempt if `attempt` is set, else for all). Status `none` means no outcome ever comes.
 `duration_seconds` counts from the call's creation, as in simulate.
@@ -27,6 +29,7 @@ class ScriptError(ValueError):
 class Scripted:
     status: str  # a call status or "none"
     duration_seconds: float
+    opt_out: bool = False
 
 
 @dataclass
@@ -79,7 +82,10 @@ def load_script(path: Path) -> Script:
                 if attempt_text and (not attempt_text.isdigit() or int(attempt_text) < 1):
                     raise ScriptError(f"{where}, column attempt: must be a whole number >= 1")
                 attempt = int(attempt_text) if attempt_text else None
-                entry = Scripted(status, duration)
+                opt_out_text = row.get("opt_out", "").lower()
+                if opt_out_text not in ("", "true", "false"):
+                    raise ScriptError(f"{where}, column opt_out: must be true or false")
+                entry = Scripted(status, duration, opt_out_text == "true")
                 contact = row.get("contact_id", "")
                 number = row.get("to", "")
                 if contact:

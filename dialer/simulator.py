@@ -76,6 +76,7 @@ class Plan:
     end_after: float
     talk_seconds: float | None
     from_creation: bool
+    opt_out: bool = False  # scripted: the outcome carries an opt-out
 
 
 _FOUR_LONGS = struct.Struct("<4Q")
@@ -132,6 +133,7 @@ class SimulatorAdapter:
                 end_after=scripted.duration_seconds,
                 talk_seconds=scripted.duration_seconds - answer if answered else None,
                 from_creation=True,
+                opt_out=scripted.opt_out,
             )
         u_status, u_delay, u_a, u_b = _draws(c.seed, call.call_id)
         cumulative = self._cumulative
@@ -196,6 +198,7 @@ class SimulatorAdapter:
             ended_at=ended,
             duration_seconds=plan.talk_seconds,
             hangup_cause=_CAUSES.get(plan.status),
+            opt_out=plan.opt_out,
         )
         return outcome, ends_at
 

@@ -226,6 +226,11 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         return None if v is None else int(v)
 
     duration = data.get("duration_seconds")
+    opt_out = data.get("opt_out", False)
+    if opt_out is None:
+        opt_out = False
+    if not isinstance(opt_out, bool):
+        raise ValueError(f"opt_out must be a JSON boolean (true/false), not {opt_out!r}")
     return Outcome(
         status=status,
         ended_at=opt_int("ended_at") or now_ms(),
@@ -233,6 +238,7 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         answered_at=opt_int("answered_at"),
         duration_seconds=None if duration is None else float(duration),
         hangup_cause=None if data.get("hangup_cause") is None else str(data["hangup_cause"]),
+        opt_out=opt_out,
     )
 
 

@@ -74,7 +74,13 @@ def _ch_type(avro: Any) -> str:
         if avro.get("type") == "enum":
             return "String"
         return _ch_type(avro.get("type"))
-    simple = {"string": "String", "int": "Int32", "long": "Int64", "double": "Float64"}
+    simple = {
+        "string": "String",
+        "int": "Int32",
+        "long": "Int64",
+        "double": "Float64",
+        "boolean": "Bool",
+    }
     if avro in simple:
         return simple[avro]
     raise NativeUnsupported(f"type {avro!r}")

@@ -40,6 +40,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("attempts_per_reached", "Attempts per reached contact", "v_attempts_per_reached_contact"),
     ("reached_by_attempt", "Reached contacts by attempt", "v_reached_by_attempt ORDER BY attempt"),
     ("durations", "Answered call duration (seconds)", "v_call_duration_percentiles"),
+    (
+        "opt_outs",
+        "Opt-outs (numbers now on the account's do-not-call list)",
+        "v_opt_outs_by_campaign",
+    ),
 )
 
 

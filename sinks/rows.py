@@ -47,6 +47,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "duration_seconds",
         "hangup_cause",
         "dialer_id",
+        "opt_out",
         "published_at",
     ),
     EVENTS: (
@@ -210,6 +211,7 @@ def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
         None if duration is None else float(duration),
         r.get("hangup_cause") or "",
         r.get("dialer_id") or "",
+        bool(r.get("opt_out", False)),  # records before CallOutcome v2 have none
         published_ms,
     )
 

@@ -1,9 +1,17 @@
 """The engine's `Directory` over two global tables every worker holds in full.
 
-`campaign.dnc` (DncEntry by number) and `account.status` (AccountStatus by account id)
-are compacted topics; each worker reads them whole as Faust global tables whose
+`campaign.dnc` (DncEntry, keyed `<account_id>/<number>` for an account's list and by
+the number alone for the global list) and `account.status` (AccountStatus by account
+id) are compacted topics; each worker reads them whole as Faust global tables whose
 "changelog" is the topic itself. Values stay raw Avro bytes in the table and are
 decoded on lookup, with a small cache keyed by the raw value.
+
+An opt-out the engine honours is published on `campaign.dnc` by the shell, and applied
+at once here (`add_blocked`), so the next contact the engine considers sees it before
+the entry comes back round through the topic. That local entry gives way to the table
+as soon as the table has a record for the key, and lapses after OPT_OUT_OVERLAY_S (the
+table catches up in well under a second; a removal of the number within that time is
+honoured by this worker only when the overlay lapses: it errs on the side of no call).
 
 An account with no status record counts as active (`settings().account_default_active`):
 the demo and most deployments publish none, and blocking every campaign of an account
@@ -13,13 +21,17 @@ for an account is how to stop it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import faust
 
 from topics.codec import DecodeError, decode
+from topics.translate import dnc_key
+
+OPT_OUT_OVERLAY_S = 300.0
 
 
 @lru_cache(maxsize=65_536)
@@ -52,15 +64,45 @@ def _raw_get(table: Mapping[Any, Any], key: bytes) -> Any:
 
 class TableDirectory:
     def __init__(
-        self, dnc: Mapping[Any, Any], accounts: Mapping[Any, Any], default_active: bool = True
+        self,
+        dnc: Mapping[Any, Any],
+        accounts: Mapping[Any, Any],
+        default_active: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dnc = dnc
         self.accounts = accounts
         self.default_active = default_active
+        self.clock = clock
+        self._added: dict[bytes, float] = {}  # opt-outs not yet seen in the table -> when
 
-    def is_blocked(self, number: str) -> bool:
-        raw = _raw_get(self.dnc, number.encode())
-        return raw is not None and _flag(bytes(raw), "blocked") is True
+    def _listed(self, key: bytes) -> bool | None:
+        """The table's say on a key: True/False from its record, None when it has none."""
+        raw = _raw_get(self.dnc, key)
+        if raw is None:
+            return None
+        if self._added:
+            self._added.pop(key, None)  # the table has caught up with our own entry
+        return _flag(bytes(raw), "blocked") is True
+
+    def is_blocked(self, account_id: str, number: str) -> bool:
+        """On the global list (the number's own key) or on the account's list."""
+        if self._listed(number.encode()):
+            return True
+        key = dnc_key(account_id, number)
+        listed = self._listed(key)
+        if listed is not None:
+            return listed
+        added = self._added.get(key)
+        if added is None:
+            return False
+        if self.clock() - added < OPT_OUT_OVERLAY_S:
+            return True
+        del self._added[key]
+        return False
+
+    def add_blocked(self, account_id: str, number: str) -> None:
+        self._added[dnc_key(account_id, number)] = self.clock()
 
     def subscription_active(self, account_id: str) -> bool:
         raw = _raw_get(self.accounts, account_id.encode())

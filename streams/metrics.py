@@ -55,3 +55,7 @@ COMMIT_GROUP = Histogram(
     "Batches committed together (they queued while the previous commit waited for the broker)",
     buckets=(1, 2, 4, 8, 16, 32),
 )
+OPT_OUTS = Counter(
+    "campaignflow_opt_outs_total",
+    "Opt-outs the engine honoured (a number joined its account's do-not-call list)",
+)

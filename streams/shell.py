@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from campaigns.contacts import Contact
+from campaigns.contacts import Contact, mask_number
 from campaigns.engine import Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
@@ -33,6 +33,7 @@ from campaigns.events import (
     ContactRejected,
     Event,
     InputRejected,
+    NumberOptedOut,
     Outcome,
     OutcomeRecorded,
     StatusChanged,
@@ -105,7 +106,12 @@ class Shell:
         self.clock = clock or (lambda: time.time_ns() // 1000)
         self.names = {
             logical: catalogue.topic_name(logical)
-            for logical in (*catalogue.ENGINE_INPUTS, catalogue.CALL_CREATE, catalogue.EVENTS)
+            for logical in (
+                *catalogue.ENGINE_INPUTS,
+                catalogue.CALL_CREATE,
+                catalogue.EVENTS,
+                catalogue.DNC,
+            )
         }
         self.logical = {v: k for k, v in self.names.items()}
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER)
@@ -288,6 +294,9 @@ class Shell:
                     value = encode("CallOutcome", translate.timeout_to_record(ev))
                     out.append(Outbound(self.names[catalogue.OUTCOMES], key, value))
                 continue
+            if isinstance(ev, NumberOptedOut):
+                self._opt_out(out, ev)
+                continue
             if isinstance(ev, InputRejected):
                 src = None
                 if w is not None and ev.what.startswith("outcome "):
@@ -308,6 +317,19 @@ class Shell:
             more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
             error = f"{len(reasons)} contact(s) rejected: " + "; ".join(reasons[:3]) + more
             self._park(out, src, error, "contact_rejected")
+
+    def _opt_out(self, out: list[Outbound], ev: NumberOptedOut) -> None:
+        """The number joins the account's list for every worker: a record on the DNC topic."""
+        value = self.codec.encode("DncEntry", translate.opt_out_to_record(ev))
+        key = translate.dnc_key(ev.account_id, ev.number)
+        out.append(Outbound(self.names[catalogue.DNC], key, value))
+        metrics.OPT_OUTS.inc()
+        log.info(
+            "opt-out on %s: %s joins the do-not-call list of account %s",
+            ev.call_id,
+            mask_number(ev.number),
+            ev.account_id,
+        )
 
     def _park(self, out: list[Outbound], msg: Inbound, error: Any, reason: str) -> None:
         topic, key, value = deadletter.build(

@@ -103,6 +103,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "duration_seconds": 90.0,
         "hangup_cause": "NORMAL_CLEARING",
         "dialer_id": "dialer-1",
+        "opt_out": False,
     },
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",
@@ -114,7 +115,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ),
     },
     "Tick": {"partition": 3, "at": T0},
-    "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0},
+    "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0, "account_id": None},
     "AccountStatus": {"account_id": "acme", "active": True, "plan": "pro", "updated_at": T0},
     "InboundCall": {
         "call_id": "in-42",

@@ -21,6 +21,7 @@ from campaigns.events import (
     ContactRejected,
     Event,
     InputRejected,
+    NumberOptedOut,
     Outcome,
     OutcomeRecorded,
     StatusChanged,
@@ -217,7 +218,8 @@ def batch_to_record(
 
 
 def outcome_from_record(rec: Record) -> Outcome:
-    return Outcome(rec["call_id"], rec["status"])
+    """Records written before `opt_out` existed decode with it false."""
+    return Outcome(rec["call_id"], rec["status"], bool(rec.get("opt_out", False)))
 
 
 def outcome_campaign(rec: Record) -> str | None:
@@ -263,7 +265,40 @@ def timeout_to_record(ev: OutcomeRecorded) -> Record:
         "duration_seconds": None,
         "hangup_cause": "no outcome before max_call_minutes",
         "dialer_id": "engine",
+        "opt_out": False,
     }
+
+
+# ---- do-not-call lists ---------------------------------------------------------
+
+DNC_SCOPE_SEP = "/"  # account list keys are `<account_id>/<number>`; E.164 has no "/"
+
+
+def dnc_key(account_id: str | None, number: str) -> bytes:
+    """The Kafka key of a do-not-call entry: the number for the global list (as records
+    written before per-account lists were), `<account_id>/<number>` for an account's."""
+    return (number if account_id is None else f"{account_id}{DNC_SCOPE_SEP}{number}").encode()
+
+
+def dnc_key_scope(key: bytes) -> tuple[str | None, str]:
+    """(account_id or None for the global list, number) of a do-not-call key."""
+    text = key.decode()
+    account, sep, number = text.rpartition(DNC_SCOPE_SEP)
+    return (account if sep else None), number
+
+
+def dnc_record(account_id: str | None, number: str, updated_at_ms: int) -> Record:
+    return {
+        "number": number,
+        "blocked": True,
+        "updated_at": updated_at_ms,
+        "account_id": account_id,
+    }
+
+
+def opt_out_to_record(ev: NumberOptedOut) -> Record:
+    """The do-not-call entry an opt-out makes: the number on the account's list."""
+    return dnc_record(ev.account_id, ev.number, ts(ev.at))
 
 
 def progress_to_record(camp: CampaignState, at: int) -> Record:

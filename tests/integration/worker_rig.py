@@ -256,9 +256,11 @@ class ScriptedDialer:
         script: dict[tuple[str, int], str],
         default: str = "no_answer",
         hold: bool = False,
+        opt_outs: frozenset[tuple[str, int]] = frozenset(),
     ) -> None:
         self.rig = rig
         self.script = script
+        self.opt_outs = opt_outs  # (contact_id, attempt) answered with opt_out: true
         self.default = default
         self.hold = hold
         self.created: list[dict[str, Any]] = []  # every call:create seen, duplicates included
@@ -294,6 +296,7 @@ class ScriptedDialer:
             "status": status,
             "ended_at": now_us() // 1000,
             "dialer_id": "scripted",
+            "opt_out": parsed in self.opt_outs,
         }
         self._producer.produce(
             self.rig.topic(catalogue.OUTCOMES),

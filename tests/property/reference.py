@@ -74,6 +74,17 @@ def pick(strategy: str, options: list[Any], i: int, fallback: Any) -> Any:
     return options[i] if i < len(options) else fallback
 
 
+def honour_opt_out(c: C, to: str, blocked: set[str]) -> bool:
+    """SPEC section 7, Opt-out: the number dialled joins the list, whatever else happens.
+
+    True when the contact must now end `opted_out` (it is not final yet). The list is
+    one set here: a simulation runs one campaign of one account, so the account's list
+    and the global one (`sim.dnc`) block the same calls.
+    """
+    blocked.add(to)
+    return c.final is None
+
+
 def reference(sim: Simulation) -> list[dict[str, Any]]:
     d = sim.definition
     r = d.rules
@@ -86,7 +97,8 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
         for c in sim.contacts
     ]
     calls: dict[str, dict[str, Any]] = {}  # call id -> contact, attempt, order, deadline, open
-    arrivals: list[tuple[int, int, str, str]] = []
+    arrivals: list[tuple[int, int, str, str, bool]] = []  # (time, order, call, status, opt_out)
+    blocked = set(sim.dnc)  # grows with every opt-out
     out: list[dict[str, Any]] = []
     t = sim.start
     out.append({"at": iso(t), "type": "campaign.status", "campaign_id": cid, "status": "draft"})
@@ -128,22 +140,30 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
         # Outcomes and timeouts at t, by call creation order; an outcome beats a timeout.
         now_arriving = [a for a in arrivals if a[0] == t]
         arrivals = [a for a in arrivals if a[0] != t]
-        work = [(calls[a[2]]["order"], 0, a[2], a[3]) for a in now_arriving]
+        work = [(calls[a[2]]["order"], 0, a[2], a[3], a[4]) for a in now_arriving]
         work += [
-            (v["order"], 1, k, "timeout")
+            (v["order"], 1, k, "timeout", False)
             for k, v in calls.items()
             if v["open"] and v["deadline"] == t
         ]
-        for _, kind, call, status in sorted(work):
+        for _, kind, call, status, opt_out in sorted(work):
             v = calls[call]
             if kind == 1 and not v["open"]:
                 continue
-            out.append({"at": iso(t), "type": "call.outcome", "call_id": call, "status": status})
-            if not v["open"]:
-                continue
-            v["open"] = False
+            line = {"at": iso(t), "type": "call.outcome", "call_id": call, "status": status}
+            out.append({**line, "opt_out": True} if opt_out else line)
             c = v["contact"]
-            c.in_call = False
+            if v["open"]:
+                v["open"] = False
+                c.in_call = False
+            elif not opt_out:
+                continue  # a late outcome changes nothing...
+            if opt_out:  # ...unless it carries an opt-out
+                if honour_opt_out(c, v["to"], blocked):
+                    finalize(c, "opted_out", t)
+                continue
+            if c.final:
+                continue  # opted out by a late outcome while this call was in flight
             if status == "answered":
                 finalize(c, "reached", t)
             elif status in r.retry_on and c.attempts < 1 + r.max_retries:
@@ -178,13 +198,13 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
                 if not queue:
                     break
                 c = queue[0]
-                if c.primary in sim.dnc:
+                if c.primary in blocked:
                     finalize(c, "suppressed", t)
                     if done:
                         break
                     continue
                 k = c.attempts + 1
-                alts = [a for a in c.alternates if a.phone_number not in sim.dnc]
+                alts = [a for a in c.alternates if a.phone_number not in blocked]
                 alt = None if k == 1 else pick(r.alternate_strategy.value, alts, k - 2, None)
                 to = alt.phone_number if alt else c.primary
                 if not contact_open(d, c, to, t):
@@ -205,6 +225,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
                     "order": len(calls),
                     "deadline": t + max_call,
                     "open": True,
+                    "to": to,
                 }
                 out.append(
                     {
@@ -220,7 +241,14 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
                 )
                 plan = sim.dialer.outcome_for(c.id, k)
                 if plan.status != NO_OUTCOME:
-                    arrivals.append((t + plan.duration_us, len(calls) - 1, call, plan.status))
+                    arrival = (
+                        t + plan.duration_us,
+                        len(calls) - 1,
+                        call,
+                        plan.status,
+                        plan.opt_out,
+                    )
+                    arrivals.append(arrival)
         if done:
             break
         # A call that ends the instant it starts frees its slot at that same instant.

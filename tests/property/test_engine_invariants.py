@@ -94,10 +94,17 @@ def scenarios(draw: st.DrawFn) -> Simulation:
         )
         for i in range(n)
     ]
+    # Sometimes an alternate is another contact's primary, so an opt-out of one contact
+    # leaves the number out of the other's alternates (SPEC section 7).
+    for c in contacts:
+        for a in c.alternates:
+            if len(contacts) > 1 and draw(st.integers(0, 3)) == 0:
+                a.phone_number = draw(st.sampled_from(contacts)).phone_number
     script = {
         (c.contact_id, k): ScriptedCall(
             draw(st.sampled_from(DIALER_STATUSES)),
             draw(st.integers(0, 7200)) * US // draw(st.sampled_from([1, 4])),
+            opt_out=draw(st.integers(0, 4)) == 0,
         )
         for c in contacts
         for k in range(1, definition.rules.attempts_allowed + 1)
@@ -149,6 +156,8 @@ def test_invariants(sim: Simulation) -> None:
     limit = d.rules.outbound_limit
     open_calls: set[str] = set()
     seen_ids: set[str] = set()
+    dialled: dict[str, str] = {}  # call id -> number
+    opted_out: set[str] = set()  # numbers that opted out so far
     attempts: dict[str, list[int]] = defaultdict(list)
     finals: dict[str, str] = {}
     times = [line["at"] for line in lines]
@@ -163,8 +172,12 @@ def test_invariants(sim: Simulation) -> None:
             assert line["contact_id"] not in finals, "no call after the contact is final"
             attempts[line["contact_id"]].append(line["attempt"])
             assert line["to"] not in sim.dnc, "never dial a do-not-call number"
+            assert line["to"] not in opted_out, "never dial a number after it opted out"
+            dialled[line["call_id"]] = line["to"]
         elif line["type"] == "call.outcome":
             open_calls.discard(line["call_id"])
+            if line.get("opt_out"):
+                opted_out.add(dialled[line["call_id"]])
         elif line["type"] == "contact.final":
             assert line["contact_id"] not in finals, "a contact becomes final once"
             finals[line["contact_id"]] = line["status"]

@@ -143,3 +143,26 @@ def test_bad_files_name_file_row_and_field(tmp_path: Path) -> None:
         out.returncode == 2
         and out.stderr.strip() == "campaignflow simulate: Missing option '--contacts'."
     )
+
+
+def test_outcomes_csv_fifth_column_opt_out(tmp_path: Path) -> None:
+    """SPEC section 7: `opt_out` (true/false, default false) ends the contact `opted_out`."""
+    outcomes = tmp_path / "o.csv"
+    outcomes.write_text(
+        "contact_id,attempt,status,duration_seconds,opt_out\n"
+        "c1,1,answered,40,true\n"
+        "c2,1,answered,40,\n"
+        "c5,1,answered,40,false\n"
+    )
+    out = run(*BASE, "--start", "2026-12-01T14:00:00Z", "--outcomes", str(outcomes), "--summary")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    flagged = [x["call_id"] for x in lines if x["type"] == "call.outcome" and x.get("opt_out")]
+    assert flagged == ["spring-renewals/c1/1"]
+    finals = {x["contact_id"]: x["status"] for x in lines if x["type"] == "contact.final"}
+    assert finals["c1"] == "opted_out" and finals["c2"] == "reached"
+    assert lines[-1]["contacts"]["opted_out"] == 1
+    outcomes.write_text("contact_id,attempt,status,duration_seconds,opt_out\nc1,1,busy,4,yes\n")
+    bad = run(*BASE, "--start", "2026-12-01T14:00:00Z", "--outcomes", str(outcomes))
+    assert bad.returncode == 2
+    assert "row 1, column opt_out: must be true or false" in bad.stderr

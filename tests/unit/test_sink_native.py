@@ -50,6 +50,7 @@ def _outcomes() -> list[dict[str, Any]]:
         },
         {**base, "call_id": "c/e/1", "hangup_cause": "", "dialer_id": "", "duration_seconds": 0.1},
         {**base, "call_id": "c/t/1", "status": "timeout", "ended_at": T0 + 999},
+        {**base, "call_id": "c/o/1", "status": "busy", "opt_out": True},
     ]
 
 

@@ -1,0 +1,252 @@
+"""Do-not-call lists on `campaign.dnc`: add, remove, import a file, read the lists back.
+
+The topic is compacted: one record per key, the key `<account_id>/<number>` for an
+account's list and the number alone for the global list (records written before lists
+were per account are global). A removal is a tombstone (null value), so compaction
+drops the number. Every number is normalised to E.164 before it is written.
+
+An import streams its file: one line at a time is read, normalised and handed to the
+producer (librdkafka batches them: linger, up to 10,000 records a request, lz4), so
+memory does not grow with the file. A line that is not a number is reported with its
+line number and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from confluent_kafka import Consumer, TopicPartition
+
+from campaigns.contacts import normalise_number
+from ingest.producer import TrackedProducer
+from topics import catalogue
+from topics.clients import consumer_config
+from topics.codec import Codec, DecodeError, default_codec
+from topics.translate import dnc_key, dnc_key_scope, dnc_record
+
+# The uncached normaliser: an import of a million distinct numbers must not fill a cache.
+_normalise: Callable[[str, str], str | None] = normalise_number.__wrapped__
+MAX_LINE = 1024  # a longer line is no phone number: rejected without parsing it
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which list: an account's, or the global one (account_id None)."""
+
+    account_id: str | None
+
+    def __post_init__(self) -> None:
+        if self.account_id is not None and not self.account_id.strip():
+            raise ValueError("the account id is empty")
+
+    def __str__(self) -> str:
+        return "the global list" if self.account_id is None else f"account {self.account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLine:
+    line: int  # 1-based
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One number on a list, as read back from the topic."""
+
+    account_id: str | None
+    number: str
+    updated_at_ms: int
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    accepted: int = 0
+    skipped: int = 0  # blank lines, comments, a header
+    rejected: list[RejectedLine] = field(default_factory=list)
+    rejected_count: int = 0
+
+
+def normalise(raw: str, region: str) -> str | None:
+    """E.164 form of a number written by hand (national forms in `region`), else None."""
+    return _normalise(raw.strip(), region.upper())
+
+
+def numbers_of(
+    lines: Iterable[bytes], region: str, report: ImportReport, keep_rejected: int
+) -> Iterator[str]:
+    """The E.164 numbers of a file's lines, in order; rejections go into `report`.
+
+    One number a line; blank lines and `#` comments are skipped, and so is a first line
+    without a digit (a header such as `phone_number`). A CSV line counts by its first
+    field, so a column exported from a spreadsheet imports as it is.
+    """
+    region = region.upper()
+    for n, raw_line in enumerate(lines, 1):
+        report.lines = n
+        if len(raw_line) > MAX_LINE:
+            _reject(
+                report, keep_rejected, n, raw_line[:40].decode(errors="replace"), "line too long"
+            )
+            continue
+        try:
+            text = raw_line.decode("utf-8-sig" if n == 1 else "utf-8").strip()
+        except UnicodeDecodeError:
+            _reject(report, keep_rejected, n, repr(raw_line[:40]), "not UTF-8 text")
+            continue
+        if not text or text.startswith("#"):
+            report.skipped += 1
+            continue
+        cell = text.split(",", 1)[0].strip().strip('"').strip()
+        if n == 1 and not any(ch.isdigit() for ch in cell):
+            report.skipped += 1
+            continue
+        number = _normalise(cell, region) if cell else None
+        if number is None:
+            _reject(report, keep_rejected, n, text, f"not a valid phone number (region {region})")
+            continue
+        report.accepted += 1
+        yield number
+
+
+def _reject(report: ImportReport, keep: int, line: int, text: str, reason: str) -> None:
+    report.rejected_count += 1
+    if len(report.rejected) < keep:
+        report.rejected.append(RejectedLine(line, text, reason))
+
+
+class DncWriter:
+    """Writes entries and tombstones of one list; `close()` waits for every acknowledgement."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        bootstrap: str | None = None,
+        codec: Codec | None = None,
+        topic: str | None = None,
+    ) -> None:
+        self.scope = scope
+        self.topic = topic or catalogue.topic_name(catalogue.DNC)
+        self.codec = codec or default_codec()
+        self.producer = TrackedProducer(bootstrap)
+
+    def add(self, number: str, updated_at_ms: int | None = None) -> None:
+        at = int(time.time() * 1000) if updated_at_ms is None else updated_at_ms
+        value = self.codec.encode("DncEntry", dnc_record(self.scope.account_id, number, at))
+        self.producer.produce(self.topic, value, dnc_key(self.scope.account_id, number))
+
+    def remove(self, number: str) -> None:
+        self.producer.produce(self.topic, None, dnc_key(self.scope.account_id, number))
+
+    def close(self, timeout: float = 60.0) -> None:
+        self.producer.wait(timeout)
+
+
+def import_file(
+    stream: BinaryIO,
+    scope: Scope,
+    region: str,
+    *,
+    bootstrap: str | None = None,
+    keep_rejected: int = 10_000,
+    on_reject: Callable[[RejectedLine], None] | None = None,
+) -> ImportReport:
+    """Stream a file of numbers onto a list; every accepted number acknowledged on return."""
+    report = ImportReport()
+    writer = DncWriter(scope, bootstrap)
+    now = int(time.time() * 1000)
+    seen_rejects = 0
+    for number in numbers_of(stream, region, report, keep_rejected):
+        writer.add(number, now)
+        if on_reject is not None and len(report.rejected) > seen_rejects:
+            for rejected in report.rejected[seen_rejects:]:
+                on_reject(rejected)
+            seen_rejects = len(report.rejected)
+    if on_reject is not None:
+        for rejected in report.rejected[seen_rejects:]:
+            on_reject(rejected)
+    writer.close(timeout=max(60.0, report.accepted / 20_000))
+    return report
+
+
+def read_lists(
+    scope: Scope | None = None,
+    bootstrap: str | None = None,
+    timeout: float = 10.0,
+    topic: str | None = None,
+) -> dict[bytes, int]:
+    """Every entry on the lists now (one list, or all with scope None), read from the topic:
+    raw key -> updated_at (epoch millis); `entries()` and `dnc_key_scope` read the keys.
+
+    Reads each partition from its start to the end it had when called; a later record of
+    a key replaces the earlier one, a tombstone (or `blocked: false`) removes it. Only the
+    raw keys are kept (about 100 bytes an entry), so a list of millions fits.
+    """
+    name = topic or catalogue.topic_name(catalogue.DNC)
+    # librdkafka prefetches up to 64 MB a partition by default: more than the list itself.
+    extra: dict[str, Any] = {"enable.auto.commit": False, "queued.max.messages.kbytes": 8192}
+    if bootstrap:
+        extra["bootstrap.servers"] = bootstrap
+    consumer = Consumer(consumer_config("campaignflow-dnc-reader", **extra))
+    out: dict[bytes, int] = {}
+    try:
+        meta = consumer.list_topics(name, timeout=timeout).topics.get(name)
+        if meta is None or meta.error is not None:
+            raise LookupError(f"topic {name} does not exist (campaignflow topics create)")
+        ends: dict[int, int] = {}
+        parts = []
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout)
+            if high > low:
+                ends[p] = high
+                parts.append(TopicPartition(name, p, low))
+        if parts:
+            consumer.assign(parts)
+        while ends:
+            batch = consumer.consume(10_000, timeout)
+            if not batch:
+                # Compaction may have removed a partition's last records: ask where we are.
+                at = consumer.position([TopicPartition(name, p) for p in ends])
+                done = [tp.partition for tp in at if tp.offset >= ends[tp.partition]]
+                if not done:
+                    raise TimeoutError(f"{name}: no records for {timeout:g}s before its end")
+                for p in done:
+                    ends.pop(p, None)
+                continue
+            for msg in batch:
+                if msg.error():
+                    continue
+                p, offset = msg.partition() or 0, msg.offset() or 0
+                if offset + 1 >= ends.get(p, 0):
+                    ends.pop(p, None)
+                key = msg.key()
+                if not key:
+                    continue
+                if scope is not None and dnc_key_scope(key)[0] != scope.account_id:
+                    continue
+                value = msg.value()
+                if value is None:
+                    out.pop(key, None)
+                    continue
+                try:
+                    _, rec = default_codec().decode(value, name, p, offset)
+                except DecodeError:
+                    continue  # not ours to judge here; the worker parks nothing from this topic
+                if rec.get("blocked"):
+                    out[key] = int(rec["updated_at"])
+                else:
+                    out.pop(key, None)
+    finally:
+        consumer.close()
+    return out
+
+
+def entries(found: dict[bytes, int]) -> Iterator[Entry]:
+    """The entries `read_lists` found, by list (global first) and number."""
+    scoped = [(dnc_key_scope(key), at) for key, at in found.items()]
+    for (account, number), at in sorted(scoped, key=lambda e: (e[0][0] or "", e[0][1])):
+        yield Entry(account, number, at)
