@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         default=6066, description="Web port of the engine worker (status API and /metrics)."
     )
     dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
+    dialer_metrics_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the dialer's /metrics binds (loopback; 0.0.0.0 exposes it on every interface).",
+    )
     dialer_id: str | None = Field(
         default=None,
         description="Id of this dialer instance, written on its outcomes (default: dialer-<hostname>).",
@@ -103,11 +107,16 @@ class Settings(BaseSettings):
     )
     dialer_webhook_secret: str | None = Field(
         default=None,
-        description="Webhook adapter: shared secret of the HMAC-SHA256 signatures (calls out, outcomes in).",
+        description="Webhook adapter: shared secret (>= 32 bytes) of the timestamped HMAC-SHA256 signatures (calls out, outcomes in).",
     )
     dialer_webhook_previous_secret: str | None = Field(
         default=None,
         description="Webhook adapter: the secret being rotated out; callbacks signed with it are still accepted.",
+    )
+    dialer_webhook_tolerance_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Webhook adapter: how old (or how far in the future) a callback's signed timestamp may be.",
     )
     dialer_webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Webhook adapter: timeout of one POST."
