@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     sink_port: int = Field(
         default=9103, description="Port of the sink's read-only query endpoint and /metrics."
     )
+    account_id: str | None = Field(
+        default=None,
+        description="CLI: account that lifecycle commands and added contacts are sent for (default: the campaign's own, from its create command).",
+    )
     account_default_active: bool = Field(
         default=True,
         description="Engine worker: whether an account with no record on account.status has an active subscription.",
