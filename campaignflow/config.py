@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     worker_port: int = Field(
         default=6066, description="Web port of the engine worker (status API and /metrics)."
     )
+    worker_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the engine worker's web server binds (loopback; 0.0.0.0 = every interface).",
+    )
+    worker_advertised_host: str | None = Field(
+        default=None,
+        description="Host other workers use to reach this one's web server (status requests are routed to the owner); default: the bind address, or this host's name when it binds every interface.",
+    )
     dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
     dialer_metrics_bind: str = Field(
         default="127.0.0.1",
