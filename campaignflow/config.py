@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         default=39093, description="Port of the local broker's KRaft controller listener."
     )
+    kafka_secure_port: int | None = Field(
+        default=None,
+        description="Port of the secured local broker's SASL/SCRAM listener (`kafka up --secure`; default: kafka_port + 2).",
+    )
+    kafka_secure_controller_port: int | None = Field(
+        default=None,
+        description="Port of the secured local broker's controller listener (default: kafka_port + 3).",
+    )
     kafka_version: str = Field(
         default="4.4.0",
         description="Apache Kafka version fetched from Maven Central for the local broker (4.x, KRaft; needs Java 17+).",
