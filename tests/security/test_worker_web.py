@@ -5,8 +5,10 @@ Real `campaignflow worker` subprocesses on the real broker (tests/integration/wo
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from campaigns.events import Command, CommandKind
 from streams.app import advertised_url
 from streams.partitioner import partition_of
 from tests.helpers import definition
-from tests.integration.worker_rig import PARTITIONS, Rig, wait_until
+from tests.integration.worker_rig import PARTITIONS, Rig, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -119,3 +121,30 @@ def test_two_workers_route_a_status_request_to_the_owner(rig: Rig) -> None:
         a, b = (rig.status(p, cid) for p in ports)
         assert a is not None and b is not None and a["campaign_id"] == cid
         assert a["partition"] == b["partition"] and a["status"] == b["status"] == "draft"
+
+
+def test_the_dialers_metrics_listen_on_loopback_only(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAMPAIGNFLOW_HOME": str(tmp_path),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "CAMPAIGNFLOW_TOPIC_PREFIX": topic_prefix,
+    }
+    exe = str(Path(sys.executable).parent / "campaignflow")
+    proc = subprocess.Popen(
+        [exe, "dialer", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: bool(listening_addresses(port)), 60, "the dialer's /metrics")
+        assert listening_addresses(port) == {"127.0.0.1"}
+        assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).ok
+    finally:
+        proc.terminate()
+        proc.wait(30)
