@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from campaigns.engine import Engine
+from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
     Batch,
@@ -314,6 +314,8 @@ class Shell:
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
                 src = w.by_command.get(ev.command_id) if w is not None else None
+                if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
+                    src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
                 self._park_event(out, src, cid, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:

@@ -221,3 +221,22 @@ def test_the_shell_trusts_only_records_written_before_account_id_existed() -> No
     out = shell.handle([msg(2, _v1_bytes("CampaignCommand", rec_start))])
     events = [codec.decode(o.value)[1] for o in out if o.topic.endswith("campaign.events")]
     assert any(e["body"][1].get("status") == "running" for e in events)
+
+
+def test_the_shell_parks_a_squatters_early_batch_when_the_create_comes() -> None:
+    codec = Codec()
+    store = TableStore(Rocks())  # type: ignore[arg-type]
+    shell = Shell(Engine(store, StaticDirectory()), store, codec, clock=lambda: START)
+    contacts_topic = catalogue.topic_name(catalogue.CONTACTS)
+    squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
+    out = shell.handle([Inbound(contacts_topic, 0, 7, b"c1", codec.encode("ContactBatch", squat))])
+    assert not [o for o in out if o.topic.endswith("deadletter")]  # nobody knows the owner yet
+    create = Command(
+        "k0", CommandKind.create, definition=definition(), expected_contacts=1, account_id="acme"
+    )
+    rec = translate.command_to_record("c1", create, START)
+    commands = catalogue.topic_name(catalogue.COMMANDS)
+    out = shell.handle([Inbound(commands, 0, 0, b"c1", codec.encode("CampaignCommand", rec))])
+    [dead] = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
+    assert dead["topic"] == contacts_topic
+    assert "account 'mallory' is not the account of campaign c1" in str(dead)
