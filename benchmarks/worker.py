@@ -79,11 +79,14 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+ACCOUNT = "bench"
+
+
 def definition(cid: str, concurrency: int) -> CampaignDefinition:
     return CampaignDefinition.model_validate(
         {
             "campaign_id": cid,
-            "account_id": "bench",
+            "account_id": ACCOUNT,
             "name": "bench",
             "agent": {"id": "bot", "prompt": "Hi {{name}}"},
             "source_number": "+15550100000",
@@ -166,7 +169,13 @@ class Bench:
 
     def create_campaign(self, cid: str, contacts: int, concurrency: int, start: bool) -> None:
         d = definition(cid, concurrency)
-        cmd = Command(f"create-{cid}", CommandKind.create, definition=d, expected_contacts=contacts)
+        cmd = Command(
+            f"create-{cid}",
+            CommandKind.create,
+            definition=d,
+            expected_contacts=contacts,
+            account_id=d.account_id,
+        )
         self.send(
             catalogue.COMMANDS,
             cid,
@@ -182,7 +191,7 @@ class Bench:
                 catalogue.CONTACTS,
                 cid,
                 "ContactBatch",
-                translate.batch_to_record(cid, f"b{lo}", rows, now_ms() * 1000),
+                translate.batch_to_record(cid, f"b{lo}", rows, now_ms() * 1000, d.account_id),
             )
             self.producer.poll(0)
         if start:
@@ -190,7 +199,7 @@ class Bench:
         self.producer.flush(120)
 
     def command(self, cid: str, kind: CommandKind) -> None:
-        cmd = Command(f"{kind.value}-{cid}-{uuid.uuid4().hex[:6]}", kind)
+        cmd = Command(f"{kind.value}-{cid}-{uuid.uuid4().hex[:6]}", kind, account_id=ACCOUNT)
         self.send(
             catalogue.COMMANDS,
             cid,
@@ -377,7 +386,13 @@ def idle_ticks(b: Bench, idle: int, seconds: float) -> tuple[float, float]:
     for i in range(idle):
         cid = f"idle-{i}"
         d = definition(cid, 1)
-        cmd = Command(f"create-{cid}", CommandKind.create, definition=d, expected_contacts=1)
+        cmd = Command(
+            f"create-{cid}",
+            CommandKind.create,
+            definition=d,
+            expected_contacts=1,
+            account_id=d.account_id,
+        )
         b.send(
             catalogue.COMMANDS,
             cid,

@@ -26,7 +26,7 @@ from rich.table import Table
 from campaignflow.config import settings
 from campaigns.events import CommandKind
 from campaigns.models import DefinitionError
-from ingest.api import CampaignClient
+from ingest.api import CampaignClient, UnknownCampaign
 from ingest.commands import Answer
 from ingest.pipeline import ReadStats
 from ingest.producer import DeliveryError
@@ -43,6 +43,15 @@ NoWait = Annotated[
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for the engine's answer.")]
 Bootstrap = Annotated[
     str | None, typer.Option(help="Kafka bootstrap servers (default: settings / local broker).")
+]
+Account = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Account the command is sent for (default: settings account_id, else the"
+        " campaign's own account from its create command). The engine refuses another"
+        " account's command.",
+    ),
 ]
 
 
@@ -137,14 +146,25 @@ def _run(
 
 
 def _lifecycle(
-    kind: CommandKind, campaign_id: str, no_wait: bool, timeout: float, bootstrap: str | None
+    kind: CommandKind,
+    campaign_id: str,
+    no_wait: bool,
+    timeout: float,
+    bootstrap: str | None,
+    account: str | None,
 ) -> None:
-    with CampaignClient(bootstrap, timeout=timeout) as client:
+    with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.command(campaign_id, kind, wait=not no_wait)
+        except UnknownCampaign as err:
+            raise fail(str(err)) from None
         except (DeliveryError, KafkaException) as err:
             raise fail(broker_error(err), 1) from None
     _report(answer, campaign_id, kind)
+
+
+def _client(bootstrap: str | None, timeout: float, account: str | None) -> CampaignClient:
+    return CampaignClient(bootstrap, timeout=timeout, account_id=account or settings().account_id)
 
 
 def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
@@ -158,34 +178,50 @@ def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
 
 @app.command()
 def start(
-    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+    campaign_id: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Start a draft or scheduled campaign now."""
-    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout, bootstrap)
+    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout, bootstrap, account)
 
 
 @app.command()
 def pause(
-    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+    campaign_id: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Pause a running campaign: no new calls, calls in flight finish."""
-    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout, bootstrap)
+    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout, bootstrap, account)
 
 
 @app.command()
 def resume(
-    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+    campaign_id: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Resume a paused campaign."""
-    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout, bootstrap)
+    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout, bootstrap, account)
 
 
 @app.command()
 def cancel(
-    campaign_id: str, no_wait: NoWait = False, timeout: Timeout = 30.0, bootstrap: Bootstrap = None
+    campaign_id: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 30.0,
+    bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Cancel a campaign: contacts not yet final become cancelled."""
-    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout, bootstrap)
+    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout, bootstrap, account)
 
 
 @app.command()
@@ -195,6 +231,7 @@ def schedule(
     no_wait: NoWait = False,
     timeout: Timeout = 30.0,
     bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Schedule a draft (or re-schedule a scheduled) campaign to start at a time."""
     try:
@@ -203,9 +240,11 @@ def schedule(
         raise fail(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
         raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
-    with CampaignClient(bootstrap, timeout=timeout) as client:
+    with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.schedule(campaign_id, when, wait=not no_wait)
+        except UnknownCampaign as err:
+            raise fail(str(err)) from None
         except (DeliveryError, KafkaException) as err:
             raise fail(broker_error(err), 1) from None
     _report(answer, campaign_id, CommandKind.schedule)

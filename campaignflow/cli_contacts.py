@@ -8,7 +8,8 @@ import typer
 from confluent_kafka import KafkaException
 from rich.console import Console
 
-from campaignflow.cli_campaign import Bootstrap, Timeout, broker_error, fail
+from campaignflow.cli_campaign import Account, Bootstrap, Timeout, broker_error, fail
+from campaignflow.config import settings
 from campaigns.contacts import ContactsFileError
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
@@ -47,13 +48,16 @@ def add(
     ] = False,
     timeout: Timeout = 30.0,
     bootstrap: Bootstrap = None,
+    account: Account = None,
 ) -> None:
     """Add one contact to an existing campaign (even running); its expected count goes up by one."""
     try:
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
-    with CampaignClient(bootstrap, timeout=timeout) as client:
+    with CampaignClient(
+        bootstrap, timeout=timeout, account_id=account or settings().account_id
+    ) as client:
         try:
             result = client.add_contacts(
                 campaign_id, [row], region=region.upper() if region else None, wait=wait

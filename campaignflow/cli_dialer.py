@@ -91,24 +91,29 @@ def register(app: typer.Typer) -> None:
                     "the webhook adapter needs CAMPAIGNFLOW_DIALER_WEBHOOK_URL and"
                     " CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET"
                 )
-            chosen = WebhookAdapter(
-                s.dialer_webhook_url or "",
-                s.dialer_webhook_secret or "",
-                callback_host=s.dialer_callback_host,
-                callback_port=s.dialer_callback_port,
-                callback_url=s.dialer_callback_url,
-                timeout=s.dialer_webhook_timeout_seconds,
-                retries=s.dialer_webhook_retries,
-                backoff=s.dialer_webhook_backoff_seconds,
-                dialer_id=options.dialer_id,
-                previous_secret=s.dialer_webhook_previous_secret,
-            )
+            try:
+                chosen = WebhookAdapter(
+                    s.dialer_webhook_url or "",
+                    s.dialer_webhook_secret or "",
+                    callback_host=s.dialer_callback_host,
+                    callback_port=s.dialer_callback_port,
+                    callback_url=s.dialer_callback_url,
+                    timeout=s.dialer_webhook_timeout_seconds,
+                    retries=s.dialer_webhook_retries,
+                    backoff=s.dialer_webhook_backoff_seconds,
+                    dialer_id=options.dialer_id,
+                    previous_secret=s.dialer_webhook_previous_secret,
+                    tolerance_s=s.dialer_webhook_tolerance_seconds,
+                )
+            except ValueError as exc:
+                _fail(str(exc))
+                return
         else:
             _fail(f"unknown adapter {kind!r}; use simulator or webhook")
             return
         port = s.dialer_metrics_port if metrics_port is None else metrics_port
         if port:
-            start_http_server(port)
+            start_http_server(port, addr=s.dialer_metrics_bind)
         typer.echo(
             f"dialer {options.dialer_id}: adapter={chosen.name} concurrency={options.concurrency}"
             f" group={options.group_id} bootstrap={s.bootstrap}",

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         default=39093, description="Port of the local broker's KRaft controller listener."
     )
+    kafka_secure_port: int | None = Field(
+        default=None,
+        description="Port of the secured local broker's SASL/SCRAM listener (`kafka up --secure`; default: kafka_port + 2).",
+    )
+    kafka_secure_controller_port: int | None = Field(
+        default=None,
+        description="Port of the secured local broker's controller listener (default: kafka_port + 3).",
+    )
     kafka_version: str = Field(
         default="4.4.0",
         description="Apache Kafka version fetched from Maven Central for the local broker (4.x, KRaft; needs Java 17+).",
@@ -78,7 +86,19 @@ class Settings(BaseSettings):
     worker_port: int = Field(
         default=6066, description="Web port of the engine worker (status API and /metrics)."
     )
+    worker_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the engine worker's web server binds (loopback; 0.0.0.0 = every interface).",
+    )
+    worker_advertised_host: str | None = Field(
+        default=None,
+        description="Host other workers use to reach this one's web server (status requests are routed to the owner); default: the bind address, or this host's name when it binds every interface.",
+    )
     dialer_metrics_port: int = Field(default=9102, description="Prometheus port of the dialer.")
+    dialer_metrics_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the dialer's /metrics binds (loopback; 0.0.0.0 exposes it on every interface).",
+    )
     dialer_id: str | None = Field(
         default=None,
         description="Id of this dialer instance, written on its outcomes (default: dialer-<hostname>).",
@@ -103,11 +123,16 @@ class Settings(BaseSettings):
     )
     dialer_webhook_secret: str | None = Field(
         default=None,
-        description="Webhook adapter: shared secret of the HMAC-SHA256 signatures (calls out, outcomes in).",
+        description="Webhook adapter: shared secret (>= 32 bytes) of the timestamped HMAC-SHA256 signatures (calls out, outcomes in).",
     )
     dialer_webhook_previous_secret: str | None = Field(
         default=None,
         description="Webhook adapter: the secret being rotated out; callbacks signed with it are still accepted.",
+    )
+    dialer_webhook_tolerance_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Webhook adapter: how old (or how far in the future) a callback's signed timestamp may be.",
     )
     dialer_webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Webhook adapter: timeout of one POST."
@@ -136,6 +161,10 @@ class Settings(BaseSettings):
     )
     sink_port: int = Field(
         default=9103, description="Port of the sink's read-only query endpoint and /metrics."
+    )
+    account_id: str | None = Field(
+        default=None,
+        description="CLI: account that lifecycle commands and added contacts are sent for (default: the campaign's own, from its create command).",
     )
     account_default_active: bool = Field(
         default=True,

@@ -24,6 +24,7 @@ from campaigns.dialing import (
 )
 from campaigns.events import (
     FINAL_CAMPAIGN,
+    Batch,
     CallCreated,
     CampaignStatus,
     Command,
@@ -48,6 +49,9 @@ from campaigns.store import Directory, Store
 from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
 
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
+EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
+MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
+CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
 # queue of a contact's outcomes that came before their call: (attempt, status, opt_out)
 HELD = "held:"
 
@@ -92,7 +96,7 @@ class Engine:
         now: int,
         *,
         contacts: Iterable[Contact] = (),
-        batches: Iterable[tuple[str, Sequence[Contact]]] = (),
+        batches: Iterable[Batch] = (),
         commands: Iterable[Command] = (),
         outcomes: Sequence[Outcome] = (),
     ) -> list[Event]:
@@ -101,8 +105,8 @@ class Engine:
         ctx = _Step(self, camp, self.store.get_definition(campaign_id), now, out)
         for contact in contacts:
             ctx.add_contact(contact)
-        for batch_id, batch in batches:
-            ctx.add_batch(batch_id, batch)
+        for batch in batches:
+            ctx.add_batch(batch)
         for command in commands:
             ctx.command(command)
         ctx.scheduled_start()
@@ -193,29 +197,94 @@ class _Step:
     def check_completed(self) -> None:
         c = self.camp
         if (
-            c.final == c.arrived
-            and c.arrived + c.duplicates >= c.expected
+            c.final + c.refused == c.arrived
+            and c.arrived - c.refused + c.duplicates >= c.expected
             and c.status in (CampaignStatus.running, CampaignStatus.paused)
         ):
             self.set_status(CampaignStatus.completed)
 
     # ---- contacts and commands ---------------------------------------------------
 
-    def add_batch(self, batch_id: str, contacts: Sequence[Contact]) -> None:
+    def add_batch(self, batch: Batch) -> None:
         """A batch from a producer: a batch seen before is a replay and changes nothing.
 
         In a new batch, a contact id the campaign already has is rejected and counted,
         so the add-contacts command that counted it cannot keep the campaign open.
+        A batch of another account than the campaign's is refused whole. Before the
+        create command nobody knows the campaign's account: the batch is taken, its
+        contacts indexed under its account, and the create sorts them out (`settle`).
         """
-        key = BATCH_KEY + batch_id
+        account = batch.account_id
+        if account == "":
+            self.refuse_batch(batch.batch_id, "contact batch carries no account_id")
+            return
+        if self.definition is not None and account not in (None, self.definition.account_id):
+            self.refuse_batch(batch.batch_id, self.foreign(account))
+            return
+        # Per account: another account cannot make the owner's batch look like a replay.
+        key = BATCH_KEY + (f"{account}\x00" if account else "") + batch.batch_id
         if self.store.find_contact(self.cid, key) is not None:
             return
         if self.camp.status not in FINAL_CAMPAIGN:
             self.store.index_contact(self.cid, key, -1)
-        for contact in contacts:
-            self.add_contact(contact, count_duplicates=True)
+        first = self.camp.arrived
+        early = self.camp.status is None and self.definition is None
+        for contact in batch.contacts:
+            self.add_contact(
+                contact, count_duplicates=True, early=(account or "") if early else None
+            )
+        if early and self.camp.arrived > first:
+            self.camp.pending.append([batch.batch_id, account or "", first, self.camp.arrived])
 
-    def add_contact(self, contact: Contact, count_duplicates: bool = False) -> None:
+    def foreign(self, account: str) -> str:
+        """The reason for another account's input (the owner's name is not told)."""
+        return f"account {account!r} is not the account of campaign {self.cid}"
+
+    def refuse_batch(self, batch_id: str, reason: str) -> None:
+        self.out.append(
+            CommandRejected(self.now, self.cid, batch_id, CONTACT_BATCH, reason, dead_letter=True)
+        )
+
+    def settle(self, owner: str) -> None:
+        """At the create: early contacts of the owner's account join; other accounts' are refused.
+
+        Early contacts were indexed per account, so another account's rows could not
+        take the owner's contact ids; here the owner's (and those written before
+        accounts existed) are indexed by contact id, the rest are passed over for good.
+        """
+        pending, self.camp.pending = self.camp.pending, []
+        for batch_id, account, first, end in pending:
+            assert isinstance(account, str) and isinstance(first, int) and isinstance(end, int)
+            ours = account in ("", owner)
+            refused = 0
+            for seq in range(first, end):
+                state = self.contact(seq)
+                if state is None:
+                    continue
+                cid = state.contact.contact_id
+                if ours and self.store.find_contact(self.cid, cid) is None:
+                    self.store.index_contact(self.cid, cid, seq)
+                    continue
+                # Passed over by every loop (final), counted in `refused`, not in `final`.
+                state.status = ContactStatus.cancelled
+                self.store.put_contact(self.cid, state)
+                self.camp.refused += 1
+                if ours:
+                    self.camp.duplicates += 1
+                    reason = f"contact_id {cid!r} is already in the campaign"
+                    self.out.append(
+                        ContactRejected(self.now, self.cid, cid, state.contact.row, reason)
+                    )
+                else:
+                    refused += 1
+            if refused:
+                self.refuse_batch(
+                    str(batch_id), f"{self.foreign(account)}: {refused} contact(s) not added"
+                )
+
+    def add_contact(
+        self, contact: Contact, count_duplicates: bool = False, early: str | None = None
+    ) -> None:
         c = self.camp
         if c.status in FINAL_CAMPAIGN:
             self.out.append(
@@ -228,7 +297,10 @@ class _Step:
                 )
             )
             return
-        if self.store.find_contact(self.cid, contact.contact_id) is not None:
+        index_key = (
+            contact.contact_id if early is None else f"{EARLY_KEY}{early}\x00{contact.contact_id}"
+        )
+        if self.store.find_contact(self.cid, index_key) is not None:
             if count_duplicates:
                 c.duplicates += 1
                 self.out.append(
@@ -243,22 +315,62 @@ class _Step:
             return  # without a batch id: a replay or a second upload of the same row
         seq = c.arrived
         c.arrived += 1
-        self.store.index_contact(self.cid, contact.contact_id, seq)
+        self.store.index_contact(self.cid, index_key, seq)
         state = self.seen[seq] = ContactState(seq, contact)
         self.store.put_contact(self.cid, state)
+
+    def refusal(self, cmd: Command) -> str | None:
+        """Why `cmd` is refused as unauthorised or absurd, or None.
+
+        Checked before its id is remembered: another account's command cannot use up the
+        id of the owner's (add-contacts ids are deterministic, so guessable).
+        """
+        account = cmd.account_id
+        if account == "":
+            return "command carries no account_id"
+        d = self.definition
+        if cmd.kind is CommandKind.create:
+            if cmd.definition is not None and account not in (None, cmd.definition.account_id):
+                return (
+                    f"account {account!r} may not create a campaign of account"
+                    f" {cmd.definition.account_id!r}"
+                )
+            creator = account or (cmd.definition.account_id if cmd.definition else None)
+            if d is not None and creator is not None and creator != d.account_id:
+                return f"campaign {self.cid} already exists under another account"
+            if not 0 <= cmd.expected_contacts <= MAX_CONTACTS:
+                return f"expected_contacts must be between 0 and {MAX_CONTACTS}, not {cmd.expected_contacts}"
+            return None
+        if d is not None and account is not None and account != d.account_id:
+            return self.foreign(account)
+        if cmd.kind is CommandKind.add_contacts and not (
+            0 <= cmd.count <= MAX_CONTACTS and self.camp.expected + cmd.count <= MAX_CONTACTS
+        ):
+            return (
+                f"add_contacts count must be between 0 and {MAX_CONTACTS} (with the"
+                f" {self.camp.expected} already expected), not {cmd.count}"
+            )
+        return None
 
     def command(self, cmd: Command) -> None:
         c = self.camp
         if cmd.command_id in c.recent_commands:
+            return
+        refused = self.refusal(cmd)
+        if refused is not None:
+            self.reject(cmd, refused, dead_letter=True)
+            return
+        if cmd.kind is not CommandKind.create and (c.status is None or self.definition is None):
+            # Not remembered either: anyone could send it before the create, under the id
+            # the owner's command will carry.
+            self.reject(cmd, "unknown campaign: no create command was seen for it")
             return
         c.recent_commands.append(cmd.command_id)
         del c.recent_commands[:-RECENT_COMMANDS]
         if cmd.kind is CommandKind.create:
             self.create(cmd)
             return
-        if c.status is None or self.definition is None:
-            self.reject(cmd, "unknown campaign: no create command was seen for it")
-            return
+        assert c.status is not None and self.definition is not None  # checked above
         if cmd.kind is CommandKind.add_contacts:
             if c.status in FINAL_CAMPAIGN:
                 self.reject(cmd, f"campaign is {c.status.value}: no contacts can be added")
@@ -296,10 +408,13 @@ class _Step:
         self.definition = cmd.definition
         self.store.put_definition(cmd.definition)
         c.expected = max(c.expected, cmd.expected_contacts)
+        self.settle(cmd.definition.account_id)
         self.set_status(CampaignStatus.draft)
 
-    def reject(self, cmd: Command, reason: str) -> None:
-        self.out.append(CommandRejected(self.now, self.cid, cmd.command_id, cmd.kind.value, reason))
+    def reject(self, cmd: Command, reason: str, dead_letter: bool = False) -> None:
+        self.out.append(
+            CommandRejected(self.now, self.cid, cmd.command_id, cmd.kind.value, reason, dead_letter)
+        )
 
     def cancel_all(self) -> None:
         for seq in range(self.camp.arrived):

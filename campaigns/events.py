@@ -6,9 +6,11 @@ translate them to and from Avro (live) or JSON Lines (simulate).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from campaigns.contacts import Contact
 from campaigns.models import CampaignDefinition
 
 
@@ -54,6 +56,18 @@ class Command:
     expected_contacts: int = 0  # create
     start_at: int | None = None  # schedule
     count: int = 0  # add_contacts
+    # The account acting. None: a record written before commands carried one (trusted as
+    # the campaign's own account); "" : a newer record that names none (refused).
+    account_id: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch of contact rows from a producer, for one campaign, on behalf of one account."""
+
+    batch_id: str
+    contacts: Sequence[Contact]
+    account_id: str | None = None  # as Command.account_id
 
 
 @dataclass(slots=True)
@@ -130,11 +144,18 @@ class ContactFinal:
 
 @dataclass(slots=True)
 class CommandRejected:
+    """A refused command (or contact batch: command `contact_batch`, its batch id as id).
+
+    `dead_letter`: the input itself is bad or unauthorised (another account's, an absurd
+    count), not merely untimely, so the shell also parks it on the dead-letter topic.
+    """
+
     at: int
     campaign_id: str
     command_id: str
     command: str
     reason: str
+    dead_letter: bool = False
 
 
 @dataclass(slots=True)

@@ -48,6 +48,10 @@ class CampaignState:
     # queue kind -> [head group, next group, last time, last key, entries used in head]
     fifos: dict[str, list[int]] = field(default_factory=dict)
     recent_commands: list[str] = field(default_factory=list)
+    # Before the create command: [batch id, account ("" = written before accounts), first
+    # seq, end seq] of each batch taken, checked against the create's account when it comes.
+    pending: list[list[str | int]] = field(default_factory=list)
+    refused: int = 0  # contacts of another account's early batches (arrived, never final)
 
     def bucket_ids(self, kind: str) -> list[int]:
         return self.buckets.setdefault(kind, [])

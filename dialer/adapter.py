@@ -21,7 +21,11 @@ from dialer.calls import Call, Inbound, Outcome
 
 HandOff = Callable[[], None]
 InboundSink = Callable[[Inbound], None]
-OrphanSink = Callable[[str, Outcome], None]
+OrphanSink = Callable[[str, Outcome], None]  # raises UnknownCall for a call never placed
+
+
+class UnknownCall(LookupError):
+    """An outcome for a call id this dialer never placed (a webhook callback answers 404)."""
 
 
 def no_handoff() -> None:

@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from campaignflow.config import settings
 from dialer import metrics
-from dialer.adapter import Adapter, instant_placer
+from dialer.adapter import Adapter, UnknownCall, instant_placer
 from dialer.calls import (
     STATUSES,
     BadCall,
@@ -348,8 +348,14 @@ class Dialer:
                 counts[status] = 0
 
     def _publish_orphan(self, call_id: str, outcome: Outcome) -> None:
-        """An outcome for a call this process is not waiting for (raises ValueError if bad id)."""
+        """An outcome for a call this process is not waiting for (raises ValueError if bad id).
+
+        Only for a call this dialer placed (its dedupe record has it): anyone holding the
+        webhook secret could otherwise write outcomes for any campaign's calls.
+        """
         campaign_id, contact_id, attempt = split_call_id(call_id)
+        if call_id not in self.dedupe:
+            raise UnknownCall(call_id)
         record = outcome_record(
             call_id, campaign_id, contact_id, attempt, outcome, None, self.options.dialer_id
         )

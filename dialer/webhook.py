@@ -2,14 +2,19 @@
 
 Out: `POST <url>` with the call as JSON, `Idempotency-Key: <call_id>` (a retried or
 replayed call is the same call to the far side) and `X-Campaignflow-Signature:
-sha256=<HMAC of the body>`. 2xx = handed off; the far side may answer with the
-outcome at once (a JSON body with `status`) or later on the callback. 5xx, 408, 429
-and network errors are retried with doubling backoff; any other 4xx is final: the
-call ends `failed` with the HTTP status as hang-up cause.
+t=<unix s>,v1=<HMAC of "<t>.<body>">` (see `dialer.signing`). 2xx = handed off; the far
+side may answer with the outcome at once (a JSON body with `status`) or later on the
+callback. 5xx, 408, 429 and network errors are retried with doubling backoff; any other
+4xx is final: the call ends `failed` with hang-up cause `http_4xx:<status>` (the far
+side's body is never stored: it is theirs, unbounded, and may hold anything).
 
 In: a callback server (`POST /outcome`, `POST /inbound`) that accepts only bodies
-signed with the same secret. An outcome for a call this process is not waiting for
-(placed before a restart) still goes to Kafka, through the orphan sink.
+signed with the same secret (or the one being rotated out) at a time within the
+tolerance of now, so a captured callback cannot be replayed later. An outcome for a
+call this dialer never placed is refused (404); one for a call it placed but is not
+waiting for (placed before a restart) still goes to Kafka, through the orphan sink.
+Malformed values (non-finite or out-of-range times, wrong types, deep nesting) are a
+400 naming the field, never a 500.
 """
 
 from __future__ import annotations
@@ -17,20 +22,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
+import time
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from dialer import metrics
-from dialer.adapter import HandOff, InboundSink, OrphanSink, no_handoff
+from dialer.adapter import HandOff, InboundSink, OrphanSink, UnknownCall, no_handoff
 from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
-from dialer.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, verify
+from dialer.signing import (
+    DEFAULT_TOLERANCE_S,
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    check_secret,
+    sign,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = {408, 429}
 MAX_BACKOFF = 30.0
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is not a real time
+MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_CALL_ID_CHARS = 512
+MAX_CAUSE_CHARS = 64
+_CAUSE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
 class WebhookAdapter:
@@ -51,11 +71,19 @@ class WebhookAdapter:
         backoff: float = 0.5,
         dialer_id: str | None = None,
         previous_secret: str | None = None,
+        tolerance_s: float = DEFAULT_TOLERANCE_S,
     ) -> None:
-        if not secret:
-            raise ValueError("the webhook adapter needs a shared secret")
+        check_secret(secret, "the webhook secret (CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET)")
+        if previous_secret:
+            check_secret(
+                previous_secret,
+                "the previous webhook secret (CAMPAIGNFLOW_DIALER_WEBHOOK_PREVIOUS_SECRET)",
+            )
+        if not (math.isfinite(tolerance_s) and tolerance_s > 0):
+            raise ValueError(f"the signature tolerance must be > 0 seconds, not {tolerance_s}")
         self.url = url
         self.secret = secret
+        self.tolerance_s = tolerance_s
         # During a rotation, callbacks signed with the old secret are still accepted.
         self.accepted_secrets = [secret] + ([previous_secret] if previous_secret else [])
         self.callback_host = callback_host
@@ -110,7 +138,6 @@ class WebhookAdapter:
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: call.call_id,
-            SIGNATURE_HEADER: sign(self.secret, body),
         }
         started = now_ms()
         loop = asyncio.get_running_loop()
@@ -121,6 +148,8 @@ class WebhookAdapter:
             for attempt in range(self.retries + 1):
                 if attempt:
                     await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF))
+                # Signed per attempt: a retry minutes later carries a fresh timestamp.
+                headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()))
                 try:
                     async with self._session.post(self.url, data=body, headers=headers) as resp:
                         text = await resp.text()
@@ -140,7 +169,13 @@ class WebhookAdapter:
                     last = f"HTTP {status}"
                     continue
                 metrics.ADAPTER_ERRORS.labels(self.name, "http_4xx").inc()
-                return failed(f"webhook_rejected: HTTP {status}: {text[:200]}", started)
+                log.warning(
+                    "webhook refused call %s: HTTP %d (%d-byte body not stored)",
+                    call.call_id,
+                    status,
+                    len(text),
+                )
+                return failed(f"http_4xx:{status}", started)
             return failed(
                 f"webhook_unavailable: {last} after {self.retries + 1} attempt(s)", started
             )
@@ -161,11 +196,15 @@ class WebhookAdapter:
     async def _signed_json(self, request: web.Request) -> dict[str, Any] | web.Response:
         body = await request.read()
         header = request.headers.get(SIGNATURE_HEADER)
-        if not any(verify(secret, body, header) for secret in self.accepted_secrets):
+        if not verify(self.accepted_secrets, body, header, time.time(), self.tolerance_s):
             metrics.ADAPTER_ERRORS.labels(self.name, "bad_signature").inc()
-            return web.Response(status=401, text="missing or invalid signature")
+            return web.Response(
+                status=401, text="missing, invalid or expired signature (t=...,v1=...)"
+            )
         try:
             data = json.loads(body)
+        except RecursionError:
+            return web.Response(status=400, text="body is nested too deeply")
         except ValueError:
             return web.Response(status=400, text="body is not JSON")
         if not isinstance(data, dict):
@@ -178,7 +217,9 @@ class WebhookAdapter:
             return data
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not call_id:
-            return web.Response(status=400, text="call_id is required")
+            return web.Response(status=400, text="call_id is required (a string)")
+        if len(call_id) > MAX_CALL_ID_CHARS:
+            return web.Response(status=400, text=f"call_id is over {MAX_CALL_ID_CHARS} characters")
         try:
             outcome = outcome_from_json(data)
         except (ValueError, TypeError) as exc:
@@ -190,6 +231,8 @@ class WebhookAdapter:
         if self._orphan is not None:
             try:
                 self._orphan(call_id, outcome)
+            except UnknownCall:
+                return web.Response(status=404, text=f"no call {call_id} was placed here")
             except ValueError as exc:
                 return web.Response(status=400, text=str(exc))
         return web.Response(status=202, text="accepted")
@@ -199,12 +242,15 @@ class WebhookAdapter:
         if isinstance(data, web.Response):
             return data
         try:
+            account_id = data.get("account_id")
+            if account_id is not None and not isinstance(account_id, str):
+                raise TypeError("account_id must be a string")
             event = Inbound(
-                call_id=str(data["call_id"]),
-                agent_id=str(data["agent_id"]),
-                kind=str(data["kind"]),
-                at=int(data.get("at") or now_ms()),
-                account_id=data.get("account_id"),
+                call_id=_text(data, "call_id"),
+                agent_id=_text(data, "agent_id"),
+                kind=_text(data, "kind"),
+                at=_epoch_ms(data, "at") or now_ms(),
+                account_id=account_id,
             )
         except (KeyError, ValueError, TypeError) as exc:
             return web.Response(status=400, text=f"bad inbound event: {exc}")
@@ -215,17 +261,46 @@ class WebhookAdapter:
         return web.Response(status=200, text="ok")
 
 
+def sanitise_cause(value: str) -> str:
+    """A hang-up cause fit to store: safe characters only, at most MAX_CAUSE_CHARS."""
+    return _CAUSE_UNSAFE.sub("_", value)[:MAX_CAUSE_CHARS]
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    """A required string field of at most MAX_CALL_ID_CHARS characters."""
+    v = data[name]
+    if not isinstance(v, str) or not v or len(v) > MAX_CALL_ID_CHARS:
+        raise ValueError(f"{name} must be a non-empty string of at most {MAX_CALL_ID_CHARS}")
+    return v
+
+
+def _epoch_ms(data: dict[str, Any], name: str) -> int | None:
+    """An optional time in epoch millis: a finite number between 0 and year 9999."""
+    v = data.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{name} must be a number (epoch millis), not {type(v).__name__}")
+    if not (math.isfinite(v) and 0 <= v <= MAX_EPOCH_MS):
+        raise ValueError(f"{name} must be epoch millis between 0 and {MAX_EPOCH_MS}, not {v!r}")
+    return int(v)
+
+
 def outcome_from_json(data: dict[str, Any]) -> Outcome:
     """An Outcome from callback JSON (times in epoch millis); raises ValueError if malformed."""
     status = data.get("status")
-    if status not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-
-    def opt_int(name: str) -> int | None:
-        v = data.get(name)
-        return None if v is None else int(v)
-
     duration = data.get("duration_seconds")
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_S)
+    ):
+        raise ValueError(f"duration_seconds must be a number in [0, {MAX_DURATION_S:.0f}]")
+    cause = data.get("hangup_cause")
+    if cause is not None and not isinstance(cause, str):
+        raise ValueError("hangup_cause must be a string")
     opt_out = data.get("opt_out", False)
     if opt_out is None:
         opt_out = False
@@ -233,11 +308,11 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         raise ValueError(f"opt_out must be a JSON boolean (true/false), not {opt_out!r}")
     return Outcome(
         status=status,
-        ended_at=opt_int("ended_at") or now_ms(),
-        started_at=opt_int("started_at"),
-        answered_at=opt_int("answered_at"),
+        ended_at=_epoch_ms(data, "ended_at") or now_ms(),
+        started_at=_epoch_ms(data, "started_at"),
+        answered_at=_epoch_ms(data, "answered_at"),
         duration_seconds=None if duration is None else float(duration),
-        hangup_cause=None if data.get("hangup_cause") is None else str(data["hangup_cause"]),
+        hangup_cause=None if cause is None else sanitise_cause(cause),
         opt_out=opt_out,
     )
 

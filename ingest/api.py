@@ -54,9 +54,13 @@ class CampaignClient:
         bootstrap: str | None = None,
         prefix: str | None = None,
         timeout: float = 30.0,
+        account_id: str | None = None,
     ) -> None:
+        """`account_id`: the account every command and batch is sent for; None = each
+        campaign's own account, read from its create command (an operator's tool)."""
         self.target = Target(bootstrap, prefix)
         self.timeout = timeout
+        self.account_id = account_id
         self._producer: TrackedProducer | None = None
         self._topics_ready = False
 
@@ -109,14 +113,11 @@ class CampaignClient:
         `region` defaults to the campaign's default_region, read from its create command.
         Rejected rows are returned and parked on the dead-letter topic.
         """
-        if region is None:
-            info = listing.find(campaign_id, self.target.bootstrap, self.target.prefix)
-            if info is None or info.definition is None:
-                raise UnknownCampaign(
-                    f"campaign {campaign_id!r}: no create command on "
-                    f"{catalogue.topic_name(catalogue.COMMANDS, self.target.prefix)}"
-                )
-            region = info.definition.default_region
+        account = self.account_id
+        if region is None or account is None:
+            definition = self._definition(campaign_id)
+            region = definition.default_region if region is None else region
+            account = definition.account_id if account is None else account
         accepted, rejected = parse_rows(rows, region)
         result = AddResult(accepted, rejected)
         p = self.producer
@@ -143,16 +144,28 @@ class CampaignClient:
                 f"{command_id}/{i}",
                 int(time.time() * 1000),
                 [encode_contact(c) for c in part],
+                account_id=account,
             )
             p.produce(topic, value=value, key=campaign_id.encode())
         p.wait(self.timeout)  # every contact acknowledged before the count goes up
-        cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted))
+        cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted), account_id=account)
         result.answer = self._send(campaign_id, cmd, wait)
         return result
 
     # ---- lifecycle --------------------------------------------------------------
 
+    def _definition(self, campaign_id: str) -> CampaignDefinition:
+        info = listing.find(campaign_id, self.target.bootstrap, self.target.prefix)
+        if info is None or info.definition is None:
+            raise UnknownCampaign(
+                f"campaign {campaign_id!r}: no create command on "
+                f"{catalogue.topic_name(catalogue.COMMANDS, self.target.prefix)}"
+            )
+        return info.definition
+
     def _send(self, campaign_id: str, cmd: Command, wait: bool) -> Answer:
+        if cmd.account_id is None:
+            cmd.account_id = self.account_id or self._definition(campaign_id).account_id
         return commands.send(
             self.producer,
             campaign_id,

@@ -152,8 +152,9 @@ def batch_value(
     rows: list[bytes],
     codec: Codec | None = None,
     count: int | None = None,
+    account_id: str | None = None,
 ) -> bytes:
-    """A ContactBatch message value holding the pre-encoded rows.
+    """A ContactBatch message value holding the pre-encoded rows, for `account_id`'s campaign.
 
     `count`: how many rows `rows` holds when its items are runs of several rows.
     """
@@ -162,6 +163,7 @@ def batch_value(
         {
             "batch_id": batch_id,
             "campaign_id": campaign_id,
+            "account_id": account_id,
             "produced_at": produced_at_ms,
             "contacts": [],
         },

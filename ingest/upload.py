@@ -138,7 +138,12 @@ def upload(
                     return
                 batch_id = f"{d.campaign_id}/rows-{first_row}-{last_row}"
                 value = batch_value(
-                    d.campaign_id, batch_id, int(time.time() * 1000), batch, count=count
+                    d.campaign_id,
+                    batch_id,
+                    int(time.time() * 1000),
+                    batch,
+                    count=count,
+                    account_id=d.account_id,
                 )
                 producer.produce(contacts_topic, value=value, key=key)
                 summary.batches += 1
@@ -198,6 +203,7 @@ def upload(
             CommandKind.create,
             definition=d,
             expected_contacts=summary.accepted,
+            account_id=d.account_id,
         )
         answer = commands.send(
             producer,

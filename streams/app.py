@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,46 @@ def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
     }
 
 
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def advertised_url(bind: str, advertised_host: str | None, port: int) -> str:
+    """The URL other workers route status requests to (Faust's canonical_url).
+
+    It must name this host as the others reach it: a wildcard bind says nothing about
+    that, so it falls back to the host name, never to a loopback address another host
+    would resolve to itself.
+    """
+    host = advertised_host or (socket.getfqdn() if bind in WILDCARDS else bind)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
+
+
+def broker_credentials(
+    protocol: str | None,
+    mechanism: str | None,
+    username: str | None,
+    password: str | None,
+    ca_location: str | None,
+) -> Any:
+    """Faust (aiokafka) credentials from the same settings the confluent clients get."""
+    proto = (protocol or "PLAINTEXT").upper()
+    context = None
+    if proto in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=ca_location)
+    if proto in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return faust.SASLCredentials(
+            username=username,
+            password=password,
+            mechanism=mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    if proto == "SSL":
+        return faust.SSLCredentials(context)
+    return None
+
+
 def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faust.App:
     gc.set_threshold(*GC_THRESHOLDS)
     s = settings()
@@ -126,9 +168,22 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         broker=[f"cfkafka://{host}" for host in s.bootstrap.split(",")],
         store="cfrocks://",
         datadir=str(datadir),
-        web_host="127.0.0.1",
+        web_host=s.worker_bind,
+        web_bind=s.worker_bind,  # Faust binds 0.0.0.0 unless told (web_host only names the URL)
         web_port=port,
-        canonical_url=f"http://127.0.0.1:{port}",
+        canonical_url=advertised_url(s.worker_bind, s.worker_advertised_host, port),
+        # Faust's /table/ pages list and return table rows (state, do-not-call, accounts);
+        # /router/ lists every worker's URL. Status requests are routed by app.router,
+        # which needs neither page. Stats and graph pages follow `debug` (off).
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        broker_credentials=broker_credentials(
+            s.kafka_security_protocol,
+            s.kafka_sasl_mechanism,
+            s.kafka_sasl_username,
+            s.kafka_sasl_password,
+            s.kafka_ssl_ca_location,
+        ),
         topic_partitions=partitions,
         topic_replication_factor=s.replication_factor,
         producer_partitioner=partitioner,

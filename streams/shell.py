@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from campaigns.contacts import Contact, mask_number
-from campaigns.engine import Engine
+from campaigns.contacts import mask_number
+from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
+    Batch,
     CallCreated,
     Command,
     CommandRejected,
@@ -69,12 +70,13 @@ class Outbound:
 
 @dataclass
 class _Work:
-    batches: list[tuple[str, list[Contact]]] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     sources: list[Inbound] = field(default_factory=list)
     by_contact: dict[str, Inbound] = field(default_factory=dict)
     by_call: dict[str, Inbound] = field(default_factory=dict)
+    by_command: dict[str, Inbound] = field(default_factory=dict)  # command or batch id
 
 
 def _event_id(ev: Event) -> str:
@@ -209,16 +211,33 @@ class Shell:
             return
         if name == "CampaignCommand":
             command = translate.command_from_record(rec)
-            self._work(work, msg, rec["campaign_id"]).commands.append(command)
+            command.account_id = self._account(rec, msg)
+            w = self._work(work, msg, rec["campaign_id"])
+            w.commands.append(command)
+            w.by_command[command.command_id] = msg
             return
         if name == "ContactBatch":
             w = self._work(work, msg, rec["campaign_id"])
             rows = [translate.contact_from_record(row) for row in rec["contacts"]]
-            w.batches.append((rec["batch_id"], rows))  # a replayed batch id changes nothing
+            # A replayed batch id changes nothing.
+            w.batches.append(Batch(rec["batch_id"], rows, self._account(rec, msg)))
+            w.by_command[rec["batch_id"]] = msg
             for contact in rows:
                 w.by_contact[contact.contact_id] = msg
             return
         raise ValueError(f"unexpected {name} on {logical}")
+
+    def _account(self, rec: dict[str, Any], msg: Inbound) -> str | None:
+        """The record's account; None only for data written before records carried one.
+
+        A newer record that leaves account_id null names no account: "" (refused).
+        """
+        account = rec.get("account_id")
+        if account is not None:
+            return str(account)
+        if msg.value is not None and self.codec.written_with_field(msg.value, "account_id"):
+            return ""
+        return None
 
     @staticmethod
     def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
@@ -303,6 +322,12 @@ class Shell:
                     src = w.by_call.get(ev.what[len("outcome ") :])
                 self._park_event(out, src, cid, f"{ev.what}: {ev.reason}", "rejected")
                 continue
+            if isinstance(ev, CommandRejected) and ev.dead_letter:
+                src = w.by_command.get(ev.command_id) if w is not None else None
+                if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
+                    src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
+                what = f"{ev.command} {ev.command_id}"
+                self._park_event(out, src, cid, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
                 src = w.by_contact.get(ev.contact_id)
                 if src is not None:

@@ -36,7 +36,7 @@ def create_topics(
     timeout: float = 30.0,
 ) -> dict[str, str]:
     """Create missing topics; returns name -> "created" | "exists". Raises on any other error."""
-    admin = admin or admin_client()
+    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
     wanted = list(specs if specs is not None else catalogue().values())
     existing = set(admin.list_topics(timeout=timeout).topics)
     result = {t.name: "exists" for t in wanted if t.name in existing}
@@ -98,7 +98,7 @@ def list_topics(
     timeout: float = 30.0,
 ) -> list[TopicState]:
     """Every catalogue topic with whether it exists and its partition count on the broker."""
-    admin = admin or admin_client()
+    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
     meta = admin.list_topics(timeout=timeout).topics
     out = []
     for t in specs if specs is not None else catalogue().values():
@@ -112,7 +112,7 @@ def delete_topics(
     names: Iterable[str], admin: AdminClient | None = None, timeout: float = 30.0
 ) -> None:
     """Delete topics (tests clean up their prefixed topics with this); missing ones are fine."""
-    admin = admin or admin_client()
+    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
     names = list(names)
     if not names:
         return

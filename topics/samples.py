@@ -44,6 +44,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CampaignCommand": {
         "command_id": "cmd-0001",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "issued_at": T0,
         "command": (
             full_name("CreateCampaign"),
@@ -53,6 +54,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "ContactBatch": {
         "batch_id": "spring-renewals/contacts.csv/0",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "produced_at": T0,
         "contacts": [
             {

@@ -132,6 +132,7 @@ def command_to_record(campaign_id: str, cmd: Command, issued_at: int) -> Record:
     return {
         "command_id": cmd.command_id,
         "campaign_id": campaign_id,
+        "account_id": cmd.account_id,
         "issued_at": ts(issued_at),
         "command": (f"{NAMESPACE}.{COMMAND_RECORDS[cmd.kind]}", body),
     }
@@ -148,18 +149,20 @@ def command_from_record(rec: Record) -> Command:
     kind = RECORD_COMMANDS.get(name or "")
     if kind is None:
         raise ValueError(f"unknown command record {name!r}")
+    account = rec.get("account_id")
     if kind is CommandKind.create:
         return Command(
             rec["command_id"],
             kind,
             definition=definition_from_record(body["definition"]),
             expected_contacts=int(body["expected_contacts"]),
+            account_id=account,
         )
     if kind is CommandKind.schedule:
-        return Command(rec["command_id"], kind, start_at=us(body["start_at"]))
+        return Command(rec["command_id"], kind, start_at=us(body["start_at"]), account_id=account)
     if kind is CommandKind.add_contacts:
-        return Command(rec["command_id"], kind, count=int(body["count"]))
-    return Command(rec["command_id"], kind)
+        return Command(rec["command_id"], kind, count=int(body["count"]), account_id=account)
+    return Command(rec["command_id"], kind, account_id=account)
 
 
 def _guess_command(body: Record) -> str | None:
@@ -204,11 +207,16 @@ def contact_from_record(rec: Record) -> Contact:
 
 
 def batch_to_record(
-    campaign_id: str, batch_id: str, contacts: list[Contact], produced_at: int
+    campaign_id: str,
+    batch_id: str,
+    contacts: list[Contact],
+    produced_at: int,
+    account_id: str | None = None,
 ) -> Record:
     return {
         "batch_id": batch_id,
         "campaign_id": campaign_id,
+        "account_id": account_id,
         "produced_at": ts(produced_at),
         "contacts": [contact_to_record(c) for c in contacts],
     }

@@ -120,6 +120,7 @@ class Rig:
         self.producer = Producer(producer_config(**{"bootstrap.servers": bootstrap}))
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.collectors: list[Collector] = []
+        self.accounts: dict[str, str] = {}
         self.env = {
             **os.environ,
             "CAMPAIGNFLOW_HOME": str(home),
@@ -186,7 +187,15 @@ class Rig:
 
     # ---- inputs ---------------------------------------------------------------------------
 
+    def account(self, campaign_id: str) -> str:
+        """The account of the campaign's create command sent so far (else the tests' "acme")."""
+        return self.accounts.get(campaign_id, "acme")
+
     def send_command(self, campaign_id: str, command: Command) -> None:
+        if command.definition is not None:
+            self.accounts[campaign_id] = command.definition.account_id
+        if command.account_id is None:
+            command = replace(command, account_id=self.account(campaign_id))
         rec = translate.command_to_record(campaign_id, command, now_us())
         self.producer.produce(
             self.topic(catalogue.COMMANDS),
@@ -195,10 +204,20 @@ class Rig:
         )
         self.producer.flush(30)
 
-    def send_contacts(self, campaign_id: str, contacts: Sequence[Contact], size: int = 50) -> None:
+    def send_contacts(
+        self,
+        campaign_id: str,
+        contacts: Sequence[Contact],
+        size: int = 50,
+        account: str | None = None,
+    ) -> None:
         for i in range(0, len(contacts), size):
             rec = translate.batch_to_record(
-                campaign_id, f"b{i}-{uuid.uuid4().hex[:6]}", list(contacts[i : i + size]), now_us()
+                campaign_id,
+                f"b{i}-{uuid.uuid4().hex[:6]}",
+                list(contacts[i : i + size]),
+                now_us(),
+                account or self.account(campaign_id),
             )
             self.producer.produce(
                 self.topic(catalogue.CONTACTS),

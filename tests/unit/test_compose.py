@@ -100,7 +100,7 @@ def test_service_ports_match_the_settings() -> None:
     ):
         env = _environment(services[service])
         port = int(env.get(f"CAMPAIGNFLOW_{field.upper()}", defaults[field].default))
-        assert f"{port}:{port}" in services[service].get("ports", [])
+        assert f"127.0.0.1:{port}:{port}" in services[service].get("ports", [])
 
 
 def test_services_reach_kafka_and_clickhouse_by_service_name() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from campaigns.contacts import Contact
 from campaigns.engine import Engine, parse_call_id
 from campaigns.events import (
+    Batch,
     CallCreated,
     Command,
     CommandKind,
@@ -290,8 +291,8 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
     d = definition(concurrent_calls=5)
-    engine.step("c1", START, batches=[("b1", [contact(1), contact(2)])])
-    engine.step("c1", START, batches=[("b1", [contact(1), contact(2)])])  # a replay
+    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])
+    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])  # a replay
     out = engine.step(
         "c1",
         START,
@@ -302,7 +303,7 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     )
     assert len([e for e in out if isinstance(e, CallCreated)]) == 2
     # Someone adds row-2 again (a new batch) and counts it: it is refused, and counted.
-    out = engine.step("c1", START + US, batches=[("b2", [contact(2)])])
+    out = engine.step("c1", START + US, batches=[Batch("b2", [contact(2)])])
     assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
         "contact_id 'row-2' is already in the campaign"
     ]
