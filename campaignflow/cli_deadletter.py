@@ -18,6 +18,7 @@ from rich.console import Console
 from topics import catalogue
 from topics.clients import consumer_config, producer_config
 from topics.codec import DecodeError, decode
+from topics.deadletter import is_truncated
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -86,6 +87,12 @@ def replay(
             continue
         if not rec.get("topic") or rec.get("value") is None:
             console.print(f"record {p}:{off} has no original topic or value; nothing to replay")
+            raise typer.Exit(1)
+        if is_truncated(rec):
+            console.print(
+                f"record {p}:{off} keeps only {len(rec['value'])} of the original"
+                f" {rec['value_length']} bytes (sha256 {rec.get('value_sha256')}); nothing to replay"
+            )
             raise typer.Exit(1)
         producer = Producer(producer_config())
         producer.produce(rec["topic"], value=rec["value"], key=rec.get("key"))

@@ -152,6 +152,10 @@ class Shell:
         for msg in batch:
             logical = self.logical.get(msg.topic, msg.topic)
             self._inputs[logical] += 1
+            if msg.value is not None and len(msg.value) > catalogue.MAX_MESSAGE_BYTES:
+                # Refused before decoding: a huge batch would hold the event loop for seconds.
+                self._park(out, msg, deadletter.oversize_reason(len(msg.value)), "oversize")
+                continue
             try:
                 name, rec = self.codec.decode(msg.value, msg.topic, msg.partition, msg.offset)
             except DecodeError as exc:

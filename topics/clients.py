@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaignflow.config import settings
+from topics.catalogue import MAX_MESSAGE_BYTES
 
 
 def common_config() -> dict[str, Any]:
@@ -37,6 +38,8 @@ def producer_config(**overrides: Any) -> dict[str, Any]:
             "linger.ms": 20,
             "batch.num.messages": 10_000,
             "compression.type": "lz4",
+            # The topics' max.message.bytes: a message no topic takes fails at produce().
+            "message.max.bytes": MAX_MESSAGE_BYTES,
         }
     )
     conf.update(overrides)
