@@ -13,6 +13,7 @@ from campaigns.contacts import ContactsFileError
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
 from ingest.producer import DeliveryError
+from topics.clients import require_broker
 
 app = typer.Typer(no_args_is_help=True, help="Add contacts to a campaign by hand.")
 
@@ -53,6 +54,7 @@ def add(
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
+    require_broker(bootstrap)
     with CampaignClient(bootstrap, timeout=timeout) as client:
         try:
             result = client.add_contacts(

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 
 from topics import catalogue
-from topics.clients import consumer_config, producer_config
+from topics.clients import consumer_config, producer_config, require_broker
 from topics.codec import DecodeError, decode
 from topics.deadletter import is_truncated
 
@@ -27,6 +27,7 @@ console = Console()
 def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, envelope) of the dead-letter topic, oldest first, at most `limit`."""
     name = catalogue.topic_name(catalogue.DEADLETTER)
+    require_broker()
     c = Consumer(consumer_config("campaignflow-deadletter-reader", **{"enable.auto.commit": False}))
     try:
         meta = c.list_topics(name, timeout=10).topics.get(name)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from campaignflow.config import settings
+from topics.clients import require_broker
 
 analytics = typer.Typer(no_args_is_help=True, help="The analytics database (ClickHouse).")
 
@@ -57,6 +58,7 @@ def sink_cmd(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     target = dsn or default_dsn()
+    require_broker()
     sink = Sink(target, batch_rows=batch_rows, batch_seconds=batch_seconds, group_id=group)
     try:
         server = QueryServer(target, port or settings().sink_port, sink.lock)
