@@ -25,6 +25,7 @@ from campaignflow import (
     cli_worker,
 )
 from campaignflow.config import settings
+from campaignflow.runtime import mask_numbers_in_logs
 from topics.clients import BrokerUnreachable
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.add_typer(
 
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
+    mask_numbers_in_logs()
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from campaignflow.cli_campaign import Bootstrap, Timeout, broker_error, fail
 from campaigns.contacts import ContactsFileError
+from campaigns.privacy import mask_number
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
 from ingest.producer import DeliveryError
@@ -36,7 +37,7 @@ def add(
         ),
     ] = None,
     contact_id: Annotated[
-        str | None, typer.Option("--id", help="contact_id (default: manual-<number>).")
+        str | None, typer.Option("--id", help="contact_id (default: manual-<hash of the number>).")
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone of the contact.")] = None,
     region: Annotated[
@@ -67,9 +68,9 @@ def add(
     for rej in result.rejected:
         raise fail(f"contact rejected: column {rej.column}: {rej.reason}")
     c = result.accepted[0]
-    alts = ", ".join(a.phone_number for a in c.alternates) or "none"
+    alts = ", ".join(mask_number(a.phone_number) for a in c.alternates) or "none"
     Console().print(
-        f"added {c.contact_id} to {campaign_id}: {c.phone_number} (alternates: {alts})",
+        f"added {c.contact_id} to {campaign_id}: {mask_number(c.phone_number)} (alternates: {alts})",
         markup=False,
         highlight=False,
     )

@@ -26,6 +26,7 @@ from campaigns.contacts import (
 )
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.privacy import mask_number
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import from_datetime
 from ingest.definitions import load_definition
@@ -144,7 +145,7 @@ def load_dnc(path: Path, region: str) -> frozenset[str]:
             continue
         number = normalise_number(raw, region)
         if number is None:
-            raise InputError(f"{path}: line {n}: not a valid phone number: {raw!r}")
+            raise InputError(f"{path}: line {n}: not a valid phone number: {mask_number(raw)!r}")
         numbers.add(number)
     return frozenset(numbers)
 

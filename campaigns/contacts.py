@@ -20,6 +20,7 @@ from typing import BinaryIO
 import phonenumbers
 
 from campaigns.models import check_timezone
+from campaigns.privacy import mask_number
 
 MAX_CELL_BYTES = 65_536
 # The csv module's own limit: far above MAX_CELL_BYTES so an oversized cell is read whole
@@ -268,7 +269,10 @@ def build_contact(
     primary = normalise(raw_primary, region)
     if primary is None:
         return Rejection(
-            row, PRIMARY, f"not a valid phone number: {raw_primary!r}", _values(cols, cells)
+            row,
+            PRIMARY,
+            f"not a valid phone number: {mask_number(raw_primary)!r}",
+            _values(cols, cells),
         )
     alternates: list[Alternate] = []
     for n, idx in layout.alternates:
@@ -278,7 +282,10 @@ def build_contact(
         number = normalise(raw, region)
         if number is None:
             return Rejection(
-                row, cols[idx], f"not a valid phone number: {raw!r}", _values(cols, cells)
+                row,
+                cols[idx],
+                f"not a valid phone number: {mask_number(raw)!r}",
+                _values(cols, cells),
             )
         alternates.append(Alternate(n, number))
     if layout.overrides and alternates:
@@ -362,7 +369,7 @@ class Deduper:
             return Rejection(
                 row,
                 PRIMARY,
-                f"phone number {phone_number} repeats an earlier row's primary number",
+                f"phone number {mask_number(phone_number)} repeats an earlier row's primary number",
             )
         if timezone is not None:
             try:

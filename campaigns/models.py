@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from campaigns.privacy import mask_number
+
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -46,7 +48,8 @@ class DefinitionError(ValueError):
 
 def _check_e164(value: str, what: str) -> str:
     if not isinstance(value, str) or not E164.match(value):
-        raise ValueError(f"{what} must be an E.164 number like +15550100000, got {value!r}")
+        shown = mask_number(value) if isinstance(value, str) else value
+        raise ValueError(f"{what} must be an E.164 number like +15550100000, got {shown!r}")
     return value
 
 
