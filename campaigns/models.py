@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from campaigns.privacy import mask_number
+from campaigns.yamlsafe import YamlShapeError, safe_load
 
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -311,7 +312,9 @@ def parse_definition(data: Any) -> CampaignDefinition:
 def definition_from_yaml(text: str, source: str = "campaign.yaml") -> CampaignDefinition:
     """Validate campaign.yaml's text; errors name the source too. Reading the file is the caller's."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
+    except YamlShapeError as err:
+        raise DefinitionError(f"{source}: {err}") from None
     except yaml.YAMLError as err:
         raise DefinitionError(f"{source}: not valid YAML: {err}".replace("\n", " ")) from None
     try:
