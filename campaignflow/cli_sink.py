@@ -101,9 +101,11 @@ def sql_cmd(
         for row in result.dicts():
             sys.stdout.write(json.dumps(to_json_value(row)) + "\n")
     elif fmt == "tsv":
-        sys.stdout.write("\t".join(result.columns) + "\n")
+        from campaigns.csvsafe import neutralise_row
+
+        sys.stdout.write("\t".join(neutralise_row(result.columns)) + "\n")
         for r in result.rows:
-            sys.stdout.write("\t".join("" if v is None else str(v) for v in r) + "\n")
+            sys.stdout.write("\t".join(neutralise_row(r)) + "\n")
     else:
         from rich.table import Table
 

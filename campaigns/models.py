@@ -109,9 +109,25 @@ class Window(Strict):
         return minutes_of(self.end)
 
 
+# Sane maxima: a definition past them is a mistake, and would overflow the engine's
+# microsecond clock, simulate or the Avro encoder later on (after contacts were sent).
+MAX_ID_CHARS = 64
+MAX_AGENT_ID_CHARS = 128
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 10_000
+MAX_PROMPT_CHARS = 100_000
+MAX_RETRIES = 100
+MAX_RETRY_DELAY_MINUTES = 43_200  # 30 days
+MAX_CALL_MINUTES = 1_440  # a day
+MAX_CONCURRENT_CALLS = 100_000
+MAX_CALLER_IDS = 1_000
+MAX_MAPPING_ENTRIES = 1_000
+MAX_COLUMN_CHARS = 256
+
+
 class Agent(Strict):
-    id: str = Field(min_length=1)
-    prompt: str = ""
+    id: str = Field(min_length=1, max_length=MAX_AGENT_ID_CHARS)
+    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
 
     @property
     def variables(self) -> list[str]:
@@ -123,7 +139,7 @@ class Agent(Strict):
 
 
 class CallerIds(Strict):
-    numbers: list[str] = Field(default_factory=list)
+    numbers: list[str] = Field(default_factory=list, max_length=MAX_CALLER_IDS)
     strategy: Strategy = Strategy.rolling
 
     @field_validator("numbers")
@@ -140,17 +156,21 @@ class ContactLocalTime(Strict):
 
 
 class Rules(Strict):
-    max_retries: int = Field(default=0, ge=0)
-    retry_delay_minutes: float | None = Field(default=None, ge=0)
-    calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
+    max_retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
+    retry_delay_minutes: float | None = Field(
+        default=None, ge=0, le=MAX_RETRY_DELAY_MINUTES, allow_inf_nan=False
+    )
+    calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]), max_length=7)
     calling_window: Window = Window()
     timezone: str
-    concurrent_calls: int = Field(ge=1)
-    inbound_free_slots: int = Field(default=0, ge=0)
+    concurrent_calls: int = Field(ge=1, le=MAX_CONCURRENT_CALLS)
+    inbound_free_slots: int = Field(default=0, ge=0, le=MAX_CONCURRENT_CALLS)
     caller_ids: CallerIds | None = None
     alternate_strategy: Strategy = Strategy.rolling
-    retry_on: list[str] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
-    max_call_minutes: float = Field(default=60, gt=0)
+    retry_on: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES)
+    )
+    max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
 
     @field_validator("calling_days")
@@ -221,14 +241,25 @@ def check_timezone(name: str) -> ZoneInfo:
 
 class CampaignDefinition(Strict):
     campaign_id: str
-    account_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    description: str | None = None
+    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     agent: Agent
     source_number: str
     default_region: str = "US"
-    variable_mapping: dict[str, str] = Field(default_factory=dict)
+    variable_mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPING_ENTRIES)
     rules: Rules
+
+    @field_validator("variable_mapping")
+    @classmethod
+    def _mapping(cls, v: dict[str, str]) -> dict[str, str]:
+        for column, variable in v.items():
+            if len(column) > MAX_COLUMN_CHARS or len(variable) > MAX_COLUMN_CHARS:
+                raise ValueError(
+                    f"{column[:40]!r}: column and variable names are at most"
+                    f" {MAX_COLUMN_CHARS} characters"
+                )
+        return v
 
     @field_validator("campaign_id")
     @classmethod
