@@ -24,6 +24,17 @@ app = typer.Typer(no_args_is_help=True)
 console = Console()
 
 
+def read_envelope(value: bytes | None, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    """A dead-letter record, or one whose error says why its envelope cannot be read."""
+    try:
+        event, rec = decode(value, topic, partition, offset)
+    except DecodeError as err:
+        return {"error": f"(unreadable envelope at {partition}:{offset}: {err.reason})"}
+    if event != "DeadLetter":
+        return {"error": f"(a {event} record at {partition}:{offset}, not a dead letter)"}
+    return rec
+
+
 def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, envelope) of the dead-letter topic, oldest first, at most `limit`."""
     name = catalogue.topic_name(catalogue.DEADLETTER)
@@ -53,12 +64,8 @@ def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
             p, off = msg.partition() or 0, msg.offset() or 0
             if off + 1 >= ends.get(p, 0):
                 ends.pop(p, None)
-            try:
-                _, rec = decode(msg.value(), name, p, off)
-            except DecodeError as err:
-                rec = {"error": f"(unreadable envelope: {err.reason})"}
             seen += 1
-            yield p, off, rec
+            yield p, off, read_envelope(msg.value(), name, p, off)
     finally:
         c.close()
 
