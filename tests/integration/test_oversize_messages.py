@@ -38,8 +38,13 @@ def garbage() -> bytes:
 
 
 def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-    """Publish one message with the project's producer; (partition, offset) once acked."""
-    producer = Producer(producer_config(**{"bootstrap.servers": bootstrap}))
+    """Publish one message; (partition, offset) once acked.
+
+    The limit is raised here so the garbage lands whatever the project's producer allows
+    (the broker's own default takes it): the consumers under test must cope with it.
+    """
+    overrides = {"bootstrap.servers": bootstrap, "message.max.bytes": 2_000_000}
+    producer = Producer(producer_config(**overrides))
     where: list[tuple[int, int]] = []
 
     def done(err: Any, msg: Any) -> None:
