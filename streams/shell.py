@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
 PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
+MAX_CAMPAIGN_ID_CHARS = 64  # campaigns.models.CAMPAIGN_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,8 @@ class Shell:
     def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
         if not campaign_id:
             raise ValueError("no campaign_id")
+        if len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
+            raise ValueError(f"campaign_id of {len(campaign_id)} characters (at most 64)")
         w = work.setdefault(msg.partition, {}).setdefault(campaign_id, _Work())
         w.sources.append(msg)
         return w

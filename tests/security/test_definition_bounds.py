@@ -92,3 +92,27 @@ def test_dry_run_encodes_the_create_command() -> None:
     bad = d.model_copy(update={"rules": d.rules.model_copy(update={"max_retries": 10**20})})
     with pytest.raises(DefinitionError, match="create command cannot be encoded"):
         upload(bad, EXAMPLES / "contacts.csv", publish=False, workers=1)
+
+
+def test_ids_from_other_producers_are_bounded_too() -> None:
+    """A batch or command straight on Kafka meets the same id bounds (parked, not stored)."""
+    from campaigns.contacts import Contact
+    from campaigns.engine import Engine
+    from campaigns.store import StaticDirectory
+    from streams.shell import Inbound, Shell
+    from tests.security.test_fuzz_decoders import CODEC, _ShellStore
+    from topics import catalogue, translate
+
+    store = _ShellStore()
+    shell = Shell(Engine(store, StaticDirectory()), store, CODEC)  # type: ignore[arg-type]
+    long_contact = Contact("i" * 60_000, 1, "+12025550001", [], {})
+    batch = translate.batch_to_record("camp", "b1", [long_contact], 0)
+    value = CODEC.encode("ContactBatch", batch)
+    long_campaign = CODEC.encode("ContactBatch", {**batch, "campaign_id": "c" * 65, "contacts": []})
+    topic = catalogue.topic_name(catalogue.CONTACTS)
+    out = shell.handle(
+        [Inbound(topic, 0, 7, b"camp", value), Inbound(topic, 0, 8, b"c", long_campaign)]
+    )
+    parked = [CODEC.decode(o.value)[1] for o in out if CODEC.decode(o.value)[0] == "DeadLetter"]
+    assert [(p["offset"], "characters" in p["error"]) for p in parked] == [(7, True), (8, True)]
+    assert store.memory.contacts == {}
