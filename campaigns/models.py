@@ -115,7 +115,9 @@ MAX_ID_CHARS = 64
 MAX_AGENT_ID_CHARS = 128
 MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 10_000
-MAX_PROMPT_CHARS = 100_000
+# With a contact row and header of at most 100k characters each (campaigns.contacts),
+# a call:create then stays under the 1 MiB message limit even in 4-byte UTF-8.
+MAX_PROMPT_CHARS = 32_000
 MAX_RETRIES = 100
 MAX_RETRY_DELAY_MINUTES = 43_200  # 30 days
 MAX_CALL_MINUTES = 1_440  # a day

@@ -36,7 +36,7 @@ BAD: list[tuple[str, Any]] = [
     ("account_id", "a" * 65),
     ("agent.id", "b" * 129),
     ("name", "n" * 201),
-    ("agent.prompt", "p" * 100_001),
+    ("agent.prompt", "p" * 32_001),
 ]
 
 
@@ -116,3 +116,33 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
     parked = [CODEC.decode(o.value)[1] for o in out if CODEC.decode(o.value)[0] == "DeadLetter"]
     assert [(p["offset"], "characters" in p["error"]) for p in parked] == [(7, True), (8, True)]
     assert store.memory.contacts == {}
+
+
+def test_the_largest_call_create_the_bounds_allow_fits_a_message() -> None:
+    """Prompt, header and row at their limits, every character 4 bytes: still under 1 MiB."""
+    from campaigns.contacts import MAX_COLUMN_CHARS, MAX_ROW_CHARS
+    from campaigns.models import MAX_PROMPT_CHARS
+    from topics import catalogue
+    from topics.codec import Codec
+
+    wide = "\U0001f600"  # 4 bytes in UTF-8
+    columns = MAX_ROW_CHARS // MAX_COLUMN_CHARS
+    names = [f"{i:05d}" + wide * (MAX_COLUMN_CHARS - 5) for i in range(columns)]
+    value = wide * (MAX_ROW_CHARS // columns)
+    record = {
+        "call_id": "c" * 64 + "/" + "i" * 128 + "/99",
+        "campaign_id": "c" * 64,
+        "account_id": "a" * 64,
+        "contact_id": "i" * 128,
+        "attempt": 99,
+        "to": "+123456789012345",
+        "from": "+123456789012345",
+        "alternate_position": 99,
+        "agent_id": "b" * 128,
+        "agent_prompt": wide * MAX_PROMPT_CHARS,
+        "variables": dict.fromkeys(names, value),
+        "created_at": 0,
+        "deadline": 1,
+    }
+    size = len(Codec(None).encode("CallCreate", record))
+    assert size < catalogue.MAX_MESSAGE_BYTES - 1024, size
