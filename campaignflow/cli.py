@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from confluent_kafka import KafkaException
 
 try:  # typer >= 0.20 vendors click; older versions use click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -24,6 +25,9 @@ from campaignflow import (
     cli_topics,
     cli_worker,
 )
+from campaignflow.config import settings
+from campaignflow.runtime import mask_numbers_in_logs
+from topics.clients import BrokerUnreachable
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
@@ -52,6 +56,7 @@ app.add_typer(
 
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
+    mask_numbers_in_logs()
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:
@@ -62,6 +67,17 @@ def main() -> None:
         print(f"{where}: {err.format_message()}", file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
+        sys.exit(1)
+    except BrokerUnreachable as err:
+        print(f"campaignflow: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KafkaException as err:
+        detail = err.args[0].str() if err.args and hasattr(err.args[0], "str") else str(err)
+        print(
+            f"campaignflow: broker {settings().bootstrap}: {detail}"
+            " (is it up? campaignflow kafka up)",
+            file=sys.stderr,
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -32,6 +32,7 @@ from ingest.pipeline import ReadStats
 from ingest.producer import DeliveryError
 from ingest.summary import UploadSummary, render
 from ingest.upload import UploadError
+from topics.clients import require_broker
 
 app = typer.Typer(no_args_is_help=True, help="Create campaigns and drive their lifecycle.")
 
@@ -91,6 +92,8 @@ def create(
     if yes and dry_run:
         raise fail("--yes and --dry-run exclude each other")
     console = Console()
+    if not dry_run:  # --dry-run publishes nothing and needs no broker
+        require_broker(bootstrap)
     client = CampaignClient(bootstrap, timeout=timeout)
     try:
         publish = yes
@@ -153,6 +156,7 @@ def _lifecycle(
     bootstrap: str | None,
     account: str | None,
 ) -> None:
+    require_broker(bootstrap)
     with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.command(campaign_id, kind, wait=not no_wait)
@@ -240,6 +244,7 @@ def schedule(
         raise fail(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
         raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
+    require_broker(bootstrap)
     with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.schedule(campaign_id, when, wait=not no_wait)
@@ -253,6 +258,7 @@ def schedule(
 @app.command("list")
 def list_(bootstrap: Bootstrap = None) -> None:
     """Known campaigns (from their create commands) and their last status."""
+    require_broker(bootstrap)
     with CampaignClient(bootstrap) as client:
         try:
             found = client.campaigns()

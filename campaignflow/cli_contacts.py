@@ -11,9 +11,11 @@ from rich.console import Console
 from campaignflow.cli_campaign import Account, Bootstrap, Timeout, broker_error, fail
 from campaignflow.config import settings
 from campaigns.contacts import ContactsFileError
+from campaigns.privacy import mask_number
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
 from ingest.producer import DeliveryError
+from topics.clients import require_broker
 
 app = typer.Typer(no_args_is_help=True, help="Add contacts to a campaign by hand.")
 
@@ -36,7 +38,7 @@ def add(
         ),
     ] = None,
     contact_id: Annotated[
-        str | None, typer.Option("--id", help="contact_id (default: manual-<number>).")
+        str | None, typer.Option("--id", help="contact_id (default: manual-<hash of the number>).")
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone of the contact.")] = None,
     region: Annotated[
@@ -55,6 +57,7 @@ def add(
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
+    require_broker(bootstrap)
     with CampaignClient(
         bootstrap, timeout=timeout, account_id=account or settings().account_id
     ) as client:
@@ -69,9 +72,9 @@ def add(
     for rej in result.rejected:
         raise fail(f"contact rejected: column {rej.column}: {rej.reason}")
     c = result.accepted[0]
-    alts = ", ".join(a.phone_number for a in c.alternates) or "none"
+    alts = ", ".join(mask_number(a.phone_number) for a in c.alternates) or "none"
     Console().print(
-        f"added {c.contact_id} to {campaign_id}: {c.phone_number} (alternates: {alts})",
+        f"added {c.contact_id} to {campaign_id}: {mask_number(c.phone_number)} (alternates: {alts})",
         markup=False,
         highlight=False,
     )

@@ -16,16 +16,29 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 
 from topics import catalogue
-from topics.clients import consumer_config, producer_config
+from topics.clients import consumer_config, producer_config, require_broker
 from topics.codec import DecodeError, decode
+from topics.deadletter import is_truncated
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 
 
+def read_envelope(value: bytes | None, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    """A dead-letter record, or one whose error says why its envelope cannot be read."""
+    try:
+        event, rec = decode(value, topic, partition, offset)
+    except DecodeError as err:
+        return {"error": f"(unreadable envelope at {partition}:{offset}: {err.reason})"}
+    if event != "DeadLetter":
+        return {"error": f"(a {event} record at {partition}:{offset}, not a dead letter)"}
+    return rec
+
+
 def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, envelope) of the dead-letter topic, oldest first, at most `limit`."""
     name = catalogue.topic_name(catalogue.DEADLETTER)
+    require_broker()
     c = Consumer(consumer_config("campaignflow-deadletter-reader", **{"enable.auto.commit": False}))
     try:
         meta = c.list_topics(name, timeout=10).topics.get(name)
@@ -51,12 +64,8 @@ def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
             p, off = msg.partition() or 0, msg.offset() or 0
             if off + 1 >= ends.get(p, 0):
                 ends.pop(p, None)
-            try:
-                _, rec = decode(msg.value(), name, p, off)
-            except DecodeError as err:
-                rec = {"error": f"(unreadable envelope: {err.reason})"}
             seen += 1
-            yield p, off, rec
+            yield p, off, read_envelope(msg.value(), name, p, off)
     finally:
         c.close()
 
@@ -86,6 +95,12 @@ def replay(
             continue
         if not rec.get("topic") or rec.get("value") is None:
             console.print(f"record {p}:{off} has no original topic or value; nothing to replay")
+            raise typer.Exit(1)
+        if is_truncated(rec):
+            console.print(
+                f"record {p}:{off} keeps only {len(rec['value'])} of the original"
+                f" {rec['value_length']} bytes (sha256 {rec.get('value_sha256')}); nothing to replay"
+            )
             raise typer.Exit(1)
         producer = Producer(producer_config())
         producer.produce(rec["topic"], value=rec["value"], key=rec.get("key"))

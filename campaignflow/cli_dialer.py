@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from campaignflow.config import settings
+from topics.clients import require_broker
 
 
 def _fail(message: str) -> None:
@@ -111,6 +112,7 @@ def register(app: typer.Typer) -> None:
         else:
             _fail(f"unknown adapter {kind!r}; use simulator or webhook")
             return
+        require_broker()
         port = s.dialer_metrics_port if metrics_port is None else metrics_port
         if port:
             start_http_server(port, addr=s.dialer_metrics_bind)

@@ -6,9 +6,11 @@ names the file, the row and the field.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +28,7 @@ from campaigns.contacts import (
 )
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.privacy import mask_number
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import from_datetime
 from ingest.definitions import load_definition
@@ -72,23 +75,60 @@ def read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]
         raise InputError(f"{path}: {err}") from None
 
 
-def load_contacts(path: Path, region: str) -> tuple[list[Contact], list[Rejection]]:
+# A list this big is read once first by ingest's parallel reader (flat memory, every
+# core), so a file that breaks late fails in seconds instead of after the engine has
+# loaded everything before the break.
+PRECHECK_BYTES = 8_000_000
+
+
+def precheck_contacts(path: Path, region: str) -> None:
+    """Read a big list through `ingest.pipeline.ContactReader`, keeping nothing: file errors only."""
+    from ingest.pipeline import ContactReader
+
     try:
+        if path.stat().st_size < PRECHECK_BYTES:
+            return
         with path.open("rb") as stream:
-            contacts: list[Contact] = []
-            rejections: list[Rejection] = []
-            for item in iter_contacts(stream, region, str(path)):
-                if isinstance(item, Contact):
-                    contacts.append(item)
-                elif isinstance(item, Rejection):
-                    rejections.append(item)
-                else:
-                    assert isinstance(item, ContactLayout)
-            return contacts, rejections
+            for _chunk in ContactReader.open(stream, str(path), region).chunks():
+                pass
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
     except ContactsFileError as err:
         raise InputError(str(err)) from None
+
+
+def load_contacts(path: Path, region: str) -> tuple[Iterator[Contact], list[Rejection]]:
+    """The contacts as a stream read once (the header is checked here, at once), and the
+    list their rejections fill as it is read. A file error later on raises InputError
+    from the stream; the engine reads it all before the first line is printed."""
+    try:
+        stream = path.open("rb")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    items = iter_contacts(stream, region, str(path))
+    try:
+        layout = next(items)
+    except ContactsFileError as err:
+        stream.close()
+        raise InputError(str(err)) from None
+    assert isinstance(layout, ContactLayout)
+    rejections: list[Rejection] = []
+
+    def contacts() -> Iterator[Contact]:
+        with stream:
+            try:
+                for item in items:
+                    if isinstance(item, Contact):
+                        yield item
+                    else:
+                        assert isinstance(item, Rejection)
+                        rejections.append(item)
+            except ContactsFileError as err:
+                raise InputError(str(err)) from None
+            except OSError as err:
+                raise InputError(f"{path}: cannot read: {err.strerror}") from None
+
+    return contacts(), rejections
 
 
 def load_outcomes(path: Path) -> dict[tuple[str, int], ScriptedCall]:
@@ -145,19 +185,33 @@ def load_commands(path: Path, start: int) -> list[tuple[int, Command]]:
     return commands
 
 
-def load_dnc(path: Path, region: str) -> frozenset[str]:
-    numbers: set[str] = set()
+def _dnc_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a do-not-call file, streamed; bad UTF-8 names its line."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        with path.open("rb") as f:
+            for n, data in enumerate(f, 1):
+                if n == 1 and data.startswith(codecs.BOM_UTF8):
+                    data = data[len(codecs.BOM_UTF8) :]
+                try:
+                    yield n, data.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise InputError(
+                        f"{path}: line {n}: not UTF-8 (byte 0x{data[err.start]:02x} at"
+                        f" column {err.start + 1})"
+                    ) from None
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
-    for n, line in enumerate(lines, 1):
+
+
+def load_dnc(path: Path, region: str) -> frozenset[str]:
+    numbers: set[str] = set()
+    for n, line in _dnc_lines(path):
         raw = line.strip()
         if not raw or raw.startswith("#"):
             continue
         number = normalise_number(raw, region)
         if number is None:
-            raise InputError(f"{path}: line {n}: not a valid phone number: {raw!r}")
+            raise InputError(f"{path}: line {n}: not a valid phone number: {mask_number(raw)!r}")
         numbers.add(number)
     return frozenset(numbers)
 
@@ -202,6 +256,7 @@ def build(
         raise InputError(str(err).replace("\n", "; ")) from None
     start_at = parse_instant(start, "--start")
     region = definition.default_region
+    precheck_contacts(contacts, region)
     listed, rejected = load_contacts(contacts, region)
     if default_outcome not in DIALER_STATUSES:
         raise InputError(
@@ -279,7 +334,11 @@ def register(app: typer.Typer) -> None:
         tune_gc()
         out = sys.stdout
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        for line in sim.run(summary=summary):
-            out.write(dumps(line))
-            out.write("\n")
+        try:
+            for line in sim.run(summary=summary):
+                out.write(dumps(line))
+                out.write("\n")
+        except InputError as err:  # the contacts file broke while it was read (before any line)
+            print(f"campaignflow simulate: {err}", file=sys.stderr)
+            raise typer.Exit(2) from None
         out.flush()

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from campaignflow.config import settings
+from topics.clients import require_broker
 
 analytics = typer.Typer(no_args_is_help=True, help="The analytics database (ClickHouse).")
 
@@ -67,6 +68,7 @@ def sink_cmd(
     except TokenFileError as exc:
         _fail(f"sink: {exc}")
         return
+    require_broker()
     sink = Sink(target, batch_rows=batch_rows, batch_seconds=batch_seconds, group_id=group)
     try:
         server = QueryServer(target, port or settings().sink_port, token)
@@ -112,9 +114,11 @@ def sql_cmd(
         for row in result.dicts():
             sys.stdout.write(json.dumps(to_json_value(row)) + "\n")
     elif fmt == "tsv":
-        sys.stdout.write("\t".join(result.columns) + "\n")
+        from campaigns.csvsafe import neutralise_row
+
+        sys.stdout.write("\t".join(neutralise_row(result.columns)) + "\n")
         for r in result.rows:
-            sys.stdout.write("\t".join("" if v is None else str(v) for v in r) + "\n")
+            sys.stdout.write("\t".join(neutralise_row(r)) + "\n")
     else:
         from rich.table import Table
 

@@ -11,7 +11,9 @@ app = typer.Typer(no_args_is_help=True)
 def create() -> None:
     """Create every catalogue topic that is missing (existing topics are left alone)."""
     from topics.admin import create_topics
+    from topics.clients import require_broker
 
+    require_broker()
     for name, outcome in sorted(create_topics().items()):
         typer.echo(f"{outcome:8} {name}")
 
@@ -20,7 +22,9 @@ def create() -> None:
 def list_() -> None:
     """Show every catalogue topic: exists?, partitions, cleanup policy, schema, key."""
     from topics.admin import list_topics
+    from topics.clients import require_broker
 
+    require_broker()
     for st in list_topics():
         t = st.spec
         have = f"{st.partitions}/{t.partitions}" if st.exists else f"missing/{t.partitions}"

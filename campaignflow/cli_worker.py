@@ -34,7 +34,9 @@ def worker(
     """Run an engine worker: consumes commands, contacts, outcomes and ticks; emits call:create."""
     from streams.app import Worker, build_app
     from topics.admin import create_topics as create
+    from topics.clients import require_broker
 
+    require_broker()
     if create_topics:
         create()
     logging.basicConfig(level=loglevel.upper())
@@ -54,7 +56,11 @@ def status(
     try:
         resp = requests.get(f"{base.rstrip('/')}/campaigns/{campaign_id}", timeout=timeout)
     except requests.RequestException as exc:
-        typer.echo(f"error: no worker answers at {base}: {exc}", err=True)
+        typer.echo(
+            f"error: no worker answers at {base} ({type(exc).__name__}); start one with"
+            " `campaignflow worker` (or `campaignflow dev up`)",
+            err=True,
+        )
         raise typer.Exit(2) from None
     if resp.status_code == 404:
         typer.echo(f"error: unknown campaign {campaign_id}", err=True)

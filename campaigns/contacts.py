@@ -20,12 +20,20 @@ from typing import BinaryIO
 import phonenumbers
 
 from campaigns.models import check_timezone
+from campaigns.privacy import mask_number
 
-MAX_CELL_BYTES = 65_536
-# The csv module's own limit: far above MAX_CELL_BYTES so an oversized cell is read whole
+MAX_CELL_CHARS = 65_536
+MAX_CELL_BYTES = MAX_CELL_CHARS  # the old name; the limit counts characters
+# The csv module's own limit: far above MAX_CELL_CHARS so an oversized cell is read whole
 # and reported with its row and column; only a runaway cell beyond this has no column.
-CSV_FIELD_LIMIT = 32 * 1024 * 1024
-FIELD_READ_LIMIT = 16 * 1024 * 1024  # read oversized cells whole (to name their column) up to this
+FIELD_READ_LIMIT = 16 * 1024 * 1024
+CSV_FIELD_LIMIT = FIELD_READ_LIMIT  # what csv.field_size_limit is set to
+# A row (and the header) of more characters is refused: even in 4-byte UTF-8 its
+# encoded contact then fits a contact batch (topics.catalogue.CONTACT_BATCH_MAX_BYTES).
+MAX_ROW_CHARS = 100_000
+MAX_CONTACT_ID_CHARS = 128
+MAX_ALTERNATE_N = 99  # phone_number_2 .. phone_number_99
+MAX_COLUMN_CHARS = 256
 SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
@@ -80,20 +88,6 @@ def normalise_number(raw: str, region: str) -> str | None:
 Normaliser = Callable[[str, str], "str | None"]
 
 
-def mask_number(number: str) -> str:
-    """A number fit for a log line: every digit but the last 4 hidden (`+*******0143`)."""
-    digits = sum(ch.isdigit() for ch in number)
-    seen = 0
-    out = []
-    for ch in number:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen > digits - 4 else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class ContactLayout:
     """What each header column is for."""
@@ -112,7 +106,28 @@ class ContactLayout:
         if not any(cols):
             raise ContactsFileError(f"{source}: the header row is empty")
         seen: set[str] = set()
+        if sum(len(c) for c in cols) > MAX_ROW_CHARS:
+            raise ContactsFileError(
+                f"{source}: row 0 (header): over the limit of {MAX_ROW_CHARS} characters"
+            )
         for i, c in enumerate(cols):
+            where = f"{source}: row 0 (header), column {i + 1}"
+            if len(c) > MAX_COLUMN_CHARS:
+                raise ContactsFileError(
+                    f"{where}: a column name of {len(c)} characters (the limit is {MAX_COLUMN_CHARS})"
+                )
+            if c.startswith(PRIMARY) and c != PRIMARY:
+                m = ALTERNATE.match(c)
+                if m is None or m.group(1).startswith("0") or int(m.group(1)) < 2:
+                    raise ContactsFileError(
+                        f"{where}: {c!r} is not a phone column (use phone_number, and"
+                        f" phone_number_2 ... phone_number_{MAX_ALTERNATE_N} for alternates);"
+                        " rename or remove it"
+                    )
+                if int(m.group(1)) > MAX_ALTERNATE_N:
+                    raise ContactsFileError(
+                        f"{where}: {c!r}: alternates go up to phone_number_{MAX_ALTERNATE_N}"
+                    )
             if c in seen:
                 raise ContactsFileError(
                     f"{source}: row 0 (header), column {i + 1}: duplicate column {c!r}"
@@ -171,13 +186,27 @@ def build_contact(
         )
     if len(cells) < len(cols):
         cells = cells + [""] * (len(cols) - len(cells))
+    size = sum(map(len, cells))
+    if size > MAX_ROW_CHARS:
+        return Rejection(
+            row,
+            None,
+            f"row of {size} characters is over the limit of {MAX_ROW_CHARS}",
+            _values(cols, cells),
+        )
+    for i, cell in enumerate(cells):
+        if "\x00" in cell:
+            return Rejection(row, cols[i], "contains a NUL character", _values(cols, cells))
     raw_primary = cells[layout.primary].strip()
     if not raw_primary:
         return Rejection(row, PRIMARY, "phone number is missing", _values(cols, cells))
     primary = normalise(raw_primary, region)
     if primary is None:
         return Rejection(
-            row, PRIMARY, f"not a valid phone number: {raw_primary!r}", _values(cols, cells)
+            row,
+            PRIMARY,
+            f"not a valid phone number: {mask_number(raw_primary)!r}",
+            _values(cols, cells),
         )
     alternates: list[Alternate] = []
     for n, idx in layout.alternates:
@@ -187,7 +216,10 @@ def build_contact(
         number = normalise(raw, region)
         if number is None:
             return Rejection(
-                row, cols[idx], f"not a valid phone number: {raw!r}", _values(cols, cells)
+                row,
+                cols[idx],
+                f"not a valid phone number: {mask_number(raw)!r}",
+                _values(cols, cells),
             )
         alternates.append(Alternate(n, number))
     if layout.overrides and alternates:
@@ -203,6 +235,14 @@ def build_contact(
     contact_id = ""
     if layout.contact_id is not None:
         contact_id = cells[layout.contact_id].strip()
+        if len(contact_id) > MAX_CONTACT_ID_CHARS:
+            return Rejection(
+                row,
+                "contact_id",
+                f"contact_id of {len(contact_id)} characters is over the limit of"
+                f" {MAX_CONTACT_ID_CHARS}",
+                _values(cols, cells),
+            )
     return Contact(
         contact_id=contact_id or f"row-{row}",
         row=row,
@@ -271,7 +311,7 @@ class Deduper:
             return Rejection(
                 row,
                 PRIMARY,
-                f"phone number {phone_number} repeats an earlier row's primary number",
+                f"phone number {mask_number(phone_number)} repeats an earlier row's primary number",
             )
         if timezone is not None:
             try:
@@ -321,16 +361,16 @@ def csv_rows(
                 continue
             row += 1
             for i, cell in enumerate(cells):
-                if len(cell) > MAX_CELL_BYTES:
+                if len(cell) > MAX_CELL_CHARS:
                     raise ContactsFileError(
-                        f"{source}: row {row}, column {i + 1}: cell of {len(cell)} characters is over the limit of {MAX_CELL_BYTES}"
+                        f"{source}: row {row}, column {i + 1}: cell of {len(cell)} characters is over the limit of {MAX_CELL_CHARS}"
                     )
             yield row, cells
     except csv.Error as err:
         msg = str(err)
         kind = ContactsFileError
         if "field larger than field limit" in msg:
-            msg = f"a cell is over {CSV_FIELD_LIMIT} characters (the limit is {MAX_CELL_BYTES})"
+            msg = f"a cell is over {FIELD_READ_LIMIT} characters (the limit is {MAX_CELL_CHARS})"
         elif "unexpected end of data" in msg:
             msg = "a quoted cell is never closed (unterminated quote)"
             kind = UnterminatedQuote

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from campaigns.privacy import mask_number
+from campaigns.yamlsafe import YamlShapeError, safe_load
+
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -46,7 +49,8 @@ class DefinitionError(ValueError):
 
 def _check_e164(value: str, what: str) -> str:
     if not isinstance(value, str) or not E164.match(value):
-        raise ValueError(f"{what} must be an E.164 number like +15550100000, got {value!r}")
+        shown = mask_number(value) if isinstance(value, str) else value
+        raise ValueError(f"{what} must be an E.164 number like +15550100000, got {shown!r}")
     return value
 
 
@@ -105,9 +109,27 @@ class Window(Strict):
         return minutes_of(self.end)
 
 
+# Sane maxima: a definition past them is a mistake, and would overflow the engine's
+# microsecond clock, simulate or the Avro encoder later on (after contacts were sent).
+MAX_ID_CHARS = 64
+MAX_AGENT_ID_CHARS = 128
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 10_000
+# With a contact row and header of at most 100k characters each (campaigns.contacts),
+# a call:create then stays under the 1 MiB message limit even in 4-byte UTF-8.
+MAX_PROMPT_CHARS = 32_000
+MAX_RETRIES = 100
+MAX_RETRY_DELAY_MINUTES = 43_200  # 30 days
+MAX_CALL_MINUTES = 1_440  # a day
+MAX_CONCURRENT_CALLS = 100_000
+MAX_CALLER_IDS = 1_000
+MAX_MAPPING_ENTRIES = 1_000
+MAX_COLUMN_CHARS = 256
+
+
 class Agent(Strict):
-    id: str = Field(min_length=1)
-    prompt: str = ""
+    id: str = Field(min_length=1, max_length=MAX_AGENT_ID_CHARS)
+    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
 
     @property
     def variables(self) -> list[str]:
@@ -119,7 +141,7 @@ class Agent(Strict):
 
 
 class CallerIds(Strict):
-    numbers: list[str] = Field(default_factory=list)
+    numbers: list[str] = Field(default_factory=list, max_length=MAX_CALLER_IDS)
     strategy: Strategy = Strategy.rolling
 
     @field_validator("numbers")
@@ -136,17 +158,21 @@ class ContactLocalTime(Strict):
 
 
 class Rules(Strict):
-    max_retries: int = Field(default=0, ge=0)
-    retry_delay_minutes: float | None = Field(default=None, ge=0)
-    calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
+    max_retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
+    retry_delay_minutes: float | None = Field(
+        default=None, ge=0, le=MAX_RETRY_DELAY_MINUTES, allow_inf_nan=False
+    )
+    calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]), max_length=7)
     calling_window: Window = Window()
     timezone: str
-    concurrent_calls: int = Field(ge=1)
-    inbound_free_slots: int = Field(default=0, ge=0)
+    concurrent_calls: int = Field(ge=1, le=MAX_CONCURRENT_CALLS)
+    inbound_free_slots: int = Field(default=0, ge=0, le=MAX_CONCURRENT_CALLS)
     caller_ids: CallerIds | None = None
     alternate_strategy: Strategy = Strategy.rolling
-    retry_on: list[str] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
-    max_call_minutes: float = Field(default=60, gt=0)
+    retry_on: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES)
+    )
+    max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
 
     @field_validator("calling_days")
@@ -217,14 +243,25 @@ def check_timezone(name: str) -> ZoneInfo:
 
 class CampaignDefinition(Strict):
     campaign_id: str
-    account_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    description: str | None = None
+    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     agent: Agent
     source_number: str
     default_region: str = "US"
-    variable_mapping: dict[str, str] = Field(default_factory=dict)
+    variable_mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPING_ENTRIES)
     rules: Rules
+
+    @field_validator("variable_mapping")
+    @classmethod
+    def _mapping(cls, v: dict[str, str]) -> dict[str, str]:
+        for column, variable in v.items():
+            if len(column) > MAX_COLUMN_CHARS or len(variable) > MAX_COLUMN_CHARS:
+                raise ValueError(
+                    f"{column[:40]!r}: column and variable names are at most"
+                    f" {MAX_COLUMN_CHARS} characters"
+                )
+        return v
 
     @field_validator("campaign_id")
     @classmethod
@@ -308,7 +345,9 @@ def parse_definition(data: Any) -> CampaignDefinition:
 def definition_from_yaml(text: str, source: str = "campaign.yaml") -> CampaignDefinition:
     """Validate campaign.yaml's text; errors name the source too. Reading the file is the caller's."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
+    except YamlShapeError as err:
+        raise DefinitionError(f"{source}: {err}") from None
     except yaml.YAMLError as err:
         raise DefinitionError(f"{source}: not valid YAML: {err}".replace("\n", " ")) from None
     try:

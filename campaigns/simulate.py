@@ -11,9 +11,9 @@ import heapq
 import random
 from bisect import bisect
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any
 
 from campaigns.contacts import Contact, Rejection
@@ -138,7 +138,10 @@ def to_line(event: Event) -> dict[str, Any] | None:
 @dataclass
 class Simulation:
     definition: CampaignDefinition
-    contacts: Sequence[Contact]
+    # A list, or a stream read once (the CLI's, straight from the file): contacts reach the
+    # engine as they are read and `rejections` fills meanwhile; both are complete once the
+    # first step has run, which is before the first line is printed.
+    contacts: Iterable[Contact]
     rejections: Sequence[Rejection]
     start: int
     commands: Sequence[tuple[int, Command]] | None = None  # None: a start command at `start`
@@ -155,9 +158,18 @@ class Simulation:
     calls: Counter[str] = field(init=False, repr=False, default_factory=Counter)
     finished: int | None = field(init=False, repr=False, default=None)
     now: int = field(init=False, repr=False, default=0)
+    accepted: int = field(init=False, repr=False, default=0)  # contacts read so far
+
+    def _counted(self) -> Iterator[Contact]:
+        self.accepted = 0
+        for contact in self.contacts:
+            self.accepted += 1
+            yield contact
 
     def run(self, summary: bool = False) -> Iterator[dict[str, Any]]:
         """The JSON Lines of SPEC section 6, in time order."""
+        events = self.events()
+        first = next(events, None)  # the first step reads every contact (and rejection)
         for r in self.rejections:
             yield {
                 "at": iso(self.start),
@@ -166,7 +178,8 @@ class Simulation:
                 "column": r.column,
                 "reason": r.reason,
             }
-        for ev in self.events():
+        head = [first] if first is not None else []
+        for ev in chain(head, events):
             line = to_line(ev)
             if line is not None:
                 yield line
@@ -177,12 +190,18 @@ class Simulation:
         """Drive the engine from `start` until the campaign is final, `until`, or nothing is left."""
         cid = self.definition.campaign_id
         engine = self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
-        create = Command(
-            "create",
-            CommandKind.create,
-            definition=self.definition,
-            expected_contacts=len(self.contacts),
-        )
+        self.accepted = len(self.contacts) if isinstance(self.contacts, Sized) else 0
+
+        def create_then(batch: list[Command]) -> Iterator[Command]:
+            """The create, made once the step has read the contacts (it carries their count)."""
+            yield Command(
+                "create",
+                CommandKind.create,
+                definition=self.definition,
+                expected_contacts=self.accepted,
+            )
+            yield from batch
+
         scripted = (
             self.commands
             if self.commands is not None
@@ -215,7 +234,11 @@ class Simulation:
                 events += engine.step(cid, now, commands=batch, outcomes=outcomes)
             elif first:
                 events = engine.step(
-                    cid, now, contacts=self.contacts, commands=[create, *batch], outcomes=outcomes
+                    cid,
+                    now,
+                    contacts=self._counted(),
+                    commands=create_then(batch),
+                    outcomes=outcomes,
                 )
             else:
                 events = engine.step(cid, now, commands=batch, outcomes=outcomes)
@@ -258,7 +281,7 @@ class Simulation:
             "status": camp.status.value if camp and camp.status else None,
             "finished_at": iso(self.finished) if self.finished is not None else None,
             "contacts": {
-                "accepted": len(self.contacts),
+                "accepted": self.accepted,
                 "rejected": len(self.rejections),
                 **(camp.counts if camp else {}),
             },

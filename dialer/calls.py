@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns.models import CALL_STATUSES
+from campaigns.privacy import mask_number
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
@@ -96,7 +97,7 @@ class Call:
                 return BadCall(f"CallCreate {record['call_id']}: missing number in field {name!r}")
             if not E164.match(value):
                 return BadCall(
-                    f"CallCreate {record['call_id']}: field {name!r} is not an E.164 number: {value!r}"
+                    f"CallCreate {record['call_id']}: field {name!r} is not an E.164 number: {mask_number(str(value))!r}"
                 )
         return BadCall(f"CallCreate {record['call_id']}: attempt must be >= 1")
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -214,7 +214,10 @@ class Dialer:
         assert topic is not None and partition is not None and offset is not None
         self.tracker.add(topic, partition, offset)
         try:
-            event, record = self.codec.decode(message.value(), topic, partition, offset)
+            value = message.value()
+            if value is not None and len(value) > catalogue.MAX_MESSAGE_BYTES:
+                raise BadCall(deadletter.oversize_reason(len(value)))
+            event, record = self.codec.decode(value, topic, partition, offset)
             if event != "CallCreate":
                 raise BadCall(
                     f"expected a CallCreate on {topic}, got a {event} (partition {partition}, offset {offset})"
@@ -376,19 +379,14 @@ class Dialer:
         metrics.INBOUND.labels(event.kind).inc()
 
     def _park(self, message: Message, reason: str) -> None:
-        record = deadletter.envelope(
-            topic=message.topic() or "",
-            partition=message.partition() or 0,
-            offset=message.offset() or 0,
-            key=message.key(),
-            value=message.value(),
-            error=reason,
-            stage="dialer",
-        )
-        self._produce(
-            self.deadletter_topic,
-            (message.topic() or "").encode("utf-8"),
-            self.codec.encode("DeadLetter", record),
+        """The shared helper: the dead letter fits the limit, a produce error never stops us."""
+        deadletter.park_message(
+            cast(Any, self.producer),
+            message,
+            reason,
+            "dialer",
+            codec=self.codec,
+            dead_letter_topic=self.deadletter_topic,
         )
         metrics.DEADLETTERS.inc()
         log.warning("parked on %s: %s", self.deadletter_topic, reason)

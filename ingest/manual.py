@@ -4,12 +4,14 @@ Rows are dicts keyed like CSV columns (`phone_number`, `phone_number_2`, `name_2
 `contact_id`, `timezone`, variables). They go through the engine's own parser
 (`ContactLayout`, `build_contact`, `Deduper`), so a manual row is accepted or
 rejected exactly as the same row in a file would be. Without a `contact_id` the id
-is derived from the primary number (`manual-<E.164 digits>`): adding the same person
-twice is one contact for the engine.
+is derived from the primary number (`manual-<16 hex digits of its SHA-256>`): adding the
+same person twice is one contact for the engine, and the number itself never shows in
+call ids (which go into logs).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 
 from campaigns.contacts import (
@@ -23,7 +25,7 @@ from campaigns.contacts import (
 
 
 def derived_id(phone_number: str) -> str:
-    return "manual-" + phone_number.lstrip("+")
+    return "manual-" + hashlib.sha256(phone_number.encode("utf-8")).hexdigest()[:16]
 
 
 def header_of(rows: list[Mapping[str, str]]) -> list[str]:

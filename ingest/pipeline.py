@@ -153,6 +153,7 @@ def _build_piece(piece: Piece) -> Built:
     with_ids = encoder.layout.contact_id is not None
     with_zones = encoder.layout.timezone is not None
     encode = encoder.encode
+    encoder.check_nul = b"\x00" in data
     try:
         for row, cells in csv_rows(
             io.StringIO(text, newline=""), _source, piece.rows_before, piece.lines_before

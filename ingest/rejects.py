@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol
 
 from campaigns.contacts import Rejection
+from campaigns.csvsafe import neutralise_row
 from topics import catalogue, deadletter
 
 FIXED = ("row", "column", "reason")
@@ -35,17 +36,20 @@ class RejectsReport:
         self.count = 0
         self._file: IO[str] = path.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._file)
-        self._writer.writerow([*FIXED, *self.columns])
+        self._writer.writerow(neutralise_row([*FIXED, *self.columns]))
 
     def add(self, rej: Rejection) -> None:
         self._writer.writerow(
-            [rej.row, rej.column or "", rej.reason, *(rej.values.get(c, "") for c in self.columns)]
+            neutralise_row(
+                [rej.row, rej.column or "", rej.reason]
+                + [rej.values.get(c, "") for c in self.columns]
+            )
         )
         self.count += 1
 
     def fatal(self, message: str, row: int | None = None, column: str | None = None) -> None:
         """A file-level error: the line says why nothing of the file was created."""
-        self._writer.writerow(["" if row is None else row, column or "", message])
+        self._writer.writerow(neutralise_row(["" if row is None else row, column or "", message]))
 
     def close(self) -> None:
         self._file.close()

@@ -9,7 +9,15 @@ unit tests check every byte decodes with `topics.codec`.
 
 from __future__ import annotations
 
-from campaigns.contacts import Contact, ContactLayout, Normaliser, Rejection, build_contact
+from campaigns.contacts import (
+    MAX_CONTACT_ID_CHARS,
+    MAX_ROW_CHARS,
+    Contact,
+    ContactLayout,
+    Normaliser,
+    Rejection,
+    build_contact,
+)
 from topics.avrobytes import long_bytes, string_bytes
 from topics.codec import Codec, default_codec
 
@@ -80,6 +88,9 @@ class RowEncoder:
         self.overrides = overrides
         self.variables = tuple((string_bytes(c), i) for c, i in layout.variables)
         self.variable_count = long_bytes(len(layout.variables))
+        # Whether rows may hold a NUL (build_contact rejects them); a caller that knows
+        # its text has none (the ingest workers check each piece) turns the scan off.
+        self.check_nul = True
 
     def encode(self, row: int, cells: list[str]) -> tuple[bytes, str, str, str | None] | Rejection:
         """(ContactRow bytes, contact id, primary number, time zone), or the row's rejection."""
@@ -89,6 +100,10 @@ class RowEncoder:
             if len(cells) > self.width:
                 return self._rejection(row, given)
             cells = cells + [""] * (self.width - len(cells))
+        if sum(map(len, cells)) > MAX_ROW_CHARS:
+            return self._rejection(row, given)
+        if self.check_nul and any("\x00" in c for c in cells):
+            return self._rejection(row, given)
         raw = cells[layout.primary].strip()
         primary = normalise(raw, region) if raw else None
         if primary is None:
@@ -108,6 +123,8 @@ class RowEncoder:
         contact_id = ""
         if layout.contact_id is not None:
             contact_id = cells[layout.contact_id].strip()
+            if len(contact_id) > MAX_CONTACT_ID_CHARS:
+                return self._rejection(row, given)
         contact_id = contact_id or f"row-{row}"
         memo = _MEMO
         out = [string_bytes(contact_id), long_bytes(row), string_bytes(primary)]

@@ -33,7 +33,8 @@ class UploadSummary:
     first_rejections: list[Rejection] = field(default_factory=list)
     rejects_path: Path | None = None
     published: bool = False
-    batches: int = 0
+    batches: int = 0  # contact batches (planned in a dry run, published otherwise)
+    largest_batch_bytes: int = 0
     dead_lettered: int = 0
     create_command_id: str | None = None
     answer: str | None = None  # what the engine said, when waited for
@@ -154,7 +155,13 @@ def tables(s: UploadSummary) -> list[RenderableType]:
 
 def status_line(s: UploadSummary) -> str:
     if not s.published:
-        return "Nothing published (dry run): run again with --yes to create the campaign."
+        planned = (
+            f" The contacts would go in {s.batches} batches (largest {s.largest_batch_bytes:,}"
+            " bytes)."
+            if s.batches
+            else ""
+        )
+        return "Nothing published (dry run): run again with --yes to create the campaign." + planned
     line = (
         f"Published {s.accepted} contacts in {s.batches} batches and the create command"
         f" ({s.create_command_id}); campaign {s.definition.campaign_id} is a draft."

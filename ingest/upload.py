@@ -10,6 +10,7 @@ reuses the same contact ids, which the engine keeps once.
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,12 @@ from ingest.summary import UploadSummary
 from topics import catalogue
 from topics.admin import create_topics
 from topics.clients import admin_config
+from topics.codec import EncodeError, default_codec
+from topics.translate import command_to_record
 
 BATCH_CONTACTS = 1_000
+# Room left in a batch's budget for its own fields (campaign id <= 64, batch id, counts).
+BATCH_HEADER_BYTES = 1_024
 
 
 class UploadError(Exception):
@@ -69,6 +74,18 @@ def mapping_error(
     )
 
 
+def check_create_encodes(d: CampaignDefinition) -> None:
+    """The create command must fit its Avro schema: checked before any contact is sent,
+    and in --dry-run, so a definition the encoder refuses is an error up front."""
+    probe = Command("dry-run", CommandKind.create, definition=d, expected_contacts=0)
+    try:
+        default_codec().encode("CampaignCommand", command_to_record(d.campaign_id, probe, 0))
+    except (EncodeError, OverflowError, ValueError, TypeError) as err:
+        raise DefinitionError(
+            f"{d.campaign_id}: the create command cannot be encoded: {err}"
+        ) from None
+
+
 def ensure_topics(target: Target) -> None:
     """Create the topics ingest writes (and waits on) if missing, with the catalogue's settings."""
     wanted = [
@@ -90,6 +107,7 @@ def upload(
     producer: TrackedProducer | None = None,
     workers: int | None = None,
     batch_contacts: int = BATCH_CONTACTS,
+    batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
     progress: Callable[[ReadStats], None] | None = None,
     wait: bool = False,
     timeout: float = 60.0,
@@ -102,6 +120,7 @@ def upload(
     started = time.perf_counter()
     target = target or Target()
     d = load_definition(definition) if isinstance(definition, Path) else definition
+    check_create_encodes(d)
     rejects = report_path(contacts)
     source = str(contacts)
     try:
@@ -129,12 +148,14 @@ def upload(
             contacts_topic = catalogue.topic_name(catalogue.CONTACTS, target.prefix)
             key = d.campaign_id.encode()
             batch: list[bytes] = []  # runs of encoded rows
-            count = 0
+            count = size = 0
             first_row = last_row = 0
+            rows_budget = batch_bytes - BATCH_HEADER_BYTES
 
             def flush_batch() -> None:
-                nonlocal count
-                if not count or producer is None:
+                """Cut a batch (a dry run too: the byte budget is checked, nothing is sent)."""
+                nonlocal count, size
+                if not count:
                     return
                 batch_id = f"{d.campaign_id}/rows-{first_row}-{last_row}"
                 value = batch_value(
@@ -145,10 +166,17 @@ def upload(
                     count=count,
                     account_id=d.account_id,
                 )
-                producer.produce(contacts_topic, value=value, key=key)
+                if len(value) > batch_bytes:
+                    raise UploadError(
+                        f"{source}: rows {first_row}-{last_row}: a contact batch of"
+                        f" {len(value)} bytes is over the limit of {batch_bytes}"
+                    )
+                if producer is not None:
+                    producer.produce(contacts_topic, value=value, key=key)
                 summary.batches += 1
+                summary.largest_batch_bytes = max(summary.largest_batch_bytes, len(value))
                 batch.clear()
-                count = 0
+                count = size = 0
 
             try:
                 for chunk in reader.chunks(progress):
@@ -165,20 +193,33 @@ def upload(
                                 prefix=target.prefix,
                             )
                             summary.dead_lettered += 1
-                    if producer is None:
-                        continue
-                    # whole runs of the chunk's blob, cut where a batch is full
+                    # whole runs of the chunk's blob, cut where a batch is full: by rows,
+                    # or by bytes (its encoded size stays under the producer's limit)
                     rows, ends, n = chunk.accepted_rows, chunk.ends, len(chunk.accepted_rows)
                     i = start = 0
                     while i < n:
                         j = min(n, i + batch_contacts - count)
+                        full = count + j - i >= batch_contacts
+                        if size + ends[j - 1] - start > rows_budget:
+                            j = bisect_right(ends, start + rows_budget - size, i, j)
+                            full = True
+                            if j == i:  # not even the next row fits: this batch is full
+                                if not count:
+                                    raise UploadError(
+                                        f"{source}: row {rows[i]}: the contact is"
+                                        f" {ends[i] - start} bytes encoded, over a batch's"
+                                        f" limit of {rows_budget}"
+                                    )
+                                flush_batch()
+                                continue
                         if not count:
                             first_row = rows[i]
                         last_row = rows[j - 1]
                         batch.append(chunk.blob[start : ends[j - 1]])
                         count += j - i
+                        size += ends[j - 1] - start
                         start, i = ends[j - 1], j
-                        if count >= batch_contacts:
+                        if full:
                             flush_batch()
             except ContactsFileError as err:
                 report.fatal(str(err))

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from campaigns.contacts import mask_number
 from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
@@ -39,6 +38,7 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
+from campaigns.privacy import mask_number
 from campaigns.state import CampaignState
 from streams import metrics
 from streams.due import DueIndex
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
 PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
+MAX_CAMPAIGN_ID_CHARS = 64  # campaigns.models.CAMPAIGN_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,10 @@ class Shell:
         for msg in batch:
             logical = self.logical.get(msg.topic, msg.topic)
             self._inputs[logical] += 1
+            if msg.value is not None and len(msg.value) > catalogue.MAX_MESSAGE_BYTES:
+                # Refused before decoding: a huge batch would hold the event loop for seconds.
+                self._park(out, msg, deadletter.oversize_reason(len(msg.value)), "oversize")
+                continue
             try:
                 name, rec = self.codec.decode(msg.value, msg.topic, msg.partition, msg.offset)
             except DecodeError as exc:
@@ -243,6 +248,8 @@ class Shell:
     def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
         if not campaign_id:
             raise ValueError("no campaign_id")
+        if len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
+            raise ValueError(f"campaign_id of {len(campaign_id)} characters (at most 64)")
         w = work.setdefault(msg.partition, {}).setdefault(campaign_id, _Work())
         w.sources.append(msg)
         return w

@@ -22,6 +22,13 @@ ACCOUNT_STATUS = "account.status"
 INBOUND = "call.inbound"
 DEADLETTER = "campaignflow.deadletter"
 
+# The largest message any topic takes and any producer of ours sends (topic
+# max.message.bytes, producer message.max.bytes): set explicitly, not the broker's default.
+MAX_MESSAGE_BYTES = 1_048_576
+# What one contact batch may weigh (its encoded value): ingest cuts batches by it, well
+# under MAX_MESSAGE_BYTES so the batch framing and the key always fit.
+CONTACT_BATCH_MAX_BYTES = 900_000
+
 # The topics the engine agent reads together; they must co-partition.
 ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES)
 
@@ -42,7 +49,11 @@ class TopicSpec:
 
     def kafka_config(self) -> dict[str, str]:
         """Topic-level configs passed at creation."""
-        return {"cleanup.policy": self.cleanup_policy, **self.config}
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
+            **self.config,
+        }
 
 
 # logical name -> (schema, key field, cleanup policy, campaign keyed, extra configs)

@@ -1,16 +1,77 @@
-"""Kafka client configs from settings: one place for bootstrap, security and producer tuning."""
+"""Kafka client configs from settings: one place for bootstrap, security and producer tuning.
+
+Clients log through `CLIENT_LOG` (a Python logger), which passes each kind of librdkafka
+message (its facility, e.g. FAIL when a broker is down) at most once a minute: a broker
+that is away gave hundreds of identical lines otherwise. `require_broker` is the quick
+check a command makes before building a client, so it can say in one line that no
+broker answers.
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from typing import Any
 
 from campaignflow.config import settings
+from topics.catalogue import MAX_MESSAGE_BYTES
+
+LOG_EVERY_S = 60.0
+BROKER_CHECK_TIMEOUT_S = 3.0
+
+
+class _OncePerFacility(logging.Filter):
+    """Lets a librdkafka message through when its facility was not logged in the last minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        facility = str(args[0]) if args else record.getMessage()
+        now = time.monotonic()
+        last = self._last.get(facility)
+        if last is not None and now - last < LOG_EVERY_S:
+            return False
+        self._last[facility] = now
+        return True
+
+
+CLIENT_LOG = logging.getLogger("campaignflow.kafka.client")
+CLIENT_LOG.addFilter(_OncePerFacility())
+
+
+class BrokerUnreachable(ConnectionError):
+    """No broker of the bootstrap list accepts a connection; the message is one line."""
+
+
+def require_broker(bootstrap: str | None = None, timeout_s: float = BROKER_CHECK_TIMEOUT_S) -> str:
+    """The bootstrap servers if one of them accepts a TCP connection; else BrokerUnreachable.
+
+    Why: a client built without a broker retries quietly for its whole timeout and then
+    gives a traceback; this answers within `timeout_s` per server.
+    """
+    servers = bootstrap or settings().bootstrap
+    for entry in servers.split(","):
+        hostport = entry.strip().rsplit("://", 1)[-1]
+        host, _, port = hostport.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout_s):
+                return servers
+        except (OSError, ValueError):
+            continue
+    raise BrokerUnreachable(
+        f"no Kafka broker answers at {servers}: start the local one with"
+        " `campaignflow kafka up` (or `campaignflow dev up`), or set KAFKA_BOOTSTRAP_SERVERS"
+    )
 
 
 def common_config() -> dict[str, Any]:
     """bootstrap.servers plus the SASL/SSL passthrough settings that are set."""
     s = settings()
-    conf: dict[str, Any] = {"bootstrap.servers": s.bootstrap}
+    conf: dict[str, Any] = {"bootstrap.servers": s.bootstrap, "logger": CLIENT_LOG}
     passthrough = {
         "security.protocol": s.kafka_security_protocol,
         "sasl.mechanism": s.kafka_sasl_mechanism,
@@ -37,6 +98,8 @@ def producer_config(**overrides: Any) -> dict[str, Any]:
             "linger.ms": 20,
             "batch.num.messages": 10_000,
             "compression.type": "lz4",
+            # The topics' max.message.bytes: a message no topic takes fails at produce().
+            "message.max.bytes": MAX_MESSAGE_BYTES,
         }
     )
     conf.update(overrides)

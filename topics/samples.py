@@ -136,6 +136,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "error": "cannot decode message at topic=campaign.contacts partition=2 offset=17: corrupt",
         "stage": "engine",
         "failed_at": T0,
+        "value_length": None,
+        "value_sha256": None,
     },
 }
 

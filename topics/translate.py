@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from campaigns.contacts import Alternate, Contact
+from campaigns.contacts import MAX_CONTACT_ID_CHARS, Alternate, Contact
 from campaigns.engine import parse_call_id
 from campaigns.events import (
     CallCreated,
@@ -193,8 +193,14 @@ def contact_to_record(c: Contact) -> Record:
 
 
 def contact_from_record(rec: Record) -> Contact:
+    """A ContactRow as the engine's contact; an id the CSV rules would refuse raises ValueError."""
+    contact_id = rec["contact_id"]
+    if not contact_id or len(contact_id) > MAX_CONTACT_ID_CHARS:
+        raise ValueError(
+            f"contact_id of {len(contact_id)} characters (1 to {MAX_CONTACT_ID_CHARS} allowed)"
+        )
     return Contact(
-        contact_id=rec["contact_id"],
+        contact_id=contact_id,
         row=int(rec["row"]),
         phone_number=rec["phone_number"],
         alternates=[

@@ -18,6 +18,7 @@ from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.models import DefinitionError
 from campaigns.store import MemoryStore, StaticDirectory
 from ingest import CampaignClient, UploadError
+from ingest.manual import derived_id
 from ingest.upload import Target, ensure_topics
 from topics import catalogue
 from topics.admin import delete_topics
@@ -308,7 +309,7 @@ def test_lifecycle_commands_get_the_engines_answer(
         assert client.start("life").status == CampaignStatus.running
         assert client.pause("life").status == CampaignStatus.paused
         added = client.add_contacts("life", [{"phone_number": "2125550199", "name": "Zoe"}])
-        assert [x.contact_id for x in added.accepted] == ["manual-12125550199"]
+        assert [x.contact_id for x in added.accepted] == [derived_id("+12125550199")]
         assert client.resume("life").status == CampaignStatus.running
         assert client.cancel("life").status == CampaignStatus.cancelled
         assert client.start("life").outcome == "rejected"

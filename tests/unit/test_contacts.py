@@ -57,7 +57,7 @@ def test_rejections_name_row_column_and_reason() -> None:
     )
     assert [c.contact_id for c in contacts] == ["a", "g"]
     got = [(r.row, r.column, r.reason) for r in rejected]
-    assert got[0] == (2, "phone_number", "not a valid phone number: '12345'")
+    assert got[0] == (2, "phone_number", "not a valid phone number: '*2345'")
     assert got[1] == (3, "phone_number_2", "not a valid phone number: '999'")
     assert got[2] == (4, "contact_id", "contact_id 'a' repeats an earlier row")
     assert got[3][:2] == (5, "phone_number") and "repeats an earlier row's primary" in got[3][2]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
-from campaigns.contacts import mask_number
 from campaigns.events import NumberOptedOut
+from campaigns.privacy import mask_number
 from dialer.calls import Call, Outcome, outcome_record
 from dialer.script import ScriptError, load_script
 from dialer.simulator import SimulatorAdapter, SimulatorConfig

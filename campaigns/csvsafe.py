@@ -1,0 +1,24 @@
+"""Cells of every CSV (and TSV) the project writes, neutralised against formula injection.
+
+OWASP's CSV-injection guidance: a cell starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return is read as a formula by spreadsheet programs; prefixing it with a
+single quote makes them show it as text. Applied to every cell, so `+15550100000`
+is written `'+15550100000` too (phone numbers read back the same: the number parser
+skips the leading quote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: object) -> str:
+    """The cell as text, with a leading `'` when a spreadsheet would read it as a formula."""
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def neutralise_row(cells: Iterable[object]) -> list[str]:
+    return [neutralise(c) for c in cells]
