@@ -20,6 +20,9 @@ from campaigns.store import QueueEntry, Store
 RETRY = "r"
 DEADLINE = "d"
 PARKED = "p"
+EXPIRY = (
+    "x"  # calls whose time an attempt limit may still count: (forget at, order, contact, position)
+)
 RETURNED = "fresh"  # never-called contacts given back after being parked, by sequence
 
 

@@ -317,6 +317,15 @@ class CopyingStore:
         else:
             self.rows.pop(("Q", campaign_id, name), None)
 
+    def get_recent(self, campaign_id: str, key: str) -> Any:
+        return self._get("R", campaign_id, key, records.load_times) or []
+
+    def put_recent(self, campaign_id: str, key: str, times: Any) -> None:
+        if times:
+            self.rows[("R", campaign_id, key)] = records.dump_times(times)
+        else:
+            self.rows.pop(("R", campaign_id, key), None)
+
 
 @SETTINGS
 @given(scenarios())

@@ -1,0 +1,226 @@
+"""SPEC section 7 for one contact: what holds its call back now, and until when.
+
+`Gate` is built once per campaign definition. The campaign's own hours (days or
+`calling_hours`, windows, blackout dates, holidays) are its `schedule`; the
+contact-level rules come after the do-not-call check, in SPEC's order: the contact's
+local time, the presets, the attempt limits. The engine parks a contact that is held
+back until `Hold.wake`; the launch preview asks the same question once per contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from campaigns.blackouts import closed
+from campaigns.contacts import Contact
+from campaigns.dialing import choose_destination, contact_zones
+from campaigns.models import DAYS, CampaignDefinition, LimitScope, Window
+from campaigns.presets import NumberLimit, PresetRule, limits_of, rule_for
+from campaigns.store import Directory
+from campaigns.windows import Span, every_day, hours, merge_spans, next_all_open
+from campaigns.windows import Window as Hours
+
+CALLABLE = "callable"
+DNC = "dnc"
+WINDOW = "window"
+LOCAL_TIME = "local_time"
+ATTEMPT_LIMIT = "attempt_limit"
+
+NUMBER_KEY = "n"  # recent-call records: "n" + number, "c" + contact seq
+CONTACT_KEY = "c"
+
+# Times of recent calls for a record key, oldest first.
+RecentCalls = Callable[[str], list[int]]
+
+
+def no_calls(_key: str) -> list[int]:
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a contact may not be called now, and the first instant it may be (None: never)."""
+
+    reason: str
+    wake: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """How much of a scope's call history the limits need: calls this recent, this many."""
+
+    period_us: int
+    calls: int
+
+
+def spans_of(windows: Iterable[Window]) -> tuple[Span, ...]:
+    return merge_spans((w.start_minute, w.end_minute) for w in windows)
+
+
+def schedule_of(definition: CampaignDefinition) -> Hours:
+    """The campaign's callable instants: weekly hours in its zone, minus closed dates."""
+    rules = definition.rules
+    weekly = rules.weekly_hours
+    week = tuple(spans_of(weekly.get(day, ())) for day in DAYS)
+    calendars = []
+    if rules.holidays is not None:
+        calendars.append((rules.holidays.country, rules.holidays.subdivision))
+    return hours(rules.timezone, week, closed(rules.blackout_dates, calendars))
+
+
+def release_at(times: list[int], limit: NumberLimit, now: int) -> int | None:
+    """None if a call now keeps within the limit, else when the oldest counted call leaves.
+
+    Counted: calls at instants in (now - period, now]; a call at `now - period` is out.
+    """
+    floor = now - limit.period_us
+    counted = [t for t in times if t > floor]
+    if len(counted) < limit.max_calls:
+        return None
+    return counted[len(counted) - limit.max_calls] + limit.period_us
+
+
+def remember(times: list[int], now: int, keep: Keep) -> list[int]:
+    """A scope's history after a call at `now`: only what some limit can still count."""
+    floor = now - keep.period_us
+    kept = [t for t in times if t > floor]
+    kept.append(now)
+    return kept[-keep.calls :]
+
+
+def forget(times: list[int], now: int, keep: Keep) -> list[int]:
+    floor = now - keep.period_us
+    return [t for t in times if t > floor]
+
+
+def _keep(limits: Iterable[NumberLimit]) -> Keep | None:
+    found = list(limits)
+    if not found:
+        return None
+    return Keep(max(x.period_us for x in found), max(x.max_calls for x in found))
+
+
+class Gate:
+    """The contact-level rules of one campaign definition."""
+
+    def __init__(self, definition: CampaignDefinition) -> None:
+        rules = definition.rules
+        self.definition = definition
+        self.schedule = schedule_of(definition)
+        local = rules.contact_local_time
+        self.local_week = every_day(spans_of(local.windows)) if local.enabled else None
+        self.presets = tuple(rules.compliance)
+        own = [(x.scope, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
+        self.number_limits = tuple(lim for scope, lim in own if scope is LimitScope.number)
+        self.contact_limits = tuple(lim for scope, lim in own if scope is LimitScope.contact)
+        self.keep_number = _keep([*self.number_limits, *limits_of(self.presets)])
+        self.keep_contact = _keep(self.contact_limits)
+        self.keeps = self.keep_number is not None or self.keep_contact is not None
+        self.retain_us = max(
+            (k.period_us for k in (self.keep_number, self.keep_contact) if k is not None),
+            default=0,
+        )
+        self.active = self.local_week is not None or bool(self.presets) or self.keeps
+        self._zone_hours: dict[tuple[str, tuple[Span, ...]], Hours] = {}
+
+    def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[Hours]:
+        out = []
+        for zone in zones:
+            key = (zone, spans)
+            found = self._zone_hours.get(key)
+            if found is None:
+                found = self._zone_hours[key] = hours(zone, every_day(spans))
+            out.append(found)
+        return out
+
+    def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
+        """None when the call for `contact` to `to` may be created at `now`; else the Hold.
+
+        The campaign's own hours are the caller's to check first (they hold every
+        contact alike); they take part in the wake time.
+        """
+        reason: str | None = None
+        windows: list[Hours] = [self.schedule]
+        zones: tuple[str, ...] | None = None
+        not_before = now
+        if self.local_week is not None:
+            zones = contact_zones(self.definition, contact, to)
+            found = self._in_zones(zones, self.local_week[0])
+            windows.extend(found)
+            if not all(w.is_open(now) for w in found):
+                reason = LOCAL_TIME
+        number_times: list[int] | None = None
+        for preset in self.presets:
+            rule: PresetRule | None = rule_for(preset, to)
+            if rule is None:
+                continue
+            found = []
+            if rule.local_hours:
+                if zones is None:
+                    zones = contact_zones(self.definition, contact, to)
+                found = self._in_zones(zones, rule.local_hours)
+            if rule.fixed is not None:
+                found.append(rule.fixed)
+            windows.extend(found)
+            blocked = not all(w.is_open(now) for w in found)
+            if rule.limit is not None:
+                if number_times is None:
+                    number_times = recent(NUMBER_KEY + to)
+                free = release_at(number_times, rule.limit, now)
+                if free is not None:
+                    blocked = True
+                    not_before = max(not_before, free)
+            if blocked and reason is None:
+                reason = rule.reason
+        for limits, key in (
+            (self.number_limits, NUMBER_KEY + to),
+            (self.contact_limits, CONTACT_KEY + contact.contact_id),
+        ):
+            if not limits:
+                continue
+            times = recent(key) if key != NUMBER_KEY + to or number_times is None else number_times
+            for limit in limits:
+                free = release_at(times, limit, now)
+                if free is not None:
+                    not_before = max(not_before, free)
+                    if reason is None:
+                        reason = ATTEMPT_LIMIT
+        if reason is None:
+            return None
+        return Hold(reason, next_all_open(windows, not_before))
+
+    def reasons(self) -> list[str]:
+        """Every reason the preview counts for this campaign, in SPEC order."""
+        return [
+            CALLABLE,
+            DNC,
+            WINDOW,
+            LOCAL_TIME,
+            *(f"preset:{p.value}" for p in self.presets),
+            ATTEMPT_LIMIT,
+        ]
+
+
+def preview(
+    definition: CampaignDefinition, contacts: Iterable[Contact], at: int, directory: Directory
+) -> dict[str, int]:
+    """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
+
+    Counted as callable or by the first rule that blocks it: dnc, window, local_time,
+    preset:<name>, attempt_limit (no call has been made when a campaign starts).
+    """
+    gate = Gate(definition)
+    counts = dict.fromkeys(gate.reasons(), 0)
+    open_now = gate.schedule.is_open(at)
+    for contact in contacts:
+        if directory.is_blocked(contact.phone_number):
+            reason = DNC
+        elif not open_now:
+            reason = WINDOW
+        else:
+            dial = choose_destination(definition, contact, 1, directory)
+            hold = gate.check(contact, dial.to, at, no_calls) if gate.active else None
+            reason = CALLABLE if hold is None else hold.reason
+        counts[reason] += 1
+    return counts
