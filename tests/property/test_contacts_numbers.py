@@ -85,3 +85,22 @@ def test_nanp_valid_on_any_ten_digits(n: int) -> None:
     assert nanp_valid(str(n)) == phonenumbers.is_valid_number(
         PhoneNumber(country_code=1, national_number=n)
     )
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text("0123456789", min_size=10, max_size=10))
+def test_nanp_zones_equal_phonenumbers(digits: str) -> None:
+    from campaigns.dialing import zones_by_phonenumbers, zones_of_number
+
+    number = "+1" + digits
+    assert zones_of_number.__wrapped__(number) == zones_by_phonenumbers(number)
+
+
+def test_nanp_zones_of_every_area_code() -> None:
+    from campaigns.dialing import zones_by_phonenumbers, zones_of_number
+
+    rng = random.Random(16)
+    for area in range(200, 1000):
+        for _ in range(3):
+            number = f"+1{area}{rng.randrange(10**7):07d}"
+            assert zones_of_number.__wrapped__(number) == zones_by_phonenumbers(number), number
