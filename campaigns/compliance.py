@@ -202,25 +202,41 @@ class Gate:
         ]
 
 
-def preview(
-    definition: CampaignDefinition, contacts: Iterable[Contact], at: int, directory: Directory
-) -> dict[str, int]:
+class Preview:
     """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
 
     Counted as callable or by the first rule that blocks it: dnc, window, local_time,
-    preset:<name>, attempt_limit (no call has been made when a campaign starts).
+    preset:<name>, attempt_limit (no call has been made when a campaign starts). Fed
+    one contact at a time, so a million-row list is never held.
     """
-    gate = Gate(definition)
-    counts = dict.fromkeys(gate.reasons(), 0)
-    open_now = gate.schedule.is_open(at)
-    for contact in contacts:
-        if directory.is_blocked(contact.phone_number):
+
+    def __init__(self, definition: CampaignDefinition, at: int, directory: Directory) -> None:
+        self.definition = definition
+        self.at = at
+        self.directory = directory
+        self.gate = Gate(definition)
+        self.counts = dict.fromkeys(self.gate.reasons(), 0)
+        self.open_now = self.gate.schedule.is_open(at)
+
+    def add(self, contact: Contact) -> str:
+        if self.directory.is_blocked(contact.phone_number):
             reason = DNC
-        elif not open_now:
+        elif not self.open_now:
             reason = WINDOW
         else:
-            dial = choose_destination(definition, contact, 1, directory)
-            hold = gate.check(contact, dial.to, at, no_calls) if gate.active else None
+            dial = choose_destination(self.definition, contact, 1, self.directory)
+            gate = self.gate
+            hold = gate.check(contact, dial.to, self.at, no_calls) if gate.active else None
             reason = CALLABLE if hold is None else hold.reason
-        counts[reason] += 1
-    return counts
+        self.counts[reason] += 1
+        return reason
+
+
+def preview(
+    definition: CampaignDefinition, contacts: Iterable[Contact], at: int, directory: Directory
+) -> dict[str, int]:
+    """The launch preview of a whole list (see Preview)."""
+    counter = Preview(definition, at, directory)
+    for contact in contacts:
+        counter.add(contact)
+    return counter.counts

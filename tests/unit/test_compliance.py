@@ -485,3 +485,41 @@ def test_gate_without_section_7_is_inactive() -> None:
     assert not gate.active and not gate.keeps
     assert isinstance(definition().rules.calling_window, Window)
     assert iso(gate.schedule.next_open(at(2026, 12, 1, 0, 0)) or 0) == "2026-12-01T00:00:00.000Z"
+
+
+def test_campaign_create_summary_shows_the_preview_for_the_start(tmp_path: Any) -> None:
+    """The example list through the upload's dry run: the same counts as simulate's summary."""
+    import shutil
+    from pathlib import Path
+
+    from ingest.summary import tables
+    from ingest.upload import upload
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "compliance"
+    for name in ("campaign.yaml", "contacts.csv"):
+        shutil.copy(example / name, tmp_path / name)
+    start = at(2026, 12, 23, 14, 0)
+    summary = upload(
+        tmp_path / "campaign.yaml",
+        tmp_path / "contacts.csv",
+        publish=False,
+        workers=1,
+        preview_at=start,
+    )
+    assert summary.preview == {
+        "callable": 4,
+        "dnc": 0,
+        "window": 0,
+        "local_time": 1,  # eve, 06:00 in Los Angeles
+        "preset:us_tcpa": 0,
+        "preset:fr_2022_1313": 0,
+        "attempt_limit": 0,
+    }
+    assert "Launch preview" in str(tables(summary)[-1].title)
+    sim = Simulation(
+        definition=summary.definition,
+        contacts=[person(i, n) for i, n in enumerate(["+12125550143"])],
+        rejections=[],
+        start=start,
+    )
+    assert list(sim.run(summary=True))[-1]["preview"]["callable"] == 1
