@@ -89,12 +89,13 @@ def _rules():  # type: ignore[no-untyped-def]
 
 
 def contacts(n: int) -> list[Contact]:
+    """Valid New York numbers (exchanges from 200), as a list validated at intake has."""
     return [
         Contact(
             f"c{i}",
             i + 1,
-            f"+1212{i:07d}",
-            [Alternate(2, f"+1646{i:07d}", {"name": "Alt"})],
+            f"+1212{2_000_000 + i:07d}",
+            [Alternate(2, f"+1646{2_000_000 + i:07d}", {"name": "Alt"})],
             {"name": f"N{i}", "plan_name": "gold", "city": "NYC"},
         )
         for i in range(n)

@@ -123,6 +123,10 @@ class Gate:
         )
         self.active = self.local_week is not None or bool(self.presets) or self.keeps
         self._zone_hours: dict[tuple[str, tuple[Span, ...]], Hours] = {}
+        # Whether each window is open at `_open_at`: a round asks the same few windows
+        # about the same instant for every contact it considers.
+        self._open_at = -1
+        self._open: dict[int, bool] = {}  # id of a window (each is kept for the gate's life)
 
     def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[Hours]:
         out = []
@@ -133,6 +137,19 @@ class Gate:
                 found = self._zone_hours[key] = hours(zone, every_day(spans))
             out.append(found)
         return out
+
+    def _all_open(self, windows: list[Hours], now: int) -> bool:
+        if now != self._open_at:
+            self._open_at = now
+            self._open = {}
+        memo = self._open
+        for w in windows:
+            found = memo.get(id(w))
+            if found is None:
+                found = memo[id(w)] = w.is_open(now)
+            if not found:
+                return False
+        return True
 
     def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
         """None when the call for `contact` to `to` may be created at `now`; else the Hold.
@@ -148,7 +165,7 @@ class Gate:
             zones = contact_zones(self.definition, contact, to)
             found = self._in_zones(zones, self.local_week[0])
             windows.extend(found)
-            if not all(w.is_open(now) for w in found):
+            if not self._all_open(found, now):
                 reason = LOCAL_TIME
         number_times: list[int] | None = None
         for preset in self.presets:
@@ -163,7 +180,7 @@ class Gate:
             if rule.fixed is not None:
                 found.append(rule.fixed)
             windows.extend(found)
-            blocked = not all(w.is_open(now) for w in found)
+            blocked = not self._all_open(found, now)
             if rule.limit is not None:
                 if number_times is None:
                     number_times = recent(NUMBER_KEY + to)
