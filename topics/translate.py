@@ -318,7 +318,12 @@ def progress_to_record(camp: CampaignState, at: int) -> Record:
                 "contacts_total": max(camp.expected, camp.arrived),
                 "contacts_final": camp.final,
                 "calls_in_flight": camp.in_flight,
-                "counts": {**camp.counts, "calls_created": camp.calls},
+                "counts": {
+                    **camp.counts,
+                    "calls_created": camp.calls,
+                    # SPEC 7: contacts each rule held back at least once
+                    **{f"held_back:{rule}": n for rule, n in camp.held_back.items()},
+                },
             },
         ),
     }
