@@ -31,11 +31,11 @@ NUMBER_KEY = "n"  # recent-call records: "n" + number, "c" + contact seq
 CONTACT_KEY = "c"
 
 # Times of recent calls for a record key, oldest first.
-RecentCalls = Callable[[str], list[int]]
+RecentCalls = Callable[[str], tuple[int, ...]]
 
 
-def no_calls(_key: str) -> list[int]:
-    return []
+def no_calls(_key: str) -> tuple[int, ...]:
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def schedule_of(definition: CampaignDefinition) -> Hours:
     return hours(rules.timezone, week, closed(rules.blackout_dates, calendars))
 
 
-def release_at(times: list[int], limit: NumberLimit, now: int) -> int | None:
+def release_at(times: tuple[int, ...], limit: NumberLimit, now: int) -> int | None:
     """None if a call now keeps within the limit, else when the oldest counted call leaves.
 
     Counted: calls at instants in (now - period, now]; a call at `now - period` is out.
@@ -81,17 +81,17 @@ def release_at(times: list[int], limit: NumberLimit, now: int) -> int | None:
     return counted[len(counted) - limit.max_calls] + limit.period_us
 
 
-def remember(times: list[int], now: int, keep: Keep) -> list[int]:
+def remember(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
     """A scope's history after a call at `now`: only what some limit can still count."""
     floor = now - keep.period_us
     kept = [t for t in times if t > floor]
     kept.append(now)
-    return kept[-keep.calls :]
+    return tuple(kept[-keep.calls :])
 
 
-def forget(times: list[int], now: int, keep: Keep) -> list[int]:
+def forget(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
     floor = now - keep.period_us
-    return [t for t in times if t > floor]
+    return tuple(t for t in times if t > floor)
 
 
 def _keep(limits: Iterable[NumberLimit]) -> Keep | None:
@@ -111,10 +111,11 @@ class Gate:
         local = rules.contact_local_time
         self.local_week = every_day(spans_of(local.windows)) if local.enabled else None
         self.presets = tuple(rules.compliance)
+        self.preset_names = tuple(p.value for p in self.presets)
         own = [(x.scope, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
         self.number_limits = tuple(lim for scope, lim in own if scope is LimitScope.number)
         self.contact_limits = tuple(lim for scope, lim in own if scope is LimitScope.contact)
-        self.keep_number = _keep([*self.number_limits, *limits_of(self.presets)])
+        self.keep_number = _keep([*self.number_limits, *limits_of(self.preset_names)])
         self.keep_contact = _keep(self.contact_limits)
         self.keeps = self.keep_number is not None or self.keep_contact is not None
         self.retain_us = max(
@@ -151,6 +152,25 @@ class Gate:
                 return False
         return True
 
+    def _preset_rules(self, to: str) -> list[PresetRule]:
+        return [r for name in self.preset_names if (r := rule_for(name, to)) is not None]
+
+    def _windows(self, contact: Contact, to: str, rules: list[PresetRule]) -> list[Hours]:
+        """Every window a call to `to` must be inside: local time, then each preset's."""
+        out: list[Hours] = []
+        zones: tuple[str, ...] | None = None
+        if self.local_week is not None:
+            zones = contact_zones(self.definition, contact, to)
+            out.extend(self._in_zones(zones, self.local_week[0]))
+        for rule in rules:
+            if rule.local_hours:
+                if zones is None:
+                    zones = contact_zones(self.definition, contact, to)
+                out.extend(self._in_zones(zones, rule.local_hours))
+            if rule.fixed is not None:
+                out.append(rule.fixed)
+        return out
+
     def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
         """None when the call for `contact` to `to` may be created at `now`; else the Hold.
 
@@ -158,53 +178,50 @@ class Gate:
         contact alike); they take part in the wake time.
         """
         reason: str | None = None
-        windows: list[Hours] = [self.schedule]
-        zones: tuple[str, ...] | None = None
         not_before = now
+        rules = self._preset_rules(to) if self.preset_names else []
+        zones: tuple[str, ...] | None = None
         if self.local_week is not None:
             zones = contact_zones(self.definition, contact, to)
-            found = self._in_zones(zones, self.local_week[0])
-            windows.extend(found)
-            if not self._all_open(found, now):
+            if not self._all_open(self._in_zones(zones, self.local_week[0]), now):
                 reason = LOCAL_TIME
-        number_times: list[int] | None = None
-        for preset in self.presets:
-            rule: PresetRule | None = rule_for(preset, to)
-            if rule is None:
-                continue
-            found = []
+        number_key = NUMBER_KEY + to
+        number_times: tuple[int, ...] | None = None
+        for rule in rules:
+            blocked = False
             if rule.local_hours:
                 if zones is None:
                     zones = contact_zones(self.definition, contact, to)
-                found = self._in_zones(zones, rule.local_hours)
-            if rule.fixed is not None:
-                found.append(rule.fixed)
-            windows.extend(found)
-            blocked = not self._all_open(found, now)
+                blocked = not self._all_open(self._in_zones(zones, rule.local_hours), now)
+            if rule.fixed is not None and not self._all_open([rule.fixed], now):
+                blocked = True
             if rule.limit is not None:
                 if number_times is None:
-                    number_times = recent(NUMBER_KEY + to)
+                    number_times = recent(number_key)
                 free = release_at(number_times, rule.limit, now)
                 if free is not None:
                     blocked = True
                     not_before = max(not_before, free)
             if blocked and reason is None:
                 reason = rule.reason
-        for limits, key in (
-            (self.number_limits, NUMBER_KEY + to),
-            (self.contact_limits, CONTACT_KEY + contact.contact_id),
-        ):
-            if not limits:
-                continue
-            times = recent(key) if key != NUMBER_KEY + to or number_times is None else number_times
-            for limit in limits:
-                free = release_at(times, limit, now)
+        if self.number_limits:
+            if number_times is None:
+                number_times = recent(number_key)
+            for limit in self.number_limits:
+                free = release_at(number_times, limit, now)
                 if free is not None:
                     not_before = max(not_before, free)
-                    if reason is None:
-                        reason = ATTEMPT_LIMIT
+                    reason = reason or ATTEMPT_LIMIT
+        if self.contact_limits:
+            contact_times = recent(CONTACT_KEY + contact.contact_id)
+            for limit in self.contact_limits:
+                free = release_at(contact_times, limit, now)
+                if free is not None:
+                    not_before = max(not_before, free)
+                    reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
+        windows = [self.schedule, *self._windows(contact, to, rules)]
         return Hold(reason, next_all_open(windows, not_before))
 
     def reasons(self) -> list[str]:
@@ -214,7 +231,7 @@ class Gate:
             DNC,
             WINDOW,
             LOCAL_TIME,
-            *(f"preset:{p.value}" for p in self.presets),
+            *(f"preset:{name}" for name in self.preset_names),
             ATTEMPT_LIMIT,
         ]
 

@@ -546,7 +546,7 @@ class _Step:
 
     # ---- section 7: contacts held back, recent calls ----------------------------------
 
-    def recent(self, key: str) -> list[int]:
+    def recent(self, key: str) -> tuple[int, ...]:
         return self.store.get_recent(self.cid, key)
 
     def hold_back(self, contact: ContactState, hold: Hold) -> None:

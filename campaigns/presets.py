@@ -100,13 +100,17 @@ def _fr_rule() -> PresetRule:
 _FR = _fr_rule()
 
 
-def rule_for(preset: Preset, number: str) -> PresetRule | None:
-    """The preset's rule for a call to `number` (E.164), or None when it does not name it."""
-    if preset is Preset.us_tcpa:
+US_TCPA = Preset.us_tcpa.value
+FR_2022_1313 = Preset.fr_2022_1313.value
+
+
+def rule_for(preset: str, number: str) -> PresetRule | None:
+    """The preset's rule (by name) for a call to `number` (E.164), or None if it does not name it."""
+    if preset == US_TCPA:
         if not number.startswith("+1"):
             return None
         return _US_STRICT if number[2:5] in US_STRICT_AREAS else _US
-    if number.startswith("+33"):
+    if preset == FR_2022_1313 and number.startswith("+33"):
         return _FR
     return None
 
@@ -115,11 +119,11 @@ def local_week(spans: tuple[Span, ...]) -> tuple[tuple[Span, ...], ...]:
     return every_day(spans)
 
 
-def limits_of(presets: tuple[Preset, ...]) -> tuple[NumberLimit, ...]:
-    """Every number limit the presets may impose (to size what the engine keeps)."""
+def limits_of(presets: tuple[str, ...]) -> tuple[NumberLimit, ...]:
+    """Every number limit the presets (by name) may impose (to size what the engine keeps)."""
     out: list[NumberLimit] = []
-    if Preset.us_tcpa in presets:
+    if US_TCPA in presets:
         out.append(NumberLimit(US_STRICT_MAX_CALLS, US_STRICT_PERIOD_US))
-    if Preset.fr_2022_1313 in presets:
+    if FR_2022_1313 in presets:
         out.append(NumberLimit(FR_MAX_CALLS, FR_PERIOD_US))
     return tuple(out)

@@ -27,8 +27,8 @@ class Store(Protocol):
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None: ...
     # Times of a campaign's recent calls to one number or for one contact (SPEC 7 attempt
     # limits), oldest first; the engine keeps only what a limit can still count.
-    def get_recent(self, campaign_id: str, key: str) -> list[int]: ...
-    def put_recent(self, campaign_id: str, key: str, times: list[int]) -> None: ...
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]: ...
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None: ...
 
 
 class Directory(Protocol):
@@ -52,7 +52,7 @@ class MemoryStore:
         self.contacts: dict[str, list[ContactState | None]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
-        self.recent: dict[tuple[str, str], list[int]] = {}
+        self.recent: dict[tuple[str, str], tuple[int, ...]] = {}  # tuples: the GC skips them
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
         return self.campaigns.get(campaign_id)
@@ -95,10 +95,10 @@ class MemoryStore:
         else:
             self.queues.pop((campaign_id, name), None)
 
-    def get_recent(self, campaign_id: str, key: str) -> list[int]:
-        return self.recent.get((campaign_id, key), [])
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
+        return self.recent.get((campaign_id, key), ())
 
-    def put_recent(self, campaign_id: str, key: str, times: list[int]) -> None:
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
         if times:
             self.recent[(campaign_id, key)] = times
         else:

@@ -167,11 +167,13 @@ class TableStore:
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None:
         self._put(QUEUE + campaign_id.encode() + SEP + name.encode(), entries or None)
 
-    def get_recent(self, campaign_id: str, key: str) -> list[int]:
-        value: list[int] | None = self._get(RECENT + campaign_id.encode() + SEP + key.encode())
-        return value if value is not None else []
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
+        value: tuple[int, ...] | None = self._get(
+            RECENT + campaign_id.encode() + SEP + key.encode()
+        )
+        return value if value is not None else ()
 
-    def put_recent(self, campaign_id: str, key: str, times: list[int]) -> None:
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
         self._put(RECENT + campaign_id.encode() + SEP + key.encode(), times or None)
 
     # ---- batches -----------------------------------------------------------------------

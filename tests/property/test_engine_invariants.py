@@ -318,7 +318,7 @@ class CopyingStore:
             self.rows.pop(("Q", campaign_id, name), None)
 
     def get_recent(self, campaign_id: str, key: str) -> Any:
-        return self._get("R", campaign_id, key, records.load_times) or []
+        return self._get("R", campaign_id, key, records.load_times) or ()
 
     def put_recent(self, campaign_id: str, key: str, times: Any) -> None:
         if times:
