@@ -105,3 +105,21 @@ def test_spec_example_with_commands_and_do_not_call(engine_path: str, tmp_path: 
     interpreted = run(args, tmp_path)
     assert '"suppressed"' in interpreted
     assert run(args, tmp_path, engine_path) == interpreted
+
+
+def test_section_7_example_decides_the_same(engine_path: str, tmp_path: Path) -> None:
+    """Window lists, calling_hours, blackout dates, holidays, limits and presets, compiled."""
+    example = ROOT / "examples" / "compliance"
+    args = [
+        "simulate",
+        "--campaign",
+        str(example / "campaign.yaml"),
+        "--contacts",
+        str(example / "contacts.csv"),
+        "--start",
+        "2026-12-23T14:00:00Z",
+        "--summary",
+    ]
+    interpreted = run(args, tmp_path)
+    assert '"preview":{"callable":4' in interpreted
+    assert run(args, tmp_path, engine_path) == interpreted
