@@ -74,24 +74,35 @@ def release_at(times: tuple[int, ...], limit: NumberLimit, now: int) -> int | No
 
     Counted: calls at instants in (now - period, now]; a call at `now - period` is out.
     """
-    floor = now - limit.period_us
-    counted = [t for t in times if t > floor]
-    if len(counted) < limit.max_calls:
+    # Times are oldest first. No list is built: this runs for every call considered, and
+    # every container made brings the next (whole-heap) garbage collection nearer.
+    start = _first_after(times, now - limit.period_us)
+    counted = len(times) - start
+    if counted < limit.max_calls:
         return None
-    return counted[len(counted) - limit.max_calls] + limit.period_us
+    return times[start + counted - limit.max_calls] + limit.period_us
+
+
+def _first_after(times: tuple[int, ...], floor: int) -> int:
+    """Index of the first time > floor (times oldest first)."""
+    i = 0
+    while i < len(times) and times[i] <= floor:
+        i += 1
+    return i
 
 
 def remember(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
     """A scope's history after a call at `now`: only what some limit can still count."""
-    floor = now - keep.period_us
-    kept = [t for t in times if t > floor]
-    kept.append(now)
-    return tuple(kept[-keep.calls :])
+    if not times:
+        return (now,)
+    start = _first_after(times, now - keep.period_us)
+    start = max(start, len(times) + 1 - keep.calls)
+    return (*times[start:], now)
 
 
 def forget(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
-    floor = now - keep.period_us
-    return tuple(t for t in times if t > floor)
+    start = _first_after(times, now - keep.period_us)
+    return times[start:] if start else times
 
 
 def _keep(limits: Iterable[NumberLimit]) -> Keep | None:
@@ -110,6 +121,7 @@ class Gate:
         self.schedule = schedule_of(definition)
         local = rules.contact_local_time
         self.local_week = every_day(spans_of(local.windows)) if local.enabled else None
+        self.local_spans: tuple[Span, ...] = self.local_week[0] if self.local_week else ()
         self.presets = tuple(rules.compliance)
         self.preset_names = tuple(p.value for p in self.presets)
         own = [(x.scope, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
@@ -128,6 +140,10 @@ class Gate:
         # about the same instant for every contact it considers.
         self._open_at = -1
         self._open: dict[int, bool] = {}  # id of a window (each is kept for the gate's life)
+        # Wake times asked at `_open_at`: a wave of contacts parked at once (a window
+        # closing) shares a few sets of windows, so each set is worked out once.
+        self._wakes: dict[tuple[int, tuple[int, ...]], int | None] = {}
+        self._zones_memo: dict[int, dict[tuple[str, ...], bool]] = {}  # id(spans) -> zones -> open
 
     def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[Hours]:
         out = []
@@ -139,10 +155,30 @@ class Gate:
             out.append(found)
         return out
 
-    def _all_open(self, windows: list[Hours], now: int) -> bool:
+    def _at(self, now: int) -> None:
         if now != self._open_at:
             self._open_at = now
             self._open = {}
+            self._wakes = {}
+            self._zones_memo = {}
+
+    def _wake(self, windows: list[Hours], not_before: int, now: int) -> int | None:
+        self._at(now)
+        key = (not_before, tuple(id(w) for w in windows))
+        if key in self._wakes:
+            return self._wakes[key]
+        found = self._wakes[key] = next_all_open(windows, not_before)
+        return found
+
+    def _is_open(self, window: Hours, now: int) -> bool:
+        self._at(now)
+        found = self._open.get(id(window))
+        if found is None:
+            found = self._open[id(window)] = window.is_open(now)
+        return found
+
+    def _all_open(self, windows: list[Hours], now: int) -> bool:
+        self._at(now)
         memo = self._open
         for w in windows:
             found = memo.get(id(w))
@@ -153,16 +189,21 @@ class Gate:
         return True
 
     def _preset_rules(self, to: str) -> list[PresetRule]:
-        return [r for name in self.preset_names if (r := rule_for(name, to)) is not None]
+        out: list[PresetRule] = []
+        for name in self.preset_names:
+            rule = rule_for(name, to)
+            if rule is not None:
+                out.append(rule)
+        return out
 
-    def _windows(self, contact: Contact, to: str, rules: list[PresetRule]) -> list[Hours]:
+    def _windows(self, contact: Contact, to: str) -> list[Hours]:
         """Every window a call to `to` must be inside: local time, then each preset's."""
-        out: list[Hours] = []
+        out: list[Hours] = [self.schedule]
         zones: tuple[str, ...] | None = None
         if self.local_week is not None:
             zones = contact_zones(self.definition, contact, to)
-            out.extend(self._in_zones(zones, self.local_week[0]))
-        for rule in rules:
+            out.extend(self._in_zones(zones, self.local_spans))
+        for rule in self._preset_rules(to):
             if rule.local_hours:
                 if zones is None:
                     zones = contact_zones(self.definition, contact, to)
@@ -171,33 +212,46 @@ class Gate:
                 out.append(rule.fixed)
         return out
 
+    def _zones_open(self, zones: tuple[str, ...], spans: tuple[Span, ...], now: int) -> bool:
+        """Whether `spans` hold local time `now` in every zone; asked once per instant."""
+        self._at(now)
+        memo = self._zones_memo.get(id(spans))
+        if memo is None:
+            memo = self._zones_memo[id(spans)] = {}
+        found = memo.get(zones)
+        if found is None:
+            found = memo[zones] = self._all_open(self._in_zones(zones, spans), now)
+        return found
+
     def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
         """None when the call for `contact` to `to` may be created at `now`; else the Hold.
 
         The campaign's own hours are the caller's to check first (they hold every
-        contact alike); they take part in the wake time.
+        contact alike); they take part in the wake time. A call that may go builds
+        nothing on the way (see release_at).
         """
         reason: str | None = None
         not_before = now
-        rules = self._preset_rules(to) if self.preset_names else []
         zones: tuple[str, ...] | None = None
         if self.local_week is not None:
             zones = contact_zones(self.definition, contact, to)
-            if not self._all_open(self._in_zones(zones, self.local_week[0]), now):
+            if not self._zones_open(zones, self.local_spans, now):
                 reason = LOCAL_TIME
-        number_key = NUMBER_KEY + to
         number_times: tuple[int, ...] | None = None
-        for rule in rules:
+        for name in self.preset_names:
+            rule = rule_for(name, to)
+            if rule is None:
+                continue
             blocked = False
             if rule.local_hours:
                 if zones is None:
                     zones = contact_zones(self.definition, contact, to)
-                blocked = not self._all_open(self._in_zones(zones, rule.local_hours), now)
-            if rule.fixed is not None and not self._all_open([rule.fixed], now):
+                blocked = not self._zones_open(zones, rule.local_hours, now)
+            if rule.fixed is not None and not self._is_open(rule.fixed, now):
                 blocked = True
             if rule.limit is not None:
                 if number_times is None:
-                    number_times = recent(number_key)
+                    number_times = recent(NUMBER_KEY + to)
                 free = release_at(number_times, rule.limit, now)
                 if free is not None:
                     blocked = True
@@ -206,7 +260,7 @@ class Gate:
                 reason = rule.reason
         if self.number_limits:
             if number_times is None:
-                number_times = recent(number_key)
+                number_times = recent(NUMBER_KEY + to)
             for limit in self.number_limits:
                 free = release_at(number_times, limit, now)
                 if free is not None:
@@ -221,8 +275,7 @@ class Gate:
                     reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
-        windows = [self.schedule, *self._windows(contact, to, rules)]
-        return Hold(reason, next_all_open(windows, not_before))
+        return Hold(reason, self._wake(self._windows(contact, to), not_before, now))
 
     def reasons(self) -> list[str]:
         """Every reason the preview counts for this campaign, in SPEC order."""

@@ -43,7 +43,7 @@ from campaigns.models import CALL_STATUSES, CampaignDefinition
 from campaigns.queues import FifoQueue, TimeQueue
 from campaigns.retries import Retry, verdict
 from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
-from campaigns.store import Directory, Store
+from campaigns.store import Directory, QueueEntry, Store
 from campaigns.windows import Window
 
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
@@ -319,6 +319,7 @@ class _Step:
         for q in (self.retries, self.parked):
             q.drain()
         self.store.put_queue(self.cid, queues.RETURNED, [])
+        self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
         self.camp.cursor = self.camp.arrived
 
     def scheduled_start(self) -> None:
@@ -466,11 +467,21 @@ class _Step:
 
     # ---- parked contacts -----------------------------------------------------------
 
+    def returned(self) -> list[QueueEntry]:
+        """Never-called contacts given back, next last; an older version's list is moved over."""
+        entries = self.store.get_queue(self.cid, queues.RETURNED)
+        old = self.store.get_queue(self.cid, queues.OLD_RETURNED)
+        if old:
+            entries = sorted([*entries, *((-e[0],) for e in old)])
+            self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
+            self.store.put_queue(self.cid, queues.RETURNED, entries)
+        return entries
+
     def wake_parked(self) -> None:
         woken = self.parked.pop_all_due(self.now)
         if not woken:
             return
-        returned = self.store.get_queue(self.cid, queues.RETURNED)
+        returned = self.returned()
         for _, seq in woken:
             contact = self.contact(seq)
             if contact is None or contact.phase != Phase.parked or contact.is_final:
@@ -480,7 +491,7 @@ class _Step:
                 self.retries.push((contact.retry_due, seq))
             else:
                 contact.phase = Phase.waiting
-                insort(returned, (seq,))
+                insort(returned, (-seq,))
             self.store.put_contact(self.cid, contact)
         self.store.put_queue(self.cid, queues.RETURNED, returned)
 
@@ -500,10 +511,10 @@ class _Step:
             contact = self.contact(entry[1])
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact
-        returned = () if self.no_returned else self.store.get_queue(self.cid, queues.RETURNED)
+        returned = [] if self.no_returned else self.returned()
         self.no_returned = not returned
         while returned:
-            seq = returned.pop(0)[0]
+            seq = -returned.pop()[0]
             self.store.put_queue(self.cid, queues.RETURNED, returned)
             contact = self.contact(seq)
             if contact is not None and not contact.is_final:
@@ -663,7 +674,7 @@ class _Step:
                 first_retry = self.retries.peek()
                 if first_retry is not None:
                     pending_from = max(first_retry[0], now)
-                if c.cursor < c.arrived or self.store.get_queue(self.cid, queues.RETURNED):
+                if c.cursor < c.arrived or self.returned():
                     pending_from = now
                 if pending_from is not None:
                     opens = self.window.next_open(pending_from)

@@ -23,7 +23,10 @@ PARKED = "p"
 EXPIRY = (
     "x"  # calls whose time an attempt limit may still count: (forget at, order, contact, position)
 )
-RETURNED = "fresh"  # never-called contacts given back after being parked, by sequence
+# Never-called contacts given back after being parked: (-seq,) sorted, so the next one
+# (lowest row) is last and taking it costs nothing, however many a wave of parking left.
+RETURNED = "back"
+OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
 
 
 class TimeQueue:
