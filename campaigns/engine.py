@@ -585,10 +585,13 @@ class _Step:
 
     def expire_recent(self) -> None:
         """Drop call times no limit can count any more (so the records stay bounded)."""
-        if self.definition is None or not self.camp.fifos.get(queues.EXPIRY):
+        if self.definition is None:
+            return
+        expired = self.expiries.pop_all_due(self.now)
+        if not expired:
             return
         gate = self.engine.gate(self.definition)
-        for _, _, seq, position in self.expiries.pop_all_due(self.now):
+        for _, _, seq, position in expired:
             contact = self.contact(seq)
             if contact is None:
                 continue

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from campaigns.blackouts import closed
 from campaigns.models import Preset
-from campaigns.windows import Span, Window, every_day, hours
+from campaigns.windows import Span, Window, hours
 
 HOUR_US = timedelta(hours=1) // timedelta(microseconds=1)
 
@@ -113,10 +113,6 @@ def rule_for(preset: str, number: str) -> PresetRule | None:
     if preset == FR_2022_1313 and number.startswith("+33"):
         return _FR
     return None
-
-
-def local_week(spans: tuple[Span, ...]) -> tuple[tuple[Span, ...], ...]:
-    return every_day(spans)
 
 
 def limits_of(presets: tuple[str, ...]) -> tuple[NumberLimit, ...]:
