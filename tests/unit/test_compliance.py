@@ -546,3 +546,15 @@ def test_returned_contacts_kept_by_an_older_version_are_still_called_in_row_orde
     called = [e.contact_id for e in out if isinstance(e, CallCreated)]
     assert called == ["k0", "k2", "k3"]
     assert store.get_queue("c1", queues.OLD_RETURNED) == []
+
+
+def test_a_wave_of_parked_contacts_is_called_in_row_order() -> None:
+    # 21:30 in New York: all 40 contacts are parked by us_tcpa at once and wake together
+    # at 08:00 (more than the few the returned list takes one by one).
+    contacts = [person(i, f"+1212555{i:04d}") for i in range(40)]
+    lines, _ = simulate(
+        contacts, at(2026, 12, 2, 2, 30), concurrent_calls=3, compliance=["us_tcpa"]
+    )
+    first = [line["contact_id"] for line in lines if line["type"] == "call.create"]
+    assert first == [f"k{i}" for i in range(40)]
+    assert creates(lines)[0] == "2026-12-02T13:00:00.000Z"
