@@ -84,8 +84,12 @@ class CampaignClient:
         wait: bool = False,
         workers: int | None = None,
         progress: Callable[[ReadStats], None] | None = None,
+        preview_at: int | None = None,
     ) -> UploadSummary:
-        """Validate, parse and (unless dry_run) publish the contacts then the create command."""
+        """Validate, parse and (unless dry_run) publish the contacts then the create command.
+
+        With `preview_at` (engine microseconds), the summary has the launch preview for it.
+        """
         return upload(
             definition,
             contacts,
@@ -96,6 +100,7 @@ class CampaignClient:
             progress=progress,
             wait=wait,
             timeout=self.timeout,
+            preview_at=preview_at,
         )
 
     # ---- contacts one by one ------------------------------------------------------

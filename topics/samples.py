@@ -36,6 +36,12 @@ DEFINITION: dict[str, Any] = {
         "retry_on": ["no_answer", "busy", "failed", "voicemail", "timeout"],
         "max_call_minutes": 60.0,
         "contact_local_time": {"enabled": True, "window": {"start": "08:00", "end": "21:00"}},
+        # SPEC 7 (v2), at their defaults so data written with v1 reads back as this record.
+        "calling_hours": None,
+        "blackout_dates": [],
+        "holidays": None,
+        "attempt_limits": [],
+        "compliance": [],
     },
 }
 
