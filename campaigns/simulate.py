@@ -276,6 +276,15 @@ class Simulation:
                 break
             now = min(nexts)
 
+    def _stored_contacts(self) -> Iterator[Contact]:
+        """The contacts as the engine keeps them, in row order: a streamed list is read once."""
+        store, cid = self.engine.store, self.definition.campaign_id
+        camp = store.get_campaign(cid)
+        for seq in range(camp.arrived if camp else 0):
+            state = store.get_contact(cid, seq)
+            if state is not None:
+                yield state.contact
+
     def summary(self) -> dict[str, Any]:
         """The forecast line: when the campaign finished, contacts by final status, calls by outcome."""
         camp = self.engine.store.get_campaign(self.definition.campaign_id)
@@ -296,7 +305,10 @@ class Simulation:
             # SPEC 7 launch preview, at the instant the campaign first ran (None: it never did).
             "preview": (
                 preview(
-                    self.definition, self.contacts, self.started, StaticDirectory(set(self.dnc))
+                    self.definition,
+                    self._stored_contacts(),
+                    self.started,
+                    StaticDirectory(set(self.dnc)),
                 )
                 if self.started is not None
                 else None
