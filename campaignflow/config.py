@@ -138,8 +138,14 @@ class Settings(BaseSettings):
         default=9103, description="Port of the sink's read-only query endpoint and /metrics."
     )
     account_default_active: bool = Field(
-        default=True,
-        description="Engine worker: whether an account with no record on account.status has an active subscription.",
+        default=False,
+        description="Engine worker: whether an account with no record on account.status has an active subscription (accounts are activated explicitly: `campaignflow accounts activate`).",
+    )
+    api_host: str = Field(
+        default="127.0.0.1", description="Address `campaignflow api` binds (loopback by default)."
+    )
+    api_port: int = Field(
+        default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
 
     @property

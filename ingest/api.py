@@ -103,11 +103,14 @@ class CampaignClient:
         *,
         region: str | None = None,
         wait: bool = False,
+        account_id: str | None = None,
     ) -> AddResult:
         """Add rows to an existing campaign (even running): contacts, then add-contacts(count).
 
         `region` defaults to the campaign's default_region, read from its create command.
-        Rejected rows are returned and parked on the dead-letter topic.
+        Rejected rows are returned and parked on the dead-letter topic. `account_id` is the
+        account the caller acts for (the REST API passes it; commands carry it once their
+        schema has the field).
         """
         if region is None:
             info = listing.find(campaign_id, self.target.bootstrap, self.target.prefix)
@@ -147,12 +150,15 @@ class CampaignClient:
             p.produce(topic, value=value, key=campaign_id.encode())
         p.wait(self.timeout)  # every contact acknowledged before the count goes up
         cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted))
-        result.answer = self._send(campaign_id, cmd, wait)
+        result.answer = self._send(campaign_id, cmd, wait, account_id)
         return result
 
     # ---- lifecycle --------------------------------------------------------------
 
-    def _send(self, campaign_id: str, cmd: Command, wait: bool) -> Answer:
+    def _send(
+        self, campaign_id: str, cmd: Command, wait: bool, account_id: str | None = None
+    ) -> Answer:
+        del account_id  # carried on the command once CampaignCommand has account_id
         return commands.send(
             self.producer,
             campaign_id,
@@ -163,7 +169,14 @@ class CampaignClient:
             timeout=self.timeout,
         )
 
-    def command(self, campaign_id: str, kind: CommandKind, *, wait: bool = True) -> Answer:
+    def command(
+        self,
+        campaign_id: str,
+        kind: CommandKind,
+        *,
+        wait: bool = True,
+        account_id: str | None = None,
+    ) -> Answer:
         """start / pause / resume / cancel with a fresh command id."""
         if kind not in (
             CommandKind.start,
@@ -172,7 +185,7 @@ class CampaignClient:
             CommandKind.cancel,
         ):
             raise ValueError(f"use schedule()/create()/add_contacts() for {kind.value}")
-        return self._send(campaign_id, Command(commands.new_command_id(), kind), wait)
+        return self._send(campaign_id, Command(commands.new_command_id(), kind), wait, account_id)
 
     def start(self, campaign_id: str, *, wait: bool = True) -> Answer:
         return self.command(campaign_id, CommandKind.start, wait=wait)
@@ -186,10 +199,17 @@ class CampaignClient:
     def cancel(self, campaign_id: str, *, wait: bool = True) -> Answer:
         return self.command(campaign_id, CommandKind.cancel, wait=wait)
 
-    def schedule(self, campaign_id: str, at: datetime, *, wait: bool = True) -> Answer:
+    def schedule(
+        self,
+        campaign_id: str,
+        at: datetime,
+        *,
+        wait: bool = True,
+        account_id: str | None = None,
+    ) -> Answer:
         """Schedule a start; `at` must be timezone-aware."""
         cmd = Command(commands.new_command_id(), CommandKind.schedule, start_at=from_datetime(at))
-        return self._send(campaign_id, cmd, wait)
+        return self._send(campaign_id, cmd, wait, account_id)
 
     def campaigns(self) -> list[listing.CampaignInfo]:
         return listing.campaigns(self.target.bootstrap, self.target.prefix)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from topics import catalogue
 from topics.codec import Codec, DecodeError, default_codec
 
-STAGES = ("ingest", "engine", "dialer", "sink")
+STAGES = ("ingest", "engine", "dialer", "sink", "webhook")
 
 
 class _Producer(Protocol):
