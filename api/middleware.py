@@ -89,27 +89,34 @@ class SizeLimit:
             await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))
             return
         seen = 0
-        started = False
+        over = False  # set once the body passed the limit: the answer becomes a 413
+        replaced = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise BodyTooLarge(limit)
             return msg
 
-        async def tracked(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
+        async def guarded(msg: Message) -> None:
+            # The framework may turn the exception into its own answer (a 400 "error
+            # parsing the body"): whatever it answers after the limit is replaced.
+            nonlocal replaced
+            if over:
+                if msg["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))
+                return
             await send(msg)
 
         try:
-            await self.app(scope, counted, tracked)
+            await self.app(scope, counted, guarded)
         except BodyTooLarge:
-            if not started:
+            if not replaced:
                 await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))
 
 

@@ -31,7 +31,7 @@ from ingest.upload import UploadError, upload
 from topics.translate import contact_from_record, definition_from_record
 
 router = APIRouter(
-    prefix="/v1/campaigns", tags=["campaigns"], responses=problem_responses(401, 422)
+    prefix="/v1/campaigns", tags=["campaigns"], responses=problem_responses(400, 401, 413, 422)
 )
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
@@ -444,7 +444,7 @@ CREATE_BODY = {
     openapi_extra=CREATE_BODY,
     responses={
         200: {"model": CreateSummary, "description": "dry run"},
-        **problem_responses(409, 413),
+        **problem_responses(409, 415, 503),
     },
 )
 async def create_campaign(
@@ -649,7 +649,7 @@ def _add_csv(svc: Services, account: str, cid: str, path: Path) -> ContactsAdded
     "/{campaign_id}/contacts",
     response_model=ContactsAdded,
     openapi_extra=ADD_BODY,
-    responses=problem_responses(404, 409, 413),
+    responses=problem_responses(404, 409, 503),
 )
 async def add_contacts(
     campaign_id: str,
@@ -682,7 +682,7 @@ async def add_contacts(
     "/{campaign_id}/duplicate",
     status_code=201,
     response_model=CreateSummary,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 503),
 )
 def duplicate_campaign(
     campaign_id: str,

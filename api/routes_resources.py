@@ -32,7 +32,7 @@ from api.models import (
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 422))
+router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422))
 
 Limit = Query(50, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=400)
@@ -303,7 +303,7 @@ ops = APIRouter(
     prefix="/v1/operator",
     tags=["operator"],
     dependencies=[Depends(operator)],
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(400, 401, 404, 409, 413, 422),
 )
 
 

@@ -113,3 +113,17 @@ class Receiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def local_services(bootstrap: str, prefix: str, state_dir: Any, **limits: Any) -> Any:
+    """The API's services in this process on the real broker (topics made under `prefix`)."""
+    from api.app import start_services
+    from api.config import ApiConfig
+    from topics import catalogue
+    from topics.admin import create_topics
+
+    create_topics(list(catalogue.catalogue(prefix).values()))
+    config = ApiConfig(
+        bootstrap=bootstrap, prefix=prefix, state_dir=state_dir, webhooks=False, **limits
+    )
+    return start_services(config)
