@@ -143,9 +143,14 @@ class ReadModel:
         consumer = Consumer(conf)
         parts = []
         for name in self.names.values():
-            meta = consumer.list_topics(name, timeout=30).topics.get(name)
-            if meta is None or meta.error is not None:
-                raise RuntimeError(f"topic {name} is missing: create the topics first")
+            deadline = time.monotonic() + 30  # a topic just created may not be in metadata yet
+            while True:
+                meta = consumer.list_topics(name, timeout=30).topics.get(name)
+                if meta is not None and meta.error is None and meta.partitions:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {name} is missing: create the topics first")
+                time.sleep(0.2)
             for p in meta.partitions:
                 stored = self.db.get(_k("o", name, str(p)))
                 offset = int(stored) if stored is not None else OFFSET_BEGINNING

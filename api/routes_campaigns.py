@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -481,6 +481,21 @@ async def create_campaign(
     return JSONResponse(summary.model_dump(mode="json"), status_code=200 if dry_run else 201)
 
 
+# Serialised campaign objects, keyed by campaign id: reused while the read model's row is
+# the same object (it swaps in a new dict on each change), so a list page is a join.
+_JSON_CACHE: dict[tuple[str, bool], tuple[dict[str, Any], bytes]] = {}
+
+
+def campaign_json(row: dict[str, Any], with_rules: bool) -> bytes:
+    key = (row["campaign_id"], with_rules)
+    hit = _JSON_CACHE.get(key)
+    if hit is not None and hit[0] is row:
+        return hit[1]
+    data = campaign_out(row, with_rules).model_dump_json().encode()
+    _JSON_CACHE[key] = (row, data)
+    return data
+
+
 @router.get("", response_model=CampaignPage)
 async def list_campaigns(
     status: str | None = Query(None, pattern="^(" + "|".join(STATUSES) + ")$"),
@@ -488,19 +503,20 @@ async def list_campaigns(
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
     account: str = Depends(account_id),
     svc: Services = Depends(services),
-) -> CampaignPage:
+) -> Response:
     rows, last = _rm(svc).page(account, status, decode_cursor(cursor), limit)
-    return CampaignPage(
-        items=[campaign_out(r, with_rules=False) for r in rows],
-        next_cursor=encode_cursor(last) if last is not None else None,
-    )
+    nxt = json.dumps(encode_cursor(last) if last is not None else None)
+    body = b'{"items":[' + b",".join(campaign_json(r, False) for r in rows) + b'],"next_cursor":'
+    return Response(body + nxt.encode() + b"}", media_type="application/json")
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut, responses=problem_responses(404))
 async def get_campaign(
     campaign_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
-) -> CampaignOut:
-    return campaign_out(_own(svc, account, campaign_id))
+) -> Response:
+    return Response(
+        campaign_json(_own(svc, account, campaign_id), True), media_type="application/json"
+    )
 
 
 # ---- lifecycle -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["engine", "ingest", "worker", "dialer", "sink"]
+ORDER = ["engine", "ingest", "worker", "dialer", "sink", "api"]
 # The issues' sizes where a benchmark's defaults are smaller.
 FULL_ARGS = {
     "worker": [

@@ -120,9 +120,13 @@ def local_services(bootstrap: str, prefix: str, state_dir: Any, **limits: Any) -
     from api.app import start_services
     from api.config import ApiConfig
     from topics import catalogue
-    from topics.admin import create_topics
+    from confluent_kafka.admin import AdminClient
 
-    create_topics(list(catalogue.catalogue(prefix).values()))
+    from topics.admin import create_topics
+    from topics.clients import admin_config
+
+    admin = AdminClient(admin_config(**{"bootstrap.servers": bootstrap}))
+    create_topics(list(catalogue.catalogue(prefix).values()), admin=admin)
     config = ApiConfig(
         bootstrap=bootstrap, prefix=prefix, state_dir=state_dir, webhooks=False, **limits
     )
