@@ -117,11 +117,11 @@ class Receiver:
 
 def local_services(bootstrap: str, prefix: str, state_dir: Any, **limits: Any) -> Any:
     """The API's services in this process on the real broker (topics made under `prefix`)."""
+    from confluent_kafka.admin import AdminClient
+
     from api.app import start_services
     from api.config import ApiConfig
     from topics import catalogue
-    from confluent_kafka.admin import AdminClient
-
     from topics.admin import create_topics
     from topics.clients import admin_config
 
