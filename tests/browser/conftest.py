@@ -153,6 +153,10 @@ def stack(
         down = st.cli("dev", "down", timeout=120)
         if down.returncode != 0:
             print(down.stdout + down.stderr)
+        # The services' logs outlive pytest's temporary directories, for a failure's autopsy.
+        logs = ROOT / "build" / "browser-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        shutil.copytree(home / "logs", logs, dirs_exist_ok=True)
         shutil.rmtree(home / "clickhouse", ignore_errors=True)
 
 

@@ -3,7 +3,7 @@
 import { api, ApiError, apiKey } from "./api.js";
 import { actionBar } from "./actions.js";
 import { outcomesChart, rateTable } from "./charts.js";
-import { STATUS_LABELS, announce, field, h, mount, pct, statusBadge, timeEl, when, fill } from "./ui.js";
+import { STATUS_LABELS, announce, field, fill, h, mount, pct, statusBadge, timeEl } from "./ui.js";
 
 const POLL_MS = 2000;
 const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out"];
@@ -172,6 +172,5 @@ export async function campaignPage(id) {
     if (!stopped) timer = window.setTimeout(tick, POLL_MS);
   };
   timer = window.setTimeout(tick, POLL_MS);
-  void when;
   return () => { stopped = true; window.clearTimeout(timer); };
 }

@@ -2,8 +2,8 @@
 // until the campaign is created, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
 import { session } from "./app.js";
-import { PHONE, RESERVED, analyseHeader, contactsOf, parseCsv, tableColumns } from "./contacts.js";
-import { announce, field, h, mount, newId, pct, showFieldErrors, when, fill } from "./ui.js";
+import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
+import { announce, field, fill, h, mount, newId, showFieldErrors, when } from "./ui.js";
 
 const STEPS = ["Agent and source number", "Number list", "Variable mapping", "Advanced rules", "Summary"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -53,7 +53,7 @@ function slug(name) {
 function int(v) { const n = Number(v); return v === "" || v === null || Number.isNaN(n) ? v : n; }
 
 /** The API definition from what the wizard holds; blanks left out so the API names them. */
-export function definition(state, agentsById, numbersById) {
+export function definition(state) {
   const r = state.rules;
   const retries = int(r.max_retries);
   const rules = {
@@ -125,7 +125,8 @@ export async function wizardPage(step) {
   while (s > 1 && !ready.slice(0, s).every(Boolean)) s -= 1;
   if (s !== step) { location.replace(`#/new/${s}`); return null; }
 
-  const ctx = { state, agents, numbers, agentsById, numbersById, go: (n) => { save(state); location.hash = `#/new/${n}`; } };
+  // ctx.discarded: the draft was created or thrown away; leaving must not save it again.
+  const ctx = { state, agents, numbers, agentsById, numbersById, discarded: false, go: (n) => { save(state); location.hash = `#/new/${n}`; } };
   const stepper = h("ol", { class: "stepper", "aria-label": "Steps" }, STEPS.map((label, i) => {
     const n = i + 1;
     const reachable = ready.slice(0, n).every(Boolean);
@@ -140,6 +141,7 @@ export async function wizardPage(step) {
       h("button", { type: "button", class: "link", onclick: () => {
         if (!window.confirm("Discard everything entered in this wizard?")) return;
         localStorage.removeItem(storageKey());
+        ctx.discarded = true;
         location.hash = "#/new/1";
         if (s === 1) wizardPage(1);
       } }, "Start over")),
@@ -147,7 +149,7 @@ export async function wizardPage(step) {
     stepper,
     body,
   );
-  return () => save(state);
+  return () => { if (!ctx.discarded) save(state); };
 }
 
 function nav(ctx, step, { nextLabel = "Next", onNext } = {}) {
@@ -370,7 +372,6 @@ function stepFour(ctx) {
   const callerNumbers = ctx.numbers.filter((n) => n.caller_id);
   const zones = (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC"]);
   if (!zones.includes("UTC")) zones.unshift("UTC");
-  const form = { };
   const bind = (key, input, parse = (v) => v) => {
     input.addEventListener("input", () => { r[key] = parse(input.value); save(state); });
     return input;
@@ -522,7 +523,6 @@ function stepFour(ctx) {
       return false;
     }
   });
-  void form;
   return formEl;
 }
 
@@ -540,6 +540,7 @@ function stepFive(ctx) {
       const { contacts } = contactsOf(state);
       const res = await api("/campaigns", { method: "POST", body: { definition: definition(state), contacts }, idempotency: state.idempotency });
       localStorage.removeItem(storageKey());
+      ctx.discarded = true;
       announce(`Campaign ${res.campaign_id} created as a draft.`);
       location.hash = `#/campaigns/${encodeURIComponent(res.campaign_id)}`;
     } catch (e) {
@@ -595,8 +596,5 @@ function renderSummary(ctx, s, tableRow) {
     h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
     f.contacts ? h("p", {}, Object.entries(f.contacts).map(([k, v]) => `${k}: ${v}`).join(", ")) : null,
     s.preview ? [h("h2", {}, "At launch"), h("p", {}, Object.entries(s.preview).map(([k, v]) => `${k}: ${v}`).join(", "))] : null,
-    s.contacts.accepted === 0 ? h("p", { class: "warn" }, "No contact was accepted: the campaign would have nothing to call.") : null,
-    pct === null ? null : null);
+    s.contacts.accepted === 0 ? h("p", { class: "warn" }, "No contact was accepted: the campaign would have nothing to call.") : null);
 }
-
-export { analyseHeader };
