@@ -5,14 +5,14 @@ are compacted topics; each worker reads them whole as Faust global tables whose
 "changelog" is the topic itself. Values stay raw Avro bytes in the table and are
 decoded on lookup, with a small cache keyed by the raw value.
 
-An account with no status record counts as active (`settings().account_default_active`):
-the demo and most deployments publish none, and blocking every campaign of an account
-that nobody described would stop the product on day one. Publishing `active: false`
-for an account is how to stop it.
+An account with no status record counts as `settings().account_default_active` (false
+since accounts exist: the API and `campaignflow accounts activate` publish the records).
+account.status is also followed live by `AccountFollower`, which answers first.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -50,19 +50,73 @@ def _raw_get(table: Mapping[Any, Any], key: bytes) -> Any:
     return None
 
 
+class AccountFollower:
+    """account.status followed live by a plain consumer, one record per account in memory.
+
+    The Faust global table reads the partitions this worker is "active" for only while
+    recovering, so a subscription activated after the worker started (the API's accounts,
+    `campaignflow accounts activate`) never reached it. Accounts are few; a dict is enough.
+    """
+
+    def __init__(self, consumer_conf: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self.active: dict[str, bool] = {}
+        self._conf = consumer_conf
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="account-follower", daemon=True)
+
+    def start(self) -> AccountFollower:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        consumer = Consumer(self._conf)
+        try:
+            meta = consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
+            parts = list(meta.partitions) if meta is not None else []
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, timeout=0.5):
+                    key = msg.key()
+                    if msg.error() is not None or key is None:
+                        continue
+                    account = bytes(key).decode("utf-8", "replace")
+                    value = msg.value()
+                    if value is None:
+                        self.active.pop(account, None)
+                        continue
+                    flag = _flag(bytes(value), "active")
+                    if flag is not None:
+                        self.active[account] = flag
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class TableDirectory:
     def __init__(
-        self, dnc: Mapping[Any, Any], accounts: Mapping[Any, Any], default_active: bool = True
+        self,
+        dnc: Mapping[Any, Any],
+        accounts: Mapping[Any, Any],
+        default_active: bool = True,
+        follower: AccountFollower | None = None,
     ) -> None:
         self.dnc = dnc
         self.accounts = accounts
         self.default_active = default_active
+        self.follower = follower
 
     def is_blocked(self, number: str) -> bool:
         raw = _raw_get(self.dnc, number.encode())
         return raw is not None and _flag(bytes(raw), "blocked") is True
 
     def subscription_active(self, account_id: str) -> bool:
+        if self.follower is not None and account_id in self.follower.active:
+            return self.follower.active[account_id]
         raw = _raw_get(self.accounts, account_id.encode())
         if not raw:
             return self.default_active
