@@ -116,6 +116,11 @@ def stack(
         "CAMPAIGNFLOW_HOME": str(home),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "CAMPAIGNFLOW_TOPIC_PREFIX": f"browser{os.getpid()}",
+        # The dialer's consumer group and static member id are not derived from the topic
+        # prefix: another stack on the same broker would fence this dialer (its calls then
+        # stay in flight for ever).
+        "CAMPAIGNFLOW_DIALER_GROUP_ID": f"browser{os.getpid()}-dialer",
+        "CAMPAIGNFLOW_DIALER_ID": f"browser{os.getpid()}-dialer",
         "CAMPAIGNFLOW_WORKER_PORT": str(free_port()),
         "CAMPAIGNFLOW_DIALER_METRICS_PORT": str(free_port()),
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),

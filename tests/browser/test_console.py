@@ -262,8 +262,9 @@ def test_manual_wizard_keeps_the_draft_then_pause_and_resume(
     step_heading(page, 2)
     expect(page.get_by_label("Row 1 phone_number_2", exact=True)).to_have_value("+33612345670")
     expect(page.get_by_label("Row 2 name", exact=True)).to_have_value("Paul")
-    next_step(page)
+    page.get_by_test_id("check-list").click()
     expect(page.get_by_test_id("list-check")).to_have_text("2 accepted, 0 rejected.")
+    next_step(page)
 
     step_heading(page, 3)
     page.get_by_label("name", exact=True).select_option("customer_name")
@@ -370,6 +371,16 @@ def test_cancel_from_the_list_and_the_engine_reason_on_refusal(
     expect(row.locator("[data-status='cancelled']")).to_be_visible(timeout=30_000)
     expect(row.get_by_role("button")).to_have_count(0)  # nothing left to do
     shot(page, screenshots, "09-campaigns-list", narrow=True)
+    # Duplicate the cancelled campaign: the copy is a new draft with the same contacts.
+    row.get_by_role("link", name="Winter offer").click()
+    wait_status(page, "cancelled", 20_000)
+    page.get_by_text("Duplicate", exact=True).click()
+    page.get_by_label("New campaign ID").fill("winter-offer-2")
+    page.get_by_label("New name").fill("Winter offer again")
+    page.get_by_role("button", name="Create the copy as a draft").click()
+    expect(page.locator("h1")).to_have_text("Winter offer again")
+    wait_status(page, "draft", 20_000)
+    expect(page.get_by_test_id("done-total")).to_have_text("0 / 3 contacts done")
 
 
 def test_an_account_without_subscription_cannot_start(

@@ -3,7 +3,7 @@
 import { api, ApiError, apiKey } from "./api.js";
 import { actionBar } from "./actions.js";
 import { outcomesChart, rateTable } from "./charts.js";
-import { STATUS_LABELS, announce, field, fill, h, mount, pct, statusBadge, timeEl } from "./ui.js";
+import { STATUS_LABELS, announce, field, fill, h, mount, pct, ruleText, statusBadge, timeEl } from "./ui.js";
 
 const POLL_MS = 2000;
 const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out"];
@@ -156,7 +156,7 @@ export async function campaignPage(id) {
       h("div", { class: "toolbar" }, h("label", { for: "contact-status" }, "Status"), statusFilter),
       contactsHost, moreBtn),
     h("section", { class: "card", "aria-labelledby": "rules-h" }, h("h2", { id: "rules-h" }, "Rules"),
-      h("dl", { class: "facts" }, Object.entries(campaign.rules || {}).map(([k2, v]) => [h("dt", {}, k2), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))])),
+      h("dl", { class: "facts" }, Object.entries(campaign.rules || {}).map(([k2, v]) => [h("dt", {}, k2.replace(/_/g, " ")), h("dd", {}, ruleText(k2, v))])),
       h("p", { class: "muted" }, `Agent ${campaign.agent_id || "–"}, source number ${campaign.source_number || "–"}.`)),
   );
   renderHead(campaign);

@@ -140,3 +140,26 @@ export function fill(el, ...kids) {
   el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false)
     .map((k) => (k instanceof Node ? k : document.createTextNode(String(k)))));
 }
+
+const DAY_SHORT = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
+
+function windowText(w) {
+  if (Array.isArray(w)) return w.map(windowText).join(", ");
+  return w && typeof w === "object" && "start" in w ? `${w.start}–${w.end}` : JSON.stringify(w);
+}
+
+/** A rule's value as a person reads it (the API's normalised rules, any field). */
+export function ruleText(key, value) {
+  if (value === null || value === undefined || value === "") return "–";
+  if (key === "calling_days" && Array.isArray(value)) return value.map((d) => DAY_SHORT[d] || d).join(", ");
+  if (key === "calling_window") return windowText(value);
+  if (key === "caller_ids" && typeof value === "object") return `${value.strategy}: ${(value.numbers || []).join(", ")}`;
+  if (key === "contact_local_time" && typeof value === "object") return value.enabled ? `contact's local time ${windowText(value.window)}` : "off";
+  if (key === "calling_hours" && typeof value === "object") return Object.entries(value).map(([d, w]) => `${DAY_SHORT[d] || d} ${windowText(w)}`).join("; ");
+  if (key === "holidays" && typeof value === "object") return [value.country, value.subdivision].filter(Boolean).join("-");
+  if (key === "attempt_limits" && Array.isArray(value)) return value.map((l) => `at most ${l.max_calls} calls per ${l.scope} in ${l.period_hours} h`).join("; ");
+  if (key === "retry_delay_minutes" || key === "max_call_minutes") return `${value} min`;
+  if (Array.isArray(value)) return value.join(", ");
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}

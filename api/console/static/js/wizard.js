@@ -3,7 +3,7 @@
 import { all, api, ApiError } from "./api.js";
 import { session } from "./app.js";
 import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
-import { announce, field, fill, h, mount, newId, showFieldErrors, when } from "./ui.js";
+import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
 const STEPS = ["Agent and source number", "Number list", "Variable mapping", "Advanced rules", "Summary"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -162,7 +162,16 @@ function nav(ctx, step, { nextLabel = "Next", onNext } = {}) {
 }
 
 function stepForm(ctx, step, children, validate) {
-  const form = h("form", { class: "card wizard", novalidate: true, oninput: () => save(ctx.state), onsubmit: async (ev) => {
+  const form = h("form", { class: "card wizard", novalidate: true, oninput: (ev) => {
+    save(ctx.state);
+    // An edited field's old error goes; the next check says whether it still holds.
+    const path = ev.target && ev.target.dataset ? ev.target.dataset.field : null;
+    if (path) {
+      ev.target.removeAttribute("aria-invalid");
+      const slot = form.querySelector(`[data-error-for="${CSS.escape(path)}"]`);
+      if (slot) slot.textContent = "";
+    }
+  }, onsubmit: async (ev) => {
     ev.preventDefault();
     const msg = form.querySelector(".form-msg");
     fill(msg, );
@@ -574,7 +583,6 @@ function renderSummary(ctx, s, tableRow) {
   const agent = ctx.agentsById[state.agent_id];
   const number = ctx.numbersById[state.source_number_id];
   const rules = s.rules || {};
-  const fmt = (v) => (v === undefined || v === null || v === "" ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v));
   const f = s.forecast || {};
   return h("div", { class: "summary", "data-testid": "summary" },
     h("h2", {}, "Contacts"),
@@ -591,7 +599,7 @@ function renderSummary(ctx, s, tableRow) {
     h("dl", { class: "facts" }, Object.entries((s.variables && s.variables.mapped) || {}).map(([c, v]) => [h("dt", {}, c), h("dd", {}, v)])),
     s.variables && s.variables.unfed && s.variables.unfed.length ? h("p", { class: "warn" }, `Not fed by any column: ${s.variables.unfed.join(", ")}.`) : null,
     h("h2", {}, "Rules"),
-    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmt(v))])),
+    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, ruleText(k, v))])),
     h("h2", {}, "Forecast"),
     h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
     f.contacts ? h("p", {}, Object.entries(f.contacts).map(([k, v]) => `${k}: ${v}`).join(", ")) : null,
