@@ -35,7 +35,7 @@ class Services:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -44,11 +44,12 @@ def _unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def account_id(
+async def account_id(
     creds: HTTPAuthorizationCredentials | None = Depends(bearer),
     svc: Services = Depends(services),
 ) -> str:
-    """The account of the bearer key; 401 without a live key."""
+    """The account of the bearer key; 401 without a live key (async: a plain def would
+    run in the thread pool, two thread hops on every request)."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorized("missing Authorization: Bearer <api key>")
     owner = accounts.authenticate(svc.cp, creds.credentials.strip())
@@ -57,7 +58,7 @@ def account_id(
     return owner
 
 
-def operator(
+async def operator(
     creds: HTTPAuthorizationCredentials | None = Depends(bearer),
     svc: Services = Depends(services),
 ) -> None:

@@ -243,18 +243,16 @@ class ReadModel:
         ids = self._by_account.get(account, [])
         start = bisect.bisect_right(ids, after) if after is not None else 0
         out: list[dict[str, Any]] = []
-        last = None
-        for scanned, cid in enumerate(ids[start:], 1):
-            last = cid
-            row = self.campaigns[cid]
+        stop = min(len(ids), start + MAX_SCAN)
+        pos = start
+        while pos < stop:
+            row = self.campaigns[ids[pos]]
+            pos += 1
             if status is None or row["status"] == status:
                 out.append(row)
                 if len(out) == limit:
                     break
-            if scanned >= MAX_SCAN:
-                break
-        pos = bisect.bisect_right(ids, last) if last is not None else len(ids)
-        return out, (last if pos < len(ids) else None)
+        return out, (ids[pos - 1] if pos < len(ids) and pos > start else None)
 
     def contacts(
         self, cid: str, status: str | None, after_seq: int | None, limit: int
