@@ -165,13 +165,15 @@ def stack(
         shutil.rmtree(home / "clickhouse", ignore_errors=True)
 
 
-def _account(stack: Stack, account_id: str, name: str, active: bool) -> Account:
+def _account(stack: Stack, account_id: str, name: str, active: bool, seed: bool = True) -> Account:
     args = ["accounts", "create", account_id, "--name", name]
     if active:
         args.append("--active")
     out = stack.cli(*args)
     assert out.returncode == 0, out.stdout + out.stderr
     acct = Account(account_id, out.stdout.strip().splitlines()[-1], stack.base_url)
+    if not seed:
+        return acct
     r = acct.call(
         "POST",
         "/agents",
@@ -202,3 +204,9 @@ def acme(stack: Stack) -> Account:
 def lapsed(stack: Stack) -> Account:
     """An account whose subscription is not active."""
     return _account(stack, "lapsed", "Lapsed Ltd", active=False)
+
+
+@pytest.fixture(scope="session")
+def newcomer(stack: Stack) -> Account:
+    """An active account with no agent and no number yet (what `make demo` hands out)."""
+    return _account(stack, "newco", "Newco", active=True, seed=False)

@@ -411,3 +411,34 @@ def test_an_account_without_subscription_cannot_start(
     wait_status(page, "draft", 20_000)
     r = lapsed.call("GET", "/campaigns/lapsed-draft")
     assert r.json()["status"] == "draft"
+
+
+def test_a_new_account_adds_its_agent_and_number_in_step_one(
+    page: Page, stack: Stack, newcomer: Account, screenshots: Path
+) -> None:
+    sign_in(page, stack, newcomer)
+    page.get_by_role("link", name="Create campaign").first.click()
+    step_heading(page, 1)
+    expect(page.get_by_text("This account has no agent yet")).to_be_visible()
+    page.get_by_label("Agent ID").fill("Not an id")
+    page.get_by_label("Agent name").fill("Reminders")
+    page.get_by_label("Prompt").fill("Hello {{first_name}}, your appointment is on {{day}}.")
+    page.get_by_role("button", name="Add agent").click()
+    # The API's own message, next to the field it names.
+    agent_error = page.locator(".add-resource [data-error-for='agent_id']").first
+    expect(agent_error).not_to_be_empty()
+    page.get_by_label("Agent ID").fill("reminders")
+    page.get_by_role("button", name="Add agent").click()
+    expect(page.get_by_label("AI agent that handles the calls")).to_have_value("reminders")
+    expect(page.locator(".prompt-preview")).to_contain_text("first_name, day")
+    # With no number yet, the "Add a phone number" form is open already.
+    page.get_by_label("Number ID").fill("front-desk")
+    page.get_by_label("Label").fill("Front desk")
+    page.get_by_label("Number (E.164)").fill("+33140000000")
+    page.get_by_role("button", name="Add number").click()
+    expect(page.get_by_label("Source number the calls come from")).to_have_value("front-desk")
+    expect(page.get_by_label("AI agent that handles the calls")).to_have_value("reminders")
+    assert_accessible(page, "wizard step 1 with the add forms")
+    shot(page, screenshots, "01-wizard-new-account")
+    next_step(page)
+    step_heading(page, 2)

@@ -1,7 +1,7 @@
 // Create campaign in five steps. Everything entered is kept in localStorage (per account)
 // until the campaign is created, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
-import { session } from "./app.js";
+import { route, session } from "./app.js";
 import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
@@ -197,9 +197,9 @@ function stepOne(ctx) {
       h("p", {}, a.variables.length ? `Variables: ${a.variables.join(", ")}` : "This prompt has no variables.")] : "");
   }
   preview();
-  return stepForm(ctx, 1, [
-    !agents.length ? h("p", { class: "banner" }, "This account has no agents yet: add one with POST /v1/agents.") : null,
-    !numbers.length ? h("p", { class: "banner" }, "This account has no numbers yet: add one with POST /v1/numbers.") : null,
+  const form = stepForm(ctx, 1, [
+    !agents.length ? h("p", { class: "banner" }, "This account has no agent yet: add one below.") : null,
+    !numbers.length ? h("p", { class: "banner" }, "This account has no phone number yet: add one below.") : null,
     field("AI agent that handles the calls", agentSel, { field: "agent_id" }),
     field("Source number the calls come from", numberSel, { field: "source_number_id" }),
     prompt,
@@ -210,6 +210,47 @@ function stepOne(ctx) {
     showFieldErrors(form, { errors }, null);
     return errors.length === 0;
   });
+  return h("div", {}, form, h("div", { class: "grid2" },
+    addResource(ctx, "agent", !agents.length),
+    addResource(ctx, "number", !numbers.length)));
+}
+
+/** Inline "New agent" / "New number" forms: POST /v1/agents or /v1/numbers, then select it. */
+function addResource(ctx, kind, open) {
+  const isAgent = kind === "agent";
+  const id = h("input", { type: "text", required: true, placeholder: isAgent ? "renewals-bot" : "main-line", pattern: "[a-z0-9][a-z0-9._-]*" });
+  const name = h("input", { type: "text", required: true, placeholder: isAgent ? "Renewals" : "Main line" });
+  const text = isAgent
+    ? h("textarea", { rows: "3", placeholder: "Hi {{customer_name}}, a word about your {{plan}} plan." })
+    : h("input", { type: "tel", required: true, placeholder: "+15550100000" });
+  const callerId = h("input", { type: "checkbox", checked: true });
+  const general = h("div", { class: "form-msg", role: "alert" });
+  const formEl = h("form", { class: "card", novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    const body = isAgent
+      ? { agent_id: id.value.trim(), name: name.value.trim(), prompt: text.value }
+      : { number_id: id.value.trim(), label: name.value.trim(), e164: text.value.trim(), caller_id: callerId.checked };
+    try {
+      await api(isAgent ? "/agents" : "/numbers", { method: "POST", body });
+      if (isAgent) ctx.state.agent_id = body.agent_id; else ctx.state.source_number_id = body.number_id;
+      save(ctx.state);
+      announce(`${isAgent ? "Agent" : "Number"} ${body[isAgent ? "agent_id" : "number_id"]} added.`);
+      await route();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      showFieldErrors(formEl, e.problem, general);
+    }
+  } },
+  h("h2", {}, isAgent ? "New agent" : "New phone number"),
+  field(isAgent ? "Agent ID" : "Number ID", id, { field: isAgent ? "agent_id" : "number_id" }),
+  field(isAgent ? "Agent name" : "Label", name, { field: isAgent ? "name" : "label" }),
+  isAgent
+    ? field("Prompt", text, { field: "prompt", hint: "Variables are written {{like_this}}; the number list's columns can feed them." })
+    : [field("Number (E.164)", text, { field: "e164" }), h("label", { class: "block" }, callerId, " Also usable as a caller ID")],
+  general,
+  h("button", { type: "submit" }, isAgent ? "Add agent" : "Add number"));
+  return h("details", { class: "add-resource", open: open || null },
+    h("summary", {}, isAgent ? "Add an agent" : "Add a phone number"), formEl);
 }
 
 // ---- Step 2 ---------------------------------------------------------------------------
