@@ -126,11 +126,6 @@ def stack(
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),
         "CAMPAIGNFLOW_SINK_PORT": str(free_port()),
         "CAMPAIGNFLOW_API_PORT": str(api_port),
-        # The worker's account.status table was seen never to start processing under load,
-        # so an account activated after dev up stayed refused by the engine. Accounts with
-        # no record count as active for the engine here; the API still answers 402 for an
-        # account whose subscription record is inactive (the lapsed account's test).
-        "CAMPAIGNFLOW_ACCOUNT_DEFAULT_ACTIVE": "true",
     }
     st = Stack(env, f"http://127.0.0.1:{api_port}", home)
     up = st.cli(
