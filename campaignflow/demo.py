@@ -94,7 +94,7 @@ def _apply(p: Progress, campaign_id: str, kind: str, rec: dict[str, object]) -> 
 def run(console: Console) -> int:
     say = console.print
     say(
-        "[bold]1/4[/bold] starting the local stack (Kafka, engine worker, simulated dialer, ClickHouse sink)"
+        "[bold]1/4[/bold] starting the local stack (Kafka, engine worker, simulated dialer, ClickHouse sink, REST API and console)"
     )
     devstack.up(
         say,
