@@ -8,9 +8,29 @@ STAMP := $(VENV)/.installed
 # re-resolves pyproject.toml's ranges into it, on purpose, in a commit of its own.
 LOCK := requirements.lock
 
-.PHONY: install lock demo test lint typecheck unit bench kafka-up kafka-down clean
+.PHONY: install lock demo test lint typecheck unit bench kafka-up kafka-down clean chromium browser screenshots
 
-install: $(STAMP)
+CONSOLE := api/console
+CONSOLE_VENDOR := $(CONSOLE)/static/vendor
+CHROMIUM := /usr/bin/chromium
+
+install: $(STAMP) $(CONSOLE_VENDOR)/.installed
+
+# The console's third-party files (papaparse; axe-core for the browser tests) come from the
+# npm registry through package-lock.json and are copied next to the console's own files.
+$(CONSOLE_VENDOR)/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "make install: npm (Node.js) is needed for the web console's assets: apt-get install nodejs npm"; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(CONSOLE_VENDOR)
+	cp $(CONSOLE)/node_modules/papaparse/papaparse.min.js $(CONSOLE_VENDOR)/
+	@touch $@
+
+# Debian's Chromium for the browser tests (Playwright never downloads a browser here).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "The browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (Debian) and retry."; exit 1; fi; \
+	fi
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +50,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+test: install lint typecheck chromium
 	$(BIN)/campaignflow kafka up
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The web console in Chromium against a live local stack (tests/browser).
+browser: install chromium
+	$(BIN)/campaignflow kafka up
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+
+# Regenerate the README's console screenshots (docs/screenshots/) from the browser tests.
+screenshots: install chromium
+	$(BIN)/campaignflow kafka up
+	CAMPAIGNFLOW_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 unit: install
 	$(BIN)/python -m pytest -q -m "unit or property"

@@ -167,8 +167,14 @@ class Settings(BaseSettings):
         description="CLI: account that lifecycle commands and added contacts are sent for (default: the campaign's own, from its create command).",
     )
     account_default_active: bool = Field(
-        default=True,
-        description="Engine worker: whether an account with no record on account.status has an active subscription.",
+        default=False,
+        description="Engine worker: whether an account with no record on account.status has an active subscription (accounts are activated explicitly: `campaignflow accounts activate`).",
+    )
+    api_host: str = Field(
+        default="127.0.0.1", description="Address `campaignflow api` binds (loopback by default)."
+    )
+    api_port: int = Field(
+        default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
 
     @property

@@ -34,13 +34,14 @@ from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams import metrics
 from streams.committer import Committer, Sealed
-from streams.directory import TableDirectory, global_table
+from streams.directory import AccountFollower, TableDirectory, global_table
 from streams.partitioner import partition_of, partitioner
 from streams.publish import Publisher
 from streams.rocks import AtomicRocksStore  # importing registers the cfrocks:// store
 from streams.shell import Inbound, Shell
 from streams.tablestore import TableStore
 from topics import catalogue
+from topics.clients import consumer_config
 from topics.codec import default_codec
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,11 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         options=dict(DIRECTORY_ROCKS),
         **_table_types(),
     )
+    # account.status read live besides the global table (see AccountFollower)
+    follower = AccountFollower(
+        consumer_config(f"{app.conf.id}-accounts", log_level=2),
+        names[catalogue.ACCOUNT_STATUS],
+    ).start()
     codec = default_codec()
     holder: dict[str, Any] = {}
 
@@ -228,7 +234,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
             rocks = state.data
             assert isinstance(rocks, AtomicRocksStore), "the state table needs the cfrocks:// store"
             store = TableStore(rocks)
-            directory = TableDirectory(dnc, accounts, s.account_default_active)
+            directory = TableDirectory(dnc, accounts, s.account_default_active, follower=follower)
             publisher = Publisher()
             holder["publisher"] = publisher
             holder["committer"] = Committer(

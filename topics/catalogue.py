@@ -21,6 +21,13 @@ DNC = "campaign.dnc"
 ACCOUNT_STATUS = "account.status"
 INBOUND = "call.inbound"
 DEADLETTER = "campaignflow.deadletter"
+# The REST API's control plane: compacted, keyed "<account_id>/<id>", read whole at start.
+API_ACCOUNTS = "api.accounts"
+API_AGENTS = "api.agents"
+API_NUMBERS = "api.numbers"
+API_WEBHOOKS = "api.webhooks"
+API_IDEMPOTENCY = "api.idempotency"
+API_TOPICS: tuple[str, ...] = (API_ACCOUNTS, API_AGENTS, API_NUMBERS, API_WEBHOOKS, API_IDEMPOTENCY)
 
 # The largest message any topic takes and any producer of ours sends (topic
 # max.message.bytes, producer message.max.bytes): set explicitly, not the broker's default.
@@ -71,6 +78,18 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     INBOUND: ("InboundCall", "agent_id", "delete", False, {}),
     # Parked messages are evidence: keep them four weeks.
     DEADLETTER: ("DeadLetter", "topic", "delete", False, {"retention.ms": str(28 * 86_400_000)}),
+    API_ACCOUNTS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_AGENTS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_NUMBERS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_WEBHOOKS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    # A repeated Idempotency-Key answers the first answer for a day, then compaction forgets it.
+    API_IDEMPOTENCY: (
+        "ApiRecord",
+        "account_id/id",
+        "compact,delete",
+        False,
+        {"retention.ms": str(86_400_000)},
+    ),
 }
 
 LOGICAL_NAMES: tuple[str, ...] = tuple(_TOPICS)

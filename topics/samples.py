@@ -125,6 +125,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "Tick": {"partition": 3, "at": T0},
     "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0, "account_id": None},
     "AccountStatus": {"account_id": "acme", "active": True, "plan": "pro", "updated_at": T0},
+    "ApiRecord": {
+        "kind": "agent",
+        "account_id": "acme",
+        "id": "renewals-bot",
+        "body": '{"agent_id": "renewals-bot", "name": "Renewals", "prompt": "Hi"}',
+        "updated_at": T0,
+    },
     "InboundCall": {
         "call_id": "in-42",
         "agent_id": "renewals-bot",

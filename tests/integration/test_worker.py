@@ -103,6 +103,7 @@ def statuses(events: Any, cid: str) -> list[str]:
 @pytest.fixture()
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
+    r.activate("acme")  # an account without a subscription record cannot start
     try:
         yield r
     finally:
