@@ -40,6 +40,7 @@ OTHER = "+12025553002"
 @pytest.fixture()
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
+    r.activate("acme", "globex", "initech")  # no account is active without a record
     try:
         yield r
     finally:
