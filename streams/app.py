@@ -130,7 +130,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         web_port=port,
         canonical_url=f"http://127.0.0.1:{port}",
         topic_partitions=partitions,
-        topic_replication_factor=s.replication_factor,
+        topic_replication_factor=s.topic_replication,
         producer_partitioner=partitioner,
         producer_acks=-1,
         producer_linger_ms=1,

@@ -72,21 +72,28 @@ def topic_name(logical: str, prefix: str | None = None) -> str:
     return (settings().topic_prefix if prefix is None else prefix) + logical
 
 
+def min_insync_replicas(replication: int) -> int:
+    """In-sync replicas an acks=all write needs: 2 from 3 replicas on (one node may be down)."""
+    return 2 if replication >= 3 else 1
+
+
 def catalogue(prefix: str | None = None) -> dict[str, TopicSpec]:
     """Every topic, keyed by logical name, resolved against the current settings."""
     s = settings()
+    replication = s.topic_replication
+    durability = {"min.insync.replicas": str(min_insync_replicas(replication))}
     out: dict[str, TopicSpec] = {}
     for logical, (schema, key, cleanup, keyed, extra) in _TOPICS.items():
         out[logical] = TopicSpec(
             logical=logical,
             name=topic_name(logical, prefix),
             partitions=s.partitions,
-            replication=s.replication_factor,
+            replication=replication,
             cleanup_policy=cleanup,
             schema=schema,
             key=key,
             campaign_keyed=keyed,
-            config=dict(extra),
+            config={**durability, **extra},
         )
     return out
 
