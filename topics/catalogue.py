@@ -20,6 +20,7 @@ EVENTS = "campaign.events"
 DNC = "campaign.dnc"
 ACCOUNT_STATUS = "account.status"
 INBOUND = "call.inbound"
+PLACED = "call.placed"
 DEADLETTER = "campaignflow.deadletter"
 
 # The topics the engine agent reads together; they must co-partition.
@@ -58,6 +59,15 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     DNC: ("DncEntry", "number", "compact", False, {}),
     ACCOUNT_STATUS: ("AccountStatus", "account_id", "compact", False, {}),
     INBOUND: ("InboundCall", "agent_id", "delete", False, {}),
+    # The dialers' record of placed calls: on the partition number of the call's call.create
+    # message (co-partitioned), keyed by call_id, compacted; forgotten after 7 days.
+    PLACED: (
+        "CallPlaced",
+        "call_id",
+        "compact,delete",
+        True,
+        {"retention.ms": str(7 * 86_400_000), "min.compaction.lag.ms": str(60_000)},
+    ),
     # Parked messages are evidence: keep them four weeks.
     DEADLETTER: ("DeadLetter", "topic", "delete", False, {"retention.ms": str(28 * 86_400_000)}),
 }

@@ -34,6 +34,7 @@ EVENTS: tuple[str, ...] = (
     "AccountStatus",
     "InboundCall",
     "DeadLetter",
+    "CallPlaced",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
