@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench compiled kafka-up kafka-down clean
+.PHONY: install demo test lint typecheck unit bench chaos compiled kafka-up kafka-down clean
 
 install: $(STAMP)
 
@@ -37,6 +37,16 @@ compiled: install
 
 bench: install compiled
 	$(BIN)/python benchmarks/run_all.py
+
+# Three full chaos runs (tests/chaos/) on the local 3-node cluster, each with its own seed;
+# the first kills no dialer (then the calls must be exactly simulate's forecast).
+CHAOS_SEEDS ?= 11 22 33
+chaos: install
+	$(BIN)/campaignflow kafka up --brokers 3
+	@set -e; first=1; for seed in $(CHAOS_SEEDS); do \
+	  if [ $$first = 1 ]; then spare=--spare-dialers; else spare=; fi; first=0; \
+	  $(BIN)/python -m tests.chaos.run --seed $$seed $$spare; \
+	done
 
 kafka-up: install
 	$(BIN)/campaignflow kafka up

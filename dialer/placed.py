@@ -57,6 +57,7 @@ def call_from_record(record: dict[str, Any]) -> Call:
         agent_prompt="",
         created_at=int(record["created_at"]),
         deadline=int(record["deadline"]),
+        placed_at=int(record["placed_at"]),
     )
 
 

@@ -33,7 +33,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -275,7 +275,8 @@ class Dialer:
                 if call.deadline <= now:
                     self._expired(call, topic, partition, offset, now)
                 else:
-                    self.placed.dialing(call, partition, now)
+                    item = (replace(call, placed_at=now), topic, partition, offset)
+                    self.placed.dialing(item[0], partition, now)
                     dial.append(item)
             if not dial:
                 continue

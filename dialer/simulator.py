@@ -186,7 +186,7 @@ class SimulatorAdapter:
             task = asyncio.ensure_future(self._inbound_for(call.agent_id, call.account_id))
             self._inbound_tasks.add(task)
             task.add_done_callback(self._inbound_tasks.discard)
-        return self._outcome(call, now_ms())
+        return self._outcome(call, call.placed_at or now_ms())
 
     def _outcome(self, call: Call, started: int) -> tuple[Outcome | None, float]:
         """The scripted or drawn outcome of a call dialled at `started`; (outcome, ends at, s)."""
