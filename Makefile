@@ -43,10 +43,10 @@ bench: install compiled
 CHAOS_SEEDS ?= 11 22 33
 chaos: install
 	$(BIN)/campaignflow kafka up --brokers 3
-	@set -e; first=1; for seed in $(CHAOS_SEEDS); do \
+	@rc=0; first=1; for seed in $(CHAOS_SEEDS); do \
 	  if [ $$first = 1 ]; then spare=--spare-dialers; else spare=; fi; first=0; \
-	  $(BIN)/python -m tests.chaos.run --seed $$seed $$spare; \
-	done
+	  $(BIN)/python -m tests.chaos.run --seed $$seed $$spare || rc=1; \
+	done; exit $$rc
 
 kafka-up: install
 	$(BIN)/campaignflow kafka up
