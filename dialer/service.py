@@ -239,7 +239,9 @@ class Dialer:
         """The call a message carries, or None (errors logged, bad input parked)."""
         err = message.error()
         if err is not None:
-            if err.fatal():
+            # A fatal consumer error (e.g. a static member fenced after its coordinator moved)
+            # leaves the consumer dead: stop, so the supervisor starts a fresh process.
+            if err.fatal() or err.code() == KafkaError._FATAL:
                 raise KafkaException(err)
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", err)

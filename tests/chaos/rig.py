@@ -107,6 +107,7 @@ class Proc:
     argv: list[str]
     metrics_port: int | None
     proc: subprocess.Popen[bytes] | None = None
+    busy: bool = False  # the fault thread is killing/pausing it: the supervisor keeps off
     incarnations: list[dict[str, float]] = field(default_factory=list)  # last scrape of each
 
 
@@ -297,9 +298,33 @@ class ChaosRun:
             else:
                 self.kill(target)
 
+    def supervise(self) -> None:
+        """The supervisor's part (systemd Restart=always): a process that exited by itself is
+        restarted, and the table says so (a dialer whose consumer died, a fenced worker)."""
+        while not self._stop.wait(1.0):
+            for p in self.procs.values():
+                if p.busy or p.proc is None or p.proc.poll() is None:
+                    continue
+                self.faults.append(
+                    Fault(
+                        self.elapsed(),
+                        "exit",
+                        p.name,
+                        f"exited {p.proc.returncode} by itself, restarted",
+                    )
+                )
+                self.start(p)
+
     def kill(self, name: str) -> None:
         p = self.procs[name]
         assert p.proc is not None
+        p.busy = True
+        try:
+            self._kill(p, name)
+        finally:
+            p.busy = False
+
+    def _kill(self, p: Proc, name: str) -> None:
         self.scrape(p)
         at = self.elapsed()
         p.proc.send_signal(signal.SIGKILL)
@@ -312,6 +337,13 @@ class ChaosRun:
 
     def pause(self, name: str) -> None:
         p = self.procs[name]
+        p.busy = True
+        try:
+            self._pause(p, name)
+        finally:
+            p.busy = False
+
+    def _pause(self, p: Proc, name: str) -> None:
         assert p.proc is not None
         hold = SESSION_TIMEOUT_S + 5
         self.scrape(p)  # nothing counts while stopped, and a fenced worker exits on waking
@@ -437,6 +469,7 @@ class ChaosRun:
             target=self.inject, args=(self.schedule(), finished.is_set), daemon=True
         )
         chaos.start()
+        threading.Thread(target=self.supervise, daemon=True).start()
         done = self.wait_final(finished)
         chaos.join(max(self.left() - 60, 1))
         for p in self.procs.values():
@@ -651,6 +684,8 @@ class ChaosRun:
         self.say("\n".join(lines))
 
     def teardown(self) -> None:
+        self._stop.set()
+        time.sleep(1.5)  # the supervisor's last turn
         for p in self.procs.values():
             if p.proc is not None and p.proc.poll() is None:
                 p.proc.send_signal(signal.SIGCONT)
