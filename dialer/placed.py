@@ -107,44 +107,53 @@ class PlacedRecord:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(self, call: Call, partition: int, state: str, placed_at: int) -> None:
-        record = {
-            "call_id": call.call_id,
-            "state": state,
-            "campaign_id": call.campaign_id,
-            "account_id": call.account_id,
-            "contact_id": call.contact_id,
-            "attempt": call.attempt,
-            "to": call.to,
-            "from": call.from_,
-            "agent_id": call.agent_id,
-            "created_at": call.created_at,
-            "deadline": call.deadline,
-            "placed_at": placed_at,
-            "dialer_id": self.dialer_id,
-            "adapter": self.adapter,
-        }
-        value = self.codec.encode("CallPlaced", record)
-        key = call.call_id.encode("utf-8")
-        while True:
-            try:
-                self.producer.produce(self.topic, value=value, key=key, partition=partition)
-                break
-            except BufferError:
-                self.producer.poll(0.05)
-        self._set(call.call_id, state)
+    def _write(self, items: list[tuple[Call, int]], state: str, placed_at: list[int]) -> None:
+        """Produce one record per (call, partition), encoded together (one schema lookup)."""
+        dialer, adapter = self.dialer_id, self.adapter
+        records = [
+            {
+                "call_id": call.call_id,
+                "state": state,
+                "campaign_id": call.campaign_id,
+                "account_id": call.account_id,
+                "contact_id": call.contact_id,
+                "attempt": call.attempt,
+                "to": call.to,
+                "from": call.from_,
+                "agent_id": call.agent_id,
+                "created_at": call.created_at,
+                "deadline": call.deadline,
+                "placed_at": at,
+                "dialer_id": dialer,
+                "adapter": adapter,
+            }
+            for (call, _p), at in zip(items, placed_at, strict=True)
+        ]
+        produce, topic = self.producer.produce, self.topic
+        for (call, partition), value in zip(
+            items, self.codec.encode_many("CallPlaced", records), strict=True
+        ):
+            key = call.call_id.encode("utf-8")
+            while True:
+                try:
+                    produce(topic, value=value, key=key, partition=partition)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            self._set(call.call_id, state)
 
-    def dialing(self, call: Call, partition: int, placed_at: int) -> None:
-        """Record that `call` is about to be handed to the adapter (acked by `wait_acked`)."""
-        self._write(call, partition, DIALING, placed_at)
-        self._dialing[call.call_id] = PlacedCall(
-            call, partition, placed_at, self.dialer_id, self.adapter
-        )
+    def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
+        """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
+        self._write(items, DIALING, [placed_at] * len(items))
+        dialer, adapter = self.dialer_id, self.adapter
+        for call, partition in items:
+            self._dialing[call.call_id] = PlacedCall(call, partition, placed_at, dialer, adapter)
 
-    def reported(self, call: Call, partition: int) -> None:
-        """Record that the call's outcome is acknowledged (not waited for)."""
-        placed = self._dialing.pop(call.call_id, None)
-        self._write(call, partition, REPORTED, placed.placed_at if placed else 0)
+    def reported(self, items: list[tuple[Call, int]]) -> None:
+        """Record that these calls' outcomes are acknowledged (not waited for)."""
+        pop = self._dialing.pop
+        at = [placed.placed_at if (placed := pop(c.call_id, None)) else 0 for c, _p in items]
+        self._write(items, REPORTED, at)
 
     def wait_acked(self, timeout_s: float) -> bool:
         """True once every message produced so far is acknowledged (acks=all)."""

@@ -277,11 +277,10 @@ class Dialer:
                 if call.deadline <= now:
                     self._expired(call, topic, partition, offset, now)
                 else:
-                    item = (replace(call, placed_at=now), topic, partition, offset)
-                    self.placed.dialing(item[0], partition, now)
-                    dial.append(item)
+                    dial.append((replace(call, placed_at=now), topic, partition, offset))
             if not dial:
                 continue
+            self.placed.dialing([(item[0], item[2]) for item in dial], now)
             acked = self.placed.wait_acked(self.options.ack_timeout_seconds)
             if time.monotonic() - self._turn_at > self._lease_s:
                 self._suspect = True  # stalled while waiting: prove ownership first
@@ -492,8 +491,7 @@ class Dialer:
         """
         if self._to_report and self.producer.flush(10) == 0:
             reports, self._to_report = self._to_report, []
-            for call, partition in reports:
-                self.placed.reported(call, partition)
+            self.placed.reported(reports)
         ready = self.tracker.take_ready()
         if not ready:
             return
