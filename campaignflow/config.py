@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     dialer_dedupe_size: int = Field(
         default=1_000_000,
         ge=1,
-        description="Call ids the dialer remembers (oldest forgotten first) to drop duplicate call:create.",
+        description="Call ids of the placed-call record (topic call.placed) a dialer keeps in memory to drop duplicate call:create (oldest reported ones forgotten first).",
     )
     dialer_adapter: str = Field(
         default="simulator", description="Telephony adapter of the dialer: simulator or webhook."
