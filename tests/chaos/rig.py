@@ -54,10 +54,10 @@ class Size:
 
     campaigns: int = 4
     contacts: int = 600
-    concurrent_calls: int = 8  # per campaign: low, so the campaign outlasts the faults
+    concurrent_calls: int = 10  # per campaign: low, so the campaign outlasts the faults
     faults: int = 8
     fault_gap_s: tuple[float, float] = (6.0, 12.0)
-    time_bound_s: float = 420.0  # the whole run, set-up to verdict
+    time_bound_s: float = 600.0  # the whole run, set-up to verdict
 
 
 @dataclass
