@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # re-resolves pyproject.toml's ranges into it, on purpose, in a commit of its own.
 LOCK := requirements.lock
 
-.PHONY: install lock demo test lint typecheck unit bench kafka-up kafka-down clean chromium browser screenshots
+.PHONY: install lock demo test lint typecheck unit bench chaos kafka-up kafka-down clean chromium browser screenshots
 
 CONSOLE := api/console
 CONSOLE_VENDOR := $(CONSOLE)/static/vendor
@@ -74,6 +74,16 @@ demo: install
 bench: install
 	$(BIN)/campaignflow kafka up
 	$(BIN)/python benchmarks/run_all.py
+
+# Three full chaos runs (tests/chaos/) on the local 3-node cluster, each with its own seed;
+# the first kills no dialer (then the calls must be exactly simulate's forecast).
+CHAOS_SEEDS ?= 11 22 33
+chaos: install
+	$(BIN)/campaignflow kafka up --brokers 3
+	@rc=0; first=1; for seed in $(CHAOS_SEEDS); do \
+	  if [ $$first = 1 ]; then spare=--spare-dialers; else spare=; fi; first=0; \
+	  $(BIN)/python -m tests.chaos.run --seed $$seed $$spare || rc=1; \
+	done; exit $$rc
 
 kafka-up: install
 	$(BIN)/campaignflow kafka up

@@ -35,6 +35,7 @@ EVENTS: tuple[str, ...] = (
     "InboundCall",
     "DeadLetter",
     "ApiRecord",
+    "CallPlaced",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
