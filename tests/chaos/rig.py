@@ -426,6 +426,10 @@ class ChaosRun:
         self.check_durability(list(specs.values()))
         self.write_inputs()
         forecasts = {cid: self.forecast(cid) for cid in self.campaigns}
+        for step in (("create", "acme"), ("activate", "acme")):  # none is active without a record
+            done = self.cli("accounts", *step)
+            if done.returncode != 0:
+                raise RuntimeError(f"accounts {' '.join(step)}: {done.stdout}{done.stderr}")
         self.define_processes()
         for p in self.procs.values():
             self.start(p)
