@@ -78,7 +78,8 @@ def _consume(bootstrap: str, topics: list[str], count: int) -> list[Message]:
 
 
 def _key(spec: TopicSpec, record: dict[str, Any]) -> str:
-    return str(record[spec.key])
+    """The record's Kafka key; a composite key (`account_id/id`) joins its fields with '/'."""
+    return "/".join(str(record[field]) for field in spec.key.split("/"))
 
 
 def test_topics_are_created_idempotently_and_listed(
