@@ -48,6 +48,7 @@ from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
 from campaigns.store import Directory, QueueEntry, Store
 from campaigns.windows import Window
 
+END_OF_TIME_US = 2**62  # later than any wake-up
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
 EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
@@ -162,6 +163,7 @@ class _Step:
         self.parked = TimeQueue(self.store, camp, queues.PARKED)
         self.expiries = FifoQueue(self.store, camp, queues.EXPIRY)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
+        self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.no_due_retries = False  # set during a round, see next_candidate
         self.no_returned = False
 
@@ -614,6 +616,7 @@ class _Step:
         account_id = self.definition.account_id
         number = self.dialled_number(contact, attempt)
         self.directory.add_blocked(account_id, number)
+        self.listed_now = True
         self.out.append(
             NumberOptedOut(
                 at,
@@ -655,7 +658,11 @@ class _Step:
         return entries
 
     def wake_parked(self) -> None:
-        woken = self.parked.pop_all_due(self.now)
+        # A number listed this instant may leave an alternate out of a parked contact's
+        # destinations, so its next call may be callable now: every parked contact is
+        # looked at again, not only those whose wake is due.
+        until = END_OF_TIME_US if self.listed_now else self.now
+        woken = self.parked.pop_all_due(until)
         if not woken:
             return
         returned = self.returned()
