@@ -93,11 +93,13 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(Exception, problems.on_unexpected)
 
-    from api import routes_campaigns, routes_resources
+    from api import routes_campaigns, routes_dnc, routes_resources
 
     app.include_router(routes_resources.router)
     app.include_router(routes_resources.ops)
     app.include_router(routes_campaigns.router)
+    app.include_router(routes_dnc.router)
+    app.include_router(routes_dnc.ops)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, bool]:
@@ -116,7 +118,10 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
 
     app.add_middleware(Idempotency, cp=_cp, operator_key=_operator_key)
     app.add_middleware(
-        SizeLimit, max_json=config.max_json_bytes, max_upload=config.max_upload_bytes
+        SizeLimit,
+        max_json=config.max_json_bytes,
+        max_upload=config.max_upload_bytes,
+        raw_upload_paths=routes_dnc.RAW_UPLOAD_PATHS,
     )
     console = config.console_dir or CONSOLE_DIR
     if console.is_dir():

@@ -71,19 +71,31 @@ class BodyTooLarge(Exception):
 
 
 class SizeLimit:
-    """413 past `max_json` bytes (or `max_upload` for multipart), counted while streaming."""
+    """413 past `max_json` bytes (or `max_upload` for multipart, and for a text body sent
+    to one of `raw_upload_paths`: a file upload), counted while streaming."""
 
-    def __init__(self, app: ASGIApp, max_json: int, max_upload: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_json: int,
+        max_upload: int,
+        raw_upload_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_json = max_json
         self.max_upload = max_upload
+        self.raw_upload_paths = raw_upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         ctype = (_header(scope, b"content-type") or "").lower()
-        limit = self.max_upload if ctype.startswith("multipart/") else self.max_json
+        upload = ctype.startswith("multipart/") or (
+            ctype.startswith(("text/", "application/octet-stream"))
+            and scope.get("path") in self.raw_upload_paths
+        )
+        limit = self.max_upload if upload else self.max_json
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))

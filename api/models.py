@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -142,3 +142,45 @@ class SubscriptionIn(Body):
 
 def is_resource_id(value: str) -> bool:
     return bool(_RESOURCE.match(value)) and bool(CAMPAIGN_ID.match(value))
+
+
+# ---- do-not-call lists -----------------------------------------------------------------
+
+REGION = r"^[A-Za-z]{2}$"
+MAX_DNC_NUMBERS = 1000  # one request; more: POST /v1/dnc/import
+
+
+class DncIn(Body):
+    numbers: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1,
+        max_length=MAX_DNC_NUMBERS,
+        description="E.164 or national numbers (national ones in `region`).",
+    )
+    region: str = Field(default="US", pattern=REGION, description="ISO 3166 alpha-2 region.")
+
+
+class DncEntryOut(BaseModel):
+    number: str = Field(description="E.164, in full: the account's own list.")
+    added_at: str = Field(description="When it was (last) put on the list, ISO 8601 UTC.")
+
+
+class DncPage(Page):
+    items: list[DncEntryOut]
+
+
+class DncAdded(BaseModel):
+    items: list[DncEntryOut]
+
+
+class DncRejectedLine(BaseModel):
+    line: int = Field(description="1-based line number in the uploaded file.")
+    text: str
+    reason: str
+
+
+class DncImportOut(BaseModel):
+    lines: int
+    accepted: int
+    skipped: int = Field(description="Blank lines, comments and a header line.")
+    rejected: int
+    rejected_lines: list[DncRejectedLine] = Field(description="The first 1000 rejected lines.")

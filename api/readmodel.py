@@ -19,7 +19,9 @@ new replica catches up once, like a schema registry reading its topic.
 Keys (bytes, '|' separated): o|topic|partition (next offset), c|campaign (summary),
 k|campaign|seq (contact in arrival order: id, last 4 digits, record), i|campaign|contact_id
 (its seq), n|campaign (contacts arrived), s|campaign|contact_id (state),
-l|campaign|call_id (call), t|campaign|minute (outcomes that minute).
+l|campaign|call_id (call), t|campaign|minute (outcomes that minute),
+d|account|number (a do-not-call entry: when it was added; account empty for the global
+list), folded from campaign.dnc, whose tombstones remove it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ingest.producer import QUIET
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
-from topics.translate import NAMESPACE, definition_from_record
+from topics.translate import NAMESPACE, definition_from_record, dnc_key_scope
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ TOPICS = (
     catalogue.CALL_CREATE,
     catalogue.OUTCOMES,
     catalogue.EVENTS,
+    catalogue.DNC,
 )
 MAX_SCAN = 20_000  # keys one filtered page may read before it hands back a cursor
 MINUTE_MS = 60_000
@@ -84,6 +87,17 @@ def last4(number: str) -> str:
     return number[-4:] if number else ""
 
 
+def dnc_prefix(account: str | None) -> bytes:
+    """The keys of one do-not-call list (account None: the global list)."""
+    return _k("d", account or "", "")
+
+
+@dataclass(frozen=True)
+class DncView:
+    number: str  # E.164
+    updated_at_ms: int
+
+
 @dataclass(frozen=True)
 class ContactView:
     contact_id: str
@@ -113,6 +127,7 @@ class ReadModel:
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
         self.applied = 0  # messages folded since start (tests, metrics)
+        self.reached: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
         self._load()
 
     # ---- start-up ---------------------------------------------------------------------
@@ -154,6 +169,8 @@ class ReadModel:
             for p in meta.partitions:
                 stored = self.db.get(_k("o", name, str(p)))
                 offset = int(stored) if stored is not None else OFFSET_BEGINNING
+                if stored is not None:
+                    self.reached[(name, p)] = int(stored)
                 parts.append(TopicPartition(name, p, offset))
         consumer.assign(parts)
         self._consumer = consumer
@@ -189,13 +206,16 @@ class ReadModel:
             topic = msg.topic()
             batch.offsets[(topic, msg.partition())] = msg.offset() + 1
             value = msg.value()
+            logical = self._logical.get(topic)
+            if logical == catalogue.DNC:
+                batch.dnc(msg.key(), value, topic, msg.partition(), msg.offset())
+                continue
             if value is None:
                 continue
             try:
                 _, rec = decode(value, topic, msg.partition(), msg.offset())
             except DecodeError:
                 continue  # the engine parks what it cannot read; here it is just skipped
-            logical = self._logical.get(topic)
             try:
                 if logical == catalogue.COMMANDS:
                     batch.command(rec)
@@ -344,6 +364,44 @@ class ReadModel:
     def mark_delivered(self, webhook_id: str, event_id: str) -> None:
         self.db.put(_k("w", webhook_id, event_id), b"1")
 
+    # ---- do-not-call lists --------------------------------------------------------------
+
+    def dnc_entry(self, account: str | None, number: str) -> DncView | None:
+        raw = self.db.get(dnc_prefix(account) + number.encode())
+        return DncView(number, int(raw)) if raw is not None else None
+
+    def dnc_page(
+        self, account: str | None, after: str | None, limit: int
+    ) -> tuple[list[DncView], str | None]:
+        """One list's entries by number, after the cursor's number; a bounded range scan."""
+        out = list(self._dnc_scan(account, after, limit + 1))
+        more = len(out) > limit
+        out = out[:limit]
+        return out, (out[-1].number if more else None)
+
+    def dnc_all(self, account: str | None) -> Iterator[DncView]:
+        """Every entry of one list by number, streamed from disk."""
+        return self._dnc_scan(account, None, None)
+
+    def _dnc_scan(
+        self, account: str | None, after: str | None, limit: int | None
+    ) -> Iterator[DncView]:
+        prefix = dnc_prefix(account)
+        it = self.db.iter()
+        it.seek(prefix + (after.encode() + b"\x00" if after is not None else b""))
+        n = 0
+        while it.valid() and (limit is None or n < limit):
+            key = bytes(it.key())
+            if not key.startswith(prefix):
+                break
+            yield DncView(key[len(prefix) :].decode(), int(bytes(it.value())))
+            n += 1
+            it.next()
+
+    def has_reached(self, written: dict[tuple[str, int], int]) -> bool:
+        """Whether every (topic, partition) was folded past the offset given."""
+        return all(self.reached.get(tp, -1) > offset for tp, offset in written.items())
+
     def wait_for(self, predicate: Any, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -397,6 +455,31 @@ class _Batch:
     def _touch(self, row: dict[str, Any], at_ms: int | None) -> None:
         if at_ms is not None and (row["last_activity_at_ms"] or 0) < at_ms:
             row["last_activity_at_ms"] = at_ms
+
+    def dnc(
+        self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
+    ) -> None:
+        """An entry (or its tombstone) of campaign.dnc, as `ingest.dnc.read_lists` reads it."""
+        if not key:
+            return
+        try:
+            account, number = dnc_key_scope(key)
+        except UnicodeDecodeError:
+            return
+        if account == "" or "|" in (account or "") or "|" in number:
+            return  # no list of ours: '|' separates the parts of our keys
+        dkey = dnc_prefix(account) + number.encode()
+        if value is None:
+            self.wb.delete(dkey)
+            return
+        try:
+            _, rec = decode(value, topic, partition, offset)
+        except DecodeError:
+            return
+        if rec.get("blocked"):
+            self.wb.put(dkey, str(_ms(rec["updated_at"]) or 0).encode())
+        else:
+            self.wb.delete(dkey)
 
     def command(self, rec: dict[str, Any]) -> None:
         name, body = _named(rec["command"])
@@ -610,3 +693,4 @@ class _Batch:
         with rm._lock:
             for row in self.rows.values():
                 rm._index(row)
+        rm.reached.update(self.offsets)

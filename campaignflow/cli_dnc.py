@@ -12,19 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import phonenumbers
 import typer
 from confluent_kafka import KafkaException
 
 from campaignflow.cli_campaign import Bootstrap, broker_error, fail
 from ingest.dnc import (
-    DncWriter,
     RejectedLine,
     Scope,
+    change,
     entries,
     import_file,
     normalise,
     read_lists,
+    region_code,
 )
 from ingest.producer import DeliveryError
 from topics.translate import dnc_key_scope
@@ -55,9 +55,10 @@ def _scope(account: str | None, global_: bool, optional: bool = False) -> Scope 
 
 
 def _region(region: str) -> str:
-    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise fail(f"--default-region: unknown region code {region!r} (ISO 3166 alpha-2, e.g. US)")
-    return region.upper()
+    try:
+        return region_code(region)
+    except ValueError as err:
+        raise fail(f"--default-region: {err}") from None
 
 
 def _numbers(numbers: list[str], region: str) -> list[str]:
@@ -73,13 +74,7 @@ def _numbers(numbers: list[str], region: str) -> list[str]:
 
 def _write(scope: Scope, numbers: list[str], bootstrap: str | None, remove: bool) -> None:
     try:
-        writer = DncWriter(scope, bootstrap)
-        for number in numbers:
-            if remove:
-                writer.remove(number)
-            else:
-                writer.add(number)
-        writer.close()
+        change(scope, numbers, remove=remove, bootstrap=bootstrap)
     except (DeliveryError, KafkaException) as err:
         raise fail(broker_error(err), 1) from None
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import phonenumbers
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.contacts import normalise_number
@@ -69,6 +70,13 @@ class ImportReport:
     skipped: int = 0  # blank lines, comments, a header
     rejected: list[RejectedLine] = field(default_factory=list)
     rejected_count: int = 0
+
+
+def region_code(region: str) -> str:
+    """The region code, upper case; ValueError naming it when phonenumbers does not know it."""
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown region code {region!r} (ISO 3166 alpha-2, e.g. US)")
+    return region.upper()
 
 
 def normalise(raw: str, region: str) -> str | None:
@@ -145,6 +153,37 @@ class DncWriter:
     def close(self, timeout: float = 60.0) -> None:
         self.producer.wait(timeout)
 
+    def written(self) -> dict[int, int]:
+        """Partition -> offset of the last entry or tombstone the broker acknowledged."""
+        return {p: o for (t, p), o in self.producer.last_offsets.items() if t == self.topic}
+
+
+def change(
+    scope: Scope,
+    numbers: Iterable[str],
+    *,
+    remove: bool = False,
+    bootstrap: str | None = None,
+    writer: DncWriter | None = None,
+    updated_at_ms: int | None = None,
+    timeout: float = 60.0,
+) -> DncWriter:
+    """Put E.164 numbers on a list (or take them off); every change acknowledged on return.
+
+    The one write path of `dnc add|remove` and the API; returns the writer (`written()`).
+    """
+    if writer is None:
+        writer = DncWriter(scope, bootstrap)
+    elif writer.scope != scope:
+        raise ValueError(f"the writer is for {writer.scope}, the change for {scope}")
+    for number in numbers:
+        if remove:
+            writer.remove(number)
+        else:
+            writer.add(number, updated_at_ms)
+    writer.close(timeout)
+    return writer
+
 
 def import_file(
     stream: BinaryIO,
@@ -154,10 +193,17 @@ def import_file(
     bootstrap: str | None = None,
     keep_rejected: int = 10_000,
     on_reject: Callable[[RejectedLine], None] | None = None,
+    writer: DncWriter | None = None,
 ) -> ImportReport:
-    """Stream a file of numbers onto a list; every accepted number acknowledged on return."""
+    """Stream a file of numbers onto a list; every accepted number acknowledged on return.
+
+    `writer` (of the same scope) lets a caller choose the topic and read `written()` after.
+    """
     report = ImportReport()
-    writer = DncWriter(scope, bootstrap)
+    if writer is None:
+        writer = DncWriter(scope, bootstrap)
+    elif writer.scope != scope:
+        raise ValueError(f"the writer is for {writer.scope}, the import for {scope}")
     now = int(time.time() * 1000)
     seen_rejects = 0
     for number in numbers_of(stream, region, report, keep_rejected):

@@ -33,10 +33,14 @@ class TrackedProducer:
         self.sent = 0
         self.acked = 0
         self.failures: list[str] = []
+        # (topic, partition) -> offset of the last acknowledged message: a reader that
+        # folds the topic (the API's read model) can wait until it passed a write.
+        self.last_offsets: dict[tuple[str, int], int] = {}
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.acked += 1
+            self.last_offsets[(msg.topic() or "", msg.partition() or 0)] = msg.offset() or 0
         else:
             self.failures.append(f"{msg.topic()}: {err.str()}")
 
