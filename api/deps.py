@@ -44,18 +44,48 @@ def _unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def account_id(
-    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
-    svc: Services = Depends(services),
-) -> str:
-    """The account of the bearer key; 401 without a live key (async: a plain def would
-    run in the thread pool, two thread hops on every request)."""
-    if creds is None or creds.scheme.lower() != "bearer":
+def bearer_key(request: Request) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header (as HTTPBearer reads it), or None."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and key else None
+
+
+async def account_id(request: Request) -> str:
+    """The account of the bearer key; 401 without a live key.
+
+    It reads the header itself rather than through `bearer` and `services`: every
+    sub-dependency is solved again on every request, and this one runs on every /v1
+    call (`declare_bearer` puts the scheme in the OpenAPI document instead). Async: a
+    plain def would run in the thread pool, two thread hops on every request. The key is
+    checked against the control plane's index on each request (one SHA-256, one dict
+    lookup), so a revoked key stops working as soon as the revocation is applied.
+    """
+    key = bearer_key(request)
+    if key is None:
         raise _unauthorized("missing Authorization: Bearer <api key>")
-    owner = accounts.authenticate(svc.cp, creds.credentials.strip())
+    svc: Services = request.app.state.services
+    owner = accounts.authenticate(svc.cp, key)
     if owner is None:
         raise _unauthorized("unknown or revoked API key")
     return owner
+
+
+def declare_bearer(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the bearer scheme on every /v1 operation (as FastAPI
+    writes it for a `bearer` dependency, which `account_id` no longer is)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["HTTPBearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": bearer.model.description,
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in operations.values():
+            operation.setdefault("security", [{"HTTPBearer": []}])
+    return schema
 
 
 async def operator(
