@@ -8,6 +8,7 @@ The console's static files are mounted at `/` after every /v1 route.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,6 +82,12 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
             if services is not None
             else await anyio.to_thread.run_sync(start_services, config)
         )
+        if own:
+            # What start-up built (control plane, read model summaries, modules) lives as
+            # long as the process and holds no garbage cycles: the collector never scans
+            # it again. Unfrozen, a full collection walks it all (130-460 ms at 10,000
+            # campaigns here), a pause every request in flight waits out.
+            gc.freeze()
         app.state.services = svc
         try:
             yield
