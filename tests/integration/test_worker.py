@@ -111,6 +111,17 @@ def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
         r.close()
 
 
+@pytest.fixture()
+def cluster_rig(kafka_cluster_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
+    """The rig on the 3-node cluster: its longer rebalances and recoveries widen the windows."""
+    r = Rig(kafka_cluster_bootstrap, tmp_path)
+    r.activate("acme")
+    try:
+        yield r
+    finally:
+        r.close()
+
+
 def create(rig: Rig, d: CampaignDefinition, n: int, cid: str | None = None) -> None:
     rig.send_command(
         d.campaign_id,
@@ -493,13 +504,15 @@ def test_do_not_call_list_and_account_status_reach_the_engine(rig: Rig) -> None:
 
 
 def test_commands_sent_while_two_fresh_workers_settle_are_not_lost(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
+    cluster_rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Creates sent while two workers start (join, rebalance, table recovery) on topics
     nobody has committed an offset of yet: each one the broker acknowledged reaches the
-    engine, so every campaign's start finds its create. (Records fetched while the flow is
-    still suspended at the end of a recovery were dropped, and with no committed offset to
-    seek back to they were never read again: the start was refused as "unknown campaign".)"""
+    engine, so every campaign's start finds its create. (Faust handed the fetch its live
+    set of active partitions; emptied by the recovery while the fetch waited, it let aiokafka
+    consume every buffered record, Faust delivered none outside the set, and a partition with
+    no committed offset was never sought back: the start was refused as "unknown campaign".)"""
+    rig = cluster_rig
     monkeypatch.setenv("RIG_LOGLEVEL", "info")  # Faust logs "[^Worker]: Ready" at info
     dialer = ScriptedDialer(rig, {}, default="answered")
     events = rig.collect(catalogue.EVENTS)
