@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     )
     dialer_group_id: str = Field(
         default="campaignflow-dialer",
-        description="Consumer group of the dialers reading call.create (one group shares the partitions).",
+        description="Consumer group of the dialers reading call.create (one group shares the partitions); a topic prefix P makes it `<group>-P`.",
     )
     dialer_concurrency: int = Field(
         default=100, ge=1, description="Calls in progress at once per dialer process."

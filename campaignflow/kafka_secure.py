@@ -96,7 +96,9 @@ class Acl:
 
 def engine_app_id(prefix: str) -> str:
     """The worker's Faust app id (its consumer group and the prefix of its internal topics)."""
-    return "campaignflow-engine" + (f"-{prefix.strip('.-_')}" if prefix else "")
+    from topics import catalogue
+
+    return catalogue.group_id("campaignflow-engine", prefix)
 
 
 def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list[Acl]:

@@ -97,7 +97,7 @@ class DialerOptions:
         values: dict[str, Any] = {
             "dialer_id": default_dialer_id(),
             "concurrency": s.dialer_concurrency,
-            "group_id": s.dialer_group_id,
+            "group_id": catalogue.group_id(s.dialer_group_id, s.topic_prefix),
             "dedupe_size": s.dialer_dedupe_size,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

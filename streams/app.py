@@ -91,7 +91,7 @@ class Worker(faust.Worker):
 
 
 def app_id(prefix: str) -> str:
-    return "campaignflow-engine" + (f"-{prefix.strip('.-_')}" if prefix else "")
+    return catalogue.group_id("campaignflow-engine", prefix)
 
 
 def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:

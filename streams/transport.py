@@ -25,12 +25,28 @@ meanwhile waited up to the next tick, about a second. So a fetch that leaves a p
 out (records of it still buffered) waits at most BUSY_FETCH_WAIT_MS; a fetch of every
 partition returns as soon as any has data, so it may wait IDLE_FETCH_WAIT_MS, which
 spares an idle worker a hundred fetches a second.
+
+Two holes of Faust 0.15.3 lost records the broker had acknowledged, while a worker settled
+its partitions (join, rebalance, table recovery), on partitions nobody had committed an
+offset of yet (a new campaign's create: its start was then refused as "unknown campaign"):
+
+- The fetch was handed Faust's live set of active partitions, which the rebalance and the
+  recovery change while the fetch waits in the consumer thread. When it woke to an empty
+  set, aiokafka read "no filter" and consumed every buffered record (paused stream
+  partitions included); Faust then yielded only those in the set as it was by then, and
+  the rest were gone: the fetch position had moved past them. Here a fetch gets a private
+  copy of the set, and the records are filtered by that same copy.
+- Records consumed but not delivered (the flow stopped, the generation changed) are read
+  again because the recovery seeks every stream partition back to its committed offset;
+  aiokafka's `seek_to_committed` leaves a partition WITHOUT one where the fetcher is, past
+  them. Here such a partition goes back to its beginning (`auto_offset_reset` earliest, as
+  a new group starts): a replay, which the engine's idempotency makes harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Set
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -66,13 +82,47 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
             fetcher._get_actions_per_node = wait_by_buffer
         return await super()._fetch_records(consumer, *args, **kwargs)
 
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed))
+
+    async def _seek_to_committed(self) -> Mapping[Any, int]:
+        """aiokafka's seek, and a partition with no committed offset back to its beginning.
+
+        Changelog partitions are left alone: the tables seek those to their own offsets.
+        """
+        consumer = self._ensure_consumer()
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        parent = cast(Consumer, self.consumer)
+        fresh = [tp for tp, offset in committed.items() if not offset]
+        fresh = [tp for tp in fresh if not parent._is_changelog_tp(tp)]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        return committed
+
 
 class Consumer(driver.Consumer):
     #: topic -> synchronous hand-over of a message; False sends it the conductor's way.
     handovers: dict[str, Callable[[Any], bool]] | None = None
 
+    #: the copy of the active partitions the fetch in progress was given (nobody changes it)
+    _fetching: Set[Any] | None = None
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: Set[Any] | None, timeout: float) -> Any:
+        # The set is Faust's own, changed by the rebalance while the fetch waits.
+        fetching = set(active_partitions) if active_partitions is not None else None
+        self._fetching = fetching
+        return await super()._getmany(fetching, timeout)
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        """Faust's wait, with the records filtered by the same partitions they were fetched for."""
+        self._fetching = None
+        records, active_partitions = await super()._wait_next_records(timeout)
+        if self._fetching is not None:
+            active_partitions = self._fetching
+        return records, active_partitions
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         callback = self.callback

@@ -73,6 +73,21 @@ def kafka_bootstrap() -> Iterator[str]:
             kafka_local.down()
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster_bootstrap() -> Iterator[str]:
+    """bootstrap.servers of the local 3-node cluster (`kafka up --brokers 3`).
+
+    Started here when it does not run (and then stopped at the end of the session); a
+    cluster that was running is reused and stays. Ports come from CAMPAIGNFLOW_KAFKA_PORT.
+    """
+    started = any(n.status.started for n in kafka_local.cluster_up(3))
+    try:
+        yield kafka_local.Cluster.from_settings(3).bootstrap
+    finally:
+        if started:
+            kafka_local.cluster_down()
+
+
 @pytest.fixture()
 def topic_prefix(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A prefix no other test (or parallel run) uses, also set as CAMPAIGNFLOW_TOPIC_PREFIX."""

@@ -112,6 +112,15 @@ def topic_name(logical: str, prefix: str | None = None) -> str:
     return (settings().topic_prefix if prefix is None else prefix) + logical
 
 
+def group_id(base: str, prefix: str) -> str:
+    """A service's consumer group under a topic prefix: `base-<prefix>` (`base` without one).
+
+    Stacks on one broker under different prefixes never share a group: the dialer's static
+    member id (its dialer id, `dialer-<hostname>` by default) would fence the other's.
+    """
+    return base + (f"-{prefix.strip('.-_')}" if prefix else "")
+
+
 def min_insync_replicas(replication: int) -> int:
     """In-sync replicas an acks=all write needs: 2 from 3 replicas on (one node may be down)."""
     return 2 if replication >= 3 else 1

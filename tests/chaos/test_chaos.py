@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from campaignflow import kafka_local
 from tests.chaos.rig import ChaosRun, Size
 
 pytestmark = pytest.mark.timeout(240)
@@ -21,14 +20,11 @@ SHORT = Size(
 )
 
 
-def test_a_campaign_survives_kills_of_every_kind_on_the_3_node_cluster(tmp_path: Path) -> None:
-    started = any(n.status.started for n in kafka_local.cluster_up(3))
-    try:
-        run = ChaosRun(seed=5, work=tmp_path, size=SHORT)
-        ok = run.run()
-    finally:
-        if started:  # started here: stopped here; a cluster that was running stays
-            kafka_local.cluster_down()
+def test_a_campaign_survives_kills_of_every_kind_on_the_3_node_cluster(
+    kafka_cluster_bootstrap: str, tmp_path: Path
+) -> None:
+    run = ChaosRun(seed=5, work=tmp_path, size=SHORT)  # on the session's 3-node cluster
+    ok = run.run()
     failed = [f"{c.name}: {c.detail}" for c in run.checks if not c.ok]
     assert ok, "invariants violated:\n" + "\n".join(failed)
     assert run.faults, "the schedule injected no fault"

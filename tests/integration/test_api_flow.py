@@ -90,31 +90,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     assert up.returncode == 0, up.stdout + up.stderr
     s = Stack(env, home)
-    warm_up(s)
     try:
         yield s
     finally:
         s.http.close()
         down = cli(env, "dev", "down", timeout=120)
         assert down.returncode == 0, down.stdout + down.stderr
-
-
-def warm_up(stack: Stack) -> None:
-    """One campaign through the engine before the tests: right after `dev up` the worker
-    may still be joining its group, and a create read then was seen to be missed (the
-    start that followed was refused as `unknown campaign`); the lead has the details."""
-    h = stack.account("warm-up")
-    setup_account(stack.http, h)
-    for n in range(5):
-        cid = f"warm-up-{n}"
-        assert upload(stack, h, cid, 1).status_code == 201
-        wait_campaign(stack, h, cid, lambda c: c["counters"]["contacts_total"] == 1)
-        r = start(stack, h, cid)
-        if r.status_code == 200:
-            return
-        assert "unknown campaign" in r.json()["detail"], r.text
-        time.sleep(2)
-    raise AssertionError("the engine never took a campaign")
 
 
 def upload(

@@ -6,6 +6,7 @@ CAMPAIGNFLOW_HOME, with the scripted dialer of worker_rig answering call:create.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections import Counter
@@ -104,6 +105,17 @@ def statuses(events: Any, cid: str) -> list[str]:
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
     r.activate("acme")  # an account without a subscription record cannot start
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture()
+def cluster_rig(kafka_cluster_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
+    """The rig on the 3-node cluster: its longer rebalances and recoveries widen the windows."""
+    r = Rig(kafka_cluster_bootstrap, tmp_path)
+    r.activate("acme")
     try:
         yield r
     finally:
@@ -489,3 +501,55 @@ def test_do_not_call_list_and_account_status_reach_the_engine(rig: Rig) -> None:
     rejected = wait_until(refused, 60, "the start of frozen-1 refused")
     assert "no active subscription" in rejected[0]["reason"]
     assert statuses(events, "frozen-1") == ["draft"]
+
+
+def test_commands_sent_while_two_fresh_workers_settle_are_not_lost(
+    cluster_rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creates sent while two workers start (join, rebalance, table recovery) on topics
+    nobody has committed an offset of yet: each one the broker acknowledged reaches the
+    engine, so every campaign's start finds its create. (Faust handed the fetch its live
+    set of active partitions; emptied by the recovery while the fetch waited, it let aiokafka
+    consume every buffered record, Faust delivered none outside the set, and a partition with
+    no committed offset was never sought back: the start was refused as "unknown campaign".)"""
+    rig = cluster_rig
+    monkeypatch.setenv("RIG_LOGLEVEL", "info")  # Faust logs "[^Worker]: Ready" at info
+    dialer = ScriptedDialer(rig, {}, default="answered")
+    events = rig.collect(catalogue.EVENTS)
+    a = rig.start_worker()
+    b = rig.start_worker()
+    ids: list[str] = []
+
+    def ready(port: int) -> bool:
+        return "[^Worker]: Ready" in rig.log(port)
+
+    settled_at: float | None = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # a create every 0.2 s until both settled 3 s ago
+        cid = f"fresh-{len(ids)}"
+        ids.append(cid)
+        create(rig, definition(cid), 1)
+        rig.send_contacts(cid, contacts(1))
+        time.sleep(0.2)
+        if settled_at is None and ready(a) and ready(b):
+            settled_at = time.monotonic()
+        if settled_at is not None and time.monotonic() - settled_at > 3:
+            break
+    assert settled_at is not None, "the workers never settled"
+    for cid in ids:
+        command(rig, cid, CommandKind.start, f"start-{cid}")
+
+    def answered(cid: str) -> bool:
+        items = events.snapshot()
+        return "completed" in statuses(events, cid) or bool(bodies(items, cid, "CommandRejected"))
+
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: all(answered(c) for c in ids), 60, "every campaign answered")
+    items = events.snapshot()
+    unfinished = {
+        cid: statuses(events, cid) + [r["reason"] for r in bodies(items, cid, "CommandRejected")]
+        for cid in ids
+        if "completed" not in statuses(events, cid)
+    }
+    assert unfinished == {}, f"of {len(ids)} campaigns"
+    assert len({c["call_id"] for c in dialer.calls()}) == len(ids)

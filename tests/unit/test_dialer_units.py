@@ -180,3 +180,13 @@ def test_offsets_commit_only_past_contiguous_done_messages() -> None:
     t.done("x", 0, 12)
     assert t.take_ready() == {("x", 0): 13, ("x", 1): 6}
     assert t.pending() == 0
+
+
+def test_dialers_of_two_topic_prefixes_never_share_a_group(topic_prefix: str) -> None:
+    """Two stacks on one broker (each its own topic prefix) run dialers with the same
+    default dialer id, their static member id: in one group the second fenced the first."""
+    from dialer.service import DialerOptions
+
+    mine = DialerOptions.from_settings()
+    assert mine.group_id == "campaignflow-dialer-" + topic_prefix.strip(".")
+    assert DialerOptions.from_settings(group_id="explicit").group_id == "explicit"
