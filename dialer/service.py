@@ -205,10 +205,7 @@ class Dialer:
         """The call a message carries, or None (errors logged, bad input parked)."""
         err = message.error()
         if err is not None:
-            if err.fatal():
-                raise KafkaException(err)
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", err)
+            clients.consumer_error(err, log)
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None

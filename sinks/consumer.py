@@ -36,7 +36,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfoNotFoundError
 
 from clickhouse_connect.driver.exceptions import DataError
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage, NativeSource
@@ -56,7 +56,7 @@ from sinks.rows import (
 )
 from sinks.tz import transitions
 from topics import catalogue
-from topics.clients import consumer_config, producer_config
+from topics.clients import consumer_config, consumer_error, producer_config
 from topics.codec import Codec, DecodeError, default_codec
 from topics.deadletter import park_message
 
@@ -368,55 +368,20 @@ class Sink:
             pass
 
     def _handle_many(self, messages: list[Message]) -> None:
-        """`_handle` for a fetched list; the common case (a native record) inline."""
-        native = self.native
-        if native is None:
-            for msg in messages:
-                self._handle(msg)
-            return
-        batch = self._batch
-        route = native.route
-        offsets = batch.offsets
-        groups = batch.native
+        """`_handle` each message of a fetched list (one clock reading for all of them)."""
         now_ms = int(time.time() * 1000)
-        fetched_at = time.monotonic()
-        added = 0
+        handle = self._handle
         for msg in messages:
-            if msg.error() is not None:
-                self._handle(msg)
-                continue
-            value = msg.value()
-            routed = route(value)
-            if routed is None:
-                self._handle(msg)
-                continue
-            table, header = routed
-            ts_type, ts = msg.timestamp()
-            published = ts if ts_type != 0 and ts > 0 else now_ms
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            key = (topic, partition)
-            first_last = offsets.get(key)  # type: ignore[arg-type]
-            offsets[key] = (offset if first_last is None else first_last[0], offset)  # type: ignore[index,assignment]
-            group = groups.get(table)
-            if group is None:
-                groups[table] = group = []
-            group.append((value, header, published, topic, partition, offset, msg.key()))  # type: ignore[arg-type]
-            added += 1
-            if table == OUTCOMES:
-                batch.outcome_published_ms.append(published)
-        if added:
-            if batch.first_message_at is None:
-                batch.first_message_at = fetched_at
-            batch.messages += added
-            batch.row_count += added
+            handle(msg, now_ms)
 
-    def _handle(self, msg: Message) -> None:
+    def _handle(self, msg: Message, now_ms: int | None = None) -> None:
+        """Add one message to the batch: for ClickHouse to decode, decoded here, or parked.
+
+        `now_ms`: the publish time of a message without a timestamp (default: now).
+        """
         err = msg.error()
         if err is not None:
-            if err.fatal():
-                raise KafkaException(err)
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", err)
+            consumer_error(err, log)
             return
         topic, partition, offset = (
             str(msg.topic()),
@@ -424,26 +389,36 @@ class Sink:
             int(msg.offset() or 0),
         )
         ts_type, ts = msg.timestamp()
-        published = ts if ts_type != 0 and ts > 0 else int(time.time() * 1000)
-        if self.native is not None:
-            value = msg.value()
+        if ts_type != 0 and ts > 0:
+            published = ts
+        else:
+            published = int(time.time() * 1000) if now_ms is None else now_ms
+        batch = self._batch
+        value = msg.value()
+        if self.native is not None and value is not None:
             routed = self.native.route(value)
-            if routed is not None and value is not None:
+            if routed is not None:
                 table, header = routed
                 source = (value, header, published, topic, partition, offset, msg.key())
-                self._batch.add_native(topic, partition, offset, table, source)
+                batch.add_native(topic, partition, offset, table, source)
                 if table == OUTCOMES:
-                    self._batch.outcome_published_ms.append(published)
+                    batch.outcome_published_ms.append(published)
                 return
         mapped = self._decode(msg, published)
         if mapped is None:
-            self._batch.add(topic, partition, offset, None, None)
+            batch.add(topic, partition, offset, None, None)
             return
         table, row = mapped
-        source = (msg.value() or b"", 0, published, topic, partition, offset, msg.key())
-        self._batch.add(topic, partition, offset, table, row, source)
-        if table == "call_outcomes":
-            self._batch.outcome_published_ms.append(published)
+        batch.add(
+            topic,
+            partition,
+            offset,
+            table,
+            row,
+            (value or b"", 0, published, topic, partition, offset, msg.key()),
+        )
+        if table == OUTCOMES:
+            batch.outcome_published_ms.append(published)
 
     def _decode(self, msg: Message | KeptMessage, published: int) -> tuple[str, Row] | None:
         """(table, row) decoded in Python; None when no table keeps it or it was parked."""

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException
 
 from topics import catalogue
-from topics.codec import Codec, DecodeError, default_codec
+from topics.codec import Codec, default_codec
 
 log = logging.getLogger(__name__)
 
@@ -186,39 +186,6 @@ def park_message(
         codec=codec,
         dead_letter_topic=dead_letter_topic,
     )
-
-
-def decode_or_park(
-    producer: _Producer,
-    message: Any,
-    stage: str,
-    codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
-) -> tuple[str, dict[str, Any]] | None:
-    """Decode a confluent-kafka Message, or park it and return None so the caller moves on.
-
-    The usual consumer loop: `decoded = decode_or_park(producer, msg, "sink")`,
-    `if decoded is None: continue`.
-    """
-    codec = codec or default_codec()
-    value = message.value()
-    if value is not None and len(value) > catalogue.MAX_MESSAGE_BYTES:
-        park_message(
-            producer,
-            message,
-            oversize_reason(len(value)),
-            stage,
-            codec=codec,
-            dead_letter_topic=dead_letter_topic,
-        )
-        return None
-    try:
-        return codec.decode(value, message.topic(), message.partition(), message.offset())
-    except DecodeError as exc:
-        park_message(
-            producer, message, exc, stage, codec=codec, dead_letter_topic=dead_letter_topic
-        )
-        return None
 
 
 def oversize_reason(size: int) -> str:
