@@ -1,4 +1,4 @@
-# One image for every campaignflow service (worker, dialer, sink); docker-compose.yml picks the command.
+# One image for every campaignflow service (worker, dialer, sink, api); docker-compose.yml picks the command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -114,6 +114,14 @@ class Bench:
         self.producer = Producer(
             producer_config(**{"bootstrap.servers": bootstrap, "linger.ms": 1})
         )
+        # The bench account's subscription: without a record an account cannot start.
+        active = {"account_id": "bench", "active": True, "plan": None, "updated_at": 0}
+        self.producer.produce(
+            self.topic(catalogue.ACCOUNT_STATUS),
+            key=b"bench",
+            value=encode("AccountStatus", active),
+        )
+        self.producer.flush(30)
         self.env = {
             **os.environ,
             "CAMPAIGNFLOW_HOME": str(home),

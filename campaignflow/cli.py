@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[no-redef,assignment]
 
 from campaignflow import (
+    cli_api,
     cli_campaign,
     cli_contacts,
     cli_deadletter,
@@ -49,6 +50,8 @@ cli_worker.register(app)
 
 app.add_typer(cli_dev.app, name="dev", help="The local stack: broker, worker, dialer, sink.")
 cli_dev.register_root(app)
+app.add_typer(cli_api.app, name="accounts", help="Accounts, API keys and subscriptions.")
+cli_api.register(app)
 app.add_typer(
     cli_deadletter.app, name="deadletter", help="List parked records; replay one to its topic."
 )

@@ -7,7 +7,7 @@ row and column; a command the engine rejects ends with exit code 1.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,7 @@ from rich.table import Table
 from campaignflow.config import settings
 from campaigns.events import CommandKind
 from campaigns.models import DefinitionError
+from campaigns.windows import from_datetime
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.commands import Answer
 from ingest.pipeline import ReadStats
@@ -83,27 +84,40 @@ def create(
     ] = None,
     timeout: Timeout = 60.0,
     bootstrap: Bootstrap = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Show the launch preview for a start at this instant (ISO 8601 with a zone;"
+            " default now). It does not schedule the campaign: see `campaign schedule`.",
+        ),
+    ] = None,
 ) -> None:
     """Validate campaign.yaml and the list, print the summary (step 5), then publish.
 
     Without --yes or --dry-run the summary is shown and you are asked to confirm; the
     list is then read again to publish it (use --dry-run, then --yes, for huge lists).
+    The summary ends with the launch preview (SPEC 7): contacts callable at the start,
+    and blocked by which rule.
     """
     if yes and dry_run:
         raise fail("--yes and --dry-run exclude each other")
+    preview_at = _preview_instant(start)
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
         require_broker(bootstrap)
     client = CampaignClient(bootstrap, timeout=timeout)
     try:
         publish = yes
-        summary = _run(client, definition, contacts, not publish, wait, workers, console)
+        summary = _run(
+            client, definition, contacts, not publish, wait, workers, console, preview_at
+        )
         if not yes and not dry_run:
             render(summary, console)
             if not typer.confirm("Create this campaign?", default=False):
                 raise typer.Exit(1)
             publish = True
-            summary = _run(client, definition, contacts, False, wait, workers, console)
+            summary = _run(client, definition, contacts, False, wait, workers, console, preview_at)
         render(summary, console)
         if summary.answer and "rejected" in summary.answer:
             raise typer.Exit(1)
@@ -123,10 +137,18 @@ def _run(
     wait: bool,
     workers: int | None,
     console: Console,
+    preview_at: int | None = None,
 ) -> UploadSummary:
     size = contacts.stat().st_size if contacts.exists() else 0
     if size < BIG_FILE:
-        return client.create(definition, contacts, dry_run=dry_run, wait=wait, workers=workers)
+        return client.create(
+            definition,
+            contacts,
+            dry_run=dry_run,
+            wait=wait,
+            workers=workers,
+            preview_at=preview_at,
+        )
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -144,8 +166,27 @@ def _run(
             bar.update(task, completed=s.bytes_read, rows=s.rows, rate=s.rows / elapsed)
 
         return client.create(
-            definition, contacts, dry_run=dry_run, wait=wait, workers=workers, progress=progress
+            definition,
+            contacts,
+            dry_run=dry_run,
+            wait=wait,
+            workers=workers,
+            progress=progress,
+            preview_at=preview_at,
         )
+
+
+def _preview_instant(start: str | None) -> int:
+    """The instant the launch preview is for: --start, or now (read here, at the command line)."""
+    if start is None:
+        return from_datetime(datetime.now(UTC))
+    try:
+        when = datetime.fromisoformat(start.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"--start: not an ISO 8601 time: {start!r}") from None
+    if when.tzinfo is None:
+        raise fail(f"--start: {start!r} has no time zone; add Z or an offset like +02:00")
+    return from_datetime(when)
 
 
 def _lifecycle(

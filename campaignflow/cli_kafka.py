@@ -1,4 +1,4 @@
-"""`campaignflow kafka up|down|status`: the local broker."""
+"""`campaignflow kafka up|down|status`: the local broker, or the local 3-node cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from campaignflow import kafka_local, kafka_secure
+from campaignflow.config import settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,8 +27,17 @@ Secure = Annotated[
 
 
 @app.command()
-def up(secure: Secure = False) -> None:
-    """Start the local broker (or reuse the running one); the last line is bootstrap=HOST:PORT."""
+def up(
+    secure: Secure = False,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            help="Nodes: 1 (the default broker) or 3 (a replicated KRaft cluster);"
+            " default CAMPAIGNFLOW_KAFKA_BROKERS"
+        ),
+    ] = None,
+) -> None:
+    """Start the local broker (or reuse the running one); the last line is bootstrap=HOST:PORT[,...]."""
     if secure:
         try:
             broker = kafka_secure.up(say=_say)
@@ -37,7 +47,19 @@ def up(secure: Secure = False) -> None:
         _say(f'connect as a service: eval "$(campaignflow kafka env {kafka_secure.SERVICES[0]})"')
         typer.echo(f"bootstrap={broker.bootstrap}")
         return
+    count = brokers or settings().kafka_brokers
     try:
+        if count > 1:
+            nodes = kafka_local.cluster_up(count, say=_say)
+            for node in nodes:
+                if not node.status.started:
+                    _say(f"node {node.node_id}: reusing the running node (pid {node.status.pid})")
+            if settings().kafka_brokers != count:
+                _say(
+                    f"clients: export CAMPAIGNFLOW_KAFKA_BROKERS={count} (or KAFKA_BOOTSTRAP_SERVERS)"
+                )
+            typer.echo("bootstrap=" + ",".join(n.status.bootstrap for n in nodes))
+            return
         st = kafka_local.up(say=_say)
     except kafka_local.KafkaLocalError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -49,17 +71,31 @@ def up(secure: Secure = False) -> None:
 
 @app.command()
 def down(secure: Secure = False) -> None:
-    """Stop the local broker cleanly (SIGTERM, then SIGKILL after a timeout)."""
-    stopped = kafka_secure.down(say=_say) if secure else kafka_local.down(say=_say)
-    typer.echo("stopped" if stopped else "not running")
+    """Stop the local broker and every node of the local cluster (SIGTERM, then SIGKILL)."""
+    if secure:
+        typer.echo("stopped" if kafka_secure.down(say=_say) else "not running")
+        return
+    nodes = kafka_local.cluster_down(say=_say)
+    stopped = kafka_local.down(say=_say)
+    typer.echo("stopped" if stopped or nodes else "not running")
 
 
 @app.command()
 def status(secure: Secure = False) -> None:
-    """Say whether the local broker runs (exit code 0) or not (exit code 3)."""
-    st = kafka_secure.status() if secure else kafka_local.status()
-    typer.echo(st.describe())
-    if not st.running:
+    """Say whether the local broker (and each cluster node) runs: exit code 0, or 3 if none does."""
+    if secure:
+        sst = kafka_secure.status()
+        typer.echo(sst.describe())
+        if not sst.running:
+            raise typer.Exit(3)
+        return
+    st = kafka_local.status()
+    nodes = [] if st.external else kafka_local.cluster_status()
+    if st.external or st.running or not nodes:
+        typer.echo(st.describe())
+    for node in nodes:
+        typer.echo(node.describe())
+    if not st.running and not any(n.status.running for n in nodes):
         raise typer.Exit(3)
 
 

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default=None,
         description="Port of the secured local broker's controller listener (default: kafka_port + 3).",
     )
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        description="Nodes of the local cluster: 1 (the default broker) or 3 (`kafka up --brokers 3`, node i on ports KAFKA_PORT+8i and +8i+1); clients bootstrap from every node.",
+    )
     kafka_version: str = Field(
         default="4.4.0",
         description="Apache Kafka version fetched from Maven Central for the local broker (4.x, KRaft; needs Java 17+).",
@@ -71,7 +76,11 @@ class Settings(BaseSettings):
         default=6,
         description="Partitions of every campaign-keyed topic (all the same, so they co-partition).",
     )
-    replication_factor: int = Field(default=1, description="Replication factor of created topics.")
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication factor of created topics (default: 3 on a local cluster of 3+ nodes, else 1); from 3 on, topics get min.insync.replicas=2.",
+    )
     topic_prefix: str = Field(
         default="", description="Prefix put before every topic name (isolates tests and tenants)."
     )
@@ -113,7 +122,7 @@ class Settings(BaseSettings):
     dialer_dedupe_size: int = Field(
         default=1_000_000,
         ge=1,
-        description="Call ids the dialer remembers (oldest forgotten first) to drop duplicate call:create.",
+        description="Call ids of the placed-call record (topic call.placed) a dialer keeps in memory to drop duplicate call:create (oldest reported ones forgotten first).",
     )
     dialer_adapter: str = Field(
         default="simulator", description="Telephony adapter of the dialer: simulator or webhook."
@@ -167,13 +176,33 @@ class Settings(BaseSettings):
         description="CLI: account that lifecycle commands and added contacts are sent for (default: the campaign's own, from its create command).",
     )
     account_default_active: bool = Field(
-        default=True,
-        description="Engine worker: whether an account with no record on account.status has an active subscription.",
+        default=False,
+        description="Engine worker: whether an account with no record on account.status has an active subscription (accounts are activated explicitly: `campaignflow accounts activate`).",
+    )
+    api_host: str = Field(
+        default="127.0.0.1", description="Address `campaignflow api` binds (loopback by default)."
+    )
+    api_port: int = Field(
+        default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
 
     @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        if self.kafka_brokers > 1:
+            nodes = range(1, self.kafka_brokers + 1)
+            return ",".join(f"127.0.0.1:{self.node_ports(n)[0]}" for n in nodes)
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def node_ports(self, node_id: int) -> tuple[int, int]:
+        """(client, controller) ports of node `node_id` (1-based) of the local cluster."""
+        return self.kafka_port + 8 * node_id, self.kafka_port + 8 * node_id + 1
+
+    @property
+    def topic_replication(self) -> int:
+        """Replicas of every created topic: the setting, else 3 on a 3-node local cluster."""
+        return self.replication_factor or min(3, self.kafka_brokers)
 
 
 @lru_cache(maxsize=1)

@@ -94,7 +94,7 @@ def _apply(p: Progress, campaign_id: str, kind: str, rec: dict[str, object]) -> 
 def run(console: Console) -> int:
     say = console.print
     say(
-        "[bold]1/4[/bold] starting the local stack (Kafka, engine worker, simulated dialer, ClickHouse sink)"
+        "[bold]1/4[/bold] starting the local stack (Kafka, engine worker, simulated dialer, ClickHouse sink, REST API and console)"
     )
     devstack.up(
         say,
@@ -112,6 +112,10 @@ def run(console: Console) -> int:
 
     from ingest import CampaignClient
 
+    key = _demo_account("acme")
+    s = settings()
+    say(f"    console: http://{s.api_host}:{s.api_port}/  (sign in with the key below)")
+    say(f"    API key of account acme: {key}")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     definition = load_definition(EXAMPLE / "campaign.yaml")
     definition = definition.model_copy(update={"campaign_id": f"demo-{stamp}"})
@@ -167,6 +171,26 @@ def run(console: Console) -> int:
     say(f"logs: {', '.join(str(p) for p in sorted(Path(logs).glob('*.log')))}")
     say("The stack keeps running. Stop it with: .venv/bin/campaignflow dev down")
     return 0 if total == accepted else 1
+
+
+def _demo_account(account_id: str) -> str:
+    """The demo's account with an active subscription (none is active by default) and a
+    fresh key for the console: created on first run, a new key added on later runs."""
+    from api import accounts
+    from api.controlplane import ControlPlane
+
+    s = settings()
+    cp = ControlPlane(s.bootstrap, s.topic_prefix)
+    cp.start()
+    try:
+        if cp.get("account", account_id, account_id) is None:
+            new = accounts.create_account(cp, account_id, "Acme (demo)")
+        else:
+            new = accounts.add_key(cp, account_id)
+        cp.set_subscription(account_id, True, "demo")
+        return new.key
+    finally:
+        cp.close()
 
 
 def _wait_for_sink(cid: str, calls: int, outcomes: int, timeout: float = 60) -> None:

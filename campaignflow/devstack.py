@@ -1,4 +1,4 @@
-"""The local stack: broker, topics, one engine worker, one simulated dialer, the sink.
+"""The local stack: broker, topics, one engine worker, one simulated dialer, the sink, the API.
 
 Each service is a background process with its log and pid under the state
 directory, started in its own session so it outlives the command that started it
@@ -62,6 +62,7 @@ def services(dialer_args: tuple[str, ...] = ()) -> list[Service]:
             "dialer", (exe, "dialer", "--adapter", "simulator", *dialer_args), s.dialer_metrics_port
         ),
         Service("sink", (exe, "sink"), s.sink_port),
+        Service("api", (exe, "api"), s.api_port),
     ]
 
 

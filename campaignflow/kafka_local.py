@@ -1,4 +1,4 @@
-"""The project's own Apache Kafka broker (single node, KRaft) on 127.0.0.1.
+"""The project's own Apache Kafka broker (single node, KRaft) on 127.0.0.1, or a 3-node cluster.
 
 Jars come from Maven Central through `ops/kafka/pom.xml` into a cache shared by every
 state directory; data, logs and the pid live under `settings().home`. `up` is idempotent
@@ -283,8 +283,13 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def format_storage(java: str, layout: Layout, heap: str, say: Say = _quiet) -> None:
-    """Format the KRaft log directory once; an already formatted directory is kept as is."""
+def format_storage(
+    java: str, layout: Layout, heap: str, say: Say = _quiet, cluster_id: str | None = None
+) -> None:
+    """Format the KRaft log directory once; an already formatted directory is kept as is.
+
+    The nodes of one cluster share `cluster_id`; a lone broker gets a new one.
+    """
     if (layout.log_dirs / "meta.properties").exists():
         return
     say(f"formatting KRaft storage in {layout.log_dirs}")
@@ -294,7 +299,7 @@ def format_storage(java: str, layout: Layout, heap: str, say: Say = _quiet) -> N
         "format",
         "--ignore-formatted",
         "-t",
-        new_cluster_id(),
+        cluster_id or new_cluster_id(),
         "-c",
         str(layout.server_properties),
     ]
@@ -429,3 +434,186 @@ def _wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return not _pid_alive(pid)
+
+
+# ---------------------------------------------------------------- the 3-node cluster
+#
+# `kafka up --brokers 3`: each node is a combined broker+controller with a `Layout` of its own
+# (home <state>/kafka-cluster/node-<id>: data, log, pid and lock), so everything above
+# (jars, spawn, wait, stop) serves a node as it serves the lone broker. The nodes share a
+# cluster id (kept in <state>/kafka-cluster/cluster.id) and the three controllers form the
+# KRaft quorum, so a node starts only with the others: `up` starts every node not running,
+# then waits for all of them.
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the local cluster: its id and its own Layout."""
+
+    node_id: int
+    layout: Layout
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The local cluster of a state directory: where it lives and its nodes."""
+
+    home: Path
+    nodes: tuple[Node, ...]
+
+    @classmethod
+    def from_settings(cls, brokers: int, s: Settings | None = None) -> Cluster:
+        s = s or settings()
+        home = s.home.resolve() / "kafka-cluster"
+        nodes = []
+        for node_id in range(1, brokers + 1):
+            port, controller = s.node_ports(node_id)
+            layout = Layout(
+                home=home / f"node-{node_id}",
+                version=s.kafka_version,
+                port=port,
+                controller_port=controller,
+                cache_dir=s.cache_dir,
+            )
+            nodes.append(Node(node_id, layout))
+        return cls(home, tuple(nodes))
+
+    @classmethod
+    def existing(cls, s: Settings | None = None) -> Cluster:
+        """The nodes this state directory has a directory for (none: an empty cluster)."""
+        s = s or settings()
+        home = s.home.resolve() / "kafka-cluster"
+        count = len(list(home.glob("node-*"))) if home.is_dir() else 0
+        return cls.from_settings(count, s)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.layout.bootstrap for n in self.nodes)
+
+    @property
+    def voters(self) -> str:
+        return ",".join(f"{n.node_id}@127.0.0.1:{n.layout.controller_port}" for n in self.nodes)
+
+    @property
+    def id_file(self) -> Path:
+        return self.home / "cluster.id"
+
+    def cluster_id(self) -> str:
+        """The id every node is formatted with (made once per state directory)."""
+        if not self.id_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            self.id_file.write_text(new_cluster_id() + "\n")
+        return self.id_file.read_text().strip()
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: int
+    status: Status
+
+    def describe(self) -> str:
+        return f"node {self.node_id}: {self.status.describe()}"
+
+
+def write_node_properties(cluster: Cluster, node: Node) -> Path:
+    """Render ops/kafka/cluster.properties for one node (rewritten on every start)."""
+    template = Template((OPS_DIR / "cluster.properties").read_text())
+    text = template.substitute(
+        node_id=node.node_id,
+        voters=cluster.voters,
+        port=node.layout.port,
+        controller_port=node.layout.controller_port,
+        log_dirs=str(node.layout.log_dirs),
+    )
+    node.layout.data.mkdir(parents=True, exist_ok=True)
+    node.layout.server_properties.write_text(text)
+    return node.layout.server_properties
+
+
+def cluster_status(cluster: Cluster | None = None) -> list[NodeStatus]:
+    """Each node of the local cluster (of the nodes this state directory has)."""
+    cluster = cluster or Cluster.existing()
+    return [NodeStatus(n.node_id, status(n.layout)) for n in cluster.nodes]
+
+
+def start_node(cluster: Cluster, node: Node, java: str, heap: str, say: Say = _quiet) -> int | None:
+    """Start one node unless it runs (its pid when started, None when it was running)."""
+    layout = node.layout
+    with _locked(layout):
+        if _read_pid(layout) is not None:
+            return None
+        layout.pid_file.unlink(missing_ok=True)
+        for port in (layout.port, layout.controller_port):
+            if port_open(port):
+                raise KafkaLocalError(
+                    f"port {port} on 127.0.0.1 (node {node.node_id}) is taken by a process this "
+                    f"state directory ({cluster.home}) did not start. Stop it, or choose other "
+                    "ports with CAMPAIGNFLOW_KAFKA_PORT (node i uses KAFKA_PORT+8i and +8i+1)."
+                )
+        write_node_properties(cluster, node)
+        format_storage(java, layout, heap, say, cluster_id=cluster.cluster_id())
+        pid = _spawn(java, layout, heap)
+        say(
+            f"node {node.node_id}: started (pid {pid}) on {layout.bootstrap}; log {layout.log_file}"
+        )
+        return pid
+
+
+def cluster_up(brokers: int, say: Say = _quiet) -> list[NodeStatus]:
+    """Start every node of a `brokers`-node cluster that does not run; return once all answer."""
+    if brokers < 3:
+        raise KafkaLocalError("a local cluster has 3 or more nodes (one node: plain `kafka up`)")
+    s = settings()
+    cluster = Cluster.from_settings(brokers, s)
+    java = require_java()
+    fetch_jars(cluster.nodes[0].layout, say)
+    heap = s.kafka_heap
+    started = {n.node_id: start_node(cluster, n, java, heap, say) for n in cluster.nodes}
+    out = []
+    for node in cluster.nodes:
+        pid = _read_pid(node.layout) or started.get(node.node_id)
+        if pid is None:
+            raise KafkaLocalError(f"node {node.node_id} is not running after start")
+        _wait_until_answers(node.layout, pid)
+        st = Status(True, node.layout.bootstrap, pid, started=started[node.node_id] is not None)
+        out.append(NodeStatus(node.node_id, st))
+    _wait_all_registered(cluster)
+    return out
+
+
+def _wait_all_registered(cluster: Cluster, timeout: float = START_TIMEOUT_S) -> None:
+    """Return once the metadata lists every node (a topic with 3 replicas needs 3 brokers)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if len(admin.list_topics(timeout=2).brokers) >= len(cluster.nodes):
+                return
+        time.sleep(0.5)
+    raise KafkaLocalError(f"not every node of {cluster.bootstrap} joined within {timeout:.0f}s")
+
+
+def cluster_down(timeout: float = STOP_TIMEOUT_S, say: Say = _quiet) -> int:
+    """Stop every node of the local cluster (all at once); the number that were running."""
+    cluster = Cluster.existing()
+    pids = {}
+    for node in cluster.nodes:
+        pid = _read_pid(node.layout)
+        if pid is not None:
+            say(f"stopping node {node.node_id} (pid {pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            pids[node.node_id] = pid
+    for node in cluster.nodes:
+        pid = pids.get(node.node_id)
+        if pid is None:
+            continue
+        if not _wait_gone(pid, timeout):
+            say(f"node {node.node_id} (pid {pid}) still running after {timeout:.0f}s: SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10)
+        node.layout.pid_file.unlink(missing_ok=True)
+    return len(pids)

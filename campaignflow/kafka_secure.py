@@ -121,9 +121,10 @@ def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list
     for op in ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"):
         rules.append(Acl("worker", "topic", f"{app}-", op, prefixed=True))  # Faust changelogs
     rules.append(Acl("worker", "group", app, "READ", prefixed=True))
-    # dialer: call:create in, outcomes out; bad call:create parked, inbound-call events.
-    allow("dialer", "READ", c.CALL_CREATE)
-    allow("dialer", "WRITE", c.OUTCOMES, c.DEADLETTER, c.INBOUND)
+    # dialer: call:create in, outcomes out; bad call:create parked, inbound-call events;
+    # its placed-call record, read back on assignment.
+    allow("dialer", "READ", c.CALL_CREATE, c.PLACED)
+    allow("dialer", "WRITE", c.OUTCOMES, c.DEADLETTER, c.INBOUND, c.PLACED)
     rules.append(Acl("dialer", "group", dialer_group, "READ", prefixed=True))
     # sink: what analysts query in, its own dead letters out.
     allow("sink", "READ", c.CALL_CREATE, c.OUTCOMES, c.EVENTS, c.COMMANDS)

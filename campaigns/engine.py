@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
 from campaigns import queues
+from campaigns.compliance import CONTACT_KEY, NUMBER_KEY, Gate, Hold, forget, remember
 from campaigns.contacts import Contact
 from campaigns.dialing import (
     CallPlan,
     Dial,
     call_variables,
     choose_destination,
-    contact_zones,
 )
 from campaigns.events import (
     FINAL_CAMPAIGN,
@@ -45,15 +45,18 @@ from campaigns.models import CALL_STATUSES, CampaignDefinition
 from campaigns.queues import FifoQueue, TimeQueue
 from campaigns.retries import Retry, verdict
 from campaigns.state import RECENT_COMMANDS, CampaignState, ContactState, Phase
-from campaigns.store import Directory, Store
-from campaigns.windows import ALL_DAYS, Window, all_open, day_numbers, next_all_open, window
+from campaigns.store import Directory, QueueEntry, Store
+from campaigns.windows import Window
 
+END_OF_TIME_US = 2**62  # later than any wake-up
 BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
 EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
 # queue of a contact's outcomes that came before their call: (attempt, status, opt_out)
 HELD = "held:"
+# Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
+HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:fr_2022_1313": 8}
 
 
 def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
@@ -80,12 +83,20 @@ class Engine:
         self.store = store
         self.directory = directory
         self._plans: dict[str, CallPlan] = {}
+        self._gates: dict[str, Gate] = {}
 
     def plan(self, definition: CampaignDefinition) -> CallPlan:
         """The campaign's call plan, kept while the store hands out the same definition."""
         found = self._plans.get(definition.campaign_id)
         if found is None or found.definition is not definition:
             found = self._plans[definition.campaign_id] = CallPlan(definition)
+        return found
+
+    def gate(self, definition: CampaignDefinition) -> Gate:
+        """The campaign's section 7 rules, kept like the call plan."""
+        found = self._gates.get(definition.campaign_id)
+        if found is None or found.definition is not definition:
+            found = self._gates[definition.campaign_id] = Gate(definition)
         return found
 
     # ---- the step ------------------------------------------------------------
@@ -110,6 +121,7 @@ class Engine:
         for command in commands:
             ctx.command(command)
         ctx.scheduled_start()
+        ctx.expire_recent()
         ctx.resolve_calls(outcomes)
         ctx.wake_parked()
         ctx.round()
@@ -117,6 +129,7 @@ class Engine:
         camp.next_wake = ctx.next_wake()
         ctx.retries.flush()
         ctx.deadlines.flush()
+        ctx.expiries.flush()
         if camp.status is not None or camp.arrived:
             self.store.put_campaign(camp)
         return out
@@ -148,7 +161,9 @@ class _Step:
         self.retries = FifoQueue(self.store, camp, queues.RETRY)
         self.deadlines = FifoQueue(self.store, camp, queues.DEADLINE)
         self.parked = TimeQueue(self.store, camp, queues.PARKED)
+        self.expiries = FifoQueue(self.store, camp, queues.EXPIRY)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
+        self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.no_due_retries = False  # set during a round, see next_candidate
         self.no_returned = False
 
@@ -165,10 +180,9 @@ class _Step:
 
     @property
     def window(self) -> Window:
+        """The campaign's own callable instants (hours, days, blackout dates, holidays)."""
         assert self.definition is not None
-        rules = self.definition.rules
-        w = rules.calling_window
-        return window(rules.timezone, day_numbers(rules.calling_days), w.start_minute, w.end_minute)
+        return self.engine.gate(self.definition).schedule
 
     def set_status(self, status: CampaignStatus) -> None:
         self.camp.status = status
@@ -424,6 +438,7 @@ class _Step:
         for q in (self.retries, self.parked):
             q.drain()
         self.store.put_queue(self.cid, queues.RETURNED, [])
+        self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
         self.camp.cursor = self.camp.arrived
 
     def scheduled_start(self) -> None:
@@ -601,6 +616,7 @@ class _Step:
         account_id = self.definition.account_id
         number = self.dialled_number(contact, attempt)
         self.directory.add_blocked(account_id, number)
+        self.listed_now = True
         self.out.append(
             NumberOptedOut(
                 at,
@@ -631,11 +647,26 @@ class _Step:
 
     # ---- parked contacts -----------------------------------------------------------
 
+    def returned(self) -> list[QueueEntry]:
+        """Never-called contacts given back, next last; an older version's list is moved over."""
+        entries = self.store.get_queue(self.cid, queues.RETURNED)
+        old = self.store.get_queue(self.cid, queues.OLD_RETURNED)
+        if old:
+            entries = sorted([*entries, *((-e[0],) for e in old)])
+            self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
+            self.store.put_queue(self.cid, queues.RETURNED, entries)
+        return entries
+
     def wake_parked(self) -> None:
-        woken = self.parked.pop_all_due(self.now)
+        # A number listed this instant may leave an alternate out of a parked contact's
+        # destinations, so its next call may be callable now: every parked contact is
+        # looked at again, not only those whose wake is due.
+        until = END_OF_TIME_US if self.listed_now else self.now
+        woken = self.parked.pop_all_due(until)
         if not woken:
             return
-        returned = self.store.get_queue(self.cid, queues.RETURNED)
+        returned = self.returned()
+        back: list[QueueEntry] = []
         for _, seq in woken:
             contact = self.contact(seq)
             if contact is None or contact.phase != Phase.parked or contact.is_final:
@@ -645,8 +676,14 @@ class _Step:
                 self.retries.push((contact.retry_due, seq))
             else:
                 contact.phase = Phase.waiting
-                insort(returned, (seq,))
+                back.append((-seq,))
             self.store.put_contact(self.cid, contact)
+        if len(back) < 32:
+            for entry in back:
+                insort(returned, entry)
+        else:  # a wave (a window opening for many at once): one sort of two sorted runs
+            returned.extend(back)
+            returned.sort()
         self.store.put_queue(self.cid, queues.RETURNED, returned)
 
     # ---- call creation -----------------------------------------------------------------
@@ -665,10 +702,10 @@ class _Step:
             contact = self.contact(entry[1])
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact
-        returned = () if self.no_returned else self.store.get_queue(self.cid, queues.RETURNED)
+        returned = [] if self.no_returned else self.returned()
         self.no_returned = not returned
         while returned:
-            seq = returned.pop(0)[0]
+            seq = -returned.pop()[0]
             self.store.put_queue(self.cid, queues.RETURNED, returned)
             contact = self.contact(seq)
             if contact is not None and not contact.is_final:
@@ -689,8 +726,8 @@ class _Step:
             return
         rules = self.definition.rules
         plan = self.engine.plan(self.definition)
+        gate = self.engine.gate(self.definition)
         limit = rules.outbound_limit
-        local = rules.contact_local_time
         while c.in_flight < limit:
             contact = self.next_candidate()
             if contact is None:
@@ -700,14 +737,68 @@ class _Step:
                 continue
             attempt = contact.attempts + 1
             dial = choose_destination(self.definition, contact.contact, attempt, self.directory)
-            if local.enabled:
-                zones = contact_zones(self.definition, contact.contact, dial.to)
-                lw = local.window
-                windows = [window(z, ALL_DAYS, lw.start_minute, lw.end_minute) for z in zones]
-                if not all_open(windows, self.now):
-                    self.park(contact, next_all_open([self.window, *windows], self.now))
+            if gate.active:
+                hold = gate.check(contact.contact, dial.to, self.now, self.recent)
+                if hold is not None:
+                    self.hold_back(contact, hold)
                     continue
             self.create_call(contact, attempt, dial, plan)
+            if gate.keeps:
+                self.remember_call(gate, contact, dial)
+
+    # ---- section 7: contacts held back, recent calls ----------------------------------
+
+    def recent(self, key: str) -> tuple[int, ...]:
+        return self.store.get_recent(self.cid, key)
+
+    def hold_back(self, contact: ContactState, hold: Hold) -> None:
+        """Passed over by a rule: parked until it may be callable, counted once per rule."""
+        bit = HELD_BITS.get(hold.reason, 0)
+        if not contact.held_by & bit:
+            contact.held_by |= bit
+            self.camp.held_back[hold.reason] = self.camp.held_back.get(hold.reason, 0) + 1
+        self.park(contact, hold.wake)
+
+    def remember_call(self, gate: Gate, contact: ContactState, dial: Dial) -> None:
+        """Keep the call's time for the limits, and when to forget it."""
+        if gate.keep_number is not None:
+            key = NUMBER_KEY + dial.to
+            self.store.put_recent(
+                self.cid, key, remember(self.recent(key), self.now, gate.keep_number)
+            )
+        if gate.keep_contact is not None:
+            key = CONTACT_KEY + contact.contact.contact_id
+            self.store.put_recent(
+                self.cid, key, remember(self.recent(key), self.now, gate.keep_contact)
+            )
+        position = dial.alternate.position if dial.alternate else 0
+        self.expiries.push((self.now + gate.retain_us, contact.call_order, contact.seq, position))
+
+    def expire_recent(self) -> None:
+        """Drop call times no limit can count any more (so the records stay bounded)."""
+        if self.definition is None:
+            return
+        expired = self.expiries.pop_all_due(self.now)
+        if not expired:
+            return
+        gate = self.engine.gate(self.definition)
+        for _, _, seq, position in expired:
+            contact = self.contact(seq)
+            if contact is None:
+                continue
+            c = contact.contact
+            number = c.phone_number
+            for alt in c.alternates:
+                if alt.position == position:
+                    number = alt.phone_number
+            for key, keep in (
+                (NUMBER_KEY + number, gate.keep_number),
+                (CONTACT_KEY + c.contact_id, gate.keep_contact),
+            ):
+                if keep is not None:
+                    times = self.recent(key)
+                    if times:
+                        self.store.put_recent(self.cid, key, forget(times, self.now, keep))
 
     def park(self, contact: ContactState, wake: int | None) -> None:
         contact.phase = Phase.parked
@@ -781,9 +872,11 @@ class _Step:
                 first_retry = self.retries.peek()
                 if first_retry is not None:
                     pending_from = max(first_retry[0], now)
-                if c.cursor < c.arrived or self.store.get_queue(self.cid, queues.RETURNED):
+                if c.cursor < c.arrived or self.returned():
                     pending_from = now
                 if pending_from is not None:
-                    cands.append(self.window.next_open(pending_from))
+                    opens = self.window.next_open(pending_from)
+                    if opens is not None:
+                        cands.append(opens)
         later = [t for t in cands if t > now]
         return min(later) if later else None

@@ -7,14 +7,23 @@ definitions with the same messages: an error names the field and the rule.
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from campaigns.privacy import mask_number
 from campaigns.yamlsafe import YamlShapeError, safe_load
@@ -127,6 +136,96 @@ MAX_MAPPING_ENTRIES = 1_000
 MAX_COLUMN_CHARS = 256
 
 
+MAX_WINDOWS = 6
+MAX_PERIOD_HOURS = 8784  # 366 days: a limit's rolling period is at most a (leap) year
+
+
+def check_window_list(windows: list[Window]) -> list[Window]:
+    """SPEC 7: 1 to 6 windows, sorted by start, not overlapping (touching is allowed)."""
+    if not windows:
+        raise ValueError("a list of windows must hold at least one window")
+    if len(windows) > MAX_WINDOWS:
+        raise ValueError(f"at most {MAX_WINDOWS} windows, got {len(windows)}")
+    for i, (a, b) in enumerate(zip(windows, windows[1:], strict=False)):
+        if b.start_minute < a.start_minute:
+            raise ValueError(
+                f"windows must be sorted by start: [{i + 1}] {b.start}-{b.end} "
+                f"comes after [{i}] {a.start}-{a.end}"
+            )
+        if b.start_minute < a.end_minute:
+            raise ValueError(
+                f"windows must not overlap: [{i}] {a.start}-{a.end} and [{i + 1}] {b.start}-{b.end}"
+            )
+    return windows
+
+
+def _window_form(value: Any) -> str:
+    return WINDOW_LIST if isinstance(value, list) else ONE_WINDOW
+
+
+ONE_WINDOW = "one-window"  # union tags: validated as one form or the other, never both,
+WINDOW_LIST = "window-list"  # so an error speaks of the form given (dropped from paths)
+# One window (sections 1-6) or a list of windows (section 7).
+Windows = Annotated[
+    Annotated[Window, Tag(ONE_WINDOW)] | Annotated[list[Window], Tag(WINDOW_LIST)],
+    Discriminator(_window_form),
+]
+
+
+def window_list(value: Windows) -> tuple[Window, ...]:
+    """Either form of a window field as a tuple of windows."""
+    return (value,) if isinstance(value, Window) else tuple(value)
+
+
+class Preset(StrEnum):
+    """Legal presets of SPEC section 7 (campaigns.presets holds what each one means)."""
+
+    us_tcpa = "us_tcpa"
+    fr_2022_1313 = "fr_2022_1313"
+
+
+class LimitScope(StrEnum):
+    number = "number"
+    contact = "contact"
+
+
+class AttemptLimit(Strict):
+    """At most `max_calls` calls per number (or contact) in any rolling `period_hours`."""
+
+    scope: LimitScope
+    max_calls: int = Field(ge=1)
+    period_hours: float = Field(gt=0, le=MAX_PERIOD_HOURS)
+
+    @cached_property
+    def period_us(self) -> int:
+        return timedelta(hours=self.period_hours) // timedelta(microseconds=1)
+
+
+class HolidayCalendar(Strict):
+    """Public holidays of a country (optionally a subdivision), as the `holidays` package lists them."""
+
+    country: str
+    subdivision: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        from campaigns.blackouts import check_country
+
+        return check_country(v)
+
+    @model_validator(mode="after")
+    def _subdivision(self) -> HolidayCalendar:
+        from campaigns.blackouts import check_subdivision
+
+        if self.subdivision is not None:
+            try:
+                check_subdivision(self.country, self.subdivision)
+            except ValueError as err:
+                raise ValueError(f"subdivision: {err}") from None
+        return self
+
+
 class Agent(Strict):
     id: str = Field(min_length=1, max_length=MAX_AGENT_ID_CHARS)
     prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
@@ -154,7 +253,16 @@ class CallerIds(Strict):
 
 class ContactLocalTime(Strict):
     enabled: bool = False
-    window: Window = Window(start="08:00", end="21:00")
+    window: Windows = Window(start="08:00", end="21:00")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: Windows) -> Windows:
+        return v if isinstance(v, Window) else check_window_list(v)
+
+    @cached_property
+    def windows(self) -> tuple[Window, ...]:
+        return window_list(self.window)
 
 
 class Rules(Strict):
@@ -163,7 +271,7 @@ class Rules(Strict):
         default=None, ge=0, le=MAX_RETRY_DELAY_MINUTES, allow_inf_nan=False
     )
     calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]), max_length=7)
-    calling_window: Window = Window()
+    calling_window: Windows = Window()
     timezone: str
     concurrent_calls: int = Field(ge=1, le=MAX_CONCURRENT_CALLS)
     inbound_free_slots: int = Field(default=0, ge=0, le=MAX_CONCURRENT_CALLS)
@@ -174,6 +282,60 @@ class Rules(Strict):
     )
     max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
+    # SPEC section 7: all optional; without them the rules are those of sections 1-6.
+    calling_hours: dict[str, Windows] | None = None
+    blackout_dates: list[date] = Field(default_factory=list)
+    holidays: HolidayCalendar | None = None
+    attempt_limits: list[AttemptLimit] = Field(default_factory=list)
+    compliance: list[Preset] = Field(default_factory=list)
+
+    @field_validator("calling_window")
+    @classmethod
+    def _calling_window(cls, v: Windows) -> Windows:
+        return v if isinstance(v, Window) else check_window_list(v)
+
+    @field_validator("calling_hours")
+    @classmethod
+    def _calling_hours(cls, v: dict[str, Windows] | None) -> dict[str, Windows] | None:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("must name at least one day")
+        out: dict[str, Windows] = {}
+        for key, windows in v.items():
+            day = key.lower()
+            if day not in DAYS:
+                raise ValueError(f"unknown day {key!r}; use {', '.join(DAYS)}")
+            if day in out:
+                raise ValueError(f"day {day!r} is given twice")
+            if not isinstance(windows, Window):
+                try:
+                    check_window_list(windows)
+                except ValueError as err:
+                    raise ValueError(f"{day}: {err}") from None
+            out[day] = windows
+        return {d: out[d] for d in DAYS if d in out}
+
+    @field_validator("blackout_dates", mode="before")
+    @classmethod
+    def _blackout_dates(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            for i, item in enumerate(v):
+                if isinstance(item, date):
+                    continue
+                if not isinstance(item, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
+                    raise ValueError(f"[{i}] must be a date YYYY-MM-DD, got {item!r}")
+        return v
+
+    @field_validator("blackout_dates")
+    @classmethod
+    def _blackout_sorted(cls, v: list[date]) -> list[date]:
+        return sorted(set(v))
+
+    @field_validator("compliance")
+    @classmethod
+    def _presets(cls, v: list[Preset]) -> list[Preset]:
+        return list(dict.fromkeys(v))
 
     @field_validator("calling_days")
     @classmethod
@@ -202,6 +364,13 @@ class Rules(Strict):
 
     @model_validator(mode="after")
     def _cross(self) -> Rules:
+        if self.calling_hours is not None:
+            both = [f for f in ("calling_days", "calling_window") if f in self.model_fields_set]
+            if both:
+                raise ValueError(
+                    f"calling_hours: cannot be given together with {' and '.join(both)}: "
+                    "calling_hours replaces calling_days and calling_window; give one or the other"
+                )
         if self.max_retries > 0 and self.retry_delay_minutes is None:
             raise ValueError("retry_delay_minutes: required when max_retries > 0")
         if self.concurrent_calls - self.inbound_free_slots < 1:
@@ -231,6 +400,17 @@ class Rules(Strict):
     @cached_property
     def attempts_allowed(self) -> int:
         return 1 + self.max_retries
+
+    @cached_property
+    def calling_windows(self) -> tuple[Window, ...]:
+        return window_list(self.calling_window)
+
+    @cached_property
+    def weekly_hours(self) -> dict[str, tuple[Window, ...]]:
+        """Day -> windows of that day (campaign timezone): calling_hours, else days x window."""
+        if self.calling_hours is not None:
+            return {d: window_list(w) for d, w in self.calling_hours.items()}
+        return {d: self.calling_windows for d in DAYS if d in self.calling_days}
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -322,7 +502,7 @@ def format_validation_error(err: ValidationError) -> str:
     """
     lines = []
     for e in err.errors():
-        path = [str(p) for p in e["loc"]]
+        path = [str(p) for p in e["loc"] if p not in (ONE_WINDOW, WINDOW_LIST)]
         msg = str(e["msg"]).removeprefix("Value error, ")
         named = _NAMED_RULE.match(msg)
         if named:

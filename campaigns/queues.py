@@ -20,7 +20,13 @@ from campaigns.store import QueueEntry, Store
 RETRY = "r"
 DEADLINE = "d"
 PARKED = "p"
-RETURNED = "fresh"  # never-called contacts given back after being parked, by sequence
+EXPIRY = (
+    "x"  # calls whose time an attempt limit may still count: (forget at, order, contact, position)
+)
+# Never-called contacts given back after being parked: (-seq,) sorted, so the next one
+# (lowest row) is last and taking it costs nothing, however many a wave of parking left.
+RETURNED = "back"
+OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
 
 
 class TimeQueue:

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate, chain
 from typing import Any
 
+from campaigns.compliance import preview
 from campaigns.contacts import Contact, Rejection
 from campaigns.engine import Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
     CallCreated,
+    CampaignStatus,
     Command,
     CommandKind,
     CommandRejected,
@@ -157,6 +159,7 @@ class Simulation:
     engine: Engine = field(init=False, repr=False)
     calls: Counter[str] = field(init=False, repr=False, default_factory=Counter)
     finished: int | None = field(init=False, repr=False, default=None)
+    started: int | None = field(init=False, repr=False, default=None)  # first `running`
     now: int = field(init=False, repr=False, default=0)
     accepted: int = field(init=False, repr=False, default=0)  # contacts read so far
 
@@ -212,6 +215,7 @@ class Simulation:
         pending: list[tuple[int, int, str, str, bool]] = []
         self.calls = Counter()
         self.finished = None
+        self.started = None
         created = ci = 0
         now = self.start
         outcome_for, push = self.dialer.outcome_for, heapq.heappush
@@ -253,8 +257,11 @@ class Simulation:
                 elif type(ev) is OutcomeRecorded:
                     if ev.applied:
                         self.calls[ev.status] += 1
-                elif type(ev) is StatusChanged and ev.status in FINAL_CAMPAIGN:
-                    self.finished = ev.at
+                elif type(ev) is StatusChanged:
+                    if ev.status in FINAL_CAMPAIGN:
+                        self.finished = ev.at
+                    elif ev.status is CampaignStatus.running and self.started is None:
+                        self.started = ev.at
             yield from events
             self.now = now
             if self.finished is not None:
@@ -268,6 +275,15 @@ class Simulation:
             if not nexts or (self.until is not None and min(nexts) > self.until):
                 break
             now = min(nexts)
+
+    def _stored_contacts(self) -> Iterator[Contact]:
+        """The contacts as the engine keeps them, in row order: a streamed list is read once."""
+        store, cid = self.engine.store, self.definition.campaign_id
+        camp = store.get_campaign(cid)
+        for seq in range(camp.arrived if camp else 0):
+            state = store.get_contact(cid, seq)
+            if state is not None:
+                yield state.contact
 
     def summary(self) -> dict[str, Any]:
         """The forecast line: when the campaign finished, contacts by final status, calls by outcome."""
@@ -286,4 +302,15 @@ class Simulation:
                 **(camp.counts if camp else {}),
             },
             "calls": calls,
+            # SPEC 7 launch preview, at the instant the campaign first ran (None: it never did).
+            "preview": (
+                preview(
+                    self.definition,
+                    self._stored_contacts(),
+                    self.started,
+                    StaticDirectory(set(self.dnc)),
+                )
+                if self.started is not None
+                else None
+            ),
         }

@@ -44,6 +44,7 @@ class CampaignState:
     finished_at: int | None = None
     held: int = 0  # outcomes kept for calls not made yet (see Engine hold)
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
+    held_back: dict[str, int] = field(default_factory=dict)  # SPEC 7 rule -> contacts it held back
     buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
     # queue kind -> [head group, next group, last time, last key, entries used in head]
     fifos: dict[str, list[int]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class ContactState:
     # order, by which a late outcome of an earlier attempt takes its turn (SPEC section 5).
     dialled: list[int] = field(default_factory=list)
     orders: list[int] = field(default_factory=list)
+    held_by: int = 0  # bits of the SPEC 7 rules that have held this contact back (engine.HELD_BITS)
 
     @property
     def is_final(self) -> bool:

@@ -25,6 +25,10 @@ class Store(Protocol):
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None: ...
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]: ...
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None: ...
+    # Times of a campaign's recent calls to one number or for one contact (SPEC 7 attempt
+    # limits), oldest first; the engine keeps only what a limit can still count.
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]: ...
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None: ...
 
 
 class Directory(Protocol):
@@ -56,6 +60,7 @@ class MemoryStore:
         self.contacts: dict[str, list[ContactState | None]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
+        self.recent: dict[tuple[str, str], tuple[int, ...]] = {}  # tuples: the GC skips them
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
         return self.campaigns.get(campaign_id)
@@ -97,6 +102,15 @@ class MemoryStore:
             self.queues[(campaign_id, name)] = entries
         else:
             self.queues.pop((campaign_id, name), None)
+
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
+        return self.recent.get((campaign_id, key), ())
+
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
+        if times:
+            self.recent[(campaign_id, key)] = times
+        else:
+            self.recent.pop((campaign_id, key), None)
 
 
 class StaticDirectory:

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from campaigns.blackouts import Closed
 from campaigns.models import DAYS
 
 US = 1_000_000
 DAY_US = 86_400 * US
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCAN_DAYS = 9  # the next calling day is at most a week away; two days spare for offsets
-NEVER_HORIZON_DAYS = 400  # combined windows that never meet within this are "never"
+NEVER_HORIZON_DAYS = 400  # windows (or combined windows) not open within this are "never"
 
 
 def to_datetime(t: int) -> datetime:
@@ -38,49 +39,71 @@ def iso(t: int) -> str:
     return to_datetime(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+Span = tuple[int, int]  # [start, end) in minutes after local midnight; end 1440 = end of day
+Week = tuple[tuple[Span, ...], ...]  # seven entries, Monday first: each day's sorted spans
+NO_DATES = Closed()
+
+
+def merge_spans(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """Sorted spans with touching or overlapping ones joined: 10-13 and 13-14 is 10-14."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Window:
-    """Open when the local weekday is a calling day and local minute is in [start, end)."""
+    """Open when the local weekday's spans hold the local minute and the local date is not closed."""
 
     zone: ZoneInfo
-    days: frozenset[int]  # 0 = Monday
-    start: int  # minutes after local midnight
-    end: int  # minutes after local midnight; 1440 = end of day
+    week: Week
+    closed: Closed = NO_DATES  # dates (in this zone) with no calls: blackouts, holidays
 
     def is_open(self, t: int) -> bool:
         local = datetime.fromtimestamp(t // US, self.zone)
+        spans = self.week[local.weekday()]
+        if not spans:
+            return False
         minute = local.hour * 60 + local.minute
-        return local.weekday() in self.days and self.start <= minute < self.end
+        for start, end in spans:
+            if start <= minute < end:
+                return not self.closed or local.date() not in self.closed
+        return False
 
-    def next_open(self, t: int) -> int:
-        """The first instant >= t when the window is open."""
+    def next_open(self, t: int) -> int | None:
+        """The first instant >= t when the window is open; None if not within NEVER_HORIZON_DAYS."""
         if self.is_open(t):
             return t
-        # The window turns on either when local time reaches `start` (either fold of an
-        # ambiguous hour) or at an offset change that jumps local time into the window.
+        # The window turns on either when local time reaches a span's start (either fold
+        # of an ambiguous hour) or at an offset change that jumps local time into a span.
         seconds = t // US
         first = datetime.fromtimestamp(seconds, self.zone).date() - timedelta(days=1)
         best: int | None = None
-        for offset in range(SCAN_DAYS + 1):
+        for offset in range(NEVER_HORIZON_DAYS + 2):
             day = first + timedelta(days=offset)
-            if day.weekday() not in self.days:
+            spans = self.week[day.weekday()]
+            if not spans or (self.closed and day in self.closed):
                 continue
-            for fold in (0, 1):
-                local = datetime(
-                    day.year, day.month, day.day, self.start // 60, self.start % 60,
-                    tzinfo=self.zone, fold=fold,
-                )  # fmt: skip
-                cand = int(local.timestamp()) * US
-                if cand >= t and self.is_open(cand) and (best is None or cand < best):
-                    best = cand
+            for start, _ in spans:
+                for fold in (0, 1):
+                    local = datetime(
+                        day.year, day.month, day.day, start // 60, start % 60,
+                        tzinfo=self.zone, fold=fold,
+                    )  # fmt: skip
+                    cand = int(local.timestamp()) * US
+                    if cand >= t and (best is None or cand < best) and self.is_open(cand):
+                        best = cand
             if best is not None:  # later days only open later
                 break
-        for cand in _transitions(self.zone, seconds, seconds + SCAN_DAYS * 86_400):
+        horizon = seconds + SCAN_DAYS * 86_400 if best is None else best // US
+        for cand in _transitions(self.zone, seconds, horizon):
             cand_us = cand * US
             if cand_us >= t and self.is_open(cand_us) and (best is None or cand_us < best):
                 best = cand_us
-        if best is None:  # pragma: no cover - a valid window always opens within a week
-            raise RuntimeError(f"window {self} never opens after {iso(t)}")
         return best
 
 
@@ -114,7 +137,21 @@ def _transitions_cached(zone: ZoneInfo, day_lo: int, day_hi: int) -> tuple[int, 
 
 @lru_cache(maxsize=4096)
 def window(zone_name: str, days: frozenset[int], start: int, end: int) -> Window:
-    return Window(ZoneInfo(zone_name), days, start, end)
+    """One span on the given weekdays (sections 1-6)."""
+    return Window(
+        ZoneInfo(zone_name), tuple(((start, end),) if d in days else () for d in range(7))
+    )
+
+
+@lru_cache(maxsize=4096)
+def hours(zone_name: str, week: Week, closed: Closed = NO_DATES) -> Window:
+    """Spans per weekday and closed dates (section 7)."""
+    return Window(ZoneInfo(zone_name), tuple(merge_spans(day) for day in week), closed)
+
+
+def every_day(spans: Iterable[Span]) -> Week:
+    merged = merge_spans(spans)
+    return tuple(merged for _ in range(7))
 
 
 ALL_DAYS = frozenset(range(7))
@@ -140,6 +177,8 @@ def next_all_open(windows: Sequence[Window], t: int) -> int | None:
         moved = False
         for w in windows:
             nxt = w.next_open(cand)
+            if nxt is None:
+                return None
             if nxt != cand:
                 cand, moved = nxt, True
         if not moved:

@@ -45,6 +45,9 @@ class Call:
     deadline: int  # epoch millis
     alternate_position: int = 0
     variables: dict[str, str] = field(default_factory=dict)
+    # When the dialer recorded it as placed (epoch millis; 0 until then): an adapter that
+    # reports its own start time uses this one, so a reconciled outcome is the same outcome.
+    placed_at: int = 0
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Call:

@@ -23,6 +23,17 @@ ADAPTER_ERRORS = Counter(
     "dialer_adapter_errors", "Errors of the telephony adapter, by kind.", ["adapter", "kind"]
 )
 DEADLETTERS = Counter("dialer_deadletters", "Messages parked on the dead-letter topic.")
+RECONCILED = Counter(
+    "dialer_calls_reconciled",
+    "Calls placed by a predecessor and never reported, by what the adapter said of them.",
+    ["state"],
+)
+RECORD_RESTORES = Counter(
+    "dialer_placed_record_restores", "Reads of the placed-call record on partition assignment."
+)
+FENCED = Counter(
+    "dialer_fenced", "Stalls after which the group no longer counted this dialer (zombie)."
+)
 EXPIRED = Counter("dialer_deadline_expired", "Calls not dialled because their deadline passed.")
 INBOUND = Counter("dialer_inbound_events", "Inbound-call events published, by kind.", ["kind"])
 

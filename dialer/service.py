@@ -8,8 +8,16 @@ Guarantees, and how:
 - a crash loses no call: a message's offset is committed only once its call has been
   handed off (or the message was skipped/parked), and positions only move past messages
   that are all done (`OffsetTracker`);
-- no call twice: handed-off call ids go to a persistent `DedupeStore`, flushed before
-  every commit, so a redelivered or replayed `call:create` is dropped;
+- no call twice: before a fetched batch is dialled, each call is written `dialing` to the
+  placed-call record (`dialer.placed`, the compacted topic `call.placed`, co-partitioned
+  with `call.create`) and the brokers' acks are awaited; the record of a partition is
+  read back on assignment, so a redelivered or replayed `call:create` is dropped, by this
+  dialer or by the partition's next owner;
+- a dialer taking over a partition reconciles the calls its predecessor placed and never
+  reported: it asks the adapter (`lookup`) and reports the outcome, or `failed` with
+  cause `dialer_lost` when nobody knows;
+- a paused dialer (stopped process, long stall) that may have been fenced proves it still
+  owns its partitions (a synchronous commit) before it dials what it fetched before;
 - a call past its deadline is not dialled: it gets a `failed` outcome, cause
   `deadline_expired`;
 - bad input (undecodable, another event, missing numbers) is parked on the dead-letter
@@ -25,15 +33,23 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from campaignflow.config import settings
 from dialer import metrics
-from dialer.adapter import Adapter, UnknownCall, instant_placer
+from dialer.adapter import (
+    ENDED,
+    IN_PROGRESS,
+    UNKNOWN,
+    Adapter,
+    Lookup,
+    UnknownCall,
+    instant_placer,
+    lookup_of,
+)
 from dialer.calls import (
     STATUSES,
     BadCall,
@@ -45,8 +61,8 @@ from dialer.calls import (
     outcome_record,
     split_call_id,
 )
-from dialer.dedupe import DedupeStore
 from dialer.offsets import OffsetTracker
+from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter
 from topics.codec import Codec, DecodeError, default_codec
 
@@ -64,14 +80,16 @@ class DialerOptions:
     dialer_id: str
     concurrency: int = 100
     group_id: str = "campaignflow-dialer"
-    dedupe_path: Path | None = None
-    dedupe_size: int = 1_000_000
+    dedupe_size: int = 1_000_000  # call ids of the placed-call record kept in memory
     topic_prefix: str | None = None  # None: settings().topic_prefix
     bootstrap: str | None = None  # None: settings().bootstrap
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
     commit_interval: float = 0.1
     batch: int = 1000
+    session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
+    reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
+    ack_timeout_seconds: float = 30.0  # wait this long for the record's acks before dialling
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> DialerOptions:
@@ -85,12 +103,9 @@ class DialerOptions:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def dedupe_file(self) -> Path:
-        return self.dedupe_path or settings().home / "dialer" / f"{self.dialer_id}.dedupe.sqlite"
-
 
 class Dialer:
-    """One dialer process: a consumer, a producer, an adapter and a dedupe record."""
+    """One dialer process: a consumer, a producer, an adapter and the placed-call record."""
 
     def __init__(self, adapter: Adapter, options: DialerOptions, codec: Codec | None = None):
         self.adapter = adapter
@@ -101,10 +116,11 @@ class Dialer:
         self.outcome_topic = catalogue.topic_name(catalogue.OUTCOMES, prefix)
         self.inbound_topic = catalogue.topic_name(catalogue.INBOUND, prefix)
         self.deadletter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
+        self.placed_topic = catalogue.topic_name(catalogue.PLACED, prefix)
         extra: dict[str, Any] = {}
         if options.bootstrap:
             extra["bootstrap.servers"] = options.bootstrap
-        consumer_extra = dict(extra, **{"session.timeout.ms": 10_000})
+        consumer_extra = dict(extra, **{"session.timeout.ms": options.session_timeout_ms})
         if options.static_membership:
             consumer_extra["group.instance.id"] = options.dialer_id
         self.consumer = Consumer(clients.consumer_config(options.group_id, **consumer_extra))
@@ -119,7 +135,22 @@ class Dialer:
                 },
             )
         )
-        self.dedupe = DedupeStore(options.dedupe_file(), options.dedupe_size)
+        self.placed = PlacedRecord(
+            self.producer,
+            clients.consumer_config("placed-restore", **extra),
+            self.placed_topic,
+            self.codec,
+            options.dialer_id,
+            adapter.name,
+            options.dedupe_size,
+        )
+        # Outcomes published whose `reported` record waits for their acks (next commit).
+        self._to_report: list[tuple[Call, int]] = []
+        self._reconciling: dict[str, asyncio.Task[None]] = {}
+        self._lease_s = options.session_timeout_ms / 2000
+        self._turn_at = time.monotonic()
+        self._suspect = False  # the loop stalled: ownership unproven
+        self._fenced = False  # the group moved on without us: dial nothing until it rebalances
         self.tracker = OffsetTracker()
         self._active: dict[str, asyncio.Task[None]] = {}
         # Calls read but not yet dialled (a fetch may return more than the free slots).
@@ -151,6 +182,10 @@ class Dialer:
         idle = 0.0
         try:
             while not self._stop.is_set():
+                turn = time.monotonic()
+                if turn - self._turn_at > self._lease_s:
+                    self._suspect = True
+                self._turn_at = turn
                 self._start_calls()
                 self._flow_control()
                 free = self.options.concurrency - len(self._active) - len(self._waiting)
@@ -187,11 +222,11 @@ class Dialer:
             self._paused = False
 
     def _handle_batch(self, messages: list[Message]) -> None:
-        """Validate a fetched batch, drop duplicates (one dedupe lookup per batch), queue the rest."""
+        """Validate a fetched batch, drop the calls the placed-call record lists, queue the rest."""
         calls = [c for c in (self._parse(m) for m in messages) if c is not None]
         if not calls:
             return
-        known = self.dedupe.known([c[0].call_id for c in calls])
+        known = self.placed.known([c[0].call_id for c in calls])
         for call, topic, partition, offset in calls:
             cid = call.call_id
             if cid in known or cid in self._active or cid in self._waiting_ids:
@@ -226,32 +261,81 @@ class Dialer:
             return None
 
     def _start_calls(self) -> None:
-        """Dial waiting calls while there is room; a call past its deadline is not dialled."""
-        place_now = self._instant
+        """Dial waiting calls while there is room, a batch at a time; the batch is recorded
+        (acked) first, and a call past its deadline is not dialled."""
         while self._waiting and len(self._active) < self.options.concurrency:
-            call, topic, partition, offset = self._waiting.popleft()
-            self._waiting_ids.discard(call.call_id)
+            if self._fenced or (self._suspect and not self._still_owner()):
+                return
+            room = self.options.concurrency - len(self._active)
+            batch = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
             now = now_ms()
-            if call.deadline <= now:
-                metrics.EXPIRED.inc()
-                late = (now - call.deadline) / 1000
-                cause = (
-                    f"deadline_expired: the deadline passed {late:.1f}s before the call"
-                    " could be dialled; not dialled"
-                )
-                self._publish_outcome(call, failed(cause))
-                self.dedupe.add(call.call_id)
-                self.tracker.done(topic, partition, offset)
+            dial = []
+            for item in batch:
+                call, topic, partition, offset = item
+                self._waiting_ids.discard(call.call_id)
+                if call.deadline <= now:
+                    self._expired(call, topic, partition, offset, now)
+                else:
+                    dial.append((replace(call, placed_at=now), topic, partition, offset))
+            if not dial:
                 continue
+            self.placed.dialing([(item[0], item[2]) for item in dial], now)
+            acked = self.placed.wait_acked(self.options.ack_timeout_seconds)
+            if time.monotonic() - self._turn_at > self._lease_s:
+                self._suspect = True  # stalled while waiting: prove ownership first
+            if not acked or (self._suspect and not self._still_owner()):
+                if not acked:
+                    log.warning("placed-call record not acked: %d calls wait", len(dial))
+                self._waiting.extendleft(reversed(dial))
+                self._waiting_ids.update(item[0].call_id for item in dial)
+                return
+            self._dial(dial)
+
+    def _dial(self, batch: list[tuple[Call, str, int, int]]) -> None:
+        """Hand recorded calls to the adapter (synchronously when it is instant)."""
+        place_now = self._instant
+        for call, topic, partition, offset in batch:
             if place_now is not None:
                 self._place_now(place_now, call, topic, partition, offset)
                 continue
             task = asyncio.ensure_future(self._place(call, topic, partition, offset))
             self._active[call.call_id] = task
 
+    def _expired(self, call: Call, topic: str, partition: int, offset: int, now: int) -> None:
+        """A call past its deadline: `failed` (deadline_expired), not dialled."""
+        metrics.EXPIRED.inc()
+        late = (now - call.deadline) / 1000
+        cause = (
+            f"deadline_expired: the deadline passed {late:.1f}s before the call"
+            " could be dialled; not dialled"
+        )
+        self._publish_outcome(call, failed(cause), partition)
+        self.tracker.done(topic, partition, offset)
+
+    def _still_owner(self) -> bool:
+        """After a stall: a synchronous commit succeeds only for a member the group still
+        counts (a fenced one gets an error, then a rebalance that revokes its partitions)."""
+        assignment = self.consumer.assignment()
+        try:
+            committed = self.consumer.committed(assignment, timeout=10) if assignment else []
+            offsets = [tp for tp in committed if tp.offset >= 0]
+            if offsets:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning(
+                "after a stall this dialer is no longer in its group (%s): dialling"
+                " nothing until the group rebalances",
+                exc,
+            )
+            self._fenced = True
+            metrics.FENCED.inc()
+            return False
+        self._suspect = False
+        self._turn_at = time.monotonic()
+        return True
+
     def _handed_off(self, call: Call, topic: str, partition: int, offset: int) -> None:
-        """The call is the adapter's now: remember its id, let its offset be committed."""
-        self.dedupe.add(call.call_id)
+        """The call is the adapter's now (and recorded): let its offset be committed."""
         self.tracker.done(topic, partition, offset)
         self._placed_count += 1
         metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
@@ -270,7 +354,7 @@ class Dialer:
         except Exception as exc:
             outcome = self._adapter_error(call, exc)
         if outcome is not None:
-            self._publish_outcome(call, outcome)
+            self._publish_outcome(call, outcome, partition)
         self._handed_off(call, topic, partition, offset)
 
     def _adapter_error(self, call: Call, exc: Exception) -> Outcome:
@@ -298,7 +382,7 @@ class Dialer:
             except Exception as exc:
                 outcome = self._adapter_error(call, exc)
             if outcome is not None:
-                self._publish_outcome(call, outcome)
+                self._publish_outcome(call, outcome, partition)
             on_handoff()
         finally:
             metrics.IN_PROGRESS.dec()
@@ -319,7 +403,9 @@ class Dialer:
             self._delivery_errors += 1
             log.error("could not deliver to %s: %s", message.topic(), err)
 
-    def _publish_outcome(self, call: Call, outcome: Outcome) -> None:
+    def _publish_outcome(self, call: Call, outcome: Outcome, partition: int) -> None:
+        """Publish a call's outcome; its `reported` record follows once the outcome is acked."""
+        self._to_report.append((call, partition))
         record = outcome_record(
             call.call_id,
             call.campaign_id,
@@ -353,8 +439,15 @@ class Dialer:
         Only for a call this dialer placed (its dedupe record has it): anyone holding the
         webhook secret could otherwise write outcomes for any campaign's calls.
         """
+        placed = self.placed.dialing_call(call_id)
+        if placed is not None:  # a call being reconciled: this is its outcome
+            task = self._reconciling.pop(call_id, None)
+            if task is not None:
+                task.cancel()
+            self._publish_outcome(placed.call, outcome, placed.partition)
+            return
         campaign_id, contact_id, attempt = split_call_id(call_id)
-        if call_id not in self.dedupe:
+        if call_id not in self.placed:
             raise UnknownCall(call_id)
         record = outcome_record(
             call_id, campaign_id, contact_id, attempt, outcome, None, self.options.dialer_id
@@ -391,26 +484,87 @@ class Dialer:
     # -- committing -----------------------------------------------------------------------
 
     def _commit(self) -> None:
-        """Flush the dedupe record, then commit the positions of handed-off messages.
+        """Record `reported` the calls whose outcomes are acked, then commit the positions of
+        handed-off messages.
 
         Synchronous (a few ms every commit_interval): a failed commit is retried next time.
         """
+        if self._to_report and self.producer.flush(10) == 0:
+            reports, self._to_report = self._to_report, []
+            self.placed.reported(reports)
         ready = self.tracker.take_ready()
         if not ready:
             return
-        self.dedupe.flush()
         offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            # Not fatal: the dedupe record already has these calls; retried at the next commit.
+            # Not fatal: the placed-call record has these calls; retried at the next commit.
             log.warning("commit failed, will retry: %s", exc)
             self.tracker.restore(ready)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        self._fenced = self._suspect = False
+        self._turn_at = time.monotonic()
         if self._paused:
             consumer.pause(partitions)
+        mine = [p.partition for p in partitions if p.topic == self.call_topic]
+        lost = self.placed.restore(mine)
+        metrics.RECORD_RESTORES.inc()
+        for placed in lost:
+            cid = placed.call.call_id
+            if cid not in self._active and cid not in self._reconciling:
+                self._reconciling[cid] = asyncio.ensure_future(self._reconcile(placed))
+        if lost:
+            log.info("reconciling %d call(s) placed and never reported", len(lost))
+
+    async def _reconcile(self, placed: PlacedCall) -> None:
+        """Ask the adapter what became of a call placed before and never reported; report it.
+
+        Ended: its outcome. Silent: nothing (the engine times it out). In progress: asked
+        again until it ends or its deadline passes (then the engine times it out). Unknown,
+        no `lookup`, or the adapter cannot say after 3 tries: `failed`, cause `dialer_lost`.
+        """
+        call = placed.call
+        look = lookup_of(self.adapter)
+        errors = 0
+        try:
+            while True:
+                if look is None:
+                    result = Lookup(UNKNOWN)
+                else:
+                    try:
+                        result = await look(call, placed.placed_at)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        errors += 1
+                        log.warning("lookup of %s failed (%d): %s", call.call_id, errors, exc)
+                        if errors < 3:
+                            await asyncio.sleep(self.options.reconcile_poll_seconds)
+                            continue
+                        result = Lookup(UNKNOWN)
+                if result.state == IN_PROGRESS and now_ms() < call.deadline:
+                    wait = self.options.reconcile_poll_seconds
+                    if result.ends_at_ms is not None:
+                        wait = max(0.0, (min(result.ends_at_ms, call.deadline) - now_ms()) / 1000)
+                    await asyncio.sleep(wait)
+                    continue
+                metrics.RECONCILED.labels(result.state).inc()
+                if result.state == ENDED and result.outcome is not None:
+                    self._publish_outcome(call, result.outcome, placed.partition)
+                elif result.state == UNKNOWN:
+                    cause = (
+                        f"dialer_lost: placed by {placed.dialer_id} through {placed.adapter},"
+                        " which has no record of it"
+                    )
+                    self._publish_outcome(call, failed(cause), placed.partition)
+                else:  # silent, or still in progress at its deadline: the engine times it out
+                    self._to_report.append((call, placed.partition))
+                return
+        finally:
+            self._reconciling.pop(call.call_id, None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit()
@@ -422,6 +576,8 @@ class Dialer:
         self._waiting_ids = {w[0].call_id for w in kept}
 
     async def _shutdown(self) -> None:
+        for task in list(self._reconciling.values()):
+            task.cancel()
         active = list(self._active.values())
         if active:
             _done, pending = await asyncio.wait(active, timeout=self.options.drain_seconds)
@@ -433,5 +589,5 @@ class Dialer:
         self._count()
         self.producer.flush(30)
         self._commit()
-        self.dedupe.close()
+        self.producer.flush(30)  # the last `reported` records
         self.consumer.close()

@@ -22,7 +22,16 @@ import time
 from dataclasses import dataclass, field
 
 from campaigns.simulate import NO_OUTCOME
-from dialer.adapter import HandOff, InboundSink, OrphanSink, no_handoff
+from dialer.adapter import (
+    ENDED,
+    IN_PROGRESS,
+    SILENT,
+    HandOff,
+    InboundSink,
+    Lookup,
+    OrphanSink,
+    no_handoff,
+)
 from dialer.calls import STATUSES, Call, Inbound, Outcome, now_ms
 from dialer.script import Script
 
@@ -179,9 +188,12 @@ class SimulatorAdapter:
             task = asyncio.ensure_future(self._inbound_for(call.agent_id, call.account_id))
             self._inbound_tasks.add(task)
             task.add_done_callback(self._inbound_tasks.discard)
+        return self._outcome(call, call.placed_at or now_ms())
+
+    def _outcome(self, call: Call, started: int) -> tuple[Outcome | None, float]:
+        """The scripted or drawn outcome of a call dialled at `started`; (outcome, ends at, s)."""
         plan = self.plan(call)
         scale = self.config.time_scale
-        started = now_ms()
         origin = call.created_at if plan.from_creation else started
         ended = origin + int(plan.end_after * scale * 1000)
         ends_at = ended / 1000
@@ -201,6 +213,15 @@ class SimulatorAdapter:
             opt_out=plan.opt_out,
         )
         return outcome, ends_at
+
+    async def lookup(self, call: Call, placed_at: int) -> Lookup:
+        """What became of a call placed at `placed_at` (by any dialer): from its script or seed."""
+        outcome, ends_at = self._outcome(call, placed_at)
+        if ends_at * 1000 > now_ms():
+            return Lookup(IN_PROGRESS, ends_at_ms=int(ends_at * 1000))
+        if outcome is None:
+            return Lookup(SILENT)
+        return Lookup(ENDED, outcome)
 
     async def _inbound_for(self, agent_id: str, account_id: str) -> None:
         """Poisson arrivals of inbound calls on an agent, each a started then an ended event."""

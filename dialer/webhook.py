@@ -8,6 +8,12 @@ callback. 5xx, 408, 429 and network errors are retried with doubling backoff; an
 4xx is final: the call ends `failed` with hang-up cause `http_4xx:<status>` (the far
 side's body is never stored: it is theirs, unbounded, and may hold anything).
 
+Status: `GET <url>/status` with `Idempotency-Key: <call_id>` and `X-Campaignflow-Signature:
+sha256=<HMAC of the call id>` asks what became of a call placed earlier (a dialer taking over
+a partition asks about the calls its predecessor never reported). The far side answers 200
+with `{"state": "ended", "outcome": {<as a callback>}}`, `{"state": "in_progress"}` or
+`{"state": "silent"}` (ended, no outcome will come), or 404 when it has no call by that key.
+
 In: a callback server (`POST /outcome`, `POST /inbound`) that accepts only bodies
 signed with the same secret (or the one being rotated out) at a time within the
 tolerance of now, so a captured callback cannot be replayed later. An outcome for a
@@ -31,7 +37,18 @@ import aiohttp
 from aiohttp import web
 
 from dialer import metrics
-from dialer.adapter import HandOff, InboundSink, OrphanSink, UnknownCall, no_handoff
+from dialer.adapter import (
+    ENDED,
+    IN_PROGRESS,
+    SILENT,
+    UNKNOWN,
+    HandOff,
+    InboundSink,
+    Lookup,
+    OrphanSink,
+    UnknownCall,
+    no_handoff,
+)
 from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
 from dialer.signing import (
     DEFAULT_TOLERANCE_S,
@@ -190,6 +207,35 @@ class WebhookAdapter:
         except TimeoutError:
             metrics.ADAPTER_ERRORS.labels(self.name, "no_callback").inc()
             return None
+
+    async def lookup(self, call: Call, placed_at: int) -> Lookup:
+        """Ask the far side about a call by its Idempotency-Key (see module doc); raises
+        LookupError when it cannot say (network error, 5xx, an answer out of contract)."""
+        assert self._session is not None, "start() the adapter first"
+        headers = {
+            IDEMPOTENCY_HEADER: call.call_id,
+            SIGNATURE_HEADER: sign(self.secret, call.call_id.encode("utf-8"), int(time.time())),
+        }
+        url = self.url.rstrip("/") + "/status"
+        try:
+            async with self._session.get(url, headers=headers) as resp:
+                status, text = resp.status, await resp.text()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise LookupError(f"status of {call.call_id}: {type(exc).__name__}: {exc}") from exc
+        if status == 404:
+            return Lookup(UNKNOWN)
+        if status != 200:
+            raise LookupError(f"status of {call.call_id}: HTTP {status}: {text[:200]}")
+        try:
+            data = json.loads(text)
+            state = data["state"]
+            if state == ENDED:
+                return Lookup(ENDED, outcome_from_json(data["outcome"]))
+            if state in (IN_PROGRESS, SILENT):
+                return Lookup(state)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise LookupError(f"status of {call.call_id}: bad answer {text[:200]!r}") from exc
+        raise LookupError(f"status of {call.call_id}: unknown state {state!r}")
 
     # -- in -------------------------------------------------------------------------------
 

@@ -84,8 +84,12 @@ class CampaignClient:
         wait: bool = False,
         workers: int | None = None,
         progress: Callable[[ReadStats], None] | None = None,
+        preview_at: int | None = None,
     ) -> UploadSummary:
-        """Validate, parse and (unless dry_run) publish the contacts then the create command."""
+        """Validate, parse and (unless dry_run) publish the contacts then the create command.
+
+        With `preview_at` (engine microseconds), the summary has the launch preview for it.
+        """
         return upload(
             definition,
             contacts,
@@ -96,6 +100,7 @@ class CampaignClient:
             progress=progress,
             wait=wait,
             timeout=self.timeout,
+            preview_at=preview_at,
         )
 
     # ---- contacts one by one ------------------------------------------------------
@@ -107,13 +112,16 @@ class CampaignClient:
         *,
         region: str | None = None,
         wait: bool = False,
+        account_id: str | None = None,
     ) -> AddResult:
         """Add rows to an existing campaign (even running): contacts, then add-contacts(count).
 
         `region` defaults to the campaign's default_region, read from its create command.
-        Rejected rows are returned and parked on the dead-letter topic.
+        Rejected rows are returned and parked on the dead-letter topic. `account_id` is the
+        account the caller acts for (the REST API passes it), else the client's, else the
+        campaign's own, read from its create command.
         """
-        account = self.account_id
+        account = account_id or self.account_id
         if region is None or account is None:
             definition = self._definition(campaign_id)
             region = definition.default_region if region is None else region
@@ -163,9 +171,14 @@ class CampaignClient:
             )
         return info.definition
 
-    def _send(self, campaign_id: str, cmd: Command, wait: bool) -> Answer:
+    def _send(
+        self, campaign_id: str, cmd: Command, wait: bool, account_id: str | None = None
+    ) -> Answer:
+        """Publish `cmd` for `account_id` (else the client's account, else the campaign's own)."""
         if cmd.account_id is None:
-            cmd.account_id = self.account_id or self._definition(campaign_id).account_id
+            cmd.account_id = (
+                account_id or self.account_id or self._definition(campaign_id).account_id
+            )
         return commands.send(
             self.producer,
             campaign_id,
@@ -176,7 +189,14 @@ class CampaignClient:
             timeout=self.timeout,
         )
 
-    def command(self, campaign_id: str, kind: CommandKind, *, wait: bool = True) -> Answer:
+    def command(
+        self,
+        campaign_id: str,
+        kind: CommandKind,
+        *,
+        wait: bool = True,
+        account_id: str | None = None,
+    ) -> Answer:
         """start / pause / resume / cancel with a fresh command id."""
         if kind not in (
             CommandKind.start,
@@ -185,7 +205,7 @@ class CampaignClient:
             CommandKind.cancel,
         ):
             raise ValueError(f"use schedule()/create()/add_contacts() for {kind.value}")
-        return self._send(campaign_id, Command(commands.new_command_id(), kind), wait)
+        return self._send(campaign_id, Command(commands.new_command_id(), kind), wait, account_id)
 
     def start(self, campaign_id: str, *, wait: bool = True) -> Answer:
         return self.command(campaign_id, CommandKind.start, wait=wait)
@@ -199,10 +219,17 @@ class CampaignClient:
     def cancel(self, campaign_id: str, *, wait: bool = True) -> Answer:
         return self.command(campaign_id, CommandKind.cancel, wait=wait)
 
-    def schedule(self, campaign_id: str, at: datetime, *, wait: bool = True) -> Answer:
+    def schedule(
+        self,
+        campaign_id: str,
+        at: datetime,
+        *,
+        wait: bool = True,
+        account_id: str | None = None,
+    ) -> Answer:
         """Schedule a start; `at` must be timezone-aware."""
         cmd = Command(commands.new_command_id(), CommandKind.schedule, start_at=from_datetime(at))
-        return self._send(campaign_id, cmd, wait)
+        return self._send(campaign_id, cmd, wait, account_id)
 
     def campaigns(self) -> list[listing.CampaignInfo]:
         return listing.campaigns(self.target.bootstrap, self.target.prefix)

@@ -2,7 +2,8 @@
 
 `UploadSummary` is filled by the upload; `render` turns it into tables: contacts
 accepted and rejected, which column feeds which agent variable, agent variables no
-column feeds, unmapped columns, and every rule with its effective value and default.
+column feeds, unmapped columns, every rule with its effective value and default, and
+the SPEC 7 launch preview (contacts callable at the start, and blocked by which rule).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from campaigns.contacts import ContactLayout, Rejection
 from campaigns.models import CampaignDefinition, ContactLocalTime, MappingReport, Rules, Window
+from campaigns.windows import iso
 
 SHOWN_REJECTIONS = 10
 
@@ -40,6 +43,8 @@ class UploadSummary:
     answer: str | None = None  # what the engine said, when waited for
     seconds: float = 0.0
     validations: int = 0
+    preview: dict[str, int] | None = None  # SPEC 7 launch preview, reason -> contacts
+    preview_at: int | None = None  # the start instant it is for
 
     @property
     def rows_per_second(self) -> float:
@@ -58,7 +63,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, ContactLocalTime):
         return f"enabled, {_fmt(value.window)}" if value.enabled else "disabled"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
+        return ", ".join(_fmt(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, BaseModel):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.model_dump().items() if v is not None)
     if hasattr(value, "value"):  # enums
         return str(value.value)
     if isinstance(value, float) and value.is_integer():
@@ -86,6 +95,8 @@ def rule_rows(rules: Rules) -> list[tuple[str, str, str]]:
         elif name == "retry_delay_minutes" and value is None:
             effective = "-"
             default = "required when max_retries > 0"
+        elif name in ("calling_days", "calling_window") and rules.calling_hours is not None:
+            effective = "replaced by calling_hours"
         else:
             effective = _fmt(value)
         out.append((name, effective, default))
@@ -150,7 +161,22 @@ def tables(s: UploadSummary) -> list[RenderableType]:
             rej.add_row(str(r.row), r.column or "", r.reason)
         out.append(rej)
     out += [mapping, rules]
+    if s.preview is not None and s.preview_at is not None:
+        out.append(preview_table(s.preview, s.preview_at))
     return out
+
+
+def preview_table(counts: dict[str, int], at: int) -> Table:
+    """SPEC 7 launch preview: contacts callable at the start, else the first rule blocking them."""
+    table = Table(title=f"Launch preview for a start at {iso(at)}")
+    table.add_column("first attempt")
+    table.add_column("contacts", justify="right")
+    for reason, n in counts.items():
+        label = reason
+        if reason == "dnc":
+            label = "dnc (the broker's do-not-call list is checked by the engine, not here)"
+        table.add_row(label, str(n))
+    return table
 
 
 def status_line(s: UploadSummary) -> str:

@@ -23,6 +23,7 @@ from campaigns.models import CampaignDefinition, DefinitionError, MappingReport
 from ingest import commands
 from ingest.definitions import load_definition
 from ingest.pipeline import Chunk, ContactReader, ReadStats
+from ingest.preview import RowPreview
 from ingest.producer import QUIET, TrackedProducer
 from ingest.rejects import RejectsReport, dead_letter, report_path
 from ingest.rowcodec import batch_value
@@ -214,11 +215,13 @@ def upload(
     progress: Callable[[ReadStats], None] | None = None,
     wait: bool = False,
     timeout: float = 60.0,
+    preview_at: int | None = None,
 ) -> UploadSummary:
     """Validate and parse; publish contacts then the create command when `publish`.
 
     Raises DefinitionError (campaign.yaml) or UploadError (the list, the mapping, the
-    broker); both carry one line naming the file, row and column.
+    broker); both carry one line naming the file, row and column. With `preview_at`,
+    the summary carries the SPEC 7 launch preview for a start at that instant.
     """
     started = time.perf_counter()
     target = target or Target()
@@ -240,6 +243,7 @@ def upload(
         layout = reader.layout
         mapping = d.mapping_report(layout.variable_columns)
         summary = UploadSummary(d, contacts, layout, mapping, rejects_path=rejects)
+        counter = RowPreview(d, preview_at) if preview_at is not None else None
         with RejectsReport(rejects, layout.columns) as report:
             bad = mapping_error(d, mapping, layout, source)
             if bad is not None:
@@ -262,6 +266,8 @@ def upload(
             try:
                 for chunk in reader.chunks(progress):
                     publisher.reject(chunk.rejections)
+                    if counter is not None:
+                        counter.add_blob(chunk.blob, chunk.ends)
                     publisher.add(chunk)
             except ContactsFileError as err:
                 report.fatal(str(err))
@@ -275,6 +281,9 @@ def upload(
             publisher.flush()
             if producer is not None:
                 producer.wait(timeout)
+    if counter is not None:
+        summary.preview = counter.counts
+        summary.preview_at = counter.at
     if summary.accepted == 0 and summary.rows > 0:
         raise UploadError(
             f"{source}: none of the {summary.rows} rows was accepted (see {rejects}); nothing was created",

@@ -1,15 +1,16 @@
 """`campaignflow report CAMPAIGN`: progress and the analyst views in the terminal, and a plot.
 
 Every number comes from the v_* views (ops/sql), so the report and an analyst's own
-queries agree. `plot()` draws the hourly answer rate and cumulative reached contacts,
-with hours shown in the campaign's timezone.
+queries agree. `plot()` draws the answer rate per time bucket and cumulative reached
+contacts, in the campaign's timezone; the bucket comes from the campaign's span
+(`bucket_seconds_for_span`), so a four-minute demo and a five-day campaign both read well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,28 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Bucket widths a reader recognises, smallest first; the chart uses the first one that
+# cuts the campaign's span into at most MAX_BUCKETS bars.
+NICE_BUCKETS_S: tuple[int, ...] = (
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+    3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+)  # fmt: skip
+MAX_BUCKETS = 60
+
+
+def bucket_seconds_for_span(span_s: float, max_buckets: int = MAX_BUCKETS) -> int:
+    """The chart bucket for a campaign that has run for span_s seconds.
+
+    The smallest nice width giving at most max_buckets buckets, so a five-minute campaign
+    gets 5- or 10-second bars and a five-day one 2-hour bars (a fixed hour drew one bar
+    for a demo campaign).
+    """
+    for bucket_s in NICE_BUCKETS_S:
+        if span_s <= bucket_s * max_buckets:
+            return bucket_s
+    return NICE_BUCKETS_S[-1]
+
+
 def literal(value: str) -> str:
     """A ClickHouse string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -58,7 +81,8 @@ class Report:
     campaign_id: str
     progress: dict[str, Any] | None
     sections: dict[str, QueryResult] = field(default_factory=dict)
-    hourly: QueryResult | None = None
+    timeline: QueryResult | None = None  # at, calls, answered_calls, reached_contacts
+    bucket_seconds: int = 3600
 
     @property
     def timezone(self) -> str:
@@ -74,10 +98,36 @@ def gather(campaign_id: str, runner: Runner = run_query) -> Report:
         view, _, order = source.partition(" ORDER BY ")
         sql = f"SELECT * EXCEPT campaign_id FROM {view} WHERE {where}"
         report.sections[key] = runner(sql + (f" ORDER BY {order}" if order else ""))
-    report.hourly = runner(
-        f"SELECT hour, calls, answered_calls, reached_contacts FROM v_hourly WHERE {where} ORDER BY hour"
+    span = runner(
+        "SELECT toUnixTimestamp64Milli(min(created_at)) AS first_ms,"
+        " toUnixTimestamp64Milli(max(ifNull(ended_at, created_at))) AS last_ms"
+        f" FROM v_calls WHERE {where} AND has_attempt"
+    ).dicts()
+    first_ms = span[0]["first_ms"] if span else None
+    last_ms = span[0]["last_ms"] if span else None
+    span_s = (int(last_ms) - int(first_ms)) / 1000 if first_ms and last_ms else 0.0
+    report.bucket_seconds = bucket_seconds_for_span(span_s)
+    interval = f"INTERVAL {report.bucket_seconds} SECOND"
+    report.timeline = runner(
+        "SELECT at, sum(c) AS calls, sum(a) AS answered_calls, sum(r) AS reached_contacts FROM ("
+        f" SELECT toStartOfInterval(created_at, {interval}) AS at, 1 AS c,"
+        f" toUInt64(answered) AS a, 0 AS r FROM v_calls WHERE {where} AND finished"
+        " UNION ALL"
+        f" SELECT toStartOfInterval(at, {interval}) AS at, 0 AS c, toUInt64(0) AS a, 1 AS r"
+        f" FROM v_contact_finals WHERE {where} AND status = 'reached'"
+        ") GROUP BY at ORDER BY at"
     )
     return report
+
+
+def _bucket_label(bucket_s: int) -> str:
+    if bucket_s < 60:
+        return f"{bucket_s} s"
+    if bucket_s < 3600:
+        return f"{bucket_s // 60} min"
+    if bucket_s < 86400:
+        return f"{bucket_s // 3600} h"
+    return f"{bucket_s // 86400} d"
 
 
 def _fmt(value: Any) -> str:
@@ -127,7 +177,7 @@ def render(report: Report, console: Console) -> None:
 
 
 def plot(report: Report, path: Path) -> Path:
-    """Hourly answer rate (bars) and cumulative reached contacts (line), local time axis."""
+    """Answer rate per bucket (bars) and cumulative reached contacts (steps), local time axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,26 +185,37 @@ def plot(report: Report, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     tz = ZoneInfo(report.timezone)
-    rows = report.hourly.dicts() if report.hourly is not None else []
-    hours = [r["hour"].astimezone(tz) for r in rows]
+    bucket = timedelta(seconds=report.bucket_seconds)
+    rows = report.timeline.dicts() if report.timeline is not None else []
+    starts = [_aware(r["at"]).astimezone(tz) for r in rows]
     rates = [(r["answered_calls"] / r["calls"]) if r["calls"] else 0.0 for r in rows]
-    cumulative: list[int] = []
-    total = 0
+    # The cumulative line starts at 0 at the first bucket and ends after the last one, so a
+    # campaign that fits in a single bucket still draws a rising step, not a lone point.
+    times = [*starts, starts[-1] + bucket] if starts else []
+    cumulative = [0]
     for r in rows:
-        total += int(r["reached_contacts"])
-        cumulative.append(total)
+        cumulative.append(cumulative[-1] + int(r["reached_contacts"]))
+    label = _bucket_label(report.bucket_seconds)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    ax1.bar(hours, rates, width=1 / 24 * 0.9, align="edge", color="#3b7dd8")
+    ax1.bar(starts, rates, width=bucket * 0.9, align="edge", color="#3b7dd8")
     ax1.set_ylabel("answer rate")
     ax1.set_ylim(0, 1)
-    ax1.set_title(f"Campaign {report.campaign_id}: hourly answer rate ({report.timezone})")
-    ax2.step(hours, cumulative, where="post", color="#2a9d55")
+    ax1.set_title(f"Campaign {report.campaign_id}: answer rate per {label} ({report.timezone})")
+    if times:
+        ax2.step(times, cumulative, where="post", color="#2a9d55")
+        ax2.set_xlim(times[0], times[-1])
     ax2.set_ylabel("reached contacts (cumulative)")
     ax2.set_title("Cumulative reached contacts")
-    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=tz))
+    fmt = "%H:%M:%S" if report.bucket_seconds < 60 else "%m-%d %H:%M"
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))
     fig.autofmt_xdate()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _aware(value: datetime) -> datetime:
+    """ClickHouse DateTime64 columns come back naive from some paths: they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -80,6 +80,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "concurrent_calls",
         "created_at",
         "command_id",
+        # SPEC 7 (migration 0003)
+        "compliance",
+        "attempt_limits",
+        "blackout_dates",
+        "holidays",
     ),
 }
 
@@ -275,6 +280,10 @@ def campaign_row(r: Mapping[str, Any]) -> Row | None:
         int(rules.get("concurrent_calls", 0)),
         ms(r["issued_at"]),
         r["command_id"],
+        list(rules.get("compliance") or []),
+        [_limit_text(x) for x in rules.get("attempt_limits") or []],
+        list(rules.get("blackout_dates") or []),
+        _holidays_text(rules.get("holidays")),
     )
 
 
@@ -287,6 +296,20 @@ def check_ranges(table: str, row: Row) -> Row:
             if v is not None and not (isinstance(v, int) and low <= v <= high):
                 raise RowError(f"{table}.{column} = {v!r} does not fit {ctype} [{low}, {high}]")
     return row
+
+
+def _limit_text(limit: Mapping[str, Any]) -> str:
+    """An attempt limit as analysts read it: 'number:3/24h'."""
+    hours = float(limit["period_hours"])
+    period = str(int(hours)) if hours.is_integer() else str(hours)
+    return f"{limit['scope']}:{int(limit['max_calls'])}/{period}h"
+
+
+def _holidays_text(calendar: Mapping[str, Any] | None) -> str:
+    if not calendar:
+        return ""
+    sub = calendar.get("subdivision")
+    return f"{calendar['country']}-{sub}" if sub else str(calendar["country"])
 
 
 def to_row(event: str, record: Mapping[str, Any], published_ms: int) -> tuple[str, Row] | None:

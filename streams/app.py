@@ -34,13 +34,15 @@ from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams import metrics
 from streams.committer import Committer, Sealed
-from streams.directory import TableDirectory, global_table
+from streams.directory import AccountFollower, TableDirectory, global_table
+from streams.lease import Lease
 from streams.partitioner import partition_of, partitioner
 from streams.publish import Publisher
 from streams.rocks import AtomicRocksStore  # importing registers the cfrocks:// store
 from streams.shell import Inbound, Shell
 from streams.tablestore import TableStore
 from topics import catalogue
+from topics.clients import consumer_config
 from topics.codec import default_codec
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,10 @@ def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
     }
 
 
+SESSION_TIMEOUT_S = 10.0
+LEASE_RENEW_S = 0.5
+
+
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -185,14 +191,14 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
             s.kafka_ssl_ca_location,
         ),
         topic_partitions=partitions,
-        topic_replication_factor=s.replication_factor,
+        topic_replication_factor=s.topic_replication,
         producer_partitioner=partitioner,
         producer_acks=-1,
         producer_linger_ms=1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # A killed worker's partitions move after this long, not Faust's default minute.
-        broker_session_timeout=10.0,
+        broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=8192,
         table_standby_replicas=1,
@@ -219,8 +225,14 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         options=dict(DIRECTORY_ROCKS),
         **_table_types(),
     )
+    # account.status read live besides the global table (see AccountFollower)
+    follower = AccountFollower(
+        consumer_config(f"{app.conf.id}-accounts", log_level=2),
+        names[catalogue.ACCOUNT_STATUS],
+    ).start()
     codec = default_codec()
     holder: dict[str, Any] = {}
+    lease = Lease(SESSION_TIMEOUT_S / 2)
 
     def shell() -> Shell:
         """Built on first use: the table's store exists only once the app runs."""
@@ -228,7 +240,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
             rocks = state.data
             assert isinstance(rocks, AtomicRocksStore), "the state table needs the cfrocks:// store"
             store = TableStore(rocks)
-            directory = TableDirectory(dnc, accounts, s.account_default_active)
+            directory = TableDirectory(dnc, accounts, s.account_default_active, follower=follower)
             publisher = Publisher()
             holder["publisher"] = publisher
             holder["committer"] = Committer(
@@ -238,6 +250,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
                 COMMIT_WAITING,
                 on_error=app.crash,
                 consumer=app.consumer,
+                before_write=lease.check,
             )
             holder["shell"] = Shell(Engine(store, directory), store, codec)
         sh: Shell = holder["shell"]
@@ -288,6 +301,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
                 sensors.on_stream_event_out(
                     tp, offset, stream, item, sensors.on_stream_event_in(tp, offset, stream, item)
                 )
+            lease.check()  # a stalled worker may no longer own these partitions
             sh = shell()
             out = sh.handle(batch)
             run = sh.store.seal()
@@ -295,6 +309,7 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
             publisher: Publisher = holder["publisher"]
             committer: Committer = holder["committer"]
             try:
+                lease.check()
                 delivered = await publisher.publish([(o.topic, o.key, o.value) for o in out])
                 metrics.PUBLISH_SECONDS.observe(time.perf_counter() - t1)
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -311,6 +326,10 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         if "shell" in holder:
             await holder["committer"].drain()  # what was handled is committed first
             holder["shell"].forget()
+
+    @app.timer(LEASE_RENEW_S)
+    async def renew_lease() -> None:
+        lease.renew()
 
     @app.timer(TICK_SECONDS, on_leader=True)
     async def tick() -> None:

@@ -60,8 +60,11 @@ class Committer:
         timeout: float = 60.0,
         on_error: Callable[[BaseException], Awaitable[None]] | None = None,
         consumer: Any = None,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        # Called before the changelog is written (the worker's lease: a zombie stops there).
+        self.before_write = before_write
         self.consumer = consumer  # the app's consumer, which commits acked offsets
         self.on_error = on_error  # the app crashes the worker: memory is ahead of the commits
         self.publisher = publisher
@@ -124,6 +127,8 @@ class Committer:
         for s in current:
             for partition, writes in s.run.writes.items():
                 merged.setdefault(partition, {}).update(writes)
+        if self.before_write is not None:
+            self.before_write()
         if merged:
             await self._write_runs(merged, current[-1].run.seq)
         consumer = self.consumer

@@ -13,14 +13,14 @@ as soon as the table has a record for the key, and lapses after OPT_OUT_OVERLAY_
 table catches up in well under a second; a removal of the number within that time is
 honoured by this worker only when the overlay lapses: it errs on the side of no call).
 
-An account with no status record counts as active (`settings().account_default_active`):
-the demo and most deployments publish none, and blocking every campaign of an account
-that nobody described would stop the product on day one. Publishing `active: false`
-for an account is how to stop it.
+An account with no status record counts as `settings().account_default_active` (false
+since accounts exist: the API and `campaignflow accounts activate` publish the records).
+account.status is also followed live by `AccountFollower`, which answers first.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -62,6 +62,53 @@ def _raw_get(table: Mapping[Any, Any], key: bytes) -> Any:
     return None
 
 
+class AccountFollower:
+    """account.status followed live by a plain consumer, one record per account in memory.
+
+    The Faust global table reads the partitions this worker is "active" for only while
+    recovering, so a subscription activated after the worker started (the API's accounts,
+    `campaignflow accounts activate`) never reached it. Accounts are few; a dict is enough.
+    """
+
+    def __init__(self, consumer_conf: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self.active: dict[str, bool] = {}
+        self._conf = consumer_conf
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="account-follower", daemon=True)
+
+    def start(self) -> AccountFollower:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        consumer = Consumer(self._conf)
+        try:
+            meta = consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
+            parts = list(meta.partitions) if meta is not None else []
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, timeout=0.5):
+                    key = msg.key()
+                    if msg.error() is not None or key is None:
+                        continue
+                    account = bytes(key).decode("utf-8", "replace")
+                    value = msg.value()
+                    if value is None:
+                        self.active.pop(account, None)
+                        continue
+                    flag = _flag(bytes(value), "active")
+                    if flag is not None:
+                        self.active[account] = flag
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class TableDirectory:
     def __init__(
         self,
@@ -69,12 +116,14 @@ class TableDirectory:
         accounts: Mapping[Any, Any],
         default_active: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        follower: AccountFollower | None = None,
     ) -> None:
         self.dnc = dnc
         self.accounts = accounts
         self.default_active = default_active
         self.clock = clock
         self._added: dict[bytes, float] = {}  # opt-outs not yet seen in the table -> when
+        self.follower = follower
 
     def _listed(self, key: bytes) -> bool | None:
         """The table's say on a key: True/False from its record, None when it has none."""
@@ -105,6 +154,8 @@ class TableDirectory:
         self._added[dnc_key(account_id, number)] = self.clock()
 
     def subscription_active(self, account_id: str) -> bool:
+        if self.follower is not None and account_id in self.follower.active:
+            return self.follower.active[account_id]
         raw = _raw_get(self.accounts, account_id.encode())
         if not raw:
             return self.default_active

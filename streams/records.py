@@ -101,6 +101,14 @@ def load_queue(data: bytes) -> list[QueueEntry]:
     return [tuple(e) for e in _loads(data)]
 
 
+def dump_times(times: tuple[int, ...]) -> bytes:
+    return _b(times)
+
+
+def load_times(data: bytes) -> tuple[int, ...]:
+    return tuple(int(t) for t in _loads(data))
+
+
 def dump_seq(seq: int) -> bytes:
     return str(seq).encode()
 

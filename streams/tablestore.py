@@ -8,6 +8,7 @@ writes of a campaign go to one changelog partition, in order (see `streams.rocks
     K<cid>\\0<seq:8 bytes>  one contact
     I<cid>\\0<contact_id>   contact id -> seq
     Q<cid>\\0<queue name>   one queue bucket
+    R<cid>\\0<key>          recent call times of a number or contact (SPEC 7 limits)
 
 Reads go through an object cache (decoded records; the engine edits them in place and
 `put`s them back), writes stay dirty in memory until the batch ends: a batch of events
@@ -36,6 +37,7 @@ DEFINITION = b"D"
 CONTACT = b"K"
 INDEX = b"I"
 QUEUE = b"Q"
+RECENT = b"R"
 SEP = b"\x00"
 
 _DUMP: dict[int, Callable[[Any], bytes]] = {
@@ -44,6 +46,7 @@ _DUMP: dict[int, Callable[[Any], bytes]] = {
     CONTACT[0]: records.dump_contact,
     INDEX[0]: records.dump_seq,
     QUEUE[0]: records.dump_queue,
+    RECENT[0]: records.dump_times,
 }
 _LOAD: dict[int, Callable[[bytes], Any]] = {
     CAMPAIGN[0]: records.load_campaign,
@@ -51,6 +54,7 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     CONTACT[0]: records.load_contact,
     INDEX[0]: records.load_seq,
     QUEUE[0]: records.load_queue,
+    RECENT[0]: records.load_times,
 }
 
 Writes = dict[bytes, bytes | None]  # key -> encoded value, None deletes
@@ -162,6 +166,15 @@ class TableStore:
 
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None:
         self._put(QUEUE + campaign_id.encode() + SEP + name.encode(), entries or None)
+
+    def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
+        value: tuple[int, ...] | None = self._get(
+            RECENT + campaign_id.encode() + SEP + key.encode()
+        )
+        return value if value is not None else ()
+
+    def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
+        self._put(RECENT + campaign_id.encode() + SEP + key.encode(), times or None)
 
     # ---- batches -----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from campaignflow import kafka_local
 from campaignflow.config import settings
 
 TESTS_DIR = Path(__file__).resolve().parent
-MARKER_DIRS = ("unit", "property", "integration", "e2e", "security")
+MARKER_DIRS = ("unit", "property", "integration", "e2e", "browser", "security", "chaos")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

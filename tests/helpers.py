@@ -18,6 +18,7 @@ def definition(**rules: Any) -> CampaignDefinition:
         "calling_window": {"start": "00:00", "end": "24:00"},
     }
     base.update(rules)
+    base = {k: v for k, v in base.items() if v is not None}  # None: leave the field out
     return parse_definition(
         {
             "campaign_id": "c1",

@@ -20,7 +20,15 @@ EVENTS = "campaign.events"
 DNC = "campaign.dnc"
 ACCOUNT_STATUS = "account.status"
 INBOUND = "call.inbound"
+PLACED = "call.placed"
 DEADLETTER = "campaignflow.deadletter"
+# The REST API's control plane: compacted, keyed "<account_id>/<id>", read whole at start.
+API_ACCOUNTS = "api.accounts"
+API_AGENTS = "api.agents"
+API_NUMBERS = "api.numbers"
+API_WEBHOOKS = "api.webhooks"
+API_IDEMPOTENCY = "api.idempotency"
+API_TOPICS: tuple[str, ...] = (API_ACCOUNTS, API_AGENTS, API_NUMBERS, API_WEBHOOKS, API_IDEMPOTENCY)
 
 # The largest message any topic takes and any producer of ours sends (topic
 # max.message.bytes, producer message.max.bytes): set explicitly, not the broker's default.
@@ -69,8 +77,29 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     DNC: ("DncEntry", "number", "compact", False, {}),
     ACCOUNT_STATUS: ("AccountStatus", "account_id", "compact", False, {}),
     INBOUND: ("InboundCall", "agent_id", "delete", False, {}),
+    # The dialers' record of placed calls: on the partition number of the call's call.create
+    # message (co-partitioned), keyed by call_id, compacted; forgotten after 7 days.
+    PLACED: (
+        "CallPlaced",
+        "call_id",
+        "compact,delete",
+        True,
+        {"retention.ms": str(7 * 86_400_000), "min.compaction.lag.ms": str(60_000)},
+    ),
     # Parked messages are evidence: keep them four weeks.
     DEADLETTER: ("DeadLetter", "topic", "delete", False, {"retention.ms": str(28 * 86_400_000)}),
+    API_ACCOUNTS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_AGENTS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_NUMBERS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    API_WEBHOOKS: ("ApiRecord", "account_id/id", "compact", False, {}),
+    # A repeated Idempotency-Key answers the first answer for a day, then compaction forgets it.
+    API_IDEMPOTENCY: (
+        "ApiRecord",
+        "account_id/id",
+        "compact,delete",
+        False,
+        {"retention.ms": str(86_400_000)},
+    ),
 }
 
 LOGICAL_NAMES: tuple[str, ...] = tuple(_TOPICS)
@@ -83,21 +112,28 @@ def topic_name(logical: str, prefix: str | None = None) -> str:
     return (settings().topic_prefix if prefix is None else prefix) + logical
 
 
+def min_insync_replicas(replication: int) -> int:
+    """In-sync replicas an acks=all write needs: 2 from 3 replicas on (one node may be down)."""
+    return 2 if replication >= 3 else 1
+
+
 def catalogue(prefix: str | None = None) -> dict[str, TopicSpec]:
     """Every topic, keyed by logical name, resolved against the current settings."""
     s = settings()
+    replication = s.topic_replication
+    durability = {"min.insync.replicas": str(min_insync_replicas(replication))}
     out: dict[str, TopicSpec] = {}
     for logical, (schema, key, cleanup, keyed, extra) in _TOPICS.items():
         out[logical] = TopicSpec(
             logical=logical,
             name=topic_name(logical, prefix),
             partitions=s.partitions,
-            replication=s.replication_factor,
+            replication=replication,
             cleanup_policy=cleanup,
             schema=schema,
             key=key,
             campaign_keyed=keyed,
-            config=dict(extra),
+            config={**durability, **extra},
         )
     return out
 

@@ -131,8 +131,10 @@ def admin_config(**overrides: Any) -> dict[str, Any]:
 
 def consumer_error(err: KafkaError, logger: logging.Logger) -> None:
     """The one triage of a consumer's error: fatal raises, end of partition is normal,
-    anything else (a broker away, a rebalance) is logged and the loop goes on."""
-    if err.fatal():
+    anything else (a broker away, a rebalance) is logged and the loop goes on. A fatal error
+    (e.g. a static member fenced after its coordinator moved) leaves the consumer dead: it
+    raises, so the supervisor starts a fresh process."""
+    if err.fatal() or err.code() == KafkaError._FATAL:
         raise KafkaException(err)
     if err.code() != KafkaError._PARTITION_EOF:
         logger.warning("consumer error: %s", err)

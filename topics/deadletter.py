@@ -24,7 +24,7 @@ from topics.codec import Codec, default_codec
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "engine", "dialer", "sink")
+STAGES = ("ingest", "engine", "dialer", "sink", "webhook")
 VALUE_KEEP_BYTES = 256 * 1024
 KEY_KEEP_BYTES = 1024
 ERROR_KEEP_CHARS = 4096

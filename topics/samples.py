@@ -36,6 +36,12 @@ DEFINITION: dict[str, Any] = {
         "retry_on": ["no_answer", "busy", "failed", "voicemail", "timeout"],
         "max_call_minutes": 60.0,
         "contact_local_time": {"enabled": True, "window": {"start": "08:00", "end": "21:00"}},
+        # SPEC 7 (v2), at their defaults so data written with v1 reads back as this record.
+        "calling_hours": None,
+        "blackout_dates": [],
+        "holidays": None,
+        "attempt_limits": [],
+        "compliance": [],
     },
 }
 
@@ -119,6 +125,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "Tick": {"partition": 3, "at": T0},
     "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0, "account_id": None},
     "AccountStatus": {"account_id": "acme", "active": True, "plan": "pro", "updated_at": T0},
+    "ApiRecord": {
+        "kind": "agent",
+        "account_id": "acme",
+        "id": "renewals-bot",
+        "body": '{"agent_id": "renewals-bot", "name": "Renewals", "prompt": "Hi"}',
+        "updated_at": T0,
+    },
     "InboundCall": {
         "call_id": "in-42",
         "agent_id": "renewals-bot",
@@ -126,6 +139,22 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "kind": "started",
         "at": T0,
         "dialer_id": None,
+    },
+    "CallPlaced": {
+        "call_id": "spring-renewals/c-1/1",
+        "state": "dialing",
+        "campaign_id": "spring-renewals",
+        "account_id": "acme",
+        "contact_id": "c-1",
+        "attempt": 1,
+        "to": "+12125550101",
+        "from": "+15550100001",
+        "agent_id": "renewals-bot",
+        "created_at": T0,
+        "deadline": T0 + 3_600_000,
+        "placed_at": T0 + 40,
+        "dialer_id": "dialer-1",
+        "adapter": "webhook",
     },
     "DeadLetter": {
         "topic": "campaign.contacts",

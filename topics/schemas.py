@@ -34,6 +34,8 @@ EVENTS: tuple[str, ...] = (
     "AccountStatus",
     "InboundCall",
     "DeadLetter",
+    "ApiRecord",
+    "CallPlaced",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

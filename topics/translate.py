@@ -26,7 +26,7 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import CampaignDefinition, Strategy
+from campaigns.models import CampaignDefinition, Strategy, Window, window_list
 from campaigns.state import CampaignState
 from campaigns.windows import from_datetime
 
@@ -77,7 +77,7 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "max_retries": r.max_retries,
             "retry_delay_minutes": r.retry_delay_minutes,
             "calling_days": list(r.calling_days),
-            "calling_window": {"start": r.calling_window.start, "end": r.calling_window.end},
+            "calling_window": _windows_record(r.calling_window),
             "timezone": r.timezone,
             "concurrent_calls": r.concurrent_calls,
             "inbound_free_slots": r.inbound_free_slots,
@@ -91,13 +91,45 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "max_call_minutes": float(r.max_call_minutes),
             "contact_local_time": {
                 "enabled": r.contact_local_time.enabled,
-                "window": {
-                    "start": r.contact_local_time.window.start,
-                    "end": r.contact_local_time.window.end,
-                },
+                "window": _windows_record(r.contact_local_time.window),
             },
+            # SPEC section 7 (CampaignDefinition v2); defaults mean "not used".
+            "calling_hours": (
+                {
+                    day: [_window_record(w) for w in window_list(ws)]
+                    for day, ws in r.calling_hours.items()
+                }
+                if r.calling_hours is not None
+                else None
+            ),
+            "blackout_dates": [d.isoformat() for d in r.blackout_dates],
+            "holidays": (
+                {"country": r.holidays.country, "subdivision": r.holidays.subdivision}
+                if r.holidays is not None
+                else None
+            ),
+            "attempt_limits": [
+                {
+                    "scope": x.scope.value,
+                    "max_calls": x.max_calls,
+                    "period_hours": float(x.period_hours),
+                }
+                for x in r.attempt_limits
+            ],
+            "compliance": [p.value for p in r.compliance],
         },
     }
+
+
+def _window_record(w: Window) -> Record:
+    return {"start": w.start, "end": w.end}
+
+
+def _windows_record(value: Window | list[Window]) -> Record | list[Record]:
+    """One window stays a record (as v1 wrote it); a list is an array of them."""
+    if isinstance(value, Window):
+        return _window_record(value)
+    return [_window_record(w) for w in value]
 
 
 def definition_from_record(rec: Record) -> CampaignDefinition:
@@ -108,6 +140,14 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
     if rules.get("retry_delay_minutes") is None:
         rules.pop("retry_delay_minutes", None)
     rules["alternate_strategy"] = Strategy(rules["alternate_strategy"])
+    # SPEC 7 fields: absent from v1 records, at their defaults when unused.
+    if rules.get("calling_hours") is None:
+        rules.pop("calling_hours", None)
+    else:  # Avro fills calling_days/calling_window with defaults: not given by the author
+        rules.pop("calling_days", None)
+        rules.pop("calling_window", None)
+    if rules.get("holidays") is None:
+        rules.pop("holidays", None)
     data["rules"] = rules
     if data.get("description") is None:
         data.pop("description", None)
@@ -329,7 +369,12 @@ def progress_to_record(camp: CampaignState, at: int) -> Record:
                 "contacts_total": max(camp.expected, camp.arrived),
                 "contacts_final": camp.final,
                 "calls_in_flight": camp.in_flight,
-                "counts": {**camp.counts, "calls_created": camp.calls},
+                "counts": {
+                    **camp.counts,
+                    "calls_created": camp.calls,
+                    # SPEC 7: contacts each rule held back at least once
+                    **{f"held_back:{rule}": n for rule, n in camp.held_back.items()},
+                },
             },
         ),
     }

@@ -86,6 +86,7 @@ def stack(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> Any:
         "CAMPAIGNFLOW_DIALER_METRICS_PORT": str(free_port()),
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),
         "CAMPAIGNFLOW_SINK_PORT": str(free_port()),
+        "CAMPAIGNFLOW_API_PORT": str(free_port()),
     }
     (tmp_path / "campaign.yaml").write_text(CAMPAIGN)
     (tmp_path / "contacts.csv").write_text(CONTACTS)
@@ -101,6 +102,9 @@ def stack(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> Any:
         timeout=300,
     )
     assert up.returncode == 0, up.stdout + up.stderr
+    # No account may start a campaign without a subscription record: activate acme's.
+    account = cli(env, "accounts", "create", "acme", "--active")
+    assert account.returncode == 0, account.stdout + account.stderr
     try:
         yield env, tmp_path
     finally:

@@ -284,7 +284,6 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
                 group_id=group,
                 bootstrap=kafka_bootstrap,
                 topic_prefix=topics,
-                dedupe_path=tmp_path / "d.sqlite",
             ),
         )
         holder["dialer"] = dialer

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,11 +34,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
 OPTED = "+12025553001"
+OTHER = "+12025553002"
 
 
 @pytest.fixture()
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
+    r.activate("acme", "globex", "initech")  # no account is active without a record
     try:
         yield r
     finally:
@@ -196,3 +199,24 @@ def test_dnc_import_reports_bad_lines_and_the_lists_read_back(
     assert missing.returncode == 2 and "--account ID or --global" in missing.stderr
     region = cli(prefixed, "import", str(numbers), "--global", "--default-region", "XX")
     assert region.returncode == 2 and "unknown region code 'XX'" in region.stderr
+
+
+def test_an_entry_added_while_the_worker_runs_blocks_at_once(rig: Rig) -> None:
+    """`dnc add` after the worker started reaches it: the list is followed live, not only read at start."""
+    ScriptedDialer(rig, {}, default="answered")
+    events = rig.collect(catalogue.EVENTS)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+    writer = DncWriter(Scope(None), rig.bootstrap, topic=rig.topic(catalogue.DNC))
+    writer.add(OPTED)
+    writer.close()
+    d = definition("live-1").model_copy(update={"account_id": "initech"})
+    create(rig, d, 2)
+    rig.send_contacts(
+        d.campaign_id,
+        [Contact("a", 1, OPTED, [], {"name": "A"}), Contact("b", 2, OTHER, [], {"name": "B"})],
+    )
+    time.sleep(3)  # the entry travels the topic while the campaign is still a draft
+    command(rig, d.campaign_id, CommandKind.start, "live-1-start")
+    wait_until(lambda: "completed" in statuses(events, "live-1"), 60, "live-1 completed")
+    assert finals(events, "live-1") == {"a": "suppressed", "b": "reached"}

@@ -67,6 +67,7 @@ def assert_parked(letter: dict[str, Any], topic: str, where: tuple[int, int], va
 @pytest.fixture()
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
+    r.activate("acme")  # an account without a subscription record cannot start
     try:
         yield r
     finally:
@@ -155,7 +156,6 @@ def test_dialer_parks_a_garbage_message_at_the_limit_and_goes_on(
             group_id=group,
             bootstrap=kafka_bootstrap,
             topic_prefix=topic_prefix,
-            dedupe_path=tmp_path / "dedupe.sqlite",
         )
         with running(instant(), opts):
             wait_until(lambda: caught_up(kafka_bootstrap, group, call_topic), 90, "the commit")

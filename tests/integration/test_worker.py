@@ -103,6 +103,7 @@ def statuses(events: Any, cid: str) -> list[str]:
 @pytest.fixture()
 def rig(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Rig]:
     r = Rig(kafka_bootstrap, tmp_path)
+    r.activate("acme")  # an account without a subscription record cannot start
     try:
         yield r
     finally:
@@ -159,6 +160,47 @@ def test_live_equals_simulate(rig: Rig, contacts_first: bool) -> None:
         "status API says completed",
     )
     assert status["contacts"]["final"] == len(cs) and status["in_flight"] == 0
+
+
+def test_attempt_limits_live_equal_simulate_and_survive_a_restart(rig: Rig) -> None:
+    """SPEC 7 limits keep their call times in the worker's table (with its changelog):
+    a worker killed mid-campaign and restarted still holds a contact's retry until its
+    period has passed, and makes the calls simulate forecasts."""
+    cid = "limits"
+    d = definition(
+        cid,
+        concurrent_calls=4,
+        attempt_limits=[
+            {"scope": "contact", "max_calls": 1, "period_hours": 0.001},  # 3.6 s
+            {"scope": "number", "max_calls": 2, "period_hours": 0.002},
+        ],
+    )
+    cs = contacts(12)
+    expected_calls, expected_finals = simulate(d, cs)
+    dialer = ScriptedDialer(rig, SCRIPT)
+    events = rig.collect(catalogue.EVENTS)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+    create(rig, d, len(cs))
+    rig.send_contacts(cid, cs, size=5)
+    command(rig, cid, CommandKind.start, "start-1")
+    wait_until(lambda: len(dialer.calls()) >= 6, 60, "some calls before the crash")
+    rig.kill(port)
+    port2 = rig.start_worker(port)
+    rig.wait_ready(port2)
+    wait_until(lambda: "completed" in statuses(events, cid), 120, "campaign completed")
+    calls, finals = live_result(dialer, events, cid)
+    assert calls == expected_calls
+    assert finals == expected_finals
+    made: dict[str, list[int]] = {}
+    for c in {c["call_id"]: c for c in dialer.calls()}.values():
+        at = c["created_at"]
+        ms = at if isinstance(at, int) else int(at.timestamp() * 1000)
+        made.setdefault(c["contact_id"], []).append(ms)
+    for times in made.values():
+        times.sort()
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert all(g >= 3600 for g in gaps), f"a contact called twice within 3.6 s: {gaps}"
 
 
 # ---- crash -----------------------------------------------------------------------------------

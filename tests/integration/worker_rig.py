@@ -226,6 +226,22 @@ class Rig:
             )
         self.producer.flush(30)
 
+    def activate(self, *accounts: str) -> None:
+        """Give accounts an active subscription on account.status (none is active by default)."""
+        for account in accounts:
+            rec = {
+                "account_id": account,
+                "active": True,
+                "plan": None,
+                "updated_at": now_us() // 1000,
+            }
+            self.producer.produce(
+                self.topic(catalogue.ACCOUNT_STATUS),
+                key=account.encode(),
+                value=self.codec.encode("AccountStatus", rec),
+            )
+        self.producer.flush(30)
+
     def send_raw(self, logical: str, key: bytes, value: bytes) -> None:
         self.producer.produce(self.topic(logical), key=key, value=value)
         self.producer.flush(30)

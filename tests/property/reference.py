@@ -9,10 +9,11 @@ Slow, short and obvious; only for tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays as holiday_data
 from phonenumbers import parse as parse_number
 from phonenumbers import timezone as number_zones
 
@@ -37,31 +38,195 @@ class C:
     in_call: bool = False
 
 
-def local_minute(t: int, zone: str) -> tuple[int, int]:
-    dt = (datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC")) + timedelta(microseconds=t)).astimezone(
+def local_dt(t: int, zone: str) -> datetime:
+    return (datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC")) + timedelta(microseconds=t)).astimezone(
         ZoneInfo(zone)
     )
+
+
+def local_minute(t: int, zone: str) -> tuple[int, int]:
+    dt = local_dt(t, zone)
     return dt.weekday(), dt.hour * 60 + dt.minute
 
 
 def campaign_open(d: CampaignDefinition, t: int) -> bool:
-    day, minute = local_minute(t, d.rules.timezone)
-    w = d.rules.calling_window
-    return DAYS[day] in d.rules.calling_days and w.start_minute <= minute < w.end_minute
+    """Sections 5 and 7: the campaign's weekly hours, and not a closed date."""
+    return in_weekly_hours(d, t) and not closed_date(d, t)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def in_any(windows: list[Any], minute: int) -> bool:
+    return any(w.start_minute <= minute < w.end_minute for w in windows)
+
+
+def in_weekly_hours(d: CampaignDefinition, t: int) -> bool:
+    """Section 7 windows: `calling_hours` per weekday, else calling_days x the window list."""
+    r = d.rules
+    day, minute = local_minute(t, r.timezone)
+    if r.calling_hours is not None:
+        today = r.calling_hours.get(DAYS[day])
+        return today is not None and in_any(as_list(today), minute)
+    return DAYS[day] in r.calling_days and in_any(as_list(r.calling_window), minute)
+
+
+def is_holiday(country: str, subdivision: str | None, day: date) -> bool:
+    return day in holiday_data.country_holidays(country, subdiv=subdivision, years=day.year)
+
+
+def closed_date(d: CampaignDefinition, t: int) -> bool:
+    """Section 7 blackout dates and public holidays, in the campaign's zone."""
+    r = d.rules
+    day = local_dt(t, r.timezone).date()
+    if day in r.blackout_dates:
+        return True
+    return r.holidays is not None and is_holiday(r.holidays.country, r.holidays.subdivision, day)
+
+
+def zones_for(d: CampaignDefinition, c: C, to: str) -> list[str]:
+    """Section 5: the CSV zone, else every zone of the number, else the campaign's."""
+    if c.tz:
+        return [c.tz]
+    zones = [z for z in number_zones.time_zones_for_number(parse_number(to)) if z != "Etc/Unknown"]
+    return zones or [d.rules.timezone]
 
 
 def contact_open(d: CampaignDefinition, c: C, to: str, t: int) -> bool:
     if not d.rules.contact_local_time.enabled:
         return True
-    if c.tz:
-        zones = [c.tz]
-    else:
-        zones = [
-            z for z in number_zones.time_zones_for_number(parse_number(to)) if z != "Etc/Unknown"
-        ]
-        zones = zones or [d.rules.timezone]
-    w = d.rules.contact_local_time.window
-    return all(w.start_minute <= local_minute(t, z)[1] < w.end_minute for z in zones)
+    windows = as_list(d.rules.contact_local_time.window)
+    return all(in_any(windows, local_minute(t, z)[1]) for z in zones_for(d, c, to))
+
+
+# ---- section 7: presets and attempt limits, read from SPEC.md again ------------------------
+
+US_STRICT = set(
+    [
+        "239",
+        "305",
+        "321",
+        "324",
+        "352",
+        "386",
+        "407",
+        "448",
+        "561",
+        "645",
+        "656",
+        "689",
+        "727",
+        "728",
+        "754",
+        "772",
+        "786",
+        "813",
+        "850",
+        "863",
+        "904",
+        "941",
+        "954",
+        "405",
+        "539",
+        "572",
+        "580",
+        "918",
+        "227",
+        "240",
+        "301",
+        "410",
+        "443",
+        "667",
+    ]
+)
+HOURS = 3600 * US
+
+
+def preset_limits(preset: str, to: str) -> list[tuple[int, int]]:
+    """(max calls, period) per number the preset imposes on calls to `to`."""
+    if preset == "us_tcpa" and to.startswith("+1") and to[2:5] in US_STRICT:
+        return [(3, 24 * HOURS)]
+    if preset == "fr_2022_1313" and to.startswith("+33"):
+        return [(4, 720 * HOURS)]
+    return []
+
+
+def preset_hours_ok(d: CampaignDefinition, preset: str, c: C, to: str, t: int) -> bool:
+    if preset == "us_tcpa" and to.startswith("+1"):
+        end = 20 * 60 if to[2:5] in US_STRICT else 21 * 60
+        return all(8 * 60 <= local_minute(t, z)[1] < end for z in zones_for(d, c, to))
+    if preset == "fr_2022_1313" and to.startswith("+33"):
+        paris = local_dt(t, "Europe/Paris")
+        minute = paris.hour * 60 + paris.minute
+        return (
+            paris.weekday() < 5
+            and (600 <= minute < 780 or 840 <= minute < 1200)
+            and not is_holiday("FR", None, paris.date())
+        )
+    return True
+
+
+def count_calls(calls: dict[str, dict[str, Any]], t: int, period: int, **match: Any) -> int:
+    return sum(
+        1
+        for v in calls.values()
+        if t - period < v["at"] <= t and all(v[k] == want for k, want in match.items())
+    )
+
+
+def section7_block(
+    d: CampaignDefinition, c: C, to: str, t: int, calls: dict[str, dict[str, Any]]
+) -> str | None:
+    """The first section 7 rule after local time that holds this call back at t, or None."""
+    for preset in d.rules.compliance:
+        name = preset.value
+        if not preset_hours_ok(d, name, c, to, t):
+            return f"preset:{name}"
+        for most, period in preset_limits(name, to):
+            if count_calls(calls, t, period, to=to) >= most:
+                return f"preset:{name}"
+    for limit in d.rules.attempt_limits:
+        period = timedelta(hours=limit.period_hours) // timedelta(microseconds=1)
+        if limit.scope.value == "number":
+            n = count_calls(calls, t, period, to=to)
+        else:
+            n = count_calls(calls, t, period, contact_id=c.id)
+        if n >= limit.max_calls:
+            return "attempt_limit"
+    return None
+
+
+def section7_periods(d: CampaignDefinition) -> list[int]:
+    """Every period a limit counts over: a call leaving one may make a contact callable."""
+    periods = [
+        timedelta(hours=x.period_hours) // timedelta(microseconds=1) for x in d.rules.attempt_limits
+    ]
+    names = {p.value for p in d.rules.compliance}
+    if "us_tcpa" in names:
+        periods.append(24 * HOURS)
+    if "fr_2022_1313" in names:
+        periods.append(720 * HOURS)
+    return periods
+
+
+def reference_preview(sim: Simulation, at: int) -> dict[str, int]:
+    """Section 7 launch preview: each contact's first attempt at `at`, no concurrency limit."""
+    d = sim.definition
+    counts = {"callable": 0, "dnc": 0, "window": 0, "local_time": 0}
+    counts |= {f"preset:{p.value}": 0 for p in d.rules.compliance}
+    counts["attempt_limit"] = 0
+    for x in sim.contacts:
+        c = C(x.contact_id, x.row, x.phone_number, x.alternates, x.variables, x.timezone)
+        if c.primary in sim.dnc:
+            counts["dnc"] += 1
+        elif not campaign_open(d, at):
+            counts["window"] += 1
+        elif not contact_open(d, c, c.primary, at):
+            counts["local_time"] += 1
+        else:
+            counts[section7_block(d, c, c.primary, at, {}) or "callable"] += 1
+    return counts
 
 
 def pick(strategy: str, options: list[Any], i: int, fallback: Any) -> Any:
@@ -104,6 +269,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
     out.append({"at": iso(t), "type": "campaign.status", "campaign_id": cid, "status": "draft"})
     out.append({"at": iso(t), "type": "campaign.status", "campaign_id": cid, "status": "running"})
     done = False
+    periods = section7_periods(d)
 
     def finalize(c: C, status: str, at: int) -> None:
         nonlocal done
@@ -207,7 +373,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
                 alts = [a for a in c.alternates if a.phone_number not in blocked]
                 alt = None if k == 1 else pick(r.alternate_strategy.value, alts, k - 2, None)
                 to = alt.phone_number if alt else c.primary
-                if not contact_open(d, c, to, t):
+                if not contact_open(d, c, to, t) or section7_block(d, c, to, t, calls):
                     passed.add(c.id)
                     continue
                 c.attempts, c.due, c.in_call = k, None, True
@@ -221,11 +387,13 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
                 values = {**c.variables, **(alt.variables if alt else {})}
                 variables = {d.variable_mapping.get(n, n): v for n, v in values.items()}
                 calls[call] = {
+                    "at": t,
+                    "to": to,
+                    "contact_id": c.id,
                     "contact": c,
                     "order": len(calls),
                     "deadline": t + max_call,
                     "open": True,
-                    "to": to,
                 }
                 out.append(
                     {
@@ -255,6 +423,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
         upcoming = [a[0] for a in arrivals]
         upcoming += [v["deadline"] for v in calls.values() if v["open"]]
         upcoming += [c.due for c in contacts if c.due is not None and c.due > t]
+        upcoming += [v["at"] + p for v in calls.values() for p in periods if v["at"] + p > t]
         upcoming.append((t // MINUTE + 1) * MINUTE)
         t = min(upcoming)
     return out

@@ -330,10 +330,125 @@ class CopyingStore:
         else:
             self.rows.pop(("Q", campaign_id, name), None)
 
+    def get_recent(self, campaign_id: str, key: str) -> Any:
+        return self._get("R", campaign_id, key, records.load_times) or ()
+
+    def put_recent(self, campaign_id: str, key: str, times: Any) -> None:
+        if times:
+            self.rows[("R", campaign_id, key)] = records.dump_times(times)
+        else:
+            self.rows.pop(("R", campaign_id, key), None)
+
 
 @SETTINGS
 @given(scenarios())
 def test_same_decisions_over_a_store_that_copies_every_record(sim: Simulation) -> None:
+    want = list(sim.run(summary=True))
+    copying = replace(sim, store_factory=CopyingStore)
+    assert list(copying.run(summary=True)) == want
+
+
+# ---- section 7 ---------------------------------------------------------------------------------
+
+# Numbers the presets name (Florida, Oklahoma, Maryland, Paris) and ones they do not.
+SECTION7_NUMBERS = [
+    "+13052223{:03d}",
+    "+19182223{:03d}",
+    "+12125551{:03d}",
+    "+33142345{:03d}",
+    "+442071838{:03d}",
+]
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@st.composite
+def window_lists(draw: st.DrawFn) -> list[dict[str, str]]:
+    """1 to 6 sorted windows on a 30-minute grid, some touching."""
+    cuts = sorted(draw(st.sets(st.integers(0, 48), min_size=2, max_size=12)))
+    pairs = list(zip(cuts[::2], cuts[1::2], strict=False))[:6]
+    out = [{"start": _hhmm(a * 30), "end": _hhmm(b * 30)} for a, b in pairs]
+    if len(out) >= 2 and draw(st.booleans()):  # make two windows touch
+        out[1] = {"start": out[0]["end"], "end": out[1]["end"]}
+    return out
+
+
+@st.composite
+def section7_scenarios(draw: st.DrawFn) -> Simulation:
+    """Scenarios with section 7 rules: window lists or calling_hours, blackout dates,
+    holidays, attempt limits, presets; numbers the presets name, alternates shared."""
+    sim = draw(scenarios())
+    rules = sim.definition.rules.model_dump(exclude_unset=True)
+    # Retries often, so the limits have calls to count.
+    rules["max_retries"] = draw(st.integers(1, 3))
+    rules["retry_delay_minutes"] = draw(st.sampled_from([0, 0.5, 1, 7.25, 90]))
+    rules["retry_on"] = ["no_answer", "busy", "failed", "voicemail", "timeout"]
+    if draw(st.booleans()):
+        rules.pop("calling_days", None)
+        rules.pop("calling_window", None)
+        days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+        rules["calling_hours"] = {day: draw(window_lists()) for day in days}
+    elif draw(st.booleans()):
+        rules["calling_window"] = draw(window_lists())
+    if draw(st.booleans()):
+        first = datetime.fromtimestamp(sim.start // US, ZoneInfo(rules["timezone"])).date()
+        rules["blackout_dates"] = [
+            (first + timedelta(days=k)).isoformat()
+            for k in draw(st.lists(st.integers(-1, 9), max_size=4))
+        ]
+    holiday = draw(st.sampled_from([None, ("US", None), ("US", "NY"), ("FR", None), ("GB", "SCT")]))
+    if holiday is not None:
+        rules["holidays"] = {"country": holiday[0], "subdivision": holiday[1]}
+    rules["attempt_limits"] = [
+        {
+            "scope": draw(st.sampled_from(["number", "contact"])),
+            "max_calls": draw(st.integers(1, 3)),
+            "period_hours": draw(st.sampled_from([0.05, 0.5, 1, 3.25, 24])),
+        }
+        for _ in range(draw(st.integers(0, 2)) + draw(st.integers(0, 1)))
+    ]
+    rules["compliance"] = draw(
+        st.lists(st.sampled_from(["us_tcpa", "fr_2022_1313"]), max_size=2, unique=True)
+    )
+    if draw(st.booleans()):
+        rules["contact_local_time"] = {"enabled": True, "window": draw(window_lists())}
+    sim.definition = sim.definition.model_copy(update={"rules": Rules.model_validate(rules)})
+    shared = draw(st.sampled_from(SECTION7_NUMBERS)).format(999)
+    for i, c in enumerate(sim.contacts):
+        c.phone_number = draw(st.sampled_from(SECTION7_NUMBERS)).format(i)
+        for j, a in enumerate(c.alternates):
+            a.phone_number = (
+                shared
+                if draw(st.booleans())
+                else draw(st.sampled_from(SECTION7_NUMBERS)).format(100 + 10 * i + j)
+            )
+        c.timezone = draw(st.sampled_from([None, None, "America/Los_Angeles", "Europe/Berlin"]))
+    pool = [c.phone_number for c in sim.contacts] + [shared]
+    sim.dnc = frozenset(draw(st.lists(st.sampled_from(pool), max_size=2)))
+    return sim
+
+
+SECTION7_SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@SECTION7_SETTINGS
+@given(section7_scenarios())
+def test_engine_matches_the_naive_reading_of_section_7(sim: Simulation) -> None:
+    from tests.property.reference import reference_preview
+
+    compare_with_reference(sim)
+    summary = sim.summary()
+    want = reference_preview(sim, sim.started) if sim.started is not None else None
+    assert summary["preview"] == want
+
+
+@SECTION7_SETTINGS
+@given(section7_scenarios())
+def test_section_7_over_a_store_that_copies_every_record(sim: Simulation) -> None:
     want = list(sim.run(summary=True))
     copying = replace(sim, store_factory=CopyingStore)
     assert list(copying.run(summary=True)) == want

@@ -17,7 +17,6 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,14 +199,10 @@ def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from dialer.service import Dialer, DialerOptions
     from dialer.simulator import SimulatorAdapter, SimulatorConfig
 
-    path: Path = tmp_path_factory.mktemp("dialer") / "dedupe.sqlite"
-    options = DialerOptions(
-        dialer_id="fuzz", bootstrap=f"127.0.0.1:{_dead_port()}", dedupe_path=path
-    )
+    options = DialerOptions(dialer_id="fuzz", bootstrap=f"127.0.0.1:{_dead_port()}")
     d = Dialer(SimulatorAdapter(SimulatorConfig(time_scale=0)), options, codec=CODEC)
     d.producer = _Capture()  # type: ignore[assignment]
     yield d
-    d.dedupe.close()
     asyncio.run(d.adapter.close())
 
 

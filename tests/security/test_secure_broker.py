@@ -204,6 +204,9 @@ def test_each_service_works_with_its_own_principal(
                     break
             except requests.RequestException:
                 time.sleep(0.5)
+        # The operator (the super user here) opens and activates the account.
+        run("admin", "accounts", "create", "acme")
+        run("admin", "accounts", "activate", "acme")
         out = run(
             "ingest",
             "campaign",

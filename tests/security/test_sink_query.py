@@ -518,7 +518,7 @@ def test_the_cli_sends_the_token_and_names_a_missing_token_file(tmp_path: Path) 
     writer.insert(
         "campaigns",
         [("c-" + uuid.uuid4().hex[:6], "acme", "n", "UTC", 1, 1, 1, 0, "cmd")],
-        column_names=list(COLUMNS["campaigns"]),
+        column_names=list(COLUMNS["campaigns"])[:9],  # later columns take their defaults
     )
     server = QueryServer(dsn, 0, ensure_token(token_path(home)))
     server.start()

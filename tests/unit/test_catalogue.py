@@ -32,7 +32,12 @@ def test_engine_inputs_co_partition_by_campaign() -> None:
 def test_compacted_topics() -> None:
     cat = catalogue.catalogue(prefix="")
     compacted = {t.logical for t in cat.values() if t.cleanup_policy == "compact"}
-    assert compacted == {catalogue.DNC, catalogue.ACCOUNT_STATUS}
+    assert compacted == {
+        catalogue.DNC,
+        catalogue.ACCOUNT_STATUS,
+        *(t for t in catalogue.API_TOPICS if t != catalogue.API_IDEMPOTENCY),
+    }
+    assert cat[catalogue.API_IDEMPOTENCY].cleanup_policy == "compact,delete"
     assert cat[catalogue.DNC].kafka_config()["cleanup.policy"] == "compact"
     assert cat[catalogue.DNC].key == "number"
     assert cat[catalogue.ACCOUNT_STATUS].key == "account_id"

@@ -46,7 +46,7 @@ def _project_services() -> dict[str, dict[str, Any]]:
 
 def test_project_services_are_built_from_one_dockerfile() -> None:
     services = _project_services()
-    assert {"worker", "dialer", "sink"} <= set(services)
+    assert {"worker", "dialer", "sink", "api"} <= set(services)
     builds = {
         (s["build"]["context"], s["build"].get("dockerfile", "Dockerfile"))
         for s in services.values()
@@ -61,6 +61,8 @@ def test_project_services_run_campaignflow_commands() -> None:
     assert commands["worker"] == ["campaignflow", "worker"]
     assert commands["dialer"] == ["campaignflow", "dialer"]
     assert commands["sink"] == ["campaignflow", "sink"]
+    assert commands["api"] == ["campaignflow", "api"]
+    assert "127.0.0.1:8080:8080" in _project_services()["api"]["ports"]
     assert all(c[0] == "campaignflow" for c in commands.values())
 
 

@@ -1,4 +1,4 @@
-"""Dialer building blocks: simulator determinism, scripts, HMAC signatures, dedupe, offsets."""
+"""Dialer building blocks: simulator determinism, scripts, HMAC signatures, offsets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from dialer.calls import BadCall, Call, split_call_id
-from dialer.dedupe import DedupeStore
 from dialer.offsets import OffsetTracker
 from dialer.script import ScriptError, load_script
 from dialer.signing import sign, verify
@@ -163,48 +162,6 @@ def test_hmac_matches_a_known_vector() -> None:
     assert sign("Jefe", b"what do ya want for nothing?", 0) == (
         "t=0,v1=" + hmac.new(b"Jefe", b"0.what do ya want for nothing?", hashlib.sha256).hexdigest()
     )
-
-
-# -- dedupe --------------------------------------------------------------------------------
-
-
-def test_dedupe_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite"
-    store = DedupeStore(path, 100)
-    store.add("a")
-    assert "a" in store  # pending ids count before the flush
-    store.flush()
-    store.add("b")
-    store.close()
-    again = DedupeStore(path, 100)
-    assert "a" in again and "b" in again and "c" not in again
-    again.close()
-
-
-def test_dedupe_unflushed_ids_are_not_persisted(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite"
-    store = DedupeStore(path, 100)
-    store.add("a")
-    # no flush: a crash here forgets "a" (the consumer never committed its offset either)
-    again = DedupeStore(path, 100)
-    assert "a" not in again
-
-
-def test_dedupe_is_bounded_oldest_forgotten(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite"
-    store = DedupeStore(path, 50)
-    for i in range(120):
-        store.add(f"id{i}")
-        if i % 7 == 0:
-            store.flush()
-    store.close()
-    again = DedupeStore(path, 50)
-    assert len(again) == 50
-    assert "id119" in again and "id70" in again
-    assert "id69" not in again and "id0" not in again
-    again.add("id119")  # already known: no growth
-    again.flush()
-    assert len(again) == 50
 
 
 # -- offsets -------------------------------------------------------------------------------

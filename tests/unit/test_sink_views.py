@@ -328,3 +328,48 @@ def test_hourly_series(client: Any) -> None:
         (15, 2, 1, 1),
         (16, 1, 0, 0),
     ]
+
+
+def test_held_back_by_rule(client: Any) -> None:
+    """SPEC 7: the campaigns row carries the rules, v_held_back the contacts each held back."""
+    command = create_command("cmp", "America/New_York", 3)
+    command["command"][1]["definition"]["rules"] |= {
+        "compliance": ["us_tcpa"],
+        "attempt_limits": [{"scope": "number", "max_calls": 3, "period_hours": 24.0}],
+        "blackout_dates": ["2026-12-24"],
+        "holidays": {"country": "US", "subdivision": "NY"},
+    }
+
+    def progress(at: int, counts: dict[str, int]) -> tuple[str, dict[str, Any]]:
+        body = {"contacts_total": 3, "contacts_final": 0, "calls_in_flight": 1, "counts": counts}
+        return ("CampaignEvent", event("cmp", f"cmp:progress:{at}", at, "Progress", body))
+
+    insert(
+        client,
+        [
+            ("CampaignCommand", command),
+            progress(t(14), {"calls_created": 1, "held_back:preset:us_tcpa": 1}),
+            progress(
+                t(15),
+                {"calls_created": 4, "held_back:preset:us_tcpa": 2, "held_back:attempt_limit": 1},
+            ),
+        ],
+    )
+    rows = q(
+        client,
+        "SELECT rule, contacts_held_back, compliance, attempt_limits, blackout_dates, holidays"
+        " FROM v_held_back WHERE campaign_id = 'cmp' ORDER BY rule",
+    )
+    rules = {
+        "compliance": ["us_tcpa"],
+        "attempt_limits": ["number:3/24h"],
+        "blackout_dates": ["2026-12-24"],
+        "holidays": "US-NY",
+    }
+    assert rows == [
+        {"rule": "attempt_limit", "contacts_held_back": 1, **rules},
+        {"rule": "preset:us_tcpa", "contacts_held_back": 2, **rules},
+    ]
+    assert q(client, "SELECT compliance FROM v_campaigns WHERE campaign_id = 'hc'") == [
+        {"compliance": []}
+    ]

@@ -62,3 +62,30 @@ def test_producers_hash_keys_like_the_worker() -> None:
     from topics.clients import producer_config
 
     assert producer_config()["partitioner"] == "murmur2_random"
+
+
+def test_section_7_definition_round_trips_through_avro_and_the_state_table() -> None:
+    from streams import records
+
+    d = definition(
+        calling_days=None,
+        calling_window=None,
+        calling_hours={
+            "mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "18:00"}]
+        },
+        blackout_dates=["2026-12-24"],
+        holidays={"country": "US", "subdivision": "NY"},
+        attempt_limits=[{"scope": "number", "max_calls": 3, "period_hours": 24}],
+        compliance=["us_tcpa", "fr_2022_1313"],
+        contact_local_time={"enabled": True, "window": [{"start": "08:00", "end": "12:00"}]},
+    )
+    cmd = Command("c-7", CommandKind.create, definition=d, expected_contacts=1)
+    rec = translate.command_to_record("c1", cmd, at(2026, 12, 1, 14, 0))
+    name, back = decode(encode("CampaignCommand", rec))
+    assert name == "CampaignCommand"
+    again = translate.command_from_record(back).definition
+    assert again == d
+    assert records.load_definition(records.dump_definition(d)) == d
+    window_list = definition(calling_window=[{"start": "09:00", "end": "10:00"}])
+    name, back = decode(encode("CampaignDefinition", translate.definition_to_record(window_list)))
+    assert translate.definition_from_record(back) == window_list

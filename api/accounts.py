@@ -1,0 +1,132 @@
+"""API keys: made once, shown once, stored as SHA-256 digests; the operator key in a 0600 file.
+
+Why a plain SHA-256 and not bcrypt/argon2: a key is 32 random bytes (256 bits) from
+`secrets`, so no dictionary or brute force applies and a slow hash would protect nothing;
+it would only cost every request tens of milliseconds. The digest is the lookup key,
+so a request costs one hash and one dict lookup, and a leaked topic reveals no key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api.controlplane import ControlPlane
+
+ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+KEY_PREFIX = "cfk_"
+OPERATOR_PREFIX = "cfo_"
+
+
+class AccountError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewKey:
+    account_id: str
+    key_id: str
+    key: str  # shown once
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def make_key() -> tuple[str, str]:
+    """(key_id, key): the id is public (to revoke by), the key secret."""
+    key_id = secrets.token_hex(4)
+    return key_id, f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def check_account_id(account_id: str) -> str:
+    if not ACCOUNT_ID.match(account_id):
+        raise AccountError(f"account id must match [a-z0-9][a-z0-9_-]{{0,62}}, got {account_id!r}")
+    return account_id
+
+
+def create_account(cp: ControlPlane, account_id: str, name: str | None = None) -> NewKey:
+    check_account_id(account_id)
+    if cp.get("account", account_id, account_id) is not None:
+        raise AccountError(f"account {account_id!r} exists (add a key with `accounts keys add`)")
+    key_id, key = make_key()
+    body = {
+        "account_id": account_id,
+        "name": name or account_id,
+        "created_at_ms": int(time.time() * 1000),
+        "keys": [_key_entry(key_id, key)],
+    }
+    cp.put("account", account_id, account_id, body)
+    return NewKey(account_id, key_id, key)
+
+
+def _key_entry(key_id: str, key: str) -> dict[str, Any]:
+    return {
+        "key_id": key_id,
+        "sha256": digest(key),
+        "created_at_ms": int(time.time() * 1000),
+        "revoked_at": None,
+    }
+
+
+def account(cp: ControlPlane, account_id: str) -> dict[str, Any]:
+    body = cp.get("account", account_id, account_id)
+    if body is None:
+        raise AccountError(f"no account {account_id!r}")
+    return body
+
+
+def add_key(cp: ControlPlane, account_id: str) -> NewKey:
+    body = account(cp, account_id)
+    key_id, key = make_key()
+    body["keys"] = [*body["keys"], _key_entry(key_id, key)]
+    cp.put("account", account_id, account_id, body)
+    return NewKey(account_id, key_id, key)
+
+
+def revoke_key(cp: ControlPlane, account_id: str, key_id: str) -> None:
+    body = account(cp, account_id)
+    keys = body["keys"]
+    if not any(k["key_id"] == key_id and not k["revoked_at"] for k in keys):
+        raise AccountError(f"account {account_id!r} has no live key {key_id!r}")
+    now = int(time.time() * 1000)
+    body["keys"] = [{**k, "revoked_at": now} if k["key_id"] == key_id else k for k in keys]
+    cp.put("account", account_id, account_id, body)
+
+
+def authenticate(cp: ControlPlane, key: str) -> str | None:
+    """The account of a live key, or None."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    owner = cp.key_owner(digest(key))
+    return owner[0] if owner else None
+
+
+# ---- the operator key ---------------------------------------------------------------
+
+
+def operator_key(path: Path, create: bool = True) -> str | None:
+    """Read (or make, mode 0600) the operator key file."""
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+    if not create:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = OPERATOR_PREFIX + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
+def is_operator(expected: str | None, presented: str) -> bool:
+    return bool(expected) and hmac.compare_digest(digest(expected or ""), digest(presented))

@@ -1,0 +1,124 @@
+"""create_app: the FastAPI application, its middleware, error handlers and services.
+
+`create_app(config)` starts its services (control plane, read model, ingest client,
+webhook dispatcher) in the lifespan, so `uvicorn` and `TestClient` run the same thing.
+The console's static files are mounted at `/` after every /v1 route.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import accounts, problems
+from api.config import ApiConfig
+from api.controlplane import ControlPlane
+from api.deps import Services
+from api.middleware import Idempotency, SizeLimit
+
+log = logging.getLogger(__name__)
+
+CONSOLE_DIR = Path(__file__).resolve().parent / "console" / "static"
+VERSION = "1.0.0"
+
+
+def start_services(config: ApiConfig) -> Services:
+    """Everything a replica needs, started in order: control plane first (auth needs it)."""
+    from api.readmodel import ReadModel
+    from api.webhooks import Dispatcher
+    from ingest.api import CampaignClient
+
+    cp = ControlPlane(config.bootstrap, config.prefix)
+    cp.start()
+    svc = Services(config, cp, operator_key=accounts.operator_key(config.operator_key_file))
+    svc.readmodel = ReadModel(config.bootstrap, config.prefix, config.state_dir / "readmodel")
+    svc.readmodel.start()
+    svc.client = CampaignClient(config.bootstrap, config.prefix, timeout=config.command_timeout_s)
+    if config.webhooks:
+        svc.dispatcher = Dispatcher(config, cp, svc.readmodel)
+        svc.dispatcher.start()
+    return svc
+
+
+def stop_services(svc: Services) -> None:
+    for closer in (svc.dispatcher, svc.readmodel, svc.client):
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                closer.close()
+    svc.cp.close()
+
+
+def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
+    """The API; with `services` given the caller owns them (tests, benchmarks)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Command routes wait for the engine's answer in worker threads: allow many.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 200
+        own = services is None
+        svc = (
+            services
+            if services is not None
+            else await anyio.to_thread.run_sync(start_services, config)
+        )
+        app.state.services = svc
+        try:
+            yield
+        finally:
+            if own:
+                await anyio.to_thread.run_sync(stop_services, svc)
+
+    app = FastAPI(
+        title="campaignflow",
+        version=VERSION,
+        summary="Outbound-call campaigns: accounts, agents, numbers, campaigns, results, webhooks.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    app.add_exception_handler(problems.ApiProblem, problems.on_api_problem)
+    app.add_exception_handler(RequestValidationError, problems.on_validation)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+
+    from api import routes_campaigns, routes_resources
+
+    app.include_router(routes_resources.router)
+    app.include_router(routes_resources.ops)
+    app.include_router(routes_campaigns.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def _operator_key() -> str | None:
+        svc: Services | None = getattr(app.state, "services", None)
+        return svc.operator_key if svc is not None else None
+
+    def _cp() -> ControlPlane:
+        return app.state.services.cp  # type: ignore[no-any-return]
+
+    app.add_middleware(Idempotency, cp=_cp, operator_key=_operator_key)
+    app.add_middleware(
+        SizeLimit, max_json=config.max_json_bytes, max_upload=config.max_upload_bytes
+    )
+    console = config.console_dir or CONSOLE_DIR
+    if console.is_dir():
+        app.mount("/", StaticFiles(directory=console, html=True), name="console")
+    return app

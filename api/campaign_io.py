@@ -1,0 +1,192 @@
+"""Campaign definitions and contact lists from requests, into ingest's upload pipeline.
+
+The API never validates a contact itself: JSON rows are written as the CSV they
+describe and go through `ingest.upload` like a file (same parser, rejects report,
+dead letters), and a multipart CSV is streamed to disk and handed over as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.controlplane import ControlPlane
+from api.models import RESOURCE_ID
+from api.problems import ApiProblem, ErrorItem, definition_errors
+from campaigns.models import CampaignDefinition, DefinitionError, parse_definition
+from ingest.manual import header_of
+
+MAX_REJECTED_SHOWN = 1000
+CellValue = str | int | float | bool | None
+
+
+class CampaignIn(BaseModel):
+    """A definition naming its agent and source number by id; `rules` as in campaign.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    campaign_id: str = Field(pattern=RESOURCE_ID)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default="", max_length=5000)
+    agent_id: str = Field(min_length=1, max_length=64)
+    source_number_id: str = Field(min_length=1, max_length=64)
+    default_region: str = Field(default="US", max_length=2)
+    variable_mapping: dict[str, str] = Field(default_factory=dict)
+    rules: dict[str, Any] = Field(
+        description="Every rule of SPEC.md sections 1 and 7 under its campaign.yaml name; "
+        "validated by the engine's model."
+    )
+
+
+class CreateJson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    definition: CampaignIn
+    contacts: list[dict[str, CellValue]] = Field(default_factory=list)
+
+
+class ContactsJson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contacts: list[dict[str, CellValue]] = Field(min_length=1)
+
+
+def build_definition(
+    cp: ControlPlane, account: str, body: CampaignIn, field_prefix: str = "definition"
+) -> CampaignDefinition:
+    """The engine's definition: agent and numbers resolved inside the caller's account."""
+    errors: list[ErrorItem] = []
+    agent = cp.get("agent", account, body.agent_id)
+    if agent is None:
+        errors.append(
+            ErrorItem(field=f"{field_prefix}.agent_id", message=f"no agent {body.agent_id!r}")
+        )
+    number = cp.get("number", account, body.source_number_id)
+    if number is None:
+        errors.append(
+            ErrorItem(
+                field=f"{field_prefix}.source_number_id",
+                message=f"no number {body.source_number_id!r}",
+            )
+        )
+    rules = dict(body.rules)
+    caller_ids = rules.get("caller_ids")
+    if isinstance(caller_ids, dict) and isinstance(caller_ids.get("numbers"), list):
+        allowed = {n["e164"] for _, n in cp.items("number", account) if n.get("caller_id")}
+        for i, e164 in enumerate(caller_ids["numbers"]):
+            if e164 not in allowed:
+                errors.append(
+                    ErrorItem(
+                        field=f"{field_prefix}.rules.caller_ids.numbers.{i}",
+                        message=f"{e164!r} is not a number of this account that may be used as caller ID",
+                    )
+                )
+    if errors:
+        raise ApiProblem(422, f"{errors[0].field}: {errors[0].message}", errors)
+    assert agent is not None and number is not None
+    data = {
+        "campaign_id": body.campaign_id,
+        "account_id": account,
+        "name": body.name,
+        "description": body.description or None,
+        "agent": {"id": agent["agent_id"], "prompt": agent["prompt"]},
+        "source_number": number["e164"],
+        "default_region": body.default_region,
+        "variable_mapping": body.variable_mapping,
+        "rules": rules,
+    }
+    try:
+        return parse_definition(data)
+    except DefinitionError as err:
+        items = definition_errors(str(err), field_prefix)
+        for item in items:  # the request names the agent and number by id
+            if item.field == f"{field_prefix}.source_number":
+                item.field = f"{field_prefix}.source_number_id"
+        raise ApiProblem(422, f"{items[0].field}: {items[0].message}", items) from None
+
+
+def _cell(value: CellValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def rows_to_csv(rows: Iterable[Mapping[str, CellValue]], path: Path) -> int:
+    """JSON rows as the CSV file they describe (header: every key, phone_number first)."""
+    items = list(rows)
+    header = header_of([{k: "" for k in r} for r in items])
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in items:
+            clean = {k.strip(): v for k, v in r.items()}
+            w.writerow([_cell(clean.get(c)) for c in header])
+    return len(items)
+
+
+def records_to_csv(records: Iterator[dict[str, Any]], path: Path) -> int:
+    """Contact records (as on campaign.contacts) back to a CSV the parser accepts again."""
+    first = list(itertools.islice(records, 10_000))
+    variables: dict[str, None] = {}
+    alternates: dict[int, dict[str, None]] = {}
+    for c in first:
+        variables.update(dict.fromkeys(c.get("variables") or {}))
+        for a in c.get("alternates") or []:
+            alternates.setdefault(int(a["position"]), {}).update(
+                dict.fromkeys(a.get("variables") or {})
+            )
+    cols = ["contact_id", "phone_number", "timezone", *variables]
+    for pos in sorted(alternates):
+        cols.append(f"phone_number_{pos}")
+        cols += [f"{v}_{pos}" for v in alternates[pos] if v in variables]
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for c in itertools.chain(first, records):
+            cells = {
+                "contact_id": c["contact_id"],
+                "phone_number": c["phone_number"],
+                "timezone": c.get("timezone") or "",
+                **{k: v for k, v in (c.get("variables") or {}).items() if k in variables},
+            }
+            for a in c.get("alternates") or []:
+                pos = int(a["position"])
+                cells[f"phone_number_{pos}"] = a["phone_number"]
+                for k, v in (a.get("variables") or {}).items():
+                    cells[f"{k}_{pos}"] = v
+            w.writerow([cells.get(col, "") for col in cols])
+            n += 1
+    return n
+
+
+def first_rejections(report: Path | None, limit: int = MAX_REJECTED_SHOWN) -> list[dict[str, Any]]:
+    """The first rows of ingest's rejects report: row, column, reason."""
+    if report is None or not report.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    with report.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for line in reader:
+            if len(out) >= limit:
+                break
+            row, column, reason = (line + ["", "", ""])[:3]
+            out.append(
+                {
+                    "row": int(row) if row.isdigit() else None,
+                    "column": column or None,
+                    "reason": reason,
+                }
+            )
+    return out
+
+
+def scratch_dir(base: Path) -> tempfile.TemporaryDirectory[str]:
+    base.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=base, prefix="upload-")

@@ -1,0 +1,36 @@
+"""What the API needs to run, passed down from the command line (no settings read here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    bootstrap: str
+    prefix: str
+    state_dir: Path  # this replica's directory: read model, operator key
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Request size limits: a JSON body, and a multipart body (the CSV upload).
+    max_json_bytes: int = 16 * MiB
+    max_upload_bytes: int = 1024 * MiB
+    max_definition_bytes: int = 1 * MiB
+    # Contacts one JSON request may carry (more: upload a CSV).
+    max_json_contacts: int = 100_000
+    # The forecast runs the engine in-process: bounded by the contacts it simulates.
+    max_forecast_contacts: int = 200_000
+    command_timeout_s: float = 30.0
+    # Webhook delivery: tries per endpoint before the event is parked, first backoff.
+    webhook_tries: int = 5
+    webhook_backoff_s: float = 0.5
+    webhook_timeout_s: float = 5.0
+    webhooks: bool = True  # run the dispatcher in this process
+    console_dir: Path | None = field(default=None)
+
+    @property
+    def operator_key_file(self) -> Path:
+        return self.state_dir / "operator.key"

@@ -1,0 +1,265 @@
+"""Accounts, agents, numbers, webhooks and idempotent answers: compacted topics held in memory.
+
+Like a schema registry keeps its schemas: every replica reads each compacted topic from
+its start once at boot (compaction keeps one record per key, so this is bounded by the
+number of live records, not by history), then follows it in a thread. A write is
+produced, acknowledged by the broker, then applied locally, so the writer reads its own
+write at once and other replicas see it within their poll interval. No database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from ingest.producer import QUIET, TrackedProducer
+from topics import catalogue
+from topics.admin import create_topics
+from topics.clients import admin_config, consumer_config
+from topics.codec import DecodeError, decode, encode
+
+log = logging.getLogger(__name__)
+
+KINDS = {
+    catalogue.API_ACCOUNTS: "account",
+    catalogue.API_AGENTS: "agent",
+    catalogue.API_NUMBERS: "number",
+    catalogue.API_WEBHOOKS: "webhook",
+    catalogue.API_IDEMPOTENCY: "idempotency",
+}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    active: bool
+    status: str  # active | inactive | none (no record: not active)
+    reason: str | None
+    plan: str | None = None
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """(low, high) offsets; retried while a just-created topic has no leader yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=min(timeout_s, 10.0))
+            return int(low), int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def record_key(account_id: str, record_id: str) -> bytes:
+    return f"{account_id}/{record_id}".encode()
+
+
+class ControlPlane:
+    """The API's compacted topics (and account.status), one consumer, one producer."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.topics = {logical: catalogue.topic_name(logical, prefix) for logical in KINDS}
+        self.status_topic = catalogue.topic_name(catalogue.ACCOUNT_STATUS, prefix)
+        self._kind_of = {name: KINDS[logical] for logical, name in self.topics.items()}
+        self._lock = threading.RLock()
+        # kind -> account -> id -> body
+        self._data: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+            k: {} for k in KINDS.values()
+        }
+        self._status: dict[str, dict[str, Any]] = {}
+        self._key_index: dict[str, tuple[str, str]] = {}  # sha256 hex -> (account, key_id)
+        self._producer: TrackedProducer | None = None
+        self._consumer: Consumer | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- lifetime -------------------------------------------------------------------
+
+    def ensure_topics(self) -> None:
+        wanted = [
+            catalogue.spec(t, self.prefix)
+            for t in (*KINDS, catalogue.ACCOUNT_STATUS, catalogue.DEADLETTER)
+        ]
+        conf = admin_config(log_level=QUIET, **{"bootstrap.servers": self.bootstrap})
+        create_topics(wanted, admin=AdminClient(conf))
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Read every topic to its current end, then follow it in a thread."""
+        self.ensure_topics()
+        self._producer = TrackedProducer(self.bootstrap)
+        conf = consumer_config(
+            f"campaignflow-api-cp-{uuid.uuid4().hex}",
+            log_level=QUIET,
+            **{"bootstrap.servers": self.bootstrap},
+        )
+        consumer = Consumer(conf)
+        parts: list[TopicPartition] = []
+        ends: dict[tuple[str, int], int] = {}
+        for name in [*self.topics.values(), self.status_topic]:
+            meta = consumer.list_topics(name, timeout=timeout_s).topics[name]
+            for p in meta.partitions:
+                low, high = watermarks(consumer, TopicPartition(name, p), timeout_s)
+                parts.append(TopicPartition(name, p, OFFSET_BEGINNING))
+                if high > low:
+                    ends[(name, p)] = high
+        consumer.assign(parts)
+        self._consumer = consumer
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=0.2):
+                if msg.error() is not None:
+                    continue
+                self._apply_message(msg)
+                where = (msg.topic(), msg.partition())
+                if where in ends and (msg.offset() or 0) >= ends[where] - 1:
+                    del ends[where]
+        if ends:
+            raise RuntimeError(f"control-plane topics not read to their end in {timeout_s}s")
+        self._thread = threading.Thread(target=self._follow, name="api-controlplane", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        assert self._consumer is not None
+        while not self._stop.is_set():
+            try:
+                for msg in self._consumer.consume(500, timeout=0.2):
+                    if msg.error() is None:
+                        self._apply_message(msg)
+            except Exception:  # a bad record never stops the follower
+                log.exception("control plane: record skipped")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._consumer is not None:
+            self._consumer.close()
+        if self._producer is not None:
+            self._producer.close()
+
+    # ---- applying records -------------------------------------------------------------
+
+    def _apply_message(self, msg: Any) -> None:
+        topic, value, key = msg.topic(), msg.value(), msg.key()
+        if topic == self.status_topic:
+            account = (key or b"").decode("utf-8", "replace")
+            if value is None:
+                with self._lock:
+                    self._status.pop(account, None)
+                return
+            try:
+                _, rec = decode(value, topic, msg.partition(), msg.offset())
+            except DecodeError:
+                return
+            with self._lock:
+                self._status[str(rec["account_id"])] = rec
+            return
+        kind = self._kind_of.get(topic)
+        if kind is None:
+            return
+        if value is None:  # tombstone: key is account/id
+            account, _, rid = (key or b"").decode("utf-8", "replace").partition("/")
+            self._apply(kind, account, rid, None)
+            return
+        try:
+            _, rec = decode(value, topic, msg.partition(), msg.offset())
+            body = json.loads(rec["body"])
+        except (DecodeError, ValueError):
+            return
+        self._apply(kind, str(rec["account_id"]), str(rec["id"]), body)
+
+    def _apply(self, kind: str, account: str, rid: str, body: dict[str, Any] | None) -> None:
+        with self._lock:
+            bucket = self._data[kind].setdefault(account, {})
+            if kind == "account":
+                old = bucket.get(rid)
+                for k in (old or {}).get("keys", []):
+                    self._key_index.pop(k["sha256"], None)
+            if body is None:
+                bucket.pop(rid, None)
+            else:
+                bucket[rid] = body
+                if kind == "account":
+                    for k in body.get("keys", []):
+                        if not k.get("revoked_at"):
+                            self._key_index[k["sha256"]] = (account, k["key_id"])
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def put(self, kind: str, account: str, rid: str, body: dict[str, Any] | None) -> None:
+        """Publish (or delete, body None), wait for the broker, then apply locally."""
+        assert self._producer is not None, "start() first"
+        logical = next(lg for lg, k in KINDS.items() if k == kind)
+        value = None
+        if body is not None:
+            value = encode(
+                "ApiRecord",
+                {
+                    "kind": kind,
+                    "account_id": account,
+                    "id": rid,
+                    "body": json.dumps(body, separators=(",", ":"), sort_keys=True),
+                    "updated_at": int(time.time() * 1000),
+                },
+            )
+        self._producer.produce(self.topics[logical], value=value, key=record_key(account, rid))
+        self._producer.wait(30.0)
+        self._apply(kind, account, rid, body)
+
+    def set_subscription(self, account: str, active: bool, plan: str | None = None) -> None:
+        assert self._producer is not None, "start() first"
+        rec = {
+            "account_id": account,
+            "active": active,
+            "plan": plan,
+            "updated_at": int(time.time() * 1000),
+        }
+        self._producer.produce(
+            self.status_topic, value=encode("AccountStatus", rec), key=account.encode()
+        )
+        self._producer.wait(30.0)
+        with self._lock:
+            self._status[account] = rec
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def get(self, kind: str, account: str, rid: str) -> dict[str, Any] | None:
+        with self._lock:
+            body = self._data[kind].get(account, {}).get(rid)
+            return dict(body) if body is not None else None
+
+    def ids(self, kind: str, account: str) -> list[str]:
+        with self._lock:
+            return sorted(self._data[kind].get(account, {}))
+
+    def items(self, kind: str, account: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            rows = sorted(self._data[kind].get(account, {}).items())
+        yield from rows
+
+    def key_owner(self, sha256_hex: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._key_index.get(sha256_hex)
+
+    def subscription(self, account: str) -> Subscription:
+        """Once accounts exist, no record means not active (SPEC: start needs a subscription)."""
+        with self._lock:
+            rec = self._status.get(account)
+        if rec is None:
+            return Subscription(False, "none", "the account has no subscription")
+        if rec["active"]:
+            return Subscription(True, "active", None, rec.get("plan"))
+        return Subscription(
+            False, "inactive", "the account's subscription is not active", rec.get("plan")
+        )

@@ -1,0 +1,144 @@
+"""Request and response bodies of /v1 (pydantic): the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from campaigns.models import CAMPAIGN_ID, E164, Agent
+
+RESOURCE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_RESOURCE = re.compile(RESOURCE_ID)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel):
+    next_cursor: str | None = None
+
+
+# ---- account ---------------------------------------------------------------------------
+
+
+class SubscriptionOut(BaseModel):
+    active: bool
+    status: str
+    reason: str | None = None
+    plan: str | None = None
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    name: str
+    subscription: SubscriptionOut
+
+
+# ---- agents ----------------------------------------------------------------------------
+
+
+class AgentUpdate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(default="", max_length=20_000)
+
+
+class AgentCreate(AgentUpdate):
+    agent_id: str = Field(pattern=RESOURCE_ID)
+
+
+class AgentOut(BaseModel):
+    agent_id: str
+    name: str
+    prompt: str
+    variables: list[str]
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> AgentOut:
+        variables = Agent(id=body["agent_id"], prompt=body["prompt"]).variables
+        return cls(**body, variables=variables)
+
+
+class AgentPage(Page):
+    items: list[AgentOut]
+
+
+# ---- numbers ---------------------------------------------------------------------------
+
+
+class NumberUpdate(Body):
+    e164: str = Field(pattern=E164.pattern, description="E.164, like +15550100000")
+    label: str = Field(default="", max_length=200)
+    caller_id: bool = True
+
+
+class NumberCreate(NumberUpdate):
+    number_id: str = Field(pattern=RESOURCE_ID)
+
+
+class NumberOut(BaseModel):
+    number_id: str
+    e164: str
+    label: str
+    caller_id: bool
+
+
+class NumberPage(Page):
+    items: list[NumberOut]
+
+
+# ---- webhooks --------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = ("campaign.status", "contact.final", "campaign.progress")
+
+
+class WebhookCreate(Body):
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")
+    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1)
+    webhook_id: str | None = Field(default=None, pattern=RESOURCE_ID)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if e not in WEBHOOK_EVENTS:
+                raise ValueError(f"unknown event {e!r}; use {', '.join(WEBHOOK_EVENTS)}")
+        return sorted(set(v))
+
+
+class WebhookOut(BaseModel):
+    webhook_id: str
+    url: str
+    events: list[str]
+    created_at: str
+    secret: str | None = Field(default=None, description="Only in the creation answer.")
+
+
+class WebhookPage(Page):
+    items: list[WebhookOut]
+
+
+# ---- operator --------------------------------------------------------------------------
+
+
+class AccountCreate(Body):
+    account_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str | None = Field(default=None, max_length=200)
+    active: bool = False
+
+
+class KeyOut(BaseModel):
+    account_id: str
+    key_id: str
+    key: str
+
+
+class SubscriptionIn(Body):
+    active: bool
+    plan: str | None = Field(default=None, max_length=100)
+
+
+def is_resource_id(value: str) -> bool:
+    return bool(_RESOURCE.match(value)) and bool(CAMPAIGN_ID.match(value))

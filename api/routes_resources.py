@@ -1,0 +1,351 @@
+"""/v1/account, /v1/agents, /v1/numbers, /v1/webhooks and /v1/operator: control-plane records."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from api import accounts
+from api.deps import MAX_LIMIT, Services, account_id, operator, page, services
+from api.models import (
+    AccountCreate,
+    AccountOut,
+    AgentCreate,
+    AgentOut,
+    AgentPage,
+    AgentUpdate,
+    KeyOut,
+    NumberCreate,
+    NumberOut,
+    NumberPage,
+    NumberUpdate,
+    SubscriptionIn,
+    SubscriptionOut,
+    WebhookCreate,
+    WebhookOut,
+    WebhookPage,
+)
+from api.problems import ApiProblem, ErrorItem, problem_responses
+
+router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422))
+
+Limit = Query(50, ge=1, le=MAX_LIMIT)
+Cursor = Query(None, max_length=400)
+
+
+def _subscription(svc: Services, account: str) -> SubscriptionOut:
+    s = svc.cp.subscription(account)
+    return SubscriptionOut(active=s.active, status=s.status, reason=s.reason, plan=s.plan)
+
+
+@router.get("/account", response_model=AccountOut, tags=["account"])
+async def get_account(
+    account: str = Depends(account_id), svc: Services = Depends(services)
+) -> AccountOut:
+    body = svc.cp.get("account", account, account) or {"name": account}
+    return AccountOut(
+        account_id=account, name=body.get("name", account), subscription=_subscription(svc, account)
+    )
+
+
+# ---- agents -------------------------------------------------------------------------------
+
+
+def _not_found(what: str, rid: str) -> ApiProblem:
+    return ApiProblem(404, f"no {what} {rid!r}")
+
+
+@router.get("/agents", response_model=AgentPage, tags=["agents"])
+async def list_agents(
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> AgentPage:
+    ids, nxt = page(svc.cp.ids("agent", account), cursor, limit)
+    items = [svc.cp.get("agent", account, i) for i in ids]
+    return AgentPage(items=[AgentOut.of(b) for b in items if b], next_cursor=nxt)
+
+
+@router.post(
+    "/agents",
+    response_model=AgentOut,
+    status_code=201,
+    tags=["agents"],
+    responses=problem_responses(409),
+)
+def create_agent(
+    body: AgentCreate, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> AgentOut:
+    if svc.cp.get("agent", account, body.agent_id) is not None:
+        raise ApiProblem(
+            409,
+            f"agent {body.agent_id!r} exists; PUT /v1/agents/{body.agent_id} to change it",
+            [ErrorItem(field="agent_id", message="already exists")],
+        )
+    record = body.model_dump()
+    svc.cp.put("agent", account, body.agent_id, record)
+    return AgentOut.of(record)
+
+
+@router.get(
+    "/agents/{agent_id}", response_model=AgentOut, tags=["agents"], responses=problem_responses(404)
+)
+async def get_agent(
+    agent_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> AgentOut:
+    record = svc.cp.get("agent", account, agent_id)
+    if record is None:
+        raise _not_found("agent", agent_id)
+    return AgentOut.of(record)
+
+
+@router.put(
+    "/agents/{agent_id}", response_model=AgentOut, tags=["agents"], responses=problem_responses(404)
+)
+def put_agent(
+    agent_id: str,
+    body: AgentUpdate,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> AgentOut:
+    if svc.cp.get("agent", account, agent_id) is None:
+        raise _not_found("agent", agent_id)
+    record = {"agent_id": agent_id, **body.model_dump()}
+    svc.cp.put("agent", account, agent_id, record)
+    return AgentOut.of(record)
+
+
+@router.delete(
+    "/agents/{agent_id}", status_code=204, tags=["agents"], responses=problem_responses(404)
+)
+def delete_agent(
+    agent_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> Response:
+    if svc.cp.get("agent", account, agent_id) is None:
+        raise _not_found("agent", agent_id)
+    svc.cp.put("agent", account, agent_id, None)
+    return Response(status_code=204)
+
+
+# ---- numbers ------------------------------------------------------------------------------
+
+
+@router.get("/numbers", response_model=NumberPage, tags=["numbers"])
+async def list_numbers(
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> NumberPage:
+    ids, nxt = page(svc.cp.ids("number", account), cursor, limit)
+    items = [svc.cp.get("number", account, i) for i in ids]
+    return NumberPage(items=[NumberOut(**b) for b in items if b], next_cursor=nxt)
+
+
+@router.post(
+    "/numbers",
+    response_model=NumberOut,
+    status_code=201,
+    tags=["numbers"],
+    responses=problem_responses(409),
+)
+def create_number(
+    body: NumberCreate, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> NumberOut:
+    if svc.cp.get("number", account, body.number_id) is not None:
+        raise ApiProblem(
+            409,
+            f"number {body.number_id!r} exists; PUT /v1/numbers/{body.number_id} to change it",
+            [ErrorItem(field="number_id", message="already exists")],
+        )
+    record = body.model_dump()
+    svc.cp.put("number", account, body.number_id, record)
+    return NumberOut(**record)
+
+
+@router.get(
+    "/numbers/{number_id}",
+    response_model=NumberOut,
+    tags=["numbers"],
+    responses=problem_responses(404),
+)
+async def get_number(
+    number_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> NumberOut:
+    record = svc.cp.get("number", account, number_id)
+    if record is None:
+        raise _not_found("number", number_id)
+    return NumberOut(**record)
+
+
+@router.put(
+    "/numbers/{number_id}",
+    response_model=NumberOut,
+    tags=["numbers"],
+    responses=problem_responses(404),
+)
+def put_number(
+    number_id: str,
+    body: NumberUpdate,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> NumberOut:
+    if svc.cp.get("number", account, number_id) is None:
+        raise _not_found("number", number_id)
+    record = {"number_id": number_id, **body.model_dump()}
+    svc.cp.put("number", account, number_id, record)
+    return NumberOut(**record)
+
+
+@router.delete(
+    "/numbers/{number_id}", status_code=204, tags=["numbers"], responses=problem_responses(404)
+)
+def delete_number(
+    number_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> Response:
+    if svc.cp.get("number", account, number_id) is None:
+        raise _not_found("number", number_id)
+    svc.cp.put("number", account, number_id, None)
+    return Response(status_code=204)
+
+
+# ---- webhooks -----------------------------------------------------------------------------
+
+
+def _webhook_out(body: dict[str, Any], secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        webhook_id=body["webhook_id"],
+        url=body["url"],
+        events=body["events"],
+        created_at=body["created_at"],
+        secret=secret,
+    )
+
+
+@router.get("/webhooks", response_model=WebhookPage, tags=["webhooks"])
+async def list_webhooks(
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> WebhookPage:
+    ids, nxt = page(svc.cp.ids("webhook", account), cursor, limit)
+    items = [svc.cp.get("webhook", account, i) for i in ids]
+    return WebhookPage(items=[_webhook_out(b) for b in items if b], next_cursor=nxt)
+
+
+@router.post(
+    "/webhooks",
+    response_model=WebhookOut,
+    status_code=201,
+    tags=["webhooks"],
+    responses=problem_responses(409),
+)
+def create_webhook(
+    body: WebhookCreate, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookOut:
+    wid = body.webhook_id or "wh-" + secrets.token_hex(6)
+    if svc.cp.get("webhook", account, wid) is not None:
+        raise ApiProblem(
+            409,
+            f"webhook {wid!r} exists",
+            [ErrorItem(field="webhook_id", message="already exists")],
+        )
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    record = {
+        "webhook_id": wid,
+        "url": body.url,
+        "events": body.events,
+        "secret": secret,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "created_at_ms": int(time.time() * 1000),
+    }
+    svc.cp.put("webhook", account, wid, record)
+    return _webhook_out(record, secret)
+
+
+@router.get(
+    "/webhooks/{webhook_id}",
+    response_model=WebhookOut,
+    tags=["webhooks"],
+    responses=problem_responses(404),
+)
+async def get_webhook(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookOut:
+    record = svc.cp.get("webhook", account, webhook_id)
+    if record is None:
+        raise _not_found("webhook", webhook_id)
+    return _webhook_out(record)
+
+
+@router.delete(
+    "/webhooks/{webhook_id}", status_code=204, tags=["webhooks"], responses=problem_responses(404)
+)
+def delete_webhook(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> Response:
+    if svc.cp.get("webhook", account, webhook_id) is None:
+        raise _not_found("webhook", webhook_id)
+    svc.cp.put("webhook", account, webhook_id, None)
+    return Response(status_code=204)
+
+
+# ---- operator -----------------------------------------------------------------------------
+
+ops = APIRouter(
+    prefix="/v1/operator",
+    tags=["operator"],
+    dependencies=[Depends(operator)],
+    responses=problem_responses(400, 401, 404, 409, 413, 422),
+)
+
+
+def _account_error(err: accounts.AccountError) -> ApiProblem:
+    msg = str(err)
+    return ApiProblem(404 if msg.startswith("no account") else 409, msg)
+
+
+@ops.post("/accounts", response_model=KeyOut, status_code=201)
+def op_create_account(body: AccountCreate, svc: Services = Depends(services)) -> KeyOut:
+    try:
+        new = accounts.create_account(svc.cp, body.account_id, body.name)
+    except accounts.AccountError as err:
+        raise _account_error(err) from None
+    if body.active:
+        svc.cp.set_subscription(body.account_id, True)
+    return KeyOut(account_id=new.account_id, key_id=new.key_id, key=new.key)
+
+
+@ops.put("/accounts/{account}/subscription", response_model=SubscriptionOut)
+async def op_subscription(
+    account: str, body: SubscriptionIn, svc: Services = Depends(services)
+) -> SubscriptionOut:
+    if svc.cp.get("account", account, account) is None:
+        raise ApiProblem(404, f"no account {account!r}")
+    await run_in_threadpool(svc.cp.set_subscription, account, body.active, body.plan)
+    return _subscription(svc, account)
+
+
+@ops.post("/accounts/{account}/keys", response_model=KeyOut, status_code=201)
+def op_add_key(account: str, svc: Services = Depends(services)) -> KeyOut:
+    try:
+        new = accounts.add_key(svc.cp, account)
+    except accounts.AccountError as err:
+        raise _account_error(err) from None
+    return KeyOut(account_id=new.account_id, key_id=new.key_id, key=new.key)
+
+
+@ops.delete("/accounts/{account}/keys/{key_id}", status_code=204)
+def op_revoke_key(account: str, key_id: str, svc: Services = Depends(services)) -> Response:
+    try:
+        accounts.revoke_key(svc.cp, account, key_id)
+    except accounts.AccountError as err:
+        raise ApiProblem(404, str(err)) from None
+    return Response(status_code=204)

@@ -1,0 +1,329 @@
+"""SPEC section 7 for one contact: what holds its call back now, and until when.
+
+`Gate` is built once per campaign definition. The campaign's own hours (days or
+`calling_hours`, windows, blackout dates, holidays) are its `schedule`; the
+contact-level rules come after the do-not-call check, in SPEC's order: the contact's
+local time, the presets, the attempt limits. The engine parks a contact that is held
+back until `Hold.wake`; the launch preview asks the same question once per contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from campaigns.blackouts import closed
+from campaigns.contacts import Contact
+from campaigns.dialing import choose_destination, contact_zones
+from campaigns.models import DAYS, CampaignDefinition, LimitScope, Window
+from campaigns.presets import NumberLimit, PresetRule, limits_of, rule_for
+from campaigns.store import Directory
+from campaigns.windows import Span, every_day, hours, merge_spans, next_all_open
+from campaigns.windows import Window as Hours
+
+CALLABLE = "callable"
+DNC = "dnc"
+WINDOW = "window"
+LOCAL_TIME = "local_time"
+ATTEMPT_LIMIT = "attempt_limit"
+
+NUMBER_KEY = "n"  # recent-call records: "n" + number, "c" + contact seq
+CONTACT_KEY = "c"
+
+# Times of recent calls for a record key, oldest first.
+RecentCalls = Callable[[str], tuple[int, ...]]
+
+
+def no_calls(_key: str) -> tuple[int, ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a contact may not be called now, and the first instant it may be (None: never)."""
+
+    reason: str
+    wake: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """How much of a scope's call history the limits need: calls this recent, this many."""
+
+    period_us: int
+    calls: int
+
+
+def spans_of(windows: Iterable[Window]) -> tuple[Span, ...]:
+    return merge_spans((w.start_minute, w.end_minute) for w in windows)
+
+
+def schedule_of(definition: CampaignDefinition) -> Hours:
+    """The campaign's callable instants: weekly hours in its zone, minus closed dates."""
+    rules = definition.rules
+    weekly = rules.weekly_hours
+    week = tuple(spans_of(weekly.get(day, ())) for day in DAYS)
+    calendars = []
+    if rules.holidays is not None:
+        calendars.append((rules.holidays.country, rules.holidays.subdivision))
+    return hours(rules.timezone, week, closed(rules.blackout_dates, calendars))
+
+
+def release_at(times: tuple[int, ...], limit: NumberLimit, now: int) -> int | None:
+    """None if a call now keeps within the limit, else when the oldest counted call leaves.
+
+    Counted: calls at instants in (now - period, now]; a call at `now - period` is out.
+    """
+    # Times are oldest first. No list is built: this runs for every call considered, and
+    # every container made brings the next (whole-heap) garbage collection nearer.
+    start = _first_after(times, now - limit.period_us)
+    counted = len(times) - start
+    if counted < limit.max_calls:
+        return None
+    return times[start + counted - limit.max_calls] + limit.period_us
+
+
+def _first_after(times: tuple[int, ...], floor: int) -> int:
+    """Index of the first time > floor (times oldest first)."""
+    i = 0
+    while i < len(times) and times[i] <= floor:
+        i += 1
+    return i
+
+
+def remember(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
+    """A scope's history after a call at `now`: only what some limit can still count."""
+    if not times:
+        return (now,)
+    start = _first_after(times, now - keep.period_us)
+    start = max(start, len(times) + 1 - keep.calls)
+    return (*times[start:], now)
+
+
+def forget(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
+    start = _first_after(times, now - keep.period_us)
+    return times[start:] if start else times
+
+
+def _keep(limits: Iterable[NumberLimit]) -> Keep | None:
+    found = list(limits)
+    if not found:
+        return None
+    return Keep(max(x.period_us for x in found), max(x.max_calls for x in found))
+
+
+class Gate:
+    """The contact-level rules of one campaign definition."""
+
+    def __init__(self, definition: CampaignDefinition) -> None:
+        rules = definition.rules
+        self.definition = definition
+        self.schedule = schedule_of(definition)
+        local = rules.contact_local_time
+        self.local_week = every_day(spans_of(local.windows)) if local.enabled else None
+        self.local_spans: tuple[Span, ...] = self.local_week[0] if self.local_week else ()
+        self.presets = tuple(rules.compliance)
+        self.preset_names = tuple(p.value for p in self.presets)
+        own = [(x.scope, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
+        self.number_limits = tuple(lim for scope, lim in own if scope is LimitScope.number)
+        self.contact_limits = tuple(lim for scope, lim in own if scope is LimitScope.contact)
+        self.keep_number = _keep([*self.number_limits, *limits_of(self.preset_names)])
+        self.keep_contact = _keep(self.contact_limits)
+        self.keeps = self.keep_number is not None or self.keep_contact is not None
+        self.retain_us = max(
+            (k.period_us for k in (self.keep_number, self.keep_contact) if k is not None),
+            default=0,
+        )
+        self.active = self.local_week is not None or bool(self.presets) or self.keeps
+        self._zone_hours: dict[tuple[str, tuple[Span, ...]], Hours] = {}
+        # Whether each window is open at `_open_at`: a round asks the same few windows
+        # about the same instant for every contact it considers.
+        self._open_at = -1
+        self._open: dict[int, bool] = {}  # id of a window (each is kept for the gate's life)
+        # Wake times asked at `_open_at`: a wave of contacts parked at once (a window
+        # closing) shares a few sets of windows, so each set is worked out once.
+        self._wakes: dict[tuple[int, tuple[int, ...]], int | None] = {}
+        self._zones_memo: dict[int, dict[tuple[str, ...], bool]] = {}  # id(spans) -> zones -> open
+
+    def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[Hours]:
+        out = []
+        for zone in zones:
+            key = (zone, spans)
+            found = self._zone_hours.get(key)
+            if found is None:
+                found = self._zone_hours[key] = hours(zone, every_day(spans))
+            out.append(found)
+        return out
+
+    def _at(self, now: int) -> None:
+        if now != self._open_at:
+            self._open_at = now
+            self._open = {}
+            self._wakes = {}
+            self._zones_memo = {}
+
+    def _wake(self, windows: list[Hours], not_before: int, now: int) -> int | None:
+        self._at(now)
+        key = (not_before, tuple(id(w) for w in windows))
+        if key in self._wakes:
+            return self._wakes[key]
+        found = self._wakes[key] = next_all_open(windows, not_before)
+        return found
+
+    def _is_open(self, window: Hours, now: int) -> bool:
+        self._at(now)
+        found = self._open.get(id(window))
+        if found is None:
+            found = self._open[id(window)] = window.is_open(now)
+        return found
+
+    def _all_open(self, windows: list[Hours], now: int) -> bool:
+        self._at(now)
+        memo = self._open
+        for w in windows:
+            found = memo.get(id(w))
+            if found is None:
+                found = memo[id(w)] = w.is_open(now)
+            if not found:
+                return False
+        return True
+
+    def _preset_rules(self, to: str) -> list[PresetRule]:
+        out: list[PresetRule] = []
+        for name in self.preset_names:
+            rule = rule_for(name, to)
+            if rule is not None:
+                out.append(rule)
+        return out
+
+    def _windows(self, contact: Contact, to: str) -> list[Hours]:
+        """Every window a call to `to` must be inside: local time, then each preset's."""
+        out: list[Hours] = [self.schedule]
+        zones: tuple[str, ...] | None = None
+        if self.local_week is not None:
+            zones = contact_zones(self.definition, contact, to)
+            out.extend(self._in_zones(zones, self.local_spans))
+        for rule in self._preset_rules(to):
+            if rule.local_hours:
+                if zones is None:
+                    zones = contact_zones(self.definition, contact, to)
+                out.extend(self._in_zones(zones, rule.local_hours))
+            if rule.fixed is not None:
+                out.append(rule.fixed)
+        return out
+
+    def _zones_open(self, zones: tuple[str, ...], spans: tuple[Span, ...], now: int) -> bool:
+        """Whether `spans` hold local time `now` in every zone; asked once per instant."""
+        self._at(now)
+        memo = self._zones_memo.get(id(spans))
+        if memo is None:
+            memo = self._zones_memo[id(spans)] = {}
+        found = memo.get(zones)
+        if found is None:
+            found = memo[zones] = self._all_open(self._in_zones(zones, spans), now)
+        return found
+
+    def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
+        """None when the call for `contact` to `to` may be created at `now`; else the Hold.
+
+        The campaign's own hours are the caller's to check first (they hold every
+        contact alike); they take part in the wake time. A call that may go builds
+        nothing on the way (see release_at).
+        """
+        reason: str | None = None
+        not_before = now
+        zones: tuple[str, ...] | None = None
+        if self.local_week is not None:
+            zones = contact_zones(self.definition, contact, to)
+            if not self._zones_open(zones, self.local_spans, now):
+                reason = LOCAL_TIME
+        number_times: tuple[int, ...] | None = None
+        for name in self.preset_names:
+            rule = rule_for(name, to)
+            if rule is None:
+                continue
+            blocked = False
+            if rule.local_hours:
+                if zones is None:
+                    zones = contact_zones(self.definition, contact, to)
+                blocked = not self._zones_open(zones, rule.local_hours, now)
+            if rule.fixed is not None and not self._is_open(rule.fixed, now):
+                blocked = True
+            if rule.limit is not None:
+                if number_times is None:
+                    number_times = recent(NUMBER_KEY + to)
+                free = release_at(number_times, rule.limit, now)
+                if free is not None:
+                    blocked = True
+                    not_before = max(not_before, free)
+            if blocked and reason is None:
+                reason = rule.reason
+        if self.number_limits:
+            if number_times is None:
+                number_times = recent(NUMBER_KEY + to)
+            for limit in self.number_limits:
+                free = release_at(number_times, limit, now)
+                if free is not None:
+                    not_before = max(not_before, free)
+                    reason = reason or ATTEMPT_LIMIT
+        if self.contact_limits:
+            contact_times = recent(CONTACT_KEY + contact.contact_id)
+            for limit in self.contact_limits:
+                free = release_at(contact_times, limit, now)
+                if free is not None:
+                    not_before = max(not_before, free)
+                    reason = reason or ATTEMPT_LIMIT
+        if reason is None:
+            return None
+        return Hold(reason, self._wake(self._windows(contact, to), not_before, now))
+
+    def reasons(self) -> list[str]:
+        """Every reason the preview counts for this campaign, in SPEC order."""
+        return [
+            CALLABLE,
+            DNC,
+            WINDOW,
+            LOCAL_TIME,
+            *(f"preset:{name}" for name in self.preset_names),
+            ATTEMPT_LIMIT,
+        ]
+
+
+class Preview:
+    """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
+
+    Counted as callable or by the first rule that blocks it: dnc, window, local_time,
+    preset:<name>, attempt_limit (no call has been made when a campaign starts). Fed
+    one contact at a time, so a million-row list is never held.
+    """
+
+    def __init__(self, definition: CampaignDefinition, at: int, directory: Directory) -> None:
+        self.definition = definition
+        self.at = at
+        self.directory = directory
+        self.gate = Gate(definition)
+        self.counts = dict.fromkeys(self.gate.reasons(), 0)
+        self.open_now = self.gate.schedule.is_open(at)
+
+    def add(self, contact: Contact) -> str:
+        if self.directory.is_blocked(self.definition.account_id, contact.phone_number):
+            reason = DNC
+        elif not self.open_now:
+            reason = WINDOW
+        else:
+            dial = choose_destination(self.definition, contact, 1, self.directory)
+            gate = self.gate
+            hold = gate.check(contact, dial.to, self.at, no_calls) if gate.active else None
+            reason = CALLABLE if hold is None else hold.reason
+        self.counts[reason] += 1
+        return reason
+
+
+def preview(
+    definition: CampaignDefinition, contacts: Iterable[Contact], at: int, directory: Directory
+) -> dict[str, int]:
+    """The launch preview of a whole list (see Preview)."""
+    counter = Preview(definition, at, directory)
+    for contact in contacts:
+        counter.add(contact)
+    return counter.counts

@@ -1,0 +1,253 @@
+"""The dialers' shared record of placed calls: the compacted topic `call.placed`.
+
+Why: `call:create` can arrive twice (replays, engine restarts, a partition moving to
+another dialer before its offsets were committed); a call must be placed once. The
+record lives where the partition's next owner reads it, as Kafka Streams keeps a store
+in its changelog: one message per call id, on the partition number of the call's
+`call.create` message (the topics co-partition), written `dialing` and acknowledged by
+the brokers *before* the adapter is called, written `reported` once the call's outcome
+is acknowledged. On assignment a dialer reads each partition's record to its end
+before it dials: ids it lists are dropped, and `dialing` ones are the calls the
+predecessor placed and never reported, which the dialer reconciles.
+
+In memory: call id -> state, the oldest `reported` ids forgotten past `max_size`
+(the topic forgets after its retention).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from dialer.calls import Call
+from topics.codec import Codec, DecodeError
+
+log = logging.getLogger(__name__)
+
+DIALING = "dialing"
+REPORTED = "reported"
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """A `dialing` entry of the record: enough to ask the adapter about the call again."""
+
+    call: Call
+    partition: int
+    placed_at: int  # epoch millis
+    dialer_id: str
+    adapter: str
+
+
+def call_from_record(record: dict[str, Any]) -> Call:
+    """The Call a CallPlaced record describes (no prompt or variables: not needed any more)."""
+    return Call(
+        call_id=record["call_id"],
+        campaign_id=record["campaign_id"],
+        account_id=record["account_id"],
+        contact_id=record["contact_id"],
+        attempt=int(record["attempt"]),
+        to=record["to"],
+        from_=record["from"],
+        agent_id=record["agent_id"],
+        agent_prompt="",
+        created_at=int(record["created_at"]),
+        deadline=int(record["deadline"]),
+        placed_at=int(record["placed_at"]),
+    )
+
+
+class PlacedRecord:
+    """Writes and restores the record of one dialer's partitions (see module doc)."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        consumer_config: dict[str, Any],
+        topic: str,
+        codec: Codec,
+        dialer_id: str,
+        adapter: str,
+        max_size: int = 1_000_000,
+    ) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be >= 1")
+        self.producer = producer
+        self.topic = topic
+        self.codec = codec
+        self.dialer_id = dialer_id
+        self.adapter = adapter
+        self.max_size = max_size
+        self._consumer_config = dict(consumer_config)
+        self._state: dict[str, str] = {}
+        self._dialing: dict[str, PlacedCall] = {}
+        self._read_to: dict[int, int] = {}  # partition -> next offset to read on restore
+
+    def __contains__(self, call_id: str) -> bool:
+        return call_id in self._state
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def known(self, call_ids: list[str]) -> set[str]:
+        """The ids of `call_ids` the record lists (placed by this dialer or a predecessor)."""
+        state = self._state
+        return {c for c in call_ids if c in state}
+
+    def state(self, call_id: str) -> str | None:
+        return self._state.get(call_id)
+
+    def dialing_call(self, call_id: str) -> PlacedCall | None:
+        """The `dialing` entry of a call (placed and not yet reported), if any."""
+        return self._dialing.get(call_id)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _write(self, items: list[tuple[Call, int]], state: str, placed_at: list[int]) -> None:
+        """Produce one record per (call, partition), encoded together (one schema lookup)."""
+        dialer, adapter = self.dialer_id, self.adapter
+        records = [
+            {
+                "call_id": call.call_id,
+                "state": state,
+                "campaign_id": call.campaign_id,
+                "account_id": call.account_id,
+                "contact_id": call.contact_id,
+                "attempt": call.attempt,
+                "to": call.to,
+                "from": call.from_,
+                "agent_id": call.agent_id,
+                "created_at": call.created_at,
+                "deadline": call.deadline,
+                "placed_at": at,
+                "dialer_id": dialer,
+                "adapter": adapter,
+            }
+            for (call, _p), at in zip(items, placed_at, strict=True)
+        ]
+        produce, topic = self.producer.produce, self.topic
+        for (call, partition), value in zip(
+            items, self.codec.encode_many("CallPlaced", records), strict=True
+        ):
+            key = call.call_id.encode("utf-8")
+            while True:
+                try:
+                    produce(topic, value=value, key=key, partition=partition)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            self._set(call.call_id, state)
+
+    def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
+        """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
+        self._write(items, DIALING, [placed_at] * len(items))
+        dialer, adapter = self.dialer_id, self.adapter
+        for call, partition in items:
+            self._dialing[call.call_id] = PlacedCall(call, partition, placed_at, dialer, adapter)
+
+    def reported(self, items: list[tuple[Call, int]]) -> None:
+        """Record that these calls' outcomes are acknowledged (not waited for)."""
+        pop = self._dialing.pop
+        at = [placed.placed_at if (placed := pop(c.call_id, None)) else 0 for c, _p in items]
+        self._write(items, REPORTED, at)
+
+    def wait_acked(self, timeout_s: float) -> bool:
+        """True once every message produced so far is acknowledged (acks=all)."""
+        return self.producer.flush(timeout_s) == 0
+
+    def _set(self, call_id: str, state: str) -> None:
+        states = self._state
+        states.pop(call_id, None)  # re-insert: dict order is age order
+        states[call_id] = state
+        if len(states) > self.max_size:
+            for old in list(states)[: len(states) - self.max_size]:
+                if states[old] == REPORTED:
+                    del states[old]
+
+    # -- restoring ------------------------------------------------------------------------
+
+    def restore(self, partitions: list[int], timeout_s: float = 30.0) -> list[PlacedCall]:
+        """Read the record of `partitions` to its end; the calls still `dialing` there.
+
+        Reads from where the last restore of a partition stopped (the record only grows),
+        so a rebalance that hands a dialer its own partitions back costs little.
+        """
+        if not partitions:
+            return []
+        conf = dict(
+            self._consumer_config,
+            **{"group.id": f"placed-restore-{uuid.uuid4().hex}", "enable.auto.commit": False},
+        )
+        consumer = Consumer(conf)
+        try:
+            ends: dict[int, int] = {}
+            assign = []
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout_s
+                )
+                start = max(self._read_to.get(p, 0), low)
+                if start < high:
+                    ends[p] = high
+                    assign.append(TopicPartition(self.topic, p, start))
+                else:
+                    self._read_to[p] = max(start, high)
+            if assign:
+                consumer.assign(assign)
+                self._read(consumer, ends, timeout_s)
+        finally:
+            consumer.close()
+        wanted = set(partitions)
+        return [
+            placed
+            for cid, placed in self._dialing.items()
+            if placed.partition in wanted and self._state.get(cid) == DIALING
+        ]
+
+    def _read(self, consumer: Consumer, ends: dict[int, int], timeout_s: float) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        pending = dict(ends)
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"could not read {self.topic} partitions {sorted(pending)} to their end"
+                    f" within {timeout_s:.0f}s"
+                )
+            for msg in consumer.consume(1000, timeout=0.5):
+                if msg.error() is not None:
+                    continue
+                p, offset = msg.partition(), msg.offset()
+                assert p is not None and offset is not None
+                self._read_to[p] = offset + 1
+                if p in pending and offset + 1 >= pending[p]:
+                    del pending[p]
+                self._apply(msg.value(), p)
+
+    def _apply(self, value: bytes | None, partition: int) -> None:
+        if value is None:
+            return
+        try:
+            event, rec = self.codec.decode(value, self.topic, partition)
+        except DecodeError as exc:
+            log.warning("skipping an undecodable record on %s: %s", self.topic, exc)
+            return
+        if event != "CallPlaced":
+            return
+        cid, state = rec["call_id"], rec["state"]
+        self._set(cid, state)
+        if state == DIALING:
+            self._dialing[cid] = PlacedCall(
+                call_from_record(rec),
+                partition,
+                int(rec["placed_at"]),
+                rec["dialer_id"],
+                rec["adapter"],
+            )
+        else:
+            self._dialing.pop(cid, None)

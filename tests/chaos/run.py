@@ -1,0 +1,51 @@
+"""`make chaos`: one full chaos run (tests/chaos/rig.py) for a seed; exit code 1 on a violation.
+
+    .venv/bin/python -m tests.chaos.run --seed 7 [--spare-dialers] [--contacts 600]
+
+Needs Java and the cached Kafka jars: the run starts the local 3-node cluster itself
+(`campaignflow kafka up --brokers 3`, ports from CAMPAIGNFLOW_KAFKA_PORT) and leaves it
+running for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import traceback
+
+from campaignflow.config import settings
+from tests.chaos.rig import ChaosRun, Size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--spare-dialers", action="store_true", help="kill no dialer")
+    parser.add_argument("--campaigns", type=int, default=Size.campaigns)
+    parser.add_argument("--contacts", type=int, default=Size.contacts, help="per campaign")
+    parser.add_argument("--faults", type=int, default=Size.faults)
+    parser.add_argument("--time-bound", type=float, default=Size.time_bound_s)
+    args = parser.parse_args()
+    size = Size(
+        campaigns=args.campaigns,
+        contacts=args.contacts,
+        faults=args.faults,
+        time_bound_s=args.time_bound,
+    )
+    # Logs and inputs stay for a look after the run (replaced by the next run of the seed).
+    work = settings().home / "chaos" / f"seed-{args.seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    run = ChaosRun(args.seed, work, size, spare_dialers=args.spare_dialers)
+    try:
+        ok = run.run()
+    except Exception:
+        traceback.print_exc()
+        print(f"chaos seed={args.seed}: the run broke (above); logs in {work}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
