@@ -194,9 +194,10 @@ def build_contact(
             f"row of {size} characters is over the limit of {MAX_ROW_CHARS}",
             row_values(cols, cells),
         )
-    for i, cell in enumerate(cells):
-        if "\x00" in cell:
-            return Rejection(row, cols[i], "contains a NUL character", row_values(cols, cells))
+    if "\x00" in "".join(cells):  # one scan of the row; the loop names the cell
+        for i, cell in enumerate(cells):
+            if "\x00" in cell:
+                return Rejection(row, cols[i], "contains a NUL character", row_values(cols, cells))
     raw_primary = cells[layout.primary].strip()
     if not raw_primary:
         return Rejection(row, PRIMARY, "phone number is missing", row_values(cols, cells))
