@@ -24,7 +24,6 @@ from ingest import commands
 from ingest.definitions import load_definition
 from ingest.pipeline import Chunk, ContactReader, ReadStats
 from ingest.preview import RowPreview
-from ingest.producer import QUIET, TrackedProducer
 from ingest.rejects import RejectsReport, dead_letter, report_path
 from ingest.rowcodec import batch_value
 from ingest.summary import UploadSummary
@@ -32,6 +31,7 @@ from topics import catalogue
 from topics.admin import create_topics
 from topics.clients import admin_config
 from topics.codec import EncodeError, default_codec
+from topics.producer import QUIET, TrackedProducer
 from topics.translate import command_to_record
 
 BATCH_CONTACTS = 1_000

@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage
@@ -31,9 +31,10 @@ from sinks.native import NativeAvro
 from sinks.rows import OUTCOMES, Row, RowError, to_row
 from sinks.writer import REFUSAL_CODES, REFUSED_TRIES, Writer, refused
 from topics import catalogue
-from topics.clients import consumer_config, consumer_error, producer_config
+from topics.clients import consumer_config, consumer_error
 from topics.codec import Codec, DecodeError, default_codec
-from topics.deadletter import park_message
+from topics.deadletter import of_message
+from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Sink:
         )
         self.flusher = Flusher(self._insert_batch, self.gate)
         self._consumer: Consumer | None = None
-        self._producer: Producer | None = None
+        self._producer: TrackedProducer | None = None
         self._batch = Batch(time.monotonic())
         self._carry: list[Message] = []
         self.ready = threading.Event()
@@ -220,7 +221,7 @@ class Sink:
     def _park(self, msg: Message | KeptMessage, reason: str | BaseException) -> None:
         """Park a message on the dead-letter topic (delivered before the batch's commit)."""
         assert self._producer is not None
-        park_message(cast(Any, self._producer), msg, reason, "sink", codec=self.codec)
+        self._producer.park(of_message(msg, reason, "sink", codec=self.codec))
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         metrics.DEAD_LETTERS.labels(topic).inc()
         log.warning(
@@ -360,7 +361,7 @@ class Sink:
             },
         )
         self._consumer = Consumer(conf)
-        self._producer = Producer(producer_config())
+        self._producer = TrackedProducer(quiet=False)
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         self.ready.set()
         try:

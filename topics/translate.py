@@ -279,9 +279,9 @@ def outcome_from_record(rec: Record) -> Outcome:
 
 
 def outcome_campaign(rec: Record) -> str | None:
-    cid = rec.get("campaign_id")
-    if cid and parse_call_id(cid, rec["call_id"]) is not None:
-        return str(cid)
+    campaign_id = rec.get("campaign_id")
+    if campaign_id and parse_call_id(campaign_id, rec["call_id"]) is not None:
+        return str(campaign_id)
     return None
 
 
