@@ -21,11 +21,11 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from ingest.producer import QUIET, TrackedProducer
 from topics import catalogue
 from topics.admin import create_topics
 from topics.clients import admin_config, consumer_config
 from topics.codec import DecodeError, decode, encode
+from topics.producer import QUIET, TrackedProducer
 
 log = logging.getLogger(__name__)
 

@@ -40,10 +40,10 @@ import rocksdict
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
-from ingest.producer import QUIET
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
+from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record, dnc_key_scope
 
 log = logging.getLogger(__name__)

@@ -45,8 +45,8 @@ from api.problems import ApiProblem, ErrorItem, problem_responses
 from api.readmodel import DncView, ReadModel
 from campaigns.csvsafe import neutralise
 from ingest.dnc import DncWriter, Scope, change, import_file, normalise, region_code
-from ingest.producer import DeliveryError
 from topics import catalogue
+from topics.producer import DeliveryError
 
 SEEN_TIMEOUT_S = 10.0  # a write answers once the read model folded it (or after this)
 MAX_REJECTED_SHOWN = 1000

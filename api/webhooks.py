@@ -26,10 +26,10 @@ from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.readmodel import ReadModel
 from dialer import signing
-from ingest.producer import QUIET, TrackedProducer
 from topics import catalogue, deadletter
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
+from topics.producer import QUIET, TrackedProducer
 from topics.translate import NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -184,8 +184,7 @@ class Dispatcher:
 
     def _park(self, msg: Any, hook: dict[str, Any], error: str) -> None:
         assert self._producer is not None
-        deadletter.park(
-            self._producer,
+        letter = deadletter.build(
             topic=msg.topic(),
             partition=int(msg.partition()),
             offset=int(msg.offset()),
@@ -195,5 +194,6 @@ class Dispatcher:
             stage="webhook",
             dead_letter_topic=self.dead_letter_topic,
         )
+        self._producer.park(letter)
         self._producer.wait(30.0)
         self.parked += 1

@@ -41,13 +41,13 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from api import accounts  # noqa: E402
 from api.controlplane import ControlPlane  # noqa: E402
 from campaignflow import kafka_local  # noqa: E402
+from campaigns import testing  # noqa: E402
 from campaigns.events import Command, CommandKind  # noqa: E402
-from campaigns.models import parse_definition  # noqa: E402
 from ingest.api import CampaignClient  # noqa: E402
-from ingest.producer import TrackedProducer  # noqa: E402
 from topics import catalogue  # noqa: E402
 from topics.admin import create_topics  # noqa: E402
 from topics.codec import encode  # noqa: E402
+from topics.producer import TrackedProducer  # noqa: E402
 from topics.translate import command_to_record  # noqa: E402
 
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
@@ -60,16 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def definition(cid: str, account: str) -> Any:
-    return parse_definition(
-        {
-            "campaign_id": cid,
-            "account_id": account,
-            "name": f"Bench {cid}",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
-            "source_number": "+15550100000",
-            "rules": {"timezone": "America/New_York", "concurrent_calls": 10},
-        }
+def definition(campaign_id: str, account: str) -> Any:
+    """New York hours (not always open): the API serves it, nothing dials."""
+    return testing.definition(
+        campaign_id,
+        account_id=account,
+        name=f"Bench {campaign_id}",
+        timezone="America/New_York",
+        calling_days=None,
+        calling_window=None,
+        concurrent_calls=10,
     )
 
 

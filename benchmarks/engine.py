@@ -35,9 +35,9 @@ import sys
 import time
 
 from campaignflow.runtime import tune_gc
+from campaigns import testing
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CallCreated, ContactFinal, OutcomeRecorded
-from campaigns.models import parse_definition
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US
 
@@ -47,43 +47,26 @@ SECTION_7 = {
 }
 
 
+RULES = {
+    "timezone": "America/New_York",
+    "concurrent_calls": 1000,
+    "inbound_free_slots": 0,
+    "max_retries": 2,
+    "retry_delay_minutes": 1,
+    "alternate_strategy": "rolling",
+    "caller_ids": {"numbers": ["+15550100001", "+15550100002"], "strategy": "rolling"},
+}
+
+
 def definition(compliance: bool = False):  # type: ignore[no-untyped-def]
-    rules = _rules() | (SECTION_7 if compliance else {})
-    return parse_definition(
-        {
-            "campaign_id": "bench",
-            "account_id": "acme",
-            "name": "Bench",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}, about {{plan}}"},
-            "source_number": "+15550100000",
-            "variable_mapping": {"plan_name": "plan"},
-            "rules": rules,
-        }
+    return testing.definition(
+        "bench",
+        name="Bench",
+        prompt="Hi {{name}}, about {{plan}}",
+        variable_mapping={"plan_name": "plan"},
+        **RULES,
+        **(SECTION_7 if compliance else {}),
     )
-
-
-def _rules():  # type: ignore[no-untyped-def]
-    return parse_definition(
-        {
-            "campaign_id": "bench",
-            "account_id": "acme",
-            "name": "Bench",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}, about {{plan}}"},
-            "source_number": "+15550100000",
-            "variable_mapping": {"plan_name": "plan"},
-            "rules": {
-                "timezone": "America/New_York",
-                "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                "calling_window": {"start": "00:00", "end": "24:00"},
-                "concurrent_calls": 1000,
-                "inbound_free_slots": 0,
-                "max_retries": 2,
-                "retry_delay_minutes": 1,
-                "alternate_strategy": "rolling",
-                "caller_ids": {"numbers": ["+15550100001", "+15550100002"], "strategy": "rolling"},
-            },
-        }
-    ).rules.model_dump(exclude_unset=True)
 
 
 def contacts(n: int) -> list[Contact]:

@@ -32,7 +32,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from campaignflow.config import settings  # noqa: E402
-from campaigns.models import parse_definition  # noqa: E402
+from campaigns import testing  # noqa: E402
 from ingest.upload import Target, ensure_topics, upload  # noqa: E402
 from topics import catalogue  # noqa: E402
 from topics.admin import create_topics, delete_topics  # noqa: E402
@@ -135,15 +135,14 @@ def main() -> None:
         generate(csv_path, args.rows, args.alt_pool)
         size_mb = csv_path.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB) in {time.perf_counter() - t:.1f}s")
-        definition = parse_definition(
-            {
-                "campaign_id": "bench",
-                "account_id": "acme",
-                "name": "Benchmark",
-                "agent": {"id": "bot", "prompt": "Hi {{name}} ({{plan}}, {{city}})"},
-                "source_number": "+15550100000",
-                "rules": {"timezone": "America/New_York", "concurrent_calls": 10},
-            }
+        definition = testing.definition(
+            "bench",
+            name="Benchmark",
+            prompt="Hi {{name}} ({{plan}}, {{city}})",
+            timezone="America/New_York",
+            calling_days=None,
+            calling_window=None,
+            concurrent_calls=10,
         )
         ensure_topics(target)
         try:

@@ -47,6 +47,7 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from campaignflow.config import settings
+from campaigns import testing  # noqa: E402
 from campaigns.contacts import Contact
 from campaigns.engine import parse_call_id
 from campaigns.events import Command, CommandKind
@@ -82,23 +83,14 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
 ACCOUNT = "bench"
 
 
-def definition(cid: str, concurrency: int) -> CampaignDefinition:
-    return CampaignDefinition.model_validate(
-        {
-            "campaign_id": cid,
-            "account_id": ACCOUNT,
-            "name": "bench",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
-            "source_number": "+15550100000",
-            "rules": {
-                "max_retries": 0,
-                "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                "calling_window": {"start": "00:00", "end": "24:00"},
-                "timezone": "UTC",
-                "concurrent_calls": concurrency,
-                "max_call_minutes": 600,
-            },
-        }
+def definition(campaign_id: str, concurrency: int) -> CampaignDefinition:
+    return testing.definition(
+        campaign_id,
+        account_id=ACCOUNT,
+        name="bench",
+        max_retries=0,
+        concurrent_calls=concurrency,
+        max_call_minutes=600,
     )
 
 

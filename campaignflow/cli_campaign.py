@@ -30,10 +30,10 @@ from campaigns.windows import from_datetime
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.commands import Answer
 from ingest.pipeline import ReadStats
-from ingest.producer import DeliveryError
 from ingest.summary import UploadSummary, render
 from ingest.upload import UploadError
 from topics.clients import require_broker
+from topics.producer import DeliveryError
 
 app = typer.Typer(no_args_is_help=True, help="Create campaigns and drive their lifecycle.")
 

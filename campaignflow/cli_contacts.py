@@ -14,8 +14,8 @@ from campaigns.contacts import ContactsFileError
 from campaigns.privacy import mask_number
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
-from ingest.producer import DeliveryError
 from topics.clients import require_broker
+from topics.producer import DeliveryError
 
 app = typer.Typer(no_args_is_help=True, help="Add contacts to a campaign by hand.")
 

@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from topics import catalogue
-from topics.clients import consumer_config, producer_config, require_broker
+from topics.clients import consumer_config, require_broker
 from topics.codec import DecodeError, decode
 from topics.deadletter import is_truncated
+from topics.producer import TrackedProducer
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -102,8 +103,8 @@ def replay(
                 f" {rec['value_length']} bytes (sha256 {rec.get('value_sha256')}); nothing to replay"
             )
             raise typer.Exit(1)
-        producer = Producer(producer_config())
-        producer.produce(rec["topic"], value=rec["value"], key=rec.get("key"))
+        producer = TrackedProducer()
+        producer.produce(rec["topic"], rec["value"], rec.get("key"))
         if producer.flush(30) != 0:
             console.print("[red]the broker did not acknowledge the replay within 30 s[/red]")
             raise typer.Exit(1)

@@ -26,7 +26,7 @@ from ingest.dnc import (
     read_lists,
     region_code,
 )
-from ingest.producer import DeliveryError
+from topics.producer import DeliveryError
 from topics.translate import dnc_key_scope
 
 app = typer.Typer(no_args_is_help=True, help="Do-not-call lists: per account, and one global.")

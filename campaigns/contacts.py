@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
@@ -182,7 +182,7 @@ def build_contact(
             row,
             None,
             f"row has {len(cells)} cells, the header has {len(cols)}",
-            _values(cols, cells),
+            row_values(cols, cells),
         )
     if len(cells) < len(cols):
         cells = cells + [""] * (len(cols) - len(cells))
@@ -192,21 +192,22 @@ def build_contact(
             row,
             None,
             f"row of {size} characters is over the limit of {MAX_ROW_CHARS}",
-            _values(cols, cells),
+            row_values(cols, cells),
         )
-    for i, cell in enumerate(cells):
-        if "\x00" in cell:
-            return Rejection(row, cols[i], "contains a NUL character", _values(cols, cells))
+    if "\x00" in "".join(cells):  # one scan of the row; the loop names the cell
+        for i, cell in enumerate(cells):
+            if "\x00" in cell:
+                return Rejection(row, cols[i], "contains a NUL character", row_values(cols, cells))
     raw_primary = cells[layout.primary].strip()
     if not raw_primary:
-        return Rejection(row, PRIMARY, "phone number is missing", _values(cols, cells))
+        return Rejection(row, PRIMARY, "phone number is missing", row_values(cols, cells))
     primary = normalise(raw_primary, region)
     if primary is None:
         return Rejection(
             row,
             PRIMARY,
             f"not a valid phone number: {mask_number(raw_primary)!r}",
-            _values(cols, cells),
+            row_values(cols, cells),
         )
     alternates: list[Alternate] = []
     for n, idx in layout.alternates:
@@ -219,7 +220,7 @@ def build_contact(
                 row,
                 cols[idx],
                 f"not a valid phone number: {mask_number(raw)!r}",
-                _values(cols, cells),
+                row_values(cols, cells),
             )
         alternates.append(Alternate(n, number))
     if layout.overrides and alternates:
@@ -241,7 +242,7 @@ def build_contact(
                 "contact_id",
                 f"contact_id of {len(contact_id)} characters is over the limit of"
                 f" {MAX_CONTACT_ID_CHARS}",
-                _values(cols, cells),
+                row_values(cols, cells),
             )
     return Contact(
         contact_id=contact_id or f"row-{row}",
@@ -253,7 +254,8 @@ def build_contact(
     )
 
 
-def _values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
+def row_values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
+    """A row's cells by column (missing ones empty): what a rejection reports."""
     return {c: (cells[i] if i < len(cells) else "") for i, c in enumerate(cols)}
 
 
@@ -269,34 +271,26 @@ class Deduper:
             contact.row, contact.contact_id, contact.phone_number, contact.timezone
         )
 
-    def accept_all(
+    def check_keys(
         self,
-        contact_ids: list[str] | None,
-        phone_numbers: list[str],
-        timezones: list[str | None] | None,
-    ) -> bool:
-        """`check_key` on many rows in order when none of them breaks a rule; else False, nothing kept.
-
-        Why: in a clean list no row is rejected here, and set operations check a chunk
-        at once. contact_ids None: every row has its default id (see check_key).
-        """
-        phones = set(phone_numbers)
-        if len(phones) != len(phone_numbers) or not self._primaries.isdisjoint(phones):
-            return False
-        ids: set[str] = set()
-        if contact_ids is not None:
-            ids = set(contact_ids)
-            if len(ids) != len(contact_ids) or not self._ids.isdisjoint(ids):
-                return False
-        for zone in set(timezones or ()):
-            if zone is not None:
-                try:
-                    check_timezone(zone)
-                except ValueError:
-                    return False
-        self._primaries |= phones
-        self._ids |= ids
-        return True
+        rows: Sequence[int],
+        contact_ids: Sequence[str] | None,
+        phone_numbers: Sequence[str],
+        timezones: Sequence[str | None] | None,
+    ) -> list[Rejection]:
+        """`check_key` on many rows in order; the rejections (contact_ids None: default ids)."""
+        out: list[Rejection] = []
+        check = self.check_key
+        for i, row in enumerate(rows):
+            rej = check(
+                row,
+                contact_ids[i] if contact_ids is not None else None,
+                phone_numbers[i],
+                timezones[i] if timezones is not None else None,
+            )
+            if rej is not None:
+                out.append(rej)
+        return out
 
     def check_key(
         self, row: int, contact_id: str | None, phone_number: str, timezone: str | None
@@ -424,6 +418,6 @@ def iter_contacts(
         if isinstance(item, Contact):
             rejected = dedupe.check(item)
             if rejected is not None:
-                rejected.values = _values(layout.columns, cells)
+                rejected.values = row_values(layout.columns, cells)
                 item = rejected
         yield item

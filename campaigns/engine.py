@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
+from typing import NamedTuple
 
 from campaigns import queues
 from campaigns.compliance import CONTACT_KEY, NUMBER_KEY, Gate, Hold, forget, remember
@@ -53,8 +54,6 @@ BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id st
 EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
-# queue of a contact's outcomes that came before their call: (attempt, status, opt_out)
-HELD = "held:"
 # Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
 HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:fr_2022_1313": 8}
 
@@ -74,7 +73,17 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
-# Outcomes and timeouts of one instant go by call creation, then by arrival.
+class Resolution(NamedTuple):
+    """An outcome or a timeout to apply; those of one instant go by call creation, then
+    by arrival (`_CREATION_ORDER`)."""
+
+    call_order: int
+    arrival: int  # index among the step's outcomes (timeouts come after them)
+    outcome: Outcome | None  # None: the call's deadline passed
+    contact: ContactState
+    attempt_or_deadline_us: int  # the outcome's attempt, or the timeout's deadline
+
+
 _CREATION_ORDER = itemgetter(0, 1)
 
 
@@ -154,14 +163,14 @@ class _Step:
         self.store = engine.store
         self.directory = engine.directory
         self.camp = camp
-        self.cid = camp.campaign_id
+        self.campaign_id = camp.campaign_id
         self.now = now
         self.out = out
         self.definition = definition
-        self.retries = FifoQueue(self.store, camp, queues.RETRY)
-        self.deadlines = FifoQueue(self.store, camp, queues.DEADLINE)
-        self.parked = TimeQueue(self.store, camp, queues.PARKED)
-        self.expiries = FifoQueue(self.store, camp, queues.EXPIRY)
+        self.retries = FifoQueue(self.store, camp, queues.QueueName.RETRY)
+        self.deadlines = FifoQueue(self.store, camp, queues.QueueName.DEADLINE)
+        self.parked = TimeQueue(self.store, camp, queues.QueueName.PARKED)
+        self.expiries = FifoQueue(self.store, camp, queues.QueueName.EXPIRY)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.no_due_retries = False  # set during a round, see next_candidate
@@ -173,7 +182,7 @@ class _Step:
         """One object per contact for the whole step, whatever the store hands out."""
         found = self.seen.get(seq)
         if found is None:
-            found = self.store.get_contact(self.cid, seq)
+            found = self.store.get_contact(self.campaign_id, seq)
             if found is not None:
                 self.seen[seq] = found
         return found
@@ -188,7 +197,7 @@ class _Step:
         self.camp.status = status
         if status in FINAL_CAMPAIGN:
             self.camp.finished_at = self.now
-        self.out.append(StatusChanged(self.now, self.cid, status))
+        self.out.append(StatusChanged(self.now, self.campaign_id, status))
 
     def finalize(self, contact: ContactState, status: ContactStatus, at: int | None = None) -> None:
         contact.status = status
@@ -196,11 +205,11 @@ class _Step:
         contact.retry_due = None
         self.camp.final += 1
         self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
-        self.store.put_contact(self.cid, contact)
+        self.store.put_contact(self.campaign_id, contact)
         self.out.append(
             ContactFinal(
                 self.now if at is None else at,
-                self.cid,
+                self.campaign_id,
                 contact.contact.contact_id,
                 status,
                 contact.attempts,
@@ -237,10 +246,10 @@ class _Step:
             return
         # Per account: another account cannot make the owner's batch look like a replay.
         key = BATCH_KEY + (f"{account}\x00" if account else "") + batch.batch_id
-        if self.store.find_contact(self.cid, key) is not None:
+        if self.store.find_contact(self.campaign_id, key) is not None:
             return
         if self.camp.status not in FINAL_CAMPAIGN:
-            self.store.index_contact(self.cid, key, -1)
+            self.store.index_contact(self.campaign_id, key, -1)
         first = self.camp.arrived
         early = self.camp.status is None and self.definition is None
         for contact in batch.contacts:
@@ -252,11 +261,13 @@ class _Step:
 
     def foreign(self, account: str) -> str:
         """The reason for another account's input (the owner's name is not told)."""
-        return f"account {account!r} is not the account of campaign {self.cid}"
+        return f"account {account!r} is not the account of campaign {self.campaign_id}"
 
     def refuse_batch(self, batch_id: str, reason: str) -> None:
         self.out.append(
-            CommandRejected(self.now, self.cid, batch_id, CONTACT_BATCH, reason, dead_letter=True)
+            CommandRejected(
+                self.now, self.campaign_id, batch_id, CONTACT_BATCH, reason, dead_letter=True
+            )
         )
 
     def settle(self, owner: str) -> None:
@@ -275,19 +286,21 @@ class _Step:
                 state = self.contact(seq)
                 if state is None:
                     continue
-                cid = state.contact.contact_id
-                if ours and self.store.find_contact(self.cid, cid) is None:
-                    self.store.index_contact(self.cid, cid, seq)
+                contact_id = state.contact.contact_id
+                if ours and self.store.find_contact(self.campaign_id, contact_id) is None:
+                    self.store.index_contact(self.campaign_id, contact_id, seq)
                     continue
                 # Passed over by every loop (final), counted in `refused`, not in `final`.
                 state.status = ContactStatus.cancelled
-                self.store.put_contact(self.cid, state)
+                self.store.put_contact(self.campaign_id, state)
                 self.camp.refused += 1
                 if ours:
                     self.camp.duplicates += 1
-                    reason = f"contact_id {cid!r} is already in the campaign"
+                    reason = f"contact_id {contact_id!r} is already in the campaign"
                     self.out.append(
-                        ContactRejected(self.now, self.cid, cid, state.contact.row, reason)
+                        ContactRejected(
+                            self.now, self.campaign_id, contact_id, state.contact.row, reason
+                        )
                     )
                 else:
                     refused += 1
@@ -304,7 +317,7 @@ class _Step:
             self.out.append(
                 ContactRejected(
                     self.now,
-                    self.cid,
+                    self.campaign_id,
                     contact.contact_id,
                     contact.row,
                     f"campaign is {c.status}: contact not added",
@@ -314,13 +327,13 @@ class _Step:
         index_key = (
             contact.contact_id if early is None else f"{EARLY_KEY}{early}\x00{contact.contact_id}"
         )
-        if self.store.find_contact(self.cid, index_key) is not None:
+        if self.store.find_contact(self.campaign_id, index_key) is not None:
             if count_duplicates:
                 c.duplicates += 1
                 self.out.append(
                     ContactRejected(
                         self.now,
-                        self.cid,
+                        self.campaign_id,
                         contact.contact_id,
                         contact.row,
                         f"contact_id {contact.contact_id!r} is already in the campaign",
@@ -329,9 +342,9 @@ class _Step:
             return  # without a batch id: a replay or a second upload of the same row
         seq = c.arrived
         c.arrived += 1
-        self.store.index_contact(self.cid, index_key, seq)
+        self.store.index_contact(self.campaign_id, index_key, seq)
         state = self.seen[seq] = ContactState(seq, contact)
-        self.store.put_contact(self.cid, state)
+        self.store.put_contact(self.campaign_id, state)
 
     def refusal(self, cmd: Command) -> str | None:
         """Why `cmd` is refused as unauthorised or absurd, or None.
@@ -351,7 +364,7 @@ class _Step:
                 )
             creator = account or (cmd.definition.account_id if cmd.definition else None)
             if d is not None and creator is not None and creator != d.account_id:
-                return f"campaign {self.cid} already exists under another account"
+                return f"campaign {self.campaign_id} already exists under another account"
             if not 0 <= cmd.expected_contacts <= MAX_CONTACTS:
                 return f"expected_contacts must be between 0 and {MAX_CONTACTS}, not {cmd.expected_contacts}"
             return None
@@ -412,9 +425,9 @@ class _Step:
     def create(self, cmd: Command) -> None:
         c = self.camp
         if c.status is not None:
-            self.reject(cmd, f"campaign {self.cid} already exists ({c.status.value})")
+            self.reject(cmd, f"campaign {self.campaign_id} already exists ({c.status.value})")
             return
-        if cmd.definition is None or cmd.definition.campaign_id != self.cid:
+        if cmd.definition is None or cmd.definition.campaign_id != self.campaign_id:
             self.reject(
                 cmd, "create needs a definition whose campaign_id is the command's campaign"
             )
@@ -427,7 +440,9 @@ class _Step:
 
     def reject(self, cmd: Command, reason: str, dead_letter: bool = False) -> None:
         self.out.append(
-            CommandRejected(self.now, self.cid, cmd.command_id, cmd.kind.value, reason, dead_letter)
+            CommandRejected(
+                self.now, self.campaign_id, cmd.command_id, cmd.kind.value, reason, dead_letter
+            )
         )
 
     def cancel_all(self) -> None:
@@ -437,8 +452,8 @@ class _Step:
                 self.finalize(contact, ContactStatus.cancelled)
         for q in (self.retries, self.parked):
             q.drain()
-        self.store.put_queue(self.cid, queues.RETURNED, [])
-        self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
+        self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, [])
+        self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
         self.camp.cursor = self.camp.arrived
 
     def scheduled_start(self) -> None:
@@ -454,11 +469,10 @@ class _Step:
 
     def resolve_calls(self, outcomes: Sequence[Outcome]) -> None:
         """Outcomes and timeouts at this instant, applied in the order their calls were created."""
-        # (call order, arrival, outcome or None for a timeout, contact, attempt or deadline)
-        work: list[tuple[int, int, Outcome | None, ContactState, int]] = []
+        work: list[Resolution] = []
         for i, o in enumerate(outcomes):
-            parsed = parse_call_id(self.cid, o.call_id)
-            seq = self.store.find_contact(self.cid, parsed[0]) if parsed else None
+            parsed = parse_call_id(self.campaign_id, o.call_id)
+            seq = self.store.find_contact(self.campaign_id, parsed[0]) if parsed else None
             contact = self.contact(seq) if seq is not None else None
             if parsed is not None and contact is not None and self.hold(contact, parsed[1], o):
                 continue
@@ -466,24 +480,24 @@ class _Step:
                 self.out.append(
                     InputRejected(
                         self.now,
-                        self.cid,
+                        self.campaign_id,
                         f"outcome {o.call_id}",
                         "unknown call: the engine never created it",
                     )
                 )
                 continue
-            work.append((self.call_order(contact, parsed[1]), i, o, contact, parsed[1]))
+            work.append(Resolution(self.call_order(contact, parsed[1]), i, o, contact, parsed[1]))
         expired = self.deadlines.pop_all_due(self.now)
         for deadline, order, seq, _attempt in expired:
             contact = self.contact(seq)
             if contact is not None and contact.call_open and contact.call_order == order:
-                work.append((order, len(outcomes), None, contact, deadline))
+                work.append(Resolution(order, len(outcomes), None, contact, deadline))
         work.sort(key=_CREATION_ORDER)
-        for order, _, outcome, contact, value in work:
-            if outcome is None:
-                self.apply_timeout(contact, order, value)
+        for r in work:
+            if r.outcome is None:
+                self.apply_timeout(r.contact, r.call_order, r.attempt_or_deadline_us)
             else:
-                self.apply_outcome(contact, value, outcome, order)
+                self.apply_outcome(r.contact, r.attempt_or_deadline_us, r.outcome, r.call_order)
 
     @staticmethod
     def call_order(contact: ContactState, attempt: int) -> int:
@@ -510,31 +524,31 @@ class _Step:
             or outcome.status not in CALL_STATUSES
         ):
             return False
-        key = HELD + str(contact.seq)
-        entries = self.store.get_queue(self.cid, key)
+        key = queues.held(contact.seq)
+        entries = self.store.get_queue(self.campaign_id, key)
         if all(e[0] != attempt for e in entries):
             entry = (attempt, CALL_STATUSES.index(outcome.status), int(outcome.opt_out))
             entries = [*entries, entry]
-            self.store.put_queue(self.cid, key, entries)
+            self.store.put_queue(self.campaign_id, key, entries)
             self.camp.held += 1
         elif outcome.opt_out:  # a repeat changes nothing, but its opt-out is still honoured
             entries = [(e[0], e[1], 1) if e[0] == attempt else e for e in entries]
-            self.store.put_queue(self.cid, key, entries)
+            self.store.put_queue(self.campaign_id, key, entries)
         return True
 
     def release_held(self, contact: ContactState) -> None:
         """Apply the held outcome of the call just made; drop those of earlier attempts."""
-        key = HELD + str(contact.seq)
-        entries = self.store.get_queue(self.cid, key)
+        key = queues.held(contact.seq)
+        entries = self.store.get_queue(self.campaign_id, key)
         if not entries:
             return
         attempt = contact.attempts
         rest = [e for e in entries if e[0] > attempt]
-        self.store.put_queue(self.cid, key, rest)
+        self.store.put_queue(self.campaign_id, key, rest)
         self.camp.held -= len(entries) - len(rest)
         for e in entries:
             if e[0] == attempt:
-                cid_ = call_id(self.cid, contact.contact.contact_id, attempt)
+                cid_ = call_id(self.campaign_id, contact.contact.contact_id, attempt)
                 outcome = Outcome(cid_, CALL_STATUSES[e[1]], len(e) > 2 and bool(e[2]))
                 self.apply_outcome(contact, attempt, outcome, contact.call_order)
 
@@ -545,7 +559,7 @@ class _Step:
         self.out.append(
             OutcomeRecorded(
                 self.now,
-                self.cid,
+                self.campaign_id,
                 outcome.call_id,
                 contact.contact.contact_id,
                 attempt,
@@ -568,11 +582,11 @@ class _Step:
         """
         if not (contact.call_open and contact.call_order == order):
             return  # an outcome at this same instant came first
-        cid_ = call_id(self.cid, contact.contact.contact_id, contact.attempts)
+        cid_ = call_id(self.campaign_id, contact.contact.contact_id, contact.attempts)
         self.out.append(
             OutcomeRecorded(
                 deadline,
-                self.cid,
+                self.campaign_id,
                 cid_,
                 contact.contact.contact_id,
                 contact.attempts,
@@ -593,14 +607,14 @@ class _Step:
             self.honour_opt_out(contact, contact.attempts, at)
             return
         if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
-            self.store.put_contact(self.cid, contact)
+            self.store.put_contact(self.campaign_id, contact)
             return
         result = verdict(self.definition.rules, status, contact.attempts, self.now)
         if isinstance(result, Retry):
             contact.phase = Phase.retry
             contact.retry_due = result.due
-            self.retries.push((result.due, contact.seq))
-            self.store.put_contact(self.cid, contact)
+            self.retries.push(queues.RetryEntry(result.due, contact.seq))
+            self.store.put_contact(self.campaign_id, contact)
         else:
             self.finalize(contact, result, at)
 
@@ -620,14 +634,14 @@ class _Step:
         self.out.append(
             NumberOptedOut(
                 at,
-                self.cid,
+                self.campaign_id,
                 account_id,
                 number,
-                call_id(self.cid, contact.contact.contact_id, attempt),
+                call_id(self.campaign_id, contact.contact.contact_id, attempt),
             )
         )
         if contact.is_final:
-            self.store.put_contact(self.cid, contact)
+            self.store.put_contact(self.campaign_id, contact)
         else:
             self.finalize(contact, ContactStatus.opted_out, at)
 
@@ -649,12 +663,12 @@ class _Step:
 
     def returned(self) -> list[QueueEntry]:
         """Never-called contacts given back, next last; an older version's list is moved over."""
-        entries = self.store.get_queue(self.cid, queues.RETURNED)
-        old = self.store.get_queue(self.cid, queues.OLD_RETURNED)
+        entries = self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
+        old = self.store.get_queue(self.campaign_id, queues.QueueName.OLD_RETURNED)
         if old:
             entries = sorted([*entries, *((-e[0],) for e in old)])
-            self.store.put_queue(self.cid, queues.OLD_RETURNED, [])
-            self.store.put_queue(self.cid, queues.RETURNED, entries)
+            self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
+            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, entries)
         return entries
 
     def wake_parked(self) -> None:
@@ -673,18 +687,18 @@ class _Step:
                 continue
             if contact.retry_due is not None:
                 contact.phase = Phase.retry
-                self.retries.push((contact.retry_due, seq))
+                self.retries.push(queues.RetryEntry(contact.retry_due, seq))
             else:
                 contact.phase = Phase.waiting
                 back.append((-seq,))
-            self.store.put_contact(self.cid, contact)
+            self.store.put_contact(self.campaign_id, contact)
         if len(back) < 32:
             for entry in back:
                 insort(returned, entry)
         else:  # a wave (a window opening for many at once): one sort of two sorted runs
             returned.extend(back)
             returned.sort()
-        self.store.put_queue(self.cid, queues.RETURNED, returned)
+        self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, returned)
 
     # ---- call creation -----------------------------------------------------------------
 
@@ -699,14 +713,14 @@ class _Step:
             if entry is None:
                 self.no_due_retries = True
                 break
-            contact = self.contact(entry[1])
+            contact = self.contact(queues.RetryEntry(*entry).contact_seq)
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact
         returned = [] if self.no_returned else self.returned()
         self.no_returned = not returned
         while returned:
             seq = -returned.pop()[0]
-            self.store.put_queue(self.cid, queues.RETURNED, returned)
+            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, returned)
             contact = self.contact(seq)
             if contact is not None and not contact.is_final:
                 return contact
@@ -749,7 +763,7 @@ class _Step:
     # ---- section 7: contacts held back, recent calls ----------------------------------
 
     def recent(self, key: str) -> tuple[int, ...]:
-        return self.store.get_recent(self.cid, key)
+        return self.store.get_recent(self.campaign_id, key)
 
     def hold_back(self, contact: ContactState, hold: Hold) -> None:
         """Passed over by a rule: parked until it may be callable, counted once per rule."""
@@ -764,15 +778,17 @@ class _Step:
         if gate.keep_number is not None:
             key = NUMBER_KEY + dial.to
             self.store.put_recent(
-                self.cid, key, remember(self.recent(key), self.now, gate.keep_number)
+                self.campaign_id, key, remember(self.recent(key), self.now, gate.keep_number)
             )
         if gate.keep_contact is not None:
             key = CONTACT_KEY + contact.contact.contact_id
             self.store.put_recent(
-                self.cid, key, remember(self.recent(key), self.now, gate.keep_contact)
+                self.campaign_id, key, remember(self.recent(key), self.now, gate.keep_contact)
             )
         position = dial.alternate.position if dial.alternate else 0
-        self.expiries.push((self.now + gate.retain_us, contact.call_order, contact.seq, position))
+        self.expiries.push(
+            queues.ExpiryEntry(self.now + gate.retain_us, contact.call_order, contact.seq, position)
+        )
 
     def expire_recent(self) -> None:
         """Drop call times no limit can count any more (so the records stay bounded)."""
@@ -798,13 +814,13 @@ class _Step:
                 if keep is not None:
                     times = self.recent(key)
                     if times:
-                        self.store.put_recent(self.cid, key, forget(times, self.now, keep))
+                        self.store.put_recent(self.campaign_id, key, forget(times, self.now, keep))
 
     def park(self, contact: ContactState, wake: int | None) -> None:
         contact.phase = Phase.parked
         if wake is not None:
-            self.parked.push((wake, contact.seq))
-        self.store.put_contact(self.cid, contact)
+            self.parked.push(queues.ParkedEntry(wake, contact.seq))
+        self.store.put_contact(self.campaign_id, contact)
 
     def create_call(self, contact: ContactState, attempt: int, dial: Dial, plan: CallPlan) -> None:
         assert self.definition is not None
@@ -822,13 +838,15 @@ class _Step:
         c.calls += 1
         c.in_flight += 1
         deadline = self.now + plan.max_call_us
-        self.deadlines.push((deadline, contact.call_order, contact.seq, attempt))
-        self.store.put_contact(self.cid, contact)
+        self.deadlines.push(
+            queues.DeadlineEntry(deadline, contact.call_order, contact.seq, attempt)
+        )
+        self.store.put_contact(self.campaign_id, contact)
         self.out.append(
             CallCreated(
                 at=self.now,
-                call_id=call_id(self.cid, contact.contact.contact_id, attempt),
-                campaign_id=self.cid,
+                call_id=call_id(self.campaign_id, contact.contact.contact_id, attempt),
+                campaign_id=self.campaign_id,
                 account_id=plan.account_id,
                 contact_id=contact.contact.contact_id,
                 attempt=attempt,
@@ -848,10 +866,11 @@ class _Step:
     def live_deadline(self) -> tuple[int, ...] | None:
         """The earliest deadline of a call still open; resolved calls' entries are dropped."""
         while (entry := self.deadlines.peek()) is not None:
-            contact = self.contact(entry[2])
-            if contact is not None and contact.call_open and contact.call_order == entry[1]:
+            d = queues.DeadlineEntry(*entry)
+            contact = self.contact(d.contact_seq)
+            if contact is not None and contact.call_open and contact.call_order == d.call_order:
                 return entry
-            self.deadlines.pop_due(entry[0])
+            self.deadlines.pop_due(d.deadline_us)
         return None
 
     def next_wake(self) -> int | None:

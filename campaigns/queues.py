@@ -13,20 +13,60 @@ holds only counters and bucket ids.
 from __future__ import annotations
 
 from bisect import insort
+from enum import StrEnum
+from typing import NamedTuple
 
-from campaigns.state import BUCKET_US, CampaignState
+from campaigns.state import BUCKET_US, CampaignState, FifoCursor
 from campaigns.store import QueueEntry, Store
 
-RETRY = "r"
-DEADLINE = "d"
-PARKED = "p"
-EXPIRY = (
-    "x"  # calls whose time an attempt limit may still count: (forget at, order, contact, position)
-)
-# Never-called contacts given back after being parked: (-seq,) sorted, so the next one
-# (lowest row) is last and taking it costs nothing, however many a wave of parking left.
-RETURNED = "back"
-OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
+
+class QueueName(StrEnum):
+    """Every queue the engine keeps in the store; the values are the stored names."""
+
+    RETRY = "r"  # (due time, contact)
+    DEADLINE = "d"  # (deadline, call order, contact, attempt)
+    PARKED = "p"  # (wake time, contact)
+    EXPIRY = "x"  # calls an attempt limit may still count: (forget at, order, contact, position)
+    # Never-called contacts given back after being parked: (-seq,) sorted, so the next one
+    # (lowest row) is last and taking it costs nothing, however many a wave of parking left.
+    RETURNED = "back"
+    OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
+    # A contact's outcomes that came before their call, one queue per contact (`held`):
+    # (attempt, status, opt_out)
+    HELD = "held:"
+
+
+class RetryEntry(NamedTuple):
+    due_us: int
+    contact_seq: int
+
+
+class DeadlineEntry(NamedTuple):
+    deadline_us: int
+    call_order: int
+    contact_seq: int
+    attempt: int
+
+
+class ExpiryEntry(NamedTuple):
+    forget_at_us: int
+    call_order: int
+    contact_seq: int
+    position: int  # the alternate dialled (0: the primary)
+
+
+class ParkedEntry(NamedTuple):
+    wake_us: int
+    contact_seq: int
+
+
+# The entries above are tuples: stored as arrays, sorted and compared as tuples (time
+# first), read back as plain tuples by a store (`Entry(*stored)` names them again).
+
+
+def held(contact_seq: int) -> str:
+    """The name of a contact's queue of held outcomes."""
+    return f"{QueueName.HELD.value}{contact_seq}"
 
 
 class TimeQueue:
@@ -42,8 +82,8 @@ class TimeQueue:
     def push(self, entry: QueueEntry) -> None:
         bucket = entry[0] // BUCKET_US
         name = self._name(bucket)
-        cid = self.campaign.campaign_id
-        entries = self.store.get_queue(cid, name)
+        campaign_id = self.campaign.campaign_id
+        entries = self.store.get_queue(campaign_id, name)
         if not entries:
             insort(self.ids, bucket)
             entries = [entry]
@@ -51,7 +91,7 @@ class TimeQueue:
             entries.append(entry)
         else:
             insort(entries, entry)
-        self.store.put_queue(cid, name, entries)
+        self.store.put_queue(campaign_id, name, entries)
 
     def peek(self) -> QueueEntry | None:
         if not self.ids:
@@ -63,38 +103,38 @@ class TimeQueue:
         """Remove and return the earliest entry whose time is <= now."""
         if not self.ids or self.ids[0] * BUCKET_US > now:
             return None
-        cid = self.campaign.campaign_id
+        campaign_id = self.campaign.campaign_id
         name = self._name(self.ids[0])
-        entries = self.store.get_queue(cid, name)
+        entries = self.store.get_queue(campaign_id, name)
         if not entries or entries[0][0] > now:
             return None
         entry = entries.pop(0)
         if not entries:
             self.ids.pop(0)
-        self.store.put_queue(cid, name, entries)
+        self.store.put_queue(campaign_id, name, entries)
         return entry
 
     def pop_all_due(self, now: int) -> list[QueueEntry]:
         due: list[QueueEntry] = []
-        cid = self.campaign.campaign_id
+        campaign_id = self.campaign.campaign_id
         while self.ids and self.ids[0] * BUCKET_US <= now:
             name = self._name(self.ids[0])
-            entries = self.store.get_queue(cid, name)
+            entries = self.store.get_queue(campaign_id, name)
             cut = 0
             while cut < len(entries) and entries[cut][0] <= now:
                 cut += 1
             due.extend(entries[:cut])
             rest = entries[cut:]
-            self.store.put_queue(cid, name, rest)
+            self.store.put_queue(campaign_id, name, rest)
             if rest:
                 break
             self.ids.pop(0)
         return due
 
     def drain(self) -> None:
-        cid = self.campaign.campaign_id
+        campaign_id = self.campaign.campaign_id
         for bucket in self.ids:
-            self.store.put_queue(cid, self._name(bucket), [])
+            self.store.put_queue(campaign_id, self._name(bucket), [])
         self.ids.clear()
 
 
@@ -109,11 +149,12 @@ class FifoQueue:
 
     def __init__(self, store: Store, campaign: CampaignState, kind: str) -> None:
         self.store = store
-        self.cid = campaign.campaign_id
+        self.campaign_id = campaign.campaign_id
         self.kind = kind
-        # head group, next group, (time, key) of the last entry pushed, entries used in head
-        self.state = campaign.fifos.setdefault(kind, [0, 0, -1, -1, 0])
-        self.state.extend([-1, -1, 0][len(self.state) - 2 :])  # records of older versions
+        cursor = campaign.fifos.get(kind)
+        if cursor is None:
+            cursor = campaign.fifos[kind] = FifoCursor()
+        self.cursor = cursor
         self.late = TimeQueue(store, campaign, kind + "~")
         self._head: list[QueueEntry] | None = None  # the head group, once read
         self._open: list[QueueEntry] | None = None  # the group this step appends to
@@ -124,38 +165,41 @@ class FifoQueue:
 
     def push(self, entry: QueueEntry) -> None:
         """Append, unless the entry sorts before the last one (ties order by key: row)."""
-        state = self.state
-        time, key = entry[0], entry[1]
-        if time < state[2] or (time == state[2] and key < state[3]):
+        cursor = self.cursor
+        time_us, key = entry[0], entry[1]
+        if time_us < cursor.last_time_us or (
+            time_us == cursor.last_time_us and key < cursor.last_key
+        ):
             self.late.push(entry)
             return
-        state[3] = key
-        if time == state[2] and self._open is not None:
+        cursor.last_key = key
+        if time_us == cursor.last_time_us and self._open is not None:
             self._open.append(entry)
             return
-        state[2] = time
+        cursor.last_time_us = time_us
         self._open = [entry]
-        self._open_index = state[1]
-        state[1] += 1
-        if self._open_index == state[0]:
+        self._open_index = cursor.tail
+        cursor.tail += 1
+        if self._open_index == cursor.head:
             self._head = self._open
 
     def flush(self) -> None:
         """Write the group this step appended to; call once at the end of a step."""
-        if self._open is not None and self._open_index >= self.state[0]:
-            self.store.put_queue(self.cid, self._key(self._open_index), self._open)
+        if self._open is not None and self._open_index >= self.cursor.head:
+            self.store.put_queue(self.campaign_id, self._key(self._open_index), self._open)
         self._open = None
 
     def _front(self) -> QueueEntry | None:
-        head, tail, used = self.state[0], self.state[1], self.state[4]
-        if head >= tail:
+        cursor = self.cursor
+        head, used = cursor.head, cursor.used
+        if head >= cursor.tail:
             return None
         group = self._head
         if group is None:
             if head == self._open_index and self._open is not None:
                 group = self._open  # made in this step, not written yet
             else:
-                group = self.store.get_queue(self.cid, self._key(head))
+                group = self.store.get_queue(self.campaign_id, self._key(head))
             self._head = group
         return group[used] if used < len(group) else None
 
@@ -175,15 +219,15 @@ class FifoQueue:
                 return self.late.pop_due(now)
         if front is None or front[0] > now:
             return None
-        state = self.state
-        state[4] += 1
+        cursor = self.cursor
+        cursor.used += 1
         group = self._head
-        if group is not None and state[4] >= len(group):
-            self.store.put_queue(self.cid, self._key(state[0]), [])
+        if group is not None and cursor.used >= len(group):
+            self.store.put_queue(self.campaign_id, self._key(cursor.head), [])
             if self._open is group:
                 self._open = None
-            state[0] += 1
-            state[4] = 0
+            cursor.head += 1
+            cursor.used = 0
             self._head = None
         return front
 
@@ -194,10 +238,10 @@ class FifoQueue:
         return due
 
     def drain(self) -> None:
-        head, tail = self.state[0], self.state[1]
-        for i in range(head, tail):
-            self.store.put_queue(self.cid, self._key(i), [])
-        self.state[0] = tail
-        self.state[4] = 0
+        cursor = self.cursor
+        for i in range(cursor.head, cursor.tail):
+            self.store.put_queue(self.campaign_id, self._key(i), [])
+        cursor.head = cursor.tail
+        cursor.used = 0
         self._head = self._open = None
         self.late.drain()

@@ -191,7 +191,7 @@ class Simulation:
 
     def events(self) -> Iterator[Event]:
         """Drive the engine from `start` until the campaign is final, `until`, or nothing is left."""
-        cid = self.definition.campaign_id
+        campaign_id = self.definition.campaign_id
         engine = self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
         self.accepted = len(self.contacts) if isinstance(self.contacts, Sized) else 0
 
@@ -233,19 +233,19 @@ class Simulation:
                 events = [
                     e
                     for cs, ks in self.arrivals
-                    for e in engine.step(cid, now, contacts=cs, commands=ks)
+                    for e in engine.step(campaign_id, now, contacts=cs, commands=ks)
                 ]
-                events += engine.step(cid, now, commands=batch, outcomes=outcomes)
+                events += engine.step(campaign_id, now, commands=batch, outcomes=outcomes)
             elif first:
                 events = engine.step(
-                    cid,
+                    campaign_id,
                     now,
                     contacts=self._counted(),
                     commands=create_then(batch),
                     outcomes=outcomes,
                 )
             else:
-                events = engine.step(cid, now, commands=batch, outcomes=outcomes)
+                events = engine.step(campaign_id, now, commands=batch, outcomes=outcomes)
             first = False
             for ev in events:
                 if type(ev) is CallCreated:
@@ -266,7 +266,7 @@ class Simulation:
             self.now = now
             if self.finished is not None:
                 break
-            wake = engine.next_wake(cid)
+            wake = engine.next_wake(campaign_id)
             nexts = [wake] if wake is not None else []
             if ci < len(commands):
                 nexts.append(commands[ci][0])
@@ -278,10 +278,10 @@ class Simulation:
 
     def _stored_contacts(self) -> Iterator[Contact]:
         """The contacts as the engine keeps them, in row order: a streamed list is read once."""
-        store, cid = self.engine.store, self.definition.campaign_id
-        camp = store.get_campaign(cid)
+        store, campaign_id = self.engine.store, self.definition.campaign_id
+        camp = store.get_campaign(campaign_id)
         for seq in range(camp.arrived if camp else 0):
-            state = store.get_contact(cid, seq)
+            state = store.get_contact(campaign_id, seq)
             if state is not None:
                 yield state.contact
 

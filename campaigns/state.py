@@ -29,6 +29,28 @@ class Phase:
 
 
 @dataclass(slots=True)
+class FifoCursor:
+    """Where a `campaigns.queues.FifoQueue` stands; kept in the campaign record.
+
+    Stored as the list `[head, tail, last_time_us, last_key, used]` (`as_list`), the
+    shape every version kept; records of the first versions hold only `[head, tail]`.
+    """
+
+    head: int = 0  # the first group not used up
+    tail: int = 0  # the index the next group gets
+    last_time_us: int = -1  # time of the last entry pushed (entries after it are in order)
+    last_key: int = -1  # that entry's tie-break (its second field: a row or a call order)
+    used: int = 0  # entries already taken from the head group
+
+    def as_list(self) -> list[int]:
+        return [self.head, self.tail, self.last_time_us, self.last_key, self.used]
+
+    @classmethod
+    def from_list(cls, stored: list[int]) -> FifoCursor:
+        return cls(*stored)
+
+
+@dataclass(slots=True)
 class CampaignState:
     campaign_id: str
     status: CampaignStatus | None = None  # None: contacts arrived before the create command
@@ -46,8 +68,7 @@ class CampaignState:
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
     held_back: dict[str, int] = field(default_factory=dict)  # SPEC 7 rule -> contacts it held back
     buckets: dict[str, list[int]] = field(default_factory=dict)  # queue kind -> sorted bucket ids
-    # queue kind -> [head group, next group, last time, last key, entries used in head]
-    fifos: dict[str, list[int]] = field(default_factory=dict)
+    fifos: dict[str, FifoCursor] = field(default_factory=dict)  # queue kind -> its cursor
     recent_commands: list[str] = field(default_factory=list)
     # Before the create command: [batch id, account ("" = written before accounts), first
     # seq, end seq] of each batch taken, checked against the create's account when it comes.

@@ -21,10 +21,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from dialer.calls import Call
 from topics.codec import Codec, DecodeError
+from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class PlacedRecord:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: TrackedProducer,
         consumer_config: dict[str, Any],
         topic: str,
         codec: Codec,
@@ -133,13 +134,7 @@ class PlacedRecord:
         for (call, partition), value in zip(
             items, self.codec.encode_many("CallPlaced", records), strict=True
         ):
-            key = call.call_id.encode("utf-8")
-            while True:
-                try:
-                    produce(topic, value=value, key=key, partition=partition)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            produce(topic, value, call.call_id.encode("utf-8"), partition)
             self._set(call.call_id, state)
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
@@ -204,8 +199,8 @@ class PlacedRecord:
         wanted = set(partitions)
         return [
             placed
-            for cid, placed in self._dialing.items()
-            if placed.partition in wanted and self._state.get(cid) == DIALING
+            for call_id, placed in self._dialing.items()
+            if placed.partition in wanted and self._state.get(call_id) == DIALING
         ]
 
     def _read(self, consumer: Consumer, ends: dict[int, int], timeout_s: float) -> None:
@@ -239,10 +234,10 @@ class PlacedRecord:
             return
         if event != "CallPlaced":
             return
-        cid, state = rec["call_id"], rec["state"]
-        self._set(cid, state)
+        call_id, state = rec["call_id"], rec["state"]
+        self._set(call_id, state)
         if state == DIALING:
-            self._dialing[cid] = PlacedCall(
+            self._dialing[call_id] = PlacedCall(
                 call_from_record(rec),
                 partition,
                 int(rec["placed_at"]),
@@ -250,4 +245,4 @@ class PlacedRecord:
                 rec["adapter"],
             )
         else:
-            self._dialing.pop(cid, None)
+            self._dialing.pop(call_id, None)

@@ -34,9 +34,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from campaignflow.config import settings
 from dialer import metrics
@@ -65,6 +65,7 @@ from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter
 from topics.codec import Codec, DecodeError, default_codec
+from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,15 @@ class DialerOptions:
         return cls(**values)
 
 
+class ReadCall(NamedTuple):
+    """A call read from its topic, with where it was read (committed once it is done)."""
+
+    call: Call
+    topic: str
+    partition: int
+    offset: int
+
+
 class Dialer:
     """One dialer process: a consumer, a producer, an adapter and the placed-call record."""
 
@@ -125,15 +135,12 @@ class Dialer:
             consumer_extra["group.instance.id"] = options.dialer_id
         self.consumer = Consumer(clients.consumer_config(options.group_id, **consumer_extra))
         # Delivery reports only for failures: no Python callback per delivered message.
-        self.producer = Producer(
-            clients.producer_config(
-                **extra,
-                **{
-                    "linger.ms": 5,
-                    "on_delivery": self._delivered,
-                    "delivery.report.only.error": True,
-                },
-            )
+        self.producer = TrackedProducer(
+            options.bootstrap,
+            errors_only=True,
+            on_error=self._delivered,
+            quiet=False,
+            **{"linger.ms": 5},
         )
         self.placed = PlacedRecord(
             self.producer,
@@ -154,7 +161,7 @@ class Dialer:
         self.tracker = OffsetTracker()
         self._active: dict[str, asyncio.Task[None]] = {}
         # Calls read but not yet dialled (a fetch may return more than the free slots).
-        self._waiting: deque[tuple[Call, str, int, int]] = deque()
+        self._waiting: deque[ReadCall] = deque()
         self._waiting_ids: set[str] = set()
         self._paused = False
         self._stop = asyncio.Event()
@@ -226,26 +233,21 @@ class Dialer:
         calls = [c for c in (self._parse(m) for m in messages) if c is not None]
         if not calls:
             return
-        known = self.placed.known([c[0].call_id for c in calls])
+        known = self.placed.known([c.call.call_id for c in calls])
         for call, topic, partition, offset in calls:
-            cid = call.call_id
-            if cid in known or cid in self._active or cid in self._waiting_ids:
+            call_id = call.call_id
+            if call_id in known or call_id in self._active or call_id in self._waiting_ids:
                 metrics.DEDUPE_HITS.inc()
                 self.tracker.done(topic, partition, offset)
                 continue
-            self._waiting.append((call, topic, partition, offset))
-            self._waiting_ids.add(cid)
+            self._waiting.append(ReadCall(call, topic, partition, offset))
+            self._waiting_ids.add(call_id)
 
-    def _parse(self, message: Message) -> tuple[Call, str, int, int] | None:
+    def _parse(self, message: Message) -> ReadCall | None:
         """The call a message carries, or None (errors logged, bad input parked)."""
         err = message.error()
         if err is not None:
-            # A fatal consumer error (e.g. a static member fenced after its coordinator moved)
-            # leaves the consumer dead: stop, so the supervisor starts a fresh process.
-            if err.fatal() or err.code() == KafkaError._FATAL:
-                raise KafkaException(err)
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", err)
+            clients.consumer_error(err, log)
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
@@ -259,7 +261,7 @@ class Dialer:
                 raise BadCall(
                     f"expected a CallCreate on {topic}, got a {event} (partition {partition}, offset {offset})"
                 )
-            return Call.from_record(record), topic, partition, offset
+            return ReadCall(Call.from_record(record), topic, partition, offset)
         except (DecodeError, BadCall) as exc:
             self._park(message, str(exc))
             self.tracker.done(topic, partition, offset)
@@ -281,10 +283,10 @@ class Dialer:
                 if call.deadline <= now:
                     self._expired(call, topic, partition, offset, now)
                 else:
-                    dial.append((replace(call, placed_at=now), topic, partition, offset))
+                    dial.append(ReadCall(replace(call, placed_at=now), topic, partition, offset))
             if not dial:
                 continue
-            self.placed.dialing([(item[0], item[2]) for item in dial], now)
+            self.placed.dialing([(item.call, item.partition) for item in dial], now)
             acked = self.placed.wait_acked(self.options.ack_timeout_seconds)
             if time.monotonic() - self._turn_at > self._lease_s:
                 self._suspect = True  # stalled while waiting: prove ownership first
@@ -292,11 +294,11 @@ class Dialer:
                 if not acked:
                     log.warning("placed-call record not acked: %d calls wait", len(dial))
                 self._waiting.extendleft(reversed(dial))
-                self._waiting_ids.update(item[0].call_id for item in dial)
+                self._waiting_ids.update(item.call.call_id for item in dial)
                 return
             self._dial(dial)
 
-    def _dial(self, batch: list[tuple[Call, str, int, int]]) -> None:
+    def _dial(self, batch: list[ReadCall]) -> None:
         """Hand recorded calls to the adapter (synchronously when it is instant)."""
         place_now = self._instant
         for call, topic, partition, offset in batch:
@@ -396,12 +398,7 @@ class Dialer:
     # -- publishing -----------------------------------------------------------------------
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
+        self.producer.produce(topic, value, key)
 
     def _delivered(self, err: KafkaError | None, message: Message) -> None:
         if err is not None:
@@ -475,13 +472,10 @@ class Dialer:
 
     def _park(self, message: Message, reason: str) -> None:
         """The shared helper: the dead letter fits the limit, a produce error never stops us."""
-        deadletter.park_message(
-            cast(Any, self.producer),
-            message,
-            reason,
-            "dialer",
-            codec=self.codec,
-            dead_letter_topic=self.deadletter_topic,
+        self.producer.park(
+            deadletter.of_message(
+                message, reason, "dialer", codec=self.codec, dead_letter_topic=self.deadletter_topic
+            )
         )
         metrics.DEADLETTERS.inc()
         log.warning("parked on %s: %s", self.deadletter_topic, reason)
@@ -518,9 +512,9 @@ class Dialer:
         lost = self.placed.restore(mine)
         metrics.RECORD_RESTORES.inc()
         for placed in lost:
-            cid = placed.call.call_id
-            if cid not in self._active and cid not in self._reconciling:
-                self._reconciling[cid] = asyncio.ensure_future(self._reconcile(placed))
+            call_id = placed.call.call_id
+            if call_id not in self._active and call_id not in self._reconciling:
+                self._reconciling[call_id] = asyncio.ensure_future(self._reconcile(placed))
         if lost:
             log.info("reconciling %d call(s) placed and never reported", len(lost))
 
@@ -576,9 +570,9 @@ class Dialer:
         for p in partitions:
             self.tracker.forget(p.topic, p.partition)
         gone = {(p.topic, p.partition) for p in partitions}
-        kept = [w for w in self._waiting if (w[1], w[2]) not in gone]
+        kept = [w for w in self._waiting if (w.topic, w.partition) not in gone]
         self._waiting = deque(kept)
-        self._waiting_ids = {w[0].call_id for w in kept}
+        self._waiting_ids = {w.call.call_id for w in kept}
 
     async def _shutdown(self) -> None:
         for task in list(self._reconciling.values()):

@@ -27,12 +27,12 @@ from ingest import commands, listing
 from ingest.commands import Answer
 from ingest.manual import parse_rows
 from ingest.pipeline import ReadStats
-from ingest.producer import TrackedProducer
 from ingest.rejects import dead_letter
 from ingest.rowcodec import batch_value, encode_contact
 from ingest.summary import UploadSummary
 from ingest.upload import BATCH_CONTACTS, Target, ensure_topics, upload
 from topics import catalogue
+from topics.producer import TrackedProducer
 
 
 class UnknownCampaign(LookupError):

@@ -20,10 +20,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.windows import from_datetime
-from ingest.producer import QUIET, TrackedProducer
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode, encode
+from topics.producer import QUIET, TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
 
 # The status each command leads to when the engine accepts it.
@@ -44,8 +44,8 @@ def new_command_id() -> str:
 def add_contacts_id(campaign_id: str, contact_ids: list[str]) -> str:
     """Deterministic id: adding the same contacts twice is one command the engine drops once."""
     h = hashlib.sha256(campaign_id.encode())
-    for cid in sorted(contact_ids):
-        h.update(b"\0" + cid.encode())
+    for contact_id in sorted(contact_ids):
+        h.update(b"\0" + contact_id.encode())
     return "add-" + h.hexdigest()[:32]
 
 

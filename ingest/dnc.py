@@ -22,10 +22,10 @@ import phonenumbers
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.contacts import normalise_number
-from ingest.producer import TrackedProducer
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import Codec, DecodeError, default_codec
+from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
 
 # The uncached normaliser: an import of a million distinct numbers must not fill a cache.

@@ -16,10 +16,10 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
-from ingest.producer import QUIET
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
+from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record
 
 
@@ -87,22 +87,22 @@ def campaigns(bootstrap: str | None = None, prefix: str | None = None) -> list[C
     found: dict[str, CampaignInfo] = {}
     for rec in read_topic(catalogue.topic_name(catalogue.COMMANDS, prefix), bootstrap):
         name, body = _named(rec["command"])
-        cid = rec["campaign_id"]
-        if name == "CreateCampaign" and cid not in found:
+        campaign_id = rec["campaign_id"]
+        if name == "CreateCampaign" and campaign_id not in found:
             try:
                 d = definition_from_record(body["definition"])
             except ValueError:
                 continue
-            found[cid] = CampaignInfo(
-                cid,
+            found[campaign_id] = CampaignInfo(
+                campaign_id,
                 d.name,
                 d.account_id,
                 int(body["expected_contacts"]),
                 created_at_ms=rec["issued_at"] if isinstance(rec["issued_at"], int) else None,
                 definition=d,
             )
-        elif name == "AddContacts" and cid in found:
-            found[cid].expected_contacts += int(body["count"])
+        elif name == "AddContacts" and campaign_id in found:
+            found[campaign_id].expected_contacts += int(body["count"])
     for rec in read_topic(catalogue.topic_name(catalogue.EVENTS, prefix), bootstrap):
         name, body = _named(rec["body"])
         info = found.get(rec["campaign_id"])

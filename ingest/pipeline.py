@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import gc
 import io
 import multiprocessing
 import os
@@ -31,16 +32,20 @@ from typing import BinaryIO
 
 from campaigns.contacts import (
     FIELD_READ_LIMIT,
+    Contact,
     ContactLayout,
     ContactsFileError,
     Deduper,
+    Normaliser,
     Rejection,
     UnterminatedQuote,
+    build_contact,
     csv_rows,
     decode_error_in,
     normalise_number,
+    row_values,
 )
-from ingest.rowcodec import RowEncoder
+from ingest.rowcodec import encode_contacts
 
 CHUNK_BYTES = 1 << 20
 # Below this many bytes a list is parsed in-process: starting workers costs more.
@@ -78,8 +83,8 @@ class Chunk:
         start = 0
         for i, row in enumerate(self.accepted_rows):
             end = self.ends[i]
-            cid = self.ids[i] if self.ids is not None else f"row-{row}"
-            out.append(Accepted(row, cid, self.blob[start:end]))
+            contact_id = self.ids[i] if self.ids is not None else f"row-{row}"
+            out.append(Accepted(row, contact_id, self.blob[start:end]))
             start = end
         return out
 
@@ -123,60 +128,65 @@ class Built:
 
 # ---- worker side -------------------------------------------------------------------
 
-_encoder: RowEncoder | None = None
-_source = "contacts"
+
+@dataclass
+class _Worker:
+    """What each worker process keeps between pieces: the layout and its number cache."""
+
+    layout: ContactLayout
+    region: str
+    source: str
+    normalise: Normaliser
+
+
+_worker: _Worker | None = None
 
 
 def _init_worker(layout: ContactLayout, region: str, source: str) -> None:
-    global _encoder, _source
+    global _worker
     normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
-    _encoder, _source = RowEncoder(layout, region, normalise), source
+    _worker = _Worker(layout, region, source, normalise)
+    # What is loaded by now (phonenumbers' metadata, the libraries) lives as long as the
+    # process: frozen, the cyclic collector stops rescanning it on every generation-2 pass.
+    gc.freeze()
 
 
 def _build_piece(piece: Piece) -> Built:
-    """Decode, parse, validate and encode the rows of a piece."""
-    assert _encoder is not None
-    encoder = _encoder
-    normalise = encoder.normalise
+    """Decode and parse the rows of a piece, `build_contact` each, encode the contacts."""
+    assert _worker is not None
+    w = _worker
+    layout, region, normalise = w.layout, w.region, w.normalise
     misses = normalise.cache_info().misses  # type: ignore[attr-defined]
     out = Built()
     data = piece.data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        out.error = f"{_source}: {decode_error_in(data, piece.offset, piece.final)}"
+        out.error = f"{w.source}: {decode_error_in(data, piece.offset, piece.final)}"
         good = data[: err.start]
         text = good[: good.rfind(b"\n") + 1].decode("utf-8")
-    parts: list[bytes] = []
-    end = 0
-    ends, rows, phones, ids, zones = out.ends, out.rows, out.phones, out.ids, out.zones
-    with_ids = encoder.layout.contact_id is not None
-    with_zones = encoder.layout.timezone is not None
-    encode = encoder.encode
-    encoder.check_nul = b"\x00" in data
+    contacts: list[Contact] = []
     try:
         for row, cells in csv_rows(
-            io.StringIO(text, newline=""), _source, piece.rows_before, piece.lines_before
+            io.StringIO(text, newline=""), w.source, piece.rows_before, piece.lines_before
         ):
             out.records += 1
-            item = encode(row, cells)
+            item = build_contact(layout, row, cells, region, normalise)
             if isinstance(item, Rejection):
                 out.rejections.append(item)
-                continue
-            encoded, contact_id, phone, zone = item
-            parts.append(encoded)
-            end += len(encoded)
-            ends.append(end)
-            rows.append(row)
-            phones.append(phone)
-            if with_ids:
-                ids.append(contact_id)
-            if with_zones:
-                zones.append(zone)
+            else:
+                contacts.append(item)
     except ContactsFileError as err:
         if out.error is None:
             out.error = str(err)
-    out.blob = b"".join(parts)
+    out.blob, ends = encode_contacts(contacts)
+    out.ends = array("q", ends)
+    out.rows = array("q", [c.row for c in contacts])
+    out.phones = [c.phone_number for c in contacts]
+    if layout.contact_id is not None:
+        out.ids = [c.contact_id for c in contacts]
+    if layout.timezone is not None:
+        out.zones = [c.timezone for c in contacts]
     out.validations = normalise.cache_info().misses - misses  # type: ignore[attr-defined]
     return out
 
@@ -446,18 +456,8 @@ class ContactReader:
                 f" the splitter counted {piece.records}"
             )
         rejected = built.rejections
-        ids = built.ids if self.layout.contact_id is not None else None
-        zones = built.zones if self.layout.timezone is not None else None
         chunk = Chunk(piece.rows_before + 1, built.records, rejected)
-        if dedupe.accept_all(ids, built.phones, zones):
-            chunk.blob, chunk.ends, chunk.accepted_rows, chunk.ids = (
-                built.blob,
-                built.ends,
-                built.rows,
-                ids,
-            )
-        else:
-            self._one_by_one(piece, built, dedupe, chunk)
+        self._dedupe(piece, built, dedupe, chunk)
         s = self.stats
         s.rows += built.records
         s.accepted += len(chunk.accepted_rows)
@@ -468,32 +468,37 @@ class ContactReader:
             progress(s)
         return chunk
 
-    def _one_by_one(self, piece: Piece, built: Built, dedupe: Deduper, chunk: Chunk) -> None:
-        """The duplicate checks row by row (some row breaks one): keep the accepted rows."""
-        blob, ends, phones = built.blob, built.ends, built.phones
+    def _dedupe(self, piece: Piece, built: Built, dedupe: Deduper, chunk: Chunk) -> None:
+        """The duplicate checks in row order; keep the accepted rows (all, in a clean list)."""
         ids = built.ids if self.layout.contact_id is not None else None
         zones = built.zones if self.layout.timezone is not None else None
+        dup = dedupe.check_keys(built.rows, ids, built.phones, zones)
+        if not dup:
+            chunk.blob, chunk.ends, chunk.accepted_rows, chunk.ids = (
+                built.blob,
+                built.ends,
+                built.rows,
+                ids,
+            )
+            return
+        dropped = {r.row for r in dup}
+        blob, ends = built.blob, built.ends
         parts: list[bytes] = []
         kept_ids: list[str] = []
-        dup: list[Rejection] = []
         start = end = 0
         for i, row in enumerate(built.rows):
             start, end = end, ends[i]
-            cid = ids[i] if ids is not None else None
-            rej = dedupe.check_key(row, cid, phones[i], zones[i] if zones is not None else None)
-            if rej is not None:
-                dup.append(rej)
+            if row in dropped:
                 continue
             parts.append(blob[start:end])
             chunk.ends.append((chunk.ends[-1] if chunk.ends else 0) + end - start)
             chunk.accepted_rows.append(row)
-            if cid is not None:
-                kept_ids.append(cid)
+            if ids is not None:
+                kept_ids.append(ids[i])
         chunk.blob = b"".join(parts)
         chunk.ids = kept_ids if ids is not None else None
-        if dup:
-            self._fill_values(piece, dup)
-            chunk.rejections = sorted(chunk.rejections + dup, key=lambda r: r.row)
+        self._fill_values(piece, dup)
+        chunk.rejections = sorted(chunk.rejections + dup, key=lambda r: r.row)
 
     def _fill_values(self, piece: Piece, rejections: list[Rejection]) -> None:
         """Original values of rows the duplicate checks rejected: parse the piece again."""
@@ -506,11 +511,7 @@ class ContactReader:
             ):
                 rej = want.get(row)
                 if rej is not None:
-                    rej.values = _values(cols, cells)
-
-
-def _values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
-    return {c: (cells[i] if i < len(cells) else "") for i, c in enumerate(cols)}
+                    rej.values = row_values(cols, cells)
 
 
 def default_workers(stream: BinaryIO) -> int:

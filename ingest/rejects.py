@@ -13,11 +13,12 @@ import csv
 import io
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO
 
 from campaigns.contacts import Rejection
 from campaigns.csvsafe import neutralise_row
 from topics import catalogue, deadletter
+from topics.producer import TrackedProducer
 
 FIXED = ("row", "column", "reason")
 
@@ -66,10 +67,6 @@ class RejectsReport:
         self.close()
 
 
-class _Producer(Protocol):
-    def produce(self, topic: str, value: Any = ..., key: Any = ..., **kwargs: Any) -> None: ...
-
-
 def row_bytes(rej: Rejection, columns: tuple[str, ...]) -> bytes:
     """The rejected row as the CSV line it was (header order), UTF-8."""
     buf = io.StringIO()
@@ -78,7 +75,7 @@ def row_bytes(rej: Rejection, columns: tuple[str, ...]) -> bytes:
 
 
 def dead_letter(
-    producer: _Producer,
+    producer: TrackedProducer,
     rej: Rejection,
     *,
     campaign_id: str,
@@ -92,8 +89,7 @@ def dead_letter(
     offset is the 1-based data row; the value is the row as CSV, the key the campaign.
     """
     where = f"{source}: row {rej.row}" + (f", column {rej.column}" if rej.column else "")
-    deadletter.park(
-        producer,
+    letter = deadletter.build(
         topic=catalogue.topic_name(catalogue.CONTACTS, prefix),
         partition=-1,
         offset=rej.row,
@@ -103,3 +99,4 @@ def dead_letter(
         stage="ingest",
         dead_letter_topic=catalogue.topic_name(catalogue.DEADLETTER, prefix),
     )
+    producer.park(letter)

@@ -17,14 +17,13 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from campaigns.contacts import ContactLayout, ContactsFileError
+from campaigns.contacts import ContactLayout, ContactsFileError, Rejection
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError, MappingReport
 from ingest import commands
 from ingest.definitions import load_definition
-from ingest.pipeline import ContactReader, ReadStats
+from ingest.pipeline import Chunk, ContactReader, ReadStats
 from ingest.preview import RowPreview
-from ingest.producer import QUIET, TrackedProducer
 from ingest.rejects import RejectsReport, dead_letter, report_path
 from ingest.rowcodec import batch_value
 from ingest.summary import UploadSummary
@@ -32,6 +31,7 @@ from topics import catalogue
 from topics.admin import create_topics
 from topics.clients import admin_config
 from topics.codec import EncodeError, default_codec
+from topics.producer import QUIET, TrackedProducer
 from topics.translate import command_to_record
 
 BATCH_CONTACTS = 1_000
@@ -99,6 +99,109 @@ def ensure_topics(target: Target) -> None:
     create_topics(wanted, admin=AdminClient(conf))
 
 
+class BatchPublisher:
+    """Cuts accepted rows into ContactBatch messages and publishes them (a dry run: none).
+
+    A batch holds at most `batch_contacts` rows and `batch_bytes` encoded (under the
+    producer's message limit); its id names its first and last row, so a re-upload of
+    the same file sends the same batches. Rejected rows go to the rejects report and,
+    when publishing, to the dead-letter topic.
+    """
+
+    def __init__(
+        self,
+        d: CampaignDefinition,
+        source: str,
+        columns: tuple[str, ...],
+        summary: UploadSummary,
+        report: RejectsReport,
+        producer: TrackedProducer | None,
+        prefix: str | None,
+        batch_contacts: int = BATCH_CONTACTS,
+        batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
+    ) -> None:
+        self.d, self.source, self.columns = d, source, columns
+        self.summary, self.report, self.producer, self.prefix = summary, report, producer, prefix
+        self.batch_contacts, self.batch_bytes = batch_contacts, batch_bytes
+        self.rows_budget = batch_bytes - BATCH_HEADER_BYTES
+        self.topic = catalogue.topic_name(catalogue.CONTACTS, prefix)
+        self.key = d.campaign_id.encode()
+        self.runs: list[bytes] = []  # runs of encoded rows of the batch being filled
+        self.count = self.size = 0
+        self.first_row = self.last_row = 0
+
+    def reject(self, rejections: list[Rejection]) -> None:
+        """Report rejected rows (and park them on the dead-letter topic when publishing)."""
+        for rej in rejections:
+            self.report.add(rej)
+            self.summary.note(rej)
+            if self.producer is not None:
+                dead_letter(
+                    self.producer,
+                    rej,
+                    campaign_id=self.d.campaign_id,
+                    source=self.source,
+                    columns=self.columns,
+                    prefix=self.prefix,
+                )
+                self.summary.dead_lettered += 1
+
+    def add(self, chunk: Chunk) -> None:
+        """A chunk's accepted rows: whole runs of its blob, cut where a batch is full
+        (by rows, or by bytes)."""
+        rows, ends, n = chunk.accepted_rows, chunk.ends, len(chunk.accepted_rows)
+        i = start = 0
+        while i < n:
+            j = min(n, i + self.batch_contacts - self.count)
+            full = self.count + j - i >= self.batch_contacts
+            if self.size + ends[j - 1] - start > self.rows_budget:
+                j = bisect_right(ends, start + self.rows_budget - self.size, i, j)
+                full = True
+                if j == i:  # not even the next row fits: this batch is full
+                    if not self.count:
+                        raise UploadError(
+                            f"{self.source}: row {rows[i]}: the contact is"
+                            f" {ends[i] - start} bytes encoded, over a batch's"
+                            f" limit of {self.rows_budget}"
+                        )
+                    self.flush()
+                    continue
+            if not self.count:
+                self.first_row = rows[i]
+            self.last_row = rows[j - 1]
+            self.runs.append(chunk.blob[start : ends[j - 1]])
+            self.count += j - i
+            self.size += ends[j - 1] - start
+            start, i = ends[j - 1], j
+            if full:
+                self.flush()
+
+    def flush(self) -> None:
+        """Cut a batch (a dry run too: the byte budget is checked, nothing is sent)."""
+        if not self.count:
+            return
+        d = self.d
+        value = batch_value(
+            d.campaign_id,
+            f"{d.campaign_id}/rows-{self.first_row}-{self.last_row}",
+            int(time.time() * 1000),
+            self.runs,
+            count=self.count,
+            account_id=d.account_id,
+        )
+        if len(value) > self.batch_bytes:
+            raise UploadError(
+                f"{self.source}: rows {self.first_row}-{self.last_row}: a contact batch of"
+                f" {len(value)} bytes is over the limit of {self.batch_bytes}"
+            )
+        if self.producer is not None:
+            self.producer.produce(self.topic, value=value, key=self.key)
+        self.summary.batches += 1
+        self.summary.largest_batch_bytes = max(self.summary.largest_batch_bytes, len(value))
+        self.runs.clear()
+        self.count = self.size = 0
+
+
 def upload(
     definition: CampaignDefinition | Path,
     contacts: Path,
@@ -149,84 +252,23 @@ def upload(
             if publish:
                 ensure_topics(target)
                 producer = producer or TrackedProducer(target.bootstrap)
-            contacts_topic = catalogue.topic_name(catalogue.CONTACTS, target.prefix)
-            key = d.campaign_id.encode()
-            batch: list[bytes] = []  # runs of encoded rows
-            count = size = 0
-            first_row = last_row = 0
-            rows_budget = batch_bytes - BATCH_HEADER_BYTES
-
-            def flush_batch() -> None:
-                """Cut a batch (a dry run too: the byte budget is checked, nothing is sent)."""
-                nonlocal count, size
-                if not count:
-                    return
-                batch_id = f"{d.campaign_id}/rows-{first_row}-{last_row}"
-                value = batch_value(
-                    d.campaign_id,
-                    batch_id,
-                    int(time.time() * 1000),
-                    batch,
-                    count=count,
-                    account_id=d.account_id,
-                )
-                if len(value) > batch_bytes:
-                    raise UploadError(
-                        f"{source}: rows {first_row}-{last_row}: a contact batch of"
-                        f" {len(value)} bytes is over the limit of {batch_bytes}"
-                    )
-                if producer is not None:
-                    producer.produce(contacts_topic, value=value, key=key)
-                summary.batches += 1
-                summary.largest_batch_bytes = max(summary.largest_batch_bytes, len(value))
-                batch.clear()
-                count = size = 0
-
+            publisher = BatchPublisher(
+                d,
+                source,
+                layout.columns,
+                summary,
+                report,
+                producer,
+                target.prefix,
+                batch_contacts,
+                batch_bytes,
+            )
             try:
                 for chunk in reader.chunks(progress):
-                    for rej in chunk.rejections:
-                        report.add(rej)
-                        summary.note(rej)
-                        if producer is not None:
-                            dead_letter(
-                                producer,
-                                rej,
-                                campaign_id=d.campaign_id,
-                                source=source,
-                                columns=layout.columns,
-                                prefix=target.prefix,
-                            )
-                            summary.dead_lettered += 1
+                    publisher.reject(chunk.rejections)
                     if counter is not None:
                         counter.add_blob(chunk.blob, chunk.ends)
-                    # whole runs of the chunk's blob, cut where a batch is full: by rows,
-                    # or by bytes (its encoded size stays under the producer's limit)
-                    rows, ends, n = chunk.accepted_rows, chunk.ends, len(chunk.accepted_rows)
-                    i = start = 0
-                    while i < n:
-                        j = min(n, i + batch_contacts - count)
-                        full = count + j - i >= batch_contacts
-                        if size + ends[j - 1] - start > rows_budget:
-                            j = bisect_right(ends, start + rows_budget - size, i, j)
-                            full = True
-                            if j == i:  # not even the next row fits: this batch is full
-                                if not count:
-                                    raise UploadError(
-                                        f"{source}: row {rows[i]}: the contact is"
-                                        f" {ends[i] - start} bytes encoded, over a batch's"
-                                        f" limit of {rows_budget}"
-                                    )
-                                flush_batch()
-                                continue
-                        if not count:
-                            first_row = rows[i]
-                        last_row = rows[j - 1]
-                        batch.append(chunk.blob[start : ends[j - 1]])
-                        count += j - i
-                        size += ends[j - 1] - start
-                        start, i = ends[j - 1], j
-                        if full:
-                            flush_batch()
+                    publisher.add(chunk)
             except ContactsFileError as err:
                 report.fatal(str(err))
                 if producer is not None:
@@ -236,7 +278,7 @@ def upload(
                 ) from None
             finally:
                 _fill(summary, reader.stats)
-            flush_batch()
+            publisher.flush()
             if producer is not None:
                 producer.wait(timeout)
     if counter is not None:
@@ -248,28 +290,40 @@ def upload(
             rejects,
         )
     if producer is not None:
-        create = Command(
-            commands.new_command_id(),
-            CommandKind.create,
-            definition=d,
-            expected_contacts=summary.accepted,
-            account_id=d.account_id,
-        )
-        answer = commands.send(
-            producer,
-            d.campaign_id,
-            create,
-            bootstrap=target.bootstrap,
-            prefix=target.prefix,
-            wait=wait,
-            timeout=timeout,
-        )
-        summary.published = True
-        summary.create_command_id = create.command_id
-        if wait:
-            summary.answer = answer.describe(d.campaign_id, CommandKind.create)
+        _create(summary, producer, d, target, wait, timeout)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _create(
+    summary: UploadSummary,
+    producer: TrackedProducer,
+    d: CampaignDefinition,
+    target: Target,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Send the create command with the accepted count (every batch is acknowledged)."""
+    create = Command(
+        commands.new_command_id(),
+        CommandKind.create,
+        definition=d,
+        expected_contacts=summary.accepted,
+        account_id=d.account_id,
+    )
+    answer = commands.send(
+        producer,
+        d.campaign_id,
+        create,
+        bootstrap=target.bootstrap,
+        prefix=target.prefix,
+        wait=wait,
+        timeout=timeout,
+    )
+    summary.published = True
+    summary.create_command_id = create.command_id
+    if wait:
+        summary.answer = answer.describe(d.campaign_id, CommandKind.create)
 
 
 def _fill(summary: UploadSummary, stats: ReadStats) -> None:

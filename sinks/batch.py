@@ -68,6 +68,15 @@ class Batch:
     outcome_published_ms: list[int] = field(default_factory=list)
     first_message_at: float | None = None  # monotonic time of the first message (age, benchmarks)
 
+    def _note(self, topic: str, partition: int, offset: int) -> None:
+        """A message read: its offset, and when the batch's first one came."""
+        if self.first_message_at is None:
+            self.first_message_at = time.monotonic()
+        key = (topic, partition)
+        first_last = self.offsets.get(key)
+        self.offsets[key] = (offset if first_last is None else first_last[0], offset)
+        self.messages += 1
+
     def add(
         self,
         topic: str,
@@ -78,12 +87,7 @@ class Batch:
         source: NativeSource | None = None,
     ) -> None:
         """A message, and its row when a table keeps it (`source`: the message, for parking)."""
-        if self.first_message_at is None:
-            self.first_message_at = time.monotonic()
-        key = (topic, partition)
-        first_last = self.offsets.get(key)
-        self.offsets[key] = (offset if first_last is None else first_last[0], offset)
-        self.messages += 1
+        self._note(topic, partition, offset)
         if table is not None and row is not None:
             self.rows[table].append(row)
             self.sources[table].append(source or (b"", 0, 0, topic, partition, offset, None))
@@ -93,12 +97,7 @@ class Batch:
         self, topic: str, partition: int, offset: int, table: str, source: NativeSource
     ) -> None:
         """A message whose row ClickHouse decodes (counted as a row of `table`); hot path."""
-        if self.first_message_at is None:
-            self.first_message_at = time.monotonic()
-        key = (topic, partition)
-        first_last = self.offsets.get(key)
-        self.offsets[key] = (offset if first_last is None else first_last[0], offset)
-        self.messages += 1
+        self._note(topic, partition, offset)
         self.row_count += 1
         group = self.native.get(table)
         if group is None:

@@ -4,8 +4,8 @@ Faust's aiokafka producer costs a chain of Python calls, a future and a debug lo
 per message, and builds produce requests on the event loop; its record-batch API waits
 for the previous batch of a partition to leave before taking the next. The worker
 writes several records per outcome (call:create, events, changelog), so it writes them
-with the project's idempotent confluent-kafka producer instead (`topics.clients`: the
-same murmur2 partitioning as every other producer, acks=all, ordered per partition):
+with the project's one producer wrapper instead (`topics.producer`: the same murmur2
+partitioning as every other producer, acks=all, ordered per partition, the size check):
 a `produce` costs a few microseconds in C, batching and compression run in
 librdkafka's threads. A daemon thread serves the delivery reports and resolves, on the
 event loop, one future per group of records.
@@ -20,9 +20,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
-from topics.clients import producer_config
+from topics.producer import TrackedProducer
 
 Record = tuple[bytes | None, bytes | None]  # key, value
 
@@ -64,8 +64,7 @@ class Delivery:
 
 class Publisher:
     def __init__(self, **overrides: Any) -> None:
-        conf = producer_config(**{"linger.ms": 1, **overrides})
-        self._producer = Producer(conf)
+        self._producer = TrackedProducer(quiet=False, **{"linger.ms": 1, **overrides})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="publisher-poll", daemon=True)
         self._thread.start()
@@ -86,18 +85,11 @@ class Publisher:
         self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None]]
     ) -> Delivery:
         d = Delivery(asyncio.get_running_loop(), len(records))
-        produce = self._producer.produce
+        offer = self._producer.offer
         report = d.report
         for topic, key, value, partition in records:
-            while True:
-                try:
-                    if partition is None:
-                        produce(topic, value, key, on_delivery=report)
-                    else:
-                        produce(topic, value, key, partition, on_delivery=report)
-                    break
-                except BufferError:  # librdkafka's queue is full: let the broker catch up
-                    await asyncio.sleep(0.005)
+            while not offer(topic, value, key, partition, report):
+                await asyncio.sleep(0.005)  # librdkafka's queue is full: let the broker catch up
         return d
 
     def close(self, timeout: float = 10.0) -> None:

@@ -16,7 +16,7 @@ import msgspec
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CampaignStatus, ContactStatus
 from campaigns.models import CampaignDefinition
-from campaigns.state import CampaignState, ContactState
+from campaigns.state import CampaignState, ContactState, FifoCursor
 from campaigns.store import QueueEntry
 from topics.translate import definition_from_record, definition_to_record
 
@@ -40,6 +40,7 @@ def dump_campaign(c: CampaignState) -> bytes:
     v = {name: getattr(c, name) for name in _CAMPAIGN_FIELDS}
     if c.status is not None:
         v["status"] = c.status.value
+    v["fifos"] = {kind: cursor.as_list() for kind, cursor in c.fifos.items()}
     return _b([VERSION, v])
 
 
@@ -47,6 +48,7 @@ def load_campaign(data: bytes) -> CampaignState:
     v = _loads(data)[1]
     if v.get("status") is not None:
         v["status"] = CampaignStatus(v["status"])
+    v["fifos"] = {kind: FifoCursor.from_list(stored) for kind, stored in v.get("fifos", {}).items()}
     return CampaignState(**{k: val for k, val in v.items() if k in _CAMPAIGN_FIELDS})
 
 

@@ -364,7 +364,7 @@ class Shell:
         )
 
     def _park(self, out: list[Outbound], msg: Inbound, error: Any, reason: str) -> None:
-        topic, key, value = deadletter.build(
+        letter = deadletter.build(
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
@@ -374,7 +374,7 @@ class Shell:
             stage="engine",
             codec=self.codec,
         )
-        out.append(Outbound(topic, key, value))
+        out.append(Outbound(letter.topic, letter.key, letter.value))
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     def _park_event(

@@ -5,30 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from campaigns import testing
 from campaigns.contacts import Alternate, Contact
-from campaigns.models import CampaignDefinition, parse_definition
+from campaigns.models import CampaignDefinition
 from campaigns.windows import from_datetime
 
 
 def definition(**rules: Any) -> CampaignDefinition:
-    base: dict[str, Any] = {
-        "timezone": "UTC",
-        "concurrent_calls": 2,
-        "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        "calling_window": {"start": "00:00", "end": "24:00"},
-    }
-    base.update(rules)
-    base = {k: v for k, v in base.items() if v is not None}  # None: leave the field out
-    return parse_definition(
-        {
-            "campaign_id": "c1",
-            "account_id": "acme",
-            "name": "Test",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
-            "source_number": "+15550100000",
-            "rules": base,
-        }
-    )
+    """Campaign c1, always open, two lines (a rule given as None is left out)."""
+    return testing.definition("c1", **{"concurrent_calls": 2, **rules})
 
 
 def contact(n: int, alternates: list[str] | None = None, **variables: str) -> Contact:

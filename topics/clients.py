@@ -14,6 +14,8 @@ import socket
 import time
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+
 from campaignflow.config import settings
 from topics.catalogue import MAX_MESSAGE_BYTES
 
@@ -125,3 +127,14 @@ def admin_config(**overrides: Any) -> dict[str, Any]:
     conf = common_config()
     conf.update(overrides)
     return conf
+
+
+def consumer_error(err: KafkaError, logger: logging.Logger) -> None:
+    """The one triage of a consumer's error: fatal raises, end of partition is normal,
+    anything else (a broker away, a rebalance) is logged and the loop goes on. A fatal error
+    (e.g. a static member fenced after its coordinator moved) leaves the consumer dead: it
+    raises, so the supervisor starts a fresh process."""
+    if err.fatal() or err.code() == KafkaError._FATAL:
+        raise KafkaException(err)
+    if err.code() != KafkaError._PARTITION_EOF:
+        logger.warning("consumer error: %s", err)

@@ -27,6 +27,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from campaignflow.config import settings
 from topics import schemas
+from topics.avrobytes import long_bytes
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
@@ -97,6 +98,7 @@ class Codec:
         self._headers: dict[str, bytes] = {}
         self._by_fingerprint: dict[bytes, _Reader] = {}
         self._by_id: dict[int, _Reader] = {}
+        self._item_writers: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         for event in schemas.EVENTS:
             current = schemas.expanded(event)
@@ -207,6 +209,62 @@ class Codec:
                 raise EncodeError(f"{event} record does not fit its schema: {exc}") from exc
             out.append(buf.getvalue())
         return out
+
+    def _items_of(self, event: str, array_field: str) -> Any:
+        """The parsed item schema of `event`'s array field, which must be its last field.
+
+        Why last: `encode_with_items` writes the array's block after the other fields.
+        """
+        key = (event, array_field)
+        found = self._item_writers.get(key)
+        if found is not None:
+            return found
+        fields = schemas.expanded(event)["fields"]
+        last = fields[-1]
+        if last["name"] != array_field or not (
+            isinstance(last["type"], dict) and last["type"].get("type") == "array"
+        ):
+            raise EncodeError(f"{event}.{array_field} is not the record's last field, an array")
+        items = parse_schema(_strip_logical(last["type"]["items"]))
+        with self._lock:
+            self._item_writers[key] = items
+        return items
+
+    def encode_items(
+        self, event: str, array_field: str, records: Iterable[Record]
+    ) -> tuple[bytes, list[int]]:
+        """The items of `event`'s array field, encoded one after the other, and each one's end.
+
+        Why: the ingest workers encode rows in parallel, and the parent keeps or drops
+        each one (the duplicate checks) before `encode_with_items` frames the kept ones.
+        """
+        schema = self._items_of(event, array_field)
+        buf = BytesIO()
+        ends: list[int] = []
+        for record in records:
+            try:
+                schemaless_writer(buf, schema, record)
+            except Exception as exc:
+                raise EncodeError(
+                    f"{event}.{array_field} item does not fit its schema: {exc}"
+                ) from exc
+            ends.append(buf.tell())
+        return buf.getvalue(), ends
+
+    def encode_with_items(
+        self, event: str, record: Record, array_field: str, items: Sequence[bytes], count: int
+    ) -> bytes:
+        """`encode(event, record)` where the array `array_field` holds `count` items that
+        `encode_items` wrote (`items`: their bytes, in runs of one or more items).
+
+        The codec owns Avro's framing: an array is blocks of `count, items...` ending in 0,
+        so the record is the other fields, then one block of the given items.
+        """
+        self._items_of(event, array_field)  # checks the field is the last, an array
+        head = self.encode(event, {**record, array_field: []})
+        if not count:
+            return head
+        return b"".join((head[:-1], long_bytes(count), *items, b"\x00"))
 
     # -- decode -------------------------------------------------------------------------------
 

@@ -6,33 +6,24 @@ came from and why (a DeadLetter record), publish it, commit past the message.
 A dead letter always fits the topic's limit: the original value is kept up to
 VALUE_KEEP_BYTES (with its full length and SHA-256 beside it), the key up to
 KEY_KEEP_BYTES and the reason up to ERROR_KEEP_CHARS, so a message at the broker's
-limit can be parked too. `park` never raises a produce error: a dead letter that
-cannot be sent is logged, and the consumer goes on.
+limit can be parked too. `build` makes the letter; `topics.producer.TrackedProducer.park`
+sends it and never raises a produce error (a dead letter that cannot be sent is logged,
+and the consumer goes on).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
-from typing import Any, Protocol
-
-from confluent_kafka import KafkaException
+from typing import Any, NamedTuple
 
 from topics import catalogue
-from topics.codec import Codec, DecodeError, default_codec
-
-log = logging.getLogger(__name__)
+from topics.codec import Codec, default_codec
 
 STAGES = ("ingest", "engine", "dialer", "sink", "webhook")
 VALUE_KEEP_BYTES = 256 * 1024
 KEY_KEEP_BYTES = 1024
 ERROR_KEEP_CHARS = 4096
-_BUFFER_RETRIES = 200  # polls of 50 ms while the producer's queue is full (10 s)
-
-
-class _Producer(Protocol):
-    def produce(self, topic: str, value: Any = ..., key: Any = ..., **kwargs: Any) -> None: ...
 
 
 def _clip(text: str) -> str:
@@ -83,6 +74,16 @@ def is_truncated(record: dict[str, Any]) -> bool:
     return length is not None and length != len(record.get("value") or b"")
 
 
+class Letter(NamedTuple):
+    """A dead letter ready to send: where to, its key, the encoded DeadLetter, and what it
+    parks (`topic[partition]@offset`, for the log line)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    of: str
+
+
 def build(
     *,
     topic: str,
@@ -94,41 +95,10 @@ def build(
     stage: str,
     failed_at_ms: int | None = None,
     codec: Codec | None = None,
-) -> tuple[str, bytes, bytes]:
-    """(dead-letter topic, key, value bytes) ready to send with any producer (Faust's too)."""
-    record = envelope(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=key,
-        value=value,
-        error=error,
-        stage=stage,
-        failed_at_ms=failed_at_ms,
-    )
-    return _encoded(record, topic, codec)
-
-
-def park(
-    producer: _Producer,
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | str | None,
-    value: bytes | None,
-    error: str | BaseException,
-    stage: str,
-    failed_at_ms: int | None = None,
-    codec: Codec | None = None,
     dead_letter_topic: str | None = None,
-) -> dict[str, Any]:
-    """Publish the DeadLetter envelope with a confluent-kafka producer; returns the record.
-
-    The caller keeps consuming; flushing is left to its normal produce/flush cycle. A
-    full queue is waited for (polling the producer); any other produce error is logged
-    and swallowed, so a dead letter can never stop its consumer.
-    """
+) -> Letter:
+    """The one way to make a dead letter; any producer sends it (`TrackedProducer.park`, or
+    the worker's own publisher). Key: the original topic."""
     record = envelope(
         topic=topic,
         partition=partition,
@@ -139,46 +109,27 @@ def park(
         stage=stage,
         failed_at_ms=failed_at_ms,
     )
-    default_topic, dl_key, data = _encoded(record, topic, codec)
-    target = dead_letter_topic or default_topic
-    for _ in range(_BUFFER_RETRIES):
-        try:
-            producer.produce(target, value=data, key=dl_key)
-            return record
-        except BufferError:
-            poll = getattr(producer, "poll", None)
-            if poll is None:
-                break
-            poll(0.05)
-        except (KafkaException, ValueError, TypeError) as exc:
-            log.error("could not park %s[%d]@%d on %s: %s", topic, partition, offset, target, exc)
-            return record
-    log.error(
-        "could not park %s[%d]@%d on %s: producer queue full", topic, partition, offset, target
-    )
-    return record
-
-
-def _encoded(record: dict[str, Any], topic: str, codec: Codec | None) -> tuple[str, bytes, bytes]:
-    """(dead-letter topic, key = the original topic, envelope bytes)."""
     data = (codec or default_codec()).encode("DeadLetter", record)
-    return catalogue.topic_name(catalogue.DEADLETTER), topic.encode("utf-8")[:KEY_KEEP_BYTES], data
+    return Letter(
+        dead_letter_topic or catalogue.topic_name(catalogue.DEADLETTER),
+        topic.encode("utf-8")[:KEY_KEEP_BYTES],
+        data,
+        f"{topic}[{partition}]@{offset}",
+    )
 
 
-def park_message(
-    producer: _Producer,
+def of_message(
     message: Any,
     error: str | BaseException,
     stage: str,
     codec: Codec | None = None,
     dead_letter_topic: str | None = None,
-) -> dict[str, Any]:
-    """`park` for a confluent-kafka Message (topic/partition/offset/key/value taken from it)."""
-    return park(
-        producer,
+) -> Letter:
+    """`build` for a confluent-kafka Message (topic/partition/offset/key/value taken from it)."""
+    return build(
         topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
+        partition=int(message.partition()),
+        offset=int(message.offset()),
         key=message.key(),
         value=message.value(),
         error=error,
@@ -186,39 +137,6 @@ def park_message(
         codec=codec,
         dead_letter_topic=dead_letter_topic,
     )
-
-
-def decode_or_park(
-    producer: _Producer,
-    message: Any,
-    stage: str,
-    codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
-) -> tuple[str, dict[str, Any]] | None:
-    """Decode a confluent-kafka Message, or park it and return None so the caller moves on.
-
-    The usual consumer loop: `decoded = decode_or_park(producer, msg, "sink")`,
-    `if decoded is None: continue`.
-    """
-    codec = codec or default_codec()
-    value = message.value()
-    if value is not None and len(value) > catalogue.MAX_MESSAGE_BYTES:
-        park_message(
-            producer,
-            message,
-            oversize_reason(len(value)),
-            stage,
-            codec=codec,
-            dead_letter_topic=dead_letter_topic,
-        )
-        return None
-    try:
-        return codec.decode(value, message.topic(), message.partition(), message.offset())
-    except DecodeError as exc:
-        park_message(
-            producer, message, exc, stage, codec=codec, dead_letter_topic=dead_letter_topic
-        )
-        return None
 
 
 def oversize_reason(size: int) -> str:

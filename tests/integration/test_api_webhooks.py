@@ -16,11 +16,11 @@ from api.app import stop_services
 from api.webhooks import Dispatcher
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
-from ingest.producer import TrackedProducer
 from tests.integration.api_kit import Receiver, local_services
 from topics import catalogue
 from topics.clients import consumer_config
 from topics.codec import Codec, encode
+from topics.producer import TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
 
 

@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from topics import catalogue
 from topics.admin import create_topics
-from topics.clients import consumer_config, producer_config
-from topics.deadletter import park
+from topics.clients import consumer_config
+from topics.deadletter import build
+from topics.producer import TrackedProducer
 
 EXE = str(Path(sys.executable).parent / "campaignflow")
 
@@ -24,9 +25,8 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
     settings.cache_clear()
     create_topics()
     origin = catalogue.topic_name(catalogue.CONTACTS)
-    producer = Producer(producer_config())
-    park(
-        producer,
+    producer = TrackedProducer()
+    letter = build(
         topic=origin,
         partition=2,
         offset=41,
@@ -35,6 +35,7 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
         error="boom: campaign unknown",
         stage="engine",
     )
+    assert producer.park(letter)
     assert producer.flush(30) == 0
     env = {**os.environ}
     listed = subprocess.run(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from campaigns import testing
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
@@ -29,28 +30,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 NS = "io.campaignflow.v1."
 
 
-def definition(cid: str, **rules: Any) -> CampaignDefinition:
+def definition(campaign_id: str, **rules: Any) -> CampaignDefinition:
     base: dict[str, Any] = {
         "max_retries": 2,
         "retry_delay_minutes": 0.02,
-        "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        "calling_window": {"start": "00:00", "end": "24:00"},
-        "timezone": "UTC",
         "concurrent_calls": 3,
         "max_call_minutes": 0.05,
         "caller_ids": {"numbers": ["+15550100001", "+15550100002"], "strategy": "rolling"},
     }
-    base.update(rules)
-    return CampaignDefinition.model_validate(
-        {
-            "campaign_id": cid,
-            "account_id": "acme",
-            "name": "Live test",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
-            "source_number": "+15550100000",
-            "variable_mapping": {},
-            "rules": base,
-        }
+    return testing.definition(
+        campaign_id, name="Live test", variable_mapping={}, **{**base, **rules}
     )
 
 

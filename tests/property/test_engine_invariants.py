@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from campaigns import testing
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import Command, CommandKind
-from campaigns.models import DAYS, CampaignDefinition, Rules, parse_definition
+from campaigns.models import DAYS, CampaignDefinition, Rules
 from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US, from_datetime
 from streams import records
@@ -68,16 +69,7 @@ def campaigns(draw: st.DrawFn) -> CampaignDefinition:
             "numbers": [f"+1555010000{i}" for i in range(caller_ids)],
             "strategy": draw(st.sampled_from(["rolling", "clamp", "custom"])),
         }
-    return parse_definition(
-        {
-            "campaign_id": "prop",
-            "account_id": "acme",
-            "name": "Property",
-            "agent": {"id": "bot", "prompt": "Hi {{name}}"},
-            "source_number": "+15550100000",
-            "rules": rules,
-        }
-    )
+    return testing.definition("prop", name="Property", **rules)  # every window rule drawn
 
 
 @st.composite

@@ -3,6 +3,7 @@ engine's parser followed by encode_contact: same rows, ids, bytes, rejections an
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
@@ -16,10 +17,9 @@ from campaigns.contacts import (
     Rejection,
     build_contact,
     iter_contacts,
-    normalise_number,
 )
-from ingest.pipeline import ContactReader
-from ingest.rowcodec import RowEncoder, encode_contact
+from ingest.pipeline import ContactReader, Piece, _build_piece, _init_worker
+from ingest.rowcodec import encode_contact
 
 pytestmark = pytest.mark.property
 
@@ -156,17 +156,28 @@ VALUES = st.sampled_from(["", "Ann", "Zoë ünï", "x" * 70, "gold", " spaced ",
 
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.one_of(PHONES, VALUES), min_size=10, max_size=13), st.integers(1, 10**7))
-def test_row_encoder_is_build_contact_then_encode_contact(cells: list[str], row: int) -> None:
+def test_worker_is_build_contact_then_encode_contact(cells: list[str], row: int) -> None:
     layout = ContactLayout.from_header(WIDE)
     for i, c in enumerate(WIDE):
         if c.startswith("phone_number") and i < len(cells) and cells[i] not in ("", " ", "x1"):
             cells[i] = cells[i] if cells[i][0] in "(+4" else "(212) 555-0101"
     want = build_contact(layout, row, cells, "US")
-    got = RowEncoder(layout, "US", normalise_number).encode(row, cells)
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    data = line.getvalue().encode()
+    _init_worker(layout, "US", "contacts")
+    got = _build_piece(Piece(0, data, row - 1, row, True, 1))
     if isinstance(want, Contact):
-        assert got == (encode_contact(want), want.contact_id, want.phone_number, want.timezone)
+        assert (got.blob, list(got.rows), got.ids, got.phones) == (
+            encode_contact(want),
+            [row],
+            [want.contact_id],
+            [want.phone_number],
+        )
+        assert got.rejections == []
     else:
-        assert got == want
+        assert got.blob == b""
+        assert got.rejections == [want]
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from campaigns.engine import Engine
 from campaigns.store import MemoryStore, StaticDirectory
 from topics import catalogue, samples, schemas
 from topics.codec import SINGLE_OBJECT_MAGIC, Codec, DecodeError
+from topics.deadletter import Letter
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
@@ -180,6 +181,10 @@ class _Capture:
     def produce(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> None:
         assert len(value) <= catalogue.MAX_MESSAGE_BYTES
         self.produced.append((topic, value))
+
+    def park(self, letter: Letter) -> bool:
+        self.produce(letter.topic, letter.value, letter.key)
+        return True
 
     def poll(self, timeout: float = 0) -> int:
         return 0

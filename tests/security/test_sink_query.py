@@ -287,7 +287,7 @@ def test_an_insert_completes_while_a_long_query_runs(tmp_path: Path) -> None:
             row["to"], row["from"], 0, row["agent_id"], row["created_at"], row["deadline"],
             row["created_at"],
         )  # fmt: skip
-        sink._insert("call_attempts", [values], "test-token")  # what a flush does
+        sink.writer.insert("call_attempts", [values], "test-token")  # what a flush does
         # Another query is answered meanwhile too, and sees the row.
         assert endpoint.rows("SELECT count() FROM call_attempts WHERE campaign_id = 'lock'") == [
             [1]

@@ -541,11 +541,11 @@ def test_returned_contacts_kept_by_an_older_version_are_still_called_in_row_orde
     camp = store.get_campaign("c1")
     assert camp is not None
     camp.cursor = 3  # rows 0-2 were passed over; 2 and 0 came back, as an older engine kept them
-    store.put_queue("c1", queues.OLD_RETURNED, [(0,), (2,)])
+    store.put_queue("c1", queues.QueueName.OLD_RETURNED, [(0,), (2,)])
     out = engine.step("c1", t0, commands=[Command("s", CommandKind.start)])
     called = [e.contact_id for e in out if isinstance(e, CallCreated)]
     assert called == ["k0", "k2", "k3"]
-    assert store.get_queue("c1", queues.OLD_RETURNED) == []
+    assert store.get_queue("c1", queues.QueueName.OLD_RETURNED) == []
 
 
 def test_a_wave_of_parked_contacts_is_called_in_row_order() -> None:

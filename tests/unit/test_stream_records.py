@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CampaignStatus, ContactStatus
-from campaigns.state import CampaignState, ContactState
+from campaigns.state import CampaignState, ContactState, FifoCursor
 from streams import records
 
 
@@ -18,7 +19,19 @@ def test_campaign_round_trip_keeps_every_field() -> None:
     c.counts = {"reached": 3}
     c.buckets = {"d": [1, 2]}
     c.recent_commands = ["a", "b"]
+    c.fifos = {"d": FifoCursor(1, 4, 1_000_000, 7, 2)}
     assert records.load_campaign(records.dump_campaign(c)) == c
+
+
+def test_fifo_cursors_keep_their_stored_shape_and_old_rows_load() -> None:
+    """A FifoQueue's cursor is stored as the list every version wrote; the first versions
+    kept only [head, tail] (no last entry, nothing used from the head group)."""
+    c = CampaignState("camp", CampaignStatus.running)
+    c.fifos = {"d": FifoCursor(2, 5, 9, 3, 1)}
+    assert json.loads(records.dump_campaign(c))[1]["fifos"] == {"d": [2, 5, 9, 3, 1]}
+    old = json.dumps([1, {"campaign_id": "camp", "fifos": {"d": [2, 5], "r": [0, 1, 8, 4, 0]}}])
+    loaded = records.load_campaign(old.encode())
+    assert loaded.fifos == {"d": FifoCursor(2, 5, -1, -1, 0), "r": FifoCursor(0, 1, 8, 4, 0)}
 
 
 def test_contact_round_trip_keeps_every_field() -> None:

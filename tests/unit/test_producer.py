@@ -1,0 +1,56 @@
+"""The one producer wrapper (topics.producer): the size check, the full queue, parking.
+
+No broker is needed: librdkafka queues locally, and a port nothing listens on keeps
+every message queued (the queue's bound is what these tests fill).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from topics import catalogue, deadletter, producer
+from topics.producer import MessageTooLarge, TrackedProducer
+
+
+def _nowhere() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def _letter(n: int) -> deadletter.Letter:
+    return deadletter.build(
+        topic="campaign.contacts",
+        partition=0,
+        offset=n,
+        key=b"k",
+        value=b"x" * (catalogue.MAX_MESSAGE_BYTES + 10),  # a message at the limit parks too
+        error="bad",
+        stage="sink",
+        dead_letter_topic="deadletter",
+    )
+
+
+def test_a_message_over_the_limit_is_refused_naming_topic_and_size() -> None:
+    p = TrackedProducer(_nowhere())
+    too_big = b"x" * (catalogue.MAX_MESSAGE_BYTES + 1)
+    with pytest.raises(MessageTooLarge, match=rf"^t1: a message of {len(too_big)} bytes"):
+        p.produce("t1", too_big, b"k")
+    assert p.sent == 0
+    assert p.offer("t1", b"small", b"k") and p.sent == 1 and p.pending == 1
+
+
+def test_offer_says_full_and_park_gives_up_without_raising(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(producer, "PARK_WAIT_S", 0.1)
+    p = TrackedProducer(_nowhere(), **{"queue.buffering.max.messages": 1})
+    first = _letter(1)
+    assert len(first.value) <= catalogue.MAX_MESSAGE_BYTES
+    assert first.of == "campaign.contacts[0]@1"
+    assert p.park(first)
+    assert not p.offer("t1", b"more", b"k")  # the queue holds one message: full
+    assert p.park(_letter(2)) is False  # waited, logged, and the consumer goes on
+    assert p.sent == 1
