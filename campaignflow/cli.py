@@ -29,6 +29,7 @@ from campaignflow import (
 from campaignflow.config import settings
 from campaignflow.runtime import mask_numbers_in_logs
 from topics.clients import BrokerUnreachable
+from topics.codec import use_schema_registry
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
@@ -60,6 +61,7 @@ app.add_typer(
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
     mask_numbers_in_logs()
+    use_schema_registry(settings().schema_registry_url)
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:

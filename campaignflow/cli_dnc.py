@@ -17,6 +17,7 @@ import typer
 from confluent_kafka import KafkaException
 
 from campaignflow.cli_campaign import Bootstrap, broker_error, fail
+from campaignflow.config import settings
 from ingest.dnc import (
     DncWriter,
     RejectedLine,
@@ -27,6 +28,7 @@ from ingest.dnc import (
     read_lists,
 )
 from ingest.producer import DeliveryError
+from topics import catalogue
 from topics.translate import dnc_key_scope
 
 app = typer.Typer(no_args_is_help=True, help="Do-not-call lists: per account, and one global.")
@@ -60,6 +62,11 @@ def _region(region: str) -> str:
     return region.upper()
 
 
+def _topic() -> str:
+    """The campaign.dnc topic's real name."""
+    return settings().topics.name(catalogue.DNC)
+
+
 def _numbers(numbers: list[str], region: str) -> list[str]:
     region = _region(region)
     out = []
@@ -73,7 +80,7 @@ def _numbers(numbers: list[str], region: str) -> list[str]:
 
 def _write(scope: Scope, numbers: list[str], bootstrap: str | None, remove: bool) -> None:
     try:
-        writer = DncWriter(scope, bootstrap)
+        writer = DncWriter(scope, settings().kafka_at(bootstrap), _topic())
         for number in numbers:
             if remove:
                 writer.remove(number)
@@ -154,7 +161,8 @@ def import_(
             stream,
             scope,
             region,
-            bootstrap=bootstrap,
+            kafka=settings().kafka_at(bootstrap),
+            topic=_topic(),
             keep_rejected=SHOWN_REJECTS if out is None else 1 << 62,
             on_reject=on_reject,
         )
@@ -208,7 +216,7 @@ def export(
 
 def _read(scope: Scope | None, bootstrap: str | None) -> dict[bytes, int]:
     try:
-        return read_lists(scope, bootstrap)
+        return read_lists(scope, settings().kafka_at(bootstrap), _topic())
     except (LookupError, TimeoutError) as err:
         raise fail(str(err), 1) from None
     except KafkaException as err:

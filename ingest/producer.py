@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from topics.clients import producer_config
+from topics.clients import KafkaSettings, producer_config
 
 # librdkafka logs every failed connection attempt to stderr; the CLI reports failures
 # itself in one line, so only critical client logs get through.
@@ -25,10 +25,8 @@ class DeliveryError(RuntimeError):
 class TrackedProducer:
     """Idempotent, batching, compressed producer (topics.clients) with delivery counts."""
 
-    def __init__(self, bootstrap: str | None = None, **overrides: Any) -> None:
-        conf = producer_config(log_level=QUIET, **overrides)
-        if bootstrap:
-            conf["bootstrap.servers"] = bootstrap
+    def __init__(self, kafka: KafkaSettings, **overrides: Any) -> None:
+        conf = producer_config(kafka, log_level=QUIET, **overrides)
         self._producer = Producer(conf)
         self.sent = 0
         self.acked = 0

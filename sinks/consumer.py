@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage, NativeSource
-from sinks.dsn import default_dsn, is_embedded, open_client
+from sinks.dsn import is_embedded, open_client
 from sinks.migrations import migrate
 from sinks.native import NativeAvro
 from sinks.rows import (
@@ -54,6 +54,7 @@ from sinks.rows import (
     RowError,
     to_row,
 )
+from sinks.settings import SinkSettings
 from sinks.tz import transitions
 from topics import catalogue
 from topics.clients import consumer_config, producer_config
@@ -105,7 +106,7 @@ class Sink:
 
     def __init__(
         self,
-        dsn: str | None = None,
+        settings: SinkSettings,
         *,
         batch_rows: int = 50_000,
         batch_seconds: float = 1.0,
@@ -117,12 +118,16 @@ class Sink:
         consumer_overrides: dict[str, Any] | None = None,
         native_avro: bool = True,
     ) -> None:
-        self.dsn = dsn or default_dsn()
+        self.settings = settings
+        self.dsn = settings.dsn
+        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, settings.topic_prefix)
         self.batch_rows = batch_rows
         self.batch_seconds = batch_seconds
         self.group_id = group_id
         self.topics = (
-            list(topics) if topics is not None else [catalogue.topic_name(t) for t in SOURCES]
+            list(topics)
+            if topics is not None
+            else [catalogue.topic_name(t, settings.topic_prefix) for t in SOURCES]
         )
         self.codec = codec or default_codec()
         # ClickHouse decodes call attempts and outcomes itself (None: all in Python).
@@ -285,7 +290,12 @@ class Sink:
             reason = f"ClickHouse refused the {table} row: {_first_line(error)}"
             assert self._producer is not None
             park_message(
-                cast(Any, self._producer), KeptMessage(source), reason, "sink", codec=self.codec
+                cast(Any, self._producer),
+                KeptMessage(source),
+                reason,
+                "sink",
+                codec=self.codec,
+                dead_letter_topic=self.dead_letter_topic,
             )
             metrics.DEAD_LETTERS.labels(source[3]).inc()
             log.warning(
@@ -457,7 +467,14 @@ class Sink:
             return to_row(event, record, published)
         except (DecodeError, RowError) as exc:
             assert self._producer is not None
-            park_message(cast(Any, self._producer), msg, exc, "sink", codec=self.codec)
+            park_message(
+                cast(Any, self._producer),
+                msg,
+                exc,
+                "sink",
+                codec=self.codec,
+                dead_letter_topic=self.dead_letter_topic,
+            )
             metrics.DEAD_LETTERS.labels(topic).inc()
             log.warning(
                 "parked %s[%d]@%d on the dead-letter topic: %s", topic, partition, offset, exc
@@ -622,6 +639,7 @@ class Sink:
         self._stop = stop
         self.connect()
         conf = consumer_config(
+            self.settings.kafka,
             self.group_id,
             **{
                 "statistics.interval.ms": 5000,
@@ -636,7 +654,7 @@ class Sink:
             },
         )
         self._consumer = Consumer(conf)
-        self._producer = Producer(producer_config())
+        self._producer = Producer(producer_config(self.settings.kafka))
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         self.ready.set()
         try:

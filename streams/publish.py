@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from topics.clients import producer_config
+from topics.clients import KafkaSettings, producer_config
 
 Record = tuple[bytes | None, bytes | None]  # key, value
 
@@ -63,8 +63,8 @@ class Delivery:
 
 
 class Publisher:
-    def __init__(self, **overrides: Any) -> None:
-        conf = producer_config(**{"linger.ms": 1, **overrides})
+    def __init__(self, kafka: KafkaSettings, **overrides: Any) -> None:
+        conf = producer_config(kafka, **{"linger.ms": 1, **overrides})
         self._producer = Producer(conf)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="publisher-poll", daemon=True)

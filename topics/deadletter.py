@@ -94,6 +94,7 @@ def build(
     stage: str,
     failed_at_ms: int | None = None,
     codec: Codec | None = None,
+    dead_letter_topic: str,
 ) -> tuple[str, bytes, bytes]:
     """(dead-letter topic, key, value bytes) ready to send with any producer (Faust's too)."""
     record = envelope(
@@ -106,7 +107,7 @@ def build(
         stage=stage,
         failed_at_ms=failed_at_ms,
     )
-    return _encoded(record, topic, codec)
+    return _encoded(record, topic, codec, dead_letter_topic)
 
 
 def park(
@@ -121,7 +122,7 @@ def park(
     stage: str,
     failed_at_ms: int | None = None,
     codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
+    dead_letter_topic: str,
 ) -> dict[str, Any]:
     """Publish the DeadLetter envelope with a confluent-kafka producer; returns the record.
 
@@ -139,8 +140,7 @@ def park(
         stage=stage,
         failed_at_ms=failed_at_ms,
     )
-    default_topic, dl_key, data = _encoded(record, topic, codec)
-    target = dead_letter_topic or default_topic
+    target, dl_key, data = _encoded(record, topic, codec, dead_letter_topic)
     for _ in range(_BUFFER_RETRIES):
         try:
             producer.produce(target, value=data, key=dl_key)
@@ -159,10 +159,12 @@ def park(
     return record
 
 
-def _encoded(record: dict[str, Any], topic: str, codec: Codec | None) -> tuple[str, bytes, bytes]:
+def _encoded(
+    record: dict[str, Any], topic: str, codec: Codec | None, dead_letter_topic: str
+) -> tuple[str, bytes, bytes]:
     """(dead-letter topic, key = the original topic, envelope bytes)."""
     data = (codec or default_codec()).encode("DeadLetter", record)
-    return catalogue.topic_name(catalogue.DEADLETTER), topic.encode("utf-8")[:KEY_KEEP_BYTES], data
+    return dead_letter_topic, topic.encode("utf-8")[:KEY_KEEP_BYTES], data
 
 
 def park_message(
@@ -171,7 +173,8 @@ def park_message(
     error: str | BaseException,
     stage: str,
     codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
+    *,
+    dead_letter_topic: str,
 ) -> dict[str, Any]:
     """`park` for a confluent-kafka Message (topic/partition/offset/key/value taken from it)."""
     return park(
@@ -193,11 +196,12 @@ def decode_or_park(
     message: Any,
     stage: str,
     codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
+    *,
+    dead_letter_topic: str,
 ) -> tuple[str, dict[str, Any]] | None:
     """Decode a confluent-kafka Message, or park it and return None so the caller moves on.
 
-    The usual consumer loop: `decoded = decode_or_park(producer, msg, "sink")`,
+    The usual consumer loop: `decoded = decode_or_park(producer, msg, "sink", dead_letter_topic=dl)`,
     `if decoded is None: continue`.
     """
     codec = codec or default_codec()
