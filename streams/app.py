@@ -32,8 +32,6 @@ from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
 from topics.codec import default_codec
 
-log = logging.getLogger(__name__)
-
 # RocksDB per table partition: Faust's default block cache is 2 GiB per partition.
 STATE_ROCKS = {
     "block_cache_size": 32 * 2**20,
