@@ -35,6 +35,14 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
 )
 
+
+@app.callback()
+def _configure() -> None:
+    # Before every command (also when the app is invoked without `main`, as tests do):
+    # the one process-wide setting below the command line, the codec's framing.
+    use_schema_registry(settings().schema_registry_url)
+
+
 app.add_typer(cli_kafka.app, name="kafka", help="The local Apache Kafka broker (KRaft).")
 cli_simulate.register(app)
 app.add_typer(cli_topics.app, name="topics", help="Topic catalogue on the broker; schema releases.")
@@ -61,7 +69,6 @@ app.add_typer(
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
     mask_numbers_in_logs()
-    use_schema_registry(settings().schema_registry_url)
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:
