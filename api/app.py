@@ -49,12 +49,12 @@ def start_services(config: ApiConfig) -> Services:
     from api.webhooks import Dispatcher
     from ingest.api import CampaignClient
 
-    cp = ControlPlane(config.bootstrap, config.prefix)
+    cp = ControlPlane(config.kafka, config.topics)
     cp.start()
     svc = Services(config, cp, operator_key=accounts.operator_key(config.operator_key_file))
-    svc.readmodel = ReadModel(config.bootstrap, config.prefix, config.state_dir / "readmodel")
+    svc.readmodel = ReadModel(config.kafka, config.prefix, config.state_dir / "readmodel")
     svc.readmodel.start()
-    svc.client = CampaignClient(config.bootstrap, config.prefix, timeout=config.command_timeout_s)
+    svc.client = CampaignClient(config.kafka, config.topics, timeout=config.command_timeout_s)
     if config.webhooks:
         svc.dispatcher = Dispatcher(config, cp, svc.readmodel)
         svc.dispatcher.start()

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from topics.catalogue import Topics
+from topics.clients import KafkaSettings
+
 MiB = 1 << 20
 
 
 @dataclass(frozen=True)
 class ApiConfig:
-    bootstrap: str
-    prefix: str
+    kafka: KafkaSettings
+    topics: Topics
     state_dir: Path  # this replica's directory: read model, operator key
     host: str = "127.0.0.1"
     port: int = 8080
@@ -30,6 +33,10 @@ class ApiConfig:
     webhook_timeout_s: float = 5.0
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
+
+    @property
+    def prefix(self) -> str:
+        return self.topics.prefix
 
     @property
     def operator_key_file(self) -> Path:

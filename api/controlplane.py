@@ -23,7 +23,8 @@ from confluent_kafka.admin import AdminClient
 
 from topics import catalogue
 from topics.admin import create_topics
-from topics.clients import admin_config, consumer_config
+from topics.catalogue import Topics
+from topics.clients import KafkaSettings, admin_config, consumer_config
 from topics.codec import DecodeError, decode, encode
 from topics.producer import QUIET, TrackedProducer
 
@@ -66,9 +67,10 @@ def record_key(account_id: str, record_id: str) -> bytes:
 class ControlPlane:
     """The API's compacted topics (and account.status), one consumer, one producer."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.bootstrap = bootstrap
-        self.prefix = prefix
+    def __init__(self, kafka: KafkaSettings, layout: Topics) -> None:
+        self.kafka = kafka
+        self.layout = layout
+        prefix = self.prefix = layout.prefix
         self.topics = {logical: catalogue.topic_name(logical, prefix) for logical in KINDS}
         self.status_topic = catalogue.topic_name(catalogue.ACCOUNT_STATUS, prefix)
         self._kind_of = {name: KINDS[logical] for logical, name in self.topics.items()}
@@ -88,20 +90,17 @@ class ControlPlane:
 
     def ensure_topics(self) -> None:
         wanted = [
-            catalogue.spec(t, self.prefix)
-            for t in (*KINDS, catalogue.ACCOUNT_STATUS, catalogue.DEADLETTER)
+            self.layout.spec(t) for t in (*KINDS, catalogue.ACCOUNT_STATUS, catalogue.DEADLETTER)
         ]
-        conf = admin_config(log_level=QUIET, **{"bootstrap.servers": self.bootstrap})
+        conf = admin_config(self.kafka, log_level=QUIET)
         create_topics(wanted, admin=AdminClient(conf))
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Read every topic to its current end, then follow it in a thread."""
         self.ensure_topics()
-        self._producer = TrackedProducer(self.bootstrap)
+        self._producer = TrackedProducer(self.kafka)
         conf = consumer_config(
-            f"campaignflow-api-cp-{uuid.uuid4().hex}",
-            log_level=QUIET,
-            **{"bootstrap.servers": self.bootstrap},
+            self.kafka, f"campaignflow-api-cp-{uuid.uuid4().hex}", log_level=QUIET
         )
         consumer = Consumer(conf)
         parts: list[TopicPartition] = []

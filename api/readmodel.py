@@ -41,7 +41,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import DecodeError, decode
 from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record, dnc_key_scope
@@ -112,8 +112,8 @@ class ContactView:
 class ReadModel:
     """Follows the campaign topics into RocksDB; answers the API's reads."""
 
-    def __init__(self, bootstrap: str, prefix: str, directory: Path) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, prefix: str, directory: Path) -> None:
+        self.kafka = kafka
         self.prefix = prefix
         self.names = {t: catalogue.topic_name(t, prefix) for t in TOPICS}
         self._logical = {v: k for k, v in self.names.items()}
@@ -150,11 +150,7 @@ class ReadModel:
         self.campaigns[cid] = row
 
     def start(self) -> None:
-        conf = consumer_config(
-            f"campaignflow-api-read-{self.prefix}",
-            log_level=QUIET,
-            **{"bootstrap.servers": self.bootstrap},
-        )
+        conf = consumer_config(self.kafka, f"campaignflow-api-read-{self.prefix}", log_level=QUIET)
         consumer = Consumer(conf)
         parts = []
         for name in self.names.values():

@@ -101,7 +101,7 @@ def _rm(svc: Services) -> ReadModel:
 
 
 def _topic(svc: Services) -> str:
-    return catalogue.topic_name(catalogue.DNC, svc.config.prefix)
+    return svc.config.topics.name(catalogue.DNC)
 
 
 def _region(region: str) -> str:
@@ -126,10 +126,9 @@ def _wait_seen(svc: Services, writer: DncWriter) -> None:
 def _change(svc: Services, scope: Scope, numbers: list[str], remove: bool, at_ms: int) -> None:
     try:
         writer = change(
-            scope,
+            DncWriter(scope, svc.config.kafka, topic=_topic(svc)),
             numbers,
             remove=remove,
-            writer=DncWriter(scope, svc.config.bootstrap, topic=_topic(svc)),
             updated_at_ms=at_ms,
             timeout=svc.config.command_timeout_s,
         )
@@ -139,7 +138,7 @@ def _change(svc: Services, scope: Scope, numbers: list[str], remove: bool, at_ms
 
 
 def _import(svc: Services, scope: Scope, region: str, path: Path) -> DncImportOut:
-    writer = DncWriter(scope, svc.config.bootstrap, topic=_topic(svc))
+    writer = DncWriter(scope, svc.config.kafka, topic=_topic(svc))
     try:
         with path.open("rb") as stream:
             report = import_file(

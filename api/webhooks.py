@@ -85,13 +85,11 @@ class Dispatcher:
 
     def start(self) -> None:
         conf = consumer_config(
-            f"campaignflow-webhooks-{self.config.prefix}",
-            log_level=QUIET,
-            **{"bootstrap.servers": self.config.bootstrap},
+            self.config.kafka, f"campaignflow-webhooks-{self.config.prefix}", log_level=QUIET
         )
         self._consumer = Consumer(conf)
         self._consumer.subscribe([self.topic])
-        self._producer = TrackedProducer(self.config.bootstrap)
+        self._producer = TrackedProducer(self.config.kafka)
         self._thread = threading.Thread(target=self._run, name="api-webhooks", daemon=True)
         self._thread.start()
 

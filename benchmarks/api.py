@@ -41,11 +41,12 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from api import accounts  # noqa: E402
 from api.controlplane import ControlPlane  # noqa: E402
 from campaignflow import kafka_local  # noqa: E402
+from campaignflow.config import settings  # noqa: E402
 from campaigns import testing  # noqa: E402
 from campaigns.events import Command, CommandKind  # noqa: E402
 from ingest.api import CampaignClient  # noqa: E402
 from topics import catalogue  # noqa: E402
-from topics.admin import create_topics  # noqa: E402
+from topics.admin import admin_client, create_topics  # noqa: E402
 from topics.codec import encode  # noqa: E402
 from topics.producer import TrackedProducer  # noqa: E402
 from topics.translate import command_to_record  # noqa: E402
@@ -74,7 +75,7 @@ def definition(campaign_id: str, account: str) -> Any:
 
 
 def seed_campaigns(bootstrap: str, prefix: str, account: str, n: int) -> list[str]:
-    producer = TrackedProducer(bootstrap)
+    producer = TrackedProducer(settings().kafka_at(bootstrap))
     topic = catalogue.topic_name(catalogue.COMMANDS, prefix)
     now_us = time.time_ns() // 1000
     ids = [f"bench-{i:05d}" for i in range(n)]
@@ -163,8 +164,10 @@ def main() -> None:
 
     bootstrap = kafka_local.up().bootstrap
     prefix = f"bapi-{uuid.uuid4().hex[:8]}."
-    create_topics(list(catalogue.catalogue(prefix).values()))
-    cp = ControlPlane(bootstrap, prefix)
+    create_topics(
+        list(settings().topics_at(prefix).catalogue().values()), admin_client(settings().kafka)
+    )
+    cp = ControlPlane(settings().kafka_at(bootstrap), settings().topics_at(prefix))
     cp.start()
     key = accounts.create_account(cp, "bench").key
     cp.set_subscription("bench", True)
@@ -261,7 +264,9 @@ def main() -> None:
             # (b) contacts added: API vs the Python API, same campaign kind, same batch size
             target_ids = ids[:2]
             api_s = py_s = 0.0
-            with CampaignClient(bootstrap, prefix, timeout=60) as client:
+            with CampaignClient(
+                settings().kafka_at(bootstrap), settings().topics_at(prefix), timeout=60
+            ) as client:
                 # The account named, as the API names it: without it each call would
                 # find the campaign's create command by scanning campaign.commands.
                 client.add_contacts(

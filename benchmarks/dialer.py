@@ -45,7 +45,7 @@ from dialer import metrics  # noqa: E402
 from dialer.service import Dialer, DialerOptions  # noqa: E402
 from dialer.simulator import SimulatorAdapter, SimulatorConfig  # noqa: E402
 from topics import catalogue, clients  # noqa: E402
-from topics.admin import create_topics, delete_topics  # noqa: E402
+from topics.admin import admin_client, create_topics, delete_topics  # noqa: E402
 from topics.codec import decode, encode, encode_many  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def seed_calls(topic: str, n: int) -> None:
         }
         for i in range(n)
     ]
-    producer = Producer(clients.producer_config())
+    producer = Producer(clients.producer_config(settings().kafka))
     for rec, value in zip(records, encode_many("CallCreate", records), strict=True):
         while True:
             try:
@@ -82,8 +82,10 @@ def seed_calls(topic: str, n: int) -> None:
 
 def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
     """calls/s of the minimal consume -> (decode, encode) -> produce -> commit loop."""
-    consumer = Consumer(clients.consumer_config(f"bench-bare-{uuid.uuid4().hex[:6]}"))
-    producer = Producer(clients.producer_config(**{"linger.ms": 5}))
+    consumer = Consumer(
+        clients.consumer_config(settings().kafka, f"bench-bare-{uuid.uuid4().hex[:6]}")
+    )
+    producer = Producer(clients.producer_config(settings().kafka, **{"linger.ms": 5}))
     consumer.subscribe([call_topic])
     seen = 0
     start: float | None = None
@@ -150,6 +152,7 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
     """calls/s of the dialer with the simulator adapter at time_scale 0."""
     options = DialerOptions(
         dialer_id=f"bench-{uuid.uuid4().hex[:6]}",
+        kafka=settings().kafka,
         group_id=f"bench-dialer-{uuid.uuid4().hex[:6]}",
         topic_prefix=prefix,
         concurrency=concurrency,
@@ -160,8 +163,8 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
     marks: dict[str, float] = {}
 
     # Every run has a fresh placed-call record (the calls are the same ones each run).
-    placed = catalogue.spec(catalogue.PLACED, f"{prefix}{options.dialer_id}.")
-    create_topics([placed])
+    placed = settings().topics_at(f"{prefix}{options.dialer_id}.").spec(catalogue.PLACED)
+    create_topics([placed], admin_client(settings().kafka))
     RUN_TOPICS.append(placed.name)
 
     async def main() -> None:
@@ -193,8 +196,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="alternate bare/dialer pairs")
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    specs = [catalogue.spec(t, prefix) for t in catalogue.LOGICAL_NAMES]
-    create_topics(specs)
+    specs = [settings().topics_at(prefix).spec(t) for t in catalogue.LOGICAL_NAMES]
+    create_topics(specs, admin_client(settings().kafka))
     call_topic = catalogue.topic_name(catalogue.CALL_CREATE, prefix)
     outcome_topic = catalogue.topic_name(catalogue.OUTCOMES, prefix)
     try:
@@ -241,7 +244,7 @@ def main() -> None:
         ]
         print("BENCH " + json.dumps(report))
     finally:
-        delete_topics([s.name for s in specs] + RUN_TOPICS)
+        delete_topics([s.name for s in specs] + RUN_TOPICS, admin_client(settings().kafka))
 
 
 if __name__ == "__main__":

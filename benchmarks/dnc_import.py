@@ -27,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
+from campaignflow.config import settings
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -54,11 +56,15 @@ def write_file(path: Path, n: int, bad_every: int, seed: int = 7) -> None:
 
 
 def child_import(path: Path) -> dict[str, float]:
-    from ingest.dnc import Scope, import_file
+    from ingest.dnc import DncWriter, Scope, import_file
+    from topics import catalogue
 
+    s = settings()
     started = time.perf_counter()
+    scope = Scope("bench-account")
+    writer = DncWriter(scope, s.kafka, s.topics.name(catalogue.DNC))
     with path.open("rb") as stream:
-        report = import_file(stream, Scope("bench-account"), "US", keep_rejected=1 << 62)
+        report = import_file(stream, scope, "US", writer=writer, keep_rejected=1 << 62)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "numbers": report.accepted, "rejected": report.rejected_count}
 
@@ -69,7 +75,7 @@ def child_bare(path: Path, topic: str) -> dict[str, float]:
     from topics.clients import producer_config
 
     started = time.perf_counter()
-    producer = Producer(producer_config())
+    producer = Producer(producer_config(settings().kafka))
     sent = 0
     with path.open("rb") as stream:
         for line in stream:
@@ -117,11 +123,14 @@ def main() -> None:
     prefix = f"bench-dnc-{uuid.uuid4().hex[:8]}."
     os.environ["CAMPAIGNFLOW_TOPIC_PREFIX"] = prefix  # children inherit it
     from topics import catalogue
-    from topics.admin import create_topics, delete_topics
+    from topics.admin import admin_client, create_topics, delete_topics
 
-    dnc = catalogue.spec(catalogue.DNC, prefix)
+    dnc = settings().topics_at(prefix).spec(catalogue.DNC)
     bare_topic = prefix + "bare"
-    create_topics([dnc, dataclasses.replace(dnc, name=bare_topic, cleanup_policy="delete")])
+    create_topics(
+        [dnc, dataclasses.replace(dnc, name=bare_topic, cleanup_policy="delete")],
+        admin_client(settings().kafka),
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "numbers.txt"
@@ -134,7 +143,7 @@ def main() -> None:
             bare = run_child("bare", path, bare_topic)
             imp = run_child("import", path, bare_topic)
     finally:
-        delete_topics([dnc.name, bare_topic])
+        delete_topics([dnc.name, bare_topic], admin_client(settings().kafka))
     for name, r in (("bare read+produce", bare), ("dnc import", imp)):
         rate = r["numbers"] / r["seconds"]
         print(

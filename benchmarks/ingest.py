@@ -36,7 +36,7 @@ from campaigns import testing  # noqa: E402
 from ingest.upload import Target, ensure_topics, upload  # noqa: E402
 from topics import catalogue  # noqa: E402
 from topics.admin import create_topics, delete_topics  # noqa: E402
-from topics.clients import consumer_config, producer_config  # noqa: E402
+from topics.clients import KafkaSettings, consumer_config, producer_config  # noqa: E402
 
 AREAS = (212, 646, 415, 310, 312, 617, 202, 305, 404, 713, 206, 303, 512, 602, 702)
 
@@ -94,7 +94,7 @@ def _validate(chunk: list[str]) -> int:
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:
-    c = Consumer(consumer_config(f"bench-{uuid.uuid4().hex}", **{"bootstrap.servers": bootstrap}))
+    c = Consumer(consumer_config(KafkaSettings(bootstrap), f"bench-{uuid.uuid4().hex}"))
     parts = c.list_topics(topic, timeout=10).topics[topic].partitions
     ends = {}
     for p in parts:
@@ -127,7 +127,7 @@ def main() -> None:
     args = ap.parse_args()
     bootstrap = args.bootstrap or settings().bootstrap
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    target = Target(bootstrap, prefix)
+    target = Target(settings().kafka_at(bootstrap), settings().topics_at(prefix))
 
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "contacts.csv"
@@ -162,10 +162,10 @@ def main() -> None:
             validate_s = time.perf_counter() - t
             bare_topic = catalogue.topic_name(catalogue.CONTACTS, prefix + "bare.")
             create_topics(
-                [catalogue.spec(catalogue.CONTACTS, prefix + "bare.")],
+                [settings().topics_at(prefix + "bare.").spec(catalogue.CONTACTS)],
                 admin=AdminClient({"bootstrap.servers": bootstrap}),
             )
-            producer = Producer(producer_config(**{"bootstrap.servers": bootstrap}))
+            producer = Producer(producer_config(KafkaSettings(bootstrap)))
             t = time.perf_counter()
             for v in values:
                 while True:
@@ -179,7 +179,7 @@ def main() -> None:
             produce_s = time.perf_counter() - t
         finally:
             delete_topics(
-                [t.name for t in catalogue.catalogue(prefix).values()]
+                [t.name for t in settings().topics_at(prefix).catalogue().values()]
                 + [catalogue.topic_name(catalogue.CONTACTS, prefix + "bare.")],
                 admin=AdminClient({"bootstrap.servers": bootstrap}),
             )

@@ -36,13 +36,14 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from campaignflow.config import settings
 from sinks.batch import Batch
 from sinks.consumer import Sink
 from sinks.dsn import open_client
 from sinks.migrations import migrate
 from sinks.rows import COLUMNS, TABLES, Row, to_row
 from topics import catalogue
-from topics.admin import create_topics, delete_topics
+from topics.admin import admin_client, create_topics, delete_topics
 from topics.clients import producer_config
 from topics.codec import decode, encode_many
 
@@ -144,7 +145,7 @@ def main() -> None:
     creates, outcomes = records(args.calls, campaign)
     create_values = encode_many("CallCreate", creates)
     outcome_values = encode_many("CallOutcome", outcomes)
-    producer = Producer(producer_config())
+    producer = Producer(producer_config(settings().kafka))
     total = 2 * args.calls
     decoder = "Python" if args.python_decode else "ClickHouse (native Avro)"
     try:
@@ -162,8 +163,8 @@ def main() -> None:
                     stop.set()  # the previous repetition's sink
                     thread.join(60)
                 prefix = f"bench-{run_id}-{i}."
-                specs = list(catalogue.catalogue(prefix).values())
-                create_topics(specs)
+                specs = list(settings().topics_at(prefix).catalogue().values())
+                create_topics(specs, admin_client(settings().kafka))
                 names = {sp.logical: sp.name for sp in specs}
                 created.extend(names.values())
                 t = time.perf_counter()
@@ -198,7 +199,7 @@ def main() -> None:
                     )
                 ]
                 sink = Sink(
-                    dsn,
+                    settings().sink(dsn),
                     batch_rows=args.batch_rows,
                     batch_seconds=args.batch_seconds,
                     group_id=f"bench-{uuid.uuid4().hex[:6]}",
@@ -310,7 +311,7 @@ def main() -> None:
             bare.close()
             print("BENCH " + json.dumps(report))
     finally:
-        delete_topics(created)
+        delete_topics(created, admin_client(settings().kafka))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ from campaigns.engine import parse_call_id
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
 from topics import catalogue, translate
-from topics.admin import create_topics, delete_topics
-from topics.clients import consumer_config, producer_config
+from topics.admin import admin_client, create_topics, delete_topics
+from topics.clients import KafkaSettings, consumer_config, producer_config
 from topics.codec import decode, encode
 
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
@@ -100,12 +100,11 @@ class Bench:
         self.home = home
         self.prefix = f"bw-{uuid.uuid4().hex[:8]}."
         self.specs = {
-            k: replace(v, partitions=1) for k, v in catalogue.catalogue(self.prefix).items()
+            k: replace(v, partitions=1)
+            for k, v in settings().topics_at(self.prefix).catalogue().items()
         }
-        create_topics(self.specs.values())
-        self.producer = Producer(
-            producer_config(**{"bootstrap.servers": bootstrap, "linger.ms": 1})
-        )
+        create_topics(self.specs.values(), admin_client(settings().kafka))
+        self.producer = Producer(producer_config(KafkaSettings(bootstrap), **{"linger.ms": 1}))
         # The bench account's subscription: without a record an account cannot start.
         active = {"account_id": "bench", "active": True, "plan": None, "updated_at": 0}
         self.producer.produce(
@@ -223,15 +222,13 @@ class Bench:
         self.send(catalogue.OUTCOMES, cid, "CallOutcome", rec)
 
     def call_reader(self) -> Consumer:
-        c = Consumer(
-            consumer_config(f"bench-{uuid.uuid4().hex}", **{"bootstrap.servers": self.bootstrap})
-        )
+        c = Consumer(consumer_config(KafkaSettings(self.bootstrap), f"bench-{uuid.uuid4().hex}"))
         c.assign([TopicPartition(self.topic(catalogue.CALL_CREATE), 0, 0)])
         return c
 
     def close(self) -> None:
         self.kill(signal.SIGTERM)
-        delete_topics([s.name for s in self.specs.values()])
+        delete_topics([s.name for s in self.specs.values()], admin_client(settings().kafka))
 
 
 # ---- (a) sustained refill rate -----------------------------------------------------------------

@@ -29,10 +29,19 @@ from campaignflow import (
 from campaignflow.config import settings
 from campaignflow.runtime import mask_numbers_in_logs
 from topics.clients import BrokerUnreachable
+from topics.codec import use_schema_registry
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
 )
+
+
+@app.callback()
+def _configure() -> None:
+    # Before every command (also when the app is invoked without `main`, as tests do):
+    # the one process-wide setting below the command line, the codec's framing.
+    use_schema_registry(settings().schema_registry_url)
+
 
 app.add_typer(cli_kafka.app, name="kafka", help="The local Apache Kafka broker (KRaft).")
 cli_simulate.register(app)

@@ -26,8 +26,8 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
 
     s = settings()
     return ApiConfig(
-        bootstrap=s.bootstrap,
-        prefix=s.topic_prefix,
+        kafka=s.kafka,
+        topics=s.topics,
         state_dir=s.home / "api",
         host=host or s.api_host,
         port=port if port is not None else s.api_port,
@@ -44,7 +44,7 @@ def control_plane() -> Iterator[object]:
     from api.controlplane import ControlPlane
 
     s = settings()
-    cp = ControlPlane(s.bootstrap, s.topic_prefix)
+    cp = ControlPlane(s.kafka, s.topics)
     try:
         cp.start()
     except Exception as err:
@@ -161,9 +161,9 @@ def register(root: typer.Typer) -> None:
         import uvicorn
 
         from api.app import create_app
-        from topics.admin import create_topics
+        from campaignflow.config import create_catalogue_topics
 
-        create_topics()
+        create_catalogue_topics()
         config = api_config(host, port, webhooks)
         uvicorn.run(
             create_app(config),

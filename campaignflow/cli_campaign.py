@@ -105,8 +105,8 @@ def create(
     preview_at = _preview_instant(start)
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
-        require_broker(bootstrap)
-    client = CampaignClient(bootstrap, timeout=timeout)
+        require_broker(bootstrap or settings().bootstrap)
+    client = CampaignClient(settings().kafka_at(bootstrap), settings().topics, timeout=timeout)
     try:
         publish = yes
         summary = _run(
@@ -197,7 +197,7 @@ def _lifecycle(
     bootstrap: str | None,
     account: str | None,
 ) -> None:
-    require_broker(bootstrap)
+    require_broker(bootstrap or settings().bootstrap)
     with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.command(campaign_id, kind, wait=not no_wait)
@@ -209,7 +209,12 @@ def _lifecycle(
 
 
 def _client(bootstrap: str | None, timeout: float, account: str | None) -> CampaignClient:
-    return CampaignClient(bootstrap, timeout=timeout, account_id=account or settings().account_id)
+    return CampaignClient(
+        settings().kafka_at(bootstrap),
+        settings().topics,
+        timeout=timeout,
+        account_id=account or settings().account_id,
+    )
 
 
 def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
@@ -285,7 +290,7 @@ def schedule(
         raise fail(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
         raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
-    require_broker(bootstrap)
+    require_broker(bootstrap or settings().bootstrap)
     with _client(bootstrap, timeout, account) as client:
         try:
             answer = client.schedule(campaign_id, when, wait=not no_wait)
@@ -299,8 +304,8 @@ def schedule(
 @app.command("list")
 def list_(bootstrap: Bootstrap = None) -> None:
     """Known campaigns (from their create commands) and their last status."""
-    require_broker(bootstrap)
-    with CampaignClient(bootstrap) as client:
+    require_broker(bootstrap or settings().bootstrap)
+    with CampaignClient(settings().kafka_at(bootstrap), settings().topics) as client:
         try:
             found = client.campaigns()
         except KafkaException as err:

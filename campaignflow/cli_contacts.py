@@ -57,9 +57,12 @@ def add(
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
-    require_broker(bootstrap)
+    require_broker(bootstrap or settings().bootstrap)
     with CampaignClient(
-        bootstrap, timeout=timeout, account_id=account or settings().account_id
+        settings().kafka_at(bootstrap),
+        settings().topics,
+        timeout=timeout,
+        account_id=account or settings().account_id,
     ) as client:
         try:
             result = client.add_contacts(

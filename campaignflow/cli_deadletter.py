@@ -15,6 +15,7 @@ import typer
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
+from campaignflow.config import settings
 from topics import catalogue
 from topics.clients import consumer_config, require_broker
 from topics.codec import DecodeError, decode
@@ -38,9 +39,12 @@ def read_envelope(value: bytes | None, topic: str, partition: int, offset: int) 
 
 def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, envelope) of the dead-letter topic, oldest first, at most `limit`."""
-    name = catalogue.topic_name(catalogue.DEADLETTER)
-    require_broker()
-    c = Consumer(consumer_config("campaignflow-deadletter-reader", **{"enable.auto.commit": False}))
+    s = settings()
+    name = s.topics.name(catalogue.DEADLETTER)
+    require_broker(s.bootstrap)
+    c = Consumer(
+        consumer_config(s.kafka, "campaignflow-deadletter-reader", **{"enable.auto.commit": False})
+    )
     try:
         meta = c.list_topics(name, timeout=10).topics.get(name)
         if meta is None or meta.error is not None:
@@ -103,7 +107,7 @@ def replay(
                 f" {rec['value_length']} bytes (sha256 {rec.get('value_sha256')}); nothing to replay"
             )
             raise typer.Exit(1)
-        producer = TrackedProducer()
+        producer = TrackedProducer(settings().kafka)
         producer.produce(rec["topic"], rec["value"], rec.get("key"))
         if producer.flush(30) != 0:
             console.print("[red]the broker did not acknowledge the replay within 30 s[/red]")

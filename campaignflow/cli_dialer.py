@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         from dialer.adapter import Adapter
         from dialer.script import ScriptError, load_script
-        from dialer.service import Dialer, DialerOptions
+        from dialer.service import Dialer
         from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
         from dialer.webhook import WebhookAdapter
 
@@ -68,9 +68,7 @@ def register(app: typer.Typer) -> None:
         kind = adapter or s.dialer_adapter
         if concurrency is not None and concurrency < 1:
             _fail("--concurrency must be >= 1")
-        options = DialerOptions.from_settings(
-            dialer_id=dialer_id, concurrency=concurrency, group_id=group_id
-        )
+        options = s.dialer(dialer_id=dialer_id, concurrency=concurrency, group_id=group_id)
         chosen: Adapter
         if kind == "simulator":
             try:
@@ -112,7 +110,7 @@ def register(app: typer.Typer) -> None:
         else:
             _fail(f"unknown adapter {kind!r}; use simulator or webhook")
             return
-        require_broker()
+        require_broker(options.kafka.bootstrap)
         port = s.dialer_metrics_port if metrics_port is None else metrics_port
         if port:
             start_http_server(port, addr=s.dialer_metrics_bind)

@@ -16,7 +16,9 @@ import typer
 from confluent_kafka import KafkaException
 
 from campaignflow.cli_campaign import Bootstrap, broker_error, fail
+from campaignflow.config import settings
 from ingest.dnc import (
+    DncWriter,
     RejectedLine,
     Scope,
     change,
@@ -26,6 +28,7 @@ from ingest.dnc import (
     read_lists,
     region_code,
 )
+from topics import catalogue
 from topics.producer import DeliveryError
 from topics.translate import dnc_key_scope
 
@@ -61,6 +64,11 @@ def _region(region: str) -> str:
         raise fail(f"--default-region: {err}") from None
 
 
+def _topic() -> str:
+    """The campaign.dnc topic's real name."""
+    return settings().topics.name(catalogue.DNC)
+
+
 def _numbers(numbers: list[str], region: str) -> list[str]:
     region = _region(region)
     out = []
@@ -74,7 +82,7 @@ def _numbers(numbers: list[str], region: str) -> list[str]:
 
 def _write(scope: Scope, numbers: list[str], bootstrap: str | None, remove: bool) -> None:
     try:
-        change(scope, numbers, remove=remove, bootstrap=bootstrap)
+        change(DncWriter(scope, settings().kafka_at(bootstrap), _topic()), numbers, remove=remove)
     except (DeliveryError, KafkaException) as err:
         raise fail(broker_error(err), 1) from None
 
@@ -149,7 +157,7 @@ def import_(
             stream,
             scope,
             region,
-            bootstrap=bootstrap,
+            writer=DncWriter(scope, settings().kafka_at(bootstrap), _topic()),
             keep_rejected=SHOWN_REJECTS if out is None else 1 << 62,
             on_reject=on_reject,
         )
@@ -203,7 +211,7 @@ def export(
 
 def _read(scope: Scope | None, bootstrap: str | None) -> dict[bytes, int]:
     try:
-        return read_lists(scope, bootstrap)
+        return read_lists(scope, settings().kafka_at(bootstrap), _topic())
     except (LookupError, TimeoutError) as err:
         raise fail(str(err), 1) from None
     except KafkaException as err:

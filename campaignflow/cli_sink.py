@@ -8,13 +8,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from campaignflow.config import settings
 from topics.clients import require_broker
+
+if TYPE_CHECKING:
+    from sinks.query import QueryResult
 
 analytics = typer.Typer(no_args_is_help=True, help="The analytics database (ClickHouse).")
 
@@ -29,10 +32,10 @@ def migrate_cmd(
     dsn: str = typer.Option(None, help="ClickHouse DSN (default: settings, else embedded)."),
 ) -> None:
     """Create or update the tables and views (idempotent)."""
-    from sinks.dsn import ClickHouseUnavailable, default_dsn, open_client, redact
+    from sinks.dsn import ClickHouseUnavailable, open_client, redact
     from sinks.migrations import MigrationError, migrate
 
-    target = dsn or default_dsn()
+    target = dsn or settings().dsn
     try:
         client = open_client(target)
         done = migrate(client)
@@ -54,22 +57,23 @@ def sink_cmd(
     Queries are served on 127.0.0.1 to holders of the token in <home>/sink.token
     (written at first start, mode 0600; delete it and restart the sink to rotate it).
     """
-    from sinks.access import TokenFileError, ensure_token, token_path
+    from sinks.access import TokenFileError, ensure_token
     from sinks.consumer import Sink
-    from sinks.dsn import default_dsn, redact
+    from sinks.dsn import redact
     from sinks.server import QueryServer
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    target = dsn or default_dsn()
+    config = settings().sink(dsn)
+    target = config.dsn
     try:
-        token = ensure_token(token_path(settings().home))
+        token = ensure_token(settings().sink_token_file)
     except TokenFileError as exc:
         _fail(f"sink: {exc}")
         return
-    require_broker()
-    sink = Sink(target, batch_rows=batch_rows, batch_seconds=batch_seconds, group_id=group)
+    require_broker(config.kafka.bootstrap)
+    sink = Sink(config, batch_rows=batch_rows, batch_seconds=batch_seconds, group_id=group)
     try:
         server = QueryServer(target, port or settings().sink_port, token)
     except OSError as exc:
@@ -92,6 +96,14 @@ def sink_cmd(
         server.stop()
 
 
+def run_query(query: str, dsn: str | None = None) -> QueryResult:
+    """`sinks.query.run_query` against the settings' ClickHouse (or `dsn`) and sink."""
+    from sinks.query import run_query as run
+
+    s = settings()
+    return run(query, dsn or s.dsn, s.sink_port, s.sink_token_file)
+
+
 def sql_cmd(
     query: str = typer.Argument(..., help="A read-only SQL query."),
     fmt: str = typer.Option("table", "--format", help="table | tsv | json"),
@@ -102,7 +114,7 @@ def sql_cmd(
     Through the running sink (with the token of <home>/sink.token), or directly.
     """
     from sinks.dsn import ClickHouseUnavailable
-    from sinks.query import QueryError, run_query
+    from sinks.query import QueryError
     from sinks.server import to_json_value
 
     try:
@@ -139,7 +151,7 @@ def report_cmd(
 ) -> None:
     """Progress, outcomes by hour, answer rates, attempts and durations of one campaign."""
     from sinks.dsn import ClickHouseUnavailable
-    from sinks.query import QueryError, run_query
+    from sinks.query import QueryError
     from sinks.report import gather, render
     from sinks.report import plot as draw
 

@@ -10,22 +10,24 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("create")
 def create() -> None:
     """Create every catalogue topic that is missing (existing topics are left alone)."""
-    from topics.admin import create_topics
+    from campaignflow.config import create_catalogue_topics, settings
     from topics.clients import require_broker
 
-    require_broker()
-    for name, outcome in sorted(create_topics().items()):
+    require_broker(settings().bootstrap)
+    for name, outcome in sorted(create_catalogue_topics().items()):
         typer.echo(f"{outcome:8} {name}")
 
 
 @app.command("list")
 def list_() -> None:
     """Show every catalogue topic: exists?, partitions, cleanup policy, schema, key."""
-    from topics.admin import list_topics
+    from campaignflow.config import settings
+    from topics.admin import admin_client, list_topics
     from topics.clients import require_broker
 
-    require_broker()
-    for st in list_topics():
+    s = settings()
+    require_broker(s.bootstrap)
+    for st in list_topics(s.topics.catalogue().values(), admin_client(s.kafka)):
         t = st.spec
         have = f"{st.partitions}/{t.partitions}" if st.exists else f"missing/{t.partitions}"
         typer.echo(f"{t.name:40} {have:10} {t.cleanup_policy:8} {t.schema:18} key={t.key}")

@@ -32,15 +32,15 @@ def worker(
     ] = True,
 ) -> None:
     """Run an engine worker: consumes commands, contacts, outcomes and ticks; emits call:create."""
+    from campaignflow.config import create_catalogue_topics
     from streams.app import Worker, build_app
-    from topics.admin import create_topics as create
     from topics.clients import require_broker
 
-    require_broker()
+    require_broker(settings().bootstrap)
     if create_topics:
-        create()
+        create_catalogue_topics()
     logging.basicConfig(level=loglevel.upper())
-    app = build_app(web_port, data_dir)
+    app = build_app(settings().worker(web_port, data_dir))
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

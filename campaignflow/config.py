@@ -6,11 +6,21 @@ here and document it in its description.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from topics.catalogue import DEFAULT_PARTITIONS, Topics
+from topics.clients import KafkaSettings
+
+if TYPE_CHECKING:
+    from dialer.service import DialerOptions
+    from sinks.settings import SinkSettings
+    from streams.settings import WorkerSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +83,7 @@ class Settings(BaseSettings):
         default=None, description="Passed to clients as ssl.ca.location."
     )
     partitions: int = Field(
-        default=6,
+        default=DEFAULT_PARTITIONS,
         description="Partitions of every campaign-keyed topic (all the same, so they co-partition).",
     )
     replication_factor: int | None = Field(
@@ -204,7 +214,98 @@ class Settings(BaseSettings):
         """Replicas of every created topic: the setting, else 3 on a 3-node local cluster."""
         return self.replication_factor or min(3, self.kafka_brokers)
 
+    # -- what the command line hands down (the packages below never read settings) --------
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """The cluster every client of this process talks to."""
+        return KafkaSettings(
+            bootstrap=self.bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_ca_location=self.kafka_ssl_ca_location,
+        )
+
+    def kafka_at(self, bootstrap: str | None) -> KafkaSettings:
+        """`kafka`, with a command's `--bootstrap` (when given) instead of the setting's."""
+        kafka = self.kafka
+        return replace(kafka, bootstrap=bootstrap) if bootstrap else kafka
+
+    @property
+    def topics(self) -> Topics:
+        """The topic layout: prefix, partitions, replication."""
+        return Topics(self.topic_prefix, self.partitions, self.topic_replication)
+
+    def topics_at(self, prefix: str) -> Topics:
+        """The settings' layout under another prefix (tests and benchmarks isolate by prefix)."""
+        return Topics(prefix, self.partitions, self.topic_replication)
+
+    @property
+    def dsn(self) -> str:
+        """The ClickHouse DSN: the setting, else the embedded engine under `home`."""
+        from sinks.dsn import default_dsn
+
+        return self.clickhouse_dsn or default_dsn(self.home)
+
+    @property
+    def sink_token_file(self) -> Path:
+        from sinks.access import token_path
+
+        return token_path(self.home)
+
+    def worker(self, web_port: int | None = None, data_dir: Path | None = None) -> WorkerSettings:
+        """The engine worker's settings (`campaignflow worker`)."""
+        from streams.settings import WorkerSettings
+
+        port = web_port or self.worker_port
+        return WorkerSettings(
+            kafka=self.kafka,
+            topics=self.topics,
+            data_dir=data_dir or (self.home / "worker" / str(port)),
+            web_port=port,
+            web_bind=self.worker_bind,
+            advertised_host=self.worker_advertised_host,
+            account_default_active=self.account_default_active,
+        )
+
+    def sink(self, dsn: str | None = None) -> SinkSettings:
+        """The ClickHouse sink's settings (`campaignflow sink`)."""
+        from sinks.settings import SinkSettings
+
+        return SinkSettings(dsn=dsn or self.dsn, kafka=self.kafka, topic_prefix=self.topic_prefix)
+
+    def default_dialer_id(self) -> str:
+        import socket
+
+        return self.dialer_id or f"dialer-{socket.gethostname()}"
+
+    def dialer(self, **overrides: Any) -> DialerOptions:
+        """The dialer's options; `overrides` that are not None win (`campaignflow dialer`)."""
+        from dialer.service import DialerOptions
+        from topics import catalogue
+
+        values: dict[str, Any] = {
+            "dialer_id": self.default_dialer_id(),
+            "concurrency": self.dialer_concurrency,
+            "group_id": catalogue.group_id(self.dialer_group_id, self.topic_prefix),
+            "dedupe_size": self.dialer_dedupe_size,
+            "topic_prefix": self.topic_prefix,
+            "kafka": self.kafka,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return DialerOptions(**values)
+
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return Settings()
+
+
+def create_catalogue_topics(s: Settings | None = None) -> dict[str, str]:
+    """Create every missing catalogue topic with the settings' layout; name -> outcome."""
+    from topics.admin import admin_client, create_topics
+
+    s = s or settings()
+    return create_topics(s.topics.catalogue().values(), admin_client(s.kafka))

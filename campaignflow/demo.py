@@ -64,10 +64,13 @@ class Progress:
 
 def _follow(campaign_id: str, since_ms: int) -> Consumer:
     """A consumer of the call and event topics from `since_ms` on, no group commits."""
-    c = Consumer(consumer_config(f"demo-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False}))
+    s = settings()
+    c = Consumer(
+        consumer_config(s.kafka, f"demo-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False})
+    )
     parts = []
     for logical in (catalogue.CALL_CREATE, catalogue.OUTCOMES, catalogue.EVENTS):
-        name = catalogue.topic_name(logical)
+        name = s.topics.name(logical)
         meta = c.list_topics(name, timeout=10).topics[name]
         parts += [TopicPartition(name, p, since_ms) for p in meta.partitions]
     c.assign(c.offsets_for_times(parts, timeout=10))
@@ -122,7 +125,7 @@ def run(console: Console) -> int:
     cid = definition.campaign_id
     since_ms = int(time.time() * 1000) - 5_000
     say(f"[bold]2/4[/bold] creating campaign {cid} from {EXAMPLE.relative_to(REPO_ROOT)}/")
-    with CampaignClient(timeout=60) as client:
+    with CampaignClient(settings().kafka, settings().topics, timeout=60) as client:
         summary = client.create(definition, EXAMPLE / "contacts.csv", wait=True)
         say(
             f"    {summary.accepted:,} contacts accepted, {summary.rejected:,} rejected; engine says: {summary.answer}"
@@ -154,9 +157,10 @@ def run(console: Console) -> int:
         return 1
     say("[bold]4/4[/bold] waiting for ClickHouse to hold every call, then the report")
     _wait_for_sink(cid, progress.created, sum(progress.outcomes.values()))
+    from campaignflow.cli_sink import run_query
     from sinks.report import gather, render
 
-    render(gather(cid), console)
+    render(gather(cid, run_query), console)
     accepted = summary.accepted
     kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
     parts = {k: progress.finals.get(k, 0) for k in kinds}
@@ -180,7 +184,7 @@ def _demo_account(account_id: str) -> str:
     from api.controlplane import ControlPlane
 
     s = settings()
-    cp = ControlPlane(s.bootstrap, s.topic_prefix)
+    cp = ControlPlane(s.kafka, s.topics)
     cp.start()
     try:
         if cp.get("account", account_id, account_id) is None:
@@ -194,7 +198,7 @@ def _demo_account(account_id: str) -> str:
 
 
 def _wait_for_sink(cid: str, calls: int, outcomes: int, timeout: float = 60) -> None:
-    from sinks.query import run_query
+    from campaignflow.cli_sink import run_query
 
     sql = (
         f"SELECT (SELECT count() FROM call_attempts FINAL WHERE campaign_id = '{cid}'),"

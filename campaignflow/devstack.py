@@ -155,11 +155,11 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def up(say: Say, dialer_args: tuple[str, ...] = ()) -> list[ServiceStatus]:
-    from topics.admin import create_topics
+    from campaignflow.config import create_catalogue_topics
 
     broker = kafka_local.up(say=say)
     say(f"kafka: {broker.bootstrap}")
-    create_topics()
+    create_catalogue_topics()
     say("topics: created")
     started = [(svc, start(svc, say)) for svc in services(dialer_args)]
     for svc, pid in started:

@@ -335,7 +335,7 @@ def up(layout: Layout | None = None, say: Say = _quiet) -> Status:
     if layout is None and s.kafka_bootstrap_servers:
         from topics.clients import admin_config
 
-        conf = admin_config()
+        conf = admin_config(s.kafka)
         if not broker_answers(conf.pop("bootstrap.servers"), timeout=15, **conf):
             raise KafkaLocalError(
                 f"KAFKA_BOOTSTRAP_SERVERS={s.kafka_bootstrap_servers} does not answer."

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +37,6 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from campaignflow.config import settings
 from dialer import metrics
 from dialer.adapter import (
     ENDED,
@@ -64,26 +62,23 @@ from dialer.calls import (
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter
+from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
 
 
-def default_dialer_id() -> str:
-    return settings().dialer_id or f"dialer-{socket.gethostname()}"
-
-
-@dataclass
+@dataclass(kw_only=True)
 class DialerOptions:
-    """How one dialer process runs (defaults from settings)."""
+    """How one dialer process runs (the command line builds it from its settings)."""
 
     dialer_id: str
+    kafka: KafkaSettings
+    topic_prefix: str = ""
     concurrency: int = 100
     group_id: str = "campaignflow-dialer"
     dedupe_size: int = 1_000_000  # call ids of the placed-call record kept in memory
-    topic_prefix: str | None = None  # None: settings().topic_prefix
-    bootstrap: str | None = None  # None: settings().bootstrap
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
     commit_interval: float = 0.1
@@ -91,18 +86,6 @@ class DialerOptions:
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
     ack_timeout_seconds: float = 30.0  # wait this long for the record's acks before dialling
-
-    @classmethod
-    def from_settings(cls, **overrides: Any) -> DialerOptions:
-        s = settings()
-        values: dict[str, Any] = {
-            "dialer_id": default_dialer_id(),
-            "concurrency": s.dialer_concurrency,
-            "group_id": catalogue.group_id(s.dialer_group_id, s.topic_prefix),
-            "dedupe_size": s.dialer_dedupe_size,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 class ReadCall(NamedTuple):
@@ -127,16 +110,14 @@ class Dialer:
         self.inbound_topic = catalogue.topic_name(catalogue.INBOUND, prefix)
         self.deadletter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
         self.placed_topic = catalogue.topic_name(catalogue.PLACED, prefix)
-        extra: dict[str, Any] = {}
-        if options.bootstrap:
-            extra["bootstrap.servers"] = options.bootstrap
-        consumer_extra = dict(extra, **{"session.timeout.ms": options.session_timeout_ms})
+        kafka = options.kafka
+        consumer_extra: dict[str, Any] = {"session.timeout.ms": options.session_timeout_ms}
         if options.static_membership:
             consumer_extra["group.instance.id"] = options.dialer_id
-        self.consumer = Consumer(clients.consumer_config(options.group_id, **consumer_extra))
+        self.consumer = Consumer(clients.consumer_config(kafka, options.group_id, **consumer_extra))
         # Delivery reports only for failures: no Python callback per delivered message.
         self.producer = TrackedProducer(
-            options.bootstrap,
+            kafka,
             errors_only=True,
             on_error=self._delivered,
             quiet=False,
@@ -144,7 +125,7 @@ class Dialer:
         )
         self.placed = PlacedRecord(
             self.producer,
-            clients.consumer_config("placed-restore", **extra),
+            clients.consumer_config(kafka, "placed-restore"),
             self.placed_topic,
             self.codec,
             options.dialer_id,

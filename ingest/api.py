@@ -32,6 +32,8 @@ from ingest.rowcodec import batch_value, encode_contact
 from ingest.summary import UploadSummary
 from ingest.upload import BATCH_CONTACTS, Target, ensure_topics, upload
 from topics import catalogue
+from topics.catalogue import Topics
+from topics.clients import KafkaSettings
 from topics.producer import TrackedProducer
 
 
@@ -51,14 +53,14 @@ class CampaignClient:
 
     def __init__(
         self,
-        bootstrap: str | None = None,
-        prefix: str | None = None,
+        kafka: KafkaSettings,
+        topics: Topics,
         timeout: float = 30.0,
         account_id: str | None = None,
     ) -> None:
         """`account_id`: the account every command and batch is sent for; None = each
         campaign's own account, read from its create command (an operator's tool)."""
-        self.target = Target(bootstrap, prefix)
+        self.target = Target(kafka, topics)
         self.timeout = timeout
         self.account_id = account_id
         self._producer: TrackedProducer | None = None
@@ -70,7 +72,7 @@ class CampaignClient:
             ensure_topics(self.target)
             self._topics_ready = True
         if self._producer is None:
-            self._producer = TrackedProducer(self.target.bootstrap)
+            self._producer = TrackedProducer(self.target.kafka)
         return self._producer
 
     # ---- create ---------------------------------------------------------------
@@ -163,7 +165,7 @@ class CampaignClient:
     # ---- lifecycle --------------------------------------------------------------
 
     def _definition(self, campaign_id: str) -> CampaignDefinition:
-        info = listing.find(campaign_id, self.target.bootstrap, self.target.prefix)
+        info = listing.find(campaign_id, self.target.kafka, self.target.prefix)
         if info is None or info.definition is None:
             raise UnknownCampaign(
                 f"campaign {campaign_id!r}: no create command on "
@@ -183,7 +185,7 @@ class CampaignClient:
             self.producer,
             campaign_id,
             cmd,
-            bootstrap=self.target.bootstrap,
+            kafka=self.target.kafka,
             prefix=self.target.prefix,
             wait=wait,
             timeout=self.timeout,
@@ -232,7 +234,7 @@ class CampaignClient:
         return self._send(campaign_id, cmd, wait, account_id)
 
     def campaigns(self) -> list[listing.CampaignInfo]:
-        return listing.campaigns(self.target.bootstrap, self.target.prefix)
+        return listing.campaigns(self.target.kafka, self.target.prefix)
 
     # ---- lifetime ---------------------------------------------------------------
 

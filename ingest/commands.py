@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.windows import from_datetime
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import DecodeError, decode, encode
 from topics.producer import QUIET, TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
@@ -82,10 +82,8 @@ class Answer:
 class EventWatch:
     """A consumer on campaign.events from its current end, for answers to our commands."""
 
-    def __init__(self, bootstrap: str | None, prefix: str | None) -> None:
-        conf = consumer_config(f"campaignflow-cli-{uuid.uuid4().hex}", log_level=QUIET)
-        if bootstrap:
-            conf["bootstrap.servers"] = bootstrap
+    def __init__(self, kafka: KafkaSettings, prefix: str) -> None:
+        conf = consumer_config(kafka, f"campaignflow-cli-{uuid.uuid4().hex}", log_level=QUIET)
         self.topic = catalogue.topic_name(catalogue.EVENTS, prefix)
         self._consumer = Consumer(conf)
         meta = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
@@ -133,7 +131,7 @@ def publish(
     producer: TrackedProducer,
     campaign_id: str,
     command: Command,
-    prefix: str | None = None,
+    prefix: str,
     timeout: float = 30.0,
 ) -> None:
     """Send one command and wait until the broker acknowledged it."""
@@ -151,8 +149,8 @@ def send(
     campaign_id: str,
     command: Command,
     *,
-    bootstrap: str | None = None,
-    prefix: str | None = None,
+    kafka: KafkaSettings,
+    prefix: str,
     wait: bool = True,
     timeout: float = 30.0,
 ) -> Answer:
@@ -160,7 +158,7 @@ def send(
     if not wait:
         publish(producer, campaign_id, command, prefix, timeout)
         return Answer("sent", command.command_id)
-    watch = EventWatch(bootstrap, prefix)
+    watch = EventWatch(kafka, prefix)
     try:
         publish(producer, campaign_id, command, prefix, timeout)
         return watch.wait(campaign_id, command.command_id, command.kind, timeout)

@@ -22,8 +22,7 @@ import phonenumbers
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.contacts import normalise_number
-from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import Codec, DecodeError, default_codec
 from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
@@ -133,14 +132,15 @@ class DncWriter:
     def __init__(
         self,
         scope: Scope,
-        bootstrap: str | None = None,
+        kafka: KafkaSettings,
+        topic: str,
         codec: Codec | None = None,
-        topic: str | None = None,
     ) -> None:
+        """`topic`: the campaign.dnc topic's real name (`catalogue.topic_name`)."""
         self.scope = scope
-        self.topic = topic or catalogue.topic_name(catalogue.DNC)
+        self.topic = topic
         self.codec = codec or default_codec()
-        self.producer = TrackedProducer(bootstrap)
+        self.producer = TrackedProducer(kafka)
 
     def add(self, number: str, updated_at_ms: int | None = None) -> None:
         at = int(time.time() * 1000) if updated_at_ms is None else updated_at_ms
@@ -159,23 +159,16 @@ class DncWriter:
 
 
 def change(
-    scope: Scope,
+    writer: DncWriter,
     numbers: Iterable[str],
     *,
     remove: bool = False,
-    bootstrap: str | None = None,
-    writer: DncWriter | None = None,
     updated_at_ms: int | None = None,
     timeout: float = 60.0,
 ) -> DncWriter:
-    """Put E.164 numbers on a list (or take them off); every change acknowledged on return.
-
-    The one write path of `dnc add|remove` and the API; returns the writer (`written()`).
-    """
-    if writer is None:
-        writer = DncWriter(scope, bootstrap)
-    elif writer.scope != scope:
-        raise ValueError(f"the writer is for {writer.scope}, the change for {scope}")
+    """Put E.164 numbers on the writer's list (or take them off); every change acknowledged
+    on return. The one write path of `dnc add|remove` and the API; returns the writer
+    (`written()`)."""
     for number in numbers:
         if remove:
             writer.remove(number)
@@ -190,20 +183,15 @@ def import_file(
     scope: Scope,
     region: str,
     *,
-    bootstrap: str | None = None,
+    writer: DncWriter,
     keep_rejected: int = 10_000,
     on_reject: Callable[[RejectedLine], None] | None = None,
-    writer: DncWriter | None = None,
 ) -> ImportReport:
-    """Stream a file of numbers onto a list; every accepted number acknowledged on return.
-
-    `writer` (of the same scope) lets a caller choose the topic and read `written()` after.
-    """
-    report = ImportReport()
-    if writer is None:
-        writer = DncWriter(scope, bootstrap)
-    elif writer.scope != scope:
+    """Stream a file of numbers onto the writer's list; every accepted number acknowledged
+    on return (the caller may read `writer.written()` after)."""
+    if writer.scope != scope:
         raise ValueError(f"the writer is for {writer.scope}, the import for {scope}")
+    report = ImportReport()
     now = int(time.time() * 1000)
     seen_rejects = 0
     for number in numbers_of(stream, region, report, keep_rejected):
@@ -220,10 +208,10 @@ def import_file(
 
 
 def read_lists(
-    scope: Scope | None = None,
-    bootstrap: str | None = None,
+    scope: Scope | None,
+    kafka: KafkaSettings,
+    topic: str,
     timeout: float = 10.0,
-    topic: str | None = None,
 ) -> dict[bytes, int]:
     """Every entry on the lists now (one list, or all with scope None), read from the topic:
     raw key -> updated_at (epoch millis); `entries()` and `dnc_key_scope` read the keys.
@@ -232,12 +220,10 @@ def read_lists(
     a key replaces the earlier one, a tombstone (or `blocked: false`) removes it. Only the
     raw keys are kept (about 100 bytes an entry), so a list of millions fits.
     """
-    name = topic or catalogue.topic_name(catalogue.DNC)
+    name = topic
     # librdkafka prefetches up to 64 MB a partition by default: more than the list itself.
     extra: dict[str, Any] = {"enable.auto.commit": False, "queued.max.messages.kbytes": 8192}
-    if bootstrap:
-        extra["bootstrap.servers"] = bootstrap
-    consumer = Consumer(consumer_config("campaignflow-dnc-reader", **extra))
+    consumer = Consumer(consumer_config(kafka, "campaignflow-dnc-reader", **extra))
     out: dict[bytes, int] = {}
     try:
         meta = consumer.list_topics(name, timeout=timeout).topics.get(name)

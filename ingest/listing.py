@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import DecodeError, decode
 from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record
@@ -34,13 +34,9 @@ class CampaignInfo:
     definition: CampaignDefinition | None = None
 
 
-def read_topic(
-    topic: str, bootstrap: str | None, timeout: float = 10.0
-) -> Iterator[dict[str, Any]]:
+def read_topic(topic: str, kafka: KafkaSettings, timeout: float = 10.0) -> Iterator[dict[str, Any]]:
     """Every decodable record of a topic, from the start to its end as of now."""
-    conf = consumer_config(f"campaignflow-list-{uuid.uuid4().hex}", log_level=QUIET)
-    if bootstrap:
-        conf["bootstrap.servers"] = bootstrap
+    conf = consumer_config(kafka, f"campaignflow-list-{uuid.uuid4().hex}", log_level=QUIET)
     consumer = Consumer(conf)
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
@@ -82,10 +78,10 @@ def _named(value: Any) -> tuple[str, dict[str, Any]]:
     return "", value
 
 
-def campaigns(bootstrap: str | None = None, prefix: str | None = None) -> list[CampaignInfo]:
+def campaigns(kafka: KafkaSettings, prefix: str) -> list[CampaignInfo]:
     """Every campaign that has a create command, with its last known status."""
     found: dict[str, CampaignInfo] = {}
-    for rec in read_topic(catalogue.topic_name(catalogue.COMMANDS, prefix), bootstrap):
+    for rec in read_topic(catalogue.topic_name(catalogue.COMMANDS, prefix), kafka):
         name, body = _named(rec["command"])
         campaign_id = rec["campaign_id"]
         if name == "CreateCampaign" and campaign_id not in found:
@@ -103,7 +99,7 @@ def campaigns(bootstrap: str | None = None, prefix: str | None = None) -> list[C
             )
         elif name == "AddContacts" and campaign_id in found:
             found[campaign_id].expected_contacts += int(body["count"])
-    for rec in read_topic(catalogue.topic_name(catalogue.EVENTS, prefix), bootstrap):
+    for rec in read_topic(catalogue.topic_name(catalogue.EVENTS, prefix), kafka):
         name, body = _named(rec["body"])
         info = found.get(rec["campaign_id"])
         if info is not None and name == "StatusChanged":
@@ -111,10 +107,8 @@ def campaigns(bootstrap: str | None = None, prefix: str | None = None) -> list[C
     return sorted(found.values(), key=lambda c: c.campaign_id)
 
 
-def find(
-    campaign_id: str, bootstrap: str | None = None, prefix: str | None = None
-) -> CampaignInfo | None:
-    for info in campaigns(bootstrap, prefix):
+def find(campaign_id: str, kafka: KafkaSettings, prefix: str) -> CampaignInfo | None:
+    for info in campaigns(kafka, prefix):
         if info.campaign_id == campaign_id:
             return info
     return None

@@ -81,7 +81,7 @@ def dead_letter(
     campaign_id: str,
     source: str,
     columns: tuple[str, ...],
-    prefix: str | None = None,
+    prefix: str,
 ) -> None:
     """Park a rejected row: topic campaign.contacts (where it would have gone), offset = row.
 

@@ -29,7 +29,8 @@ from ingest.rowcodec import batch_value
 from ingest.summary import UploadSummary
 from topics import catalogue
 from topics.admin import create_topics
-from topics.clients import admin_config
+from topics.catalogue import Topics
+from topics.clients import KafkaSettings, admin_config
 from topics.codec import EncodeError, default_codec
 from topics.producer import QUIET, TrackedProducer
 from topics.translate import command_to_record
@@ -49,10 +50,18 @@ class UploadError(Exception):
 
 @dataclass
 class Target:
-    """Where to publish: the broker (None = settings) and the topic prefix (None = settings)."""
+    """Where to publish: the cluster and the topic layout (the command line builds both)."""
 
-    bootstrap: str | None = None
-    prefix: str | None = None
+    kafka: KafkaSettings
+    topics: Topics
+
+    @property
+    def prefix(self) -> str:
+        return self.topics.prefix
+
+
+# What a dry run (publish=False, no producer) is given: it publishes nothing.
+DRY_RUN = Target(KafkaSettings(bootstrap=""), Topics())
 
 
 def mapping_error(
@@ -90,12 +99,10 @@ def check_create_encodes(d: CampaignDefinition) -> None:
 def ensure_topics(target: Target) -> None:
     """Create the topics ingest writes (and waits on) if missing, with the catalogue's settings."""
     wanted = [
-        catalogue.spec(t, target.prefix)
+        target.topics.spec(t)
         for t in (catalogue.CONTACTS, catalogue.COMMANDS, catalogue.EVENTS, catalogue.DEADLETTER)
     ]
-    conf = admin_config(log_level=QUIET)
-    if target.bootstrap:
-        conf["bootstrap.servers"] = target.bootstrap
+    conf = admin_config(target.kafka, log_level=QUIET)
     create_topics(wanted, admin=AdminClient(conf))
 
 
@@ -116,7 +123,7 @@ class BatchPublisher:
         summary: UploadSummary,
         report: RejectsReport,
         producer: TrackedProducer | None,
-        prefix: str | None,
+        prefix: str,
         batch_contacts: int = BATCH_CONTACTS,
         batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
     ) -> None:
@@ -224,7 +231,9 @@ def upload(
     the summary carries the SPEC 7 launch preview for a start at that instant.
     """
     started = time.perf_counter()
-    target = target or Target()
+    if target is None and (publish or producer is not None):
+        raise ValueError("publishing an upload needs its Target (cluster and topic layout)")
+    target = target or DRY_RUN
     d = load_definition(definition) if isinstance(definition, Path) else definition
     check_create_encodes(d)
     rejects = report_path(contacts)
@@ -251,7 +260,7 @@ def upload(
                 raise DefinitionError(bad[0])
             if publish:
                 ensure_topics(target)
-                producer = producer or TrackedProducer(target.bootstrap)
+                producer = producer or TrackedProducer(target.kafka)
             publisher = BatchPublisher(
                 d,
                 source,
@@ -315,7 +324,7 @@ def _create(
         producer,
         d.campaign_id,
         create,
-        bootstrap=target.bootstrap,
+        kafka=target.kafka,
         prefix=target.prefix,
         wait=wait,
         timeout=timeout,

@@ -25,10 +25,10 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage
-from sinks.dsn import default_dsn
 from sinks.flusher import Abandoned, Flusher, RetryGate, future_wait
 from sinks.native import NativeAvro
 from sinks.rows import OUTCOMES, Row, RowError, to_row
+from sinks.settings import SinkSettings
 from sinks.writer import REFUSAL_CODES, REFUSED_TRIES, Writer, refused
 from topics import catalogue
 from topics.clients import consumer_config, consumer_error
@@ -60,7 +60,7 @@ class Sink:
 
     def __init__(
         self,
-        dsn: str | None = None,
+        settings: SinkSettings,
         *,
         batch_rows: int = 50_000,
         batch_seconds: float = 1.0,
@@ -72,12 +72,16 @@ class Sink:
         consumer_overrides: dict[str, Any] | None = None,
         native_avro: bool = True,
     ) -> None:
-        self.dsn = dsn or default_dsn()
+        self.settings = settings
+        self.dsn = settings.dsn
+        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, settings.topic_prefix)
         self.batch_rows = batch_rows
         self.batch_seconds = batch_seconds
         self.group_id = group_id
         self.topics = (
-            list(topics) if topics is not None else [catalogue.topic_name(t) for t in SOURCES]
+            list(topics)
+            if topics is not None
+            else [catalogue.topic_name(t, settings.topic_prefix) for t in SOURCES]
         )
         self.codec = codec or default_codec()
         # ClickHouse decodes call attempts and outcomes itself (None: all in Python).
@@ -221,7 +225,11 @@ class Sink:
     def _park(self, msg: Message | KeptMessage, reason: str | BaseException) -> None:
         """Park a message on the dead-letter topic (delivered before the batch's commit)."""
         assert self._producer is not None
-        self._producer.park(of_message(msg, reason, "sink", codec=self.codec))
+        self._producer.park(
+            of_message(
+                msg, reason, "sink", codec=self.codec, dead_letter_topic=self.dead_letter_topic
+            )
+        )
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         metrics.DEAD_LETTERS.labels(topic).inc()
         log.warning(
@@ -347,6 +355,7 @@ class Sink:
         self.gate.stop = stop
         self.connect()
         conf = consumer_config(
+            self.settings.kafka,
             self.group_id,
             **{
                 "statistics.interval.ms": 5000,
@@ -361,7 +370,7 @@ class Sink:
             },
         )
         self._consumer = Consumer(conf)
-        self._producer = TrackedProducer(quiet=False)
+        self._producer = TrackedProducer(self.settings.kafka, quiet=False)
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         self.ready.set()
         try:

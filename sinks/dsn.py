@@ -14,19 +14,14 @@ from urllib.parse import urlparse, urlunparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from campaignflow.config import settings
-
 
 class ClickHouseUnavailable(RuntimeError):
     """ClickHouse cannot be reached or opened (server down, embedded directory locked)."""
 
 
-def default_dsn() -> str:
-    """`settings().clickhouse_dsn`, else the embedded engine under the state directory."""
-    configured = settings().clickhouse_dsn
-    if configured:
-        return configured
-    return f"chdb://{(settings().home / 'clickhouse').resolve()}"
+def default_dsn(home: Path) -> str:
+    """The embedded engine under the state directory `home` (when no DSN is configured)."""
+    return f"chdb://{(home / 'clickhouse').resolve()}"
 
 
 def is_embedded(dsn: str) -> bool:
@@ -53,12 +48,11 @@ def redact(dsn: str) -> str:
     return urlunparse(parsed._replace(netloc=netloc))
 
 
-def open_client(dsn: str | None = None, *, readonly: bool = False, **kwargs: Any) -> Client:
+def open_client(dsn: str, *, readonly: bool = False, **kwargs: Any) -> Client:
     """A clickhouse-connect client for the DSN; timestamps come back timezone-aware (UTC).
 
     `readonly=True` sets ClickHouse `readonly=1` on the session: writes and DDL are refused.
     """
-    dsn = dsn or default_dsn()
     path = embedded_path(dsn)
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from campaignflow.config import REPO_ROOT
-
-MIGRATIONS_DIR = REPO_ROOT / "ops" / "sql" / "migrations"
+# The migration files live beside the packages (ops/sql/migrations), found from here.
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "ops" / "sql" / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _CREATES = re.compile(r"^CREATE\s+(?:TABLE\s+IF\s+NOT\s+EXISTS|OR\s+REPLACE\s+VIEW)\s+(\w+)", re.I)
 LEDGER = "schema_migrations"

@@ -16,9 +16,8 @@ from typing import Any
 
 import requests
 
-from campaignflow.config import settings
-from sinks.access import TokenFileError, read_token, token_path
-from sinks.dsn import default_dsn, is_embedded, open_client, redact
+from sinks.access import TokenFileError, read_token
+from sinks.dsn import is_embedded, open_client, redact
 from sinks.guard import QueryLimits, RefusedQuery, check, fetch
 from sinks.server import to_json_value
 
@@ -45,11 +44,11 @@ def _revive(value: Any, type_name: str) -> Any:
     return value
 
 
-def sink_url(port: int | None = None) -> str:
-    return f"http://127.0.0.1:{port or settings().sink_port}"
+def sink_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
-def running_sink(dsn: str, port: int | None = None) -> str | None:
+def running_sink(dsn: str, port: int) -> str | None:
     """URL of a sink on the loopback port serving `dsn`, or None."""
     try:
         resp = requests.get(sink_url(port) + "/health", timeout=1.0)
@@ -83,18 +82,16 @@ def _via_sink(url: str, sql: str, token_file: Path) -> QueryResult:
     return QueryResult(body["columns"], types, rows, "sink")
 
 
-def run_query(
-    sql: str, dsn: str | None = None, port: int | None = None, token_file: Path | None = None
-) -> QueryResult:
+def run_query(sql: str, dsn: str, port: int, token_file: Path) -> QueryResult:
     """Run `sql` read-only; raises QueryError for a refused query, ClickHouseUnavailable if closed.
 
-    `token_file`: the sink's token (default: sink.token in the state directory).
+    `port`: the loopback port of a sink that may serve `dsn`; `token_file`: its token
+    (sink.token in the state directory).
     """
-    dsn = dsn or default_dsn()
     if is_embedded(dsn):
         url = running_sink(dsn, port)
         if url is not None:
-            return _via_sink(url, sql, token_file or token_path(settings().home))
+            return _via_sink(url, sql, token_file)
     limits = QueryLimits()
     client = open_client(dsn, readonly=True, settings=limits.settings())
     try:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from sinks.query import QueryResult, run_query
+from sinks.query import QueryResult
 
 Runner = Callable[[str], QueryResult]
 
@@ -89,8 +89,8 @@ class Report:
         return str((self.progress or {}).get("timezone") or "UTC")
 
 
-def gather(campaign_id: str, runner: Runner = run_query) -> Report:
-    """Query every view for one campaign."""
+def gather(campaign_id: str, runner: Runner) -> Report:
+    """Query every view for one campaign (`runner`: `sinks.query.run_query` with its target)."""
     where = f"campaign_id = {literal(campaign_id)}"
     progress = runner(f"SELECT * FROM v_campaign_progress WHERE {where}").dicts()
     report = Report(campaign_id, progress[0] if progress else None)

@@ -1,17 +1,12 @@
 """The Faust app of the engine worker: one agent, the state table, the directory, ticks, web.
 
-- ONE agent (concurrency 1) reads the four co-partitioned engine inputs (commands,
-  contacts, outcomes, ticks) as raw bytes and hands them to `streams.shell.Shell`,
-  which runs the one `campaigns.engine.Engine`. A batch is whatever waits in the
-  agent's queue when it is ready for more (up to BATCH_MAX): no timer, so a lone
-  outcome is stepped at once and a backlog is stepped in one go.
-- Per batch: the outputs go to the producer at once (record batches, not awaited), the
-  state changes are sealed, and `streams.committer.Committer` commits behind the agent:
-  outputs acked, THEN the changelog run + marker, THEN RocksDB, THEN the input offsets
-  are acked. A crash anywhere replays inputs against state that never ran ahead of its
-  outputs: repeated call:create records carry the same call ids, nothing is lost.
-- The leader publishes one tick per partition per second; every worker keeps a due index.
-- Web: GET /campaigns/{id} (routed to the owner by the state table) and /metrics.
+`build_app` wires the parts, each in its own module:
+- `streams.agent.EngineAgent`: ONE agent (concurrency 1) over the four co-partitioned
+  engine inputs, with its shell, publisher and committer (the commit order is there);
+- `streams.ticks`: the leader publishes one tick per partition per second; every worker
+  keeps a due index;
+- `streams.web`: GET /campaigns/{id} (routed to the owner by the state table) and /metrics.
+Everything it is told comes in a `streams.settings.WorkerSettings`.
 """
 
 from __future__ import annotations
@@ -20,32 +15,22 @@ import gc
 import logging
 import socket
 import ssl
-import time
-from pathlib import Path
 from typing import Any
 
 import faust
-from prometheus_client import generate_latest
 
 import streams.transport  # noqa: F401  (registers the cfkafka:// transport)
-from campaignflow.config import settings
-from campaigns.engine import Engine
-from campaigns.state import CampaignState
-from campaigns.windows import iso
-from streams import metrics
-from streams.committer import Committer, Sealed
-from streams.directory import AccountFollower, TableDirectory, global_table
+from streams import web
+from streams.agent import AGENT_NAME, EngineAgent
+from streams.directory import AccountFollower, global_table
 from streams.lease import Lease
-from streams.partitioner import partition_of, partitioner
-from streams.publish import Publisher
-from streams.rocks import AtomicRocksStore  # importing registers the cfrocks:// store
-from streams.shell import Inbound, Shell
-from streams.tablestore import TableStore
+from streams.partitioner import partitioner
+from streams.rocks import AtomicRocksStore  # noqa: F401  (importing registers cfrocks://)
+from streams.settings import WorkerSettings
+from streams.ticks import TickSource
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import default_codec
-
-log = logging.getLogger(__name__)
 
 # RocksDB per table partition: Faust's default block cache is 2 GiB per partition.
 STATE_ROCKS = {
@@ -63,9 +48,6 @@ DIRECTORY_ROCKS = {
     "max_write_buffer_number": 2,
     "max_open_files": 128,
 }
-BATCH_MAX = 2000
-COMMIT_WAITING = 16  # sealed batches that may wait for their commit before the agent waits
-TICK_SECONDS = 1.0
 # Full collections scan every object the worker holds (its row cache included) and paused
 # the agent 100 ms or more every second or two under load; young ones stay as in CPython.
 GC_THRESHOLDS = (700, 10, 1000)
@@ -94,32 +76,9 @@ def app_id(prefix: str) -> str:
     return catalogue.group_id("campaignflow-engine", prefix)
 
 
-def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
-    """What GET /campaigns/{id} answers (committed state)."""
-    open_contacts = camp.arrived - camp.final
-    return {
-        "campaign_id": camp.campaign_id,
-        "status": camp.status.value if camp.status is not None else None,
-        "partition": partition,
-        "contacts": {
-            "expected": camp.expected,
-            "arrived": camp.arrived,
-            "final": camp.final,
-            "open": open_contacts,
-            "in_call": camp.in_flight,
-            "never_called": max(camp.arrived - camp.cursor, 0),
-            "by_final_status": dict(sorted(camp.counts.items())),
-        },
-        "calls_created": camp.calls,
-        "in_flight": camp.in_flight,
-        "next_wake": iso(camp.next_wake) if camp.next_wake is not None else None,
-        "start_at": iso(camp.start_at) if camp.start_at is not None else None,
-        "finished_at": iso(camp.finished_at) if camp.finished_at is not None else None,
-    }
-
-
 SESSION_TIMEOUT_S = 10.0
 LEASE_RENEW_S = 0.5
+LAG_EVERY_S = 5.0
 
 
 WILDCARDS = ("0.0.0.0", "::", "")
@@ -162,36 +121,27 @@ def broker_credentials(
     return None
 
 
-def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faust.App:
-    gc.set_threshold(*GC_THRESHOLDS)
-    s = settings()
-    port = web_port or s.worker_port
-    datadir = data_dir or (s.home / "worker" / str(port))
-    datadir.mkdir(parents=True, exist_ok=True)
-    partitions = s.partitions
-    app = faust.App(
-        app_id(s.topic_prefix),
-        broker=[f"cfkafka://{host}" for host in s.bootstrap.split(",")],
+def faust_app(settings: WorkerSettings) -> faust.App:
+    """The Faust app: cluster, RocksDB state directory, web server, producer and consumer tuning."""
+    kafka = settings.kafka
+    port = settings.web_port
+    return faust.App(
+        app_id(settings.topics.prefix),
+        broker=[f"cfkafka://{host}" for host in kafka.bootstrap.split(",")],
         store="cfrocks://",
-        datadir=str(datadir),
-        web_host=s.worker_bind,
-        web_bind=s.worker_bind,  # Faust binds 0.0.0.0 unless told (web_host only names the URL)
+        datadir=str(settings.data_dir),
+        web_host=settings.web_bind,
+        web_bind=settings.web_bind,  # Faust binds 0.0.0.0 unless told (web_host names the URL)
         web_port=port,
-        canonical_url=advertised_url(s.worker_bind, s.worker_advertised_host, port),
+        canonical_url=advertised_url(settings.web_bind, settings.advertised_host, port),
         # Faust's /table/ pages list and return table rows (state, do-not-call, accounts);
         # /router/ lists every worker's URL. Status requests are routed by app.router,
         # which needs neither page. Stats and graph pages follow `debug` (off).
         web_tables_enabled=False,
         web_router_enabled=False,
-        broker_credentials=broker_credentials(
-            s.kafka_security_protocol,
-            s.kafka_sasl_mechanism,
-            s.kafka_sasl_username,
-            s.kafka_sasl_password,
-            s.kafka_ssl_ca_location,
-        ),
-        topic_partitions=partitions,
-        topic_replication_factor=s.topic_replication,
+        broker_credentials=credentials_of(kafka),
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication,
         producer_partitioner=partitioner,
         producer_acks=-1,
         producer_linger_ms=1,
@@ -203,10 +153,27 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
         stream_buffer_maxsize=8192,
         table_standby_replicas=1,
     )
-    names = {logical: catalogue.topic_name(logical) for logical in catalogue.LOGICAL_NAMES}
+
+
+def credentials_of(kafka: KafkaSettings) -> Any:
+    return broker_credentials(
+        kafka.security_protocol,
+        kafka.sasl_mechanism,
+        kafka.sasl_username,
+        kafka.sasl_password,
+        kafka.ssl_ca_location,
+    )
+
+
+def build_app(settings: WorkerSettings) -> faust.App:
+    """The worker's app: its topics and tables, the engine agent, the ticks and the web pages."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    partitions = settings.topics.partitions
+    app = faust_app(settings)
+    names = settings.topics.names()
     input_names = [names[t] for t in catalogue.ENGINE_INPUTS]
     inputs = app.topic(*input_names, **RAW)
-    ticks = app.topic(names[catalogue.TICKS], **RAW)
 
     state = app.Table("state", partitions=partitions, options=dict(STATE_ROCKS), **_table_types())
     dnc = global_table(
@@ -227,142 +194,29 @@ def build_app(web_port: int | None = None, data_dir: Path | None = None) -> faus
     )
     # account.status read live besides the global table (see AccountFollower)
     follower = AccountFollower(
-        consumer_config(f"{app.conf.id}-accounts", log_level=2),
+        consumer_config(settings.kafka, f"{app.conf.id}-accounts", log_level=2),
         names[catalogue.ACCOUNT_STATUS],
     ).start()
     codec = default_codec()
-    holder: dict[str, Any] = {}
-    lease = Lease(SESSION_TIMEOUT_S / 2)
-
-    def shell() -> Shell:
-        """Built on first use: the table's store exists only once the app runs."""
-        if "shell" not in holder:
-            rocks = state.data
-            assert isinstance(rocks, AtomicRocksStore), "the state table needs the cfrocks:// store"
-            store = TableStore(rocks)
-            directory = TableDirectory(dnc, accounts, s.account_default_active, follower=follower)
-            publisher = Publisher()
-            holder["publisher"] = publisher
-            holder["committer"] = Committer(
-                store,
-                publisher,
-                state.changelog_topic.get_topic_name(),
-                COMMIT_WAITING,
-                on_error=app.crash,
-                consumer=app.consumer,
-                before_write=lease.check,
-            )
-            holder["shell"] = Shell(Engine(store, directory), store, codec)
-        sh: Shell = holder["shell"]
-        return sh
-
-    last_offsets: dict[tuple[str, int], int] = {}
-
-    @app.agent(inputs, concurrency=1)
-    async def engine(stream: Any) -> None:
-        # The agent reads its channel's queue itself: Faust's per-event stream machinery
-        # (and take_events' timer) cost more than the engine step of an outcome.
-        # Objects made so far (modules, Faust, tables) live as long as the process: keep them
-        # out of the collector's full passes, which otherwise stop the agent 100 ms and more.
-        gc.collect()
-        gc.freeze()
-        channel = aiter(stream.channel)  # subscribes this agent's queue to the topics
-        queue = channel.queue
-        sensors = app.sensors
-        flow = app.flow_control
-        consumer: Any = app.consumer
-
-        def handover(message: Any) -> bool:
-            """The consumer's direct path into this queue (see `streams.transport`)."""
-            if not flow.is_active() or queue.full():
-                return False  # the conductor's way: it waits, or drops on a revocation
-            message.incref()  # acked (decref'd) by the committer, as the conductor would
-            queue.put_nowait(message)
-            return True
-
-        consumer.handovers = {name: handover for name in input_names}
-        while True:
-            # Raw messages from the hand-over, Faust events from the conductor's path.
-            items = [await queue.get()]
-            while len(items) < BATCH_MAX and not queue.empty():
-                items.append(queue.get_nowait())
-            started = time.perf_counter()
-            batch = []
-            messages = []
-            seen: dict[Any, Any] = {}
-            for item in items:
-                m = getattr(item, "message", item)
-                messages.append(m)
-                batch.append(Inbound(m.topic, m.partition, m.offset, m.key, m.value))
-                seen[m.tp] = item
-            for tp, item in seen.items():  # Faust's monitor: this partition's stream is alive
-                offset = getattr(item, "message", item).offset
-                last_offsets[(tp.topic, tp.partition)] = offset
-                sensors.on_stream_event_out(
-                    tp, offset, stream, item, sensors.on_stream_event_in(tp, offset, stream, item)
-                )
-            lease.check()  # a stalled worker may no longer own these partitions
-            sh = shell()
-            out = sh.handle(batch)
-            run = sh.store.seal()
-            t1 = time.perf_counter()
-            publisher: Publisher = holder["publisher"]
-            committer: Committer = holder["committer"]
-            try:
-                lease.check()
-                delivered = await publisher.publish([(o.topic, o.key, o.value) for o in out])
-                metrics.PUBLISH_SECONDS.observe(time.perf_counter() - t1)
-                metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-                await committer.submit(Sealed(delivered, run, messages))
-            except Exception as exc:
-                # State in memory is ahead of what may be committed: stop this worker; its
-                # partitions replay from the last commit on the next owner.
-                log.exception("engine agent cannot go on")
-                await app.crash(exc)
-                raise
-
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        if "shell" in holder:
-            await holder["committer"].drain()  # what was handled is committed first
-            holder["shell"].forget()
-
-    @app.timer(LEASE_RENEW_S)
-    async def renew_lease() -> None:
-        lease.renew()
-
-    @app.timer(TICK_SECONDS, on_leader=True)
-    async def tick() -> None:
-        at = time.time_ns() // 1_000_000
-        for p in range(partitions):
-            value = codec.encode("Tick", {"partition": p, "at": at})
-            await ticks.send(key=str(p).encode(), value=value, partition=p)
-
-    @app.timer(5.0)
-    async def lag() -> None:
-        consumer = app.consumer
-        for (topic, partition), offset in list(last_offsets.items()):
-            tp = faust.types.TP(topic, partition)
-            try:
-                high = consumer.highwater(tp)
-            except Exception:  # partition not assigned any more
-                continue
-            if high is not None:
-                metrics.LAG.labels(topic, str(partition)).set(max(high - offset - 1, 0))
-
-    @app.page("/campaigns/{campaign_id}")
-    @app.table_route(table=state, match_info="campaign_id")
-    async def campaign_status(web: Any, request: Any, campaign_id: str) -> Any:
-        partition = partition_of(campaign_id.encode(), partitions)
-        camp = shell().store.committed_campaign(partition, campaign_id)
-        if camp is None:
-            return web.json({"error": f"unknown campaign {campaign_id}"}, status=404)
-        return web.json(status_body(camp, partition))
-
-    @app.page("/metrics")
-    async def prometheus(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
-
+    agent = EngineAgent(
+        app,
+        kafka=settings.kafka,
+        prefix=settings.topics.prefix,
+        input_names=input_names,
+        state=state,
+        dnc=dnc,
+        accounts=accounts,
+        follower=follower,
+        account_default_active=settings.account_default_active,
+        codec=codec,
+        lease=Lease(SESSION_TIMEOUT_S / 2),
+    )
+    app.agent(inputs, concurrency=1, name=AGENT_NAME)(agent.run)
+    app.on_partitions_revoked.connect(agent.on_revoked)  # type: ignore[arg-type]
+    app.timer(LEASE_RENEW_S, name="campaignflow.renew_lease")(agent.renew_lease)
+    app.timer(LAG_EVERY_S, name="campaignflow.lag")(agent.report_lag)
+    TickSource(app.topic(names[catalogue.TICKS], **RAW), partitions, codec).register(app)
+    web.register(app, state, agent.committed_campaign, partitions)
     return app
 
 

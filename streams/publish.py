@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from topics.clients import KafkaSettings
 from topics.producer import TrackedProducer
 
 Record = tuple[bytes | None, bytes | None]  # key, value
@@ -63,8 +64,8 @@ class Delivery:
 
 
 class Publisher:
-    def __init__(self, **overrides: Any) -> None:
-        self._producer = TrackedProducer(quiet=False, **{"linger.ms": 1, **overrides})
+    def __init__(self, kafka: KafkaSettings, **overrides: Any) -> None:
+        self._producer = TrackedProducer(kafka, quiet=False, **{"linger.ms": 1, **overrides})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="publisher-poll", daemon=True)
         self._thread.start()

@@ -101,14 +101,17 @@ class Shell:
         codec: Codec,
         due: DueIndex | None = None,
         clock: Callable[[], int] | None = None,
+        *,
+        prefix: str,
     ) -> None:
+        """`prefix`: the topics' prefix (the names inputs arrive on and outputs go to)."""
         self.engine = engine
         self.store = store
         self.codec = codec
         self.due = due or DueIndex()
         self.clock = clock or (lambda: time.time_ns() // 1000)
         self.names = {
-            logical: catalogue.topic_name(logical)
+            logical: catalogue.topic_name(logical, prefix)
             for logical in (
                 *catalogue.ENGINE_INPUTS,
                 catalogue.CALL_CREATE,
@@ -117,7 +120,7 @@ class Shell:
             )
         }
         self.logical = {v: k for k, v in self.names.items()}
-        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER)
+        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
         self._last_now: dict[str, int] = {}
         self._last_progress: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
@@ -373,6 +376,7 @@ class Shell:
             error=error,
             stage="engine",
             codec=self.codec,
+            dead_letter_topic=self.dead_letter_topic,
         )
         out.append(Outbound(letter.topic, letter.key, letter.value))
         metrics.DEAD_LETTERS.labels(reason).inc()

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from topics.catalogue import TopicSpec, catalogue
-from topics.clients import admin_config
+from topics.catalogue import TopicSpec
+from topics.clients import KafkaSettings, admin_config
 
 
 @dataclass(frozen=True)
@@ -26,18 +26,17 @@ class TopicState:
         return self.exists and self.partitions == self.spec.partitions
 
 
-def admin_client() -> AdminClient:
-    return AdminClient(admin_config())
+def admin_client(kafka: KafkaSettings) -> AdminClient:
+    return AdminClient(admin_config(kafka))
 
 
 def create_topics(
-    specs: Iterable[TopicSpec] | None = None,
-    admin: AdminClient | None = None,
+    specs: Iterable[TopicSpec],
+    admin: AdminClient,
     timeout: float = 30.0,
 ) -> dict[str, str]:
     """Create missing topics; returns name -> "created" | "exists". Raises on any other error."""
-    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
-    wanted = list(specs if specs is not None else catalogue().values())
+    wanted = list(specs)
     existing = set(admin.list_topics(timeout=timeout).topics)
     result = {t.name: "exists" for t in wanted if t.name in existing}
     new = [
@@ -93,26 +92,22 @@ def _wait_ready(admin: AdminClient, names: list[str], timeout: float) -> None:
 
 
 def list_topics(
-    specs: Iterable[TopicSpec] | None = None,
-    admin: AdminClient | None = None,
+    specs: Iterable[TopicSpec],
+    admin: AdminClient,
     timeout: float = 30.0,
 ) -> list[TopicState]:
     """Every catalogue topic with whether it exists and its partition count on the broker."""
-    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
     meta = admin.list_topics(timeout=timeout).topics
     out = []
-    for t in specs if specs is not None else catalogue().values():
+    for t in specs:
         found = meta.get(t.name)
         exists = found is not None and found.error is None
         out.append(TopicState(t, exists, len(found.partitions) if exists and found else None))
     return out
 
 
-def delete_topics(
-    names: Iterable[str], admin: AdminClient | None = None, timeout: float = 30.0
-) -> None:
+def delete_topics(names: Iterable[str], admin: AdminClient, timeout: float = 30.0) -> None:
     """Delete topics (tests clean up their prefixed topics with this); missing ones are fine."""
-    admin = admin if admin is not None else admin_client()  # AdminClient has __len__: falsy
     names = list(names)
     if not names:
         return

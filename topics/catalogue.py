@@ -1,15 +1,14 @@
 """Every Kafka topic of campaignflow: name, partitions, replication, cleanup, schema and key.
 
-Logical names (`campaign.commands`, ...) are stable; the real name puts
-`settings().topic_prefix` in front. Every campaign-keyed topic has the same
-partition count so the engine's inputs co-partition by `campaign_id`.
+Logical names (`campaign.commands`, ...) are stable; the real name puts a prefix in
+front (the command line reads it from the settings and passes it down: `Topics`, or
+the `prefix` argument). Every campaign-keyed topic has the same partition count so
+the engine's inputs co-partition by `campaign_id`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from campaignflow.config import settings
 
 COMMANDS = "campaign.commands"
 CONTACTS = "campaign.contacts"
@@ -36,6 +35,9 @@ MAX_MESSAGE_BYTES = 1_048_576
 # What one contact batch may weigh (its encoded value): ingest cuts batches by it, well
 # under MAX_MESSAGE_BYTES so the batch framing and the key always fit.
 CONTACT_BATCH_MAX_BYTES = 900_000
+
+# Partitions of every campaign-keyed topic unless the settings say otherwise.
+DEFAULT_PARTITIONS = 6
 
 # The topics the engine agent reads together; they must co-partition.
 ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES)
@@ -105,11 +107,11 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
 LOGICAL_NAMES: tuple[str, ...] = tuple(_TOPICS)
 
 
-def topic_name(logical: str, prefix: str | None = None) -> str:
+def topic_name(logical: str, prefix: str) -> str:
     """The real Kafka name of a logical topic (prefix + logical name)."""
     if logical not in _TOPICS:
         raise KeyError(f"unknown topic {logical!r}; known: {', '.join(_TOPICS)}")
-    return (settings().topic_prefix if prefix is None else prefix) + logical
+    return prefix + logical
 
 
 def group_id(base: str, prefix: str) -> str:
@@ -126,36 +128,70 @@ def min_insync_replicas(replication: int) -> int:
     return 2 if replication >= 3 else 1
 
 
-def catalogue(prefix: str | None = None) -> dict[str, TopicSpec]:
-    """Every topic, keyed by logical name, resolved against the current settings."""
-    s = settings()
-    replication = s.topic_replication
-    durability = {"min.insync.replicas": str(min_insync_replicas(replication))}
-    out: dict[str, TopicSpec] = {}
-    for logical, (schema, key, cleanup, keyed, extra) in _TOPICS.items():
-        out[logical] = TopicSpec(
-            logical=logical,
-            name=topic_name(logical, prefix),
-            partitions=s.partitions,
-            replication=replication,
-            cleanup_policy=cleanup,
-            schema=schema,
-            key=key,
-            campaign_keyed=keyed,
-            config={**durability, **extra},
-        )
-    return out
+@dataclass(frozen=True)
+class Topics:
+    """The topic layout of one deployment: prefix, partitions and replication of every topic.
+
+    Built once by the command line from the settings and handed to the shells, so no
+    topic name depends on a global read somewhere below.
+    """
+
+    prefix: str = ""
+    partitions: int = DEFAULT_PARTITIONS
+    replication: int = 1
+
+    def name(self, logical: str) -> str:
+        return topic_name(logical, self.prefix)
+
+    def names(self) -> dict[str, str]:
+        """logical -> real name of every topic."""
+        return {logical: self.name(logical) for logical in LOGICAL_NAMES}
+
+    def catalogue(self) -> dict[str, TopicSpec]:
+        """Every topic, keyed by logical name."""
+        durability = {"min.insync.replicas": str(min_insync_replicas(self.replication))}
+        out: dict[str, TopicSpec] = {}
+        for logical, (schema, key, cleanup, keyed, extra) in _TOPICS.items():
+            out[logical] = TopicSpec(
+                logical=logical,
+                name=self.name(logical),
+                partitions=self.partitions,
+                replication=self.replication,
+                cleanup_policy=cleanup,
+                schema=schema,
+                key=key,
+                campaign_keyed=keyed,
+                config={**durability, **extra},
+            )
+        return out
+
+    def spec(self, logical: str) -> TopicSpec:
+        """One topic's spec by logical name."""
+        self.name(logical)  # validates the name
+        return self.catalogue()[logical]
+
+    def for_schema(self, schema: str) -> TopicSpec:
+        """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
+        for t in self.catalogue().values():
+            if t.schema == schema:
+                return t
+        raise KeyError(f"no topic carries {schema!r}")
 
 
-def spec(logical: str, prefix: str | None = None) -> TopicSpec:
+def catalogue(
+    prefix: str, partitions: int = DEFAULT_PARTITIONS, replication: int = 1
+) -> dict[str, TopicSpec]:
+    """Every topic of the layout `Topics(prefix, partitions, replication)`."""
+    return Topics(prefix, partitions, replication).catalogue()
+
+
+def spec(
+    logical: str, prefix: str, partitions: int = DEFAULT_PARTITIONS, replication: int = 1
+) -> TopicSpec:
     """One topic's spec by logical name."""
-    topic_name(logical, prefix)  # validates the name
-    return catalogue(prefix)[logical]
+    return Topics(prefix, partitions, replication).spec(logical)
 
 
-def topic_for_schema(schema: str, prefix: str | None = None) -> TopicSpec:
+def topic_for_schema(schema: str, prefix: str) -> TopicSpec:
     """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
-    for t in catalogue(prefix).values():
-        if t.schema == schema:
-            return t
-    raise KeyError(f"no topic carries {schema!r}")
+    return Topics(prefix).for_schema(schema)

@@ -1,4 +1,7 @@
-"""Kafka client configs from settings: one place for bootstrap, security and producer tuning.
+"""Kafka client configs: one place for bootstrap, security and producer tuning.
+
+The connection (`KafkaSettings`: bootstrap servers and the SASL/SSL passthrough) is
+built by the command line from its settings and passed to every config function.
 
 Clients log through `CLIENT_LOG` (a Python logger), which passes each kind of librdkafka
 message (its facility, e.g. FAIL when a broker is down) at most once a minute: a broker
@@ -12,11 +15,11 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from campaignflow.config import settings
 from topics.catalogue import MAX_MESSAGE_BYTES
 
 LOG_EVERY_S = 60.0
@@ -49,13 +52,25 @@ class BrokerUnreachable(ConnectionError):
     """No broker of the bootstrap list accepts a connection; the message is one line."""
 
 
-def require_broker(bootstrap: str | None = None, timeout_s: float = BROKER_CHECK_TIMEOUT_S) -> str:
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How every client of one process reaches the cluster (passed to librdkafka as is)."""
+
+    bootstrap: str
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)  # out of logs and tracebacks
+    ssl_ca_location: str | None = None
+
+
+def require_broker(bootstrap: str, timeout_s: float = BROKER_CHECK_TIMEOUT_S) -> str:
     """The bootstrap servers if one of them accepts a TCP connection; else BrokerUnreachable.
 
     Why: a client built without a broker retries quietly for its whole timeout and then
     gives a traceback; this answers within `timeout_s` per server.
     """
-    servers = bootstrap or settings().bootstrap
+    servers = bootstrap
     for entry in servers.split(","):
         hostport = entry.strip().rsplit("://", 1)[-1]
         host, _, port = hostport.rpartition(":")
@@ -70,28 +85,27 @@ def require_broker(bootstrap: str | None = None, timeout_s: float = BROKER_CHECK
     )
 
 
-def common_config() -> dict[str, Any]:
+def common_config(kafka: KafkaSettings) -> dict[str, Any]:
     """bootstrap.servers plus the SASL/SSL passthrough settings that are set."""
-    s = settings()
-    conf: dict[str, Any] = {"bootstrap.servers": s.bootstrap, "logger": CLIENT_LOG}
+    conf: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG}
     passthrough = {
-        "security.protocol": s.kafka_security_protocol,
-        "sasl.mechanism": s.kafka_sasl_mechanism,
-        "sasl.username": s.kafka_sasl_username,
-        "sasl.password": s.kafka_sasl_password,
-        "ssl.ca.location": s.kafka_ssl_ca_location,
+        "security.protocol": kafka.security_protocol,
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username,
+        "sasl.password": kafka.sasl_password,
+        "ssl.ca.location": kafka.ssl_ca_location,
     }
     conf.update({k: v for k, v in passthrough.items() if v is not None})
     return conf
 
 
-def producer_config(**overrides: Any) -> dict[str, Any]:
+def producer_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     """Idempotent, batching, compressed producer (lz4: cheap, and readable by aiokafka/Faust).
 
     Keys are hashed with murmur2, as Java clients, aiokafka and Faust do, so a campaign's
     messages land on the same partition whichever client produced them.
     """
-    conf = common_config()
+    conf = common_config(kafka)
     conf.update(
         {
             "partitioner": "murmur2_random",
@@ -108,9 +122,9 @@ def producer_config(**overrides: Any) -> dict[str, Any]:
     return conf
 
 
-def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
+def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """Consumer in `group_id`, reading from the start, committing explicitly after processing."""
-    conf = common_config()
+    conf = common_config(kafka)
     conf.update(
         {
             "group.id": group_id,
@@ -123,8 +137,8 @@ def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
-def admin_config(**overrides: Any) -> dict[str, Any]:
-    conf = common_config()
+def admin_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    conf = common_config(kafka)
     conf.update(overrides)
     return conf
 

@@ -25,7 +25,6 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from campaignflow.config import settings
 from topics import schemas
 from topics.avrobytes import long_bytes
 
@@ -355,21 +354,34 @@ class Codec:
 
 
 _default: Codec | None = None
+_registry_url: str | None = None
 _default_lock = threading.Lock()
 
 
+def use_schema_registry(url: str | None) -> None:
+    """Set the framing of the process-wide codec: Confluent's with a registry, else single-object.
+
+    The command line calls it once at start with its setting (`schema_registry_url`);
+    nothing below reads settings. It forgets a codec already made.
+    """
+    global _registry_url, _default
+    with _default_lock:
+        _registry_url = url
+        _default = None
+
+
 def default_codec() -> Codec:
-    """The process-wide codec, configured from settings (registry or not)."""
+    """The process-wide codec (one schema cache per process), framed as `use_schema_registry` said."""
     global _default
     if _default is None:
         with _default_lock:
             if _default is None:
-                _default = Codec(settings().schema_registry_url)
+                _default = Codec(_registry_url)
     return _default
 
 
 def reset_default_codec() -> None:
-    """Forget the process-wide codec (after settings change, e.g. in tests)."""
+    """Forget the process-wide codec (the next one is made again, same framing)."""
     global _default
     _default = None
 

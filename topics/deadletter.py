@@ -95,7 +95,7 @@ def build(
     stage: str,
     failed_at_ms: int | None = None,
     codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
+    dead_letter_topic: str,
 ) -> Letter:
     """The one way to make a dead letter; any producer sends it (`TrackedProducer.park`, or
     the worker's own publisher). Key: the original topic."""
@@ -111,7 +111,7 @@ def build(
     )
     data = (codec or default_codec()).encode("DeadLetter", record)
     return Letter(
-        dead_letter_topic or catalogue.topic_name(catalogue.DEADLETTER),
+        dead_letter_topic,
         topic.encode("utf-8")[:KEY_KEEP_BYTES],
         data,
         f"{topic}[{partition}]@{offset}",
@@ -123,7 +123,8 @@ def of_message(
     error: str | BaseException,
     stage: str,
     codec: Codec | None = None,
-    dead_letter_topic: str | None = None,
+    *,
+    dead_letter_topic: str,
 ) -> Letter:
     """`build` for a confluent-kafka Message (topic/partition/offset/key/value taken from it)."""
     return build(

@@ -23,7 +23,7 @@ import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from topics.catalogue import MAX_MESSAGE_BYTES
-from topics.clients import producer_config
+from topics.clients import KafkaSettings, producer_config
 from topics.deadletter import Letter
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class TrackedProducer:
 
     def __init__(
         self,
-        bootstrap: str | None = None,
+        kafka: KafkaSettings,
         *,
         errors_only: bool = False,
         on_error: Delivered | None = None,
@@ -61,9 +61,7 @@ class TrackedProducer:
         """`errors_only`: delivery reports for failures only (`acked` stays 0); `on_error`
         is called on each failure besides the count. `quiet`: only critical client logs
         (a command line reports failures itself; a service keeps librdkafka's warnings)."""
-        conf = producer_config(**({"log_level": QUIET} if quiet else {}), **overrides)
-        if bootstrap:
-            conf["bootstrap.servers"] = bootstrap
+        conf = producer_config(kafka, **({"log_level": QUIET} if quiet else {}), **overrides)
         if errors_only:
             conf["delivery.report.only.error"] = True
         conf["on_delivery"] = self._delivered

@@ -15,10 +15,9 @@ from typing import Any
 
 from fastavro.schema import to_parsing_canonical_form
 
-from campaignflow.config import REPO_ROOT
-
 NAMESPACE = "io.campaignflow.v1"
-SCHEMA_DIR = REPO_ROOT / "schemas" / "avro"
+# The contracts live beside the packages (schemas/avro at the project root), found from here.
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 HISTORY_DIR = SCHEMA_DIR / "history"
 
 # Every top-level event, in dependency order (a file only names types of files before it).

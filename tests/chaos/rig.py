@@ -423,7 +423,7 @@ class ChaosRun:
 
     def _run(self) -> bool:
         self.say(f"chaos run seed={self.seed} prefix={self.prefix} bootstrap={self.bootstrap}")
-        specs = catalogue.catalogue(self.prefix)
+        specs = settings().topics_at(self.prefix).catalogue()
         create_topics(specs.values(), admin=AdminClient({"bootstrap.servers": self.bootstrap}))
         self.check_durability(list(specs.values()))
         self.write_inputs()

@@ -8,7 +8,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from campaignflow.config import settings
 from dialer import signing
+from topics.clients import KafkaSettings
 
 PROMPT = "Hi {{customer_name}}, about your {{plan}} plan."
 
@@ -122,13 +124,16 @@ def local_services(bootstrap: str, prefix: str, state_dir: Any, **limits: Any) -
 
     from api.app import start_services
     from api.config import ApiConfig
-    from topics import catalogue
     from topics.admin import create_topics
     from topics.clients import admin_config
 
-    admin = AdminClient(admin_config(**{"bootstrap.servers": bootstrap}))
-    create_topics(list(catalogue.catalogue(prefix).values()), admin=admin)
+    admin = AdminClient(admin_config(KafkaSettings(bootstrap)))
+    create_topics(list(settings().topics_at(prefix).catalogue().values()), admin=admin)
     config = ApiConfig(
-        bootstrap=bootstrap, prefix=prefix, state_dir=state_dir, webhooks=False, **limits
+        kafka=KafkaSettings(bootstrap),
+        topics=settings().topics_at(prefix),
+        state_dir=state_dir,
+        webhooks=False,
+        **limits,
     )
     return start_services(config)

@@ -9,19 +9,19 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from topics import catalogue
+from campaignflow.config import settings
 from topics.admin import admin_client, create_topics, delete_topics
 from topics.codec import decode, encode
 
 
 def make_topics(prefix: str) -> list[str]:
-    specs = catalogue.catalogue(prefix).values()
-    create_topics(specs)
+    specs = settings().topics_at(prefix).catalogue().values()
+    create_topics(specs, admin_client(settings().kafka))
     return [s.name for s in specs]
 
 
 def drop_topics(names: list[str]) -> None:
-    delete_topics(names, admin_client())
+    delete_topics(names, admin_client(settings().kafka))
 
 
 def call_record(

@@ -15,8 +15,9 @@ from typing import Any
 import requests
 from confluent_kafka import Producer
 
+from campaignflow.config import settings
 from topics import catalogue
-from topics.admin import create_topics
+from topics.admin import admin_client, create_topics
 from topics.clients import producer_config
 from topics.codec import encode
 from topics.schemas import full_name
@@ -33,8 +34,8 @@ def free_port() -> int:
 
 
 def make_topics(prefix: str) -> list[str]:
-    specs = list(catalogue.catalogue(prefix).values())
-    create_topics(specs)
+    specs = list(settings().topics_at(prefix).catalogue().values())
+    create_topics(specs, admin_client(settings().kafka))
     return [s.name for s in specs]
 
 
@@ -162,14 +163,16 @@ def publish(
     records: dict[str, list[dict[str, Any]]], raw: list[tuple[str, bytes]] | None = None
 ) -> None:
     """Publish records (keyed by campaign) and raw (logical topic, bytes) values; wait for acks."""
-    producer = Producer(producer_config())
+    producer = Producer(producer_config(settings().kafka))
     for event, recs in records.items():
-        topic = catalogue.topic_name(LOGICAL[event])
+        topic = catalogue.topic_name(LOGICAL[event], settings().topic_prefix)
         for rec in recs:
             producer.produce(topic, key=rec["campaign_id"].encode(), value=encode(event, rec))
             producer.poll(0)
     for logical, value in raw or []:
-        producer.produce(catalogue.topic_name(logical), key=b"bad", value=value)
+        producer.produce(
+            catalogue.topic_name(logical, settings().topic_prefix), key=b"bad", value=value
+        )
     assert producer.flush(60) == 0
 
 

@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.api_kit import Receiver, contacts_csv, definition, setup_account
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import Codec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def campaign_events(stack: Stack, cid: str) -> list[dict[str, Any]]:
     topic = catalogue.topic_name(catalogue.EVENTS, stack.env["CAMPAIGNFLOW_TOPIC_PREFIX"])
     consumer = Consumer(
         consumer_config(
-            f"t-{uuid.uuid4().hex}", **{"bootstrap.servers": stack.env["KAFKA_BOOTSTRAP_SERVERS"]}
+            KafkaSettings(stack.env["KAFKA_BOOTSTRAP_SERVERS"]), f"t-{uuid.uuid4().hex}"
         )
     )
     codec = Codec(None)

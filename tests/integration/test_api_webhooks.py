@@ -18,7 +18,7 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
 from tests.integration.api_kit import Receiver, local_services
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.clients import KafkaSettings, consumer_config
 from topics.codec import Codec, encode
 from topics.producer import TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
@@ -46,7 +46,7 @@ class Failing(Receiver):
 
 def dead_letters(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
     topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
-    c = Consumer(consumer_config(f"t-{uuid.uuid4().hex}", **{"bootstrap.servers": bootstrap}))
+    c = Consumer(consumer_config(KafkaSettings(bootstrap), f"t-{uuid.uuid4().hex}"))
     out = []
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
@@ -93,7 +93,7 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
                 "rules": {"timezone": "UTC", "concurrent_calls": 1},
             }
         )
-        producer = TrackedProducer(kafka_bootstrap)
+        producer = TrackedProducer(KafkaSettings(kafka_bootstrap))
         now_us = time.time_ns() // 1000
         create = Command("c-1", CommandKind.create, definition=d, expected_contacts=0)
         producer.produce(

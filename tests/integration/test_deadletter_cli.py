@@ -10,7 +10,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from topics import catalogue
-from topics.admin import create_topics
+from topics.admin import admin_client, create_topics
 from topics.clients import consumer_config
 from topics.deadletter import build
 from topics.producer import TrackedProducer
@@ -23,9 +23,9 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
     from campaignflow.config import settings
 
     settings.cache_clear()
-    create_topics()
-    origin = catalogue.topic_name(catalogue.CONTACTS)
-    producer = TrackedProducer()
+    create_topics(settings().topics.catalogue().values(), admin_client(settings().kafka))
+    origin = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
+    producer = TrackedProducer(settings().kafka)
     letter = build(
         topic=origin,
         partition=2,
@@ -33,6 +33,7 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
         key=b"camp-1",
         value=b"\x00original bytes",
         error="boom: campaign unknown",
+        dead_letter_topic=catalogue.topic_name(catalogue.DEADLETTER, settings().topic_prefix),
         stage="engine",
     )
     assert producer.park(letter)
@@ -53,7 +54,9 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
         timeout=120,
     )
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    c = Consumer(consumer_config("replay-check", **{"auto.offset.reset": "earliest"}))
+    c = Consumer(
+        consumer_config(settings().kafka, "replay-check", **{"auto.offset.reset": "earliest"})
+    )
     c.subscribe([origin])
     got = []
     for _ in range(60):

@@ -20,6 +20,7 @@ from dialer.adapter import Adapter
 from dialer.service import Dialer, DialerOptions
 from dialer.simulator import SimulatorAdapter, SimulatorConfig
 from topics import catalogue
+from topics.clients import KafkaSettings
 from topics.codec import encode
 
 from .dialer_kit import (
@@ -77,7 +78,7 @@ def options(
     values: dict[str, object] = {
         "dialer_id": f"d-{uuid.uuid4().hex[:6]}",
         "group_id": group,
-        "bootstrap": bootstrap,
+        "kafka": KafkaSettings(bootstrap),
         "topic_prefix": prefix,
         "concurrency": 20,
     }

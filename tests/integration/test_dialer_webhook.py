@@ -22,6 +22,7 @@ from dialer.calls import Call
 from dialer.service import Dialer, DialerOptions
 from dialer.webhook import WebhookAdapter
 from topics import catalogue
+from topics.clients import KafkaSettings
 
 from .dialer_kit import (
     call_record,
@@ -282,7 +283,7 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
             DialerOptions(
                 dialer_id="w1",
                 group_id=group,
-                bootstrap=kafka_bootstrap,
+                kafka=KafkaSettings(kafka_bootstrap),
                 topic_prefix=topics,
             ),
         )

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from campaignflow.config import settings
 from campaigns.engine import Engine
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.models import DefinitionError
@@ -22,7 +23,7 @@ from ingest.manual import derived_id
 from ingest.upload import Target, ensure_topics
 from topics import catalogue
 from topics.admin import delete_topics
-from topics.clients import admin_config, consumer_config, producer_config
+from topics.clients import KafkaSettings, admin_config, consumer_config, producer_config
 from topics.codec import decode, encode
 from topics.translate import command_from_record, contact_from_record, event_to_record
 
@@ -56,18 +57,20 @@ LIST = (
 
 @pytest.fixture(scope="module")
 def target(kafka_bootstrap: str) -> Iterator[Target]:
-    t = Target(kafka_bootstrap, f"it-ingest-{uuid.uuid4().hex[:8]}.")
+    t = Target(
+        KafkaSettings(kafka_bootstrap), settings().topics_at(f"it-ingest-{uuid.uuid4().hex[:8]}.")
+    )
     ensure_topics(t)
     yield t
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(admin_config(**{"bootstrap.servers": kafka_bootstrap}))
-    delete_topics([s.name for s in catalogue.catalogue(t.prefix).values()], admin=admin)
+    admin = AdminClient(admin_config(KafkaSettings(kafka_bootstrap)))
+    delete_topics([s.name for s in t.topics.catalogue().values()], admin=admin)
 
 
 @pytest.fixture()
 def client(target: Target) -> Iterator[CampaignClient]:
-    with CampaignClient(target.bootstrap, target.prefix, timeout=30) as c:
+    with CampaignClient(target.kafka, target.topics, timeout=30) as c:
         yield c
 
 
@@ -82,10 +85,7 @@ def write(tmp_path: Path, campaign_id: str, contacts: str | bytes) -> tuple[Path
 
 def consume(target: Target, logical: str) -> list[tuple[bytes | None, dict[str, Any]]]:
     """Every record of a topic now, from the beginning: (key, decoded record)."""
-    assert target.bootstrap is not None
-    consumer = Consumer(
-        consumer_config(f"it-{uuid.uuid4().hex}", **{"bootstrap.servers": target.bootstrap})
-    )
+    consumer = Consumer(consumer_config(target.kafka, f"it-{uuid.uuid4().hex}"))
     topic = catalogue.topic_name(logical, target.prefix)
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -255,10 +255,8 @@ class MiniWorker(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        assert self.target.bootstrap
-        conf = {"bootstrap.servers": self.target.bootstrap}
-        consumer = Consumer(consumer_config(f"mini-{uuid.uuid4().hex}", **conf))
-        producer = Producer(producer_config(**conf))
+        consumer = Consumer(consumer_config(self.target.kafka, f"mini-{uuid.uuid4().hex}"))
+        producer = Producer(producer_config(self.target.kafka))
         topics = [
             catalogue.topic_name(t, self.target.prefix)
             for t in (catalogue.COMMANDS, catalogue.CONTACTS)

@@ -22,13 +22,15 @@ from typing import Any
 
 import pytest
 
+from campaignflow.config import settings
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CommandKind
 from ingest.dnc import DncWriter, Scope, entries, read_lists
 from tests.integration.test_worker import bodies, command, create, definition, statuses
 from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
-from topics.admin import create_topics, delete_topics
+from topics.admin import admin_client, create_topics, delete_topics
+from topics.clients import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -70,7 +72,9 @@ def test_an_opt_out_on_call_outcomes_lists_the_number_for_the_whole_account(rig:
 
     dnc_topic = rig.topic(catalogue.DNC)
     listed = wait_until(
-        lambda: read_lists(None, rig.bootstrap, topic=dnc_topic), 30, "the opt-out on campaign.dnc"
+        lambda: read_lists(None, KafkaSettings(rig.bootstrap), topic=dnc_topic),
+        30,
+        "the opt-out on campaign.dnc",
     )
     assert [(e.account_id, e.number) for e in entries(listed)] == [("acme", OPTED)]
 
@@ -105,7 +109,7 @@ def test_a_global_entry_blocks_every_account(rig: Rig) -> None:
     ScriptedDialer(rig, {}, default="answered")
     events = rig.collect(catalogue.EVENTS)
     dnc_topic = rig.topic(catalogue.DNC)
-    writer = DncWriter(Scope(None), rig.bootstrap, topic=dnc_topic)
+    writer = DncWriter(Scope(None), KafkaSettings(rig.bootstrap), topic=dnc_topic)
     writer.add(OPTED)
     writer.close()
     port = rig.start_worker()
@@ -121,8 +125,8 @@ def test_a_global_entry_blocks_every_account(rig: Rig) -> None:
 @pytest.fixture()
 def prefixed(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
     prefix = f"itd-{uuid.uuid4().hex[:8]}."
-    spec = replace(catalogue.spec(catalogue.DNC, prefix), partitions=3)
-    create_topics([spec])
+    spec = replace(settings().topics_at(prefix).spec(catalogue.DNC), partitions=3)
+    create_topics([spec], admin_client(settings().kafka))
     env = {
         **os.environ,
         "CAMPAIGNFLOW_TOPIC_PREFIX": prefix,
@@ -131,7 +135,7 @@ def prefixed(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        delete_topics([spec.name])
+        delete_topics([spec.name], admin_client(settings().kafka))
 
 
 def cli(
@@ -207,7 +211,7 @@ def test_an_entry_added_while_the_worker_runs_blocks_at_once(rig: Rig) -> None:
     events = rig.collect(catalogue.EVENTS)
     port = rig.start_worker()
     rig.wait_ready(port)
-    writer = DncWriter(Scope(None), rig.bootstrap, topic=rig.topic(catalogue.DNC))
+    writer = DncWriter(Scope(None), KafkaSettings(rig.bootstrap), topic=rig.topic(catalogue.DNC))
     writer.add(OPTED)
     writer.close()
     d = definition("live-1").model_copy(update={"account_id": "initech"})

@@ -26,7 +26,7 @@ from tests.integration.test_dialer_kafka import instant, outcomes, running
 from tests.integration.test_worker import command, contacts, create, definition, statuses
 from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
-from topics.clients import producer_config
+from topics.clients import KafkaSettings, producer_config
 from topics.codec import encode
 
 GARBAGE_BYTES = 1_040_000
@@ -43,8 +43,8 @@ def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> tuple[int, 
     The limit is raised here so the garbage lands whatever the project's producer allows
     (the broker's own default takes it): the consumers under test must cope with it.
     """
-    overrides = {"bootstrap.servers": bootstrap, "message.max.bytes": 2_000_000}
-    producer = Producer(producer_config(**overrides))
+    overrides = {"message.max.bytes": 2_000_000}
+    producer = Producer(producer_config(KafkaSettings(bootstrap), **overrides))
     where: list[tuple[int, int]] = []
 
     def done(err: Any, msg: Any) -> None:
@@ -120,7 +120,7 @@ def test_worker_refuses_a_contact_batch_over_the_limit_without_decoding_it(rig: 
     value = rig.codec.encode("ContactBatch", rec)
     assert len(value) > 3 * catalogue.MAX_MESSAGE_BYTES // 2
     big = Producer(
-        producer_config(**{"bootstrap.servers": rig.bootstrap, "message.max.bytes": 8_000_000})
+        producer_config(KafkaSettings(rig.bootstrap), **{"message.max.bytes": 8_000_000})
     )
     big.produce(rig.topic(catalogue.CONTACTS), key=d.campaign_id.encode(), value=value)
     assert big.flush(30) == 0
@@ -154,7 +154,7 @@ def test_dialer_parks_a_garbage_message_at_the_limit_and_goes_on(
         opts = DialerOptions(
             dialer_id=f"d-{uuid.uuid4().hex[:6]}",
             group_id=group,
-            bootstrap=kafka_bootstrap,
+            kafka=KafkaSettings(kafka_bootstrap),
             topic_prefix=topic_prefix,
         )
         with running(instant(), opts):
@@ -190,17 +190,17 @@ def test_sink_parks_a_garbage_message_at_the_limit_and_goes_on(
         cid = f"huge-{uuid.uuid4().hex[:6]}"
         sent = {}
         for logical in (catalogue.OUTCOMES, catalogue.CALL_CREATE):
-            topic = catalogue.topic_name(logical)
+            topic = catalogue.topic_name(logical, settings().topic_prefix)
             sent[topic] = produce(kafka_bootstrap, topic, cid.encode(), bad)
         produce(
             kafka_bootstrap,
-            catalogue.topic_name(catalogue.CALL_CREATE),
+            catalogue.topic_name(catalogue.CALL_CREATE, settings().topic_prefix),
             cid.encode(),
             encode("CallCreate", call_create(cid, "k0", 1)),
         )
         produce(
             kafka_bootstrap,
-            catalogue.topic_name(catalogue.OUTCOMES),
+            catalogue.topic_name(catalogue.OUTCOMES, settings().topic_prefix),
             cid.encode(),
             encode("CallOutcome", call_outcome(cid, "k0", 1, "answered")),
         )
@@ -217,7 +217,7 @@ def test_sink_parks_a_garbage_message_at_the_limit_and_goes_on(
             )
         finally:
             assert sink.stop() == 0
-        dead = catalogue.topic_name(catalogue.DEADLETTER)
+        dead = catalogue.topic_name(catalogue.DEADLETTER, settings().topic_prefix)
         letters = {
             r["topic"]: r for _m, e, r in read_all(kafka_bootstrap, dead) if e == "DeadLetter"
         }

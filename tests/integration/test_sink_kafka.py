@@ -34,7 +34,7 @@ from tests.integration.sink_kit import (
     wait_for,
 )
 from topics import catalogue
-from topics.admin import delete_topics
+from topics.admin import admin_client, delete_topics
 from topics.clients import consumer_config
 from topics.codec import decode, encode
 
@@ -47,7 +47,7 @@ def topics(
     settings.cache_clear()
     names = make_topics(topic_prefix)
     yield topic_prefix
-    delete_topics(names)
+    delete_topics(names, admin_client(settings().kafka))
 
 
 def _counts(sink: SinkProcess, cid: str) -> tuple[int, int, int]:
@@ -172,8 +172,8 @@ def test_malformed_message_is_dead_lettered_and_the_sink_goes_on(
         bad = _counts(sink, f"{cid}-x")
     finally:
         assert sink.stop() == 0
-    consumer = Consumer(consumer_config(f"dl-{topics}"))
-    consumer.subscribe([catalogue.topic_name(catalogue.DEADLETTER)])
+    consumer = Consumer(consumer_config(settings().kafka, f"dl-{topics}"))
+    consumer.subscribe([catalogue.topic_name(catalogue.DEADLETTER, settings().topic_prefix)])
     parked: list[dict] = []
     try:
 
@@ -188,8 +188,8 @@ def test_malformed_message_is_dead_lettered_and_the_sink_goes_on(
         consumer.close()
     by_topic = {p["topic"]: p for p in parked}
     assert set(by_topic) == {
-        catalogue.topic_name(catalogue.OUTCOMES),
-        catalogue.topic_name(catalogue.CALL_CREATE),
+        catalogue.topic_name(catalogue.OUTCOMES, settings().topic_prefix),
+        catalogue.topic_name(catalogue.CALL_CREATE, settings().topic_prefix),
     }
     values = {p["value"] for p in parked}
     assert {b"plain text", trailing, truncated} <= values
@@ -202,7 +202,13 @@ def test_nothing_lost_while_clickhouse_is_unavailable(topics: str, tmp_path: Pat
     cid = f"away-{uuid.uuid4().hex[:6]}"
     outcomes = [call_outcome(cid, f"k{i}", 1, "busy") for i in range(500)]
     dsn = f"chdb://{tmp_path / 'ch'}"
-    sink = Sink(dsn, batch_rows=200, batch_seconds=0.2, group_id=f"sink-{topics}", backoff_max=0.5)
+    sink = Sink(
+        settings().sink(dsn),
+        batch_rows=200,
+        batch_seconds=0.2,
+        group_id=f"sink-{topics}",
+        backoff_max=0.5,
+    )
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
     thread.start()
@@ -272,8 +278,8 @@ def test_sink_waits_for_a_locked_directory(topics: str, tmp_path: Path) -> None:
 
 
 def _dead_letters(group: str, want: int) -> list[dict]:
-    consumer = Consumer(consumer_config(group))
-    consumer.subscribe([catalogue.topic_name(catalogue.DEADLETTER)])
+    consumer = Consumer(consumer_config(settings().kafka, group))
+    consumer.subscribe([catalogue.topic_name(catalogue.DEADLETTER, settings().topic_prefix)])
     parked: list[dict] = []
     try:
 
@@ -291,7 +297,7 @@ def _dead_letters(group: str, want: int) -> list[dict]:
 
 def _in_process_sink(tmp_path: Path, topics: str) -> tuple[Sink, threading.Event, threading.Thread]:
     sink = Sink(
-        f"chdb://{tmp_path / 'ch'}",
+        settings().sink(f"chdb://{tmp_path / 'ch'}"),
         batch_rows=500,
         batch_seconds=0.2,
         group_id=f"sink-{topics}",

@@ -10,10 +10,11 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from campaignflow.config import settings
 from topics import catalogue, deadletter, samples
 from topics.admin import create_topics, delete_topics, list_topics
 from topics.catalogue import TopicSpec
-from topics.clients import admin_config, consumer_config, producer_config
+from topics.clients import KafkaSettings, admin_config, consumer_config, producer_config
 from topics.codec import SINGLE_OBJECT_MAGIC, Codec, DecodeError
 from topics.producer import TrackedProducer
 
@@ -27,12 +28,12 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def admin(kafka_bootstrap: str) -> AdminClient:
-    return AdminClient(admin_config(**{"bootstrap.servers": kafka_bootstrap}))
+    return AdminClient(admin_config(KafkaSettings(kafka_bootstrap)))
 
 
 @pytest.fixture(scope="module")
 def specs(admin: AdminClient, prefix: str) -> Iterator[dict[str, TopicSpec]]:
-    specs = catalogue.catalogue(prefix)
+    specs = settings().topics_at(prefix).catalogue()
     yield specs
     delete_topics([t.name for t in specs.values()], admin=admin)
 
@@ -46,16 +47,14 @@ def created(admin: AdminClient, specs: dict[str, TopicSpec]) -> dict[str, TopicS
 
 @pytest.fixture()
 def producer(kafka_bootstrap: str) -> Iterator[Producer]:
-    p = Producer(producer_config(**{"bootstrap.servers": kafka_bootstrap}))
+    p = Producer(producer_config(KafkaSettings(kafka_bootstrap)))
     yield p
     assert p.flush(30) == 0
 
 
 def _consume(bootstrap: str, topics: list[str], count: int) -> list[Message]:
     """Read `count` messages from the start of `topics` (all partitions), in partition order."""
-    consumer = Consumer(
-        consumer_config(f"it-{uuid.uuid4().hex}", **{"bootstrap.servers": bootstrap})
-    )
+    consumer = Consumer(consumer_config(KafkaSettings(bootstrap), f"it-{uuid.uuid4().hex}"))
     try:
         meta = consumer.list_topics(timeout=30).topics
         consumer.assign(
@@ -138,8 +137,8 @@ def test_bad_messages_are_dead_lettered_and_consumption_goes_on(
     kafka_bootstrap: str, admin: AdminClient, prefix: str
 ) -> None:
     codec = Codec()
-    producer = TrackedProducer(kafka_bootstrap)
-    own = catalogue.catalogue(prefix + "dl.")  # fresh topics: nothing else on them
+    producer = TrackedProducer(KafkaSettings(kafka_bootstrap))
+    own = settings().topics_at(prefix + "dl.").catalogue()  # fresh topics: nothing else on them
     wanted = [own[catalogue.CONTACTS], own[catalogue.DEADLETTER]]
     create_topics(wanted, admin=admin)
     contacts, dead = (t.name for t in wanted)

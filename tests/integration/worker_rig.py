@@ -23,12 +23,13 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from campaignflow.config import settings
 from campaigns.contacts import Contact
 from campaigns.engine import parse_call_id
 from campaigns.events import Command
 from topics import catalogue, translate
 from topics.admin import create_topics, delete_topics
-from topics.clients import admin_config, consumer_config, producer_config
+from topics.clients import KafkaSettings, admin_config, consumer_config, producer_config
 from topics.codec import Codec, DecodeError
 
 PARTITIONS = 3
@@ -67,7 +68,7 @@ class Collector:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._consumer = Consumer(
-            consumer_config(f"rig-{uuid.uuid4().hex}", **{"bootstrap.servers": bootstrap})
+            consumer_config(KafkaSettings(bootstrap), f"rig-{uuid.uuid4().hex}")
         )
         parts = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -113,11 +114,11 @@ class Rig:
         self.codec = Codec(None)
         self.specs = {
             k: replace(v, partitions=PARTITIONS)
-            for k, v in catalogue.catalogue(self.prefix).items()
+            for k, v in settings().topics_at(self.prefix).catalogue().items()
         }
-        self.admin = AdminClient(admin_config(**{"bootstrap.servers": bootstrap}))
+        self.admin = AdminClient(admin_config(KafkaSettings(bootstrap)))
         create_topics(self.specs.values(), admin=self.admin)
-        self.producer = Producer(producer_config(**{"bootstrap.servers": bootstrap}))
+        self.producer = Producer(producer_config(KafkaSettings(bootstrap)))
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.collectors: list[Collector] = []
         self.accounts: dict[str, str] = {}
@@ -302,7 +303,7 @@ class ScriptedDialer:
         self.answered: set[str] = set()
         self.held: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._producer = Producer(producer_config(**{"bootstrap.servers": rig.bootstrap}))
+        self._producer = Producer(producer_config(KafkaSettings(rig.bootstrap)))
         self.collector = rig.collect(catalogue.CALL_CREATE)
         self.collector.on_item = self._on_call
 

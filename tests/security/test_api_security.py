@@ -20,7 +20,8 @@ from api.config import ApiConfig
 from campaignflow.config import Settings
 from tests.integration.api_kit import local_services, setup_account
 from topics import catalogue
-from topics.clients import consumer_config
+from topics.catalogue import Topics
+from topics.clients import KafkaSettings, consumer_config
 
 MAX_JSON = 64 * 1024
 MAX_UPLOAD = 256 * 1024
@@ -105,9 +106,7 @@ def test_keys_are_stored_hashed(api: tuple[TestClient, Any], kafka_bootstrap: st
     new = accounts.create_account(svc.cp, "hashed-co")
     extra = accounts.add_key(svc.cp, "hashed-co")
     topic = catalogue.topic_name(catalogue.API_ACCOUNTS, svc.config.prefix)
-    consumer = Consumer(
-        consumer_config(f"t-{uuid.uuid4().hex}", **{"bootstrap.servers": kafka_bootstrap})
-    )
+    consumer = Consumer(consumer_config(KafkaSettings(kafka_bootstrap), f"t-{uuid.uuid4().hex}"))
     raw = b""
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -186,4 +185,6 @@ def test_size_limits(api: tuple[TestClient, Any]) -> None:
 
 def test_binds_loopback_by_default(tmp_path: Path) -> None:
     assert Settings().api_host == "127.0.0.1"
-    assert ApiConfig(bootstrap="x", prefix="", state_dir=tmp_path).host == "127.0.0.1"
+    assert (
+        ApiConfig(kafka=KafkaSettings("x"), topics=Topics(), state_dir=tmp_path).host == "127.0.0.1"
+    )

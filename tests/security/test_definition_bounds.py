@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from campaignflow.config import settings
 from campaigns.models import DefinitionError, parse_definition
 from ingest.definitions import load_definition
 from ingest.upload import upload
@@ -104,12 +105,12 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
     from topics import catalogue, translate
 
     store = _ShellStore()
-    shell = Shell(Engine(store, StaticDirectory()), store, CODEC)  # type: ignore[arg-type]
+    shell = Shell(Engine(store, StaticDirectory()), store, CODEC, prefix=settings().topic_prefix)  # type: ignore[arg-type]
     long_contact = Contact("i" * 60_000, 1, "+12025550001", [], {})
     batch = translate.batch_to_record("camp", "b1", [long_contact], 0)
     value = CODEC.encode("ContactBatch", batch)
     long_campaign = CODEC.encode("ContactBatch", {**batch, "campaign_id": "c" * 65, "contacts": []})
-    topic = catalogue.topic_name(catalogue.CONTACTS)
+    topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     out = shell.handle(
         [Inbound(topic, 0, 7, b"camp", value), Inbound(topic, 0, 8, b"c", long_campaign)]
     )

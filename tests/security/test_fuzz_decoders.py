@@ -24,9 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaignflow.cli_deadletter import read_envelope
+from campaignflow.config import settings as cf_settings
 from campaigns.engine import Engine
 from campaigns.store import MemoryStore, StaticDirectory
 from topics import catalogue, samples, schemas
+from topics.clients import KafkaSettings
 from topics.codec import SINGLE_OBJECT_MAGIC, Codec, DecodeError
 from topics.deadletter import Letter
 
@@ -113,7 +115,7 @@ def shell() -> Any:
     from streams.shell import Inbound, Shell
 
     store = _ShellStore()
-    sh = Shell(Engine(store, StaticDirectory()), store, CODEC)  # type: ignore[arg-type]
+    sh = Shell(Engine(store, StaticDirectory()), store, CODEC, prefix=cf_settings().topic_prefix)  # type: ignore[arg-type]
     return sh, Inbound
 
 
@@ -126,7 +128,7 @@ def shell() -> Any:
 )
 def test_worker_shell(shell: Any, value: bytes, logical: str, partition: int, offset: int) -> None:
     sh, inbound = shell
-    topic = catalogue.topic_name(logical)
+    topic = catalogue.topic_name(logical, cf_settings().topic_prefix)
     out = sh.handle([inbound(topic, partition, offset, b"k", value)])
     parked = letters([(o.topic, o.value) for o in out])
     for o in out:
@@ -204,7 +206,11 @@ def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from dialer.service import Dialer, DialerOptions
     from dialer.simulator import SimulatorAdapter, SimulatorConfig
 
-    options = DialerOptions(dialer_id="fuzz", bootstrap=f"127.0.0.1:{_dead_port()}")
+    options = DialerOptions(
+        dialer_id="fuzz",
+        kafka=KafkaSettings(f"127.0.0.1:{_dead_port()}"),
+        topic_prefix=cf_settings().topic_prefix,
+    )
     d = Dialer(SimulatorAdapter(SimulatorConfig(time_scale=0)), options, codec=CODEC)
     d.producer = _Capture()  # type: ignore[assignment]
     yield d
@@ -231,8 +237,12 @@ def test_dialer_parser(dialer: Any, value: bytes, partition: int, offset: int) -
 @pytest.fixture(scope="module")
 def sink() -> Any:
     from sinks.consumer import Sink
+    from sinks.settings import SinkSettings
 
-    s = Sink("chdb:///nonexistent-fuzz", native_avro=False, codec=CODEC)
+    config = SinkSettings(
+        "chdb:///nonexistent-fuzz", cf_settings().kafka, cf_settings().topic_prefix
+    )
+    s = Sink(config, native_avro=False, codec=CODEC)
     s._producer = _Capture()  # type: ignore[assignment]
     return s
 
@@ -249,7 +259,7 @@ def sink() -> Any:
 def test_sink_rows(sink: Any, value: bytes, logical: str, partition: int, offset: int) -> None:
     from sinks.batch import Batch
 
-    topic = catalogue.topic_name(logical)
+    topic = catalogue.topic_name(logical, cf_settings().topic_prefix)
     sink._producer.produced.clear()
     sink._batch = Batch(0.0)
     sink._handle(_Message(topic, partition, offset, value))
@@ -266,7 +276,12 @@ def test_sink_rows(sink: Any, value: bytes, logical: str, partition: int, offset
 @FUZZ
 @given(value=payloads(), partition=st.integers(0, 5), offset=st.integers(0, 2**40))
 def test_dead_letter_reader(value: bytes, partition: int, offset: int) -> None:
-    rec = read_envelope(value, catalogue.topic_name(catalogue.DEADLETTER), partition, offset)
+    rec = read_envelope(
+        value,
+        catalogue.topic_name(catalogue.DEADLETTER, cf_settings().topic_prefix),
+        partition,
+        offset,
+    )
     assert isinstance(rec.get("error"), str)
     if undecodable(value):
         assert f"{partition}:{offset}" in rec["error"]

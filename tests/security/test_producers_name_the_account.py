@@ -12,6 +12,7 @@ from campaigns.events import CommandKind
 from ingest import CampaignClient
 from tests.integration.dialer_kit import drop_topics, read_all
 from topics import catalogue
+from topics.clients import KafkaSettings
 
 YAML = """\
 campaign_id: {cid}
@@ -34,11 +35,15 @@ def test_ingest_the_client_and_the_cli_set_account_id(
     (tmp_path / "c.csv").write_text("phone_number,name\n+12025550101,A\n+12025550102,B\n")
     names = [catalogue.topic_name(t, topic_prefix) for t in catalogue.LOGICAL_NAMES]
     try:
-        with CampaignClient(kafka_bootstrap, topic_prefix) as client:
+        with CampaignClient(
+            KafkaSettings(kafka_bootstrap), settings().topics_at(topic_prefix)
+        ) as client:
             client.create(tmp_path / "c.yaml", tmp_path / "c.csv", workers=1)
             client.add_contacts(cid, [{"phone_number": "+12025550103", "name": "C"}])
             client.start(cid, wait=False)  # the campaign's own account, from its create
-        with CampaignClient(kafka_bootstrap, topic_prefix, account_id="other") as client:
+        with CampaignClient(
+            KafkaSettings(kafka_bootstrap), settings().topics_at(topic_prefix), account_id="other"
+        ) as client:
             client.command(cid, CommandKind.pause, wait=False)
         settings.cache_clear()
         result = CliRunner().invoke(

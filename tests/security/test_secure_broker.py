@@ -59,7 +59,7 @@ def prefix(secure: kafka_secure.SecureBroker) -> Iterator[str]:
     p = f"sec-{uuid.uuid4().hex[:8]}."
     kafka_secure.apply_acls(secure, kafka_secure.service_acls(p))
     admin = AdminClient(dict(secure.client_config(kafka_secure.ADMIN)))
-    specs = list(catalogue.catalogue(p).values())
+    specs = list(settings().topics_at(p).catalogue().values())
     create_topics([s for s in specs], admin=admin)
     yield p
     admin.delete_topics([s.name for s in specs], operation_timeout=30)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 
+from campaignflow.config import settings
 from sinks import access
 from sinks.access import ensure_token, read_token, token_path
 from sinks.consumer import Sink
@@ -259,7 +260,7 @@ def test_a_query_reading_too_many_rows_is_stopped(tight: Endpoint) -> None:
 def test_an_insert_completes_while_a_long_query_runs(tmp_path: Path) -> None:
     """The sink's insert path (its lock, its client) is not held up by a query in flight."""
     dsn = f"chdb://{tmp_path / 'ch'}"
-    sink = Sink(dsn)
+    sink = Sink(settings().sink(dsn))
     sink.connect()  # the sink's own client, migrated, as at the start of `run`
     server = QueryServer(dsn, 0, TOKEN, limits=QueryLimits(max_execution_time_s=600))
     server.start()

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_writer
 
+from campaignflow.config import settings
 from campaigns.engine import MAX_CONTACTS, Engine
 from campaigns.events import (
     Batch,
@@ -201,8 +202,14 @@ def _v1_bytes(event: str, record: dict[str, Any]) -> bytes:
 def test_the_shell_trusts_only_records_written_before_account_id_existed() -> None:
     codec = Codec()
     engine_store = TableStore(Rocks())  # type: ignore[arg-type]
-    shell = Shell(Engine(engine_store, StaticDirectory()), engine_store, codec, clock=lambda: START)
-    commands = catalogue.topic_name(catalogue.COMMANDS)
+    shell = Shell(
+        Engine(engine_store, StaticDirectory()),
+        engine_store,
+        codec,
+        clock=lambda: START,
+        prefix=settings().topic_prefix,
+    )
+    commands = catalogue.topic_name(catalogue.COMMANDS, settings().topic_prefix)
     create = Command("k0", CommandKind.create, definition=definition(), expected_contacts=0)
     start = Command("k1", CommandKind.start)
     rec_create = translate.command_to_record("c1", create, START)
@@ -226,8 +233,14 @@ def test_the_shell_trusts_only_records_written_before_account_id_existed() -> No
 def test_the_shell_parks_a_squatters_early_batch_when_the_create_comes() -> None:
     codec = Codec()
     store = TableStore(Rocks())  # type: ignore[arg-type]
-    shell = Shell(Engine(store, StaticDirectory()), store, codec, clock=lambda: START)
-    contacts_topic = catalogue.topic_name(catalogue.CONTACTS)
+    shell = Shell(
+        Engine(store, StaticDirectory()),
+        store,
+        codec,
+        clock=lambda: START,
+        prefix=settings().topic_prefix,
+    )
+    contacts_topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
     out = shell.handle([Inbound(contacts_topic, 0, 7, b"c1", codec.encode("ContactBatch", squat))])
     assert not [o for o in out if o.topic.endswith("deadletter")]  # nobody knows the owner yet
@@ -235,7 +248,7 @@ def test_the_shell_parks_a_squatters_early_batch_when_the_create_comes() -> None
         "k0", CommandKind.create, definition=definition(), expected_contacts=1, account_id="acme"
     )
     rec = translate.command_to_record("c1", create, START)
-    commands = catalogue.topic_name(catalogue.COMMANDS)
+    commands = catalogue.topic_name(catalogue.COMMANDS, settings().topic_prefix)
     out = shell.handle([Inbound(commands, 0, 0, b"c1", codec.encode("CampaignCommand", rec))])
     [dead] = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
     assert dead["topic"] == contacts_topic

@@ -28,6 +28,7 @@ from dialer.service import Dialer, DialerOptions
 from dialer.webhook import MAX_CAUSE_CHARS, WebhookAdapter
 from tests.integration.dialer_kit import call_record, drop_topics, make_topics, read_all
 from topics import catalogue
+from topics.clients import KafkaSettings
 
 SECRET = "a-webhook-secret-of-at-least-32-bytes!"
 OLD_SECRET = "the-previous-secret-also-32-bytes-long"
@@ -231,7 +232,7 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
             DialerOptions(
                 dialer_id="sec-1",
                 group_id="sec-g",
-                bootstrap=kafka_bootstrap,
+                kafka=KafkaSettings(kafka_bootstrap),
                 topic_prefix=topic_prefix,
             ),
         )

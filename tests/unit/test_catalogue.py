@@ -48,4 +48,4 @@ def test_prefix_and_lookups() -> None:
     assert catalogue.spec(catalogue.DEADLETTER, prefix="x-").name == "x-campaignflow.deadletter"
     assert catalogue.topic_for_schema("CallCreate", prefix="").logical == catalogue.CALL_CREATE
     with pytest.raises(KeyError, match="unknown topic"):
-        catalogue.topic_name("nope")
+        catalogue.topic_name("nope", "")

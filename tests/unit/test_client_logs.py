@@ -8,7 +8,7 @@ from collections import Counter
 
 from confluent_kafka import Producer
 
-from topics.clients import CLIENT_LOG, producer_config
+from topics.clients import CLIENT_LOG, KafkaSettings, producer_config
 
 
 class _Keep(logging.Handler):
@@ -29,11 +29,11 @@ def test_a_client_with_no_broker_logs_each_kind_of_failure_once() -> None:
     try:
         producer = Producer(
             producer_config(
+                KafkaSettings(f"127.0.0.1:{port}"),
                 **{
-                    "bootstrap.servers": f"127.0.0.1:{port}",
                     "reconnect.backoff.ms": 10,
                     "reconnect.backoff.max.ms": 20,
-                }
+                },
             )
         )
         producer.produce("nowhere", b"x")

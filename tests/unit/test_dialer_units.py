@@ -185,8 +185,8 @@ def test_offsets_commit_only_past_contiguous_done_messages() -> None:
 def test_dialers_of_two_topic_prefixes_never_share_a_group(topic_prefix: str) -> None:
     """Two stacks on one broker (each its own topic prefix) run dialers with the same
     default dialer id, their static member id: in one group the second fenced the first."""
-    from dialer.service import DialerOptions
+    from campaignflow.config import settings
 
-    mine = DialerOptions.from_settings()
+    mine = settings().dialer()
     assert mine.group_id == "campaignflow-dialer-" + topic_prefix.strip(".")
-    assert DialerOptions.from_settings(group_id="explicit").group_id == "explicit"
+    assert settings().dialer(group_id="explicit").group_id == "explicit"

@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from topics import catalogue, deadletter, producer
+from topics.clients import KafkaSettings
 from topics.producer import MessageTooLarge, TrackedProducer
 
 
@@ -34,7 +35,7 @@ def _letter(n: int) -> deadletter.Letter:
 
 
 def test_a_message_over_the_limit_is_refused_naming_topic_and_size() -> None:
-    p = TrackedProducer(_nowhere())
+    p = TrackedProducer(KafkaSettings(_nowhere()))
     too_big = b"x" * (catalogue.MAX_MESSAGE_BYTES + 1)
     with pytest.raises(MessageTooLarge, match=rf"^t1: a message of {len(too_big)} bytes"):
         p.produce("t1", too_big, b"k")
@@ -46,7 +47,7 @@ def test_offer_says_full_and_park_gives_up_without_raising(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(producer, "PARK_WAIT_S", 0.1)
-    p = TrackedProducer(_nowhere(), **{"queue.buffering.max.messages": 1})
+    p = TrackedProducer(KafkaSettings(_nowhere()), **{"queue.buffering.max.messages": 1})
     first = _letter(1)
     assert len(first.value) <= catalogue.MAX_MESSAGE_BYTES
     assert first.of == "campaign.contacts[0]@1"

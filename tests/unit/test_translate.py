@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from campaignflow.config import settings
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.state import CampaignState
 from tests.helpers import at, contact, definition
@@ -61,7 +62,7 @@ def test_producers_hash_keys_like_the_worker() -> None:
     """The worker routes with murmur2 (streams.partitioner); producers must hash the same way."""
     from topics.clients import producer_config
 
-    assert producer_config()["partitioner"] == "murmur2_random"
+    assert producer_config(settings().kafka)["partitioner"] == "murmur2_random"
 
 
 def test_section_7_definition_round_trips_through_avro_and_the_state_table() -> None:
