@@ -60,7 +60,7 @@ class Api:
                 return out
 
     def on_topic(self, account: str | None) -> list[str]:
-        found = read_lists(Scope(account), self.svc.config.bootstrap, topic=self.topic)
+        found = read_lists(Scope(account), self.svc.config.kafka, topic=self.topic)
         return sorted(dnc_key_scope(k)[1] for k in found)
 
 
