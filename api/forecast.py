@@ -7,34 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from campaigns.contacts import Contact
-from campaigns.models import CALL_STATUSES, CampaignDefinition
+from campaigns.models import CampaignDefinition
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US, from_datetime
 
 DEFAULT_MODEL = "answered=0.3,no_answer=0.5,busy=0.2"
 HORIZON_US = 366 * 86_400 * US  # a campaign whose windows never open stops being simulated
-DIALER_STATUSES = tuple(s for s in CALL_STATUSES if s != "timeout")
-
-
-def parse_model(spec: str) -> list[tuple[str, float]]:
-    """'answered=0.3,no_answer=0.5' -> shares; ValueError naming the bad part."""
-    out: list[tuple[str, float]] = []
-    for part in spec.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep or name not in DIALER_STATUSES:
-            raise ValueError(
-                f"{part!r} must be status=share with a status among {', '.join(DIALER_STATUSES)}"
-            )
-        try:
-            share = float(value)
-        except ValueError:
-            raise ValueError(f"share of {name} is not a number: {value!r}") from None
-        if not share >= 0 or share == float("inf"):
-            raise ValueError(f"share of {name} must be a finite number >= 0")
-        out.append((name, share))
-    if sum(s for _, s in out) <= 0:
-        raise ValueError("the shares add up to 0")
-    return out
 
 
 def forecast(

@@ -26,6 +26,7 @@ from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
 from campaigns.lifecycle import TRANSITIONS
 from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.simulate import parse_model
 from ingest.api import CampaignClient
 from ingest.commands import Answer
 from ingest.upload import UploadError, upload
@@ -413,7 +414,7 @@ def _forecast_file(d: CampaignDefinition, path: Path) -> dict[str, Any]:
 
     with path.open("rb") as f:
         listed = [c for c in iter_contacts(f, d.default_region) if isinstance(c, Contact)]
-    return forecast.forecast(d, listed, forecast.parse_model(forecast.DEFAULT_MODEL), 7)
+    return forecast.forecast(d, listed, parse_model(forecast.DEFAULT_MODEL), 7)
 
 
 # ---- create, list, detail ----------------------------------------------------------------
@@ -834,7 +835,7 @@ def get_forecast(
 ) -> ForecastOut:
     row = _own(svc, account, campaign_id)
     try:
-        shares = forecast.parse_model(model)
+        shares = parse_model(model)
     except ValueError as err:
         raise ApiProblem(
             422, f"model: {err}", [ErrorItem(field="model", message=str(err))]

@@ -29,7 +29,13 @@ from campaigns.contacts import (
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError
 from campaigns.privacy import mask_number
-from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulation
+from campaigns.simulate import (
+    DIALER_STATUSES,
+    ScriptedCall,
+    SimDialer,
+    Simulation,
+    parse_model,
+)
 from campaigns.windows import from_datetime
 from ingest.definitions import load_definition
 
@@ -216,25 +222,11 @@ def load_dnc(path: Path, region: str) -> frozenset[str]:
     return frozenset(numbers)
 
 
-def parse_model(spec: str) -> list[tuple[str, float]]:
-    shares: list[tuple[str, float]] = []
-    for part in spec.split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in DIALER_STATUSES:
-            raise InputError(
-                f"--model: {part!r} must be status=share with a status among {', '.join(DIALER_STATUSES)}"
-            )
-        try:
-            share = float(value)
-        except ValueError:
-            raise InputError(f"--model: share of {name} is not a number: {value!r}") from None
-        if share < 0 or share != share:
-            raise InputError(f"--model: share of {name} must be >= 0")
-        shares.append((name, share))
-    if sum(s for _, s in shares) <= 0:
-        raise InputError("--model: the shares add up to 0")
-    return shares
+def model_shares(spec: str) -> list[tuple[str, float]]:
+    try:
+        return parse_model(spec)
+    except ValueError as err:
+        raise InputError(f"--model: {err}") from None
 
 
 def build(
@@ -269,7 +261,7 @@ def build(
         default=ScriptedCall(
             default_outcome, parse_seconds(default_duration, "--default-duration")
         ),
-        model=parse_model(model) if model else (),
+        model=model_shares(model) if model else (),
         seed=seed,
     )
     return Simulation(

@@ -483,6 +483,7 @@ class _Step:
                         self.campaign_id,
                         f"outcome {o.call_id}",
                         "unknown call: the engine never created it",
+                        call_id=o.call_id,
                     )
                 )
                 continue

@@ -169,12 +169,16 @@ class ContactRejected:
 
 @dataclass(slots=True)
 class InputRejected:
-    """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic."""
+    """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic.
+
+    `what` is for people; `call_id` names the rejected outcome's call, so the shell finds the
+    message to park without parsing `what`."""
 
     at: int
     campaign_id: str
     what: str
     reason: str
+    call_id: str | None = None
 
 
 Event = (

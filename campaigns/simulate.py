@@ -42,6 +42,28 @@ NO_OUTCOME = "none"
 DIALER_STATUSES = tuple(s for s in CALL_STATUSES if s != "timeout") + (NO_OUTCOME,)
 
 
+def parse_model(spec: str) -> list[tuple[str, float]]:
+    """'answered=0.3,no_answer=0.5' -> outcome shares (`simulate --model`, the API's forecast);
+    ValueError naming the bad part."""
+    out: list[tuple[str, float]] = []
+    for part in spec.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name not in DIALER_STATUSES:
+            raise ValueError(
+                f"{part!r} must be status=share with a status among {', '.join(DIALER_STATUSES)}"
+            )
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"share of {name} is not a number: {value!r}") from None
+        if not share >= 0 or share == float("inf"):
+            raise ValueError(f"share of {name} must be a finite number >= 0")
+        out.append((name, share))
+    if sum(share for _, share in out) <= 0:
+        raise ValueError("the shares add up to 0")
+    return out
+
+
 @dataclass(frozen=True)
 class ScriptedCall:
     status: str  # a call status, or "none": no outcome ever arrives

@@ -328,8 +328,8 @@ class Shell:
                 continue
             if isinstance(ev, InputRejected):
                 src = None
-                if w is not None and ev.what.startswith("outcome "):
-                    src = w.by_call.get(ev.what[len("outcome ") :])
+                if w is not None and ev.call_id is not None:
+                    src = w.by_call.get(ev.call_id)
                 self._park_event(out, src, cid, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:

@@ -11,11 +11,11 @@ import pytest
 from api import accounts
 from api.campaign_io import records_to_csv, rows_to_csv
 from api.deps import decode_cursor, page
-from api.forecast import parse_model
 from api.problems import ApiProblem, definition_errors
 from api.routes_campaigns import bucket_seconds_for
 from campaigns.contacts import Contact, Rejection, iter_contacts
 from campaigns.csvsafe import neutralise as csv_safe
+from campaigns.simulate import parse_model
 from dialer import signing
 from topics.translate import contact_to_record
 
