@@ -131,7 +131,9 @@ def faust_app(settings: WorkerSettings) -> faust.App:
         store="cfrocks://",
         datadir=str(settings.data_dir),
         web_host=settings.web_bind,
-        web_bind=settings.web_bind,  # Faust binds 0.0.0.0 unless told (web_host names the URL)
+        # Loopback unless CAMPAIGNFLOW_WORKER_BIND widens it (Faust's own default is every
+        # interface); web_host names the URL.
+        web_bind=settings.web_bind,
         web_port=port,
         canonical_url=advertised_url(settings.web_bind, settings.advertised_host, port),
         # Faust's /table/ pages list and return table rows (state, do-not-call, accounts);
