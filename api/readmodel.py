@@ -144,10 +144,10 @@ class ReadModel:
             it.next()
 
     def _index(self, row: dict[str, Any]) -> None:
-        cid = row["campaign_id"]
-        if cid not in self.campaigns:
-            bisect.insort(self._by_account.setdefault(row["account_id"], []), cid)
-        self.campaigns[cid] = row
+        campaign_id = row["campaign_id"]
+        if campaign_id not in self.campaigns:
+            bisect.insort(self._by_account.setdefault(row["account_id"], []), campaign_id)
+        self.campaigns[campaign_id] = row
 
     def start(self) -> None:
         conf = consumer_config(self.kafka, f"campaignflow-api-read-{self.prefix}", log_level=QUIET)
@@ -228,30 +228,30 @@ class ReadModel:
         batch.commit()
         self.applied += len(msgs)
 
-    def definition(self, cid: str) -> CampaignDefinition | None:
-        d = self._defs.get(cid)
+    def definition(self, campaign_id: str) -> CampaignDefinition | None:
+        d = self._defs.get(campaign_id)
         if d is None:
-            row = self.campaigns.get(cid)
+            row = self.campaigns.get(campaign_id)
             if row is None or row.get("definition") is None:
                 return None
             try:
                 d = definition_from_record(row["definition"])
             except ValueError:
                 return None
-            self._defs[cid] = d
+            self._defs[campaign_id] = d
         return d
 
     # ---- reads ----------------------------------------------------------------------
 
-    def campaign(self, account: str, cid: str) -> dict[str, Any] | None:
+    def campaign(self, account: str, campaign_id: str) -> dict[str, Any] | None:
         """The summary, only for its own account (another account's campaign is None)."""
-        row = self.campaigns.get(cid)
+        row = self.campaigns.get(campaign_id)
         if row is None or row["account_id"] != account:
             return None
         return row
 
-    def exists(self, cid: str) -> bool:
-        return cid in self.campaigns
+    def exists(self, campaign_id: str) -> bool:
+        return campaign_id in self.campaigns
 
     def page(
         self, account: str, status: str | None, after: str | None, limit: int
@@ -271,12 +271,12 @@ class ReadModel:
         return out, (ids[pos - 1] if pos < len(ids) and pos > start else None)
 
     def contacts(
-        self, cid: str, status: str | None, after_seq: int | None, limit: int
+        self, campaign_id: str, status: str | None, after_seq: int | None, limit: int
     ) -> tuple[list[ContactView], int | None]:
         """A page in arrival order; the cursor is the arrival number of the last key read."""
         out: list[ContactView] = []
         last_seq: int | None = None
-        prefix = _k("k", cid, "")
+        prefix = _k("k", campaign_id, "")
         it = self.db.iter()
         it.seek(prefix + (f"{after_seq + 1:012d}".encode() if after_seq is not None else b""))
         scanned = 0
@@ -290,15 +290,15 @@ class ReadModel:
                 break
             scanned += 1
             c = _dec.decode(bytes(it.value()))
-            view = self._view(cid, c)
+            view = self._view(campaign_id, c)
             last_seq = int(key[len(prefix) :])
             if status is None or view.status == status:
                 out.append(view)
             it.next()
         return out, (last_seq if more else None)
 
-    def _view(self, cid: str, c: dict[str, Any]) -> ContactView:
-        raw = self.db.get(_k("s", cid, c["contact_id"]))
+    def _view(self, campaign_id: str, c: dict[str, Any]) -> ContactView:
+        raw = self.db.get(_k("s", campaign_id, c["contact_id"]))
         st = _dec.decode(raw) if raw is not None else {}
         return ContactView(
             contact_id=c["contact_id"],
@@ -310,9 +310,9 @@ class ReadModel:
             phone_last4=c["last4"],
         )
 
-    def all_contacts(self, cid: str) -> Iterator[tuple[dict[str, Any], ContactView]]:
+    def all_contacts(self, campaign_id: str) -> Iterator[tuple[dict[str, Any], ContactView]]:
         """Every contact in row order: (its record, its view); streamed from disk."""
-        prefix = _k("k", cid, "")
+        prefix = _k("k", campaign_id, "")
         it = self.db.iter()
         it.seek(prefix)
         while it.valid():
@@ -320,13 +320,13 @@ class ReadModel:
             if not key.startswith(prefix):
                 break
             c = _dec.decode(bytes(it.value()))
-            yield c["record"], self._view(cid, c)
+            yield c["record"], self._view(campaign_id, c)
             it.next()
 
     def calls(
-        self, cid: str, after: str | None, limit: int
+        self, campaign_id: str, after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        prefix = _k("l", cid, "")
+        prefix = _k("l", campaign_id, "")
         it = self.db.iter()
         it.seek(prefix + (after.encode() + b"\x00" if after is not None else b""))
         out: list[dict[str, Any]] = []
@@ -340,9 +340,9 @@ class ReadModel:
             it.next()
         return out, None
 
-    def minutes(self, cid: str) -> list[tuple[int, dict[str, int]]]:
+    def minutes(self, campaign_id: str) -> list[tuple[int, dict[str, int]]]:
         """Outcomes per minute (bounded by the campaign's span in minutes)."""
-        prefix = _k("t", cid, "")
+        prefix = _k("t", campaign_id, "")
         it = self.db.iter()
         it.seek(prefix)
         out = []
@@ -422,8 +422,8 @@ class _Batch:
         self.seen: set[bytes] = set()
 
     # rows touched in this batch: read once, written once at commit
-    def _state(self, cid: str, contact_id: str) -> dict[str, Any]:
-        key = _k("s", cid, contact_id)
+    def _state(self, campaign_id: str, contact_id: str) -> dict[str, Any]:
+        key = _k("s", campaign_id, contact_id)
         st = self.states.get(key)
         if st is None:
             raw = self.rm.db.get(key)
@@ -431,21 +431,21 @@ class _Batch:
             self.states[key] = st
         return st
 
-    def _call(self, cid: str, call_id: str) -> dict[str, Any] | None:
-        key = _k("l", cid, call_id)
+    def _call(self, campaign_id: str, call_id: str) -> dict[str, Any] | None:
+        key = _k("l", campaign_id, call_id)
         if key not in self.calls_:
             raw = self.rm.db.get(key)
             self.calls_[key] = _dec.decode(raw) if raw is not None else None
         return self.calls_[key]
 
-    def _camp(self, cid: str) -> dict[str, Any] | None:
+    def _camp(self, campaign_id: str) -> dict[str, Any] | None:
         """The batch's copy of a summary: readers see the old one until commit swaps it in."""
-        row = self.rows.get(cid)
+        row = self.rows.get(campaign_id)
         if row is None:
-            live = self.rm.campaigns.get(cid)
+            live = self.rm.campaigns.get(campaign_id)
             if live is None:
                 return None
-            row = self.rows[cid] = _dec.decode(_enc.encode(live))
+            row = self.rows[campaign_id] = _dec.decode(_enc.encode(live))
         return row
 
     def _touch(self, row: dict[str, Any], at_ms: int | None) -> None:
@@ -479,14 +479,14 @@ class _Batch:
 
     def command(self, rec: dict[str, Any]) -> None:
         name, body = _named(rec["command"])
-        cid = rec["campaign_id"]
+        campaign_id = rec["campaign_id"]
         issued = _ms(rec.get("issued_at"))
         if name == "CreateCampaign":
-            if cid in self.rm.campaigns or cid in self.rows:
+            if campaign_id in self.rm.campaigns or campaign_id in self.rows:
                 return
             d = body["definition"]
             row = {
-                "campaign_id": cid,
+                "campaign_id": campaign_id,
                 "account_id": d["account_id"],
                 "name": d["name"],
                 "description": d.get("description") or "",
@@ -497,7 +497,7 @@ class _Batch:
                 "created_at_ms": issued,
                 "last_activity_at_ms": issued,
                 "expected": int(body["expected_contacts"]),
-                "arrived": self._seq(cid),
+                "arrived": self._seq(campaign_id),
                 "final": 0,
                 "by_status": {},
                 "calls_created": 0,
@@ -507,9 +507,9 @@ class _Batch:
                 "by_attempt": {},
                 "engine": None,
             }
-            self.rows[cid] = row
+            self.rows[campaign_id] = row
             return
-        known = self._camp(cid)
+        known = self._camp(campaign_id)
         if known is None:
             return
         row = known
@@ -524,10 +524,10 @@ class _Batch:
         Contacts are published before their create command, so the count lives apart
         from the summary (n|campaign) and the summary takes it when the create arrives.
         """
-        cid = rec["campaign_id"]
-        seq = self._seq(cid)
+        campaign_id = rec["campaign_id"]
+        seq = self._seq(campaign_id)
         for c in rec["contacts"]:
-            ikey = _k("i", cid, c["contact_id"])
+            ikey = _k("i", campaign_id, c["contact_id"])
             if ikey in self.seen or self.rm.db.get(ikey) is not None:
                 continue  # a re-upload: the engine keeps a contact id once too
             seq += 1
@@ -539,21 +539,21 @@ class _Batch:
                 "last4": last4(c["phone_number"]),
                 "record": c,
             }
-            self.wb.put(_k("k", cid, f"{seq:012d}"), _enc.encode(value))
-        self.seqs[cid] = seq
-        row = self._camp(cid)
+            self.wb.put(_k("k", campaign_id, f"{seq:012d}"), _enc.encode(value))
+        self.seqs[campaign_id] = seq
+        row = self._camp(campaign_id)
         if row is not None:
             row["arrived"] = seq
 
-    def _seq(self, cid: str) -> int:
-        if cid not in self.seqs:
-            raw = self.rm.db.get(_k("n", cid))
-            self.seqs[cid] = int(raw) if raw is not None else 0
-        return self.seqs[cid]
+    def _seq(self, campaign_id: str) -> int:
+        if campaign_id not in self.seqs:
+            raw = self.rm.db.get(_k("n", campaign_id))
+            self.seqs[campaign_id] = int(raw) if raw is not None else 0
+        return self.seqs[campaign_id]
 
     def call(self, rec: dict[str, Any]) -> None:
-        cid = rec["campaign_id"]
-        call = self._call(cid, rec["call_id"])
+        campaign_id = rec["campaign_id"]
+        call = self._call(campaign_id, rec["call_id"])
         created = _ms(rec.get("created_at"))
         if call is not None and call.get("created"):
             return
@@ -567,11 +567,11 @@ class _Batch:
             created_at_ms=created,
             created=True,
         )
-        self.calls_[_k("l", cid, rec["call_id"])] = call
-        st = self._state(cid, rec["contact_id"])
+        self.calls_[_k("l", campaign_id, rec["call_id"])] = call
+        st = self._state(campaign_id, rec["contact_id"])
         st["attempts"] = max(int(st.get("attempts", 0)), int(rec["attempt"]))
         st["next_attempt_at"] = None
-        row = self._camp(cid)
+        row = self._camp(campaign_id)
         if row is None:
             return
         row["calls_created"] += 1
@@ -582,10 +582,10 @@ class _Batch:
         self._touch(row, created)
 
     def outcome(self, rec: dict[str, Any]) -> None:
-        cid = rec.get("campaign_id")
-        if not cid:
+        campaign_id = rec.get("campaign_id")
+        if not campaign_id:
             return
-        call = self._call(cid, rec["call_id"])
+        call = self._call(campaign_id, rec["call_id"])
         if call is not None and call.get("ended_at_ms") is not None:
             return  # a duplicate or a late outcome: the engine ignores it too
         ended = _ms(rec.get("ended_at"))
@@ -602,13 +602,13 @@ class _Batch:
             }
         call["status"] = status
         call["ended_at_ms"] = ended
-        self.calls_[_k("l", cid, rec["call_id"])] = call
-        st = self._state(cid, rec["contact_id"])
+        self.calls_[_k("l", campaign_id, rec["call_id"])] = call
+        st = self._state(campaign_id, rec["contact_id"])
         st["last_outcome"] = status
-        row = self._camp(cid)
+        row = self._camp(campaign_id)
         if row is None:
             return
-        d = self.rm.definition(cid)
+        d = self.rm.definition(campaign_id)
         attempt = int(rec["attempt"])
         if (
             d is not None
@@ -628,7 +628,7 @@ class _Batch:
                 ] += 1
             row["by_attempt"].setdefault(str(attempt), {"calls": 0, "answered": 0})["answered"] += 1
         if ended is not None:
-            mkey = _k("t", cid, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
+            mkey = _k("t", campaign_id, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
             minute = self.minutes_.get(mkey)
             if minute is None:
                 raw = self.rm.db.get(mkey)
@@ -638,8 +638,8 @@ class _Batch:
         self._touch(row, ended)
 
     def event(self, rec: dict[str, Any]) -> None:
-        cid = rec["campaign_id"]
-        row = self._camp(cid)
+        campaign_id = rec["campaign_id"]
+        row = self._camp(campaign_id)
         if row is None:
             return
         name, body = _named(rec["body"])
@@ -652,7 +652,7 @@ class _Batch:
                 row["start_at_ms"] = at
             self._touch(row, at)
         elif name == "ContactFinal":
-            st = self._state(cid, body["contact_id"])
+            st = self._state(campaign_id, body["contact_id"])
             if st.get("status") in FINAL_STATUSES:
                 return
             status = str(body["status"])
@@ -679,10 +679,10 @@ class _Batch:
                 self.wb.put(key, _enc.encode(call))
         for key, minute in self.minutes_.items():
             self.wb.put(key, _enc.encode(minute))
-        for cid, row in self.rows.items():
-            self.wb.put(_k("c", cid), _enc.encode(row))
-        for cid, seq in self.seqs.items():
-            self.wb.put(_k("n", cid), str(seq).encode())
+        for campaign_id, row in self.rows.items():
+            self.wb.put(_k("c", campaign_id), _enc.encode(row))
+        for campaign_id, seq in self.seqs.items():
+            self.wb.put(_k("n", campaign_id), str(seq).encode())
         for (topic, part), offset in self.offsets.items():
             self.wb.put(_k("o", topic, str(part)), str(offset).encode())
         rm.db.write(self.wb)

@@ -211,10 +211,10 @@ def _client(svc: Services) -> CampaignClient:
     return svc.client
 
 
-def _own(svc: Services, account: str, cid: str) -> dict[str, Any]:
-    row = _rm(svc).campaign(account, cid)
+def _own(svc: Services, account: str, campaign_id: str) -> dict[str, Any]:
+    row = _rm(svc).campaign(account, campaign_id)
     if row is None:
-        raise ApiProblem(404, f"no campaign {cid!r}")
+        raise ApiProblem(404, f"no campaign {campaign_id!r}")
     return row
 
 
@@ -525,27 +525,33 @@ async def get_campaign(
 
 
 def _command(
-    svc: Services, account: str, cid: str, kind: CommandKind, start_at: datetime | None = None
+    svc: Services,
+    account: str,
+    campaign_id: str,
+    kind: CommandKind,
+    start_at: datetime | None = None,
 ) -> CommandOut:
-    _own(svc, account, cid)
+    _own(svc, account, campaign_id)
     if kind in (CommandKind.start, CommandKind.schedule):
         sub = svc.cp.subscription(account)
         if not sub.active:
-            raise ApiProblem(402, f"cannot {kind.value} {cid}: {sub.reason}")
+            raise ApiProblem(402, f"cannot {kind.value} {campaign_id}: {sub.reason}")
     client = _client(svc)
     answer: Answer
     if kind == CommandKind.schedule:
         assert start_at is not None
-        answer = client.schedule(cid, start_at, account_id=account)
+        answer = client.schedule(campaign_id, start_at, account_id=account)
     else:
-        answer = client.command(cid, kind, account_id=account)
+        answer = client.command(campaign_id, kind, account_id=account)
     if answer.outcome == "accepted":
         return CommandOut(accepted=True, status=answer.status, command_id=answer.command_id)
     if answer.outcome == "rejected":
         reason = answer.reason or "rejected"
         code = 402 if "subscription" in reason else 409
-        raise ApiProblem(code, f"{kind.value} {cid}: {reason}")
-    raise ApiProblem(503, f"{kind.value} {cid}: sent, but no answer from the engine in time")
+        raise ApiProblem(code, f"{kind.value} {campaign_id}: {reason}")
+    raise ApiProblem(
+        503, f"{kind.value} {campaign_id}: sent, but no answer from the engine in time"
+    )
 
 
 LIFECYCLE = problem_responses(402, 404, 409, 503)
@@ -615,11 +621,11 @@ ADD_BODY = {
 
 
 def _add(
-    svc: Services, account: str, cid: str, rows: list[dict[str, str]], row0: int
+    svc: Services, account: str, campaign_id: str, rows: list[dict[str, str]], row0: int
 ) -> ContactsAdded:
-    d = _rm(svc).definition(cid)
+    d = _rm(svc).definition(campaign_id)
     region = d.default_region if d is not None else "US"
-    result = _client(svc).add_contacts(cid, rows, region=region, account_id=account)
+    result = _client(svc).add_contacts(campaign_id, rows, region=region, account_id=account)
     return ContactsAdded(
         accepted=len(result.accepted),
         rejected=len(result.rejected),
@@ -635,7 +641,7 @@ def _add(
 ADD_CHUNK_ROWS = 20_000
 
 
-def _add_csv(svc: Services, account: str, cid: str, path: Path) -> ContactsAdded:
+def _add_csv(svc: Services, account: str, campaign_id: str, path: Path) -> ContactsAdded:
     """A CSV in chunks of rows (memory stays flat); row numbers are the file's."""
     total = ContactsAdded(accepted=0, rejected=0, rejected_rows=[])
     with path.open(encoding="utf-8-sig", newline="") as f:
@@ -654,7 +660,7 @@ def _add_csv(svc: Services, account: str, cid: str, path: Path) -> ContactsAdded
             ]
             if not chunk:
                 break
-            part = _add(svc, account, cid, chunk, done)
+            part = _add(svc, account, campaign_id, chunk, done)
             total.accepted += part.accepted
             total.rejected += part.rejected
             room = campaign_io.MAX_REJECTED_SHOWN - len(total.rejected_rows)

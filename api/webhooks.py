@@ -129,9 +129,9 @@ class Dispatcher:
         kind = EVENT_KINDS.get(name)
         if kind is None:
             return
-        cid = rec["campaign_id"]
-        self.rm.wait_for(lambda: self.rm.exists(cid), UNKNOWN_CAMPAIGN_WAIT_S)
-        row = self.rm.campaigns.get(cid)
+        campaign_id = rec["campaign_id"]
+        self.rm.wait_for(lambda: self.rm.exists(campaign_id), UNKNOWN_CAMPAIGN_WAIT_S)
+        row = self.rm.campaigns.get(campaign_id)
         if row is None:
             return
         account = row["account_id"]

@@ -122,21 +122,21 @@ def run(console: Console) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     definition = load_definition(EXAMPLE / "campaign.yaml")
     definition = definition.model_copy(update={"campaign_id": f"demo-{stamp}"})
-    cid = definition.campaign_id
+    campaign_id = definition.campaign_id
     since_ms = int(time.time() * 1000) - 5_000
-    say(f"[bold]2/4[/bold] creating campaign {cid} from {EXAMPLE.relative_to(REPO_ROOT)}/")
+    say(f"[bold]2/4[/bold] creating campaign {campaign_id} from {EXAMPLE.relative_to(REPO_ROOT)}/")
     with CampaignClient(settings().kafka, settings().topics, timeout=60) as client:
         summary = client.create(definition, EXAMPLE / "contacts.csv", wait=True)
         say(
             f"    {summary.accepted:,} contacts accepted, {summary.rejected:,} rejected; engine says: {summary.answer}"
         )
-        answer = client.start(cid)
-        say(f"    start: {answer.describe(cid, CommandKind.start)}")
+        answer = client.start(campaign_id)
+        say(f"    start: {answer.describe(campaign_id, CommandKind.start)}")
         if not answer.ok:
             return 1
     say("[bold]3/4[/bold] running (calls are simulated; a 20 s call lasts 0.4 s here)")
     progress = Progress()
-    consumer = _follow(cid, since_ms)
+    consumer = _follow(campaign_id, since_ms)
     deadline = time.monotonic() + TIMEOUT_S
     try:
         with Live(progress.table(summary.accepted), console=console, refresh_per_second=4) as live:
@@ -148,7 +148,7 @@ def run(console: Console) -> int:
                         kind, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
                     except DecodeError:
                         continue
-                    _apply(progress, cid, kind, rec)
+                    _apply(progress, campaign_id, kind, rec)
                 live.update(progress.table(summary.accepted))
     finally:
         consumer.close()
@@ -156,11 +156,11 @@ def run(console: Console) -> int:
         say(f"[red]campaign did not complete within {TIMEOUT_S}s (status {progress.status})[/red]")
         return 1
     say("[bold]4/4[/bold] waiting for ClickHouse to hold every call, then the report")
-    _wait_for_sink(cid, progress.created, sum(progress.outcomes.values()))
+    _wait_for_sink(campaign_id, progress.created, sum(progress.outcomes.values()))
     from campaignflow.cli_sink import run_query
     from sinks.report import gather, render
 
-    render(gather(cid, run_query), console)
+    render(gather(campaign_id, run_query), console)
     accepted = summary.accepted
     kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
     parts = {k: progress.finals.get(k, 0) for k in kinds}
@@ -197,12 +197,12 @@ def _demo_account(account_id: str) -> str:
         cp.close()
 
 
-def _wait_for_sink(cid: str, calls: int, outcomes: int, timeout: float = 60) -> None:
+def _wait_for_sink(campaign_id: str, calls: int, outcomes: int, timeout: float = 60) -> None:
     from campaignflow.cli_sink import run_query
 
     sql = (
-        f"SELECT (SELECT count() FROM call_attempts FINAL WHERE campaign_id = '{cid}'),"
-        f" (SELECT count() FROM call_outcomes FINAL WHERE campaign_id = '{cid}')"
+        f"SELECT (SELECT count() FROM call_attempts FINAL WHERE campaign_id = '{campaign_id}'),"
+        f" (SELECT count() FROM call_outcomes FINAL WHERE campaign_id = '{campaign_id}')"
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

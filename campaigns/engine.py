@@ -50,7 +50,6 @@ from campaigns.store import Directory, QueueEntry, Store
 from campaigns.windows import Window
 
 END_OF_TIME_US = 2**62  # later than any wake-up
-BATCH_KEY = "\x00batch:"  # contact-index keys of batches seen (no contact id starts so)
 EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
@@ -60,6 +59,12 @@ HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:f
 
 def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
     return f"{campaign_id}/{contact_id}/{attempt}"
+
+
+def batch_key(account_id: str | None, batch_id: str) -> str:
+    """A batch's key in the store: per account, so another account's batch id cannot make
+    the owner's batch look like a replay (None: written before batches named accounts)."""
+    return f"{account_id}\x00{batch_id}" if account_id else batch_id
 
 
 def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
@@ -244,12 +249,11 @@ class _Step:
         if self.definition is not None and account not in (None, self.definition.account_id):
             self.refuse_batch(batch.batch_id, self.foreign(account))
             return
-        # Per account: another account cannot make the owner's batch look like a replay.
-        key = BATCH_KEY + (f"{account}\x00" if account else "") + batch.batch_id
-        if self.store.find_contact(self.campaign_id, key) is not None:
+        key = batch_key(account, batch.batch_id)
+        if self.store.has_batch(self.campaign_id, key):
             return
         if self.camp.status not in FINAL_CAMPAIGN:
-            self.store.index_contact(self.campaign_id, key, -1)
+            self.store.add_batch(self.campaign_id, key)
         first = self.camp.arrived
         early = self.camp.status is None and self.definition is None
         for contact in batch.contacts:
@@ -818,9 +822,12 @@ class _Step:
                         self.store.put_recent(self.campaign_id, key, forget(times, self.now, keep))
 
     def park(self, contact: ContactState, wake: int | None) -> None:
+        """Out of the rounds until `wake`; a contact never callable (None) is parked at the end
+        of time, where an opt-out's number still reaches it (`wake_parked`, SPEC 5: it comes up
+        again, and do-not-call is checked first)."""
         contact.phase = Phase.parked
-        if wake is not None:
-            self.parked.push(queues.ParkedEntry(wake, contact.seq))
+        wake_us = END_OF_TIME_US if wake is None else wake
+        self.parked.push(queues.ParkedEntry(wake_us, contact.seq))
         self.store.put_contact(self.campaign_id, contact)
 
     def create_call(self, contact: ContactState, attempt: int, dial: Dial, plan: CallPlan) -> None:
@@ -885,7 +892,7 @@ class _Step:
             cands.append(c.start_at)
         if c.status is CampaignStatus.running and self.definition is not None:
             first_parked = self.parked.peek()
-            if first_parked is not None:
+            if first_parked is not None and first_parked[0] < END_OF_TIME_US:
                 cands.append(first_parked[0])
             if c.in_flight < self.definition.rules.outbound_limit:
                 pending_from: int | None = None

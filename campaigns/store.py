@@ -29,6 +29,9 @@ class Store(Protocol):
     # limits), oldest first; the engine keeps only what a limit can still count.
     def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]: ...
     def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None: ...
+    # Contact batches already taken, by producer batch key: a replayed batch changes nothing.
+    def has_batch(self, campaign_id: str, batch_key: str) -> bool: ...
+    def add_batch(self, campaign_id: str, batch_key: str) -> None: ...
 
 
 class Directory(Protocol):
@@ -61,6 +64,7 @@ class MemoryStore:
         self.index: dict[str, dict[str, int]] = {}
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
         self.recent: dict[tuple[str, str], tuple[int, ...]] = {}  # tuples: the GC skips them
+        self.batches: dict[str, set[str]] = {}
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
         return self.campaigns.get(campaign_id)
@@ -111,6 +115,13 @@ class MemoryStore:
             self.recent[(campaign_id, key)] = times
         else:
             self.recent.pop((campaign_id, key), None)
+
+    def has_batch(self, campaign_id: str, batch_key: str) -> bool:
+        seen = self.batches.get(campaign_id)
+        return seen is not None and batch_key in seen
+
+    def add_batch(self, campaign_id: str, batch_key: str) -> None:
+        self.batches.setdefault(campaign_id, set()).add(batch_key)
 
 
 class StaticDirectory:

@@ -21,10 +21,10 @@ class DueIndex:
 
     def build(self, partition: int, wakes: Iterable[tuple[str, int | None]]) -> None:
         heap: list[tuple[int, str]] = []
-        for cid, wake in wakes:
+        for campaign_id, wake in wakes:
             if wake is not None:
-                heap.append((wake, cid))
-                self._wake[cid] = wake
+                heap.append((wake, campaign_id))
+                self._wake[campaign_id] = wake
         heapq.heapify(heap)
         self._heaps[partition] = heap
         self.built.add(partition)
@@ -42,10 +42,10 @@ class DueIndex:
         heap = self._heaps.get(partition)
         due: list[str] = []
         while heap and heap[0][0] <= now:
-            wake, cid = heapq.heappop(heap)
-            if self._wake.get(cid) == wake:
-                del self._wake[cid]
-                due.append(cid)
+            wake, campaign_id = heapq.heappop(heap)
+            if self._wake.get(campaign_id) == wake:
+                del self._wake[campaign_id]
+                due.append(campaign_id)
         return due
 
     def next_wake(self, campaign_id: str) -> int | None:

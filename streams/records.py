@@ -111,6 +111,14 @@ def load_times(data: bytes) -> tuple[int, ...]:
     return tuple(int(t) for t in _loads(data))
 
 
+def dump_seen(seen: bool) -> bytes:
+    return b"1"
+
+
+def load_seen(data: bytes) -> bool:
+    return True
+
+
 def dump_seq(seq: int) -> bytes:
     return str(seq).encode()
 

@@ -182,17 +182,17 @@ class Shell:
             self.store.partition = partition
             wall = self.clock()
             stepped: set[str] = set()
-            for cid, w in work.get(partition, {}).items():
-                self._step(out, partition, cid, wall, w)
-                stepped.add(cid)
+            for campaign_id, w in work.get(partition, {}).items():
+                self._step(out, partition, campaign_id, wall, w)
+                stepped.add(campaign_id)
             if partition in ticks:
-                for cid in self.due.pop_due(partition, wall):
+                for campaign_id in self.due.pop_due(partition, wall):
                     metrics.DUE_CAMPAIGNS.inc()
-                    self._step(out, partition, cid, wall, None)
+                    self._step(out, partition, campaign_id, wall, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
-        for cid, n in self._calls.items():
-            metrics.CALLS_CREATED.labels(cid).inc(n)
+        for campaign_id, n in self._calls.items():
+            metrics.CALLS_CREATED.labels(campaign_id).inc(n)
         for (status, applied), n in self._outcomes.items():
             metrics.OUTCOMES.labels(status, applied).inc(n)
         return out
@@ -258,28 +258,28 @@ class Shell:
         return w
 
     def _step(
-        self, out: list[Outbound], partition: int, cid: str, wall: int, w: _Work | None
+        self, out: list[Outbound], partition: int, campaign_id: str, wall: int, w: _Work | None
     ) -> None:
-        now = self.now_for(cid, wall)
+        now = self.now_for(campaign_id, wall)
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(cid, now)
+                events = self.engine.step(campaign_id, now)
             else:
                 events = self.engine.step(
-                    cid, now, batches=w.batches, commands=w.commands, outcomes=w.outcomes
+                    campaign_id, now, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
         except Exception as exc:  # an engine bug must not stop the partition
-            log.exception("engine step failed for campaign %s", cid)
-            self.store.discard(cid)
+            log.exception("engine step failed for campaign %s", campaign_id)
+            self.store.discard(campaign_id)
             for msg in w.sources if w else ():
                 self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
             return
         metrics.STEP_SECONDS.observe(perf_counter() - started)
-        camp = self.store.get_campaign(cid)
-        self.due.set(partition, cid, camp.next_wake if camp else None)
-        self._track_in_flight(cid, camp.in_flight if camp else 0)
-        self._publish(out, cid, events, w)
+        camp = self.store.get_campaign(campaign_id)
+        self.due.set(partition, campaign_id, camp.next_wake if camp else None)
+        self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
+        self._publish(out, campaign_id, events, w)
         if camp is not None and camp.status is not None:
             self._progress(out, camp, now, bool(events))
 
@@ -294,28 +294,30 @@ class Shell:
         value = self.codec.encode("CampaignEvent", record)
         out.append(Outbound(self.names[catalogue.EVENTS], camp.campaign_id.encode(), value))
 
-    def _track_in_flight(self, cid: str, value: int) -> None:
+    def _track_in_flight(self, campaign_id: str, value: int) -> None:
         if value:
-            self._in_flight[cid] = value
-            metrics.IN_FLIGHT.labels(cid).set(value)
-        elif self._in_flight.pop(cid, None) is not None:
-            metrics.IN_FLIGHT.remove(cid)
+            self._in_flight[campaign_id] = value
+            metrics.IN_FLIGHT.labels(campaign_id).set(value)
+        elif self._in_flight.pop(campaign_id, None) is not None:
+            metrics.IN_FLIGHT.remove(campaign_id)
 
     # ---- what the engine said ------------------------------------------------------------------
 
-    def _publish(self, out: list[Outbound], cid: str, events: list[Event], w: _Work | None) -> None:
-        key = cid.encode()
+    def _publish(
+        self, out: list[Outbound], campaign_id: str, events: list[Event], w: _Work | None
+    ) -> None:
+        key = campaign_id.encode()
         encode = self.codec.encode
         rejected_batches: dict[int, tuple[Inbound, list[str]]] = {}
         prompt: str | None = None
         for ev in events:
             if isinstance(ev, CallCreated):
                 if prompt is None:
-                    d = self.store.get_definition(cid)
+                    d = self.store.get_definition(campaign_id)
                     prompt = d.agent.prompt if d else ""
                 value = encode("CallCreate", translate.call_to_record(ev, prompt))
                 out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
-                self._calls[cid] += 1
+                self._calls[campaign_id] += 1
                 continue
             if isinstance(ev, OutcomeRecorded):
                 self._outcomes[ev.status, "yes" if ev.applied else "no"] += 1
@@ -330,14 +332,14 @@ class Shell:
                 src = None
                 if w is not None and ev.call_id is not None:
                     src = w.by_call.get(ev.call_id)
-                self._park_event(out, src, cid, f"{ev.what}: {ev.reason}", "rejected")
+                self._park_event(out, src, campaign_id, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
                 src = w.by_command.get(ev.command_id) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
                     src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
-                self._park_event(out, src, cid, f"{what}: {ev.reason}", "unauthorised")
+                self._park_event(out, src, campaign_id, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
                 src = w.by_contact.get(ev.contact_id)
                 if src is not None:
@@ -382,8 +384,8 @@ class Shell:
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     def _park_event(
-        self, out: list[Outbound], msg: Inbound | None, cid: str, error: str, reason: str
+        self, out: list[Outbound], msg: Inbound | None, campaign_id: str, error: str, reason: str
     ) -> None:
         if msg is None:
-            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, cid.encode(), b"")
+            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, campaign_id.encode(), b"")
         self._park(out, msg, error, reason)

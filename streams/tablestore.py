@@ -3,12 +3,16 @@
 One table holds everything, with the kind of record as the first key byte, so all the
 writes of a campaign go to one changelog partition, in order (see `streams.rocks`):
 
-    C<cid>                 campaign record (small, whatever the campaign's size)
-    D<cid>                 definition
-    K<cid>\\0<seq:8 bytes>  one contact
-    I<cid>\\0<contact_id>   contact id -> seq
-    Q<cid>\\0<queue name>   one queue bucket
-    R<cid>\\0<key>          recent call times of a number or contact (SPEC 7 limits)
+    C<campaign_id>                 campaign record (small, whatever the campaign's size)
+    D<campaign_id>                 definition
+    K<campaign_id>\\0<seq:8 bytes>  one contact
+    I<campaign_id>\\0<contact_id>   contact id -> seq
+    Q<campaign_id>\\0<queue name>   one queue bucket
+    R<campaign_id>\\0<key>          recent call times of a number or contact (SPEC 7 limits)
+    B<campaign_id>\\0<batch key>    a contact batch already taken (see `engine.batch_key`)
+
+Rows written before batches had a kind of their own are still read: a batch seen then is
+an `I` row under the contact id `"\\x00batch:" + batch key`, with seq -1.
 
 Reads go through an object cache (decoded records; the engine edits them in place and
 `put`s them back), writes stay dirty in memory until the batch ends: a batch of events
@@ -38,7 +42,9 @@ CONTACT = b"K"
 INDEX = b"I"
 QUEUE = b"Q"
 RECENT = b"R"
+BATCH = b"B"
 SEP = b"\x00"
+LEGACY_BATCH = b"\x00batch:"  # a batch key's prefix when batches were kept as index rows
 
 _DUMP: dict[int, Callable[[Any], bytes]] = {
     CAMPAIGN[0]: records.dump_campaign,
@@ -47,6 +53,7 @@ _DUMP: dict[int, Callable[[Any], bytes]] = {
     INDEX[0]: records.dump_seq,
     QUEUE[0]: records.dump_queue,
     RECENT[0]: records.dump_times,
+    BATCH[0]: records.dump_seen,
 }
 _LOAD: dict[int, Callable[[bytes], Any]] = {
     CAMPAIGN[0]: records.load_campaign,
@@ -55,6 +62,7 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     INDEX[0]: records.load_seq,
     QUEUE[0]: records.load_queue,
     RECENT[0]: records.load_times,
+    BATCH[0]: records.load_seen,
 }
 
 Writes = dict[bytes, bytes | None]  # key -> encoded value, None deletes
@@ -69,12 +77,12 @@ class Run:
     writes: dict[int, Writes]  # partition -> changes
 
 
-def campaign_key(cid: str) -> bytes:
-    return CAMPAIGN + cid.encode()
+def campaign_key(campaign_id: str) -> bytes:
+    return CAMPAIGN + campaign_id.encode()
 
 
-def contact_key(cid: str, seq: int) -> bytes:
-    return CONTACT + cid.encode() + SEP + seq.to_bytes(8, "big")
+def contact_key(campaign_id: str, seq: int) -> bytes:
+    return CONTACT + campaign_id.encode() + SEP + seq.to_bytes(8, "big")
 
 
 class TableStore:
@@ -176,15 +184,29 @@ class TableStore:
     def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
         self._put(RECENT + campaign_id.encode() + SEP + key.encode(), times or None)
 
+    def has_batch(self, campaign_id: str, batch_key: str) -> bool:
+        name = campaign_id.encode() + SEP
+        if self._get(BATCH + name + batch_key.encode()) is not None:
+            return True
+        return self._get(INDEX + name + LEGACY_BATCH + batch_key.encode()) is not None
+
+    def add_batch(self, campaign_id: str, batch_key: str) -> None:
+        self._put(BATCH + campaign_id.encode() + SEP + batch_key.encode(), True)
+
     # ---- batches -----------------------------------------------------------------------
 
     def discard(self, campaign_id: str) -> None:
         """Forget the uncommitted changes of one campaign (its step raised)."""
-        cid = campaign_id.encode()
+        name = campaign_id.encode()
+        prefix = name + SEP  # "abc" must not take "abcd"'s rows with it
+
+        def of_campaign(key: bytes) -> bool:
+            return key[1:] == name or key[1:].startswith(prefix)
+
         for dirty in self._dirty.values():
-            for key in [k for k in dirty if k[1:].startswith(cid)]:
+            for key in [k for k in dirty if of_campaign(k)]:
                 del dirty[key]
-        for key in [k for k in self._cache if k[1:].startswith(cid)]:
+        for key in [k for k in self._cache if of_campaign(k)]:
             del self._cache[key]
 
     def forget(self) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from campaigns.contacts import Contact
+from campaigns.contacts import Alternate, Contact
 from campaigns.engine import Engine
 from campaigns.events import (
     CallCreated,
@@ -303,3 +303,29 @@ def test_a_late_opt_out_of_an_earlier_attempt_takes_its_calls_turn() -> None:
         ("campaign.status", None),
     ]
     assert lines == reference(sim)
+
+
+def test_an_opt_out_reaches_a_contact_parked_for_good_by_its_local_time() -> None:
+    """row-1's local window (New York mornings) never meets the campaign's (UTC nights), so
+    it is parked with no wake; when row-2's opt-out lists row-1's primary, row-1 comes up in
+    the next round and is suppressed (SPEC 5: do-not-call is checked before local time)."""
+    tokyo = Contact("row-2", 2, "+12125550002", [Alternate(2, "+12125550001")], {"name": "B"})
+    tokyo.timezone = "Asia/Tokyo"
+    script = {
+        ("row-2", 1): ScriptedCall("busy", 45 * US),
+        ("row-2", 2): ScriptedCall("answered", 0, opt_out=True),
+    }
+    _, lines = simulate(
+        [contact(1), tokyo],
+        script,
+        calling_window={"start": "00:00", "end": "10:00"},
+        contact_local_time={"enabled": True, "window": {"start": "10:00", "end": "13:30"}},
+        max_retries=1,
+        retry_delay_minutes=0,
+        concurrent_calls=1,
+    )
+    opt_out_at = of(lines, "call.outcome")[-1]["at"]
+    assert finals(lines) == {"row-1": ("suppressed", 0), "row-2": ("opted_out", 2)}
+    assert [f["at"] for f in of(lines, "contact.final") if f["contact_id"] == "row-1"] == [
+        opt_out_at
+    ]
