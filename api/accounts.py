@@ -96,8 +96,8 @@ def revoke_key(cp: ControlPlane, account_id: str, key_id: str) -> None:
     keys = body["keys"]
     if not any(k["key_id"] == key_id and not k["revoked_at"] for k in keys):
         raise AccountError(f"account {account_id!r} has no live key {key_id!r}")
-    now = int(time.time() * 1000)
-    body["keys"] = [{**k, "revoked_at": now} if k["key_id"] == key_id else k for k in keys]
+    now_ms = int(time.time() * 1000)
+    body["keys"] = [{**k, "revoked_at": now_ms} if k["key_id"] == key_id else k for k in keys]
     cp.put("account", account_id, account_id, body)
 
 

@@ -29,11 +29,11 @@ def forecast(
         definition=definition,
         contacts=list(contacts),
         rejections=[],
-        start=start_us,
+        start_us=start_us,
         dialer=SimDialer(
             default=ScriptedCall("no_answer", call_seconds * US), model=model, seed=seed
         ),
-        until=start_us + HORIZON_US,
+        until_us=start_us + HORIZON_US,
     )
     for _ in sim.events():
         pass

@@ -102,7 +102,7 @@ def create(
     """
     if yes and dry_run:
         raise fail("--yes and --dry-run exclude each other")
-    preview_at = _preview_instant(start)
+    preview_at_us = _preview_instant(start)
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
         require_broker(bootstrap or settings().bootstrap)
@@ -110,14 +110,16 @@ def create(
     try:
         publish = yes
         summary = _run(
-            client, definition, contacts, not publish, wait, workers, console, preview_at
+            client, definition, contacts, not publish, wait, workers, console, preview_at_us
         )
         if not yes and not dry_run:
             render(summary, console)
             if not typer.confirm("Create this campaign?", default=False):
                 raise typer.Exit(1)
             publish = True
-            summary = _run(client, definition, contacts, False, wait, workers, console, preview_at)
+            summary = _run(
+                client, definition, contacts, False, wait, workers, console, preview_at_us
+            )
         render(summary, console)
         if summary.answer and "rejected" in summary.answer:
             raise typer.Exit(1)
@@ -137,7 +139,7 @@ def _run(
     wait: bool,
     workers: int | None,
     console: Console,
-    preview_at: int | None = None,
+    preview_at_us: int | None = None,
 ) -> UploadSummary:
     size = contacts.stat().st_size if contacts.exists() else 0
     if size < BIG_FILE:
@@ -147,7 +149,7 @@ def _run(
             dry_run=dry_run,
             wait=wait,
             workers=workers,
-            preview_at=preview_at,
+            preview_at_us=preview_at_us,
         )
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -172,7 +174,7 @@ def _run(
             wait=wait,
             workers=workers,
             progress=progress,
-            preview_at=preview_at,
+            preview_at_us=preview_at_us,
         )
 
 

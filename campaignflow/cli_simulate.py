@@ -187,7 +187,7 @@ def load_commands(path: Path, start: int) -> list[tuple[int, Command]]:
             if not row.get("start_at"):
                 raise InputError(f"{where}, column start_at: required for schedule")
             start_at = parse_instant(row["start_at"], f"{where}, column start_at")
-        commands.append((at, Command(f"command-{n}", kind, start_at=start_at)))
+        commands.append((at, Command(f"command-{n}", kind, start_at_us=start_at)))
     return commands
 
 
@@ -268,11 +268,11 @@ def build(
         definition=definition,
         contacts=listed,
         rejections=rejected,
-        start=start_at,
+        start_us=start_at,
         commands=load_commands(commands, start_at) if commands else None,
         dialer=dialer,
         dnc=load_dnc(dnc, region) if dnc else frozenset(),
-        until=parse_instant(until, "--until") if until else None,
+        until_us=parse_instant(until, "--until") if until else None,
     )
 
 

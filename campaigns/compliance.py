@@ -43,7 +43,7 @@ class Hold:
     """Why a contact may not be called now, and the first instant it may be (None: never)."""
 
     reason: str
-    wake: int | None
+    wake_us: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +69,14 @@ def schedule_of(definition: CampaignDefinition) -> Hours:
     return hours(rules.timezone, week, closed(rules.blackout_dates, calendars))
 
 
-def release_at(times: tuple[int, ...], limit: NumberLimit, now: int) -> int | None:
+def release_at(times: tuple[int, ...], limit: NumberLimit, now_us: int) -> int | None:
     """None if a call now keeps within the limit, else when the oldest counted call leaves.
 
     Counted: calls at instants in (now - period, now]; a call at `now - period` is out.
     """
     # Times are oldest first. No list is built: this runs for every call considered, and
     # every container made brings the next (whole-heap) garbage collection nearer.
-    start = _first_after(times, now - limit.period_us)
+    start = _first_after(times, now_us - limit.period_us)
     counted = len(times) - start
     if counted < limit.max_calls:
         return None
@@ -91,17 +91,17 @@ def _first_after(times: tuple[int, ...], floor: int) -> int:
     return i
 
 
-def remember(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
-    """A scope's history after a call at `now`: only what some limit can still count."""
+def remember(times: tuple[int, ...], now_us: int, keep: Keep) -> tuple[int, ...]:
+    """A scope's history after a call at `now_us`: only what some limit can still count."""
     if not times:
-        return (now,)
-    start = _first_after(times, now - keep.period_us)
+        return (now_us,)
+    start = _first_after(times, now_us - keep.period_us)
     start = max(start, len(times) + 1 - keep.calls)
-    return (*times[start:], now)
+    return (*times[start:], now_us)
 
 
-def forget(times: tuple[int, ...], now: int, keep: Keep) -> tuple[int, ...]:
-    start = _first_after(times, now - keep.period_us)
+def forget(times: tuple[int, ...], now_us: int, keep: Keep) -> tuple[int, ...]:
+    start = _first_after(times, now_us - keep.period_us)
     return times[start:] if start else times
 
 
@@ -155,35 +155,35 @@ class Gate:
             out.append(found)
         return out
 
-    def _at(self, now: int) -> None:
-        if now != self._open_at:
-            self._open_at = now
+    def _at(self, now_us: int) -> None:
+        if now_us != self._open_at:
+            self._open_at = now_us
             self._open = {}
             self._wakes = {}
             self._zones_memo = {}
 
-    def _wake(self, windows: list[Hours], not_before: int, now: int) -> int | None:
-        self._at(now)
+    def _wake(self, windows: list[Hours], not_before: int, now_us: int) -> int | None:
+        self._at(now_us)
         key = (not_before, tuple(id(w) for w in windows))
         if key in self._wakes:
             return self._wakes[key]
         found = self._wakes[key] = next_all_open(windows, not_before)
         return found
 
-    def _is_open(self, window: Hours, now: int) -> bool:
-        self._at(now)
+    def _is_open(self, window: Hours, now_us: int) -> bool:
+        self._at(now_us)
         found = self._open.get(id(window))
         if found is None:
-            found = self._open[id(window)] = window.is_open(now)
+            found = self._open[id(window)] = window.is_open(now_us)
         return found
 
-    def _all_open(self, windows: list[Hours], now: int) -> bool:
-        self._at(now)
+    def _all_open(self, windows: list[Hours], now_us: int) -> bool:
+        self._at(now_us)
         memo = self._open
         for w in windows:
             found = memo.get(id(w))
             if found is None:
-                found = memo[id(w)] = w.is_open(now)
+                found = memo[id(w)] = w.is_open(now_us)
             if not found:
                 return False
         return True
@@ -212,30 +212,30 @@ class Gate:
                 out.append(rule.fixed)
         return out
 
-    def _zones_open(self, zones: tuple[str, ...], spans: tuple[Span, ...], now: int) -> bool:
-        """Whether `spans` hold local time `now` in every zone; asked once per instant."""
-        self._at(now)
+    def _zones_open(self, zones: tuple[str, ...], spans: tuple[Span, ...], now_us: int) -> bool:
+        """Whether `spans` hold local time `now_us` in every zone; asked once per instant."""
+        self._at(now_us)
         memo = self._zones_memo.get(id(spans))
         if memo is None:
             memo = self._zones_memo[id(spans)] = {}
         found = memo.get(zones)
         if found is None:
-            found = memo[zones] = self._all_open(self._in_zones(zones, spans), now)
+            found = memo[zones] = self._all_open(self._in_zones(zones, spans), now_us)
         return found
 
-    def check(self, contact: Contact, to: str, now: int, recent: RecentCalls) -> Hold | None:
-        """None when the call for `contact` to `to` may be created at `now`; else the Hold.
+    def check(self, contact: Contact, to: str, now_us: int, recent: RecentCalls) -> Hold | None:
+        """None when the call for `contact` to `to` may be created at `now_us`; else the Hold.
 
         The campaign's own hours are the caller's to check first (they hold every
         contact alike); they take part in the wake time. A call that may go builds
         nothing on the way (see release_at).
         """
         reason: str | None = None
-        not_before = now
+        not_before = now_us
         zones: tuple[str, ...] | None = None
         if self.local_week is not None:
             zones = contact_zones(self.definition, contact, to)
-            if not self._zones_open(zones, self.local_spans, now):
+            if not self._zones_open(zones, self.local_spans, now_us):
                 reason = LOCAL_TIME
         number_times: tuple[int, ...] | None = None
         for name in self.preset_names:
@@ -246,13 +246,13 @@ class Gate:
             if rule.local_hours:
                 if zones is None:
                     zones = contact_zones(self.definition, contact, to)
-                blocked = not self._zones_open(zones, rule.local_hours, now)
-            if rule.fixed is not None and not self._is_open(rule.fixed, now):
+                blocked = not self._zones_open(zones, rule.local_hours, now_us)
+            if rule.fixed is not None and not self._is_open(rule.fixed, now_us):
                 blocked = True
             if rule.limit is not None:
                 if number_times is None:
                     number_times = recent(NUMBER_KEY + to)
-                free = release_at(number_times, rule.limit, now)
+                free = release_at(number_times, rule.limit, now_us)
                 if free is not None:
                     blocked = True
                     not_before = max(not_before, free)
@@ -262,20 +262,20 @@ class Gate:
             if number_times is None:
                 number_times = recent(NUMBER_KEY + to)
             for limit in self.number_limits:
-                free = release_at(number_times, limit, now)
+                free = release_at(number_times, limit, now_us)
                 if free is not None:
                     not_before = max(not_before, free)
                     reason = reason or ATTEMPT_LIMIT
         if self.contact_limits:
             contact_times = recent(CONTACT_KEY + contact.contact_id)
             for limit in self.contact_limits:
-                free = release_at(contact_times, limit, now)
+                free = release_at(contact_times, limit, now_us)
                 if free is not None:
                     not_before = max(not_before, free)
                     reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
-        return Hold(reason, self._wake(self._windows(contact, to), not_before, now))
+        return Hold(reason, self._wake(self._windows(contact, to), not_before, now_us))
 
     def reasons(self) -> list[str]:
         """Every reason the preview counts for this campaign, in SPEC order."""
@@ -297,13 +297,13 @@ class Preview:
     one contact at a time, so a million-row list is never held.
     """
 
-    def __init__(self, definition: CampaignDefinition, at: int, directory: Directory) -> None:
+    def __init__(self, definition: CampaignDefinition, at_us: int, directory: Directory) -> None:
         self.definition = definition
-        self.at = at
+        self.at_us = at_us
         self.directory = directory
         self.gate = Gate(definition)
         self.counts = dict.fromkeys(self.gate.reasons(), 0)
-        self.open_now = self.gate.schedule.is_open(at)
+        self.open_now = self.gate.schedule.is_open(at_us)
 
     def add(self, contact: Contact) -> str:
         if self.directory.is_blocked(self.definition.account_id, contact.phone_number):
@@ -313,17 +313,17 @@ class Preview:
         else:
             dial = choose_destination(self.definition, contact, 1, self.directory)
             gate = self.gate
-            hold = gate.check(contact, dial.to, self.at, no_calls) if gate.active else None
+            hold = gate.check(contact, dial.to, self.at_us, no_calls) if gate.active else None
             reason = CALLABLE if hold is None else hold.reason
         self.counts[reason] += 1
         return reason
 
 
 def preview(
-    definition: CampaignDefinition, contacts: Iterable[Contact], at: int, directory: Directory
+    definition: CampaignDefinition, contacts: Iterable[Contact], at_us: int, directory: Directory
 ) -> dict[str, int]:
     """The launch preview of a whole list (see Preview)."""
-    counter = Preview(definition, at, directory)
+    counter = Preview(definition, at_us, directory)
     for contact in contacts:
         counter.add(contact)
     return counter.counts

@@ -1,9 +1,9 @@
 """The engine: one deterministic step per instant, over a storage port.
 
-`step(campaign_id, now, ...)` applies what happened at `now` in SPEC order
+`step(campaign_id, now_us, ...)` applies what happened at `now_us` in SPEC order
 (contacts and commands, then outcomes and timeouts in call-creation order, then one
 round of call creation) and returns the events to publish. It never reads a clock:
-`now` is given, and `next_wake` says when the campaign next needs a step if nothing
+`now_us` is given, and `next_wake_us` says when the campaign next needs a step if nothing
 else happens. The live worker and `campaignflow simulate` both drive this class.
 """
 
@@ -118,7 +118,7 @@ class Engine:
     def step(
         self,
         campaign_id: str,
-        now: int,
+        now_us: int,
         *,
         contacts: Iterable[Contact] = (),
         batches: Iterable[Batch] = (),
@@ -127,7 +127,7 @@ class Engine:
     ) -> list[Event]:
         out: list[Event] = []
         camp = self.store.get_campaign(campaign_id) or CampaignState(campaign_id)
-        ctx = _Step(self, camp, self.store.get_definition(campaign_id), now, out)
+        ctx = _Step(self, camp, self.store.get_definition(campaign_id), now_us, out)
         for contact in contacts:
             ctx.add_contact(contact)
         for batch in batches:
@@ -140,7 +140,7 @@ class Engine:
         ctx.wake_parked()
         ctx.round()
         ctx.check_completed()
-        camp.next_wake = ctx.next_wake()
+        camp.next_wake_us = ctx.next_wake_us()
         ctx.retries.flush()
         ctx.deadlines.flush()
         ctx.expiries.flush()
@@ -148,9 +148,9 @@ class Engine:
             self.store.put_campaign(camp)
         return out
 
-    def next_wake(self, campaign_id: str) -> int | None:
+    def next_wake_us(self, campaign_id: str) -> int | None:
         camp = self.store.get_campaign(campaign_id)
-        return camp.next_wake if camp else None
+        return camp.next_wake_us if camp else None
 
 
 class _Step:
@@ -161,7 +161,7 @@ class _Step:
         engine: Engine,
         camp: CampaignState,
         definition: CampaignDefinition | None,
-        now: int,
+        now_us: int,
         out: list[Event],
     ) -> None:
         self.engine = engine
@@ -169,7 +169,7 @@ class _Step:
         self.directory = engine.directory
         self.camp = camp
         self.campaign_id = camp.campaign_id
-        self.now = now
+        self.now_us = now_us
         self.out = out
         self.definition = definition
         self.retries = FifoQueue(self.store, camp, queues.QueueName.RETRY)
@@ -201,19 +201,21 @@ class _Step:
     def set_status(self, status: CampaignStatus) -> None:
         self.camp.status = status
         if status in FINAL_CAMPAIGN:
-            self.camp.finished_at = self.now
-        self.out.append(StatusChanged(self.now, self.campaign_id, status))
+            self.camp.finished_at_us = self.now_us
+        self.out.append(StatusChanged(self.now_us, self.campaign_id, status))
 
-    def finalize(self, contact: ContactState, status: ContactStatus, at: int | None = None) -> None:
+    def finalize(
+        self, contact: ContactState, status: ContactStatus, at_us: int | None = None
+    ) -> None:
         contact.status = status
         contact.phase = Phase.waiting
-        contact.retry_due = None
+        contact.retry_due_us = None
         self.camp.final += 1
         self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
         self.store.put_contact(self.campaign_id, contact)
         self.out.append(
             ContactFinal(
-                self.now if at is None else at,
+                self.now_us if at_us is None else at_us,
                 self.campaign_id,
                 contact.contact.contact_id,
                 status,
@@ -270,7 +272,7 @@ class _Step:
     def refuse_batch(self, batch_id: str, reason: str) -> None:
         self.out.append(
             CommandRejected(
-                self.now, self.campaign_id, batch_id, CONTACT_BATCH, reason, dead_letter=True
+                self.now_us, self.campaign_id, batch_id, CONTACT_BATCH, reason, dead_letter=True
             )
         )
 
@@ -303,7 +305,7 @@ class _Step:
                     reason = f"contact_id {contact_id!r} is already in the campaign"
                     self.out.append(
                         ContactRejected(
-                            self.now, self.campaign_id, contact_id, state.contact.row, reason
+                            self.now_us, self.campaign_id, contact_id, state.contact.row, reason
                         )
                     )
                 else:
@@ -320,7 +322,7 @@ class _Step:
         if c.status in FINAL_CAMPAIGN:
             self.out.append(
                 ContactRejected(
-                    self.now,
+                    self.now_us,
                     self.campaign_id,
                     contact.contact_id,
                     contact.row,
@@ -336,7 +338,7 @@ class _Step:
                 c.duplicates += 1
                 self.out.append(
                     ContactRejected(
-                        self.now,
+                        self.now_us,
                         self.campaign_id,
                         contact.contact_id,
                         contact.row,
@@ -418,10 +420,10 @@ class _Step:
             self.reject(cmd, f"account {self.definition.account_id} has no active subscription")
             return
         if cmd.kind is CommandKind.schedule:
-            if cmd.start_at is None:
+            if cmd.start_at_us is None:
                 self.reject(cmd, "schedule needs a start time")
                 return
-            c.start_at = cmd.start_at
+            c.start_at_us = cmd.start_at_us
         self.set_status(nxt)
         if nxt is CampaignStatus.cancelled:
             self.cancel_all()
@@ -445,7 +447,7 @@ class _Step:
     def reject(self, cmd: Command, reason: str, dead_letter: bool = False) -> None:
         self.out.append(
             CommandRejected(
-                self.now, self.campaign_id, cmd.command_id, cmd.kind.value, reason, dead_letter
+                self.now_us, self.campaign_id, cmd.command_id, cmd.kind.value, reason, dead_letter
             )
         )
 
@@ -464,8 +466,8 @@ class _Step:
         c = self.camp
         if (
             c.status is CampaignStatus.scheduled
-            and c.start_at is not None
-            and c.start_at <= self.now
+            and c.start_at_us is not None
+            and c.start_at_us <= self.now_us
         ):
             self.set_status(CampaignStatus.running)
 
@@ -483,7 +485,7 @@ class _Step:
             if parsed is None or contact is None or parsed[1] > contact.attempts or parsed[1] < 1:
                 self.out.append(
                     InputRejected(
-                        self.now,
+                        self.now_us,
                         self.campaign_id,
                         f"outcome {o.call_id}",
                         "unknown call: the engine never created it",
@@ -492,11 +494,11 @@ class _Step:
                 )
                 continue
             work.append(Resolution(self.call_order(contact, parsed[1]), i, o, contact, parsed[1]))
-        expired = self.deadlines.pop_all_due(self.now)
-        for deadline, order, seq, _attempt in expired:
+        expired = self.deadlines.pop_all_due(self.now_us)
+        for deadline_us, order, seq, _attempt in expired:
             contact = self.contact(seq)
             if contact is not None and contact.call_open and contact.call_order == order:
-                work.append(Resolution(order, len(outcomes), None, contact, deadline))
+                work.append(Resolution(order, len(outcomes), None, contact, deadline_us))
         work.sort(key=_CREATION_ORDER)
         for r in work:
             if r.outcome is None:
@@ -563,7 +565,7 @@ class _Step:
         live = contact.call_open and attempt == contact.attempts and contact.call_order == order
         self.out.append(
             OutcomeRecorded(
-                self.now,
+                self.now_us,
                 self.campaign_id,
                 outcome.call_id,
                 contact.contact.contact_id,
@@ -574,11 +576,11 @@ class _Step:
             )
         )
         if live:
-            self.close_call(contact, outcome.status, self.now, outcome.opt_out)
+            self.close_call(contact, outcome.status, self.now_us, outcome.opt_out)
         elif outcome.opt_out:  # a duplicate, or late after the timeout: still honoured
-            self.honour_opt_out(contact, attempt, self.now)
+            self.honour_opt_out(contact, attempt, self.now_us)
 
-    def apply_timeout(self, contact: ContactState, order: int, deadline: int) -> None:
+    def apply_timeout(self, contact: ContactState, order: int, deadline_us: int) -> None:
         """No outcome by the deadline: the engine records `timeout` at the deadline itself.
 
         Its retry is due `retry_delay` after the step that noticed it: the same
@@ -590,7 +592,7 @@ class _Step:
         cid_ = call_id(self.campaign_id, contact.contact.contact_id, contact.attempts)
         self.out.append(
             OutcomeRecorded(
-                deadline,
+                deadline_us,
                 self.campaign_id,
                 cid_,
                 contact.contact.contact_id,
@@ -600,32 +602,32 @@ class _Step:
                 timeout=True,
             )
         )
-        self.close_call(contact, "timeout", deadline)
+        self.close_call(contact, "timeout", deadline_us)
 
     def close_call(
-        self, contact: ContactState, status: str, at: int, opt_out: bool = False
+        self, contact: ContactState, status: str, at_us: int, opt_out: bool = False
     ) -> None:
         assert self.definition is not None
         contact.call_open = False
         self.camp.in_flight -= 1
         if opt_out:  # whatever the status and the retries left
-            self.honour_opt_out(contact, contact.attempts, at)
+            self.honour_opt_out(contact, contact.attempts, at_us)
             return
         if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
             self.store.put_contact(self.campaign_id, contact)
             return
-        result = verdict(self.definition.rules, status, contact.attempts, self.now)
+        result = verdict(self.definition.rules, status, contact.attempts, self.now_us)
         if isinstance(result, Retry):
             contact.phase = Phase.retry
-            contact.retry_due = result.due
-            self.retries.push(queues.RetryEntry(result.due, contact.seq))
+            contact.retry_due_us = result.due_us
+            self.retries.push(queues.RetryEntry(result.due_us, contact.seq))
             self.store.put_contact(self.campaign_id, contact)
         else:
-            self.finalize(contact, result, at)
+            self.finalize(contact, result, at_us)
 
     # ---- opt-outs (SPEC section 7) -------------------------------------------------------
 
-    def honour_opt_out(self, contact: ContactState, attempt: int, at: int) -> None:
+    def honour_opt_out(self, contact: ContactState, attempt: int, at_us: int) -> None:
         """The number attempt `attempt` dialled joins the account's list; the contact ends opted_out.
 
         Applied to the engine's directory at once (the next contact that comes up sees it),
@@ -638,7 +640,7 @@ class _Step:
         self.listed_now = True
         self.out.append(
             NumberOptedOut(
-                at,
+                at_us,
                 self.campaign_id,
                 account_id,
                 number,
@@ -648,7 +650,7 @@ class _Step:
         if contact.is_final:
             self.store.put_contact(self.campaign_id, contact)
         else:
-            self.finalize(contact, ContactStatus.opted_out, at)
+            self.finalize(contact, ContactStatus.opted_out, at_us)
 
     def dialled_number(self, contact: ContactState, attempt: int) -> str:
         """The number a call of this contact dialled, from the positions kept per attempt."""
@@ -680,8 +682,8 @@ class _Step:
         # A number listed this instant may leave an alternate out of a parked contact's
         # destinations, so its next call may be callable now: every parked contact is
         # looked at again, not only those whose wake is due.
-        until = END_OF_TIME_US if self.listed_now else self.now
-        woken = self.parked.pop_all_due(until)
+        until_us = END_OF_TIME_US if self.listed_now else self.now_us
+        woken = self.parked.pop_all_due(until_us)
         if not woken:
             return
         returned = self.returned()
@@ -690,9 +692,9 @@ class _Step:
             contact = self.contact(seq)
             if contact is None or contact.phase != Phase.parked or contact.is_final:
                 continue
-            if contact.retry_due is not None:
+            if contact.retry_due_us is not None:
                 contact.phase = Phase.retry
-                self.retries.push(queues.RetryEntry(contact.retry_due, seq))
+                self.retries.push(queues.RetryEntry(contact.retry_due_us, seq))
             else:
                 contact.phase = Phase.waiting
                 back.append((-seq,))
@@ -714,7 +716,7 @@ class _Step:
         empty (or not due) it stays so for the rest of the round.
         """
         while not self.no_due_retries:
-            entry = self.retries.pop_due(self.now)
+            entry = self.retries.pop_due(self.now_us)
             if entry is None:
                 self.no_due_retries = True
                 break
@@ -741,7 +743,7 @@ class _Step:
         c = self.camp
         if c.status is not CampaignStatus.running or self.definition is None:
             return
-        if not self.window.is_open(self.now):
+        if not self.window.is_open(self.now_us):
             return
         rules = self.definition.rules
         plan = self.engine.plan(self.definition)
@@ -757,7 +759,7 @@ class _Step:
             attempt = contact.attempts + 1
             dial = choose_destination(self.definition, contact.contact, attempt, self.directory)
             if gate.active:
-                hold = gate.check(contact.contact, dial.to, self.now, self.recent)
+                hold = gate.check(contact.contact, dial.to, self.now_us, self.recent)
                 if hold is not None:
                     self.hold_back(contact, hold)
                     continue
@@ -776,30 +778,32 @@ class _Step:
         if not contact.held_by & bit:
             contact.held_by |= bit
             self.camp.held_back[hold.reason] = self.camp.held_back.get(hold.reason, 0) + 1
-        self.park(contact, hold.wake)
+        self.park(contact, hold.wake_us)
 
     def remember_call(self, gate: Gate, contact: ContactState, dial: Dial) -> None:
         """Keep the call's time for the limits, and when to forget it."""
         if gate.keep_number is not None:
             key = NUMBER_KEY + dial.to
             self.store.put_recent(
-                self.campaign_id, key, remember(self.recent(key), self.now, gate.keep_number)
+                self.campaign_id, key, remember(self.recent(key), self.now_us, gate.keep_number)
             )
         if gate.keep_contact is not None:
             key = CONTACT_KEY + contact.contact.contact_id
             self.store.put_recent(
-                self.campaign_id, key, remember(self.recent(key), self.now, gate.keep_contact)
+                self.campaign_id, key, remember(self.recent(key), self.now_us, gate.keep_contact)
             )
         position = dial.alternate.position if dial.alternate else 0
         self.expiries.push(
-            queues.ExpiryEntry(self.now + gate.retain_us, contact.call_order, contact.seq, position)
+            queues.ExpiryEntry(
+                self.now_us + gate.retain_us, contact.call_order, contact.seq, position
+            )
         )
 
     def expire_recent(self) -> None:
         """Drop call times no limit can count any more (so the records stay bounded)."""
         if self.definition is None:
             return
-        expired = self.expiries.pop_all_due(self.now)
+        expired = self.expiries.pop_all_due(self.now_us)
         if not expired:
             return
         gate = self.engine.gate(self.definition)
@@ -819,14 +823,16 @@ class _Step:
                 if keep is not None:
                     times = self.recent(key)
                     if times:
-                        self.store.put_recent(self.campaign_id, key, forget(times, self.now, keep))
+                        self.store.put_recent(
+                            self.campaign_id, key, forget(times, self.now_us, keep)
+                        )
 
-    def park(self, contact: ContactState, wake: int | None) -> None:
+    def park(self, contact: ContactState, wake_us: int | None) -> None:
         """Out of the rounds until `wake`; a contact never callable (None) is parked at the end
         of time, where an opt-out's number still reaches it (`wake_parked`, SPEC 5: it comes up
         again, and do-not-call is checked first)."""
         contact.phase = Phase.parked
-        wake_us = END_OF_TIME_US if wake is None else wake
+        wake_us = END_OF_TIME_US if wake_us is None else wake_us
         self.parked.push(queues.ParkedEntry(wake_us, contact.seq))
         self.store.put_contact(self.campaign_id, contact)
 
@@ -838,21 +844,21 @@ class _Step:
         contact.phase = Phase.in_call
         contact.call_open = True
         contact.call_order = c.calls
-        contact.retry_due = None
+        contact.retry_due_us = None
         del contact.dialled[attempt - 1 :]
         contact.dialled.append(dial.alternate.position if dial.alternate else 0)
         del contact.orders[attempt - 1 :]
         contact.orders.append(contact.call_order)
         c.calls += 1
         c.in_flight += 1
-        deadline = self.now + plan.max_call_us
+        deadline_us = self.now_us + plan.max_call_us
         self.deadlines.push(
-            queues.DeadlineEntry(deadline, contact.call_order, contact.seq, attempt)
+            queues.DeadlineEntry(deadline_us, contact.call_order, contact.seq, attempt)
         )
         self.store.put_contact(self.campaign_id, contact)
         self.out.append(
             CallCreated(
-                at=self.now,
+                at_us=self.now_us,
                 call_id=call_id(self.campaign_id, contact.contact.contact_id, attempt),
                 campaign_id=self.campaign_id,
                 account_id=plan.account_id,
@@ -863,7 +869,7 @@ class _Step:
                 alternate_position=dial.alternate.position if dial.alternate else 0,
                 agent_id=plan.agent_id,
                 variables=call_variables(d, contact.contact, dial.alternate),
-                deadline=deadline,
+                deadline_us=deadline_us,
             )
         )
         if c.held:
@@ -881,15 +887,15 @@ class _Step:
             self.deadlines.pop_due(d.deadline_us)
         return None
 
-    def next_wake(self) -> int | None:
+    def next_wake_us(self) -> int | None:
         c = self.camp
-        now = self.now
+        now_us = self.now_us
         cands: list[int] = []
         first_deadline = self.live_deadline()
         if first_deadline is not None:
             cands.append(first_deadline[0])
-        if c.status is CampaignStatus.scheduled and c.start_at is not None:
-            cands.append(c.start_at)
+        if c.status is CampaignStatus.scheduled and c.start_at_us is not None:
+            cands.append(c.start_at_us)
         if c.status is CampaignStatus.running and self.definition is not None:
             first_parked = self.parked.peek()
             if first_parked is not None and first_parked[0] < END_OF_TIME_US:
@@ -898,12 +904,12 @@ class _Step:
                 pending_from: int | None = None
                 first_retry = self.retries.peek()
                 if first_retry is not None:
-                    pending_from = max(first_retry[0], now)
+                    pending_from = max(first_retry[0], now_us)
                 if c.cursor < c.arrived or self.returned():
-                    pending_from = now
+                    pending_from = now_us
                 if pending_from is not None:
                     opens = self.window.next_open(pending_from)
                     if opens is not None:
                         cands.append(opens)
-        later = [t for t in cands if t > now]
+        later = [t for t in cands if t > now_us]
         return min(later) if later else None

@@ -54,7 +54,7 @@ class Command:
     kind: CommandKind
     definition: CampaignDefinition | None = None  # create
     expected_contacts: int = 0  # create
-    start_at: int | None = None  # schedule
+    start_at_us: int | None = None  # schedule
     count: int = 0  # add_contacts
     # The account acting. None: a record written before commands carried one (trusted as
     # the campaign's own account); "" : a newer record that names none (refused).
@@ -82,14 +82,14 @@ class Outcome:
 
 @dataclass(slots=True)
 class StatusChanged:
-    at: int
+    at_us: int
     campaign_id: str
     status: CampaignStatus
 
 
 @dataclass(slots=True)
 class CallCreated:
-    at: int
+    at_us: int
     call_id: str
     campaign_id: str
     account_id: str
@@ -100,14 +100,14 @@ class CallCreated:
     alternate_position: int  # 0 = primary, else the N of phone_number_N
     agent_id: str
     variables: dict[str, str]
-    deadline: int
+    deadline_us: int
 
 
 @dataclass(slots=True)
 class OutcomeRecorded:
     """An outcome the engine saw; `applied` is False for one that changed nothing."""
 
-    at: int
+    at_us: int
     campaign_id: str
     call_id: str
     contact_id: str
@@ -126,7 +126,7 @@ class NumberOptedOut:
     every other campaign of the account (on any worker) leaves the number out too.
     """
 
-    at: int
+    at_us: int
     campaign_id: str
     account_id: str
     number: str
@@ -135,7 +135,7 @@ class NumberOptedOut:
 
 @dataclass(slots=True)
 class ContactFinal:
-    at: int
+    at_us: int
     campaign_id: str
     contact_id: str
     status: ContactStatus
@@ -150,7 +150,7 @@ class CommandRejected:
     count), not merely untimely, so the shell also parks it on the dead-letter topic.
     """
 
-    at: int
+    at_us: int
     campaign_id: str
     command_id: str
     command: str
@@ -160,7 +160,7 @@ class CommandRejected:
 
 @dataclass(slots=True)
 class ContactRejected:
-    at: int
+    at_us: int
     campaign_id: str
     contact_id: str
     row: int
@@ -174,7 +174,7 @@ class InputRejected:
     `what` is for people; `call_id` names the rejected outcome's call, so the shell finds the
     message to park without parsing `what`."""
 
-    at: int
+    at_us: int
     campaign_id: str
     what: str
     reason: str

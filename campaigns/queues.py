@@ -1,7 +1,7 @@
 """Time-ordered queues over the store: first-in-first-out logs and one-minute buckets.
 
 Call deadlines (deadline, call order, contact, attempt) and retries (due time,
-contact) are made in time order, since `now` only grows and the delays are fixed
+contact) are made in time order, since `now_us` only grows and the delays are fixed
 per campaign: they live in a `FifoQueue`, one store key per instant they were
 made at, so a step writes one small value per queue whatever the rate. Entries that come out of order (a
 parked retry given back with its old due time) go to a bucketed `TimeQueue`
@@ -99,14 +99,14 @@ class TimeQueue:
         entries = self.store.get_queue(self.campaign.campaign_id, self._name(self.ids[0]))
         return entries[0] if entries else None
 
-    def pop_due(self, now: int) -> QueueEntry | None:
+    def pop_due(self, now_us: int) -> QueueEntry | None:
         """Remove and return the earliest entry whose time is <= now."""
-        if not self.ids or self.ids[0] * BUCKET_US > now:
+        if not self.ids or self.ids[0] * BUCKET_US > now_us:
             return None
         campaign_id = self.campaign.campaign_id
         name = self._name(self.ids[0])
         entries = self.store.get_queue(campaign_id, name)
-        if not entries or entries[0][0] > now:
+        if not entries or entries[0][0] > now_us:
             return None
         entry = entries.pop(0)
         if not entries:
@@ -114,14 +114,14 @@ class TimeQueue:
         self.store.put_queue(campaign_id, name, entries)
         return entry
 
-    def pop_all_due(self, now: int) -> list[QueueEntry]:
+    def pop_all_due(self, now_us: int) -> list[QueueEntry]:
         due: list[QueueEntry] = []
         campaign_id = self.campaign.campaign_id
-        while self.ids and self.ids[0] * BUCKET_US <= now:
+        while self.ids and self.ids[0] * BUCKET_US <= now_us:
             name = self._name(self.ids[0])
             entries = self.store.get_queue(campaign_id, name)
             cut = 0
-            while cut < len(entries) and entries[cut][0] <= now:
+            while cut < len(entries) and entries[cut][0] <= now_us:
                 cut += 1
             due.extend(entries[:cut])
             rest = entries[cut:]
@@ -211,13 +211,13 @@ class FifoQueue:
                 return late
         return front
 
-    def pop_due(self, now: int) -> QueueEntry | None:
+    def pop_due(self, now_us: int) -> QueueEntry | None:
         front = self._front()
         if self.late.ids:
             late = self.late.peek()
             if front is None or (late is not None and late < front):
-                return self.late.pop_due(now)
-        if front is None or front[0] > now:
+                return self.late.pop_due(now_us)
+        if front is None or front[0] > now_us:
             return None
         cursor = self.cursor
         cursor.used += 1
@@ -231,9 +231,9 @@ class FifoQueue:
             self._head = None
         return front
 
-    def pop_all_due(self, now: int) -> list[QueueEntry]:
+    def pop_all_due(self, now_us: int) -> list[QueueEntry]:
         due: list[QueueEntry] = []
-        while (entry := self.pop_due(now)) is not None:
+        while (entry := self.pop_due(now_us)) is not None:
             due.append(entry)
         return due
 

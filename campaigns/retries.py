@@ -10,17 +10,17 @@ from campaigns.models import Rules
 
 @dataclass(slots=True)
 class Retry:
-    due: int
+    due_us: int
 
 
 Verdict = ContactStatus | Retry
 
 
-def verdict(rules: Rules, status: str, attempt: int, at: int) -> Verdict:
+def verdict(rules: Rules, status: str, attempt: int, at_us: int) -> Verdict:
     if status == "answered":
         return ContactStatus.reached
     if status in rules.retry_statuses:
         if attempt < rules.attempts_allowed:
-            return Retry(at + rules.retry_delay_us)
+            return Retry(at_us + rules.retry_delay_us)
         return ContactStatus.exhausted
     return ContactStatus.failed

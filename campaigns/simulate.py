@@ -102,17 +102,17 @@ class SimDialer:
 
 def to_line(event: Event) -> dict[str, Any] | None:
     """The JSON Lines form of an engine event (SPEC section 6); None for one it does not print."""
-    at = iso(event.at)
+    at_us = iso(event.at_us)
     if isinstance(event, StatusChanged):
         return {
-            "at": at,
+            "at": at_us,
             "type": "campaign.status",
             "campaign_id": event.campaign_id,
             "status": event.status.value,
         }
     if isinstance(event, CallCreated):
         return {
-            "at": at,
+            "at": at_us,
             "type": "call.create",
             "call_id": event.call_id,
             "contact_id": event.contact_id,
@@ -123,7 +123,7 @@ def to_line(event: Event) -> dict[str, Any] | None:
         }
     if isinstance(event, OutcomeRecorded):
         line: dict[str, Any] = {
-            "at": at,
+            "at": at_us,
             "type": "call.outcome",
             "call_id": event.call_id,
             "status": event.status,
@@ -135,7 +135,7 @@ def to_line(event: Event) -> dict[str, Any] | None:
         return None  # the do-not-call list changed; the events of section 6 are unchanged
     if isinstance(event, ContactFinal):
         return {
-            "at": at,
+            "at": at_us,
             "type": "contact.final",
             "contact_id": event.contact_id,
             "status": event.status.value,
@@ -143,20 +143,20 @@ def to_line(event: Event) -> dict[str, Any] | None:
         }
     if isinstance(event, CommandRejected):
         return {
-            "at": at,
+            "at": at_us,
             "type": "command.rejected",
             "command": event.command,
             "reason": event.reason,
         }
     if isinstance(event, ContactRejected):
         return {
-            "at": at,
+            "at": at_us,
             "type": "contact.rejected",
             "row": event.row,
             "column": None,
             "reason": event.reason,
         }
-    return {"at": at, "type": "input.rejected", "what": event.what, "reason": event.reason}
+    return {"at": at_us, "type": "input.rejected", "what": event.what, "reason": event.reason}
 
 
 @dataclass
@@ -167,22 +167,22 @@ class Simulation:
     # first step has run, which is before the first line is printed.
     contacts: Iterable[Contact]
     rejections: Sequence[Rejection]
-    start: int
-    commands: Sequence[tuple[int, Command]] | None = None  # None: a start command at `start`
+    start_us: int
+    commands: Sequence[tuple[int, Command]] | None = None  # None: a start command at `start_us`
     dialer: SimDialer = field(default_factory=SimDialer)
     dnc: frozenset[str] = frozenset()
-    until: int | None = None
-    # How contacts and the first commands reach the engine at `start`, one step each;
-    # None: all contacts, then create and the commands of `start`, in one step.
+    until_us: int | None = None
+    # How contacts and the first commands reach the engine at `start_us`, one step each;
+    # None: all contacts, then create and the commands of `start_us`, in one step.
     arrivals: Sequence[tuple[Sequence[Contact], Sequence[Command]]] | None = None
     # Where the engine keeps its records; tests pass stores that copy like the live one.
     store_factory: Callable[[], Store] = MemoryStore
     # What the last run left, for summary(): its engine, applied outcomes, end and clock.
     engine: Engine = field(init=False, repr=False)
     calls: Counter[str] = field(init=False, repr=False, default_factory=Counter)
-    finished: int | None = field(init=False, repr=False, default=None)
-    started: int | None = field(init=False, repr=False, default=None)  # first `running`
-    now: int = field(init=False, repr=False, default=0)
+    finished_us: int | None = field(init=False, repr=False, default=None)
+    started_us: int | None = field(init=False, repr=False, default=None)  # first `running`
+    now_us: int = field(init=False, repr=False, default=0)
     accepted: int = field(init=False, repr=False, default=0)  # contacts read so far
 
     def _counted(self) -> Iterator[Contact]:
@@ -197,7 +197,7 @@ class Simulation:
         first = next(events, None)  # the first step reads every contact (and rejection)
         for r in self.rejections:
             yield {
-                "at": iso(self.start),
+                "at": iso(self.start_us),
                 "type": "contact.rejected",
                 "row": r.row,
                 "column": r.column,
@@ -212,7 +212,7 @@ class Simulation:
             yield self.summary()
 
     def events(self) -> Iterator[Event]:
-        """Drive the engine from `start` until the campaign is final, `until`, or nothing is left."""
+        """Drive the engine from `start_us` until the campaign is final, `until_us`, or nothing is left."""
         campaign_id = self.definition.campaign_id
         engine = self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
         self.accepted = len(self.contacts) if isinstance(self.contacts, Sized) else 0
@@ -230,50 +230,50 @@ class Simulation:
         scripted = (
             self.commands
             if self.commands is not None
-            else [(self.start, Command("start", CommandKind.start))]
+            else [(self.start_us, Command("start", CommandKind.start))]
         )
         commands = sorted(scripted, key=lambda c: c[0])  # stable: file order within an instant
         # (time, creation order, call id, status, opt_out)
         pending: list[tuple[int, int, str, str, bool]] = []
         self.calls = Counter()
-        self.finished = None
-        self.started = None
+        self.finished_us = None
+        self.started_us = None
         created = ci = 0
-        now = self.start
+        now_us = self.start_us
         outcome_for, push = self.dialer.outcome_for, heapq.heappush
         first = True
         while True:
             batch: list[Command] = []
-            while ci < len(commands) and commands[ci][0] <= now:
+            while ci < len(commands) and commands[ci][0] <= now_us:
                 batch.append(commands[ci][1])
                 ci += 1
             outcomes: list[Outcome] = []
-            while pending and pending[0][0] <= now:
+            while pending and pending[0][0] <= now_us:
                 _, _, call_id, status, opt_out = heapq.heappop(pending)
                 outcomes.append(Outcome(call_id, status, opt_out))
             if first and self.arrivals is not None:
                 events = [
                     e
                     for cs, ks in self.arrivals
-                    for e in engine.step(campaign_id, now, contacts=cs, commands=ks)
+                    for e in engine.step(campaign_id, now_us, contacts=cs, commands=ks)
                 ]
-                events += engine.step(campaign_id, now, commands=batch, outcomes=outcomes)
+                events += engine.step(campaign_id, now_us, commands=batch, outcomes=outcomes)
             elif first:
                 events = engine.step(
                     campaign_id,
-                    now,
+                    now_us,
                     contacts=self._counted(),
                     commands=create_then(batch),
                     outcomes=outcomes,
                 )
             else:
-                events = engine.step(campaign_id, now, commands=batch, outcomes=outcomes)
+                events = engine.step(campaign_id, now_us, commands=batch, outcomes=outcomes)
             first = False
             for ev in events:
                 if type(ev) is CallCreated:
                     plan = outcome_for(ev.contact_id, ev.attempt)
                     if plan.status != NO_OUTCOME:
-                        ends = ev.at + plan.duration_us
+                        ends = ev.at_us + plan.duration_us
                         push(pending, (ends, created, ev.call_id, plan.status, plan.opt_out))
                     created += 1
                 elif type(ev) is OutcomeRecorded:
@@ -281,22 +281,22 @@ class Simulation:
                         self.calls[ev.status] += 1
                 elif type(ev) is StatusChanged:
                     if ev.status in FINAL_CAMPAIGN:
-                        self.finished = ev.at
-                    elif ev.status is CampaignStatus.running and self.started is None:
-                        self.started = ev.at
+                        self.finished_us = ev.at_us
+                    elif ev.status is CampaignStatus.running and self.started_us is None:
+                        self.started_us = ev.at_us
             yield from events
-            self.now = now
-            if self.finished is not None:
+            self.now_us = now_us
+            if self.finished_us is not None:
                 break
-            wake = engine.next_wake(campaign_id)
-            nexts = [wake] if wake is not None else []
+            wake_us = engine.next_wake_us(campaign_id)
+            nexts = [wake_us] if wake_us is not None else []
             if ci < len(commands):
                 nexts.append(commands[ci][0])
             if pending:
                 nexts.append(pending[0][0])
-            if not nexts or (self.until is not None and min(nexts) > self.until):
+            if not nexts or (self.until_us is not None and min(nexts) > self.until_us):
                 break
-            now = min(nexts)
+            now_us = min(nexts)
 
     def _stored_contacts(self) -> Iterator[Contact]:
         """The contacts as the engine keeps them, in row order: a streamed list is read once."""
@@ -314,10 +314,10 @@ class Simulation:
         if camp and camp.in_flight:
             calls["in_flight"] = camp.in_flight
         return {
-            "at": iso(self.finished if self.finished is not None else self.now),
+            "at": iso(self.finished_us if self.finished_us is not None else self.now_us),
             "type": "summary",
             "status": camp.status.value if camp and camp.status else None,
-            "finished_at": iso(self.finished) if self.finished is not None else None,
+            "finished_at": iso(self.finished_us) if self.finished_us is not None else None,
             "contacts": {
                 "accepted": self.accepted,
                 "rejected": len(self.rejections),
@@ -329,10 +329,10 @@ class Simulation:
                 preview(
                     self.definition,
                     self._stored_contacts(),
-                    self.started,
+                    self.started_us,
                     StaticDirectory(set(self.dnc)),
                 )
-                if self.started is not None
+                if self.started_us is not None
                 else None
             ),
         }

@@ -61,9 +61,9 @@ class CampaignState:
     cursor: int = 0  # next never-considered sequence number
     in_flight: int = 0
     calls: int = 0  # calls created; a call's creation order
-    start_at: int | None = None
-    next_wake: int | None = None
-    finished_at: int | None = None
+    start_at_us: int | None = None
+    next_wake_us: int | None = None
+    finished_at_us: int | None = None
     held: int = 0  # outcomes kept for calls not made yet (see Engine hold)
     counts: dict[str, int] = field(default_factory=dict)  # contacts by final status
     held_back: dict[str, int] = field(default_factory=dict)  # SPEC 7 rule -> contacts it held back
@@ -88,7 +88,7 @@ class ContactState:
     attempts: int = 0
     call_open: bool = False  # the last attempt's call has no outcome yet
     call_order: int = -1  # creation order of the last call
-    retry_due: int | None = None
+    retry_due_us: int | None = None
     # Per attempt: the alternate position it dialled (0 = primary), the number an opt-out
     # names even when it comes late or twice (SPEC section 7); and its call's creation
     # order, by which a late outcome of an earlier attempt takes its turn (SPEC section 5).

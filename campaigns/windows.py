@@ -24,8 +24,8 @@ SCAN_DAYS = 9  # the next calling day is at most a week away; two days spare for
 NEVER_HORIZON_DAYS = 400  # windows (or combined windows) not open within this are "never"
 
 
-def to_datetime(t: int) -> datetime:
-    return EPOCH + timedelta(microseconds=t)
+def to_datetime(at_us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=at_us)
 
 
 def from_datetime(d: datetime) -> int:
@@ -34,9 +34,9 @@ def from_datetime(d: datetime) -> int:
     return (d - EPOCH) // timedelta(microseconds=1)
 
 
-def iso(t: int) -> str:
+def iso(at_us: int) -> str:
     """UTC ISO 8601 with milliseconds and Z, as every printed event carries."""
-    return to_datetime(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return to_datetime(at_us).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Span = tuple[int, int]  # [start, end) in minutes after local midnight; end 1440 = end of day
@@ -63,8 +63,8 @@ class Window:
     week: Week
     closed: Closed = NO_DATES  # dates (in this zone) with no calls: blackouts, holidays
 
-    def is_open(self, t: int) -> bool:
-        local = datetime.fromtimestamp(t // US, self.zone)
+    def is_open(self, at_us: int) -> bool:
+        local = datetime.fromtimestamp(at_us // US, self.zone)
         spans = self.week[local.weekday()]
         if not spans:
             return False
@@ -74,13 +74,13 @@ class Window:
                 return not self.closed or local.date() not in self.closed
         return False
 
-    def next_open(self, t: int) -> int | None:
+    def next_open(self, at_us: int) -> int | None:
         """The first instant >= t when the window is open; None if not within NEVER_HORIZON_DAYS."""
-        if self.is_open(t):
-            return t
+        if self.is_open(at_us):
+            return at_us
         # The window turns on either when local time reaches a span's start (either fold
         # of an ambiguous hour) or at an offset change that jumps local time into a span.
-        seconds = t // US
+        seconds = at_us // US
         first = datetime.fromtimestamp(seconds, self.zone).date() - timedelta(days=1)
         best: int | None = None
         for offset in range(NEVER_HORIZON_DAYS + 2):
@@ -95,14 +95,14 @@ class Window:
                         tzinfo=self.zone, fold=fold,
                     )  # fmt: skip
                     cand = int(local.timestamp()) * US
-                    if cand >= t and (best is None or cand < best) and self.is_open(cand):
+                    if cand >= at_us and (best is None or cand < best) and self.is_open(cand):
                         best = cand
             if best is not None:  # later days only open later
                 break
         horizon = seconds + SCAN_DAYS * 86_400 if best is None else best // US
         for cand in _transitions(self.zone, seconds, horizon):
             cand_us = cand * US
-            if cand_us >= t and self.is_open(cand_us) and (best is None or cand_us < best):
+            if cand_us >= at_us and self.is_open(cand_us) and (best is None or cand_us < best):
                 best = cand_us
         return best
 
@@ -118,11 +118,11 @@ def _transitions_cached(zone: ZoneInfo, day_lo: int, day_hi: int) -> tuple[int, 
     step = 3 * 3600
     prev_t = day_lo * 86_400
     prev = datetime.fromtimestamp(prev_t, zone).utcoffset()
-    t = prev_t + step
-    while t <= day_hi * 86_400:
-        off = datetime.fromtimestamp(t, zone).utcoffset()
+    at_us = prev_t + step
+    while at_us <= day_hi * 86_400:
+        off = datetime.fromtimestamp(at_us, zone).utcoffset()
         if off != prev:
-            a, b = prev_t, t  # offset(a) == prev, offset(b) != prev
+            a, b = prev_t, at_us  # offset(a) == prev, offset(b) != prev
             while b - a > 1:
                 mid = (a + b) // 2
                 if datetime.fromtimestamp(mid, zone).utcoffset() == prev:
@@ -130,8 +130,8 @@ def _transitions_cached(zone: ZoneInfo, day_lo: int, day_hi: int) -> tuple[int, 
                 else:
                     b = mid
             found.append(b)
-        prev_t, prev = t, off
-        t += step
+        prev_t, prev = at_us, off
+        at_us += step
     return tuple(found)
 
 
@@ -161,18 +161,18 @@ def day_numbers(names: Sequence[str]) -> frozenset[int]:
     return frozenset(DAYS.index(d) for d in names)
 
 
-def all_open(windows: Sequence[Window], t: int) -> bool:
-    return all(w.is_open(t) for w in windows)
+def all_open(windows: Sequence[Window], at_us: int) -> bool:
+    return all(w.is_open(at_us) for w in windows)
 
 
-def next_all_open(windows: Sequence[Window], t: int) -> int | None:
+def next_all_open(windows: Sequence[Window], at_us: int) -> int | None:
     """The first instant >= t when every window is open together, or None if never.
 
     Each window moves the candidate to its own next opening; an instant skipped
     by one window cannot be open for all, so the fixpoint is the earliest.
     """
-    limit = t + NEVER_HORIZON_DAYS * DAY_US
-    cand = t
+    limit = at_us + NEVER_HORIZON_DAYS * DAY_US
+    cand = at_us
     while cand <= limit:
         moved = False
         for w in windows:

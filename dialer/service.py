@@ -289,10 +289,10 @@ class Dialer:
             task = asyncio.ensure_future(self._place(call, topic, partition, offset))
             self._active[call.call_id] = task
 
-    def _expired(self, call: Call, topic: str, partition: int, offset: int, now: int) -> None:
+    def _expired(self, call: Call, topic: str, partition: int, offset: int, now_ms: int) -> None:
         """A call past its deadline: `failed` (deadline_expired), not dialled."""
         metrics.EXPIRED.inc()
-        late = (now - call.deadline) / 1000
+        late = (now_ms - call.deadline) / 1000
         cause = (
             f"deadline_expired: the deadline passed {late:.1f}s before the call"
             " could be dialled; not dialled"

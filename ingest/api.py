@@ -86,11 +86,11 @@ class CampaignClient:
         wait: bool = False,
         workers: int | None = None,
         progress: Callable[[ReadStats], None] | None = None,
-        preview_at: int | None = None,
+        preview_at_us: int | None = None,
     ) -> UploadSummary:
         """Validate, parse and (unless dry_run) publish the contacts then the create command.
 
-        With `preview_at` (engine microseconds), the summary has the launch preview for it.
+        With `preview_at_us` (engine microseconds), the summary has the launch preview for it.
         """
         return upload(
             definition,
@@ -102,7 +102,7 @@ class CampaignClient:
             progress=progress,
             wait=wait,
             timeout=self.timeout,
-            preview_at=preview_at,
+            preview_at_us=preview_at_us,
         )
 
     # ---- contacts one by one ------------------------------------------------------
@@ -230,7 +230,9 @@ class CampaignClient:
         account_id: str | None = None,
     ) -> Answer:
         """Schedule a start; `at` must be timezone-aware."""
-        cmd = Command(commands.new_command_id(), CommandKind.schedule, start_at=from_datetime(at))
+        cmd = Command(
+            commands.new_command_id(), CommandKind.schedule, start_at_us=from_datetime(at)
+        )
         return self._send(campaign_id, cmd, wait, account_id)
 
     def campaigns(self) -> list[listing.CampaignInfo]:

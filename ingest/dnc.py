@@ -143,8 +143,8 @@ class DncWriter:
         self.producer = TrackedProducer(kafka)
 
     def add(self, number: str, updated_at_ms: int | None = None) -> None:
-        at = int(time.time() * 1000) if updated_at_ms is None else updated_at_ms
-        value = self.codec.encode("DncEntry", dnc_record(self.scope.account_id, number, at))
+        at_ms = int(time.time() * 1000) if updated_at_ms is None else updated_at_ms
+        value = self.codec.encode("DncEntry", dnc_record(self.scope.account_id, number, at_ms))
         self.producer.produce(self.topic, value, dnc_key(self.scope.account_id, number))
 
     def remove(self, number: str) -> None:
@@ -192,10 +192,10 @@ def import_file(
     if writer.scope != scope:
         raise ValueError(f"the writer is for {writer.scope}, the import for {scope}")
     report = ImportReport()
-    now = int(time.time() * 1000)
+    now_ms = int(time.time() * 1000)
     seen_rejects = 0
     for number in numbers_of(stream, region, report, keep_rejected):
-        writer.add(number, now)
+        writer.add(number, now_ms)
         if on_reject is not None and len(report.rejected) > seen_rejects:
             for rejected in report.rejected[seen_rejects:]:
                 on_reject(rejected)
@@ -242,8 +242,8 @@ def read_lists(
             batch = consumer.consume(10_000, timeout)
             if not batch:
                 # Compaction may have removed a partition's last records: ask where we are.
-                at = consumer.position([TopicPartition(name, p) for p in ends])
-                done = [tp.partition for tp in at if tp.offset >= ends[tp.partition]]
+                positions = consumer.position([TopicPartition(name, p) for p in ends])
+                done = [tp.partition for tp in positions if tp.offset >= ends[tp.partition]]
                 if not done:
                     raise TimeoutError(f"{name}: no records for {timeout:g}s before its end")
                 for p in done:

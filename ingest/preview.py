@@ -30,9 +30,9 @@ def _row_schema() -> Any:
 class RowPreview:
     """Preview counts of ContactRow-encoded rows (no do-not-call list: it lives on the broker)."""
 
-    def __init__(self, definition: CampaignDefinition, at: int) -> None:
-        self.at = at
-        self.counter = Preview(definition, at, StaticDirectory())
+    def __init__(self, definition: CampaignDefinition, at_us: int) -> None:
+        self.at_us = at_us
+        self.counter = Preview(definition, at_us, StaticDirectory())
 
     def add_blob(self, blob: bytes, ends: Any) -> None:
         schema = _row_schema()

@@ -44,7 +44,7 @@ class UploadSummary:
     seconds: float = 0.0
     validations: int = 0
     preview: dict[str, int] | None = None  # SPEC 7 launch preview, reason -> contacts
-    preview_at: int | None = None  # the start instant it is for
+    preview_at_us: int | None = None  # the start instant it is for
 
     @property
     def rows_per_second(self) -> float:
@@ -161,14 +161,14 @@ def tables(s: UploadSummary) -> list[RenderableType]:
             rej.add_row(str(r.row), r.column or "", r.reason)
         out.append(rej)
     out += [mapping, rules]
-    if s.preview is not None and s.preview_at is not None:
-        out.append(preview_table(s.preview, s.preview_at))
+    if s.preview is not None and s.preview_at_us is not None:
+        out.append(preview_table(s.preview, s.preview_at_us))
     return out
 
 
-def preview_table(counts: dict[str, int], at: int) -> Table:
+def preview_table(counts: dict[str, int], at_us: int) -> Table:
     """SPEC 7 launch preview: contacts callable at the start, else the first rule blocking them."""
-    table = Table(title=f"Launch preview for a start at {iso(at)}")
+    table = Table(title=f"Launch preview for a start at {iso(at_us)}")
     table.add_column("first attempt")
     table.add_column("contacts", justify="right")
     for reason, n in counts.items():

@@ -222,12 +222,12 @@ def upload(
     progress: Callable[[ReadStats], None] | None = None,
     wait: bool = False,
     timeout: float = 60.0,
-    preview_at: int | None = None,
+    preview_at_us: int | None = None,
 ) -> UploadSummary:
     """Validate and parse; publish contacts then the create command when `publish`.
 
     Raises DefinitionError (campaign.yaml) or UploadError (the list, the mapping, the
-    broker); both carry one line naming the file, row and column. With `preview_at`,
+    broker); both carry one line naming the file, row and column. With `preview_at_us`,
     the summary carries the SPEC 7 launch preview for a start at that instant.
     """
     started = time.perf_counter()
@@ -252,7 +252,7 @@ def upload(
         layout = reader.layout
         mapping = d.mapping_report(layout.variable_columns)
         summary = UploadSummary(d, contacts, layout, mapping, rejects_path=rejects)
-        counter = RowPreview(d, preview_at) if preview_at is not None else None
+        counter = RowPreview(d, preview_at_us) if preview_at_us is not None else None
         with RejectsReport(rejects, layout.columns) as report:
             bad = mapping_error(d, mapping, layout, source)
             if bad is not None:
@@ -292,7 +292,7 @@ def upload(
                 producer.wait(timeout)
     if counter is not None:
         summary.preview = counter.counts
-        summary.preview_at = counter.at
+        summary.preview_at_us = counter.at_us
     if summary.accepted == 0 and summary.rows > 0:
         raise UploadError(
             f"{source}: none of the {summary.rows} rows was accepted (see {rejects}); nothing was created",

@@ -16,8 +16,8 @@ FIRST_YEAR = 2000
 LAST_YEAR = 2100
 
 
-def _offset(zone: ZoneInfo, ts: int) -> int:
-    delta = datetime.fromtimestamp(ts, zone).utcoffset()
+def _offset(zone: ZoneInfo, epoch_s: int) -> int:
+    delta = datetime.fromtimestamp(epoch_s, zone).utcoffset()
     return int(delta.total_seconds()) if delta is not None else 0
 
 

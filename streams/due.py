@@ -16,45 +16,45 @@ from collections.abc import Iterable
 class DueIndex:
     def __init__(self) -> None:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
-        self._wake: dict[str, int] = {}
+        self._wake_us: dict[str, int] = {}
         self.built: set[int] = set()
 
     def build(self, partition: int, wakes: Iterable[tuple[str, int | None]]) -> None:
         heap: list[tuple[int, str]] = []
-        for campaign_id, wake in wakes:
-            if wake is not None:
-                heap.append((wake, campaign_id))
-                self._wake[campaign_id] = wake
+        for campaign_id, wake_us in wakes:
+            if wake_us is not None:
+                heap.append((wake_us, campaign_id))
+                self._wake_us[campaign_id] = wake_us
         heapq.heapify(heap)
         self._heaps[partition] = heap
         self.built.add(partition)
 
-    def set(self, partition: int, campaign_id: str, wake: int | None) -> None:
-        if wake is None:
-            self._wake.pop(campaign_id, None)
+    def set(self, partition: int, campaign_id: str, wake_us: int | None) -> None:
+        if wake_us is None:
+            self._wake_us.pop(campaign_id, None)
             return
-        if self._wake.get(campaign_id) == wake:
+        if self._wake_us.get(campaign_id) == wake_us:
             return
-        self._wake[campaign_id] = wake
-        heapq.heappush(self._heaps.setdefault(partition, []), (wake, campaign_id))
+        self._wake_us[campaign_id] = wake_us
+        heapq.heappush(self._heaps.setdefault(partition, []), (wake_us, campaign_id))
 
-    def pop_due(self, partition: int, now: int) -> list[str]:
+    def pop_due(self, partition: int, now_us: int) -> list[str]:
         heap = self._heaps.get(partition)
         due: list[str] = []
-        while heap and heap[0][0] <= now:
-            wake, campaign_id = heapq.heappop(heap)
-            if self._wake.get(campaign_id) == wake:
-                del self._wake[campaign_id]
+        while heap and heap[0][0] <= now_us:
+            wake_us, campaign_id = heapq.heappop(heap)
+            if self._wake_us.get(campaign_id) == wake_us:
+                del self._wake_us[campaign_id]
                 due.append(campaign_id)
         return due
 
-    def next_wake(self, campaign_id: str) -> int | None:
-        return self._wake.get(campaign_id)
+    def next_wake_us(self, campaign_id: str) -> int | None:
+        return self._wake_us.get(campaign_id)
 
     def size(self, partition: int) -> int:
         return len(self._heaps.get(partition, ()))
 
     def reset(self) -> None:
         self._heaps.clear()
-        self._wake.clear()
+        self._wake_us.clear()
         self.built.clear()

@@ -33,11 +33,34 @@ def _fields(cls: type) -> tuple[str, ...]:
 
 _CAMPAIGN_FIELDS = _fields(CampaignState)
 _CONTACT_FIELDS = _fields(ContactState)
+# Fields renamed since rows were first written (times took their unit): stored under the
+# first name, so rows of every version, older and newer, read each other.
+_STORED_AS = {
+    "start_at_us": "start_at",
+    "next_wake_us": "next_wake",
+    "finished_at_us": "finished_at",
+    "retry_due_us": "retry_due",
+}
+_FROM_STORED = {stored: name for name, stored in _STORED_AS.items()}
+
+
+def _stored(v: dict[str, Any]) -> dict[str, Any]:
+    return {_STORED_AS.get(name, name): value for name, value in v.items()}
+
+
+def _fields_of(v: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A stored row's values by today's field names; fields it does not know are dropped."""
+    out = {}
+    for stored, value in v.items():
+        name = _FROM_STORED.get(stored, stored)
+        if name in names:
+            out[name] = value
+    return out
 
 
 def dump_campaign(c: CampaignState) -> bytes:
     """By field name: a field the engine adds later is stored too, and old rows still load."""
-    v = {name: getattr(c, name) for name in _CAMPAIGN_FIELDS}
+    v = _stored({name: getattr(c, name) for name in _CAMPAIGN_FIELDS})
     if c.status is not None:
         v["status"] = c.status.value
     v["fifos"] = {kind: cursor.as_list() for kind, cursor in c.fifos.items()}
@@ -49,7 +72,7 @@ def load_campaign(data: bytes) -> CampaignState:
     if v.get("status") is not None:
         v["status"] = CampaignStatus(v["status"])
     v["fifos"] = {kind: FifoCursor.from_list(stored) for kind, stored in v.get("fifos", {}).items()}
-    return CampaignState(**{k: val for k, val in v.items() if k in _CAMPAIGN_FIELDS})
+    return CampaignState(**_fields_of(v, _CAMPAIGN_FIELDS))
 
 
 def _contact(c: Contact) -> list[Any]:
@@ -64,7 +87,7 @@ def _contact(c: Contact) -> list[Any]:
 
 
 def dump_contact(s: ContactState) -> bytes:
-    v = {name: getattr(s, name) for name in _CONTACT_FIELDS}
+    v = _stored({name: getattr(s, name) for name in _CONTACT_FIELDS})
     v["contact"] = _contact(s.contact)
     if s.status is not None:
         v["status"] = s.status.value
@@ -84,7 +107,7 @@ def load_contact(data: bytes) -> ContactState:
     )
     if v.get("status") is not None:
         v["status"] = ContactStatus(v["status"])
-    return ContactState(**{k: val for k, val in v.items() if k in _CONTACT_FIELDS})
+    return ContactState(**_fields_of(v, _CONTACT_FIELDS))
 
 
 def dump_definition(d: CampaignDefinition) -> bytes:

@@ -4,7 +4,7 @@ No Faust here (the app hands raw messages in and publishes what comes back), so 
 whole path from bytes to `Engine.step` to bytes is one place. Per batch and partition,
 each campaign gets ONE step with everything that arrived for it (SPEC order inside the
 step: contacts and commands, then outcomes and timeouts, then one round of calls); a
-tick on the partition then steps the campaigns the due index says are due. `now` is the
+tick on the partition then steps the campaigns the due index says are due. `now_us` is the
 wall clock, made non-decreasing per campaign.
 
 Engine-made timeouts are published on `call.outcomes` (so the sink and analysts see them
@@ -83,14 +83,14 @@ class _Work:
 def _event_id(ev: Event) -> str:
     """Stable ids, so a replayed step's events can be recognised downstream."""
     if isinstance(ev, StatusChanged):
-        return f"{ev.campaign_id}:status:{ev.status.value}:{ev.at}"
+        return f"{ev.campaign_id}:status:{ev.status.value}:{ev.at_us}"
     if isinstance(ev, ContactFinal):
         return f"{ev.campaign_id}:final:{ev.contact_id}"
     if isinstance(ev, CommandRejected):
         return f"{ev.campaign_id}:rejected:{ev.command_id}"
     if isinstance(ev, ContactRejected):
         return f"{ev.campaign_id}:contact-rejected:{ev.contact_id}:{ev.row}"
-    return f"{ev.campaign_id}:{type(ev).__name__}:{ev.at}"
+    return f"{ev.campaign_id}:{type(ev).__name__}:{ev.at_us}"
 
 
 class Shell:
@@ -121,7 +121,7 @@ class Shell:
         }
         self.logical = {v: k for k, v in self.names.items()}
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
-        self._last_now: dict[str, int] = {}
+        self._last_now_us: dict[str, int] = {}
         self._last_progress: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
         self._inputs: Counter[str] = Counter()
@@ -130,10 +130,10 @@ class Shell:
 
     # ---- time -------------------------------------------------------------------------
 
-    def now_for(self, campaign_id: str, wall: int) -> int:
-        now = max(wall, self._last_now.get(campaign_id, 0))
-        self._last_now[campaign_id] = now
-        return now
+    def now_for(self, campaign_id: str, wall_us: int) -> int:
+        now_us = max(wall_us, self._last_now_us.get(campaign_id, 0))
+        self._last_now_us[campaign_id] = now_us
+        return now_us
 
     def forget(self) -> None:
         """Partitions moved: drop caches and the due index (rebuilt per partition on use)."""
@@ -146,7 +146,7 @@ class Shell:
         if partition not in self.due.built:
             wakes = []
             for camp in self.store.campaigns(partition):
-                wakes.append((camp.campaign_id, camp.next_wake))
+                wakes.append((camp.campaign_id, camp.next_wake_us))
                 self._track_in_flight(camp.campaign_id, camp.in_flight)
             self.due.build(partition, wakes)
             self.store.touch(partition)  # first commit repairs an unclosed run, if any
@@ -180,15 +180,15 @@ class Shell:
         for partition in sorted(set(work) | ticks):
             self.ensure_due(partition)
             self.store.partition = partition
-            wall = self.clock()
+            wall_us = self.clock()
             stepped: set[str] = set()
             for campaign_id, w in work.get(partition, {}).items():
-                self._step(out, partition, campaign_id, wall, w)
+                self._step(out, partition, campaign_id, wall_us, w)
                 stepped.add(campaign_id)
             if partition in ticks:
-                for campaign_id in self.due.pop_due(partition, wall):
+                for campaign_id in self.due.pop_due(partition, wall_us):
                     metrics.DUE_CAMPAIGNS.inc()
-                    self._step(out, partition, campaign_id, wall, None)
+                    self._step(out, partition, campaign_id, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
         for campaign_id, n in self._calls.items():
@@ -258,16 +258,16 @@ class Shell:
         return w
 
     def _step(
-        self, out: list[Outbound], partition: int, campaign_id: str, wall: int, w: _Work | None
+        self, out: list[Outbound], partition: int, campaign_id: str, wall_us: int, w: _Work | None
     ) -> None:
-        now = self.now_for(campaign_id, wall)
+        now_us = self.now_for(campaign_id, wall_us)
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(campaign_id, now)
+                events = self.engine.step(campaign_id, now_us)
             else:
                 events = self.engine.step(
-                    campaign_id, now, batches=w.batches, commands=w.commands, outcomes=w.outcomes
+                    campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
         except Exception as exc:  # an engine bug must not stop the partition
             log.exception("engine step failed for campaign %s", campaign_id)
@@ -277,20 +277,22 @@ class Shell:
             return
         metrics.STEP_SECONDS.observe(perf_counter() - started)
         camp = self.store.get_campaign(campaign_id)
-        self.due.set(partition, campaign_id, camp.next_wake if camp else None)
+        self.due.set(partition, campaign_id, camp.next_wake_us if camp else None)
         self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
         self._publish(out, campaign_id, events, w)
         if camp is not None and camp.status is not None:
-            self._progress(out, camp, now, bool(events))
+            self._progress(out, camp, now_us, bool(events))
 
-    def _progress(self, out: list[Outbound], camp: CampaignState, now: int, changed: bool) -> None:
+    def _progress(
+        self, out: list[Outbound], camp: CampaignState, now_us: int, changed: bool
+    ) -> None:
         """A Progress event per campaign at most every PROGRESS_EVERY_US, and when it finishes."""
         last = self._last_progress.get(camp.campaign_id)
         final = camp.status in FINAL_CAMPAIGN
-        if not changed or (last is not None and now - last < PROGRESS_EVERY_US and not final):
+        if not changed or (last is not None and now_us - last < PROGRESS_EVERY_US and not final):
             return
-        self._last_progress[camp.campaign_id] = now
-        record = translate.progress_to_record(camp, now)
+        self._last_progress[camp.campaign_id] = now_us
+        record = translate.progress_to_record(camp, now_us)
         value = self.codec.encode("CampaignEvent", record)
         out.append(Outbound(self.names[catalogue.EVENTS], camp.campaign_id.encode(), value))
 

@@ -26,9 +26,9 @@ class TickSource:
         self.codec = codec
 
     async def tick(self) -> None:
-        at = time.time_ns() // 1_000_000
+        at_ms = time.time_ns() // 1_000_000
         for p in range(self.partitions):
-            value = self.codec.encode("Tick", {"partition": p, "at": at})
+            value = self.codec.encode("Tick", {"partition": p, "at": at_ms})
             await self.topic.send(key=str(p).encode(), value=value, partition=p)
 
     def register(self, app: faust.App) -> TickSource:

@@ -38,9 +38,9 @@ def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
         },
         "calls_created": camp.calls,
         "in_flight": camp.in_flight,
-        "next_wake": iso(camp.next_wake) if camp.next_wake is not None else None,
-        "start_at": iso(camp.start_at) if camp.start_at is not None else None,
-        "finished_at": iso(camp.finished_at) if camp.finished_at is not None else None,
+        "next_wake": iso(camp.next_wake_us) if camp.next_wake_us is not None else None,
+        "start_at": iso(camp.start_at_us) if camp.start_at_us is not None else None,
+        "finished_at": iso(camp.finished_at_us) if camp.finished_at_us is not None else None,
     }
 
 

@@ -163,8 +163,8 @@ def command_to_record(campaign_id: str, cmd: Command, issued_at: int) -> Record:
             "expected_contacts": cmd.expected_contacts,
         }
     elif cmd.kind is CommandKind.schedule:
-        assert cmd.start_at is not None
-        body = {"start_at": ts(cmd.start_at)}
+        assert cmd.start_at_us is not None
+        body = {"start_at": ts(cmd.start_at_us)}
     elif cmd.kind is CommandKind.add_contacts:
         body = {"count": cmd.count}
     else:
@@ -199,7 +199,9 @@ def command_from_record(rec: Record) -> Command:
             account_id=account,
         )
     if kind is CommandKind.schedule:
-        return Command(rec["command_id"], kind, start_at=us(body["start_at"]), account_id=account)
+        return Command(
+            rec["command_id"], kind, start_at_us=us(body["start_at"]), account_id=account
+        )
     if kind is CommandKind.add_contacts:
         return Command(rec["command_id"], kind, count=int(body["count"]), account_id=account)
     return Command(rec["command_id"], kind, account_id=account)
@@ -301,8 +303,8 @@ def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
         "agent_id": ev.agent_id,
         "agent_prompt": agent_prompt,
         "variables": dict(ev.variables),
-        "created_at": ts(ev.at),
-        "deadline": ts(ev.deadline),
+        "created_at": ts(ev.at_us),
+        "deadline": ts(ev.deadline_us),
     }
 
 
@@ -317,7 +319,7 @@ def timeout_to_record(ev: OutcomeRecorded) -> Record:
         "created_at": None,
         "started_at": None,
         "answered_at": None,
-        "ended_at": ts(ev.at),
+        "ended_at": ts(ev.at_us),
         "duration_seconds": None,
         "hangup_cause": "no outcome before max_call_minutes",
         "dialer_id": "engine",
@@ -354,15 +356,15 @@ def dnc_record(account_id: str | None, number: str, updated_at_ms: int) -> Recor
 
 def opt_out_to_record(ev: NumberOptedOut) -> Record:
     """The do-not-call entry an opt-out makes: the number on the account's list."""
-    return dnc_record(ev.account_id, ev.number, ts(ev.at))
+    return dnc_record(ev.account_id, ev.number, ts(ev.at_us))
 
 
-def progress_to_record(camp: CampaignState, at: int) -> Record:
-    """A Progress event from the campaign record: where the campaign stands at `at`."""
+def progress_to_record(camp: CampaignState, at_us: int) -> Record:
+    """A Progress event from the campaign record: where the campaign stands at `at_us`."""
     return {
-        "event_id": f"{camp.campaign_id}:progress:{at}",
+        "event_id": f"{camp.campaign_id}:progress:{at_us}",
         "campaign_id": camp.campaign_id,
-        "at": ts(at),
+        "at": ts(at_us),
         "body": (
             f"{NAMESPACE}.Progress",
             {
@@ -410,4 +412,4 @@ def event_to_record(ev: Event, event_id: str) -> Record | None:
         return None
     else:  # pragma: no cover - every event kind is handled above
         raise TypeError(type(ev))
-    return {"event_id": event_id, "campaign_id": ev.campaign_id, "at": ts(ev.at), "body": body}
+    return {"event_id": event_id, "campaign_id": ev.campaign_id, "at": ts(ev.at_us), "body": body}

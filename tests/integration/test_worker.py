@@ -72,7 +72,7 @@ def simulate(
         script={k: ScriptedCall(v, 0) for k, v in (SCRIPT if script is None else script).items()},
         default=ScriptedCall("no_answer", 0),
     )
-    lines = list(Simulation(d, cs, [], start=now_us(), dialer=dialer).run())
+    lines = list(Simulation(d, cs, [], start_us=now_us(), dialer=dialer).run())
     calls = {(x["call_id"], x["to"], x["from"]) for x in lines if x["type"] == "call.create"}
     finals = {x["contact_id"]: x["status"] for x in lines if x["type"] == "contact.final"}
     return calls, finals
@@ -376,7 +376,7 @@ def test_lifecycle_pause_resume_cancel_schedule_reject(rig: Rig) -> None:
     create(rig, d, 1)
     rig.send_contacts(d.campaign_id, contacts(1))
     start_at = now_us() + 3 * US
-    command(rig, d.campaign_id, CommandKind.schedule, "s-sched", start_at=start_at)
+    command(rig, d.campaign_id, CommandKind.schedule, "s-sched", start_at_us=start_at)
     wait_until(lambda: "scheduled" in statuses(events, d.campaign_id), 30, "scheduled")
     wait_until(lambda: "running" in statuses(events, d.campaign_id), 30, "running at its time")
     first = wait_until(

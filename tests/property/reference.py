@@ -265,7 +265,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
     arrivals: list[tuple[int, int, str, str, bool]] = []  # (time, order, call, status, opt_out)
     blocked = set(sim.dnc)  # grows with every opt-out
     out: list[dict[str, Any]] = []
-    t = sim.start
+    t = sim.start_us
     out.append({"at": iso(t), "type": "campaign.status", "campaign_id": cid, "status": "draft"})
     out.append({"at": iso(t), "type": "campaign.status", "campaign_id": cid, "status": "running"})
     done = False
@@ -302,7 +302,7 @@ def reference(sim: Simulation) -> list[dict[str, Any]]:
             "status": "completed",
         }
         return [*out, finalize_empty]
-    while sim.until is None or t <= sim.until:
+    while sim.until_us is None or t <= sim.until_us:
         # Outcomes and timeouts at t, by call creation order; an outcome beats a timeout.
         now_arriving = [a for a in arrivals if a[0] == t]
         arrivals = [a for a in arrivals if a[0] != t]

@@ -117,7 +117,7 @@ def scenarios(draw: st.DrawFn) -> Simulation:
         definition=definition,
         contacts=contacts,
         rejections=[],
-        start=start,
+        start_us=start,
         dialer=SimDialer(
             script=script, default=ScriptedCall(draw(st.sampled_from(DIALER_STATUSES)), 45 * US)
         ),
@@ -214,7 +214,7 @@ def test_same_decisions_for_any_interleaving_of_arrivals(
         definition=sim.definition,
         contacts=sim.contacts,
         rejections=[],
-        start=sim.start,
+        start_us=sim.start_us,
         commands=[],
         dialer=SimDialer(script=sim.dialer.script, default=sim.dialer.default),
         dnc=sim.dnc,
@@ -257,7 +257,7 @@ REFERENCE_SETTINGS = settings(
 def compare_with_reference(sim: Simulation) -> None:
     from tests.property.reference import reference
 
-    sim.until = sim.start + 30 * 86_400 * US
+    sim.until_us = sim.start_us + 30 * 86_400 * US
     got = list(sim.run())
     want = reference(sim)
     assert got == want
@@ -385,7 +385,7 @@ def section7_scenarios(draw: st.DrawFn) -> Simulation:
     elif draw(st.booleans()):
         rules["calling_window"] = draw(window_lists())
     if draw(st.booleans()):
-        first = datetime.fromtimestamp(sim.start // US, ZoneInfo(rules["timezone"])).date()
+        first = datetime.fromtimestamp(sim.start_us // US, ZoneInfo(rules["timezone"])).date()
         rules["blackout_dates"] = [
             (first + timedelta(days=k)).isoformat()
             for k in draw(st.lists(st.integers(-1, 9), max_size=4))
@@ -434,7 +434,7 @@ def test_engine_matches_the_naive_reading_of_section_7(sim: Simulation) -> None:
 
     compare_with_reference(sim)
     summary = sim.summary()
-    want = reference_preview(sim, sim.started) if sim.started is not None else None
+    want = reference_preview(sim, sim.started_us) if sim.started_us is not None else None
     assert summary["preview"] == want
 
 

@@ -45,13 +45,13 @@ def simulate(
         definition=definition(**rules),
         contacts=contacts,
         rejections=[],
-        start=start,
+        start_us=start,
         dialer=SimDialer(
             script={k: ScriptedCall(s, int(d * US)) for k, (s, d) in (script or {}).items()},
             default=ScriptedCall(default[0], int(default[1] * US)),
         ),
         dnc=dnc,
-        until=start + 40 * 24 * HOUR,
+        until_us=start + 40 * 24 * HOUR,
     )
     return list(sim.run(summary=True)), sim
 
@@ -504,7 +504,7 @@ def test_campaign_create_summary_shows_the_preview_for_the_start(tmp_path: Any) 
         tmp_path / "contacts.csv",
         publish=False,
         workers=1,
-        preview_at=start,
+        preview_at_us=start,
     )
     assert summary.preview == {
         "callable": 4,
@@ -520,7 +520,7 @@ def test_campaign_create_summary_shows_the_preview_for_the_start(tmp_path: Any) 
         definition=summary.definition,
         contacts=[person(i, n) for i, n in enumerate(["+12125550143"])],
         rejections=[],
-        start=start,
+        start_us=start,
     )
     assert list(sim.run(summary=True))[-1]["preview"]["callable"] == 1
 

@@ -38,14 +38,14 @@ def run(
         definition=definition(**rules),
         contacts=contacts,
         rejections=[],
-        start=START,
+        start_us=START,
         commands=commands,
         dialer=SimDialer(
             script={k: ScriptedCall(s, int(d * US)) for k, (s, d) in (script or {}).items()},
             default=ScriptedCall(default[0], int(default[1] * US)),
         ),
         dnc=dnc,
-        until=until,
+        until_us=until,
     )
     return list(sim.run(summary=True))
 
@@ -230,14 +230,14 @@ def test_commands_pause_resume_cancel_and_rejections() -> None:
 
 def test_schedule_starts_at_its_time_and_in_the_past_at_once() -> None:
     later = START + 3600 * US
-    cmds = [(START, Command("k1", CommandKind.schedule, start_at=later))]
+    cmds = [(START, Command("k1", CommandKind.schedule, start_at_us=later))]
     lines = run([contact(1)], commands=cmds, default=("answered", 1))
     assert [(s["at"][11:16], s["status"]) for s in of(lines, "campaign.status")][:3] == [
         ("14:00", "draft"),
         ("14:00", "scheduled"),
         ("15:00", "running"),
     ]
-    past = [(START, Command("k1", CommandKind.schedule, start_at=START - US))]
+    past = [(START, Command("k1", CommandKind.schedule, start_at_us=START - US))]
     lines = run([contact(1)], commands=past, default=("answered", 1))
     assert [s["status"] for s in of(lines, "campaign.status")][:3] == [
         "draft",
@@ -330,7 +330,7 @@ def test_equal_retry_due_times_are_called_by_row() -> None:
         ),
         contacts=[contact(n) for n in range(1, 7)],
         rejections=[],
-        start=at(2026, 3, 7, 20, 0),
+        start_us=at(2026, 3, 7, 20, 0),
         dialer=SimDialer(
             script={
                 ("row-1", 2): ScriptedCall("answered", 61 * US),
@@ -338,7 +338,7 @@ def test_equal_retry_due_times_are_called_by_row() -> None:
             },
             default=ScriptedCall("no_answer", 45 * US),
         ),
-        until=at(2026, 4, 7, 0, 0),
+        until_us=at(2026, 4, 7, 0, 0),
     )
     assert list(sim.run()) == reference(sim)
 

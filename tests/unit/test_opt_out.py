@@ -39,7 +39,7 @@ def simulate(
         definition=definition(**rules),
         contacts=contacts,
         rejections=[],
-        start=START,
+        start_us=START,
         dialer=SimDialer(script=script, default=default),
     )
     return sim, list(sim.run(summary=True))
@@ -135,7 +135,7 @@ def test_an_opt_out_after_the_call_timed_out_is_still_honoured() -> None:
     ]
     # The retry that was due at the timeout + 30 min is never made.
     assert not [e for e in engine.step("c1", START + 40 * MIN) if isinstance(e, CallCreated)]
-    assert engine.next_wake("c1") is None
+    assert engine.next_wake_us("c1") is None
 
 
 def test_an_opt_out_on_a_duplicate_outcome_is_honoured() -> None:
@@ -282,7 +282,7 @@ def test_a_late_opt_out_of_an_earlier_attempt_takes_its_calls_turn() -> None:
         ),
         contacts=[contact(1), contact(2), contact(3)],
         rejections=[],
-        start=START,
+        start_us=START,
         dialer=SimDialer(
             script={
                 ("row-1", 1): ScriptedCall("no_answer", 5 * US),
@@ -292,7 +292,7 @@ def test_a_late_opt_out_of_an_earlier_attempt_takes_its_calls_turn() -> None:
                 ("row-3", 2): ScriptedCall("none", 0),
             }
         ),
-        until=at(2026, 12, 2, 0, 0),
+        until_us=at(2026, 12, 2, 0, 0),
     )
     lines = list(sim.run())
     at_two = [(x["type"], x.get("call_id") or x.get("contact_id")) for x in lines][-4:]

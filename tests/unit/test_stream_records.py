@@ -45,3 +45,21 @@ def test_contact_round_trip_keeps_every_field() -> None:
 def test_queue_entries_come_back_as_tuples() -> None:
     entries: list[tuple[int, ...]] = [(1, 2, 3, 4), (5, 6, 7, 8)]
     assert records.load_queue(records.dump_queue(entries)) == entries
+
+
+def test_times_renamed_with_their_unit_keep_the_names_rows_were_written_with() -> None:
+    """`next_wake` became `next_wake_us` (and three more): rows keep the first names, so a
+    row of either version loads in the other."""
+    c = CampaignState("camp", CampaignStatus.scheduled, start_at_us=5, next_wake_us=6)
+    c.finished_at_us = 7
+    stored = json.loads(records.dump_campaign(c))[1]
+    assert (stored["start_at"], stored["next_wake"], stored["finished_at"]) == (5, 6, 7)
+    assert not {"start_at_us", "next_wake_us", "finished_at_us"} & set(stored)
+    old = json.dumps([1, {"campaign_id": "camp", "status": "scheduled", "start_at": 5}])
+    assert records.load_campaign(old.encode()).start_at_us == 5
+
+    contact = Contact("c1", 4, "+12025550100", [], {}, None)
+    s = ContactState(7, contact, "retry", retry_due_us=42)
+    row = json.loads(records.dump_contact(s))[1]
+    assert row["retry_due"] == 42 and "retry_due_us" not in row
+    assert records.load_contact(records.dump_contact(s)).retry_due_us == 42

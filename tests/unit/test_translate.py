@@ -18,7 +18,7 @@ def test_commands_round_trip_through_avro() -> None:
     )
     for cmd in [
         Command("k0", CommandKind.create, definition=d, expected_contacts=12),
-        Command("k1", CommandKind.schedule, start_at=at(2026, 12, 1, 14, 0)),
+        Command("k1", CommandKind.schedule, start_at_us=at(2026, 12, 1, 14, 0)),
         Command("k2", CommandKind.add_contacts, count=3),
         Command("k3", CommandKind.pause),
     ]:
