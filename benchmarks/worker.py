@@ -546,6 +546,12 @@ def main() -> None:
                 },
             ]
             print("BENCH " + json.dumps(report))
+        except BaseException:
+            # The log goes with the temporary home: its end goes to stderr, which a failed
+            # `make bench` keeps in build/BENCHMARKS.failed.md.
+            tail = (Path(home) / "worker.log").read_bytes()[-6000:].decode(errors="replace")
+            print(f"---- end of the worker's log ----\n{tail}", file=sys.stderr)
+            raise
         finally:
             b.close()
             print(f"worker log: {home}/worker.log (removed)", file=sys.stderr)

@@ -3,8 +3,10 @@
 It reads the four co-partitioned engine inputs (commands, contacts, outcomes, ticks) as
 raw bytes and hands them to `streams.shell.Shell`, which runs the one
 `campaigns.engine.Engine`. A batch is whatever waits in the agent's queue when it is
-ready for more (up to BATCH_MAX): no timer, so a lone outcome is stepped at once and a
-backlog is stepped in one go.
+ready for more (up to BATCH_MAX messages or BATCH_BYTES_MAX of values): no timer, so a
+lone outcome is stepped at once and a backlog is stepped in a few goes. The byte bound
+keeps a step of contact batches (a thousand rows each) short: unbounded, 2,000 of them
+were one step of two million contacts, which held the event loop past the worker's lease.
 
 Per batch: the outputs go to the `Publisher` at once (record batches, not awaited), the
 state changes are sealed, and the `Committer` commits behind the agent: outputs acked,
@@ -38,6 +40,7 @@ from topics.codec import Codec
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 2000
+BATCH_BYTES_MAX = 1024 * 1024  # about a dozen contact batches; thousands of outcomes
 COMMIT_WAITING = 16  # sealed batches that may wait for their commit before the agent waits
 # Faust names an agent after its function; the name it always had, kept explicitly.
 AGENT_NAME = "streams.app.engine"
@@ -160,8 +163,11 @@ class EngineAgent:
         while True:
             # Raw messages from the hand-over, Faust events from the conductor's path.
             items = [await queue.get()]
-            while len(items) < BATCH_MAX and not queue.empty():
-                items.append(queue.get_nowait())
+            size = _value_bytes(items[0])
+            while len(items) < BATCH_MAX and size < BATCH_BYTES_MAX and not queue.empty():
+                item = queue.get_nowait()
+                items.append(item)
+                size += _value_bytes(item)
             await self.step(items, stream)
 
     def _inbound(self, items: list[Any], stream: Any) -> tuple[list[Inbound], list[Any]]:
@@ -226,3 +232,9 @@ class EngineAgent:
                 continue
             if high is not None:
                 metrics.LAG.labels(topic, str(partition)).set(max(high - offset - 1, 0))
+
+
+def _value_bytes(item: Any) -> int:
+    """Size of a queued raw message or Faust event's value."""
+    value = getattr(item, "message", item).value
+    return len(value) if value is not None else 0

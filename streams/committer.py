@@ -50,6 +50,11 @@ class Sealed:
     events: Sequence[Ackable]
 
 
+# Sealed batches committed together: merged writes save work, but one commit of many
+# batches' runs is one long RocksDB write that holds the event loop.
+GROUP_MAX = 4
+
+
 class Committer:
     def __init__(
         self,
@@ -96,7 +101,7 @@ class Committer:
     async def _loop(self) -> None:
         while True:
             group = [await self._queue.get()]
-            while not self._queue.empty():
+            while len(group) < GROUP_MAX and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             started = time.perf_counter()
             try:

@@ -28,6 +28,9 @@ from topics.producer import TrackedProducer
 Record = tuple[bytes | None, bytes | None]  # key, value
 
 
+YIELD_EVERY = 2000  # records offered between two turns of the event loop
+
+
 class Delivery:
     """Counts the delivery reports of a group of records (only the poll thread counts down)."""
 
@@ -88,9 +91,11 @@ class Publisher:
         d = Delivery(asyncio.get_running_loop(), len(records))
         offer = self._producer.offer
         report = d.report
-        for topic, key, value, partition in records:
+        for i, (topic, key, value, partition) in enumerate(records, 1):
             while not offer(topic, value, key, partition, report):
                 await asyncio.sleep(0.005)  # librdkafka's queue is full: let the broker catch up
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a big run must not hold the loop (timers, the lease)
         return d
 
     def close(self, timeout: float = 10.0) -> None:

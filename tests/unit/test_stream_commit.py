@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from campaigns.state import CampaignState
-from streams.committer import Committer, Sealed
+from streams.committer import GROUP_MAX, Committer, Sealed
 from streams.publish import Delivery
 from streams.rocks import MARKER
 from streams.tablestore import TableStore, campaign_key
@@ -160,6 +160,36 @@ def test_batches_waiting_behind_a_commit_go_out_as_one_run_with_the_last_values(
         assert store.get_campaign("c1") == CampaignState("c1", expected=3)
         store.forget()  # from RocksDB alone
         assert store.get_campaign("c1") == CampaignState("c1", expected=3)
+
+    asyncio.run(run())
+
+
+def test_a_backlog_of_batches_is_committed_a_few_at_a_time() -> None:
+    """Merging every waiting batch into one commit made one long RocksDB write that held
+    the event loop past the worker's lease (streams.lease) while a big list loaded."""
+
+    async def run() -> None:
+        store, rocks, broker, committer = rig()
+        loop = asyncio.get_running_loop()
+        events = [Event() for _ in range(1 + 2 * GROUP_MAX + 1)]
+        pending = []
+        for i, ev in enumerate(events):
+            store.put_campaign(CampaignState("c1", expected=i + 1))
+            pending.append(outputs(loop))
+            await committer.submit(Sealed(pending[-1], store.seal(), [ev]))
+            if i == 0:
+                await settle()  # the committer takes the first batch alone
+        for d in pending:
+            d.report(None, Msg(0))
+        acked = 0
+        while not all(ev.acked for ev in events):
+            await settle()
+            if len(broker.runs()) > acked:
+                broker.ack(broker.sent[-1][4])
+                acked += 1
+        await committer.drain()
+        assert len(broker.runs()) == 1 + 3  # the first alone, then GROUP_MAX, GROUP_MAX, 1
+        assert store.get_campaign("c1") == CampaignState("c1", expected=len(events))
 
     asyncio.run(run())
 
