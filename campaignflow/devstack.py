@@ -118,7 +118,8 @@ def wait_answering(service: Service, pid: int, timeout: float = 120.0) -> None:
     while time.monotonic() < deadline:
         if read_pid(service) != pid:
             raise RuntimeError(
-                f"{service.name} (pid {pid}) exited during start-up; see {service.log}:\n{tail(service.log)}"
+                f"{service.name} (pid {pid}) exited during start-up{exit_status(pid)}; see"
+                f" {service.log}:\n{tail(service.log)}"
             )
         if answers(service.port):
             return
@@ -126,6 +127,19 @@ def wait_answering(service: Service, pid: int, timeout: float = 120.0) -> None:
     raise RuntimeError(
         f"{service.name} (pid {pid}) does not answer on port {service.port}; see {service.log}"
     )
+
+
+def exit_status(pid: int) -> str:
+    """How a child of this process ended (", exit code 1", ", killed by SIGKILL"), if it did."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child (started by an earlier `dev up`)
+        return ""
+    if done != pid:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f", killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f", exit code {os.WEXITSTATUS(status)}"
 
 
 def stop(service: Service, say: Say, timeout: float = 20.0) -> None:
