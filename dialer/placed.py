@@ -17,17 +17,43 @@ In memory: call id -> state, the oldest `reported` ids forgotten past `max_size`
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from dialer.calls import Call
 from topics.codec import Codec, DecodeError
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
+# A partition whose leader is moving or not elected yet (a broker restarting, a topic just
+# made) answers these for a moment: asked again, not a reason for the dialer to stop.
+PASSING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """(low, high) of a partition, asked again while its leader is passing (`PASSING`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(low), int(high)
+        except KafkaException as exc:
+            code = exc.args[0].code() if exc.args else None
+            if code not in PASSING or time.monotonic() > deadline:
+                raise
+            log.info("watermarks of %s[%d]: %s; asking again", tp.topic, tp.partition, code)
+            time.sleep(0.2)
+
 
 DIALING = "dialing"
 REPORTED = "reported"
@@ -182,9 +208,7 @@ class PlacedRecord:
             ends: dict[int, int] = {}
             assign = []
             for p in partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=timeout_s
-                )
+                low, high = watermarks(consumer, TopicPartition(self.topic, p), timeout_s)
                 start = max(self._read_to.get(p, 0), low)
                 if start < high:
                     ends[p] = high
@@ -204,8 +228,6 @@ class PlacedRecord:
         ]
 
     def _read(self, consumer: Consumer, ends: dict[int, int], timeout_s: float) -> None:
-        import time
-
         deadline = time.monotonic() + timeout_s
         pending = dict(ends)
         while pending:

@@ -7,11 +7,14 @@ import hashlib
 import hmac
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from dialer.calls import BadCall, Call, split_call_id
 from dialer.offsets import OffsetTracker
+from dialer.placed import watermarks
 from dialer.script import ScriptError, load_script
 from dialer.signing import sign, verify
 from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
@@ -190,3 +193,29 @@ def test_dialers_of_two_topic_prefixes_never_share_a_group(topic_prefix: str) ->
     mine = settings().dialer()
     assert mine.group_id == "campaignflow-dialer-" + topic_prefix.strip(".")
     assert settings().dialer(group_id="explicit").group_id == "explicit"
+
+
+class _Moving:
+    """A consumer whose partition has no leader for its first `failures` questions."""
+
+    def __init__(self, failures: int, code: int) -> None:
+        self.failures = failures
+        self.code = code
+        self.asked = 0
+
+    def get_watermark_offsets(self, tp: Any, timeout: float) -> tuple[int, int]:
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise KafkaException(KafkaError(self.code))
+        return 3, 9
+
+
+def test_a_partition_whose_leader_is_moving_is_asked_again_not_a_crash() -> None:
+    """A dialer's restore of `call.placed` stopped the dialer on NOT_LEADER_FOR_PARTITION
+    (seen as `make bench`'s dialer failure, and a chaos dialer that exited by itself)."""
+    moving = _Moving(2, KafkaError.NOT_LEADER_FOR_PARTITION)
+    assert watermarks(moving, TopicPartition("t", 0), 5.0) == (3, 9)  # type: ignore[arg-type]
+    assert moving.asked == 3
+    broken = _Moving(1, KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        watermarks(broken, TopicPartition("t", 0), 5.0)  # type: ignore[arg-type]
