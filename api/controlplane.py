@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from topics import catalogue
 from topics.admin import create_topics
 from topics.catalogue import Topics
-from topics.clients import KafkaSettings, admin_config, consumer_config
+from topics.clients import KafkaSettings, admin_config, consumer_config, watermarks
 from topics.codec import DecodeError, decode, encode
 from topics.producer import QUIET, TrackedProducer
 
@@ -45,19 +45,6 @@ class Subscription:
     status: str  # active | inactive | none (no record: not active)
     reason: str | None
     plan: str | None = None
-
-
-def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
-    """(low, high) offsets; retried while a just-created topic has no leader yet."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=min(timeout_s, 10.0))
-            return int(low), int(high)
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def record_key(account_id: str, record_id: str) -> bytes:

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from campaignflow.config import settings
 from topics import catalogue
-from topics.clients import consumer_config, require_broker
+from topics.clients import consumer_config, require_broker, watermarks
 from topics.codec import DecodeError, decode
 from topics.deadletter import is_truncated
 from topics.producer import TrackedProducer
@@ -52,7 +52,7 @@ def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
         ends: dict[int, int] = {}
         parts = []
         for p in meta.partitions:
-            low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+            low, high = watermarks(c, TopicPartition(name, p), 10)
             if high > low:
                 ends[p] = high
                 parts.append(TopicPartition(name, p, low))

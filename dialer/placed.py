@@ -22,39 +22,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from dialer.calls import Call
+from topics.clients import watermarks
 from topics.codec import Codec, DecodeError
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
-# A partition whose leader is moving or not elected yet (a broker restarting, a topic just
-# made) answers these for a moment: asked again, not a reason for the dialer to stop.
-PASSING = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError._TRANSPORT,
-    KafkaError._TIMED_OUT,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-}
-
-
-def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
-    """(low, high) of a partition, asked again while its leader is passing (`PASSING`)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-            return int(low), int(high)
-        except KafkaException as exc:
-            code = exc.args[0].code() if exc.args else None
-            if code not in PASSING or time.monotonic() > deadline:
-                raise
-            log.info("watermarks of %s[%d]: %s; asking again", tp.topic, tp.partition, code)
-            time.sleep(0.2)
-
-
 DIALING = "dialing"
 REPORTED = "reported"
 

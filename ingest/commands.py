@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.windows import from_datetime
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
+from topics.clients import KafkaSettings, consumer_config, watermarks
 from topics.codec import DecodeError, decode, encode
 from topics.producer import QUIET, TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
@@ -89,9 +89,7 @@ class EventWatch:
         meta = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         parts = []
         for p in meta.partitions:
-            _, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10
-            )
+            _, high = watermarks(self._consumer, TopicPartition(self.topic, p), 10)
             parts.append(TopicPartition(self.topic, p, high))
         self._consumer.assign(parts)
 

@@ -22,7 +22,7 @@ import phonenumbers
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.contacts import normalise_number
-from topics.clients import KafkaSettings, consumer_config
+from topics.clients import KafkaSettings, consumer_config, watermarks
 from topics.codec import Codec, DecodeError, default_codec
 from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
@@ -232,7 +232,7 @@ def read_lists(
         ends: dict[int, int] = {}
         parts = []
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout)
+            low, high = watermarks(consumer, TopicPartition(name, p), timeout)
             if high > low:
                 ends[p] = high
                 parts.append(TopicPartition(name, p, low))

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
+from topics.clients import KafkaSettings, consumer_config, watermarks
 from topics.codec import DecodeError, decode
 from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record
@@ -44,7 +44,7 @@ def read_topic(topic: str, kafka: KafkaSettings, timeout: float = 10.0) -> Itera
             return
         ends: dict[int, int] = {}
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            low, high = watermarks(consumer, TopicPartition(topic, p), timeout)
             if high > low:
                 ends[p] = high
         if not ends:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from topics.catalogue import MAX_MESSAGE_BYTES
 
@@ -152,3 +152,28 @@ def consumer_error(err: KafkaError, logger: logging.Logger) -> None:
         raise KafkaException(err)
     if err.code() != KafkaError._PARTITION_EOF:
         logger.warning("consumer error: %s", err)
+
+
+# A partition whose leader is moving or not elected yet (a broker restarting, a topic just
+# made) answers these for a moment: asked again rather than raised.
+PASSING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """(low, high) offsets of a partition, asked again while its leader is passing."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=min(timeout_s, 10.0))
+            return int(low), int(high)
+        except KafkaException as exc:
+            code = exc.args[0].code() if exc.args else None
+            if code not in PASSING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -14,10 +14,10 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from dialer.calls import BadCall, Call, split_call_id
 from dialer.offsets import OffsetTracker
-from dialer.placed import watermarks
 from dialer.script import ScriptError, load_script
 from dialer.signing import sign, verify
 from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
+from topics.clients import watermarks
 
 
 def make_call(contact: str = "c1", attempt: int = 1, to: str = "+15550100001") -> Call:
