@@ -101,6 +101,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CallOutcome": {
         "call_id": "spring-renewals/c-1/1",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "contact_id": "c-1",
         "attempt": 1,
         "status": "answered",
@@ -116,6 +117,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "at": T0 + 99_000,
         "body": (
             full_name("ContactFinal"),
