@@ -459,7 +459,6 @@ class _Step:
         for q in (self.retries, self.parked):
             q.drain()
         self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, [])
-        self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
         self.camp.cursor = self.camp.arrived
 
     def scheduled_start(self) -> None:
@@ -655,28 +654,18 @@ class _Step:
     def dialled_number(self, contact: ContactState, attempt: int) -> str:
         """The number a call of this contact dialled, from the positions kept per attempt."""
         c = contact.contact
-        if attempt <= len(contact.dialled):
-            position = contact.dialled[attempt - 1]
-            if position == 0:
-                return c.phone_number
+        position = contact.dialled[attempt - 1]
+        if position:
             for alt in c.alternates:
                 if alt.position == position:
                     return alt.phone_number
-        # A record written before positions were kept: work the destination out again.
-        assert self.definition is not None
-        return choose_destination(self.definition, c, attempt, self.directory).to
+        return c.phone_number
 
     # ---- parked contacts -----------------------------------------------------------
 
     def returned(self) -> list[QueueEntry]:
-        """Never-called contacts given back, next last; an older version's list is moved over."""
-        entries = self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
-        old = self.store.get_queue(self.campaign_id, queues.QueueName.OLD_RETURNED)
-        if old:
-            entries = sorted([*entries, *((-e[0],) for e in old)])
-            self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
-            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, entries)
-        return entries
+        """Never-called contacts given back, next last."""
+        return self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
 
     def wake_parked(self) -> None:
         # A number listed this instant may leave an alternate out of a parked contact's

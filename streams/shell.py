@@ -1,11 +1,15 @@
 """The imperative shell around the engine: a batch of input messages in, messages to publish out.
 
 No Faust here (the app hands raw messages in and publishes what comes back), so the
-whole path from bytes to `Engine.step` to bytes is one place. Per batch and partition,
-each campaign gets ONE step with everything that arrived for it (SPEC order inside the
-step: contacts and commands, then outcomes and timeouts, then one round of calls); a
-tick on the partition then steps the campaigns the due index says are due. `now_us` is the
-wall clock, made non-decreasing per campaign.
+whole path from bytes to `Engine.step` to bytes is one place. Every input names its
+account (a record without one is parked: nobody is trusted on their word of being
+written before accounts existed), and campaign ids are per account: work is grouped by
+`campaign_key(account_id, campaign_id)`, the store is scoped to the account for each
+step, and every output is keyed by the account. Per batch and partition, each campaign
+gets ONE step with everything that arrived for it (SPEC order inside the step: contacts
+and commands, then outcomes and timeouts, then one round of calls); a tick on the
+partition then steps the campaigns the due index says are due. `now_us` is the wall
+clock, made non-decreasing per campaign.
 
 Engine-made timeouts are published on `call.outcomes` (so the sink and analysts see them
 like any outcome) with `dialer_id = "engine"`; the agent reads that topic too and skips
@@ -38,8 +42,10 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
+from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID
 from campaigns.privacy import mask_number
 from campaigns.state import CampaignState
+from campaigns.store import campaign_key, split_campaign_key
 from streams import metrics
 from streams.due import DueIndex
 from streams.tablestore import TableStore
@@ -50,7 +56,6 @@ log = logging.getLogger(__name__)
 
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
 PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
-MAX_CAMPAIGN_ID_CHARS = 64  # campaigns.models.CAMPAIGN_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +85,19 @@ class _Work:
     by_command: dict[str, Inbound] = field(default_factory=dict)  # command or batch id
 
 
-def _event_id(ev: Event) -> str:
-    """Stable ids, so a replayed step's events can be recognised downstream."""
+def _event_id(account_id: str, ev: Event) -> str:
+    """Stable ids, so a replayed step's events can be recognised downstream; they name the
+    account, since two accounts may both have a campaign `spring`."""
+    key = campaign_key(account_id, ev.campaign_id)
     if isinstance(ev, StatusChanged):
-        return f"{ev.campaign_id}:status:{ev.status.value}:{ev.at_us}"
+        return f"{key}:status:{ev.status.value}:{ev.at_us}"
     if isinstance(ev, ContactFinal):
-        return f"{ev.campaign_id}:final:{ev.contact_id}"
+        return f"{key}:final:{ev.contact_id}"
     if isinstance(ev, CommandRejected):
-        return f"{ev.campaign_id}:rejected:{ev.command_id}"
+        return f"{key}:rejected:{ev.command_id}"
     if isinstance(ev, ContactRejected):
-        return f"{ev.campaign_id}:contact-rejected:{ev.contact_id}:{ev.row}"
-    return f"{ev.campaign_id}:{type(ev).__name__}:{ev.at_us}"
+        return f"{key}:contact-rejected:{ev.contact_id}:{ev.row}"
+    return f"{key}:{type(ev).__name__}:{ev.at_us}"
 
 
 class Shell:
@@ -130,9 +137,9 @@ class Shell:
 
     # ---- time -------------------------------------------------------------------------
 
-    def now_for(self, campaign_id: str, wall_us: int) -> int:
-        now_us = max(wall_us, self._last_now_us.get(campaign_id, 0))
-        self._last_now_us[campaign_id] = now_us
+    def now_for(self, key: str, wall_us: int) -> int:
+        now_us = max(wall_us, self._last_now_us.get(key, 0))
+        self._last_now_us[key] = now_us
         return now_us
 
     def forget(self) -> None:
@@ -145,9 +152,9 @@ class Shell:
     def ensure_due(self, partition: int) -> None:
         if partition not in self.due.built:
             wakes = []
-            for camp in self.store.campaigns(partition):
-                wakes.append((camp.campaign_id, camp.next_wake_us))
-                self._track_in_flight(camp.campaign_id, camp.in_flight)
+            for key, camp in self.store.campaigns(partition):
+                wakes.append((key, camp.next_wake_us))
+                self._track_in_flight(key, camp.in_flight)
             self.due.build(partition, wakes)
             self.store.touch(partition)  # first commit repairs an unclosed run, if any
 
@@ -181,18 +188,16 @@ class Shell:
             self.ensure_due(partition)
             self.store.partition = partition
             wall_us = self.clock()
-            stepped: set[str] = set()
-            for campaign_id, w in work.get(partition, {}).items():
-                self._step(out, partition, campaign_id, wall_us, w)
-                stepped.add(campaign_id)
+            for key, w in work.get(partition, {}).items():
+                self._step(out, partition, key, wall_us, w)
             if partition in ticks:
-                for campaign_id in self.due.pop_due(partition, wall_us):
+                for key in self.due.pop_due(partition, wall_us):
                     metrics.DUE_CAMPAIGNS.inc()
-                    self._step(out, partition, campaign_id, wall_us, None)
+                    self._step(out, partition, key, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
-        for campaign_id, n in self._calls.items():
-            metrics.CALLS_CREATED.labels(campaign_id).inc(n)
+        for key, n in self._calls.items():
+            metrics.CALLS_CREATED.labels(key).inc(n)
         for (status, applied), n in self._outcomes.items():
             metrics.OUTCOMES.labels(status, applied).inc(n)
         return out
@@ -212,55 +217,56 @@ class Shell:
         if name == "CallOutcome":
             if rec.get("dialer_id") == ENGINE_DIALER:
                 return  # our own timeout, already applied when it was made
-            w = self._work(work, msg, rec["campaign_id"])
+            w = self._work(work, msg, rec)
             outcome = translate.outcome_from_record(rec)
             w.outcomes.append(outcome)
             w.by_call[outcome.call_id] = msg
             return
         if name == "CampaignCommand":
+            w = self._work(work, msg, rec)
             command = translate.command_from_record(rec)
-            command.account_id = self._account(rec, msg)
-            w = self._work(work, msg, rec["campaign_id"])
             w.commands.append(command)
             w.by_command[command.command_id] = msg
             return
         if name == "ContactBatch":
-            w = self._work(work, msg, rec["campaign_id"])
+            w = self._work(work, msg, rec)
             rows = [translate.contact_from_record(row) for row in rec["contacts"]]
             # A replayed batch id changes nothing.
-            w.batches.append(Batch(rec["batch_id"], rows, self._account(rec, msg)))
+            w.batches.append(Batch(rec["batch_id"], rows, rec["account_id"]))
             w.by_command[rec["batch_id"]] = msg
             for contact in rows:
                 w.by_contact[contact.contact_id] = msg
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
-    def _account(self, rec: dict[str, Any], msg: Inbound) -> str | None:
-        """The record's account; None only for data written before records carried one.
-
-        A newer record that leaves account_id null names no account: "" (refused).
-        """
-        account = rec.get("account_id")
-        if account is not None:
-            return str(account)
-        if msg.value is not None and self.codec.written_with_field(msg.value, "account_id"):
-            return ""
-        return None
-
     @staticmethod
-    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
+    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, rec: dict[str, Any]) -> _Work:
+        """The work of the record's campaign, by (account, campaign): both ids must be valid.
+
+        A record without an account is refused (the caller parks it): the account is the
+        unit of every key, and no input is trusted for lacking one.
+        """
+        account_id = rec.get("account_id")
+        if not account_id:
+            raise ValueError("no account_id (every record names its account)")
+        if not ACCOUNT_ID.match(str(account_id)):
+            raise ValueError(f"account_id {str(account_id)[:80]!r} is not a valid account id")
+        campaign_id = rec.get("campaign_id")
         if not campaign_id:
             raise ValueError("no campaign_id")
-        if len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
-            raise ValueError(f"campaign_id of {len(campaign_id)} characters (at most 64)")
-        w = work.setdefault(msg.partition, {}).setdefault(campaign_id, _Work())
+        if not CAMPAIGN_ID.match(str(campaign_id)):
+            raise ValueError(f"campaign_id {str(campaign_id)[:80]!r} is not a valid campaign id")
+        key = campaign_key(str(account_id), str(campaign_id))
+        w = work.setdefault(msg.partition, {}).setdefault(key, _Work())
         w.sources.append(msg)
         return w
 
     def _step(
-        self, out: list[Outbound], partition: int, campaign_id: str, wall_us: int, w: _Work | None
+        self, out: list[Outbound], partition: int, key: str, wall_us: int, w: _Work | None
     ) -> None:
-        now_us = self.now_for(campaign_id, wall_us)
+        account_id, campaign_id = split_campaign_key(key)
+        self.store.account = account_id
+        now_us = self.now_for(key, wall_us)
         started = perf_counter()
         try:
             if w is None:
@@ -270,45 +276,51 @@ class Shell:
                     campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
         except Exception as exc:  # an engine bug must not stop the partition
-            log.exception("engine step failed for campaign %s", campaign_id)
+            log.exception("engine step failed for campaign %s", key)
             self.store.discard(campaign_id)
             for msg in w.sources if w else ():
                 self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
             return
         metrics.STEP_SECONDS.observe(perf_counter() - started)
         camp = self.store.get_campaign(campaign_id)
-        self.due.set(partition, campaign_id, camp.next_wake_us if camp else None)
-        self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
-        self._publish(out, campaign_id, events, w)
+        self.due.set(partition, key, camp.next_wake_us if camp else None)
+        self._track_in_flight(key, camp.in_flight if camp else 0)
+        self._publish(out, account_id, campaign_id, events, w)
         if camp is not None and camp.status is not None:
-            self._progress(out, camp, now_us, bool(events))
+            self._progress(out, account_id, camp, now_us, bool(events))
 
     def _progress(
-        self, out: list[Outbound], camp: CampaignState, now_us: int, changed: bool
+        self, out: list[Outbound], account_id: str, camp: CampaignState, now_us: int, changed: bool
     ) -> None:
         """A Progress event per campaign at most every PROGRESS_EVERY_US, and when it finishes."""
-        last = self._last_progress.get(camp.campaign_id)
+        key = campaign_key(account_id, camp.campaign_id)
+        last = self._last_progress.get(key)
         final = camp.status in FINAL_CAMPAIGN
         if not changed or (last is not None and now_us - last < PROGRESS_EVERY_US and not final):
             return
-        self._last_progress[camp.campaign_id] = now_us
-        record = translate.progress_to_record(camp, now_us)
+        self._last_progress[key] = now_us
+        record = translate.progress_to_record(account_id, camp, now_us)
         value = self.codec.encode("CampaignEvent", record)
-        out.append(Outbound(self.names[catalogue.EVENTS], camp.campaign_id.encode(), value))
+        out.append(Outbound(self.names[catalogue.EVENTS], catalogue.account_key(account_id), value))
 
-    def _track_in_flight(self, campaign_id: str, value: int) -> None:
+    def _track_in_flight(self, key: str, value: int) -> None:
         if value:
-            self._in_flight[campaign_id] = value
-            metrics.IN_FLIGHT.labels(campaign_id).set(value)
-        elif self._in_flight.pop(campaign_id, None) is not None:
-            metrics.IN_FLIGHT.remove(campaign_id)
+            self._in_flight[key] = value
+            metrics.IN_FLIGHT.labels(key).set(value)
+        elif self._in_flight.pop(key, None) is not None:
+            metrics.IN_FLIGHT.remove(key)
 
     # ---- what the engine said ------------------------------------------------------------------
 
     def _publish(
-        self, out: list[Outbound], campaign_id: str, events: list[Event], w: _Work | None
+        self,
+        out: list[Outbound],
+        account_id: str,
+        campaign_id: str,
+        events: list[Event],
+        w: _Work | None,
     ) -> None:
-        key = campaign_id.encode()
+        key = catalogue.account_key(account_id)
         encode = self.codec.encode
         rejected_batches: dict[int, tuple[Inbound, list[str]]] = {}
         prompt: str | None = None
@@ -319,12 +331,12 @@ class Shell:
                     prompt = d.agent.prompt if d else ""
                 value = encode("CallCreate", translate.call_to_record(ev, prompt))
                 out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
-                self._calls[campaign_id] += 1
+                self._calls[campaign_key(account_id, campaign_id)] += 1
                 continue
             if isinstance(ev, OutcomeRecorded):
                 self._outcomes[ev.status, "yes" if ev.applied else "no"] += 1
                 if ev.timeout:
-                    value = encode("CallOutcome", translate.timeout_to_record(ev))
+                    value = encode("CallOutcome", translate.timeout_to_record(account_id, ev))
                     out.append(Outbound(self.names[catalogue.OUTCOMES], key, value))
                 continue
             if isinstance(ev, NumberOptedOut):
@@ -334,20 +346,20 @@ class Shell:
                 src = None
                 if w is not None and ev.call_id is not None:
                     src = w.by_call.get(ev.call_id)
-                self._park_event(out, src, campaign_id, f"{ev.what}: {ev.reason}", "rejected")
+                self._park_event(out, src, key, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
                 src = w.by_command.get(ev.command_id) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
                     src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
-                self._park_event(out, src, campaign_id, f"{what}: {ev.reason}", "unauthorised")
+                self._park_event(out, src, key, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
                 src = w.by_contact.get(ev.contact_id)
                 if src is not None:
                     entry = rejected_batches.setdefault(id(src), (src, []))
                     entry[1].append(f"contact {ev.contact_id} (row {ev.row}): {ev.reason}")
-            record = translate.event_to_record(ev, _event_id(ev))
+            record = translate.event_to_record(account_id, ev, _event_id(account_id, ev))
             if record is not None:
                 out.append(
                     Outbound(self.names[catalogue.EVENTS], key, encode("CampaignEvent", record))
@@ -386,8 +398,9 @@ class Shell:
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     def _park_event(
-        self, out: list[Outbound], msg: Inbound | None, campaign_id: str, error: str, reason: str
+        self, out: list[Outbound], msg: Inbound | None, key: bytes, error: str, reason: str
     ) -> None:
+        """`key`: the Kafka key (the account) of the input the engine refused."""
         if msg is None:
-            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, campaign_id.encode(), b"")
+            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, key, b"")
         self._park(out, msg, error, reason)

@@ -1,7 +1,10 @@
-"""The worker's web pages: GET /campaigns/{id} (routed to the partition's owner) and /metrics.
+"""The worker's web pages: GET /accounts/{account}/campaigns/{id} (routed to the owner of
+the account's partition) and /metrics.
 
-Faust's own /table/ and /router/ pages are off (`streams.app`); a status request that
-reaches a worker not owning the campaign's partition is forwarded by `app.table_route`.
+Campaign ids are unique per account only, and the topics are keyed by account: the
+account picks the partition. Faust's own /table/ and /router/ pages are off
+(`streams.app`); a status request that reaches a worker not owning the account's
+partition is forwarded by `app.table_route`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from prometheus_client import generate_latest
 from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams.partitioner import partition_of
+from topics.catalogue import account_key
 
-# committed state of (partition, campaign id), or None
-CommittedLookup = Callable[[int, str], CampaignState | None]
+# committed state of (partition, account id, campaign id), or None
+CommittedLookup = Callable[[int, str, str], CampaignState | None]
 
 
 def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
-    """What GET /campaigns/{id} answers (committed state)."""
+    """What GET /accounts/{account}/campaigns/{id} answers (committed state)."""
     open_contacts = camp.arrived - camp.final
     return {
         "campaign_id": camp.campaign_id,
@@ -47,11 +51,11 @@ def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
 def register(app: faust.App, state: Any, committed: CommittedLookup, partitions: int) -> None:
     """Add the status and metrics pages; `state` is the table status requests route by."""
 
-    @app.page("/campaigns/{campaign_id}")
-    @app.table_route(table=state, match_info="campaign_id")
-    async def campaign_status(web: Any, request: Any, campaign_id: str) -> Any:
-        partition = partition_of(campaign_id.encode(), partitions)
-        camp = committed(partition, campaign_id)
+    @app.page("/accounts/{account_id}/campaigns/{campaign_id}")
+    @app.table_route(table=state, match_info="account_id")
+    async def campaign_status(web: Any, request: Any, account_id: str, campaign_id: str) -> Any:
+        partition = partition_of(account_key(account_id), partitions)
+        camp = committed(partition, account_id, campaign_id)
         if camp is None:
             return web.json({"error": f"unknown campaign {campaign_id}"}, status=404)
         return web.json(status_body(camp, partition))

@@ -90,7 +90,7 @@ def test_the_worker_listens_on_loopback_only_and_serves_no_table_pages(rig: Rig)
     assert requests.get(base + "/metrics", timeout=5).status_code == 200
     # The status API is still served (once the worker knows its topics' metadata).
     wait_until(
-        lambda: requests.get(base + "/campaigns/nope", timeout=10).status_code == 404,
+        lambda: requests.get(base + "/accounts/acme/campaigns/nope", timeout=10).status_code == 404,
         60,
         "the status API answers 404 for an unknown campaign",
         every=0.5,
