@@ -73,7 +73,7 @@ def seed_calls(topic: str, n: int) -> None:
     for rec, value in zip(records, encode_many("CallCreate", records), strict=True):
         while True:
             try:
-                producer.produce(topic, key=rec["campaign_id"].encode(), value=value)
+                producer.produce(topic, key=rec["account_id"].encode(), value=value)
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -162,12 +162,13 @@ LOGICAL = {
 def publish(
     records: dict[str, list[dict[str, Any]]], raw: list[tuple[str, bytes]] | None = None
 ) -> None:
-    """Publish records (keyed by campaign) and raw (logical topic, bytes) values; wait for acks."""
+    """Publish records (keyed by account) and raw (logical topic, bytes) values; wait for acks."""
     producer = Producer(producer_config(settings().kafka))
     for event, recs in records.items():
         topic = catalogue.topic_name(LOGICAL[event], settings().topic_prefix)
         for rec in recs:
-            producer.produce(topic, key=rec["campaign_id"].encode(), value=encode(event, rec))
+            key = rec.get("account_id") or "acme"
+            producer.produce(topic, key=key.encode(), value=encode(event, rec))
             producer.poll(0)
     for logical, value in raw or []:
         producer.produce(
