@@ -129,12 +129,12 @@ class Dispatcher:
         kind = EVENT_KINDS.get(name)
         if kind is None:
             return
-        campaign_id = rec["campaign_id"]
-        self.rm.wait_for(lambda: self.rm.exists(campaign_id), UNKNOWN_CAMPAIGN_WAIT_S)
-        row = self.rm.campaigns.get(campaign_id)
-        if row is None:
+        campaign_id, account = rec["campaign_id"], rec.get("account_id")
+        if not isinstance(account, str) or not account:
+            return  # every event names its account (campaign ids are per account)
+        self.rm.wait_for(lambda: self.rm.exists(account, campaign_id), UNKNOWN_CAMPAIGN_WAIT_S)
+        if self.rm.campaign(account, campaign_id) is None:
             return
-        account = row["account_id"]
         targets = [
             hook
             for _, hook in self.cp.items("webhook", account)

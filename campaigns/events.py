@@ -168,6 +168,17 @@ class ContactRejected:
 
 
 @dataclass(slots=True)
+class ContactsAccepted:
+    """The contacts of a batch the engine took, by position in the batch: readers (the API's
+    read model) list exactly these, never a batch the engine refused nor a row it rejected."""
+
+    at_us: int
+    campaign_id: str
+    batch_id: str
+    positions: list[int]
+
+
+@dataclass(slots=True)
 class InputRejected:
     """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic.
 
@@ -188,6 +199,7 @@ Event = (
     | ContactFinal
     | CommandRejected
     | ContactRejected
+    | ContactsAccepted
     | InputRejected
     | NumberOptedOut
 )

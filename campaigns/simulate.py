@@ -28,6 +28,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     NumberOptedOut,
     Outcome,
@@ -131,8 +132,8 @@ def to_line(event: Event) -> dict[str, Any] | None:
         if event.opt_out:
             line["opt_out"] = True
         return line
-    if isinstance(event, NumberOptedOut):
-        return None  # the do-not-call list changed; the events of section 6 are unchanged
+    if isinstance(event, (NumberOptedOut, ContactsAccepted)):
+        return None  # for the live readers only; the events of section 6 are unchanged
     if isinstance(event, ContactFinal):
         return {
             "at": at_us,

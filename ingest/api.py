@@ -167,7 +167,10 @@ class CampaignClient:
 
     def _definition(self, campaign_id: str, account_id: str | None = None) -> CampaignDefinition:
         """The campaign's definition, of `account_id` when given (ids are per account)."""
-        info = listing.find(campaign_id, self.target.kafka, self.target.prefix, account_id)
+        try:
+            info = listing.find(campaign_id, self.target.kafka, self.target.prefix, account_id)
+        except listing.AmbiguousCampaign as err:
+            raise UnknownCampaign(str(err)) from None
         if info is None or info.definition is None:
             raise UnknownCampaign(
                 f"campaign {campaign_id!r}: no create command on "

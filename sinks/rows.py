@@ -238,6 +238,7 @@ _KINDS = {
     "CommandRejected": "command_rejected",
     "ContactRejected": "contact_rejected",
     "Progress": "progress",
+    "ContactsAccepted": "contacts_accepted",
 }
 
 

@@ -35,6 +35,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     InputRejected,
     NumberOptedOut,
@@ -97,6 +98,8 @@ def _event_id(account_id: str, ev: Event) -> str:
         return f"{key}:rejected:{ev.command_id}"
     if isinstance(ev, ContactRejected):
         return f"{key}:contact-rejected:{ev.contact_id}:{ev.row}"
+    if isinstance(ev, ContactsAccepted):
+        return f"{key}:accepted:{ev.batch_id}"
     return f"{key}:{type(ev).__name__}:{ev.at_us}"
 
 

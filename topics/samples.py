@@ -209,4 +209,5 @@ EVENT_BODIES: list[tuple[str, dict[str, Any]]] = [
             "counts": {"reached": 1, "answered": 1},
         },
     ),
+    (full_name("ContactsAccepted"), {"batch_id": "spring-renewals/rows-1-3", "positions": [0, 2]}),
 ]

@@ -19,6 +19,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     InputRejected,
     NumberOptedOut,
@@ -409,6 +410,11 @@ def event_to_record(account_id: str, ev: Event, event_id: str) -> Record | None:
                 "contact_id": ev.contact_id,
                 "values": {},
             },
+        )
+    elif isinstance(ev, ContactsAccepted):
+        body = (
+            f"{NAMESPACE}.ContactsAccepted",
+            {"batch_id": ev.batch_id, "positions": list(ev.positions)},
         )
     elif isinstance(ev, (CallCreated, OutcomeRecorded, InputRejected)):
         return None
