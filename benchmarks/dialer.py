@@ -107,6 +107,7 @@ def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
                     {
                         "call_id": call["call_id"],
                         "campaign_id": call["campaign_id"],
+                        "account_id": call["account_id"],
                         "contact_id": call["contact_id"],
                         "attempt": call["attempt"],
                         "status": "answered",
