@@ -90,16 +90,14 @@ def dead_letter(
     offset is the 1-based data row; the value is the row as CSV, the key the account (as
     the batch's would have been).
     """
-    where = f"{source}: campaign {campaign_id}, row {rej.row}" + (
-        f", column {rej.column}" if rej.column else ""
-    )
+    where = f"{source}: row {rej.row}" + (f", column {rej.column}" if rej.column else "")
     letter = deadletter.build(
         topic=catalogue.topic_name(catalogue.CONTACTS, prefix),
         partition=-1,
         offset=rej.row,
         key=account_id,
         value=row_bytes(rej, columns),
-        error=f"{where}: {rej.reason}",
+        error=f"{where}: {rej.reason} (campaign {campaign_id})",
         stage="ingest",
         dead_letter_topic=catalogue.topic_name(catalogue.DEADLETTER, prefix),
     )

@@ -2,8 +2,8 @@
 
 No Faust here (the app hands raw messages in and publishes what comes back), so the
 whole path from bytes to `Engine.step` to bytes is one place. Every input names its
-account (a record without one is parked: nobody is trusted on their word of being
-written before accounts existed), and campaign ids are per account: work is grouped by
+account (a record without one is parked, whatever schema version wrote it), and
+campaign ids are per account: work is grouped by
 `campaign_key(account_id, campaign_id)`, the store is scoped to the account for each
 step, and every output is keyed by the account. Per batch and partition, each campaign
 gets ONE step with everything that arrived for it (SPEC order inside the step: contacts

@@ -277,7 +277,6 @@ def batch_to_record(
 
 
 def outcome_from_record(rec: Record) -> Outcome:
-    """Records written before `opt_out` existed decode with it false."""
     return Outcome(rec["call_id"], rec["status"], bool(rec.get("opt_out", False)))
 
 
