@@ -56,8 +56,8 @@ class Command:
     expected_contacts: int = 0  # create
     start_at_us: int | None = None  # schedule
     count: int = 0  # add_contacts
-    # The account acting. None: a record written before commands carried one (trusted as
-    # the campaign's own account); "" : a newer record that names none (refused).
+    # The account acting. The live worker parks every record without one before the
+    # engine; None (simulate, tests) acts as the campaign's own account, "" is refused.
     account_id: str | None = None
 
 

@@ -34,6 +34,7 @@ from tests.integration.test_api_flow import Stack, all_pages, cli, start, wait_c
 from tests.integration.test_api_flow import stack as stack  # noqa: F401 - the module's stack
 from tests.security.test_tenancy import _v1_bytes
 from topics import catalogue, translate
+from topics.clients import KafkaSettings, producer_config
 from topics.codec import Codec
 
 ACME, BETA = "keys-acme", "keys-beta"
@@ -86,7 +87,8 @@ def _topic(stack: Stack, logical: str) -> str:
 
 
 def _produce(stack: Stack, logical: str, key: bytes, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": stack.env["KAFKA_BOOTSTRAP_SERVERS"]})
+    """As any producer must (ingest/README.md): murmur2 over the account key."""
+    producer = Producer(producer_config(KafkaSettings(stack.env["KAFKA_BOOTSTRAP_SERVERS"])))
     producer.produce(_topic(stack, logical), key=key, value=value)
     assert producer.flush(30) == 0
 
