@@ -116,7 +116,7 @@ def test_worker_refuses_a_contact_batch_over_the_limit_without_decoding_it(rig: 
         type(many)(f"x{i}", i + 1, f"+1202555{3000 + i:04d}", [], {"name": "y" * 1000})
         for i in range(3000)
     ]
-    rec = translate.batch_to_record(d.campaign_id, "fat", huge, 0)
+    rec = translate.batch_to_record(d.campaign_id, "fat", huge, 0, d.account_id)
     value = rig.codec.encode("ContactBatch", rec)
     assert len(value) > 3 * catalogue.MAX_MESSAGE_BYTES // 2
     big = Producer(
