@@ -27,6 +27,7 @@ c|K (summary), k|K|seq (contact in arrival order: id, last 4 digits, record),
 i|K|contact_id (its seq), n|K (contacts arrived), s|K|contact_id (state), l|K|call_id
 (call), t|K|minute (outcomes that minute), b|K|batch_id (a batch's contacts until the
 engine says which it took), a|K|batch_id (what it took, until the batch is read),
+x|K|batch_id (a batch listed: its replays are skipped),
 d|account|number (a do-not-call entry: when it was added; account empty for the global
 list), folded from campaign.dnc, whose tombstones remove it.
 """
@@ -570,17 +571,21 @@ class _Batch:
         if key is None:
             return
         batch_id = str(rec["batch_id"])
+        if self._pending(_k("x", key, batch_id)) is not None:
+            return  # a replay of a batch already listed: the engine takes it once too
         akey = _k("a", key, batch_id)
         positions = self._pending(akey)
         if positions is None:
             self._set_pending(_k("b", key, batch_id), rec["contacts"])
             return
         self._set_pending(akey, None)
-        self._list(key, rec["contacts"], positions)
+        self._list(key, batch_id, rec["contacts"], positions)
 
     def accepted(self, key: str, body: dict[str, Any]) -> None:
         """The engine's ContactsAccepted: list the batch's contacts it took."""
         batch_id = str(body["batch_id"])
+        if self._pending(_k("x", key, batch_id)) is not None:
+            return  # the same event again (at-least-once): listed already
         positions = [int(p) for p in body.get("positions") or []]
         bkey = _k("b", key, batch_id)
         contacts = self._pending(bkey)
@@ -588,14 +593,18 @@ class _Batch:
             self._set_pending(_k("a", key, batch_id), positions)
             return
         self._set_pending(bkey, None)
-        self._list(key, contacts, positions)
+        self._list(key, batch_id, contacts, positions)
 
-    def _list(self, key: str, contacts: list[dict[str, Any]], positions: list[int]) -> None:
+    def _list(
+        self, key: str, batch_id: str, contacts: list[dict[str, Any]], positions: list[int]
+    ) -> None:
         """Contacts in arrival order (k|K|seq); a contact id seen before is skipped.
 
         Contacts may come before their create command, so the count lives apart from the
-        summary (n|K) and the summary takes it when the create arrives.
+        summary (n|K) and the summary takes it when the create arrives. The batch is marked
+        listed (x|K|batch_id), so a replay of it waits for nothing.
         """
+        self._set_pending(_k("x", key, batch_id), 1)
         seq = self._seq(key)
         for position in positions:
             if not 0 <= position < len(contacts):
