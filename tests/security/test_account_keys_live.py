@@ -37,6 +37,8 @@ from topics import catalogue, translate
 from topics.clients import KafkaSettings, producer_config
 from topics.codec import Codec
 
+pytestmark = pytest.mark.timeout(1200)  # whole campaigns on a shared, loaded machine
+
 ACME, BETA = "keys-acme", "keys-beta"
 NUMBERS = {
     ACME: ["+12125551001", "+12125551002", "+12125551003"],
