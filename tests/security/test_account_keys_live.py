@@ -278,7 +278,7 @@ def test_a_campaign_id_that_is_no_campaign_id_is_never_listed_nor_a_500(
     create = Command(
         "evil-create",
         CommandKind.create,
-        definition=testing.definition("evil", account_id=ACME),
+        definition=testing.definition("evil", account_id=ACME, concurrent_calls=1),
         expected_contacts=1,
         account_id=ACME,
     )
