@@ -65,7 +65,12 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
     svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     down, refusing = Failing(503), Failing(410)
     config = svc.config.__class__(
-        **{**svc.config.__dict__, "webhook_tries": 3, "webhook_backoff_s": 0.05}
+        **{
+            **svc.config.__dict__,
+            "webhook_tries": 3,
+            "webhook_backoff_s": 0.05,
+            "webhook_allow_loopback": True,
+        }
     )
     dispatcher = Dispatcher(config, svc.cp, svc.readmodel)
     try:
