@@ -16,7 +16,11 @@ with `{"state": "ended", "outcome": {<as a callback>}}`, `{"state": "in_progress
 
 In: a callback server (`POST /outcome`, `POST /inbound`) that accepts only bodies
 signed with the same secret (or the one being rotated out) at a time within the
-tolerance of now, so a captured callback cannot be replayed later. An outcome for a
+tolerance of now, so a captured callback cannot be replayed later; within the tolerance
+an accepted callback is remembered (by the hash of its signed bytes, `signing.Seen`) and
+the same one again is a 409, so it cannot re-publish an outcome either (a provider that
+retries with a fresh signature sends a new request, which is taken). Past `max_seen`
+callbacks within the tolerance a new one gets a 503 with Retry-After. An outcome for a
 call this dialer never placed is refused (404); one for a call it placed but is not
 waiting for (placed before a restart) still goes to Kafka, through the orphan sink.
 Malformed values (non-finite or out-of-range times, wrong types, deep nesting) are a
@@ -31,6 +35,7 @@ import logging
 import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -53,10 +58,13 @@ from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
 from dialer.signing import (
     DEFAULT_TOLERANCE_S,
     IDEMPOTENCY_HEADER,
+    MAX_SEEN,
     SIGNATURE_HEADER,
+    Seen,
+    Signed,
     check_secret,
     sign,
-    verify,
+    verified,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +97,7 @@ class WebhookAdapter:
         dialer_id: str | None = None,
         previous_secret: str | None = None,
         tolerance_s: float = DEFAULT_TOLERANCE_S,
+        max_seen: int = MAX_SEEN,
     ) -> None:
         check_secret(secret, "the webhook secret (CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET)")
         if previous_secret:
@@ -101,6 +110,7 @@ class WebhookAdapter:
         self.url = url
         self.secret = secret
         self.tolerance_s = tolerance_s
+        self._seen = Seen(tolerance_s, max_seen)  # accepted callbacks, refused if sent again
         # During a rotation, callbacks signed with the old secret are still accepted.
         self.accepted_secrets = [secret] + ([previous_secret] if previous_secret else [])
         self.callback_host = callback_host
@@ -239,13 +249,28 @@ class WebhookAdapter:
 
     # -- in -------------------------------------------------------------------------------
 
-    async def _signed_json(self, request: web.Request) -> dict[str, Any] | web.Response:
+    async def _signed_json(self, request: web.Request) -> SignedBody | web.Response:
+        """The verified JSON object of a callback, or the answer refusing it."""
         body = await request.read()
+        now_s = time.time()
         header = request.headers.get(SIGNATURE_HEADER)
-        if not verify(self.accepted_secrets, body, header, time.time(), self.tolerance_s):
+        signed = verified(self.accepted_secrets, body, header, now_s, self.tolerance_s)
+        if signed is None:
             metrics.ADAPTER_ERRORS.labels(self.name, "bad_signature").inc()
             return web.Response(
                 status=401, text="missing, invalid or expired signature (t=...,v1=...)"
+            )
+        if self._seen.seen(signed, now_s):
+            metrics.ADAPTER_ERRORS.labels(self.name, "replayed").inc()
+            return web.Response(
+                status=409, text="this signed callback was already accepted (a replay)"
+            )
+        if self._seen.full(now_s):
+            metrics.ADAPTER_ERRORS.labels(self.name, "replay_guard_full").inc()
+            return web.Response(
+                status=503,
+                text="too many callbacks within the signature tolerance; retry later",
+                headers={"Retry-After": "5"},
             )
         try:
             data = json.loads(body)
@@ -255,12 +280,25 @@ class WebhookAdapter:
             return web.Response(status=400, text="body is not JSON")
         if not isinstance(data, dict):
             return web.Response(status=400, text="body is not a JSON object")
-        return data
+        return SignedBody(signed, data)
+
+    def _answer(self, signed: SignedBody, response: web.Response) -> web.Response:
+        """`response`, remembering an accepted callback so it is not accepted again.
+
+        Called with no await since `_signed_json` checked it: the check and the
+        remembering cannot interleave with the same request arriving twice at once.
+        """
+        if response.status < 300:
+            self._seen.remember(signed.request)
+        return response
 
     async def _on_outcome(self, request: web.Request) -> web.Response:
-        data = await self._signed_json(request)
-        if isinstance(data, web.Response):
-            return data
+        signed = await self._signed_json(request)
+        if isinstance(signed, web.Response):
+            return signed
+        return self._answer(signed, self._take_outcome(signed.data))
+
+    def _take_outcome(self, data: dict[str, Any]) -> web.Response:
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not call_id:
             return web.Response(status=400, text="call_id is required (a string)")
@@ -284,9 +322,12 @@ class WebhookAdapter:
         return web.Response(status=202, text="accepted")
 
     async def _on_inbound(self, request: web.Request) -> web.Response:
-        data = await self._signed_json(request)
-        if isinstance(data, web.Response):
-            return data
+        signed = await self._signed_json(request)
+        if isinstance(signed, web.Response):
+            return signed
+        return self._answer(signed, self._take_inbound(signed.data))
+
+    def _take_inbound(self, data: dict[str, Any]) -> web.Response:
         try:
             account_id = data.get("account_id")
             if account_id is not None and not isinstance(account_id, str):
@@ -305,6 +346,14 @@ class WebhookAdapter:
         if self._inbound is not None:
             self._inbound(event)
         return web.Response(status=200, text="ok")
+
+
+@dataclass(frozen=True)
+class SignedBody:
+    """A callback whose signature verified, and its JSON object."""
+
+    request: Signed
+    data: dict[str, Any]
 
 
 def sanitise_cause(value: str) -> str:
