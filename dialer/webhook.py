@@ -75,6 +75,7 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is not a r
 MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_CALL_ID_CHARS = 512
 MAX_CAUSE_CHARS = 64
+MAX_ANSWER_BYTES = 1 << 20  # of an answer of the far side (a call's hand-off, a status)
 _CAUSE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
@@ -179,7 +180,7 @@ class WebhookAdapter:
                 headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()))
                 try:
                     async with self._session.post(self.url, data=body, headers=headers) as resp:
-                        text = await resp.text()
+                        text = await capped_text(resp)
                         status = resp.status
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     metrics.ADAPTER_ERRORS.labels(self.name, "network").inc()
@@ -187,7 +188,7 @@ class WebhookAdapter:
                     continue
                 if 200 <= status < 300:
                     on_handoff()
-                    immediate = _outcome_from_body(text)
+                    immediate = None if text is None else _outcome_from_body(text)
                     if immediate is not None:
                         return immediate
                     return await self._wait(call, waiter)
@@ -197,10 +198,10 @@ class WebhookAdapter:
                     continue
                 metrics.ADAPTER_ERRORS.labels(self.name, "http_4xx").inc()
                 log.warning(
-                    "webhook refused call %s: HTTP %d (%d-byte body not stored)",
+                    "webhook refused call %s: HTTP %d (body of %s not stored)",
                     call.call_id,
                     status,
-                    len(text),
+                    "over the cap" if text is None else f"{len(text)} characters",
                 )
                 return failed(f"http_4xx:{status}", started)
             return failed(
@@ -229,11 +230,14 @@ class WebhookAdapter:
         url = self.url.rstrip("/") + "/status"
         try:
             async with self._session.get(url, headers=headers) as resp:
-                status, text = resp.status, await resp.text()
+                status, capped = resp.status, await capped_text(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise LookupError(f"status of {call.call_id}: {type(exc).__name__}: {exc}") from exc
         if status == 404:
             return Lookup(UNKNOWN)
+        if capped is None:
+            raise LookupError(f"status of {call.call_id}: answer over {MAX_ANSWER_BYTES} bytes")
+        text = capped
         if status != 200:
             raise LookupError(f"status of {call.call_id}: HTTP {status}: {text[:200]}")
         try:
@@ -354,6 +358,19 @@ class SignedBody:
 
     request: Signed
     data: dict[str, Any]
+
+
+async def capped_text(resp: aiohttp.ClientResponse) -> str | None:
+    """The far side's answer as text, or None past MAX_ANSWER_BYTES (not read further:
+    the connection is dropped); an answer is a status and a small JSON, never megabytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")  # JSON is UTF-8
 
 
 def sanitise_cause(value: str) -> str:

@@ -6,6 +6,7 @@ Signatures are computed here independently of `dialer.signing`, as a provider wo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ from dialer.adapter import UnknownCall
 from dialer.calls import Call, Outcome
 from dialer.placed import REPORTED
 from dialer.service import Dialer, DialerOptions
-from dialer.webhook import MAX_CAUSE_CHARS, WebhookAdapter
+from dialer.webhook import MAX_ANSWER_BYTES, MAX_CAUSE_CHARS, WebhookAdapter
 from tests.integration.dialer_kit import call_record, drop_topics, make_topics, read_all
 from topics import catalogue
 from topics.clients import KafkaSettings
@@ -332,3 +333,53 @@ def test_a_seen_callback_is_forgotten_once_past_the_tolerance() -> None:
     assert seen.seen(request, now + 300) and len(seen) == 1
     assert not seen.seen(request, now + 301) and len(seen) == 0
     assert signing.verified([SECRET], body, header(body, at=now), now + 301) is None
+
+
+def test_the_far_sides_answer_is_read_up_to_a_cap() -> None:
+    """A far side answering a hand-off or a status with megabytes is not read whole."""
+    total = 64 * MAX_ANSWER_BYTES
+    sent: list[int] = []
+
+    async def main() -> tuple[Outcome | None, str]:
+        async def flood(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            resp = web.StreamResponse(status=200)
+            resp.content_length = total
+            await resp.prepare(request)
+            count = 0
+            try:
+                while count < total:
+                    await resp.write(b"{" * (1 << 16))
+                    count += 1 << 16
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sent.append(count)
+            return resp
+
+        far = web.Application()
+        far.router.add_post("/calls", flood)
+        far.router.add_get("/calls/status", flood)
+        runner = web.AppRunner(far, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        adapter = WebhookAdapter(
+            f"http://127.0.0.1:{port}/calls", SECRET, callback_port=0, retries=0
+        )
+        await adapter.start(lambda e: None, lambda c, o: None)
+        call = Call.from_record(call_record("camp", "c1"))
+        call = dataclasses.replace(call, deadline=int(time.time() * 1000))  # no wait after
+        try:
+            outcome = await adapter.place_call(call)
+            with pytest.raises(LookupError, match="answer over") as err:
+                await adapter.lookup(call, 0)
+            return outcome, str(err.value)
+        finally:
+            await adapter.close()
+            await runner.cleanup()
+
+    outcome, _ = asyncio.run(main())
+    assert outcome is None  # handed off, no outcome read from the flood; the callback decides
+    assert len(sent) == 2 and all(n < total // 4 for n in sent), sent
