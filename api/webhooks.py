@@ -210,6 +210,8 @@ class Sender:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(15)
+            if not self._thread.is_alive():
+                self._loop.close()  # also ends the resolver threads
 
     async def _aclose(self) -> None:
         for task in list(self._tasks):
