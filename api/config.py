@@ -33,6 +33,8 @@ class ApiConfig:
     webhook_backoff_s: float = 0.5
     webhook_timeout_s: float = 5.0
     webhook_queue_max: int = 1000
+    # How long an event waits for the read model to know its campaign (then dropped).
+    webhook_campaign_wait_s: float = 30.0
     # Endpoints on loopback (tests, a local stack); never private or link-local ones.
     webhook_allow_loopback: bool = False
     webhooks: bool = True  # run the dispatcher in this process

@@ -18,8 +18,10 @@ Endpoints are the accounts' choice, so they are kept from stalling or reaching a
   `webhook_tries` the delivery is parked on the dead-letter topic. Any other 4xx, a 3xx
   or a refused address is final (parked at once).
 
-Offsets are committed per partition up to the lowest event with a delivery still running
-(`Offsets`), so a restart re-reads every event not yet settled. Endpoints already served for
+An event whose campaign the read model does not know yet is held (`Pending`) and asked
+about again each round, up to `webhook_campaign_wait_s`, without holding the events after
+it. Offsets are committed per partition up to the lowest event held or with a delivery
+still running (`Offsets`), so a restart re-reads every event not yet settled. Endpoints already served for
 an event are remembered per replica (RocksDB of the read model), so a re-read event is not
 posted twice to the endpoints that already had it.
 """
@@ -60,7 +62,7 @@ EVENT_KINDS = {
     "Progress": "campaign.progress",
 }
 EVENT_ID_HEADER = "X-Campaignflow-Event-Id"
-UNKNOWN_CAMPAIGN_WAIT_S = 30.0
+MAX_PENDING = 10_000  # events held for the read model; past it, reading waits
 MAX_BACKOFF_S = 30.0
 RETRYABLE = {408, 429}
 # Threads of the sender's DNS lookups (aiohttp resolves in the loop's executor): a slow
@@ -110,6 +112,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """An event held until the read model knows its campaign (so its account)."""
+
+    msg: Any
+    rec: dict[str, Any]
+    kind: str
+    until_s: float  # time.monotonic(); past it, still unknown, the event is dropped
+
+
+@dataclass(frozen=True)
 class Result:
     delivery: Delivery
     ok: bool
@@ -132,6 +144,12 @@ class Offsets:
         self._next[partition] = offset + 1
         if deliveries:
             self._running.setdefault(partition, {})[offset] = deliveries
+
+    def add(self, partition: int, offset: int, deliveries: int) -> None:
+        """More deliveries for an event already read (and still running)."""
+        running = self._running.get(partition, {})
+        if deliveries and offset in running:
+            running[offset] += deliveries
 
     def done(self, partition: int, offset: int) -> None:
         running = self._running.get(partition, {})
@@ -322,6 +340,7 @@ class Dispatcher:
         self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
         self.sender = Sender(config, self._results)
         self._offsets = Offsets()
+        self._pending: deque[Pending] = deque()
         self.delivered = 0
         self.parked = 0
 
@@ -349,42 +368,69 @@ class Dispatcher:
     def _run(self) -> None:
         assert self._consumer is not None
         while not self._stop.is_set():
-            for msg in self._consumer.consume(200, timeout=0.2):
-                if msg.error() is not None:
-                    continue
-                try:
-                    deliveries = self._deliveries(msg)
-                except Exception:  # never stop the dispatcher
-                    log.exception("webhooks: event skipped")
-                    deliveries = []
-                self._offsets.read(
-                    int(msg.partition() or 0), int(msg.offset() or 0), len(deliveries)
-                )
-                for delivery in deliveries:
-                    self.sender.submit(delivery)
+            if len(self._pending) >= MAX_PENDING:  # the read model is far behind: let it catch up
+                self._stop.wait(0.2)
+            else:
+                for msg in self._consumer.consume(200, timeout=0.2):
+                    if msg.error() is None:
+                        self._take(msg)
+            self._resolve_pending()
             self._settle()
             if not self._stop.is_set():
                 self._commit()
 
-    def _deliveries(self, msg: Any) -> list[Delivery]:
-        """The deliveries an event asks for: one per subscribed endpoint not yet served."""
+    def _take(self, msg: Any) -> None:
+        """Hold an event that may need deliveries until its campaign's account is known."""
+        partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+        try:
+            pending = self._pending_event(msg)
+        except Exception:  # never stop the dispatcher
+            log.exception("webhooks: event skipped")
+            pending = None
+        self._offsets.read(partition, offset, 0 if pending is None else 1)
+        if pending is not None:
+            self._pending.append(pending)
+
+    def _pending_event(self, msg: Any) -> Pending | None:
         if msg.value() is None:
-            return []
+            return None
         try:
             _, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
         except DecodeError:
-            return []
+            return None
         body = rec["body"]
         name = body[0].removeprefix(NAMESPACE + ".") if isinstance(body, tuple) else ""
         kind = EVENT_KINDS.get(name)
         if kind is None:
-            return []
-        campaign_id = rec["campaign_id"]
-        self.rm.wait_for(lambda: self.rm.exists(campaign_id), UNKNOWN_CAMPAIGN_WAIT_S)
-        row = self.rm.campaigns.get(campaign_id)
-        if row is None:
-            return []
-        account = row["account_id"]
+            return None
+        return Pending(msg, rec, kind, time.monotonic() + self.config.webhook_campaign_wait_s)
+
+    def _resolve_pending(self) -> None:
+        """Hand the held events whose campaign the read model knows to their endpoints'
+        queues, in order; drop those still unknown after `webhook_campaign_wait_s`. An
+        unknown campaign holds only its own events, never the next account's."""
+        now_s = time.monotonic()
+        waiting: deque[Pending] = deque()
+        for pending in self._pending:
+            row = self.rm.campaigns.get(pending.rec["campaign_id"])
+            if row is None and now_s < pending.until_s:
+                waiting.append(pending)
+                continue
+            try:
+                deliveries = [] if row is None else self._deliveries(pending, row["account_id"])
+            except Exception:  # never stop the dispatcher
+                log.exception("webhooks: event skipped")
+                deliveries = []
+            partition, offset = int(pending.msg.partition()), int(pending.msg.offset())
+            self._offsets.add(partition, offset, len(deliveries))
+            for delivery in deliveries:
+                self.sender.submit(delivery)
+            self._offsets.done(partition, offset)  # the hold of `_take`
+        self._pending = waiting
+
+    def _deliveries(self, pending: Pending, account: str) -> list[Delivery]:
+        """The deliveries an event asks for: one per subscribed endpoint not yet served."""
+        rec, kind = pending.rec, pending.kind
         event_id = rec["event_id"]
         hooks = [
             hook
@@ -401,7 +447,7 @@ class Dispatcher:
                 hook["secret"],
                 event_id,
                 data,
-                msg,
+                pending.msg,
             )
             for hook in hooks
         ]
@@ -448,6 +494,7 @@ class Dispatcher:
         """Commit what is settled of the partitions given away, then forget them (the
         deliveries still running finish; the next owner re-reads from the commit)."""
         revoked = [tp.partition for tp in partitions]
+        self._pending = deque(p for p in self._pending if p.msg.partition() not in revoked)
         self._settle()
         self._commit(revoked)
         self._offsets.forget(revoked)

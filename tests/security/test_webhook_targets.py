@@ -261,3 +261,25 @@ def test_the_loopback_switch_lets_tests_register_local_receivers() -> None:
     assert url_refusal("http://localhost:9/h", allow_loopback=True) is None
     assert url_refusal("http://169.254.169.254/", allow_loopback=True) is not None
     assert url_refusal("https://hooks.example.org/h", allow_loopback=False) is None
+
+
+def test_an_unknown_campaign_holds_only_its_own_events(rig: Any) -> None:
+    """An event whose campaign the read model does not know yet waits on its own; the
+    next account's events go out meanwhile (the dispatcher used to wait up to 30 s)."""
+    r = rig(webhook_campaign_wait_s=600.0)
+    late, quick = FarSide(answer(204)), FarSide(answer(204))
+    try:
+        r.hook("late-co", "wh-late", late.url)
+        r.hook("quick-co", "wh-quick", quick.url)
+        r.campaign("quick-co", "quick-2")
+        r.dispatcher.start()
+        held = r.event("late-2")  # its campaign is not in the read model yet
+        other = r.event("quick-2")
+        wait_until("the other account's delivery", lambda: quick.seen() == [other])
+        assert late.seen() == []
+        r.campaign("late-co", "late-2")  # the read model learns it: the held event goes out
+        wait_until("the held event", lambda: late.seen() == [held])
+        wait_until("both settled", lambda: r.dispatcher.delivered == 2)
+    finally:
+        late.close()
+        quick.close()
