@@ -241,11 +241,6 @@ class Sender:
     def submit(self, delivery: Delivery) -> None:
         self._loop.call_soon_threadsafe(self._enqueue, delivery)
 
-    @property
-    def queued(self) -> dict[Endpoint, int]:
-        """Deliveries waiting per endpoint (the one being sent is not counted)."""
-        return {e: len(q) for e, q in list(self._queues.items())}
-
     def _enqueue(self, delivery: Delivery) -> None:
         q = self._queues.get(delivery.endpoint)
         if q is None:
