@@ -22,7 +22,9 @@ from fastapi.testclient import TestClient
 from api import accounts
 from api.app import create_app, stop_services
 from api.targets import address_refusal, url_refusal
+from campaignflow.config import settings
 from tests.integration.api_kit import local_services
+from tests.integration.dialer_kit import drop_topics
 from tests.security.webhook_rig import FarSide, Rig, answer, wait_until
 
 MiB = 1 << 20
@@ -195,12 +197,14 @@ def test_a_slow_endpoint_delays_only_its_own_deliveries(rig: Any) -> None:
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
-    svc = local_services(kafka_bootstrap, f"twr-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"twr-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     try:
         with TestClient(create_app(svc.config, services=svc)) as client:
             yield client, svc
     finally:
         stop_services(svc)
+        drop_topics([t.name for t in settings().topics_at(prefix).catalogue().values()])
 
 
 INSIDE_URLS = [
@@ -283,3 +287,28 @@ def test_an_unknown_campaign_holds_only_its_own_events(rig: Any) -> None:
     finally:
         late.close()
         quick.close()
+
+
+def test_a_stuck_endpoints_backlog_is_bounded(rig: Any) -> None:
+    """Past `webhook_queue_max` waiting deliveries, one more is parked at once."""
+    r = rig(webhook_timeout_s=600.0, webhook_tries=1, webhook_queue_max=1)
+    stuck = Stuck()
+    slow = FarSide(stuck)
+    try:
+        r.hook("slow-co", "wh-slow", slow.url)
+        r.campaign("slow-co", "slow-3")
+        r.dispatcher.start()
+        first = r.event("slow-3")
+        wait_until("the endpoint holding a request", lambda: stuck.open == 1)
+        second = r.event("slow-3")  # waits: the queue holds one
+        r.event("slow-3")  # one too many
+        wait_until("the parked delivery", lambda: r.dispatcher.parked == 1)
+        assert r.webhook_errors() == {
+            "wh-slow": "endpoint backlog full (1 deliveries waiting; not sent)"
+        }
+        stuck.release.set()
+        wait_until("the two kept", lambda: r.dispatcher.delivered == 2)
+        assert stuck.answered == [first, second]
+    finally:
+        stuck.release.set()
+        slow.close()

@@ -18,9 +18,11 @@ from typing import Any
 from api import accounts
 from api.app import stop_services
 from api.webhooks import Dispatcher
+from campaignflow.config import settings
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
 from tests.integration.api_kit import local_services
+from tests.integration.dialer_kit import drop_topics
 from tests.integration.test_api_webhooks import dead_letters
 from topics import catalogue
 from topics.clients import KafkaSettings
@@ -123,6 +125,8 @@ class Rig:
         self.dispatcher.close()
         self.producer.close()
         stop_services(self.svc)
+        # the shared broker keeps every topic it was given: give this rig's back
+        drop_topics([t.name for t in settings().topics_at(self.prefix).catalogue().values()])
 
 
 Handle = Callable[[BaseHTTPRequestHandler, bytes], None]
