@@ -14,9 +14,11 @@ from confluent_kafka import Consumer, TopicPartition
 from api import accounts
 from api.app import stop_services
 from api.webhooks import Dispatcher
+from campaignflow.config import settings
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
 from tests.integration.api_kit import Receiver, local_services
+from tests.integration.dialer_kit import drop_topics
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
 from topics.codec import Codec, encode
@@ -136,3 +138,4 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
         down.close()
         refusing.close()
         stop_services(svc)
+        drop_topics([t.name for t in settings().topics_at(prefix).catalogue().values()])
