@@ -8,7 +8,9 @@ and do everything per row: decode, `campaigns.contacts.csv_rows`, `build_contact
 number. They send back one blob of encoded rows with the few fields the parent needs
 for the rules that depend on earlier rows (`Deduper`), which it applies in row order.
 
-Each worker keeps `normalise_number`'s cache, so a number repeated in the list (a
+Each parse has its own state (`ParseState`: layout, region, number cache), passed to
+every piece: the API parses several accounts' lists at once in one process. Each worker
+keeps its parse's cache of `normalise_number`, so a number repeated in the list (a
 shared switchboard as alternate) is validated at most once per worker. Memory stays flat
 in the file size apart from the duplicate checks (one number per accepted row, and one
 id when the list has a contact_id column): only a bounded window of pieces is in flight.
@@ -130,31 +132,45 @@ class Built:
 
 
 @dataclass
-class _Worker:
-    """What each worker process keeps between pieces: the layout and its number cache."""
+class ParseState:
+    """One parse's own layout, default region and number cache, handed to every piece.
+
+    Never shared between parses: the API parses several accounts' lists at once in one
+    process, so nothing of a parse may live in a module global there.
+    """
 
     layout: ContactLayout
     region: str
     source: str
     normalise: Normaliser
 
+    @classmethod
+    def new(cls, layout: ContactLayout, region: str, source: str) -> ParseState:
+        normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
+        return cls(layout, region, source, normalise)
 
-_worker: _Worker | None = None
+
+# Only ever set in a pool's worker process, and each pool serves one parse (`chunks`):
+# the state of that parse, kept between its pieces for the number cache.
+_child_state: ParseState | None = None
 
 
-def _init_worker(layout: ContactLayout, region: str, source: str) -> None:
-    global _worker
-    normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
-    _worker = _Worker(layout, region, source, normalise)
+def _init_child(layout: ContactLayout, region: str, source: str) -> None:
+    global _child_state
+    _child_state = ParseState.new(layout, region, source)
     # What is loaded by now (phonenumbers' metadata, the libraries) lives as long as the
     # process: frozen, the cyclic collector stops rescanning it on every generation-2 pass.
     gc.freeze()
 
 
-def _build_piece(piece: Piece) -> Built:
+def _build_in_child(piece: Piece) -> Built:
+    assert _child_state is not None, "a pool worker without its parse"
+    return _build_piece(_child_state, piece)
+
+
+def _build_piece(state: ParseState, piece: Piece) -> Built:
     """Decode and parse the rows of a piece, `build_contact` each, encode the contacts."""
-    assert _worker is not None
-    w = _worker
+    w = state
     layout, region, normalise = w.layout, w.region, w.normalise
     misses = normalise.cache_info().misses  # type: ignore[attr-defined]
     out = Built()
@@ -409,9 +425,9 @@ class ContactReader:
         splitter, self._splitter = self._splitter, None
         dedupe = Deduper()
         if self.workers <= 1:
-            _init_worker(self.layout, self.region, self.source)
+            state = ParseState.new(self.layout, self.region, self.source)
             for piece in splitter.pieces():
-                built = _build_piece(piece)
+                built = _build_piece(state, piece)
                 yield self._finish(piece, built, dedupe, progress)
                 if built.error is not None:
                     raise ContactsFileError(built.error)
@@ -421,7 +437,7 @@ class ContactReader:
         pending: deque[tuple[Piece, AsyncResult[Built]]] = deque()
         init = (self.layout, self.region, self.source)
         failed: ContactsFileError | None = None
-        with ctx.Pool(self.workers, _init_worker, init) as pool:
+        with ctx.Pool(self.workers, _init_child, init) as pool:
             pieces = splitter.pieces()
             while True:
                 while failed is None and len(pending) < window:
@@ -432,7 +448,7 @@ class ContactReader:
                         break
                     if nxt is None:
                         break
-                    pending.append((nxt, pool.apply_async(_build_piece, (nxt,))))
+                    pending.append((nxt, pool.apply_async(_build_in_child, (nxt,))))
                 if not pending:
                     break
                 piece, res = pending.popleft()
