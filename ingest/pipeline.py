@@ -33,7 +33,6 @@ from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from campaigns.contacts import (
-    FIELD_READ_LIMIT,
     Contact,
     ContactLayout,
     ContactsFileError,
@@ -55,8 +54,15 @@ PARALLEL_MIN_BYTES = 2_000_000
 # Each worker's own cache of validated numbers: repeated numbers (a switchboard as
 # alternate) stay in it, unique ones pass through; bounded so memory stays flat.
 WORKER_CACHE = 1 << 18
-# No record is longer than this (a cell over FIELD_READ_LIMIT characters is an error anyway).
-MAX_RECORD_BYTES = 4 * FIELD_READ_LIMIT + 2 * CHUNK_BYTES
+# No line, and no record (the header included), is longer: a row of MAX_ROW_CHARS
+# characters of 4-byte UTF-8 with a quoted cell in each of MAX_COLUMNS columns is about
+# half of it. Checked on the raw bytes before any parsing, so a line of 300 MB (or 28 MB
+# of commas, 28 million cells) costs one window of reading, never its whole length.
+MAX_RECORD_BYTES = 1 << 20
+# A piece holds at most this many records: a rejected row weighs some hundred bytes
+# however short its line, so a file of tiny bad rows cut only by bytes would hold
+# hundreds of megabytes of rejections for each piece in flight.
+MAX_PIECE_RECORDS = 50_000
 
 
 @dataclass(slots=True)
@@ -272,9 +278,9 @@ class _Splitter:
             return cr + 1 if self.eof else None
         return nl + 1 if nl >= 0 else None
 
-    def _cut(self, start: int) -> int:
-        """End (exclusive, > start) of a piece: a line end about chunk_bytes after start, or EOF."""
-        target = start + self.chunk_bytes
+    def _cut(self, start: int, size: int) -> int:
+        """End (exclusive, > start) of a piece: a line end about `size` after start, or EOF."""
+        target = start + size
         self._fill(target + 1)
         if self.eof and len(self.buffer) <= target:
             return len(self.buffer)
@@ -288,44 +294,82 @@ class _Splitter:
                 return end
             if self.eof:
                 return len(self.buffer)
-            if len(self.buffer) > MAX_RECORD_BYTES:
-                raise ContactsFileError(
-                    f"{self.source}: row {self.rows_before + 1}: a record of over"
-                    f" {MAX_RECORD_BYTES} bytes"
-                )
+            if len(self.buffer) - start > MAX_RECORD_BYTES:
+                raise self._overlong(start)
             pos = max(pos, len(self.buffer) - 1)
             self._fill(len(self.buffer) + self.chunk_bytes)
+
+    def _overlong(self, at: int) -> ContactsFileError:
+        """The error for the line starting at buffer offset `at`: its row and line, not its text."""
+        line = self.lines_before + _line_count(self.buffer[:at]) + 1
+        try:
+            before = self._count(self.buffer[:at], False)
+        except UnterminatedQuote:
+            before = None  # the line goes on a quoted cell of a row before it
+        row = "" if before is None else f"row {self.rows_before + before + 1} "
+        return ContactsFileError(
+            f"{self.source}: {row}(line {line}): a line of over {MAX_RECORD_BYTES} bytes (no"
+            " row of a contact list is that long)"
+        )
+
+    def _check_lines(self, data: bytes) -> None:
+        """Every line of `data` is at most MAX_RECORD_BYTES (a few finds a window, no split)."""
+        pos = 0
+        while len(data) - pos > MAX_RECORD_BYTES:
+            stop = pos + MAX_RECORD_BYTES + 1
+            nl = max(data.rfind(b"\n", pos, stop), data.rfind(b"\r", pos, stop))
+            if nl < 0:
+                raise self._overlong(pos)
+            pos = nl + 1
+
+    def _count(self, data: bytes, final: bool) -> int | None:
+        """Records of a piece (None: broken, the worker says how); UnterminatedQuote if it
+        ends inside a quoted cell that goes on."""
+        records = _plain_records(data)
+        if records is not None:
+            return records
+        try:
+            text = data.decode("utf-8")
+            return sum(
+                1
+                for _ in csv_rows(
+                    io.StringIO(text, newline=""), self.source, self.rows_before, self.lines_before
+                )
+            )
+        except UnterminatedQuote:
+            if final:
+                return None  # the worker reports it
+            raise
+        except (UnicodeDecodeError, ContactsFileError):
+            return None  # the worker reports it, with the rows before it
+
+    def _next(self, size: int) -> tuple[int, int | None]:
+        """End and record count of the next piece, of about `size` bytes of whole records."""
+        end = self._cut(0, size)
+        while True:
+            self._check_lines(self.buffer[:end])
+            final = self.eof and end == len(self.buffer)
+            try:
+                return end, self._count(self.buffer[:end], final)
+            except UnterminatedQuote as err:
+                if end > size + MAX_RECORD_BYTES:
+                    raise ContactsFileError(
+                        f"{err}, still open after {MAX_RECORD_BYTES} bytes"
+                    ) from None
+                end = self._cut(end, self.chunk_bytes)  # a quoted cell goes on: take more lines
 
     def pieces(self) -> Iterator[Piece]:
         while True:
             self._fill(self.chunk_bytes + 1)
             if not self.buffer:
                 return
-            end = self._cut(0)
-            while True:
-                data = self.buffer[:end]
-                final = self.eof and end == len(self.buffer)
-                records = _plain_records(data)
-                if records is not None:
-                    break
-                try:
-                    text = data.decode("utf-8")
-                    records = sum(
-                        1
-                        for _ in csv_rows(
-                            io.StringIO(text, newline=""),
-                            self.source,
-                            self.rows_before,
-                            self.lines_before,
-                        )
-                    )
-                    break
-                except UnterminatedQuote:
-                    if final:
-                        break  # the worker reports it
-                    end = self._cut(end)  # a quoted cell goes on: take more lines
-                except (UnicodeDecodeError, ContactsFileError):
-                    break  # the worker reports it, with the rows before it
+            size = self.chunk_bytes
+            end, records = self._next(size)
+            while records is not None and records > MAX_PIECE_RECORDS and size > 1:
+                size = max(1, size * MAX_PIECE_RECORDS // records)  # fewer, longer-lived rows
+                end, records = self._next(size)
+            data = self.buffer[:end]
+            final = self.eof and end == len(self.buffer)
             piece = Piece(self.offset, data, self.rows_before, self.lines_before, final, records)
             yield piece
             if records is None:
@@ -378,6 +422,10 @@ def _read_header(
         try:
             for _, header in csv_rows(feed(), source):
                 used = bom + len(text[:consumed].encode("utf-8"))
+                if used - bom > MAX_RECORD_BYTES:
+                    raise ContactsFileError(
+                        f"{source}: row 0 (header) is over {MAX_RECORD_BYTES} bytes"
+                    )
                 return header, buf[used:], used, _line_count(buf[bom:used])
         except UnterminatedQuote:
             if eof or bad is not None or len(buf) >= MAX_RECORD_BYTES:
