@@ -28,6 +28,7 @@ from campaignflow import (
 )
 from campaignflow.config import settings
 from campaignflow.runtime import mask_numbers_in_logs
+from campaigns.textsafe import visible_lines
 from topics.clients import BrokerUnreachable
 from topics.codec import use_schema_registry
 
@@ -76,17 +77,17 @@ def main() -> None:
         sys.exit(2)
     except UsageError as err:
         where = err.ctx.command_path if err.ctx else "campaignflow"
-        print(f"{where}: {err.format_message()}", file=sys.stderr)
+        print(visible_lines(f"{where}: {err.format_message()}"), file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
         sys.exit(1)
     except BrokerUnreachable as err:
-        print(f"campaignflow: {err}", file=sys.stderr)
+        print(f"campaignflow: {visible_lines(err)}", file=sys.stderr)
         sys.exit(1)
     except KafkaException as err:
         detail = err.args[0].str() if err.args and hasattr(err.args[0], "str") else str(err)
         print(
-            f"campaignflow: broker {settings().bootstrap}: {detail}"
+            f"campaignflow: broker {settings().bootstrap}: {visible_lines(detail)}"
             " (is it up? campaignflow kafka up)",
             file=sys.stderr,
         )
