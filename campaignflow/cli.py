@@ -27,7 +27,7 @@ from campaignflow import (
     cli_worker,
 )
 from campaignflow.config import settings
-from campaignflow.runtime import mask_numbers_in_logs
+from campaignflow.runtime import mask_numbers_in_logs, private_state
 from campaigns.textsafe import visible_lines
 from topics.clients import BrokerUnreachable
 from topics.codec import use_schema_registry
@@ -40,7 +40,9 @@ app = typer.Typer(
 @app.callback()
 def _configure() -> None:
     # Before every command (also when the app is invoked without `main`, as tests do):
-    # the one process-wide setting below the command line, the codec's framing.
+    # the one process-wide setting below the command line, the codec's framing; and
+    # private files (0600) and directories (0700) for whatever the command creates.
+    private_state(settings().home)
     use_schema_registry(settings().schema_registry_url)
 
 
@@ -70,6 +72,7 @@ app.add_typer(
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
     mask_numbers_in_logs()
+    private_state(settings().home)
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:
