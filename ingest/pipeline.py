@@ -176,21 +176,20 @@ def _build_in_child(piece: Piece) -> Built:
 
 def _build_piece(state: ParseState, piece: Piece) -> Built:
     """Decode and parse the rows of a piece, `build_contact` each, encode the contacts."""
-    w = state
-    layout, region, normalise = w.layout, w.region, w.normalise
+    layout, region, normalise = state.layout, state.region, state.normalise
     misses = normalise.cache_info().misses  # type: ignore[attr-defined]
     out = Built()
     data = piece.data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        out.error = f"{w.source}: {decode_error_in(data, piece.offset, piece.final)}"
+        out.error = f"{state.source}: {decode_error_in(data, piece.offset, piece.final)}"
         good = data[: err.start]
         text = good[: good.rfind(b"\n") + 1].decode("utf-8")
     contacts: list[Contact] = []
     try:
         for row, cells in csv_rows(
-            io.StringIO(text, newline=""), w.source, piece.rows_before, piece.lines_before
+            io.StringIO(text, newline=""), state.source, piece.rows_before, piece.lines_before
         ):
             out.records += 1
             item = build_contact(layout, row, cells, region, normalise)

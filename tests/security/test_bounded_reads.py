@@ -26,6 +26,7 @@ from ingest.dnc import DncWriter, RejectedLine, Scope, import_file
 from ingest.pipeline import MAX_PIECE_RECORDS, MAX_RECORD_BYTES, ContactReader
 from ingest.upload import UploadError, upload
 from tests.helpers import definition
+from tests.integration.dialer_kit import drop_topics
 from topics import catalogue
 from topics.admin import create_topics
 from topics.clients import KafkaSettings, admin_config
@@ -91,9 +92,12 @@ def test_a_huge_dnc_line_is_rejected_by_number_without_holding_it(kafka_bootstra
     line_bytes = 64 * MiB
     f, raw = stream((b"+12125550100\n", 1), (b"9", line_bytes), (b"\n+12125550101\n", 1))
     seen: list[RejectedLine] = []
-    report, peak = peak_bytes(
-        lambda: import_file(f, scope, "US", writer=writer, on_reject=seen.append)
-    )
+    try:
+        report, peak = peak_bytes(
+            lambda: import_file(f, scope, "US", writer=writer, on_reject=seen.append)
+        )
+    finally:
+        drop_topics([topics.name(catalogue.DNC)])
     assert raw.served == line_bytes + 27  # the whole file was read through...
     assert peak < 4 * MiB, peak  # ...but never held (the line is 64 MiB)
     assert (report.lines, report.accepted, report.rejected_count) == (3, 2, 1)

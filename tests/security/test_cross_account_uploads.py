@@ -26,6 +26,8 @@ from api import accounts
 from api.app import create_app, stop_services
 from ingest.pipeline import Chunk, ContactReader
 from tests.integration.api_kit import definition, local_services, setup_account
+from tests.integration.dialer_kit import drop_topics
+from topics import catalogue
 
 NOTE = "x" * 150  # fat rows: a list of a few pieces stays a few thousand rows
 
@@ -140,7 +142,8 @@ def test_parses_in_two_threads_each_get_their_own_result() -> None:
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
-    svc = local_services(kafka_bootstrap, f"tupl-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"tupl-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     app = create_app(svc.config, services=svc)
     svc.extra["app"] = app
     try:
@@ -148,6 +151,7 @@ def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]
             yield client, svc
     finally:
         stop_services(svc)
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 def dry_run(client: TestClient, headers: dict[str, str], cid: str, f: ListFile) -> Any:

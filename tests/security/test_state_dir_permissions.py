@@ -22,7 +22,9 @@ import pytest
 
 from campaignflow.runtime import private_state
 from tests.integration.api_kit import contacts_csv, definition, setup_account
+from tests.integration.dialer_kit import drop_topics
 from tests.integration.test_api_flow import cli, free_port
+from topics import catalogue
 
 
 def loose(root: Path) -> list[str]:
@@ -78,6 +80,8 @@ def stack_home(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[Path, dic
         yield home, env
     finally:
         down = cli(env, "dev", "down", timeout=120)
+        prefix = env["CAMPAIGNFLOW_TOPIC_PREFIX"]
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
         assert down.returncode == 0, down.stdout + down.stderr
 
 
