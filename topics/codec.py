@@ -345,13 +345,6 @@ class Codec:
         """Decode many values; the first bad one raises (use `decode` per message to park it)."""
         return [self.decode(v, None, None, None) for v in values]
 
-    def event_of(self, data: bytes) -> str | None:
-        """Which event a message carries, from its header alone (None if unknown)."""
-        try:
-            return self._locate(data)[0].event if data else None
-        except LookupError:
-            return None
-
 
 _default: Codec | None = None
 _registry_url: str | None = None
@@ -378,12 +371,6 @@ def default_codec() -> Codec:
             if _default is None:
                 _default = Codec(_registry_url)
     return _default
-
-
-def reset_default_codec() -> None:
-    """Forget the process-wide codec (the next one is made again, same framing)."""
-    global _default
-    _default = None
 
 
 def encode(event_name: str, record: Record) -> bytes:
