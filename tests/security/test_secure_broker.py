@@ -30,8 +30,6 @@ from topics import catalogue
 from topics.admin import create_topics
 from topics.codec import Codec
 
-pytestmark = pytest.mark.timeout(420)
-
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
 
 
