@@ -29,6 +29,7 @@ from campaigns.models import CampaignDefinition
 from campaigns.windows import from_datetime
 from ingest import commands, listing
 from ingest.commands import Answer
+from ingest.exceptions import UnknownCampaign
 from ingest.manual import parse_rows
 from ingest.pipeline import ReadStats
 from ingest.rejects import dead_letter
@@ -39,10 +40,6 @@ from topics import catalogue
 from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.producer import TrackedProducer
-
-
-class UnknownCampaign(LookupError):
-    """No create command for the campaign is on campaign.commands."""
 
 
 @dataclass

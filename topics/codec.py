@@ -27,6 +27,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from topics import schemas
 from topics.avrobytes import long_bytes
+from topics.exceptions import DecodeError, EncodeError
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
@@ -34,29 +35,6 @@ _SO_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
 _CF_HEADER = 5
 
 Record = dict[str, Any]
-
-
-class DecodeError(ValueError):
-    """A message that cannot be decoded; says where it came from and why."""
-
-    def __init__(
-        self,
-        reason: str,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-    ) -> None:
-        self.reason = reason
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        super().__init__(
-            f"cannot decode message at topic={topic} partition={partition} offset={offset}: {reason}"
-        )
-
-
-class EncodeError(ValueError):
-    """A record that does not fit its event's schema."""
 
 
 def union(name: str, record: Record) -> tuple[str, Record]:
