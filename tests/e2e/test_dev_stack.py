@@ -176,7 +176,7 @@ def test_campaign_through_the_stack_matches_simulate(stack: Any) -> None:
         finals = sql(env, finals_query)
         seen.update(calls=len(calls), finals=len(finals))
         got_calls[:] = calls
-        return calls == want_calls and len(finals) == len(want_finals)
+        return len(calls) >= len(want_calls) and len(finals) >= len(want_finals)  # then compared
 
     wait_until(every_contact_final, "every call and final in ClickHouse", progress=seen.copy)
     finals = sql(env, finals_query)
