@@ -53,11 +53,10 @@ def wait_until(
 
     Fails (naming `what`) only when `progress()` (a count, an offset: anything that changes
     while the system moves) has not changed for `stall_seconds`; without `progress` the
-    window runs from the start, a generous bound. Polls start fast and back off to 0.5 s.
+    window runs from the start, a generous bound. `poll_seconds` apart, as fast as before.
     """
     last_seen = progress() if progress is not None else None
     moved_at = time.monotonic()
-    pause_seconds = poll_seconds
     while True:
         value = condition()
         if value:
@@ -72,5 +71,4 @@ def wait_until(
             raise AssertionError(
                 f"no progress for {stall_seconds:.0f} s waiting for {what}{moving}"
             )
-        time.sleep(pause_seconds)
-        pause_seconds = min(pause_seconds * 1.5, max(poll_seconds, 0.5))
+        time.sleep(poll_seconds)

@@ -148,7 +148,11 @@ def stack(
     )
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        wait_until(lambda: answers(f"{st.base_url}/healthz"), "the API of dev up to answer")
+        wait_until(
+            lambda: answers(f"{st.base_url}/healthz"),
+            "the API of dev up to answer",
+            poll_seconds=0.5,
+        )
         yield st
     finally:
         down = st.cli("dev", "down", timeout=120)

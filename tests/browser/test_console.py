@@ -214,7 +214,12 @@ def clickhouse_agrees(page: Page, stack: Stack, cid: str) -> None:
             progress and progress["contacts_final"] == 5 and progress["calls_in_flight"] == 0
         )
 
-    wait_until(whole_campaign, "ClickHouse to hold the whole campaign", progress=lambda: seen[0])
+    wait_until(
+        whole_campaign,
+        "ClickHouse to hold the whole campaign",
+        progress=lambda: seen[0],
+        poll_seconds=1,
+    )
     progress = seen[0]
     assert progress is not None
     by_attempt = stack.sql(

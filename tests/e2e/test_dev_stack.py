@@ -178,7 +178,12 @@ def test_campaign_through_the_stack_matches_simulate(stack: Any) -> None:
         got_calls[:] = calls
         return len(calls) >= len(want_calls) and len(finals) >= len(want_finals)  # then compared
 
-    wait_until(every_contact_final, "every call and final in ClickHouse", progress=seen.copy)
+    wait_until(
+        every_contact_final,
+        "every call and final in ClickHouse",
+        progress=seen.copy,
+        poll_seconds=2,
+    )
     finals = sql(env, finals_query)
     assert {r["contact_id"]: r["status"] for r in finals} == want_finals
     assert got_calls == want_calls

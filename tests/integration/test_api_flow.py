@@ -126,7 +126,9 @@ def wait_campaign(stack: Stack, headers: dict[str, str], cid: str, pred: Any) ->
         last.update(r.json())
         return dict(last) if pred(last) else None
 
-    return wait_until(there, f"campaign {cid} to get there", progress=lambda: repr(last))
+    return wait_until(
+        there, f"campaign {cid} to get there", progress=lambda: repr(last), poll_seconds=0.5
+    )
 
 
 def refused_for_subscription(r: httpx.Response) -> bool:
@@ -145,7 +147,9 @@ def start(stack: Stack, headers: dict[str, str], cid: str) -> httpx.Response:
         r = stack.http.post(f"/v1/campaigns/{cid}/start", headers=headers)
         return None if refused_for_subscription(r) else r
 
-    return wait_until(answered, f"the worker to read the subscription of {cid}'s account")
+    return wait_until(
+        answered, f"the worker to read the subscription of {cid}'s account", poll_seconds=1
+    )
 
 
 def all_pages(stack: Stack, headers: dict[str, str], path: str, limit: int = 7) -> list[Any]:
@@ -402,7 +406,7 @@ def test_subscription_gates_start_with_402(stack: Stack) -> None:
         )
         return None if refused_for_subscription(r) else r
 
-    r = wait_until(scheduled, "the worker to read unpaid-co's subscription")
+    r = wait_until(scheduled, "the worker to read unpaid-co's subscription", poll_seconds=1)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "scheduled"
 
@@ -470,6 +474,7 @@ def test_webhook_receiver_gets_each_event_once_signed(stack: Stack) -> None:
             lambda: {e["event_id"] for e in rx.snapshot()} >= want,
             "every webhook event delivered",
             progress=lambda: len(rx.snapshot()),
+            poll_seconds=0.5,
         )
         got = rx.snapshot()
         ids = [e["event_id"] for e in got]

@@ -109,6 +109,7 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
             lambda: dispatcher.parked >= 2,
             "both endpoints' events parked",
             progress=lambda: (sum(down.attempts.values()), sum(refusing.attempts.values())),
+            poll_seconds=0.2,
         )
         assert dispatcher.parked == 2 and dispatcher.delivered == 0
         assert down.attempts == {"wh-1:status:1": 3}  # bounded tries on a 5xx
@@ -118,7 +119,9 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
             rows = [r for r in dead_letters(kafka_bootstrap, prefix) if r["stage"] == "webhook"]
             return rows if len(rows) >= 2 else None
 
-        parked = wait_until(both_parked, "the two parked deliveries on the dead-letter topic")
+        parked = wait_until(
+            both_parked, "the two parked deliveries on the dead-letter topic", poll_seconds=0.5
+        )
         errors = sorted(r["error"] for r in parked)
         assert len(errors) == 2
         assert errors[0].startswith("webhook wh-410: HTTP 410 (not retried)")

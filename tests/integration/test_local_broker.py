@@ -255,7 +255,9 @@ def test_faust_agent_and_table_changelog_work(
                 latest[msg.key() or b""] = msg.value() or b""
             return latest == expected
 
-        wait_until(every_key_last, f"{changelog} read to {expected}", progress=latest.copy)
+        wait_until(
+            every_key_last, f"{changelog} read to {expected}", progress=latest.copy, poll_seconds=0
+        )
     finally:
         consumer.close()
     assert latest == expected

@@ -286,7 +286,12 @@ def wait_committed(secure: kafka_secure.SecureBroker, topic: str, group: str, n:
             parts = c.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
             return sum(max(tp.offset, 0) for tp in parts)
 
-        wait_until(lambda: done() >= n, f"{group} to commit {n} messages of {topic}", progress=done)
+        wait_until(
+            lambda: done() >= n,
+            f"{group} to commit {n} messages of {topic}",
+            progress=done,
+            poll_seconds=1,
+        )
     finally:
         c.close()
 
