@@ -448,8 +448,10 @@ class Dispatcher:
         ]
 
     def _settle(self) -> None:
-        """Take the finished deliveries: remember them, park the failed ones, free offsets."""
-        parked = False
+        """Take the finished deliveries: remember them, park the failed ones, free offsets.
+
+        `parked` counts dead letters the broker acknowledged (a reader finds them)."""
+        parked = 0
         while True:
             try:
                 result = self._results.get_nowait()
@@ -461,7 +463,7 @@ class Dispatcher:
                 self.delivered += 1
             else:
                 self._park(d, result.error)
-                parked = True
+                parked += 1
             self._offsets.done(d.msg.partition(), d.msg.offset())
         if parked:
             assert self._producer is not None
@@ -469,6 +471,7 @@ class Dispatcher:
                 self._producer.wait(30.0)
             except DeliveryError:
                 log.exception("webhooks: dead letters not acknowledged")
+            self.parked += parked
 
     def _commit(self, partitions: list[int] | None = None) -> None:
         assert self._consumer is not None
@@ -508,4 +511,3 @@ class Dispatcher:
             dead_letter_topic=self.dead_letter_topic,
         )
         self._producer.park(letter)
-        self.parked += 1

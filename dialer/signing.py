@@ -19,6 +19,8 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dialer.exceptions import SecretTooShort
+
 SIGNATURE_HEADER = "X-Campaignflow-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 VERSION = "v1"
@@ -28,10 +30,6 @@ MAX_HEADER_CHARS = 1024  # a header longer than this is not ours
 # Signed requests remembered within the tolerance: 200,000 at ~150 bytes each is ~30 MB,
 # 660 callbacks a second for 300 s. Past it a new one is refused (retry later), never forgotten early.
 MAX_SEEN = 200_000
-
-
-class SecretTooShort(ValueError):
-    """A shared secret too short to resist guessing (HMAC-SHA256 wants >= 32 bytes)."""
 
 
 def check_secret(secret: str, name: str) -> None:

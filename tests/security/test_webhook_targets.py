@@ -23,9 +23,10 @@ from api import accounts
 from api.app import create_app, stop_services
 from api.targets import address_refusal, url_refusal
 from campaignflow.config import settings
+from tests.helpers import wait_until
 from tests.integration.api_kit import local_services
 from tests.integration.dialer_kit import drop_topics
-from tests.security.webhook_rig import FarSide, Rig, answer, wait_until
+from tests.security.webhook_rig import FarSide, Rig, answer
 
 MiB = 1 << 20
 HUGE_BYTES = 300 * MiB
@@ -57,7 +58,7 @@ def test_inside_addresses_are_refused_at_connect_time_also_through_dns(rig: Any)
         r.campaign("acme", "in-1")
         r.event("in-1")
         r.dispatcher.start()
-        wait_until("4 parked deliveries", lambda: r.dispatcher.parked == 4)
+        wait_until(lambda: r.dispatcher.parked == 4, "4 parked deliveries")
         assert inside.seen() == []  # nothing reached the inside server
         errors = r.webhook_errors()
         assert errors["wh-literal"] == (
@@ -81,7 +82,7 @@ def test_a_redirect_is_not_followed(rig: Any) -> None:
         r.campaign("acme", "rd-1")
         event_id = r.event("rd-1")
         r.dispatcher.start()
-        wait_until("the parked delivery", lambda: r.dispatcher.parked == 1)
+        wait_until(lambda: r.dispatcher.parked == 1, "the parked delivery")
         assert redirecting.seen() == [event_id]  # one try: a 3xx is final
         assert inside.seen() == []
         assert r.webhook_errors() == {"wh-302": "HTTP 302 (redirects are not followed)"}
@@ -135,12 +136,12 @@ def test_answers_are_capped_in_size_and_in_total_time(rig: Any) -> None:
         event_id = r.event("big-1")
         r.dispatcher.start()
         wait_until(
-            "both deliveries settled", lambda: r.dispatcher.delivered + r.dispatcher.parked == 2
+            lambda: r.dispatcher.delivered + r.dispatcher.parked == 2, "both deliveries settled"
         )
         # The 2xx is the receipt: delivered, and the body was not read (the connection
         # was dropped after the headers; what was sent is what socket buffers took).
         assert r.dispatcher.delivered == 1
-        assert huge.finished.wait(60)
+        wait_until(huge.finished.is_set, "the huge answer's writer to stop")
         assert huge.sent < HUGE_BYTES // 4, huge.sent
         # A far side that never finishes its answer is cut at the total time of an attempt.
         assert slow.seen() == [event_id, event_id]  # two tries
@@ -177,16 +178,16 @@ def test_a_slow_endpoint_delays_only_its_own_deliveries(rig: Any) -> None:
         r.campaign("quick-co", "quick-1")
         r.dispatcher.start()
         first = r.event("slow-1")
-        wait_until("the slow endpoint holding a request", lambda: stuck.open == 1)
+        wait_until(lambda: stuck.open == 1, "the slow endpoint holding a request")
         second = r.event("slow-1")  # waits in the slow endpoint's own queue
         other = r.event("quick-1")
-        wait_until("the other account's delivery", lambda: quick.seen() == [other])
-        wait_until("it is settled", lambda: r.dispatcher.delivered == 1)
+        wait_until(lambda: quick.seen() == [other], "the other account's delivery")
+        wait_until(lambda: r.dispatcher.delivered == 1, "it is settled")
         # ... while the slow endpoint still holds its first request and has not had the second
         assert stuck.answered == [] and slow.seen() == [first]
         assert r.dispatcher.parked == 0
         stuck.release.set()
-        wait_until("the slow endpoint's deliveries", lambda: r.dispatcher.delivered == 3)
+        wait_until(lambda: r.dispatcher.delivered == 3, "the slow endpoint's deliveries")
         assert slow.seen() == [first, second]  # in order, one at a time
         assert stuck.answered == [first, second]
     finally:
@@ -279,11 +280,11 @@ def test_an_unknown_campaign_holds_only_its_own_events(rig: Any) -> None:
         r.dispatcher.start()
         held = r.event("late-2")  # its campaign is not in the read model yet
         other = r.event("quick-2")
-        wait_until("the other account's delivery", lambda: quick.seen() == [other])
+        wait_until(lambda: quick.seen() == [other], "the other account's delivery")
         assert late.seen() == []
         r.campaign("late-co", "late-2")  # the read model learns it: the held event goes out
-        wait_until("the held event", lambda: late.seen() == [held])
-        wait_until("both settled", lambda: r.dispatcher.delivered == 2)
+        wait_until(lambda: late.seen() == [held], "the held event")
+        wait_until(lambda: r.dispatcher.delivered == 2, "both settled")
     finally:
         late.close()
         quick.close()
@@ -299,15 +300,15 @@ def test_a_stuck_endpoints_backlog_is_bounded(rig: Any) -> None:
         r.campaign("slow-co", "slow-3")
         r.dispatcher.start()
         first = r.event("slow-3")
-        wait_until("the endpoint holding a request", lambda: stuck.open == 1)
+        wait_until(lambda: stuck.open == 1, "the endpoint holding a request")
         second = r.event("slow-3")  # waits: the queue holds one
         r.event("slow-3")  # one too many
-        wait_until("the parked delivery", lambda: r.dispatcher.parked == 1)
+        wait_until(lambda: r.dispatcher.parked == 1, "the parked delivery")
         assert r.webhook_errors() == {
             "wh-slow": "endpoint backlog full (1 deliveries waiting; not sent)"
         }
         stuck.release.set()
-        wait_until("the two kept", lambda: r.dispatcher.delivered == 2)
+        wait_until(lambda: r.dispatcher.delivered == 2, "the two kept")
         assert stuck.answered == [first, second]
     finally:
         stuck.release.set()

@@ -21,6 +21,7 @@ from api.webhooks import Dispatcher
 from campaignflow.config import settings
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
+from tests.helpers import wait_until
 from tests.integration.api_kit import local_services
 from tests.integration.dialer_kit import drop_topics
 from tests.integration.test_api_webhooks import dead_letters
@@ -29,15 +30,6 @@ from topics.clients import KafkaSettings
 from topics.codec import encode
 from topics.producer import TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
-
-WAIT_S = 120.0  # generous: a bound for progress on a slow machine, never a timing claim
-
-
-def wait_until(what: str, done: Callable[[], bool], bound_s: float = WAIT_S) -> None:
-    end = time.monotonic() + bound_s
-    while not done():
-        assert time.monotonic() < end, f"still waiting for {what}"
-        time.sleep(0.05)
 
 
 class Rig:
@@ -91,7 +83,7 @@ class Rig:
         )
         self.producer.wait(30)
         wait_until(
-            f"{campaign_id} in the read model", lambda: self.svc.readmodel.exists(campaign_id)
+            lambda: self.svc.readmodel.exists(campaign_id), f"{campaign_id} in the read model"
         )
 
     def event(self, campaign_id: str) -> str:
