@@ -80,8 +80,10 @@ def test_an_oversized_state_create_is_refused_and_the_worker_serves_the_next(rig
     )
     rig.send_command("after-big", Command("start-after", CommandKind.start))
     wait_until(
-        lambda: "completed"
-        in [b["status"] for b in _bodies(events.snapshot(), "after-big", "StatusChanged")],
+        lambda: (
+            "completed"
+            in [b["status"] for b in _bodies(events.snapshot(), "after-big", "StatusChanged")]
+        ),
         90,
         "the next campaign completed",
     )
