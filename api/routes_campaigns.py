@@ -26,7 +26,7 @@ from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
 from campaigns.lifecycle import TRANSITIONS
-from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.models import MAX_NAME_CHARS, CampaignDefinition, DefinitionError
 from campaigns.simulate import parse_model
 from ingest.api import CampaignClient
 from ingest.commands import Answer
@@ -712,6 +712,26 @@ async def add_contacts(
     return await run_in_threadpool(_add, svc, account, campaign_id, rows, 0)
 
 
+def copy_definition(
+    record: dict[str, Any], campaign_id: str, name: str | None
+) -> CampaignDefinition:
+    """The stored definition under a new id and name, read back as the engine reads it.
+
+    (A dump of the model re-validated gave `calling_days` and `calling_window` beside
+    `calling_hours`, a definition error: every duplicate with calling hours was a 500.)
+    """
+    original = str(record["name"])
+    copied = {
+        **record,
+        "campaign_id": campaign_id,
+        "name": name or f"{original} (copy)"[:MAX_NAME_CHARS],
+    }
+    try:
+        return definition_from_record(copied)
+    except ValidationError as err:
+        raise _validation_problem(err) from None
+
+
 @router.post(
     "/{campaign_id}/duplicate",
     status_code=201,
@@ -726,10 +746,7 @@ def duplicate_campaign(
 ) -> CreateSummary:
     row = _own(svc, account, campaign_id)
     rm = _rm(svc)
-    src = definition_from_record(row["definition"])
-    data = src.model_dump(mode="json")
-    data.update(campaign_id=body.campaign_id, name=body.name or f"{src.name} (copy)")
-    d = CampaignDefinition.model_validate(data)
+    d = copy_definition(row["definition"], body.campaign_id, body.name)
     skip = {"reached", "opted_out"} if body.only_unreached else set()
     records = (rec for rec, view in rm.all_contacts(campaign_id) if view.status not in skip)
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
