@@ -298,7 +298,7 @@ class Shell:
                 events = self.engine.step(
                     campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
-                events = self._refuse_oversized(campaign_id, now_us, w) or events
+                events = self._refuse_oversized(out, campaign_id, now_us, w) or events
         except Exception as exc:  # an engine bug must not stop the partition
             log.exception("engine step failed for campaign %s", campaign_id)
             self.store.discard(campaign_id)
@@ -313,7 +313,9 @@ class Shell:
         if camp is not None and camp.status is not None:
             self._progress(out, camp, now_us, bool(events))
 
-    def _refuse_oversized(self, campaign_id: str, now_us: int, w: _Work) -> list[Event] | None:
+    def _refuse_oversized(
+        self, out: list[Outbound], campaign_id: str, now_us: int, w: _Work
+    ) -> list[Event] | None:
         """State no message could carry to the changelog (a definition or contact row over
         the limit) would stop the worker for every campaign: the step's commands and batches
         are refused instead (dead letter + command.rejected) and its outcomes stepped alone."""
@@ -332,14 +334,14 @@ class Shell:
         rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
         reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
         log.warning("campaign %s: input refused: %s", campaign_id, reason)
-        refused: list[Event] = [
-            CommandRejected(now_us, campaign_id, c.command_id, c.kind.value, reason, True)
-            for c in w.commands
-        ]
-        refused += [
-            CommandRejected(now_us, campaign_id, b.batch_id, CONTACT_BATCH, reason, True)
-            for b in w.batches
-        ]
+        inputs = [(c.command_id, c.kind.value) for c in w.commands]
+        inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches]
+        refused: list[Event] = []
+        for input_id, what in inputs:
+            refused.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
+            src = w.by_command.get(input_id)
+            if src is not None:
+                self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
         if w.outcomes:
             refused += self.engine.step(campaign_id, now_us, outcomes=w.outcomes)
         return refused

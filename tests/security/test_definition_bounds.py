@@ -59,7 +59,16 @@ def test_out_of_bounds_values_are_definition_errors_naming_the_field(path: str, 
 
 
 @pytest.mark.parametrize(
-    ("path", "value"), [("rules.max_call_minutes", ".inf"), ("rules.max_retries", 10**20)]
+    ("path", "value"),
+    [
+        ("rules.max_call_minutes", ".inf"),
+        ("rules.max_retries", 10**20),
+        (
+            "rules.attempt_limits",
+            [{"scope": "number", "max_calls": 3, "period_hours": 24}] * 60_000,
+        ),
+    ],
+    ids=["max_call_minutes", "max_retries", "attempt_limits"],
 )
 def test_dry_run_refuses_them_with_exit_2_and_one_line(
     tmp_path: Path, path: str, value: Any
