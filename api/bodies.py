@@ -36,11 +36,13 @@ class ThreadedBody(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        field = self.body_field
-        annotation = field.field_info.annotation if field is not None else None
-        if annotation is None or self._embed_body_fields:
+        info = self.body_field.field_info if self.body_field is not None else None
+        # (an optional body would take the None that a refused body leaves: not threaded)
+        if info is None or info.annotation is None or self._embed_body_fields:
             return handler
-        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        if not info.is_required():
+            return handler
+        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
 
         async def threaded(request: Request) -> Response:
             if is_json(request):

@@ -85,3 +85,20 @@ def test_many_errors_are_cut_to_the_first_fifty() -> None:
     assert r.status_code == 422
     assert len(r.json()["errors"]) == problems.MAX_ERRORS
     assert len(r.content) < 16_384
+
+
+def test_every_api_route_with_a_json_body_validates_it_in_a_thread() -> None:
+    from fastapi.routing import APIRoute
+
+    from api import routes_campaigns, routes_dnc, routes_resources
+
+    bodies = []
+    for module in (routes_campaigns, routes_dnc, routes_resources):
+        for router in (getattr(module, "router", None), getattr(module, "ops", None)):
+            for route in router.routes if router is not None else []:
+                if isinstance(route, APIRoute) and route.body_field is not None:
+                    bodies.append(
+                        (route.path, type(route), route.body_field.field_info.is_required())
+                    )
+    assert len(bodies) > 8
+    assert [b for b in bodies if b[1] is not ThreadedBody or not b[2]] == []
