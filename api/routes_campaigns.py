@@ -356,9 +356,11 @@ def _parse_definition_text(text: str) -> CampaignIn:
 def _json_create(raw: bytes, path: Path, max_contacts: int) -> CampaignIn:
     """A JSON create: its definition, and its contacts written to `path` as CSV."""
     try:
-        req = CreateJson.model_validate_json(raw)
+        req = CreateJson.model_validate(json.loads(raw))
     except ValidationError as err:
         raise _validation_problem(err) from None
+    except ValueError as err:
+        raise ApiProblem(422, f"(body): not JSON: {err}", [ErrorItem(message="not JSON")]) from None
     if len(req.contacts) > max_contacts:
         raise ApiProblem(413, f"contacts: over {max_contacts} rows; upload a CSV")
     campaign_io.rows_to_csv(req.contacts, path)
@@ -703,9 +705,11 @@ async def add_contacts(
             return await run_in_threadpool(_add_csv, svc, account, campaign_id, path)
     raw = await request.body()
     try:
-        req = await run_in_threadpool(ContactsJson.model_validate_json, raw)
+        req = await run_in_threadpool(lambda: ContactsJson.model_validate(json.loads(raw)))
     except ValidationError as err:
         raise _validation_problem(err) from None
+    except ValueError as err:
+        raise ApiProblem(422, f"(body): not JSON: {err}", [ErrorItem(message="not JSON")]) from None
     if len(req.contacts) > svc.config.max_json_contacts:
         raise ApiProblem(413, f"contacts: over {svc.config.max_json_contacts} rows; upload a CSV")
     rows = [{k: campaign_io._cell(v) for k, v in r.items()} for r in req.contacts]

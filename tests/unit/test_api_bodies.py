@@ -54,7 +54,12 @@ def test_the_body_is_validated_off_the_loop_once() -> None:
     with TestClient(_app(ThreadedBody)) as client:
         assert client.post("/probe", json={"items": [1, 2, 3]}).json() == {"n": 3}
         bad = client.post("/probe", json={"items": [1, -1]})
+        not_json = client.post(
+            "/probe", content=b'{"items": [1,', headers={"Content-Type": "application/json"}
+        )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "items"
+    assert not_json.status_code == 422
+    assert not_json.json()["errors"][0]["message"] == "JSON decode error"
     assert ON_LOOP == [False, False]  # validated once per request, never on the loop
 
 
