@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from pydantic import ValidationError
+
 from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
@@ -38,7 +40,8 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.privacy import mask_number
+from campaigns.models import format_validation_error
+from campaigns.privacy import mask_number, mask_numbers_in
 from campaigns.state import CampaignState
 from streams import metrics
 from streams.due import DueIndex
@@ -251,7 +254,9 @@ class Shell:
             return
         body = rec.get("command")
         kind = translate.RECORD_COMMANDS.get(body[0]) if isinstance(body, tuple) else None
-        reason = " ".join(str(exc).split())[:500]
+        # The rule, not the values it was given (they may hold numbers): 'field: rule'.
+        text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        reason = mask_numbers_in("; ".join(text.splitlines()))[:500]
         ev = CommandRejected(
             self.now_for(campaign_id, self.clock()),
             campaign_id,

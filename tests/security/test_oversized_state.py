@@ -146,6 +146,7 @@ def test_a_create_past_the_definition_bounds_is_parked_and_answered() -> None:
     out = shell.handle([Inbound(_topic(catalogue.COMMANDS), 0, 5, b"limits", value)])
     rejected = _rejections(out)
     assert [(r["command_id"], r["command"]) for r in rejected] == [("create-limits", "create")]
-    assert "attempt_limits" in rejected[0]["reason"]
+    assert "rules.attempt_limits: List should have at most 20 items" in rejected[0]["reason"]
+    assert "input_value" not in rejected[0]["reason"]  # the rule, not the values
     assert [letter["offset"] for letter in _letters(out)] == [5]
     assert store.get_campaign("limits") is None
