@@ -21,6 +21,8 @@ from api.routes_campaigns import copy_definition
 from campaigns import testing
 from campaigns.models import MAX_NAME_CHARS
 from tests.integration.api_kit import definition, local_services, setup_account
+from tests.integration.dialer_kit import drop_topics
+from topics import catalogue
 from topics.translate import definition_to_record
 
 HOURS = {"mon": [{"start": "09:00", "end": "12:00"}], "sat": {"start": "10:00", "end": "14:00"}}
@@ -43,7 +45,8 @@ def test_the_copy_keeps_calling_hours_and_cuts_a_long_name() -> None:
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    svc = local_services(kafka_bootstrap, f"tdup-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"tdup-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     app = create_app(svc.config, services=svc)
     try:
         with TestClient(app) as client:
@@ -52,6 +55,7 @@ def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict
             yield client, headers
     finally:
         stop_services(svc)
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 @pytest.mark.integration
