@@ -24,15 +24,12 @@ from pathlib import Path
 from string import Template
 
 from campaignflow.config import REPO_ROOT, Settings, settings
+from campaignflow.exceptions import KafkaLocalError
 
 OPS_DIR = REPO_ROOT / "ops" / "kafka"
 MIN_JAVA = 17
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
-
-
-class KafkaLocalError(RuntimeError):
-    """A problem a person can act on (missing Java, failed download, broker died)."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +254,7 @@ def write_server_properties(layout: Layout) -> Path:
         controller_port=layout.controller_port,
         log_dirs=str(layout.log_dirs),
     )
-    layout.data.mkdir(parents=True, exist_ok=True)
+    layout.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.server_properties.write_text(text)
     return layout.server_properties
 
@@ -525,7 +522,7 @@ def write_node_properties(cluster: Cluster, node: Node) -> Path:
         controller_port=node.layout.controller_port,
         log_dirs=str(node.layout.log_dirs),
     )
-    node.layout.data.mkdir(parents=True, exist_ok=True)
+    node.layout.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     node.layout.server_properties.write_text(text)
     return node.layout.server_properties
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import phonenumbers
 
+from campaigns.exceptions import ContactsFileError, UnterminatedQuote
 from campaigns.models import check_timezone
 from campaigns.privacy import mask_number
 
@@ -33,14 +34,13 @@ MAX_ROW_CHARS = 100_000
 MAX_CONTACT_ID_CHARS = 128
 MAX_ALTERNATE_N = 99  # phone_number_2 .. phone_number_99
 MAX_COLUMN_CHARS = 256
+# Columns of a list: phone_number, its 98 alternates and a few variables each, overridden
+# per alternate, fit with room to spare; a row's work and its rejection grow with it.
+MAX_COLUMNS = 1_000
 SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
 SUFFIXED = re.compile(r"^(.+)_(\d+)$")
-
-
-class ContactsFileError(ValueError):
-    """The file as a whole cannot be read: nothing of it may be used."""
 
 
 @dataclass(slots=True)
@@ -105,6 +105,10 @@ class ContactLayout:
         if not any(cols):
             raise ContactsFileError(f"{source}: the header row is empty")
         seen: set[str] = set()
+        if len(cols) > MAX_COLUMNS:
+            raise ContactsFileError(
+                f"{source}: row 0 (header): {len(cols)} columns (the limit is {MAX_COLUMNS})"
+            )
         if sum(len(c) for c in cols) > MAX_ROW_CHARS:
             raise ContactsFileError(
                 f"{source}: row 0 (header): over the limit of {MAX_ROW_CHARS} characters"
@@ -254,8 +258,10 @@ def build_contact(
 
 
 def row_values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
-    """A row's cells by column (missing ones empty): what a rejection reports."""
-    return {c: (cells[i] if i < len(cells) else "") for i, c in enumerate(cols)}
+    """A row's non-empty cells by column (read them with `.get(column, "")`): what a
+    rejection reports. Empty ones are left out so that a short line under a wide header
+    does not weigh a full row."""
+    return {c: v for c, v in zip(cols, cells, strict=False) if v}
 
 
 class Deduper:
@@ -315,10 +321,6 @@ class Deduper:
             self._ids.add(contact_id)
         self._primaries.add(phone_number)
         return None
-
-
-class UnterminatedQuote(ContactsFileError):
-    """The text ends inside a quoted cell (at the end of a file: the file is broken)."""
 
 
 def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int, list[str]]]:

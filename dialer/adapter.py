@@ -33,10 +33,6 @@ InboundSink = Callable[[Inbound], None]
 OrphanSink = Callable[[str, str, Outcome], None]
 
 
-class UnknownCall(LookupError):
-    """An outcome for a call id this dialer never placed (a webhook callback answers 404)."""
-
-
 def no_handoff() -> None:
     """The default hand-off callback: nothing to do."""
 

@@ -44,7 +44,6 @@ from dialer.adapter import (
     UNKNOWN,
     Adapter,
     Lookup,
-    UnknownCall,
     instant_placer,
     lookup_of,
 )
@@ -60,6 +59,7 @@ from dialer.calls import (
     outcome_record,
     split_call_id,
 )
+from dialer.exceptions import UnknownCall
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter

@@ -16,13 +16,11 @@ import secrets
 import stat
 from pathlib import Path
 
+from sinks.exceptions import TokenFileError
+
 TOKEN_FILE = "sink.token"
 TOKEN_BYTES = 32  # of randomness; the file holds it URL-safe base64 encoded
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-class TokenFileError(RuntimeError):
-    """The token file is missing, unreadable, empty or readable by others."""
 
 
 def token_path(home: Path) -> Path:
@@ -59,7 +57,7 @@ def read_token(path: Path) -> str:
 def ensure_token(path: Path) -> str:
     """The token of `path`, written first (mode 0600, new random token) when there is none."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:

@@ -14,9 +14,7 @@ from urllib.parse import urlparse, urlunparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-
-class ClickHouseUnavailable(RuntimeError):
-    """ClickHouse cannot be reached or opened (server down, embedded directory locked)."""
+from sinks.exceptions import ClickHouseUnavailable
 
 
 def default_dsn(home: Path) -> str:
@@ -55,7 +53,7 @@ def open_client(dsn: str, *, readonly: bool = False, **kwargs: Any) -> Client:
     """
     path = embedded_path(dsn)
     if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     client_settings: dict[str, Any] = dict(kwargs.pop("settings", {}) or {})
     if readonly:
         client_settings["readonly"] = 1

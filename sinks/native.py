@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinks.batch import NativeSource
+from sinks.exceptions import NativeUnsupported
 from sinks.rows import ATTEMPTS, COLUMN_TYPES, COLUMNS, OUTCOMES, value_range
 from topics import schemas
 from topics.avrobytes import bytes_field, long_bytes
@@ -58,10 +59,6 @@ _EXPRESSIONS: dict[str, dict[str, str]] = {
 # goes the Python way, where it is parked (`sinks.rows`).
 _REQUIRED: dict[str, tuple[str, ...]] = {OUTCOMES: ("account_id",)}
 _SOURCES: dict[str, dict[str, str]] = {ATTEMPTS: {"to_number": "to", "caller_id": "from"}}
-
-
-class NativeUnsupported(ValueError):
-    """A schema field this module cannot describe to ClickHouse (a schema change to handle)."""
 
 
 def _quote(text: str) -> str:

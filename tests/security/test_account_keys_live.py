@@ -14,7 +14,6 @@ issue 22 item 1): two accounts, the real broker, worker, simulated dialer, sink 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ from confluent_kafka import Producer
 from campaigns import testing
 from campaigns.events import Command, CommandKind
 from streams.partitioner import partition_of
-from tests.helpers import contact
+from tests.helpers import contact, wait_until
 from tests.integration.api_kit import definition as api_definition
 from tests.integration.api_kit import setup_account
 from tests.integration.dialer_kit import read_all
@@ -63,16 +62,9 @@ def _upload(stack: Stack, headers: dict[str, str], cid: str, numbers: list[str])
     )
 
 
-def _until(pred: Callable[[], Any], what: str, timeout: float = 300) -> Any:
-    """Wait on progress, with a generous bound for a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
+def _until(pred: Callable[[], Any], what: str) -> Any:
+    """Wait on progress (tests.helpers.wait_until: a generous window, no fixed deadline)."""
+    return wait_until(pred, what, poll_seconds=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +124,7 @@ def test_two_accounts_each_have_their_own_spring_end_to_end(
     for headers in accounts.values():
         assert start(stack, headers, "spring").status_code == 200
     for headers in accounts.values():
-        wait_campaign(stack, headers, "spring", lambda c: c["status"] == "completed", 600)
+        wait_campaign(stack, headers, "spring", lambda c: c["status"] == "completed")
     for name, headers in accounts.items():
         calls = all_pages(stack, headers, "/v1/campaigns/spring/calls")
         assert calls and {c["to_last4"] for c in calls} <= {x[-4:] for x in NUMBERS[name]}
@@ -209,7 +201,7 @@ def test_records_without_an_account_are_parked_and_change_nothing(
     _until(parked, "the two records without an account on the dead-letter topic")
     # the engine went on: the campaign starts, as a draft does, and calls its own two only
     assert start(stack, acme, cid).status_code == 200
-    body = wait_campaign(stack, acme, cid, lambda c: c["status"] == "completed", 600)
+    body = wait_campaign(stack, acme, cid, lambda c: c["status"] == "completed")
     assert body["counters"]["contacts_total"] == 2
     calls = all_pages(stack, acme, f"/v1/campaigns/{cid}/calls")
     assert {c["contact_id"] for c in calls} == {"c1", "c2"}
