@@ -273,7 +273,9 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
 def test_a_callback_replayed_within_the_window_is_refused() -> None:
     """Issue 21 item 16: the same signed callback again is a 409 and publishes nothing."""
     body = outcome_body("camp/c1/1")
-    inbound = json.dumps({"call_id": "i1", "agent_id": "a", "kind": "started"}).encode()
+    inbound = json.dumps(
+        {"call_id": "i1", "agent_id": "a", "kind": "started", "account_id": "acme"}
+    ).encode()
     taken_inbound: list[Any] = []
 
     async def scenario(adapter: WebhookAdapter, url: str) -> None:
@@ -301,7 +303,7 @@ def test_a_refused_callback_is_not_remembered() -> None:
     """Only accepted callbacks count as seen: a 404 sent again is a 404, not a 409."""
     body = outcome_body("victim/c9/1")
 
-    def unknown(call_id: str, outcome: Outcome) -> None:
+    def unknown(account_id: str, call_id: str, outcome: Outcome) -> None:
         raise UnknownCall(call_id)
 
     async def scenario(adapter: WebhookAdapter, url: str) -> None:
