@@ -264,9 +264,9 @@ class Shell:
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(campaign_id, now_us)
+                events = self.engine.step_campaign(campaign_id, now_us)
             else:
-                events = self.engine.step(
+                events = self.engine.step_campaign(
                     campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
         except Exception as exc:  # an engine bug must not stop the partition

@@ -42,6 +42,9 @@ DEFINITION: dict[str, Any] = {
         "holidays": None,
         "attempt_limits": [],
         "compliance": [],
+        "priority": 5,  # SPEC 8 and 9 fields at their defaults: older versions read the same
+        "ends_at": None,
+        "max_callbacks": 1,
     },
 }
 

@@ -28,7 +28,7 @@ from campaigns.events import (
 )
 from campaigns.models import CampaignDefinition, Strategy, Window, window_list
 from campaigns.state import CampaignState
-from campaigns.windows import from_datetime
+from campaigns.windows import from_datetime, iso
 
 Record = dict[str, Any]
 
@@ -113,10 +113,15 @@ def definition_to_record(d: CampaignDefinition) -> Record:
                     "scope": x.scope.value,
                     "max_calls": x.max_calls,
                     "period_hours": float(x.period_hours),
+                    "across": x.across.value,
                 }
                 for x in r.attempt_limits
             ],
             "compliance": [p.value for p in r.compliance],
+            # SPEC 8 and 9 (CampaignDefinition v3).
+            "priority": r.priority,
+            "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
+            "max_callbacks": r.max_callbacks,
         },
     }
 
@@ -148,6 +153,10 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
         rules.pop("calling_window", None)
     if rules.get("holidays") is None:
         rules.pop("holidays", None)
+    if rules.get("ends_at") is None:
+        rules.pop("ends_at", None)
+    else:  # milliseconds (or the codec's datetime) back to an ISO instant
+        rules["ends_at"] = iso(us(rules["ends_at"]))
     data["rules"] = rules
     if data.get("description") is None:
         data.pop("description", None)

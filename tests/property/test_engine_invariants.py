@@ -298,6 +298,12 @@ class CopyingStore:
     def get_definition(self, campaign_id: str) -> Any:
         return self._get("D", campaign_id, "", records.load_definition)
 
+    def get_account(self, account_id: str) -> Any:
+        return self._get("A", account_id, "", records.load_account)
+
+    def put_account(self, state: Any) -> None:
+        self.rows[("A", state.account_id, "")] = records.dump_account(state)
+
     def put_definition(self, definition: CampaignDefinition) -> None:
         self.rows[("D", definition.campaign_id, "")] = records.dump_definition(definition)
 

@@ -537,12 +537,14 @@ def test_returned_contacts_kept_by_an_older_version_are_still_called_in_row_orde
     d = definition(concurrent_calls=5)
     t0 = at(2026, 12, 1, 12, 0)
     contacts = [person(i, f"+1212555{i:04d}") for i in range(4)]
-    engine.step("c1", t0, contacts=contacts, commands=[Command("k", CommandKind.create, d, 4)])
+    engine.step_campaign(
+        "c1", t0, contacts=contacts, commands=[Command("k", CommandKind.create, d, 4)]
+    )
     camp = store.get_campaign("c1")
     assert camp is not None
     camp.cursor = 3  # rows 0-2 were passed over; 2 and 0 came back, as an older engine kept them
     store.put_queue("c1", queues.QueueName.OLD_RETURNED, [(0,), (2,)])
-    out = engine.step("c1", t0, commands=[Command("s", CommandKind.start)])
+    out = engine.step_campaign("c1", t0, commands=[Command("s", CommandKind.start)])
     called = [e.contact_id for e in out if isinstance(e, CallCreated)]
     assert called == ["k0", "k2", "k3"]
     assert store.get_queue("c1", queues.QueueName.OLD_RETURNED) == []
