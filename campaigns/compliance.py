@@ -84,6 +84,17 @@ def release_at(times: tuple[int, ...], limit: NumberLimit, now_us: int) -> int |
     return times[start + counted - limit.max_calls] + limit.period_us
 
 
+def _limited(
+    limits: tuple[NumberLimit, ...], times_of: Callable[[], tuple[int, ...]], now_us: int
+) -> int | None:
+    """When every limit of the list lets a call go again (None: they all let it go now)."""
+    if not limits:
+        return None
+    times = times_of()
+    frees = [free for limit in limits if (free := release_at(times, limit, now_us)) is not None]
+    return max(frees) if frees else None
+
+
 def _first_after(times: tuple[int, ...], floor: int) -> int:
     """Index of the first time > floor (times oldest first)."""
     i = 0
@@ -280,7 +291,6 @@ class Gate:
             zones = contact_zones(self.definition, contact, to)
             if not self._zones_open(zones, self.local_spans, now_us):
                 reason = LOCAL_TIME
-        number_times: tuple[int, ...] | None = None
         account_times: tuple[int, ...] | None = None
         for name in self.preset_names:
             rule = rule_for(name, to)
@@ -302,29 +312,15 @@ class Gate:
                     not_before = max(not_before, free)
             if blocked and reason is None:
                 reason = rule.reason
-        if self.number_limits:
-            if number_times is None:
-                number_times = recent(NUMBER_KEY + to)
-            for limit in self.number_limits:
-                free = release_at(number_times, limit, now_us)
-                if free is not None:
-                    not_before = max(not_before, free)
-                    reason = reason or ATTEMPT_LIMIT
-        if self.account_limits:
-            if account_times is None:
-                account_times = account_recent(NUMBER_KEY + to)
-            for limit in self.account_limits:
-                free = release_at(account_times, limit, now_us)
-                if free is not None:
-                    not_before = max(not_before, free)
-                    reason = reason or ATTEMPT_LIMIT
-        if self.contact_limits:
-            contact_times = recent(CONTACT_KEY + contact.contact_id)
-            for limit in self.contact_limits:
-                free = release_at(contact_times, limit, now_us)
-                if free is not None:
-                    not_before = max(not_before, free)
-                    reason = reason or ATTEMPT_LIMIT
+        for limits, times_of in (
+            (self.number_limits, lambda: recent(NUMBER_KEY + to)),
+            (self.account_limits, lambda: account_times or account_recent(NUMBER_KEY + to)),
+            (self.contact_limits, lambda: recent(CONTACT_KEY + contact.contact_id)),
+        ):
+            free = _limited(limits, times_of, now_us)
+            if free is not None:
+                not_before = max(not_before, free)
+                reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
         return Hold(reason, self._wake(self._windows(contact, to), not_before, now_us))

@@ -342,29 +342,7 @@ class Driver:
             events = self.step(now_us, first, due, outcomes, calls)
             first = False
             for ev in events:
-                if type(ev) is CallCreated:
-                    plan = by_id[ev.campaign_id].dialer.outcome_for(ev.contact_id, ev.attempt)
-                    if plan.status != NO_OUTCOME:
-                        ends = ev.at_us + max(plan.duration_us, 1000)  # SPEC 9: 0 s is 1 ms
-                        item = (
-                            ends,
-                            created,
-                            ev.call_id,
-                            plan.status,
-                            plan.opt_out,
-                            plan.callback_at_us,
-                        )
-                        heapq.heappush(pending, item)
-                    created += 1
-                elif type(ev) is OutcomeRecorded:
-                    if ev.applied and ev.campaign_id in by_id:
-                        by_id[ev.campaign_id].calls[ev.status] += 1
-                elif type(ev) is StatusChanged and ev.campaign_id in by_id:
-                    run = by_id[ev.campaign_id]
-                    if ev.status in FINAL_CAMPAIGN:
-                        run.finished_us, run.final = ev.at_us, True
-                    elif ev.status is CampaignStatus.running and run.started_us is None:
-                        run.started_us = ev.at_us
+                created = self.track(ev, by_id, pending, created)
             yield from events
             self.now_us = now_us
             if all(run.final for run in self.runs):
@@ -378,6 +356,29 @@ class Driver:
             if not nexts or (self.until_us is not None and min(nexts) > self.until_us):
                 break
             now_us = max(min(nexts), now_us + 1)
+
+    @staticmethod
+    def track(
+        ev: Event, by_id: dict[str, CampaignRun], pending: list[Pending], created: int
+    ) -> int:
+        """Note what an event means for the run: a call's outcome to come, counts, the end."""
+        if type(ev) is CallCreated:
+            plan = by_id[ev.campaign_id].dialer.outcome_for(ev.contact_id, ev.attempt)
+            if plan.status != NO_OUTCOME:
+                ends = ev.at_us + max(plan.duration_us, 1000)  # SPEC 9: 0 s is 1 ms
+                item = (ends, created, ev.call_id, plan.status, plan.opt_out, plan.callback_at_us)
+                heapq.heappush(pending, item)
+            return created + 1
+        if type(ev) is OutcomeRecorded:
+            if ev.applied and ev.campaign_id in by_id:
+                by_id[ev.campaign_id].calls[ev.status] += 1
+        elif type(ev) is StatusChanged and ev.campaign_id in by_id:
+            run = by_id[ev.campaign_id]
+            if ev.status in FINAL_CAMPAIGN:
+                run.finished_us, run.final = ev.at_us, True
+            elif ev.status is CampaignStatus.running and run.started_us is None:
+                run.started_us = ev.at_us
+        return created
 
     def step(
         self,
