@@ -213,10 +213,6 @@ class _AccountStep:
         self.wakes = engine.wakes(account)
         for campaign_id in self.wakes.pop_due(now_us):
             self.load(campaign_id)
-        lines = account.lines
-        if account.blocked and (lines is None or account.busy() < lines):
-            for campaign_id in account.blocked:
-                self.load(campaign_id)
 
     def load(self, campaign_id: str) -> CampaignStep:
         found = self.steps.get(campaign_id)
@@ -322,6 +318,10 @@ class _AccountStep:
         account = self.account
         lines = account.lines
         busy = account.busy()
+        if account.blocked and (lines is None or busy < lines):
+            for campaign_id in account.blocked:  # waiting for a line, and one is free
+                if campaign_id not in self.steps:
+                    self.load(campaign_id).wake_parked()
         blocked: set[str] = set()
         heap: list[tuple[int, int, str]] = []
         for campaign_id in sorted(self.steps):

@@ -282,6 +282,7 @@ class Driver:
     store_factory: Callable[[], Store] = MemoryStore
     engine: Engine = field(init=False, repr=False)
     now_us: int = field(init=False, repr=False, default=0)
+    open_runs: int = field(init=False, repr=False, default=0)  # campaigns not final yet
 
     def lines(self, summary: bool, with_campaign: bool) -> Iterator[dict[str, Any]]:
         """Every event as a line, rejected rows first; then the summaries, by campaign id."""
@@ -312,54 +313,62 @@ class Driver:
         """Drive the engine from `start_us` until every campaign is final, `until_us`, or
         nothing is left."""
         self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
+        self.open_runs = len(self.runs)
         by_id = {run.campaign_id: run for run in self.runs}
-        commands = {
-            run.campaign_id: sorted(
+        scripted = [
+            (at, i, n, run.campaign_id, cmd)
+            for i, run in enumerate(self.runs)
+            for n, (at, cmd) in enumerate(
                 run.commands
                 if run.commands is not None
-                else [(self.start_us, Command("start", CommandKind.start))],
-                key=lambda c: c[0],  # stable: file order within an instant
+                else [(self.start_us, Command("start", CommandKind.start))]
             )
-            for run in self.runs
-        }
+        ]
+        scripted.sort(key=lambda c: c[:3])  # by time, then file order per campaign
         for run in self.runs:
             run.calls, run.finished_us, run.started_us, run.final = Counter(), None, None, False
             run.accepted = len(run.contacts) if isinstance(run.contacts, Sized) else 0
         pending: list[Pending] = []
-        inbound = list(self.inbound)
-        created = 0
+        inbound = self.inbound
+        created = ci = ii = 0
         self.now_us = now_us = self.start_us
         first = True
         while True:
-            due = {cid: [k for at, k in cs if at <= now_us] for cid, cs in commands.items()}
-            commands = {cid: [c for c in cs if c[0] > now_us] for cid, cs in commands.items()}
+            due: dict[str, list[Command]] = (
+                {run.campaign_id: [] for run in self.runs} if first else {}
+            )
+            while ci < len(scripted) and scripted[ci][0] <= now_us:
+                due.setdefault(scripted[ci][3], []).append(scripted[ci][4])
+                ci += 1
             outcomes: list[Outcome] = []
             while pending and pending[0][0] <= now_us:
                 _, _, call_id, status, opt_out, callback = heapq.heappop(pending)
                 outcomes.append(Outcome(call_id, status, opt_out, callback))
-            calls = [call for at, call in inbound if at <= now_us]
-            inbound = [(at, call) for at, call in inbound if at > now_us]
+            calls: list[InboundCall] = []
+            while ii < len(inbound) and inbound[ii][0] <= now_us:
+                calls.append(inbound[ii][1])
+                ii += 1
             events = self.step(now_us, first, due, outcomes, calls)
             first = False
             for ev in events:
                 created = self.track(ev, by_id, pending, created)
             yield from events
             self.now_us = now_us
-            if all(run.final for run in self.runs):
+            if self.open_runs == 0:
                 break
             nexts = [t for t in (self.engine.next_wake_us(self.account_id),) if t is not None]
-            nexts += [cs[0][0] for cs in commands.values() if cs]
+            if ci < len(scripted):
+                nexts.append(scripted[ci][0])
             if pending:
                 nexts.append(pending[0][0])
-            if inbound:
-                nexts.append(inbound[0][0])
+            if ii < len(inbound):
+                nexts.append(inbound[ii][0])
             if not nexts or (self.until_us is not None and min(nexts) > self.until_us):
                 break
             now_us = max(min(nexts), now_us + 1)
 
-    @staticmethod
     def track(
-        ev: Event, by_id: dict[str, CampaignRun], pending: list[Pending], created: int
+        self, ev: Event, by_id: dict[str, CampaignRun], pending: list[Pending], created: int
     ) -> int:
         """Note what an event means for the run: a call's outcome to come, counts, the end."""
         if type(ev) is CallCreated:
@@ -374,8 +383,9 @@ class Driver:
                 by_id[ev.campaign_id].calls[ev.status] += 1
         elif type(ev) is StatusChanged and ev.campaign_id in by_id:
             run = by_id[ev.campaign_id]
-            if ev.status in FINAL_CAMPAIGN:
+            if ev.status in FINAL_CAMPAIGN and not run.final:
                 run.finished_us, run.final = ev.at_us, True
+                self.open_runs -= 1
             elif ev.status is CampaignStatus.running and run.started_us is None:
                 run.started_us = ev.at_us
         return created
@@ -411,7 +421,9 @@ class Driver:
             account,
             now_us,
             contacts={run.campaign_id: run.counted() for run in self.runs},
-            commands={run.campaign_id: run.create_then(due[run.campaign_id]) for run in self.runs},
+            commands={
+                run.campaign_id: run.create_then(due.get(run.campaign_id, [])) for run in self.runs
+            },
             outcomes=outcomes,
             inbound=inbound,
             settings=self.settings,
