@@ -54,7 +54,12 @@ def run(campaigns: int, total: int, lines: int) -> dict[str, float]:
     started = time.perf_counter()
     calls = sum(1 for ev in driver.events() if type(ev) is CallCreated)
     seconds = time.perf_counter() - started
-    return {"campaigns": campaigns, "seconds": seconds, "calls": calls, "us_per_call": seconds / calls * 1e6}
+    return {
+        "campaigns": campaigns,
+        "seconds": seconds,
+        "calls": calls,
+        "us_per_call": seconds / calls * 1e6,
+    }
 
 
 def main() -> None:

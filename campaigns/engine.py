@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from campaigns.compliance import Gate
 from campaigns.contacts import Contact
@@ -58,6 +58,14 @@ __all__ = [
 ]
 
 _NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+class Rank(NamedTuple):
+    """A campaign's place in the account round: higher priority, fewer in flight, smaller id."""
+
+    neg_priority: int
+    in_flight: int
+    campaign_id: str
 
 
 class WakeIndex:
@@ -311,31 +319,39 @@ class _AccountStep:
         """SPEC 8's account round: the ready campaign of highest priority, then fewest calls
         in flight, then smallest id, creates its next call, until none is ready.
 
-        Every campaign that passes the tests before the last looks for its next call once,
-        in campaign id order (its suppressions happen then); after that only the campaign
-        that called looks again, and the others' kept calls wait in a heap, so a call costs
-        O(log n) in the account's campaigns, not a scan of them."""
+        The campaigns stepped now look for their next call once, in campaign id order (their
+        suppressions happen then); after that only the campaign that called looks again, and
+        the others' next calls wait in a heap by rank. Campaigns left waiting for a line in
+        earlier rounds wait in the account's own heap by rank and are looked at only when a
+        line is free and they could be the next to call, so a call costs O(log n) in the
+        account's campaigns, not a scan of them."""
         account = self.account
         lines = account.lines
         busy = account.busy()
-        if account.blocked and (lines is None or busy < lines):
-            for campaign_id in account.blocked:  # waiting for a line, and one is free
-                if campaign_id not in self.steps:
-                    self.load(campaign_id).wake_parked()
-        blocked: set[str] = set()
-        heap: list[tuple[int, int, str]] = []
+        blocked: dict[str, Rank] = {}
+        heap: list[Rank] = []
         for campaign_id in sorted(self.steps):
             step = self.steps[campaign_id]
-            if self.foreign(step):
-                continue
-            if self.consider(step, busy, lines, blocked):
+            if not self.foreign(step) and self.consider(step, busy, lines, blocked):
                 heap.append(self.rank(step))
         heapq.heapify(heap)
-        while heap:
-            step = self.steps[heapq.heappop(heap)[2]]
+        while True:
+            waiting = self.first_waiting()
+            if waiting is not None and (lines is None or busy < lines):
+                if not heap or waiting < heap[0]:
+                    heapq.heappop(account.blocked)
+                    del account.waiting[waiting.campaign_id]
+                    step = self.load(waiting.campaign_id)
+                    step.wake_parked()
+                    if self.consider(step, busy, lines, blocked):
+                        heapq.heappush(heap, self.rank(step))
+                    continue
+            if not heap:
+                break
+            step = self.steps[heapq.heappop(heap).campaign_id]
             state = step.readiness(busy, lines)
             if state == NO_LINE:
-                blocked.add(step.campaign_id)
+                blocked[step.campaign_id] = self.rank(step)
                 continue
             if state != READY or step.still_callable() is None:
                 continue
@@ -345,21 +361,49 @@ class _AccountStep:
                 heapq.heappush(heap, self.rank(step))
         for step in self.steps.values():
             step.put_back()
-        account.blocked = sorted(blocked)
+        self.keep_waiting(blocked)
 
-    @staticmethod
-    def consider(step: CampaignStep, busy: int, lines: int | None, blocked: set[str]) -> bool:
+    def first_waiting(self) -> Rank | None:
+        """The best-ranked campaign left waiting for a line in an earlier round (stale
+        entries, of campaigns stepped since, are dropped on the way)."""
+        account = self.account
+        heap, current = account.blocked, account.waiting
+        while heap:
+            p, n, c = heap[0]
+            entry = Rank(int(p), int(n), str(c))
+            if entry.campaign_id not in self.steps and current.get(entry.campaign_id) == heap[0]:
+                return entry
+            heapq.heappop(heap)
+        return None
+
+    def keep_waiting(self, blocked: dict[str, Rank]) -> None:
+        """The account's heap of campaigns waiting for a line, with this step's campaigns'
+        entries made current (an entry not current is stale and skipped)."""
+        account = self.account
+        for campaign_id in self.steps:
+            account.waiting.pop(campaign_id, None)
+        for campaign_id, rank in blocked.items():
+            entry: list[int | str] = list(rank)
+            account.waiting[campaign_id] = entry
+            heapq.heappush(account.blocked, entry)
+        if len(account.blocked) > 2 * len(account.waiting) + 64:
+            account.blocked = sorted(account.waiting.values())
+
+    @classmethod
+    def consider(
+        cls, step: CampaignStep, busy: int, lines: int | None, blocked: dict[str, Rank]
+    ) -> bool:
         """Whether the campaign is ready (and has found its next call)."""
         state = step.readiness(busy, lines)
         if state == NO_LINE:
-            blocked.add(step.campaign_id)
+            blocked[step.campaign_id] = cls.rank(step)
             return False
         return state == READY and step.find_next() is not None
 
     @staticmethod
-    def rank(step: CampaignStep) -> tuple[int, int, str]:
+    def rank(step: CampaignStep) -> Rank:
         assert step.definition is not None
-        return (-step.definition.rules.priority, step.camp.in_flight, step.campaign_id)
+        return Rank(-step.definition.rules.priority, step.camp.in_flight, step.campaign_id)
 
     def finish(self) -> None:
         """Write back what changed; note when each campaign, and the account, next need a step."""
@@ -374,7 +418,7 @@ class _AccountStep:
                 self.wakes.set(campaign_id, camp.next_wake_us)
         account = self.account
         wake = self.wakes.first()
-        if account.blocked and account.inbound:
+        if account.waiting and account.inbound:
             cut = min(account.inbound.values())
             wake = cut if wake is None else min(wake, cut)
         account.next_wake_us = wake

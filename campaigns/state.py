@@ -122,7 +122,10 @@ class AccountState:
     calls: int = 0  # calls created across campaigns; a call's creation order
     in_flight: int = 0  # outbound calls of every campaign with no outcome or timeout yet
     inbound: dict[str, int] = field(default_factory=dict)  # inbound call id -> its cut-off
-    blocked: list[str] = field(default_factory=list)  # campaigns left waiting for a line
+    # Campaigns left waiting for a line: a heap of [-priority, in flight, campaign id], and
+    # each one's current entry (the heap's other entries for it are stale).
+    blocked: list[list[int | str]] = field(default_factory=list)
+    waiting: dict[str, list[int | str]] = field(default_factory=dict)
     # The across-account call log keeps every call this long and this many per number.
     log_period_us: int = 0
     log_calls: int = 0

@@ -63,6 +63,16 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
+_QUEUES = {
+    "retries": (True, queues.QueueName.RETRY),
+    "deadlines": (True, queues.QueueName.DEADLINE),
+    "expiries": (True, queues.QueueName.EXPIRY),
+    "account_expiries": (True, queues.QueueName.ACCOUNT_EXPIRY),
+    "parked": (False, queues.QueueName.PARKED),
+    "callbacks": (False, queues.QueueName.CALLBACK),
+}
+
+
 class StepBase:
     """The work of one instant on one campaign of the account being stepped."""
 
@@ -85,14 +95,26 @@ class StepBase:
         self.now_us = now_us
         self.out = out
         self.definition = definition
-        self.retries = FifoQueue(self.store, camp, queues.QueueName.RETRY)
-        self.deadlines = FifoQueue(self.store, camp, queues.QueueName.DEADLINE)
-        self.parked = TimeQueue(self.store, camp, queues.QueueName.PARKED)
-        self.expiries = FifoQueue(self.store, camp, queues.QueueName.EXPIRY)
-        self.account_expiries = FifoQueue(self.store, camp, queues.QueueName.ACCOUNT_EXPIRY)
-        self.callbacks = TimeQueue(self.store, camp, queues.QueueName.CALLBACK)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
+
+    # The campaign's queues, made when first used (`__getattr__`): a step touches few of
+    # them, and an account step may touch many campaigns.
+    retries: FifoQueue
+    deadlines: FifoQueue
+    expiries: FifoQueue
+    account_expiries: FifoQueue
+    parked: TimeQueue
+    callbacks: TimeQueue
+
+    def __getattr__(self, name: str) -> FifoQueue | TimeQueue:
+        kind = _QUEUES.get(name)
+        if kind is None:
+            raise AttributeError(name)
+        fifo, queue_name = kind
+        made = (FifoQueue if fifo else TimeQueue)(self.store, self.camp, queue_name)
+        setattr(self, name, made)
+        return made
 
     def contact(self, seq: int) -> ContactState | None:
         """One object per contact for the whole step, whatever the store hands out."""
@@ -156,5 +178,7 @@ class StepBase:
 
     def flush(self) -> None:
         """Write the queues' open groups; once, at the end of the account step."""
-        for q in (self.retries, self.deadlines, self.expiries, self.account_expiries):
-            q.flush()
+        made = self.__dict__
+        for name in ("retries", "deadlines", "expiries", "account_expiries"):
+            if name in made:
+                made[name].flush()

@@ -41,6 +41,7 @@ class NextCall:
 
 class CampaignStep(Outcomes):
     pending: NextCall | None = None  # found by find_next, not made yet
+    callable_now: bool | None = None  # SPEC 5/7/9: the campaign's own hours allow a call now
     # ---- parked contacts -----------------------------------------------------------
 
     def returned(self) -> list[QueueEntry]:
@@ -118,7 +119,9 @@ class CampaignStep(Outcomes):
         c, d = self.camp, self.definition
         if c.status is not CampaignStatus.running or d is None:
             return NOT_READY
-        if self.past_end() or not self.window.is_open(self.now_us):
+        if self.callable_now is None:  # the instant is fixed for the whole step
+            self.callable_now = not self.past_end() and self.window.is_open(self.now_us)
+        if not self.callable_now:
             return NOT_READY
         if c.in_flight >= d.rules.outbound_limit:
             return NOT_READY
@@ -385,6 +388,8 @@ class CampaignStep(Outcomes):
                         pending_from = due if pending_from is None else min(pending_from, due)
                 if c.cursor < c.arrived or self.returned():
                     pending_from = now_us
+                if pending_from == now_us and self.window.is_open(now_us):
+                    pending_from = None  # due now: the round has seen it (or waits for a line)
                 if pending_from is not None:
                     opens = self.window.next_open(pending_from)
                     if opens is not None:
