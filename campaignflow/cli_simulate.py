@@ -525,14 +525,19 @@ def register(app: typer.Typer) -> None:
         except InputError as err:
             print(f"campaignflow simulate: {err}", file=sys.stderr)
             raise typer.Exit(2) from None
-        tune_gc()
-        out = sys.stdout
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        try:
-            for line in lines:
-                out.write(dumps(line))
-                out.write("\n")
-        except InputError as err:  # a contacts file broke while it was read (before any line)
-            print(f"campaignflow simulate: {err}", file=sys.stderr)
-            raise typer.Exit(2) from None
-        out.flush()
+        print_lines(lines)
+
+
+def print_lines(lines: Iterator[dict[str, Any]]) -> None:
+    """JSON Lines on stdout; a contacts file that breaks while read exits 2 (before any line)."""
+    tune_gc()
+    out = sys.stdout
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    try:
+        for line in lines:
+            out.write(dumps(line))
+            out.write("\n")
+    except InputError as err:
+        print(f"campaignflow simulate: {err}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    out.flush()

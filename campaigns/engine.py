@@ -337,15 +337,15 @@ class _AccountStep:
         heapq.heapify(heap)
         while True:
             waiting = self.first_waiting()
-            if waiting is not None and (lines is None or busy < lines):
-                if not heap or waiting < heap[0]:
-                    heapq.heappop(account.blocked)
-                    del account.waiting[waiting.campaign_id]
-                    step = self.load(waiting.campaign_id)
-                    step.wake_parked()
-                    if self.consider(step, busy, lines, blocked):
-                        heapq.heappush(heap, self.rank(step))
-                    continue
+            free = lines is None or busy < lines
+            if waiting is not None and free and (not heap or waiting < heap[0]):
+                heapq.heappop(account.blocked)
+                del account.waiting[waiting.campaign_id]
+                step = self.load(waiting.campaign_id)
+                step.wake_parked()
+                if self.consider(step, busy, lines, blocked):
+                    heapq.heappush(heap, self.rank(step))
+                continue
             if not heap:
                 break
             step = self.steps[heapq.heappop(heap).campaign_id]
