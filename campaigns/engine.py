@@ -218,6 +218,7 @@ class _AccountStep:
         self.now_us = now_us
         self.out = out
         self.steps: dict[str, CampaignStep] = {}
+        self.looked: set[str] = set()  # campaigns that looked for a call in this round
         self.wakes = engine.wakes(account)
         for campaign_id in self.wakes.pop_due(now_us):
             self.load(campaign_id)
@@ -328,6 +329,13 @@ class _AccountStep:
         account = self.account
         lines = account.lines
         busy = account.busy()
+        if account.unlooked and (lines is None or busy < lines):
+            # Left waiting before they ever looked: they look now, in campaign id order
+            # with the others, if a line is theirs (their suppressions happen now).
+            for campaign_id in sorted(account.unlooked):
+                if campaign_id not in self.steps:
+                    self.load(campaign_id).wake_parked()
+            account.unlooked = {}
         blocked: dict[str, Rank] = {}
         heap: list[Rank] = []
         for campaign_id in sorted(self.steps):
@@ -382,23 +390,28 @@ class _AccountStep:
         account = self.account
         for campaign_id in self.steps:
             account.waiting.pop(campaign_id, None)
+            account.unlooked.pop(campaign_id, None)
         for campaign_id, rank in blocked.items():
+            if campaign_id not in self.looked:
+                account.unlooked[campaign_id] = True
             entry: list[int | str] = list(rank)
             account.waiting[campaign_id] = entry
             heapq.heappush(account.blocked, entry)
         if len(account.blocked) > 2 * len(account.waiting) + 64:
             account.blocked = sorted(account.waiting.values())
 
-    @classmethod
     def consider(
-        cls, step: CampaignStep, busy: int, lines: int | None, blocked: dict[str, Rank]
+        self, step: CampaignStep, busy: int, lines: int | None, blocked: dict[str, Rank]
     ) -> bool:
         """Whether the campaign is ready (and has found its next call)."""
         state = step.readiness(busy, lines)
         if state == NO_LINE:
-            blocked[step.campaign_id] = cls.rank(step)
+            blocked[step.campaign_id] = self.rank(step)
             return False
-        return state == READY and step.find_next() is not None
+        if state != READY:
+            return False
+        self.looked.add(step.campaign_id)
+        return step.find_next() is not None
 
     @staticmethod
     def rank(step: CampaignStep) -> Rank:

@@ -126,6 +126,9 @@ class AccountState:
     # each one's current entry (the heap's other entries for it are stale).
     blocked: list[list[int | str]] = field(default_factory=list)
     waiting: dict[str, list[int | str]] = field(default_factory=dict)
+    # Of those, the ones that have not looked for their next call since (SPEC 8: they look,
+    # and suppress, at the first round that has a line for them).
+    unlooked: dict[str, bool] = field(default_factory=dict)  # a set, kept as a dict
     # The across-account call log keeps every call this long and this many per number.
     log_period_us: int = 0
     log_calls: int = 0

@@ -291,3 +291,20 @@ def test_a_skipped_call_ends_its_contact_whatever_retries_remain() -> None:
         )
     )
     assert finals(lines)[("a", "row-1")] == ("skipped", 1, iso(START + 1000))
+
+
+def test_a_campaign_waiting_for_a_line_looks_when_one_is_free_even_if_it_loses() -> None:
+    """SPEC 8: every campaign that passes the tests before the last looks for its next call,
+    so its do-not-call contact is suppressed then, though a higher priority takes the line."""
+    inbound = [(START, InboundCall("in-1")), (START + 5 * MIN, InboundCall("in-1", ended=True))]
+    lines = simulate(
+        camp("a", [contact(1), contact(2)], default=LONG, priority=9),
+        camp("b", [contact(1), contact(2)], default=LONG, priority=1),
+        lines=1,
+        inbound=inbound,
+        dnc=frozenset({contact(1).phone_number}),
+    )
+    assert creates(lines, START) == []
+    assert finals(lines)[("b", "row-1")] == ("suppressed", 0, iso(START + 5 * MIN))
+    assert finals(lines)[("a", "row-1")][0] == "suppressed"
+    assert [c["campaign_id"] for c in creates(lines, START + 5 * MIN)] == ["a"]
