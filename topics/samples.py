@@ -115,6 +115,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "hangup_cause": "NORMAL_CLEARING",
         "dialer_id": "dialer-1",
         "opt_out": False,
+        "callback_at": None,  # SPEC 9; older versions read the same
     },
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",

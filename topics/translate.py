@@ -285,8 +285,15 @@ def batch_to_record(
 
 
 def outcome_from_record(rec: Record) -> Outcome:
-    """Records written before `opt_out` existed decode with it false."""
-    return Outcome(rec["call_id"], rec["status"], bool(rec.get("opt_out", False)))
+    """Records written before `opt_out` existed decode with it false; `callback_at` (SPEC 9)
+    is None when absent."""
+    callback = rec.get("callback_at")
+    return Outcome(
+        rec["call_id"],
+        rec["status"],
+        bool(rec.get("opt_out", False)),
+        None if callback is None else us(callback),
+    )
 
 
 def outcome_campaign(rec: Record) -> str | None:
@@ -333,6 +340,7 @@ def timeout_to_record(ev: OutcomeRecorded) -> Record:
         "hangup_cause": "no outcome before max_call_minutes",
         "dialer_id": "engine",
         "opt_out": False,
+        "callback_at": None,
     }
 
 
