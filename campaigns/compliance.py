@@ -341,14 +341,22 @@ class Preview:
     """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
 
     Counted as callable or by the first rule that blocks it: dnc, window, local_time,
-    preset:<name>, attempt_limit (no call has been made when a campaign starts). Fed
-    one contact at a time, so a million-row list is never held.
+    preset:<name>, attempt_limit (the campaign has made no call when it starts; the
+    account's calls before then count for presets and `across: account` limits, SPEC 8:
+    `account_recent`). Fed one contact at a time, so a million-row list is never held.
     """
 
-    def __init__(self, definition: CampaignDefinition, at_us: int, directory: Directory) -> None:
+    def __init__(
+        self,
+        definition: CampaignDefinition,
+        at_us: int,
+        directory: Directory,
+        account_recent: RecentCalls = no_calls,
+    ) -> None:
         self.definition = definition
         self.at_us = at_us
         self.directory = directory
+        self.account_recent = account_recent
         self.gate = Gate(definition)
         self.counts = dict.fromkeys(self.gate.reasons(), 0)
         self.open_now = self.gate.schedule.is_open(at_us)
@@ -361,17 +369,25 @@ class Preview:
         else:
             dial = choose_destination(self.definition, contact, 1, self.directory)
             gate = self.gate
-            hold = gate.check(contact, dial.to, self.at_us, no_calls) if gate.active else None
+            hold = (
+                gate.check(contact, dial.to, self.at_us, no_calls, self.account_recent)
+                if gate.active
+                else None
+            )
             reason = CALLABLE if hold is None else hold.reason
         self.counts[reason] += 1
         return reason
 
 
 def preview(
-    definition: CampaignDefinition, contacts: Iterable[Contact], at_us: int, directory: Directory
+    definition: CampaignDefinition,
+    contacts: Iterable[Contact],
+    at_us: int,
+    directory: Directory,
+    account_recent: RecentCalls = no_calls,
 ) -> dict[str, int]:
     """The launch preview of a whole list (see Preview)."""
-    counter = Preview(definition, at_us, directory)
+    counter = Preview(definition, at_us, directory, account_recent)
     for contact in contacts:
         counter.add(contact)
     return counter.counts

@@ -36,7 +36,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.models import CALL_STATUSES, AccountSettings, CampaignDefinition
-from campaigns.store import MemoryStore, StaticDirectory, Store
+from campaigns.store import MemoryStore, StaticDirectory, Store, account_scope
 from campaigns.windows import US, iso
 
 NO_OUTCOME = "none"
@@ -438,6 +438,15 @@ class Driver:
             if state is not None:
                 yield state.contact
 
+    def calls_before(self, at_us: int) -> Callable[[str], tuple[int, ...]]:
+        """The account's call log as it stood before `at_us` (the launch preview's, SPEC 8)."""
+        store, scope = self.engine.store, account_scope(self.account_id)
+
+        def recent(key: str) -> tuple[int, ...]:
+            return tuple(t for t in store.get_recent(scope, key) if t < at_us)
+
+        return recent
+
     def summary(self, run: CampaignRun, with_campaign: bool = False) -> dict[str, Any]:
         """The forecast line: when the campaign finished, contacts by final status, calls by outcome."""
         camp = self.engine.store.get_campaign(run.campaign_id)
@@ -462,6 +471,7 @@ class Driver:
                     self._stored_contacts(run),
                     run.started_us,
                     StaticDirectory(set(self.dnc)),
+                    self.calls_before(run.started_us),
                 )
                 if run.started_us is not None
                 else None

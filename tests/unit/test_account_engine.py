@@ -308,3 +308,15 @@ def test_a_campaign_waiting_for_a_line_looks_when_one_is_free_even_if_it_loses()
     assert finals(lines)[("b", "row-1")] == ("suppressed", 0, iso(START + 5 * MIN))
     assert finals(lines)[("a", "row-1")][0] == "suppressed"
     assert [c["campaign_id"] for c in creates(lines, START + 5 * MIN)] == ["a"]
+
+
+def test_the_launch_preview_counts_the_accounts_earlier_calls_for_presets() -> None:
+    later = [(START + 5 * MIN, Command("k", CommandKind.start))]
+    runs = [camp(cid, [person(1, FLORIDA)], default=LONG) for cid in ("a", "b", "c")]
+    runs.append(camp("d", [person(1, FLORIDA)], commands=later, compliance=["us_tcpa"]))
+    driver = Driver(
+        "acme", sorted(runs, key=lambda r: r.campaign_id), START, until_us=START + 10 * MIN
+    )
+    lines = list(driver.lines(summary=True, with_campaign=True))
+    [d] = [x for x in lines if x["type"] == "summary" and x["campaign_id"] == "d"]
+    assert d["preview"]["preset:us_tcpa"] == 1 and d["preview"]["callable"] == 0
