@@ -228,6 +228,15 @@ class Simulation:
         assert self.driver is not None and self.last is not None
         return self.driver.summary(self.last)
 
+    @property
+    def started_us(self) -> int | None:
+        """When the last run's campaign first ran (None: it never did)."""
+        return self.last.started_us if self.last is not None else None
+
+    @property
+    def finished_us(self) -> int | None:
+        return self.last.finished_us if self.last is not None else None
+
 
 @dataclass
 class CampaignRun:
