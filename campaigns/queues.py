@@ -32,7 +32,6 @@ class QueueName(StrEnum):
     # Never-called contacts given back after being parked: (-seq,) sorted, so the next one
     # (lowest row) is last and taking it costs nothing, however many a wave of parking left.
     RETURNED = "back"
-    OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
     # A contact's outcomes that came before their call, one queue per contact (`held`):
     # (attempt, status, opt_out)
     HELD = "held:"

@@ -45,14 +45,8 @@ class CampaignStep(Outcomes):
     # ---- parked contacts -----------------------------------------------------------
 
     def returned(self) -> list[QueueEntry]:
-        """Never-called contacts given back, next last; an older version's list is moved over."""
-        entries = self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
-        old = self.store.get_queue(self.campaign_id, queues.QueueName.OLD_RETURNED)
-        if old:
-            entries = sorted([*entries, *((-e[0],) for e in old)])
-            self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
-            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, entries)
-        return entries
+        """Never-called contacts given back, next last."""
+        return self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
 
     def wake_parked(self) -> None:
         # A number listed this instant may leave an alternate out of a parked contact's

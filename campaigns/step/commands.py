@@ -167,7 +167,6 @@ class Commands(Intake):
         for q in (self.retries, self.parked, self.callbacks):
             q.drain()
         self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, [])
-        self.store.put_queue(self.campaign_id, queues.QueueName.OLD_RETURNED, [])
         self.camp.cursor = self.camp.arrived
 
     def scheduled_start(self) -> None:

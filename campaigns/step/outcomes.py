@@ -7,7 +7,6 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from campaigns import queues
-from campaigns.dialing import choose_destination
 from campaigns.events import (
     CampaignStatus,
     ContactStatus,
@@ -268,13 +267,9 @@ class Outcomes(Commands):
     def dialled_number(self, contact: ContactState, attempt: int) -> str:
         """The number a call of this contact dialled, from the positions kept per attempt."""
         c = contact.contact
-        if attempt <= len(contact.dialled):
-            position = contact.dialled[attempt - 1]
-            if position == 0:
-                return c.phone_number
+        position = contact.dialled[attempt - 1]
+        if position:
             for alt in c.alternates:
                 if alt.position == position:
                     return alt.phone_number
-        # A record written before positions were kept: work the destination out again.
-        assert self.definition is not None
-        return choose_destination(self.definition, c, attempt, self.directory).to
+        return c.phone_number
