@@ -66,14 +66,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contacts", type=int, default=50_000)
     parser.add_argument("--lines", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     tune_gc()
-    one = run(1, args.contacts, args.lines)
-    many = run(1000, args.contacts, args.lines)
-    for result in (one, many):
-        print(json.dumps(result))
+    # Alternated, best of `rounds` each: the machine is shared, a slow spell hits one run.
+    ones, manys = [], []
+    for _ in range(args.rounds):
+        ones.append(run(1, args.contacts, args.lines))
+        manys.append(run(1000, args.contacts, args.lines))
+    one = min(ones, key=lambda r: r["us_per_call"])
+    many = min(manys, key=lambda r: r["us_per_call"])
+    print(f"{'campaigns':>10} {'calls':>8} {'seconds':>8} {'us/call':>8}")
+    for r in (one, many):
+        print(
+            f"{r['campaigns']:>10,.0f} {r['calls']:>8,.0f} {r['seconds']:>8.2f} {r['us_per_call']:>8.1f}"
+        )
     ratio = many["us_per_call"] / one["us_per_call"]
-    print(json.dumps({"ratio_1000_vs_1": round(ratio, 2), "target": 2.0, "met": ratio <= 2.0}))
+    print(f"cost per call, 1,000 campaigns vs 1 on {args.lines} lines: {ratio:.2f}x (target <= 2x)")
+    report = [
+        {
+            "figure": f"account round, us per call created, 1,000 campaigns vs 1 ({args.contacts:,} contacts, {args.lines} lines)",
+            "value": round(many["us_per_call"], 1),
+            "baseline": round(one["us_per_call"], 1),
+            "ratio": round(ratio, 3),
+            "target": "<= 2x",
+        }
+    ]
+    print("BENCH " + json.dumps(report))
 
 
 if __name__ == "__main__":
