@@ -250,6 +250,13 @@ class Shell:
             account_id, call_id = rec.get("account_id"), rec.get("call_id")
             if not account_id or not call_id:
                 raise ValueError("an inbound call names its account_id and call_id")
+            self.store.partition = msg.partition
+            if self.store.get_account(str(account_id)) is None:
+                raise ValueError(f"account {account_id!r} has no campaign here: unknown account")
+            if rec.get("kind") not in ("started", "ended"):
+                raise ValueError(
+                    f"inbound call kind {rec.get('kind')!r} is neither started nor ended"
+                )
             w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
             w.sources.append(msg)
             w.inbound.append(InboundCall(str(call_id), ended=rec.get("kind") == "ended"))
