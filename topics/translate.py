@@ -26,7 +26,7 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import CampaignDefinition, Strategy, Window, window_list
+from campaigns.models import AttemptLimit, CampaignDefinition, Strategy, Window, window_list
 from campaigns.state import CampaignState
 from campaigns.windows import from_datetime, iso
 
@@ -108,21 +108,22 @@ def definition_to_record(d: CampaignDefinition) -> Record:
                 if r.holidays is not None
                 else None
             ),
-            "attempt_limits": [
-                {
-                    "scope": x.scope.value,
-                    "max_calls": x.max_calls,
-                    "period_hours": float(x.period_hours),
-                    "across": x.across.value,
-                }
-                for x in r.attempt_limits
-            ],
+            "attempt_limits": [_limit_record(x) for x in r.attempt_limits],
             "compliance": [p.value for p in r.compliance],
             # SPEC 8 and 9 (CampaignDefinition v3).
             "priority": r.priority,
             "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
             "max_callbacks": r.max_callbacks,
         },
+    }
+
+
+def _limit_record(x: AttemptLimit) -> Record:
+    return {
+        "scope": x.scope.value,
+        "max_calls": x.max_calls,
+        "period_hours": float(x.period_hours),
+        "across": x.across.value,
     }
 
 
