@@ -116,3 +116,32 @@ def test_account_and_campaign_options_exclude_each_other() -> None:
     assert out.returncode == 2 and "--account excludes --campaign" in out.stderr
     out = run("--start", START)
     assert out.returncode == 2 and "--account" in out.stderr
+
+
+def test_a_campaign_with_commands_gets_only_those_the_others_start_at_once(tmp_path: Path) -> None:
+    account = copy_example(tmp_path)
+    (tmp_path / "winback-commands.csv").write_text(
+        "at,command,start_at\n2026-12-01T14:00:00Z,schedule,2026-12-01T15:00:00Z\n"
+    )
+    text = account.read_text().replace(
+        "contacts: winback.csv}", "contacts: winback.csv, commands: winback-commands.csv}"
+    )
+    account.write_text(text)
+    lines = lines_of(
+        run("--account", str(account), "--start", START, "--default-outcome", "answered")
+    )
+    statuses = [
+        (x["campaign_id"], x["status"], x["at"][11:16])
+        for x in lines
+        if x["type"] == "campaign.status"
+    ]
+    assert ("renewals", "running", "14:00") in statuses
+    assert ("winback", "scheduled", "14:00") in statuses and (
+        "winback",
+        "running",
+        "15:00",
+    ) in statuses
+    first = min(
+        x["at"] for x in lines if x["type"] == "call.create" and x["campaign_id"] == "winback"
+    )
+    assert first == "2026-12-01T15:00:00.000Z"
