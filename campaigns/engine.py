@@ -384,6 +384,14 @@ class _AccountStep:
             heapq.heappop(heap)
         return None
 
+    def may_change(self, campaign_id: str) -> bool:
+        """Whether what the campaign found may change by the clock or by others' calls alone
+        (contact-local time, presets, limits): then it looks again at every round with a
+        line for it, as SPEC 8 has every campaign look; otherwise what it found stands
+        until it is stepped for its own reasons."""
+        definition = self.steps[campaign_id].definition
+        return definition is not None and self.engine.gate(definition).active
+
     def keep_waiting(self, blocked: dict[str, Rank]) -> None:
         """The account's heap of campaigns waiting for a line, with this step's campaigns'
         entries made current (an entry not current is stale and skipped)."""
@@ -392,7 +400,7 @@ class _AccountStep:
             account.waiting.pop(campaign_id, None)
             account.unlooked.pop(campaign_id, None)
         for campaign_id, rank in blocked.items():
-            if campaign_id not in self.looked:
+            if campaign_id not in self.looked or self.may_change(campaign_id):
                 account.unlooked[campaign_id] = True
             entry: list[int | str] = list(rank)
             account.waiting[campaign_id] = entry
