@@ -252,6 +252,7 @@ class CampaignRun:
     started_us: int | None = None  # first `running`
     accepted: int = 0  # contacts read so far
     final: bool = False
+    log_before: dict[str, tuple[int, ...]] | None = None  # the account's log when it started
 
     @property
     def campaign_id(self) -> str:
@@ -292,6 +293,7 @@ class Driver:
     engine: Engine = field(init=False, repr=False)
     now_us: int = field(init=False, repr=False, default=0)
     open_runs: int = field(init=False, repr=False, default=0)  # campaigns not final yet
+    log_before: dict[str, tuple[int, ...]] | None = field(init=False, repr=False, default=None)
 
     def lines(self, summary: bool, with_campaign: bool) -> Iterator[dict[str, Any]]:
         """Every event as a line, rejected rows first; then the summaries, by campaign id."""
@@ -357,6 +359,8 @@ class Driver:
             while ii < len(inbound) and inbound[ii][0] <= now_us:
                 calls.append(inbound[ii][1])
                 ii += 1
+            if self.open_runs and any(run.started_us is None for run in self.runs):
+                self.log_before = self.account_log()  # for the preview of a campaign starting now
             events = self.step(now_us, first, due, outcomes, calls)
             first = False
             for ev in events:
@@ -397,6 +401,7 @@ class Driver:
                 self.open_runs -= 1
             elif ev.status is CampaignStatus.running and run.started_us is None:
                 run.started_us = ev.at_us
+                run.log_before = self.log_before
         return created
 
     def step(
@@ -447,12 +452,25 @@ class Driver:
             if state is not None:
                 yield state.contact
 
-    def calls_before(self, at_us: int) -> Callable[[str], tuple[int, ...]]:
-        """The account's call log as it stood before `at_us` (the launch preview's, SPEC 8)."""
+    def account_log(self) -> dict[str, tuple[int, ...]] | None:
+        """A copy of the account's call log across campaigns, as it stands (MemoryStore only;
+        None for another store: the preview then reads the log as the run left it)."""
+        store = self.engine.store
+        if not isinstance(store, MemoryStore):
+            return None
+        scope = account_scope(self.account_id)
+        return {key: times for (owner, key), times in store.recent.items() if owner == scope}
+
+    def calls_before(self, run: CampaignRun) -> Callable[[str], tuple[int, ...]]:
+        """The account's calls before the campaign started (the launch preview's, SPEC 8)."""
+        at_us = run.started_us
+        assert at_us is not None
+        log = run.log_before
         store, scope = self.engine.store, account_scope(self.account_id)
 
         def recent(key: str) -> tuple[int, ...]:
-            return tuple(t for t in store.get_recent(scope, key) if t < at_us)
+            times = log.get(key, ()) if log is not None else store.get_recent(scope, key)
+            return tuple(t for t in times if t < at_us)
 
         return recent
 
@@ -480,7 +498,7 @@ class Driver:
                     self._stored_contacts(run),
                     run.started_us,
                     StaticDirectory(set(self.dnc)),
-                    self.calls_before(run.started_us),
+                    self.calls_before(run),
                 )
                 if run.started_us is not None
                 else None

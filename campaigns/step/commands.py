@@ -140,6 +140,11 @@ class Commands(Intake):
         self.settle(cmd.definition.account_id)
         self.join_account()
         self.set_status(CampaignStatus.draft)
+        if self.past_end():  # SPEC 9: contacts that came before, at or after ends_at
+            for seq in range(c.arrived):
+                contact = self.contact(seq)
+                if contact is not None and not contact.is_final:
+                    self.finalize(contact, ContactStatus.expired)
 
     def join_account(self) -> None:
         """List the campaign in its account, and widen the account's call log to its limits."""

@@ -320,3 +320,10 @@ def test_the_launch_preview_counts_the_accounts_earlier_calls_for_presets() -> N
     lines = list(driver.lines(summary=True, with_campaign=True))
     [d] = [x for x in lines if x["type"] == "summary" and x["campaign_id"] == "d"]
     assert d["preview"]["preset:us_tcpa"] == 1 and d["preview"]["callable"] == 0
+
+
+def test_contacts_of_a_campaign_created_at_its_end_date_expire_at_once() -> None:
+    lines = simulate(camp("a", [contact(1)], ends_at=iso(START)))
+    assert finals(lines)[("a", "row-1")] == ("expired", 0, iso(START))
+    [rejected] = [x for x in lines if x["type"] == "command.rejected"]
+    assert rejected["command"] == "start"
