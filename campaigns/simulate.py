@@ -293,6 +293,7 @@ class Driver:
     engine: Engine = field(init=False, repr=False)
     now_us: int = field(init=False, repr=False, default=0)
     open_runs: int = field(init=False, repr=False, default=0)  # campaigns not final yet
+    unstarted: int = field(init=False, repr=False, default=0)  # campaigns never running yet
     log_before: dict[str, tuple[int, ...]] | None = field(init=False, repr=False, default=None)
 
     def lines(self, summary: bool, with_campaign: bool) -> Iterator[dict[str, Any]]:
@@ -324,7 +325,7 @@ class Driver:
         """Drive the engine from `start_us` until every campaign is final, `until_us`, or
         nothing is left."""
         self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
-        self.open_runs = len(self.runs)
+        self.open_runs = self.unstarted = len(self.runs)
         by_id = {run.campaign_id: run for run in self.runs}
         scripted = [
             (at, i, n, run.campaign_id, cmd)
@@ -359,7 +360,7 @@ class Driver:
             while ii < len(inbound) and inbound[ii][0] <= now_us:
                 calls.append(inbound[ii][1])
                 ii += 1
-            if self.open_runs and any(run.started_us is None for run in self.runs):
+            if self.unstarted:
                 self.log_before = self.account_log()  # for the preview of a campaign starting now
             events = self.step(now_us, first, due, outcomes, calls)
             first = False
@@ -402,6 +403,7 @@ class Driver:
             elif ev.status is CampaignStatus.running and run.started_us is None:
                 run.started_us = ev.at_us
                 run.log_before = self.log_before
+                self.unstarted -= 1
         return created
 
     def step(

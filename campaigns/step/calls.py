@@ -262,8 +262,11 @@ class CampaignStep(Outcomes):
 
     def expire_recent(self) -> None:
         """Drop call times no limit can count any more (so the records stay bounded)."""
-        if self.definition is None:
-            return
+        fifos = self.camp.fifos
+        if self.definition is None or not (
+            queues.QueueName.EXPIRY in fifos or queues.QueueName.ACCOUNT_EXPIRY in fifos
+        ):
+            return  # this campaign never logged a call for a limit
         gate = self.engine.gate(self.definition)
         for _, _, seq, position in self.expiries.pop_all_due(self.now_us):
             contact = self.contact(seq)
