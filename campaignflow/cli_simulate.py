@@ -45,6 +45,7 @@ from campaigns.simulate import (
     Simulation,
     parse_model,
 )
+from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
 from campaigns.yamlsafe import YamlShapeError, safe_load
 from ingest.definitions import load_definition
@@ -523,7 +524,7 @@ def register(app: typer.Typer) -> None:
         try:
             lines = build_lines(campaign, contacts, account, start, files, options, until, summary)
         except InputError as err:
-            print(f"campaignflow simulate: {err}", file=sys.stderr)
+            print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
             raise typer.Exit(2) from None
         print_lines(lines)
 
@@ -538,6 +539,6 @@ def print_lines(lines: Iterator[dict[str, Any]]) -> None:
             out.write(dumps(line))
             out.write("\n")
     except InputError as err:
-        print(f"campaignflow simulate: {err}", file=sys.stderr)
+        print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
         raise typer.Exit(2) from None
     out.flush()
