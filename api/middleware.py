@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import accounts
 from api.controlplane import ControlPlane
+from api.exceptions import BodyTooLarge
 from api.problems import PROBLEM
 
 Scope = MutableMapping[str, Any]
@@ -64,10 +65,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if k.lower() == name:
             return str(v.decode("latin-1"))
     return None
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class SizeLimit:

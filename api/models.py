@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from campaigns.models import CAMPAIGN_ID, E164, Agent
+from campaigns.models import E164, Agent
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-_RESOURCE = re.compile(RESOURCE_ID)
 
 
 class Body(BaseModel):
@@ -92,11 +90,14 @@ class NumberPage(Page):
 # ---- webhooks --------------------------------------------------------------------------
 
 WEBHOOK_EVENTS = ("campaign.status", "contact.final", "campaign.progress")
+MAX_WEBHOOK_EVENTS = 20  # repeats included (kept once); a list is bounded before it is read
 
 
 class WebhookCreate(Body):
     url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")
-    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1)
+    events: list[str] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1, max_length=MAX_WEBHOOK_EVENTS
+    )
     webhook_id: str | None = Field(default=None, pattern=RESOURCE_ID)
 
     @field_validator("events")
@@ -138,10 +139,6 @@ class KeyOut(BaseModel):
 class SubscriptionIn(Body):
     active: bool
     plan: str | None = Field(default=None, max_length=100)
-
-
-def is_resource_id(value: str) -> bool:
-    return bool(_RESOURCE.match(value)) and bool(CAMPAIGN_ID.match(value))
 
 
 # ---- do-not-call lists -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import accounts
+from api.bodies import ThreadedBody
 from api.deps import MAX_LIMIT, Services, account_id, operator, page, services
 from api.models import (
     AccountCreate,
@@ -32,7 +33,9 @@ from api.models import (
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 
-router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422))
+router = APIRouter(
+    prefix="/v1", responses=problem_responses(400, 401, 413, 422), route_class=ThreadedBody
+)
 
 Limit = Query(50, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=400)
@@ -300,6 +303,7 @@ def delete_webhook(
 # ---- operator -----------------------------------------------------------------------------
 
 ops = APIRouter(
+    route_class=ThreadedBody,
     prefix="/v1/operator",
     tags=["operator"],
     dependencies=[Depends(operator)],

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from campaignflow.exceptions import InputError
 from campaignflow.runtime import tune_gc
 from campaigns.contacts import (
     Contact,
@@ -49,10 +50,6 @@ from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
 from campaigns.yamlsafe import YamlShapeError, safe_load
 from ingest.definitions import load_definition
-
-
-class InputError(Exception):
-    """One clear line for stderr."""
 
 
 def parse_instant(value: str, what: str) -> int:

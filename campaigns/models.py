@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.exceptions import DefinitionError
 from campaigns.privacy import mask_number
 from campaigns.yamlsafe import YamlShapeError, safe_load
 
@@ -51,10 +52,6 @@ class Strategy(StrEnum):
     rolling = "rolling"
     clamp = "clamp"
     custom = "custom"
-
-
-class DefinitionError(ValueError):
-    """A campaign definition broke a rule; `str()` is one line per problem, field first."""
 
 
 def _check_e164(value: str, what: str) -> str:
@@ -142,6 +139,15 @@ MAX_LINES = 1_000_000
 MAX_INBOUND_MINUTES = 10_080  # a week
 MAX_WINDOWS = 6
 MAX_PERIOD_HOURS = 8784  # 366 days: a limit's rolling period is at most a (leap) year
+# Every list of a definition is bounded (issue 21): the definition travels in one create
+# command and is kept as one state row, both under the 1 MiB message limit, and a list
+# past these sizes is a mistake (a year of daily blackouts is 366 dates; presets and
+# limits come a few at a time). Checked by length before any item is validated.
+MAX_BLACKOUT_DATES = 1_000
+MAX_ATTEMPT_LIMITS = 20
+MAX_PRESETS = 10  # repeats included (they are kept once)
+MAX_LIMIT_CALLS = 1_000  # a limit keeps up to max_calls call times per number or contact
+MAX_TIMEZONE_CHARS = 64
 
 
 def check_window_list(windows: list[Window]) -> list[Window]:
@@ -171,7 +177,8 @@ ONE_WINDOW = "one-window"  # union tags: validated as one form or the other, nev
 WINDOW_LIST = "window-list"  # so an error speaks of the form given (dropped from paths)
 # One window (sections 1-6) or a list of windows (section 7).
 Windows = Annotated[
-    Annotated[Window, Tag(ONE_WINDOW)] | Annotated[list[Window], Tag(WINDOW_LIST)],
+    Annotated[Window, Tag(ONE_WINDOW)]
+    | Annotated[list[Window], Tag(WINDOW_LIST), Field(max_length=MAX_WINDOWS)],
     Discriminator(_window_form),
 ]
 
@@ -204,7 +211,7 @@ class AttemptLimit(Strict):
     """At most `max_calls` calls per number (or contact) in any rolling `period_hours`."""
 
     scope: LimitScope
-    max_calls: int = Field(ge=1)
+    max_calls: int = Field(ge=1, le=MAX_LIMIT_CALLS)
     period_hours: float = Field(gt=0, le=MAX_PERIOD_HOURS)
     across: LimitAcross = LimitAcross.campaign
 
@@ -293,22 +300,22 @@ class Rules(Strict):
     )
     calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]), max_length=7)
     calling_window: Windows = Window()
-    timezone: str
+    timezone: str = Field(max_length=MAX_TIMEZONE_CHARS)
     concurrent_calls: int = Field(ge=1, le=MAX_CONCURRENT_CALLS)
     inbound_free_slots: int = Field(default=0, ge=0, le=MAX_CONCURRENT_CALLS)
     caller_ids: CallerIds | None = None
     alternate_strategy: Strategy = Strategy.rolling
     retry_on: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES)
-    )
+        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES) - 1
+    )  # every status but `skipped`
     max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
     # SPEC section 7: all optional; without them the rules are those of sections 1-6.
-    calling_hours: dict[str, Windows] | None = None
-    blackout_dates: list[date] = Field(default_factory=list)
+    calling_hours: dict[str, Windows] | None = Field(default=None, max_length=len(DAYS))
+    blackout_dates: list[date] = Field(default_factory=list, max_length=MAX_BLACKOUT_DATES)
     holidays: HolidayCalendar | None = None
-    attempt_limits: list[AttemptLimit] = Field(default_factory=list)
-    compliance: list[Preset] = Field(default_factory=list)
+    attempt_limits: list[AttemptLimit] = Field(default_factory=list, max_length=MAX_ATTEMPT_LIMITS)
+    compliance: list[Preset] = Field(default_factory=list, max_length=MAX_PRESETS)
     # SPEC 8 and 9.
     priority: int = Field(default=5, ge=1, le=10)
     ends_at: str | None = None
@@ -361,6 +368,8 @@ class Rules(Strict):
     @field_validator("blackout_dates", mode="before")
     @classmethod
     def _blackout_dates(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > MAX_BLACKOUT_DATES:
+            raise ValueError(f"at most {MAX_BLACKOUT_DATES} dates, got {len(v)}")
         if isinstance(v, list):
             for i, item in enumerate(v):
                 if isinstance(item, date):

@@ -16,13 +16,11 @@ import secrets
 import stat
 from pathlib import Path
 
+from sinks.exceptions import TokenFileError
+
 TOKEN_FILE = "sink.token"
 TOKEN_BYTES = 32  # of randomness; the file holds it URL-safe base64 encoded
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-class TokenFileError(RuntimeError):
-    """The token file is missing, unreadable, empty or readable by others."""
 
 
 def token_path(home: Path) -> Path:

@@ -35,6 +35,9 @@ MAX_MESSAGE_BYTES = 1_048_576
 # What one contact batch may weigh (its encoded value): ingest cuts batches by it, well
 # under MAX_MESSAGE_BYTES so the batch framing and the key always fit.
 CONTACT_BATCH_MAX_BYTES = 900_000
+# What one value our own code writes whole may weigh (a create command, a state row on the
+# worker's changelog): room is left under MAX_MESSAGE_BYTES for its key and the framing.
+VALUE_MAX_BYTES = MAX_MESSAGE_BYTES - 16_384
 
 # Partitions of every campaign-keyed topic unless the settings say otherwise.
 DEFAULT_PARTITIONS = 6
@@ -170,13 +173,6 @@ class Topics:
         self.name(logical)  # validates the name
         return self.catalogue()[logical]
 
-    def for_schema(self, schema: str) -> TopicSpec:
-        """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
-        for t in self.catalogue().values():
-            if t.schema == schema:
-                return t
-        raise KeyError(f"no topic carries {schema!r}")
-
 
 def catalogue(
     prefix: str, partitions: int = DEFAULT_PARTITIONS, replication: int = 1
@@ -190,8 +186,3 @@ def spec(
 ) -> TopicSpec:
     """One topic's spec by logical name."""
     return Topics(prefix, partitions, replication).spec(logical)
-
-
-def topic_for_schema(schema: str, prefix: str) -> TopicSpec:
-    """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
-    return Topics(prefix).for_schema(schema)
