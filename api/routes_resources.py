@@ -32,6 +32,7 @@ from api.models import (
     WebhookPage,
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
+from api.targets import url_refusal
 
 router = APIRouter(
     prefix="/v1", responses=problem_responses(400, 401, 413, 422), route_class=ThreadedBody
@@ -253,6 +254,11 @@ async def list_webhooks(
 def create_webhook(
     body: WebhookCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> WebhookOut:
+    refusal = url_refusal(body.url, svc.config.webhook_allow_loopback)
+    if refusal is not None:  # plainly internal; every connection is checked too (api.targets)
+        raise ApiProblem(
+            422, f"webhook url refused: {refusal}", [ErrorItem(field="url", message=refusal)]
+        )
     wid = body.webhook_id or "wh-" + secrets.token_hex(6)
     if svc.cp.get("webhook", account, wid) is not None:
         raise ApiProblem(
