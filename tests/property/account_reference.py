@@ -8,19 +8,20 @@ every whole minute while some running campaign has a contact waiting) and re-rea
 rules from scratch at each. Slow, short and obvious; only for tests.
 
 Readings of places where the SPEC could be read two ways (each also in the report):
-- R1 A callback due at or after `ends_at` asked for by an outcome *before* `ends_at` waits
-  like any callback, and the contact becomes `expired` at `ends_at` (section 9 says
-  "makes the contact `expired` (above)": the rule above it expires waiting contacts at
-  `ends_at`; only an outcome at or after `ends_at` expires its contact at once).
+- R1 A callback asked for at or after `ends_at` (its `callback_at`) by an outcome before
+  `ends_at` makes the contact `expired` at that outcome, not at `ends_at` (section 9's "makes
+  the contact `expired`" read like "makes it `expired` instead" just above it; the other
+  reading, waiting like any callback until the expiry at `ends_at`, gives the same status
+  later). The account engine reads it so too.
 - R2 A callback whose number is an alternate (not on the list) while the contact's primary
   is on the list: the contact is `suppressed` (section 5's check of the primary applies to
   every call, "every other rule applies to a callback as to any call").
 - R3 A callback placed "as an ordinary attempt" takes section 3's number, caller ID and
   variables for its attempt number.
-- R4 `schedule` whose time has passed (or is now): `scheduled` at once, and `running` after
-  that instant's commands (of every campaign), so a `cancel` at the same instant finds it
-  `scheduled` (the engine of sections 1-7 reads it so; "at once" could also mean at the
-  `schedule` itself).
+- R4 `schedule` whose time has passed (or is now): `scheduled`, then `running` at once, at
+  the `schedule` itself, so a `pause` at the same instant finds it `running`. (The engine
+  of sections 1-7 on main made it `running` only after that instant's commands; the
+  account engine reads "at once" as here.)
 - R5 `resume` after `ends_at` of a campaign with contacts in flight: `running`, no call.
 - R6 A campaign that becomes `running` with every contact already final (or none) completes
   after that instant's commands (a second `start` at the same instant is refused first).
@@ -303,7 +304,6 @@ class AccountRun:
             for cmd in self.commands(camp):
                 if cmd.at_us == t:
                     self.command(camp, cmd.command, cmd.start_at_us, t)
-        self.scheduled_starts(t)  # R4: a schedule for a time that has passed
         for camp in self.camps:  # R6
             self.maybe_complete(camp, t)
         self.outcomes_at(t)
@@ -377,6 +377,8 @@ class AccountRun:
                 return
             camp.scheduled_at = start_at
             self.set_status(camp, "scheduled", t)
+            if start_at <= t:  # R4: at once, at the `schedule` itself
+                self.set_status(camp, "running", t)
         elif kind == "cancel":
             self.set_status(camp, "cancelled", t)
             for k in camp.contacts:
@@ -435,9 +437,9 @@ class AccountRun:
             and k.granted < r.get("max_callbacks", 1)
         ):
             k.granted += 1
-            if after_end:
+            if after_end or (ends is not None and callback_at >= ends):  # R1
                 self.finalize(camp, k, "expired", t)
-            else:  # R1: a callback due after ends_at waits, and expires at ends_at
+            else:
                 k.callback_due = max(callback_at, t)
                 k.callback = (call.to, call.caller, call.variables)
         elif status == "answered":

@@ -286,9 +286,9 @@ def callback_to_an_alternate_now_on_the_list() -> tuple[Account, list[dict[str, 
 
 
 def callbacks_and_retries_after_ends_at() -> tuple[Account, list[dict[str, Any]]]:
-    """ends_at +300 s: a callback asked for after it (k0) and a retry due after it (k2)
-    expire at ends_at; a call in flight then (k1) ends by its outcome, which asks for a
-    callback at or after ends_at: expired at once."""
+    """ends_at +300 s: a callback asked for after it (k0) expires the contact at once; a
+    retry due after it (k2) waits and expires at ends_at; a call in flight then (k1) ends
+    by its outcome, which asks for a callback: expired at once."""
     c = campaign(
         "c",
         [row(f"k{i}", f"+1212555010{i}", f"N{i}") for i in range(3)],
@@ -311,7 +311,7 @@ def callbacks_and_retries_after_ends_at() -> tuple[Account, list[dict[str, Any]]
         create(0, "c", "k2", 1, "+12125550102", "N2"),
         outcome(30, "c", "k2/1", "no_answer"),
         outcome(60, "c", "k0/1", "answered", callback_at=at(400)),
-        final(300, "c", "k0", "expired", 1),
+        final(60, "c", "k0", "expired", 1),
         final(300, "c", "k2", "expired", 1),
         outcome(320, "c", "k1/1", "answered", callback_at=at(330)),
         final(320, "c", "k1", "expired", 1),
