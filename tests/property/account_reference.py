@@ -23,8 +23,9 @@ Readings of places where the SPEC could be read two ways (each also in the repor
   of sections 1-7 on main made it `running` only after that instant's commands; the
   account engine reads "at once" as here.)
 - R5 `resume` after `ends_at` of a campaign with contacts in flight: `running`, no call.
-- R6 A campaign that becomes `running` with every contact already final (or none) completes
-  after that instant's commands (a second `start` at the same instant is refused first).
+- R6 A campaign that becomes `running` with every contact already final (in practice: none)
+  completes at the end of that instant, after the round (a print-order choice the SPEC
+  leaves open; the account engine prints it there).
 - R7 The launch preview of a campaign counts, for presets and `across: account` limits,
   the account's calls created strictly before the instant it first runs (calls of that
   instant's round come after its start command); the do-not-call list is the account's as
@@ -280,12 +281,6 @@ class AccountRun:
 
     def run(self) -> list[dict[str, Any]]:
         t = self.a.start_us
-        for camp in self.camps:  # created (drafts) at --start; the contacts arrive then
-            self.emit(camp, t, "campaign.status", status="draft")
-            ends = camp.rules.ends_at_us()
-            for k in camp.contacts:
-                if ends is not None and t >= ends:
-                    self.finalize(camp, k, "expired", t)
         while self.a.until_us is None or t <= self.a.until_us:
             self.instant(t)
             if all(c.status in FINAL for c in self.camps):
@@ -301,11 +296,11 @@ class AccountRun:
         outcomes and timeouts, ends_at expiry, then the account round."""
         self.scheduled_starts(t)
         for camp in self.camps:
+            if t == self.a.start_us:
+                self.create_campaign(camp, t)
             for cmd in self.commands(camp):
                 if cmd.at_us == t:
                     self.command(camp, cmd.command, cmd.start_at_us, t)
-        for camp in self.camps:  # R6
-            self.maybe_complete(camp, t)
         self.outcomes_at(t)
         for camp in self.camps:
             if camp.rules.ends_at_us() == t and camp.status in ("running", "paused"):
@@ -314,6 +309,17 @@ class AccountRun:
                         self.finalize(camp, k, "expired", t)
         while self.round_step(t):
             pass
+        for camp in self.camps:  # R6
+            self.maybe_complete(camp, t)
+
+    def create_campaign(self, camp: Camp, t: int) -> None:
+        """At --start each campaign is created (a draft, its first command: so with the
+        commands by campaign_id) and its contacts arrive; at or after ends_at, expired."""
+        self.emit(camp, t, "campaign.status", status="draft")
+        ends = camp.rules.ends_at_us()
+        for k in camp.contacts:
+            if ends is not None and t >= ends:
+                self.finalize(camp, k, "expired", t)
 
     def scheduled_starts(self, t: int) -> None:
         for camp in self.camps:

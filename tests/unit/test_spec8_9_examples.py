@@ -109,10 +109,10 @@ def tie_breaks() -> tuple[Account, list[dict[str, Any]]]:
     account.default_duration_seconds = 60
     want = [
         status(0, "a10", "draft"),
-        status(0, "a2", "draft"),
-        status(0, "hi", "draft"),
         status(0, "a10", "running"),
+        status(0, "a2", "draft"),
         status(0, "a2", "running"),
+        status(0, "hi", "draft"),
         status(0, "hi", "running"),
         create(0, "hi", "k0", 1, "+12125550100", "H0"),  # priority 7 beats 5
         create(0, "a10", "k0", 1, "+12125550110", "P0"),  # 0 in flight each: a10 < a2
@@ -187,8 +187,8 @@ def ended_campaign_holds_its_line() -> tuple[Account, list[dict[str, Any]]]:
     account.default_duration_seconds = 60
     want = [
         status(0, "a", "draft"),
-        status(0, "b", "draft"),
         status(0, "a", "running"),
+        status(0, "b", "draft"),
         status(0, "b", "running"),
         create(0, "a", "k0", 1, "+12125550100", "Ann"),
         status(60, "a", "cancelled"),
@@ -218,8 +218,8 @@ def preset_counted_from_another_campaign() -> tuple[Account, list[dict[str, Any]
     account.default_duration_seconds = 60
     want = [
         status(0, "plain", "draft"),
-        status(0, "tcpa", "draft"),
         status(0, "plain", "running"),
+        status(0, "tcpa", "draft"),
         create(0, "plain", "k0", 1, FLORIDA, "Ann"),
         outcome(60, "plain", "k0/1", "no_answer"),
         create(60, "plain", "k0", 2, FLORIDA, "Ann"),
@@ -340,8 +340,8 @@ def skipped_with_an_opt_out() -> tuple[Account, list[dict[str, Any]]]:
     account = Account([a, b], T0)
     want = [
         status(0, "a", "draft"),
-        status(0, "b", "draft"),
         status(0, "a", "running"),
+        status(0, "b", "draft"),
         create(0, "a", "k0", 1, "+12125550100", "Ann"),
         create(0, "a", "k1", 1, "+12125550101", "Ben"),
         outcome(0.001, "a", "k0/1", "skipped", opt_out=True),
