@@ -370,6 +370,57 @@ def start_at_ends_at_is_refused() -> tuple[Account, list[dict[str, Any]]]:
     return account, want
 
 
+def free_slots_count_twice() -> tuple[Account, list[dict[str, Any]]]:
+    """3 lines, one inbound call in progress; concurrent_calls 3 with inbound_free_slots 1:
+    L = 2, but busy + 1 < 3 allows one call only (1 inbound + 1 outbound + 1 kept free)."""
+    c = campaign(
+        "c",
+        [row("k0", "+12125550100", "Ann"), row("k1", "+12125550101", "Ben")],
+        concurrent_calls=3,
+        inbound_free_slots=1,
+    )
+    account = Account([c], T0, lines=3, default_outcome="answered")
+    account.inbound = [Inbound("in1", T0 - 60 * US, T0 + 3600 * US)]
+    want = [
+        status(0, "c", "draft"),
+        status(0, "c", "running"),
+        create(0, "c", "k0", 1, "+12125550100", "Ann"),
+        outcome(30, "c", "k0/1", "answered"),
+        final(30, "c", "k0", "reached", 1),
+        create(30, "c", "k1", 1, "+12125550101", "Ben"),
+        outcome(60, "c", "k1/1", "answered"),
+        final(60, "c", "k1", "reached", 1),
+        status(60, "c", "completed"),
+    ]
+    return account, want
+
+
+def limit_across_the_account() -> tuple[Account, list[dict[str, Any]]]:
+    """b's `across: account` limit (1 call per number per hour) counts a's call to the same
+    number, made in the same round: b calls when that call leaves the hour."""
+    number = "+12125550100"
+    one_an_hour = {"scope": "number", "max_calls": 1, "period_hours": 1}
+    a = campaign("a", [row("k0", number, "Ann")], attempt_limits=[one_an_hour], priority=9)
+    b = campaign("b", [row("k0", number, "Ann")])
+    b.rules["attempt_limits"] = [{**one_an_hour, "across": "account"}]
+    account = Account([a, b], T0, default_outcome="answered")
+    want = [
+        status(0, "a", "draft"),
+        status(0, "a", "running"),
+        status(0, "b", "draft"),
+        status(0, "b", "running"),
+        create(0, "a", "k0", 1, number, "Ann"),
+        outcome(30, "a", "k0/1", "answered"),
+        final(30, "a", "k0", "reached", 1),
+        status(30, "a", "completed"),
+        create(3600, "b", "k0", 1, number, "Ann"),  # a's call at +0 left (t - 1 h, t]
+        outcome(3630, "b", "k0/1", "answered"),
+        final(3630, "b", "k0", "reached", 1),
+        status(3630, "b", "completed"),
+    ]
+    return account, want
+
+
 EXAMPLES: list[Callable[[], tuple[Account, list[dict[str, Any]]]]] = [
     tie_breaks,
     inbound_cut_off,
@@ -380,6 +431,8 @@ EXAMPLES: list[Callable[[], tuple[Account, list[dict[str, Any]]]]] = [
     callbacks_and_retries_after_ends_at,
     skipped_with_an_opt_out,
     start_at_ends_at_is_refused,
+    free_slots_count_twice,
+    limit_across_the_account,
 ]
 
 
