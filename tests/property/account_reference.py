@@ -42,6 +42,7 @@ from functools import cache
 from typing import Any
 
 import holidays as holiday_data
+from phonenumbers import NumberParseException, is_valid_number
 from phonenumbers import parse as parse_number
 from phonenumbers import timezone as number_zones
 
@@ -215,6 +216,32 @@ def preset_limit(preset: str, to: str) -> tuple[int, int] | None:
     return None
 
 
+def valid(number: str) -> bool:
+    try:
+        return is_valid_number(parse_number(number, "US"))
+    except NumberParseException:
+        return False
+
+
+def accepted(rows: list[Row], rejected: list[tuple[int, str]]) -> list[K]:
+    """Section 2: a row is rejected (row number, column) for a bad number, a repeated
+    contact_id or a repeated primary number; the others keep their row number."""
+    out: list[K] = []
+    for n, r in enumerate(rows, start=1):
+        if not valid(r.phone_number):
+            rejected.append((n, "phone_number"))
+        elif bad := [a for a in r.alternates if not valid(a.phone_number)]:
+            column = f"phone_number_{2 + r.alternates.index(bad[0])}"
+            rejected.append((n, column))
+        elif r.contact_id in [k.row.contact_id for k in out]:
+            rejected.append((n, "contact_id"))
+        elif r.phone_number in [k.row.phone_number for k in out]:
+            rejected.append((n, "phone_number"))
+        else:
+            out.append(K(r, n))
+    return out
+
+
 def variables_for(c: Campaign, row: Row, alternate: int | None) -> dict[str, str]:
     """Section 2: the row's columns, X_N overriding X for alternate N, renamed by the mapping."""
     values = dict(row.variables)
@@ -229,13 +256,19 @@ class AccountRun:
     def __init__(self, account: Account, per_account: bool) -> None:
         self.a = account
         self.per_account = per_account  # lines carry campaign_id (SPEC 8's simulate)
+        rejections: dict[str, list[tuple[int, str]]] = {}
         self.camps = sorted(
             (
-                Camp(c, RulesView(c.rules), [K(r, i + 1) for i, r in enumerate(c.rows)])
+                Camp(
+                    c,
+                    RulesView(c.rules),
+                    accepted(c.rows, rejections.setdefault(c.campaign_id, [])),
+                )
                 for c in account.campaigns
             ),
             key=lambda x: x.cid,
         )
+        self.rejections = rejections
         self.calls: list[Call] = []
         self.arrivals: list[tuple[int, int, Planned]] = []  # (time, call order, plan)
         self.dnc: set[str] = set(account.dnc)
@@ -281,6 +314,9 @@ class AccountRun:
 
     def run(self) -> list[dict[str, Any]]:
         t = self.a.start_us
+        for camp in self.camps:  # section 2's rejected rows, first, at the start time
+            for number, column in self.rejections[camp.cid]:
+                self.emit(camp, t, "contact.rejected", row=number, column=column, reason="")
         while self.a.until_us is None or t <= self.a.until_us:
             self.instant(t)
             if all(c.status in FINAL for c in self.camps):
@@ -656,7 +692,11 @@ class AccountRun:
             "type": "summary",
             "status": camp.status,
             "finished_at": iso_us(camp.finished_at) if camp.finished_at is not None else None,
-            "contacts": {"accepted": len(camp.contacts), "rejected": 0, **camp.counts},
+            "contacts": {
+                "accepted": len(camp.contacts),
+                "rejected": len(self.rejections[camp.cid]),
+                **camp.counts,
+            },
             "calls": calls,
             "preview": camp.preview,
         }

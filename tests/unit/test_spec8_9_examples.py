@@ -156,6 +156,24 @@ def inbound_cut_off() -> tuple[Account, list[dict[str, Any]]]:
     return account, want
 
 
+def inbound_cut_off_counts_from_its_start() -> tuple[Account, list[dict[str, Any]]]:
+    """1 line held by an inbound call that started a minute before --start and never ends:
+    with inbound_max_minutes 2 it is over at start + 2 min (+60 s here), not 2 min after
+    the run saw it."""
+    c = campaign("c", [row("k0", "+12125550100", "Ann")])
+    account = Account([c], T0, lines=1, inbound_max_minutes=2, default_outcome="answered")
+    account.inbound = [Inbound("in1", T0 - 60 * US, None)]
+    want = [
+        status(0, "c", "draft"),
+        status(0, "c", "running"),
+        create(60, "c", "k0", 1, "+12125550100", "Ann"),
+        outcome(90, "c", "k0/1", "answered"),
+        final(90, "c", "k0", "reached", 1),
+        status(90, "c", "completed"),
+    ]
+    return account, want
+
+
 def inbound_start_and_end_at_one_instant() -> tuple[Account, list[dict[str, Any]]]:
     """1 line: an inbound call ends at +60 s as another starts then: the end frees the line
     before the round, the start holds it for that round; the call waits for +120 s."""
@@ -424,6 +442,7 @@ def limit_across_the_account() -> tuple[Account, list[dict[str, Any]]]:
 EXAMPLES: list[Callable[[], tuple[Account, list[dict[str, Any]]]]] = [
     tie_breaks,
     inbound_cut_off,
+    inbound_cut_off_counts_from_its_start,
     inbound_start_and_end_at_one_instant,
     ended_campaign_holds_its_line,
     preset_counted_from_another_campaign,
