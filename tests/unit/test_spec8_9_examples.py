@@ -504,3 +504,22 @@ def test_the_preview_counts_the_accounts_earlier_calls_for_a_preset(tmp_path: Pa
     }
     assert summaries["plain"]["contacts"]["exhausted"] == 1
     assert summaries["plain"]["calls"] == {"no_answer": 3}
+
+
+def test_the_preview_counts_an_opt_out_of_another_campaign_as_dnc(tmp_path: Path) -> None:
+    """SPEC 7 and 8: the preview counts each contact's first attempt at the start, on the
+    account's list as it is then: a number another campaign's call opted out before."""
+    a = campaign("a", [row("k0", "+12125550100", "Ann")])
+    a.outcomes = {("k0", 1): plan("answered", 0, opt_out=True)}
+    b = campaign("b", [row("k0", "+12125550100", "Ann"), row("k1", "+12125550101", "Ben")])
+    b.commands = [Cmd(T0 + 60 * US, "start")]
+    account = Account([a, b], T0, default_outcome="answered")
+    want = {"callable": 1, "dnc": 1, "window": 0, "local_time": 0, "attempt_limit": 0}
+
+    def preview_of_b(lines: list[dict[str, Any]]) -> Any:
+        return next(
+            x["preview"] for x in lines if x["type"] == "summary" and x["campaign_id"] == "b"
+        )
+
+    assert preview_of_b(reference(account)) == want
+    assert preview_of_b(run_cli(account_args(tmp_path, account))) == want
