@@ -26,7 +26,8 @@ from api import accounts, problems
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
-from api.middleware import Idempotency, SizeLimit
+from api.middleware import Gate, Idempotency, SizeLimit
+from api.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,17 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         SizeLimit,
         max_json=config.max_json_bytes,
         max_upload=config.max_upload_bytes,
+        max_request=config.max_request_bytes,
+        upload_route=routes_campaigns.upload_route,
         raw_upload_paths=routes_dnc.RAW_UPLOAD_PATHS,
+    )
+
+    def _limiter() -> Limiter:
+        return app.state.services.limiter  # type: ignore[no-any-return]
+
+    # Outermost: the key is checked before any body is read, the rate before any work.
+    app.add_middleware(
+        Gate, cp=_cp, operator_key=_operator_key, limiter=_limiter, rate=config.limits.requests
     )
     console = config.console_dir or CONSOLE_DIR
     if console.is_dir():

@@ -1,6 +1,8 @@
-"""ASGI middleware: request size limits and Idempotency-Key on every POST.
+"""ASGI middleware: the key first, request size limits and Idempotency-Key on every POST.
 
-Both wrap `receive`, so a body is never held whole: the limit counts bytes as they
+`Gate` answers a /v1 request without a live key with 401 before a byte of its body is
+read (and closes the connection, so the rest is never received), and holds each
+account to its request rate (429 with Retry-After). The other two wrap `receive`, so a body is never held whole: the limit counts bytes as they
 stream in, and the idempotency fingerprint (SHA-256 of method, path, query and body) is
 computed on the same pass. A repeat with the same key and the same request gets the
 first answer (status and body) from the api.idempotency topic; the same key with a
@@ -22,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from api import accounts
 from api.controlplane import ControlPlane
 from api.problems import PROBLEM
+from api.ratelimit import Limiter, Rate, RateLimited
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,7 +36,13 @@ MAX_IDEMPOTENCY_KEY = 200
 
 
 def _problem(status: int, detail: str) -> bytes:
-    titles = {413: "Request too large", 422: "Invalid request", 400: "Bad request"}
+    titles = {
+        401: "Unauthorized",
+        413: "Request too large",
+        422: "Invalid request",
+        400: "Bad request",
+        429: "Too many requests",
+    }
     return json.dumps(
         {
             "type": f"https://campaignflow.dev/problems/{status}",
@@ -45,7 +54,13 @@ def _problem(status: int, detail: str) -> bytes:
     ).encode()
 
 
-async def _send_body(send: Send, status: int, body: bytes, ctype: str = PROBLEM) -> None:
+async def _send_body(
+    send: Send,
+    status: int,
+    body: bytes,
+    ctype: str = PROBLEM,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -53,6 +68,7 @@ async def _send_body(send: Send, status: int, body: bytes, ctype: str = PROBLEM)
             "headers": [
                 (b"content-type", ctype.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -70,35 +86,113 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _may_have_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or (length or "0").strip() != "0"
+
+
+class Gate:
+    """/v1 requests: 401 without the key their path needs, unread; 429 past the account's rate.
+
+    /v1/operator/* takes the operator key, every other /v1 path an account's key, as the
+    routes' own dependencies check again; this only makes sure no body of a stranger is
+    read. The rate counts every request of an account, all its keys together.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        cp: Callable[[], ControlPlane],
+        operator_key: Callable[[], str | None],
+        limiter: Callable[[], Limiter],
+        rate: Rate,
+    ) -> None:
+        self.app = app
+        self._cp = cp  # found per request, as the limiter: the lifespan starts the services
+        self.operator_key = operator_key
+        self._limiter = limiter
+        self.rate = rate
+
+    def _who(self, scope: Scope) -> str | None:
+        scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return None
+        if str(scope.get("path", "")).startswith("/v1/operator/"):
+            return "_operator" if accounts.is_operator(self.operator_key(), key) else None
+        return accounts.authenticate(self._cp(), key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        who = self._who(scope)
+        # Answered before the body: with one on the way, the connection is closed after
+        # the answer, so the server never takes in the rest.
+        close = [(b"connection", b"close")] if _may_have_body(scope) else []
+        if who is None:
+            detail = "missing, unknown or revoked API key (Authorization: Bearer <api key>)"
+            await _send_body(
+                send, 401, _problem(401, detail), headers=[(b"www-authenticate", b"Bearer"), *close]
+            )
+            return
+        try:
+            self._limiter().take(who, "requests", self.rate)
+        except RateLimited as err:
+            retry = [(b"retry-after", str(err.retry_after_s).encode())]
+            await _send_body(send, 429, _problem(429, str(err)), headers=[*retry, *close])
+            return
+        await self.app(scope, receive, send)
+
+
 class SizeLimit:
-    """413 past `max_json` bytes (or `max_upload` for multipart, and for a text body sent
-    to one of `raw_upload_paths`: a file upload), counted while streaming."""
+    """413 past the body's cap, counted while streaming (Content-Length or chunked).
+
+    Only the upload routes (`upload_route(path)`) take big bodies: `max_upload` for a
+    multipart body (or a text one sent to one of `raw_upload_paths`), `max_json` for
+    JSON. Every other route takes at most `max_request` (and never more than `max_json`).
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         max_json: int,
         max_upload: int,
+        max_request: int,
+        upload_route: Callable[[str], bool],
         raw_upload_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_json = max_json
         self.max_upload = max_upload
+        self.max_request = max_request
+        self.upload_route = upload_route
         self.raw_upload_paths = raw_upload_paths
+
+    def _limit(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        if not (path in self.raw_upload_paths or self.upload_route(path)):
+            return min(self.max_request, self.max_json)
+        ctype = (_header(scope, b"content-type") or "").lower()
+        upload = ctype.startswith("multipart/") or (
+            ctype.startswith(("text/", "application/octet-stream"))
+            and path in self.raw_upload_paths
+        )
+        return self.max_upload if upload else self.max_json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ctype = (_header(scope, b"content-type") or "").lower()
-        upload = ctype.startswith("multipart/") or (
-            ctype.startswith(("text/", "application/octet-stream"))
-            and scope.get("path") in self.raw_upload_paths
-        )
-        limit = self.max_upload if upload else self.max_json
+        limit = self._limit(scope)
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))
+            await _send_body(
+                send,
+                413,
+                _problem(413, f"request body over {limit} bytes"),
+                headers=[(b"connection", b"close")],
+            )
             return
         seen = 0
         over = False  # set once the body passed the limit: the answer becomes a 413

@@ -33,8 +33,19 @@ from ingest.upload import UploadError, upload
 from topics.translate import contact_from_record, definition_from_record
 
 router = APIRouter(
-    prefix="/v1/campaigns", tags=["campaigns"], responses=problem_responses(400, 401, 413, 422)
+    prefix="/v1/campaigns",
+    tags=["campaigns"],
+    responses=problem_responses(400, 401, 413, 422, 429),
 )
+
+
+def upload_route(path: str) -> bool:
+    """Whether `path` takes a contact list (create, add contacts): the large body cap."""
+    parts = path.rstrip("/").split("/")
+    return parts[:3] == ["", "v1", "campaigns"] and (
+        len(parts) == 3 or (len(parts) == 5 and parts[4] == "contacts")
+    )
+
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
 CONTACT_STATUSES = (
@@ -455,6 +466,8 @@ async def create_campaign(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> Any:
+    if not dry_run:
+        svc.take(account, "campaigns created", svc.config.limits.creates)
     ctype = request.headers.get("content-type", "")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         tmp = Path(tmpname)
@@ -853,6 +866,7 @@ def get_forecast(
             413,
             f"forecast: {total} contacts is over this API's limit of {cap}; run `campaignflow simulate`",
         )
+    svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
     d = definition_from_record(row["definition"])
     contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(campaign_id))
     out = forecast.forecast(d, contacts, shares, seed)

@@ -32,7 +32,7 @@ from api.models import (
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 
-router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422))
+router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422, 429))
 
 Limit = Query(50, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=400)
@@ -82,6 +82,7 @@ async def list_agents(
 def create_agent(
     body: AgentCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> AgentOut:
+    svc.take(account, "agents created", svc.config.limits.creates)
     if svc.cp.get("agent", account, body.agent_id) is not None:
         raise ApiProblem(
             409,
@@ -158,6 +159,7 @@ async def list_numbers(
 def create_number(
     body: NumberCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> NumberOut:
+    svc.take(account, "numbers created", svc.config.limits.creates)
     if svc.cp.get("number", account, body.number_id) is not None:
         raise ApiProblem(
             409,
@@ -250,6 +252,12 @@ async def list_webhooks(
 def create_webhook(
     body: WebhookCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> WebhookOut:
+    svc.take(account, "webhooks created", svc.config.limits.creates)
+    most = svc.config.limits.max_webhooks
+    if len(svc.cp.ids("webhook", account)) >= most:
+        raise ApiProblem(
+            409, f"the account has {most} webhooks, the most it may have: delete one first"
+        )
     wid = body.webhook_id or "wh-" + secrets.token_hex(6)
     if svc.cp.get("webhook", account, wid) is not None:
         raise ApiProblem(
