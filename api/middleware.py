@@ -5,7 +5,8 @@ read (and closes the connection, so the rest is never received), and holds each
 account to its request rate (429 with Retry-After). The other two wrap `receive`, so a body is never held whole: the limit counts bytes as they
 stream in, and the idempotency fingerprint (SHA-256 of method, path, query and body) is
 computed on the same pass. A repeat with the same key and the same request gets the
-first answer (status and body) from the api.idempotency topic; the same key with a
+first answer (status and body, secrets replaced by a marker: `kept_answer`) from the
+api.idempotency topic, for as long as the topic keeps it; the same key with a
 different request is a 422 (multipart bodies are compared by method, path and query:
 their boundary changes on every send); a repeat arriving while the first is still running waits
 for it. Answers of 5xx are not kept (a retry should retry).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -37,6 +39,7 @@ MAX_IDEMPOTENCY_KEY = 200
 
 def _problem(status: int, detail: str) -> bytes:
     titles = {
+        409: "Conflict",
         401: "Unauthorized",
         413: "Request too large",
         422: "Invalid request",
@@ -226,6 +229,43 @@ class SizeLimit:
                 await _send_body(send, 413, _problem(413, f"request body over {limit} bytes"))
 
 
+# Answers larger than this are kept as a marker only (the topic's messages are at most 1 MiB).
+MAX_KEPT_ANSWER_BYTES = 256 * 1024
+# Top-level fields of an answer that hold a secret shown once (a new API key, a webhook's
+# signing secret): never stored, and a replay says so in their place.
+SECRET_FIELDS = ("key", "secret")
+SHOWN_ONCE = "(shown once in the first answer; not kept)"
+
+
+def kept_answer(fingerprint: str, status: int, body: bytes, ctype: str) -> dict[str, Any]:
+    """What api.idempotency keeps of an answer: secrets replaced by a marker, at most
+    MAX_KEPT_ANSWER_BYTES of body (a larger one keeps only its status)."""
+    record: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "status": status,
+        "content_type": ctype,
+        "at_ms": int(time.time() * 1000),
+        "body": None,
+    }
+    if len(body) > MAX_KEPT_ANSWER_BYTES:
+        return record
+    text = body.decode("utf-8", "replace")
+    if "json" in ctype:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and any(
+            isinstance(data.get(f), str) and data.get(f) for f in SECRET_FIELDS
+        ):
+            for field in SECRET_FIELDS:
+                if isinstance(data.get(field), str) and data[field]:
+                    data[field] = SHOWN_ONCE
+            text = json.dumps(data, separators=(",", ":"))
+    record["body"] = text
+    return record
+
+
 class Idempotency:
     """Keeps the first answer of each (account, Idempotency-Key) POST."""
 
@@ -302,6 +342,13 @@ class Idempotency:
                     _problem(422, "Idempotency-Key was already used for a different request"),
                 )
                 return
+            if kept.get("body") is None:  # too large to keep: the request is not run again
+                detail = (
+                    f"this Idempotency-Key's request was done (status {kept['status']}); its"
+                    " answer was too large to keep: read the result with a GET"
+                )
+                await _send_body(send, 409, _problem(409, detail))
+                return
             await _send_body(
                 send, kept["status"], kept["body"].encode(), kept.get("content_type", PROBLEM)
             )
@@ -329,12 +376,6 @@ class Idempotency:
             await send(msg)
 
         await self.app(scope, hashing, capture)
-        body = b"".join(chunks)
-        if status and status < 500 and len(body) < 4_000_000:
-            record = {
-                "fingerprint": h.hexdigest(),
-                "status": status,
-                "body": body.decode("utf-8", "replace"),
-                "content_type": ctype,
-            }
+        if status and status < 500:
+            record = kept_answer(h.hexdigest(), status, b"".join(chunks), ctype)
             await run_in_threadpool(cp.put, "idempotency", account, rid, record)
