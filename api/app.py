@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
@@ -26,8 +26,9 @@ from api import accounts, problems
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
-from api.middleware import Gate, Idempotency, SizeLimit
+from api.middleware import Gate, Idempotency, SecurityHeaders, SizeLimit
 from api.ratelimit import Limiter
+from topics.loopback import host_allowed, server_names
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         version=VERSION,
         summary="Outbound-call campaigns: accounts, agents, numbers, campaigns, results, webhooks.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # FastAPI's /docs loads swagger-ui from a CDN, on the console's origin: off.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
         telemetry=TELEMETRY_OFF,
@@ -128,8 +130,13 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
+    metrics_names = server_names(config.host)
+
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        host = request.headers.get("host")
+        if not host_allowed(host, config.port, metrics_names):  # DNS rebinding
+            raise problems.ApiProblem(403, f"Host {host!r} is not this API's address")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     def _operator_key() -> str | None:
@@ -165,6 +172,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.add_middleware(
         Gate, cp=_cp, operator_key=_operator_key, limiter=_limiter, rate=config.limits.requests
     )
+    app.add_middleware(SecurityHeaders)
     console = config.console_dir or CONSOLE_DIR
     if console.is_dir():
         app.mount("/", StaticFiles(directory=console, html=True), name="console")

@@ -16,6 +16,7 @@ TITLES = {
     400: "Bad request",
     401: "Unauthorized",
     402: "Payment required",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
