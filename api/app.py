@@ -155,7 +155,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    app.add_middleware(Idempotency, cp=_cp, operator_key=_operator_key)
+    app.add_middleware(Idempotency, cp=_cp)
     app.add_middleware(
         SizeLimit,
         max_json=config.max_json_bytes,

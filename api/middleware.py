@@ -35,6 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_IDEMPOTENCY_KEY = 200
+# Where Gate leaves the caller it authenticated ("_operator" for the operator key).
+ACCOUNT_SCOPE_KEY = "campaignflow.account"
 
 
 def _problem(status: int, detail: str) -> bytes:
@@ -176,6 +178,7 @@ class Gate:
                 send, 401, _problem(401, detail), headers=[(b"www-authenticate", b"Bearer"), *close]
             )
             return
+        scope[ACCOUNT_SCOPE_KEY] = who
         try:
             self._limiter().take(who, "requests", self.rate)
         except RateLimited as err:
@@ -306,26 +309,15 @@ def kept_answer(fingerprint: str, status: int, body: bytes, ctype: str) -> dict[
 class Idempotency:
     """Keeps the first answer of each (account, Idempotency-Key) POST."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        cp: Callable[[], ControlPlane],
-        operator_key: Callable[[], str | None],
-    ) -> None:
+    def __init__(self, app: ASGIApp, cp: Callable[[], ControlPlane]) -> None:
         self.app = app
         self._cp = cp  # found per request: the lifespan starts it after the app is built
-        self.operator_key = operator_key
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _account(self, scope: Scope) -> str | None:
-        auth = _header(scope, b"authorization") or ""
-        scheme, _, key = auth.partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            return None
-        key = key.strip()
-        if accounts.is_operator(self.operator_key(), key):
-            return "_operator"
-        return accounts.authenticate(self._cp(), key)
+        """The caller Gate found (None outside /v1: nothing there is kept)."""
+        found = scope.get(ACCOUNT_SCOPE_KEY)
+        return str(found) if found is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None

@@ -727,6 +727,7 @@ def duplicate_campaign(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> CreateSummary:
+    svc.take(account, "campaigns created", svc.config.limits.creates)
     row = _own(svc, account, campaign_id)
     rm = _rm(svc)
     src = definition_from_record(row["definition"])
