@@ -35,7 +35,7 @@ class Rate:
 class ApiLimits:
     """What one account may do; generous defaults, tests set low ones."""
 
-    requests: Rate = Rate(burst=600, per_hour=36_000.0)  # 10 a second, 600 at once
+    requests: Rate = Rate(burst=1_200, per_hour=72_000.0)  # 20 a second, 1,200 at once
     creates: Rate = Rate(burst=200, per_hour=2_000.0)  # agents, numbers, webhooks, campaigns
     forecast_contacts: Rate = Rate(burst=1_000_000, per_hour=2_000_000.0)
     max_webhooks: int = 20

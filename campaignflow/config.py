@@ -196,7 +196,7 @@ class Settings(BaseSettings):
         default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
     api_requests_per_hour: int = Field(
-        default=36_000,
+        default=72_000,
         ge=0,
         description="API: requests one account may make an hour, all its keys together (a 60th of it at once; 0: no limit); past it 429 with Retry-After.",
     )

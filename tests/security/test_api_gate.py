@@ -221,3 +221,27 @@ def test_creating_things_has_an_allowance_and_webhooks_a_most(services: Any) -> 
             assert client.post("/v1/webhooks", json=hook, headers=a).status_code == 201
         r = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=a)
         assert r.status_code == 409 and "the most" in r.json()["detail"]
+
+
+def test_the_settings_hand_the_api_its_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaignflow.cli_api import api_config
+    from campaignflow.config import Settings, settings
+
+    defaults = Settings()
+    assert (
+        ApiLimits.hourly(
+            defaults.api_requests_per_hour,
+            defaults.api_creates_per_hour,
+            defaults.api_forecast_contacts_per_hour,
+            defaults.api_max_webhooks,
+        )
+        == ApiLimits()
+    )
+    monkeypatch.setenv("CAMPAIGNFLOW_API_REQUESTS_PER_HOUR", "120")
+    monkeypatch.setenv("CAMPAIGNFLOW_API_MAX_WEBHOOKS", "3")
+    settings.cache_clear()
+    try:
+        limits = api_config().limits
+    finally:
+        settings.cache_clear()
+    assert limits.requests == Rate(burst=2, per_hour=120.0) and limits.max_webhooks == 3
