@@ -414,6 +414,7 @@ def _create(
         raise _ingest_problem(err) from None
     fc = None
     if dry_run and 0 < s.accepted <= 10_000:
+        svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, s.accepted)
         fc = _forecast_file(d, contacts)
     if not dry_run:
         rm.wait_for(lambda: rm.exists(d.campaign_id), SEEN_TIMEOUT_S)
@@ -466,8 +467,8 @@ async def create_campaign(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> Any:
-    if not dry_run:
-        svc.take(account, "campaigns created", svc.config.limits.creates)
+    # A dry run parses the whole list too: it has an allowance of its own.
+    svc.take(account, "dry runs" if dry_run else "campaigns created", svc.config.limits.creates)
     ctype = request.headers.get("content-type", "")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         tmp = Path(tmpname)
