@@ -27,7 +27,6 @@ from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
 from api.middleware import Gate, Idempotency, SecurityHeaders, SizeLimit
-from api.ratelimit import Limiter
 from topics.loopback import host_allowed, server_names
 
 log = logging.getLogger(__name__)
@@ -130,22 +129,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    metrics_names = server_names(config.host)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        host = request.headers.get("host")
-        if not host_allowed(host, config.port, metrics_names):  # DNS rebinding
-            raise problems.ApiProblem(403, f"Host {host!r} is not this API's address")
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    def _operator_key() -> str | None:
-        svc: Services | None = getattr(app.state, "services", None)
-        return svc.operator_key if svc is not None else None
-
-    def _cp() -> ControlPlane:
-        return app.state.services.cp  # type: ignore[no-any-return]
-
+    _add_metrics(app, config)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -154,8 +138,38 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    _add_middleware(app, config)
+    console = config.console_dir or CONSOLE_DIR
+    if console.is_dir():
+        app.mount("/", StaticFiles(directory=console, html=True), name="console")
+    return app
 
-    app.add_middleware(Idempotency, cp=_cp)
+
+def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
+    """GET /metrics, for a Host naming this API only (DNS rebinding)."""
+    names = server_names(config.host)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        host = request.headers.get("host")
+        if not host_allowed(host, config.port, names):
+            raise problems.ApiProblem(403, f"Host {host!r} is not this API's address")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
+    """The middleware, innermost first; the services are found per request (the lifespan
+    starts them after the app is built)."""
+    from api import routes_campaigns, routes_dnc
+
+    def _services() -> Services:
+        return app.state.services  # type: ignore[no-any-return]
+
+    def _operator_key() -> str | None:
+        svc: Services | None = getattr(app.state, "services", None)
+        return svc.operator_key if svc is not None else None
+
+    app.add_middleware(Idempotency, cp=lambda: _services().cp)
     app.add_middleware(
         SizeLimit,
         max_json=config.max_json_bytes,
@@ -164,16 +178,12 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         upload_route=routes_campaigns.upload_route,
         raw_upload_paths=routes_dnc.RAW_UPLOAD_PATHS,
     )
-
-    def _limiter() -> Limiter:
-        return app.state.services.limiter  # type: ignore[no-any-return]
-
-    # Outermost: the key is checked before any body is read, the rate before any work.
+    # Then the key, checked before any body is read, and the rate, before any work.
     app.add_middleware(
-        Gate, cp=_cp, operator_key=_operator_key, limiter=_limiter, rate=config.limits.requests
+        Gate,
+        cp=lambda: _services().cp,
+        operator_key=_operator_key,
+        limiter=lambda: _services().limiter,
+        rate=config.limits.requests,
     )
-    app.add_middleware(SecurityHeaders)
-    console = config.console_dir or CONSOLE_DIR
-    if console.is_dir():
-        app.mount("/", StaticFiles(directory=console, html=True), name="console")
-    return app
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, the refusals too

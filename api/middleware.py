@@ -306,6 +306,22 @@ def kept_answer(fingerprint: str, status: int, body: bytes, ctype: str) -> dict[
     return record
 
 
+async def _replay(send: Send, kept: dict[str, Any], fingerprint: str) -> None:
+    """The kept answer of a repeated request (422 if the request differs)."""
+    if kept["fingerprint"] != fingerprint:
+        detail = "Idempotency-Key was already used for a different request"
+        await _send_body(send, 422, _problem(422, detail))
+    elif kept.get("body") is None:  # too large to keep: the request is not run again
+        detail = (
+            f"this Idempotency-Key's request was done (status {kept['status']}); its"
+            " answer was too large to keep: read the result with a GET"
+        )
+        await _send_body(send, 409, _problem(409, detail))
+    else:
+        ctype = kept.get("content_type", PROBLEM)
+        await _send_body(send, kept["status"], kept["body"].encode(), ctype)
+
+
 class Idempotency:
     """Keeps the first answer of each (account, Idempotency-Key) POST."""
 
@@ -364,23 +380,7 @@ class Idempotency:
                     h.update(msg.get("body", b""))
                 if not msg.get("more_body"):
                     break
-            if kept["fingerprint"] != h.hexdigest():
-                await _send_body(
-                    send,
-                    422,
-                    _problem(422, "Idempotency-Key was already used for a different request"),
-                )
-                return
-            if kept.get("body") is None:  # too large to keep: the request is not run again
-                detail = (
-                    f"this Idempotency-Key's request was done (status {kept['status']}); its"
-                    " answer was too large to keep: read the result with a GET"
-                )
-                await _send_body(send, 409, _problem(409, detail))
-                return
-            await _send_body(
-                send, kept["status"], kept["body"].encode(), kept.get("content_type", PROBLEM)
-            )
+            await _replay(send, kept, h.hexdigest())
             return
 
         async def hashing() -> Message:
