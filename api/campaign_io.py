@@ -188,5 +188,5 @@ def first_rejections(report: Path | None, limit: int = MAX_REJECTED_SHOWN) -> li
 
 
 def scratch_dir(base: Path) -> tempfile.TemporaryDirectory[str]:
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
     return tempfile.TemporaryDirectory(dir=base, prefix="upload-")

@@ -117,7 +117,7 @@ class ReadModel:
         self.prefix = prefix
         self.names = {t: catalogue.topic_name(t, prefix) for t in TOPICS}
         self._logical = {v: k for k, v in self.names.items()}
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = rocksdict.Rdict(str(directory), options=rocksdict.Options(raw_mode=True))
         self._lock = threading.RLock()
         self.campaigns: dict[str, dict[str, Any]] = {}

@@ -27,7 +27,8 @@ from campaignflow import (
     cli_worker,
 )
 from campaignflow.config import settings
-from campaignflow.runtime import mask_numbers_in_logs
+from campaignflow.runtime import mask_numbers_in_logs, private_state
+from campaigns.textsafe import visible_lines
 from topics.clients import BrokerUnreachable
 from topics.codec import use_schema_registry
 
@@ -39,7 +40,9 @@ app = typer.Typer(
 @app.callback()
 def _configure() -> None:
     # Before every command (also when the app is invoked without `main`, as tests do):
-    # the one process-wide setting below the command line, the codec's framing.
+    # the one process-wide setting below the command line, the codec's framing; and
+    # private files (0600) and directories (0700) for whatever the command creates.
+    private_state(settings().home)
     use_schema_registry(settings().schema_registry_url)
 
 
@@ -69,6 +72,7 @@ app.add_typer(
 def main() -> None:
     """Run the CLI; a usage error is one line on stderr and exit code 2."""
     mask_numbers_in_logs()
+    private_state(settings().home)
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as err:
@@ -76,17 +80,17 @@ def main() -> None:
         sys.exit(2)
     except UsageError as err:
         where = err.ctx.command_path if err.ctx else "campaignflow"
-        print(f"{where}: {err.format_message()}", file=sys.stderr)
+        print(visible_lines(f"{where}: {err.format_message()}"), file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
         sys.exit(1)
     except BrokerUnreachable as err:
-        print(f"campaignflow: {err}", file=sys.stderr)
+        print(f"campaignflow: {visible_lines(err)}", file=sys.stderr)
         sys.exit(1)
     except KafkaException as err:
         detail = err.args[0].str() if err.args and hasattr(err.args[0], "str") else str(err)
         print(
-            f"campaignflow: broker {settings().bootstrap}: {detail}"
+            f"campaignflow: broker {settings().bootstrap}: {visible_lines(detail)}"
             " (is it up? campaignflow kafka up)",
             file=sys.stderr,
         )

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from campaignflow.config import settings
+from campaigns.textsafe import visible
 
 app = typer.Typer(no_args_is_help=True, help="Accounts, API keys and subscriptions.")
 keys = typer.Typer(no_args_is_help=True, help="Add or revoke an account's API keys.")
@@ -114,7 +115,8 @@ def list_accounts() -> None:
                 continue
             live = [k["key_id"] for k in body["keys"] if not k["revoked_at"]]
             sub = cp.subscription(account_id)  # type: ignore[attr-defined]
-            typer.echo(f"{account_id}\t{body['name']}\tkeys: {','.join(live) or '-'}\t{sub.status}")
+            name, keys_ = visible(body["name"]), visible(",".join(live) or "-")
+            typer.echo(f"{visible(account_id)}\t{name}\tkeys: {keys_}\t{sub.status}")
 
 
 @keys.command("add")

@@ -26,11 +26,12 @@ from rich.table import Table
 from campaignflow.config import settings
 from campaigns.events import CommandKind
 from campaigns.models import DefinitionError
+from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.commands import Answer
 from ingest.pipeline import ReadStats
-from ingest.summary import UploadSummary, render
+from ingest.summary import UploadSummary, render, shown
 from ingest.upload import UploadError
 from topics.clients import require_broker
 from topics.producer import DeliveryError
@@ -64,7 +65,9 @@ def broker_error(err: KafkaException | DeliveryError) -> str:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"error: {visible_lines(message)}", markup=False, highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 
@@ -223,7 +226,7 @@ def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
     line = answer.describe(campaign_id, kind)
     if answer.outcome == "rejected":
         raise fail(line, 1)
-    Console().print(line, markup=False, highlight=False)
+    Console().print(visible_lines(line), markup=False, highlight=False)
     if answer.outcome == "timeout":
         raise typer.Exit(3)
 
@@ -316,5 +319,11 @@ def list_(bootstrap: Bootstrap = None) -> None:
     for col in ("campaign", "name", "account", "expected contacts", "status"):
         table.add_column(col)
     for c in found:
-        table.add_row(c.campaign_id, c.name, c.account_id, str(c.expected_contacts), c.status)
+        table.add_row(
+            shown(c.campaign_id),
+            shown(c.name),
+            shown(c.account_id),
+            str(c.expected_contacts),
+            shown(c.status),
+        )
     Console().print(table if found else "No campaigns yet (campaignflow campaign create ...).")

@@ -12,6 +12,7 @@ from campaignflow.cli_campaign import Account, Bootstrap, Timeout, broker_error,
 from campaignflow.config import settings
 from campaigns.contacts import ContactsFileError
 from campaigns.privacy import mask_number
+from campaigns.textsafe import visible
 from ingest.api import CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
 from topics.clients import require_broker
@@ -77,7 +78,10 @@ def add(
     c = result.accepted[0]
     alts = ", ".join(mask_number(a.phone_number) for a in c.alternates) or "none"
     Console().print(
-        f"added {c.contact_id} to {campaign_id}: {mask_number(c.phone_number)} (alternates: {alts})",
+        visible(
+            f"added {c.contact_id} to {campaign_id}: {mask_number(c.phone_number)}"
+            f" (alternates: {alts})"
+        ),
         markup=False,
         highlight=False,
     )

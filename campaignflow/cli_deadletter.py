@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from campaignflow.config import settings
+from campaigns.textsafe import visible
 from topics import catalogue
 from topics.clients import consumer_config, require_broker, watermarks
 from topics.codec import DecodeError, decode
@@ -86,7 +87,8 @@ def list_cmd(limit: Annotated[int, typer.Option(help="At most this many records"
             if isinstance(failed, int)
             else "-"
         )
-        print(f"{p}:{off}\t{origin}\t{rec.get('stage', '-')}\t{when}\t{rec.get('error', '')}")
+        stage, error = visible(rec.get("stage", "-")), visible(rec.get("error", ""))
+        print(f"{p}:{off}\t{visible(origin)}\t{stage}\t{when}\t{error}")
 
 
 @app.command()
@@ -112,7 +114,10 @@ def replay(
         if producer.flush(30) != 0:
             console.print("[red]the broker did not acknowledge the replay within 30 s[/red]")
             raise typer.Exit(1)
-        console.print(f"replayed {p}:{off} to {rec['topic']} ({len(rec['value'])} bytes)")
+        console.print(
+            f"replayed {p}:{off} to {visible(rec['topic'])} ({len(rec['value'])} bytes)",
+            markup=False,
+        )
         return
     console.print(f"no dead-letter record at partition {partition} offset {offset}")
     raise typer.Exit(1)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from campaignflow import devstack
+from campaigns.textsafe import visible_lines
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -85,7 +86,7 @@ def logs(
         raise typer.Exit(1)
     for p in paths:
         console.rule(str(p))
-        print(devstack.tail(p, lines))
+        print(visible_lines(devstack.tail(p, lines)))  # logs quote user text
     if follow:
         sizes = {p: p.stat().st_size for p in paths}
         while True:
@@ -95,7 +96,7 @@ def logs(
                 if size > sizes[p]:
                     with p.open("rb") as f:
                         f.seek(sizes[p])
-                        print(f.read().decode(errors="replace"), end="")
+                        print(visible_lines(f.read().decode(errors="replace")), end="")
                     sizes[p] = size
 
 

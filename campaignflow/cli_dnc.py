@@ -7,6 +7,7 @@ in `--default-region`. See ingest/dnc.py for the topic's records.
 
 from __future__ import annotations
 
+import csv
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from confluent_kafka import KafkaException
 
 from campaignflow.cli_campaign import Bootstrap, broker_error, fail
 from campaignflow.config import settings
+from campaigns.csvsafe import neutralise_row
+from campaigns.textsafe import visible
 from ingest.dnc import (
     DncWriter,
     RejectedLine,
@@ -135,18 +138,18 @@ def import_(
     assert scope is not None
     region = _region(region)
     shown = 0
-    out = rejects.open("w", encoding="utf-8") if rejects is not None else None
-    if out is not None:
-        out.write("line,reason,text\n")
+    out = rejects.open("w", encoding="utf-8", newline="") if rejects is not None else None
+    writer = csv.writer(out) if out is not None else None
+    if writer is not None:
+        writer.writerow(["line", "reason", "text"])
 
     def on_reject(r: RejectedLine) -> None:
         nonlocal shown
         if shown < SHOWN_REJECTS:
-            print(f"{file}: line {r.line}: {r.reason}: {r.text!r}", file=sys.stderr)
+            print(visible(f"{file}: line {r.line}: {r.reason}: {r.text}"), file=sys.stderr)
             shown += 1
-        if out is not None:
-            text = r.text.replace('"', '""')
-            out.write(f'{r.line},"{r.reason}","{text}"\n')
+        if writer is not None:  # formula starts and control characters neutralised
+            writer.writerow(neutralise_row([r.line, r.reason, r.text]))
 
     try:
         stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
@@ -171,7 +174,7 @@ def import_(
     more = report.rejected_count - shown
     if more > 0:
         hint = f" (all in {rejects})" if rejects else " (--rejects FILE keeps them all)"
-        print(f"{file}: ... and {more} more rejected line(s){hint}", file=sys.stderr)
+        print(visible(f"{file}: ... and {more} more rejected line(s){hint}"), file=sys.stderr)
     typer.echo(
         f"imported {report.accepted} number(s) to {scope} from {report.lines} line(s):"
         f" {report.rejected_count} rejected, {report.skipped} blank, comment or header"

@@ -36,6 +36,7 @@ from campaigns.simulate import (
     Simulation,
     parse_model,
 )
+from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
 from ingest.definitions import load_definition
 
@@ -321,7 +322,7 @@ def register(app: typer.Typer) -> None:
                 seed,
             )
         except InputError as err:
-            print(f"campaignflow simulate: {err}", file=sys.stderr)
+            print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
             raise typer.Exit(2) from None
         tune_gc()
         out = sys.stdout
@@ -331,6 +332,6 @@ def register(app: typer.Typer) -> None:
                 out.write(dumps(line))
                 out.write("\n")
         except InputError as err:  # the contacts file broke while it was read (before any line)
-            print(f"campaignflow simulate: {err}", file=sys.stderr)
+            print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
             raise typer.Exit(2) from None
         out.flush()

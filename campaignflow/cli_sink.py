@@ -133,12 +133,15 @@ def sql_cmd(
             sys.stdout.write("\t".join(neutralise_row(r)) + "\n")
     else:
         from rich.table import Table
+        from rich.text import Text
+
+        from campaigns.textsafe import visible
 
         table = Table()
         for col in result.columns:
-            table.add_column(col)
+            table.add_column(Text(visible(col)))
         for r in result.rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in r))
+            table.add_row(*(Text("NULL" if v is None else visible(v)) for v in r))
         Console().print(table)
 
 

@@ -16,6 +16,7 @@ import typer
 
 from campaignflow import cli_campaign
 from campaignflow.config import settings
+from campaigns.textsafe import visible
 
 
 def worker(
@@ -66,7 +67,9 @@ def status(
         typer.echo(f"error: unknown campaign {campaign_id}", err=True)
         raise typer.Exit(1)
     if resp.status_code != 200:
-        typer.echo(f"error: worker answered {resp.status_code}: {resp.text[:200]}", err=True)
+        typer.echo(
+            f"error: worker answered {resp.status_code}: {visible(resp.text[:200])}", err=True
+        )
         raise typer.Exit(2)
     typer.echo(json.dumps(resp.json(), indent=2))
 

@@ -98,8 +98,8 @@ def start(service: Service, say: Say) -> int:
     if pid is not None:
         say(f"{service.name}: already running (pid {pid})")
         return pid
-    service.log.parent.mkdir(parents=True, exist_ok=True)
-    service.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    service.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    service.pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with service.log.open("ab") as log:
         proc = subprocess.Popen(
             list(service.argv),

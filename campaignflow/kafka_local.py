@@ -257,7 +257,7 @@ def write_server_properties(layout: Layout) -> Path:
         controller_port=layout.controller_port,
         log_dirs=str(layout.log_dirs),
     )
-    layout.data.mkdir(parents=True, exist_ok=True)
+    layout.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.server_properties.write_text(text)
     return layout.server_properties
 
@@ -525,7 +525,7 @@ def write_node_properties(cluster: Cluster, node: Node) -> Path:
         controller_port=node.layout.controller_port,
         log_dirs=str(node.layout.log_dirs),
     )
-    node.layout.data.mkdir(parents=True, exist_ok=True)
+    node.layout.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     node.layout.server_properties.write_text(text)
     return node.layout.server_properties
 

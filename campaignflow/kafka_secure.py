@@ -192,7 +192,7 @@ def load_credentials(layout: Layout) -> dict[str, str]:
     if path.exists():
         data: dict[str, str] = json.loads(path.read_text())
         return data
-    layout.home.mkdir(parents=True, exist_ok=True)
+    layout.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     creds = {u: secrets.token_urlsafe(24) for u in (ADMIN, CONTROLLER, *SERVICES)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -201,7 +201,7 @@ def load_credentials(layout: Layout) -> dict[str, str]:
 
 
 def write_properties(layout: Layout, creds: dict[str, str]) -> Path:
-    layout.data.mkdir(parents=True, exist_ok=True)
+    layout.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = PROPERTIES.substitute(
         port=layout.port,
         controller_port=layout.controller_port,

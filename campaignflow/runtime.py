@@ -11,13 +11,19 @@ anyway. A young generation of 100k lets them die unscanned (collector time 2.2 s
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from campaigns.privacy import mask_numbers_in
 
 YOUNG_THRESHOLD = 100_000  # allocations between young collections (default 700)
+# What the command and every service it starts create is its user's only: 0700
+# directories, 0600 files (the state holds full numbers, keys, tokens, webhook secrets).
+PRIVATE_UMASK = 0o077
 
 
 def tune_gc() -> None:
@@ -49,3 +55,14 @@ def mask_numbers_in_logs() -> None:
 
     factory.masks_numbers = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def private_state(home: Path) -> None:
+    """Make every file and directory the process creates from now on private (the umask
+    is inherited by the broker, worker, dialer, sink and API that `dev up` starts, and by
+    RocksDB, chDB and Kafka's own files), and the state directory itself if it exists
+    with a looser mode (made before): nothing under it is reachable by others then."""
+    os.umask(PRIVATE_UMASK)
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        if home.stat().st_mode & 0o077:
+            home.chmod(0o700)

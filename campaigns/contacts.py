@@ -34,6 +34,9 @@ MAX_ROW_CHARS = 100_000
 MAX_CONTACT_ID_CHARS = 128
 MAX_ALTERNATE_N = 99  # phone_number_2 .. phone_number_99
 MAX_COLUMN_CHARS = 256
+# Columns of a list: phone_number, its 98 alternates and a few variables each, overridden
+# per alternate, fit with room to spare; a row's work and its rejection grow with it.
+MAX_COLUMNS = 1_000
 SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
@@ -106,6 +109,10 @@ class ContactLayout:
         if not any(cols):
             raise ContactsFileError(f"{source}: the header row is empty")
         seen: set[str] = set()
+        if len(cols) > MAX_COLUMNS:
+            raise ContactsFileError(
+                f"{source}: row 0 (header): {len(cols)} columns (the limit is {MAX_COLUMNS})"
+            )
         if sum(len(c) for c in cols) > MAX_ROW_CHARS:
             raise ContactsFileError(
                 f"{source}: row 0 (header): over the limit of {MAX_ROW_CHARS} characters"
@@ -255,8 +262,10 @@ def build_contact(
 
 
 def row_values(cols: tuple[str, ...], cells: list[str]) -> dict[str, str]:
-    """A row's cells by column (missing ones empty): what a rejection reports."""
-    return {c: (cells[i] if i < len(cells) else "") for i, c in enumerate(cols)}
+    """A row's non-empty cells by column (read them with `.get(column, "")`): what a
+    rejection reports. Empty ones are left out so that a short line under a wide header
+    does not weigh a full row."""
+    return {c: v for c, v in zip(cols, cells, strict=False) if v}
 
 
 class Deduper:

@@ -5,10 +5,11 @@ account's list and the number alone for the global list (records written before 
 were per account are global). A removal is a tombstone (null value), so compaction
 drops the number. Every number is normalised to E.164 before it is written.
 
-An import streams its file: one line at a time is read, normalised and handed to the
-producer (librdkafka batches them: linger, up to 10,000 records a request, lz4), so
-memory does not grow with the file. A line that is not a number is reported with its
-line number and the rest goes on.
+An import streams its file: one line at a time is read (at most MAX_LINE bytes of it:
+a longer line is rejected by its number and skipped unread into memory), normalised and
+handed to the producer (librdkafka batches them: linger, up to 10,000 records a request,
+lz4), so memory does not grow with the file. A line that is not a number is reported
+with its line number and the rest goes on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from topics.translate import dnc_key, dnc_key_scope, dnc_record
 # The uncached normaliser: an import of a million distinct numbers must not fill a cache.
 _normalise: Callable[[str, str], str | None] = normalise_number.__wrapped__
 MAX_LINE = 1024  # a longer line is no phone number: rejected without parsing it
+SKIP_WINDOW = 1 << 16  # what is read at a time of the rest of a line over MAX_LINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,17 @@ def numbers_of(
         yield number
 
 
+def bounded_lines(stream: BinaryIO, limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of a stream, each read with a bound: a line over `limit` bytes comes out
+    as its first `limit + 1` bytes (so `numbers_of` rejects it by its number) and the rest
+    of it is read past a window at a time, never held whole."""
+    while line := stream.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(SKIP_WINDOW)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
 def _reject(report: ImportReport, keep: int, line: int, text: str, reason: str) -> None:
     report.rejected_count += 1
     if len(report.rejected) < keep:
@@ -194,7 +207,7 @@ def import_file(
     report = ImportReport()
     now_ms = int(time.time() * 1000)
     seen_rejects = 0
-    for number in numbers_of(stream, region, report, keep_rejected):
+    for number in numbers_of(bounded_lines(stream), region, report, keep_rejected):
         writer.add(number, now_ms)
         if on_reject is not None and len(report.rejected) > seen_rejects:
             for rejected in report.rejected[seen_rejects:]:

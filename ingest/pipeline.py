@@ -8,7 +8,9 @@ and do everything per row: decode, `campaigns.contacts.csv_rows`, `build_contact
 number. They send back one blob of encoded rows with the few fields the parent needs
 for the rules that depend on earlier rows (`Deduper`), which it applies in row order.
 
-Each worker keeps `normalise_number`'s cache, so a number repeated in the list (a
+Each parse has its own state (`ParseState`: layout, region, number cache), passed to
+every piece: the API parses several accounts' lists at once in one process. Each worker
+keeps its parse's cache of `normalise_number`, so a number repeated in the list (a
 shared switchboard as alternate) is validated at most once per worker. Memory stays flat
 in the file size apart from the duplicate checks (one number per accepted row, and one
 id when the list has a contact_id column): only a bounded window of pieces is in flight.
@@ -31,7 +33,6 @@ from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from campaigns.contacts import (
-    FIELD_READ_LIMIT,
     Contact,
     ContactLayout,
     ContactsFileError,
@@ -53,8 +54,15 @@ PARALLEL_MIN_BYTES = 2_000_000
 # Each worker's own cache of validated numbers: repeated numbers (a switchboard as
 # alternate) stay in it, unique ones pass through; bounded so memory stays flat.
 WORKER_CACHE = 1 << 18
-# No record is longer than this (a cell over FIELD_READ_LIMIT characters is an error anyway).
-MAX_RECORD_BYTES = 4 * FIELD_READ_LIMIT + 2 * CHUNK_BYTES
+# No line, and no record (the header included), is longer: a row of MAX_ROW_CHARS
+# characters of 4-byte UTF-8 with a quoted cell in each of MAX_COLUMNS columns is about
+# half of it. Checked on the raw bytes before any parsing, so a line of 300 MB (or 28 MB
+# of commas, 28 million cells) costs one window of reading, never its whole length.
+MAX_RECORD_BYTES = 1 << 20
+# A piece holds at most this many records: a rejected row weighs some hundred bytes
+# however short its line, so a file of tiny bad rows cut only by bytes would hold
+# hundreds of megabytes of rejections for each piece in flight.
+MAX_PIECE_RECORDS = 50_000
 
 
 @dataclass(slots=True)
@@ -130,45 +138,58 @@ class Built:
 
 
 @dataclass
-class _Worker:
-    """What each worker process keeps between pieces: the layout and its number cache."""
+class ParseState:
+    """One parse's own layout, default region and number cache, handed to every piece.
+
+    Never shared between parses: the API parses several accounts' lists at once in one
+    process, so nothing of a parse may live in a module global there.
+    """
 
     layout: ContactLayout
     region: str
     source: str
     normalise: Normaliser
 
+    @classmethod
+    def new(cls, layout: ContactLayout, region: str, source: str) -> ParseState:
+        normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
+        return cls(layout, region, source, normalise)
 
-_worker: _Worker | None = None
+
+# Only ever set in a pool's worker process, and each pool serves one parse (`chunks`):
+# the state of that parse, kept between its pieces for the number cache.
+_child_state: ParseState | None = None
 
 
-def _init_worker(layout: ContactLayout, region: str, source: str) -> None:
-    global _worker
-    normalise = lru_cache(maxsize=WORKER_CACHE)(normalise_number.__wrapped__)
-    _worker = _Worker(layout, region, source, normalise)
+def _init_child(layout: ContactLayout, region: str, source: str) -> None:
+    global _child_state
+    _child_state = ParseState.new(layout, region, source)
     # What is loaded by now (phonenumbers' metadata, the libraries) lives as long as the
     # process: frozen, the cyclic collector stops rescanning it on every generation-2 pass.
     gc.freeze()
 
 
-def _build_piece(piece: Piece) -> Built:
+def _build_in_child(piece: Piece) -> Built:
+    assert _child_state is not None, "a pool worker without its parse"
+    return _build_piece(_child_state, piece)
+
+
+def _build_piece(state: ParseState, piece: Piece) -> Built:
     """Decode and parse the rows of a piece, `build_contact` each, encode the contacts."""
-    assert _worker is not None
-    w = _worker
-    layout, region, normalise = w.layout, w.region, w.normalise
+    layout, region, normalise = state.layout, state.region, state.normalise
     misses = normalise.cache_info().misses  # type: ignore[attr-defined]
     out = Built()
     data = piece.data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        out.error = f"{w.source}: {decode_error_in(data, piece.offset, piece.final)}"
+        out.error = f"{state.source}: {decode_error_in(data, piece.offset, piece.final)}"
         good = data[: err.start]
         text = good[: good.rfind(b"\n") + 1].decode("utf-8")
     contacts: list[Contact] = []
     try:
         for row, cells in csv_rows(
-            io.StringIO(text, newline=""), w.source, piece.rows_before, piece.lines_before
+            io.StringIO(text, newline=""), state.source, piece.rows_before, piece.lines_before
         ):
             out.records += 1
             item = build_contact(layout, row, cells, region, normalise)
@@ -256,9 +277,9 @@ class _Splitter:
             return cr + 1 if self.eof else None
         return nl + 1 if nl >= 0 else None
 
-    def _cut(self, start: int) -> int:
-        """End (exclusive, > start) of a piece: a line end about chunk_bytes after start, or EOF."""
-        target = start + self.chunk_bytes
+    def _cut(self, start: int, size: int) -> int:
+        """End (exclusive, > start) of a piece: a line end about `size` after start, or EOF."""
+        target = start + size
         self._fill(target + 1)
         if self.eof and len(self.buffer) <= target:
             return len(self.buffer)
@@ -272,44 +293,82 @@ class _Splitter:
                 return end
             if self.eof:
                 return len(self.buffer)
-            if len(self.buffer) > MAX_RECORD_BYTES:
-                raise ContactsFileError(
-                    f"{self.source}: row {self.rows_before + 1}: a record of over"
-                    f" {MAX_RECORD_BYTES} bytes"
-                )
+            if len(self.buffer) - start > MAX_RECORD_BYTES:
+                raise self._overlong(start)
             pos = max(pos, len(self.buffer) - 1)
             self._fill(len(self.buffer) + self.chunk_bytes)
+
+    def _overlong(self, at: int) -> ContactsFileError:
+        """The error for the line starting at buffer offset `at`: its row and line, not its text."""
+        line = self.lines_before + _line_count(self.buffer[:at]) + 1
+        try:
+            before = self._count(self.buffer[:at], False)
+        except UnterminatedQuote:
+            before = None  # the line goes on a quoted cell of a row before it
+        row = "" if before is None else f"row {self.rows_before + before + 1} "
+        return ContactsFileError(
+            f"{self.source}: {row}(line {line}): a line of over {MAX_RECORD_BYTES} bytes (no"
+            " row of a contact list is that long)"
+        )
+
+    def _check_lines(self, data: bytes) -> None:
+        """Every line of `data` is at most MAX_RECORD_BYTES (a few finds a window, no split)."""
+        pos = 0
+        while len(data) - pos > MAX_RECORD_BYTES:
+            stop = pos + MAX_RECORD_BYTES + 1
+            nl = max(data.rfind(b"\n", pos, stop), data.rfind(b"\r", pos, stop))
+            if nl < 0:
+                raise self._overlong(pos)
+            pos = nl + 1
+
+    def _count(self, data: bytes, final: bool) -> int | None:
+        """Records of a piece (None: broken, the worker says how); UnterminatedQuote if it
+        ends inside a quoted cell that goes on."""
+        records = _plain_records(data)
+        if records is not None:
+            return records
+        try:
+            text = data.decode("utf-8")
+            return sum(
+                1
+                for _ in csv_rows(
+                    io.StringIO(text, newline=""), self.source, self.rows_before, self.lines_before
+                )
+            )
+        except UnterminatedQuote:
+            if final:
+                return None  # the worker reports it
+            raise
+        except (UnicodeDecodeError, ContactsFileError):
+            return None  # the worker reports it, with the rows before it
+
+    def _next(self, size: int) -> tuple[int, int | None]:
+        """End and record count of the next piece, of about `size` bytes of whole records."""
+        end = self._cut(0, size)
+        while True:
+            self._check_lines(self.buffer[:end])
+            final = self.eof and end == len(self.buffer)
+            try:
+                return end, self._count(self.buffer[:end], final)
+            except UnterminatedQuote as err:
+                if end > size + MAX_RECORD_BYTES:
+                    raise ContactsFileError(
+                        f"{err}, still open after {MAX_RECORD_BYTES} bytes"
+                    ) from None
+                end = self._cut(end, self.chunk_bytes)  # a quoted cell goes on: take more lines
 
     def pieces(self) -> Iterator[Piece]:
         while True:
             self._fill(self.chunk_bytes + 1)
             if not self.buffer:
                 return
-            end = self._cut(0)
-            while True:
-                data = self.buffer[:end]
-                final = self.eof and end == len(self.buffer)
-                records = _plain_records(data)
-                if records is not None:
-                    break
-                try:
-                    text = data.decode("utf-8")
-                    records = sum(
-                        1
-                        for _ in csv_rows(
-                            io.StringIO(text, newline=""),
-                            self.source,
-                            self.rows_before,
-                            self.lines_before,
-                        )
-                    )
-                    break
-                except UnterminatedQuote:
-                    if final:
-                        break  # the worker reports it
-                    end = self._cut(end)  # a quoted cell goes on: take more lines
-                except (UnicodeDecodeError, ContactsFileError):
-                    break  # the worker reports it, with the rows before it
+            size = self.chunk_bytes
+            end, records = self._next(size)
+            while records is not None and records > MAX_PIECE_RECORDS and size > 1:
+                size = max(1, size * MAX_PIECE_RECORDS // records)  # fewer, longer-lived rows
+                end, records = self._next(size)
+            data = self.buffer[:end]
+            final = self.eof and end == len(self.buffer)
             piece = Piece(self.offset, data, self.rows_before, self.lines_before, final, records)
             yield piece
             if records is None:
@@ -362,6 +421,10 @@ def _read_header(
         try:
             for _, header in csv_rows(feed(), source):
                 used = bom + len(text[:consumed].encode("utf-8"))
+                if used - bom > MAX_RECORD_BYTES:
+                    raise ContactsFileError(
+                        f"{source}: row 0 (header) is over {MAX_RECORD_BYTES} bytes"
+                    )
                 return header, buf[used:], used, _line_count(buf[bom:used])
         except UnterminatedQuote:
             if eof or bad is not None or len(buf) >= MAX_RECORD_BYTES:
@@ -409,9 +472,9 @@ class ContactReader:
         splitter, self._splitter = self._splitter, None
         dedupe = Deduper()
         if self.workers <= 1:
-            _init_worker(self.layout, self.region, self.source)
+            state = ParseState.new(self.layout, self.region, self.source)
             for piece in splitter.pieces():
-                built = _build_piece(piece)
+                built = _build_piece(state, piece)
                 yield self._finish(piece, built, dedupe, progress)
                 if built.error is not None:
                     raise ContactsFileError(built.error)
@@ -421,7 +484,7 @@ class ContactReader:
         pending: deque[tuple[Piece, AsyncResult[Built]]] = deque()
         init = (self.layout, self.region, self.source)
         failed: ContactsFileError | None = None
-        with ctx.Pool(self.workers, _init_worker, init) as pool:
+        with ctx.Pool(self.workers, _init_child, init) as pool:
             pieces = splitter.pieces()
             while True:
                 while failed is None and len(pending) < window:
@@ -432,7 +495,7 @@ class ContactReader:
                         break
                     if nxt is None:
                         break
-                    pending.append((nxt, pool.apply_async(_build_piece, (nxt,))))
+                    pending.append((nxt, pool.apply_async(_build_in_child, (nxt,))))
                 if not pending:
                     break
                 piece, res = pending.popleft()

@@ -16,9 +16,11 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from campaigns.contacts import ContactLayout, Rejection
 from campaigns.models import CampaignDefinition, ContactLocalTime, MappingReport, Rules, Window
+from campaigns.textsafe import visible
 from campaigns.windows import iso
 
 SHOWN_REJECTIONS = 10
@@ -53,6 +55,12 @@ class UploadSummary:
     def note(self, rej: Rejection) -> None:
         if len(self.first_rejections) < SHOWN_REJECTIONS:
             self.first_rejections.append(rej)
+
+
+def shown(value: object) -> Text:
+    """User text for a rich table or line: control characters escaped (`visible`) and
+    never read as rich markup (a `[link=...]` in a name would write a terminal hyperlink)."""
+    return Text(visible(value))
 
 
 def _fmt(value: Any) -> str:
@@ -109,27 +117,27 @@ def rule_rows(rules: Rules) -> list[tuple[str, str, str]]:
 
 def tables(s: UploadSummary) -> list[RenderableType]:
     d = s.definition
-    head = Table(title=f"Campaign {d.campaign_id}", show_header=False)
-    head.add_row("name", d.name)
+    head = Table(title=shown(f"Campaign {d.campaign_id}"), show_header=False)
+    head.add_row("name", shown(d.name))
     if d.description:
-        head.add_row("description", d.description)
-    head.add_row("account", d.account_id)
-    head.add_row("agent", f"{d.agent.id} (variables: {_fmt(d.agent.variables)})")
-    head.add_row("source number", d.source_number)
-    head.add_row("default region", d.default_region)
+        head.add_row("description", shown(d.description))
+    head.add_row("account", shown(d.account_id))
+    head.add_row("agent", shown(f"{d.agent.id} (variables: {_fmt(d.agent.variables)})"))
+    head.add_row("source number", shown(d.source_number))
+    head.add_row("default region", shown(d.default_region))
     head.add_row("status after create", "draft (start or schedule it)")
 
-    contacts = Table(title=f"Contacts from {s.contacts_path.name}", show_header=False)
+    contacts = Table(title=shown(f"Contacts from {s.contacts_path.name}"), show_header=False)
     contacts.add_row("rows read", str(s.rows))
     contacts.add_row("accepted", str(s.accepted))
     contacts.add_row("rejected", str(s.rejected))
     alternates = [f"phone_number_{n}" for n, _ in s.layout.alternates]
     contacts.add_row("alternate number columns", _fmt(alternates))
     contacts.add_row(
-        "override columns", _fmt([s.layout.columns[i] for _, _, i in s.layout.overrides])
+        "override columns", shown(_fmt([s.layout.columns[i] for _, _, i in s.layout.overrides]))
     )
     if s.rejects_path is not None:
-        contacts.add_row("rejects report", str(s.rejects_path))
+        contacts.add_row("rejects report", shown(s.rejects_path))
 
     mapping = Table(title="Variables")
     mapping.add_column("column")
@@ -137,19 +145,23 @@ def tables(s: UploadSummary) -> list[RenderableType]:
     agent_vars = set(d.agent.variables)
     for col, var in s.mapping.mapped.items():
         mark = "" if var in agent_vars or not agent_vars else " (not in the prompt)"
-        mapping.add_row(col, var + mark)
-    mapping.add_row("[b]agent variables no column feeds[/b]", _fmt(s.mapping.unfed_variables))
-    mapping.add_row("[b]columns not in variable_mapping[/b]", _fmt(s.mapping.unmapped_columns))
+        mapping.add_row(shown(col), shown(var + mark))
+    mapping.add_row(
+        "[b]agent variables no column feeds[/b]", shown(_fmt(s.mapping.unfed_variables))
+    )
+    mapping.add_row(
+        "[b]columns not in variable_mapping[/b]", shown(_fmt(s.mapping.unmapped_columns))
+    )
     missing = [c for c in d.variable_mapping if c not in s.mapping.mapped]
     if missing:
-        mapping.add_row("[b]mapped columns absent from the file[/b]", _fmt(missing))
+        mapping.add_row("[b]mapped columns absent from the file[/b]", shown(_fmt(missing)))
 
     rules = Table(title="Rules")
     rules.add_column("rule")
     rules.add_column("effective")
     rules.add_column("default")
     for name, effective, default in rule_rows(d.rules):
-        rules.add_row(name, effective, default)
+        rules.add_row(name, shown(effective), shown(default))
 
     out: list[RenderableType] = [head, contacts]
     if s.first_rejections:
@@ -158,7 +170,7 @@ def tables(s: UploadSummary) -> list[RenderableType]:
         rej.add_column("column")
         rej.add_column("reason")
         for r in s.first_rejections:
-            rej.add_row(str(r.row), r.column or "", r.reason)
+            rej.add_row(str(r.row), shown(r.column or ""), shown(r.reason))
         out.append(rej)
     out += [mapping, rules]
     if s.preview is not None and s.preview_at_us is not None:
@@ -204,4 +216,4 @@ def render(s: UploadSummary, console: Console | None = None) -> None:
     console.print(Group(*tables(s)))
     if s.seconds > 0:
         console.print(f"{s.rows} rows in {s.seconds:.1f}s ({s.rows_per_second:,.0f} rows/s)")
-    console.print(status_line(s))
+    console.print(shown(status_line(s)))

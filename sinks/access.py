@@ -60,7 +60,7 @@ def read_token(path: Path) -> str:
 def ensure_token(path: Path) -> str:
     """The token of `path`, written first (mode 0600, new random token) when there is none."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:

@@ -55,7 +55,7 @@ def open_client(dsn: str, *, readonly: bool = False, **kwargs: Any) -> Client:
     """
     path = embedded_path(dsn)
     if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     client_settings: dict[str, Any] = dict(kwargs.pop("settings", {}) or {})
     if readonly:
         client_settings["readonly"] = 1

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from campaigns.textsafe import visible
 from sinks.query import QueryResult
 
 Runner = Callable[[str], QueryResult]
@@ -130,14 +132,16 @@ def _bucket_label(bucket_s: int) -> str:
     return f"{bucket_s // 86400} d"
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any) -> Text:
+    """A value for a table cell: user text (a name, a caller id) shown, never obeyed:
+    control characters escaped and no rich markup read."""
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S %Z")
+        return Text(value.strftime("%Y-%m-%d %H:%M:%S %Z"))
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        return Text(f"{value:.4g}")
+    return Text(visible(value))
 
 
 def _table(title: str, result: QueryResult) -> Table:
@@ -153,11 +157,11 @@ def render(report: Report, console: Console) -> None:
     """Print the progress block and every section."""
     p = report.progress
     if p is None:
-        console.print(f"[bold red]no data for campaign {report.campaign_id!r}[/]")
+        console.print(Text(f"no data for campaign {visible(report.campaign_id)!r}", "bold red"))
         return
     tz = ZoneInfo(report.timezone)
     table = Table(
-        title=f"Campaign {report.campaign_id} ({p.get('name') or ''})",
+        title=Text(visible(f"Campaign {report.campaign_id} ({p.get('name') or ''})")),
         title_justify="left",
         show_header=False,
     )

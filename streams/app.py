@@ -170,7 +170,7 @@ def credentials_of(kafka: KafkaSettings) -> Any:
 def build_app(settings: WorkerSettings) -> faust.App:
     """The worker's app: its topics and tables, the engine agent, the ticks and the web pages."""
     gc.set_threshold(*GC_THRESHOLDS)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     partitions = settings.topics.partitions
     app = faust_app(settings)
     names = settings.topics.names()

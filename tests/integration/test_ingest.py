@@ -199,7 +199,7 @@ BAD_INPUTS: list[tuple[str, bytes, str]] = [
     (
         "huge-cell",
         b"phone_number,name\n2125550101,Ann\n2125550102," + b"x" * (10 * 1024 * 1024) + b"\n",
-        "row 2, column 2: cell of 10485760 characters is over the limit",
+        "row 2 (line 3): a line of over 1048576 bytes",
     ),
 ]
 

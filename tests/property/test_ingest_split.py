@@ -18,7 +18,7 @@ from campaigns.contacts import (
     build_contact,
     iter_contacts,
 )
-from ingest.pipeline import ContactReader, Piece, _build_piece, _init_worker
+from ingest.pipeline import ContactReader, ParseState, Piece, _build_piece
 from ingest.rowcodec import encode_contact
 
 pytestmark = pytest.mark.property
@@ -165,8 +165,8 @@ def test_worker_is_build_contact_then_encode_contact(cells: list[str], row: int)
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(cells)
     data = line.getvalue().encode()
-    _init_worker(layout, "US", "contacts")
-    got = _build_piece(Piece(0, data, row - 1, row, True, 1))
+    state = ParseState.new(layout, "US", "contacts")
+    got = _build_piece(state, Piece(0, data, row - 1, row, True, 1))
     if isinstance(want, Contact):
         assert (got.blob, list(got.rows), got.ids, got.phones) == (
             encode_contact(want),
