@@ -26,7 +26,9 @@ from api import accounts
 from api.app import create_app, stop_services
 from api.ratelimit import ApiLimits, Limiter, Rate, RateLimited
 from tests.integration.api_kit import local_services
+from tests.integration.dialer_kit import drop_topics
 from tests.integration.sink_kit import free_port
+from topics import catalogue
 
 MiB = 1 << 20
 
@@ -37,11 +39,13 @@ def bearer(key: str) -> dict[str, str]:
 
 @pytest.fixture()
 def services(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
-    svc = local_services(kafka_bootstrap, f"tgate-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"tgate-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     try:
         yield svc
     finally:
         stop_services(svc)
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 class Served:

@@ -18,18 +18,21 @@ from api.app import create_app, stop_services
 from api.controlplane import ControlPlane
 from api.middleware import MAX_KEPT_ANSWER_BYTES, SHOWN_ONCE, kept_answer
 from tests.integration.api_kit import local_services
+from tests.integration.dialer_kit import drop_topics
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
 
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
-    svc = local_services(kafka_bootstrap, f"tidem-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"tidem-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     try:
         with TestClient(create_app(svc.config, services=svc)) as client:
             yield client, svc
     finally:
         stop_services(svc)
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 def _topic_bytes(svc: Any, bootstrap: str, wanted: int) -> bytes:

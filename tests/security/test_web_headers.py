@@ -14,16 +14,20 @@ from fastapi.testclient import TestClient
 
 from api.app import CONSOLE_DIR, create_app, stop_services
 from tests.integration.api_kit import local_services
+from tests.integration.dialer_kit import drop_topics
+from topics import catalogue
 
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
-    svc = local_services(kafka_bootstrap, f"thdr-{uuid.uuid4().hex[:8]}.", tmp_path / "api")
+    prefix = f"thdr-{uuid.uuid4().hex[:8]}."
+    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     try:
         with TestClient(create_app(svc.config, services=svc)) as client:
             yield client, svc
     finally:
         stop_services(svc)
+        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 def test_every_answer_carries_the_browser_protections(api: tuple[TestClient, Any]) -> None:
