@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from api.controlplane import ControlPlane
+from api.exceptions import AccountError
 
 ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 KEY_PREFIX = "cfk_"
 OPERATOR_PREFIX = "cfo_"
-
-
-class AccountError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

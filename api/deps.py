@@ -12,8 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import accounts
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
+from api.exceptions import RateLimited
 from api.problems import ApiProblem
-from api.ratelimit import Limiter, Rate, RateLimited
+from api.ratelimit import Limiter, Rate
 
 if TYPE_CHECKING:
     from api.readmodel import ReadModel

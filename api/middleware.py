@@ -25,8 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import accounts
 from api.controlplane import ControlPlane
+from api.exceptions import BodyTooLarge, RateLimited
 from api.problems import PROBLEM
-from api.ratelimit import Limiter, Rate, RateLimited
+from api.ratelimit import Limiter, Rate
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -85,10 +86,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if k.lower() == name:
             return str(v.decode("latin-1"))
     return None
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 # Every answer: the console runs only its own files (no inline script or style, no

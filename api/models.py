@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from campaigns.models import CAMPAIGN_ID, E164, Agent
+from campaigns.models import E164, Agent
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-_RESOURCE = re.compile(RESOURCE_ID)
 
 
 class Body(BaseModel):
@@ -138,10 +136,6 @@ class KeyOut(BaseModel):
 class SubscriptionIn(Body):
     active: bool
     plan: str | None = Field(default=None, max_length=100)
-
-
-def is_resource_id(value: str) -> bool:
-    return bool(_RESOURCE.match(value)) and bool(CAMPAIGN_ID.match(value))
 
 
 # ---- do-not-call lists -----------------------------------------------------------------

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.exceptions import ApiError
+
 PROBLEM = "application/problem+json"
 
 TITLES = {
@@ -44,7 +46,7 @@ class Problem(BaseModel):
     errors: list[ErrorItem] = []
 
 
-class ApiProblem(Exception):
+class ApiProblem(ApiError):
     """Raised anywhere in a handler; answered as a problem document."""
 
     def __init__(

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from api.exceptions import RateLimited
+
 MAX_BUCKETS = 100_000
 
 
@@ -54,15 +56,6 @@ class ApiLimits:
             ),
             max_webhooks=max_webhooks,
         )
-
-
-class RateLimited(Exception):
-    """Over a limit: `retry_after_s` until the request would pass."""
-
-    def __init__(self, what: str, retry_after_s: int) -> None:
-        super().__init__(f"too many {what}; retry after {retry_after_s} s")
-        self.what = what
-        self.retry_after_s = retry_after_s
 
 
 class Limiter:

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from campaignflow.exceptions import InputError
 from campaignflow.runtime import tune_gc
 from campaigns.contacts import (
     Contact,
@@ -39,10 +40,6 @@ from campaigns.simulate import (
 from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
 from ingest.definitions import load_definition
-
-
-class InputError(Exception):
-    """One clear line for stderr."""
 
 
 def parse_instant(value: str, what: str) -> int:

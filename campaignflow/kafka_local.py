@@ -24,15 +24,12 @@ from pathlib import Path
 from string import Template
 
 from campaignflow.config import REPO_ROOT, Settings, settings
+from campaignflow.exceptions import KafkaLocalError
 
 OPS_DIR = REPO_ROOT / "ops" / "kafka"
 MIN_JAVA = 17
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
-
-
-class KafkaLocalError(RuntimeError):
-    """A problem a person can act on (missing Java, failed download, broker died)."""
 
 
 @dataclass(frozen=True)

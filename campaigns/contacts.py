@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import phonenumbers
 
+from campaigns.exceptions import ContactsFileError, UnterminatedQuote
 from campaigns.models import check_timezone
 from campaigns.privacy import mask_number
 
@@ -41,10 +42,6 @@ SPECIAL = ("contact_id", "timezone")
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
 SUFFIXED = re.compile(r"^(.+)_(\d+)$")
-
-
-class ContactsFileError(ValueError):
-    """The file as a whole cannot be read: nothing of it may be used."""
 
 
 @dataclass(slots=True)
@@ -325,10 +322,6 @@ class Deduper:
             self._ids.add(contact_id)
         self._primaries.add(phone_number)
         return None
-
-
-class UnterminatedQuote(ContactsFileError):
-    """The text ends inside a quoted cell (at the end of a file: the file is broken)."""
 
 
 def read_rows(stream: BinaryIO, source: str = "contacts") -> Iterator[tuple[int, list[str]]]:

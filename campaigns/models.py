@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.exceptions import DefinitionError
 from campaigns.privacy import mask_number
 from campaigns.yamlsafe import YamlShapeError, safe_load
 
@@ -50,10 +51,6 @@ class Strategy(StrEnum):
     rolling = "rolling"
     clamp = "clamp"
     custom = "custom"
-
-
-class DefinitionError(ValueError):
-    """A campaign definition broke a rule; `str()` is one line per problem, field first."""
 
 
 def _check_e164(value: str, what: str) -> str:

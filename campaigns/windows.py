@@ -161,10 +161,6 @@ def day_numbers(names: Sequence[str]) -> frozenset[int]:
     return frozenset(DAYS.index(d) for d in names)
 
 
-def all_open(windows: Sequence[Window], at_us: int) -> bool:
-    return all(w.is_open(at_us) for w in windows)
-
-
 def next_all_open(windows: Sequence[Window], at_us: int) -> int | None:
     """The first instant >= t when every window is open together, or None if never.
 

@@ -12,12 +12,10 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node
 
+from campaigns.exceptions import YamlShapeError
+
 MAX_DEPTH = 32  # a campaign definition nests five levels; anything near this is not one
 MAX_YAML_CHARS = 1_000_000
-
-
-class YamlShapeError(ValueError):
-    """A document PyYAML would read, but not as written (duplicate key, too deep, too big)."""
 
 
 class StrictSafeLoader(yaml.SafeLoader):

@@ -32,10 +32,6 @@ InboundSink = Callable[[Inbound], None]
 OrphanSink = Callable[[str, Outcome], None]  # raises UnknownCall for a call never placed
 
 
-class UnknownCall(LookupError):
-    """An outcome for a call id this dialer never placed (a webhook callback answers 404)."""
-
-
 def no_handoff() -> None:
     """The default hand-off callback: nothing to do."""
 

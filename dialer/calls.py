@@ -13,15 +13,12 @@ from typing import Any
 
 from campaigns.models import CALL_STATUSES
 from campaigns.privacy import mask_number
+from dialer.exceptions import BadCall
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 # Statuses a dialer may report (SPEC section 4); `timeout` is normally the engine's.
 STATUSES: tuple[str, ...] = CALL_STATUSES
-
-
-class BadCall(ValueError):
-    """A call:create message the dialer cannot place; the message says why."""
 
 
 def now_ms() -> int:

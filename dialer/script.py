@@ -17,12 +17,9 @@ from pathlib import Path
 
 from campaigns.simulate import DIALER_STATUSES
 from dialer.calls import Call
+from dialer.exceptions import ScriptError
 
 SCRIPT_STATUSES = DIALER_STATUSES  # the statuses of simulate's outcomes CSV, and "none"
-
-
-class ScriptError(ValueError):
-    """A script CSV that cannot be used; names file, row and column."""
 
 
 @dataclass(frozen=True)

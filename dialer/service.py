@@ -44,7 +44,6 @@ from dialer.adapter import (
     UNKNOWN,
     Adapter,
     Lookup,
-    UnknownCall,
     instant_placer,
     lookup_of,
 )
@@ -59,6 +58,7 @@ from dialer.calls import (
     outcome_record,
     split_call_id,
 )
+from dialer.exceptions import UnknownCall
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter

@@ -12,16 +12,14 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from dialer.exceptions import SecretTooShort
+
 SIGNATURE_HEADER = "X-Campaignflow-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 VERSION = "v1"
 MIN_SECRET_BYTES = 32
 DEFAULT_TOLERANCE_S = 300
 MAX_HEADER_CHARS = 1024  # a header longer than this is not ours
-
-
-class SecretTooShort(ValueError):
-    """A shared secret too short to resist guessing (HMAC-SHA256 wants >= 32 bytes)."""
 
 
 def check_secret(secret: str, name: str) -> None:

@@ -46,10 +46,10 @@ from dialer.adapter import (
     InboundSink,
     Lookup,
     OrphanSink,
-    UnknownCall,
     no_handoff,
 )
 from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
+from dialer.exceptions import UnknownCall
 from dialer.signing import (
     DEFAULT_TOLERANCE_S,
     IDEMPOTENCY_HEADER,

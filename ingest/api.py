@@ -1,7 +1,11 @@
 """The Python API for upstream systems: the same validation and publishing as the CLI.
 
     from ingest import CampaignClient
-    with CampaignClient() as client:
+    from topics.catalogue import Topics
+    from topics.clients import KafkaSettings
+
+    kafka = KafkaSettings(bootstrap="127.0.0.1:39092")  # the caller's cluster and layout
+    with CampaignClient(kafka, Topics(prefix="")) as client:
         summary = client.create(Path("campaign.yaml"), Path("contacts.csv"))
         client.add_contacts("spring-renewals", [{"phone_number": "+12125550199", "name": "Zoe"}])
         answer = client.start("spring-renewals")
@@ -25,6 +29,7 @@ from campaigns.models import CampaignDefinition
 from campaigns.windows import from_datetime
 from ingest import commands, listing
 from ingest.commands import Answer
+from ingest.exceptions import UnknownCampaign
 from ingest.manual import parse_rows
 from ingest.pipeline import ReadStats
 from ingest.rejects import dead_letter
@@ -35,10 +40,6 @@ from topics import catalogue
 from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.producer import TrackedProducer
-
-
-class UnknownCampaign(LookupError):
-    """No create command for the campaign is on campaign.commands."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError, MappingReport
 from ingest import commands
 from ingest.definitions import load_definition
+from ingest.exceptions import UploadError
 from ingest.pipeline import Chunk, ContactReader, ReadStats
 from ingest.preview import RowPreview
 from ingest.rejects import RejectsReport, dead_letter, report_path
@@ -38,14 +39,6 @@ from topics.translate import command_to_record
 BATCH_CONTACTS = 1_000
 # Room left in a batch's budget for its own fields (campaign id <= 64, batch id, counts).
 BATCH_HEADER_BYTES = 1_024
-
-
-class UploadError(Exception):
-    """One clear line for the operator; the rejects report says the same."""
-
-    def __init__(self, message: str, rejects_path: Path | None = None) -> None:
-        super().__init__(message)
-        self.rejects_path = rejects_path
 
 
 @dataclass

@@ -16,14 +16,11 @@ import secrets
 import stat
 from pathlib import Path
 
+from sinks.exceptions import TokenFileError
 from topics.loopback import host_allowed
 
 TOKEN_FILE = "sink.token"
 TOKEN_BYTES = 32  # of randomness; the file holds it URL-safe base64 encoded
-
-
-class TokenFileError(RuntimeError):
-    """The token file is missing, unreadable, empty or readable by others."""
 
 
 def token_path(home: Path) -> Path:

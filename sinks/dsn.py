@@ -14,9 +14,7 @@ from urllib.parse import urlparse, urlunparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-
-class ClickHouseUnavailable(RuntimeError):
-    """ClickHouse cannot be reached or opened (server down, embedded directory locked)."""
+from sinks.exceptions import ClickHouseUnavailable
 
 
 def default_dsn(home: Path) -> str:

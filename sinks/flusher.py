@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinks.batch import Batch
-
-
-class Abandoned(Exception):
-    """The partitions of the batch were revoked mid-flush: drop it, its owner replays it."""
+from sinks.exceptions import Abandoned
 
 
 class RetryGate:

@@ -28,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
+from sinks.exceptions import RefusedQuery
 from sinks.migrations import relations
 
 # sqlglot logs a warning with the statement's text when it falls back to a bare Command;
@@ -145,10 +146,6 @@ EMBEDDED_LOCKED_SETTINGS: dict[str, Any] = {"allow_python_table_function": 0}
 # Database names ClickHouse has besides the project's: a qualifier naming one is a table
 # reference, and no alias may take such a name.
 DATABASES = frozenset({"system", "information_schema", "default"})
-
-
-class RefusedQuery(ValueError):
-    """A query the read-only endpoint does not run; the message says what and where."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from sinks.exceptions import MigrationError
+
 # The migration files live beside the packages (ops/sql/migrations), found from here.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "ops" / "sql" / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -38,10 +40,6 @@ class _Client(Protocol):
     def command(self, cmd: str) -> object: ...
 
     def query(self, query: str) -> object: ...
-
-
-class MigrationError(RuntimeError):
-    """A migration cannot be applied as written."""
 
 
 @dataclass(frozen=True)

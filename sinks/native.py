@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinks.batch import NativeSource
+from sinks.exceptions import NativeUnsupported
 from sinks.rows import ATTEMPTS, COLUMN_TYPES, COLUMNS, OUTCOMES, value_range
 from topics import schemas
 from topics.avrobytes import bytes_field, long_bytes
@@ -51,10 +52,6 @@ _EXPRESSIONS: dict[str, dict[str, str]] = {
     OUTCOMES: {"hangup_cause": "ifNull(hangup_cause, '')", "dialer_id": "ifNull(dialer_id, '')"},
 }
 _SOURCES: dict[str, dict[str, str]] = {ATTEMPTS: {"to_number": "to", "caller_id": "from"}}
-
-
-class NativeUnsupported(ValueError):
-    """A schema field this module cannot describe to ClickHouse (a schema change to handle)."""
 
 
 def _quote(text: str) -> str:

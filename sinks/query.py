@@ -18,12 +18,9 @@ import requests
 
 from sinks.access import TokenFileError, read_token
 from sinks.dsn import is_embedded, open_client, redact
+from sinks.exceptions import QueryError
 from sinks.guard import QueryLimits, RefusedQuery, check, fetch
 from sinks.server import to_json_value
-
-
-class QueryError(RuntimeError):
-    """The query was refused (not a checked SELECT, a limit, unknown table, no token...)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sinks.exceptions import RowError
+
 ATTEMPTS = "call_attempts"
 OUTCOMES = "call_outcomes"
 EVENTS = "campaign_events"
@@ -161,10 +163,6 @@ TZ_OFFSETS = "tz_offsets"
 TZ_COLUMNS: tuple[str, ...] = ("tz", "since", "offset_seconds")
 
 Row = tuple[Any, ...]
-
-
-class RowError(ValueError):
-    """A decoded record that does not make a row (bad union branch, missing field)."""
 
 
 def ms(value: Any) -> int:

@@ -90,13 +90,37 @@ def kafka_cluster_bootstrap() -> Iterator[str]:
 
 @pytest.fixture()
 def topic_prefix(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A prefix no other test (or parallel run) uses, also set as CAMPAIGNFLOW_TOPIC_PREFIX."""
+    """A prefix no other test (or parallel run) uses, also set as CAMPAIGNFLOW_TOPIC_PREFIX.
+
+    With a broker, the prefix's topics are deleted afterwards: a shared broker's heap holds
+    every partition's metadata, and a session of stacks left behind exhausted it."""
     name = re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name).strip("-")[:40]
     prefix = f"t-{name}-{uuid.uuid4().hex[:8]}."
+    bootstrap = (
+        request.getfixturevalue("kafka_bootstrap")
+        if "kafka_bootstrap" in request.fixturenames
+        else None
+    )
     monkeypatch.setenv("CAMPAIGNFLOW_TOPIC_PREFIX", prefix)
     settings.cache_clear()
     yield prefix
     settings.cache_clear()
+    if bootstrap is not None:
+        delete_prefixed_topics(bootstrap, prefix)
+
+
+def delete_prefixed_topics(bootstrap: str, prefix: str) -> None:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from topics.admin import delete_topics
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        names = [n for n in admin.list_topics(timeout=30).topics if n.startswith(prefix)]
+        delete_topics(names, admin=admin)
+    except KafkaException as exc:  # the test's verdict stands; leftovers are only untidy
+        print(f"could not delete the topics of {prefix}: {exc}")
 
 
 # Hypothesis: random examples on a developer's machine (new cases every run), a fixed

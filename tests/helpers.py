@@ -1,9 +1,12 @@
-"""Builders shared by the engine tests: a campaign definition and contacts in a few lines."""
+"""Shared by the tests: engine builders (a definition, contacts in a few lines) and `wait_until`,
+the one wait on a live system that a slow machine does not fail."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from campaigns import testing
 from campaigns.contacts import Alternate, Contact
@@ -29,3 +32,43 @@ def contact(n: int, alternates: list[str] | None = None, **variables: str) -> Co
 def at(*args: int) -> int:
     """Epoch microseconds of a UTC wall-clock time."""
     return from_datetime(datetime(*args, tzinfo=UTC))  # type: ignore[misc]
+
+
+T = TypeVar("T")
+
+# How long a wait may see no progress before it fails: a loaded 2-core machine is slow, not
+# stuck, and a stuck system shows as minutes without progress. A fast machine never waits it.
+STALL_SECONDS = 180.0
+
+
+def wait_until(
+    condition: Callable[[], T],
+    what: str,
+    *,
+    progress: Callable[[], object] | None = None,
+    stall_seconds: float = STALL_SECONDS,
+    poll_seconds: float = 0.1,
+) -> T:
+    """Poll `condition` until it returns a truthy value, and return that value.
+
+    Fails (naming `what`) only when `progress()` (a count, an offset: anything that changes
+    while the system moves) has not changed for `stall_seconds`; without `progress` the
+    window runs from the start, a generous bound. `poll_seconds` apart, as fast as before.
+    """
+    last_seen = progress() if progress is not None else None
+    moved_at = time.monotonic()
+    while True:
+        value = condition()
+        if value:
+            return value
+        now = time.monotonic()
+        if progress is not None:
+            seen = progress()
+            if seen != last_seen:
+                last_seen, moved_at = seen, now
+        if now - moved_at > stall_seconds:
+            moving = f" (progress stuck at {last_seen!r})" if progress is not None else ""
+            raise AssertionError(
+                f"no progress for {stall_seconds:.0f} s waiting for {what}{moving}"
+            )
+        time.sleep(poll_seconds)

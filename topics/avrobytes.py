@@ -26,7 +26,3 @@ def long_bytes(n: int) -> bytes:
 def bytes_field(data: bytes) -> bytes:
     """Avro bytes (or UTF-8 string): length, then the data."""
     return long_bytes(len(data)) + data
-
-
-def string_bytes(s: str) -> bytes:
-    return bytes_field(s.encode("utf-8"))

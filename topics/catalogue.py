@@ -173,13 +173,6 @@ class Topics:
         self.name(logical)  # validates the name
         return self.catalogue()[logical]
 
-    def for_schema(self, schema: str) -> TopicSpec:
-        """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
-        for t in self.catalogue().values():
-            if t.schema == schema:
-                return t
-        raise KeyError(f"no topic carries {schema!r}")
-
 
 def catalogue(
     prefix: str, partitions: int = DEFAULT_PARTITIONS, replication: int = 1
@@ -193,8 +186,3 @@ def spec(
 ) -> TopicSpec:
     """One topic's spec by logical name."""
     return Topics(prefix, partitions, replication).spec(logical)
-
-
-def topic_for_schema(schema: str, prefix: str) -> TopicSpec:
-    """The topic that carries an event (DeadLetter -> campaignflow.deadletter, ...)."""
-    return Topics(prefix).for_schema(schema)

@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from topics.catalogue import MAX_MESSAGE_BYTES
+from topics.exceptions import BrokerUnreachable
 
 LOG_EVERY_S = 60.0
 BROKER_CHECK_TIMEOUT_S = 3.0
@@ -46,10 +47,6 @@ class _OncePerFacility(logging.Filter):
 
 CLIENT_LOG = logging.getLogger("campaignflow.kafka.client")
 CLIENT_LOG.addFilter(_OncePerFacility())
-
-
-class BrokerUnreachable(ConnectionError):
-    """No broker of the bootstrap list accepts a connection; the message is one line."""
 
 
 @dataclass(frozen=True)

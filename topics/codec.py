@@ -27,6 +27,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from topics import schemas
 from topics.avrobytes import long_bytes
+from topics.exceptions import DecodeError, EncodeError
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
@@ -34,29 +35,6 @@ _SO_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
 _CF_HEADER = 5
 
 Record = dict[str, Any]
-
-
-class DecodeError(ValueError):
-    """A message that cannot be decoded; says where it came from and why."""
-
-    def __init__(
-        self,
-        reason: str,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-    ) -> None:
-        self.reason = reason
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        super().__init__(
-            f"cannot decode message at topic={topic} partition={partition} offset={offset}: {reason}"
-        )
-
-
-class EncodeError(ValueError):
-    """A record that does not fit its event's schema."""
 
 
 def union(name: str, record: Record) -> tuple[str, Record]:
@@ -345,13 +323,6 @@ class Codec:
         """Decode many values; the first bad one raises (use `decode` per message to park it)."""
         return [self.decode(v, None, None, None) for v in values]
 
-    def event_of(self, data: bytes) -> str | None:
-        """Which event a message carries, from its header alone (None if unknown)."""
-        try:
-            return self._locate(data)[0].event if data else None
-        except LookupError:
-            return None
-
 
 _default: Codec | None = None
 _registry_url: str | None = None
@@ -378,12 +349,6 @@ def default_codec() -> Codec:
             if _default is None:
                 _default = Codec(_registry_url)
     return _default
-
-
-def reset_default_codec() -> None:
-    """Forget the process-wide codec (the next one is made again, same framing)."""
-    global _default
-    _default = None
 
 
 def encode(event_name: str, record: Record) -> bytes:

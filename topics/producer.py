@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from topics.catalogue import MAX_MESSAGE_BYTES
 from topics.clients import KafkaSettings, producer_config
 from topics.deadletter import Letter
+from topics.exceptions import DeliveryError, MessageTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ FULL_POLL_S = 0.05  # how long `produce` polls while the local queue is full
 PARK_WAIT_S = 10.0  # how long `park` waits for room before it logs and gives up
 
 Delivered = Callable[[KafkaError | None, Message], None]
-
-
-class DeliveryError(RuntimeError):
-    """The broker did not acknowledge every message."""
-
-
-class MessageTooLarge(ValueError):
-    """A message over the topics' limit: no topic would take it."""
 
 
 class TrackedProducer:

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from campaigns.contacts import MAX_CONTACT_ID_CHARS, Alternate, Contact
-from campaigns.engine import parse_call_id
 from campaigns.events import (
     CallCreated,
     Command,
@@ -278,13 +277,6 @@ def batch_to_record(
 def outcome_from_record(rec: Record) -> Outcome:
     """Records written before `opt_out` existed decode with it false."""
     return Outcome(rec["call_id"], rec["status"], bool(rec.get("opt_out", False)))
-
-
-def outcome_campaign(rec: Record) -> str | None:
-    campaign_id = rec.get("campaign_id")
-    if campaign_id and parse_call_id(campaign_id, rec["call_id"]) is not None:
-        return str(campaign_id)
-    return None
 
 
 # ---- what the engine emits -----------------------------------------------------

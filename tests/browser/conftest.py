@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "campaignflow")
 CHROMIUM = os.environ.get("CAMPAIGNFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -74,6 +76,13 @@ class Account:
         return requests.request(
             method, f"{self.base_url}/v1{path}", json=body, headers=headers, timeout=60
         )
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -139,15 +148,11 @@ def stack(
     )
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{st.base_url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the API of dev up does not answer"
-            time.sleep(0.5)
+        wait_until(
+            lambda: answers(f"{st.base_url}/healthz"),
+            "the API of dev up to answer",
+            poll_seconds=0.5,
+        )
         yield st
     finally:
         down = st.cli("dev", "down", timeout=120)

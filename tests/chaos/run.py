@@ -25,13 +25,18 @@ def main() -> int:
     parser.add_argument("--campaigns", type=int, default=Size.campaigns)
     parser.add_argument("--contacts", type=int, default=Size.contacts, help="per campaign")
     parser.add_argument("--faults", type=int, default=Size.faults)
-    parser.add_argument("--time-bound", type=float, default=Size.time_bound_s)
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=Size.stall_s,
+        help="no contact made final this long (no fault under way) fails the run",
+    )
     args = parser.parse_args()
     size = Size(
         campaigns=args.campaigns,
         contacts=args.contacts,
         faults=args.faults,
-        time_bound_s=args.time_bound,
+        stall_s=args.stall_seconds,
     )
     # Logs and inputs stay for a look after the run (replaced by the next run of the seed).
     work = settings().home / "chaos" / f"seed-{args.seed}"

@@ -11,11 +11,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "campaignflow")
@@ -160,26 +161,31 @@ def test_campaign_through_the_stack_matches_simulate(stack: Any) -> None:
     started = cli(env, "campaign", "start", "e2e-stack")
     assert started.returncode == 0, started.stdout + started.stderr
 
-    deadline = time.monotonic() + 240
+    calls_query = (
+        "SELECT call_id, to_number, caller_id FROM call_attempts FINAL"
+        " WHERE campaign_id = 'e2e-stack' ORDER BY call_id"
+    )
+    finals_query = "SELECT contact_id, status FROM v_contact_finals WHERE campaign_id = 'e2e-stack'"
+    seen: dict[str, int] = {"calls": 0, "finals": 0}
     got_calls: list[tuple[str, str, str]] = []
-    while time.monotonic() < deadline:
-        rows = sql(
-            env,
-            "SELECT call_id, to_number, caller_id FROM call_attempts FINAL WHERE campaign_id = 'e2e-stack' ORDER BY call_id",
+
+    def every_contact_final() -> bool:
+        calls = sorted(
+            (r["call_id"], r["to_number"], r["caller_id"]) for r in sql(env, calls_query)
         )
-        got_calls = sorted((r["call_id"], r["to_number"], r["caller_id"]) for r in rows)
-        finals = (
-            sql(
-                env,
-                "SELECT contact_id, status FROM v_contact_finals WHERE campaign_id = 'e2e-stack'",
-            )
-            if got_calls == want_calls
-            else []
-        )
-        if got_calls == want_calls and len(finals) == len(want_finals):
-            assert {r["contact_id"]: r["status"] for r in finals} == want_finals
-            break
-        time.sleep(2)
+        finals = sql(env, finals_query)
+        seen.update(calls=len(calls), finals=len(finals))
+        got_calls[:] = calls
+        return len(calls) >= len(want_calls) and len(finals) >= len(want_finals)  # then compared
+
+    wait_until(
+        every_contact_final,
+        "every call and final in ClickHouse",
+        progress=seen.copy,
+        poll_seconds=2,
+    )
+    finals = sql(env, finals_query)
+    assert {r["contact_id"]: r["status"] for r in finals} == want_finals
     assert got_calls == want_calls
     outcomes = sql(
         env, "SELECT count() AS n FROM call_outcomes FINAL WHERE campaign_id = 'e2e-stack'"

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from campaignflow.config import settings
+from tests.helpers import STALL_SECONDS, wait_until
 from topics.admin import admin_client, create_topics, delete_topics
 from topics.codec import decode, encode
 
@@ -105,29 +106,35 @@ def read_all(
     c.assign([TopicPartition(topic, p, 0) for p in ends])
     out: list[tuple[Any, str, dict[str, Any]]] = []
     positions = dict.fromkeys(ends, 0)
-    give_up = time.monotonic() + timeout
+
+    def at_end() -> bool:
+        if all(positions[p] >= ends[p] for p in ends):
+            return True
+        for m in c.consume(500, timeout=0.5):
+            if m.error():
+                continue
+            positions[m.partition()] = m.offset() + 1
+            event, record = decode(m.value())
+            out.append((m, event, record))
+        return all(positions[p] >= ends[p] for p in ends)
+
     try:
-        while any(positions[p] < ends[p] for p in ends):
-            if time.monotonic() > give_up:
-                raise AssertionError(f"could not read {topic} to its end {ends}, at {positions}")
-            for m in c.consume(500, timeout=0.5):
-                if m.error():
-                    continue
-                positions[m.partition()] = m.offset() + 1
-                event, record = decode(m.value())
-                out.append((m, event, record))
+        wait_until(
+            at_end,
+            f"{topic} read to its end {ends}",
+            progress=lambda: sum(positions.values()),
+            stall_seconds=max(timeout, STALL_SECONDS),
+            poll_seconds=0,
+        )
     finally:
         c.close()
     return out
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 90) -> None:
-    """Poll `check` until true; fail naming `what` after `timeout` (a guard, not an assertion on speed)."""
-    give_up = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    """Poll `check` until true (tests.helpers.wait_until): `timeout` without progress at least,
+    and never less than its stall window, so a loaded machine fails no wait."""
+    wait_until(check, what, stall_seconds=max(timeout, STALL_SECONDS))
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import requests
 from confluent_kafka import Producer
 
 from campaignflow.config import settings
+from tests.helpers import STALL_SECONDS, wait_until
 from topics import catalogue
 from topics.admin import admin_client, create_topics
 from topics.clients import producer_config
@@ -262,12 +262,6 @@ class SinkProcess:
 
 
 def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll `check` until it returns a truthy value; fail naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
+    """Poll `check` until truthy (tests.helpers.wait_until): `seconds` without progress at
+    least, and never less than its stall window, so a loaded machine fails no wait."""
+    return wait_until(check, what, stall_seconds=max(seconds, STALL_SECONDS))

@@ -27,7 +27,7 @@ from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
 from topics.translate import dnc_key_scope
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.integration  # bound: the session timeout; waits fail on a stall
 
 PROBLEM = "application/problem+json"
 MAX_JSON = 2_000

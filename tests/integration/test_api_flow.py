@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from tests.helpers import wait_until
 from tests.integration.api_kit import Receiver, contacts_csv, definition, setup_account
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
@@ -117,31 +117,42 @@ def upload(
     )
 
 
-def wait_campaign(
-    stack: Stack, headers: dict[str, str], cid: str, pred: Any, timeout: float = 180
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+def wait_campaign(stack: Stack, headers: dict[str, str], cid: str, pred: Any) -> dict[str, Any]:
+    """Until `pred` holds of the campaign's body; fails only when the body stops changing."""
+    last: dict[str, Any] = {}
+
+    def there() -> dict[str, Any] | None:
         r = stack.http.get(f"/v1/campaigns/{cid}", headers=headers)
-        if r.status_code == 200:
-            body = r.json()
-            if pred(body):
-                return body
-        time.sleep(0.5)
-    raise AssertionError(f"campaign {cid} never got there; last: {body}")
+        if r.status_code != 200:
+            return None
+        last.clear()
+        last.update(r.json())
+        return dict(last) if pred(last) else None
+
+    return wait_until(
+        there, f"campaign {cid} to get there", progress=lambda: repr(last), poll_seconds=0.5
+    )
+
+
+def refused_for_subscription(r: httpx.Response) -> bool:
+    """The engine's refusal until the worker has read the account's new subscription record."""
+    if r.status_code != 402:
+        return False
+    assert "subscription" in r.json()["detail"]
+    return True
 
 
 def start(stack: Stack, headers: dict[str, str], cid: str) -> httpx.Response:
     """POST start; while the worker has not read the account's new subscription record yet
-    the engine refuses (402, naming the subscription): retried for a minute."""
-    deadline = time.monotonic() + 60
-    while True:
+    the engine refuses (402, naming the subscription): retried until it has."""
+
+    def answered() -> httpx.Response | None:
         r = stack.http.post(f"/v1/campaigns/{cid}/start", headers=headers)
-        if r.status_code != 402 or time.monotonic() > deadline:
-            return r
-        assert "subscription" in r.json()["detail"]
-        time.sleep(1)
+        return None if refused_for_subscription(r) else r
+
+    return wait_until(
+        answered, f"the worker to read the subscription of {cid}'s account", poll_seconds=1
+    )
 
 
 def all_pages(stack: Stack, headers: dict[str, str], path: str, limit: int = 7) -> list[Any]:
@@ -387,19 +398,18 @@ def test_subscription_gates_start_with_402(stack: Stack) -> None:
         headers=stack.operator,
     )
     assert r.status_code == 200 and r.json()["active"] is True
+
     # the worker's account table follows account.status on its own: until it has the
     # record the engine refuses too, and the API passes its reason on as a 402
-    deadline = time.monotonic() + 60
-    while True:
+    def scheduled() -> httpx.Response | None:
         r = stack.http.post(
             "/v1/campaigns/unpaid-1/schedule",
             json={"start_at": "2030-01-01T09:00:00+01:00"},
             headers=a,
         )
-        if r.status_code != 402 or time.monotonic() > deadline:
-            break
-        assert "subscription" in r.json()["detail"]
-        time.sleep(1)
+        return None if refused_for_subscription(r) else r
+
+    r = wait_until(scheduled, "the worker to read unpaid-co's subscription", poll_seconds=1)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "scheduled"
 
@@ -463,9 +473,12 @@ def test_webhook_receiver_gets_each_event_once_signed(stack: Stack) -> None:
             for e in campaign_events(stack, "hook-1")
             if isinstance(e["body"], tuple) and e["body"][0].rsplit(".", 1)[-1] in kinds
         }
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and {e["event_id"] for e in rx.snapshot()} != want:
-            time.sleep(0.5)
+        wait_until(
+            lambda: {e["event_id"] for e in rx.snapshot()} >= want,
+            "every webhook event delivered",
+            progress=lambda: len(rx.snapshot()),
+            poll_seconds=0.5,
+        )
         got = rx.snapshot()
         ids = [e["event_id"] for e in got]
         assert set(ids) == want

@@ -9,17 +9,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from api import accounts
 from api.app import stop_services
 from api.webhooks import Dispatcher
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
+from tests.helpers import wait_until
 from tests.integration.api_kit import Receiver, local_services
+from tests.integration.dialer_kit import read_all
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
-from topics.codec import Codec, encode
+from topics.clients import KafkaSettings
+from topics.codec import encode
 from topics.producer import TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
 
@@ -45,19 +45,9 @@ class Failing(Receiver):
 
 
 def dead_letters(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
+    """The dead-letter topic's records, read to its end."""
     topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
-    c = Consumer(consumer_config(KafkaSettings(bootstrap), f"t-{uuid.uuid4().hex}"))
-    out = []
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        for _ in range(6):
-            for msg in c.consume(100, timeout=0.5):
-                if msg.error() is None:
-                    out.append(Codec(None).decode(msg.value())[1])
-    finally:
-        c.close()
-    return out
+    return [record for _, _, record in read_all(bootstrap, topic)]
 
 
 def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -115,13 +105,23 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
         producer.wait(30)
         producer.close()
         dispatcher.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and dispatcher.parked < 2:
-            time.sleep(0.2)
+        wait_until(
+            lambda: dispatcher.parked >= 2,
+            "both endpoints' events parked",
+            progress=lambda: (sum(down.attempts.values()), sum(refusing.attempts.values())),
+            poll_seconds=0.2,
+        )
         assert dispatcher.parked == 2 and dispatcher.delivered == 0
         assert down.attempts == {"wh-1:status:1": 3}  # bounded tries on a 5xx
         assert refusing.attempts == {"wh-1:status:1": 1}  # a 4xx is final
-        parked = [r for r in dead_letters(kafka_bootstrap, prefix) if r["stage"] == "webhook"]
+
+        def both_parked() -> list[dict[str, Any]] | None:
+            rows = [r for r in dead_letters(kafka_bootstrap, prefix) if r["stage"] == "webhook"]
+            return rows if len(rows) >= 2 else None
+
+        parked = wait_until(
+            both_parked, "the two parked deliveries on the dead-letter topic", poll_seconds=0.5
+        )
         errors = sorted(r["error"] for r in parked)
         assert len(errors) == 2
         assert errors[0].startswith("webhook wh-410: HTTP 410 (not retried)")

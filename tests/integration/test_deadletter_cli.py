@@ -9,6 +9,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from tests.helpers import wait_until
 from topics import catalogue
 from topics.admin import admin_client, create_topics
 from topics.clients import consumer_config
@@ -59,10 +60,15 @@ def test_list_and_replay(kafka_bootstrap: str, topic_prefix: str, monkeypatch) -
     )
     c.subscribe([origin])
     got = []
-    for _ in range(60):
+
+    def replayed_seen() -> bool:
         msg = c.poll(1)
         if msg is not None and not msg.error():
             got.append((msg.key(), msg.value()))
-            break
-    c.close()
+        return bool(got)
+
+    try:
+        wait_until(replayed_seen, f"the replayed message on {origin}", poll_seconds=0)
+    finally:
+        c.close()
     assert got == [(b"camp-1", b"\x00original bytes")]

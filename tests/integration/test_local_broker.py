@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.helpers import STALL_SECONDS, wait_until
 
 CLI = [sys.executable, "-m", "campaignflow.cli", "kafka"]
 
@@ -52,13 +54,12 @@ def _round_trip(bootstrap: str, topic: str) -> None:
     )
     consumer.subscribe([topic])
     try:
-        got = None
-        for _ in range(60):
+
+        def one() -> Message | None:
             msg = consumer.poll(1.0)
-            if msg is not None and msg.error() is None:
-                got = msg
-                break
-        assert got is not None, f"nothing consumed from {topic}"
+            return msg if msg is not None and msg.error() is None else None
+
+        got = wait_until(one, f"a message consumed from {topic}", poll_seconds=0)
         assert (got.key(), got.value()) == (b"k", b"hello")
     finally:
         consumer.close()
@@ -151,7 +152,7 @@ def test_aiokafka_produces_and_consumes_in_a_group(kafka_bootstrap: str, topic_p
         await consumer.start()
         got: list[bytes] = []
         try:
-            for _ in range(60):
+            for _ in range(int(STALL_SECONDS)):  # a bound for a broken broker only
                 batch = await consumer.getmany(timeout_ms=1000)
                 got += [m.value for msgs in batch.values() for m in msgs if m.value is not None]
                 if len(got) >= 10:
@@ -195,7 +196,6 @@ def test_faust_agent_and_table_changelog_work(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     """A Faust agent reads a raw topic and counts into a Table whose changelog lands on Kafka."""
-    import time
 
     app_id = f"{topic_prefix}faust".replace(".", "-")
     source = f"{topic_prefix}src"
@@ -219,10 +219,13 @@ def test_faust_agent_and_table_changelog_work(
             producer.produce(source, key=f"k{i % 3}".encode(), value=f"v{i}".encode())
         producer.produce(source, key=b"k0", value=b"stop")
         assert producer.flush(30) == 0
-        for _ in range(240):  # the worker joins its group, then reads from the start
-            if result.exists() or worker.poll() is not None:
-                break
-            time.sleep(0.5)
+        # the worker joins its group, then reads from the start (a log that grows is progress)
+        wait_until(
+            lambda: result.exists() or worker.poll() is not None,
+            "the worker's result",
+            progress=lambda: out.stat().st_size,
+            poll_seconds=0.5,
+        )
         assert result.exists(), out.read_text()[-3000:]
         assert result.read_text() == "[('k0', 4), ('k1', 3), ('k2', 3)]"
     finally:
@@ -245,13 +248,16 @@ def test_faust_agent_and_table_changelog_work(
     latest: dict[bytes, bytes] = {}
     expected = {b'"k0"': b"4", b'"k1"': b"3", b'"k2"': b"3"}
     try:
-        # Changelog partitions arrive in any order: read until every key has its last value.
-        for _ in range(60):
+
+        def every_key_last() -> bool:  # changelog partitions arrive in any order
             msg = consumer.poll(1.0)
             if msg is not None and msg.error() is None:
                 latest[msg.key() or b""] = msg.value() or b""
-            if latest == expected:
-                break
+            return latest == expected
+
+        wait_until(
+            every_key_last, f"{changelog} read to {expected}", progress=latest.copy, poll_seconds=0
+        )
     finally:
         consumer.close()
     assert latest == expected

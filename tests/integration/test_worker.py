@@ -22,10 +22,11 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US
+from tests.helpers import STALL_SECONDS
 from tests.integration.worker_rig import Rig, ScriptedDialer, now_us, wait_until
 from topics import catalogue
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.integration  # bound: the session timeout; waits fail on a stall
 
 NS = "io.campaignflow.v1."
 
@@ -513,7 +514,7 @@ def test_commands_sent_while_two_fresh_workers_settle_are_not_lost(
         return "[^Worker]: Ready" in rig.log(port)
 
     settled_at: float | None = None
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + STALL_SECONDS  # generous: two workers starting, loaded
     while time.monotonic() < deadline:  # a create every 0.2 s until both settled 3 s ago
         cid = f"fresh-{len(ids)}"
         ids.append(cid)

@@ -27,6 +27,7 @@ from campaignflow.config import settings
 from campaigns.contacts import Contact
 from campaigns.engine import parse_call_id
 from campaigns.events import Command
+from tests import helpers
 from topics import catalogue, translate
 from topics.admin import create_topics, delete_topics
 from topics.clients import KafkaSettings, admin_config, consumer_config, producer_config
@@ -49,14 +50,11 @@ def now_us() -> int:
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
+    """Poll `pred` until truthy (tests.helpers.wait_until): `timeout` without progress at
+    least, and never less than its stall window, so a loaded machine fails no wait."""
+    return helpers.wait_until(
+        pred, what, stall_seconds=max(timeout, helpers.STALL_SECONDS), poll_seconds=every
+    )
 
 
 class Collector:

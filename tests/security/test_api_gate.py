@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app, stop_services
-from api.ratelimit import ApiLimits, Limiter, Rate, RateLimited
+from api.exceptions import RateLimited
+from api.ratelimit import ApiLimits, Limiter, Rate
 from tests.integration.api_kit import local_services
 from tests.integration.dialer_kit import drop_topics
 from tests.integration.sink_kit import free_port

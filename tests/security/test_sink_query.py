@@ -31,6 +31,7 @@ from sinks.guard import QueryLimits
 from sinks.migrations import migrate
 from sinks.rows import COLUMNS, TZ_COLUMNS
 from sinks.server import MAX_QUERY_BYTES, QueryServer
+from tests.helpers import STALL_SECONDS
 from tests.integration.sink_kit import CAMPAIGNFLOW, call_create, free_port
 
 TOKEN = "t" * 43
@@ -335,7 +336,7 @@ def test_an_insert_completes_while_a_long_query_runs(tmp_path: Path) -> None:
                 )
             return list(result.result_rows)
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STALL_SECONDS  # a bound for a broken sink only
         while not running():
             assert time.monotonic() < deadline, "the slow query never started"
             time.sleep(0.05)

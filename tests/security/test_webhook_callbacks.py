@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from campaignflow.cli import app as cli_app
 from campaignflow.config import settings
-from dialer.adapter import UnknownCall
 from dialer.calls import Call, Outcome
+from dialer.exceptions import UnknownCall
 from dialer.placed import REPORTED
 from dialer.service import Dialer, DialerOptions
 from dialer.webhook import MAX_CAUSE_CHARS, WebhookAdapter

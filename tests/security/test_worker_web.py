@@ -21,8 +21,6 @@ from streams.partitioner import partition_of
 from tests.helpers import definition
 from tests.integration.worker_rig import PARTITIONS, Rig, free_port, wait_until
 
-pytestmark = pytest.mark.timeout(240)
-
 
 def non_loopback_addresses() -> list[str]:
     """This machine's own addresses other than loopback (`hostname -I`)."""

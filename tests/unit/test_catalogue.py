@@ -46,6 +46,5 @@ def test_compacted_topics() -> None:
 def test_prefix_and_lookups() -> None:
     assert catalogue.topic_name(catalogue.OUTCOMES, prefix="t1.") == "t1.call.outcomes"
     assert catalogue.spec(catalogue.DEADLETTER, prefix="x-").name == "x-campaignflow.deadletter"
-    assert catalogue.topic_for_schema("CallCreate", prefix="").logical == catalogue.CALL_CREATE
     with pytest.raises(KeyError, match="unknown topic"):
         catalogue.topic_name("nope", "")

@@ -110,12 +110,6 @@ def test_corrupt_payloads_are_clear_errors(codec: Codec, mangle, reason: str) ->
     assert _where(exc) == ("call.create", 1, 7)
 
 
-def test_event_of_reads_the_header_only(codec: Codec) -> None:
-    data = codec.encode("DncEntry", samples.SAMPLES["DncEntry"])
-    assert codec.event_of(data) == "DncEntry"
-    assert codec.event_of(b"\x7f") is None
-
-
 def test_confluent_framing_with_a_mock_registry() -> None:
     codec = Codec(registry_url="mock://codec-test")
     for event in schemas.EVENTS:

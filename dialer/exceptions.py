@@ -1,0 +1,25 @@
+"""The exceptions of `dialer/`, in one place, under `DialerError` (a `CampaignflowError`)."""
+
+from __future__ import annotations
+
+from campaigns.exceptions import CampaignflowError
+
+
+class DialerError(CampaignflowError):
+    """An error of the dialer: calls, scripts, adapters, signatures."""
+
+
+class UnknownCall(DialerError, LookupError):
+    """An outcome for a call id this dialer never placed (a webhook callback answers 404)."""
+
+
+class BadCall(DialerError, ValueError):
+    """A call:create message the dialer cannot place; the message says why."""
+
+
+class ScriptError(DialerError, ValueError):
+    """A script CSV that cannot be used; names file, row and column."""
+
+
+class SecretTooShort(DialerError, ValueError):
+    """A shared secret too short to resist guessing (HMAC-SHA256 wants >= 32 bytes)."""
