@@ -41,6 +41,7 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         port=port if port is not None else s.api_port,
         webhooks=webhooks,
         limits=limits,
+        webhook_allow_loopback=s.api_webhook_allow_loopback,
     )
 
 

@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     api_max_webhooks: int = Field(
         default=20, ge=1, description="API: webhooks one account may have at once."
     )
+    api_webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Webhooks may go to loopback addresses (127.0.0.1, ::1, localhost): for tests and a local stack only. Private, link-local and other non-public addresses are always refused.",
+    )
 
     @property
     def bootstrap(self) -> str:

@@ -81,6 +81,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         # Low enough for test_forecasts_draw_from_the_accounts_allowance (30 at once),
         # enough for the whole flow's dry run and forecast of 12 contacts each.
         "CAMPAIGNFLOW_API_FORECAST_CONTACTS_PER_HOUR": "60",
+        "CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK": "1",  # the receivers run here
     }
     up = cli(
         env,
