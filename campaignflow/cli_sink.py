@@ -157,13 +157,14 @@ def report_cmd(
 ) -> None:
     """Progress, outcomes by hour, answer rates, attempts and durations of one campaign."""
     from sinks.dsn import ClickHouseUnavailable
+    from sinks.exceptions import AmbiguousReport
     from sinks.query import QueryError
-    from sinks.report import AmbiguousCampaign, gather, render
+    from sinks.report import gather, render
     from sinks.report import plot as draw
 
     try:
         report = gather(campaign, lambda q: run_query(q, dsn), account)
-    except (QueryError, ClickHouseUnavailable, AmbiguousCampaign) as exc:
+    except (QueryError, ClickHouseUnavailable, AmbiguousReport) as exc:
         _fail(str(exc))
         return
     render(report, Console())

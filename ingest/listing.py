@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
 from campaigns.store import campaign_key
+from ingest.exceptions import AmbiguousCampaign
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config, watermarks
 from topics.codec import DecodeError, decode
@@ -77,10 +78,6 @@ def _named(value: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(value, tuple):
         return value[0].removeprefix(NAMESPACE + "."), value[1]
     return "", value
-
-
-class AmbiguousCampaign(LookupError):
-    """Several accounts have a campaign of that id (ids are per account): name the account."""
 
 
 def campaigns(kafka: KafkaSettings, prefix: str) -> list[CampaignInfo]:

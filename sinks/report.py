@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from campaigns.textsafe import visible
+from sinks.exceptions import AmbiguousReport
 from sinks.query import QueryResult
 
 Runner = Callable[[str], QueryResult]
@@ -91,15 +92,11 @@ class Report:
         return str((self.progress or {}).get("timezone") or "UTC")
 
 
-class AmbiguousCampaign(LookupError):
-    """Several accounts have a campaign of that id (ids are per account): name the account."""
-
-
 def gather(campaign_id: str, runner: Runner, account_id: str | None = None) -> Report:
     """Query every view for one campaign (`runner`: `sinks.query.run_query` with its target).
 
     Campaign ids are unique per account only: without `account_id`, the campaign must be
-    the only one of its id (else AmbiguousCampaign names the accounts).
+    the only one of its id (else AmbiguousReport names the accounts).
     """
     where = f"campaign_id = {literal(campaign_id)}"
     if account_id is not None:
@@ -107,7 +104,7 @@ def gather(campaign_id: str, runner: Runner, account_id: str | None = None) -> R
     progress = runner(f"SELECT * FROM v_campaign_progress WHERE {where}").dicts()
     if len(progress) > 1:
         accounts = ", ".join(sorted(str(p["account_id"]) for p in progress))
-        raise AmbiguousCampaign(
+        raise AmbiguousReport(
             f"campaign {campaign_id!r} exists in accounts {accounts}: name the account"
         )
     if progress and account_id is None:

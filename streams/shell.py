@@ -2,14 +2,13 @@
 
 No Faust here (the app hands raw messages in and publishes what comes back), so the
 whole path from bytes to `Engine.step` to bytes is one place. Every input names its
-account (a record without one is parked, whatever schema version wrote it), and
-campaign ids are per account: work is grouped by
-`campaign_key(account_id, campaign_id)`, the store is scoped to the account for each
-step, and every output is keyed by the account. Per batch and partition, each campaign
-gets ONE step with everything that arrived for it (SPEC order inside the step: contacts
-and commands, then outcomes and timeouts, then one round of calls); a tick on the
-partition then steps the campaigns the due index says are due. `now_us` is the wall
-clock, made non-decreasing per campaign.
+account (a record without one is parked, whatever schema version wrote it); campaign ids
+are per account, so the store is scoped to the account for each step (its rows are named
+by `campaign_key(account_id, campaign_id)`) and every output is keyed by the account.
+Per batch and partition, each ACCOUNT gets ONE step with everything that arrived for its campaigns and its inbound
+calls (SPEC 8's order inside the step, and the account round that shares its lines); a
+tick on the partition then steps the accounts the due index says are due. `now_us` is the
+wall clock, made non-decreasing per account.
 
 Engine-made timeouts are published on `call.outcomes` (so the sink and analysts see them
 like any outcome) with `dialer_id = "engine"`; the agent reads that topic too and skips
@@ -28,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from campaigns.engine import CONTACT_BATCH, Engine
+from campaigns.engine import CONTACT_BATCH, Engine, campaign_of_call
 from campaigns.events import (
     FINAL_CAMPAIGN,
     Batch,
@@ -39,6 +38,7 @@ from campaigns.events import (
     ContactRejected,
     ContactsAccepted,
     Event,
+    InboundCall,
     InputRejected,
     NumberOptedOut,
     Outcome,
@@ -83,13 +83,18 @@ class Outbound:
 
 @dataclass
 class _Work:
-    batches: list[Batch] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+    """Everything a batch brought for one account: its step's inputs, by campaign, and where
+    each came from (by (campaign, id)), to park a rejected one."""
+
+    batches: dict[str, list[Batch]] = field(default_factory=dict)
+    commands: dict[str, list[Command]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    inbound: list[InboundCall] = field(default_factory=list)
+    campaigns: set[str] = field(default_factory=set)
     sources: list[Inbound] = field(default_factory=list)
-    by_contact: dict[str, Inbound] = field(default_factory=dict)
+    by_contact: dict[tuple[str, str], Inbound] = field(default_factory=dict)
     by_call: dict[str, Inbound] = field(default_factory=dict)
-    by_command: dict[str, Inbound] = field(default_factory=dict)  # command or batch id
+    by_command: dict[tuple[str, str], Inbound] = field(default_factory=dict)  # command or batch
 
 
 def _event_id(account_id: str, ev: Event) -> str:
@@ -146,25 +151,30 @@ class Shell:
 
     # ---- time -------------------------------------------------------------------------
 
-    def now_for(self, key: str, wall_us: int) -> int:
-        now_us = max(wall_us, self._last_now_us.get(key, 0))
-        self._last_now_us[key] = now_us
+    def now_for(self, campaign_id: str, wall_us: int) -> int:
+        now_us = max(wall_us, self._last_now_us.get(campaign_id, 0))
+        self._last_now_us[campaign_id] = now_us
         return now_us
 
     def forget(self) -> None:
         """Partitions moved: drop caches and the due index (rebuilt per partition on use)."""
         self.store.forget()
+        self.engine.forget()
         self.due.reset()
         self._in_flight.clear()
         metrics.IN_FLIGHT.clear()
 
     def ensure_due(self, partition: int) -> None:
         if partition not in self.due.built:
-            wakes = []
-            for key, camp in self.store.campaigns(partition):
-                wakes.append((key, camp.next_wake_us))
+            self.store.partition = partition
+            wakes: dict[str, int | None] = {}
+            for key, camp in list(self.store.campaigns(partition)):
                 self._track_in_flight(key, camp.in_flight)
-            self.due.build(partition, wakes)
+                account_id, _ = split_campaign_key(key)
+                if account_id not in wakes:
+                    self.store.account = account_id
+                    wakes[account_id] = self.engine.next_wake_us(account_id)
+            self.due.build(partition, wakes.items())
             self.store.touch(partition)  # first commit repairs an unclosed run, if any
 
     # ---- a batch ------------------------------------------------------------------------
@@ -199,12 +209,14 @@ class Shell:
             self.ensure_due(partition)
             self.store.partition = partition
             wall_us = self.clock()
-            for key, w in work.get(partition, {}).items():
-                self._step(out, partition, key, wall_us, w)
+            stepped: set[str] = set()
+            for account_id, w in work.get(partition, {}).items():
+                self._step(out, partition, account_id, wall_us, w)
+                stepped.add(account_id)
             if partition in ticks:
-                for key in self.due.pop_due(partition, wall_us):
+                for account_id in self.due.pop_due(partition, wall_us):
                     metrics.DUE_CAMPAIGNS.inc()
-                    self._step(out, partition, key, wall_us, None)
+                    self._step(out, partition, account_id, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
         for key, n in self._calls.items():
@@ -236,17 +248,38 @@ class Shell:
         if name == "CampaignCommand":
             w = self._work(work, msg, rec)
             command = translate.command_from_record(rec)
-            w.commands.append(command)
-            w.by_command[command.command_id] = msg
+            command.account_id = rec["account_id"]
+            campaign_id = rec["campaign_id"]
+            w.commands.setdefault(campaign_id, []).append(command)
+            w.by_command[(campaign_id, command.command_id)] = msg
             return
         if name == "ContactBatch":
-            w = self._work(work, msg, rec)
             rows = [translate.contact_from_record(row) for row in rec["contacts"]]
+            w = self._work(work, msg, rec)
+            campaign_id = rec["campaign_id"]
             # A replayed batch id changes nothing.
-            w.batches.append(Batch(rec["batch_id"], rows, rec["account_id"]))
-            w.by_command[rec["batch_id"]] = msg
+            batch = Batch(rec["batch_id"], rows, rec["account_id"])
+            w.batches.setdefault(campaign_id, []).append(batch)
+            w.by_command[(campaign_id, rec["batch_id"])] = msg
             for contact in rows:
-                w.by_contact[contact.contact_id] = msg
+                w.by_contact[(campaign_id, contact.contact_id)] = msg
+            return
+        if name == "InboundCall":
+            account_id, call_id = rec.get("account_id"), rec.get("call_id")
+            if not account_id or not call_id:
+                raise ValueError("an inbound call names its account_id and call_id")
+            if not ACCOUNT_ID.match(str(account_id)):
+                raise ValueError(f"account_id {str(account_id)[:80]!r} is not a valid account id")
+            self.store.partition = msg.partition
+            if self.store.get_account(str(account_id)) is None:
+                raise ValueError(f"account {account_id!r} has no campaign here: unknown account")
+            if rec.get("kind") not in ("started", "ended"):
+                raise ValueError(
+                    f"inbound call kind {rec.get('kind')!r} is neither started nor ended"
+                )
+            w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
+            w.sources.append(msg)
+            w.inbound.append(InboundCall(str(call_id), ended=rec.get("kind") == "ended"))
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
@@ -268,7 +301,7 @@ class Shell:
         text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
         reason = mask_numbers_in("; ".join(text.splitlines()))[:500]
         ev = CommandRejected(
-            self.now_for(campaign_key(account_id, campaign_id), self.clock()),
+            self.now_for(account_id, self.clock()),
             campaign_id,
             command_id[:200],
             kind.value if kind is not None else "unknown",
@@ -283,10 +316,10 @@ class Shell:
 
     @staticmethod
     def _work(work: dict[int, dict[str, _Work]], msg: Inbound, rec: dict[str, Any]) -> _Work:
-        """The work of the record's campaign, by (account, campaign): both ids must be valid.
+        """The work of the record's account (SPEC 8: one step per account).
 
-        A record without an account is refused (the caller parks it): the account is the
-        unit of every key, and no input is trusted for lacking one.
+        Both ids must be valid, and a record without an account is refused (the caller parks
+        it): the account is the unit of every key, and no input is trusted for lacking one.
         """
         account_id = rec.get("account_id")
         if not account_id:
@@ -298,72 +331,92 @@ class Shell:
             raise ValueError("no campaign_id")
         if not CAMPAIGN_ID.match(str(campaign_id)):
             raise ValueError(f"campaign_id {str(campaign_id)[:80]!r} is not a valid campaign id")
-        key = campaign_key(str(account_id), str(campaign_id))
-        w = work.setdefault(msg.partition, {}).setdefault(key, _Work())
+        w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
         w.sources.append(msg)
+        w.campaigns.add(str(campaign_id))
         return w
 
     def _step(
-        self, out: list[Outbound], partition: int, key: str, wall_us: int, w: _Work | None
+        self, out: list[Outbound], partition: int, account_id: str, wall_us: int, w: _Work | None
     ) -> None:
-        account_id, campaign_id = split_campaign_key(key)
+        """One account step; its events are published campaign by campaign."""
         self.store.account = account_id
-        now_us = self.now_for(key, wall_us)
+        now_us = self.now_for(account_id, wall_us)
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(campaign_id, now_us)
+                events = self.engine.step(account_id, now_us)
             else:
                 events = self.engine.step(
-                    campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
+                    account_id,
+                    now_us,
+                    batches=w.batches,
+                    commands=w.commands,
+                    outcomes=w.outcomes,
+                    inbound=w.inbound,
                 )
-                events = self._refuse_oversized(out, campaign_id, now_us, w) or events
+                events = self._refuse_oversized(out, account_id, now_us, w, events)
         except Exception as exc:  # an engine bug must not stop the partition
-            log.exception("engine step failed for campaign %s", key)
-            self.store.discard(campaign_id)
+            log.exception("engine step failed for account %s", account_id)
+            self.store.discard_account(account_id)
+            self.engine.forget()
             for msg in w.sources if w else ():
                 self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
             return
         metrics.STEP_SECONDS.observe(perf_counter() - started)
-        camp = self.store.get_campaign(campaign_id)
-        self.due.set(partition, key, camp.next_wake_us if camp else None)
-        self._track_in_flight(key, camp.in_flight if camp else 0)
-        self._publish(out, account_id, campaign_id, events, w)
-        if camp is not None and camp.status is not None:
-            self._progress(out, account_id, camp, now_us, bool(events))
+        self.due.set(partition, account_id, self.engine.next_wake_us(account_id))
+        by_campaign: dict[str, list[Event]] = {c: [] for c in sorted(w.campaigns)} if w else {}
+        for ev in events:
+            by_campaign.setdefault(ev.campaign_id, []).append(ev)
+        for campaign_id, mine in by_campaign.items():
+            camp = self.store.get_campaign(campaign_id)
+            key = campaign_key(account_id, campaign_id)
+            self._track_in_flight(key, camp.in_flight if camp else 0)
+            self._publish(out, account_id, campaign_id, mine, w)
+            if camp is not None and camp.status is not None:
+                self._progress(out, account_id, camp, now_us, bool(mine))
 
     def _refuse_oversized(
-        self, out: list[Outbound], campaign_id: str, now_us: int, w: _Work
-    ) -> list[Event] | None:
+        self, out: list[Outbound], account_id: str, now_us: int, w: _Work, events: list[Event]
+    ) -> list[Event]:
         """State no message could carry to the changelog (a definition or contact row over
-        the limit) would stop the worker for every campaign: the step's commands and batches
-        are refused instead (dead letter + command.rejected) and its outcomes stepped alone."""
-        if not (w.commands or w.batches):
-            return None
+        the limit) would stop the worker for every campaign: a campaign whose step made such
+        a row has its commands and batches refused instead (dead letter + command.rejected),
+        its changes dropped and its outcomes stepped alone; the account's other campaigns
+        keep their step's events."""
+        for campaign_id in sorted({*w.commands, *w.batches}):
+            big = self._oversized(campaign_id, w)
+            if not big:
+                continue
+            self.store.discard(campaign_id)
+            self.engine.forget()
+            rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
+            limit = catalogue.VALUE_MAX_BYTES
+            reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
+            log.warning("campaign %s: input refused: %s", campaign_id, reason)
+            inputs = [(c.command_id, c.kind.value) for c in w.commands.get(campaign_id, [])]
+            inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches.get(campaign_id, [])]
+            events = [e for e in events if e.campaign_id != campaign_id]
+            for input_id, what in inputs:
+                events.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
+                src = w.by_command.get((campaign_id, input_id))
+                if src is not None:
+                    self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
+            mine = [o for o in w.outcomes if campaign_of_call(o.call_id) == campaign_id]
+            if mine:
+                events += self.engine.step(account_id, now_us, outcomes=mine)
+        return events
+
+    def _oversized(self, campaign_id: str, w: _Work) -> list[tuple[str, int]]:
         wide = any(
             len(src.value or b"") > SAFE_BATCH_BYTES
-            for b in w.batches
-            if (src := w.by_command.get(b.batch_id)) is not None
+            for b in w.batches.get(campaign_id, [])
+            if (src := w.by_command.get((campaign_id, b.batch_id))) is not None
         )
-        limit = catalogue.VALUE_MAX_BYTES
-        big = self.store.oversized(campaign_id, limit, contacts=wide)
-        if not big:
-            return None
-        self.store.discard(campaign_id)
-        rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
-        reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
-        log.warning("campaign %s: input refused: %s", campaign_id, reason)
-        inputs = [(c.command_id, c.kind.value) for c in w.commands]
-        inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches]
-        refused: list[Event] = []
-        for input_id, what in inputs:
-            refused.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
-            src = w.by_command.get(input_id)
-            if src is not None:
-                self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
-        if w.outcomes:
-            refused += self.engine.step(campaign_id, now_us, outcomes=w.outcomes)
-        return refused
+        found: list[tuple[str, int]] = self.store.oversized(
+            campaign_id, catalogue.VALUE_MAX_BYTES, contacts=wide
+        )
+        return found
 
     def _progress(
         self, out: list[Outbound], account_id: str, camp: CampaignState, now_us: int, changed: bool
@@ -425,13 +478,13 @@ class Shell:
                 self._park_event(out, src, key, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
-                src = w.by_command.get(ev.command_id) if w is not None else None
+                src = w.by_command.get((campaign_id, ev.command_id)) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
                     src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
                 self._park_event(out, src, key, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
-                src = w.by_contact.get(ev.contact_id)
+                src = w.by_contact.get((campaign_id, ev.contact_id))
                 if src is not None:
                     entry = rejected_batches.setdefault(id(src), (src, []))
                     entry[1].append(f"contact {ev.contact_id} (row {ev.row}): {ev.reason}")

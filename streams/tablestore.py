@@ -13,6 +13,7 @@ touch the rows of the account the shell scoped the store to (`account`):
     Q<account>/<campaign>\\0<queue name>   one queue bucket
     R<account>/<campaign>\\0<key>          recent call times of a number or contact (SPEC 7)
     B<account>/<campaign>\\0<batch key>    a contact batch already taken (`engine.batch_key`)
+    A<account_id>                          the account's record (SPEC 8: lines, inbound calls, order)
 
 Reads go through an object cache (decoded records; the engine edits them in place and
 `put`s them back), writes stay dirty in memory until the batch ends: a batch of events
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaigns.models import CampaignDefinition
-from campaigns.state import CampaignState, ContactState
+from campaigns.state import AccountState, CampaignState, ContactState
 from campaigns.store import QueueEntry, campaign_key
 from streams import records
 from streams.rocks import AtomicRocksStore
@@ -43,6 +44,7 @@ INDEX = b"I"
 QUEUE = b"Q"
 RECENT = b"R"
 BATCH = b"B"
+ACCOUNT = b"A"
 SEP = b"\x00"
 
 _DUMP: dict[int, Callable[[Any], bytes]] = {
@@ -53,6 +55,7 @@ _DUMP: dict[int, Callable[[Any], bytes]] = {
     QUEUE[0]: records.dump_queue,
     RECENT[0]: records.dump_times,
     BATCH[0]: records.dump_seen,
+    ACCOUNT[0]: records.dump_account,
 }
 _LOAD: dict[int, Callable[[bytes], Any]] = {
     CAMPAIGN[0]: records.load_campaign,
@@ -62,6 +65,7 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     QUEUE[0]: records.load_queue,
     RECENT[0]: records.load_times,
     BATCH[0]: records.load_seen,
+    ACCOUNT[0]: records.load_account,
 }
 
 ROW_KINDS = {CAMPAIGN[0]: "campaign", DEFINITION[0]: "definition", CONTACT[0]: "contact"}
@@ -140,6 +144,13 @@ class TableStore:
             self._cache[key] = value
 
     # ---- the port --------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> AccountState | None:
+        value: AccountState | None = self._get(ACCOUNT + account_id.encode())
+        return value
+
+    def put_account(self, state: AccountState) -> None:
+        self._put(ACCOUNT + state.account_id.encode(), state)
 
     def _name(self, campaign_id: str) -> bytes:
         if not self.account:
@@ -234,6 +245,20 @@ class TableStore:
             for key in [k for k in dirty if of_campaign(k)]:
                 del dirty[key]
         for key in [k for k in self._cache if of_campaign(k)]:
+            del self._cache[key]
+
+    def discard_account(self, account_id: str) -> None:
+        """Forget the uncommitted changes of every row of one account (its step raised)."""
+        own = account_id.encode()
+        prefix = campaign_key(account_id, "").encode()  # "acme/": not "acme2"'s rows
+
+        def of_account(key: bytes) -> bool:
+            return key[1:] == own or key[1:].startswith(prefix)
+
+        for dirty in self._dirty.values():
+            for key in [k for k in dirty if of_account(k)]:
+                del dirty[key]
+        for key in [k for k in self._cache if of_account(k)]:
             del self._cache[key]
 
     def forget(self) -> None:

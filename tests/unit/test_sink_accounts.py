@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from sinks.dsn import open_client
+from sinks.exceptions import AmbiguousReport
 from sinks.migrations import migrate
 from sinks.query import QueryResult
-from sinks.report import AmbiguousCampaign, gather
+from sinks.report import gather
 from tests.unit.test_sink_views import create, create_command, event, insert, outcome, q, t
 
 pytestmark = pytest.mark.unit
@@ -91,7 +92,7 @@ def test_the_report_names_the_account(client: Any) -> None:
         r = client.query(sql)
         return QueryResult(list(r.column_names), [], [list(x) for x in r.result_rows], "direct")
 
-    with pytest.raises(AmbiguousCampaign, match="acme, beta"):
+    with pytest.raises(AmbiguousReport, match="acme, beta"):
         gather("spring", runner)
     beta = gather("spring", runner, "beta")
     assert beta.progress is not None and beta.progress["attempts"] == 1

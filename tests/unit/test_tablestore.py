@@ -29,14 +29,18 @@ def test_a_batch_is_kept_in_a_row_of_its_own_and_a_replay_adds_nothing() -> None
     store.account = "acme"
     engine = Engine(store, StaticDirectory())
     create = Command("k0", CommandKind.create, definition=definition(), expected_contacts=3)
-    engine.step("c1", START, commands=[create])
-    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")])
+    engine.step_campaign("c1", START, commands=[create])
+    engine.step_campaign(
+        "c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")]
+    )
     _committed(store, rocks)
     keys = set(rocks.dbs[0])
     assert BATCH + b"acme/c1" + SEP + batch_key("acme", "b1").encode() in keys
 
     store.forget()  # read back from RocksDB, as a restarted worker does
-    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")])
+    engine.step_campaign(
+        "c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")]
+    )
     camp = store.get_campaign("c1")
     assert camp is not None and camp.arrived == 2 and camp.duplicates == 0
 
@@ -52,9 +56,9 @@ def test_two_accounts_keep_a_campaign_of_the_same_id_apart() -> None:
             update={"account_id": account}
         )
         create = Command("k0", CommandKind.create, d, n, account_id=account)
-        engine.step("spring", START, commands=[create])
+        engine.step_campaign("spring", START, commands=[create])
         rows = [contact(i) for i in range(1, n + 1)]
-        engine.step("spring", START, batches=[Batch("b1", rows, account_id=account)])
+        engine.step_campaign("spring", START, batches=[Batch("b1", rows, account_id=account)])
     _committed(store, rocks)
     store.forget()
     found = {key: camp.arrived for key, camp in store.campaigns(0)}
@@ -87,8 +91,10 @@ def test_discarding_one_campaign_keeps_a_campaign_whose_id_extends_it() -> None:
     engine = Engine(store, StaticDirectory())
     for campaign_id in ("abc", "abcd"):
         d = testing.definition(campaign_id, concurrent_calls=1)
-        engine.step(campaign_id, START, commands=[Command("k0", CommandKind.create, definition=d)])
-        engine.step(campaign_id, START, contacts=[contact(1)])
+        engine.step_campaign(
+            campaign_id, START, commands=[Command("k0", CommandKind.create, definition=d)]
+        )
+        engine.step_campaign(campaign_id, START, contacts=[contact(1)])
     store.discard("abc")
     assert store.get_campaign("abc") is None
     kept = store.get_campaign("abcd")
