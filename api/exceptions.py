@@ -24,3 +24,10 @@ class RateLimited(ApiError):
         super().__init__(f"too many {what}; retry after {retry_after_s} s")
         self.what = what
         self.retry_after_s = retry_after_s
+
+
+class TargetRefused(ApiError, OSError):
+    """A webhook connection to a non-public address was refused (errno EACCES: final, not retried).
+
+    An OSError too: aiohttp's socket factory reports connect failures as OSError.
+    """
