@@ -82,9 +82,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class InboundCall:
-    """An inbound call of the account starting or ending at the step's instant (SPEC 8)."""
+    """An inbound call of the account starting or ending (SPEC 8).
+
+    `at_us` is when that happened, which may be before the step that hears of it: a call's
+    cut-off counts from its own start, not from when the engine learnt of it.
+    """
 
     call_id: str
+    at_us: int
     ended: bool = False
 
 

@@ -279,7 +279,8 @@ class Shell:
                 )
             w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
             w.sources.append(msg)
-            w.inbound.append(InboundCall(str(call_id), ended=rec.get("kind") == "ended"))
+            at_us = translate.us(rec["at"])
+            w.inbound.append(InboundCall(str(call_id), at_us, ended=rec.get("kind") == "ended"))
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
