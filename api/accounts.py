@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from typing import Any
 
 from api.controlplane import ControlPlane
 from api.exceptions import AccountError
+from campaigns.models import ACCOUNT_ID
 
-ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 KEY_PREFIX = "cfk_"
 OPERATOR_PREFIX = "cfo_"
 

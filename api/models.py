@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from campaigns.models import E164, Agent
+from campaigns.models import ACCOUNT_ID, E164, Agent
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
@@ -125,7 +125,7 @@ class WebhookPage(Page):
 
 
 class AccountCreate(Body):
-    account_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    account_id: str = Field(pattern=ACCOUNT_ID.pattern)
     name: str | None = Field(default=None, max_length=200)
     active: bool = False
 

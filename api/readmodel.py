@@ -15,11 +15,19 @@ new replica catches up once, like a schema registry reading its topic.
   pagination); a filtered scan stops after MAX_SCAN keys and hands back a cursor.
 - Counters are folded from the same records the sink stores, deduplicated by call id
   and contact id, so replays (at-least-once topics) count once.
+- Only what the engine accepted is listed: a contact batch waits (b|...) until the
+  engine's `ContactsAccepted` event names which of its contacts it took (an event that
+  comes first waits as a|...); a batch the engine refused is never listed, counted,
+  exported or duplicated. A record without a valid account or campaign id is skipped.
+- Campaign ids are unique per account only: every key names the campaign by
+  `campaigns.store.campaign_key` ("<account>/<campaign>"; neither id holds '|' or '/').
 
-Keys (bytes, '|' separated): o|topic|partition (next offset), c|campaign (summary),
-k|campaign|seq (contact in arrival order: id, last 4 digits, record), i|campaign|contact_id
-(its seq), n|campaign (contacts arrived), s|campaign|contact_id (state),
-l|campaign|call_id (call), t|campaign|minute (outcomes that minute),
+Keys (bytes, '|' separated; K = the campaign key): o|topic|partition (next offset),
+c|K (summary), k|K|seq (contact in arrival order: id, last 4 digits, record),
+i|K|contact_id (its seq), n|K (contacts arrived), s|K|contact_id (state), l|K|call_id
+(call), t|K|minute (outcomes that minute), b|K|batch_id (a batch's contacts until the
+engine says which it took), a|K|batch_id (what it took, until the batch is read),
+x|K|batch_id (a batch listed: its replays are skipped),
 d|account|number (a do-not-call entry: when it was added; account empty for the global
 list), folded from campaign.dnc, whose tombstones remove it.
 """
@@ -39,7 +47,9 @@ import msgspec
 import rocksdict
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from campaigns.models import CampaignDefinition
+from campaigns.engine import CONTACT_BATCH
+from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, CampaignDefinition
+from campaigns.store import campaign_key
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
 from topics.codec import DecodeError, decode
@@ -81,6 +91,16 @@ def _named(value: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(value, tuple):
         return value[0].removeprefix(NAMESPACE + "."), value[1]
     return "", value
+
+
+def record_key(rec: dict[str, Any]) -> str | None:
+    """The campaign key of a record, or None when its account or campaign id is not valid."""
+    account, campaign_id = rec.get("account_id"), rec.get("campaign_id")
+    if not (isinstance(account, str) and ACCOUNT_ID.match(account)):
+        return None
+    if not (isinstance(campaign_id, str) and CAMPAIGN_ID.match(campaign_id)):
+        return None
+    return campaign_key(account, campaign_id)
 
 
 def last4(number: str) -> str:
@@ -145,9 +165,10 @@ class ReadModel:
 
     def _index(self, row: dict[str, Any]) -> None:
         campaign_id = row["campaign_id"]
-        if campaign_id not in self.campaigns:
+        key = campaign_key(row["account_id"], campaign_id)
+        if key not in self.campaigns:
             bisect.insort(self._by_account.setdefault(row["account_id"], []), campaign_id)
-        self.campaigns[campaign_id] = row
+        self.campaigns[key] = row
 
     def start(self) -> None:
         conf = consumer_config(self.kafka, f"campaignflow-api-read-{self.prefix}", log_level=QUIET)
@@ -228,30 +249,29 @@ class ReadModel:
         batch.commit()
         self.applied += len(msgs)
 
-    def definition(self, campaign_id: str) -> CampaignDefinition | None:
-        d = self._defs.get(campaign_id)
+    def definition(self, account: str, campaign_id: str) -> CampaignDefinition | None:
+        key = campaign_key(account, campaign_id)
+        d = self._defs.get(key)
         if d is None:
-            row = self.campaigns.get(campaign_id)
+            row = self.campaigns.get(key)
             if row is None or row.get("definition") is None:
                 return None
             try:
                 d = definition_from_record(row["definition"])
             except ValueError:
                 return None
-            self._defs[campaign_id] = d
+            self._defs[key] = d
         return d
 
     # ---- reads ----------------------------------------------------------------------
 
     def campaign(self, account: str, campaign_id: str) -> dict[str, Any] | None:
-        """The summary, only for its own account (another account's campaign is None)."""
-        row = self.campaigns.get(campaign_id)
-        if row is None or row["account_id"] != account:
-            return None
-        return row
+        """The account's campaign of that id (ids are per account: another account's is
+        another campaign, never this one)."""
+        return self.campaigns.get(campaign_key(account, campaign_id))
 
-    def exists(self, campaign_id: str) -> bool:
-        return campaign_id in self.campaigns
+    def exists(self, account: str, campaign_id: str) -> bool:
+        return campaign_key(account, campaign_id) in self.campaigns
 
     def page(
         self, account: str, status: str | None, after: str | None, limit: int
@@ -262,7 +282,7 @@ class ReadModel:
         stop = min(len(ids), start + MAX_SCAN)
         pos = start
         while pos < stop:
-            row = self.campaigns[ids[pos]]
+            row = self.campaigns[campaign_key(account, ids[pos])]
             pos += 1
             if status is None or row["status"] == status:
                 out.append(row)
@@ -271,12 +291,13 @@ class ReadModel:
         return out, (ids[pos - 1] if pos < len(ids) and pos > start else None)
 
     def contacts(
-        self, campaign_id: str, status: str | None, after_seq: int | None, limit: int
+        self, account: str, campaign_id: str, status: str | None, after_seq: int | None, limit: int
     ) -> tuple[list[ContactView], int | None]:
         """A page in arrival order; the cursor is the arrival number of the last key read."""
         out: list[ContactView] = []
         last_seq: int | None = None
-        prefix = _k("k", campaign_id, "")
+        key_of = campaign_key(account, campaign_id)
+        prefix = _k("k", key_of, "")
         it = self.db.iter()
         it.seek(prefix + (f"{after_seq + 1:012d}".encode() if after_seq is not None else b""))
         scanned = 0
@@ -290,15 +311,15 @@ class ReadModel:
                 break
             scanned += 1
             c = _dec.decode(bytes(it.value()))
-            view = self._view(campaign_id, c)
+            view = self._view(key_of, c)
             last_seq = int(key[len(prefix) :])
             if status is None or view.status == status:
                 out.append(view)
             it.next()
         return out, (last_seq if more else None)
 
-    def _view(self, campaign_id: str, c: dict[str, Any]) -> ContactView:
-        raw = self.db.get(_k("s", campaign_id, c["contact_id"]))
+    def _view(self, key: str, c: dict[str, Any]) -> ContactView:
+        raw = self.db.get(_k("s", key, c["contact_id"]))
         st = _dec.decode(raw) if raw is not None else {}
         return ContactView(
             contact_id=c["contact_id"],
@@ -310,23 +331,25 @@ class ReadModel:
             phone_last4=c["last4"],
         )
 
-    def all_contacts(self, campaign_id: str) -> Iterator[tuple[dict[str, Any], ContactView]]:
+    def all_contacts(
+        self, account: str, campaign_id: str
+    ) -> Iterator[tuple[dict[str, Any], ContactView]]:
         """Every contact in row order: (its record, its view); streamed from disk."""
-        prefix = _k("k", campaign_id, "")
+        key = campaign_key(account, campaign_id)
+        prefix = _k("k", key, "")
         it = self.db.iter()
         it.seek(prefix)
         while it.valid():
-            key = bytes(it.key())
-            if not key.startswith(prefix):
+            if not bytes(it.key()).startswith(prefix):
                 break
             c = _dec.decode(bytes(it.value()))
-            yield c["record"], self._view(campaign_id, c)
+            yield c["record"], self._view(key, c)
             it.next()
 
     def calls(
-        self, campaign_id: str, after: str | None, limit: int
+        self, account: str, campaign_id: str, after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        prefix = _k("l", campaign_id, "")
+        prefix = _k("l", campaign_key(account, campaign_id), "")
         it = self.db.iter()
         it.seek(prefix + (after.encode() + b"\x00" if after is not None else b""))
         out: list[dict[str, Any]] = []
@@ -340,9 +363,9 @@ class ReadModel:
             it.next()
         return out, None
 
-    def minutes(self, campaign_id: str) -> list[tuple[int, dict[str, int]]]:
+    def minutes(self, account: str, campaign_id: str) -> list[tuple[int, dict[str, int]]]:
         """Outcomes per minute (bounded by the campaign's span in minutes)."""
-        prefix = _k("t", campaign_id, "")
+        prefix = _k("t", campaign_key(account, campaign_id), "")
         it = self.db.iter()
         it.seek(prefix)
         out = []
@@ -408,7 +431,10 @@ class ReadModel:
 
 
 class _Batch:
-    """One consumed batch: rows touched are cached, written once with the offsets."""
+    """One consumed batch: rows touched are cached, written once with the offsets.
+
+    Campaigns are named by their key (`record_key`: account and campaign id) throughout.
+    """
 
     def __init__(self, rm: ReadModel) -> None:
         self.rm = rm
@@ -420,33 +446,48 @@ class _Batch:
         self.minutes_: dict[bytes, dict[str, int]] = {}
         self.seqs: dict[str, int] = {}
         self.seen: set[bytes] = set()
+        # b|... and a|... rows written or deleted in this batch (None: deleted)
+        self.pending: dict[bytes, Any] = {}
 
     # rows touched in this batch: read once, written once at commit
-    def _state(self, campaign_id: str, contact_id: str) -> dict[str, Any]:
-        key = _k("s", campaign_id, contact_id)
-        st = self.states.get(key)
+    def _state(self, key: str, contact_id: str) -> dict[str, Any]:
+        skey = _k("s", key, contact_id)
+        st = self.states.get(skey)
         if st is None:
-            raw = self.rm.db.get(key)
+            raw = self.rm.db.get(skey)
             st = _dec.decode(raw) if raw is not None else {"status": "pending", "attempts": 0}
-            self.states[key] = st
+            self.states[skey] = st
         return st
 
-    def _call(self, campaign_id: str, call_id: str) -> dict[str, Any] | None:
-        key = _k("l", campaign_id, call_id)
-        if key not in self.calls_:
-            raw = self.rm.db.get(key)
-            self.calls_[key] = _dec.decode(raw) if raw is not None else None
-        return self.calls_[key]
+    def _call(self, key: str, call_id: str) -> dict[str, Any] | None:
+        lkey = _k("l", key, call_id)
+        if lkey not in self.calls_:
+            raw = self.rm.db.get(lkey)
+            self.calls_[lkey] = _dec.decode(raw) if raw is not None else None
+        return self.calls_[lkey]
 
-    def _camp(self, campaign_id: str) -> dict[str, Any] | None:
+    def _camp(self, key: str) -> dict[str, Any] | None:
         """The batch's copy of a summary: readers see the old one until commit swaps it in."""
-        row = self.rows.get(campaign_id)
+        row = self.rows.get(key)
         if row is None:
-            live = self.rm.campaigns.get(campaign_id)
+            live = self.rm.campaigns.get(key)
             if live is None:
                 return None
-            row = self.rows[campaign_id] = _dec.decode(_enc.encode(live))
+            row = self.rows[key] = _dec.decode(_enc.encode(live))
         return row
+
+    def _pending(self, pkey: bytes) -> Any:
+        if pkey in self.pending:
+            return self.pending[pkey]
+        raw = self.rm.db.get(pkey)
+        return _dec.decode(raw) if raw is not None else None
+
+    def _set_pending(self, pkey: bytes, value: Any) -> None:
+        self.pending[pkey] = value
+        if value is None:
+            self.wb.delete(pkey)
+        else:
+            self.wb.put(pkey, _enc.encode(value))
 
     def _touch(self, row: dict[str, Any], at_ms: int | None) -> None:
         if at_ms is not None and (row["last_activity_at_ms"] or 0) < at_ms:
@@ -478,13 +519,18 @@ class _Batch:
             self.wb.delete(dkey)
 
     def command(self, rec: dict[str, Any]) -> None:
+        key = record_key(rec)
+        if key is None:
+            return  # the engine parks a command without a valid account or campaign id
         name, body = _named(rec["command"])
         campaign_id = rec["campaign_id"]
         issued = _ms(rec.get("issued_at"))
         if name == "CreateCampaign":
-            if campaign_id in self.rm.campaigns or campaign_id in self.rows:
+            if key in self.rm.campaigns or key in self.rows:
                 return
             d = body["definition"]
+            if d.get("account_id") != rec["account_id"] or d.get("campaign_id") != campaign_id:
+                return  # the engine refuses a create that is not its definition's
             row = {
                 "campaign_id": campaign_id,
                 "account_id": d["account_id"],
@@ -497,7 +543,7 @@ class _Batch:
                 "created_at_ms": issued,
                 "last_activity_at_ms": issued,
                 "expected": int(body["expected_contacts"]),
-                "arrived": self._seq(campaign_id),
+                "arrived": self._seq(key),
                 "final": 0,
                 "by_status": {},
                 "calls_created": 0,
@@ -507,9 +553,9 @@ class _Batch:
                 "by_attempt": {},
                 "engine": None,
             }
-            self.rows[campaign_id] = row
+            self.rows[key] = row
             return
-        known = self._camp(campaign_id)
+        known = self._camp(key)
         if known is None:
             return
         row = known
@@ -519,15 +565,52 @@ class _Batch:
             row["requested_start_at_ms"] = _ms(body.get("start_at"))
 
     def contacts(self, rec: dict[str, Any]) -> None:
-        """Contacts in arrival order (k|campaign|seq); a contact id seen before is skipped.
+        """A batch waits until the engine says which of its contacts it took (or is listed
+        at once when that came first): nothing the engine refused is ever listed."""
+        key = record_key(rec)
+        if key is None:
+            return
+        batch_id = str(rec["batch_id"])
+        if self._pending(_k("x", key, batch_id)) is not None:
+            return  # a replay of a batch already listed: the engine takes it once too
+        akey = _k("a", key, batch_id)
+        positions = self._pending(akey)
+        if positions is None:
+            self._set_pending(_k("b", key, batch_id), rec["contacts"])
+            return
+        self._set_pending(akey, None)
+        self._list(key, batch_id, rec["contacts"], positions)
 
-        Contacts are published before their create command, so the count lives apart
-        from the summary (n|campaign) and the summary takes it when the create arrives.
+    def accepted(self, key: str, body: dict[str, Any]) -> None:
+        """The engine's ContactsAccepted: list the batch's contacts it took."""
+        batch_id = str(body["batch_id"])
+        if self._pending(_k("x", key, batch_id)) is not None:
+            return  # the same event again (at-least-once): listed already
+        positions = [int(p) for p in body.get("positions") or []]
+        bkey = _k("b", key, batch_id)
+        contacts = self._pending(bkey)
+        if contacts is None:
+            self._set_pending(_k("a", key, batch_id), positions)
+            return
+        self._set_pending(bkey, None)
+        self._list(key, batch_id, contacts, positions)
+
+    def _list(
+        self, key: str, batch_id: str, contacts: list[dict[str, Any]], positions: list[int]
+    ) -> None:
+        """Contacts in arrival order (k|K|seq); a contact id seen before is skipped.
+
+        Contacts may come before their create command, so the count lives apart from the
+        summary (n|K) and the summary takes it when the create arrives. The batch is marked
+        listed (x|K|batch_id), so a replay of it waits for nothing.
         """
-        campaign_id = rec["campaign_id"]
-        seq = self._seq(campaign_id)
-        for c in rec["contacts"]:
-            ikey = _k("i", campaign_id, c["contact_id"])
+        self._set_pending(_k("x", key, batch_id), 1)
+        seq = self._seq(key)
+        for position in positions:
+            if not 0 <= position < len(contacts):
+                continue
+            c = contacts[position]
+            ikey = _k("i", key, c["contact_id"])
             if ikey in self.seen or self.rm.db.get(ikey) is not None:
                 continue  # a re-upload: the engine keeps a contact id once too
             seq += 1
@@ -539,21 +622,23 @@ class _Batch:
                 "last4": last4(c["phone_number"]),
                 "record": c,
             }
-            self.wb.put(_k("k", campaign_id, f"{seq:012d}"), _enc.encode(value))
-        self.seqs[campaign_id] = seq
-        row = self._camp(campaign_id)
+            self.wb.put(_k("k", key, f"{seq:012d}"), _enc.encode(value))
+        self.seqs[key] = seq
+        row = self._camp(key)
         if row is not None:
             row["arrived"] = seq
 
-    def _seq(self, campaign_id: str) -> int:
-        if campaign_id not in self.seqs:
-            raw = self.rm.db.get(_k("n", campaign_id))
-            self.seqs[campaign_id] = int(raw) if raw is not None else 0
-        return self.seqs[campaign_id]
+    def _seq(self, key: str) -> int:
+        if key not in self.seqs:
+            raw = self.rm.db.get(_k("n", key))
+            self.seqs[key] = int(raw) if raw is not None else 0
+        return self.seqs[key]
 
     def call(self, rec: dict[str, Any]) -> None:
-        campaign_id = rec["campaign_id"]
-        call = self._call(campaign_id, rec["call_id"])
+        key = record_key(rec)
+        if key is None:
+            return
+        call = self._call(key, rec["call_id"])
         created = _ms(rec.get("created_at"))
         if call is not None and call.get("created"):
             return
@@ -567,11 +652,11 @@ class _Batch:
             created_at_ms=created,
             created=True,
         )
-        self.calls_[_k("l", campaign_id, rec["call_id"])] = call
-        st = self._state(campaign_id, rec["contact_id"])
+        self.calls_[_k("l", key, rec["call_id"])] = call
+        st = self._state(key, rec["contact_id"])
         st["attempts"] = max(int(st.get("attempts", 0)), int(rec["attempt"]))
         st["next_attempt_at"] = None
-        row = self._camp(campaign_id)
+        row = self._camp(key)
         if row is None:
             return
         row["calls_created"] += 1
@@ -582,10 +667,11 @@ class _Batch:
         self._touch(row, created)
 
     def outcome(self, rec: dict[str, Any]) -> None:
-        campaign_id = rec.get("campaign_id")
-        if not campaign_id:
-            return
-        call = self._call(campaign_id, rec["call_id"])
+        key = record_key(rec)
+        if key is None:
+            return  # the engine parks an outcome without its account
+        row = self._camp(key)
+        call = self._call(key, rec["call_id"])
         if call is not None and call.get("ended_at_ms") is not None:
             return  # a duplicate or a late outcome: the engine ignores it too
         ended = _ms(rec.get("ended_at"))
@@ -602,13 +688,24 @@ class _Batch:
             }
         call["status"] = status
         call["ended_at_ms"] = ended
-        self.calls_[_k("l", campaign_id, rec["call_id"])] = call
-        st = self._state(campaign_id, rec["contact_id"])
+        self.calls_[_k("l", key, rec["call_id"])] = call
+        st = self._state(key, rec["contact_id"])
         st["last_outcome"] = status
-        row = self._camp(campaign_id)
         if row is None:
             return
-        d = self.rm.definition(campaign_id)
+        self._count_outcome(key, row, rec, call, st)
+
+    def _count_outcome(
+        self,
+        key: str,
+        row: dict[str, Any],
+        rec: dict[str, Any],
+        call: dict[str, Any],
+        st: dict[str, Any],
+    ) -> None:
+        ended = call["ended_at_ms"]
+        status = call["status"]
+        d = self.rm.definition(row["account_id"], row["campaign_id"])
         attempt = int(rec["attempt"])
         if (
             d is not None
@@ -628,7 +725,7 @@ class _Batch:
                 ] += 1
             row["by_attempt"].setdefault(str(attempt), {"calls": 0, "answered": 0})["answered"] += 1
         if ended is not None:
-            mkey = _k("t", campaign_id, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
+            mkey = _k("t", key, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
             minute = self.minutes_.get(mkey)
             if minute is None:
                 raw = self.rm.db.get(mkey)
@@ -638,11 +735,19 @@ class _Batch:
         self._touch(row, ended)
 
     def event(self, rec: dict[str, Any]) -> None:
-        campaign_id = rec["campaign_id"]
-        row = self._camp(campaign_id)
-        if row is None:
+        key = record_key(rec)
+        if key is None:
             return
         name, body = _named(rec["body"])
+        if name == "ContactsAccepted":
+            self.accepted(key, body)
+            return
+        if name == "CommandRejected" and body.get("command") == CONTACT_BATCH:
+            self._set_pending(_k("b", key, str(body["command_id"])), None)  # never listed
+            return
+        row = self._camp(key)
+        if row is None:
+            return
         at = _ms(rec.get("at"))
         if name == "StatusChanged":
             row["status"] = str(body["status"])
@@ -652,7 +757,7 @@ class _Batch:
                 row["start_at_ms"] = at
             self._touch(row, at)
         elif name == "ContactFinal":
-            st = self._state(campaign_id, body["contact_id"])
+            st = self._state(key, body["contact_id"])
             if st.get("status") in FINAL_STATUSES:
                 return
             status = str(body["status"])
@@ -672,17 +777,17 @@ class _Batch:
 
     def commit(self) -> None:
         rm = self.rm
-        for key, st in self.states.items():
-            self.wb.put(key, _enc.encode(st))
-        for key, call in self.calls_.items():
+        for skey, st in self.states.items():
+            self.wb.put(skey, _enc.encode(st))
+        for lkey, call in self.calls_.items():
             if call is not None:
-                self.wb.put(key, _enc.encode(call))
-        for key, minute in self.minutes_.items():
-            self.wb.put(key, _enc.encode(minute))
-        for campaign_id, row in self.rows.items():
-            self.wb.put(_k("c", campaign_id), _enc.encode(row))
-        for campaign_id, seq in self.seqs.items():
-            self.wb.put(_k("n", campaign_id), str(seq).encode())
+                self.wb.put(lkey, _enc.encode(call))
+        for mkey, minute in self.minutes_.items():
+            self.wb.put(mkey, _enc.encode(minute))
+        for key, row in self.rows.items():
+            self.wb.put(_k("c", key), _enc.encode(row))
+        for key, seq in self.seqs.items():
+            self.wb.put(_k("n", key), str(seq).encode())
         for (topic, part), offset in self.offsets.items():
             self.wb.put(_k("o", topic, str(part)), str(offset).encode())
         rm.db.write(self.wb)

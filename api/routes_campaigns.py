@@ -26,7 +26,7 @@ from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
 from campaigns.lifecycle import TRANSITIONS
-from campaigns.models import MAX_NAME_CHARS, CampaignDefinition, DefinitionError
+from campaigns.models import CAMPAIGN_ID, MAX_NAME_CHARS, CampaignDefinition, DefinitionError
 from campaigns.simulate import parse_model
 from ingest.api import CampaignClient
 from ingest.commands import Answer
@@ -225,9 +225,12 @@ def _client(svc: Services) -> CampaignClient:
 
 
 def _own(svc: Services, account: str, campaign_id: str) -> dict[str, Any]:
-    row = _rm(svc).campaign(account, campaign_id)
+    """The caller's campaign of that id; 404 otherwise. Campaign ids are per account, so
+    another account's campaign of the same id is simply not the caller's (nothing tells
+    that it exists), and an id that is not a campaign id is no campaign (never a 500)."""
+    row = _rm(svc).campaign(account, campaign_id) if CAMPAIGN_ID.match(campaign_id) else None
     if row is None:
-        raise ApiProblem(404, f"no campaign {campaign_id!r}")
+        raise ApiProblem(404, f"no campaign {campaign_id[:80]!r}")
     return row
 
 
@@ -410,7 +413,7 @@ def _create(
     """ingest's upload (validate, parse, publish contacts then the create command)."""
     rm = _rm(svc)
     client = _client(svc)
-    if not dry_run and rm.exists(d.campaign_id):
+    if not dry_run and rm.exists(account, d.campaign_id):
         raise ApiProblem(
             409,
             f"campaign_id {d.campaign_id!r} is already in use; choose another",
@@ -433,7 +436,7 @@ def _create(
         svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, s.accepted)
         fc = _forecast_file(d, contacts)
     if not dry_run:
-        rm.wait_for(lambda: rm.exists(d.campaign_id), SEEN_TIMEOUT_S)
+        rm.wait_for(lambda: rm.exists(account, d.campaign_id), SEEN_TIMEOUT_S)
     return _summary(d, s, dry_run, fc)
 
 
@@ -646,7 +649,7 @@ ADD_BODY = {
 def _add(
     svc: Services, account: str, campaign_id: str, rows: list[dict[str, str]], row0: int
 ) -> ContactsAdded:
-    d = _rm(svc).definition(campaign_id)
+    d = _rm(svc).definition(account, campaign_id)
     region = d.default_region if d is not None else "US"
     result = _client(svc).add_contacts(campaign_id, rows, region=region, account_id=account)
     return ContactsAdded(
@@ -765,7 +768,9 @@ def duplicate_campaign(
     rm = _rm(svc)
     d = copy_definition(row["definition"], body.campaign_id, body.name)
     skip = {"reached", "opted_out"} if body.only_unreached else set()
-    records = (rec for rec, view in rm.all_contacts(campaign_id) if view.status not in skip)
+    records = (
+        rec for rec, view in rm.all_contacts(account, campaign_id) if view.status not in skip
+    )
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         path = Path(tmpname) / "contacts.csv"
         n = campaign_io.records_to_csv(records, path)
@@ -791,7 +796,7 @@ async def list_contacts(
     if after is not None and not after.isdigit():
         raise ApiProblem(422, "cursor: not a cursor this API gave")
     views, last = await run_in_threadpool(
-        _rm(svc).contacts, campaign_id, status, int(after) if after else None, limit
+        _rm(svc).contacts, account, campaign_id, status, int(after) if after else None, limit
     )
     return ContactPage(
         items=[_contact_out(v) for v in views],
@@ -808,7 +813,9 @@ async def list_calls(
     svc: Services = Depends(services),
 ) -> CallPage:
     _own(svc, account, campaign_id)
-    calls, last = await run_in_threadpool(_rm(svc).calls, campaign_id, decode_cursor(cursor), limit)
+    calls, last = await run_in_threadpool(
+        _rm(svc).calls, account, campaign_id, decode_cursor(cursor), limit
+    )
     items = [
         CallOut(
             call_id=c["call_id"],
@@ -846,7 +853,7 @@ async def export_csv(
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(EXPORT_COLUMNS)
-        for n, (_, v) in enumerate(rm.all_contacts(campaign_id), 1):
+        for n, (_, v) in enumerate(rm.all_contacts(account, campaign_id), 1):
             w.writerow(
                 [
                     neutralise(x)
@@ -899,7 +906,7 @@ def get_forecast(
         )
     svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
     d = definition_from_record(row["definition"])
-    contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(campaign_id))
+    contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(account, campaign_id))
     out = forecast.forecast(d, contacts, shares, seed)
     return ForecastOut(**out, model=model, seed=seed)
 
@@ -917,7 +924,7 @@ async def get_stats(
     campaign_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> StatsOut:
     row = _own(svc, account, campaign_id)
-    minutes = await run_in_threadpool(_rm(svc).minutes, campaign_id)
+    minutes = await run_in_threadpool(_rm(svc).minutes, account, campaign_id)
     span = (minutes[-1][0] - minutes[0][0]) / 1000 if minutes else 0
     bucket = bucket_seconds_for(span)
     buckets: dict[int, dict[str, int]] = {}

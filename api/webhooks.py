@@ -407,7 +407,12 @@ class Dispatcher:
         now_s = time.monotonic()
         waiting: deque[Pending] = deque()
         for pending in self._pending:
-            row = self.rm.campaigns.get(pending.rec["campaign_id"])
+            account = pending.rec.get("account_id")  # campaign ids are per account
+            row = (
+                self.rm.campaign(account, pending.rec["campaign_id"])
+                if isinstance(account, str) and account
+                else None
+            )
             if row is None and now_s < pending.until_s:
                 waiting.append(pending)
                 continue

@@ -85,11 +85,12 @@ def seed_campaigns(bootstrap: str, prefix: str, account: str, n: int) -> list[st
             CommandKind.create,
             definition=definition(cid, account),
             expected_contacts=0,
+            account_id=account,
         )
         producer.produce(
             topic,
             value=encode("CampaignCommand", command_to_record(cid, cmd, now_us)),
-            key=cid.encode(),
+            key=account.encode(),
         )
     producer.wait(120)
     producer.close()

@@ -73,7 +73,7 @@ def seed_calls(topic: str, n: int) -> None:
     for rec, value in zip(records, encode_many("CallCreate", records), strict=True):
         while True:
             try:
-                producer.produce(topic, key=rec["campaign_id"].encode(), value=value)
+                producer.produce(topic, key=rec["account_id"].encode(), value=value)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -107,6 +107,7 @@ def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
                     {
                         "call_id": call["call_id"],
                         "campaign_id": call["campaign_id"],
+                        "account_id": call["account_id"],
                         "contact_id": call["contact_id"],
                         "attempt": call["attempt"],
                         "status": "answered",

@@ -156,12 +156,12 @@ class Bench:
         m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
         return float(m.group(1)) if m else 0.0
 
-    def send(self, logical: str, key: str, event: str, record: dict[str, Any]) -> None:
+    def send(self, logical: str, event: str, record: dict[str, Any]) -> None:
+        """Produce keyed by the record's account, as every producer of the engine's inputs."""
+        key = record["account_id"].encode()
         while True:
             try:
-                self.producer.produce(
-                    self.topic(logical), key=key.encode(), value=encode(event, record)
-                )
+                self.producer.produce(self.topic(logical), key=key, value=encode(event, record))
                 return
             except BufferError:
                 self.producer.poll(0.1)
@@ -177,7 +177,6 @@ class Bench:
         )
         self.send(
             catalogue.COMMANDS,
-            cid,
             "CampaignCommand",
             translate.command_to_record(cid, cmd, now_ms() * 1000),
         )
@@ -188,7 +187,6 @@ class Bench:
             ]
             self.send(
                 catalogue.CONTACTS,
-                cid,
                 "ContactBatch",
                 translate.batch_to_record(cid, f"b{lo}", rows, now_ms() * 1000, d.account_id),
             )
@@ -201,7 +199,6 @@ class Bench:
         cmd = Command(f"{kind.value}-{cid}-{uuid.uuid4().hex[:6]}", kind, account_id=ACCOUNT)
         self.send(
             catalogue.COMMANDS,
-            cid,
             "CampaignCommand",
             translate.command_to_record(cid, cmd, now_ms() * 1000),
         )
@@ -213,13 +210,14 @@ class Bench:
         rec = {
             "call_id": call_id,
             "campaign_id": cid,
+            "account_id": ACCOUNT,
             "contact_id": parsed[0],
             "attempt": parsed[1],
             "status": status,
             "ended_at": now_ms(),
             "dialer_id": "bench",
         }
-        self.send(catalogue.OUTCOMES, cid, "CallOutcome", rec)
+        self.send(catalogue.OUTCOMES, "CallOutcome", rec)
 
     def call_reader(self) -> Consumer:
         c = Consumer(consumer_config(KafkaSettings(self.bootstrap), f"bench-{uuid.uuid4().hex}"))
@@ -392,7 +390,6 @@ def idle_ticks(b: Bench, idle: int, seconds: float) -> tuple[float, float]:
         )
         b.send(
             catalogue.COMMANDS,
-            cid,
             "CampaignCommand",
             translate.command_to_record(cid, cmd, now_ms() * 1000),
         )

@@ -295,14 +295,14 @@ def load_inbound(path: Path) -> list[tuple[int, InboundCall]]:
             raise InputError(f"{where}, column call_id: {call_id!r} repeats row {seen[call_id]}")
         seen[call_id] = n
         started = parse_instant(row["started_at"], f"{where}, column started_at")
-        calls.append((started, InboundCall(call_id)))
+        calls.append((started, InboundCall(call_id, started)))
         if row["ended_at"]:
             ended = parse_instant(row["ended_at"], f"{where}, column ended_at")
             if ended < started:
                 raise InputError(
                     f"{where}, column ended_at: {row['ended_at']} is before started_at"
                 )
-            calls.append((ended, InboundCall(call_id, ended=True)))
+            calls.append((ended, InboundCall(call_id, ended, ended=True)))
     return sorted(calls, key=lambda c: (c[0], c[1].ended))
 
 

@@ -151,16 +151,20 @@ def report_cmd(
         None, "--plot", help="Also draw hourly answer rate and reached contacts to this PNG."
     ),
     dsn: str = typer.Option(None, help="ClickHouse DSN (default: settings, else embedded)."),
+    account: str = typer.Option(
+        None, "--account", help="The campaign's account (needed when two accounts use the id)."
+    ),
 ) -> None:
     """Progress, outcomes by hour, answer rates, attempts and durations of one campaign."""
     from sinks.dsn import ClickHouseUnavailable
+    from sinks.exceptions import AmbiguousReport
     from sinks.query import QueryError
     from sinks.report import gather, render
     from sinks.report import plot as draw
 
     try:
-        report = gather(campaign, lambda q: run_query(q, dsn))
-    except (QueryError, ClickHouseUnavailable) as exc:
+        report = gather(campaign, lambda q: run_query(q, dsn), account)
+    except (QueryError, ClickHouseUnavailable, AmbiguousReport) as exc:
         _fail(str(exc))
         return
     render(report, Console())

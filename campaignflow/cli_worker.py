@@ -51,11 +51,21 @@ def status(
         str | None, typer.Option(help="Any worker's base URL; default http://127.0.0.1:<port>.")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="The campaign's account (campaign ids are per account; default: settings"
+            " account_id, else the only account with a campaign of that id).",
+        ),
+    ] = None,
 ) -> None:
     """The campaign's current state from the worker that owns it (JSON)."""
     base = url or f"http://127.0.0.1:{settings().worker_port}"
+    account = account or settings().account_id or _account_of(campaign_id)
+    path = f"/accounts/{account}/campaigns/{campaign_id}"
     try:
-        resp = requests.get(f"{base.rstrip('/')}/campaigns/{campaign_id}", timeout=timeout)
+        resp = requests.get(f"{base.rstrip('/')}{path}", timeout=timeout)
     except requests.RequestException as exc:
         typer.echo(
             f"error: no worker answers at {base} ({type(exc).__name__}); start one with"
@@ -72,6 +82,21 @@ def status(
         )
         raise typer.Exit(2)
     typer.echo(json.dumps(resp.json(), indent=2))
+
+
+def _account_of(campaign_id: str) -> str:
+    """The account of the only campaign of that id (read from the topics), else exit 2."""
+    from ingest.listing import AmbiguousCampaign, find
+
+    try:
+        info = find(campaign_id, settings().kafka, settings().topic_prefix)
+    except AmbiguousCampaign as err:
+        typer.echo(f"error: {err} (--account)", err=True)
+        raise typer.Exit(2) from None
+    if info is None:
+        typer.echo(f"error: unknown campaign {campaign_id}", err=True)
+        raise typer.Exit(1)
+    return info.account_id
 
 
 def register(app: typer.Typer) -> None:

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(
         default=DEFAULT_PARTITIONS,
-        description="Partitions of every campaign-keyed topic (all the same, so they co-partition).",
+        description="Partitions of every account-keyed topic (all the same, so they co-partition).",
     )
     replication_factor: int | None = Field(
         default=None,

@@ -160,7 +160,7 @@ def run(console: Console) -> int:
     from campaignflow.cli_sink import run_query
     from sinks.report import gather, render
 
-    render(gather(campaign_id, run_query), console)
+    render(gather(campaign_id, run_query, definition.account_id), console)
     accepted = summary.accepted
     kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
     parts = {k: progress.finals.get(k, 0) for k in kinds}

@@ -24,7 +24,6 @@ from campaigns.models import check_timezone
 from campaigns.privacy import mask_number
 
 MAX_CELL_CHARS = 65_536
-MAX_CELL_BYTES = MAX_CELL_CHARS  # the old name; the limit counts characters
 # The csv module's own limit: far above MAX_CELL_CHARS so an oversized cell is read whole
 # and reported with its row and column; only a runaway cell beyond this has no column.
 FIELD_READ_LIMIT = 16 * 1024 * 1024

@@ -275,7 +275,9 @@ class _AccountStep:
             if call.ended:
                 account.inbound.pop(call.call_id, None)
             elif call.call_id not in account.inbound:
-                account.inbound[call.call_id] = now_us + account.inbound_max_us
+                cut_us = call.at_us + account.inbound_max_us
+                if cut_us > now_us:  # else it started so long ago that it is already over
+                    account.inbound[call.call_id] = cut_us
 
     def resolve(self, outcomes: Sequence[Outcome]) -> None:
         """Outcomes and timeouts of every campaign, in the order their calls were created;

@@ -58,8 +58,8 @@ class Command:
     expected_contacts: int = 0  # create
     start_at_us: int | None = None  # schedule
     count: int = 0  # add_contacts
-    # The account acting. None: a record written before commands carried one (trusted as
-    # the campaign's own account); "" : a newer record that names none (refused).
+    # The account acting. The live worker parks every record without one before the
+    # engine; None (simulate, tests) acts as the campaign's own account, "" is refused.
     account_id: str | None = None
 
 
@@ -82,9 +82,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class InboundCall:
-    """An inbound call of the account starting or ending at the step's instant (SPEC 8)."""
+    """An inbound call of the account starting or ending (SPEC 8).
+
+    `at_us` is when that happened, which may be before the step that hears of it: a call's
+    cut-off counts from its own start, not from when the engine learnt of it.
+    """
 
     call_id: str
+    at_us: int
     ended: bool = False
 
 
@@ -180,6 +185,17 @@ class ContactRejected:
 
 
 @dataclass(slots=True)
+class ContactsAccepted:
+    """The contacts of a batch the engine took, by position in the batch: readers (the API's
+    read model) list exactly these, never a batch the engine refused nor a row it rejected."""
+
+    at_us: int
+    campaign_id: str
+    batch_id: str
+    positions: list[int]
+
+
+@dataclass(slots=True)
 class InputRejected:
     """An input the engine cannot use (unknown call, unknown campaign): for the dead-letter topic.
 
@@ -200,6 +216,7 @@ Event = (
     | ContactFinal
     | CommandRejected
     | ContactRejected
+    | ContactsAccepted
     | InputRejected
     | NumberOptedOut
 )

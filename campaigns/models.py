@@ -29,7 +29,8 @@ from campaigns.exceptions import DefinitionError
 from campaigns.privacy import mask_number
 from campaigns.yamlsafe import YamlShapeError, safe_load
 
-CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # unique within its account
+ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -520,6 +521,13 @@ class CampaignDefinition(Strict):
     def _cid(cls, v: str) -> str:
         if not CAMPAIGN_ID.match(v):
             raise ValueError(f"must match [a-z0-9][a-z0-9._-]{{0,63}}, got {v!r}")
+        return v
+
+    @field_validator("account_id")
+    @classmethod
+    def _aid(cls, v: str) -> str:
+        if not ACCOUNT_ID.match(v):
+            raise ValueError(f"must match [a-z0-9][a-z0-9_-]{{0,62}}, got {v[:80]!r}")
         return v
 
     @field_validator("source_number")

@@ -28,6 +28,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     InboundCall,
     NumberOptedOut,
@@ -145,8 +146,8 @@ def _line(event: Event) -> dict[str, Any] | None:
         if event.callback_at_us is not None:
             line["callback_at"] = iso(event.callback_at_us)
         return line
-    if isinstance(event, NumberOptedOut):
-        return None  # the do-not-call list changed; the events of section 6 are unchanged
+    if isinstance(event, (NumberOptedOut, ContactsAccepted)):
+        return None  # for the live readers only; the events of section 6 are unchanged
     if isinstance(event, ContactFinal):
         return {
             "at": at_us,
@@ -253,6 +254,7 @@ class CampaignRun:
     accepted: int = 0  # contacts read so far
     final: bool = False
     log_before: dict[str, tuple[int, ...]] | None = None  # the account's log when it started
+    opted_out_before: frozenset[str] = frozenset()  # the account's own list when it started
 
     @property
     def campaign_id(self) -> str:
@@ -295,6 +297,8 @@ class Driver:
     open_runs: int = field(init=False, repr=False, default=0)  # campaigns not final yet
     unstarted: int = field(init=False, repr=False, default=0)  # campaigns never running yet
     log_before: dict[str, tuple[int, ...]] | None = field(init=False, repr=False, default=None)
+    opted_out_before: frozenset[str] = field(init=False, repr=False, default=frozenset())
+    directory: StaticDirectory = field(init=False, repr=False)  # the engine's, with opt-outs
 
     def lines(self, summary: bool, with_campaign: bool) -> Iterator[dict[str, Any]]:
         """Every event as a line, rejected rows first; then the summaries, by campaign id."""
@@ -324,7 +328,8 @@ class Driver:
     def events(self) -> Iterator[Event]:
         """Drive the engine from `start_us` until every campaign is final, `until_us`, or
         nothing is left."""
-        self.engine = Engine(self.store_factory(), StaticDirectory(set(self.dnc)))
+        self.directory = StaticDirectory(set(self.dnc))
+        self.engine = Engine(self.store_factory(), self.directory)
         self.open_runs = self.unstarted = len(self.runs)
         by_id = {run.campaign_id: run for run in self.runs}
         scripted = [
@@ -362,6 +367,9 @@ class Driver:
                 ii += 1
             if self.unstarted:
                 self.log_before = self.account_log()  # for the preview of a campaign starting now
+                self.opted_out_before = frozenset(
+                    self.directory.by_account.get(self.account_id, ())
+                )
             events = self.step(now_us, first, due, outcomes, calls)
             first = False
             for ev in events:
@@ -403,6 +411,7 @@ class Driver:
             elif ev.status is CampaignStatus.running and run.started_us is None:
                 run.started_us = ev.at_us
                 run.log_before = self.log_before
+                run.opted_out_before = self.opted_out_before
                 self.unstarted -= 1
         return created
 
@@ -499,7 +508,10 @@ class Driver:
                     run.definition,
                     self._stored_contacts(run),
                     run.started_us,
-                    StaticDirectory(set(self.dnc)),
+                    # SPEC 7/8: the account's list as it was then, opt-outs of other campaigns too
+                    StaticDirectory(
+                        set(self.dnc), by_account={self.account_id: set(run.opted_out_before)}
+                    ),
                     self.calls_before(run),
                 )
                 if run.started_us is not None

@@ -12,6 +12,22 @@ from campaigns.models import CampaignDefinition
 from campaigns.state import AccountState, CampaignState, ContactState
 
 QueueEntry = tuple[int, ...]  # (time, ...) sorted by time first
+KEY_SEP = "/"  # in neither an account id nor a campaign id (campaigns.models patterns)
+
+
+def campaign_key(account_id: str, campaign_id: str) -> str:
+    """The one key of a campaign wherever campaigns are kept side by side (tables, read
+    model, due index, sink): campaign ids are unique per account only, so two accounts
+    may both have `spring`."""
+    return f"{account_id}{KEY_SEP}{campaign_id}"
+
+
+def split_campaign_key(key: str) -> tuple[str, str]:
+    """(account_id, campaign_id) of a `campaign_key`."""
+    account_id, sep, campaign_id = key.partition(KEY_SEP)
+    if not sep:
+        raise ValueError(f"not a campaign key: {key[:80]!r}")
+    return account_id, campaign_id
 
 
 class Store(Protocol):

@@ -29,7 +29,8 @@ from dialer.calls import Call, Inbound, Outcome
 
 HandOff = Callable[[], None]
 InboundSink = Callable[[Inbound], None]
-OrphanSink = Callable[[str, Outcome], None]  # raises UnknownCall for a call never placed
+# (account_id, call_id, outcome); raises UnknownCall for a call never placed
+OrphanSink = Callable[[str, str, Outcome], None]
 
 
 def no_handoff() -> None:

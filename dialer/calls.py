@@ -46,6 +46,12 @@ class Call:
     # reports its own start time uses this one, so a reconciled outcome is the same outcome.
     placed_at: int = 0
 
+    @property
+    def key(self) -> str:
+        """What tells calls apart: call ids are unique per account only (`spring/row-1/1`
+        may be a call of two accounts), so every dedupe and wait is by this."""
+        return call_key(self.account_id, self.call_id)
+
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Call:
         """Validate a decoded CallCreate record; raises BadCall naming the field.
@@ -62,6 +68,7 @@ class Call:
         if not (
             call_id
             and campaign_id
+            and get("account_id")
             and contact_id
             and agent_id
             and match(to)
@@ -72,7 +79,7 @@ class Call:
         return cls(
             call_id,
             campaign_id,
-            get("account_id") or "",
+            record["account_id"],
             contact_id,
             attempt,
             to,
@@ -88,7 +95,7 @@ class Call:
     @staticmethod
     def _why_bad(record: dict[str, Any]) -> BadCall:
         """The BadCall naming the first problem of a record `from_record` refused."""
-        for name in ("call_id", "campaign_id", "contact_id", "agent_id"):
+        for name in ("call_id", "campaign_id", "account_id", "contact_id", "agent_id"):
             if not record.get(name):
                 return BadCall(f"CallCreate without {name}")
         for name in ("to", "from"):
@@ -142,6 +149,12 @@ def failed(cause: str, started_at: int | None = None) -> Outcome:
     return Outcome("failed", ended_at=now_ms(), started_at=started_at, hangup_cause=cause)
 
 
+def call_key(account_id: str, call_id: str) -> str:
+    """A call's key among all accounts' calls: `<account_id>/<call_id>` (the Kafka key of
+    its call.placed record, and the key of every dedupe)."""
+    return f"{account_id}/{call_id}"
+
+
 def split_call_id(call_id: str) -> tuple[str, str, int]:
     """(campaign_id, contact_id, attempt) from `<campaign_id>/<contact_id>/<attempt>`."""
     campaign_id, sep, rest = call_id.partition("/")
@@ -154,6 +167,7 @@ def split_call_id(call_id: str) -> tuple[str, str, int]:
 def outcome_record(
     call_id: str,
     campaign_id: str,
+    account_id: str,
     contact_id: str,
     attempt: int,
     outcome: Outcome,
@@ -164,6 +178,7 @@ def outcome_record(
     return {
         "call_id": call_id,
         "campaign_id": campaign_id,
+        "account_id": account_id,
         "contact_id": contact_id,
         "attempt": attempt,
         "status": outcome.status,
@@ -180,13 +195,14 @@ def outcome_record(
 
 @dataclass(frozen=True)
 class Inbound:
-    """An inbound call starting or ending on an agent (uses the campaign's free slots)."""
+    """An inbound call starting or ending on an agent of an account (it holds one of the
+    account's lines); published keyed by the account like every engine input."""
 
     call_id: str
     agent_id: str
     kind: str  # started | ended
     at: int
-    account_id: str | None = None
+    account_id: str
 
     def record(self, dialer_id: str | None) -> dict[str, Any]:
         return {

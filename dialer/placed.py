@@ -3,15 +3,16 @@
 Why: `call:create` can arrive twice (replays, engine restarts, a partition moving to
 another dialer before its offsets were committed); a call must be placed once. The
 record lives where the partition's next owner reads it, as Kafka Streams keeps a store
-in its changelog: one message per call id, on the partition number of the call's
+in its changelog: one message per call (keyed `<account_id>/<call_id>`: call ids are
+unique per account only), on the partition number of the call's
 `call.create` message (the topics co-partition), written `dialing` and acknowledged by
 the brokers *before* the adapter is called, written `reported` once the call's outcome
 is acknowledged. On assignment a dialer reads each partition's record to its end
 before it dials: ids it lists are dropped, and `dialing` ones are the calls the
 predecessor placed and never reported, which the dialer reconciles.
 
-In memory: call id -> state, the oldest `reported` ids forgotten past `max_size`
-(the topic forgets after its retention).
+In memory: call key (`dialer.calls.call_key`) -> state, the oldest `reported` ones
+forgotten past `max_size` (the topic forgets after its retention).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from dialer.calls import Call
+from dialer.calls import Call, call_key
 from topics.clients import watermarks
 from topics.codec import Codec, DecodeError
 from topics.producer import TrackedProducer
@@ -89,23 +90,24 @@ class PlacedRecord:
         self._dialing: dict[str, PlacedCall] = {}
         self._read_to: dict[int, int] = {}  # partition -> next offset to read on restore
 
-    def __contains__(self, call_id: str) -> bool:
-        return call_id in self._state
+    def __contains__(self, key: str) -> bool:
+        """`key`: a call key (`call_key(account_id, call_id)`)."""
+        return key in self._state
 
     def __len__(self) -> int:
         return len(self._state)
 
-    def known(self, call_ids: list[str]) -> set[str]:
-        """The ids of `call_ids` the record lists (placed by this dialer or a predecessor)."""
+    def known(self, keys: list[str]) -> set[str]:
+        """The call keys of `keys` the record lists (placed by this dialer or a predecessor)."""
         state = self._state
-        return {c for c in call_ids if c in state}
+        return {c for c in keys if c in state}
 
-    def state(self, call_id: str) -> str | None:
-        return self._state.get(call_id)
+    def state(self, key: str) -> str | None:
+        return self._state.get(key)
 
-    def dialing_call(self, call_id: str) -> PlacedCall | None:
+    def dialing_call(self, key: str) -> PlacedCall | None:
         """The `dialing` entry of a call (placed and not yet reported), if any."""
-        return self._dialing.get(call_id)
+        return self._dialing.get(key)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -135,30 +137,30 @@ class PlacedRecord:
         for (call, partition), value in zip(
             items, self.codec.encode_many("CallPlaced", records), strict=True
         ):
-            produce(topic, value, call.call_id.encode("utf-8"), partition)
-            self._set(call.call_id, state)
+            produce(topic, value, call.key.encode("utf-8"), partition)
+            self._set(call.key, state)
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
         """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
         self._write(items, DIALING, [placed_at] * len(items))
         dialer, adapter = self.dialer_id, self.adapter
         for call, partition in items:
-            self._dialing[call.call_id] = PlacedCall(call, partition, placed_at, dialer, adapter)
+            self._dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter)
 
     def reported(self, items: list[tuple[Call, int]]) -> None:
         """Record that these calls' outcomes are acknowledged (not waited for)."""
         pop = self._dialing.pop
-        at = [placed.placed_at if (placed := pop(c.call_id, None)) else 0 for c, _p in items]
+        at = [placed.placed_at if (placed := pop(c.key, None)) else 0 for c, _p in items]
         self._write(items, REPORTED, at)
 
     def wait_acked(self, timeout_s: float) -> bool:
         """True once every message produced so far is acknowledged (acks=all)."""
         return self.producer.flush(timeout_s) == 0
 
-    def _set(self, call_id: str, state: str) -> None:
+    def _set(self, key: str, state: str) -> None:
         states = self._state
-        states.pop(call_id, None)  # re-insert: dict order is age order
-        states[call_id] = state
+        states.pop(key, None)  # re-insert: dict order is age order
+        states[key] = state
         if len(states) > self.max_size:
             for old in list(states)[: len(states) - self.max_size]:
                 if states[old] == REPORTED:
@@ -198,8 +200,8 @@ class PlacedRecord:
         wanted = set(partitions)
         return [
             placed
-            for call_id, placed in self._dialing.items()
-            if placed.partition in wanted and self._state.get(call_id) == DIALING
+            for key, placed in self._dialing.items()
+            if placed.partition in wanted and self._state.get(key) == DIALING
         ]
 
     def _read(self, consumer: Consumer, ends: dict[int, int], timeout_s: float) -> None:
@@ -231,10 +233,10 @@ class PlacedRecord:
             return
         if event != "CallPlaced":
             return
-        call_id, state = rec["call_id"], rec["state"]
-        self._set(call_id, state)
+        key, state = call_key(rec["account_id"], rec["call_id"]), rec["state"]
+        self._set(key, state)
         if state == DIALING:
-            self._dialing[call_id] = PlacedCall(
+            self._dialing[key] = PlacedCall(
                 call_from_record(rec),
                 partition,
                 int(rec["placed_at"]),
@@ -242,4 +244,4 @@ class PlacedRecord:
                 rec["adapter"],
             )
         else:
-            self._dialing.pop(call_id, None)
+            self._dialing.pop(key, None)

@@ -53,6 +53,7 @@ from dialer.calls import (
     Call,
     Inbound,
     Outcome,
+    call_key,
     failed,
     now_ms,
     outcome_record,
@@ -214,15 +215,15 @@ class Dialer:
         calls = [c for c in (self._parse(m) for m in messages) if c is not None]
         if not calls:
             return
-        known = self.placed.known([c.call.call_id for c in calls])
+        known = self.placed.known([c.call.key for c in calls])
         for call, topic, partition, offset in calls:
-            call_id = call.call_id
-            if call_id in known or call_id in self._active or call_id in self._waiting_ids:
+            key = call.key  # call ids are unique per account only
+            if key in known or key in self._active or key in self._waiting_ids:
                 metrics.DEDUPE_HITS.inc()
                 self.tracker.done(topic, partition, offset)
                 continue
             self._waiting.append(ReadCall(call, topic, partition, offset))
-            self._waiting_ids.add(call_id)
+            self._waiting_ids.add(key)
 
     def _parse(self, message: Message) -> ReadCall | None:
         """The call a message carries, or None (errors logged, bad input parked)."""
@@ -260,7 +261,7 @@ class Dialer:
             dial = []
             for item in batch:
                 call, topic, partition, offset = item
-                self._waiting_ids.discard(call.call_id)
+                self._waiting_ids.discard(call.key)
                 if call.deadline <= now:
                     self._expired(call, topic, partition, offset, now)
                 else:
@@ -275,7 +276,7 @@ class Dialer:
                 if not acked:
                     log.warning("placed-call record not acked: %d calls wait", len(dial))
                 self._waiting.extendleft(reversed(dial))
-                self._waiting_ids.update(item.call.call_id for item in dial)
+                self._waiting_ids.update(item.call.key for item in dial)
                 return
             self._dial(dial)
 
@@ -287,7 +288,7 @@ class Dialer:
                 self._place_now(place_now, call, topic, partition, offset)
                 continue
             task = asyncio.ensure_future(self._place(call, topic, partition, offset))
-            self._active[call.call_id] = task
+            self._active[call.key] = task
 
     def _expired(self, call: Call, topic: str, partition: int, offset: int, now_ms: int) -> None:
         """A call past its deadline: `failed` (deadline_expired), not dialled."""
@@ -374,7 +375,7 @@ class Dialer:
             on_handoff()
         finally:
             metrics.IN_PROGRESS.dec()
-            self._active.pop(call.call_id, None)
+            self._active.pop(call.key, None)
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -392,6 +393,7 @@ class Dialer:
         record = outcome_record(
             call.call_id,
             call.campaign_id,
+            call.account_id,
             call.contact_id,
             call.attempt,
             outcome,
@@ -400,7 +402,7 @@ class Dialer:
         )
         self._produce(
             self.outcome_topic,
-            call.campaign_id.encode("utf-8"),
+            catalogue.account_key(call.account_id),
             self.codec.encode("CallOutcome", record),
         )
         self._status_counts[outcome.status] += 1
@@ -416,28 +418,36 @@ class Dialer:
                 self._by_status[status].inc(n)
                 counts[status] = 0
 
-    def _publish_orphan(self, call_id: str, outcome: Outcome) -> None:
+    def _publish_orphan(self, account_id: str, call_id: str, outcome: Outcome) -> None:
         """An outcome for a call this process is not waiting for (raises ValueError if bad id).
 
         Only for a call this dialer placed (its dedupe record has it): anyone holding the
         webhook secret could otherwise write outcomes for any campaign's calls.
         """
-        placed = self.placed.dialing_call(call_id)
+        key = call_key(account_id, call_id)
+        placed = self.placed.dialing_call(key)
         if placed is not None:  # a call being reconciled: this is its outcome
-            task = self._reconciling.pop(call_id, None)
+            task = self._reconciling.pop(key, None)
             if task is not None:
                 task.cancel()
             self._publish_outcome(placed.call, outcome, placed.partition)
             return
         campaign_id, contact_id, attempt = split_call_id(call_id)
-        if call_id not in self.placed:
+        if key not in self.placed:
             raise UnknownCall(call_id)
         record = outcome_record(
-            call_id, campaign_id, contact_id, attempt, outcome, None, self.options.dialer_id
+            call_id,
+            campaign_id,
+            account_id,
+            contact_id,
+            attempt,
+            outcome,
+            None,
+            self.options.dialer_id,
         )
         self._produce(
             self.outcome_topic,
-            campaign_id.encode("utf-8"),
+            catalogue.account_key(account_id),
             self.codec.encode("CallOutcome", record),
         )
         self._by_status[outcome.status].inc()
@@ -446,7 +456,7 @@ class Dialer:
         record = event.record(self.options.dialer_id)
         self._produce(
             self.inbound_topic,
-            event.agent_id.encode("utf-8"),
+            catalogue.account_key(event.account_id),
             self.codec.encode("InboundCall", record),
         )
         metrics.INBOUND.labels(event.kind).inc()
@@ -493,9 +503,9 @@ class Dialer:
         lost = self.placed.restore(mine)
         metrics.RECORD_RESTORES.inc()
         for placed in lost:
-            call_id = placed.call.call_id
-            if call_id not in self._active and call_id not in self._reconciling:
-                self._reconciling[call_id] = asyncio.ensure_future(self._reconcile(placed))
+            key = placed.call.key
+            if key not in self._active and key not in self._reconciling:
+                self._reconciling[key] = asyncio.ensure_future(self._reconcile(placed))
         if lost:
             log.info("reconciling %d call(s) placed and never reported", len(lost))
 
@@ -544,7 +554,7 @@ class Dialer:
                     self._to_report.append((call, placed.partition))
                 return
         finally:
-            self._reconciling.pop(call.call_id, None)
+            self._reconciling.pop(call.key, None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit()
@@ -553,7 +563,7 @@ class Dialer:
         gone = {(p.topic, p.partition) for p in partitions}
         kept = [w for w in self._waiting if (w.topic, w.partition) not in gone]
         self._waiting = deque(kept)
-        self._waiting_ids = {w.call.call_id for w in kept}
+        self._waiting_ids = {w.call.key for w in kept}
 
     async def _shutdown(self) -> None:
         for task in list(self._reconciling.values()):

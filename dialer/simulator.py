@@ -125,7 +125,7 @@ class SimulatorAdapter:
         self._statuses = list(self.config.shares)
         self._cumulative = list(itertools.accumulate(self.config.shares[s] for s in self._statuses))
         self._inbound: InboundSink | None = None
-        self._agents: dict[str, str] = {}
+        self._agents: set[tuple[str, str]] = set()  # (account, agent): agent ids are per account
         self._inbound_tasks: set[asyncio.Task[None]] = set()
 
     def plan(self, call: Call) -> Plan:
@@ -183,8 +183,9 @@ class SimulatorAdapter:
     def _begin(self, call: Call, on_handoff: HandOff) -> tuple[Outcome | None, float]:
         """Hand the call off and decide its outcome; (outcome, epoch seconds it ends)."""
         on_handoff()
-        if self.config.inbound_per_hour > 0 and call.agent_id not in self._agents:
-            self._agents[call.agent_id] = call.account_id
+        agent = (call.account_id, call.agent_id)
+        if self.config.inbound_per_hour > 0 and agent not in self._agents:
+            self._agents.add(agent)
             task = asyncio.ensure_future(self._inbound_for(call.agent_id, call.account_id))
             self._inbound_tasks.add(task)
             task.add_done_callback(self._inbound_tasks.discard)
@@ -226,7 +227,7 @@ class SimulatorAdapter:
     async def _inbound_for(self, agent_id: str, account_id: str) -> None:
         """Poisson arrivals of inbound calls on an agent, each a started then an ended event."""
         c = self.config
-        rng = random.Random(f"{c.seed}:inbound:{agent_id}")
+        rng = random.Random(f"{c.seed}:inbound:{account_id}/{agent_id}")
         n = 0
         while True:
             gap = rng.expovariate(c.inbound_per_hour / 3600.0) * c.time_scale
@@ -234,14 +235,14 @@ class SimulatorAdapter:
             n += 1
             call_id = f"inbound/{agent_id}/{n}"
             length = rng.lognormvariate(math.log(c.inbound_median), 0.5) * c.time_scale
-            self._emit(Inbound(call_id, agent_id, "started", now_ms(), account_id or None))
+            self._emit(Inbound(call_id, agent_id, "started", now_ms(), account_id))
             task = asyncio.ensure_future(self._end_inbound(call_id, agent_id, account_id, length))
             self._inbound_tasks.add(task)
             task.add_done_callback(self._inbound_tasks.discard)
 
     async def _end_inbound(self, call_id: str, agent_id: str, account: str, after: float) -> None:
         await asyncio.sleep(after)
-        self._emit(Inbound(call_id, agent_id, "ended", now_ms(), account or None))
+        self._emit(Inbound(call_id, agent_id, "ended", now_ms(), account))
 
     def _emit(self, event: Inbound) -> None:
         if self._inbound is not None:

@@ -1,15 +1,16 @@
 """The HTTP webhook adapter: POST each call to a telephony/voice-agent service, take outcomes back.
 
-Out: `POST <url>` with the call as JSON, `Idempotency-Key: <call_id>` (a retried or
-replayed call is the same call to the far side) and `X-Campaignflow-Signature:
+Out: `POST <url>` with the call as JSON, `Idempotency-Key: <account_id>/<call_id>` (a
+retried or replayed call is the same call to the far side; call ids are unique per account
+only, so the key names the account) and `X-Campaignflow-Signature:
 t=<unix s>,v1=<HMAC of "<t>.<body>">` (see `dialer.signing`). 2xx = handed off; the far
 side may answer with the outcome at once (a JSON body with `status`) or later on the
 callback. 5xx, 408, 429 and network errors are retried with doubling backoff; any other
 4xx is final: the call ends `failed` with hang-up cause `http_4xx:<status>` (the far
 side's body is never stored: it is theirs, unbounded, and may hold anything).
 
-Status: `GET <url>/status` with `Idempotency-Key: <call_id>` and `X-Campaignflow-Signature:
-sha256=<HMAC of the call id>` asks what became of a call placed earlier (a dialer taking over
+Status: `GET <url>/status` with `Idempotency-Key: <account_id>/<call_id>` and
+`X-Campaignflow-Signature: sha256=<HMAC of that key>` asks what became of a call placed earlier (a dialer taking over
 a partition asks about the calls its predecessor never reported). The far side answers 200
 with `{"state": "ended", "outcome": {<as a callback>}}`, `{"state": "in_progress"}` or
 `{"state": "silent"}` (ended, no outcome will come), or 404 when it has no call by that key.
@@ -20,7 +21,8 @@ tolerance of now, so a captured callback cannot be replayed later; within the to
 an accepted callback is remembered (by the hash of its signed bytes, `signing.Seen`) and
 the same one again is a 409, so it cannot re-publish an outcome either (a provider that
 retries with a fresh signature sends a new request, which is taken). Past `max_seen`
-callbacks within the tolerance a new one gets a 503 with Retry-After. An outcome for a
+callbacks within the tolerance a new one gets a 503 with Retry-After. Both carry the
+`account_id` of the call sent out (outcomes) or of the agent (inbound). An outcome for a
 call this dialer never placed is refused (404); one for a call it placed but is not
 waiting for (placed before a restart) still goes to Kafka, through the orphan sink.
 Malformed values (non-finite or out-of-range times, wrong types, deep nesting) are a
@@ -53,7 +55,7 @@ from dialer.adapter import (
     OrphanSink,
     no_handoff,
 )
-from dialer.calls import STATUSES, Call, Inbound, Outcome, failed, now_ms
+from dialer.calls import STATUSES, Call, Inbound, Outcome, call_key, failed, now_ms
 from dialer.exceptions import UnknownCall
 from dialer.signing import (
     DEFAULT_TOLERANCE_S,
@@ -165,12 +167,12 @@ class WebhookAdapter:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: call.call_id,
+            IDEMPOTENCY_HEADER: call.key,
         }
         started = now_ms()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Outcome] = loop.create_future()
-        self._waiting[call.call_id] = waiter
+        self._waiting[call.key] = waiter
         try:
             last = ""
             for attempt in range(self.retries + 1):
@@ -208,7 +210,7 @@ class WebhookAdapter:
                 f"webhook_unavailable: {last} after {self.retries + 1} attempt(s)", started
             )
         finally:
-            self._waiting.pop(call.call_id, None)
+            self._waiting.pop(call.key, None)
 
     async def _wait(self, call: Call, waiter: asyncio.Future[Outcome]) -> Outcome | None:
         """Wait for the callback until the call's deadline; after it the engine times it out."""
@@ -224,8 +226,8 @@ class WebhookAdapter:
         LookupError when it cannot say (network error, 5xx, an answer out of contract)."""
         assert self._session is not None, "start() the adapter first"
         headers = {
-            IDEMPOTENCY_HEADER: call.call_id,
-            SIGNATURE_HEADER: sign(self.secret, call.call_id.encode("utf-8"), int(time.time())),
+            IDEMPOTENCY_HEADER: call.key,
+            SIGNATURE_HEADER: sign(self.secret, call.key.encode("utf-8"), int(time.time())),
         }
         url = self.url.rstrip("/") + "/status"
         try:
@@ -306,19 +308,23 @@ class WebhookAdapter:
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not call_id:
             return web.Response(status=400, text="call_id is required (a string)")
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            # call ids are unique per account only: the call sent out carries its account
+            return web.Response(status=400, text="account_id is required (a string)")
         if len(call_id) > MAX_CALL_ID_CHARS:
             return web.Response(status=400, text=f"call_id is over {MAX_CALL_ID_CHARS} characters")
         try:
             outcome = outcome_from_json(data)
         except (ValueError, TypeError) as exc:
             return web.Response(status=400, text=str(exc))
-        waiter = self._waiting.get(call_id)
+        waiter = self._waiting.get(call_key(account_id, call_id))
         if waiter is not None and not waiter.done():
             waiter.set_result(outcome)
             return web.Response(status=200, text="ok")
         if self._orphan is not None:
             try:
-                self._orphan(call_id, outcome)
+                self._orphan(account_id, call_id, outcome)
             except UnknownCall:
                 return web.Response(status=404, text=f"no call {call_id} was placed here")
             except ValueError as exc:
@@ -333,15 +339,12 @@ class WebhookAdapter:
 
     def _take_inbound(self, data: dict[str, Any]) -> web.Response:
         try:
-            account_id = data.get("account_id")
-            if account_id is not None and not isinstance(account_id, str):
-                raise TypeError("account_id must be a string")
             event = Inbound(
                 call_id=_text(data, "call_id"),
                 agent_id=_text(data, "agent_id"),
                 kind=_text(data, "kind"),
                 at=_epoch_ms(data, "at") or now_ms(),
-                account_id=account_id,
+                account_id=_text(data, "account_id"),  # the key of every engine input
             )
         except (KeyError, ValueError, TypeError) as exc:
             return web.Response(status=400, text=f"bad inbound event: {exc}")

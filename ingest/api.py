@@ -126,7 +126,7 @@ class CampaignClient:
         """
         account = account_id or self.account_id
         if region is None or account is None:
-            definition = self._definition(campaign_id)
+            definition = self._definition(campaign_id, account)
             region = definition.default_region if region is None else region
             account = definition.account_id if account is None else account
         accepted, rejected = parse_rows(rows, region)
@@ -137,6 +137,7 @@ class CampaignClient:
             dead_letter(
                 p,
                 rej,
+                account_id=account,
                 campaign_id=campaign_id,
                 source="manual entry",
                 columns=columns,
@@ -147,7 +148,7 @@ class CampaignClient:
             return result
         topic = catalogue.topic_name(catalogue.CONTACTS, self.target.prefix)
         ids = [c.contact_id for c in accepted]
-        command_id = commands.add_contacts_id(campaign_id, ids)
+        command_id = commands.add_contacts_id(account, campaign_id, ids)
         for i in range(0, len(accepted), BATCH_CONTACTS):
             part = accepted[i : i + BATCH_CONTACTS]
             value = batch_value(
@@ -157,7 +158,7 @@ class CampaignClient:
                 [encode_contact(c) for c in part],
                 account_id=account,
             )
-            p.produce(topic, value=value, key=campaign_id.encode())
+            p.produce(topic, value=value, key=catalogue.account_key(account))
         p.wait(self.timeout)  # every contact acknowledged before the count goes up
         cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted), account_id=account)
         result.answer = self._send(campaign_id, cmd, wait)
@@ -165,8 +166,12 @@ class CampaignClient:
 
     # ---- lifecycle --------------------------------------------------------------
 
-    def _definition(self, campaign_id: str) -> CampaignDefinition:
-        info = listing.find(campaign_id, self.target.kafka, self.target.prefix)
+    def _definition(self, campaign_id: str, account_id: str | None = None) -> CampaignDefinition:
+        """The campaign's definition, of `account_id` when given (ids are per account)."""
+        try:
+            info = listing.find(campaign_id, self.target.kafka, self.target.prefix, account_id)
+        except listing.AmbiguousCampaign as err:
+            raise UnknownCampaign(str(err)) from None
         if info is None or info.definition is None:
             raise UnknownCampaign(
                 f"campaign {campaign_id!r}: no create command on "

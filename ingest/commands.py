@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.events import CampaignStatus, Command, CommandKind
+from campaigns.store import campaign_key
 from campaigns.windows import from_datetime
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config, watermarks
@@ -41,9 +42,9 @@ def new_command_id() -> str:
     return uuid.uuid4().hex
 
 
-def add_contacts_id(campaign_id: str, contact_ids: list[str]) -> str:
+def add_contacts_id(account_id: str, campaign_id: str, contact_ids: list[str]) -> str:
     """Deterministic id: adding the same contacts twice is one command the engine drops once."""
-    h = hashlib.sha256(campaign_id.encode())
+    h = hashlib.sha256(campaign_key(account_id, campaign_id).encode())
     for contact_id in sorted(contact_ids):
         h.update(b"\0" + contact_id.encode())
     return "add-" + h.hexdigest()[:32]
@@ -93,7 +94,10 @@ class EventWatch:
             parts.append(TopicPartition(self.topic, p, high))
         self._consumer.assign(parts)
 
-    def wait(self, campaign_id: str, command_id: str, kind: CommandKind, timeout: float) -> Answer:
+    def wait(
+        self, account_id: str, campaign_id: str, command_id: str, kind: CommandKind, timeout: float
+    ) -> Answer:
+        """The engine's answer about the account's campaign (campaign ids are per account)."""
         target = TARGET.get(kind)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -104,7 +108,7 @@ class EventWatch:
                     _, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
                 except DecodeError:
                     continue
-                if rec.get("campaign_id") != campaign_id:
+                if rec.get("campaign_id") != campaign_id or rec.get("account_id") != account_id:
                     continue
                 name, body = _body(rec)
                 if name == "CommandRejected" and body.get("command_id") == command_id:
@@ -132,12 +136,14 @@ def publish(
     prefix: str,
     timeout: float = 30.0,
 ) -> None:
-    """Send one command and wait until the broker acknowledged it."""
+    """Send one command, keyed by its account, and wait until the broker acknowledged it."""
+    if not command.account_id:
+        raise ValueError(f"command {command.command_id} for {campaign_id!r} names no account")
     record = command_to_record(campaign_id, command, now_us())
     producer.produce(
         catalogue.topic_name(catalogue.COMMANDS, prefix),
         value=encode("CampaignCommand", record),
-        key=campaign_id.encode(),
+        key=catalogue.account_key(command.account_id),
     )
     producer.wait(timeout)
 
@@ -159,6 +165,9 @@ def send(
     watch = EventWatch(kafka, prefix)
     try:
         publish(producer, campaign_id, command, prefix, timeout)
-        return watch.wait(campaign_id, command.command_id, command.kind, timeout)
+        assert command.account_id is not None  # publish refused a command without one
+        return watch.wait(
+            command.account_id, campaign_id, command.command_id, command.kind, timeout
+        )
     finally:
         watch.close()

@@ -15,6 +15,10 @@ class UnknownCampaign(IngestError, LookupError):
     """No create command for the campaign is on campaign.commands."""
 
 
+class AmbiguousCampaign(IngestError, LookupError):
+    """Several accounts have a campaign of that id (ids are per account): name the account."""
+
+
 class UploadError(IngestError):
     """One clear line for the operator; the rejects report says the same."""
 

@@ -16,6 +16,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.models import CampaignDefinition
+from campaigns.store import campaign_key
+from ingest.exceptions import AmbiguousCampaign
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config, watermarks
 from topics.codec import DecodeError, decode
@@ -79,17 +81,23 @@ def _named(value: Any) -> tuple[str, dict[str, Any]]:
 
 
 def campaigns(kafka: KafkaSettings, prefix: str) -> list[CampaignInfo]:
-    """Every campaign that has a create command, with its last known status."""
+    """Every campaign that has a create command from its own account, with its last status.
+
+    Campaign ids are per account: campaigns are told apart by (account, id).
+    """
     found: dict[str, CampaignInfo] = {}
     for rec in read_topic(catalogue.topic_name(catalogue.COMMANDS, prefix), kafka):
         name, body = _named(rec["command"])
         campaign_id = rec["campaign_id"]
-        if name == "CreateCampaign" and campaign_id not in found:
+        key = campaign_key(rec.get("account_id") or "", campaign_id)
+        if name == "CreateCampaign" and key not in found:
             try:
                 d = definition_from_record(body["definition"])
             except ValueError:
                 continue
-            found[campaign_id] = CampaignInfo(
+            if d.account_id != rec.get("account_id"):
+                continue  # the engine refuses a create for another account than its own
+            found[key] = CampaignInfo(
                 campaign_id,
                 d.name,
                 d.account_id,
@@ -97,18 +105,29 @@ def campaigns(kafka: KafkaSettings, prefix: str) -> list[CampaignInfo]:
                 created_at_ms=rec["issued_at"] if isinstance(rec["issued_at"], int) else None,
                 definition=d,
             )
-        elif name == "AddContacts" and campaign_id in found:
-            found[campaign_id].expected_contacts += int(body["count"])
+        elif name == "AddContacts" and key in found:
+            found[key].expected_contacts += int(body["count"])
     for rec in read_topic(catalogue.topic_name(catalogue.EVENTS, prefix), kafka):
         name, body = _named(rec["body"])
-        info = found.get(rec["campaign_id"])
+        info = found.get(campaign_key(rec.get("account_id") or "", rec["campaign_id"]))
         if info is not None and name == "StatusChanged":
             info.status = str(body["status"])
-    return sorted(found.values(), key=lambda c: c.campaign_id)
+    return sorted(found.values(), key=lambda c: (c.campaign_id, c.account_id))
 
 
-def find(campaign_id: str, kafka: KafkaSettings, prefix: str) -> CampaignInfo | None:
-    for info in campaigns(kafka, prefix):
-        if info.campaign_id == campaign_id:
-            return info
-    return None
+def find(
+    campaign_id: str, kafka: KafkaSettings, prefix: str, account_id: str | None = None
+) -> CampaignInfo | None:
+    """The campaign of that id in `account_id`; without an account, the only one of that id
+    (AmbiguousCampaign when several accounts have it)."""
+    matches = [
+        info
+        for info in campaigns(kafka, prefix)
+        if info.campaign_id == campaign_id and account_id in (None, info.account_id)
+    ]
+    if len(matches) > 1:
+        accounts = ", ".join(info.account_id for info in matches)
+        raise AmbiguousCampaign(
+            f"campaign {campaign_id!r} exists in accounts {accounts}: name the account"
+        )
+    return matches[0] if matches else None

@@ -78,6 +78,7 @@ def dead_letter(
     producer: TrackedProducer,
     rej: Rejection,
     *,
+    account_id: str,
     campaign_id: str,
     source: str,
     columns: tuple[str, ...],
@@ -86,16 +87,17 @@ def dead_letter(
     """Park a rejected row: topic campaign.contacts (where it would have gone), offset = row.
 
     There is no Kafka offset for a row that never reached a topic: partition is -1 and
-    offset is the 1-based data row; the value is the row as CSV, the key the campaign.
+    offset is the 1-based data row; the value is the row as CSV, the key the account (as
+    the batch's would have been).
     """
     where = f"{source}: row {rej.row}" + (f", column {rej.column}" if rej.column else "")
     letter = deadletter.build(
         topic=catalogue.topic_name(catalogue.CONTACTS, prefix),
         partition=-1,
         offset=rej.row,
-        key=campaign_id,
+        key=account_id,
         value=row_bytes(rej, columns),
-        error=f"{where}: {rej.reason}",
+        error=f"{where}: {rej.reason} (campaign {campaign_id})",
         stage="ingest",
         dead_letter_topic=catalogue.topic_name(catalogue.DEADLETTER, prefix),
     )

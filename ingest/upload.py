@@ -140,7 +140,7 @@ class BatchPublisher:
         self.batch_contacts, self.batch_bytes = batch_contacts, batch_bytes
         self.rows_budget = batch_bytes - BATCH_HEADER_BYTES
         self.topic = catalogue.topic_name(catalogue.CONTACTS, prefix)
-        self.key = d.campaign_id.encode()
+        self.key = catalogue.account_key(d.account_id)
         self.runs: list[bytes] = []  # runs of encoded rows of the batch being filled
         self.count = self.size = 0
         self.first_row = self.last_row = 0
@@ -154,6 +154,7 @@ class BatchPublisher:
                 dead_letter(
                     self.producer,
                     rej,
+                    account_id=self.d.account_id,
                     campaign_id=self.d.campaign_id,
                     source=self.source,
                     columns=self.columns,

@@ -9,6 +9,10 @@ class SinkError(CampaignflowError):
     """An error of the ClickHouse sink: rows, queries, migrations, access."""
 
 
+class AmbiguousReport(SinkError, LookupError):
+    """Several accounts have a campaign of that id (ids are per account): name the account."""
+
+
 class TokenFileError(SinkError, RuntimeError):
     """The token file is missing, unreadable, empty or readable by others."""
 

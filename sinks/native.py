@@ -49,8 +49,15 @@ _AVRO_NS = "io.campaignflow.sink"
 EVENTS: dict[str, str] = {ATTEMPTS: "CallCreate", OUTCOMES: "CallOutcome"}
 _EXPRESSIONS: dict[str, dict[str, str]] = {
     ATTEMPTS: {"to_number": "`to`", "caller_id": "`from`"},
-    OUTCOMES: {"hangup_cause": "ifNull(hangup_cause, '')", "dialer_id": "ifNull(dialer_id, '')"},
+    OUTCOMES: {
+        "account_id": "assumeNotNull(account_id)",
+        "hangup_cause": "ifNull(hangup_cause, '')",
+        "dialer_id": "ifNull(dialer_id, '')",
+    },
 }
+# Nullable fields a row must have: a record without one fails the insert, and the batch
+# goes the Python way, where it is parked (`sinks.rows`).
+_REQUIRED: dict[str, tuple[str, ...]] = {OUTCOMES: ("account_id",)}
 _SOURCES: dict[str, dict[str, str]] = {ATTEMPTS: {"to_number": "to", "caller_id": "from"}}
 
 
@@ -153,6 +160,10 @@ def _plan(table: str, writer: dict[str, Any]) -> _Plan:
             f"WHERE throwIf(hex(_end) != '{END.hex().upper()}', "
             "'a message body is truncated or has trailing bytes') = 0"
             f" AND throwIf(NOT ({_in_range(table)}), 'a value does not fit its column') = 0"
+            + "".join(
+                f" AND throwIf(`{c}` IS NULL OR `{c}` = '', 'a record has no {c}') = 0"
+                for c in _REQUIRED.get(table, ())
+            )
         ),
         structure=structure,
     )

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from campaigns.textsafe import visible
+from sinks.exceptions import AmbiguousReport
 from sinks.query import QueryResult
 
 Runner = Callable[[str], QueryResult]
@@ -91,14 +92,27 @@ class Report:
         return str((self.progress or {}).get("timezone") or "UTC")
 
 
-def gather(campaign_id: str, runner: Runner) -> Report:
-    """Query every view for one campaign (`runner`: `sinks.query.run_query` with its target)."""
+def gather(campaign_id: str, runner: Runner, account_id: str | None = None) -> Report:
+    """Query every view for one campaign (`runner`: `sinks.query.run_query` with its target).
+
+    Campaign ids are unique per account only: without `account_id`, the campaign must be
+    the only one of its id (else AmbiguousReport names the accounts).
+    """
     where = f"campaign_id = {literal(campaign_id)}"
+    if account_id is not None:
+        where += f" AND account_id = {literal(account_id)}"
     progress = runner(f"SELECT * FROM v_campaign_progress WHERE {where}").dicts()
+    if len(progress) > 1:
+        accounts = ", ".join(sorted(str(p["account_id"]) for p in progress))
+        raise AmbiguousReport(
+            f"campaign {campaign_id!r} exists in accounts {accounts}: name the account"
+        )
+    if progress and account_id is None:
+        where += f" AND account_id = {literal(str(progress[0]['account_id']))}"
     report = Report(campaign_id, progress[0] if progress else None)
     for key, _title, source in SECTIONS:
         view, _, order = source.partition(" ORDER BY ")
-        sql = f"SELECT * EXCEPT campaign_id FROM {view} WHERE {where}"
+        sql = f"SELECT * EXCEPT (account_id, campaign_id) FROM {view} WHERE {where}"
         report.sections[key] = runner(sql + (f" ORDER BY {order}" if order else ""))
     span = runner(
         "SELECT toUnixTimestamp64Milli(min(created_at)) AS first_ms,"
@@ -168,7 +182,7 @@ def render(report: Report, console: Console) -> None:
     table.add_column("", style="bold")
     table.add_column("")
     for key, value in p.items():
-        if key == "campaign_id":
+        if key in ("campaign_id", "account_id"):
             continue
         if isinstance(value, datetime):
             value = value.astimezone(tz)

@@ -39,6 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     OUTCOMES: (
         "call_id",
         "campaign_id",
+        "account_id",
         "contact_id",
         "attempt",
         "status",
@@ -55,6 +56,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     EVENTS: (
         "event_id",
         "campaign_id",
+        "account_id",
         "at",
         "kind",
         "status",
@@ -199,11 +201,20 @@ def attempt_row(r: Mapping[str, Any], published_ms: int) -> Row:
     )
 
 
+def _account(r: Mapping[str, Any], event: str) -> str:
+    """The record's account: campaign and call ids are per account, every row names it."""
+    account = r.get("account_id")
+    if not account:
+        raise RowError(f"{event} without account_id (every record names its account)")
+    return str(account)
+
+
 def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
     duration = r.get("duration_seconds")
     return (
         r["call_id"],
         r["campaign_id"],
+        _account(r, "CallOutcome"),
         r["contact_id"],
         int(r["attempt"]),
         r["status"],
@@ -214,7 +225,7 @@ def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
         None if duration is None else float(duration),
         r.get("hangup_cause") or "",
         r.get("dialer_id") or "",
-        bool(r.get("opt_out", False)),  # records before CallOutcome v2 have none
+        bool(r.get("opt_out", False)),
         published_ms,
     )
 
@@ -225,6 +236,7 @@ _KINDS = {
     "CommandRejected": "command_rejected",
     "ContactRejected": "contact_rejected",
     "Progress": "progress",
+    "ContactsAccepted": "contacts_accepted",
 }
 
 
@@ -239,6 +251,7 @@ def event_row(r: Mapping[str, Any], published_ms: int) -> Row:
     return (
         r["event_id"],
         r["campaign_id"],
+        _account(r, "CampaignEvent"),
         ms(r["at"]),
         kind,
         b.get("status", "") if kind in ("status_changed", "contact_final") else "",
@@ -267,6 +280,8 @@ def campaign_row(r: Mapping[str, Any]) -> Row | None:
         return None
     body = command[1]
     d = body["definition"]
+    if r.get("account_id") != d["account_id"]:
+        return None  # the engine refuses a create that is not its definition's account's
     rules = d["rules"]
     return (
         r["campaign_id"],

@@ -130,9 +130,11 @@ class EngineAgent:
         assert self._committer is not None
         return self._committer
 
-    def committed_campaign(self, partition: int, campaign_id: str) -> CampaignState | None:
+    def committed_campaign(
+        self, partition: int, account_id: str, campaign_id: str
+    ) -> CampaignState | None:
         """A campaign's committed state (what the status page answers)."""
-        return self.shell.store.committed_campaign(partition, campaign_id)
+        return self.shell.store.committed_campaign(partition, account_id, campaign_id)
 
     # -- the agent ------------------------------------------------------------------------
 

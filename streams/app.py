@@ -5,7 +5,8 @@
   engine inputs, with its shell, publisher and committer (the commit order is there);
 - `streams.ticks`: the leader publishes one tick per partition per second; every worker
   keeps a due index;
-- `streams.web`: GET /campaigns/{id} (routed to the owner by the state table) and /metrics.
+- `streams.web`: GET /accounts/{account}/campaigns/{id} (routed to the owner by the state
+  table) and /metrics.
 Everything it is told comes in a `streams.settings.WorkerSettings`.
 """
 

@@ -1,9 +1,9 @@
 """Engine records <-> compact bytes for the state table (JSON arrays; no pickle).
 
 Records are JSON `[version, {field: value}]`, field names from the dataclasses
-themselves, so a field the engine adds is stored without a change here and old rows
-still load (missing fields take their defaults). The contact's own data is a positional
-array. Queue entries come back as tuples (the engine compares them with `bisect`).
+themselves, so a field the engine adds is stored without a change here. The contact's
+own data is a positional array. Queue entries come back as tuples (the engine compares
+them with `bisect`).
 """
 
 from __future__ import annotations
@@ -33,34 +33,11 @@ def _fields(cls: type) -> tuple[str, ...]:
 
 _CAMPAIGN_FIELDS = _fields(CampaignState)
 _CONTACT_FIELDS = _fields(ContactState)
-# Fields renamed since rows were first written (times took their unit): stored under the
-# first name, so rows of every version, older and newer, read each other.
-_STORED_AS = {
-    "start_at_us": "start_at",
-    "next_wake_us": "next_wake",
-    "finished_at_us": "finished_at",
-    "retry_due_us": "retry_due",
-}
-_FROM_STORED = {stored: name for name, stored in _STORED_AS.items()}
-
-
-def _stored(v: dict[str, Any]) -> dict[str, Any]:
-    return {_STORED_AS.get(name, name): value for name, value in v.items()}
-
-
-def _fields_of(v: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """A stored row's values by today's field names; fields it does not know are dropped."""
-    out = {}
-    for stored, value in v.items():
-        name = _FROM_STORED.get(stored, stored)
-        if name in names:
-            out[name] = value
-    return out
 
 
 def dump_campaign(c: CampaignState) -> bytes:
-    """By field name: a field the engine adds later is stored too, and old rows still load."""
-    v = _stored({name: getattr(c, name) for name in _CAMPAIGN_FIELDS})
+    """By field name: a field the engine adds later is stored without a change here."""
+    v = {name: getattr(c, name) for name in _CAMPAIGN_FIELDS}
     if c.status is not None:
         v["status"] = c.status.value
     v["fifos"] = {kind: cursor.as_list() for kind, cursor in c.fifos.items()}
@@ -72,7 +49,7 @@ def load_campaign(data: bytes) -> CampaignState:
     if v.get("status") is not None:
         v["status"] = CampaignStatus(v["status"])
     v["fifos"] = {kind: FifoCursor.from_list(stored) for kind, stored in v.get("fifos", {}).items()}
-    return CampaignState(**_fields_of(v, _CAMPAIGN_FIELDS))
+    return CampaignState(**v)
 
 
 def _contact(c: Contact) -> list[Any]:
@@ -87,7 +64,7 @@ def _contact(c: Contact) -> list[Any]:
 
 
 def dump_contact(s: ContactState) -> bytes:
-    v = _stored({name: getattr(s, name) for name in _CONTACT_FIELDS})
+    v = {name: getattr(s, name) for name in _CONTACT_FIELDS}
     v["contact"] = _contact(s.contact)
     if s.status is not None:
         v["status"] = s.status.value
@@ -107,7 +84,7 @@ def load_contact(data: bytes) -> ContactState:
     )
     if v.get("status") is not None:
         v["status"] = ContactStatus(v["status"])
-    return ContactState(**_fields_of(v, _CONTACT_FIELDS))
+    return ContactState(**v)
 
 
 def dump_definition(d: CampaignDefinition) -> bytes:

@@ -1,8 +1,11 @@
 """The imperative shell around the engine: a batch of input messages in, messages to publish out.
 
 No Faust here (the app hands raw messages in and publishes what comes back), so the
-whole path from bytes to `Engine.step` to bytes is one place. Per batch and partition,
-each ACCOUNT gets ONE step with everything that arrived for its campaigns and its inbound
+whole path from bytes to `Engine.step` to bytes is one place. Every input names its
+account (a record without one is parked, whatever schema version wrote it); campaign ids
+are per account, so the store is scoped to the account for each step (its rows are named
+by `campaign_key(account_id, campaign_id)`) and every output is keyed by the account.
+Per batch and partition, each ACCOUNT gets ONE step with everything that arrived for its campaigns and its inbound
 calls (SPEC 8's order inside the step, and the account round that shares its lines); a
 tick on the partition then steps the accounts the due index says are due. `now_us` is the
 wall clock, made non-decreasing per account.
@@ -33,6 +36,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     InboundCall,
     InputRejected,
@@ -41,9 +45,10 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import format_validation_error
+from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, format_validation_error
 from campaigns.privacy import mask_number, mask_numbers_in
 from campaigns.state import CampaignState
+from campaigns.store import campaign_key, split_campaign_key
 from streams import metrics
 from streams.due import DueIndex
 from streams.tablestore import TableStore
@@ -54,7 +59,6 @@ log = logging.getLogger(__name__)
 
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
 PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
-MAX_CAMPAIGN_ID_CHARS = 64  # campaigns.models.CAMPAIGN_ID
 # A contact's state row is at most 6 bytes of JSON per byte of its Avro (a control
 # character is written \u00XX) plus its own fields: contacts of a batch under this size
 # always fit a message, so only bigger batches have their contact rows weighed.
@@ -93,17 +97,21 @@ class _Work:
     by_command: dict[tuple[str, str], Inbound] = field(default_factory=dict)  # command or batch
 
 
-def _event_id(ev: Event) -> str:
-    """Stable ids, so a replayed step's events can be recognised downstream."""
+def _event_id(account_id: str, ev: Event) -> str:
+    """Stable ids, so a replayed step's events can be recognised downstream; they name the
+    account, since two accounts may both have a campaign `spring`."""
+    key = campaign_key(account_id, ev.campaign_id)
     if isinstance(ev, StatusChanged):
-        return f"{ev.campaign_id}:status:{ev.status.value}:{ev.at_us}"
+        return f"{key}:status:{ev.status.value}:{ev.at_us}"
     if isinstance(ev, ContactFinal):
-        return f"{ev.campaign_id}:final:{ev.contact_id}"
+        return f"{key}:final:{ev.contact_id}"
     if isinstance(ev, CommandRejected):
-        return f"{ev.campaign_id}:rejected:{ev.command_id}"
+        return f"{key}:rejected:{ev.command_id}"
     if isinstance(ev, ContactRejected):
-        return f"{ev.campaign_id}:contact-rejected:{ev.contact_id}:{ev.row}"
-    return f"{ev.campaign_id}:{type(ev).__name__}:{ev.at_us}"
+        return f"{key}:contact-rejected:{ev.contact_id}:{ev.row}"
+    if isinstance(ev, ContactsAccepted):
+        return f"{key}:accepted:{ev.batch_id}"
+    return f"{key}:{type(ev).__name__}:{ev.at_us}"
 
 
 class Shell:
@@ -160,11 +168,12 @@ class Shell:
         if partition not in self.due.built:
             self.store.partition = partition
             wakes: dict[str, int | None] = {}
-            for camp in list(self.store.campaigns(partition)):
-                self._track_in_flight(camp.campaign_id, camp.in_flight)
-                d = self.store.get_definition(camp.campaign_id)
-                if d is not None and d.account_id not in wakes:
-                    wakes[d.account_id] = self.engine.next_wake_us(d.account_id)
+            for key, camp in list(self.store.campaigns(partition)):
+                self._track_in_flight(key, camp.in_flight)
+                account_id, _ = split_campaign_key(key)
+                if account_id not in wakes:
+                    self.store.account = account_id
+                    wakes[account_id] = self.engine.next_wake_us(account_id)
             self.due.build(partition, wakes.items())
             self.store.touch(partition)  # first commit repairs an unclosed run, if any
 
@@ -210,8 +219,8 @@ class Shell:
                     self._step(out, partition, account_id, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
-        for campaign_id, n in self._calls.items():
-            metrics.CALLS_CREATED.labels(campaign_id).inc(n)
+        for key, n in self._calls.items():
+            metrics.CALLS_CREATED.labels(key).inc(n)
         for (status, applied), n in self._outcomes.items():
             metrics.OUTCOMES.labels(status, applied).inc(n)
         return out
@@ -237,9 +246,9 @@ class Shell:
             w.by_call[outcome.call_id] = msg
             return
         if name == "CampaignCommand":
+            w = self._work(work, msg, rec)
             command = translate.command_from_record(rec)
-            command.account_id = self._account(rec, msg)
-            w = self._work(work, msg, rec, command)
+            command.account_id = rec["account_id"]
             campaign_id = rec["campaign_id"]
             w.commands.setdefault(campaign_id, []).append(command)
             w.by_command[(campaign_id, command.command_id)] = msg
@@ -249,7 +258,7 @@ class Shell:
             w = self._work(work, msg, rec)
             campaign_id = rec["campaign_id"]
             # A replayed batch id changes nothing.
-            batch = Batch(rec["batch_id"], rows, self._account(rec, msg))
+            batch = Batch(rec["batch_id"], rows, rec["account_id"])
             w.batches.setdefault(campaign_id, []).append(batch)
             w.by_command[(campaign_id, rec["batch_id"])] = msg
             for contact in rows:
@@ -259,6 +268,8 @@ class Shell:
             account_id, call_id = rec.get("account_id"), rec.get("call_id")
             if not account_id or not call_id:
                 raise ValueError("an inbound call names its account_id and call_id")
+            if not ACCOUNT_ID.match(str(account_id)):
+                raise ValueError(f"account_id {str(account_id)[:80]!r} is not a valid account id")
             self.store.partition = msg.partition
             if self.store.get_account(str(account_id)) is None:
                 raise ValueError(f"account {account_id!r} has no campaign here: unknown account")
@@ -268,17 +279,22 @@ class Shell:
                 )
             w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
             w.sources.append(msg)
-            w.inbound.append(InboundCall(str(call_id), ended=rec.get("kind") == "ended"))
+            at_us = translate.us(rec["at"])
+            w.inbound.append(InboundCall(str(call_id), at_us, ended=rec.get("kind") == "ended"))
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
     def _reject_record(self, out: list[Outbound], rec: dict[str, Any], exc: Exception) -> None:
         """A command the engine cannot use (a definition past its bounds, ...) is answered
-        with command.rejected too, so whoever sent it hears why instead of waiting."""
-        campaign_id, command_id = rec.get("campaign_id"), rec.get("command_id")
-        if not (isinstance(campaign_id, str) and isinstance(command_id, str)):
+        with command.rejected too, so whoever sent it hears why instead of waiting. Only
+        for a record naming a valid account and campaign: the answer is keyed by them."""
+        account_id, campaign_id = rec.get("account_id"), rec.get("campaign_id")
+        command_id = rec.get("command_id")
+        if not (isinstance(account_id, str) and ACCOUNT_ID.match(account_id)):
             return
-        if not campaign_id or len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
+        if not (isinstance(campaign_id, str) and CAMPAIGN_ID.match(campaign_id)):
+            return
+        if not isinstance(command_id, str):
             return
         body = rec.get("command")
         kind = translate.RECORD_COMMANDS.get(body[0]) if isinstance(body, tuple) else None
@@ -286,61 +302,46 @@ class Shell:
         text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
         reason = mask_numbers_in("; ".join(text.splitlines()))[:500]
         ev = CommandRejected(
-            self.now_for(campaign_id, self.clock()),
+            self.now_for(account_id, self.clock()),
             campaign_id,
             command_id[:200],
             kind.value if kind is not None else "unknown",
             f"the engine cannot use this command: {reason}",
         )
-        record = translate.event_to_record(ev, _event_id(ev))
+        record = translate.event_to_record(account_id, ev, _event_id(account_id, ev))
         if record is not None:
             value = self.codec.encode("CampaignEvent", record)
-            out.append(Outbound(self.names[catalogue.EVENTS], campaign_id.encode(), value))
+            out.append(
+                Outbound(self.names[catalogue.EVENTS], catalogue.account_key(account_id), value)
+            )
 
-    def _account(self, rec: dict[str, Any], msg: Inbound) -> str | None:
-        """The record's account; None only for data written before records carried one.
+    @staticmethod
+    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, rec: dict[str, Any]) -> _Work:
+        """The work of the record's account (SPEC 8: one step per account).
 
-        A newer record that leaves account_id null names no account: "" (refused).
+        Both ids must be valid, and a record without an account is refused (the caller parks
+        it): the account is the unit of every key, and no input is trusted for lacking one.
         """
-        account = rec.get("account_id")
-        if account is not None:
-            return str(account)
-        if msg.value is not None and self.codec.written_with_field(msg.value, "account_id"):
-            return ""
-        return None
-
-    def _work(
-        self,
-        work: dict[int, dict[str, _Work]],
-        msg: Inbound,
-        rec: dict[str, Any],
-        command: Command | None = None,
-    ) -> _Work:
-        """The work of the record's account (SPEC 8: one step per account): the record's
-        account_id, else its create's, else that of the campaign's definition."""
+        account_id = rec.get("account_id")
+        if not account_id:
+            raise ValueError("no account_id (every record names its account)")
+        if not ACCOUNT_ID.match(str(account_id)):
+            raise ValueError(f"account_id {str(account_id)[:80]!r} is not a valid account id")
         campaign_id = rec.get("campaign_id")
         if not campaign_id:
             raise ValueError("no campaign_id")
-        if len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
-            raise ValueError(f"campaign_id of {len(campaign_id)} characters (at most 64)")
-        account_id = rec.get("account_id")
-        if not account_id and command is not None and command.definition is not None:
-            account_id = command.definition.account_id
-        if not account_id:
-            self.store.partition = msg.partition
-            definition = self.store.get_definition(campaign_id)
-            account_id = definition.account_id if definition is not None else None
-        if not account_id:
-            raise ValueError(f"no account_id, and campaign {campaign_id} is not known")
+        if not CAMPAIGN_ID.match(str(campaign_id)):
+            raise ValueError(f"campaign_id {str(campaign_id)[:80]!r} is not a valid campaign id")
         w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
         w.sources.append(msg)
-        w.campaigns.add(campaign_id)
+        w.campaigns.add(str(campaign_id))
         return w
 
     def _step(
         self, out: list[Outbound], partition: int, account_id: str, wall_us: int, w: _Work | None
     ) -> None:
         """One account step; its events are published campaign by campaign."""
+        self.store.account = account_id
         now_us = self.now_for(account_id, wall_us)
         started = perf_counter()
         try:
@@ -358,9 +359,7 @@ class Shell:
                 events = self._refuse_oversized(out, account_id, now_us, w, events)
         except Exception as exc:  # an engine bug must not stop the partition
             log.exception("engine step failed for account %s", account_id)
-            for campaign_id in w.campaigns if w else ():
-                self.store.discard(campaign_id)
-            self.store.discard(account_id)  # the account's own row
+            self.store.discard_account(account_id)
             self.engine.forget()
             for msg in w.sources if w else ():
                 self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
@@ -372,10 +371,11 @@ class Shell:
             by_campaign.setdefault(ev.campaign_id, []).append(ev)
         for campaign_id, mine in by_campaign.items():
             camp = self.store.get_campaign(campaign_id)
-            self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
-            self._publish(out, campaign_id, mine, w)
+            key = campaign_key(account_id, campaign_id)
+            self._track_in_flight(key, camp.in_flight if camp else 0)
+            self._publish(out, account_id, campaign_id, mine, w)
             if camp is not None and camp.status is not None:
-                self._progress(out, camp, now_us, bool(mine))
+                self._progress(out, account_id, camp, now_us, bool(mine))
 
     def _refuse_oversized(
         self, out: list[Outbound], account_id: str, now_us: int, w: _Work, events: list[Event]
@@ -420,31 +420,37 @@ class Shell:
         return found
 
     def _progress(
-        self, out: list[Outbound], camp: CampaignState, now_us: int, changed: bool
+        self, out: list[Outbound], account_id: str, camp: CampaignState, now_us: int, changed: bool
     ) -> None:
         """A Progress event per campaign at most every PROGRESS_EVERY_US, and when it finishes."""
-        last = self._last_progress.get(camp.campaign_id)
+        key = campaign_key(account_id, camp.campaign_id)
+        last = self._last_progress.get(key)
         final = camp.status in FINAL_CAMPAIGN
         if not changed or (last is not None and now_us - last < PROGRESS_EVERY_US and not final):
             return
-        self._last_progress[camp.campaign_id] = now_us
-        record = translate.progress_to_record(camp, now_us)
+        self._last_progress[key] = now_us
+        record = translate.progress_to_record(account_id, camp, now_us)
         value = self.codec.encode("CampaignEvent", record)
-        out.append(Outbound(self.names[catalogue.EVENTS], camp.campaign_id.encode(), value))
+        out.append(Outbound(self.names[catalogue.EVENTS], catalogue.account_key(account_id), value))
 
-    def _track_in_flight(self, campaign_id: str, value: int) -> None:
+    def _track_in_flight(self, key: str, value: int) -> None:
         if value:
-            self._in_flight[campaign_id] = value
-            metrics.IN_FLIGHT.labels(campaign_id).set(value)
-        elif self._in_flight.pop(campaign_id, None) is not None:
-            metrics.IN_FLIGHT.remove(campaign_id)
+            self._in_flight[key] = value
+            metrics.IN_FLIGHT.labels(key).set(value)
+        elif self._in_flight.pop(key, None) is not None:
+            metrics.IN_FLIGHT.remove(key)
 
     # ---- what the engine said ------------------------------------------------------------------
 
     def _publish(
-        self, out: list[Outbound], campaign_id: str, events: list[Event], w: _Work | None
+        self,
+        out: list[Outbound],
+        account_id: str,
+        campaign_id: str,
+        events: list[Event],
+        w: _Work | None,
     ) -> None:
-        key = campaign_id.encode()
+        key = catalogue.account_key(account_id)
         encode = self.codec.encode
         rejected_batches: dict[int, tuple[Inbound, list[str]]] = {}
         prompt: str | None = None
@@ -455,12 +461,12 @@ class Shell:
                     prompt = d.agent.prompt if d else ""
                 value = encode("CallCreate", translate.call_to_record(ev, prompt))
                 out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
-                self._calls[campaign_id] += 1
+                self._calls[campaign_key(account_id, campaign_id)] += 1
                 continue
             if isinstance(ev, OutcomeRecorded):
                 self._outcomes[ev.status, "yes" if ev.applied else "no"] += 1
                 if ev.timeout:
-                    value = encode("CallOutcome", translate.timeout_to_record(ev))
+                    value = encode("CallOutcome", translate.timeout_to_record(account_id, ev))
                     out.append(Outbound(self.names[catalogue.OUTCOMES], key, value))
                 continue
             if isinstance(ev, NumberOptedOut):
@@ -470,20 +476,20 @@ class Shell:
                 src = None
                 if w is not None and ev.call_id is not None:
                     src = w.by_call.get(ev.call_id)
-                self._park_event(out, src, campaign_id, f"{ev.what}: {ev.reason}", "rejected")
+                self._park_event(out, src, key, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
                 src = w.by_command.get((campaign_id, ev.command_id)) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
                     src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
-                self._park_event(out, src, campaign_id, f"{what}: {ev.reason}", "unauthorised")
+                self._park_event(out, src, key, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
                 src = w.by_contact.get((campaign_id, ev.contact_id))
                 if src is not None:
                     entry = rejected_batches.setdefault(id(src), (src, []))
                     entry[1].append(f"contact {ev.contact_id} (row {ev.row}): {ev.reason}")
-            record = translate.event_to_record(ev, _event_id(ev))
+            record = translate.event_to_record(account_id, ev, _event_id(account_id, ev))
             if record is not None:
                 out.append(
                     Outbound(self.names[catalogue.EVENTS], key, encode("CampaignEvent", record))
@@ -522,8 +528,9 @@ class Shell:
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     def _park_event(
-        self, out: list[Outbound], msg: Inbound | None, campaign_id: str, error: str, reason: str
+        self, out: list[Outbound], msg: Inbound | None, key: bytes, error: str, reason: str
     ) -> None:
+        """`key`: the Kafka key (the account) of the input the engine refused."""
         if msg is None:
-            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, campaign_id.encode(), b"")
+            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, key, b"")
         self._park(out, msg, error, reason)

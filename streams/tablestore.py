@@ -1,19 +1,19 @@
 """The engine's storage port over the worker's state table (Faust table, RocksDB, changelog).
 
 One table holds everything, with the kind of record as the first key byte, so all the
-writes of a campaign go to one changelog partition, in order (see `streams.rocks`):
+writes of an account go to one changelog partition, in order (see `streams.rocks`).
+Campaign ids are unique per account only: every row names its campaign by
+`campaigns.store.campaign_key` ("<account_id>/<campaign_id>"), and the engine's calls
+touch the rows of the account the shell scoped the store to (`account`):
 
-    C<campaign_id>                 campaign record (small, whatever the campaign's size)
-    D<campaign_id>                 definition
-    K<campaign_id>\\0<seq:8 bytes>  one contact
-    I<campaign_id>\\0<contact_id>   contact id -> seq
-    Q<campaign_id>\\0<queue name>   one queue bucket
-    R<campaign_id>\\0<key>          recent call times of a number or contact (SPEC 7 limits)
-    B<campaign_id>\\0<batch key>    a contact batch already taken (see `engine.batch_key`)
-    A<account_id>                  the account's record (SPEC 8: lines, inbound calls, order)
-
-Rows written before batches had a kind of their own are still read: a batch seen then is
-an `I` row under the contact id `"\\x00batch:" + batch key`, with seq -1.
+    C<account>/<campaign>                 campaign record (small, whatever its size)
+    D<account>/<campaign>                 definition
+    K<account>/<campaign>\\0<seq:8 bytes>  one contact
+    I<account>/<campaign>\\0<contact_id>   contact id -> seq
+    Q<account>/<campaign>\\0<queue name>   one queue bucket
+    R<account>/<campaign>\\0<key>          recent call times of a number or contact (SPEC 7)
+    B<account>/<campaign>\\0<batch key>    a contact batch already taken (`engine.batch_key`)
+    A<account_id>                          the account's record (SPEC 8: lines, inbound calls, order)
 
 Reads go through an object cache (decoded records; the engine edits them in place and
 `put`s them back), writes stay dirty in memory until the batch ends: a batch of events
@@ -33,7 +33,7 @@ from typing import Any
 
 from campaigns.models import CampaignDefinition
 from campaigns.state import AccountState, CampaignState, ContactState
-from campaigns.store import QueueEntry
+from campaigns.store import QueueEntry, campaign_key
 from streams import records
 from streams.rocks import AtomicRocksStore
 
@@ -46,7 +46,6 @@ RECENT = b"R"
 BATCH = b"B"
 ACCOUNT = b"A"
 SEP = b"\x00"
-LEGACY_BATCH = b"\x00batch:"  # a batch key's prefix when batches were kept as index rows
 
 _DUMP: dict[int, Callable[[Any], bytes]] = {
     CAMPAIGN[0]: records.dump_campaign,
@@ -83,21 +82,23 @@ class Run:
     writes: dict[int, Writes]  # partition -> changes
 
 
-def campaign_key(campaign_id: str) -> bytes:
-    return CAMPAIGN + campaign_id.encode()
-
-
-def contact_key(campaign_id: str, seq: int) -> bytes:
-    return CONTACT + campaign_id.encode() + SEP + seq.to_bytes(8, "big")
+def campaign_row(account_id: str, campaign_id: str) -> bytes:
+    """The key of a campaign's record."""
+    return CAMPAIGN + campaign_key(account_id, campaign_id).encode()
 
 
 class TableStore:
-    """`campaigns.store.Store` for the live worker; `partition` says whose rows are touched."""
+    """`campaigns.store.Store` for the live worker.
+
+    `partition` and `account` say whose rows the engine's calls touch: the shell sets
+    both before each step (the agent is the single writer of the account's campaigns).
+    """
 
     def __init__(self, rocks: AtomicRocksStore, cache_size: int = 200_000) -> None:
         self.rocks = rocks
         self.cache_size = cache_size
         self.partition = 0
+        self.account = ""
         self.generation = 0
         self._seq = 0
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
@@ -151,60 +152,63 @@ class TableStore:
     def put_account(self, state: AccountState) -> None:
         self._put(ACCOUNT + state.account_id.encode(), state)
 
+    def _name(self, campaign_id: str) -> bytes:
+        if not self.account:
+            raise RuntimeError("TableStore used before the shell named the step's account")
+        return campaign_key(self.account, campaign_id).encode()
+
+    def _row(self, kind: bytes, campaign_id: str, sub: bytes) -> bytes:
+        return kind + self._name(campaign_id) + SEP + sub
+
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
-        value: CampaignState | None = self._get(campaign_key(campaign_id))
+        value: CampaignState | None = self._get(CAMPAIGN + self._name(campaign_id))
         return value
 
     def put_campaign(self, state: CampaignState) -> None:
-        self._put(campaign_key(state.campaign_id), state)
+        self._put(CAMPAIGN + self._name(state.campaign_id), state)
 
     def get_definition(self, campaign_id: str) -> CampaignDefinition | None:
-        value: CampaignDefinition | None = self._get(DEFINITION + campaign_id.encode())
+        value: CampaignDefinition | None = self._get(DEFINITION + self._name(campaign_id))
         return value
 
     def put_definition(self, definition: CampaignDefinition) -> None:
-        self._put(DEFINITION + definition.campaign_id.encode(), definition)
+        self._put(DEFINITION + self._name(definition.campaign_id), definition)
 
     def get_contact(self, campaign_id: str, seq: int) -> ContactState | None:
-        value: ContactState | None = self._get(contact_key(campaign_id, seq))
+        value: ContactState | None = self._get(
+            self._row(CONTACT, campaign_id, seq.to_bytes(8, "big"))
+        )
         return value
 
     def put_contact(self, campaign_id: str, state: ContactState) -> None:
-        self._put(contact_key(campaign_id, state.seq), state)
+        self._put(self._row(CONTACT, campaign_id, state.seq.to_bytes(8, "big")), state)
 
     def find_contact(self, campaign_id: str, contact_id: str) -> int | None:
-        value: int | None = self._get(INDEX + campaign_id.encode() + SEP + contact_id.encode())
+        value: int | None = self._get(self._row(INDEX, campaign_id, contact_id.encode()))
         return value
 
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
-        self._put(INDEX + campaign_id.encode() + SEP + contact_id.encode(), seq)
+        self._put(self._row(INDEX, campaign_id, contact_id.encode()), seq)
 
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]:
-        value: list[QueueEntry] | None = self._get(
-            QUEUE + campaign_id.encode() + SEP + name.encode()
-        )
+        value: list[QueueEntry] | None = self._get(self._row(QUEUE, campaign_id, name.encode()))
         return value if value is not None else []
 
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None:
-        self._put(QUEUE + campaign_id.encode() + SEP + name.encode(), entries or None)
+        self._put(self._row(QUEUE, campaign_id, name.encode()), entries or None)
 
     def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
-        value: tuple[int, ...] | None = self._get(
-            RECENT + campaign_id.encode() + SEP + key.encode()
-        )
+        value: tuple[int, ...] | None = self._get(self._row(RECENT, campaign_id, key.encode()))
         return value if value is not None else ()
 
     def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
-        self._put(RECENT + campaign_id.encode() + SEP + key.encode(), times or None)
+        self._put(self._row(RECENT, campaign_id, key.encode()), times or None)
 
     def has_batch(self, campaign_id: str, batch_key: str) -> bool:
-        name = campaign_id.encode() + SEP
-        if self._get(BATCH + name + batch_key.encode()) is not None:
-            return True
-        return self._get(INDEX + name + LEGACY_BATCH + batch_key.encode()) is not None
+        return self._get(self._row(BATCH, campaign_id, batch_key.encode())) is not None
 
     def add_batch(self, campaign_id: str, batch_key: str) -> None:
-        self._put(BATCH + campaign_id.encode() + SEP + batch_key.encode(), True)
+        self._put(self._row(BATCH, campaign_id, batch_key.encode()), True)
 
     def oversized(self, campaign_id: str, limit: int, contacts: bool) -> list[tuple[str, int]]:
         """The campaign's changed rows whose encoded key and value would be over `limit`
@@ -213,7 +217,7 @@ class TableStore:
         dirty = self._dirty.get(self.partition)
         if not dirty:
             return []
-        name = campaign_id.encode()
+        name = self._name(campaign_id)
         keys = [CAMPAIGN + name, DEFINITION + name]
         if contacts:
             prefix = CONTACT + name + SEP
@@ -230,8 +234,8 @@ class TableStore:
     # ---- batches -----------------------------------------------------------------------
 
     def discard(self, campaign_id: str) -> None:
-        """Forget the uncommitted changes of one campaign (its step raised)."""
-        name = campaign_id.encode()
+        """Forget the uncommitted changes of one campaign of the scoped account (its step raised)."""
+        name = self._name(campaign_id)
         prefix = name + SEP  # "abc" must not take "abcd"'s rows with it
 
         def of_campaign(key: bytes) -> bool:
@@ -241,6 +245,20 @@ class TableStore:
             for key in [k for k in dirty if of_campaign(k)]:
                 del dirty[key]
         for key in [k for k in self._cache if of_campaign(k)]:
+            del self._cache[key]
+
+    def discard_account(self, account_id: str) -> None:
+        """Forget the uncommitted changes of every row of one account (its step raised)."""
+        own = account_id.encode()
+        prefix = campaign_key(account_id, "").encode()  # "acme/": not "acme2"'s rows
+
+        def of_account(key: bytes) -> bool:
+            return key[1:] == own or key[1:].startswith(prefix)
+
+        for dirty in self._dirty.values():
+            for key in [k for k in dirty if of_account(k)]:
+                del dirty[key]
+        for key in [k for k in self._cache if of_account(k)]:
             del self._cache[key]
 
     def forget(self) -> None:
@@ -296,13 +314,15 @@ class TableStore:
 
     # ---- reading a whole partition ----------------------------------------------------------
 
-    def campaigns(self, partition: int) -> Iterator[CampaignState]:
-        """Every campaign record stored on `partition` (committed state)."""
+    def campaigns(self, partition: int) -> Iterator[tuple[str, CampaignState]]:
+        """(campaign key, record) of every campaign stored on `partition` (committed state)."""
         for key, raw in self.rocks.db(partition).items(from_key=CAMPAIGN):
             if not key.startswith(CAMPAIGN):
                 break
-            yield records.load_campaign(raw)
+            yield key[1:].decode(), records.load_campaign(raw)
 
-    def committed_campaign(self, partition: int, campaign_id: str) -> CampaignState | None:
-        raw = self.rocks.db(partition).get(campaign_key(campaign_id))
+    def committed_campaign(
+        self, partition: int, account_id: str, campaign_id: str
+    ) -> CampaignState | None:
+        raw = self.rocks.db(partition).get(campaign_row(account_id, campaign_id))
         return records.load_campaign(raw) if raw is not None else None

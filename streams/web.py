@@ -1,10 +1,13 @@
-"""The worker's web pages: GET /campaigns/{id} (routed to the partition's owner) and /metrics.
+"""The worker's web pages: GET /accounts/{account}/campaigns/{id} (routed to the owner of
+the account's partition) and /metrics.
 
-Faust's own /table/ and /router/ pages are off (`streams.app`). A status request that
-reaches a worker not owning the campaign's partition is forwarded to the owner, found in
-the assignor's changelog distribution by the project's partitioner. (Faust's
-`table_route` asked its producer for the key's partition, and that producer, which never
-writes the changelog here, had no metadata for it: every request answered 500.)
+Campaign ids are unique per account only, and the topics are keyed by account: the
+account picks the partition. Faust's own /table/ and /router/ pages are off
+(`streams.app`). A status request that reaches a worker not owning the account's
+partition is forwarded to the owner, found in the assignor's changelog distribution by
+the project's partitioner. (Faust's `table_route` asked its producer for the key's
+partition, and that producer, which never writes the changelog here, had no metadata for
+it: every request answered 500.)
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import faust
 from prometheus_client import generate_latest
 from yarl import URL
 
-from campaigns.models import CAMPAIGN_ID
+from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID
 from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams.partitioner import partition_of
+from topics.catalogue import account_key
 from topics.loopback import host_allowed, server_names
 
-# committed state of (partition, campaign id), or None
-CommittedLookup = Callable[[int, str], CampaignState | None]
+# committed state of (partition, account id, campaign id), or None
+CommittedLookup = Callable[[int, str, str], CampaignState | None]
 FORWARDED = "X-Campaignflow-Forwarded"  # a forwarded request is answered where it lands
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 
@@ -57,7 +61,7 @@ async def forward(app: faust.App, web: Any, request: Any, owner: str) -> Any:
 
 
 def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
-    """What GET /campaigns/{id} answers (committed state)."""
+    """What GET /accounts/{account}/campaigns/{id} answers (committed state)."""
     open_contacts = camp.arrived - camp.final
     return {
         "campaign_id": camp.campaign_id,
@@ -83,16 +87,16 @@ def status_body(camp: CampaignState, partition: int) -> dict[str, Any]:
 def register(app: faust.App, state: Any, committed: CommittedLookup, partitions: int) -> None:
     """Add the status and metrics pages; `state` is the table status requests route by."""
 
-    @app.page("/campaigns/{campaign_id}")
-    async def campaign_status(web: Any, request: Any, campaign_id: str) -> Any:
-        if not CAMPAIGN_ID.match(campaign_id):
-            return web.json({"error": "not a campaign id"}, status=404)
-        partition = partition_of(campaign_id.encode(), partitions)
+    @app.page("/accounts/{account_id}/campaigns/{campaign_id}")
+    async def campaign_status(web: Any, request: Any, account_id: str, campaign_id: str) -> Any:
+        if not (ACCOUNT_ID.match(account_id) and CAMPAIGN_ID.match(campaign_id)):
+            return web.json({"error": "not an account and campaign id"}, status=404)
+        partition = partition_of(account_key(account_id), partitions)
         owner = owner_url(app, state, partition)
         here = str(app.conf.canonical_url)
         if owner is not None and not _same_node(owner, here) and FORWARDED not in request.headers:
             return await forward(app, web, request, owner)
-        camp = committed(partition, campaign_id)
+        camp = committed(partition, account_id, campaign_id)
         if camp is None:
             return web.json({"error": f"unknown campaign {campaign_id}"}, status=404)
         return web.json(status_body(camp, partition))

@@ -2,8 +2,10 @@
 
 Logical names (`campaign.commands`, ...) are stable; the real name puts a prefix in
 front (the command line reads it from the settings and passes it down: `Topics`, or
-the `prefix` argument). Every campaign-keyed topic has the same partition count so
-the engine's inputs co-partition by `campaign_id`.
+the `prefix` argument). Every account-keyed topic has the same partition count and
+is keyed by `account_id` with the default partitioner, so the engine's inputs and
+outputs co-partition by account: one agent is the single writer of every campaign of
+an account, and a producer in any language stays correct by setting the key alone.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ CONTACT_BATCH_MAX_BYTES = 900_000
 # worker's changelog): room is left under MAX_MESSAGE_BYTES for its key and the framing.
 VALUE_MAX_BYTES = MAX_MESSAGE_BYTES - 16_384
 
-# Partitions of every campaign-keyed topic unless the settings say otherwise.
+# Partitions of every account-keyed topic unless the settings say otherwise.
 DEFAULT_PARTITIONS = 6
 
-# The topics the engine agent reads together; they must co-partition.
+# The topics the engine agent reads together; they must co-partition (by account).
 ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES)
 
 
@@ -60,7 +62,7 @@ class TopicSpec:
     cleanup_policy: str
     schema: str
     key: str
-    campaign_keyed: bool
+    account_keyed: bool  # keyed by account_id, partitions like the engine's inputs
     config: dict[str, str] = field(default_factory=dict)
 
     def kafka_config(self) -> dict[str, str]:
@@ -72,24 +74,25 @@ class TopicSpec:
         }
 
 
-# logical name -> (schema, key field, cleanup policy, campaign keyed, extra configs)
+# logical name -> (schema, key field, cleanup policy, account keyed, extra configs)
 _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
-    COMMANDS: ("CampaignCommand", "campaign_id", "delete", True, {}),
-    CONTACTS: ("ContactBatch", "campaign_id", "delete", True, {}),
+    COMMANDS: ("CampaignCommand", "account_id", "delete", True, {}),
+    CONTACTS: ("ContactBatch", "account_id", "delete", True, {}),
     # A tick is produced to an explicit partition (one per partition, key = its number);
     # only useful while fresh: keep an hour.
     TICKS: ("Tick", "partition", "delete", True, {"retention.ms": str(3_600_000)}),
-    OUTCOMES: ("CallOutcome", "campaign_id", "delete", True, {}),
-    CALL_CREATE: ("CallCreate", "campaign_id", "delete", True, {}),
-    EVENTS: ("CampaignEvent", "campaign_id", "delete", True, {}),
+    OUTCOMES: ("CallOutcome", "account_id", "delete", True, {}),
+    CALL_CREATE: ("CallCreate", "account_id", "delete", True, {}),
+    EVENTS: ("CampaignEvent", "account_id", "delete", True, {}),
     DNC: ("DncEntry", "number", "compact", False, {}),
     ACCOUNT_STATUS: ("AccountStatus", "account_id", "compact", False, {}),
-    INBOUND: ("InboundCall", "agent_id", "delete", False, {}),
+    INBOUND: ("InboundCall", "account_id", "delete", True, {}),
     # The dialers' record of placed calls: on the partition number of the call's call.create
-    # message (co-partitioned), keyed by call_id, compacted; forgotten after 7 days.
+    # message (co-partitioned), keyed by "<account_id>/<call_id>" (call ids are unique per
+    # account only), compacted; forgotten after 7 days.
     PLACED: (
         "CallPlaced",
-        "call_id",
+        "account_id/call_id",
         "compact,delete",
         True,
         {"retention.ms": str(7 * 86_400_000), "min.compaction.lag.ms": str(60_000)},
@@ -111,6 +114,13 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
 }
 
 LOGICAL_NAMES: tuple[str, ...] = tuple(_TOPICS)
+
+
+def account_key(account_id: str) -> bytes:
+    """The Kafka key of every account-keyed record: the account id, for the default partitioner."""
+    if not account_id:
+        raise ValueError("a record of an account-keyed topic needs its account_id")
+    return account_id.encode()
 
 
 def topic_name(logical: str, prefix: str) -> str:
@@ -166,7 +176,7 @@ class Topics:
                 cleanup_policy=cleanup,
                 schema=schema,
                 key=key,
-                campaign_keyed=keyed,
+                account_keyed=keyed,
                 config={**durability, **extra},
             )
         return out

@@ -267,19 +267,6 @@ class Codec:
             f"unknown wire format: first byte 0x{first:02x} is neither single-object (0xc3) nor Confluent (0x00)"
         )
 
-    def written_with_field(self, data: bytes, field: str) -> bool:
-        """Whether the schema `data` was written with has top-level `field`.
-
-        Tells data written before a field existed (it decodes with the field's default)
-        from newer data that left the field at its default.
-        """
-        try:
-            found, _ = self._locate(data)
-        except (LookupError, IndexError):
-            return False
-        fields = found.writer.get("fields", []) if isinstance(found.writer, dict) else []
-        return any(f.get("name") == field for f in fields)
-
     def decode(
         self,
         data: bytes | None,

@@ -104,6 +104,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CallOutcome": {
         "call_id": "spring-renewals/c-1/1",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "contact_id": "c-1",
         "attempt": 1,
         "status": "answered",
@@ -120,6 +121,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",
         "campaign_id": "spring-renewals",
+        "account_id": "acme",
         "at": T0 + 99_000,
         "body": (
             full_name("ContactFinal"),
@@ -211,4 +213,5 @@ EVENT_BODIES: list[tuple[str, dict[str, Any]]] = [
             "counts": {"reached": 1, "answered": 1},
         },
     ),
+    (full_name("ContactsAccepted"), {"batch_id": "spring-renewals/rows-1-3", "positions": [0, 2]}),
 ]

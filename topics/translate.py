@@ -20,6 +20,7 @@ from campaigns.events import (
     CommandRejected,
     ContactFinal,
     ContactRejected,
+    ContactsAccepted,
     Event,
     InputRejected,
     NumberOptedOut,
@@ -309,8 +310,7 @@ def batch_to_record(
 
 
 def outcome_from_record(rec: Record) -> Outcome:
-    """Records written before `opt_out` existed decode with it false; `callback_at` (SPEC 9)
-    is None when absent."""
+    """`callback_at` (SPEC 9) is None when absent."""
     callback = rec.get("callback_at")
     return Outcome(
         rec["call_id"],
@@ -341,11 +341,12 @@ def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
     }
 
 
-def timeout_to_record(ev: OutcomeRecorded) -> Record:
+def timeout_to_record(account_id: str, ev: OutcomeRecorded) -> Record:
     """The engine's own `timeout` outcome, published like a dialer's so analysts see it."""
     return {
         "call_id": ev.call_id,
         "campaign_id": ev.campaign_id,
+        "account_id": account_id,
         "contact_id": ev.contact_id,
         "attempt": ev.attempt,
         "status": "timeout",
@@ -393,11 +394,12 @@ def opt_out_to_record(ev: NumberOptedOut) -> Record:
     return dnc_record(ev.account_id, ev.number, ts(ev.at_us))
 
 
-def progress_to_record(camp: CampaignState, at_us: int) -> Record:
+def progress_to_record(account_id: str, camp: CampaignState, at_us: int) -> Record:
     """A Progress event from the campaign record: where the campaign stands at `at_us`."""
     return {
-        "event_id": f"{camp.campaign_id}:progress:{at_us}",
+        "event_id": f"{account_id}/{camp.campaign_id}:progress:{at_us}",
         "campaign_id": camp.campaign_id,
+        "account_id": account_id,
         "at": ts(at_us),
         "body": (
             f"{NAMESPACE}.Progress",
@@ -416,7 +418,7 @@ def progress_to_record(camp: CampaignState, at_us: int) -> Record:
     }
 
 
-def event_to_record(ev: Event, event_id: str) -> Record | None:
+def event_to_record(account_id: str, ev: Event, event_id: str) -> Record | None:
     """A CampaignEvent record for the events topic, or None for events that go elsewhere."""
     body: tuple[str, Record]
     if isinstance(ev, StatusChanged):
@@ -442,8 +444,19 @@ def event_to_record(ev: Event, event_id: str) -> Record | None:
                 "values": {},
             },
         )
+    elif isinstance(ev, ContactsAccepted):
+        body = (
+            f"{NAMESPACE}.ContactsAccepted",
+            {"batch_id": ev.batch_id, "positions": list(ev.positions)},
+        )
     elif isinstance(ev, (CallCreated, OutcomeRecorded, InputRejected)):
         return None
     else:  # pragma: no cover - every event kind is handled above
         raise TypeError(type(ev))
-    return {"event_id": event_id, "campaign_id": ev.campaign_id, "at": ts(ev.at_us), "body": body}
+    return {
+        "event_id": event_id,
+        "campaign_id": ev.campaign_id,
+        "account_id": account_id,
+        "at": ts(ev.at_us),
+        "body": body,
+    }

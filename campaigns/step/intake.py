@@ -8,6 +8,7 @@ from campaigns.events import (
     Batch,
     CommandRejected,
     ContactRejected,
+    ContactsAccepted,
     ContactStatus,
 )
 from campaigns.state import ContactState
@@ -38,10 +39,14 @@ class Intake(StepBase):
             self.store.add_batch(self.campaign_id, key)
         first = self.camp.arrived
         early = self.camp.status is None and self.definition is None
-        for contact in batch.contacts:
-            self.add_contact(
+        accepted = [
+            position
+            for position, contact in enumerate(batch.contacts)
+            if self.add_contact(
                 contact, count_duplicates=True, early=(account or "") if early else None
             )
+        ]
+        self.out.append(ContactsAccepted(self.now_us, self.campaign_id, batch.batch_id, accepted))
         if early and self.camp.arrived > first:
             self.camp.pending.append([batch.batch_id, account or "", first, self.camp.arrived])
 
@@ -97,7 +102,8 @@ class Intake(StepBase):
 
     def add_contact(
         self, contact: Contact, count_duplicates: bool = False, early: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Take one contact; False when it is not added (a final campaign, a known id)."""
         c = self.camp
         if c.status in FINAL_CAMPAIGN:
             self.out.append(
@@ -109,7 +115,7 @@ class Intake(StepBase):
                     f"campaign is {c.status}: contact not added",
                 )
             )
-            return
+            return False
         index_key = (
             contact.contact_id if early is None else f"{EARLY_KEY}{early}\x00{contact.contact_id}"
         )
@@ -125,7 +131,7 @@ class Intake(StepBase):
                         f"contact_id {contact.contact_id!r} is already in the campaign",
                     )
                 )
-            return  # without a batch id: a replay or a second upload of the same row
+            return False  # without a batch id: a replay or a second upload of the same row
         seq = c.arrived
         c.arrived += 1
         self.store.index_contact(self.campaign_id, index_key, seq)
@@ -133,3 +139,4 @@ class Intake(StepBase):
         self.store.put_contact(self.campaign_id, state)
         if early is None and self.past_end():  # SPEC 9: arriving at or after ends_at
             self.finalize(state, ContactStatus.expired)
+        return True

@@ -701,7 +701,8 @@ class ChaosRun:
         for name in ("worker-a", "worker-b"):
             port = self.procs[name].metrics_port
             try:
-                resp = requests.get(f"http://127.0.0.1:{port}/campaigns/{cid}", timeout=10)
+                url = f"http://127.0.0.1:{port}/accounts/acme/campaigns/{cid}"
+                resp = requests.get(url, timeout=10)
             except requests.RequestException:
                 continue
             if resp.status_code == 200:

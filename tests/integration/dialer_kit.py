@@ -57,7 +57,7 @@ def publish(bootstrap: str, topic: str, items: list[tuple[str, bytes]]) -> None:
 
 
 def publish_calls(bootstrap: str, topic: str, records: list[dict[str, Any]]) -> None:
-    publish(bootstrap, topic, [(r["campaign_id"], encode("CallCreate", r)) for r in records])
+    publish(bootstrap, topic, [(r["account_id"], encode("CallCreate", r)) for r in records])
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -63,6 +63,7 @@ def call_outcome(campaign: str, contact: str, attempt: int, status: str) -> dict
     return {
         "call_id": f"{campaign}/{contact}/{attempt}",
         "campaign_id": campaign,
+        "account_id": "acme",
         "contact_id": contact,
         "attempt": attempt,
         "status": status,
@@ -83,6 +84,7 @@ def campaign(campaign_id: str, contacts: int) -> dict[str, list[dict[str, Any]]]
         {
             "event_id": f"{campaign_id}/status/running",
             "campaign_id": campaign_id,
+            "account_id": "acme",
             "at": T0,
             "body": (full_name("StatusChanged"), {"status": "running"}),
         }
@@ -98,6 +100,7 @@ def campaign(campaign_id: str, contacts: int) -> dict[str, list[dict[str, Any]]]
             {
                 "event_id": f"{campaign_id}/final/{contact}",
                 "campaign_id": campaign_id,
+                "account_id": "acme",
                 "at": T0 + answer_on * 3_600_000 + 65_000,
                 "body": (
                     full_name("ContactFinal"),
@@ -108,6 +111,7 @@ def campaign(campaign_id: str, contacts: int) -> dict[str, list[dict[str, Any]]]
     command = {
         "command_id": f"{campaign_id}/create",
         "campaign_id": campaign_id,
+        "account_id": "acme",
         "issued_at": T0,
         "command": (
             full_name("CreateCampaign"),
@@ -162,12 +166,13 @@ LOGICAL = {
 def publish(
     records: dict[str, list[dict[str, Any]]], raw: list[tuple[str, bytes]] | None = None
 ) -> None:
-    """Publish records (keyed by campaign) and raw (logical topic, bytes) values; wait for acks."""
+    """Publish records (keyed by account) and raw (logical topic, bytes) values; wait for acks."""
     producer = Producer(producer_config(settings().kafka))
     for event, recs in records.items():
         topic = catalogue.topic_name(LOGICAL[event], settings().topic_prefix)
         for rec in recs:
-            producer.produce(topic, key=rec["campaign_id"].encode(), value=encode(event, rec))
+            key = rec.get("account_id") or "acme"
+            producer.produce(topic, key=key.encode(), value=encode(event, rec))
             producer.poll(0)
     for logical, value in raw or []:
         producer.produce(

@@ -91,22 +91,25 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
         )
         producer = TrackedProducer(KafkaSettings(kafka_bootstrap))
         now_us = time.time_ns() // 1000
-        create = Command("c-1", CommandKind.create, definition=d, expected_contacts=0)
+        create = Command(
+            "c-1", CommandKind.create, definition=d, expected_contacts=0, account_id="wh-co"
+        )
         producer.produce(
             catalogue.topic_name(catalogue.COMMANDS, prefix),
             value=encode("CampaignCommand", command_to_record("wh-1", create, now_us)),
-            key=b"wh-1",
+            key=b"wh-co",
         )
         event = {
             "event_id": "wh-1:status:1",
             "campaign_id": "wh-1",
+            "account_id": "wh-co",
             "at": now_us // 1000,
             "body": (f"{NAMESPACE}.StatusChanged", {"status": "running"}),
         }
         producer.produce(
             catalogue.topic_name(catalogue.EVENTS, prefix),
             value=encode("CampaignEvent", event),
-            key=b"wh-1",
+            key=b"wh-co",
         )
         producer.wait(30)
         producer.close()

@@ -41,10 +41,14 @@ class FarSide:
     """A telephony service as the contract says: calls by Idempotency-Key, GET /status."""
 
     def __init__(self) -> None:
+        # keyed <account_id>/<call_id>: call ids are unique per account only
         self.calls: dict[str, dict[str, Any]] = {
-            "camp/done/1": {"state": "ended", "outcome": {"status": "answered", "ended_at": 5}},
-            "camp/ringing/1": {"state": "in_progress"},
-            "camp/quiet/1": {"state": "silent"},
+            "acme/camp/done/1": {
+                "state": "ended",
+                "outcome": {"status": "answered", "ended_at": 5},
+            },
+            "acme/camp/ringing/1": {"state": "in_progress"},
+            "acme/camp/quiet/1": {"state": "silent"},
         }
         self.unsigned = 0
         self.runner: web.AppRunner | None = None
@@ -79,7 +83,7 @@ def test_webhook_lookup_asks_the_far_side_by_idempotency_key() -> None:
         far = FarSide()
         await far.start()
         adapter = WebhookAdapter(f"http://127.0.0.1:{far.port}/calls", SECRET, callback_port=0)
-        await adapter.start(lambda e: None, lambda c, o: None)
+        await adapter.start(lambda e: None, lambda a, c, o: None)
         try:
             done = await adapter.lookup(call("done"), 0)
             assert done.state == ENDED and done.outcome is not None

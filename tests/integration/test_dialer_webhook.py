@@ -86,7 +86,8 @@ class Provider:
             self.bad_signatures += 1
             return web.Response(status=401)
         call = json.loads(body)
-        assert request.headers["Idempotency-Key"] == call["call_id"]
+        # call ids are unique per account only: the key names both
+        assert request.headers["Idempotency-Key"] == f"{call['account_id']}/{call['call_id']}"
         self.posts[call["call_id"]].append(call)
         kind = call["contact_id"].split("-")[0]
         if kind == "bad":
@@ -103,15 +104,28 @@ class Provider:
         return web.Response(status=202)
 
     async def call_back(self, call: dict[str, Any]) -> None:
-        status = await post_outcome(call["callback_url"], call["call_id"], "answered")
+        status = await post_outcome(
+            call["callback_url"], call["call_id"], "answered", account_id=call["account_id"]
+        )
         self.callback_statuses.append(status)
 
 
 async def post_outcome(
-    url: str, call_id: str, status: str, signature: str | None = "good", secret: str = SECRET
+    url: str,
+    call_id: str,
+    status: str,
+    signature: str | None = "good",
+    secret: str = SECRET,
+    account_id: str = "acme",
 ) -> int:
     body = json.dumps(
-        {"call_id": call_id, "status": status, "duration_seconds": 42.5, "hangup_cause": "NORMAL"}
+        {
+            "call_id": call_id,
+            "account_id": account_id,
+            "status": status,
+            "duration_seconds": 42.5,
+            "hangup_cause": "NORMAL",
+        }
     ).encode()
     headers = {"Content-Type": "application/json"}
     if signature == "good":
@@ -141,7 +155,7 @@ def test_webhook_adapter_signs_retries_on_503_and_fails_on_400() -> None:
         await provider.start()
         adapter = adapter_for(provider)
         orphans: list[tuple[str, Any]] = []
-        await adapter.start(lambda e: None, lambda cid, o: orphans.append((cid, o)))
+        await adapter.start(lambda e: None, lambda _a, cid, o: orphans.append((cid, o)))
         try:
             handoffs: list[str] = []
             ok, flaky, bad, sync = await asyncio.gather(
@@ -185,7 +199,7 @@ def test_webhook_adapter_gives_up_after_retries_with_a_failed_outcome() -> None:
         await site.start()
         server: Any = site._server
         adapter.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/calls"
-        await adapter.start(lambda e: None, lambda cid, o: None)
+        await adapter.start(lambda e: None, lambda _a, cid, o: None)
         try:
             outcome = await adapter.place_call(make_call("x-1"))
         finally:
@@ -204,7 +218,7 @@ def test_outcome_callback_is_accepted_only_with_a_valid_signature() -> None:
         await provider.start()
         adapter = adapter_for(provider)
         orphans: list[tuple[str, Any]] = []
-        await adapter.start(lambda e: None, lambda cid, o: orphans.append((cid, o)))
+        await adapter.start(lambda e: None, lambda _a, cid, o: orphans.append((cid, o)))
         callback = adapter.callback_url + "/outcome"
         try:
             placing = asyncio.ensure_future(adapter.place_call(make_call("silent-1")))
@@ -240,7 +254,7 @@ def test_rotation_accepts_the_previous_secret_and_signs_with_the_new_one() -> No
             backoff=0.01,
         )
         orphans: list[tuple[str, Any]] = []
-        await adapter.start(lambda e: None, lambda cid, o: orphans.append((cid, o)))
+        await adapter.start(lambda e: None, lambda _a, cid, o: orphans.append((cid, o)))
         callback = adapter.callback_url + "/outcome"
         try:
             assert await post_outcome(callback, "camp/a/1", "answered", secret=SECRET) == 202

@@ -83,7 +83,7 @@ def test_worker_parks_a_garbage_message_at_the_limit_and_goes_on(rig: Rig) -> No
     bad = garbage()
     d = definition("huge-next")
     sent = {
-        logical: produce(rig.bootstrap, rig.topic(logical), d.campaign_id.encode(), bad)
+        logical: produce(rig.bootstrap, rig.topic(logical), d.account_id.encode(), bad)
         for logical in (catalogue.COMMANDS, catalogue.OUTCOMES)
     }
     create(rig, d, 2)
@@ -116,13 +116,13 @@ def test_worker_refuses_a_contact_batch_over_the_limit_without_decoding_it(rig: 
         type(many)(f"x{i}", i + 1, f"+1202555{3000 + i:04d}", [], {"name": "y" * 1000})
         for i in range(3000)
     ]
-    rec = translate.batch_to_record(d.campaign_id, "fat", huge, 0)
+    rec = translate.batch_to_record(d.campaign_id, "fat", huge, 0, d.account_id)
     value = rig.codec.encode("ContactBatch", rec)
     assert len(value) > 3 * catalogue.MAX_MESSAGE_BYTES // 2
     big = Producer(
         producer_config(KafkaSettings(rig.bootstrap), **{"message.max.bytes": 8_000_000})
     )
-    big.produce(rig.topic(catalogue.CONTACTS), key=d.campaign_id.encode(), value=value)
+    big.produce(rig.topic(catalogue.CONTACTS), key=d.account_id.encode(), value=value)
     assert big.flush(30) == 0
     create(rig, d, 2)
     rig.send_contacts(d.campaign_id, contacts(2))

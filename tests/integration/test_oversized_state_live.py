@@ -63,7 +63,11 @@ def test_an_oversized_state_create_is_refused_and_the_worker_serves_the_next(rig
     )
     assert rejected[0]["command_id"] == "create-big" and "definition row" in rejected[0]["reason"]
     letters = wait_until(
-        lambda: [r for n, r in parked.snapshot() if n == "DeadLetter" and r["key"] == b"big-state"],
+        lambda: [
+            r
+            for n, r in parked.snapshot()
+            if n == "DeadLetter" and r["key"] == b"acme" and "create-big" in r["error"]
+        ],
         60,
         "the create parked",
     )

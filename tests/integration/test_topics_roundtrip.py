@@ -89,7 +89,7 @@ def test_topics_are_created_idempotently_and_listed(
     assert set(again.values()) == {"exists"}
     states = list_topics(created.values(), admin=admin)
     assert all(s.ok for s in states), [(s.spec.name, s.partitions) for s in states]
-    keyed = {s.spec.partitions for s in states if s.spec.campaign_keyed}
+    keyed = {s.spec.partitions for s in states if s.spec.account_keyed}
     assert len(keyed) == 1
 
 
@@ -126,11 +126,11 @@ def test_every_schema_round_trips_through_its_topic(
         key=repr,
     )
     assert decoded == sorted(sent, key=repr)
-    # campaign-keyed messages are keyed by campaign_id
+    # account-keyed messages are keyed by account_id
     for m in got:
         spec = next(s for s in created.values() if s.name == m.topic())
-        if spec.campaign_keyed and spec.key == "campaign_id":
-            assert m.key() == b"spring-renewals"
+        if spec.account_keyed and spec.key == "account_id":
+            assert m.key() == b"acme"
 
 
 def test_bad_messages_are_dead_lettered_and_consumption_goes_on(

@@ -177,9 +177,13 @@ class Rig:
             proc.kill()
             proc.wait(10)
 
-    def status(self, port: int, campaign_id: str) -> dict[str, Any] | None:
+    def status(
+        self, port: int, campaign_id: str, account: str | None = None
+    ) -> dict[str, Any] | None:
+        account = account or self.account(campaign_id)
+        url = f"http://127.0.0.1:{port}/accounts/{account}/campaigns/{campaign_id}"
         try:
-            resp = requests.get(f"http://127.0.0.1:{port}/campaigns/{campaign_id}", timeout=5)
+            resp = requests.get(url, timeout=5)
         except requests.RequestException:
             return None
         return resp.json() if resp.status_code == 200 else None
@@ -196,9 +200,10 @@ class Rig:
         if command.account_id is None:
             command = replace(command, account_id=self.account(campaign_id))
         rec = translate.command_to_record(campaign_id, command, now_us())
+        assert command.account_id is not None
         self.producer.produce(
             self.topic(catalogue.COMMANDS),
-            key=campaign_id.encode(),
+            key=command.account_id.encode(),
             value=self.codec.encode("CampaignCommand", rec),
         )
         self.producer.flush(30)
@@ -210,17 +215,18 @@ class Rig:
         size: int = 50,
         account: str | None = None,
     ) -> None:
+        account = account or self.account(campaign_id)
         for i in range(0, len(contacts), size):
             rec = translate.batch_to_record(
                 campaign_id,
                 f"b{i}-{uuid.uuid4().hex[:6]}",
                 list(contacts[i : i + size]),
                 now_us(),
-                account or self.account(campaign_id),
+                account,
             )
             self.producer.produce(
                 self.topic(catalogue.CONTACTS),
-                key=campaign_id.encode(),
+                key=account.encode(),
                 value=self.codec.encode("ContactBatch", rec),
             )
         self.producer.flush(30)
@@ -245,12 +251,16 @@ class Rig:
         self.producer.produce(self.topic(logical), key=key, value=value)
         self.producer.flush(30)
 
-    def send_outcome(self, campaign_id: str, call_id: str, status: str) -> None:
+    def send_outcome(
+        self, campaign_id: str, call_id: str, status: str, account: str | None = None
+    ) -> None:
         parsed = parse_call_id(campaign_id, call_id)
         contact_id, attempt = parsed if parsed else ("?", 1)
+        account = account or self.account(campaign_id)
         rec = {
             "call_id": call_id,
             "campaign_id": campaign_id,
+            "account_id": account,
             "contact_id": contact_id,
             "attempt": attempt,
             "status": status,
@@ -259,7 +269,7 @@ class Rig:
         }
         self.producer.produce(
             self.topic(catalogue.OUTCOMES),
-            key=campaign_id.encode(),
+            key=account.encode(),
             value=self.codec.encode("CallOutcome", rec),
         )
         self.producer.flush(30)
@@ -298,8 +308,8 @@ class ScriptedDialer:
         self.default = default
         self.hold = hold
         self.created: list[dict[str, Any]] = []  # every call:create seen, duplicates included
-        self.answered: set[str] = set()
-        self.held: list[tuple[str, str]] = []
+        self.answered: set[tuple[str, str]] = set()  # (account, call id): ids are per account
+        self.held: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
         self._producer = Producer(producer_config(KafkaSettings(rig.bootstrap)))
         self.collector = rig.collect(catalogue.CALL_CREATE)
@@ -308,23 +318,25 @@ class ScriptedDialer:
     def _on_call(self, name: str, rec: dict[str, Any]) -> None:
         with self._lock:
             self.created.append(rec)
-            if rec["call_id"] in self.answered:
+            key = (rec["account_id"], rec["call_id"])
+            if key in self.answered:
                 return  # a repeated call:create: the real dialer drops it too
-            self.answered.add(rec["call_id"])
+            self.answered.add(key)
             status = self.script.get((rec["contact_id"], rec["attempt"]), self.default)
             if status == "none":
                 return
             if self.hold:
-                self.held.append((rec["campaign_id"], rec["call_id"]))
+                self.held.append((rec["account_id"], rec["campaign_id"], rec["call_id"]))
                 return
-        self._answer(rec["campaign_id"], rec["call_id"], status)
+        self._answer(rec["account_id"], rec["campaign_id"], rec["call_id"], status)
 
-    def _answer(self, campaign_id: str, call_id: str, status: str) -> None:
+    def _answer(self, account: str, campaign_id: str, call_id: str, status: str) -> None:
         parsed = parse_call_id(campaign_id, call_id)
         assert parsed is not None
         rec = {
             "call_id": call_id,
             "campaign_id": campaign_id,
+            "account_id": account,
             "contact_id": parsed[0],
             "attempt": parsed[1],
             "status": status,
@@ -334,7 +346,7 @@ class ScriptedDialer:
         }
         self._producer.produce(
             self.rig.topic(catalogue.OUTCOMES),
-            key=campaign_id.encode(),
+            key=account.encode(),
             value=self.rig.codec.encode("CallOutcome", rec),
         )
         self._producer.flush(30)
@@ -343,10 +355,10 @@ class ScriptedDialer:
         with self._lock:
             held, self.held = self.held, []
             self.hold = False
-        for campaign_id, call_id in held:
+        for account, campaign_id, call_id in held:
             parsed = parse_call_id(campaign_id, call_id)
             assert parsed is not None
-            self._answer(campaign_id, call_id, self.script.get(parsed, self.default))
+            self._answer(account, campaign_id, call_id, self.script.get(parsed, self.default))
         return len(held)
 
     def calls(self) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
     store = _ShellStore()
     shell = Shell(Engine(store, StaticDirectory()), store, CODEC, prefix=settings().topic_prefix)  # type: ignore[arg-type]
     long_contact = Contact("i" * 60_000, 1, "+12025550001", [], {})
-    batch = translate.batch_to_record("camp", "b1", [long_contact], 0)
+    batch = translate.batch_to_record("camp", "b1", [long_contact], 0, "acme")
     value = CODEC.encode("ContactBatch", batch)
     long_campaign = CODEC.encode("ContactBatch", {**batch, "campaign_id": "c" * 65, "contacts": []})
     topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
@@ -124,7 +124,8 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
         [Inbound(topic, 0, 7, b"camp", value), Inbound(topic, 0, 8, b"c", long_campaign)]
     )
     parked = [CODEC.decode(o.value)[1] for o in out if CODEC.decode(o.value)[0] == "DeadLetter"]
-    assert [(p["offset"], "characters" in p["error"]) for p in parked] == [(7, True), (8, True)]
+    assert [(p["offset"], "characters" in p["error"]) for p in parked] == [(7, True), (8, False)]
+    assert "not a valid campaign id" in parked[1]["error"]
     assert store.memory.contacts == {}
 
 

@@ -97,12 +97,13 @@ class _ShellStore:
     def __init__(self) -> None:
         self.memory = MemoryStore()
         self.partition = 0
+        self.account = ""  # one MemoryStore for every account: enough for decoding
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.memory, name)
 
     def campaigns(self, partition: int) -> Iterator[Any]:
-        return iter(list(self.memory.campaigns.values()))
+        return iter([(f"any/{c.campaign_id}", c) for c in self.memory.campaigns.values()])
 
     def touch(self, partition: int) -> None: ...
     def forget(self) -> None: ...

@@ -211,38 +211,7 @@ def _v1_bytes(event: str, record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def test_the_shell_trusts_only_records_written_before_account_id_existed() -> None:
-    codec = Codec()
-    engine_store = TableStore(Rocks())  # type: ignore[arg-type]
-    shell = Shell(
-        Engine(engine_store, StaticDirectory()),
-        engine_store,
-        codec,
-        clock=lambda: START,
-        prefix=settings().topic_prefix,
-    )
-    commands = catalogue.topic_name(catalogue.COMMANDS, settings().topic_prefix)
-    create = Command("k0", CommandKind.create, definition=definition(), expected_contacts=0)
-    start = Command("k1", CommandKind.start)
-    rec_create = translate.command_to_record("c1", create, START)
-    rec_start = translate.command_to_record("c1", start, START)  # account_id None, written by v2
-
-    def msg(offset: int, value: bytes) -> Inbound:
-        return Inbound(commands, 0, offset, b"c1", value)
-
-    out = shell.handle([msg(0, _v1_bytes("CampaignCommand", rec_create))])
-    events = [codec.decode(o.value)[1] for o in out if o.topic.endswith("campaign.events")]
-    assert any(e["body"][1].get("status") == "draft" for e in events)
-    out = shell.handle([msg(1, codec.encode("CampaignCommand", rec_start))])
-    dead = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
-    assert len(dead) == 1 and "command carries no account_id" in str(dead[0])
-    assert dead[0]["offset"] == 1  # the refused record itself is parked
-    out = shell.handle([msg(2, _v1_bytes("CampaignCommand", rec_start))])
-    events = [codec.decode(o.value)[1] for o in out if o.topic.endswith("campaign.events")]
-    assert any(e["body"][1].get("status") == "running" for e in events)
-
-
-def test_the_shell_parks_a_squatters_early_batch_when_the_create_comes() -> None:
+def _shell() -> tuple[Shell, Codec]:
     codec = Codec()
     store = TableStore(Rocks())  # type: ignore[arg-type]
     shell = Shell(
@@ -252,16 +221,80 @@ def test_the_shell_parks_a_squatters_early_batch_when_the_create_comes() -> None
         clock=lambda: START,
         prefix=settings().topic_prefix,
     )
-    contacts_topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
-    squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
-    out = shell.handle([Inbound(contacts_topic, 0, 7, b"c1", codec.encode("ContactBatch", squat))])
-    assert not [o for o in out if o.topic.endswith("deadletter")]  # nobody knows the owner yet
+    return shell, codec
+
+
+def test_the_shell_parks_every_record_without_an_account() -> None:
+    """Issue 21.4: a v1 record (no account_id) was trusted; a v1 cancel cancelled another
+    account's campaign and a v1 batch added a number that was called. Now it is parked."""
+    shell, codec = _shell()
+    commands = catalogue.topic_name(catalogue.COMMANDS, settings().topic_prefix)
+    contacts = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     create = Command(
         "k0", CommandKind.create, definition=definition(), expected_contacts=1, account_id="acme"
     )
+    out = shell.handle(
+        [
+            Inbound(
+                commands,
+                0,
+                0,
+                b"acme",
+                codec.encode("CampaignCommand", translate.command_to_record("c1", create, START)),
+            )
+        ]
+    )
+    assert any(
+        e["body"][1].get("status") == "draft"
+        for e in (codec.decode(o.value)[1] for o in out if o.topic.endswith("campaign.events"))
+    )
+    cancel = translate.command_to_record("c1", Command("k1", CommandKind.cancel), START)
+    batch = translate.batch_to_record("c1", "b-v1", [contact(9)], START, "acme")
+    v2_without = codec.encode("CampaignCommand", cancel)  # account_id null, current schema
+    out = shell.handle(
+        [
+            Inbound(commands, 0, 1, b"c1", _v1_bytes("CampaignCommand", cancel)),
+            Inbound(commands, 0, 2, b"c1", v2_without),
+            Inbound(contacts, 0, 3, b"c1", _v1_bytes("ContactBatch", batch)),
+        ]
+    )
+    dead = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
+    assert sorted(d["offset"] for d in dead) == [1, 2, 3]
+    assert all("no account_id" in d["error"] for d in dead)
+    assert not [o for o in out if o.topic.endswith("campaign.events")]  # nothing changed
+    shell.store.account = "acme"
+    camp = shell.store.get_campaign("c1")
+    assert camp is not None and camp.status is CampaignStatus.draft and camp.arrived == 0
+
+
+def test_a_batch_labelled_with_another_account_stays_in_that_account() -> None:
+    """Campaign ids are per account: mallory's batch for `c1` is mallory's `c1`, never
+    acme's, whichever comes first; nothing of it is called for acme."""
+    shell, codec = _shell()
+    contacts_topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
+    squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
+    out = shell.handle(
+        [Inbound(contacts_topic, 0, 7, b"mallory", codec.encode("ContactBatch", squat))]
+    )
+    create = Command(
+        "k0", CommandKind.create, definition=definition(), expected_contacts=0, account_id="acme"
+    )
     rec = translate.command_to_record("c1", create, START)
     commands = catalogue.topic_name(catalogue.COMMANDS, settings().topic_prefix)
-    out = shell.handle([Inbound(commands, 0, 0, b"c1", codec.encode("CampaignCommand", rec))])
-    [dead] = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
-    assert dead["topic"] == contacts_topic
-    assert "account 'mallory' is not the account of campaign c1" in str(dead)
+    start = translate.command_to_record(
+        "c1", Command("k1", CommandKind.start, account_id="acme"), START
+    )
+    out = shell.handle(
+        [
+            Inbound(commands, 0, 0, b"acme", codec.encode("CampaignCommand", rec)),
+            Inbound(commands, 0, 1, b"acme", codec.encode("CampaignCommand", start)),
+        ]
+    )
+    assert not [o for o in out if o.topic.endswith("call.create")]
+    assert {o.key for o in out} == {b"acme"}
+    shell.store.account = "acme"
+    acme = shell.store.get_campaign("c1")
+    assert acme is not None and acme.arrived == 0 and acme.status is CampaignStatus.completed
+    shell.store.account = "mallory"
+    squatted = shell.store.get_campaign("c1")
+    assert squatted is not None and squatted.arrived == 1 and squatted.status is None

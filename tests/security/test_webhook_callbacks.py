@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from campaignflow.cli import app as cli_app
 from campaignflow.config import settings
 from dialer import signing
-from dialer.calls import Call, Outcome
+from dialer.calls import Call, Outcome, call_key
 from dialer.exceptions import UnknownCall
 from dialer.placed import REPORTED
 from dialer.service import Dialer, DialerOptions
@@ -50,11 +50,12 @@ async def post(url: str, body: bytes, sig: str | None) -> tuple[int, str]:
         return r.status, await r.text()
 
 
-def outcome_body(call_id: str, **extra: Any) -> bytes:
-    return json.dumps({"call_id": call_id, "status": "answered", **extra}).encode()
+def outcome_body(call_id: str, account_id: str = "acme", **extra: Any) -> bytes:
+    body = {"call_id": call_id, "account_id": account_id, "status": "answered", **extra}
+    return json.dumps(body).encode()
 
 
-Sink = Callable[[str, Outcome], None]
+Sink = Callable[[str, str, Outcome], None]  # (account_id, call_id, outcome)
 
 
 def with_adapter(
@@ -65,7 +66,7 @@ def with_adapter(
     """Run `scenario(adapter, callback url)` against a started adapter; returns orphans taken."""
     taken: list[tuple[str, Outcome]] = []
 
-    def keep(call_id: str, outcome: Outcome) -> None:
+    def keep(account_id: str, call_id: str, outcome: Outcome) -> None:
         taken.append((call_id, outcome))
 
     async def main() -> None:
@@ -122,18 +123,20 @@ def test_rotation_still_accepts_the_previous_secret_within_the_tolerance() -> No
 
 
 MALFORMED = [
-    b'{"call_id": "camp/c1/1", "status": "answered", "ended_at": 1e400}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "ended_at": -1}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "ended_at": "yesterday"}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "started_at": true}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "answered_at": [1]}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "duration_seconds": NaN}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "duration_seconds": {"s": 1}}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "hangup_cause": 17}',
-    b'{"call_id": "camp/c1/1", "status": ["answered"]}',
-    b'{"call_id": {"a": 1}, "status": "answered"}',
-    b'{"call_id": "' + b"x" * 600 + b'", "status": "answered"}',
-    b'{"call_id": "camp/c1/1", "status": "answered", "x": '
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": 1e400}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": -1}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": "yesterday"}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "started_at": true}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "answered_at": [1]}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "duration_seconds": NaN}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "duration_seconds": {"s": 1}}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "hangup_cause": 17}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": ["answered"]}',
+    b'{"call_id": {"a": 1}, "account_id": "acme", "status": "answered"}',
+    b'{"call_id": "' + b"x" * 600 + b'", "account_id": "acme", "status": "answered"}',
+    b'{"call_id": "camp/c1/1", "status": "answered"}',
+    b'{"call_id": "camp/c1/1", "account_id": 7, "status": "answered"}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "x": '
     + b"[" * 100_000
     + b"]" * 100_000
     + b"}",
@@ -150,9 +153,10 @@ def test_malformed_values_are_a_400_never_a_500() -> None:
             assert status == 400, (body[:80], status, text)
         inbound = adapter.callback_url + "/inbound"
         for body in (
-            b'{"call_id": "i1", "agent_id": "a", "kind": "started", "at": 1e400}',
-            b'{"call_id": ["i1"], "agent_id": "a", "kind": "started"}',
+            b'{"call_id": "i1", "agent_id": "a", "kind": "started", "account_id": "x", "at": 1e400}',
+            b'{"call_id": ["i1"], "agent_id": "a", "kind": "started", "account_id": "x"}',
             b'{"call_id": "i1", "agent_id": "a", "kind": "started", "account_id": 5}',
+            b'{"call_id": "i1", "agent_id": "a", "kind": "started"}',
         ):
             status, text = await post(inbound, body, header(body))
             assert status == 400, (body, status, text)
@@ -199,7 +203,7 @@ def test_the_far_sides_4xx_body_is_not_stored_as_hangup_cause() -> None:
         adapter = WebhookAdapter(
             f"http://127.0.0.1:{port}/calls", SECRET, callback_port=0, retries=0
         )
-        await adapter.start(lambda e: None, lambda c, o: None)
+        await adapter.start(lambda e: None, lambda a, c, o: None)
         try:
             return await adapter.place_call(Call.from_record(call_record("camp", "c1")))
         finally:
@@ -240,24 +244,28 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
         )
         # placed and reported before a restart (as the placed-call record restores it):
         # nobody waits for it
-        dialer.placed._set("camp/placed/1", REPORTED)
+        dialer.placed._set(call_key("acme", "camp/placed/1"), REPORTED)
 
         async def scenario(adapter: WebhookAdapter, url: str) -> None:
             never = outcome_body("victim-campaign/c9/1")
             status, text = await post(url, never, header(never))
             assert status == 404 and "no call" in text
+            # call ids are per account: another account's call of the same id was not placed
+            other = outcome_body("camp/placed/1", account_id="mallory")
+            assert (await post(url, other, header(other)))[0] == 404
             placed = outcome_body("camp/placed/1")
             assert (await post(url, placed, header(placed)))[0] == 202
 
-        def orphan(call_id: str, outcome: Outcome) -> None:
-            dialer._publish_orphan(call_id, outcome)
+        def orphan(account_id: str, call_id: str, outcome: Outcome) -> None:
+            dialer._publish_orphan(account_id, call_id, outcome)
 
         with_adapter(scenario, orphan=orphan)
         with pytest.raises(UnknownCall):
-            dialer._publish_orphan("other/c/1", Outcome("answered", ended_at=1))
+            dialer._publish_orphan("acme", "other/c/1", Outcome("answered", ended_at=1))
         dialer.producer.flush(30)
         out = read_all(kafka_bootstrap, catalogue.topic_name(catalogue.OUTCOMES, topic_prefix))
-        assert [r["call_id"] for _m, e, r in out if e == "CallOutcome"] == ["camp/placed/1"]
+        got = [(m.key(), r["account_id"], r["call_id"]) for m, e, r in out if e == "CallOutcome"]
+        assert got == [(b"acme", "acme", "camp/placed/1")]
     finally:
         drop_topics(names)
 
@@ -265,7 +273,9 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
 def test_a_callback_replayed_within_the_window_is_refused() -> None:
     """Issue 21 item 16: the same signed callback again is a 409 and publishes nothing."""
     body = outcome_body("camp/c1/1")
-    inbound = json.dumps({"call_id": "i1", "agent_id": "a", "kind": "started"}).encode()
+    inbound = json.dumps(
+        {"call_id": "i1", "agent_id": "a", "kind": "started", "account_id": "acme"}
+    ).encode()
     taken_inbound: list[Any] = []
 
     async def scenario(adapter: WebhookAdapter, url: str) -> None:
@@ -293,7 +303,7 @@ def test_a_refused_callback_is_not_remembered() -> None:
     """Only accepted callbacks count as seen: a 404 sent again is a 404, not a 409."""
     body = outcome_body("victim/c9/1")
 
-    def unknown(call_id: str, outcome: Outcome) -> None:
+    def unknown(account_id: str, call_id: str, outcome: Outcome) -> None:
         raise UnknownCall(call_id)
 
     async def scenario(adapter: WebhookAdapter, url: str) -> None:

@@ -93,8 +93,11 @@ def test_the_worker_listens_on_loopback_only_and_serves_no_table_pages(rig: Rig)
     assert requests.get(base + "/metrics", headers={"Host": f"localhost:{port}"}, timeout=5).ok
     # The status API is still served, at once (issue 21, item 17: it answered 500 with a
     # traceback while Faust's producer had no metadata for the state's changelog).
-    assert requests.get(base + "/campaigns/nope", timeout=10).status_code == 404
-    assert requests.get(base + "/campaigns/Not%7CAn%7CId", timeout=10).status_code == 404
+    assert requests.get(base + "/accounts/acme/campaigns/nope", timeout=10).status_code == 404
+    assert (
+        requests.get(base + "/accounts/acme/campaigns/Not%7CAn%7CId", timeout=10).status_code == 404
+    )
+    assert requests.get(base + "/accounts/a%7Cb/campaigns/nope", timeout=10).status_code == 404
     assert "Error handling request" not in rig.log(port)
 
 

@@ -111,7 +111,10 @@ def test_without_lines_each_campaign_keeps_its_own_limit() -> None:
 
 
 def test_inbound_calls_hold_lines_until_they_end() -> None:
-    inbound = [(START, InboundCall("in-1")), (START + 5 * MIN, InboundCall("in-1", ended=True))]
+    inbound = [
+        (START, InboundCall("in-1", START)),
+        (START + 5 * MIN, InboundCall("in-1", START + 5 * MIN, ended=True)),
+    ]
     lines = simulate(
         camp("a", [contact(i) for i in range(1, 4)], default=LONG), lines=2, inbound=inbound
     )
@@ -123,17 +126,36 @@ def test_an_inbound_call_with_no_end_is_over_at_its_cut_off() -> None:
     lines = simulate(
         camp("a", [contact(i) for i in range(1, 3)], default=LONG),
         lines=1,
-        inbound=[(START, InboundCall("in-1"))],
+        inbound=[(START, InboundCall("in-1", START))],
         inbound_max_minutes=3,
     )
     assert [c["at"] for c in creates(lines)] == [iso(START + 3 * MIN), iso(START + 13 * MIN)]
+
+
+def test_an_inbound_call_heard_late_is_cut_off_from_its_own_start() -> None:
+    """SPEC 8: the line is held on [start, start + inbound_max_minutes), however late the
+    engine hears of the start; one that started long enough ago holds nothing."""
+    lines = simulate(
+        camp("a", [contact(i) for i in range(1, 3)], default=LONG),
+        lines=1,
+        inbound=[(START, InboundCall("in-1", START - MIN))],
+        inbound_max_minutes=3,
+    )
+    assert creates(lines)[0]["at"] == iso(START + 2 * MIN)
+    over = simulate(
+        camp("a", [contact(1)], default=LONG),
+        lines=1,
+        inbound=[(START, InboundCall("in-1", START - 3 * MIN))],
+        inbound_max_minutes=3,
+    )
+    assert creates(over)[0]["at"] == iso(START)
 
 
 def test_an_end_without_a_start_changes_nothing() -> None:
     lines = simulate(
         camp("a", [contact(i) for i in range(1, 3)], default=LONG),
         lines=1,
-        inbound=[(START, InboundCall("ghost", ended=True))],
+        inbound=[(START, InboundCall("ghost", START, ended=True))],
     )
     assert len(creates(lines, START)) == 1
 
@@ -296,7 +318,10 @@ def test_a_skipped_call_ends_its_contact_whatever_retries_remain() -> None:
 def test_a_campaign_waiting_for_a_line_looks_when_one_is_free_even_if_it_loses() -> None:
     """SPEC 8: every campaign that passes the tests before the last looks for its next call,
     so its do-not-call contact is suppressed then, though a higher priority takes the line."""
-    inbound = [(START, InboundCall("in-1")), (START + 5 * MIN, InboundCall("in-1", ended=True))]
+    inbound = [
+        (START, InboundCall("in-1", START)),
+        (START + 5 * MIN, InboundCall("in-1", START + 5 * MIN, ended=True)),
+    ]
     lines = simulate(
         camp("a", [contact(1), contact(2)], default=LONG, priority=9),
         camp("b", [contact(1), contact(2)], default=LONG, priority=1),

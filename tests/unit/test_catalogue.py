@@ -16,17 +16,21 @@ def test_every_topic_is_there_with_its_schema() -> None:
     assert {t.schema for t in cat.values()} == set(schemas.EVENTS) - {"CampaignDefinition"}
 
 
-def test_engine_inputs_co_partition_by_campaign() -> None:
+def test_engine_inputs_and_outputs_co_partition_by_account() -> None:
     cat = catalogue.catalogue(prefix="")
-    keyed = [t for t in cat.values() if t.campaign_keyed]
-    assert {t.logical for t in keyed} >= set(catalogue.ENGINE_INPUTS) | {
+    keyed = [t for t in cat.values() if t.account_keyed]
+    engine_topics = set(catalogue.ENGINE_INPUTS) | {
         catalogue.CALL_CREATE,
         catalogue.EVENTS,
+        catalogue.INBOUND,
     }
+    assert {t.logical for t in keyed} >= engine_topics
     assert len({t.partitions for t in keyed}) == 1
-    for logical in catalogue.ENGINE_INPUTS:
-        if logical != catalogue.TICKS:  # ticks go to an explicit partition
-            assert cat[logical].key == "campaign_id"
+    for logical in engine_topics - {catalogue.TICKS}:  # ticks go to an explicit partition
+        assert cat[logical].key == "account_id", logical
+    assert catalogue.account_key("acme") == b"acme"
+    with pytest.raises(ValueError, match="account_id"):
+        catalogue.account_key("")
 
 
 def test_compacted_topics() -> None:

@@ -95,7 +95,9 @@ def test_the_opt_out_record_is_the_accounts_entry() -> None:
 
 def test_outcomes_carry_opt_out_and_old_ones_read_false() -> None:
     assert translate.outcome_from_record({"call_id": "c/k/1", "status": "busy"}).opt_out is False
-    rec = outcome_record("c/k/1", "c", "k", 1, Outcome("answered", 9, opt_out=True), None, "d")
+    rec = outcome_record(
+        "c/k/1", "c", "acme", "k", 1, Outcome("answered", 9, opt_out=True), None, "d"
+    )
     assert rec["opt_out"] is True
     assert translate.outcome_from_record(CODEC.decode(CODEC.encode("CallOutcome", rec))[1]).opt_out
 

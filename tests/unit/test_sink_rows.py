@@ -51,6 +51,7 @@ def test_outcome_optional_fields_default() -> None:
     rec = {
         "call_id": "c/x/1",
         "campaign_id": "c",
+        "account_id": "acme",
         "contact_id": "x",
         "attempt": 1,
         "status": "no_answer",
@@ -70,7 +71,21 @@ def test_outcome_optional_fields_default() -> None:
 
 
 def _event(body_name: str, body: dict) -> dict:
-    return {"event_id": "e1", "campaign_id": "c", "at": 7, "body": (full_name(body_name), body)}
+    return {
+        "event_id": "e1",
+        "campaign_id": "c",
+        "account_id": "acme",
+        "at": 7,
+        "body": (full_name(body_name), body),
+    }
+
+
+def test_a_record_without_an_account_is_refused() -> None:
+    """Call and campaign ids are per account: a row without its account cannot be told apart."""
+    rec = _event("StatusChanged", {"status": "running"})
+    del rec["account_id"]
+    with pytest.raises(RowError, match="account_id"):
+        to_row("CampaignEvent", rec, 0)
 
 
 def test_event_bodies_map_to_kinds() -> None:

@@ -35,12 +35,18 @@ def t(hh: int, mm: int = 0, ss: int = 0) -> int:
 
 
 def create(
-    campaign: str, contact: str, attempt: int, at: int, caller: str, alt: int
+    campaign: str,
+    contact: str,
+    attempt: int,
+    at: int,
+    caller: str,
+    alt: int,
+    account: str = "acme",
 ) -> dict[str, Any]:
     return {
         "call_id": f"{campaign}/{contact}/{attempt}",
         "campaign_id": campaign,
-        "account_id": "acme",
+        "account_id": account,
         "contact_id": contact,
         "attempt": attempt,
         "to": "+15550109999",
@@ -55,11 +61,18 @@ def create(
 
 
 def outcome(
-    campaign: str, contact: str, attempt: int, status: str, ended: int, dur: float | None = None
+    campaign: str,
+    contact: str,
+    attempt: int,
+    status: str,
+    ended: int,
+    dur: float | None = None,
+    account: str = "acme",
 ) -> dict[str, Any]:
     return {
         "call_id": f"{campaign}/{contact}/{attempt}",
         "campaign_id": campaign,
+        "account_id": account,
         "contact_id": contact,
         "attempt": attempt,
         "status": status,
@@ -73,19 +86,27 @@ def outcome(
     }
 
 
-def event(campaign: str, event_id: str, at: int, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def event(
+    campaign: str,
+    event_id: str,
+    at: int,
+    name: str,
+    body: dict[str, Any],
+    account: str = "acme",
+) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "campaign_id": campaign,
+        "account_id": account,
         "at": at,
         "body": (full_name(name), body),
     }
 
 
-def create_command(campaign: str, tz: str, expected: int) -> dict[str, Any]:
+def create_command(campaign: str, tz: str, expected: int, account: str = "acme") -> dict[str, Any]:
     definition = {
         "campaign_id": campaign,
-        "account_id": "acme",
+        "account_id": account,
         "name": f"Campaign {campaign}",
         "rules": {"timezone": tz, "max_retries": 2, "concurrent_calls": 2},
     }
@@ -93,6 +114,7 @@ def create_command(campaign: str, tz: str, expected: int) -> dict[str, Any]:
     return {
         "command_id": f"{campaign}-create",
         "campaign_id": campaign,
+        "account_id": account,
         "issued_at": t(13),
         "command": (full_name("CreateCampaign"), body),
     }

@@ -17,7 +17,7 @@ from campaigns.state import CampaignState
 from streams.committer import GROUP_MAX, Committer, Sealed
 from streams.publish import Delivery
 from streams.rocks import MARKER
-from streams.tablestore import TableStore, campaign_key
+from streams.tablestore import TableStore, campaign_row
 
 
 class Db(dict[bytes, bytes]):
@@ -109,6 +109,7 @@ async def settle() -> None:
 def rig() -> tuple[TableStore, Rocks, Broker, Committer]:
     rocks = Rocks()
     store = TableStore(rocks)  # type: ignore[arg-type]
+    store.account = "acme"
     broker = Broker()
     return store, rocks, broker, Committer(store, broker, "changelog")  # type: ignore[arg-type]
 
@@ -125,11 +126,11 @@ def test_state_reaches_changelog_rocksdb_and_offsets_only_after_the_outputs() ->
         out.report(None, Msg(0))  # the outputs are on the broker
         await settle()
         [run] = broker.runs()
-        assert run[0][0] == campaign_key("c1") and run[-1] == (MARKER, b"")
+        assert run[0][0] == campaign_row("acme", "c1") and run[-1] == (MARKER, b"")
         assert not ev.acked and not rocks.dbs[0]  # the marker is not acked yet
         broker.ack(broker.sent[0][4])
         await committer.drain()
-        assert campaign_key("c1") in rocks.dbs[0] and rocks.offsets[0] == len(run) - 1
+        assert campaign_row("acme", "c1") in rocks.dbs[0] and rocks.offsets[0] == len(run) - 1
         assert ev.acked
 
     asyncio.run(run())

@@ -46,7 +46,7 @@ def test_progress_event_from_the_campaign_record() -> None:
     )
     camp.counts = {"reached": 2, "failed": 1}
     _, rec = decode(
-        encode("CampaignEvent", translate.progress_to_record(camp, at(2026, 12, 1, 14, 0)))
+        encode("CampaignEvent", translate.progress_to_record("acme", camp, at(2026, 12, 1, 14, 0)))
     )
     name, body = rec["body"]
     assert name.endswith("Progress")

@@ -5,7 +5,9 @@
 -- the v_* views), and non_replicated_deduplication_window lets the sink tag each
 -- batch insert with a deduplication token so an identical retried batch is skipped.
 -- Times are DateTime64(3, 'UTC'); hours of day are computed in the campaign's zone
--- through tz_offsets (see 0002_views.sql).
+-- through tz_offsets (see 0002_views.sql). Campaign (and so call) ids are unique per
+-- account only: every key starts with account_id, so two accounts' `spring/row-1/1`
+-- never replace each other.
 
 CREATE TABLE IF NOT EXISTS call_attempts
 (
@@ -25,13 +27,14 @@ CREATE TABLE IF NOT EXISTS call_attempts
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(created_at)
-ORDER BY (campaign_id, call_id)
+ORDER BY (account_id, campaign_id, call_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS call_outcomes
 (
     call_id          String,
     campaign_id      LowCardinality(String),
+    account_id       LowCardinality(String),
     contact_id       String,
     attempt          UInt16,
     status           LowCardinality(String),
@@ -47,13 +50,14 @@ CREATE TABLE IF NOT EXISTS call_outcomes
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ended_at)
-ORDER BY (campaign_id, call_id, status, ended_at)
+ORDER BY (account_id, campaign_id, call_id, status, ended_at)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS campaign_events
 (
     event_id        String,
     campaign_id     LowCardinality(String),
+    account_id      LowCardinality(String),
     at              DateTime64(3, 'UTC'),
     kind            LowCardinality(String),
     status          LowCardinality(String),
@@ -74,7 +78,7 @@ CREATE TABLE IF NOT EXISTS campaign_events
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(at)
-ORDER BY (campaign_id, kind, event_id)
+ORDER BY (account_id, campaign_id, kind, event_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS campaigns
@@ -91,7 +95,7 @@ CREATE TABLE IF NOT EXISTS campaigns
     inserted_at       DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(created_at)
-ORDER BY campaign_id
+ORDER BY (account_id, campaign_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS tz_offsets

@@ -14,8 +14,8 @@ SELECT * FROM call_attempts FINAL;
 CREATE OR REPLACE VIEW v_outcomes AS
 SELECT *
 FROM call_outcomes FINAL
-ORDER BY campaign_id, call_id, ended_at, status
-LIMIT 1 BY campaign_id, call_id;
+ORDER BY account_id, campaign_id, call_id, ended_at, status
+LIMIT 1 BY account_id, campaign_id, call_id;
 
 CREATE OR REPLACE VIEW v_events AS
 SELECT * FROM campaign_events FINAL;
@@ -24,15 +24,16 @@ CREATE OR REPLACE VIEW v_campaigns AS
 SELECT * FROM campaigns FINAL;
 
 CREATE OR REPLACE VIEW v_contact_finals AS
-SELECT campaign_id, contact_id, status, attempts, at
+SELECT account_id, campaign_id, contact_id, status, attempts, at
 FROM v_events
 WHERE kind = 'contact_final'
-ORDER BY campaign_id, contact_id, at
-LIMIT 1 BY campaign_id, contact_id;
+ORDER BY account_id, campaign_id, contact_id, at
+LIMIT 1 BY account_id, campaign_id, contact_id;
 
 -- One row per call: its attempt joined to its (first) outcome; status '' while in flight.
 CREATE OR REPLACE VIEW v_calls AS
 SELECT
+    if(a.call_id != '', toString(a.account_id), toString(o.account_id)) AS account_id,
     if(a.call_id != '', toString(a.campaign_id), toString(o.campaign_id)) AS campaign_id,
     if(a.call_id != '', a.call_id, o.call_id) AS call_id,
     if(a.call_id != '', a.contact_id, o.contact_id) AS contact_id,
@@ -51,7 +52,8 @@ SELECT
     toString(o.hangup_cause) AS hangup_cause,
     toString(o.dialer_id) AS dialer_id
 FROM v_attempts AS a
-FULL OUTER JOIN v_outcomes AS o ON a.campaign_id = o.campaign_id AND a.call_id = o.call_id;
+FULL OUTER JOIN v_outcomes AS o
+    ON a.account_id = o.account_id AND a.campaign_id = o.campaign_id AND a.call_id = o.call_id;
 
 -- v_calls plus the campaign's timezone and the local hour of day the call was placed.
 CREATE OR REPLACE VIEW v_calls_local AS
@@ -63,7 +65,7 @@ FROM
 (
     SELECT v.*, if(k.timezone = '', 'UTC', toString(k.timezone)) AS timezone
     FROM v_calls AS v
-    LEFT JOIN v_campaigns AS k ON k.campaign_id = v.campaign_id
+    LEFT JOIN v_campaigns AS k ON k.account_id = v.account_id AND k.campaign_id = v.campaign_id
 ) AS c
 ASOF LEFT JOIN tz_offsets AS z ON z.tz = c.timezone AND c.created_at >= z.since;
 
@@ -74,16 +76,17 @@ CREATE OR REPLACE VIEW v_campaign_progress AS
 WITH
     ids AS
     (
-        SELECT DISTINCT campaign_id FROM
+        SELECT DISTINCT account_id, campaign_id FROM
         (
-            SELECT campaign_id FROM v_campaigns
-            UNION ALL SELECT DISTINCT toString(campaign_id) FROM call_attempts
-            UNION ALL SELECT DISTINCT toString(campaign_id) FROM campaign_events
+            SELECT toString(account_id) AS account_id, campaign_id FROM v_campaigns
+            UNION ALL SELECT DISTINCT toString(account_id), toString(campaign_id) FROM call_attempts
+            UNION ALL SELECT DISTINCT toString(account_id), toString(campaign_id) FROM campaign_events
         )
     ),
     calls AS
     (
         SELECT
+            account_id,
             campaign_id,
             count() AS attempts,
             countIf(finished) AS outcomes,
@@ -93,21 +96,23 @@ WITH
             min(created_at) AS first_call_at,
             max(greatest(created_at, ifNull(ended_at, created_at))) AS last_call_at
         FROM v_calls
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     ev AS
     (
         SELECT
+            toString(account_id) AS account_id,
             toString(campaign_id) AS campaign_id,
             argMaxIf(toString(status), at, kind = 'status_changed') AS status,
             maxIf(contacts_total, kind = 'progress') AS progress_total,
             max(at) AS last_event_at
         FROM v_events
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     fin AS
     (
         SELECT
+            toString(account_id) AS account_id,
             toString(campaign_id) AS campaign_id,
             count() AS contacts_final,
             countIf(status = 'reached') AS reached,
@@ -118,11 +123,12 @@ WITH
             max(at) AS last_final_at,
             groupArray(at) AS final_times
         FROM v_contact_finals
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     base AS
     (
         SELECT
+            ids.account_id AS account_id,
             ids.campaign_id AS campaign_id,
             k.name AS name,
             if(k.timezone = '', 'UTC', toString(k.timezone)) AS timezone,
@@ -143,13 +149,14 @@ WITH
             greatest(calls.last_call_at, fin.last_final_at, ev.last_event_at) AS clock,
             arrayCount(t -> t > clock - toIntervalHour(1), fin.final_times) AS finals_last_hour
         FROM ids
-        LEFT JOIN v_campaigns AS k ON k.campaign_id = ids.campaign_id
-        LEFT JOIN calls ON calls.campaign_id = ids.campaign_id
-        LEFT JOIN ev ON ev.campaign_id = ids.campaign_id
-        LEFT JOIN fin ON fin.campaign_id = ids.campaign_id
+        LEFT JOIN v_campaigns AS k
+            ON toString(k.account_id) = ids.account_id AND k.campaign_id = ids.campaign_id
+        LEFT JOIN calls ON calls.account_id = ids.account_id AND calls.campaign_id = ids.campaign_id
+        LEFT JOIN ev ON ev.account_id = ids.account_id AND ev.campaign_id = ids.campaign_id
+        LEFT JOIN fin ON fin.account_id = ids.account_id AND fin.campaign_id = ids.campaign_id
     )
 SELECT
-    campaign_id, name, timezone, status, contacts_total, contacts_final,
+    account_id, campaign_id, name, timezone, status, contacts_total, contacts_final,
     contacts_total - contacts_final AS contacts_remaining,
     if(contacts_total = 0, 0, round(100 * contacts_final / contacts_total, 1)) AS pct_complete,
     reached, exhausted, failed, cancelled, suppressed,
@@ -167,6 +174,7 @@ FROM base;
 -- 2. Outcomes by hour of day (campaign timezone) of the call's creation.
 CREATE OR REPLACE VIEW v_outcomes_by_hour AS
 SELECT
+    account_id,
     campaign_id,
     any(timezone) AS timezone,
     local_hour,
@@ -182,11 +190,12 @@ SELECT
     round(answered_calls / calls, 4) AS answer_rate
 FROM v_calls_local
 WHERE finished
-GROUP BY campaign_id, local_hour;
+GROUP BY account_id, campaign_id, local_hour;
 
 -- 3. Answer rate by caller ID and attempt number (a collapsing caller ID is likely flagged as spam).
 CREATE OR REPLACE VIEW v_answer_rate_by_caller_id AS
 SELECT
+    account_id,
     campaign_id,
     caller_id,
     attempt,
@@ -197,11 +206,12 @@ SELECT
     max(created_at) AS last_call_at
 FROM v_calls
 WHERE finished AND has_attempt
-GROUP BY campaign_id, caller_id, attempt;
+GROUP BY account_id, campaign_id, caller_id, attempt;
 
 -- 4. Answer rate by alternate position (0 = primary number, N = phone_number_N).
 CREATE OR REPLACE VIEW v_answer_rate_by_alternate AS
 SELECT
+    account_id,
     campaign_id,
     alternate_position,
     count() AS calls,
@@ -209,11 +219,12 @@ SELECT
     round(answered_calls / calls, 4) AS answer_rate
 FROM v_calls
 WHERE finished AND has_attempt
-GROUP BY campaign_id, alternate_position;
+GROUP BY account_id, campaign_id, alternate_position;
 
 -- 5. Attempts per reached contact (from the contacts' final events).
 CREATE OR REPLACE VIEW v_attempts_per_reached_contact AS
 SELECT
+    toString(account_id) AS account_id,
     toString(campaign_id) AS campaign_id,
     count() AS reached_contacts,
     sum(attempts) AS total_attempts,
@@ -222,17 +233,22 @@ SELECT
     max(attempts) AS max_attempts
 FROM v_contact_finals
 WHERE status = 'reached'
-GROUP BY campaign_id;
+GROUP BY account_id, campaign_id;
 
 CREATE OR REPLACE VIEW v_reached_by_attempt AS
-SELECT toString(campaign_id) AS campaign_id, attempts AS attempt, count() AS reached_contacts
+SELECT
+    toString(account_id) AS account_id,
+    toString(campaign_id) AS campaign_id,
+    attempts AS attempt,
+    count() AS reached_contacts
 FROM v_contact_finals
 WHERE status = 'reached'
-GROUP BY campaign_id, attempts;
+GROUP BY account_id, campaign_id, attempts;
 
 -- 6. Call duration percentiles of answered calls (seconds; linear interpolation).
 CREATE OR REPLACE VIEW v_call_duration_percentiles AS
 SELECT
+    toString(account_id) AS account_id,
     toString(campaign_id) AS campaign_id,
     count() AS answered_calls,
     round(avg(duration_seconds), 3) AS avg_seconds,
@@ -242,16 +258,17 @@ SELECT
     max(duration_seconds) AS max_seconds
 FROM v_outcomes
 WHERE status = 'answered' AND duration_seconds IS NOT NULL
-GROUP BY campaign_id;
+GROUP BY account_id, campaign_id;
 
 -- Hourly series for `campaignflow report --plot`: calls, answers and contacts reached per UTC hour.
 CREATE OR REPLACE VIEW v_hourly AS
-SELECT campaign_id, hour, sum(c) AS calls, sum(a) AS answered_calls, sum(r) AS reached_contacts
+SELECT account_id, campaign_id, hour, sum(c) AS calls, sum(a) AS answered_calls, sum(r) AS reached_contacts
 FROM
 (
-    SELECT campaign_id, toStartOfHour(created_at) AS hour, 1 AS c, toUInt64(answered) AS a, 0 AS r
+    SELECT account_id, campaign_id, toStartOfHour(created_at) AS hour, 1 AS c, toUInt64(answered) AS a, 0 AS r
     FROM v_calls WHERE finished
     UNION ALL
-    SELECT toString(campaign_id), toStartOfHour(at), 0, 0, 1 FROM v_contact_finals WHERE status = 'reached'
+    SELECT toString(account_id), toString(campaign_id), toStartOfHour(at), 0, 0, 1
+    FROM v_contact_finals WHERE status = 'reached'
 )
-GROUP BY campaign_id, hour;
+GROUP BY account_id, campaign_id, hour;

@@ -18,6 +18,7 @@ SELECT * FROM campaigns FINAL;
 
 CREATE OR REPLACE VIEW v_held_back AS
 SELECT
+    toString(p.account_id) AS account_id,
     toString(p.campaign_id) AS campaign_id,
     replaceOne(rule_key, 'held_back:', '') AS rule,
     p.latest[rule_key] AS contacts_held_back,
@@ -28,10 +29,10 @@ SELECT
     k.holidays AS holidays
 FROM
 (
-    SELECT campaign_id, argMax(counts, at) AS latest, max(at) AS last_at
+    SELECT account_id, campaign_id, argMax(counts, at) AS latest, max(at) AS last_at
     FROM v_events
     WHERE kind = 'progress'
-    GROUP BY campaign_id
+    GROUP BY account_id, campaign_id
 ) AS p
 ARRAY JOIN arrayFilter(x -> startsWith(x, 'held_back:'), mapKeys(p.latest)) AS rule_key
-LEFT JOIN v_campaigns AS k ON k.campaign_id = p.campaign_id;
+LEFT JOIN v_campaigns AS k ON k.account_id = p.account_id AND k.campaign_id = p.campaign_id;

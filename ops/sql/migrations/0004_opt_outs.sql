@@ -12,12 +12,13 @@ ALTER TABLE call_outcomes ADD COLUMN IF NOT EXISTS opt_out Bool DEFAULT false AF
 CREATE OR REPLACE VIEW v_outcomes AS
 SELECT *
 FROM call_outcomes FINAL
-ORDER BY campaign_id, call_id, ended_at, status
-LIMIT 1 BY campaign_id, call_id;
+ORDER BY account_id, campaign_id, call_id, ended_at, status
+LIMIT 1 BY account_id, campaign_id, call_id;
 
 -- One row per call that carried an opt-out: who, which number, when.
 CREATE OR REPLACE VIEW v_opt_outs AS
 SELECT
+    toString(o.account_id) AS account_id,
     toString(o.campaign_id) AS campaign_id,
     o.call_id AS call_id,
     o.contact_id AS contact_id,
@@ -25,21 +26,22 @@ SELECT
     toString(o.status) AS status,
     o.ended_at AS opted_out_at,
     a.to_number AS number,
-    toString(a.account_id) AS account_id,
     a.alternate_position AS alternate_position
 FROM
 (
     SELECT *
     FROM call_outcomes FINAL
     WHERE opt_out
-    ORDER BY campaign_id, call_id, ended_at
-    LIMIT 1 BY campaign_id, call_id
+    ORDER BY account_id, campaign_id, call_id, ended_at
+    LIMIT 1 BY account_id, campaign_id, call_id
 ) AS o
-LEFT JOIN v_attempts AS a ON a.campaign_id = o.campaign_id AND a.call_id = o.call_id;
+LEFT JOIN v_attempts AS a
+    ON a.account_id = o.account_id AND a.campaign_id = o.campaign_id AND a.call_id = o.call_id;
 
 -- Opt-outs per campaign, and their share of the campaign's answered calls.
 CREATE OR REPLACE VIEW v_opt_outs_by_campaign AS
 SELECT
+    x.account_id AS account_id,
     x.campaign_id AS campaign_id,
     x.opt_outs AS opt_outs,
     x.contacts_opted_out AS contacts_opted_out,
@@ -51,6 +53,7 @@ SELECT
 FROM
 (
     SELECT
+        account_id,
         campaign_id,
         count() AS opt_outs,
         uniqExact(contact_id) AS contacts_opted_out,
@@ -59,14 +62,17 @@ FROM
         min(opted_out_at) AS first_opt_out_at,
         max(opted_out_at) AS last_opt_out_at
     FROM v_opt_outs
-    GROUP BY campaign_id
+    GROUP BY account_id, campaign_id
 ) AS x
 LEFT JOIN
 (
-    SELECT toString(campaign_id) AS campaign_id, countIf(status = 'answered') AS answered_calls
+    SELECT
+        toString(account_id) AS account_id,
+        toString(campaign_id) AS campaign_id,
+        countIf(status = 'answered') AS answered_calls
     FROM v_outcomes
-    GROUP BY campaign_id
-) AS c ON c.campaign_id = x.campaign_id;
+    GROUP BY account_id, campaign_id
+) AS c ON c.account_id = x.account_id AND c.campaign_id = x.campaign_id;
 
 -- Progress (as in 0002_views.sql, plus opted_out): contacts by final status, attempts, calls in flight, completion estimate.
 -- "Now" is the campaign's own clock (its latest attempt, outcome or event), so replayed or
@@ -75,16 +81,17 @@ CREATE OR REPLACE VIEW v_campaign_progress AS
 WITH
     ids AS
     (
-        SELECT DISTINCT campaign_id FROM
+        SELECT DISTINCT account_id, campaign_id FROM
         (
-            SELECT campaign_id FROM v_campaigns
-            UNION ALL SELECT DISTINCT toString(campaign_id) FROM call_attempts
-            UNION ALL SELECT DISTINCT toString(campaign_id) FROM campaign_events
+            SELECT toString(account_id) AS account_id, campaign_id FROM v_campaigns
+            UNION ALL SELECT DISTINCT toString(account_id), toString(campaign_id) FROM call_attempts
+            UNION ALL SELECT DISTINCT toString(account_id), toString(campaign_id) FROM campaign_events
         )
     ),
     calls AS
     (
         SELECT
+            account_id,
             campaign_id,
             count() AS attempts,
             countIf(finished) AS outcomes,
@@ -94,21 +101,23 @@ WITH
             min(created_at) AS first_call_at,
             max(greatest(created_at, ifNull(ended_at, created_at))) AS last_call_at
         FROM v_calls
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     ev AS
     (
         SELECT
+            toString(account_id) AS account_id,
             toString(campaign_id) AS campaign_id,
             argMaxIf(toString(status), at, kind = 'status_changed') AS status,
             maxIf(contacts_total, kind = 'progress') AS progress_total,
             max(at) AS last_event_at
         FROM v_events
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     fin AS
     (
         SELECT
+            toString(account_id) AS account_id,
             toString(campaign_id) AS campaign_id,
             count() AS contacts_final,
             countIf(status = 'reached') AS reached,
@@ -120,11 +129,12 @@ WITH
             max(at) AS last_final_at,
             groupArray(at) AS final_times
         FROM v_contact_finals
-        GROUP BY campaign_id
+        GROUP BY account_id, campaign_id
     ),
     base AS
     (
         SELECT
+            ids.account_id AS account_id,
             ids.campaign_id AS campaign_id,
             k.name AS name,
             if(k.timezone = '', 'UTC', toString(k.timezone)) AS timezone,
@@ -146,13 +156,14 @@ WITH
             greatest(calls.last_call_at, fin.last_final_at, ev.last_event_at) AS clock,
             arrayCount(t -> t > clock - toIntervalHour(1), fin.final_times) AS finals_last_hour
         FROM ids
-        LEFT JOIN v_campaigns AS k ON k.campaign_id = ids.campaign_id
-        LEFT JOIN calls ON calls.campaign_id = ids.campaign_id
-        LEFT JOIN ev ON ev.campaign_id = ids.campaign_id
-        LEFT JOIN fin ON fin.campaign_id = ids.campaign_id
+        LEFT JOIN v_campaigns AS k
+            ON toString(k.account_id) = ids.account_id AND k.campaign_id = ids.campaign_id
+        LEFT JOIN calls ON calls.account_id = ids.account_id AND calls.campaign_id = ids.campaign_id
+        LEFT JOIN ev ON ev.account_id = ids.account_id AND ev.campaign_id = ids.campaign_id
+        LEFT JOIN fin ON fin.account_id = ids.account_id AND fin.campaign_id = ids.campaign_id
     )
 SELECT
-    campaign_id, name, timezone, status, contacts_total, contacts_final,
+    account_id, campaign_id, name, timezone, status, contacts_total, contacts_final,
     contacts_total - contacts_final AS contacts_remaining,
     if(contacts_total = 0, 0, round(100 * contacts_final / contacts_total, 1)) AS pct_complete,
     reached, exhausted, failed, cancelled, suppressed, opted_out,
