@@ -300,3 +300,27 @@ def test_an_accounts_list_blocks_its_own_campaign_and_not_another_accounts(
 
         assert finals("live-a-1") == {"x": "suppressed", "y": "reached"}
         assert finals("live-b-1") == {"x": "reached", "y": "reached"}
+
+
+def test_a_search_pages_through_the_numbers_that_start_with_its_digits(api: Api) -> None:
+    a = api.account("dnc-search")
+    numbers = ["+12125550101", "+12125550102", "+12125550103", "+13125550101", "+442071838750"]
+    assert api.http.post("/v1/dnc", json={"numbers": numbers}, headers=a).status_code == 201
+    found: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, "q": "1 (212)"}
+        if cursor:
+            params["cursor"] = cursor
+        r = api.http.get("/v1/dnc", params=params, headers=a)
+        assert r.status_code == 200, r.text
+        found += [i["number"] for i in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert found == ["+12125550101", "+12125550102", "+12125550103"]
+    r = api.http.get("/v1/dnc", params={"q": "+44"}, headers=a)
+    assert [i["number"] for i in r.json()["items"]] == ["+442071838750"]
+    r = api.http.get("/v1/dnc", params={"q": "abc"}, headers=a)
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["errors"][0]["field"] == "q"
