@@ -12,18 +12,31 @@ import itertools
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.controlplane import ControlPlane
 from api.models import RESOURCE_ID
 from api.problems import ApiProblem, ErrorItem, definition_errors
-from campaigns.models import CampaignDefinition, DefinitionError, parse_definition
+from campaigns.models import (
+    MAX_MAPPING_ENTRIES,
+    CampaignDefinition,
+    DefinitionError,
+    parse_definition,
+)
 from ingest.manual import header_of
 
 MAX_REJECTED_SHOWN = 1000
 CellValue = str | int | float | bool | None
+# Bounds of the JSON bodies, checked by length before any item is validated (issue 21):
+# a JSON create carries at most the rows a request may (ApiConfig.max_json_contacts, by
+# default the same), a row at most as many cells as a CSV header sensibly has, and
+# `rules` at most as many keys as the definition's rules have fields.
+MAX_JSON_CONTACTS = 100_000
+MAX_JSON_COLUMNS = 1_000
+MAX_RULES_KEYS = 50
+Row = Annotated[dict[str, CellValue], Field(max_length=MAX_JSON_COLUMNS)]
 
 
 class CampaignIn(BaseModel):
@@ -36,22 +49,23 @@ class CampaignIn(BaseModel):
     agent_id: str = Field(min_length=1, max_length=64)
     source_number_id: str = Field(min_length=1, max_length=64)
     default_region: str = Field(default="US", max_length=2)
-    variable_mapping: dict[str, str] = Field(default_factory=dict)
+    variable_mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPING_ENTRIES)
     rules: dict[str, Any] = Field(
+        max_length=MAX_RULES_KEYS,
         description="Every rule of SPEC.md sections 1 and 7 under its campaign.yaml name; "
-        "validated by the engine's model."
+        "validated by the engine's model.",
     )
 
 
 class CreateJson(BaseModel):
     model_config = ConfigDict(extra="forbid")
     definition: CampaignIn
-    contacts: list[dict[str, CellValue]] = Field(default_factory=list)
+    contacts: list[Row] = Field(default_factory=list, max_length=MAX_JSON_CONTACTS)
 
 
 class ContactsJson(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contacts: list[dict[str, CellValue]] = Field(min_length=1)
+    contacts: list[Row] = Field(min_length=1, max_length=MAX_JSON_CONTACTS)
 
 
 def build_definition(

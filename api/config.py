@@ -27,10 +27,16 @@ class ApiConfig:
     # The forecast runs the engine in-process: bounded by the contacts it simulates.
     max_forecast_contacts: int = 200_000
     command_timeout_s: float = 30.0
-    # Webhook delivery: tries per endpoint before the event is parked, first backoff.
+    # Webhook delivery: tries per endpoint before the event is parked, first backoff,
+    # the whole of one attempt (connect to status line), deliveries waiting per endpoint.
     webhook_tries: int = 5
     webhook_backoff_s: float = 0.5
     webhook_timeout_s: float = 5.0
+    webhook_queue_max: int = 1000
+    # How long an event waits for the read model to know its campaign (then dropped).
+    webhook_campaign_wait_s: float = 30.0
+    # Endpoints on loopback (tests, a local stack); never private or link-local ones.
+    webhook_allow_loopback: bool = False
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
 

@@ -90,11 +90,14 @@ class NumberPage(Page):
 # ---- webhooks --------------------------------------------------------------------------
 
 WEBHOOK_EVENTS = ("campaign.status", "contact.final", "campaign.progress")
+MAX_WEBHOOK_EVENTS = 20  # repeats included (kept once); a list is bounded before it is read
 
 
 class WebhookCreate(Body):
     url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")
-    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1)
+    events: list[str] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1, max_length=MAX_WEBHOOK_EVENTS
+    )
     webhook_id: str | None = Field(default=None, pattern=RESOURCE_ID)
 
     @field_validator("events")

@@ -61,12 +61,20 @@ class ApiProblem(ApiError):
         self.headers = headers
 
 
+MAX_ERRORS = 50  # a problem document names at most these (api.bodies keeps as many)
+
+
 def problem_response(
     status: int,
     detail: str,
     errors: list[ErrorItem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """The answer; with more than MAX_ERRORS errors, the first ones and how many there were."""
+    errors = errors or []
+    if len(errors) > MAX_ERRORS:
+        detail = f"{detail} ({len(errors)} errors; the first {MAX_ERRORS} are listed)"
+        errors = errors[:MAX_ERRORS]
     body = Problem(
         type=f"https://campaignflow.dev/problems/{status}",
         title=TITLES.get(status, "Error"),
@@ -107,9 +115,13 @@ async def on_api_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    found = list(exc.errors())
+    body_errors = getattr(request.state, "body_errors", None)  # api.bodies validated it
+    if body_errors is not None:
+        found = [e for e in found if tuple(e.get("loc", ()))[:1] != ("body",)] + body_errors
     errors = [
         ErrorItem(field=_field(e.get("loc", ())), message=str(e.get("msg", "invalid")))
-        for e in exc.errors()
+        for e in found[:MAX_ERRORS]
     ]
     first = errors[0] if errors else None
     detail = f"{first.field}: {first.message}" if first else "invalid request"

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api import campaign_io, forecast
+from api.bodies import ThreadedBody, validation_errors
 from api.campaign_io import CampaignIn, ContactsJson, CreateJson
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, services
 from api.problems import ApiProblem, ErrorItem, definition_errors, problem_responses
@@ -25,7 +26,7 @@ from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
 from campaigns.lifecycle import TRANSITIONS
-from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.models import MAX_NAME_CHARS, CampaignDefinition, DefinitionError
 from campaigns.simulate import parse_model
 from ingest.api import CampaignClient
 from ingest.commands import Answer
@@ -33,7 +34,10 @@ from ingest.upload import UploadError, upload
 from topics.translate import contact_from_record, definition_from_record
 
 router = APIRouter(
-    prefix="/v1/campaigns", tags=["campaigns"], responses=problem_responses(400, 401, 413, 422)
+    prefix="/v1/campaigns",
+    tags=["campaigns"],
+    responses=problem_responses(400, 401, 413, 422),
+    route_class=ThreadedBody,
 )
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
@@ -286,7 +290,7 @@ def _contact_out(v: ContactView) -> ContactOut:
 
 def _validation_problem(err: ValidationError, prefix: str = "") -> ApiProblem:
     items = []
-    for e in err.errors():
+    for e in validation_errors(err):
         path = ".".join(str(p) for p in e["loc"])
         items.append(ErrorItem(field=f"{prefix}{path}" or "(body)", message=str(e["msg"])))
     return ApiProblem(422, f"{items[0].field}: {items[0].message}", items)
@@ -347,6 +351,20 @@ def _parse_definition_text(text: str) -> CampaignIn:
         return CampaignIn.model_validate(data)
     except ValidationError as err:
         raise _validation_problem(err, "definition.") from None
+
+
+def _json_create(raw: bytes, path: Path, max_contacts: int) -> CampaignIn:
+    """A JSON create: its definition, and its contacts written to `path` as CSV."""
+    try:
+        req = CreateJson.model_validate(json.loads(raw))
+    except ValidationError as err:
+        raise _validation_problem(err) from None
+    except ValueError as err:
+        raise ApiProblem(422, f"(body): not JSON: {err}", [ErrorItem(message="not JSON")]) from None
+    if len(req.contacts) > max_contacts:
+        raise ApiProblem(413, f"contacts: over {max_contacts} rows; upload a CSV")
+    campaign_io.rows_to_csv(req.contacts, path)
+    return req.definition
 
 
 def _ingest_problem(err: Exception) -> ApiProblem:
@@ -458,25 +476,18 @@ async def create_campaign(
     ctype = request.headers.get("content-type", "")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         tmp = Path(tmpname)
+        # Parsing and validating run in worker threads: a big body must not hold the loop.
         if ctype.startswith("multipart/form-data"):
             text, path = await _read_multipart(request, svc, tmp, want_definition=True)
             assert text is not None and path is not None
-            body = _parse_definition_text(text)
+            body = await run_in_threadpool(_parse_definition_text, text)
         elif ctype.startswith("application/json") or not ctype:
-            try:
-                req = CreateJson.model_validate_json(await request.body())
-            except ValidationError as err:
-                raise _validation_problem(err) from None
-            if len(req.contacts) > svc.config.max_json_contacts:
-                raise ApiProblem(
-                    413, f"contacts: over {svc.config.max_json_contacts} rows; upload a CSV"
-                )
-            body = req.definition
             path = tmp / "contacts.csv"
-            campaign_io.rows_to_csv(req.contacts, path)
+            raw = await request.body()
+            body = await run_in_threadpool(_json_create, raw, path, svc.config.max_json_contacts)
         else:
             raise ApiProblem(415, "send application/json or multipart/form-data")
-        d = campaign_io.build_definition(svc.cp, account, body)
+        d = await run_in_threadpool(campaign_io.build_definition, svc.cp, account, body)
         summary = await run_in_threadpool(_create, svc, account, d, path, dry_run)
     from fastapi.responses import JSONResponse
 
@@ -692,14 +703,37 @@ async def add_contacts(
             _, path = await _read_multipart(request, svc, Path(tmpname), want_definition=False)
             assert path is not None
             return await run_in_threadpool(_add_csv, svc, account, campaign_id, path)
+    raw = await request.body()
     try:
-        req = ContactsJson.model_validate_json(await request.body())
+        req = await run_in_threadpool(lambda: ContactsJson.model_validate(json.loads(raw)))
     except ValidationError as err:
         raise _validation_problem(err) from None
+    except ValueError as err:
+        raise ApiProblem(422, f"(body): not JSON: {err}", [ErrorItem(message="not JSON")]) from None
     if len(req.contacts) > svc.config.max_json_contacts:
         raise ApiProblem(413, f"contacts: over {svc.config.max_json_contacts} rows; upload a CSV")
     rows = [{k: campaign_io._cell(v) for k, v in r.items()} for r in req.contacts]
     return await run_in_threadpool(_add, svc, account, campaign_id, rows, 0)
+
+
+def copy_definition(
+    record: dict[str, Any], campaign_id: str, name: str | None
+) -> CampaignDefinition:
+    """The stored definition under a new id and name, read back as the engine reads it.
+
+    (A dump of the model re-validated gave `calling_days` and `calling_window` beside
+    `calling_hours`, a definition error: every duplicate with calling hours was a 500.)
+    """
+    original = str(record["name"])
+    copied = {
+        **record,
+        "campaign_id": campaign_id,
+        "name": name or f"{original} (copy)"[:MAX_NAME_CHARS],
+    }
+    try:
+        return definition_from_record(copied)
+    except ValidationError as err:
+        raise _validation_problem(err) from None
 
 
 @router.post(
@@ -716,10 +750,7 @@ def duplicate_campaign(
 ) -> CreateSummary:
     row = _own(svc, account, campaign_id)
     rm = _rm(svc)
-    src = definition_from_record(row["definition"])
-    data = src.model_dump(mode="json")
-    data.update(campaign_id=body.campaign_id, name=body.name or f"{src.name} (copy)")
-    d = CampaignDefinition.model_validate(data)
+    d = copy_definition(row["definition"], body.campaign_id, body.name)
     skip = {"reached", "opted_out"} if body.only_unreached else set()
     records = (rec for rec, view in rm.all_contacts(campaign_id) if view.status not in skip)
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api import campaign_io
+from api.bodies import ThreadedBody
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, operator
 from api.deps import services as services_dep
 from api.models import (
@@ -332,8 +333,14 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
         )
 
 
-router = APIRouter(prefix="/v1/dnc", tags=["dnc"], responses=problem_responses(400, 401, 413, 422))
+router = APIRouter(
+    prefix="/v1/dnc",
+    tags=["dnc"],
+    responses=problem_responses(400, 401, 413, 422),
+    route_class=ThreadedBody,
+)
 ops = APIRouter(
+    route_class=ThreadedBody,
     prefix="/v1/operator/dnc",
     tags=["operator"],
     responses=problem_responses(400, 401, 413, 422),

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import accounts
+from api.bodies import ThreadedBody
 from api.deps import MAX_LIMIT, Services, account_id, operator, page, services
 from api.models import (
     AccountCreate,
@@ -33,8 +34,11 @@ from api.models import (
     WebhookPage,
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
+from api.targets import url_refusal
 
-router = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 413, 422))
+router = APIRouter(
+    prefix="/v1", responses=problem_responses(400, 401, 413, 422), route_class=ThreadedBody
+)
 
 Limit = Query(50, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=400)
@@ -308,6 +312,11 @@ async def list_webhooks(
 def create_webhook(
     body: WebhookCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> WebhookOut:
+    refusal = url_refusal(body.url, svc.config.webhook_allow_loopback)
+    if refusal is not None:  # plainly internal; every connection is checked too (api.targets)
+        raise ApiProblem(
+            422, f"webhook url refused: {refusal}", [ErrorItem(field="url", message=refusal)]
+        )
     wid = body.webhook_id or "wh-" + secrets.token_hex(6)
     if svc.cp.get("webhook", account, wid) is not None:
         raise ApiProblem(
@@ -358,6 +367,7 @@ def delete_webhook(
 # ---- operator -----------------------------------------------------------------------------
 
 ops = APIRouter(
+    route_class=ThreadedBody,
     prefix="/v1/operator",
     tags=["operator"],
     dependencies=[Depends(operator)],

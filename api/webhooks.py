@@ -1,35 +1,57 @@
 """The webhook dispatcher: campaign.events to each subscribed endpoint of the campaign's account.
 
 One consumer group across replicas (`campaignflow-webhooks`), so each event is handled by
-one replica; offsets are committed only after every endpoint of the event succeeded or
-was given up on. Each delivery is POSTed with the event id (`X-Campaignflow-Event-Id`,
-stable across replays: the receiver drops repeats) and signed `t=...,v1=...`. A 5xx, a
-timeout or a network error is retried with doubling backoff; after `webhook_tries` the
-delivery is parked on the dead-letter topic. A 4xx is final (parked at once). Endpoints
-already delivered for an event are remembered per replica (RocksDB of the read model),
-so a redelivered batch does not post twice to the endpoints that already had it.
+one replica. Each delivery is POSTed with the event id (`X-Campaignflow-Event-Id`, stable
+across replays: the receiver drops repeats) and signed `t=...,v1=...`.
+
+Endpoints are the accounts' choice, so they are kept from stalling or reaching anything:
+- One queue per endpoint, drained in order by its own task on the sender's event loop:
+  a slow or dead endpoint delays only its own deliveries, never another endpoint's or
+  another account's. A queue holds at most `webhook_queue_max` deliveries; one more is
+  parked at once (`endpoint backlog full`), so a stuck endpoint cannot grow the API.
+- Connections go only to public addresses, checked at connect time on the resolved
+  address (`api.targets`; loopback only with `webhook_allow_loopback`).
+- Redirects are not followed (a 3xx is final); the answer's body is never read (the
+  status is the receipt; the connection is dropped); one attempt takes at most
+  `webhook_timeout_s` in all (connect, send, headers), however slowly the far side trickles.
+- A 5xx, 408, 429, a timeout or a network error is retried with doubling backoff; after
+  `webhook_tries` the delivery is parked on the dead-letter topic. Any other 4xx, a 3xx
+  or a refused address is final (parked at once).
+
+An event whose campaign the read model does not know yet is held (`Pending`) and asked
+about again each round, up to `webhook_campaign_wait_s`, without holding the events after
+it. Offsets are committed per partition up to the lowest event held or with a delivery
+still running (`Offsets`), so a restart re-reads every event not yet settled. Endpoints already served for
+an event are remembered per replica (RocksDB of the read model), so a re-read event is not
+posted twice to the endpoints that already had it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
 import logging
+import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-import requests
-from confluent_kafka import Consumer
+import aiohttp
+from confluent_kafka import Consumer, TopicPartition
 
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.readmodel import ReadModel
+from api.targets import guarded_socket_factory
 from dialer import signing
 from topics import catalogue, deadletter
 from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
-from topics.producer import QUIET, TrackedProducer
+from topics.producer import QUIET, DeliveryError, TrackedProducer
 from topics.translate import NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -40,8 +62,12 @@ EVENT_KINDS = {
     "Progress": "campaign.progress",
 }
 EVENT_ID_HEADER = "X-Campaignflow-Event-Id"
-UNKNOWN_CAMPAIGN_WAIT_S = 30.0
+MAX_PENDING = 10_000  # events held for the read model; past it, reading waits
 MAX_BACKOFF_S = 30.0
+RETRYABLE = {408, 429}
+# Threads of the sender's DNS lookups (aiohttp resolves in the loop's executor): a slow
+# name server of one endpoint must not hold the lookups of the others.
+RESOLVER_THREADS = 32
 
 
 def _json_value(v: Any) -> Any:
@@ -67,7 +93,235 @@ def payload(rec: dict[str, Any], kind: str, account: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """The key of one delivery queue: an account's webhook."""
+
+    account: str
+    webhook_id: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    endpoint: Endpoint
+    url: str
+    secret: str
+    event_id: str
+    data: bytes
+    msg: Any  # the campaign.events message: parked whole when the delivery fails
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An event held until the read model knows its campaign (so its account)."""
+
+    msg: Any
+    rec: dict[str, Any]
+    kind: str
+    until_s: float  # time.monotonic(); past it, still unknown, the event is dropped
+
+
+@dataclass(frozen=True)
+class Result:
+    delivery: Delivery
+    ok: bool
+    error: str = ""
+
+
+class Offsets:
+    """Per partition: the events with deliveries still running and the next offset to read.
+
+    The committable position of a partition is its lowest event still running, else the
+    next offset to read. Used by the consumer's thread only.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[int, dict[int, int]] = {}
+        self._next: dict[int, int] = {}
+        self._committed: dict[int, int] = {}
+
+    def read(self, partition: int, offset: int, deliveries: int) -> None:
+        self._next[partition] = offset + 1
+        if deliveries:
+            self._running.setdefault(partition, {})[offset] = deliveries
+
+    def add(self, partition: int, offset: int, deliveries: int) -> None:
+        """More deliveries for an event already read (and still running)."""
+        running = self._running.get(partition, {})
+        if deliveries and offset in running:
+            running[offset] += deliveries
+
+    def done(self, partition: int, offset: int) -> None:
+        running = self._running.get(partition, {})
+        left = running.get(offset)
+        if left is None:  # a partition given away meanwhile
+            return
+        if left > 1:
+            running[offset] = left - 1
+        else:
+            del running[offset]
+
+    def to_commit(self) -> dict[int, int]:
+        """Positions that moved since the last commit."""
+        out = {}
+        for partition, nxt in self._next.items():
+            running = self._running.get(partition)
+            position = min(running) if running else nxt
+            if self._committed.get(partition) != position:
+                out[partition] = position
+        return out
+
+    def committed(self, positions: dict[int, int]) -> None:
+        self._committed.update(positions)
+
+    def forget(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self._running.pop(p, None)
+            self._next.pop(p, None)
+            self._committed.pop(p, None)
+
+    @property
+    def running(self) -> int:
+        return sum(sum(r.values()) for r in self._running.values())
+
+
+class Sender:
+    """An event loop in its own thread; one queue per endpoint, each drained by its own task.
+
+    `submit` is called from the consumer's thread; each finished delivery is put on
+    `results` (a delivered one, or a failed one with its reason).
+    """
+
+    def __init__(self, config: ApiConfig, results: queue.SimpleQueue[Result]) -> None:
+        self.config = config
+        self.results = results
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_default_executor(
+            ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="webhook-dns")
+        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="api-webhooks-send")
+        self._thread.daemon = True
+        self._queues: dict[Endpoint, deque[Delivery]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(30)
+
+    async def _open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0,  # no shared pool to queue for: each endpoint has one request at a time
+            socket_factory=guarded_socket_factory(self.config.webhook_allow_loopback),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout_s),
+            trust_env=False,  # never through a proxy of the environment
+        )
+
+    def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._aclose(), self._loop).result(15)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(15)
+            if not self._thread.is_alive():
+                self._loop.close()  # also ends the resolver threads
+
+    async def _aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    def submit(self, delivery: Delivery) -> None:
+        self._loop.call_soon_threadsafe(self._enqueue, delivery)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        q = self._queues.get(delivery.endpoint)
+        if q is None:
+            q = self._queues[delivery.endpoint] = deque()
+            task = self._loop.create_task(self._drain(delivery.endpoint, q))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif len(q) >= self.config.webhook_queue_max:
+            error = f"endpoint backlog full ({len(q)} deliveries waiting; not sent)"
+            self.results.put(Result(delivery, False, error))
+            return
+        q.append(delivery)
+
+    async def _drain(self, endpoint: Endpoint, q: deque[Delivery]) -> None:
+        """Send an endpoint's deliveries in order; the task ends when its queue is empty."""
+        try:
+            while q:
+                delivery = q.popleft()
+                self.results.put(await self._deliver(delivery))
+        finally:
+            self._queues.pop(endpoint, None)
+
+    async def _deliver(self, d: Delivery) -> Result:
+        delay = self.config.webhook_backoff_s
+        attempt = Attempt()
+        for n in range(1, self.config.webhook_tries + 1):
+            attempt = await self._post(d)
+            if attempt.status is not None and attempt.status < 300:
+                return Result(d, True)
+            if attempt.final:
+                return Result(d, False, attempt.error)
+            if n < self.config.webhook_tries:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+        return Result(d, False, f"{attempt.error} after {self.config.webhook_tries} tries")
+
+    async def _post(self, d: Delivery) -> Attempt:
+        assert self._session is not None
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: d.event_id,
+            signing.SIGNATURE_HEADER: signing.sign(d.secret, d.data, int(time.time())),
+            "User-Agent": "campaignflow-webhooks/1",
+        }
+        try:
+            async with self._session.post(
+                d.url, data=d.data, headers=headers, allow_redirects=False
+            ) as resp:
+                return judge(resp.status)  # the body is never read (see module doc)
+        except aiohttp.ClientConnectorError as exc:
+            if exc.os_error.errno == errno.EACCES:  # api.targets refused the address
+                reason = exc.os_error.strerror or str(exc.os_error)
+                return Attempt(error=f"refused: {reason}", final=True)
+            return Attempt(error=type(exc).__name__)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            return Attempt(error=type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One POST: the status answered (None: no answer), what went wrong, whether to stop."""
+
+    status: int | None = None
+    error: str = ""
+    final: bool = False
+
+
+def judge(status: int) -> Attempt:
+    """2xx delivered; 3xx final (redirects are not followed); 5xx, 408, 429 retried; other 4xx final."""
+    if status < 300:
+        return Attempt(status)
+    if status < 400:
+        return Attempt(status, f"HTTP {status} (redirects are not followed)", final=True)
+    if status < 500 and status not in RETRYABLE:
+        return Attempt(status, f"HTTP {status} (not retried)", final=True)
+    return Attempt(status, f"HTTP {status}")
+
+
 class Dispatcher:
+    """Reads campaign.events, hands each delivery to its endpoint's queue, settles results."""
+
     def __init__(self, config: ApiConfig, cp: ControlPlane, rm: ReadModel) -> None:
         self.config = config
         self.cp = cp
@@ -78,8 +332,10 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
         self._producer: TrackedProducer | None = None
-        self._pool = ThreadPoolExecutor(16, thread_name_prefix="webhook")
-        self._session = requests.Session()
+        self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
+        self.sender = Sender(config, self._results)
+        self._offsets = Offsets()
+        self._pending: deque[Pending] = deque()
         self.delivered = 0
         self.parked = 0
 
@@ -88,8 +344,9 @@ class Dispatcher:
             self.config.kafka, f"campaignflow-webhooks-{self.config.prefix}", log_level=QUIET
         )
         self._consumer = Consumer(conf)
-        self._consumer.subscribe([self.topic])
+        self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         self._producer = TrackedProducer(self.config.kafka)
+        self.sender.start()
         self._thread = threading.Thread(target=self._run, name="api-webhooks", daemon=True)
         self._thread.start()
 
@@ -97,101 +354,160 @@ class Dispatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(15)
+        self.sender.close()
         if self._consumer is not None:
             self._consumer.close()
         if self._producer is not None:
             self._producer.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         assert self._consumer is not None
         while not self._stop.is_set():
-            msgs = self._consumer.consume(200, timeout=0.2)
-            handled = False
-            for msg in msgs:
-                if msg.error() is not None or msg.value() is None:
-                    continue
-                try:
-                    self._handle(msg)
-                except Exception:  # never stop the dispatcher
-                    log.exception("webhooks: event skipped")
-                handled = True
-            if handled and not self._stop.is_set():
-                self._consumer.commit(asynchronous=False)
+            if len(self._pending) >= MAX_PENDING:  # the read model is far behind: let it catch up
+                self._stop.wait(0.2)
+            else:
+                for msg in self._consumer.consume(200, timeout=0.2):
+                    if msg.error() is None:
+                        self._take(msg)
+            self._resolve_pending()
+            self._settle()
+            if not self._stop.is_set():
+                self._commit()
 
-    def _handle(self, msg: Any) -> None:
+    def _take(self, msg: Any) -> None:
+        """Hold an event that may need deliveries until its campaign's account is known."""
+        partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+        try:
+            pending = self._pending_event(msg)
+        except Exception:  # never stop the dispatcher
+            log.exception("webhooks: event skipped")
+            pending = None
+        self._offsets.read(partition, offset, 0 if pending is None else 1)
+        if pending is not None:
+            self._pending.append(pending)
+
+    def _pending_event(self, msg: Any) -> Pending | None:
+        if msg.value() is None:
+            return None
         try:
             _, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
         except DecodeError:
-            return
+            return None
         body = rec["body"]
         name = body[0].removeprefix(NAMESPACE + ".") if isinstance(body, tuple) else ""
         kind = EVENT_KINDS.get(name)
         if kind is None:
-            return
-        campaign_id = rec["campaign_id"]
-        self.rm.wait_for(lambda: self.rm.exists(campaign_id), UNKNOWN_CAMPAIGN_WAIT_S)
-        row = self.rm.campaigns.get(campaign_id)
-        if row is None:
-            return
-        account = row["account_id"]
-        targets = [
+            return None
+        return Pending(msg, rec, kind, time.monotonic() + self.config.webhook_campaign_wait_s)
+
+    def _resolve_pending(self) -> None:
+        """Hand the held events whose campaign the read model knows to their endpoints'
+        queues, in order; drop those still unknown after `webhook_campaign_wait_s`. An
+        unknown campaign holds only its own events, never the next account's."""
+        now_s = time.monotonic()
+        waiting: deque[Pending] = deque()
+        for pending in self._pending:
+            row = self.rm.campaigns.get(pending.rec["campaign_id"])
+            if row is None and now_s < pending.until_s:
+                waiting.append(pending)
+                continue
+            try:
+                deliveries = [] if row is None else self._deliveries(pending, row["account_id"])
+            except Exception:  # never stop the dispatcher
+                log.exception("webhooks: event skipped")
+                deliveries = []
+            partition, offset = int(pending.msg.partition()), int(pending.msg.offset())
+            self._offsets.add(partition, offset, len(deliveries))
+            for delivery in deliveries:
+                self.sender.submit(delivery)
+            self._offsets.done(partition, offset)  # the hold of `_take`
+        self._pending = waiting
+
+    def _deliveries(self, pending: Pending, account: str) -> list[Delivery]:
+        """The deliveries an event asks for: one per subscribed endpoint not yet served."""
+        rec, kind = pending.rec, pending.kind
+        event_id = rec["event_id"]
+        hooks = [
             hook
             for _, hook in self.cp.items("webhook", account)
-            if kind in hook["events"] and not self.rm.delivered(hook["webhook_id"], rec["event_id"])
+            if kind in hook["events"] and not self.rm.delivered(hook["webhook_id"], event_id)
         ]
-        if not targets:
-            return
+        if not hooks:
+            return []
         data = json.dumps(payload(rec, kind, account), separators=(",", ":")).encode()
-        futures = [
-            self._pool.submit(self._deliver, hook, rec["event_id"], data) for hook in targets
+        return [
+            Delivery(
+                Endpoint(account, hook["webhook_id"]),
+                hook["url"],
+                hook["secret"],
+                event_id,
+                data,
+                pending.msg,
+            )
+            for hook in hooks
         ]
-        for hook, fut in zip(targets, futures, strict=True):
-            ok, error = fut.result()
-            self.rm.mark_delivered(hook["webhook_id"], rec["event_id"])
-            if ok:
+
+    def _settle(self) -> None:
+        """Take the finished deliveries: remember them, park the failed ones, free offsets.
+
+        `parked` counts dead letters the broker acknowledged (a reader finds them)."""
+        parked = 0
+        while True:
+            try:
+                result = self._results.get_nowait()
+            except queue.Empty:
+                break
+            d = result.delivery
+            self.rm.mark_delivered(d.endpoint.webhook_id, d.event_id)
+            if result.ok:
                 self.delivered += 1
             else:
-                self._park(msg, hook, error)
-
-    def _deliver(self, hook: dict[str, Any], event_id: str, data: bytes) -> tuple[bool, str]:
-        delay = self.config.webhook_backoff_s
-        error = ""
-        for attempt in range(1, self.config.webhook_tries + 1):
-            headers = {
-                "Content-Type": "application/json",
-                EVENT_ID_HEADER: event_id,
-                signing.SIGNATURE_HEADER: signing.sign(hook["secret"], data, int(time.time())),
-                "User-Agent": "campaignflow-webhooks/1",
-            }
+                self._park(d, result.error)
+                parked += 1
+            self._offsets.done(d.msg.partition(), d.msg.offset())
+        if parked:
+            assert self._producer is not None
             try:
-                resp = self._session.post(
-                    hook["url"], data=data, headers=headers, timeout=self.config.webhook_timeout_s
-                )
-                if resp.status_code < 300:
-                    return True, ""
-                error = f"HTTP {resp.status_code}"
-                if resp.status_code < 500 and resp.status_code not in (408, 429):
-                    return False, f"{error} (not retried)"
-            except requests.RequestException as exc:
-                error = type(exc).__name__
-            if attempt < self.config.webhook_tries and not self._stop.is_set():
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
-        return False, f"{error} after {self.config.webhook_tries} tries"
+                self._producer.wait(30.0)
+            except DeliveryError:
+                log.exception("webhooks: dead letters not acknowledged")
+            self.parked += parked
 
-    def _park(self, msg: Any, hook: dict[str, Any], error: str) -> None:
+    def _commit(self, partitions: list[int] | None = None) -> None:
+        assert self._consumer is not None
+        positions = self._offsets.to_commit()
+        if partitions is not None:
+            positions = {p: o for p, o in positions.items() if p in partitions}
+        if not positions:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except Exception:  # the next round tries again
+            log.exception("webhooks: commit failed")
+            return
+        self._offsets.committed(positions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commit what is settled of the partitions given away, then forget them (the
+        deliveries still running finish; the next owner re-reads from the commit)."""
+        revoked = [tp.partition for tp in partitions]
+        self._pending = deque(p for p in self._pending if p.msg.partition() not in revoked)
+        self._settle()
+        self._commit(revoked)
+        self._offsets.forget(revoked)
+
+    def _park(self, d: Delivery, error: str) -> None:
         assert self._producer is not None
+        msg = d.msg
         letter = deadletter.build(
             topic=msg.topic(),
             partition=int(msg.partition()),
             offset=int(msg.offset()),
             key=msg.key(),
             value=msg.value(),
-            error=f"webhook {hook['webhook_id']}: {error}",
+            error=f"webhook {d.endpoint.webhook_id}: {error}",
             stage="webhook",
             dead_letter_topic=self.dead_letter_topic,
         )
         self._producer.park(letter)
-        self._producer.wait(30.0)
-        self.parked += 1

@@ -33,6 +33,7 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         host=host or s.api_host,
         port=port if port is not None else s.api_port,
         webhooks=webhooks,
+        webhook_allow_loopback=s.api_webhook_allow_loopback,
     )
 
 

@@ -195,6 +195,10 @@ class Settings(BaseSettings):
     api_port: int = Field(
         default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
+    api_webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Webhooks may go to loopback addresses (127.0.0.1, ::1, localhost): for tests and a local stack only. Private, link-local and other non-public addresses are always refused.",
+    )
 
     @property
     def bootstrap(self) -> str:

@@ -135,6 +135,15 @@ MAX_COLUMN_CHARS = 256
 
 MAX_WINDOWS = 6
 MAX_PERIOD_HOURS = 8784  # 366 days: a limit's rolling period is at most a (leap) year
+# Every list of a definition is bounded (issue 21): the definition travels in one create
+# command and is kept as one state row, both under the 1 MiB message limit, and a list
+# past these sizes is a mistake (a year of daily blackouts is 366 dates; presets and
+# limits come a few at a time). Checked by length before any item is validated.
+MAX_BLACKOUT_DATES = 1_000
+MAX_ATTEMPT_LIMITS = 20
+MAX_PRESETS = 10  # repeats included (they are kept once)
+MAX_LIMIT_CALLS = 1_000  # a limit keeps up to max_calls call times per number or contact
+MAX_TIMEZONE_CHARS = 64
 
 
 def check_window_list(windows: list[Window]) -> list[Window]:
@@ -164,7 +173,8 @@ ONE_WINDOW = "one-window"  # union tags: validated as one form or the other, nev
 WINDOW_LIST = "window-list"  # so an error speaks of the form given (dropped from paths)
 # One window (sections 1-6) or a list of windows (section 7).
 Windows = Annotated[
-    Annotated[Window, Tag(ONE_WINDOW)] | Annotated[list[Window], Tag(WINDOW_LIST)],
+    Annotated[Window, Tag(ONE_WINDOW)]
+    | Annotated[list[Window], Tag(WINDOW_LIST), Field(max_length=MAX_WINDOWS)],
     Discriminator(_window_form),
 ]
 
@@ -190,7 +200,7 @@ class AttemptLimit(Strict):
     """At most `max_calls` calls per number (or contact) in any rolling `period_hours`."""
 
     scope: LimitScope
-    max_calls: int = Field(ge=1)
+    max_calls: int = Field(ge=1, le=MAX_LIMIT_CALLS)
     period_hours: float = Field(gt=0, le=MAX_PERIOD_HOURS)
 
     @cached_property
@@ -269,7 +279,7 @@ class Rules(Strict):
     )
     calling_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]), max_length=7)
     calling_window: Windows = Window()
-    timezone: str
+    timezone: str = Field(max_length=MAX_TIMEZONE_CHARS)
     concurrent_calls: int = Field(ge=1, le=MAX_CONCURRENT_CALLS)
     inbound_free_slots: int = Field(default=0, ge=0, le=MAX_CONCURRENT_CALLS)
     caller_ids: CallerIds | None = None
@@ -280,11 +290,11 @@ class Rules(Strict):
     max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
     # SPEC section 7: all optional; without them the rules are those of sections 1-6.
-    calling_hours: dict[str, Windows] | None = None
-    blackout_dates: list[date] = Field(default_factory=list)
+    calling_hours: dict[str, Windows] | None = Field(default=None, max_length=len(DAYS))
+    blackout_dates: list[date] = Field(default_factory=list, max_length=MAX_BLACKOUT_DATES)
     holidays: HolidayCalendar | None = None
-    attempt_limits: list[AttemptLimit] = Field(default_factory=list)
-    compliance: list[Preset] = Field(default_factory=list)
+    attempt_limits: list[AttemptLimit] = Field(default_factory=list, max_length=MAX_ATTEMPT_LIMITS)
+    compliance: list[Preset] = Field(default_factory=list, max_length=MAX_PRESETS)
 
     @field_validator("calling_window")
     @classmethod
@@ -316,6 +326,8 @@ class Rules(Strict):
     @field_validator("blackout_dates", mode="before")
     @classmethod
     def _blackout_dates(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > MAX_BLACKOUT_DATES:
+            raise ValueError(f"at most {MAX_BLACKOUT_DATES} dates, got {len(v)}")
         if isinstance(v, list):
             for i, item in enumerate(v):
                 if isinstance(item, date):

@@ -11,8 +11,16 @@ import re
 
 KEPT_DIGITS = 4
 MASK = "*"
-# A run of 7 or more digits, possibly with the separators numbers are written with.
-_NUMBER_LIKE = re.compile(r"\+?\d(?:[\d .()/-]*\d){6,}")
+# What looks like a phone number: a run of 7 or more digits, possibly with the separators
+# numbers are written with, taken whole (atomic: never a shorter piece of a longer run)...
+_NUMBER_LIKE = re.compile(
+    r"(?<![\w@+.,])"  # not the tail of an id, a decimal or a count written with commas
+    r"(?<!offset )(?<!offset=)"  # a Kafka offset is not a number to hide
+    r"(?!\d{4}-\d{2}-\d{2}(?!\d))"  # nor is a date
+    r"(?>\+?\d(?:[\d .()/-]*\d){6,})"
+    # ...and not a quantity: a size, a duration or a count followed by its unit.
+    r"(?!\s*(?:bytes?|[KMG]i?B|ms|us|s|seconds?|rows?|contacts?|calls?|messages?|records?)\b)"
+)
 
 
 def mask_number(text: str) -> str:

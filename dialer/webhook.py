@@ -16,7 +16,11 @@ with `{"state": "ended", "outcome": {<as a callback>}}`, `{"state": "in_progress
 
 In: a callback server (`POST /outcome`, `POST /inbound`) that accepts only bodies
 signed with the same secret (or the one being rotated out) at a time within the
-tolerance of now, so a captured callback cannot be replayed later. An outcome for a
+tolerance of now, so a captured callback cannot be replayed later; within the tolerance
+an accepted callback is remembered (by the hash of its signed bytes, `signing.Seen`) and
+the same one again is a 409, so it cannot re-publish an outcome either (a provider that
+retries with a fresh signature sends a new request, which is taken). Past `max_seen`
+callbacks within the tolerance a new one gets a 503 with Retry-After. An outcome for a
 call this dialer never placed is refused (404); one for a call it placed but is not
 waiting for (placed before a restart) still goes to Kafka, through the orphan sink.
 Malformed values (non-finite or out-of-range times, wrong types, deep nesting) are a
@@ -31,6 +35,7 @@ import logging
 import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -53,10 +58,13 @@ from dialer.exceptions import UnknownCall
 from dialer.signing import (
     DEFAULT_TOLERANCE_S,
     IDEMPOTENCY_HEADER,
+    MAX_SEEN,
     SIGNATURE_HEADER,
+    Seen,
+    Signed,
     check_secret,
     sign,
-    verify,
+    verified,
 )
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is not a r
 MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_CALL_ID_CHARS = 512
 MAX_CAUSE_CHARS = 64
+MAX_ANSWER_BYTES = 1 << 20  # of an answer of the far side (a call's hand-off, a status)
 _CAUSE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
@@ -89,6 +98,7 @@ class WebhookAdapter:
         dialer_id: str | None = None,
         previous_secret: str | None = None,
         tolerance_s: float = DEFAULT_TOLERANCE_S,
+        max_seen: int = MAX_SEEN,
     ) -> None:
         check_secret(secret, "the webhook secret (CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET)")
         if previous_secret:
@@ -101,6 +111,7 @@ class WebhookAdapter:
         self.url = url
         self.secret = secret
         self.tolerance_s = tolerance_s
+        self._seen = Seen(tolerance_s, max_seen)  # accepted callbacks, refused if sent again
         # During a rotation, callbacks signed with the old secret are still accepted.
         self.accepted_secrets = [secret] + ([previous_secret] if previous_secret else [])
         self.callback_host = callback_host
@@ -169,7 +180,7 @@ class WebhookAdapter:
                 headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()))
                 try:
                     async with self._session.post(self.url, data=body, headers=headers) as resp:
-                        text = await resp.text()
+                        text = await capped_text(resp)
                         status = resp.status
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     metrics.ADAPTER_ERRORS.labels(self.name, "network").inc()
@@ -177,7 +188,7 @@ class WebhookAdapter:
                     continue
                 if 200 <= status < 300:
                     on_handoff()
-                    immediate = _outcome_from_body(text)
+                    immediate = None if text is None else _outcome_from_body(text)
                     if immediate is not None:
                         return immediate
                     return await self._wait(call, waiter)
@@ -187,10 +198,10 @@ class WebhookAdapter:
                     continue
                 metrics.ADAPTER_ERRORS.labels(self.name, "http_4xx").inc()
                 log.warning(
-                    "webhook refused call %s: HTTP %d (%d-byte body not stored)",
+                    "webhook refused call %s: HTTP %d (body of %s not stored)",
                     call.call_id,
                     status,
-                    len(text),
+                    "over the cap" if text is None else f"{len(text)} characters",
                 )
                 return failed(f"http_4xx:{status}", started)
             return failed(
@@ -219,11 +230,14 @@ class WebhookAdapter:
         url = self.url.rstrip("/") + "/status"
         try:
             async with self._session.get(url, headers=headers) as resp:
-                status, text = resp.status, await resp.text()
+                status, capped = resp.status, await capped_text(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise LookupError(f"status of {call.call_id}: {type(exc).__name__}: {exc}") from exc
         if status == 404:
             return Lookup(UNKNOWN)
+        if capped is None:
+            raise LookupError(f"status of {call.call_id}: answer over {MAX_ANSWER_BYTES} bytes")
+        text = capped
         if status != 200:
             raise LookupError(f"status of {call.call_id}: HTTP {status}: {text[:200]}")
         try:
@@ -239,13 +253,28 @@ class WebhookAdapter:
 
     # -- in -------------------------------------------------------------------------------
 
-    async def _signed_json(self, request: web.Request) -> dict[str, Any] | web.Response:
+    async def _signed_json(self, request: web.Request) -> SignedBody | web.Response:
+        """The verified JSON object of a callback, or the answer refusing it."""
         body = await request.read()
+        now_s = time.time()
         header = request.headers.get(SIGNATURE_HEADER)
-        if not verify(self.accepted_secrets, body, header, time.time(), self.tolerance_s):
+        signed = verified(self.accepted_secrets, body, header, now_s, self.tolerance_s)
+        if signed is None:
             metrics.ADAPTER_ERRORS.labels(self.name, "bad_signature").inc()
             return web.Response(
                 status=401, text="missing, invalid or expired signature (t=...,v1=...)"
+            )
+        if self._seen.seen(signed, now_s):
+            metrics.ADAPTER_ERRORS.labels(self.name, "replayed").inc()
+            return web.Response(
+                status=409, text="this signed callback was already accepted (a replay)"
+            )
+        if self._seen.full(now_s):
+            metrics.ADAPTER_ERRORS.labels(self.name, "replay_guard_full").inc()
+            return web.Response(
+                status=503,
+                text="too many callbacks within the signature tolerance; retry later",
+                headers={"Retry-After": "5"},
             )
         try:
             data = json.loads(body)
@@ -255,12 +284,25 @@ class WebhookAdapter:
             return web.Response(status=400, text="body is not JSON")
         if not isinstance(data, dict):
             return web.Response(status=400, text="body is not a JSON object")
-        return data
+        return SignedBody(signed, data)
+
+    def _answer(self, signed: SignedBody, response: web.Response) -> web.Response:
+        """`response`, remembering an accepted callback so it is not accepted again.
+
+        Called with no await since `_signed_json` checked it: the check and the
+        remembering cannot interleave with the same request arriving twice at once.
+        """
+        if response.status < 300:
+            self._seen.remember(signed.request)
+        return response
 
     async def _on_outcome(self, request: web.Request) -> web.Response:
-        data = await self._signed_json(request)
-        if isinstance(data, web.Response):
-            return data
+        signed = await self._signed_json(request)
+        if isinstance(signed, web.Response):
+            return signed
+        return self._answer(signed, self._take_outcome(signed.data))
+
+    def _take_outcome(self, data: dict[str, Any]) -> web.Response:
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not call_id:
             return web.Response(status=400, text="call_id is required (a string)")
@@ -284,9 +326,12 @@ class WebhookAdapter:
         return web.Response(status=202, text="accepted")
 
     async def _on_inbound(self, request: web.Request) -> web.Response:
-        data = await self._signed_json(request)
-        if isinstance(data, web.Response):
-            return data
+        signed = await self._signed_json(request)
+        if isinstance(signed, web.Response):
+            return signed
+        return self._answer(signed, self._take_inbound(signed.data))
+
+    def _take_inbound(self, data: dict[str, Any]) -> web.Response:
         try:
             account_id = data.get("account_id")
             if account_id is not None and not isinstance(account_id, str):
@@ -305,6 +350,27 @@ class WebhookAdapter:
         if self._inbound is not None:
             self._inbound(event)
         return web.Response(status=200, text="ok")
+
+
+@dataclass(frozen=True)
+class SignedBody:
+    """A callback whose signature verified, and its JSON object."""
+
+    request: Signed
+    data: dict[str, Any]
+
+
+async def capped_text(resp: aiohttp.ClientResponse) -> str | None:
+    """The far side's answer as text, or None past MAX_ANSWER_BYTES (not read further:
+    the connection is dropped); an answer is a status and a small JSON, never megabytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")  # JSON is UTF-8
 
 
 def sanitise_cause(value: str) -> str:

@@ -34,7 +34,7 @@ from topics.catalogue import Topics
 from topics.clients import KafkaSettings, admin_config
 from topics.codec import EncodeError, default_codec
 from topics.producer import QUIET, TrackedProducer
-from topics.translate import command_to_record
+from topics.translate import command_to_record, definition_row, largest_definition_part
 
 BATCH_CONTACTS = 1_000
 # Room left in a batch's budget for its own fields (campaign id <= 64, batch id, counts).
@@ -78,15 +78,30 @@ def mapping_error(
 
 
 def check_create_encodes(d: CampaignDefinition) -> None:
-    """The create command must fit its Avro schema: checked before any contact is sent,
-    and in --dry-run, so a definition the encoder refuses is an error up front."""
+    """The create command must fit its Avro schema and, with the state it implies (the
+    worker's stored definition), one message: checked before any contact is sent, and in
+    --dry-run, so a definition the encoder or the broker would refuse is an error up front
+    (a worker that cannot write its state would stop for every account of its partition)."""
     probe = Command("dry-run", CommandKind.create, definition=d, expected_contacts=0)
     try:
-        default_codec().encode("CampaignCommand", command_to_record(d.campaign_id, probe, 0))
+        value = default_codec().encode(
+            "CampaignCommand", command_to_record(d.campaign_id, probe, 0)
+        )
     except (EncodeError, OverflowError, ValueError, TypeError) as err:
         raise DefinitionError(
             f"{d.campaign_id}: the create command cannot be encoded: {err}"
         ) from None
+    limit = catalogue.VALUE_MAX_BYTES
+    for what, size in (
+        ("create command", len(value)),
+        ("stored definition", len(definition_row(d))),
+    ):
+        if size > limit:
+            path, part = largest_definition_part(d)
+            raise DefinitionError(
+                f"{path}: the campaign's {what} would be {size:,} bytes, over the limit of"
+                f" {limit:,} bytes of one message; {path} is its largest part ({part:,} bytes)"
+            )
 
 
 def ensure_topics(target: Target) -> None:

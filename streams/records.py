@@ -18,9 +18,9 @@ from campaigns.events import CampaignStatus, ContactStatus
 from campaigns.models import CampaignDefinition
 from campaigns.state import CampaignState, ContactState, FifoCursor
 from campaigns.store import QueueEntry
-from topics.translate import definition_from_record, definition_to_record
+from topics.translate import STATE_ROW_VERSION, definition_from_record, definition_row
 
-VERSION = 1
+VERSION = STATE_ROW_VERSION
 # msgspec writes the same compact UTF-8 JSON as `json` (no spaces, no \\u escapes), in a
 # fraction of the time: a worker encodes a contact row or two per outcome.
 _b = msgspec.json.Encoder().encode
@@ -111,7 +111,7 @@ def load_contact(data: bytes) -> ContactState:
 
 
 def dump_definition(d: CampaignDefinition) -> bytes:
-    return _b([VERSION, definition_to_record(d)])
+    return definition_row(d)
 
 
 def load_definition(data: bytes) -> CampaignDefinition:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from pydantic import ValidationError
+
 from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
@@ -38,7 +40,8 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.privacy import mask_number
+from campaigns.models import format_validation_error
+from campaigns.privacy import mask_number, mask_numbers_in
 from campaigns.state import CampaignState
 from streams import metrics
 from streams.due import DueIndex
@@ -51,6 +54,10 @@ log = logging.getLogger(__name__)
 ENGINE_DIALER = "engine"  # dialer_id of the timeouts the engine makes
 PROGRESS_EVERY_US = 5_000_000  # a campaign's Progress event at most this often
 MAX_CAMPAIGN_ID_CHARS = 64  # campaigns.models.CAMPAIGN_ID
+# A contact's state row is at most 6 bytes of JSON per byte of its Avro (a control
+# character is written \u00XX) plus its own fields: contacts of a batch under this size
+# always fit a message, so only bigger batches have their contact rows weighed.
+SAFE_BATCH_BYTES = (catalogue.VALUE_MAX_BYTES - 16_384) // 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,8 @@ class Shell:
                 self._route(logical, name, rec, msg, work, ticks)
             except (KeyError, TypeError, ValueError) as exc:
                 self._park(out, msg, f"{name} record the engine cannot use: {exc}", "invalid")
+                if name == "CampaignCommand":
+                    self._reject_record(out, rec, exc)
         for partition in sorted(set(work) | ticks):
             self.ensure_due(partition)
             self.store.partition = partition
@@ -235,6 +244,31 @@ class Shell:
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
+    def _reject_record(self, out: list[Outbound], rec: dict[str, Any], exc: Exception) -> None:
+        """A command the engine cannot use (a definition past its bounds, ...) is answered
+        with command.rejected too, so whoever sent it hears why instead of waiting."""
+        campaign_id, command_id = rec.get("campaign_id"), rec.get("command_id")
+        if not (isinstance(campaign_id, str) and isinstance(command_id, str)):
+            return
+        if not campaign_id or len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
+            return
+        body = rec.get("command")
+        kind = translate.RECORD_COMMANDS.get(body[0]) if isinstance(body, tuple) else None
+        # The rule, not the values it was given (they may hold numbers): 'field: rule'.
+        text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        reason = mask_numbers_in("; ".join(text.splitlines()))[:500]
+        ev = CommandRejected(
+            self.now_for(campaign_id, self.clock()),
+            campaign_id,
+            command_id[:200],
+            kind.value if kind is not None else "unknown",
+            f"the engine cannot use this command: {reason}",
+        )
+        record = translate.event_to_record(ev, _event_id(ev))
+        if record is not None:
+            value = self.codec.encode("CampaignEvent", record)
+            out.append(Outbound(self.names[catalogue.EVENTS], campaign_id.encode(), value))
+
     def _account(self, rec: dict[str, Any], msg: Inbound) -> str | None:
         """The record's account; None only for data written before records carried one.
 
@@ -269,6 +303,7 @@ class Shell:
                 events = self.engine.step(
                     campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
                 )
+                events = self._refuse_oversized(out, campaign_id, now_us, w) or events
         except Exception as exc:  # an engine bug must not stop the partition
             log.exception("engine step failed for campaign %s", campaign_id)
             self.store.discard(campaign_id)
@@ -282,6 +317,39 @@ class Shell:
         self._publish(out, campaign_id, events, w)
         if camp is not None and camp.status is not None:
             self._progress(out, camp, now_us, bool(events))
+
+    def _refuse_oversized(
+        self, out: list[Outbound], campaign_id: str, now_us: int, w: _Work
+    ) -> list[Event] | None:
+        """State no message could carry to the changelog (a definition or contact row over
+        the limit) would stop the worker for every campaign: the step's commands and batches
+        are refused instead (dead letter + command.rejected) and its outcomes stepped alone."""
+        if not (w.commands or w.batches):
+            return None
+        wide = any(
+            len(src.value or b"") > SAFE_BATCH_BYTES
+            for b in w.batches
+            if (src := w.by_command.get(b.batch_id)) is not None
+        )
+        limit = catalogue.VALUE_MAX_BYTES
+        big = self.store.oversized(campaign_id, limit, contacts=wide)
+        if not big:
+            return None
+        self.store.discard(campaign_id)
+        rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
+        reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
+        log.warning("campaign %s: input refused: %s", campaign_id, reason)
+        inputs = [(c.command_id, c.kind.value) for c in w.commands]
+        inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches]
+        refused: list[Event] = []
+        for input_id, what in inputs:
+            refused.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
+            src = w.by_command.get(input_id)
+            if src is not None:
+                self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
+        if w.outcomes:
+            refused += self.engine.step(campaign_id, now_us, outcomes=w.outcomes)
+        return refused
 
     def _progress(
         self, out: list[Outbound], camp: CampaignState, now_us: int, changed: bool

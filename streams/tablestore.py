@@ -65,6 +65,8 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     BATCH[0]: records.load_seen,
 }
 
+ROW_KINDS = {CAMPAIGN[0]: "campaign", DEFINITION[0]: "definition", CONTACT[0]: "contact"}
+
 Writes = dict[bytes, bytes | None]  # key -> encoded value, None deletes
 
 
@@ -192,6 +194,27 @@ class TableStore:
 
     def add_batch(self, campaign_id: str, batch_key: str) -> None:
         self._put(BATCH + campaign_id.encode() + SEP + batch_key.encode(), True)
+
+    def oversized(self, campaign_id: str, limit: int, contacts: bool) -> list[tuple[str, int]]:
+        """The campaign's changed rows whose encoded key and value would be over `limit`
+        bytes (no message could carry them to the changelog): its campaign and definition
+        rows, and with `contacts` its contact rows too. Encodes only those rows."""
+        dirty = self._dirty.get(self.partition)
+        if not dirty:
+            return []
+        name = campaign_id.encode()
+        keys = [CAMPAIGN + name, DEFINITION + name]
+        if contacts:
+            prefix = CONTACT + name + SEP
+            keys += [k for k in dirty if k.startswith(prefix)]
+        found = []
+        for key in keys:
+            value = dirty.get(key)
+            if value is not None:
+                size = len(key) + len(_DUMP[key[0]](value))
+                if size > limit:
+                    found.append((ROW_KINDS[key[0]], size))
+        return found
 
     # ---- batches -----------------------------------------------------------------------
 

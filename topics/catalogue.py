@@ -35,6 +35,9 @@ MAX_MESSAGE_BYTES = 1_048_576
 # What one contact batch may weigh (its encoded value): ingest cuts batches by it, well
 # under MAX_MESSAGE_BYTES so the batch framing and the key always fit.
 CONTACT_BATCH_MAX_BYTES = 900_000
+# What one value our own code writes whole may weigh (a create command, a state row on the
+# worker's changelog): room is left under MAX_MESSAGE_BYTES for its key and the framing.
+VALUE_MAX_BYTES = MAX_MESSAGE_BYTES - 16_384
 
 # Partitions of every campaign-keyed topic unless the settings say otherwise.
 DEFAULT_PARTITIONS = 6

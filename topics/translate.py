@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from campaigns.contacts import MAX_CONTACT_ID_CHARS, Alternate, Contact
 from campaigns.events import (
     CallCreated,
@@ -118,6 +120,28 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "compliance": [p.value for p in r.compliance],
         },
     }
+
+
+# The worker's state rows are JSON `[version, {field: value}]` (streams.records); the
+# definition's row is written here so a dry run can weigh it before anything is sent.
+STATE_ROW_VERSION = 1
+_state_json = msgspec.json.Encoder().encode
+
+
+def definition_row(d: CampaignDefinition) -> bytes:
+    """The definition as the worker stores it (one state row, one changelog value)."""
+    return _state_json([STATE_ROW_VERSION, definition_to_record(d)])
+
+
+def largest_definition_part(d: CampaignDefinition) -> tuple[str, int]:
+    """The field (`rules.x` or a top-level one) that weighs most in the stored definition,
+    and its encoded size: what an error about an oversized definition names."""
+    record = definition_to_record(d)
+    parts = {f"rules.{k}": v for k, v in record["rules"].items()}
+    parts.update((k, v) for k, v in record.items() if k != "rules")
+    sizes = {path: len(_state_json(value)) for path, value in parts.items()}
+    path = max(sizes, key=lambda p: sizes[p])
+    return path, sizes[path]
 
 
 def _window_record(w: Window) -> Record:

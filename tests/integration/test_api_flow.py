@@ -78,6 +78,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),
         "CAMPAIGNFLOW_SINK_PORT": str(free_port()),
         "CAMPAIGNFLOW_API_PORT": str(free_port()),
+        "CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK": "1",  # the receivers run here
     }
     up = cli(
         env,

@@ -12,11 +12,12 @@ from typing import Any
 from api import accounts
 from api.app import stop_services
 from api.webhooks import Dispatcher
+from campaignflow.config import settings
 from campaigns.events import Command, CommandKind
 from campaigns.models import parse_definition
 from tests.helpers import wait_until
 from tests.integration.api_kit import Receiver, local_services
-from tests.integration.dialer_kit import read_all
+from tests.integration.dialer_kit import drop_topics, read_all
 from topics import catalogue
 from topics.clients import KafkaSettings
 from topics.codec import encode
@@ -55,7 +56,12 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
     svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
     down, refusing = Failing(503), Failing(410)
     config = svc.config.__class__(
-        **{**svc.config.__dict__, "webhook_tries": 3, "webhook_backoff_s": 0.05}
+        **{
+            **svc.config.__dict__,
+            "webhook_tries": 3,
+            "webhook_backoff_s": 0.05,
+            "webhook_allow_loopback": True,
+        }
     )
     dispatcher = Dispatcher(config, svc.cp, svc.readmodel)
     try:
@@ -131,3 +137,4 @@ def test_failing_endpoints_are_retried_then_parked(kafka_bootstrap: str, tmp_pat
         down.close()
         refusing.close()
         stop_services(svc)
+        drop_topics([t.name for t in settings().topics_at(prefix).catalogue().values()])

@@ -129,7 +129,9 @@ def test_another_accounts_things_are_404_not_403(api: tuple[TestClient, Any]) ->
     a = bearer(accounts.create_account(svc.cp, "owner-co").key)
     b = bearer(accounts.create_account(svc.cp, "intruder-co").key)
     setup_account(client, a)
-    hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=a).json()
+    hook = client.post(
+        "/v1/webhooks", json={"url": "https://hooks.example.org/h"}, headers=a
+    ).json()
     for method, path, body in (
         ("GET", "/v1/agents/renewals-bot", None),
         ("PUT", "/v1/agents/renewals-bot", {"name": "x", "prompt": ""}),

@@ -59,7 +59,16 @@ def test_out_of_bounds_values_are_definition_errors_naming_the_field(path: str, 
 
 
 @pytest.mark.parametrize(
-    ("path", "value"), [("rules.max_call_minutes", ".inf"), ("rules.max_retries", 10**20)]
+    ("path", "value"),
+    [
+        ("rules.max_call_minutes", ".inf"),
+        ("rules.max_retries", 10**20),
+        (
+            "rules.attempt_limits",
+            [{"scope": "number", "max_calls": 3, "period_hours": 24}] * 60_000,
+        ),
+    ],
+    ids=["max_call_minutes", "max_retries", "attempt_limits"],
 )
 def test_dry_run_refuses_them_with_exit_2_and_one_line(
     tmp_path: Path, path: str, value: Any
@@ -147,3 +156,80 @@ def test_the_largest_call_create_the_bounds_allow_fits_a_message() -> None:
     }
     size = len(Codec(None).encode("CallCreate", record))
     assert size < catalogue.MAX_MESSAGE_BYTES - 1024, size
+
+
+# ---- every list of a definition is bounded (issue 21, item 2) ---------------------------
+
+LIMIT = {"scope": "number", "max_calls": 3, "period_hours": 24}
+WINDOW = {"start": "09:00", "end": "10:00"}
+LISTS: list[tuple[str, Any]] = [
+    ("rules.attempt_limits", [LIMIT] * 60_000),
+    ("rules.blackout_dates", ["2026-12-24"] * 110_000),
+    ("rules.compliance", ["us_tcpa"] * 100_000),
+    ("rules.calling_window", [WINDOW] * 700_000),
+    ("rules.contact_local_time.window", [WINDOW] * 7),
+    ("rules.calling_days", ["mon"] * 8),
+    ("rules.retry_on", ["busy"] * 8),
+    ("rules.caller_ids.numbers", ["+15550100001"] * 1_001),
+    ("variable_mapping", {f"c{i}": "v" for i in range(1_001)}),
+    ("rules.timezone", "Europe/" + "x" * 100),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), LISTS, ids=[p for p, _ in LISTS])
+def test_every_list_is_bounded_and_the_error_names_it(path: str, value: Any) -> None:
+    data = _with("rules.caller_ids", {"numbers": ["+15550100001"]})
+    node = data
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+    with pytest.raises(DefinitionError) as err:
+        parse_definition(data)
+    assert str(err.value).startswith(path + ":"), str(err.value)[:300]
+
+
+def test_calling_hours_names_at_most_the_seven_days() -> None:
+    data = _with("rules.calling_window", WINDOW)
+    del data["rules"]["calling_window"]
+    data["rules"].pop("calling_days", None)
+    data["rules"]["calling_hours"] = {f"d{i}": [WINDOW] for i in range(100_000)}
+    with pytest.raises(DefinitionError, match=r"^rules\.calling_hours:"):
+        parse_definition(data)
+
+
+def test_a_limit_counts_at_most_a_thousand_calls() -> None:
+    """A limit keeps up to max_calls call times per number: bounded, so its row stays small."""
+    with pytest.raises(DefinitionError, match=r"rules\.attempt_limits\.0\.max_calls"):
+        parse_definition(_with("rules.attempt_limits", [{**LIMIT, "max_calls": 1_001}]))
+
+
+def test_the_dry_run_weighs_the_state_the_create_implies() -> None:
+    """Within every bound and Avro under the limit, yet 2.4 MB as the worker's state row
+    (control characters are written \\u00XX): the dry run refuses it, naming the field."""
+    d = load_definition(EXAMPLES / "campaign.yaml")
+    mapping = {f"{i:03d}" + "\x01" * 197: f"{i:03d}" + "\x02" * 197 for i in range(1_000)}
+    bad = d.model_copy(update={"variable_mapping": mapping})
+    with pytest.raises(DefinitionError) as err:
+        upload(bad, EXAMPLES / "contacts.csv", publish=False, workers=1)
+    assert str(err.value).startswith("variable_mapping: the campaign's stored definition")
+
+
+def test_a_definition_at_every_list_bound_fits_one_message() -> None:
+    """Every list at its bound (ids and names of sane size): create command and state row fit."""
+    from campaigns import models
+    from ingest.upload import check_create_encodes
+
+    data = _with("rules.caller_ids", {"numbers": [f"+1555010{i:04d}" for i in range(1_000)]})
+    rules = data["rules"]
+    rules["attempt_limits"] = [LIMIT] * models.MAX_ATTEMPT_LIMITS
+    rules["blackout_dates"] = [
+        f"{2026 + i // 360}-{1 + i // 30 % 12:02d}-{1 + i % 28:02d}"
+        for i in range(models.MAX_BLACKOUT_DATES)
+    ]
+    rules["calling_window"] = [
+        {"start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(8, 8 + models.MAX_WINDOWS)
+    ]
+    rules["compliance"] = ["us_tcpa"] * models.MAX_PRESETS
+    data["variable_mapping"] = {f"column{i:04d}": f"variable{i:04d}" for i in range(1_000)}
+    check_create_encodes(parse_definition(data))

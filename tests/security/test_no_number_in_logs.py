@@ -54,6 +54,37 @@ def test_mask_number_keeps_only_the_last_four_digits() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "message of 1047152 bytes is over the limit of 1048576 bytes",
+        "a contact batch of 1,048,576 rows",
+        "step took 1234567 ms",
+        "parked topic[0]@123456789 at offset 123456789",
+        "scheduled at 2026-12-07T03:19:00Z, due 2026-12-08 10:00",
+        "contact c12345678 of campaign spring-2026",
+    ],
+)
+def test_sizes_offsets_dates_and_ids_are_not_masked(text: str) -> None:
+    """Issue 21, item 17: sizes came out as "***7152 bytes"; only numbers are masked."""
+    assert mask_numbers_in(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("to +1 202 555 0143 now", "to +* *** *** 0143 now"),
+        ("(212) 555-0101 called", "(***) ***-0101 called"),
+        ("tel:+33612345678;", "tel:+*******5678;"),
+        ("number 2125550101 refused", "number ******0101 refused"),
+        ("020 7183 8750 and 212.555.0101", "*** **** 8750 and ***.***.0101"),
+        ("row-2125550101 rejected", "row-******0101 rejected"),
+    ],
+)
+def test_what_looks_like_a_phone_number_is_still_masked(text: str, masked: str) -> None:
+    assert mask_numbers_in(text) == masked
+
+
 def test_an_ingest_run_with_rejects_logs_no_full_number(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

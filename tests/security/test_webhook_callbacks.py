@@ -6,6 +6,7 @@ Signatures are computed here independently of `dialer.signing`, as a provider wo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -21,11 +22,12 @@ from typer.testing import CliRunner
 
 from campaignflow.cli import app as cli_app
 from campaignflow.config import settings
+from dialer import signing
 from dialer.calls import Call, Outcome
 from dialer.exceptions import UnknownCall
 from dialer.placed import REPORTED
 from dialer.service import Dialer, DialerOptions
-from dialer.webhook import MAX_CAUSE_CHARS, WebhookAdapter
+from dialer.webhook import MAX_ANSWER_BYTES, MAX_CAUSE_CHARS, WebhookAdapter
 from tests.integration.dialer_kit import call_record, drop_topics, make_topics, read_all
 from topics import catalogue
 from topics.clients import KafkaSettings
@@ -258,3 +260,126 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
         assert [r["call_id"] for _m, e, r in out if e == "CallOutcome"] == ["camp/placed/1"]
     finally:
         drop_topics(names)
+
+
+def test_a_callback_replayed_within_the_window_is_refused() -> None:
+    """Issue 21 item 16: the same signed callback again is a 409 and publishes nothing."""
+    body = outcome_body("camp/c1/1")
+    inbound = json.dumps({"call_id": "i1", "agent_id": "a", "kind": "started"}).encode()
+    taken_inbound: list[Any] = []
+
+    async def scenario(adapter: WebhookAdapter, url: str) -> None:
+        adapter._inbound = taken_inbound.append
+        captured = header(body, at=time.time() - 100)
+        assert (await post(url, body, captured))[0] == 202
+        status, text = await post(url, body, captured)  # replayed as captured
+        assert status == 409 and "replay" in text
+        # extra signatures or whitespace do not make it a new request
+        padded = captured.replace(",", ", ") + ",v1=" + "0" * 64
+        assert (await post(url, body, padded))[0] == 409
+        # a new request signed by the far side (a retry with a fresh time) is taken
+        assert (await post(url, body, header(body)))[0] == 202
+        inbound_url = adapter.callback_url + "/inbound"
+        signed = header(inbound)
+        assert (await post(inbound_url, inbound, signed))[0] == 200
+        assert (await post(inbound_url, inbound, signed))[0] == 409
+
+    taken = with_adapter(scenario)
+    assert [cid for cid, _ in taken] == ["camp/c1/1", "camp/c1/1"]  # not three
+    assert len(taken_inbound) == 1
+
+
+def test_a_refused_callback_is_not_remembered() -> None:
+    """Only accepted callbacks count as seen: a 404 sent again is a 404, not a 409."""
+    body = outcome_body("victim/c9/1")
+
+    def unknown(call_id: str, outcome: Outcome) -> None:
+        raise UnknownCall(call_id)
+
+    async def scenario(adapter: WebhookAdapter, url: str) -> None:
+        signed = header(body)
+        assert (await post(url, body, signed))[0] == 404
+        assert (await post(url, body, signed))[0] == 404
+
+    with_adapter(scenario, orphan=unknown)
+
+
+def test_the_seen_callbacks_are_bounded() -> None:
+    """At `max_seen` callbacks within the tolerance a new one waits (503, Retry-After);
+    none is forgotten early, so no replay reopens."""
+    bodies = [outcome_body(f"camp/c{i}/1") for i in range(3)]
+
+    async def scenario(adapter: WebhookAdapter, url: str) -> None:
+        first = header(bodies[0])
+        assert (await post(url, bodies[0], first))[0] == 202
+        assert (await post(url, bodies[1], header(bodies[1])))[0] == 202
+        headers = {"X-Campaignflow-Signature": header(bodies[2])}
+        async with aiohttp.ClientSession() as s, s.post(url, data=bodies[2], headers=headers) as r:
+            assert r.status == 503 and r.headers["Retry-After"]
+        assert (await post(url, bodies[0], first))[0] == 409
+
+    taken = with_adapter(scenario, max_seen=2)
+    assert len(taken) == 2
+
+
+def test_a_seen_callback_is_forgotten_once_past_the_tolerance() -> None:
+    """Memory stays bounded by the window: what verification refuses anyway is dropped."""
+    seen = signing.Seen(tolerance_s=300, max_entries=10)
+    body = b'{"call_id":"camp/c1/1","status":"answered"}'
+    now = 1_800_000_000.0
+    request = signing.verified([SECRET], body, header(body, at=now), now)
+    assert request is not None
+    seen.remember(request)
+    assert seen.seen(request, now + 300) and len(seen) == 1
+    assert not seen.seen(request, now + 301) and len(seen) == 0
+    assert signing.verified([SECRET], body, header(body, at=now), now + 301) is None
+
+
+def test_the_far_sides_answer_is_read_up_to_a_cap() -> None:
+    """A far side answering a hand-off or a status with megabytes is not read whole."""
+    total = 64 * MAX_ANSWER_BYTES
+    sent: list[int] = []
+
+    async def main() -> tuple[Outcome | None, str]:
+        async def flood(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            resp = web.StreamResponse(status=200)
+            resp.content_length = total
+            await resp.prepare(request)
+            count = 0
+            try:
+                while count < total:
+                    await resp.write(b"{" * (1 << 16))
+                    count += 1 << 16
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sent.append(count)
+            return resp
+
+        far = web.Application()
+        far.router.add_post("/calls", flood)
+        far.router.add_get("/calls/status", flood)
+        runner = web.AppRunner(far, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        adapter = WebhookAdapter(
+            f"http://127.0.0.1:{port}/calls", SECRET, callback_port=0, retries=0
+        )
+        await adapter.start(lambda e: None, lambda c, o: None)
+        call = Call.from_record(call_record("camp", "c1"))
+        call = dataclasses.replace(call, deadline=int(time.time() * 1000))  # no wait after
+        try:
+            outcome = await adapter.place_call(call)
+            with pytest.raises(LookupError, match="answer over") as err:
+                await adapter.lookup(call, 0)
+            return outcome, str(err.value)
+        finally:
+            await adapter.close()
+            await runner.cleanup()
+
+    outcome, _ = asyncio.run(main())
+    assert outcome is None  # handed off, no outcome read from the flood; the callback decides
+    assert len(sent) == 2 and all(n < total // 4 for n in sent), sent
