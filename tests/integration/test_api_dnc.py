@@ -20,8 +20,10 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app, stop_services
+from campaignflow.config import settings
 from ingest.dnc import Scope, read_lists
 from tests.integration.api_kit import definition, local_services, setup_account
+from tests.integration.dialer_kit import drop_topics
 from tests.integration.test_worker import bodies, statuses
 from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
@@ -74,11 +76,19 @@ def running_api(bootstrap: str, prefix: str, state: Path, **limits: Any) -> Iter
         stop_services(svc)
 
 
+def drop_prefix(prefix: str) -> None:
+    """The shared broker runs out of heap on partitions: each test drops its topics."""
+    drop_topics([t.name for t in settings().topics_at(prefix).catalogue().values()])
+
+
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Api]:
     prefix = f"tdnc-{uuid.uuid4().hex[:8]}."
-    with running_api(kafka_bootstrap, prefix, tmp_path / "api", max_json_bytes=MAX_JSON) as a:
-        yield a
+    try:
+        with running_api(kafka_bootstrap, prefix, tmp_path / "api", max_json_bytes=MAX_JSON) as a:
+            yield a
+    finally:
+        drop_prefix(prefix)
 
 
 def test_add_list_remove_and_the_problem_naming_the_bad_entry(api: Api) -> None:

@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_dnc import Api, running_api
+from tests.integration.test_api_dnc import Api, drop_prefix, running_api
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Api]:
-    with running_api(kafka_bootstrap, f"tkeys-{uuid.uuid4().hex[:8]}.", tmp_path / "api") as a:
-        yield a
+    prefix = f"tkeys-{uuid.uuid4().hex[:8]}."
+    try:
+        with running_api(kafka_bootstrap, prefix, tmp_path / "api") as a:
+            yield a
+    finally:
+        drop_prefix(prefix)
 
 
 def bearer(key: str) -> dict[str, str]:
