@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
@@ -26,7 +26,8 @@ from api import accounts, problems
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
-from api.middleware import Idempotency, SizeLimit
+from api.middleware import Gate, Idempotency, SecurityHeaders, SizeLimit
+from topics.loopback import host_allowed, server_names
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         version=VERSION,
         summary="Outbound-call campaigns: accounts, agents, numbers, campaigns, results, webhooks.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # FastAPI's /docs loads swagger-ui from a CDN, on the console's origin: off.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
         telemetry=TELEMETRY_OFF,
@@ -127,17 +129,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    def _operator_key() -> str | None:
-        svc: Services | None = getattr(app.state, "services", None)
-        return svc.operator_key if svc is not None else None
-
-    def _cp() -> ControlPlane:
-        return app.state.services.cp  # type: ignore[no-any-return]
-
+    _add_metrics(app, config)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -146,15 +138,52 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-    app.add_middleware(Idempotency, cp=_cp, operator_key=_operator_key)
-    app.add_middleware(
-        SizeLimit,
-        max_json=config.max_json_bytes,
-        max_upload=config.max_upload_bytes,
-        raw_upload_paths=routes_dnc.RAW_UPLOAD_PATHS,
-    )
+    _add_middleware(app, config)
     console = config.console_dir or CONSOLE_DIR
     if console.is_dir():
         app.mount("/", StaticFiles(directory=console, html=True), name="console")
     return app
+
+
+def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
+    """GET /metrics, for a Host naming this API only (DNS rebinding)."""
+    names = server_names(config.host)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        host = request.headers.get("host")
+        if not host_allowed(host, config.port, names):
+            raise problems.ApiProblem(403, f"Host {host!r} is not this API's address")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
+    """The middleware, innermost first; the services are found per request (the lifespan
+    starts them after the app is built)."""
+    from api import routes_campaigns, routes_dnc
+
+    def _services() -> Services:
+        return app.state.services  # type: ignore[no-any-return]
+
+    def _operator_key() -> str | None:
+        svc: Services | None = getattr(app.state, "services", None)
+        return svc.operator_key if svc is not None else None
+
+    app.add_middleware(Idempotency, cp=lambda: _services().cp)
+    app.add_middleware(
+        SizeLimit,
+        max_json=config.max_json_bytes,
+        max_upload=config.max_upload_bytes,
+        max_request=config.max_request_bytes,
+        upload_route=routes_campaigns.upload_route,
+        raw_upload_paths=routes_dnc.RAW_UPLOAD_PATHS,
+    )
+    # Then the key, checked before any body is read, and the rate, before any work.
+    app.add_middleware(
+        Gate,
+        cp=lambda: _services().cp,
+        operator_key=_operator_key,
+        limiter=lambda: _services().limiter,
+        rate=config.limits.requests,
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, the refusals too

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.ratelimit import ApiLimits
 from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 
@@ -18,9 +19,11 @@ class ApiConfig:
     state_dir: Path  # this replica's directory: read model, operator key
     host: str = "127.0.0.1"
     port: int = 8080
-    # Request size limits: a JSON body, and a multipart body (the CSV upload).
+    # Request size limits: a JSON body and a multipart body (the CSV upload) on the upload
+    # routes; every other route's body at most max_request_bytes.
     max_json_bytes: int = 16 * MiB
     max_upload_bytes: int = 1024 * MiB
+    max_request_bytes: int = 1 * MiB
     max_definition_bytes: int = 1 * MiB
     # Contacts one JSON request may carry (more: upload a CSV).
     max_json_contacts: int = 100_000
@@ -39,6 +42,7 @@ class ApiConfig:
     webhook_allow_loopback: bool = False
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
+    limits: ApiLimits = field(default_factory=ApiLimits)  # per-account rates (api.ratelimit)
 
     @property
     def prefix(self) -> str:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,9 @@ class ControlPlane:
         }
         self._status: dict[str, dict[str, Any]] = {}
         self._key_index: dict[str, tuple[str, str]] = {}  # sha256 hex -> (account, key_id)
+        # Idempotent answers in the order they were made, to forget them as the topic does.
+        self._answers: deque[tuple[int, str, str]] = deque()  # at_ms, account, id
+        self.answer_ttl_ms = catalogue.IDEMPOTENCY_RETENTION_MS
         self._producer: TrackedProducer | None = None
         self._consumer: Consumer | None = None
         self._stop = threading.Event()
@@ -165,8 +169,29 @@ class ControlPlane:
             return
         self._apply(kind, str(rec["account_id"]), str(rec["id"]), body)
 
+    def _expired(self, body: dict[str, Any], now_ms: int) -> bool:
+        return int(body.get("at_ms", 0)) <= now_ms - self.answer_ttl_ms
+
+    def _forget_old_answers(self, now_ms: int) -> None:
+        """Drop idempotent answers past the topic's retention (its delete policy's memory)."""
+        while self._answers and self._answers[0][0] <= now_ms - self.answer_ttl_ms:
+            at_ms, account, rid = self._answers.popleft()
+            bucket = self._data["idempotency"].get(account, {})
+            kept = bucket.get(rid)
+            if kept is not None and int(kept.get("at_ms", 0)) == at_ms:
+                del bucket[rid]
+                if not bucket:
+                    del self._data["idempotency"][account]
+
     def _apply(self, kind: str, account: str, rid: str, body: dict[str, Any] | None) -> None:
         with self._lock:
+            if kind == "idempotency":
+                now_ms = int(time.time() * 1000)
+                self._forget_old_answers(now_ms)
+                if body is not None and self._expired(body, now_ms):
+                    body = None  # read back from the topic after its retention: forgotten
+                elif body is not None:
+                    self._answers.append((int(body.get("at_ms", 0)), account, rid))
             bucket = self._data[kind].setdefault(account, {})
             if kind == "account":
                 old = bucket.get(rid)
@@ -223,7 +248,11 @@ class ControlPlane:
     def get(self, kind: str, account: str, rid: str) -> dict[str, Any] | None:
         with self._lock:
             body = self._data[kind].get(account, {}).get(rid)
-            return dict(body) if body is not None else None
+            if body is None or (
+                kind == "idempotency" and self._expired(body, int(time.time() * 1000))
+            ):
+                return None
+            return dict(body)
 
     def ids(self, kind: str, account: str) -> list[str]:
         with self._lock:

@@ -12,7 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import accounts
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
+from api.exceptions import RateLimited
 from api.problems import ApiProblem
+from api.ratelimit import Limiter, Rate
 
 if TYPE_CHECKING:
     from api.readmodel import ReadModel
@@ -32,7 +34,17 @@ class Services:
     readmodel: ReadModel | None = None
     client: CampaignClient | None = None
     dispatcher: Dispatcher | None = None
+    limiter: Limiter = field(default_factory=Limiter)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, account: str, what: str, rate: Rate, cost: float = 1.0) -> None:
+        """Spend from the account's `what` allowance; 429 with Retry-After when it is used up."""
+        try:
+            self.limiter.take(account, what, rate, cost)
+        except RateLimited as err:
+            raise ApiProblem(
+                429, str(err), headers={"Retry-After": str(err.retry_after_s)}
+            ) from None
 
 
 async def services(request: Request) -> Services:

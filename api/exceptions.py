@@ -15,3 +15,19 @@ class AccountError(ApiError, ValueError):
 
 class BodyTooLarge(ApiError):
     pass
+
+
+class RateLimited(ApiError):
+    """Over an account's allowance (api.ratelimit): `retry_after_s` until it would pass."""
+
+    def __init__(self, what: str, retry_after_s: int) -> None:
+        super().__init__(f"too many {what}; retry after {retry_after_s} s")
+        self.what = what
+        self.retry_after_s = retry_after_s
+
+
+class TargetRefused(ApiError, OSError):
+    """A webhook connection to a non-public address was refused (errno EACCES: final, not retried).
+
+    An OSError too: aiohttp's socket factory reports connect failures as OSError.
+    """

@@ -36,9 +36,18 @@ from topics.translate import contact_from_record, definition_from_record
 router = APIRouter(
     prefix="/v1/campaigns",
     tags=["campaigns"],
-    responses=problem_responses(400, 401, 413, 422),
+    responses=problem_responses(400, 401, 413, 422, 429),
     route_class=ThreadedBody,
 )
+
+
+def upload_route(path: str) -> bool:
+    """Whether `path` takes a contact list (create, add contacts): the large body cap."""
+    parts = path.rstrip("/").split("/")
+    return parts[:3] == ["", "v1", "campaigns"] and (
+        len(parts) == 3 or (len(parts) == 5 and parts[4] == "contacts")
+    )
+
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
 CONTACT_STATUSES = (
@@ -421,6 +430,7 @@ def _create(
         raise _ingest_problem(err) from None
     fc = None
     if dry_run and 0 < s.accepted <= 10_000:
+        svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, s.accepted)
         fc = _forecast_file(d, contacts)
     if not dry_run:
         rm.wait_for(lambda: rm.exists(d.campaign_id), SEEN_TIMEOUT_S)
@@ -473,6 +483,8 @@ async def create_campaign(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> Any:
+    # A dry run parses the whole list too: it has an allowance of its own.
+    svc.take(account, "dry runs" if dry_run else "campaigns created", svc.config.limits.creates)
     ctype = request.headers.get("content-type", "")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         tmp = Path(tmpname)
@@ -748,6 +760,7 @@ def duplicate_campaign(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> CreateSummary:
+    svc.take(account, "campaigns created", svc.config.limits.creates)
     row = _own(svc, account, campaign_id)
     rm = _rm(svc)
     d = copy_definition(row["definition"], body.campaign_id, body.name)
@@ -884,6 +897,7 @@ def get_forecast(
             413,
             f"forecast: {total} contacts is over this API's limit of {cap}; run `campaignflow simulate`",
         )
+    svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
     d = definition_from_record(row["definition"])
     contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(campaign_id))
     out = forecast.forecast(d, contacts, shares, seed)

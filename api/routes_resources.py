@@ -37,7 +37,7 @@ from api.problems import ApiProblem, ErrorItem, problem_responses
 from api.targets import url_refusal
 
 router = APIRouter(
-    prefix="/v1", responses=problem_responses(400, 401, 413, 422), route_class=ThreadedBody
+    prefix="/v1", responses=problem_responses(400, 401, 413, 422, 429), route_class=ThreadedBody
 )
 
 Limit = Query(50, ge=1, le=MAX_LIMIT)
@@ -144,6 +144,7 @@ async def list_agents(
 def create_agent(
     body: AgentCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> AgentOut:
+    svc.take(account, "agents created", svc.config.limits.creates)
     if svc.cp.get("agent", account, body.agent_id) is not None:
         raise ApiProblem(
             409,
@@ -220,6 +221,7 @@ async def list_numbers(
 def create_number(
     body: NumberCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> NumberOut:
+    svc.take(account, "numbers created", svc.config.limits.creates)
     if svc.cp.get("number", account, body.number_id) is not None:
         raise ApiProblem(
             409,
@@ -316,6 +318,12 @@ def create_webhook(
     if refusal is not None:  # plainly internal; every connection is checked too (api.targets)
         raise ApiProblem(
             422, f"webhook url refused: {refusal}", [ErrorItem(field="url", message=refusal)]
+        )
+    svc.take(account, "webhooks created", svc.config.limits.creates)
+    most = svc.config.limits.max_webhooks
+    if len(svc.cp.ids("webhook", account)) >= most:
+        raise ApiProblem(
+            409, f"the account has {most} webhooks, the most it may have: delete one first"
         )
     wid = body.webhook_id or "wh-" + secrets.token_hex(6)
     if svc.cp.get("webhook", account, wid) is not None:

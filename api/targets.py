@@ -20,12 +20,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.exceptions import TargetRefused
+
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOOPBACK_NAMES = ("localhost", "localhost.")
-
-
-class TargetRefused(OSError):
-    """A connection to a non-public address was refused (errno EACCES: final, not retried)."""
 
 
 def _kind(ip: IpAddress) -> str:

@@ -24,8 +24,15 @@ app.add_typer(keys, name="keys")
 
 def api_config(host: str | None = None, port: int | None = None, webhooks: bool = True):  # type: ignore[no-untyped-def]
     from api.config import ApiConfig
+    from api.ratelimit import ApiLimits
 
     s = settings()
+    limits = ApiLimits.hourly(
+        s.api_requests_per_hour,
+        s.api_creates_per_hour,
+        s.api_forecast_contacts_per_hour,
+        s.api_max_webhooks,
+    )
     return ApiConfig(
         kafka=s.kafka,
         topics=s.topics,
@@ -33,6 +40,7 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         host=host or s.api_host,
         port=port if port is not None else s.api_port,
         webhooks=webhooks,
+        limits=limits,
         webhook_allow_loopback=s.api_webhook_allow_loopback,
     )
 

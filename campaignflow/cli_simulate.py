@@ -11,11 +11,13 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from campaignflow.exceptions import InputError
 from campaignflow.runtime import tune_gc
@@ -27,11 +29,18 @@ from campaigns.contacts import (
     iter_contacts,
     normalise_number,
 )
-from campaigns.events import Command, CommandKind
-from campaigns.models import CampaignDefinition, DefinitionError
+from campaigns.events import Command, CommandKind, InboundCall
+from campaigns.models import (
+    AccountSettings,
+    CampaignDefinition,
+    DefinitionError,
+    parse_account_settings,
+)
 from campaigns.privacy import mask_number
 from campaigns.simulate import (
     DIALER_STATUSES,
+    CampaignRun,
+    Driver,
     ScriptedCall,
     SimDialer,
     Simulation,
@@ -39,6 +48,7 @@ from campaigns.simulate import (
 )
 from campaigns.textsafe import visible_lines
 from campaigns.windows import from_datetime
+from campaigns.yamlsafe import YamlShapeError, safe_load
 from ingest.definitions import load_definition
 
 
@@ -149,8 +159,10 @@ def load_outcomes(path: Path) -> dict[tuple[str, int], ScriptedCall]:
             )
         duration = parse_seconds(row["duration_seconds"], f"{where}, column duration_seconds")
         opt_out = parse_opt_out(row.get("opt_out", ""), f"{where}, column opt_out")
+        callback = row.get("callback_at", "")
+        callback_at = parse_instant(callback, f"{where}, column callback_at") if callback else None
         script[(row["contact_id"], int(row["attempt"]))] = ScriptedCall(
-            row["status"], duration, opt_out
+            row["status"], duration, opt_out, callback_at
         )
     return script
 
@@ -248,20 +260,10 @@ def build(
     region = definition.default_region
     precheck_contacts(contacts, region)
     listed, rejected = load_contacts(contacts, region)
-    if default_outcome not in DIALER_STATUSES:
-        raise InputError(
-            f"--default-outcome: unknown status {default_outcome!r}; use {', '.join(DIALER_STATUSES)}"
-        )
+    options = DialerOptions.parse(default_outcome, default_duration, model, seed)
     if outcomes is not None and model is not None:
         raise InputError("--outcomes and --model exclude each other: pick one")
-    dialer = SimDialer(
-        script=load_outcomes(outcomes) if outcomes else {},
-        default=ScriptedCall(
-            default_outcome, parse_seconds(default_duration, "--default-duration")
-        ),
-        model=model_shares(model) if model else (),
-        seed=seed,
-    )
+    dialer = options.dialer(load_outcomes(outcomes) if outcomes else {})
     return Simulation(
         definition=definition,
         contacts=listed,
@@ -274,15 +276,224 @@ def build(
     )
 
 
+# ---- simulate --account (SPEC 8) ---------------------------------------------------
+
+CAMPAIGN_ENTRY_KEYS = ("campaign", "contacts", "outcomes", "commands")
+
+
+def load_inbound(path: Path) -> list[tuple[int, InboundCall]]:
+    """I.csv: `call_id,started_at,ended_at` (ended_at may be empty: the call never ends),
+    as start and end events sorted by time (a start before an end at one instant)."""
+    calls: list[tuple[int, InboundCall]] = []
+    seen: dict[str, int] = {}
+    for n, row in read_csv(path, ["call_id", "started_at", "ended_at"]):
+        where = f"{path}: row {n}"
+        call_id = row["call_id"]
+        if not call_id:
+            raise InputError(f"{where}, column call_id: empty")
+        if call_id in seen:
+            raise InputError(f"{where}, column call_id: {call_id!r} repeats row {seen[call_id]}")
+        seen[call_id] = n
+        started = parse_instant(row["started_at"], f"{where}, column started_at")
+        calls.append((started, InboundCall(call_id)))
+        if row["ended_at"]:
+            ended = parse_instant(row["ended_at"], f"{where}, column ended_at")
+            if ended < started:
+                raise InputError(
+                    f"{where}, column ended_at: {row['ended_at']} is before started_at"
+                )
+            calls.append((ended, InboundCall(call_id, ended=True)))
+    return sorted(calls, key=lambda c: (c[0], c[1].ended))
+
+
+@dataclass(frozen=True)
+class CampaignFiles:
+    """One entry of A.yaml's `campaigns:` (paths relative to A.yaml)."""
+
+    campaign: Path
+    contacts: Path
+    outcomes: Path | None
+    commands: Path | None
+
+
+def read_account_file(path: Path) -> tuple[AccountSettings, list[CampaignFiles]]:
+    """A.yaml: the account's settings and its campaigns' files; errors name the field."""
+    try:
+        data = safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    except (YamlShapeError, yaml.YAMLError) as err:
+        raise InputError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: (top): the account file must be a mapping")
+    entries = data.pop("campaigns", None)
+    try:
+        settings = parse_account_settings(data)
+    except DefinitionError as err:
+        raise InputError(f"{path}: {err}".replace("\n", "; ")) from None
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{path}: campaigns: required, a list of campaign entries")
+    files = [_campaign_entry(path, i, entry) for i, entry in enumerate(entries)]
+    return settings, files
+
+
+def _campaign_entry(path: Path, i: int, entry: object) -> CampaignFiles:
+    where = f"{path}: campaigns[{i}]"
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: must be a mapping with campaign and contacts")
+    for key in entry:
+        if key not in CAMPAIGN_ENTRY_KEYS:
+            raise InputError(f"{where}.{key}: unknown key; use {', '.join(CAMPAIGN_ENTRY_KEYS)}")
+    paths: dict[str, Path | None] = {}
+    for key in CAMPAIGN_ENTRY_KEYS:
+        value = entry.get(key)
+        if value is None and key in ("campaign", "contacts"):
+            raise InputError(f"{where}.{key}: required")
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{where}.{key}: must be a file path")
+        paths[key] = None if value is None else path.parent / value
+    campaign, contacts = paths["campaign"], paths["contacts"]
+    assert campaign is not None and contacts is not None
+    return CampaignFiles(campaign, contacts, paths["outcomes"], paths["commands"])
+
+
+def build_account(
+    account: Path,
+    start: str,
+    inbound: Path | None,
+    options: DialerOptions,
+    dnc: Path | None,
+    until: str | None,
+) -> Driver:
+    """`simulate --account`: every campaign of A.yaml on one simulated clock (SPEC 8)."""
+    settings, files = read_account_file(account)
+    start_at = parse_instant(start, "--start")
+    shared = options.dialer({}) if options.model else None
+    runs: list[CampaignRun] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(files):
+        where = f"{account}: campaigns[{i}].campaign"
+        try:
+            definition = load_definition(entry.campaign)
+        except DefinitionError as err:
+            raise InputError(str(err).replace("\n", "; ")) from None
+        if definition.account_id != settings.account_id:
+            raise InputError(
+                f"{where}: {entry.campaign} belongs to account {definition.account_id!r},"
+                f" not {settings.account_id!r}"
+            )
+        if definition.campaign_id in seen:
+            raise InputError(
+                f"{where}: campaign_id {definition.campaign_id!r} repeats campaigns"
+                f"[{seen[definition.campaign_id]}]"
+            )
+        seen[definition.campaign_id] = i
+        if shared is not None and entry.outcomes is not None:
+            raise InputError(f"{account}: campaigns[{i}].outcomes: excludes --model: pick one")
+        precheck_contacts(entry.contacts, definition.default_region)
+        listed, rejected = load_contacts(entry.contacts, definition.default_region)
+        dialer = shared or options.dialer(load_outcomes(entry.outcomes) if entry.outcomes else {})
+        commands = load_commands(entry.commands, start_at) if entry.commands else None
+        runs.append(CampaignRun(definition, listed, rejected, commands, dialer))
+    runs.sort(key=lambda r: r.campaign_id)
+    region = runs[0].definition.default_region
+    return Driver(
+        account_id=settings.account_id,
+        runs=runs,
+        start_us=start_at,
+        dnc=load_dnc(dnc, region) if dnc else frozenset(),
+        until_us=parse_instant(until, "--until") if until else None,
+        settings=settings,
+        inbound=load_inbound(inbound) if inbound else (),
+    )
+
+
+@dataclass(frozen=True)
+class DialerOptions:
+    """--default-outcome, --default-duration, --model and --seed, checked once."""
+
+    default: ScriptedCall
+    model: list[tuple[str, float]]
+    seed: int
+
+    @classmethod
+    def parse(cls, outcome: str, duration: str, model: str | None, seed: int) -> DialerOptions:
+        if outcome not in DIALER_STATUSES:
+            raise InputError(
+                f"--default-outcome: unknown status {outcome!r}; use {', '.join(DIALER_STATUSES)}"
+            )
+        default = ScriptedCall(outcome, parse_seconds(duration, "--default-duration"))
+        return cls(default, model_shares(model) if model else [], seed)
+
+    def dialer(self, script: dict[tuple[str, int], ScriptedCall]) -> SimDialer:
+        return SimDialer(script=script, default=self.default, model=self.model, seed=self.seed)
+
+
+def build_lines(
+    campaign: Path | None,
+    contacts: Path | None,
+    account: Path | None,
+    start: str,
+    files: dict[str, Path | None],
+    options: tuple[str, str, str | None, int],
+    until: str | None,
+    summary: bool,
+) -> Iterator[dict[str, Any]]:
+    """The lines of one campaign (SPEC 6) or of an account (SPEC 8), by the options given."""
+    outcome, duration, model, seed = options
+    if account is not None:
+        if campaign is not None or contacts is not None:
+            raise InputError("--account excludes --campaign and --contacts: A.yaml names them")
+        for flag in ("outcomes", "commands"):
+            if files[flag] is not None:
+                raise InputError(f"--{flag}: with --account, A.yaml names each campaign's {flag}")
+        dialer = DialerOptions.parse(outcome, duration, model, seed)
+        driver = build_account(account, start, files["inbound"], dialer, files["dnc"], until)
+        return driver.lines(summary, with_campaign=True)
+    if campaign is None and contacts is None:
+        raise InputError("give --campaign and --contacts, or --account")
+    if campaign is None or contacts is None:
+        raise InputError(f"Missing option '--{'contacts' if contacts is None else 'campaign'}'.")
+    if files["inbound"] is not None:
+        raise InputError("--inbound: only with --account (inbound calls share an account's lines)")
+    sim = build(
+        campaign,
+        contacts,
+        start,
+        files["outcomes"],
+        outcome,
+        duration,
+        files["commands"],
+        files["dnc"],
+        until,
+        model,
+        seed,
+    )
+    return sim.run(summary=summary)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
-        campaign: Annotated[Path, typer.Option("--campaign", help="campaign.yaml")],
-        contacts: Annotated[Path, typer.Option("--contacts", help="contact list CSV")],
         start: Annotated[str, typer.Option("--start", help="first instant, ISO 8601 with zone")],
+        campaign: Annotated[Path | None, typer.Option("--campaign", help="campaign.yaml")] = None,
+        contacts: Annotated[
+            Path | None, typer.Option("--contacts", help="contact list CSV")
+        ] = None,
+        account: Annotated[
+            Path | None,
+            typer.Option("--account", help="A.yaml: account settings and its campaigns (SPEC 8)"),
+        ] = None,
+        inbound: Annotated[
+            Path | None,
+            typer.Option("--inbound", help="with --account: call_id,started_at,ended_at"),
+        ] = None,
         outcomes: Annotated[
             Path | None,
-            typer.Option("--outcomes", help="contact_id,attempt,status,duration_seconds[,opt_out]"),
+            typer.Option(
+                "--outcomes",
+                help="contact_id,attempt,status,duration_seconds[,opt_out][,callback_at]",
+            ),
         ] = None,
         default_outcome: Annotated[str, typer.Option("--default-outcome")] = "no_answer",
         default_duration: Annotated[str, typer.Option("--default-duration", help="seconds")] = "30",
@@ -303,32 +514,28 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--summary", help="end with a forecast line")
         ] = False,
     ) -> None:
-        """Run a campaign on a simulated clock and dialer; print what the engine decides."""
+        """Run a campaign (or an account's campaigns) on a simulated clock and dialer; print
+        what the engine decides."""
+        files = {"outcomes": outcomes, "commands": commands, "dnc": dnc, "inbound": inbound}
+        options = (default_outcome, default_duration, model, seed)
         try:
-            sim = build(
-                campaign,
-                contacts,
-                start,
-                outcomes,
-                default_outcome,
-                default_duration,
-                commands,
-                dnc,
-                until,
-                model,
-                seed,
-            )
+            lines = build_lines(campaign, contacts, account, start, files, options, until, summary)
         except InputError as err:
             print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
             raise typer.Exit(2) from None
-        tune_gc()
-        out = sys.stdout
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        try:
-            for line in sim.run(summary=summary):
-                out.write(dumps(line))
-                out.write("\n")
-        except InputError as err:  # the contacts file broke while it was read (before any line)
-            print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
-            raise typer.Exit(2) from None
-        out.flush()
+        print_lines(lines)
+
+
+def print_lines(lines: Iterator[dict[str, Any]]) -> None:
+    """JSON Lines on stdout; a contacts file that breaks while read exits 2 (before any line)."""
+    tune_gc()
+    out = sys.stdout
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    try:
+        for line in lines:
+            out.write(dumps(line))
+            out.write("\n")
+    except InputError as err:
+        print(f"campaignflow simulate: {visible_lines(err)}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    out.flush()

@@ -195,6 +195,24 @@ class Settings(BaseSettings):
     api_port: int = Field(
         default=8080, description="Port of `campaignflow api` (REST API and console)."
     )
+    api_requests_per_hour: int = Field(
+        default=72_000,
+        ge=0,
+        description="API: requests one account may make an hour, all its keys together (a 60th of it at once; 0: no limit); past it 429 with Retry-After.",
+    )
+    api_creates_per_hour: int = Field(
+        default=2_000,
+        ge=0,
+        description="API: agents, numbers, webhooks and campaigns one account may create an hour, each kind apart (a 10th of it at once; 0: no limit).",
+    )
+    api_forecast_contacts_per_hour: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="API: contacts one account's forecasts may simulate an hour (half of it at once; 0: no limit).",
+    )
+    api_max_webhooks: int = Field(
+        default=20, ge=1, description="API: webhooks one account may have at once."
+    )
     api_webhook_allow_loopback: bool = Field(
         default=False,
         description="Webhooks may go to loopback addresses (127.0.0.1, ::1, localhost): for tests and a local stack only. Private, link-local and other non-public addresses are always refused.",

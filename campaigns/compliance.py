@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from campaigns.blackouts import closed
 from campaigns.contacts import Contact
 from campaigns.dialing import choose_destination, contact_zones
-from campaigns.models import DAYS, CampaignDefinition, LimitScope, Window
-from campaigns.presets import NumberLimit, PresetRule, limits_of, rule_for
+from campaigns.models import DAYS, CampaignDefinition, LimitAcross, LimitScope, Preset, Window
+from campaigns.presets import NumberLimit, PresetRule, rule_for
 from campaigns.store import Directory
 from campaigns.windows import Span, every_day, hours, merge_spans, next_all_open
 from campaigns.windows import Window as Hours
@@ -27,6 +27,7 @@ WINDOW = "window"
 LOCAL_TIME = "local_time"
 ATTEMPT_LIMIT = "attempt_limit"
 
+ALL_PRESETS = tuple(p.value for p in Preset)
 NUMBER_KEY = "n"  # recent-call records: "n" + number, "c" + contact seq
 CONTACT_KEY = "c"
 
@@ -83,6 +84,17 @@ def release_at(times: tuple[int, ...], limit: NumberLimit, now_us: int) -> int |
     return times[start + counted - limit.max_calls] + limit.period_us
 
 
+def _limited(
+    limits: tuple[NumberLimit, ...], times_of: Callable[[], tuple[int, ...]], now_us: int
+) -> int | None:
+    """When every limit of the list lets a call go again (None: they all let it go now)."""
+    if not limits:
+        return None
+    times = times_of()
+    frees = [free for limit in limits if (free := release_at(times, limit, now_us)) is not None]
+    return max(frees) if frees else None
+
+
 def _first_after(times: tuple[int, ...], floor: int) -> int:
     """Index of the first time > floor (times oldest first)."""
     i = 0
@@ -105,6 +117,22 @@ def forget(times: tuple[int, ...], now_us: int, keep: Keep) -> tuple[int, ...]:
     return times[start:] if start else times
 
 
+def account_keep(to: str, period_us: int, calls: int) -> Keep | None:
+    """How much of the account's log of calls to `to` a limit may count (SPEC 8).
+
+    Every call to a number a preset names is kept (a preset counts every campaign's calls,
+    those of campaigns without it too), and every call while a campaign of the account has
+    an `across: account` limit (`period_us`, `calls`: the largest of them)."""
+    found = [
+        rule.limit
+        for name in ALL_PRESETS
+        if (rule := rule_for(name, to)) is not None and rule.limit is not None
+    ]
+    if calls:
+        found.append(NumberLimit(calls, period_us))
+    return _keep(found)
+
+
 def _keep(limits: Iterable[NumberLimit]) -> Keep | None:
     found = list(limits)
     if not found:
@@ -124,17 +152,35 @@ class Gate:
         self.local_spans: tuple[Span, ...] = self.local_week[0] if self.local_week else ()
         self.presets = tuple(rules.compliance)
         self.preset_names = tuple(p.value for p in self.presets)
-        own = [(x.scope, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
-        self.number_limits = tuple(lim for scope, lim in own if scope is LimitScope.number)
-        self.contact_limits = tuple(lim for scope, lim in own if scope is LimitScope.contact)
-        self.keep_number = _keep([*self.number_limits, *limits_of(self.preset_names)])
+        own = [(x, NumberLimit(x.max_calls, x.period_us)) for x in rules.attempt_limits]
+        # Per-number limits count this campaign's calls, or with `across: account` (SPEC 8)
+        # every campaign's of the account, as the presets' limits always do.
+        self.number_limits = tuple(
+            lim
+            for x, lim in own
+            if x.scope is LimitScope.number and x.across is LimitAcross.campaign
+        )
+        self.account_limits = tuple(
+            lim
+            for x, lim in own
+            if x.scope is LimitScope.number and x.across is LimitAcross.account
+        )
+        self.contact_limits = tuple(lim for x, lim in own if x.scope is LimitScope.contact)
+        self.keep_number = _keep(self.number_limits)
         self.keep_contact = _keep(self.contact_limits)
+        # What this campaign needs the account's call log to keep (limits across the account).
+        self.keep_account = _keep(self.account_limits)
         self.keeps = self.keep_number is not None or self.keep_contact is not None
         self.retain_us = max(
             (k.period_us for k in (self.keep_number, self.keep_contact) if k is not None),
             default=0,
         )
-        self.active = self.local_week is not None or bool(self.presets) or self.keeps
+        self.active = (
+            self.local_week is not None
+            or bool(self.presets)
+            or self.keeps
+            or bool(self.account_limits)
+        )
         self._zone_hours: dict[tuple[str, tuple[Span, ...]], Hours] = {}
         # Whether each window is open at `_open_at`: a round asks the same few windows
         # about the same instant for every contact it considers.
@@ -223,12 +269,20 @@ class Gate:
             found = memo[zones] = self._all_open(self._in_zones(zones, spans), now_us)
         return found
 
-    def check(self, contact: Contact, to: str, now_us: int, recent: RecentCalls) -> Hold | None:
+    def check(
+        self,
+        contact: Contact,
+        to: str,
+        now_us: int,
+        recent: RecentCalls,
+        account_recent: RecentCalls = no_calls,
+    ) -> Hold | None:
         """None when the call for `contact` to `to` may be created at `now_us`; else the Hold.
 
         The campaign's own hours are the caller's to check first (they hold every
         contact alike); they take part in the wake time. A call that may go builds
-        nothing on the way (see release_at).
+        nothing on the way (see release_at). `recent`: this campaign's call log;
+        `account_recent`: the account's, across campaigns (presets, `across: account`).
         """
         reason: str | None = None
         not_before = now_us
@@ -237,7 +291,7 @@ class Gate:
             zones = contact_zones(self.definition, contact, to)
             if not self._zones_open(zones, self.local_spans, now_us):
                 reason = LOCAL_TIME
-        number_times: tuple[int, ...] | None = None
+        account_times: tuple[int, ...] | None = None
         for name in self.preset_names:
             rule = rule_for(name, to)
             if rule is None:
@@ -250,29 +304,23 @@ class Gate:
             if rule.fixed is not None and not self._is_open(rule.fixed, now_us):
                 blocked = True
             if rule.limit is not None:
-                if number_times is None:
-                    number_times = recent(NUMBER_KEY + to)
-                free = release_at(number_times, rule.limit, now_us)
+                if account_times is None:
+                    account_times = account_recent(NUMBER_KEY + to)
+                free = release_at(account_times, rule.limit, now_us)
                 if free is not None:
                     blocked = True
                     not_before = max(not_before, free)
             if blocked and reason is None:
                 reason = rule.reason
-        if self.number_limits:
-            if number_times is None:
-                number_times = recent(NUMBER_KEY + to)
-            for limit in self.number_limits:
-                free = release_at(number_times, limit, now_us)
-                if free is not None:
-                    not_before = max(not_before, free)
-                    reason = reason or ATTEMPT_LIMIT
-        if self.contact_limits:
-            contact_times = recent(CONTACT_KEY + contact.contact_id)
-            for limit in self.contact_limits:
-                free = release_at(contact_times, limit, now_us)
-                if free is not None:
-                    not_before = max(not_before, free)
-                    reason = reason or ATTEMPT_LIMIT
+        for limits, times_of in (
+            (self.number_limits, lambda: recent(NUMBER_KEY + to)),
+            (self.account_limits, lambda: account_times or account_recent(NUMBER_KEY + to)),
+            (self.contact_limits, lambda: recent(CONTACT_KEY + contact.contact_id)),
+        ):
+            free = _limited(limits, times_of, now_us)
+            if free is not None:
+                not_before = max(not_before, free)
+                reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
         return Hold(reason, self._wake(self._windows(contact, to), not_before, now_us))
@@ -293,14 +341,22 @@ class Preview:
     """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
 
     Counted as callable or by the first rule that blocks it: dnc, window, local_time,
-    preset:<name>, attempt_limit (no call has been made when a campaign starts). Fed
-    one contact at a time, so a million-row list is never held.
+    preset:<name>, attempt_limit (the campaign has made no call when it starts; the
+    account's calls before then count for presets and `across: account` limits, SPEC 8:
+    `account_recent`). Fed one contact at a time, so a million-row list is never held.
     """
 
-    def __init__(self, definition: CampaignDefinition, at_us: int, directory: Directory) -> None:
+    def __init__(
+        self,
+        definition: CampaignDefinition,
+        at_us: int,
+        directory: Directory,
+        account_recent: RecentCalls = no_calls,
+    ) -> None:
         self.definition = definition
         self.at_us = at_us
         self.directory = directory
+        self.account_recent = account_recent
         self.gate = Gate(definition)
         self.counts = dict.fromkeys(self.gate.reasons(), 0)
         self.open_now = self.gate.schedule.is_open(at_us)
@@ -313,17 +369,25 @@ class Preview:
         else:
             dial = choose_destination(self.definition, contact, 1, self.directory)
             gate = self.gate
-            hold = gate.check(contact, dial.to, self.at_us, no_calls) if gate.active else None
+            hold = (
+                gate.check(contact, dial.to, self.at_us, no_calls, self.account_recent)
+                if gate.active
+                else None
+            )
             reason = CALLABLE if hold is None else hold.reason
         self.counts[reason] += 1
         return reason
 
 
 def preview(
-    definition: CampaignDefinition, contacts: Iterable[Contact], at_us: int, directory: Directory
+    definition: CampaignDefinition,
+    contacts: Iterable[Contact],
+    at_us: int,
+    directory: Directory,
+    account_recent: RecentCalls = no_calls,
 ) -> dict[str, int]:
     """The launch preview of a whole list (see Preview)."""
-    counter = Preview(definition, at_us, directory)
+    counter = Preview(definition, at_us, directory, account_recent)
     for contact in contacts:
         counter.add(contact)
     return counter.counts

@@ -33,6 +33,8 @@ class ContactStatus(StrEnum):
     cancelled = "cancelled"
     suppressed = "suppressed"
     opted_out = "opted_out"  # the person asked not to be called again (SPEC section 7)
+    expired = "expired"  # the campaign's end date came first (SPEC 9)
+    skipped = "skipped"  # the dialer's pre-dial check refused the call (SPEC 9)
 
 
 class CommandKind(StrEnum):
@@ -75,6 +77,15 @@ class Outcome:
     call_id: str
     status: str
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
+    callback_at_us: int | None = None  # the person asked to be called back then (SPEC 9)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """An inbound call of the account starting or ending at the step's instant (SPEC 8)."""
+
+    call_id: str
+    ended: bool = False
 
 
 # ---- outputs -----------------------------------------------------------------
@@ -116,6 +127,7 @@ class OutcomeRecorded:
     applied: bool
     timeout: bool = False
     opt_out: bool = False
+    callback_at_us: int | None = None  # as the outcome carried it, applied or not
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ definitions with the same messages: an error names the field and the rule.
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
@@ -43,6 +43,7 @@ CALL_STATUSES = (
     "voicemail",
     "invalid_number",
     "timeout",
+    "skipped",  # SPEC 9: a pre-dial check refused the call; never in retry_on
 )
 DEFAULT_RETRY_ON = ("no_answer", "busy", "failed", "voicemail", "timeout")
 
@@ -133,6 +134,9 @@ MAX_MAPPING_ENTRIES = 1_000
 MAX_COLUMN_CHARS = 256
 
 
+MAX_CALLBACKS = 3
+MAX_LINES = 1_000_000
+MAX_INBOUND_MINUTES = 10_080  # a week
 MAX_WINDOWS = 6
 MAX_PERIOD_HOURS = 8784  # 366 days: a limit's rolling period is at most a (leap) year
 # Every list of a definition is bounded (issue 21): the definition travels in one create
@@ -196,12 +200,29 @@ class LimitScope(StrEnum):
     contact = "contact"
 
 
+class LimitAcross(StrEnum):
+    """Whose calls a limit counts (SPEC 8): the campaign's own, or every campaign's of the account."""
+
+    campaign = "campaign"
+    account = "account"
+
+
 class AttemptLimit(Strict):
     """At most `max_calls` calls per number (or contact) in any rolling `period_hours`."""
 
     scope: LimitScope
     max_calls: int = Field(ge=1, le=MAX_LIMIT_CALLS)
     period_hours: float = Field(gt=0, le=MAX_PERIOD_HOURS)
+    across: LimitAcross = LimitAcross.campaign
+
+    @model_validator(mode="after")
+    def _across(self) -> AttemptLimit:
+        if self.across is LimitAcross.account and self.scope is not LimitScope.number:
+            raise ValueError(
+                "across: account is allowed only with scope: number (contact ids belong to"
+                " one campaign)"
+            )
+        return self
 
     @cached_property
     def period_us(self) -> int:
@@ -285,8 +306,8 @@ class Rules(Strict):
     caller_ids: CallerIds | None = None
     alternate_strategy: Strategy = Strategy.rolling
     retry_on: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES)
-    )
+        default_factory=lambda: list(DEFAULT_RETRY_ON), max_length=len(CALL_STATUSES) - 1
+    )  # every status but `skipped`
     max_call_minutes: float = Field(default=60, gt=0, le=MAX_CALL_MINUTES, allow_inf_nan=False)
     contact_local_time: ContactLocalTime = ContactLocalTime()
     # SPEC section 7: all optional; without them the rules are those of sections 1-6.
@@ -295,6 +316,27 @@ class Rules(Strict):
     holidays: HolidayCalendar | None = None
     attempt_limits: list[AttemptLimit] = Field(default_factory=list, max_length=MAX_ATTEMPT_LIMITS)
     compliance: list[Preset] = Field(default_factory=list, max_length=MAX_PRESETS)
+    # SPEC 8 and 9.
+    priority: int = Field(default=5, ge=1, le=10)
+    ends_at: str | None = None
+    max_callbacks: int = Field(default=1, ge=0, le=MAX_CALLBACKS)
+
+    @field_validator("ends_at", mode="before")
+    @classmethod
+    def _ends_at(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        if not isinstance(v, str):
+            raise ValueError(f"must be an ISO 8601 instant with Z or an offset, got {v!r}")
+        parse_instant_us(v)
+        return v
+
+    @cached_property
+    def ends_at_us(self) -> int | None:
+        """`ends_at` in engine microseconds (None: the campaign has no end date)."""
+        return None if self.ends_at is None else parse_instant_us(self.ends_at)
 
     @field_validator("calling_window")
     @classmethod
@@ -367,6 +409,10 @@ class Rules(Strict):
     @classmethod
     def _retry_on(cls, v: list[str]) -> list[str]:
         for s in v:
+            if s == "skipped":
+                raise ValueError(
+                    "skipped may not be listed: a skipped call ends its contact (SPEC 9)"
+                )
             if s not in CALL_STATUSES:
                 raise ValueError(f"unknown call status {s!r}; use {', '.join(CALL_STATUSES)}")
         return v
@@ -420,6 +466,23 @@ class Rules(Strict):
         if self.calling_hours is not None:
             return {d: window_list(w) for d, w in self.calling_hours.items()}
         return {d: self.calling_windows for d in DAYS if d in self.calling_days}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_instant_us(value: str) -> int:
+    """An ISO 8601 instant that carries its zone (Z or an offset) to epoch microseconds.
+
+    ValueError when it is not an instant or has no zone: a wall-clock time alone names
+    no instant (SPEC 9)."""
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"must be an ISO 8601 instant, got {value!r}") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone; add Z or an offset like +00:00")
+    return (dt - _EPOCH) // timedelta(microseconds=1)
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -491,6 +554,30 @@ class CampaignDefinition(Strict):
             unfed_variables=[v for v in agent_vars if v not in fed],
             unmapped_columns=[c for c in columns if c not in self.variable_mapping],
         )
+
+
+class AccountSettings(Strict):
+    """An account's telephony (SPEC 8): lines shared by its campaigns and inbound calls."""
+
+    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    lines: int | None = Field(default=None, ge=1, le=MAX_LINES)
+    inbound_max_minutes: float = Field(
+        default=240, gt=0, le=MAX_INBOUND_MINUTES, allow_inf_nan=False
+    )
+
+    @cached_property
+    def inbound_max_us(self) -> int:
+        return timedelta(minutes=self.inbound_max_minutes) // timedelta(microseconds=1)
+
+
+def parse_account_settings(data: Any) -> AccountSettings:
+    """Validate a mapping as account settings, raising DefinitionError naming the field."""
+    if not isinstance(data, dict):
+        raise DefinitionError("(top): account settings must be a mapping")
+    try:
+        return AccountSettings.model_validate(data)
+    except ValidationError as err:
+        raise DefinitionError(format_validation_error(err)) from None
 
 
 class MappingReport(BaseModel):

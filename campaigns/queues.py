@@ -27,10 +27,11 @@ class QueueName(StrEnum):
     DEADLINE = "d"  # (deadline, call order, contact, attempt)
     PARKED = "p"  # (wake time, contact)
     EXPIRY = "x"  # calls an attempt limit may still count: (forget at, order, contact, position)
+    ACCOUNT_EXPIRY = "xa"  # the same, for the account's call log across campaigns (SPEC 8)
+    CALLBACK = "cb"  # (due time, contact): callbacks asked for (SPEC 9), due in any order
     # Never-called contacts given back after being parked: (-seq,) sorted, so the next one
     # (lowest row) is last and taking it costs nothing, however many a wave of parking left.
     RETURNED = "back"
-    OLD_RETURNED = "fresh"  # the same, as older versions kept it: (seq,) sorted
     # A contact's outcomes that came before their call, one queue per contact (`held`):
     # (attempt, status, opt_out)
     HELD = "held:"
@@ -53,6 +54,11 @@ class ExpiryEntry(NamedTuple):
     call_order: int
     contact_seq: int
     position: int  # the alternate dialled (0: the primary)
+
+
+class CallbackEntry(NamedTuple):
+    due_us: int
+    contact_seq: int
 
 
 class ParkedEntry(NamedTuple):

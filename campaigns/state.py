@@ -26,6 +26,7 @@ class Phase:
     in_call: Final = "in_call"
     retry: Final = "retry"  # in a retry bucket
     parked: Final = "parked"  # passed over for its local time; in a parked bucket
+    callback: Final = "callback"  # waiting for a callback (SPEC 9); in the callback queue
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class CampaignState:
     # seq, end seq] of each batch taken, checked against the create's account when it comes.
     pending: list[list[str | int]] = field(default_factory=list)
     refused: int = 0  # contacts of another account's early batches (arrived, never final)
+    ended: bool = False  # the ends_at expiry of SPEC 9 has run
 
     def bucket_ids(self, kind: str) -> list[int]:
         return self.buckets.setdefault(kind, [])
@@ -95,7 +97,43 @@ class ContactState:
     dialled: list[int] = field(default_factory=list)
     orders: list[int] = field(default_factory=list)
     held_by: int = 0  # bits of the SPEC 7 rules that have held this contact back (engine.HELD_BITS)
+    # SPEC 9: callbacks granted so far, when the waiting one is due, and the attempt whose
+    # number, caller ID and variables it reuses.
+    callbacks: int = 0
+    callback_due_us: int | None = None
+    callback_of: int = 0
 
     @property
     def is_final(self) -> bool:
         return self.status is not None
+
+
+@dataclass(slots=True)
+class AccountState:
+    """What the account's campaigns share (SPEC 8): its lines, the calls holding them, the
+    order calls were made in across campaigns, and which campaigns wait for a line.
+
+    Small: one entry per campaign id and per inbound call in progress."""
+
+    account_id: str
+    lines: int | None = None  # None: no account limit
+    inbound_max_us: int = 240 * 60_000_000
+    campaigns: list[str] = field(default_factory=list)  # sorted ids of the account's campaigns
+    calls: int = 0  # calls created across campaigns; a call's creation order
+    in_flight: int = 0  # outbound calls of every campaign with no outcome or timeout yet
+    inbound: dict[str, int] = field(default_factory=dict)  # inbound call id -> its cut-off
+    # Campaigns left waiting for a line: a heap of [-priority, in flight, campaign id], and
+    # each one's current entry (the heap's other entries for it are stale).
+    blocked: list[list[int | str]] = field(default_factory=list)
+    waiting: dict[str, list[int | str]] = field(default_factory=dict)
+    # Of those, the ones that have not looked for their next call since (SPEC 8: they look,
+    # and suppress, at the first round that has a line for them).
+    unlooked: dict[str, bool] = field(default_factory=dict)  # a set, kept as a dict
+    # The across-account call log keeps every call this long and this many per number.
+    log_period_us: int = 0
+    log_calls: int = 0
+    next_wake_us: int | None = None
+
+    def busy(self) -> int:
+        """Lines in use: outbound in flight plus inbound in progress (SPEC 8)."""
+        return self.in_flight + len(self.inbound)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from campaigns.models import CampaignDefinition
-from campaigns.state import CampaignState, ContactState
+from campaigns.state import AccountState, CampaignState, ContactState
 
 QueueEntry = tuple[int, ...]  # (time, ...) sorted by time first
 
@@ -32,6 +32,15 @@ class Store(Protocol):
     # Contact batches already taken, by producer batch key: a replayed batch changes nothing.
     def has_batch(self, campaign_id: str, batch_key: str) -> bool: ...
     def add_batch(self, campaign_id: str, batch_key: str) -> None: ...
+    # The account's own record (SPEC 8). Its call log across campaigns uses the recent-call
+    # methods above under `account_scope(account_id)`, a name no campaign id can take.
+    def get_account(self, account_id: str) -> AccountState | None: ...
+    def put_account(self, state: AccountState) -> None: ...
+
+
+def account_scope(account_id: str) -> str:
+    """The store scope of an account's own rows (campaign ids never start with NUL)."""
+    return "\x00account:" + account_id
 
 
 class Directory(Protocol):
@@ -65,6 +74,7 @@ class MemoryStore:
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
         self.recent: dict[tuple[str, str], tuple[int, ...]] = {}  # tuples: the GC skips them
         self.batches: dict[str, set[str]] = {}
+        self.accounts: dict[str, AccountState] = {}
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
         return self.campaigns.get(campaign_id)
@@ -122,6 +132,12 @@ class MemoryStore:
 
     def add_batch(self, campaign_id: str, batch_key: str) -> None:
         self.batches.setdefault(campaign_id, set()).add(batch_key)
+
+    def get_account(self, account_id: str) -> AccountState | None:
+        return self.accounts.get(account_id)
+
+    def put_account(self, state: AccountState) -> None:
+        self.accounts[state.account_id] = state
 
 
 class StaticDirectory:

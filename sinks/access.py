@@ -17,10 +17,10 @@ import stat
 from pathlib import Path
 
 from sinks.exceptions import TokenFileError
+from topics.loopback import host_allowed
 
 TOKEN_FILE = "sink.token"
 TOKEN_BYTES = 32  # of randomness; the file holds it URL-safe base64 encoded
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def token_path(home: Path) -> Path:
@@ -80,12 +80,7 @@ def bearer_ok(authorization: str | None, token: str) -> bool:
 
 def loopback_host(host: str | None, port: int) -> bool:
     """Whether a Host header names this endpoint by a loopback name (with its port)."""
-    if not host:
-        return False
-    allowed = {f"{name}:{port}" for name in LOOPBACK_NAMES}
-    if port == 80:
-        allowed.update(LOOPBACK_NAMES)
-    return host.strip().lower() in allowed
+    return host_allowed(host, port)
 
 
 def loopback_origin(origin: str | None, port: int) -> bool:

@@ -19,6 +19,7 @@ stops the query past either bound.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -38,34 +39,109 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 # other queries, users, settings of the server or its files.
 SYSTEM_TABLES = frozenset({"one", "databases", "tables", "columns", "parts", "functions"})
 
-# Functions that read files, reach the network or other servers, run programs, load
-# models, sleep, or show the process's memory (lower case; ClickHouse matches some
-# case-insensitively). Table functions need no entry: every one is refused in FROM.
-DENIED_FUNCTIONS = frozenset(
+# Functions a query may call (ClickHouse's names; compared lower-cased, after sqlglot has
+# resolved its aliases: `lcase` is `lower`). An allow list, not a deny list: ClickHouse
+# has functions that read files (`file`), reach other servers (`url`, `remote`, `s3`),
+# sleep, read dictionaries or describe the server, under spellings (`FILE`, `\`file\``,
+# `"file"`) a deny list keeps missing. Anything not named here is refused.
+AGGREGATE_FUNCTIONS = frozenset(
     {
-        "file",
-        "url",
-        "s3",
-        "hdfs",
-        "remote",
-        "remotesecure",
-        "executable",
-        "catboostevaluate",
-        "modelevaluate",
-        "joinget",
-        "joingetornull",
-        "sleep",
-        "sleepeachrow",
-        "addresstoline",
-        "addresstolinewithinlines",
-        "addresstosymbol",
-        "demangle",
-        "trap",
-        "getserversetting",
-        "getmergetreesetting",
+        "count", "sum", "avg", "min", "max", "any", "anyLast", "anyHeavy", "argMin", "argMax",
+        "uniq", "uniqExact", "uniqCombined", "uniqCombined64", "uniqHLL12",
+        "groupArray", "groupUniqArray", "groupArraySorted", "groupBitAnd", "groupBitOr",
+        "groupBitXor", "sumWithOverflow", "sumKahan",
+        "median", "medianExact", "quantile", "quantiles", "quantileExact", "quantilesExact",
+        "quantileExactInclusive", "quantileExactExclusive", "quantileTiming",
+        "quantileTDigest", "quantilesTDigest", "stddevPop", "stddevSamp", "varPop", "varSamp",
+        "covarPop", "covarSamp", "corr", "topK", "topKWeighted", "histogram", "avgWeighted",
+        "simpleLinearRegression", "entropy", "any_value", "first_value", "last_value",
+        "nth_value", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
+        "lagInFrame", "leadInFrame", "lag", "lead", "windowFunnel", "retention",
+        "sequenceMatch", "sequenceCount", "boundingRatio", "deltaSum",
     }
-)
+)  # fmt: skip
+# Suffixes ClickHouse adds to an aggregate (`sumIf`, `uniqArrayIf`, `avgOrNull`).
+AGGREGATE_COMBINATORS = (
+    "if", "array", "map", "simplestate", "mergestate", "state", "merge", "foreach",
+    "distinct", "ordefault", "ornull", "resample", "argmin", "argmax",
+)  # fmt: skip
+SCALAR_FUNCTIONS = frozenset(
+    {
+        # logic, comparison, arithmetic
+        "and", "or", "xor", "not", "if", "multiIf", "ifNull", "nullIf", "coalesce", "isNull",
+        "isNotNull", "assumeNotNull", "toNullable", "greatest", "least", "equals",
+        "notEquals", "less", "greater", "lessOrEquals", "greaterOrEquals", "like", "notLike",
+        "ilike", "notILike", "in", "notIn", "has", "hasAny", "hasAll", "match", "plus",
+        "minus", "multiply", "divide", "intDiv", "intDivOrZero", "modulo", "negate", "abs",
+        "gcd", "lcm", "exp", "log", "ln", "log2", "log10", "sqrt", "cbrt", "pow", "power",
+        "round", "roundBankers", "floor", "ceil", "ceiling", "trunc", "truncate", "sign",
+        "e", "pi", "isFinite", "isNaN", "isInfinite", "bitAnd", "bitOr", "bitXor", "bitNot",
+        "bitShiftLeft", "bitShiftRight", "transform", "throwIf", "identity", "materialize",
+        "ignore", "toTypeName", "currentDatabase", "getSetting",
+        # conversion
+        "toString", "toFixedString", "toInt8", "toInt16", "toInt32", "toInt64", "toInt128",
+        "toUInt8", "toUInt16", "toUInt32", "toUInt64", "toFloat32", "toFloat64",
+        "toDecimal32", "toDecimal64", "toDecimal128", "toDate", "toDate32", "toDateTime",
+        "toDateTime64", "toUUID", "toBool", "toLowCardinality", "accurateCast",
+        "accurateCastOrNull", "toInt64OrNull", "toInt64OrZero", "toUInt64OrNull",
+        "toUInt64OrZero", "toFloat64OrNull", "toFloat64OrZero", "toDateOrNull",
+        "toDateTimeOrNull", "toDecimalString", "parseDateTimeBestEffort",
+        "parseDateTimeBestEffortOrNull", "parseDateTime64BestEffort", "cast",
+        # dates and times
+        "now", "now64", "today", "yesterday", "toYear", "toQuarter", "toMonth", "toWeek",
+        "toISOWeek", "toISOYear", "toDayOfMonth", "toDayOfWeek", "toDayOfYear", "toHour",
+        "toMinute", "toSecond", "toStartOfYear", "toStartOfQuarter", "toStartOfMonth",
+        "toStartOfWeek", "toMonday", "toStartOfDay", "toStartOfHour", "toStartOfMinute",
+        "toStartOfFiveMinutes", "toStartOfTenMinutes", "toStartOfFifteenMinutes",
+        "toStartOfInterval", "toTimeZone", "toUnixTimestamp", "toUnixTimestamp64Milli",
+        "toUnixTimestamp64Micro", "fromUnixTimestamp", "fromUnixTimestamp64Milli",
+        "formatDateTime", "dateDiff", "date_diff", "date_trunc",
+        "dateTrunc", "age", "timeSlot", "toYYYYMM", "toYYYYMMDD", "addSeconds", "addMinutes",
+        "addHours", "addDays", "addWeeks", "addMonths", "addYears", "subtractSeconds",
+        "subtractMinutes", "subtractHours", "subtractDays", "subtractWeeks",
+        "subtractMonths", "subtractYears", "toIntervalSecond", "toIntervalMinute",
+        "toIntervalHour", "toIntervalDay", "toIntervalWeek", "toIntervalMonth",
+        "toIntervalQuarter", "toIntervalYear", "extract", "current_date",
+        # strings
+        "length", "lengthUTF8", "char_length", "empty", "notEmpty", "lower", "upper",
+        "lowerUTF8", "upperUTF8", "concat", "concatWithSeparator", "substring", "substr",
+        "substringUTF8", "left", "right", "leftUTF8", "rightUTF8", "leftPad", "rightPad",
+        "lpad", "rpad", "trim", "trimLeft", "trimRight", "trimBoth", "ltrim", "rtrim",
+        "replace", "replaceOne", "replaceAll", "replaceRegexpOne", "replaceRegexpAll",
+        "position", "positionCaseInsensitive", "locate", "startsWith", "endsWith",
+        "splitByChar", "splitByString", "splitByRegexp", "arrayStringConcat", "format",
+        "reverse", "repeat", "extractAll", "hex", "unhex", "toValidUTF8", "visibleWidth",
+        "formatReadableSize", "formatReadableQuantity", "formatReadableTimeDelta", "bar",
+        "base64Encode", "base64Decode",
+        # arrays, tuples, maps, JSON
+        "array", "arrayJoin", "range", "indexOf", "arrayMap", "arrayFilter", "arrayCount",
+        "arraySum", "arrayAvg", "arrayMin", "arrayMax", "arraySort", "arrayReverseSort",
+        "arrayDistinct", "arrayUniq", "arrayConcat", "arrayElement", "arraySlice",
+        "arrayEnumerate", "arrayReverse", "arrayExists", "arrayAll", "arrayFirst",
+        "arrayLast", "arrayZip", "arrayFlatten", "arrayCumSum", "arrayDifference",
+        "arrayReduce", "arrayPushBack", "arrayPushFront", "arrayPopBack", "arrayPopFront",
+        "arrayCompact", "arrayIntersect", "countEqual", "emptyArrayString", "tuple",
+        "tupleElement", "map", "mapKeys", "mapValues", "mapContains",
+        "mapFromArrays", "JSONExtract", "JSONExtractString", "JSONExtractInt",
+        "JSONExtractFloat", "JSONExtractBool", "JSONExtractRaw", "JSONExtractKeys",
+        "JSONHas", "JSONLength", "isValidJSON",
+        # hashes, random
+        "cityHash64", "sipHash64", "xxHash32", "xxHash64", "murmurHash3_64", "farmHash64",
+        "halfMD5", "MD5", "SHA1", "SHA256", "rand", "rand64", "randCanonical",
+        "generateUUIDv4", "runningDifference", "neighbor",
+    }
+)  # fmt: skip
 
+# Session settings that close what the engine itself offers (applied before readonly=1,
+# which then forbids changing them): no introspection (addressToLine, demangle...), no
+# sleeping, and in chdb no python() table function. `file()` has no such switch in the
+# embedded engine (clickhouse-local reads any path, whatever `user_files_path` says), so
+# the allow list above is what keeps it out.
+LOCKED_SETTINGS: dict[str, Any] = {
+    "allow_introspection_functions": 0,
+    "function_sleep_max_microseconds_per_block": 1,
+}
+EMBEDDED_LOCKED_SETTINGS: dict[str, Any] = {"allow_python_table_function": 0}
 
 # Database names ClickHouse has besides the project's: a qualifier naming one is a table
 # reference, and no alias may take such a name.
@@ -82,9 +158,13 @@ class QueryLimits:
     max_result_bytes: int = 256 * 1024**2
     max_rows_to_read: int = 2_000_000_000
 
-    def settings(self) -> dict[str, Any]:
-        """The ClickHouse settings, in the order they must be applied (readonly is added last)."""
-        return {
+    def settings(self, *, embedded: bool = True) -> dict[str, Any]:
+        """The ClickHouse settings, in the order they must be applied (readonly is added last).
+
+        `embedded`: the client runs chdb, which has settings of its own to lock too.
+        """
+        locked = LOCKED_SETTINGS | (EMBEDDED_LOCKED_SETTINGS if embedded else {})
+        return locked | {
             "max_execution_time": self.max_execution_time_s,
             "timeout_overflow_mode": "throw",
             "max_memory_usage": self.max_memory_usage_bytes,
@@ -238,13 +318,73 @@ class _Check:
             raise RefusedQuery(f"{text}: {parts[0]!r} is not a table or alias of this query")
 
     def _function(self, node: exp.Func) -> None:
-        names = {n.lower() for n in type(node).sql_names()}
+        name = function_name(node)
+        if not function_allowed(name):
+            raise RefusedQuery(
+                f"function {name}() is not allowed here (only the usual aggregate, date, string,"
+                " array and conversion functions are; see sinks/guard.py)"
+            )
+
+
+# Functions sqlglot keeps by the name written (ClickHouse's own, unknown to it).
+_NAMED = (exp.Anonymous, exp.AnonymousAggFunc, exp.ParameterizedAgg)
+
+
+def function_name(node: exp.Func) -> str:
+    """The name a function is checked by: lower-case, unquoted, sqlglot's for what it knows.
+
+    A function sqlglot knows is one of its classes whatever the spelling (`LCASE`,
+    `` `lower` ``, `"lower"` are all `lower`); the others keep the name written, quotes off.
+    """
+    if isinstance(node, _NAMED) or type(node).__name__.startswith("Combined"):
         this = node.args.get("this")
-        if isinstance(this, str):
-            names.add(this.lower())
-        denied = names & DENIED_FUNCTIONS
-        if denied:
-            raise RefusedQuery(f"function {sorted(denied)[0]}() is not allowed here")
+        text = this.name if isinstance(this, exp.Expression) else str(this)
+        return text.lower()
+    return node.key
+
+
+def _key_of(name: str) -> set[str]:
+    """The names an allowed ClickHouse function `name` is checked by (its own, sqlglot's)."""
+    keys = {name.lower()}
+    for args in ("x", "x, y", "x, y, z"):
+        try:
+            tree = sqlglot.parse_one(f"SELECT {name}({args})", read="clickhouse")
+        except Exception:  # noqa: BLE001 - sqlglot's builders raise anything on a wrong arity
+            continue
+        keys |= {function_name(f) for f in tree.find_all(exp.Func)}
+        break
+    return keys
+
+
+# Functions that come from syntax rather than a call: CASE, CAST, [..], {..}, EXTRACT, ...
+_SYNTAX_KEYS = frozenset(
+    {"case", "cast", "trycast", "array", "varmap", "struct", "strposition", "currentdate",
+     "rownumber", "jsonextract", "substring", "trim", "extract"}
+)  # fmt: skip
+
+
+@functools.cache
+def _allowed_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """(every allowed name, the aggregates' names), as function_name gives them."""
+    aggregates = frozenset(k for name in AGGREGATE_FUNCTIONS for k in _key_of(name))
+    scalars = frozenset(k for name in SCALAR_FUNCTIONS for k in _key_of(name))
+    return scalars | aggregates | _SYNTAX_KEYS, aggregates
+
+
+def function_allowed(name: str) -> bool:
+    """Whether the function checked as `name` (function_name) may run: listed, or a listed
+    aggregate with combinators (`sumIf`, `uniqArrayIf`, `argMaxOrNull`)."""
+    allowed, aggregates = _allowed_keys()
+    if name in allowed:
+        return True
+    base = name
+    while True:
+        suffix = next((c for c in AGGREGATE_COMBINATORS if base.endswith(c) and base != c), None)
+        if suffix is None:
+            return False
+        base = base[: -len(suffix)]
+        if base in aggregates:
+            return True
 
 
 def check(sql: str, tables: frozenset[str] | None = None) -> str:

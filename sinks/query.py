@@ -90,7 +90,7 @@ def run_query(sql: str, dsn: str, port: int, token_file: Path) -> QueryResult:
         if url is not None:
             return _via_sink(url, sql, token_file)
     limits = QueryLimits()
-    client = open_client(dsn, readonly=True, settings=limits.settings())
+    client = open_client(dsn, readonly=True, settings=limits.settings(embedded=is_embedded(dsn)))
     try:
         result = fetch(client, check(sql), limits)
     except RefusedQuery as exc:

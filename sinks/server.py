@@ -119,7 +119,8 @@ class QueryServer:
             return self._idle.get_nowait()
         except queue.Empty:
             pass
-        client = open_client(self.dsn, readonly=True, settings=self.limits.settings())
+        settings = self.limits.settings(embedded=is_embedded(self.dsn))
+        client = open_client(self.dsn, readonly=True, settings=settings)
         with self._opened_lock:
             self._opened.append(client)
         return client

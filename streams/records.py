@@ -16,7 +16,7 @@ import msgspec
 from campaigns.contacts import Alternate, Contact
 from campaigns.events import CampaignStatus, ContactStatus
 from campaigns.models import CampaignDefinition
-from campaigns.state import CampaignState, ContactState, FifoCursor
+from campaigns.state import AccountState, CampaignState, ContactState, FifoCursor
 from campaigns.store import QueueEntry
 from topics.translate import STATE_ROW_VERSION, definition_from_record, definition_row
 
@@ -148,3 +148,16 @@ def dump_seq(seq: int) -> bytes:
 
 def load_seq(data: bytes) -> int:
     return int(data)
+
+
+_ACCOUNT_FIELDS = _fields(AccountState)
+
+
+def dump_account(a: AccountState) -> bytes:
+    """The account's record (SPEC 8), by field name like the campaign's."""
+    return _b([VERSION, {name: getattr(a, name) for name in _ACCOUNT_FIELDS}])
+
+
+def load_account(data: bytes) -> AccountState:
+    v = _loads(data)[1]
+    return AccountState(**{k: v[k] for k in _ACCOUNT_FIELDS if k in v})

@@ -2,10 +2,10 @@
 
 No Faust here (the app hands raw messages in and publishes what comes back), so the
 whole path from bytes to `Engine.step` to bytes is one place. Per batch and partition,
-each campaign gets ONE step with everything that arrived for it (SPEC order inside the
-step: contacts and commands, then outcomes and timeouts, then one round of calls); a
-tick on the partition then steps the campaigns the due index says are due. `now_us` is the
-wall clock, made non-decreasing per campaign.
+each ACCOUNT gets ONE step with everything that arrived for its campaigns and its inbound
+calls (SPEC 8's order inside the step, and the account round that shares its lines); a
+tick on the partition then steps the accounts the due index says are due. `now_us` is the
+wall clock, made non-decreasing per account.
 
 Engine-made timeouts are published on `call.outcomes` (so the sink and analysts see them
 like any outcome) with `dialer_id = "engine"`; the agent reads that topic too and skips
@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from campaigns.engine import CONTACT_BATCH, Engine
+from campaigns.engine import CONTACT_BATCH, Engine, campaign_of_call
 from campaigns.events import (
     FINAL_CAMPAIGN,
     Batch,
@@ -34,6 +34,7 @@ from campaigns.events import (
     ContactFinal,
     ContactRejected,
     Event,
+    InboundCall,
     InputRejected,
     NumberOptedOut,
     Outcome,
@@ -78,13 +79,18 @@ class Outbound:
 
 @dataclass
 class _Work:
-    batches: list[Batch] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+    """Everything a batch brought for one account: its step's inputs, by campaign, and where
+    each came from (by (campaign, id)), to park a rejected one."""
+
+    batches: dict[str, list[Batch]] = field(default_factory=dict)
+    commands: dict[str, list[Command]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    inbound: list[InboundCall] = field(default_factory=list)
+    campaigns: set[str] = field(default_factory=set)
     sources: list[Inbound] = field(default_factory=list)
-    by_contact: dict[str, Inbound] = field(default_factory=dict)
+    by_contact: dict[tuple[str, str], Inbound] = field(default_factory=dict)
     by_call: dict[str, Inbound] = field(default_factory=dict)
-    by_command: dict[str, Inbound] = field(default_factory=dict)  # command or batch id
+    by_command: dict[tuple[str, str], Inbound] = field(default_factory=dict)  # command or batch
 
 
 def _event_id(ev: Event) -> str:
@@ -145,17 +151,21 @@ class Shell:
     def forget(self) -> None:
         """Partitions moved: drop caches and the due index (rebuilt per partition on use)."""
         self.store.forget()
+        self.engine.forget()
         self.due.reset()
         self._in_flight.clear()
         metrics.IN_FLIGHT.clear()
 
     def ensure_due(self, partition: int) -> None:
         if partition not in self.due.built:
-            wakes = []
-            for camp in self.store.campaigns(partition):
-                wakes.append((camp.campaign_id, camp.next_wake_us))
+            self.store.partition = partition
+            wakes: dict[str, int | None] = {}
+            for camp in list(self.store.campaigns(partition)):
                 self._track_in_flight(camp.campaign_id, camp.in_flight)
-            self.due.build(partition, wakes)
+                d = self.store.get_definition(camp.campaign_id)
+                if d is not None and d.account_id not in wakes:
+                    wakes[d.account_id] = self.engine.next_wake_us(d.account_id)
+            self.due.build(partition, wakes.items())
             self.store.touch(partition)  # first commit repairs an unclosed run, if any
 
     # ---- a batch ------------------------------------------------------------------------
@@ -191,13 +201,13 @@ class Shell:
             self.store.partition = partition
             wall_us = self.clock()
             stepped: set[str] = set()
-            for campaign_id, w in work.get(partition, {}).items():
-                self._step(out, partition, campaign_id, wall_us, w)
-                stepped.add(campaign_id)
+            for account_id, w in work.get(partition, {}).items():
+                self._step(out, partition, account_id, wall_us, w)
+                stepped.add(account_id)
             if partition in ticks:
-                for campaign_id in self.due.pop_due(partition, wall_us):
+                for account_id in self.due.pop_due(partition, wall_us):
                     metrics.DUE_CAMPAIGNS.inc()
-                    self._step(out, partition, campaign_id, wall_us, None)
+                    self._step(out, partition, account_id, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
         for campaign_id, n in self._calls.items():
@@ -221,7 +231,7 @@ class Shell:
         if name == "CallOutcome":
             if rec.get("dialer_id") == ENGINE_DIALER:
                 return  # our own timeout, already applied when it was made
-            w = self._work(work, msg, rec["campaign_id"])
+            w = self._work(work, msg, rec)
             outcome = translate.outcome_from_record(rec)
             w.outcomes.append(outcome)
             w.by_call[outcome.call_id] = msg
@@ -229,18 +239,36 @@ class Shell:
         if name == "CampaignCommand":
             command = translate.command_from_record(rec)
             command.account_id = self._account(rec, msg)
-            w = self._work(work, msg, rec["campaign_id"])
-            w.commands.append(command)
-            w.by_command[command.command_id] = msg
+            w = self._work(work, msg, rec, command)
+            campaign_id = rec["campaign_id"]
+            w.commands.setdefault(campaign_id, []).append(command)
+            w.by_command[(campaign_id, command.command_id)] = msg
             return
         if name == "ContactBatch":
-            w = self._work(work, msg, rec["campaign_id"])
             rows = [translate.contact_from_record(row) for row in rec["contacts"]]
+            w = self._work(work, msg, rec)
+            campaign_id = rec["campaign_id"]
             # A replayed batch id changes nothing.
-            w.batches.append(Batch(rec["batch_id"], rows, self._account(rec, msg)))
-            w.by_command[rec["batch_id"]] = msg
+            batch = Batch(rec["batch_id"], rows, self._account(rec, msg))
+            w.batches.setdefault(campaign_id, []).append(batch)
+            w.by_command[(campaign_id, rec["batch_id"])] = msg
             for contact in rows:
-                w.by_contact[contact.contact_id] = msg
+                w.by_contact[(campaign_id, contact.contact_id)] = msg
+            return
+        if name == "InboundCall":
+            account_id, call_id = rec.get("account_id"), rec.get("call_id")
+            if not account_id or not call_id:
+                raise ValueError("an inbound call names its account_id and call_id")
+            self.store.partition = msg.partition
+            if self.store.get_account(str(account_id)) is None:
+                raise ValueError(f"account {account_id!r} has no campaign here: unknown account")
+            if rec.get("kind") not in ("started", "ended"):
+                raise ValueError(
+                    f"inbound call kind {rec.get('kind')!r} is neither started nor ended"
+                )
+            w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
+            w.sources.append(msg)
+            w.inbound.append(InboundCall(str(call_id), ended=rec.get("kind") == "ended"))
             return
         raise ValueError(f"unexpected {name} on {logical}")
 
@@ -281,75 +309,115 @@ class Shell:
             return ""
         return None
 
-    @staticmethod
-    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, campaign_id: str) -> _Work:
+    def _work(
+        self,
+        work: dict[int, dict[str, _Work]],
+        msg: Inbound,
+        rec: dict[str, Any],
+        command: Command | None = None,
+    ) -> _Work:
+        """The work of the record's account (SPEC 8: one step per account): the record's
+        account_id, else its create's, else that of the campaign's definition."""
+        campaign_id = rec.get("campaign_id")
         if not campaign_id:
             raise ValueError("no campaign_id")
         if len(campaign_id) > MAX_CAMPAIGN_ID_CHARS:
             raise ValueError(f"campaign_id of {len(campaign_id)} characters (at most 64)")
-        w = work.setdefault(msg.partition, {}).setdefault(campaign_id, _Work())
+        account_id = rec.get("account_id")
+        if not account_id and command is not None and command.definition is not None:
+            account_id = command.definition.account_id
+        if not account_id:
+            self.store.partition = msg.partition
+            definition = self.store.get_definition(campaign_id)
+            account_id = definition.account_id if definition is not None else None
+        if not account_id:
+            raise ValueError(f"no account_id, and campaign {campaign_id} is not known")
+        w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
         w.sources.append(msg)
+        w.campaigns.add(campaign_id)
         return w
 
     def _step(
-        self, out: list[Outbound], partition: int, campaign_id: str, wall_us: int, w: _Work | None
+        self, out: list[Outbound], partition: int, account_id: str, wall_us: int, w: _Work | None
     ) -> None:
-        now_us = self.now_for(campaign_id, wall_us)
+        """One account step; its events are published campaign by campaign."""
+        now_us = self.now_for(account_id, wall_us)
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(campaign_id, now_us)
+                events = self.engine.step(account_id, now_us)
             else:
                 events = self.engine.step(
-                    campaign_id, now_us, batches=w.batches, commands=w.commands, outcomes=w.outcomes
+                    account_id,
+                    now_us,
+                    batches=w.batches,
+                    commands=w.commands,
+                    outcomes=w.outcomes,
+                    inbound=w.inbound,
                 )
-                events = self._refuse_oversized(out, campaign_id, now_us, w) or events
+                events = self._refuse_oversized(out, account_id, now_us, w, events)
         except Exception as exc:  # an engine bug must not stop the partition
-            log.exception("engine step failed for campaign %s", campaign_id)
-            self.store.discard(campaign_id)
+            log.exception("engine step failed for account %s", account_id)
+            for campaign_id in w.campaigns if w else ():
+                self.store.discard(campaign_id)
+            self.store.discard(account_id)  # the account's own row
+            self.engine.forget()
             for msg in w.sources if w else ():
                 self._park(out, msg, f"engine step failed: {type(exc).__name__}: {exc}", "engine")
             return
         metrics.STEP_SECONDS.observe(perf_counter() - started)
-        camp = self.store.get_campaign(campaign_id)
-        self.due.set(partition, campaign_id, camp.next_wake_us if camp else None)
-        self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
-        self._publish(out, campaign_id, events, w)
-        if camp is not None and camp.status is not None:
-            self._progress(out, camp, now_us, bool(events))
+        self.due.set(partition, account_id, self.engine.next_wake_us(account_id))
+        by_campaign: dict[str, list[Event]] = {c: [] for c in sorted(w.campaigns)} if w else {}
+        for ev in events:
+            by_campaign.setdefault(ev.campaign_id, []).append(ev)
+        for campaign_id, mine in by_campaign.items():
+            camp = self.store.get_campaign(campaign_id)
+            self._track_in_flight(campaign_id, camp.in_flight if camp else 0)
+            self._publish(out, campaign_id, mine, w)
+            if camp is not None and camp.status is not None:
+                self._progress(out, camp, now_us, bool(mine))
 
     def _refuse_oversized(
-        self, out: list[Outbound], campaign_id: str, now_us: int, w: _Work
-    ) -> list[Event] | None:
+        self, out: list[Outbound], account_id: str, now_us: int, w: _Work, events: list[Event]
+    ) -> list[Event]:
         """State no message could carry to the changelog (a definition or contact row over
-        the limit) would stop the worker for every campaign: the step's commands and batches
-        are refused instead (dead letter + command.rejected) and its outcomes stepped alone."""
-        if not (w.commands or w.batches):
-            return None
+        the limit) would stop the worker for every campaign: a campaign whose step made such
+        a row has its commands and batches refused instead (dead letter + command.rejected),
+        its changes dropped and its outcomes stepped alone; the account's other campaigns
+        keep their step's events."""
+        for campaign_id in sorted({*w.commands, *w.batches}):
+            big = self._oversized(campaign_id, w)
+            if not big:
+                continue
+            self.store.discard(campaign_id)
+            self.engine.forget()
+            rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
+            limit = catalogue.VALUE_MAX_BYTES
+            reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
+            log.warning("campaign %s: input refused: %s", campaign_id, reason)
+            inputs = [(c.command_id, c.kind.value) for c in w.commands.get(campaign_id, [])]
+            inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches.get(campaign_id, [])]
+            events = [e for e in events if e.campaign_id != campaign_id]
+            for input_id, what in inputs:
+                events.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
+                src = w.by_command.get((campaign_id, input_id))
+                if src is not None:
+                    self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
+            mine = [o for o in w.outcomes if campaign_of_call(o.call_id) == campaign_id]
+            if mine:
+                events += self.engine.step(account_id, now_us, outcomes=mine)
+        return events
+
+    def _oversized(self, campaign_id: str, w: _Work) -> list[tuple[str, int]]:
         wide = any(
             len(src.value or b"") > SAFE_BATCH_BYTES
-            for b in w.batches
-            if (src := w.by_command.get(b.batch_id)) is not None
+            for b in w.batches.get(campaign_id, [])
+            if (src := w.by_command.get((campaign_id, b.batch_id))) is not None
         )
-        limit = catalogue.VALUE_MAX_BYTES
-        big = self.store.oversized(campaign_id, limit, contacts=wide)
-        if not big:
-            return None
-        self.store.discard(campaign_id)
-        rows = ", ".join(f"a {kind} row of {size:,} bytes" for kind, size in big[:3])
-        reason = f"its state would hold {rows}, over the limit of {limit:,} bytes of a message"
-        log.warning("campaign %s: input refused: %s", campaign_id, reason)
-        inputs = [(c.command_id, c.kind.value) for c in w.commands]
-        inputs += [(b.batch_id, CONTACT_BATCH) for b in w.batches]
-        refused: list[Event] = []
-        for input_id, what in inputs:
-            refused.append(CommandRejected(now_us, campaign_id, input_id, what, reason))
-            src = w.by_command.get(input_id)
-            if src is not None:
-                self._park(out, src, f"{what} {input_id}: {reason}", "oversize_state")
-        if w.outcomes:
-            refused += self.engine.step(campaign_id, now_us, outcomes=w.outcomes)
-        return refused
+        found: list[tuple[str, int]] = self.store.oversized(
+            campaign_id, catalogue.VALUE_MAX_BYTES, contacts=wide
+        )
+        return found
 
     def _progress(
         self, out: list[Outbound], camp: CampaignState, now_us: int, changed: bool
@@ -405,13 +473,13 @@ class Shell:
                 self._park_event(out, src, campaign_id, f"{ev.what}: {ev.reason}", "rejected")
                 continue
             if isinstance(ev, CommandRejected) and ev.dead_letter:
-                src = w.by_command.get(ev.command_id) if w is not None else None
+                src = w.by_command.get((campaign_id, ev.command_id)) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
                     src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
                 self._park_event(out, src, campaign_id, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
-                src = w.by_contact.get(ev.contact_id)
+                src = w.by_contact.get((campaign_id, ev.contact_id))
                 if src is not None:
                     entry = rejected_batches.setdefault(id(src), (src, []))
                     entry[1].append(f"contact {ev.contact_id} (row {ev.row}): {ev.reason}")

@@ -10,6 +10,7 @@ writes of a campaign go to one changelog partition, in order (see `streams.rocks
     Q<campaign_id>\\0<queue name>   one queue bucket
     R<campaign_id>\\0<key>          recent call times of a number or contact (SPEC 7 limits)
     B<campaign_id>\\0<batch key>    a contact batch already taken (see `engine.batch_key`)
+    A<account_id>                  the account's record (SPEC 8: lines, inbound calls, order)
 
 Rows written before batches had a kind of their own are still read: a batch seen then is
 an `I` row under the contact id `"\\x00batch:" + batch key`, with seq -1.
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaigns.models import CampaignDefinition
-from campaigns.state import CampaignState, ContactState
+from campaigns.state import AccountState, CampaignState, ContactState
 from campaigns.store import QueueEntry
 from streams import records
 from streams.rocks import AtomicRocksStore
@@ -43,6 +44,7 @@ INDEX = b"I"
 QUEUE = b"Q"
 RECENT = b"R"
 BATCH = b"B"
+ACCOUNT = b"A"
 SEP = b"\x00"
 LEGACY_BATCH = b"\x00batch:"  # a batch key's prefix when batches were kept as index rows
 
@@ -54,6 +56,7 @@ _DUMP: dict[int, Callable[[Any], bytes]] = {
     QUEUE[0]: records.dump_queue,
     RECENT[0]: records.dump_times,
     BATCH[0]: records.dump_seen,
+    ACCOUNT[0]: records.dump_account,
 }
 _LOAD: dict[int, Callable[[bytes], Any]] = {
     CAMPAIGN[0]: records.load_campaign,
@@ -63,6 +66,7 @@ _LOAD: dict[int, Callable[[bytes], Any]] = {
     QUEUE[0]: records.load_queue,
     RECENT[0]: records.load_times,
     BATCH[0]: records.load_seen,
+    ACCOUNT[0]: records.load_account,
 }
 
 ROW_KINDS = {CAMPAIGN[0]: "campaign", DEFINITION[0]: "definition", CONTACT[0]: "contact"}
@@ -139,6 +143,13 @@ class TableStore:
             self._cache[key] = value
 
     # ---- the port --------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> AccountState | None:
+        value: AccountState | None = self._get(ACCOUNT + account_id.encode())
+        return value
+
+    def put_account(self, state: AccountState) -> None:
+        self._put(ACCOUNT + state.account_id.encode(), state)
 
     def get_campaign(self, campaign_id: str) -> CampaignState | None:
         value: CampaignState | None = self._get(campaign_key(campaign_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import aiohttp
 import faust
@@ -21,6 +22,7 @@ from campaigns.models import CAMPAIGN_ID
 from campaigns.state import CampaignState
 from campaigns.windows import iso
 from streams.partitioner import partition_of
+from topics.loopback import host_allowed, server_names
 
 # committed state of (partition, campaign id), or None
 CommittedLookup = Callable[[int, str], CampaignState | None]
@@ -95,6 +97,22 @@ def register(app: faust.App, state: Any, committed: CommittedLookup, partitions:
             return web.json({"error": f"unknown campaign {campaign_id}"}, status=404)
         return web.json(status_body(camp, partition))
 
+    names = metrics_host_names(app)
+    port = int(app.conf.web_port)
+
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
+        host = request.headers.get("Host")
+        if not host_allowed(host, port, names):  # DNS rebinding: a page naming another host
+            return web.json({"error": f"Host {host!r} is not this worker's address"}, status=403)
         return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
+
+
+def metrics_host_names(app: faust.App) -> tuple[str, ...]:
+    """Names /metrics answers to: loopback, the bind address and the advertised host."""
+    names = server_names(str(app.conf.web_bind))
+    advertised = urlparse(str(app.conf.canonical_url)).hostname
+    if advertised and advertised.lower() not in names:
+        bracketed = f"[{advertised}]" if ":" in advertised else advertised
+        names = (*names, bracketed.lower())
+    return names

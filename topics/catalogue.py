@@ -29,6 +29,9 @@ API_WEBHOOKS = "api.webhooks"
 API_IDEMPOTENCY = "api.idempotency"
 API_TOPICS: tuple[str, ...] = (API_ACCOUNTS, API_AGENTS, API_NUMBERS, API_WEBHOOKS, API_IDEMPOTENCY)
 
+# How long an Idempotency-Key's first answer is kept, on the topic and in the API's memory.
+IDEMPOTENCY_RETENTION_MS = 86_400_000
+
 # The largest message any topic takes and any producer of ours sends (topic
 # max.message.bytes, producer message.max.bytes): set explicitly, not the broker's default.
 MAX_MESSAGE_BYTES = 1_048_576
@@ -103,7 +106,7 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
         "account_id/id",
         "compact,delete",
         False,
-        {"retention.ms": str(86_400_000)},
+        {"retention.ms": str(IDEMPOTENCY_RETENTION_MS)},
     ),
 }
 

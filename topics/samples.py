@@ -42,6 +42,9 @@ DEFINITION: dict[str, Any] = {
         "holidays": None,
         "attempt_limits": [],
         "compliance": [],
+        "priority": 5,  # SPEC 8 and 9 fields at their defaults: older versions read the same
+        "ends_at": None,
+        "max_callbacks": 1,
     },
 }
 
@@ -112,6 +115,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "hangup_cause": "NORMAL_CLEARING",
         "dialer_id": "dialer-1",
         "opt_out": False,
+        "callback_at": None,  # SPEC 9; older versions read the same
     },
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",

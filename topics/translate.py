@@ -27,9 +27,9 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import CampaignDefinition, Strategy, Window, window_list
+from campaigns.models import AttemptLimit, CampaignDefinition, Strategy, Window, window_list
 from campaigns.state import CampaignState
-from campaigns.windows import from_datetime
+from campaigns.windows import from_datetime, iso
 
 Record = dict[str, Any]
 
@@ -109,16 +109,22 @@ def definition_to_record(d: CampaignDefinition) -> Record:
                 if r.holidays is not None
                 else None
             ),
-            "attempt_limits": [
-                {
-                    "scope": x.scope.value,
-                    "max_calls": x.max_calls,
-                    "period_hours": float(x.period_hours),
-                }
-                for x in r.attempt_limits
-            ],
+            "attempt_limits": [_limit_record(x) for x in r.attempt_limits],
             "compliance": [p.value for p in r.compliance],
+            # SPEC 8 and 9 (CampaignDefinition v3).
+            "priority": r.priority,
+            "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
+            "max_callbacks": r.max_callbacks,
         },
+    }
+
+
+def _limit_record(x: AttemptLimit) -> Record:
+    return {
+        "scope": x.scope.value,
+        "max_calls": x.max_calls,
+        "period_hours": float(x.period_hours),
+        "across": x.across.value,
     }
 
 
@@ -171,6 +177,10 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
         rules.pop("calling_window", None)
     if rules.get("holidays") is None:
         rules.pop("holidays", None)
+    if rules.get("ends_at") is None:
+        rules.pop("ends_at", None)
+    else:  # milliseconds (or the codec's datetime) back to an ISO instant
+        rules["ends_at"] = iso(us(rules["ends_at"]))
     data["rules"] = rules
     if data.get("description") is None:
         data.pop("description", None)
@@ -299,8 +309,15 @@ def batch_to_record(
 
 
 def outcome_from_record(rec: Record) -> Outcome:
-    """Records written before `opt_out` existed decode with it false."""
-    return Outcome(rec["call_id"], rec["status"], bool(rec.get("opt_out", False)))
+    """Records written before `opt_out` existed decode with it false; `callback_at` (SPEC 9)
+    is None when absent."""
+    callback = rec.get("callback_at")
+    return Outcome(
+        rec["call_id"],
+        rec["status"],
+        bool(rec.get("opt_out", False)),
+        None if callback is None else us(callback),
+    )
 
 
 # ---- what the engine emits -----------------------------------------------------
@@ -340,6 +357,7 @@ def timeout_to_record(ev: OutcomeRecorded) -> Record:
         "hangup_cause": "no outcome before max_call_minutes",
         "dialer_id": "engine",
         "opt_out": False,
+        "callback_at": None,
     }
 
 

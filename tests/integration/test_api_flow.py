@@ -78,6 +78,9 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),
         "CAMPAIGNFLOW_SINK_PORT": str(free_port()),
         "CAMPAIGNFLOW_API_PORT": str(free_port()),
+        # Low enough for test_forecasts_draw_from_the_accounts_allowance (30 at once),
+        # enough for the whole flow's dry run and forecast of 12 contacts each.
+        "CAMPAIGNFLOW_API_FORECAST_CONTACTS_PER_HOUR": "60",
         "CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK": "1",  # the receivers run here
     }
     up = cli(
@@ -490,3 +493,22 @@ def test_webhook_receiver_gets_each_event_once_signed(stack: Stack) -> None:
     finally:
         rx.close()
         rx_other.close()
+
+
+def test_forecasts_draw_from_the_accounts_allowance(stack: Stack) -> None:
+    """Issue 21, item 14: forecasts simulate contacts in the API; past the account's hourly
+    allowance of contacts (60 an hour here, 30 at once) they are 429 with Retry-After."""
+    a = stack.account("forecast-co")
+    b = stack.account("forecast-other")
+    setup_account(stack.http, a)
+    assert upload(stack, a, "fc-1", 12).status_code == 201
+    wait_campaign(stack, a, "fc-1", lambda c: c["counters"]["contacts_total"] == 12)
+    for _ in range(2):  # 24 of the 30 contacts it may forecast at once
+        ok = stack.http.get("/v1/campaigns/fc-1/forecast", headers=a)
+        assert ok.status_code == 200, ok.text
+    third = stack.http.get("/v1/campaigns/fc-1/forecast", headers=a)
+    assert third.status_code == 429, third.text
+    assert int(third.headers["retry-after"]) > 0
+    assert "forecast contacts" in third.json()["detail"]
+    # Another account's allowance is its own (its campaign ids are its own: 404 here).
+    assert stack.http.get("/v1/campaigns/fc-1/forecast", headers=b).status_code == 404

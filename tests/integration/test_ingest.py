@@ -176,7 +176,7 @@ def test_second_identical_upload_changes_nothing_the_engine_keeps(
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
     cmds = commands_of(target, "twice")
-    events = engine.step("twice", 0, contacts=contacts, commands=cmds)
+    events = engine.step_campaign("twice", 0, contacts=contacts, commands=cmds)
     camp = store.get_campaign("twice")
     assert camp is not None and camp.arrived == 3 and camp.expected == 3
     rejected = [e for e in events if type(e).__name__ == "CommandRejected"]
@@ -274,9 +274,9 @@ class MiniWorker(threading.Thread):
                 event, rec = decode(msg.value())
                 cid = rec["campaign_id"]
                 if event == "CampaignCommand":
-                    out = self.engine.step(cid, 0, commands=[command_from_record(rec)])
+                    out = self.engine.step_campaign(cid, 0, commands=[command_from_record(rec)])
                 else:
-                    out = self.engine.step(
+                    out = self.engine.step_campaign(
                         cid, 0, contacts=[contact_from_record(c) for c in rec["contacts"]]
                     )
                 for ev in out:

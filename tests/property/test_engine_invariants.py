@@ -19,6 +19,9 @@ from campaigns.simulate import DIALER_STATUSES, ScriptedCall, SimDialer, Simulat
 from campaigns.windows import US, from_datetime
 from streams import records
 
+# The dialer's statuses of sections 1-7 (`skipped` is SPEC 9's, checked by the account reference).
+STATUSES_1_TO_7 = tuple(s for s in DIALER_STATUSES if s != "skipped")
+
 ZONES = [
     "UTC",
     "America/New_York",
@@ -94,8 +97,10 @@ def scenarios(draw: st.DrawFn) -> Simulation:
                 a.phone_number = draw(st.sampled_from(contacts)).phone_number
     script = {
         (c.contact_id, k): ScriptedCall(
-            draw(st.sampled_from(DIALER_STATUSES)),
-            draw(st.integers(0, 7200)) * US // draw(st.sampled_from([1, 4])),
+            draw(st.sampled_from(STATUSES_1_TO_7)),
+            # >= 1 ms: SPEC 9 moved a 0 s outcome to 1 ms after its call, which this file's
+            # reference (sections 1-7) does not know; sections 8-9 are the account reference's.
+            draw(st.integers(1, 7200)) * US // draw(st.sampled_from([1, 4])),
             opt_out=draw(st.integers(0, 4)) == 0,
         )
         for c in contacts
@@ -119,7 +124,7 @@ def scenarios(draw: st.DrawFn) -> Simulation:
         rejections=[],
         start_us=start,
         dialer=SimDialer(
-            script=script, default=ScriptedCall(draw(st.sampled_from(DIALER_STATUSES)), 45 * US)
+            script=script, default=ScriptedCall(draw(st.sampled_from(STATUSES_1_TO_7)), 45 * US)
         ),
         dnc=dnc,
     )
@@ -297,6 +302,12 @@ class CopyingStore:
 
     def get_definition(self, campaign_id: str) -> Any:
         return self._get("D", campaign_id, "", records.load_definition)
+
+    def get_account(self, account_id: str) -> Any:
+        return self._get("A", account_id, "", records.load_account)
+
+    def put_account(self, state: Any) -> None:
+        self.rows[("A", state.account_id, "")] = records.dump_account(state)
 
     def put_definition(self, definition: CampaignDefinition) -> None:
         self.rows[("D", definition.campaign_id, "")] = records.dump_definition(definition)

@@ -119,7 +119,64 @@ def test_the_file_function_cannot_read_a_file(endpoint: Endpoint) -> None:
     secret = endpoint.home / "secret.txt"
     secret.write_text("the sink's neighbour's secret")
     for sql in (f"SELECT file('{secret}')", f"SELECT lower(FILE('{secret}')) AS x"):
-        assert "file()" in endpoint.error(sql)
+        assert "file() is not allowed" in endpoint.error(sql)
+
+
+# Issue 21, item 3: quoted function names escaped the deny list and read the operator's key.
+@pytest.mark.parametrize(
+    "call",
+    [
+        "`file`('{secret}')",
+        "\"file\"('{secret}')",
+        "FiLe('{secret}')",
+        "`FILE`('{secret}')",
+        "lower(`file`('{secret}'))",
+        "`url`('http://127.0.0.1:1/', 'CSV', 'a String')",
+        "URL('http://127.0.0.1:1/', 'CSV', 'a String')",
+        "`s3`('http://127.0.0.1:1/b/k', 'CSV')",
+        "`remote`('127.0.0.1', system.one)",
+        "`remoteSecure`('127.0.0.1', system.one)",
+        "`input`('a String')",
+        "`sleep`(2)",
+        '"sleepEachRow"(1)',
+        "SLEEP(2)",
+        "`dictGet`('d', 'a', 1)",
+        "`joinGet`('j', 'a', 1)",
+        "hostName()",
+        "`hostname`()",
+        "fullHostName()",
+        "getMacro('x')",
+        "`getServerSetting`('user_files_path')",
+        "`demangle`('x')",
+        "`executable`('id', 'TSV', 'a String')",
+        "`fileIf`('{secret}', 1)",
+        "`system.file`('{secret}')",
+    ],
+)
+def test_functions_outside_the_allow_list_are_refused_however_spelled(
+    endpoint: Endpoint, call: str
+) -> None:
+    secret = endpoint.home / "operator.key"
+    secret.write_text("the operator's key")
+    resp = endpoint.post("SELECT " + call.format(secret=secret))
+    assert resp.status_code == 400, resp.text
+    assert "is not allowed here" in resp.json()["error"]
+    assert "operator's key" not in resp.text
+
+
+def test_the_engine_itself_refuses_introspection_and_sleep(endpoint: Endpoint) -> None:
+    """Behind the guard, the session's settings shut what ClickHouse offers a switch for."""
+    client = endpoint.server._client()
+    try:
+        for sql, says in (
+            ("SELECT demangle('x')", "allow_introspection_functions"),
+            ("SELECT sleep(1)", "maximum sleep time is 1 microseconds"),
+            ("SELECT * FROM python(x)", "allow_python_table_function"),
+        ):
+            with pytest.raises(Exception, match=says):
+                client.query(sql)
+    finally:
+        endpoint.server._release(client, False)
 
 
 @pytest.mark.parametrize(

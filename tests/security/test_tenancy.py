@@ -50,7 +50,7 @@ def created(engine: Engine, n: int = 2, account: str | None = "acme") -> list[Ev
     create = Command(
         "k0", CommandKind.create, definition=d, expected_contacts=n, account_id=account
     )
-    return engine.step("c1", START, commands=[create])
+    return engine.step_campaign("c1", START, commands=[create])
 
 
 def new_engine() -> tuple[Engine, MemoryStore]:
@@ -62,12 +62,16 @@ def test_a_command_of_another_account_is_refused_and_dead_lettered() -> None:
     engine, store = new_engine()
     created(engine)
     for kind in (CommandKind.start, CommandKind.cancel, CommandKind.pause):
-        out = engine.step("c1", START, commands=[Command(f"m-{kind}", kind, account_id="mallory")])
+        out = engine.step_campaign(
+            "c1", START, commands=[Command(f"m-{kind}", kind, account_id="mallory")]
+        )
         [r] = rejected(out)
         assert r.dead_letter and "account 'mallory' is not the account of campaign c1" in r.reason
         assert "acme" not in r.reason  # the owner is not told to a stranger
     assert store.campaigns["c1"].status is CampaignStatus.draft
-    out = engine.step("c1", START, commands=[Command("o-1", CommandKind.start, account_id="acme")])
+    out = engine.step_campaign(
+        "c1", START, commands=[Command("o-1", CommandKind.start, account_id="acme")]
+    )
     assert statuses(out) == ["running"]
 
 
@@ -75,7 +79,7 @@ def test_a_create_for_an_existing_campaign_from_another_account_is_refused() -> 
     engine, store = new_engine()
     created(engine)
     other = definition().model_copy(update={"account_id": "mallory"})
-    out = engine.step(
+    out = engine.step_campaign(
         "c1",
         START,
         commands=[Command("m-0", CommandKind.create, definition=other, account_id="mallory")],
@@ -99,24 +103,26 @@ def test_negative_or_absurd_contact_counts_are_refused() -> None:
     created(engine, n=2)
     for i, count in enumerate((-5, MAX_CONTACTS + 1, 2**31 - 1)):
         cmd = Command(f"a-{i}", CommandKind.add_contacts, count=count, account_id="acme")
-        [r] = rejected(engine.step("c1", START, commands=[cmd]))
+        [r] = rejected(engine.step_campaign("c1", START, commands=[cmd]))
         assert r.dead_letter and "add_contacts count must be between 0 and" in r.reason
     assert store.campaigns["c1"].expected == 2
     engine2, _ = new_engine()
     d = definition()
     bad = Command("k", CommandKind.create, definition=d, expected_contacts=-1, account_id="acme")
-    [r] = rejected(engine2.step("c1", START, commands=[bad]))
+    [r] = rejected(engine2.step_campaign("c1", START, commands=[bad]))
     assert "expected_contacts must be between 0 and" in r.reason
 
 
 def test_a_batch_of_another_account_is_refused_whole() -> None:
     engine, store = new_engine()
     created(engine, n=1)
-    out = engine.step("c1", START, batches=[Batch("m-b", [contact(1)], "mallory")])
+    out = engine.step_campaign("c1", START, batches=[Batch("m-b", [contact(1)], "mallory")])
     [r] = rejected(out)
     assert (r.command, r.command_id, r.dead_letter) == ("contact_batch", "m-b", True)
     assert store.campaigns["c1"].arrived == 0
-    engine.step("c1", START, batches=[Batch("m-b", [contact(1)], "acme")])  # same id, the owner
+    engine.step_campaign(
+        "c1", START, batches=[Batch("m-b", [contact(1)], "acme")]
+    )  # same id, the owner
     assert store.campaigns["c1"].arrived == 1
 
 
@@ -124,21 +130,25 @@ def test_contacts_before_the_create_cannot_squat_the_campaign() -> None:
     """Mallory sends contacts (same batch id, same contact ids) and an add-contacts first."""
     engine, store = new_engine()
     squat = Batch("c1/rows-1-2", [contact(1), contact(2), contact(9)], "mallory")
-    engine.step("c1", START, batches=[squat])
+    engine.step_campaign("c1", START, batches=[squat])
     burn = Command("add-same-id", CommandKind.add_contacts, count=5, account_id="mallory")
-    engine.step("c1", START, commands=[burn])
-    engine.step("c1", START, batches=[Batch("c1/rows-1-2", [contact(1), contact(2)], "acme")])
+    engine.step_campaign("c1", START, commands=[burn])
+    engine.step_campaign(
+        "c1", START, batches=[Batch("c1/rows-1-2", [contact(1), contact(2)], "acme")]
+    )
     out = created(engine, n=2)
     [r] = rejected(out)
     assert r.command == "contact_batch" and r.dead_letter
     assert "account 'mallory'" in r.reason and "3 contact(s) not added" in r.reason
-    out = engine.step("c1", START, commands=[Command("s", CommandKind.start, account_id="acme")])
+    out = engine.step_campaign(
+        "c1", START, commands=[Command("s", CommandKind.start, account_id="acme")]
+    )
     calls = [e for e in out if isinstance(e, CallCreated)]
     assert sorted(c.to for c in calls) == [contact(1).phone_number, contact(2).phone_number]
     assert all(c.account_id == "acme" for c in calls)
     # The owner's add-contacts with the id Mallory used first still counts.
     own = Command("add-same-id", CommandKind.add_contacts, count=1, account_id="acme")
-    engine.step("c1", START + US, commands=[own])
+    engine.step_campaign("c1", START + US, commands=[own])
     assert store.campaigns["c1"].expected == 3
 
 
@@ -146,12 +156,14 @@ def test_the_campaign_completes_on_the_owners_contacts_only() -> None:
     from campaigns.events import Outcome
 
     engine, store = new_engine()
-    engine.step("c1", START, batches=[Batch("m", [contact(5), contact(6)], "mallory")])
-    engine.step("c1", START, batches=[Batch("a", [contact(1)], "acme")])
+    engine.step_campaign("c1", START, batches=[Batch("m", [contact(5), contact(6)], "mallory")])
+    engine.step_campaign("c1", START, batches=[Batch("a", [contact(1)], "acme")])
     created(engine, n=1)
-    out = engine.step("c1", START, commands=[Command("s", CommandKind.start, account_id="acme")])
+    out = engine.step_campaign(
+        "c1", START, commands=[Command("s", CommandKind.start, account_id="acme")]
+    )
     [call] = [e for e in out if isinstance(e, CallCreated)]
-    out = engine.step("c1", START + US, outcomes=[Outcome(call.call_id, "answered")])
+    out = engine.step_campaign("c1", START + US, outcomes=[Outcome(call.call_id, "answered")])
     assert statuses(out) == ["completed"]
     camp = store.campaigns["c1"]
     assert (camp.arrived, camp.refused, camp.final) == (3, 2, 1)
@@ -159,8 +171,8 @@ def test_the_campaign_completes_on_the_owners_contacts_only() -> None:
 
 def test_duplicate_ids_among_the_owners_early_contacts_are_still_rejected() -> None:
     engine, store = new_engine()
-    engine.step("c1", START, batches=[Batch("a", [contact(1)], "acme")])
-    engine.step("c1", START, batches=[Batch("b", [contact(1)], None)])  # written before v2
+    engine.step_campaign("c1", START, batches=[Batch("a", [contact(1)], "acme")])
+    engine.step_campaign("c1", START, batches=[Batch("b", [contact(1)], None)])  # written before v2
     out = created(engine, n=1)
     assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
         "contact_id 'row-1' is already in the campaign"
@@ -173,15 +185,15 @@ def test_records_written_before_accounts_count_as_the_campaigns_and_empty_ones_a
 ):
     engine, store = new_engine()
     created(engine, n=1, account=None)  # a v1 create: its definition names the account
-    engine.step("c1", START, batches=[Batch("old", [contact(1)], None)])
+    engine.step_campaign("c1", START, batches=[Batch("old", [contact(1)], None)])
     assert store.campaigns["c1"].arrived == 1
     [r] = rejected(
-        engine.step("c1", START, commands=[Command("x", CommandKind.start, account_id="")])
+        engine.step_campaign("c1", START, commands=[Command("x", CommandKind.start, account_id="")])
     )
     assert r.reason == "command carries no account_id" and r.dead_letter
-    [r] = rejected(engine.step("c1", START, batches=[Batch("y", [contact(2)], "")]))
+    [r] = rejected(engine.step_campaign("c1", START, batches=[Batch("y", [contact(2)], "")]))
     assert r.reason == "contact batch carries no account_id"
-    out = engine.step("c1", START, commands=[Command("z", CommandKind.start)])
+    out = engine.step_campaign("c1", START, commands=[Command("z", CommandKind.start)])
     assert statuses(out) == ["running"]
 
 

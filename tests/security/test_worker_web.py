@@ -86,6 +86,11 @@ def test_the_worker_listens_on_loopback_only_and_serves_no_table_pages(rig: Rig)
     for path in ("/table/", "/table/state/", "/table/dnc/", "/table/accounts/", "/router/"):
         assert requests.get(base + path, timeout=5).status_code == 404, path
     assert requests.get(base + "/metrics", timeout=5).status_code == 200
+    # Issue 21, item 13: a page naming another host (DNS rebinding) gets no metrics.
+    for host in ("attacker.example", f"attacker.example:{port}", f"127.0.0.1:{port + 1}"):
+        refused = requests.get(base + "/metrics", headers={"Host": host}, timeout=5)
+        assert refused.status_code == 403 and b"worker_" not in refused.content, host
+    assert requests.get(base + "/metrics", headers={"Host": f"localhost:{port}"}, timeout=5).ok
     # The status API is still served, at once (issue 21, item 17: it answered 500 with a
     # traceback while Faust's producer had no metadata for the state's changelog).
     assert requests.get(base + "/campaigns/nope", timeout=10).status_code == 404

@@ -525,29 +525,6 @@ def test_campaign_create_summary_shows_the_preview_for_the_start(tmp_path: Any) 
     assert list(sim.run(summary=True))[-1]["preview"]["callable"] == 1
 
 
-def test_returned_contacts_kept_by_an_older_version_are_still_called_in_row_order() -> None:
-    """State written before the returned list was kept end-first ('fresh', (seq,) sorted)."""
-    from campaigns import queues
-    from campaigns.engine import Engine
-    from campaigns.events import CallCreated, Command, CommandKind
-    from campaigns.store import MemoryStore
-
-    store = MemoryStore()
-    engine = Engine(store, StaticDirectory())
-    d = definition(concurrent_calls=5)
-    t0 = at(2026, 12, 1, 12, 0)
-    contacts = [person(i, f"+1212555{i:04d}") for i in range(4)]
-    engine.step("c1", t0, contacts=contacts, commands=[Command("k", CommandKind.create, d, 4)])
-    camp = store.get_campaign("c1")
-    assert camp is not None
-    camp.cursor = 3  # rows 0-2 were passed over; 2 and 0 came back, as an older engine kept them
-    store.put_queue("c1", queues.QueueName.OLD_RETURNED, [(0,), (2,)])
-    out = engine.step("c1", t0, commands=[Command("s", CommandKind.start)])
-    called = [e.contact_id for e in out if isinstance(e, CallCreated)]
-    assert called == ["k0", "k2", "k3"]
-    assert store.get_queue("c1", queues.QueueName.OLD_RETURNED) == []
-
-
 def test_a_wave_of_parked_contacts_is_called_in_row_order() -> None:
     # 21:30 in New York: all 40 contacts are parked by us_tcpa at once and wake together
     # at 08:00 (more than the few the returned list takes one by one).

@@ -255,10 +255,10 @@ def test_subscription_and_repeated_command_ids() -> None:
     store = MemoryStore()
     engine = Engine(store, StaticDirectory(inactive={"acme"}))
     d = definition()
-    engine.step(
+    engine.step_campaign(
         "c1", START, commands=[Command("k0", CommandKind.create, definition=d, expected_contacts=0)]
     )
-    out = engine.step(
+    out = engine.step_campaign(
         "c1", START, commands=[Command("k1", CommandKind.start), Command("k1", CommandKind.start)]
     )
     assert [type(e) for e in out] == [CommandRejected]
@@ -269,9 +269,9 @@ def test_contacts_before_create_and_replayed_contacts() -> None:
     d = definition(concurrent_calls=5)
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
-    engine.step("c1", START, contacts=[contact(1), contact(2)])
-    engine.step("c1", START, contacts=[contact(1)])  # a replay adds nothing
-    out = engine.step(
+    engine.step_campaign("c1", START, contacts=[contact(1), contact(2)])
+    engine.step_campaign("c1", START, contacts=[contact(1)])  # a replay adds nothing
+    out = engine.step_campaign(
         "c1",
         START,
         commands=[
@@ -280,7 +280,7 @@ def test_contacts_before_create_and_replayed_contacts() -> None:
         ],
     )
     assert [e.contact_id for e in out if isinstance(e, CallCreated)] == ["row-1", "row-2"]
-    out = engine.step("c1", START + US, contacts=[contact(3)])
+    out = engine.step_campaign("c1", START + US, contacts=[contact(3)])
     calls = [e for e in out if isinstance(e, CallCreated)]
     assert [c.call_id for c in calls] == ["c1/row-3/1"]
     assert parse_call_id("c1", calls[0].call_id) == ("row-3", 1)
@@ -291,9 +291,9 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
     d = definition(concurrent_calls=5)
-    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])
-    engine.step("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])  # a replay
-    out = engine.step(
+    engine.step_campaign("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])
+    engine.step_campaign("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])  # a replay
+    out = engine.step_campaign(
         "c1",
         START,
         commands=[
@@ -303,12 +303,14 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     )
     assert len([e for e in out if isinstance(e, CallCreated)]) == 2
     # Someone adds row-2 again (a new batch) and counts it: it is refused, and counted.
-    out = engine.step("c1", START + US, batches=[Batch("b2", [contact(2)])])
+    out = engine.step_campaign("c1", START + US, batches=[Batch("b2", [contact(2)])])
     assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
         "contact_id 'row-2' is already in the campaign"
     ]
-    engine.step("c1", START + US, commands=[Command("k2", CommandKind.add_contacts, count=1)])
-    out = engine.step(
+    engine.step_campaign(
+        "c1", START + US, commands=[Command("k2", CommandKind.add_contacts, count=1)]
+    )
+    out = engine.step_campaign(
         "c1",
         START + 2 * US,
         outcomes=[Outcome("c1/row-1/1", "answered"), Outcome("c1/row-2/1", "answered")],
@@ -350,20 +352,20 @@ def test_an_outcome_read_before_its_call_is_made_is_applied_when_it_is() -> None
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
     d = definition(concurrent_calls=1, max_retries=1, retry_delay_minutes=1)
-    engine.step("c1", START, contacts=[contact(1), contact(2)])
+    engine.step_campaign("c1", START, contacts=[contact(1), contact(2)])
     create = Command("k0", CommandKind.create, definition=d, expected_contacts=2)
-    engine.step("c1", START, commands=[create])
-    early = engine.step(
+    engine.step_campaign("c1", START, commands=[create])
+    early = engine.step_campaign(
         "c1",
         START + US,
         outcomes=[
             Outcome("c1/row-1/1", "answered"),
             Outcome("c1/row-1/1", "answered"),  # read twice: held once
-            Outcome("c1/row-1/3", "busy"),  # beyond max_retries: never made
+            Outcome("c1/row-1/4", "busy"),  # beyond max_retries + max_callbacks: never made
         ],
     )
     assert [type(e) for e in early] == [InputRejected]
-    out = engine.step("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
+    out = engine.step_campaign("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
     assert [(type(e).__name__, getattr(e, "contact_id", None)) for e in out] == [
         ("StatusChanged", None),
         ("CallCreated", "row-1"),
@@ -374,7 +376,7 @@ def test_an_outcome_read_before_its_call_is_made_is_applied_when_it_is() -> None
     camp = store.get_campaign("c1")
     assert camp is not None and camp.held == 0 and camp.in_flight == 1
     assert not store.get_queue("c1", "held:0")
-    late = engine.step("c1", START + 3 * US, outcomes=[Outcome("c1/row-1/1", "answered")])
+    late = engine.step_campaign("c1", START + 3 * US, outcomes=[Outcome("c1/row-1/1", "answered")])
     assert [(type(e).__name__, getattr(e, "applied", None)) for e in late] == [
         ("OutcomeRecorded", False)
     ]

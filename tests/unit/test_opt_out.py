@@ -97,7 +97,7 @@ def start_for(
     engine: Engine, cid: str, account: str, contacts: list[Contact], now: int = START, **rules: Any
 ) -> list[Event]:
     d = definition(**rules).model_copy(update={"campaign_id": cid, "account_id": account})
-    return engine.step(
+    return engine.step_campaign(
         cid,
         now,
         contacts=contacts,
@@ -121,11 +121,13 @@ def test_an_opt_out_after_the_call_timed_out_is_still_honoured() -> None:
         retry_delay_minutes=30,
         max_call_minutes=1,
     )
-    timed_out = engine.step("c1", START + MIN)
+    timed_out = engine.step_campaign("c1", START + MIN)
     assert [(e.status, e.applied) for e in timed_out if isinstance(e, OutcomeRecorded)] == [
         ("timeout", True)
     ]
-    late = engine.step("c1", START + 2 * MIN, outcomes=[Outcome("c1/row-1/1", "busy", True)])
+    late = engine.step_campaign(
+        "c1", START + 2 * MIN, outcomes=[Outcome("c1/row-1/1", "busy", True)]
+    )
     assert [(e.status, e.applied, e.opt_out) for e in late if isinstance(e, OutcomeRecorded)] == [
         ("busy", False, True)
     ]
@@ -134,7 +136,9 @@ def test_an_opt_out_after_the_call_timed_out_is_still_honoured() -> None:
         ("row-1", "opted_out")
     ]
     # The retry that was due at the timeout + 30 min is never made.
-    assert not [e for e in engine.step("c1", START + 40 * MIN) if isinstance(e, CallCreated)]
+    assert not [
+        e for e in engine.step_campaign("c1", START + 40 * MIN) if isinstance(e, CallCreated)
+    ]
     assert engine.next_wake_us("c1") is None
 
 
@@ -149,12 +153,12 @@ def test_an_opt_out_on_a_duplicate_outcome_is_honoured() -> None:
         max_retries=2,
         retry_delay_minutes=1,
     )
-    engine.step("c1", START + 10 * US, outcomes=[Outcome("c1/row-1/1", "no_answer")])
-    second = engine.step("c1", START + 10 * US + MIN)
+    engine.step_campaign("c1", START + 10 * US, outcomes=[Outcome("c1/row-1/1", "no_answer")])
+    second = engine.step_campaign("c1", START + 10 * US + MIN)
     assert [e.to for e in second if isinstance(e, CallCreated)] == ["+12125559002"]
-    engine.step("c1", START + 20 * US + MIN, outcomes=[Outcome("c1/row-1/2", "busy")])
+    engine.step_campaign("c1", START + 20 * US + MIN, outcomes=[Outcome("c1/row-1/2", "busy")])
     # The dialer reports attempt 2 again, now with the opt-out: attempt 2 dialled the alternate.
-    dup = engine.step(
+    dup = engine.step_campaign(
         "c1", START + 30 * US + MIN, outcomes=[Outcome("c1/row-1/2", "busy", opt_out=True)]
     )
     assert opted(dup) == [("acme", "+12125559002")]
@@ -162,7 +166,7 @@ def test_an_opt_out_on_a_duplicate_outcome_is_honoured() -> None:
     assert directory.is_blocked("acme", "+12125559002")
     assert not directory.is_blocked("acme", "+12125550001")
     # A final contact stays final; the number still joins the list.
-    again = engine.step(
+    again = engine.step_campaign(
         "c1", START + 40 * US + MIN, outcomes=[Outcome("c1/row-1/1", "answered", opt_out=True)]
     )
     assert opted(again) == [("acme", "+12125550001")]
@@ -191,7 +195,9 @@ def test_other_campaigns_of_the_account_suppress_it_other_accounts_do_not() -> N
     engine = Engine(MemoryStore(), StaticDirectory())
     number = "+12125550001"
     start_for(engine, "c1", "acme", [contact(1)])
-    out = engine.step("c1", START + 5 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)])
+    out = engine.step_campaign(
+        "c1", START + 5 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)]
+    )
     assert opted(out) == [("acme", number)]
     # Another campaign of the same account: the contact whose primary it is is suppressed,
     # a contact with it as alternate dials its other numbers.
@@ -211,7 +217,9 @@ def test_other_campaigns_of_the_account_suppress_it_other_accounts_do_not() -> N
         ("row-1", "suppressed")
     ]
     assert [e.to for e in first if isinstance(e, CallCreated)] == ["+12125550099", "+12125550003"]
-    retry = engine.step("c2", START + 2 * MIN, outcomes=[Outcome("c2/row-3/1", "no_answer")])
+    retry = engine.step_campaign(
+        "c2", START + 2 * MIN, outcomes=[Outcome("c2/row-3/1", "no_answer")]
+    )
     assert [e.to for e in retry if isinstance(e, CallCreated)] == ["+12125550003"]
     # Another account is not affected.
     elsewhere = start_for(engine, "c3", "globex", [contact(1)], START + MIN)
@@ -242,11 +250,11 @@ def test_a_held_opt_out_is_applied_when_its_call_is_made() -> None:
     directory = StaticDirectory()
     engine = Engine(MemoryStore(), directory)
     d = definition(concurrent_calls=1, max_retries=2, retry_delay_minutes=1)
-    engine.step("c1", START, contacts=[contact(1)])
-    engine.step(
+    engine.step_campaign("c1", START, contacts=[contact(1)])
+    engine.step_campaign(
         "c1", START, commands=[Command("k0", CommandKind.create, definition=d, expected_contacts=1)]
     )
-    engine.step(
+    engine.step_campaign(
         "c1",
         START + US,
         outcomes=[
@@ -254,7 +262,7 @@ def test_a_held_opt_out_is_applied_when_its_call_is_made() -> None:
             Outcome("c1/row-1/1", "answered", opt_out=True),  # a repeat: its opt-out counts
         ],
     )
-    out = engine.step("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
+    out = engine.step_campaign("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
     assert opted(out) == [("acme", "+12125550001")]
     assert [e.status.value for e in out if isinstance(e, ContactFinal)] == ["opted_out"]
 
@@ -263,8 +271,10 @@ def test_an_opt_out_of_a_cancelled_contact_still_lists_the_number() -> None:
     directory = StaticDirectory()
     engine = Engine(MemoryStore(), directory)
     start_for(engine, "c1", "acme", [contact(1)])
-    engine.step("c1", START + US, commands=[Command("k9", CommandKind.cancel)])
-    out = engine.step("c1", START + 2 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)])
+    engine.step_campaign("c1", START + US, commands=[Command("k9", CommandKind.cancel)])
+    out = engine.step_campaign(
+        "c1", START + 2 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)]
+    )
     assert opted(out) == [("acme", "+12125550001")]
     assert not [e for e in out if isinstance(e, ContactFinal)]
     assert directory.is_blocked("acme", "+12125550001")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sinks import guard
 from sinks.dsn import open_client
 from sinks.guard import check
 from sinks.migrations import load, migrate, relations
@@ -86,3 +87,15 @@ def test_analyst_queries_pass_and_mean_the_same(client: Any, sql: str) -> None:
 def test_the_allowed_tables_are_what_the_migrations_create(client: Any) -> None:
     found = client.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
     assert relations() == {r[0] for r in found.result_rows}
+
+
+def test_every_allowed_function_is_one_clickhouse_has(client: Any) -> None:
+    """The allow list names real functions (a typo would refuse an analyst's query)."""
+    rows = client.query("SELECT name, case_insensitive FROM system.functions").result_rows
+    exact = {name for name, _ in rows}
+    folded = {name.lower() for name, insensitive in rows if insensitive}
+    listed = guard.SCALAR_FUNCTIONS | guard.AGGREGATE_FUNCTIONS
+    unknown = sorted(n for n in listed if n not in exact and n.lower() not in folded)
+    assert unknown == []
+    assert guard.function_allowed("sumif") and guard.function_allowed("uniqarrayifornull")
+    assert not guard.function_allowed("fileif") and not guard.function_allowed("sleepif")

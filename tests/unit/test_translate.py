@@ -90,3 +90,44 @@ def test_section_7_definition_round_trips_through_avro_and_the_state_table() -> 
     window_list = definition(calling_window=[{"start": "09:00", "end": "10:00"}])
     name, back = decode(encode("CampaignDefinition", translate.definition_to_record(window_list)))
     assert translate.definition_from_record(back) == window_list
+
+
+def test_an_outcome_carries_skipped_and_callback_at_through_avro() -> None:
+    """SPEC 9: `skipped` is a call status and `callback_at` an instant, both on CallOutcome;
+    a record without callback_at (an older dialer) has none."""
+    from topics import samples
+    from topics.codec import Codec
+    from topics.translate import outcome_from_record
+
+    codec = Codec()
+    record = {
+        **samples.SAMPLES["CallOutcome"],
+        "status": "skipped",
+        "callback_at": 1_796_133_600_000,
+    }
+    decoded = codec.decode(codec.encode("CallOutcome", record), "t", 0, 0)[1]
+    outcome = outcome_from_record(decoded)
+    assert (outcome.status, outcome.callback_at_us) == ("skipped", 1_796_133_600_000_000)
+    older = {k: v for k, v in samples.SAMPLES["CallOutcome"].items() if k != "callback_at"}
+    assert (
+        outcome_from_record(
+            codec.decode(codec.encode("CallOutcome", older), "t", 0, 0)[1]
+        ).callback_at_us
+        is None
+    )
+
+
+def test_a_definition_keeps_its_spec_8_and_9_rules_through_avro() -> None:
+    limit = {"scope": "number", "max_calls": 3, "period_hours": 24, "across": "account"}
+    d = definition(
+        priority=9, ends_at="2026-12-01T15:00:00+01:00", max_callbacks=3, attempt_limits=[limit]
+    )
+    cmd = Command("k0", CommandKind.create, definition=d, expected_contacts=1)
+    _, rec = decode(
+        encode("CampaignCommand", translate.command_to_record("c1", cmd, at(2026, 12, 1, 13, 0)))
+    )
+    back = translate.command_from_record(rec).definition
+    assert back is not None
+    r = back.rules
+    assert (r.priority, r.ends_at_us, r.max_callbacks) == (9, at(2026, 12, 1, 14, 0), 3)
+    assert r.attempt_limits[0].across == "account"

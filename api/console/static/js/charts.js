@@ -63,7 +63,7 @@ export function outcomesChart(stats) {
   rows.forEach((r, i) => {
     if (i % every === 0) svg.append(s("text", { x: L + i * bw + bw / 2, y: H - 8, "text-anchor": "middle", class: "axis" }, tick(r.at, bucket)));
   });
-  const legend = h("ul", { class: "legend" }, kinds.map((k) => h("li", {}, h("span", { class: "swatch", style: `background:${color(k)}` }), k)));
+  const legend = h("ul", { class: "legend" }, kinds.map((k) => h("li", {}, h("span", { class: "swatch", style: { background: color(k) } }), k)));
   const table = h("details", {}, h("summary", {}, "Chart data as a table"),
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Bucket start"), kinds.map((k) => h("th", { scope: "col" }, k)))),
@@ -81,5 +81,5 @@ export function rateTable(caption, keyLabel, rows, keyOf, testid) {
       h("th", { scope: "row" }, String(keyOf(r))),
       h("td", { "data-col": "calls" }, String(r.calls)),
       h("td", { "data-col": "answered" }, String(r.answered)),
-      h("td", {}, h("span", { class: "rate-bar", "aria-hidden": "true" }, h("span", { style: `width:${Math.round((r.answer_rate || 0) * 100)}%` })), ` ${pct(r.answer_rate)}`))))));
+      h("td", {}, h("span", { class: "rate-bar", "aria-hidden": "true" }, h("span", { style: { width: `${Math.round((r.answer_rate || 0) * 100)}%` } })), ` ${pct(r.answer_rate)}`))))));
 }

@@ -10,6 +10,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "dataset") Object.assign(el.dataset, value);
     else if (key === "value") el.value = value;
     else if (key === "checked") el.checked = Boolean(value);
+    // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (key === "style") Object.assign(el.style, value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat(Infinity)) {

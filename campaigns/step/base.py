@@ -1,0 +1,184 @@
+"""What every part of a campaign's step shares: its records, its queues, finishing contacts.
+
+The account step (`campaigns.engine`) makes one `CampaignStep` per campaign it looks at in
+an instant; the layers on top of this one are split by SPEC's seams: intake (contacts and
+batches), commands, outcomes (with callbacks, skipped calls and the end date), and the
+candidates and calls of the account round.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from campaigns import queues
+from campaigns.events import (
+    FINAL_CAMPAIGN,
+    CampaignStatus,
+    ContactFinal,
+    ContactStatus,
+    Event,
+    StatusChanged,
+)
+from campaigns.models import CampaignDefinition
+from campaigns.queues import FifoQueue, TimeQueue
+from campaigns.state import AccountState, CampaignState, ContactState
+from campaigns.store import account_scope
+from campaigns.windows import Window
+
+if TYPE_CHECKING:
+    from campaigns.engine import Engine
+
+END_OF_TIME_US = 2**62  # later than any wake-up
+EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
+MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
+CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
+# Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
+HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:fr_2022_1313": 8}
+
+
+def call_id(campaign_id: str, contact_id: str, attempt: int) -> str:
+    return f"{campaign_id}/{contact_id}/{attempt}"
+
+
+def campaign_of_call(value: str) -> str:
+    """The campaign part of a call id ('' when there is none): campaign ids hold no '/'."""
+    campaign_id, sep, _ = value.partition("/")
+    return campaign_id if sep else ""
+
+
+def batch_key(account_id: str | None, batch_id: str) -> str:
+    """A batch's key in the store: per account, so another account's batch id cannot make
+    the owner's batch look like a replay (None: written before batches named accounts)."""
+    return f"{account_id}\x00{batch_id}" if account_id else batch_id
+
+
+def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
+    """(contact_id, attempt) of a call id of this campaign, or None."""
+    prefix = campaign_id + "/"
+    if not value.startswith(prefix):
+        return None
+    contact_id, sep, attempt = value[len(prefix) :].rpartition("/")
+    if not sep or not contact_id or not attempt.isdigit():
+        return None
+    return contact_id, int(attempt)
+
+
+_QUEUES = {
+    "retries": (True, queues.QueueName.RETRY),
+    "deadlines": (True, queues.QueueName.DEADLINE),
+    "expiries": (True, queues.QueueName.EXPIRY),
+    "account_expiries": (True, queues.QueueName.ACCOUNT_EXPIRY),
+    "parked": (False, queues.QueueName.PARKED),
+    "callbacks": (False, queues.QueueName.CALLBACK),
+}
+
+
+class StepBase:
+    """The work of one instant on one campaign of the account being stepped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        account: AccountState,
+        camp: CampaignState,
+        definition: CampaignDefinition | None,
+        now_us: int,
+        out: list[Event],
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.directory = engine.directory
+        self.account = account
+        self.account_scope = account_scope(account.account_id)
+        self.camp = camp
+        self.campaign_id = camp.campaign_id
+        self.now_us = now_us
+        self.out = out
+        self.definition = definition
+        self.seen: dict[int, ContactState] = {}  # contacts read in this step
+        self.listed_now = False  # an opt-out put a number on the do-not-call list this step
+
+    # The campaign's queues, made when first used (`__getattr__`): a step touches few of
+    # them, and an account step may touch many campaigns.
+    retries: FifoQueue
+    deadlines: FifoQueue
+    expiries: FifoQueue
+    account_expiries: FifoQueue
+    parked: TimeQueue
+    callbacks: TimeQueue
+
+    def __getattr__(self, name: str) -> FifoQueue | TimeQueue:
+        kind = _QUEUES.get(name)
+        if kind is None:
+            raise AttributeError(name)
+        fifo, queue_name = kind
+        made = (FifoQueue if fifo else TimeQueue)(self.store, self.camp, queue_name)
+        setattr(self, name, made)
+        return made
+
+    def contact(self, seq: int) -> ContactState | None:
+        """One object per contact for the whole step, whatever the store hands out."""
+        found = self.seen.get(seq)
+        if found is None:
+            found = self.store.get_contact(self.campaign_id, seq)
+            if found is not None:
+                self.seen[seq] = found
+        return found
+
+    @property
+    def window(self) -> Window:
+        """The campaign's own callable instants (hours, days, blackout dates, holidays)."""
+        assert self.definition is not None
+        return self.engine.gate(self.definition).schedule
+
+    @property
+    def ends_at_us(self) -> int | None:
+        return self.definition.rules.ends_at_us if self.definition is not None else None
+
+    def past_end(self) -> bool:
+        """Whether the campaign's end date has come (SPEC 9: no call from that instant)."""
+        ends = self.ends_at_us
+        return ends is not None and self.now_us >= ends
+
+    def set_status(self, status: CampaignStatus) -> None:
+        self.camp.status = status
+        if status in FINAL_CAMPAIGN:
+            self.camp.finished_at_us = self.now_us
+        self.out.append(StatusChanged(self.now_us, self.campaign_id, status))
+
+    def finalize(
+        self, contact: ContactState, status: ContactStatus, at_us: int | None = None
+    ) -> None:
+        contact.status = status
+        contact.phase = "waiting"
+        contact.retry_due_us = None
+        contact.callback_due_us = None
+        self.camp.final += 1
+        self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
+        self.store.put_contact(self.campaign_id, contact)
+        self.out.append(
+            ContactFinal(
+                self.now_us if at_us is None else at_us,
+                self.campaign_id,
+                contact.contact.contact_id,
+                status,
+                contact.attempts,
+            )
+        )
+        self.check_completed()
+
+    def check_completed(self) -> None:
+        c = self.camp
+        if (
+            c.final + c.refused == c.arrived
+            and c.arrived - c.refused + c.duplicates >= c.expected
+            and c.status in (CampaignStatus.running, CampaignStatus.paused)
+        ):
+            self.set_status(CampaignStatus.completed)
+
+    def flush(self) -> None:
+        """Write the queues' open groups; once, at the end of the account step."""
+        made = self.__dict__
+        for name in ("retries", "deadlines", "expiries", "account_expiries"):
+            if name in made:
+                made[name].flush()
