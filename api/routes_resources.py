@@ -90,7 +90,9 @@ def list_keys(account: str = Depends(account_id), svc: Services = Depends(servic
 
 @router.post("/account/keys", response_model=KeyOut, status_code=201, tags=["account"])
 def create_key(account: str = Depends(account_id), svc: Services = Depends(services)) -> KeyOut:
-    """A new key for the caller's account; the key is in this answer only."""
+    """A new key for the caller's account; the key is in this answer only (at the account's
+    rate of creates: each key grows the account's record)."""
+    svc.take(account, "keys created", svc.config.limits.creates)
     new = accounts.add_key(svc.cp, account)
     return KeyOut(account_id=new.account_id, key_id=new.key_id, key=new.key)
 
