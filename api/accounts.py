@@ -87,6 +87,25 @@ def add_key(cp: ControlPlane, account_id: str) -> NewKey:
     return NewKey(account_id, key_id, key)
 
 
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    created_at_ms: int | None
+    revoked_at_ms: int | None
+
+    @property
+    def prefix(self) -> str:
+        return f"{KEY_PREFIX}{self.key_id}_"
+
+
+def keys(cp: ControlPlane, account_id: str) -> list[KeyRecord]:
+    """An account's keys (never their digests), oldest first."""
+    return [
+        KeyRecord(k["key_id"], k.get("created_at_ms"), k.get("revoked_at"))
+        for k in account(cp, account_id)["keys"]
+    ]
+
+
 def revoke_key(cp: ControlPlane, account_id: str, key_id: str) -> None:
     body = account(cp, account_id)
     keys = body["keys"]

@@ -136,6 +136,17 @@ class KeyOut(BaseModel):
     key: str
 
 
+class KeyInfo(BaseModel):
+    key_id: str
+    prefix: str = Field(description="The key's public start (cfk_<key_id>_), to recognise it by.")
+    created_at: str | None = Field(description="ISO 8601 UTC.")
+    revoked_at: str | None = Field(description="ISO 8601 UTC; null while the key is live.")
+
+
+class KeyList(BaseModel):
+    items: list[KeyInfo]
+
+
 class SubscriptionIn(Body):
     active: bool
     plan: str | None = Field(default=None, max_length=100)

@@ -390,10 +390,11 @@ class ReadModel:
         return DncView(number, int(raw)) if raw is not None else None
 
     def dnc_page(
-        self, account: str | None, after: str | None, limit: int
+        self, account: str | None, after: str | None, limit: int, starts_with: str = ""
     ) -> tuple[list[DncView], str | None]:
-        """One list's entries by number, after the cursor's number; a bounded range scan."""
-        out = list(self._dnc_scan(account, after, limit + 1))
+        """One list's entries by number, after the cursor's number, those that start with
+        `starts_with` only; a bounded range scan (the keys are sorted by number)."""
+        out = list(self._dnc_scan(account, after, limit + 1, starts_with))
         more = len(out) > limit
         out = out[:limit]
         return out, (out[-1].number if more else None)
@@ -403,15 +404,17 @@ class ReadModel:
         return self._dnc_scan(account, None, None)
 
     def _dnc_scan(
-        self, account: str | None, after: str | None, limit: int | None
+        self, account: str | None, after: str | None, limit: int | None, starts_with: str = ""
     ) -> Iterator[DncView]:
         prefix = dnc_prefix(account)
+        wanted = prefix + starts_with.encode()
+        start = prefix + (after.encode() + b"\x00" if after is not None else b"")
         it = self.db.iter()
-        it.seek(prefix + (after.encode() + b"\x00" if after is not None else b""))
+        it.seek(max(start, wanted))
         n = 0
         while it.valid() and (limit is None or n < limit):
             key = bytes(it.key())
-            if not key.startswith(prefix):
+            if not key.startswith(wanted):
                 break
             yield DncView(key[len(prefix) :].decode(), int(bytes(it.value())))
             n += 1

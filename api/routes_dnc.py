@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -114,6 +115,20 @@ def _region(region: str) -> str:
         ) from None
 
 
+def _search_prefix(q: str | None) -> str:
+    """A search's E.164 prefix ("+1212" for "1 (212)"); 422 when it holds other than digits."""
+    if not q or not q.strip():
+        return ""
+    digits = re.sub(r"[\s().+-]", "", q)
+    if not digits.isascii() or not digits.isdigit():
+        raise ApiProblem(
+            422,
+            "q: search by the digits a number starts with (country code first)",
+            [ErrorItem(field="q", message="digits only (spaces, dashes and + are ignored)")],
+        )
+    return "+" + digits
+
+
 def _broker_problem(err: Exception) -> ApiProblem:
     return ApiProblem(503, f"the broker did not acknowledge the change: {err}")
 
@@ -196,10 +211,17 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
     async def list_numbers(
         cursor: str | None = Query(None, max_length=400),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        q: str | None = Query(
+            None,
+            max_length=40,
+            description="Only numbers that start with these digits (E.164, country code "
+            "first: 1212 finds +1 212 ...); spaces, dashes and a leading + are ignored.",
+        ),
         scope: Scope = Scoped,
         svc: Services = Services_,
     ) -> DncPage:
-        rows, last = _rm(svc).dnc_page(scope.account_id, decode_cursor(cursor), limit)
+        starts = _search_prefix(q)
+        rows, last = _rm(svc).dnc_page(scope.account_id, decode_cursor(cursor), limit, starts)
         return DncPage(
             items=[_out(v) for v in rows],
             next_cursor=encode_cursor(last) if last is not None else None,

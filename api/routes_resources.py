@@ -20,6 +20,8 @@ from api.models import (
     AgentOut,
     AgentPage,
     AgentUpdate,
+    KeyInfo,
+    KeyList,
     KeyOut,
     NumberCreate,
     NumberOut,
@@ -55,6 +57,64 @@ async def get_account(
     return AccountOut(
         account_id=account, name=body.get("name", account), subscription=_subscription(svc, account)
     )
+
+
+# ---- the account's own API keys ---------------------------------------------------------
+# An account key manages its own account's keys only: the account comes from the bearer
+# key, never from the path, so no other account's key can be named. Creating accounts and
+# setting subscriptions stay the operator's.
+
+
+def _ms_iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+@router.get("/account/keys", response_model=KeyList, tags=["account"])
+def list_keys(account: str = Depends(account_id), svc: Services = Depends(services)) -> KeyList:
+    return KeyList(
+        items=[
+            KeyInfo(
+                key_id=k.key_id,
+                prefix=k.prefix,
+                created_at=_ms_iso(k.created_at_ms),
+                revoked_at=_ms_iso(k.revoked_at_ms),
+            )
+            for k in accounts.keys(svc.cp, account)
+        ]
+    )
+
+
+@router.post("/account/keys", response_model=KeyOut, status_code=201, tags=["account"])
+def create_key(account: str = Depends(account_id), svc: Services = Depends(services)) -> KeyOut:
+    """A new key for the caller's account; the key is in this answer only (at the account's
+    rate of creates: each key grows the account's record)."""
+    svc.take(account, "keys created", svc.config.limits.creates)
+    new = accounts.add_key(svc.cp, account)
+    return KeyOut(account_id=new.account_id, key_id=new.key_id, key=new.key)
+
+
+@router.delete(
+    "/account/keys/{key_id}",
+    status_code=204,
+    tags=["account"],
+    responses=problem_responses(404, 409),
+)
+def revoke_own_key(
+    key_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> Response:
+    """Revoke one of the caller's account's keys; never its last live key (the account
+    would be locked out until an operator adds one)."""
+    live = [k.key_id for k in accounts.keys(svc.cp, account) if k.revoked_at_ms is None]
+    if key_id not in live:
+        raise ApiProblem(404, f"this account has no live key {key_id!r}")
+    if len(live) == 1:
+        raise ApiProblem(409, "that is the account's last live key: create another one first")
+    accounts.revoke_key(svc.cp, account, key_id)
+    return Response(status_code=204)
 
 
 # ---- agents -------------------------------------------------------------------------------

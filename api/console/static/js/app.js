@@ -5,6 +5,8 @@ import { campaignsPage } from "./campaigns.js";
 import { campaignPage } from "./campaign.js";
 import { wizardPage } from "./wizard.js";
 import { subscriptionPage } from "./settings.js";
+import { dncPage } from "./dnc.js";
+import { keysPage } from "./keys.js";
 
 export const session = { account: null };
 let stopCurrent = null;
@@ -88,6 +90,12 @@ export async function route() {
     } else if (parts[0] === "campaigns" && parts[1]) {
       markNav("campaigns");
       stopCurrent = await campaignPage(decodeURIComponent(parts[1]));
+    } else if (parts[0] === "dnc") {
+      markNav("dnc");
+      stopCurrent = await dncPage();
+    } else if (parts[0] === "keys") {
+      markNav("keys");
+      stopCurrent = await keysPage();
     } else if (parts[0] === "settings") {
       markNav("settings");
       await loadAccount();
