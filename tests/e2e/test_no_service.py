@@ -75,7 +75,7 @@ def test_no_worker_is_one_line_naming_the_command_that_starts_it(tmp_path: Path)
     port = dead_port()
     env = {**os.environ, "CAMPAIGNFLOW_HOME": str(tmp_path), "CAMPAIGNFLOW_WORKER_PORT": str(port)}
     done = subprocess.run(
-        [CAMPAIGNFLOW, "campaign", "status", "x"],
+        [CAMPAIGNFLOW, "campaign", "status", "x", "--account", "acme"],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,6 @@ and every such duplicate answered 500. Real broker, the API in process.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from api.app import create_app, stop_services
 from api.routes_campaigns import copy_definition
 from campaigns import testing
 from campaigns.models import MAX_NAME_CHARS
+from tests.helpers import wait_until
 from tests.integration.api_kit import definition, local_services, setup_account
 from tests.integration.dialer_kit import drop_topics
+from tests.integration.worker_rig import Rig
 from topics import catalogue
 from topics.translate import definition_to_record
 
@@ -45,17 +46,20 @@ def test_the_copy_keeps_calling_hours_and_cuts_a_long_name() -> None:
 
 @pytest.fixture()
 def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    prefix = f"tdup-{uuid.uuid4().hex[:8]}."
-    svc = local_services(kafka_bootstrap, prefix, tmp_path / "api")
+    """The API with a live worker: a duplicate copies the contacts the engine accepted."""
+    rig = Rig(kafka_bootstrap, tmp_path)
+    svc = local_services(kafka_bootstrap, rig.prefix, tmp_path / "api")
     app = create_app(svc.config, services=svc)
     try:
+        rig.wait_ready(rig.start_worker())
         with TestClient(app) as client:
             headers = {"Authorization": f"Bearer {accounts.create_account(svc.cp, 'dup').key}"}
             setup_account(client, headers)
             yield client, headers
     finally:
         stop_services(svc)
-        drop_topics([catalogue.topic_name(t, prefix) for t in catalogue.LOGICAL_NAMES])
+        rig.close()
+        drop_topics([catalogue.topic_name(t, rig.prefix) for t in catalogue.LOGICAL_NAMES])
 
 
 @pytest.mark.integration
@@ -67,6 +71,12 @@ def test_duplicate_of_a_campaign_with_calling_hours(api: tuple[TestClient, dict[
     rows = [{"phone_number": f"+1212555{i:04d}", "name": f"N{i}"} for i in range(3)]
     r = client.post("/v1/campaigns", json={"definition": d, "contacts": rows}, headers=headers)
     assert r.status_code == 201, r.text
+
+    def listed() -> bool:
+        got = client.get("/v1/campaigns/hours-src/contacts", headers=headers)
+        return got.status_code == 200 and len(got.json().get("items", [])) == 3
+
+    wait_until(listed, "the engine to accept the 3 contacts of hours-src", poll_seconds=0.5)
     r = client.post(
         "/v1/campaigns/hours-src/duplicate", json={"campaign_id": "hours-copy"}, headers=headers
     )

@@ -131,8 +131,9 @@ def test_a_batch_whose_contact_row_is_over_the_limit_is_refused() -> None:
 
 
 def test_a_create_past_the_definition_bounds_is_parked_and_answered() -> None:
-    """Straight on the topic (no API, no CLI): 60,000 attempt limits decode, then fail the
-    model's bound; the sender hears `command.rejected` naming the field."""
+    """Straight on the topic (no API, no CLI): 40,000 attempt limits (a record under the
+    message limit) decode, then fail the model's bound; the sender hears `command.rejected`
+    naming the field."""
     shell, store = _shell()
     d = testing.definition("limits", concurrent_calls=2)
     command = Command("create-limits", CommandKind.create, definition=d, expected_contacts=1)
@@ -140,7 +141,7 @@ def test_a_create_past_the_definition_bounds_is_parked_and_answered() -> None:
     record["account_id"] = "acme"
     limit = {"scope": "number", "max_calls": 3, "period_hours": 24.0}
     body = record["command"][1] if isinstance(record["command"], tuple) else record["command"]
-    body["definition"]["rules"]["attempt_limits"] = [limit] * 60_000
+    body["definition"]["rules"]["attempt_limits"] = [limit] * 40_000
     value = CODEC.encode("CampaignCommand", record)
     assert len(value) < catalogue.MAX_MESSAGE_BYTES
     out = shell.handle([Inbound(_topic(catalogue.COMMANDS), 0, 5, b"limits", value)])
