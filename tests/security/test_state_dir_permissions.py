@@ -100,7 +100,7 @@ def test_nothing_under_the_dev_stack_state_dir_is_readable_by_others(
         assert r.status_code == 201, r.text
         key = {"Authorization": f"Bearer {r.json()['key']}"}
         setup_account(http, key)
-        r = http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=key)
+        r = http.post("/v1/webhooks", json={"url": "https://example.org/hook"}, headers=key)
         assert r.status_code == 201, r.text
         r = http.post(
             "/v1/campaigns",

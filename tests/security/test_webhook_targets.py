@@ -278,7 +278,7 @@ def test_an_unknown_campaign_holds_only_its_own_events(rig: Any) -> None:
         r.hook("quick-co", "wh-quick", quick.url)
         r.campaign("quick-co", "quick-2")
         r.dispatcher.start()
-        held = r.event("late-2")  # its campaign is not in the read model yet
+        held = r.event("late-2", account="late-co")  # its campaign is not in the read model yet
         other = r.event("quick-2")
         wait_until(lambda: quick.seen() == [other], "the other account's delivery")
         assert late.seen() == []

@@ -44,6 +44,7 @@ class Rig:
         self.dispatcher = Dispatcher(self.config, self.svc.cp, self.svc.readmodel)
         self.producer = TrackedProducer(KafkaSettings(bootstrap))
         self._events = 0
+        self.accounts: dict[str, str] = {}  # campaign id -> its account, as `campaign` made it
 
     def hook(self, account: str, webhook_id: str, url: str) -> None:
         """A webhook written straight to the control plane (no registration check)."""
@@ -73,25 +74,38 @@ class Rig:
                 "rules": {"timezone": "UTC", "concurrent_calls": 1},
             }
         )
-        create = Command(f"c-{campaign_id}", CommandKind.create, definition=d, expected_contacts=0)
+        create = Command(
+            f"c-{campaign_id}",
+            CommandKind.create,
+            definition=d,
+            expected_contacts=0,
+            account_id=account,
+        )
+        self.accounts[campaign_id] = account
         self.producer.produce(
             catalogue.topic_name(catalogue.COMMANDS, self.prefix),
             value=encode(
                 "CampaignCommand", command_to_record(campaign_id, create, time.time_ns() // 1000)
             ),
-            key=campaign_id.encode(),
+            key=account.encode(),
         )
         self.producer.wait(30)
         wait_until(
-            lambda: self.svc.readmodel.exists(campaign_id), f"{campaign_id} in the read model"
+            lambda: self.svc.readmodel.exists(account, campaign_id),
+            f"{campaign_id} in the read model",
         )
 
-    def event(self, campaign_id: str) -> str:
-        """A StatusChanged event of the campaign on campaign.events; its event id."""
+    def event(self, campaign_id: str, account: str | None = None) -> str:
+        """A StatusChanged event of the campaign on campaign.events; its event id.
+
+        `account`: the campaign's, as `campaign` was told, unless given (a campaign the
+        read model does not know yet)."""
+        account = account or self.accounts[campaign_id]
         self._events += 1
-        event_id = f"{campaign_id}:status:{self._events}"
+        event_id = f"{account}/{campaign_id}:status:{self._events}"
         record = {
             "event_id": event_id,
+            "account_id": account,
             "campaign_id": campaign_id,
             "at": time.time_ns() // 1_000_000,
             "body": (f"{NAMESPACE}.StatusChanged", {"status": "running"}),
@@ -99,7 +113,7 @@ class Rig:
         self.producer.produce(
             catalogue.topic_name(catalogue.EVENTS, self.prefix),
             value=encode("CampaignEvent", record),
-            key=campaign_id.encode(),
+            key=account.encode(),
         )
         self.producer.wait(30)
         return event_id
