@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 
 from api.app import create_app, stop_services
 from api.controlplane import ControlPlane
 from api.middleware import MAX_KEPT_ANSWER_BYTES, SHOWN_ONCE, kept_answer
 from tests.integration.api_kit import local_services
-from tests.integration.dialer_kit import drop_topics
+from tests.integration.dialer_kit import drop_topics, read_all
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
 
 
 @pytest.fixture()
@@ -38,16 +36,7 @@ def api(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]
 def _topic_bytes(svc: Any, bootstrap: str, wanted: int) -> bytes:
     """Every value on the prefix's api.idempotency topic (at least `wanted` records)."""
     topic = catalogue.topic_name(catalogue.API_IDEMPOTENCY, svc.config.prefix)
-    consumer = Consumer(consumer_config(KafkaSettings(bootstrap), f"t-{uuid.uuid4().hex}"))
-    values: list[bytes] = []
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        deadline = time.monotonic() + 60
-        while len(values) < wanted and time.monotonic() < deadline:
-            values += [m.value() or b"" for m in consumer.consume(100, timeout=0.5)]
-    finally:
-        consumer.close()
+    values = [m.value() or b"" for m, _, _ in read_all(bootstrap, topic)]
     assert len(values) >= wanted
     return b"".join(values)
 
