@@ -8,11 +8,13 @@ Guarantees, and how:
 - a crash loses no call: a message's offset is committed only once its call has been
   handed off (or the message was skipped/parked), and positions only move past messages
   that are all done (`OffsetTracker`);
-- no call twice: before a fetched batch is dialled, each call is written `dialing` to the
+- no call twice: before a batch is dialled, each of its calls is written `dialing` to the
   placed-call record (`dialer.placed`, the compacted topic `call.placed`, co-partitioned
-  with `call.create`) and the brokers' acks are awaited; the record of a partition is
-  read back on assignment, so a redelivered or replayed `call:create` is dropped, by this
-  dialer or by the partition's next owner;
+  with `call.create`), sent with one flush, and dialled only once the brokers acked it
+  (the loop reads and validates the next fetch meanwhile: one batch is recorded at a time,
+  and a failed or late ack puts it back); the record of a partition is read back on
+  assignment, so a redelivered or replayed `call:create` is dropped, by this dialer or by
+  the partition's next owner;
 - a dialer taking over a partition reconciles the calls its predecessor placed and never
   reported: it asks the adapter (`lookup`) and reports the outcome, or `failed` with
   cause `dialer_lost` when nobody knows;
@@ -98,6 +100,16 @@ class ReadCall(NamedTuple):
     offset: int
 
 
+@dataclass
+class RecordedBatch:
+    """Calls whose `dialing` records are produced and not yet known to be acknowledged."""
+
+    calls: list[ReadCall]
+    recorded_at_s: float  # time.monotonic() when the records were produced
+    failures_at: int  # the producer's delivery failures counted then
+    reportable: list[tuple[Call, int]]  # outcomes produced before: acked with the records
+
+
 class Dialer:
     """One dialer process: a consumer, a producer, an adapter and the placed-call record."""
 
@@ -144,7 +156,8 @@ class Dialer:
         self._active: dict[str, asyncio.Task[None]] = {}
         # Calls read but not yet dialled (a fetch may return more than the free slots).
         self._waiting: deque[ReadCall] = deque()
-        self._waiting_ids: set[str] = set()
+        self._waiting_ids: set[str] = set()  # keys of the waiting and recorded calls
+        self._recorded: RecordedBatch | None = None
         self._paused = False
         self._stop = asyncio.Event()
         self._instant = instant_placer(adapter)
@@ -190,6 +203,9 @@ class Dialer:
                     last_commit = now
                 if messages:
                     idle = 0.0
+                    await asyncio.sleep(0)
+                elif self._recorded is not None:
+                    self.producer.flush(0.01)  # nothing else to do: wait for the records' acks
                     await asyncio.sleep(0)
                 else:
                     idle = min(0.05, idle + 0.002)
@@ -250,43 +266,90 @@ class Dialer:
             return None
 
     def _start_calls(self) -> None:
-        """Dial waiting calls while there is room, a batch at a time; the batch is recorded
-        (acked) first, and a call past its deadline is not dialled."""
-        while self._waiting and len(self._active) < self.options.concurrency:
+        """Dial the recorded batch once its records are acked, then record the next one.
+
+        One flush per batch, and not waited for: the records' acks travel while the loop
+        reads and validates the next fetch. No call is dialled before its record is acked.
+        """
+        if self._recorded is not None and not self._settle_recorded():
+            return
+        self._record_next()
+
+    def _record_next(self) -> None:
+        """Write `dialing` records for as many waiting calls as there is room for (a call
+        past its deadline is not dialled); they are dialled once acked (`_settle_recorded`)."""
+        while self._waiting and self._recorded is None:
             if self._fenced or (self._suspect and not self._still_owner()):
                 return
             room = self.options.concurrency - len(self._active)
+            if room <= 0:
+                return
             batch = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
             now = now_ms()
             dial = []
             for item in batch:
                 call, topic, partition, offset = item
-                self._waiting_ids.discard(call.key)
                 if call.deadline <= now:
+                    self._waiting_ids.discard(call.key)
                     self._expired(call, topic, partition, offset, now)
                 else:
                     dial.append(ReadCall(replace(call, placed_at=now), topic, partition, offset))
             if not dial:
                 continue
             self.placed.dialing([(item.call, item.partition) for item in dial], now)
-            acked = self.placed.wait_acked(self.options.ack_timeout_seconds)
-            if time.monotonic() - self._turn_at > self._lease_s:
-                self._suspect = True  # stalled while waiting: prove ownership first
-            if not acked or (self._suspect and not self._still_owner()):
-                if not acked:
-                    log.warning("placed-call record not acked: %d calls wait", len(dial))
-                self._waiting.extendleft(reversed(dial))
-                self._waiting_ids.update(item.call.key for item in dial)
-                return
-            self._dial(dial)
+            # Outcomes produced before these records are acked with them: then `reported`.
+            reportable, self._to_report = self._to_report, []
+            self._recorded = RecordedBatch(
+                dial, time.monotonic(), len(self.producer.failures), reportable
+            )
+            self.producer.flush(0)  # send now rather than after linger.ms
+
+    def _settle_recorded(self, wait_s: float = 0.0) -> bool:
+        """True once the recorded batch is gone: dialled (its records acked, ownership
+        sure) or put back to wait (a delivery failed, or no ack within ack_timeout_seconds).
+        `wait_s`: how long to wait for the acks (0: only look)."""
+        batch = self._recorded
+        if batch is None:
+            return True
+        if wait_s > 0:
+            self.producer.flush(wait_s)
+        else:
+            self.producer.poll(0)
+        failed_now = len(self.producer.failures) > batch.failures_at
+        waited_s = time.monotonic() - batch.recorded_at_s
+        pending = not failed_now and self.producer.in_flight() > 0
+        if pending and waited_s < self.options.ack_timeout_seconds:
+            return False
+        if time.monotonic() - self._turn_at > self._lease_s:
+            self._suspect = True  # stalled while waiting: prove ownership first
+        if failed_now or self.producer.in_flight() > 0:
+            log.warning("placed-call record not acked: %d calls wait", len(batch.calls))
+            self._put_back(batch)
+            return False
+        if self._fenced or (self._suspect and not self._still_owner()):
+            self._put_back(batch)
+            return False
+        self._recorded = None
+        if batch.reportable:
+            self.placed.reported(batch.reportable)
+        for item in batch.calls:
+            self._waiting_ids.discard(item.call.key)
+        self._dial(batch.calls)
+        return True
+
+    def _put_back(self, batch: RecordedBatch) -> None:
+        """A recorded batch not dialled: its calls wait again (their records are written
+        again before they are dialled), its outcomes wait for their `reported` record."""
+        self._recorded = None
+        self._waiting.extendleft(reversed(batch.calls))
+        self._to_report[:0] = batch.reportable
 
     def _dial(self, batch: list[ReadCall]) -> None:
         """Hand recorded calls to the adapter (synchronously when it is instant)."""
-        place_now = self._instant
+        if self._instant is not None:
+            self._place_now(self._instant, batch)
+            return
         for call, topic, partition, offset in batch:
-            if place_now is not None:
-                self._place_now(place_now, call, topic, partition, offset)
-                continue
             task = asyncio.ensure_future(self._place(call, topic, partition, offset))
             self._active[call.key] = task
 
@@ -329,22 +392,20 @@ class Dialer:
         self._placed_count += 1
         metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - call.created_at) / 1000))
 
-    def _place_now(
-        self,
-        place: Callable[[Call], Outcome | None],
-        call: Call,
-        topic: str,
-        partition: int,
-        offset: int,
-    ) -> None:
-        """Place a call through an instant adapter: outcome published, then handed off."""
-        try:
-            outcome = place(call)
-        except Exception as exc:
-            outcome = self._adapter_error(call, exc)
-        if outcome is not None:
-            self._publish_outcome(call, outcome, partition)
-        self._handed_off(call, topic, partition, offset)
+    def _place_now(self, place: Callable[[Call], Outcome | None], batch: list[ReadCall]) -> None:
+        """Place calls through an instant adapter: their outcomes published (encoded
+        together), then the calls handed off."""
+        ended: list[tuple[Call, Outcome, int]] = []
+        for call, _topic, partition, _offset in batch:
+            try:
+                outcome = place(call)
+            except Exception as exc:
+                outcome = self._adapter_error(call, exc)
+            if outcome is not None:
+                ended.append((call, outcome, partition))
+        self._publish_outcomes(ended)
+        for call, topic, partition, offset in batch:
+            self._handed_off(call, topic, partition, offset)
 
     def _adapter_error(self, call: Call, exc: Exception) -> Outcome:
         """An adapter that raised: the call failed, and the error is counted and logged."""
@@ -389,23 +450,31 @@ class Dialer:
 
     def _publish_outcome(self, call: Call, outcome: Outcome, partition: int) -> None:
         """Publish a call's outcome; its `reported` record follows once the outcome is acked."""
-        self._to_report.append((call, partition))
-        record = outcome_record(
-            call.call_id,
-            call.campaign_id,
-            call.account_id,
-            call.contact_id,
-            call.attempt,
-            outcome,
-            call.created_at,
-            self.options.dialer_id,
-        )
-        self._produce(
-            self.outcome_topic,
-            catalogue.account_key(call.account_id),
-            self.codec.encode("CallOutcome", record),
-        )
-        self._status_counts[outcome.status] += 1
+        self._publish_outcomes([(call, outcome, partition)])
+
+    def _publish_outcomes(self, ended: list[tuple[Call, Outcome, int]]) -> None:
+        """Publish calls' outcomes (encoded together); each call's `reported` record follows
+        once its outcome is acked."""
+        dialer_id = self.options.dialer_id
+        records = [
+            outcome_record(
+                call.call_id,
+                call.campaign_id,
+                call.account_id,
+                call.contact_id,
+                call.attempt,
+                outcome,
+                call.created_at,
+                dialer_id,
+            )
+            for call, outcome, _partition in ended
+        ]
+        values = self.codec.encode_many("CallOutcome", records)
+        counts, topic, produce = self._status_counts, self.outcome_topic, self._produce
+        for (call, outcome, partition), value in zip(ended, values, strict=True):
+            self._to_report.append((call, partition))
+            produce(topic, catalogue.account_key(call.account_id), value)
+            counts[outcome.status] += 1
 
     def _count(self) -> None:
         """Add the calls placed and outcomes published since the last turn to the counters."""
@@ -557,6 +626,8 @@ class Dialer:
             self._reconciling.pop(call.key, None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # A recorded batch is dialled (once acked) while the partitions are still ours.
+        self._settle_recorded(self.options.ack_timeout_seconds)
         self._commit()
         for p in partitions:
             self.tracker.forget(p.topic, p.partition)
@@ -566,6 +637,7 @@ class Dialer:
         self._waiting_ids = {w.call.key for w in kept}
 
     async def _shutdown(self) -> None:
+        self._settle_recorded(self.options.ack_timeout_seconds)
         for task in list(self._reconciling.values()):
             task.cancel()
         active = list(self._active.values())
