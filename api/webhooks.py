@@ -417,7 +417,7 @@ class Dispatcher:
                 waiting.append(pending)
                 continue
             try:
-                deliveries = [] if row is None else self._deliveries(pending, row["account_id"])
+                deliveries = [] if row is None else self._deliveries(pending, row.account_id)
             except Exception:  # never stop the dispatcher
                 log.exception("webhooks: event skipped")
                 deliveries = []
