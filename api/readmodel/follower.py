@@ -6,19 +6,16 @@ batch stored, so a restart resumes from a snapshot, never a scan from the start.
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from api.readmodel.fold import fold_messages
 from api.readmodel.store import ReadStore
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
+from topics.clients import KafkaSettings
+from topics.consumer import TopicConsumer
 from topics.producer import QUIET
-
-log = logging.getLogger(__name__)
 
 TOPICS = (
     catalogue.COMMANDS,
@@ -42,43 +39,31 @@ class ReadFollower:
         self._logical = {v: k for k, v in self.names.items()}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._consumer: Consumer | None = None
+        self._consumer: TopicConsumer | None = None
         self.applied = 0  # messages folded since start (tests, metrics)
 
     def start(self) -> None:
-        conf = consumer_config(self.kafka, f"campaignflow-api-read-{self.prefix}", log_level=QUIET)
-        consumer = Consumer(conf)
+        group = f"campaignflow-api-read-{self.prefix}"
+        consumer = self._consumer = TopicConsumer.build(self.kafka, group, log_level=QUIET)
         parts = []
         for name in self.names.values():
-            deadline = time.monotonic() + TOPIC_WAIT_SECONDS
-            while True:
-                meta = consumer.list_topics(name, timeout=30).topics.get(name)
-                if meta is not None and meta.error is None and meta.partitions:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"topic {name} is missing: create the topics first")
-                time.sleep(0.2)
-            for p in meta.partitions:
+            for p in consumer.partitions(name, wait_seconds=TOPIC_WAIT_SECONDS):
                 stored = self.store.stored_offset(name, p)
                 parts.append(
                     TopicPartition(name, p, OFFSET_BEGINNING if stored is None else stored)
                 )
         consumer.assign(parts)
-        self._consumer = consumer
         self._thread = threading.Thread(target=self._run, name="api-readmodel", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         assert self._consumer is not None
-        while not self._stop.is_set():
-            msgs = self._consumer.consume(2000, timeout=0.2)
-            if not msgs:
-                continue
-            try:
-                fold_messages(self.store, msgs, self._logical)
-                self.applied += len(msgs)
-            except Exception:  # never stop following; the batch's offsets still advance
-                log.exception("read model: batch failed")
+        self._consumer.follow(self._fold, self._stop, max_messages=2000)
+
+    def _fold(self, msgs: list[Message]) -> None:
+        """A batch that fails is logged by the loop; its offsets still advance."""
+        fold_messages(self.store, msgs, self._logical)
+        self.applied += len(msgs)
 
     def close(self) -> None:
         self._stop.set()
