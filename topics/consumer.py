@@ -153,6 +153,22 @@ class TopicConsumer:
             except Exception:
                 self.log.exception("consumer: a batch of %d records failed", len(msgs))
 
+    def assignment(self) -> list[TopicPartition]:
+        return list(self.raw.assignment())
+
+    def pause(self, parts: Sequence[TopicPartition]) -> None:
+        """Fetch nothing more of `parts` (the group keeps them while we poll)."""
+        self.raw.pause(list(parts))
+
+    def resume(self, parts: Sequence[TopicPartition]) -> None:
+        self.raw.resume(list(parts))
+
+    def committed(
+        self, parts: Sequence[TopicPartition], timeout_seconds: float = REQUEST_SECONDS
+    ) -> list[TopicPartition]:
+        """The group's committed offsets of `parts`."""
+        return list(self.raw.committed(list(parts), timeout=timeout_seconds))
+
     def commit(self, offsets: Sequence[TopicPartition] | None = None) -> None:
         """Commit synchronously: `offsets`, or the positions consumed so far."""
         if offsets is None:
