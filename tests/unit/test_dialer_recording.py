@@ -62,7 +62,7 @@ class Counting(SimulatorAdapter):
 class ClosedConsumer:
     """The consumer side of a stop: commits accepted, nothing to close."""
 
-    def commit(self, **_: Any) -> None:
+    def commit(self, *_: Any, **__: Any) -> None:
         return None
 
     def close(self) -> None:
