@@ -37,7 +37,10 @@ def register(app: typer.Typer) -> None:
         ] = 1.0,
         shares: Annotated[
             str | None,
-            typer.Option(help="Simulator outcome shares, e.g. answered=0.3,no_answer=0.5,busy=0.2"),
+            typer.Option(
+                help="Simulator outcome shares, e.g. answered=0.3,no_answer=0.5,busy=0.2;"
+                " callback=0.05: that share of answered calls asks for a callback in 1-4 h"
+            ),
         ] = None,
         seed: Annotated[int, typer.Option(help="Simulator seed")] = 0,
         inbound_per_hour: Annotated[

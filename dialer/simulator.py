@@ -35,6 +35,7 @@ from dialer.adapter import (
 from dialer.calls import STATUSES, Call, Inbound, Outcome, now_ms
 from dialer.script import Script
 
+CALLBACK_SHARE = "callback"  # among the shares: of answered calls, those asking for a callback
 DEFAULT_SHARES: dict[str, float] = {
     "answered": 0.35,
     "no_answer": 0.35,
@@ -60,11 +61,20 @@ class SimulatorConfig:
     voicemail_seconds: float = 20.0
     inbound_per_hour: float = 0.0  # inbound calls per agent per hour (0 = none)
     inbound_median: float = 120.0
+    # Share of answered calls that ask to be called back (SPEC 9), at a time 1 to 4 hours
+    # (before time_scale) after the call; `callback=0.05` among the shares sets it.
+    callback_share: float = 0.0
+    callback_min_hours: float = 1.0
+    callback_max_hours: float = 4.0
     script: Script = field(default_factory=Script)
 
     def __post_init__(self) -> None:
         if self.time_scale < 0 or not math.isfinite(self.time_scale):
             raise ValueError("time_scale must be finite and >= 0")
+        if CALLBACK_SHARE in self.shares:
+            self.callback_share = self.shares.pop(CALLBACK_SHARE)
+        if not (0.0 <= self.callback_share <= 1.0):
+            raise ValueError(f"{CALLBACK_SHARE} must be a share of answered calls in [0, 1]")
         if not self.shares or any(w < 0 for w in self.shares.values()):
             raise ValueError("shares must be non-negative, at least one")
         unknown = [k for k in self.shares if k not in STATUSES or k == "timeout"]
@@ -86,6 +96,7 @@ class Plan:
     talk_seconds: float | None
     from_creation: bool
     opt_out: bool = False  # scripted: the outcome carries an opt-out
+    callback_after: float | None = None  # answered: asks to be called back this long after the end
 
 
 _FOUR_LONGS = struct.Struct("<4Q")
@@ -151,7 +162,7 @@ class SimulatorAdapter:
         delay = c.answer_delay_min + (c.answer_delay_max - c.answer_delay_min) * u_delay
         if status == "answered":
             talk = math.exp(math.log(c.talk_median) + c.talk_sigma * _normal(u_a, u_b))
-            return Plan(status, delay, delay + talk, talk, False)
+            return Plan(status, delay, delay + talk, talk, False, False, self._callback(call))
         if status == "voicemail":
             return Plan(status, delay, delay + c.voicemail_seconds, None, False)
         if status == "no_answer":
@@ -159,6 +170,18 @@ class SimulatorAdapter:
         if status == "busy":
             return Plan(status, None, c.busy_seconds, None, False)
         return Plan(status, None, 0.5 + 2.5 * u_a, None, False)
+
+    def _callback(self, call: Call) -> float | None:
+        """Seconds after its end that an answered call asks to be called back, or None
+        (drawn from a second hash: adding callbacks leaves every other draw as it was)."""
+        c = self.config
+        if c.callback_share <= 0:
+            return None
+        u_ask, u_when, _u3, _u4 = _draws(c.seed, f"{call.call_id}#callback")
+        if u_ask >= c.callback_share:
+            return None
+        hours = c.callback_min_hours + (c.callback_max_hours - c.callback_min_hours) * u_when
+        return hours * 3600.0
 
     async def start(self, inbound: InboundSink, orphan: OrphanSink) -> None:
         self._inbound = inbound
@@ -212,6 +235,9 @@ class SimulatorAdapter:
             duration_seconds=plan.talk_seconds,
             hangup_cause=_CAUSES.get(plan.status),
             opt_out=plan.opt_out,
+            callback_at=None
+            if plan.callback_after is None
+            else ended + int(plan.callback_after * scale * 1000),
         )
         return outcome, ends_at
 
