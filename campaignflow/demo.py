@@ -105,8 +105,8 @@ def run(console: Console) -> int:
             TIME_SCALE,
             "--seed",
             "7",
-            "--inbound-per-hour",
-            "30",
+            "--inbound-rate",
+            "1",
         ),
     )
 

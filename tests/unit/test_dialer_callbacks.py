@@ -1,6 +1,10 @@
-"""Callbacks at the dialer edge (SPEC 9): the webhook's `callback_at`, the simulator's share."""
+"""Callbacks and inbound calls at the dialer edge (SPEC 8, 9): the webhook's `callback_at`,
+the simulator's callback share and inbound stream."""
 
 from __future__ import annotations
+
+import random
+import statistics
 
 import pytest
 
@@ -90,3 +94,20 @@ def test_callbacks_follow_the_time_scale() -> None:
 def test_a_callback_share_outside_0_1_is_refused() -> None:
     with pytest.raises(ValueError, match="callback"):
         SimulatorConfig(shares=parse_shares("answered=1,callback=1.5"))
+
+
+def test_the_inbound_stream_has_its_rate_its_median_length_and_the_accounts_agents() -> None:
+    adapter = SimulatorAdapter(
+        SimulatorConfig(inbound_per_minute=6, inbound_median_seconds=90, time_scale=1)
+    )
+    rng = random.Random(1)
+    draws = [adapter.next_inbound(rng, ["a1", "a2"]) for _ in range(5000)]
+    assert 9.0 < statistics.fmean(d.gap_seconds for d in draws) < 11.0  # 6 a minute
+    assert 80 < statistics.median(d.length_seconds for d in draws) < 100
+    assert {d.agent_id for d in draws} == {"a1", "a2"}
+
+
+@pytest.mark.parametrize("over", [{"inbound_per_minute": -1}, {"inbound_median_seconds": 0}])
+def test_a_bad_inbound_model_is_refused(over: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="inbound"):
+        SimulatorConfig(**over)  # type: ignore[arg-type]
