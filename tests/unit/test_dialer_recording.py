@@ -77,6 +77,7 @@ def make_dialer(**over: Any) -> tuple[Dialer, HeldAcks, Counting]:
     dialer = Dialer(adapter, options)
     held = HeldAcks()
     dialer.producer = dialer.placed.producer = held  # type: ignore[assignment]
+    dialer.publisher.producer = dialer.placer.parts.producer = held  # type: ignore[assignment]
     return dialer, held, adapter
 
 
@@ -97,8 +98,7 @@ def queue(dialer: Dialer, n: int, start: int = 0) -> None:
             far,
         )
         dialer.tracker.add("call.create", 0, i)
-        dialer._waiting.append(ReadCall(call, "call.create", 0, i))
-        dialer._waiting_ids.add(call.key)
+        dialer.placer.wait(ReadCall(call, "call.create", 0, i))
 
 
 def placed_records(held: HeldAcks) -> int:
@@ -108,13 +108,13 @@ def placed_records(held: HeldAcks) -> int:
 def test_no_call_reaches_the_adapter_before_its_record_is_acked() -> None:
     dialer, held, adapter = make_dialer()
     queue(dialer, 4)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert placed_records(held) == 4  # one batch recorded...
     assert adapter.placed == []  # ...and not dialled while unacknowledged
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert adapter.placed == []
     held.ack()
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert sorted(adapter.placed) == [f"camp/c{i}/1" for i in range(4)]
 
 
@@ -122,60 +122,60 @@ def test_recording_does_not_wait_for_the_acks() -> None:
     """The records of a batch are sent, not waited for: the loop goes on reading."""
     dialer, held, _adapter = make_dialer()
     queue(dialer, 4)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert held.blocking_flushes == 0
 
 
 def test_one_batch_is_recorded_at_a_time_and_the_next_follows_its_dialling() -> None:
     dialer, held, adapter = make_dialer()
     queue(dialer, 4)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     queue(dialer, 3, start=4)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert placed_records(held) == 4  # the second batch waits for the first's acks
     held.ack()
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert len(adapter.placed) == 4
     assert placed_records(held) == 4 + 3  # recorded right after the first was dialled
-    assert dialer._recorded is not None and len(dialer._recorded.calls) == 3
+    assert dialer.placer.recorded is not None and len(dialer.placer.recorded.calls) == 3
 
 
 def test_a_failed_delivery_puts_the_batch_back_undialled_and_records_it_again() -> None:
     dialer, held, adapter = make_dialer()
     queue(dialer, 2)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     held.fail()
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert adapter.placed == []
-    assert dialer._recorded is None and len(dialer._waiting) == 2
-    dialer._start_calls()  # recorded again
+    assert dialer.placer.recorded is None and len(dialer.placer.waiting) == 2
+    dialer.placer.start_calls()  # recorded again
     assert placed_records(held) == 4 and adapter.placed == []
     held.ack()
-    dialer._start_calls()
+    dialer.placer.start_calls()
     assert len(adapter.placed) == 2
 
 
 def test_no_ack_within_the_timeout_puts_the_batch_back() -> None:
     dialer, held, adapter = make_dialer(ack_timeout_seconds=0.0)
     queue(dialer, 2)
-    dialer._start_calls()
-    dialer._start_calls()
-    assert adapter.placed == [] and len(dialer._waiting) == 2
+    dialer.placer.start_calls()
+    dialer.placer.start_calls()
+    assert adapter.placed == [] and len(dialer.placer.waiting) == 2
 
 
 def test_outcomes_are_reported_only_with_a_later_acknowledged_flush() -> None:
     """`reported` is written once the outcome is known acked (the next batch's acks)."""
     dialer, held, adapter = make_dialer()
     queue(dialer, 2)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     held.ack()
-    dialer._start_calls()  # dialled: two outcomes produced, not acked yet
-    assert len(dialer._to_report) == 2
+    dialer.placer.start_calls()  # dialled: two outcomes produced, not acked yet
+    assert len(dialer.publisher.to_report) == 2
     queue(dialer, 1, start=2)
-    dialer._start_calls()  # the next batch carries them
+    dialer.placer.start_calls()  # the next batch carries them
     states_before = [dialer.placed.state(f"acme/camp/c{i}/1") for i in range(2)]
     held.ack()
-    dialer._start_calls()
+    dialer.placer.start_calls()
     states = [dialer.placed.state(f"acme/camp/c{i}/1") for i in range(2)]
     assert states_before == ["dialing", "dialing"] and states == ["reported", "reported"]
 
@@ -184,7 +184,7 @@ def test_stopping_dials_the_recorded_batch_once_acked() -> None:
     """A clean stop leaves no call recorded and undialled (its successor would report it lost)."""
     dialer, held, adapter = make_dialer()
     queue(dialer, 3)
-    dialer._start_calls()
+    dialer.placer.start_calls()
     held.ack()
     dialer.consumer.close()
     dialer.consumer = ClosedConsumer()  # type: ignore[assignment]
