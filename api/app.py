@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,10 @@ def stop_services(svc: Services) -> None:
     svc.cp.close()
 
 
-def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
-    """The API; with `services` given the caller owns them (tests, benchmarks)."""
+def _lifespan(
+    config: ApiConfig, services: Services | None
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start (and stop) the replica's services with the app, unless the caller owns them."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,11 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
             if own:
                 await anyio.to_thread.run_sync(stop_services, svc)
 
+    return lifespan
+
+
+def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
+    """The API; with `services` given the caller owns them (tests, benchmarks)."""
     app = FastAPI(
         title="campaignflow",
         version=VERSION,
@@ -104,7 +111,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         # FastAPI's /docs loads swagger-ui from a CDN, on the console's origin: off.
         docs_url=None,
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(config, services),
         telemetry=TELEMETRY_OFF,
     )
     if services is not None:
@@ -113,7 +120,17 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(Exception, problems.on_unexpected)
+    _add_routes(app)
+    _add_metrics(app, config)
+    _add_openapi(app)
+    _add_middleware(app, config)
+    console = config.console_dir or CONSOLE_DIR
+    if console.is_dir():
+        app.mount("/", StaticFiles(directory=console, html=True), name="console")
+    return app
 
+
+def _add_routes(app: FastAPI) -> None:
     from api import routes_campaigns, routes_dnc, routes_resources
 
     # Routes are matched in order, one pattern after another: the campaign reads (the
@@ -129,7 +146,9 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    _add_metrics(app, config)
+
+def _add_openapi(app: FastAPI) -> None:
+    """The schema, generated once, with the bearer scheme declared."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -138,11 +157,6 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    _add_middleware(app, config)
-    console = config.console_dir or CONSOLE_DIR
-    if console.is_dir():
-        app.mount("/", StaticFiles(directory=console, html=True), name="console")
-    return app
 
 
 def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
