@@ -7,15 +7,20 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from campaignflow.config import settings
 from topics.clients import require_broker
 
+if TYPE_CHECKING:
+    from campaignflow.config import Settings
+    from dialer.adapter import Adapter
+    from dialer.service import DialerOptions
 
-def _fail(message: str) -> None:
+
+def _fail(message: str) -> NoReturn:
     typer.echo(f"campaignflow dialer: {message}", err=True)
     raise typer.Exit(2)
 
@@ -55,12 +60,6 @@ def register(app: typer.Typer) -> None:
         """Consume call:create, place calls through an adapter, publish outcomes."""
         from prometheus_client import start_http_server
 
-        from dialer.adapter import Adapter
-        from dialer.script import ScriptError, load_script
-        from dialer.service import Dialer
-        from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
-        from dialer.webhook import WebhookAdapter
-
         logging.basicConfig(
             level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
         )
@@ -71,45 +70,11 @@ def register(app: typer.Typer) -> None:
         options = s.dialer(dialer_id=dialer_id, concurrency=concurrency, group_id=group_id)
         chosen: Adapter
         if kind == "simulator":
-            try:
-                config = SimulatorConfig(
-                    seed=seed,
-                    time_scale=time_scale,
-                    inbound_per_hour=inbound_per_hour,
-                    script=load_script(script) if script else SimulatorConfig().script,
-                )
-                if shares:
-                    config.shares = parse_shares(shares)
-                    config.__post_init__()
-            except (ScriptError, ValueError) as exc:
-                _fail(str(exc))
-            chosen = SimulatorAdapter(config)
+            chosen = _simulator(seed, time_scale, inbound_per_hour, script, shares)
         elif kind == "webhook":
-            if not s.dialer_webhook_url or not s.dialer_webhook_secret:
-                _fail(
-                    "the webhook adapter needs CAMPAIGNFLOW_DIALER_WEBHOOK_URL and"
-                    " CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET"
-                )
-            try:
-                chosen = WebhookAdapter(
-                    s.dialer_webhook_url or "",
-                    s.dialer_webhook_secret or "",
-                    callback_host=s.dialer_callback_host,
-                    callback_port=s.dialer_callback_port,
-                    callback_url=s.dialer_callback_url,
-                    timeout=s.dialer_webhook_timeout_seconds,
-                    retries=s.dialer_webhook_retries,
-                    backoff=s.dialer_webhook_backoff_seconds,
-                    dialer_id=options.dialer_id,
-                    previous_secret=s.dialer_webhook_previous_secret,
-                    tolerance_s=s.dialer_webhook_tolerance_seconds,
-                )
-            except ValueError as exc:
-                _fail(str(exc))
-                return
+            chosen = _webhook(s, options.dialer_id)
         else:
             _fail(f"unknown adapter {kind!r}; use simulator or webhook")
-            return
         require_broker(options.kafka.bootstrap)
         port = s.dialer_metrics_port if metrics_port is None else metrics_port
         if port:
@@ -119,12 +84,62 @@ def register(app: typer.Typer) -> None:
             f" group={options.group_id} bootstrap={s.bootstrap}",
             err=True,
         )
+        asyncio.run(_serve(chosen, options))
 
-        async def main() -> None:
-            dialer = Dialer(chosen, options)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, dialer.stop)
-            await dialer.run()
 
-        asyncio.run(main())
+def _simulator(
+    seed: int, time_scale: float, inbound_per_hour: float, script: Path | None, shares: str | None
+) -> Adapter:
+    from dialer.script import ScriptError, load_script
+    from dialer.simulator import SimulatorAdapter, SimulatorConfig, parse_shares
+
+    try:
+        config = SimulatorConfig(
+            seed=seed,
+            time_scale=time_scale,
+            inbound_per_hour=inbound_per_hour,
+            script=load_script(script) if script else SimulatorConfig().script,
+        )
+        if shares:
+            config.shares = parse_shares(shares)
+            config.__post_init__()
+    except (ScriptError, ValueError) as exc:
+        _fail(str(exc))
+    return SimulatorAdapter(config)
+
+
+def _webhook(s: Settings, dialer_id: str) -> Adapter:
+    from dialer.webhook import WebhookAdapter
+
+    if not s.dialer_webhook_url or not s.dialer_webhook_secret:
+        _fail(
+            "the webhook adapter needs CAMPAIGNFLOW_DIALER_WEBHOOK_URL and"
+            " CAMPAIGNFLOW_DIALER_WEBHOOK_SECRET"
+        )
+    try:
+        return WebhookAdapter(
+            s.dialer_webhook_url or "",
+            s.dialer_webhook_secret or "",
+            callback_host=s.dialer_callback_host,
+            callback_port=s.dialer_callback_port,
+            callback_url=s.dialer_callback_url,
+            timeout=s.dialer_webhook_timeout_seconds,
+            retries=s.dialer_webhook_retries,
+            backoff=s.dialer_webhook_backoff_seconds,
+            dialer_id=dialer_id,
+            previous_secret=s.dialer_webhook_previous_secret,
+            tolerance_s=s.dialer_webhook_tolerance_seconds,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+async def _serve(chosen: Adapter, options: DialerOptions) -> None:
+    """Run the dialer until SIGINT or SIGTERM asks it to drain and stop."""
+    from dialer.service import Dialer
+
+    dialer = Dialer(chosen, options)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, dialer.stop)
+    await dialer.run()
