@@ -26,7 +26,7 @@ from api import accounts, problems
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
-from api.middleware import Gate, Idempotency, SecurityHeaders, SizeLimit
+from api.middleware import Idempotency, KeyGate, SecurityHeaders, SizeLimit
 from topics.loopback import host_allowed, server_names
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
     )
     # Then the key, checked before any body is read, and the rate, before any work.
     app.add_middleware(
-        Gate,
+        KeyGate,
         cp=lambda: _services().cp,
         operator_key=_operator_key,
         limiter=lambda: _services().limiter,

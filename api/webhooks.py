@@ -102,7 +102,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class WebhookDelivery:
     endpoint: Endpoint
     url: str
     secret: str
@@ -123,7 +123,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class Result:
-    delivery: Delivery
+    delivery: WebhookDelivery
     ok: bool
     error: str = ""
 
@@ -201,7 +201,7 @@ class Sender:
         )
         self._thread = threading.Thread(target=self._loop.run_forever, name="api-webhooks-send")
         self._thread.daemon = True
-        self._queues: dict[Endpoint, deque[Delivery]] = {}
+        self._queues: dict[Endpoint, deque[WebhookDelivery]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -238,10 +238,10 @@ class Sender:
         if self._session is not None:
             await self._session.close()
 
-    def submit(self, delivery: Delivery) -> None:
+    def submit(self, delivery: WebhookDelivery) -> None:
         self._loop.call_soon_threadsafe(self._enqueue, delivery)
 
-    def _enqueue(self, delivery: Delivery) -> None:
+    def _enqueue(self, delivery: WebhookDelivery) -> None:
         q = self._queues.get(delivery.endpoint)
         if q is None:
             q = self._queues[delivery.endpoint] = deque()
@@ -254,7 +254,7 @@ class Sender:
             return
         q.append(delivery)
 
-    async def _drain(self, endpoint: Endpoint, q: deque[Delivery]) -> None:
+    async def _drain(self, endpoint: Endpoint, q: deque[WebhookDelivery]) -> None:
         """Send an endpoint's deliveries in order; the task ends when its queue is empty."""
         try:
             while q:
@@ -263,7 +263,7 @@ class Sender:
         finally:
             self._queues.pop(endpoint, None)
 
-    async def _deliver(self, d: Delivery) -> Result:
+    async def _deliver(self, d: WebhookDelivery) -> Result:
         delay = self.config.webhook_backoff_s
         attempt = Attempt()
         for n in range(1, self.config.webhook_tries + 1):
@@ -277,7 +277,7 @@ class Sender:
                 delay = min(delay * 2, MAX_BACKOFF_S)
         return Result(d, False, f"{attempt.error} after {self.config.webhook_tries} tries")
 
-    async def _post(self, d: Delivery) -> Attempt:
+    async def _post(self, d: WebhookDelivery) -> Attempt:
         assert self._session is not None
         headers = {
             "Content-Type": "application/json",
@@ -425,7 +425,7 @@ class Dispatcher:
             self._offsets.done(partition, offset)  # the hold of `_take`
         self._pending = waiting
 
-    def _deliveries(self, pending: Pending, account: str) -> list[Delivery]:
+    def _deliveries(self, pending: Pending, account: str) -> list[WebhookDelivery]:
         """The deliveries an event asks for: one per subscribed endpoint not yet served."""
         rec, kind = pending.rec, pending.kind
         event_id = rec["event_id"]
@@ -438,7 +438,7 @@ class Dispatcher:
             return []
         data = json.dumps(payload(rec, kind, account), separators=(",", ":")).encode()
         return [
-            Delivery(
+            WebhookDelivery(
                 Endpoint(account, hook["webhook_id"]),
                 hook["url"],
                 hook["secret"],
@@ -499,7 +499,7 @@ class Dispatcher:
         self._commit(revoked)
         self._offsets.forget(revoked)
 
-    def _park(self, d: Delivery, error: str) -> None:
+    def _park(self, d: WebhookDelivery, error: str) -> None:
         assert self._producer is not None
         msg = d.msg
         letter = deadletter.build(

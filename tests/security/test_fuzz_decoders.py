@@ -115,11 +115,11 @@ class _ShellStore:
 
 @pytest.fixture(scope="module")
 def shell() -> Any:
-    from streams.shell import Inbound, Shell
+    from streams.shell import Incoming, Shell
 
     store = _ShellStore()
     sh = Shell(Engine(store, StaticDirectory()), store, CODEC, prefix=cf_settings().topic_prefix)  # type: ignore[arg-type]
-    return sh, Inbound
+    return sh, Incoming
 
 
 @FUZZ

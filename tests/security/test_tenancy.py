@@ -26,7 +26,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.store import MemoryStore, StaticDirectory
-from streams.shell import Inbound, Shell
+from streams.shell import Incoming, Shell
 from streams.tablestore import TableStore
 from tests.helpers import at, contact, definition
 from tests.unit.test_stream_commit import Rocks
@@ -235,7 +235,7 @@ def test_the_shell_parks_every_record_without_an_account() -> None:
     )
     out = shell.handle(
         [
-            Inbound(
+            Incoming(
                 commands,
                 0,
                 0,
@@ -253,9 +253,9 @@ def test_the_shell_parks_every_record_without_an_account() -> None:
     v2_without = codec.encode("CampaignCommand", cancel)  # account_id null, current schema
     out = shell.handle(
         [
-            Inbound(commands, 0, 1, b"c1", _v1_bytes("CampaignCommand", cancel)),
-            Inbound(commands, 0, 2, b"c1", v2_without),
-            Inbound(contacts, 0, 3, b"c1", _v1_bytes("ContactBatch", batch)),
+            Incoming(commands, 0, 1, b"c1", _v1_bytes("CampaignCommand", cancel)),
+            Incoming(commands, 0, 2, b"c1", v2_without),
+            Incoming(contacts, 0, 3, b"c1", _v1_bytes("ContactBatch", batch)),
         ]
     )
     dead = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
@@ -274,7 +274,7 @@ def test_a_batch_labelled_with_another_account_stays_in_that_account() -> None:
     contacts_topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
     out = shell.handle(
-        [Inbound(contacts_topic, 0, 7, b"mallory", codec.encode("ContactBatch", squat))]
+        [Incoming(contacts_topic, 0, 7, b"mallory", codec.encode("ContactBatch", squat))]
     )
     create = Command(
         "k0", CommandKind.create, definition=definition(), expected_contacts=0, account_id="acme"
@@ -286,8 +286,8 @@ def test_a_batch_labelled_with_another_account_stays_in_that_account() -> None:
     )
     out = shell.handle(
         [
-            Inbound(commands, 0, 0, b"acme", codec.encode("CampaignCommand", rec)),
-            Inbound(commands, 0, 1, b"acme", codec.encode("CampaignCommand", start)),
+            Incoming(commands, 0, 0, b"acme", codec.encode("CampaignCommand", rec)),
+            Incoming(commands, 0, 1, b"acme", codec.encode("CampaignCommand", start)),
         ]
     )
     assert not [o for o in out if o.topic.endswith("call.create")]
