@@ -30,10 +30,11 @@ from pydantic import ValidationError
 from campaigns.engine import CONTACT_BATCH, Engine, campaign_of_call
 from campaigns.events import (
     FINAL_CAMPAIGN,
-    Batch,
     CallCreated,
+    CallOutcome,
     Command,
     CommandRejected,
+    ContactBatch,
     ContactFinal,
     ContactRejected,
     ContactsAccepted,
@@ -41,7 +42,6 @@ from campaigns.events import (
     InboundCall,
     InputRejected,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
     StatusChanged,
 )
@@ -86,9 +86,9 @@ class _Work:
     """Everything a batch brought for one account: its step's inputs, by campaign, and where
     each came from (by (campaign, id)), to park a rejected one."""
 
-    batches: dict[str, list[Batch]] = field(default_factory=dict)
+    batches: dict[str, list[ContactBatch]] = field(default_factory=dict)
     commands: dict[str, list[Command]] = field(default_factory=dict)
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[CallOutcome] = field(default_factory=list)
     inbound: list[InboundCall] = field(default_factory=list)
     campaigns: set[str] = field(default_factory=set)
     sources: list[Incoming] = field(default_factory=list)
@@ -258,7 +258,7 @@ class Shell:
             w = self._work(work, msg, rec)
             campaign_id = rec["campaign_id"]
             # A replayed batch id changes nothing.
-            batch = Batch(rec["batch_id"], rows, rec["account_id"])
+            batch = ContactBatch(rec["batch_id"], rows, rec["account_id"])
             w.batches.setdefault(campaign_id, []).append(batch)
             w.by_command[(campaign_id, rec["batch_id"])] = msg
             for contact in rows:
