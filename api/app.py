@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import accounts, problems
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
 from api.middleware import Idempotency, KeyGate, SecurityHeaders, SizeLimit
@@ -44,7 +44,7 @@ TELEMETRY_OFF: TelemetryConfig = {
 }
 
 
-def start_services(config: ApiConfig) -> Services:
+def start_services(config: ApiSettings) -> Services:
     """Everything a replica needs, started in order: control plane first (auth needs it)."""
     from api.readmodel import ReadModel
     from api.webhooks import Dispatcher
@@ -71,7 +71,7 @@ def stop_services(svc: Services) -> None:
 
 
 def _lifespan(
-    config: ApiConfig, services: Services | None
+    config: ApiSettings, services: Services | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """Start (and stop) the replica's services with the app, unless the caller owns them."""
 
@@ -101,7 +101,7 @@ def _lifespan(
     return lifespan
 
 
-def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
+def create_app(config: ApiSettings, services: Services | None = None) -> FastAPI:
     """The API; with `services` given the caller owns them (tests, benchmarks)."""
     app = FastAPI(
         title="campaignflow",
@@ -159,7 +159,7 @@ def _add_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
+def _add_metrics(app: FastAPI, config: ApiSettings) -> None:
     """GET /metrics, for a Host naming this API only (DNS rebinding)."""
     names = server_names(config.host)
 
@@ -171,7 +171,7 @@ def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
+def _add_middleware(app: FastAPI, config: ApiSettings) -> None:
     """The middleware, innermost first; the services are found per request (the lifespan
     starts them after the app is built)."""
     from api import routes_campaigns, routes_dnc

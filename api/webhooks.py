@@ -43,7 +43,7 @@ from typing import Any
 import aiohttp
 from confluent_kafka import TopicPartition
 
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.readmodel import ReadModel
 from api.targets import guarded_socket_factory
@@ -192,7 +192,7 @@ class Sender:
     `results` (a delivered one, or a failed one with its reason).
     """
 
-    def __init__(self, config: ApiConfig, results: queue.SimpleQueue[Result]) -> None:
+    def __init__(self, config: ApiSettings, results: queue.SimpleQueue[Result]) -> None:
         self.config = config
         self.results = results
         self._loop = asyncio.new_event_loop()
@@ -322,7 +322,7 @@ def judge(status: int) -> Attempt:
 class Dispatcher:
     """Reads campaign.events, hands each delivery to its endpoint's queue, settles results."""
 
-    def __init__(self, config: ApiConfig, cp: ControlPlane, rm: ReadModel) -> None:
+    def __init__(self, config: ApiSettings, cp: ControlPlane, rm: ReadModel) -> None:
         self.config = config
         self.cp = cp
         self.rm = rm
