@@ -55,7 +55,9 @@ def start_services(config: ApiSettings) -> Services:
     svc = Services(config, cp, operator_key=accounts.operator_key(config.operator_key_file))
     svc.readmodel = ReadModel(config.kafka, config.prefix, config.state_dir / "readmodel")
     svc.readmodel.start()
-    svc.client = CampaignClient(config.kafka, config.topics, timeout=config.command_timeout_s)
+    svc.client = CampaignClient(
+        config.kafka, config.topics, timeout_seconds=config.command_timeout_s
+    )
     if config.webhooks:
         svc.dispatcher = Dispatcher(config, cp, svc.readmodel)
         svc.dispatcher.start()

@@ -146,7 +146,7 @@ def _change(svc: Services, scope: Scope, numbers: list[str], remove: bool, at_ms
             numbers,
             remove=remove,
             updated_at_ms=at_ms,
-            timeout=svc.config.command_timeout_s,
+            timeout_seconds=svc.config.command_timeout_s,
         )
     except (DeliveryError, KafkaException) as err:
         raise _broker_problem(err) from None

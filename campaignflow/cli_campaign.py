@@ -43,7 +43,9 @@ BIG_FILE = 5_000_000  # bytes: show a progress bar above this
 NoWait = Annotated[
     bool, typer.Option("--no-wait", help="Publish the command and return without the answer.")
 ]
-Timeout = Annotated[float, typer.Option(help="Seconds to wait for the engine's answer.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the engine's answer.")
+]
 Bootstrap = Annotated[
     str | None, typer.Option(help="Kafka bootstrap servers (default: settings / local broker).")
 ]
@@ -85,7 +87,7 @@ def create(
     workers: Annotated[
         int | None, typer.Option(help="Processes validating numbers (default: every core).")
     ] = None,
-    timeout: Timeout = 60.0,
+    timeout_seconds: Timeout = 60.0,
     bootstrap: Bootstrap = None,
     start: Annotated[
         str | None,
@@ -109,7 +111,9 @@ def create(
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
         require_broker(bootstrap or settings().bootstrap)
-    client = CampaignClient(settings().kafka_at(bootstrap), settings().topics, timeout=timeout)
+    client = CampaignClient(
+        settings().kafka_at(bootstrap), settings().topics, timeout_seconds=timeout_seconds
+    )
     try:
         publish = yes
         summary = _run(
@@ -198,12 +202,12 @@ def _lifecycle(
     kind: CommandKind,
     campaign_id: str,
     no_wait: bool,
-    timeout: float,
+    timeout_seconds: float,
     bootstrap: str | None,
     account: str | None,
 ) -> None:
     require_broker(bootstrap or settings().bootstrap)
-    with _client(bootstrap, timeout, account) as client:
+    with _client(bootstrap, timeout_seconds, account) as client:
         try:
             answer = client.command(campaign_id, kind, wait=not no_wait)
         except UnknownCampaign as err:
@@ -213,11 +217,11 @@ def _lifecycle(
     _report(answer, campaign_id, kind)
 
 
-def _client(bootstrap: str | None, timeout: float, account: str | None) -> CampaignClient:
+def _client(bootstrap: str | None, timeout_seconds: float, account: str | None) -> CampaignClient:
     return CampaignClient(
         settings().kafka_at(bootstrap),
         settings().topics,
-        timeout=timeout,
+        timeout_seconds=timeout_seconds,
         account_id=account or settings().account_id,
     )
 
@@ -235,48 +239,48 @@ def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
 def start(
     campaign_id: str,
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
     """Start a draft or scheduled campaign now."""
-    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout, bootstrap, account)
+    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout_seconds, bootstrap, account)
 
 
 @app.command()
 def pause(
     campaign_id: str,
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
     """Pause a running campaign: no new calls, calls in flight finish."""
-    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout, bootstrap, account)
+    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout_seconds, bootstrap, account)
 
 
 @app.command()
 def resume(
     campaign_id: str,
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
     """Resume a paused campaign."""
-    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout, bootstrap, account)
+    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout_seconds, bootstrap, account)
 
 
 @app.command()
 def cancel(
     campaign_id: str,
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
     """Cancel a campaign: contacts not yet final become cancelled."""
-    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout, bootstrap, account)
+    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout_seconds, bootstrap, account)
 
 
 @app.command()
@@ -284,7 +288,7 @@ def schedule(
     campaign_id: str,
     at: Annotated[str, typer.Option("--at", help="ISO 8601 with a zone, e.g. 2026-12-01T14:00Z")],
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
@@ -296,7 +300,7 @@ def schedule(
     if when.tzinfo is None:
         raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
     require_broker(bootstrap or settings().bootstrap)
-    with _client(bootstrap, timeout, account) as client:
+    with _client(bootstrap, timeout_seconds, account) as client:
         try:
             answer = client.schedule(campaign_id, when, wait=not no_wait)
         except UnknownCampaign as err:

@@ -49,7 +49,7 @@ def add(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for a possible rejection of the count raise.")
     ] = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
@@ -58,7 +58,7 @@ def add(
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
-    result = _send(campaign_id, row, region, wait, timeout, bootstrap, account)
+    result = _send(campaign_id, row, region, wait, timeout_seconds, bootstrap, account)
     for rej in result.rejected:
         raise fail(f"contact rejected: column {rej.column}: {rej.reason}")
     c = result.accepted[0]
@@ -80,7 +80,7 @@ def _send(
     row: dict[str, str],
     region: str | None,
     wait: bool,
-    timeout: float,
+    timeout_seconds: float,
     bootstrap: str | None,
     account: str | None,
 ) -> AddResult:
@@ -89,7 +89,7 @@ def _send(
     with CampaignClient(
         settings().kafka_at(bootstrap),
         settings().topics,
-        timeout=timeout,
+        timeout_seconds=timeout_seconds,
         account_id=account or settings().account_id,
     ) as client:
         try:

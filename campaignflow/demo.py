@@ -122,7 +122,7 @@ def run(console: Console) -> int:
     campaign_id = definition.campaign_id
     since_ms = int(time.time() * 1000) - 5_000
     say(f"[bold]2/4[/bold] creating campaign {campaign_id} from {EXAMPLE.relative_to(REPO_ROOT)}/")
-    with CampaignClient(settings().kafka, settings().topics, timeout=60) as client:
+    with CampaignClient(settings().kafka, settings().topics, timeout_seconds=60) as client:
         summary = client.create(definition, EXAMPLE / "contacts.csv", wait=True)
         say(
             f"    {summary.accepted:,} contacts accepted, {summary.rejected:,} rejected; engine says: {summary.answer}"
@@ -204,14 +204,16 @@ def _demo_account(account_id: str) -> str:
         cp.close()
 
 
-def _wait_for_sink(campaign_id: str, calls: int, outcomes: int, timeout: float = 60) -> None:
+def _wait_for_sink(
+    campaign_id: str, calls: int, outcomes: int, timeout_seconds: float = 60
+) -> None:
     from campaignflow.cli_sink import run_query
 
     sql = (
         f"SELECT (SELECT count() FROM call_attempts FINAL WHERE campaign_id = '{campaign_id}'),"
         f" (SELECT count() FROM call_outcomes FINAL WHERE campaign_id = '{campaign_id}')"
     )
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         row = run_query(sql).rows[0]
         if row[0] >= calls and row[1] >= outcomes:

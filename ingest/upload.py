@@ -271,7 +271,7 @@ def _publish_all(
     publisher: BatchPublisher,
     counter: RowPreview | None,
     progress: Callable[[ReadStats], None] | None,
-    timeout: float,
+    timeout_seconds: float,
 ) -> None:
     """Every chunk of the list to the publisher (and the preview); a list that breaks
     half-way is reported and nothing is created (the batches sent stay harmless)."""
@@ -284,7 +284,7 @@ def _publish_all(
     except ContactsFileError as err:
         publisher.report.fatal(str(err))
         if publisher.producer is not None:
-            publisher.producer.wait(timeout)  # the dead letters
+            publisher.producer.wait(timeout_seconds)  # the dead letters
         raise UploadError(
             f"{err}; nothing was created (the create command was not sent)",
             publisher.report.path,
@@ -305,7 +305,7 @@ def upload(
     batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
     progress: Callable[[ReadStats], None] | None = None,
     wait: bool = False,
-    timeout: float = 60.0,
+    timeout_seconds: float = 60.0,
     preview_at_us: int | None = None,
 ) -> UploadSummary:
     """Validate and parse; publish contacts then the create command when `publish`.
@@ -344,13 +344,13 @@ def upload(
                 batch_contacts,
                 batch_bytes,
             )
-            _publish_all(reader, publisher, counter, progress, timeout)
+            _publish_all(reader, publisher, counter, progress, timeout_seconds)
             publisher.flush()
             if producer is not None:
-                producer.wait(timeout)
+                producer.wait(timeout_seconds)
     _conclude(summary, counter, source, rejects)
     if producer is not None:
-        _create(summary, producer, d, target, wait, timeout)
+        _create(summary, producer, d, target, wait, timeout_seconds)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -361,7 +361,7 @@ def _create(
     d: CampaignDefinition,
     target: Target,
     wait: bool,
-    timeout: float,
+    timeout_seconds: float,
 ) -> None:
     """Send the create command with the accepted count (every batch is acknowledged)."""
     create = Command(
@@ -378,7 +378,7 @@ def _create(
         kafka=target.kafka,
         prefix=target.prefix,
         wait=wait,
-        timeout=timeout,
+        timeout_seconds=timeout_seconds,
     )
     summary.published = True
     summary.create_command_id = create.command_id

@@ -188,5 +188,6 @@ def test_size_limits(api: tuple[TestClient, Any]) -> None:
 def test_binds_loopback_by_default(tmp_path: Path) -> None:
     assert Settings().api_host == "127.0.0.1"
     assert (
-        ApiSettings(kafka=KafkaSettings("x"), topics=Topics(), state_dir=tmp_path).host == "127.0.0.1"
+        ApiSettings(kafka=KafkaSettings("x"), topics=Topics(), state_dir=tmp_path).host
+        == "127.0.0.1"
     )
