@@ -111,19 +111,14 @@ def create(
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
         require_broker(bootstrap or settings().bootstrap)
-    client = CampaignClient(
-        settings().kafka_at(bootstrap), settings().topics, timeout_seconds=timeout_seconds
-    )
+    kafka, topics = settings().kafka_at(bootstrap), settings().topics
+    client = CampaignClient(kafka, topics, timeout_seconds=timeout_seconds)
     try:
-        publish = yes
-        summary = _run(
-            client, definition, contacts, not publish, wait, workers, console, preview_at_us
-        )
+        summary = _run(client, definition, contacts, not yes, wait, workers, console, preview_at_us)
         if not yes and not dry_run:
             render(summary, console)
             if not typer.confirm("Create this campaign?", default=False):
                 raise typer.Exit(1)
-            publish = True
             summary = _run(
                 client, definition, contacts, False, wait, workers, console, preview_at_us
             )

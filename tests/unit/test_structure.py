@@ -12,6 +12,7 @@ name per class.
 from __future__ import annotations
 
 import ast
+import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,3 +70,30 @@ def test_no_two_classes_share_a_name() -> None:
             if isinstance(node, ast.ClassDef):
                 where[node.name].append(f"{rel}:{node.lineno}")
     assert {name: places for name, places in where.items() if len(places) > 1} == {}
+
+
+def layout_table() -> list[str]:
+    """The paths of the README's layout table (`| path | holds |`), first column."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| path | holds |") + 2
+    paths = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        first = line.split("|")[1]
+        paths += [p for i, p in enumerate(first.split("`")) if i % 2 == 1]
+    return paths
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    """Every path the table names exists, and every top-level entry git tracks is named
+    (the READMEs and ignore files excepted: they are the prose around the code)."""
+    paths = layout_table()
+    assert [p for p in paths if not (ROOT / p.rstrip("/")).exists()] == []
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    top = {name.split("/")[0] + ("/" if "/" in name else "") for name in tracked}
+    named = {p.split("/")[0] + ("/" if "/" in p else "") for p in paths}
+    prose = {"README.md", "BENCHMARKS.md", ".gitignore", ".dockerignore"}
+    assert sorted(top - named - prose) == []
