@@ -230,52 +230,32 @@ def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
         raise typer.Exit(3)
 
 
-@app.command()
-def start(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout_seconds: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Start a draft or scheduled campaign now."""
-    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout_seconds, bootstrap, account)
+LIFECYCLE = {
+    CommandKind.start: "Start a draft or scheduled campaign now.",
+    CommandKind.pause: "Pause a running campaign: no new calls, calls in flight finish.",
+    CommandKind.resume: "Resume a paused campaign.",
+    CommandKind.cancel: "Cancel a campaign: contacts not yet final become cancelled.",
+}
 
 
-@app.command()
-def pause(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout_seconds: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Pause a running campaign: no new calls, calls in flight finish."""
-    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout_seconds, bootstrap, account)
+def _lifecycle_command(kind: CommandKind, summary: str) -> None:
+    """`campaign start|pause|resume|cancel`: one command each, the same options."""
+
+    def command(
+        campaign_id: str,
+        no_wait: NoWait = False,
+        timeout_seconds: Timeout = 30.0,
+        bootstrap: Bootstrap = None,
+        account: Account = None,
+    ) -> None:
+        _lifecycle(kind, campaign_id, no_wait, timeout_seconds, bootstrap, account)
+
+    command.__doc__ = summary
+    app.command(kind.value)(command)
 
 
-@app.command()
-def resume(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout_seconds: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Resume a paused campaign."""
-    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout_seconds, bootstrap, account)
-
-
-@app.command()
-def cancel(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout_seconds: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Cancel a campaign: contacts not yet final become cancelled."""
-    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout_seconds, bootstrap, account)
+for _kind, _summary in LIFECYCLE.items():
+    _lifecycle_command(_kind, _summary)
 
 
 @app.command()
