@@ -17,7 +17,7 @@ from topics.clients import require_broker
 if TYPE_CHECKING:
     from campaignflow.config import Settings
     from dialer.adapter import Adapter
-    from dialer.service import DialerOptions
+    from dialer.service import DialerSettings
 
 
 def _fail(message: str) -> NoReturn:
@@ -134,7 +134,7 @@ def _webhook(s: Settings, dialer_id: str) -> Adapter:
         _fail(str(exc))
 
 
-async def _serve(chosen: Adapter, options: DialerOptions) -> None:
+async def _serve(chosen: Adapter, options: DialerSettings) -> None:
     """Run the dialer until SIGINT or SIGTERM asks it to drain and stop."""
     from dialer.service import Dialer
 

@@ -18,7 +18,7 @@ from topics.catalogue import DEFAULT_PARTITIONS, Topics
 from topics.clients import KafkaSettings
 
 if TYPE_CHECKING:
-    from dialer.service import DialerOptions
+    from dialer.service import DialerSettings
     from sinks.settings import SinkSettings
     from streams.settings import WorkerSettings
 
@@ -303,9 +303,9 @@ class Settings(BaseSettings):
 
         return self.dialer_id or f"dialer-{socket.gethostname()}"
 
-    def dialer(self, **overrides: Any) -> DialerOptions:
+    def dialer(self, **overrides: Any) -> DialerSettings:
         """The dialer's options; `overrides` that are not None win (`campaignflow dialer`)."""
-        from dialer.service import DialerOptions
+        from dialer.service import DialerSettings
         from topics import catalogue
 
         values: dict[str, Any] = {
@@ -317,7 +317,7 @@ class Settings(BaseSettings):
             "kafka": self.kafka,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return DialerOptions(**values)
+        return DialerSettings(**values)
 
 
 @lru_cache(maxsize=1)

@@ -87,7 +87,9 @@ def read_pid(service: Service) -> int | None:
 
 def answers(port: int, path: str = "/metrics", timeout_seconds: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_seconds) as resp:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}{path}", timeout=timeout_seconds
+        ) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False

@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
-class DialerOptions:
+class DialerSettings:
     """How one dialer process runs (the command line builds it from its settings)."""
 
     dialer_id: str
@@ -83,7 +83,7 @@ class DialerOptions:
     dedupe_size: int = 1_000_000  # call ids of the placed-call record kept in memory
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
-    commit_interval: float = 0.1
+    commit_interval_seconds: float = 0.1
     batch: int = 1000
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
@@ -102,7 +102,7 @@ class ReadCall(NamedTuple):
 class Dialer:
     """One dialer process: a consumer, a producer, an adapter and the placed-call record."""
 
-    def __init__(self, adapter: Adapter, options: DialerOptions, codec: Codec | None = None):
+    def __init__(self, adapter: Adapter, options: DialerSettings, codec: Codec | None = None):
         self.adapter = adapter
         self.options = options
         self.codec = codec or default_codec()
@@ -186,7 +186,7 @@ class Dialer:
                 self._count()
                 self.producer.poll(0)
                 now = time.monotonic()
-                if now - last_commit >= self.options.commit_interval:
+                if now - last_commit >= self.options.commit_interval_seconds:
                     self._commit()
                     last_commit = now
                 if messages:
@@ -478,7 +478,7 @@ class Dialer:
         """Record `reported` the calls whose outcomes are acked, then commit the positions of
         handed-off messages.
 
-        Synchronous (a few ms every commit_interval): a failed commit is retried next time.
+        Synchronous (a few ms every commit_interval_seconds): a failed commit is retried next time.
         """
         if self._to_report and self.producer.flush(10) == 0:
             reports, self._to_report = self._to_report, []

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from dialer.calls import Call
-from dialer.service import Dialer, DialerOptions
+from dialer.service import Dialer, DialerSettings
 from dialer.webhook import WebhookAdapter
 from topics import catalogue
 from topics.clients import KafkaSettings
@@ -294,7 +294,7 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
         await provider.start()
         dialer = Dialer(
             adapter_for(provider),
-            DialerOptions(
+            DialerSettings(
                 dialer_id="w1",
                 group_id=group,
                 kafka=KafkaSettings(kafka_bootstrap),

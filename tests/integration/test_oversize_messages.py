@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from campaigns.events import CommandKind
-from dialer.service import DialerOptions
+from dialer.service import DialerSettings
 from tests.integration.dialer_kit import call_record, caught_up, drop_topics, read_all
 from tests.integration.dialer_kit import make_topics as dialer_topics
 from tests.integration.test_dialer_kafka import instant, outcomes, running
@@ -151,7 +151,7 @@ def test_dialer_parks_a_garbage_message_at_the_limit_and_goes_on(
         good = call_record("camp", "after-the-garbage")
         produce(kafka_bootstrap, call_topic, b"camp", encode("CallCreate", good))
         group = f"g-{uuid.uuid4().hex[:6]}"
-        opts = DialerOptions(
+        opts = DialerSettings(
             dialer_id=f"d-{uuid.uuid4().hex[:6]}",
             group_id=group,
             kafka=KafkaSettings(kafka_bootstrap),

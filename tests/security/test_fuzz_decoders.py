@@ -206,10 +206,10 @@ def _dead_port() -> int:
 
 @pytest.fixture(scope="module")
 def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from dialer.service import Dialer, DialerOptions
+    from dialer.service import Dialer, DialerSettings
     from dialer.simulator import SimulatorAdapter, SimulatorConfig
 
-    options = DialerOptions(
+    options = DialerSettings(
         dialer_id="fuzz",
         kafka=KafkaSettings(f"127.0.0.1:{_dead_port()}"),
         topic_prefix=cf_settings().topic_prefix,
