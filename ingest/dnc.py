@@ -24,7 +24,8 @@ import phonenumbers
 from campaigns.contacts import normalise_number
 from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
-from topics.consumer import TopicConsumer, TopicMissing
+from topics.consumer import TopicConsumer
+from topics.exceptions import TopicMissing
 from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
 
