@@ -12,6 +12,7 @@ name per class.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
@@ -29,12 +30,20 @@ CONSUMER_HOME = "topics/"  # consumer.py, and clients.py for its watermarks help
 pytestmark = pytest.mark.unit
 
 
+@functools.cache
+def parsed(package: str) -> tuple[tuple[str, ast.Module], ...]:
+    """The package's modules, parsed once for every test here."""
+    out = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if "node_modules" not in rel:
+            out.append((rel, ast.parse(path.read_text(), rel)))
+    return tuple(out)
+
+
 def sources(packages: tuple[str, ...]) -> Iterator[tuple[str, ast.Module]]:
     for package in packages:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            rel = path.relative_to(ROOT).as_posix()
-            if "node_modules" not in rel:
-                yield rel, ast.parse(path.read_text(), rel)
+        yield from parsed(package)
 
 
 def test_no_function_is_over_60_lines() -> None:
