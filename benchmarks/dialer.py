@@ -46,6 +46,7 @@ from dialer.service import Dialer, DialerSettings  # noqa: E402
 from dialer.simulator import SimulatorAdapter, SimulatorConfig  # noqa: E402
 from topics import catalogue, clients  # noqa: E402
 from topics.admin import admin_client, create_topics, delete_topics  # noqa: E402
+from topics.catalogue import Topics  # noqa: E402
 from topics.codec import decode, encode, encode_many  # noqa: E402
 
 
@@ -155,7 +156,7 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
         dialer_id=f"bench-{uuid.uuid4().hex[:6]}",
         kafka=settings().kafka,
         group_id=f"bench-dialer-{uuid.uuid4().hex[:6]}",
-        topic_prefix=prefix,
+        topics=Topics(prefix=prefix),
         concurrency=concurrency,
         static_membership=False,
     )

@@ -296,7 +296,7 @@ class Settings(BaseSettings):
         """The ClickHouse sink's settings (`campaignflow sink`)."""
         from sinks.settings import SinkSettings
 
-        return SinkSettings(dsn=dsn or self.dsn, kafka=self.kafka, topic_prefix=self.topic_prefix)
+        return SinkSettings(dsn=dsn or self.dsn, kafka=self.kafka, topics=self.topics)
 
     def default_dialer_id(self) -> str:
         import socket
@@ -313,7 +313,7 @@ class Settings(BaseSettings):
             "concurrency": self.dialer_concurrency,
             "group_id": catalogue.group_id(self.dialer_group_id, self.topic_prefix),
             "dedupe_size": self.dialer_dedupe_size,
-            "topic_prefix": self.topic_prefix,
+            "topics": self.topics,
             "kafka": self.kafka,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

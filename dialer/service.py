@@ -32,7 +32,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
@@ -63,6 +63,7 @@ from dialer.exceptions import UnknownCall
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
 from topics.consumer import TopicConsumer
@@ -77,7 +78,7 @@ class DialerSettings:
 
     dialer_id: str
     kafka: KafkaSettings
-    topic_prefix: str = ""
+    topics: Topics = field(default_factory=Topics)  # the layout: names every topic
     concurrency: int = 100
     group_id: str = "campaignflow-dialer"
     dedupe_size: int = 1_000_000  # call ids of the placed-call record kept in memory
@@ -106,7 +107,7 @@ class Dialer:
         self.adapter = adapter
         self.options = options
         self.codec = codec or default_codec()
-        prefix = options.topic_prefix
+        prefix = options.topics.prefix
         self.call_topic = catalogue.topic_name(catalogue.CALL_CREATE, prefix)
         self.outcome_topic = catalogue.topic_name(catalogue.OUTCOMES, prefix)
         self.inbound_topic = catalogue.topic_name(catalogue.INBOUND, prefix)

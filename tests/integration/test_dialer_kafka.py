@@ -20,6 +20,7 @@ from dialer.adapter import Adapter
 from dialer.service import Dialer, DialerSettings
 from dialer.simulator import SimulatorAdapter, SimulatorConfig
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.codec import encode
 
@@ -79,7 +80,7 @@ def options(
         "dialer_id": f"d-{uuid.uuid4().hex[:6]}",
         "group_id": group,
         "kafka": KafkaSettings(bootstrap),
-        "topic_prefix": prefix,
+        "topics": Topics(prefix=prefix),
         "concurrency": 20,
     }
     values.update(over)

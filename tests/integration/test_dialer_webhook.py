@@ -22,6 +22,7 @@ from dialer.calls import Call
 from dialer.service import Dialer, DialerSettings
 from dialer.webhook import WebhookAdapter
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 
 from .dialer_kit import (
@@ -298,7 +299,7 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
                 dialer_id="w1",
                 group_id=group,
                 kafka=KafkaSettings(kafka_bootstrap),
-                topic_prefix=topics,
+                topics=Topics(prefix=topics),
             ),
         )
         holder["dialer"] = dialer

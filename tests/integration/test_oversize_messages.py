@@ -26,6 +26,7 @@ from tests.integration.test_dialer_kafka import instant, outcomes, running
 from tests.integration.test_worker import command, contacts, create, definition, statuses
 from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings, producer_config
 from topics.codec import encode
 
@@ -155,7 +156,7 @@ def test_dialer_parks_a_garbage_message_at_the_limit_and_goes_on(
             dialer_id=f"d-{uuid.uuid4().hex[:6]}",
             group_id=group,
             kafka=KafkaSettings(kafka_bootstrap),
-            topic_prefix=topic_prefix,
+            topics=Topics(prefix=topic_prefix),
         )
         with running(instant(), opts):
             wait_until(lambda: caught_up(kafka_bootstrap, group, call_topic), 90, "the commit")

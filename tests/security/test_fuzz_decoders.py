@@ -212,7 +212,7 @@ def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options = DialerSettings(
         dialer_id="fuzz",
         kafka=KafkaSettings(f"127.0.0.1:{_dead_port()}"),
-        topic_prefix=cf_settings().topic_prefix,
+        topics=cf_settings().topics,
     )
     d = Dialer(SimulatorAdapter(SimulatorConfig(time_scale=0)), options, codec=CODEC)
     d.producer = _Capture()  # type: ignore[assignment]
@@ -242,9 +242,7 @@ def sink() -> Any:
     from sinks.consumer import Sink
     from sinks.settings import SinkSettings
 
-    config = SinkSettings(
-        "chdb:///nonexistent-fuzz", cf_settings().kafka, cf_settings().topic_prefix
-    )
+    config = SinkSettings("chdb:///nonexistent-fuzz", cf_settings().kafka, cf_settings().topics)
     s = Sink(config, native_avro=False, codec=CODEC)
     s._producer = _Capture()  # type: ignore[assignment]
     return s
