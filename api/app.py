@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import accounts, problems
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.deps import Services, declare_bearer
-from api.middleware import Gate, Idempotency, SecurityHeaders, SizeLimit
+from api.middleware import Idempotency, KeyGate, SecurityHeaders, SizeLimit
 from topics.loopback import host_allowed, server_names
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ TELEMETRY_OFF: TelemetryConfig = {
 }
 
 
-def start_services(config: ApiConfig) -> Services:
+def start_services(config: ApiSettings) -> Services:
     """Everything a replica needs, started in order: control plane first (auth needs it)."""
     from api.readmodel import ReadModel
     from api.webhooks import Dispatcher
@@ -55,7 +55,9 @@ def start_services(config: ApiConfig) -> Services:
     svc = Services(config, cp, operator_key=accounts.operator_key(config.operator_key_file))
     svc.readmodel = ReadModel(config.kafka, config.prefix, config.state_dir / "readmodel")
     svc.readmodel.start()
-    svc.client = CampaignClient(config.kafka, config.topics, timeout=config.command_timeout_s)
+    svc.client = CampaignClient(
+        config.kafka, config.topics, timeout_seconds=config.command_timeout_s
+    )
     if config.webhooks:
         svc.dispatcher = Dispatcher(config, cp, svc.readmodel)
         svc.dispatcher.start()
@@ -70,8 +72,10 @@ def stop_services(svc: Services) -> None:
     svc.cp.close()
 
 
-def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
-    """The API; with `services` given the caller owns them (tests, benchmarks)."""
+def _lifespan(
+    config: ApiSettings, services: Services | None
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start (and stop) the replica's services with the app, unless the caller owns them."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +100,11 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
             if own:
                 await anyio.to_thread.run_sync(stop_services, svc)
 
+    return lifespan
+
+
+def create_app(config: ApiSettings, services: Services | None = None) -> FastAPI:
+    """The API; with `services` given the caller owns them (tests, benchmarks)."""
     app = FastAPI(
         title="campaignflow",
         version=VERSION,
@@ -104,7 +113,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         # FastAPI's /docs loads swagger-ui from a CDN, on the console's origin: off.
         docs_url=None,
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(config, services),
         telemetry=TELEMETRY_OFF,
     )
     if services is not None:
@@ -113,7 +122,17 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(Exception, problems.on_unexpected)
+    _add_routes(app)
+    _add_metrics(app, config)
+    _add_openapi(app)
+    _add_middleware(app, config)
+    console = config.console_dir or CONSOLE_DIR
+    if console.is_dir():
+        app.mount("/", StaticFiles(directory=console, html=True), name="console")
+    return app
 
+
+def _add_routes(app: FastAPI) -> None:
     from api import routes_campaigns, routes_dnc, routes_resources
 
     # Routes are matched in order, one pattern after another: the campaign reads (the
@@ -129,7 +148,9 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    _add_metrics(app, config)
+
+def _add_openapi(app: FastAPI) -> None:
+    """The schema, generated once, with the bearer scheme declared."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -138,14 +159,9 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    _add_middleware(app, config)
-    console = config.console_dir or CONSOLE_DIR
-    if console.is_dir():
-        app.mount("/", StaticFiles(directory=console, html=True), name="console")
-    return app
 
 
-def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
+def _add_metrics(app: FastAPI, config: ApiSettings) -> None:
     """GET /metrics, for a Host naming this API only (DNS rebinding)."""
     names = server_names(config.host)
 
@@ -157,7 +173,7 @@ def _add_metrics(app: FastAPI, config: ApiConfig) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
+def _add_middleware(app: FastAPI, config: ApiSettings) -> None:
     """The middleware, innermost first; the services are found per request (the lifespan
     starts them after the app is built)."""
     from api import routes_campaigns, routes_dnc
@@ -180,7 +196,7 @@ def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
     )
     # Then the key, checked before any body is read, and the rate, before any work.
     app.add_middleware(
-        Gate,
+        KeyGate,
         cp=lambda: _services().cp,
         operator_key=_operator_key,
         limiter=lambda: _services().limiter,

@@ -30,7 +30,7 @@ from ingest.manual import header_of
 MAX_REJECTED_SHOWN = 1000
 CellValue = str | int | float | bool | None
 # Bounds of the JSON bodies, checked by length before any item is validated (issue 21):
-# a JSON create carries at most the rows a request may (ApiConfig.max_json_contacts, by
+# a JSON create carries at most the rows a request may (ApiSettings.max_json_contacts, by
 # default the same), a row at most as many cells as a CSV header sensibly has, and
 # `rules` at most as many keys as the definition's rules have fields.
 MAX_JSON_CONTACTS = 100_000

@@ -13,7 +13,9 @@ MiB = 1 << 20
 
 
 @dataclass(frozen=True)
-class ApiConfig:
+class ApiSettings:
+    """One API replica: its cluster, topic layout, state directory, limits and webhooks."""
+
     kafka: KafkaSettings
     topics: Topics
     state_dir: Path  # this replica's directory: read model, operator key

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import accounts
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.exceptions import RateLimited
 from api.problems import ApiProblem
@@ -28,7 +28,7 @@ MAX_LIMIT = 500
 
 @dataclass
 class Services:
-    config: ApiConfig
+    config: ApiSettings
     cp: ControlPlane
     operator_key: str | None = None
     readmodel: ReadModel | None = None

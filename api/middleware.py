@@ -1,6 +1,6 @@
 """ASGI middleware: the key first, request size limits and Idempotency-Key on every POST.
 
-`Gate` answers a /v1 request without a live key with 401 before a byte of its body is
+`KeyGate` answers a /v1 request without a live key with 401 before a byte of its body is
 read (and closes the connection, so the rest is never received), and holds each
 account to its request rate (429 with Retry-After). The other two wrap `receive`, so a body is never held whole: the limit counts bytes as they
 stream in, and the idempotency fingerprint (SHA-256 of method, path, query and body) is
@@ -36,7 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_IDEMPOTENCY_KEY = 200
-# Where Gate leaves the caller it authenticated ("_operator" for the operator key).
+# Where KeyGate leaves the caller it authenticated ("_operator" for the operator key).
 ACCOUNT_SCOPE_KEY = "campaignflow.account"
 
 
@@ -130,7 +130,7 @@ def _may_have_body(scope: Scope) -> bool:
     return _header(scope, b"transfer-encoding") is not None or (length or "0").strip() != "0"
 
 
-class Gate:
+class KeyGate:
     """/v1 requests: 401 without the key their path needs, unread; 429 past the account's rate.
 
     /v1/operator/* takes the operator key, every other /v1 path an account's key, as the
@@ -328,7 +328,7 @@ class Idempotency:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _account(self, scope: Scope) -> str | None:
-        """The caller Gate found (None outside /v1: nothing there is kept)."""
+        """The caller KeyGate found (None outside /v1: nothing there is kept)."""
         found = scope.get(ACCOUNT_SCOPE_KEY)
         return str(found) if found is not None else None
 

@@ -428,7 +428,7 @@ def _create(
             target=client.target,
             producer=None if dry_run else client.producer,
             workers=1,
-            timeout=svc.config.command_timeout_s,
+            timeout_seconds=svc.config.command_timeout_s,
         )
     except (UploadError, DefinitionError, ContactsFileError) as err:
         raise _ingest_problem(err) from None

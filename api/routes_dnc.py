@@ -146,7 +146,7 @@ def _change(svc: Services, scope: Scope, numbers: list[str], remove: bool, at_ms
             numbers,
             remove=remove,
             updated_at_ms=at_ms,
-            timeout=svc.config.command_timeout_s,
+            timeout_seconds=svc.config.command_timeout_s,
         )
     except (DeliveryError, KafkaException) as err:
         raise _broker_problem(err) from None
@@ -202,11 +202,47 @@ async def _spool(request: Request, path: Path) -> None:
             out.write(chunk)
 
 
-def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> None:
-    """The five operations on `router`, on the list `scope_of` names."""
-    Scoped = Depends(scope_of)
-    Services_ = Depends(services_dep)
+def _valid_numbers(body: DncIn) -> list[str]:
+    """The body's numbers in E.164, once each; 422 naming every entry that is no number
+    (nothing is written then: the caller fixes the entry and sends again)."""
+    region = _region(body.region)
+    numbers: list[str] = []
+    errors: list[ErrorItem] = []
+    for i, raw in enumerate(body.numbers):
+        number = normalise(raw, region)
+        if number is None:
+            errors.append(
+                ErrorItem(
+                    field=f"numbers.{i}",
+                    message=f"not a valid phone number (region {region}): {raw!r}",
+                )
+            )
+        elif number not in numbers:
+            numbers.append(number)
+    if errors:
+        raise ApiProblem(422, f"{errors[0].field}: {errors[0].message}", errors)
+    return numbers
 
+
+def _export_lines(rm: ReadModel, account: str | None) -> Iterator[bytes]:
+    """The list as CSV, 1,000 rows a chunk (CSV-injection safe: `neutralise`)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_COLUMNS)
+    for n, v in enumerate(rm.dnc_all(account), 1):
+        w.writerow([neutralise(v.number), neutralise(_iso(v.updated_at_ms))])
+        if n % 1000 == 0:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()
+
+
+# Each `_route_*` adds one operation to a router, on the list its `scoped` dependency
+# names: the account's (/v1/dnc) or the global one (/v1/operator/dnc).
+
+
+def _route_list(router: APIRouter, scoped: Any, what: str) -> None:
     @router.get("", response_model=DncPage, name=f"list_{what}")
     async def list_numbers(
         cursor: str | None = Query(None, max_length=400),
@@ -217,8 +253,8 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
             description="Only numbers that start with these digits (E.164, country code "
             "first: 1212 finds +1 212 ...); spaces, dashes and a leading + are ignored.",
         ),
-        scope: Scope = Scoped,
-        svc: Services = Services_,
+        scope: Scope = scoped,
+        svc: Services = Depends(services_dep),
     ) -> DncPage:
         starts = _search_prefix(q)
         rows, last = _rm(svc).dnc_page(scope.account_id, decode_cursor(cursor), limit, starts)
@@ -227,6 +263,8 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
             next_cursor=encode_cursor(last) if last is not None else None,
         )
 
+
+def _route_add(router: APIRouter, scoped: Any, what: str) -> None:
     @router.post(
         "",
         response_model=DncAdded,
@@ -235,28 +273,15 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
         responses=problem_responses(503),
     )
     async def add_numbers(
-        body: DncIn, scope: Scope = Scoped, svc: Services = Services_
+        body: DncIn, scope: Scope = scoped, svc: Services = Depends(services_dep)
     ) -> DncAdded:
-        region = _region(body.region)
-        numbers: list[str] = []
-        errors: list[ErrorItem] = []
-        for i, raw in enumerate(body.numbers):
-            number = normalise(raw, region)
-            if number is None:
-                errors.append(
-                    ErrorItem(
-                        field=f"numbers.{i}",
-                        message=f"not a valid phone number (region {region}): {raw!r}",
-                    )
-                )
-            elif number not in numbers:
-                numbers.append(number)
-        if errors:  # nothing is written: the caller fixes the entry and sends again
-            raise ApiProblem(422, f"{errors[0].field}: {errors[0].message}", errors)
+        numbers = _valid_numbers(body)
         at_ms = int(time.time() * 1000)
         await run_in_threadpool(_change, svc, scope, numbers, False, at_ms)
         return DncAdded(items=[_out(DncView(n, at_ms)) for n in numbers])
 
+
+def _route_remove(router: APIRouter, scoped: Any, what: str) -> None:
     @router.delete(
         "/{number}",
         status_code=204,
@@ -266,8 +291,8 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
     async def remove_number(
         number: str,
         region: str = Query("US", pattern=REGION),
-        scope: Scope = Scoped,
-        svc: Services = Services_,
+        scope: Scope = scoped,
+        svc: Services = Depends(services_dep),
     ) -> Response:
         e164 = normalise(number, _region(region)) if len(number) <= 64 else None
         if e164 is None:
@@ -281,6 +306,8 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
         await run_in_threadpool(_change, svc, scope, [e164], True, 0)
         return Response(status_code=204)
 
+
+def _route_import(router: APIRouter, scoped: Any, what: str) -> None:
     @router.post(
         "/import",
         response_model=DncImportOut,
@@ -291,8 +318,8 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
     async def import_numbers(
         request: Request,
         region: str = Query("US", pattern=REGION),
-        scope: Scope = Scoped,
-        svc: Services = Services_,
+        scope: Scope = scoped,
+        svc: Services = Depends(services_dep),
     ) -> DncImportOut:
         """One number a line (a CSV counts by its first column; a header, blank lines and
         `#` comments are skipped), as `campaignflow dnc import` reads it."""
@@ -302,35 +329,32 @@ def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> Non
             await _spool(request, path)
             return await run_in_threadpool(_import, svc, scope, code, path)
 
+
+def _route_export(router: APIRouter, scoped: Any, what: str) -> None:
     @router.get(
         "/export.csv",
         response_class=StreamingResponse,
         name=f"export_{what}",
         responses={200: {"content": {"text/csv": {}}, "description": "number,added_at"}},
     )
-    async def export_numbers(scope: Scope = Scoped, svc: Services = Services_) -> StreamingResponse:
+    async def export_numbers(
+        scope: Scope = scoped, svc: Services = Depends(services_dep)
+    ) -> StreamingResponse:
         """The list by number, as import reads it back (CSV-injection safe: a cell that
         starts with + is written '+..., which the number parser skips)."""
-        rm = _rm(svc)
-
-        def lines() -> Iterator[bytes]:
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(EXPORT_COLUMNS)
-            for n, v in enumerate(rm.dnc_all(scope.account_id), 1):
-                w.writerow([neutralise(v.number), neutralise(_iso(v.updated_at_ms))])
-                if n % 1000 == 0:
-                    yield buf.getvalue().encode()
-                    buf.seek(0)
-                    buf.truncate()
-            yield buf.getvalue().encode()
-
         name = "dnc-global" if scope.account_id is None else f"dnc-{scope.account_id}"
         return StreamingResponse(
-            lines(),
+            _export_lines(_rm(svc), scope.account_id),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
+
+
+def _register(router: APIRouter, scope_of: Callable[..., Any], what: str) -> None:
+    """The five operations on `router`, on the list `scope_of` names."""
+    scoped = Depends(scope_of)
+    for route in (_route_list, _route_add, _route_remove, _route_import, _route_export):
+        route(router, scoped, what)
 
 
 router = APIRouter(

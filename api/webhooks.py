@@ -43,7 +43,7 @@ from typing import Any
 import aiohttp
 from confluent_kafka import TopicPartition
 
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.readmodel import ReadModel
 from api.targets import guarded_socket_factory
@@ -102,7 +102,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class WebhookDelivery:
     endpoint: Endpoint
     url: str
     secret: str
@@ -123,7 +123,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class Result:
-    delivery: Delivery
+    delivery: WebhookDelivery
     ok: bool
     error: str = ""
 
@@ -192,7 +192,7 @@ class Sender:
     `results` (a delivered one, or a failed one with its reason).
     """
 
-    def __init__(self, config: ApiConfig, results: queue.SimpleQueue[Result]) -> None:
+    def __init__(self, config: ApiSettings, results: queue.SimpleQueue[Result]) -> None:
         self.config = config
         self.results = results
         self._loop = asyncio.new_event_loop()
@@ -201,7 +201,7 @@ class Sender:
         )
         self._thread = threading.Thread(target=self._loop.run_forever, name="api-webhooks-send")
         self._thread.daemon = True
-        self._queues: dict[Endpoint, deque[Delivery]] = {}
+        self._queues: dict[Endpoint, deque[WebhookDelivery]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -238,10 +238,10 @@ class Sender:
         if self._session is not None:
             await self._session.close()
 
-    def submit(self, delivery: Delivery) -> None:
+    def submit(self, delivery: WebhookDelivery) -> None:
         self._loop.call_soon_threadsafe(self._enqueue, delivery)
 
-    def _enqueue(self, delivery: Delivery) -> None:
+    def _enqueue(self, delivery: WebhookDelivery) -> None:
         q = self._queues.get(delivery.endpoint)
         if q is None:
             q = self._queues[delivery.endpoint] = deque()
@@ -254,7 +254,7 @@ class Sender:
             return
         q.append(delivery)
 
-    async def _drain(self, endpoint: Endpoint, q: deque[Delivery]) -> None:
+    async def _drain(self, endpoint: Endpoint, q: deque[WebhookDelivery]) -> None:
         """Send an endpoint's deliveries in order; the task ends when its queue is empty."""
         try:
             while q:
@@ -263,7 +263,7 @@ class Sender:
         finally:
             self._queues.pop(endpoint, None)
 
-    async def _deliver(self, d: Delivery) -> Result:
+    async def _deliver(self, d: WebhookDelivery) -> Result:
         delay = self.config.webhook_backoff_s
         attempt = Attempt()
         for n in range(1, self.config.webhook_tries + 1):
@@ -277,7 +277,7 @@ class Sender:
                 delay = min(delay * 2, MAX_BACKOFF_S)
         return Result(d, False, f"{attempt.error} after {self.config.webhook_tries} tries")
 
-    async def _post(self, d: Delivery) -> Attempt:
+    async def _post(self, d: WebhookDelivery) -> Attempt:
         assert self._session is not None
         headers = {
             "Content-Type": "application/json",
@@ -322,7 +322,7 @@ def judge(status: int) -> Attempt:
 class Dispatcher:
     """Reads campaign.events, hands each delivery to its endpoint's queue, settles results."""
 
-    def __init__(self, config: ApiConfig, cp: ControlPlane, rm: ReadModel) -> None:
+    def __init__(self, config: ApiSettings, cp: ControlPlane, rm: ReadModel) -> None:
         self.config = config
         self.cp = cp
         self.rm = rm
@@ -425,7 +425,7 @@ class Dispatcher:
             self._offsets.done(partition, offset)  # the hold of `_take`
         self._pending = waiting
 
-    def _deliveries(self, pending: Pending, account: str) -> list[Delivery]:
+    def _deliveries(self, pending: Pending, account: str) -> list[WebhookDelivery]:
         """The deliveries an event asks for: one per subscribed endpoint not yet served."""
         rec, kind = pending.rec, pending.kind
         event_id = rec["event_id"]
@@ -438,7 +438,7 @@ class Dispatcher:
             return []
         data = json.dumps(payload(rec, kind, account), separators=(",", ":")).encode()
         return [
-            Delivery(
+            WebhookDelivery(
                 Endpoint(account, hook["webhook_id"]),
                 hook["url"],
                 hook["secret"],
@@ -499,7 +499,7 @@ class Dispatcher:
         self._commit(revoked)
         self._offsets.forget(revoked)
 
-    def _park(self, d: Delivery, error: str) -> None:
+    def _park(self, d: WebhookDelivery, error: str) -> None:
         assert self._producer is not None
         msg = d.msg
         letter = deadletter.build(

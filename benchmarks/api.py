@@ -268,7 +268,7 @@ def main() -> None:
             target_ids = ids[:2]
             api_s = py_s = 0.0
             with CampaignClient(
-                settings().kafka_at(bootstrap), settings().topics_at(prefix), timeout=60
+                settings().kafka_at(bootstrap), settings().topics_at(prefix), timeout_seconds=60
             ) as client:
                 # The account named, as the API names it: without it each call would
                 # find the campaign's create command by scanning campaign.commands.

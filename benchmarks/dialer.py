@@ -44,10 +44,11 @@ from confluent_kafka import Consumer, Producer  # noqa: E402
 
 from campaignflow.config import settings  # noqa: E402
 from dialer import metrics  # noqa: E402
-from dialer.service import Dialer, DialerOptions  # noqa: E402
+from dialer.service import Dialer, DialerSettings  # noqa: E402
 from dialer.simulator import SimulatorAdapter, SimulatorConfig  # noqa: E402
 from topics import catalogue, clients  # noqa: E402
 from topics.admin import admin_client, create_topics, delete_topics  # noqa: E402
+from topics.catalogue import Topics  # noqa: E402
 from topics.codec import decode, encode, encode_many  # noqa: E402
 
 
@@ -163,11 +164,11 @@ def outcomes_total() -> float:
 
 def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> Rate:
     """Rate of the dialer with the simulator adapter at time_scale 0."""
-    options = DialerOptions(
+    options = DialerSettings(
         dialer_id=f"bench-{uuid.uuid4().hex[:6]}",
         kafka=settings().kafka,
         group_id=f"bench-dialer-{uuid.uuid4().hex[:6]}",
-        topic_prefix=prefix,
+        topics=Topics(prefix=prefix),
         concurrency=concurrency,
         static_membership=False,
     )

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import phonenumbers  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from campaignflow.config import settings  # noqa: E402
@@ -36,7 +36,8 @@ from campaigns import testing  # noqa: E402
 from ingest.upload import Target, ensure_topics, upload  # noqa: E402
 from topics import catalogue  # noqa: E402
 from topics.admin import create_topics, delete_topics  # noqa: E402
-from topics.clients import KafkaSettings, consumer_config, producer_config  # noqa: E402
+from topics.clients import KafkaSettings, producer_config  # noqa: E402
+from topics.consumer import TopicConsumer  # noqa: E402
 
 AREAS = (212, 646, 415, 310, 312, 617, 202, 305, 404, 713, 206, 303, 512, 602, 702)
 
@@ -94,24 +95,8 @@ def _validate(chunk: list[str]) -> int:
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:
-    c = Consumer(consumer_config(KafkaSettings(bootstrap), f"bench-{uuid.uuid4().hex}"))
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = {}
-    for p in parts:
-        low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        if high > low:
-            ends[p] = high
-    c.assign([TopicPartition(topic, p, 0) for p in ends])
-    got: list[bytes] = []
-    left = dict(ends)
-    while left:
-        for msg in c.consume(1000, timeout=1.0):
-            if msg.error() is None:
-                got.append(msg.value())
-                if msg.offset() >= ends[msg.partition()] - 1:
-                    left.pop(msg.partition(), None)
-    c.close()
-    return got
+    with TopicConsumer.build(KafkaSettings(bootstrap), f"bench-{uuid.uuid4().hex}") as c:
+        return [msg.value() or b"" for msg in c.read_to_end(c.spans(topic))]
 
 
 def rss_mb(who: int) -> float:

@@ -31,6 +31,7 @@ from campaignflow.runtime import mask_numbers_in_logs, private_state
 from campaigns.textsafe import visible_lines
 from topics.clients import BrokerUnreachable
 from topics.codec import use_schema_registry
+from topics.exceptions import TopicStalled
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Outbound-call campaigns on Kafka."
@@ -84,7 +85,7 @@ def main() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(1)
-    except BrokerUnreachable as err:
+    except (BrokerUnreachable, TopicStalled) as err:
         print(f"campaignflow: {visible_lines(err)}", file=sys.stderr)
         sys.exit(1)
     except KafkaException as err:

@@ -23,7 +23,7 @@ app.add_typer(keys, name="keys")
 
 
 def api_config(host: str | None = None, port: int | None = None, webhooks: bool = True):  # type: ignore[no-untyped-def]
-    from api.config import ApiConfig
+    from api.config import ApiSettings
     from api.ratelimit import ApiLimits
 
     s = settings()
@@ -33,7 +33,7 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         s.api_forecast_contacts_per_hour,
         s.api_max_webhooks,
     )
-    return ApiConfig(
+    return ApiSettings(
         kafka=s.kafka,
         topics=s.topics,
         state_dir=s.home / "api",

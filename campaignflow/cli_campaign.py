@@ -43,7 +43,9 @@ BIG_FILE = 5_000_000  # bytes: show a progress bar above this
 NoWait = Annotated[
     bool, typer.Option("--no-wait", help="Publish the command and return without the answer.")
 ]
-Timeout = Annotated[float, typer.Option(help="Seconds to wait for the engine's answer.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the engine's answer.")
+]
 Bootstrap = Annotated[
     str | None, typer.Option(help="Kafka bootstrap servers (default: settings / local broker).")
 ]
@@ -85,7 +87,7 @@ def create(
     workers: Annotated[
         int | None, typer.Option(help="Processes validating numbers (default: every core).")
     ] = None,
-    timeout: Timeout = 60.0,
+    timeout_seconds: Timeout = 60.0,
     bootstrap: Bootstrap = None,
     start: Annotated[
         str | None,
@@ -109,17 +111,14 @@ def create(
     console = Console()
     if not dry_run:  # --dry-run publishes nothing and needs no broker
         require_broker(bootstrap or settings().bootstrap)
-    client = CampaignClient(settings().kafka_at(bootstrap), settings().topics, timeout=timeout)
+    kafka, topics = settings().kafka_at(bootstrap), settings().topics
+    client = CampaignClient(kafka, topics, timeout_seconds=timeout_seconds)
     try:
-        publish = yes
-        summary = _run(
-            client, definition, contacts, not publish, wait, workers, console, preview_at_us
-        )
+        summary = _run(client, definition, contacts, not yes, wait, workers, console, preview_at_us)
         if not yes and not dry_run:
             render(summary, console)
             if not typer.confirm("Create this campaign?", default=False):
                 raise typer.Exit(1)
-            publish = True
             summary = _run(
                 client, definition, contacts, False, wait, workers, console, preview_at_us
             )
@@ -198,12 +197,12 @@ def _lifecycle(
     kind: CommandKind,
     campaign_id: str,
     no_wait: bool,
-    timeout: float,
+    timeout_seconds: float,
     bootstrap: str | None,
     account: str | None,
 ) -> None:
     require_broker(bootstrap or settings().bootstrap)
-    with _client(bootstrap, timeout, account) as client:
+    with _client(bootstrap, timeout_seconds, account) as client:
         try:
             answer = client.command(campaign_id, kind, wait=not no_wait)
         except UnknownCampaign as err:
@@ -213,11 +212,11 @@ def _lifecycle(
     _report(answer, campaign_id, kind)
 
 
-def _client(bootstrap: str | None, timeout: float, account: str | None) -> CampaignClient:
+def _client(bootstrap: str | None, timeout_seconds: float, account: str | None) -> CampaignClient:
     return CampaignClient(
         settings().kafka_at(bootstrap),
         settings().topics,
-        timeout=timeout,
+        timeout_seconds=timeout_seconds,
         account_id=account or settings().account_id,
     )
 
@@ -231,52 +230,32 @@ def _report(answer: Answer, campaign_id: str, kind: CommandKind) -> None:
         raise typer.Exit(3)
 
 
-@app.command()
-def start(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Start a draft or scheduled campaign now."""
-    _lifecycle(CommandKind.start, campaign_id, no_wait, timeout, bootstrap, account)
+LIFECYCLE = {
+    CommandKind.start: "Start a draft or scheduled campaign now.",
+    CommandKind.pause: "Pause a running campaign: no new calls, calls in flight finish.",
+    CommandKind.resume: "Resume a paused campaign.",
+    CommandKind.cancel: "Cancel a campaign: contacts not yet final become cancelled.",
+}
 
 
-@app.command()
-def pause(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Pause a running campaign: no new calls, calls in flight finish."""
-    _lifecycle(CommandKind.pause, campaign_id, no_wait, timeout, bootstrap, account)
+def _lifecycle_command(kind: CommandKind, summary: str) -> None:
+    """`campaign start|pause|resume|cancel`: one command each, the same options."""
+
+    def command(
+        campaign_id: str,
+        no_wait: NoWait = False,
+        timeout_seconds: Timeout = 30.0,
+        bootstrap: Bootstrap = None,
+        account: Account = None,
+    ) -> None:
+        _lifecycle(kind, campaign_id, no_wait, timeout_seconds, bootstrap, account)
+
+    command.__doc__ = summary
+    app.command(kind.value)(command)
 
 
-@app.command()
-def resume(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Resume a paused campaign."""
-    _lifecycle(CommandKind.resume, campaign_id, no_wait, timeout, bootstrap, account)
-
-
-@app.command()
-def cancel(
-    campaign_id: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
-    bootstrap: Bootstrap = None,
-    account: Account = None,
-) -> None:
-    """Cancel a campaign: contacts not yet final become cancelled."""
-    _lifecycle(CommandKind.cancel, campaign_id, no_wait, timeout, bootstrap, account)
+for _kind, _summary in LIFECYCLE.items():
+    _lifecycle_command(_kind, _summary)
 
 
 @app.command()
@@ -284,7 +263,7 @@ def schedule(
     campaign_id: str,
     at: Annotated[str, typer.Option("--at", help="ISO 8601 with a zone, e.g. 2026-12-01T14:00Z")],
     no_wait: NoWait = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
@@ -296,7 +275,7 @@ def schedule(
     if when.tzinfo is None:
         raise fail(f"--at: {at!r} has no time zone; add Z or an offset like +02:00")
     require_broker(bootstrap or settings().bootstrap)
-    with _client(bootstrap, timeout, account) as client:
+    with _client(bootstrap, timeout_seconds, account) as client:
         try:
             answer = client.schedule(campaign_id, when, wait=not no_wait)
         except UnknownCampaign as err:

@@ -13,7 +13,7 @@ from campaignflow.config import settings
 from campaigns.contacts import ContactsFileError
 from campaigns.privacy import mask_number
 from campaigns.textsafe import visible
-from ingest.api import CampaignClient, UnknownCampaign
+from ingest.api import AddResult, CampaignClient, UnknownCampaign
 from ingest.manual import cli_row
 from topics.clients import require_broker
 from topics.producer import DeliveryError
@@ -49,7 +49,7 @@ def add(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for a possible rejection of the count raise.")
     ] = False,
-    timeout: Timeout = 30.0,
+    timeout_seconds: Timeout = 30.0,
     bootstrap: Bootstrap = None,
     account: Account = None,
 ) -> None:
@@ -58,21 +58,7 @@ def add(
         row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
     except ValueError as err:
         raise fail(str(err)) from None
-    require_broker(bootstrap or settings().bootstrap)
-    with CampaignClient(
-        settings().kafka_at(bootstrap),
-        settings().topics,
-        timeout=timeout,
-        account_id=account or settings().account_id,
-    ) as client:
-        try:
-            result = client.add_contacts(
-                campaign_id, [row], region=region.upper() if region else None, wait=wait
-            )
-        except (UnknownCampaign, ContactsFileError) as err:
-            raise fail(str(err)) from None
-        except (DeliveryError, KafkaException) as err:
-            raise fail(broker_error(err), 1) from None
+    result = _send(campaign_id, row, region, wait, timeout_seconds, bootstrap, account)
     for rej in result.rejected:
         raise fail(f"contact rejected: column {rej.column}: {rej.reason}")
     c = result.accepted[0]
@@ -87,3 +73,30 @@ def add(
     )
     if result.answer is not None and result.answer.outcome == "rejected":
         raise fail(f"add-contacts rejected: {result.answer.reason}", 1)
+
+
+def _send(
+    campaign_id: str,
+    row: dict[str, str],
+    region: str | None,
+    wait: bool,
+    timeout_seconds: float,
+    bootstrap: str | None,
+    account: str | None,
+) -> AddResult:
+    """Publish the one contact and the count raise; errors as the command's one line."""
+    require_broker(bootstrap or settings().bootstrap)
+    with CampaignClient(
+        settings().kafka_at(bootstrap),
+        settings().topics,
+        timeout_seconds=timeout_seconds,
+        account_id=account or settings().account_id,
+    ) as client:
+        try:
+            return client.add_contacts(
+                campaign_id, [row], region=region.upper() if region else None, wait=wait
+            )
+        except (UnknownCampaign, ContactsFileError) as err:
+            raise fail(str(err)) from None
+        except (DeliveryError, KafkaException) as err:
+            raise fail(broker_error(err), 1) from None

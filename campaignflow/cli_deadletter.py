@@ -19,8 +19,9 @@ from campaigns.textsafe import visible
 from topics import catalogue
 from topics.clients import require_broker
 from topics.codec import DecodeError, decode
-from topics.consumer import TopicConsumer, TopicMissing
+from topics.consumer import TopicConsumer
 from topics.deadletter import is_truncated
+from topics.exceptions import TopicMissing
 from topics.producer import TrackedProducer
 
 app = typer.Typer(no_args_is_help=True)

@@ -260,7 +260,7 @@ def build(
     region = definition.default_region
     precheck_contacts(contacts, region)
     listed, rejected = load_contacts(contacts, region)
-    options = DialerOptions.parse(default_outcome, default_duration, model, seed)
+    options = SimulatedOutcomes.parse(default_outcome, default_duration, model, seed)
     if outcomes is not None and model is not None:
         raise InputError("--outcomes and --model exclude each other: pick one")
     dialer = options.dialer(load_outcomes(outcomes) if outcomes else {})
@@ -361,7 +361,7 @@ def build_account(
     account: Path,
     start: str,
     inbound: Path | None,
-    options: DialerOptions,
+    options: SimulatedOutcomes,
     dnc: Path | None,
     until: str | None,
 ) -> Driver:
@@ -409,7 +409,7 @@ def build_account(
 
 
 @dataclass(frozen=True)
-class DialerOptions:
+class SimulatedOutcomes:
     """--default-outcome, --default-duration, --model and --seed, checked once."""
 
     default: ScriptedCall
@@ -417,7 +417,7 @@ class DialerOptions:
     seed: int
 
     @classmethod
-    def parse(cls, outcome: str, duration: str, model: str | None, seed: int) -> DialerOptions:
+    def parse(cls, outcome: str, duration: str, model: str | None, seed: int) -> SimulatedOutcomes:
         if outcome not in DIALER_STATUSES:
             raise InputError(
                 f"--default-outcome: unknown status {outcome!r}; use {', '.join(DIALER_STATUSES)}"
@@ -447,7 +447,7 @@ def build_lines(
         for flag in ("outcomes", "commands"):
             if files[flag] is not None:
                 raise InputError(f"--{flag}: with --account, A.yaml names each campaign's {flag}")
-        dialer = DialerOptions.parse(outcome, duration, model, seed)
+        dialer = SimulatedOutcomes.parse(outcome, duration, model, seed)
         driver = build_account(account, start, files["inbound"], dialer, files["dnc"], until)
         return driver.lines(summary, with_campaign=True)
     if campaign is None and contacts is None:

@@ -50,7 +50,9 @@ def status(
     url: Annotated[
         str | None, typer.Option(help="Any worker's base URL; default http://127.0.0.1:<port>.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
+    timeout_seconds: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the answer.")
+    ] = 10.0,
     account: Annotated[
         str | None,
         typer.Option(
@@ -65,7 +67,7 @@ def status(
     account = account or settings().account_id or _account_of(campaign_id)
     path = f"/accounts/{account}/campaigns/{campaign_id}"
     try:
-        resp = requests.get(f"{base.rstrip('/')}{path}", timeout=timeout)
+        resp = requests.get(f"{base.rstrip('/')}{path}", timeout=timeout_seconds)
     except requests.RequestException as exc:
         typer.echo(
             f"error: no worker answers at {base} ({type(exc).__name__}); start one with"

@@ -18,7 +18,7 @@ from topics.catalogue import DEFAULT_PARTITIONS, Topics
 from topics.clients import KafkaSettings
 
 if TYPE_CHECKING:
-    from dialer.service import DialerOptions
+    from dialer.service import DialerSettings
     from sinks.settings import SinkSettings
     from streams.settings import WorkerSettings
 
@@ -296,16 +296,16 @@ class Settings(BaseSettings):
         """The ClickHouse sink's settings (`campaignflow sink`)."""
         from sinks.settings import SinkSettings
 
-        return SinkSettings(dsn=dsn or self.dsn, kafka=self.kafka, topic_prefix=self.topic_prefix)
+        return SinkSettings(dsn=dsn or self.dsn, kafka=self.kafka, topics=self.topics)
 
     def default_dialer_id(self) -> str:
         import socket
 
         return self.dialer_id or f"dialer-{socket.gethostname()}"
 
-    def dialer(self, **overrides: Any) -> DialerOptions:
+    def dialer(self, **overrides: Any) -> DialerSettings:
         """The dialer's options; `overrides` that are not None win (`campaignflow dialer`)."""
-        from dialer.service import DialerOptions
+        from dialer.service import DialerSettings
         from topics import catalogue
 
         values: dict[str, Any] = {
@@ -313,11 +313,11 @@ class Settings(BaseSettings):
             "concurrency": self.dialer_concurrency,
             "group_id": catalogue.group_id(self.dialer_group_id, self.topic_prefix),
             "dedupe_size": self.dialer_dedupe_size,
-            "topic_prefix": self.topic_prefix,
+            "topics": self.topics,
             "kafka": self.kafka,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return DialerOptions(**values)
+        return DialerSettings(**values)
 
 
 @lru_cache(maxsize=1)

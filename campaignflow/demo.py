@@ -122,7 +122,7 @@ def run(console: Console) -> int:
     campaign_id = definition.campaign_id
     since_ms = int(time.time() * 1000) - 5_000
     say(f"[bold]2/4[/bold] creating campaign {campaign_id} from {EXAMPLE.relative_to(REPO_ROOT)}/")
-    with CampaignClient(settings().kafka, settings().topics, timeout=60) as client:
+    with CampaignClient(settings().kafka, settings().topics, timeout_seconds=60) as client:
         summary = client.create(definition, EXAMPLE / "contacts.csv", wait=True)
         say(
             f"    {summary.accepted:,} contacts accepted, {summary.rejected:,} rejected; engine says: {summary.answer}"
@@ -132,23 +132,7 @@ def run(console: Console) -> int:
         if not answer.ok:
             return 1
     say("[bold]3/4[/bold] running (calls are simulated; a 20 s call lasts 0.4 s here)")
-    progress = Progress()
-    consumer = _follow(campaign_id, since_ms)
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        with Live(progress.table(summary.accepted), console=console, refresh_per_second=4) as live:
-            while progress.status not in ("completed", "cancelled") and time.monotonic() < deadline:
-                for msg in consumer.messages(2000, timeout_seconds=0.25):
-                    if msg.value() is None:
-                        continue
-                    try:
-                        kind, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
-                    except DecodeError:
-                        continue
-                    _apply(progress, campaign_id, kind, rec)
-                live.update(progress.table(summary.accepted))
-    finally:
-        consumer.close()
+    progress = _watch(console, campaign_id, since_ms, summary.accepted)
     if progress.status != "completed":
         say(f"[red]campaign did not complete within {TIMEOUT_S}s (status {progress.status})[/red]")
         return 1
@@ -158,7 +142,33 @@ def run(console: Console) -> int:
     from sinks.report import gather, render
 
     render(gather(campaign_id, run_query, definition.account_id), console)
-    accepted = summary.accepted
+    return _verdict(console, progress, summary.accepted)
+
+
+def _watch(console: Console, campaign_id: str, since_ms: int, accepted: int) -> Progress:
+    """The live table, from the topics, until the campaign ends (or TIMEOUT_S)."""
+    progress = Progress()
+    deadline = time.monotonic() + TIMEOUT_S
+    with (
+        _follow(campaign_id, since_ms) as consumer,
+        Live(progress.table(accepted), console=console, refresh_per_second=4) as live,
+    ):
+        while progress.status not in ("completed", "cancelled") and time.monotonic() < deadline:
+            for msg in consumer.messages(2000, timeout_seconds=0.25):
+                if msg.value() is None:
+                    continue
+                try:
+                    kind, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
+                except DecodeError:
+                    continue
+                _apply(progress, campaign_id, kind, rec)
+            live.update(progress.table(accepted))
+    return progress
+
+
+def _verdict(console: Console, progress: Progress, accepted: int) -> int:
+    """Whether accepted = reached + exhausted + failed + suppressed + opted out."""
+    say = console.print
     kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
     parts = {k: progress.finals.get(k, 0) for k in kinds}
     total = sum(parts.values())
@@ -194,14 +204,16 @@ def _demo_account(account_id: str) -> str:
         cp.close()
 
 
-def _wait_for_sink(campaign_id: str, calls: int, outcomes: int, timeout: float = 60) -> None:
+def _wait_for_sink(
+    campaign_id: str, calls: int, outcomes: int, timeout_seconds: float = 60
+) -> None:
     from campaignflow.cli_sink import run_query
 
     sql = (
         f"SELECT (SELECT count() FROM call_attempts FINAL WHERE campaign_id = '{campaign_id}'),"
         f" (SELECT count() FROM call_outcomes FINAL WHERE campaign_id = '{campaign_id}')"
     )
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         row = run_query(sql).rows[0]
         if row[0] >= calls and row[1] >= outcomes:

@@ -85,9 +85,11 @@ def read_pid(service: Service) -> int | None:
     return pid if b"campaignflow" in cmdline else None
 
 
-def answers(port: int, path: str = "/metrics", timeout: float = 1.0) -> bool:
+def answers(port: int, path: str = "/metrics", timeout_seconds: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}{path}", timeout=timeout_seconds
+        ) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
@@ -113,8 +115,8 @@ def start(service: Service, say: Say) -> int:
     return proc.pid
 
 
-def wait_answering(service: Service, pid: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
+def wait_answering(service: Service, pid: int, timeout_seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if read_pid(service) != pid:
             raise RuntimeError(
@@ -142,18 +144,18 @@ def exit_status(pid: int) -> str:
     return f", exit code {os.WEXITSTATUS(status)}"
 
 
-def stop(service: Service, say: Say, timeout: float = 20.0) -> None:
+def stop(service: Service, say: Say, timeout_seconds: float = 20.0) -> None:
     pid = read_pid(service)
     if pid is None:
         service.pid_file.unlink(missing_ok=True)
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline and read_pid(service) == pid:
         time.sleep(0.2)
     if read_pid(service) == pid:
-        say(f"{service.name}: still running after {timeout:.0f}s, killing")
+        say(f"{service.name}: still running after {timeout_seconds:.0f}s, killing")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         time.sleep(0.5)

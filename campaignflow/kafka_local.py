@@ -143,19 +143,19 @@ def require_java() -> str:
     return exe
 
 
-def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+def port_open(port: int, host: str = "127.0.0.1", timeout_seconds: float = 0.5) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+        sock.settimeout(timeout_seconds)
         return sock.connect_ex((host, port)) == 0
 
 
-def broker_answers(bootstrap: str, timeout: float = 5.0, **conf: str) -> bool:
+def broker_answers(bootstrap: str, timeout_seconds: float = 5.0, **conf: str) -> bool:
     """True when a Kafka cluster at `bootstrap` returns metadata with at least one broker."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **conf})
     try:
-        meta = admin.list_topics(timeout=timeout)
+        meta = admin.list_topics(timeout=timeout_seconds)
     except Exception:
         return False
     return bool(meta.brokers)
@@ -333,7 +333,7 @@ def up(layout: Layout | None = None, say: Say = _quiet) -> Status:
         from topics.clients import admin_config
 
         conf = admin_config(s.kafka)
-        if not broker_answers(conf.pop("bootstrap.servers"), timeout=15, **conf):
+        if not broker_answers(conf.pop("bootstrap.servers"), timeout_seconds=15, **conf):
             raise KafkaLocalError(
                 f"KAFKA_BOOTSTRAP_SERVERS={s.kafka_bootstrap_servers} does not answer."
             )
@@ -381,8 +381,8 @@ def _spawn(java: str, layout: Layout, heap: str) -> int:
     return proc.pid
 
 
-def _wait_until_answers(layout: Layout, pid: int, timeout: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_until_answers(layout: Layout, pid: int, timeout_seconds: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
             layout.pid_file.unlink(missing_ok=True)
@@ -390,17 +390,19 @@ def _wait_until_answers(layout: Layout, pid: int, timeout: float = START_TIMEOUT
                 f"the Kafka broker (pid {pid}) exited during start-up. "
                 f"Last lines of {layout.log_file}:\n{_log_tail(layout)}"
             )
-        if port_open(layout.port) and broker_answers(layout.bootstrap, timeout=2):
+        if port_open(layout.port) and broker_answers(layout.bootstrap, timeout_seconds=2):
             return
         time.sleep(0.5)
     raise KafkaLocalError(
         f"the Kafka broker (pid {pid}) did not answer on {layout.bootstrap} within "
-        f"{timeout:.0f}s. Last lines of {layout.log_file}:\n{_log_tail(layout)}"
+        f"{timeout_seconds:.0f}s. Last lines of {layout.log_file}:\n{_log_tail(layout)}"
     )
 
 
-def down(layout: Layout | None = None, timeout: float = STOP_TIMEOUT_S, say: Say = _quiet) -> bool:
-    """Stop the local broker: SIGTERM, wait, SIGKILL after `timeout`. True if one was running."""
+def down(
+    layout: Layout | None = None, timeout_seconds: float = STOP_TIMEOUT_S, say: Say = _quiet
+) -> bool:
+    """Stop the local broker: SIGTERM, wait, SIGKILL after `timeout_seconds`. True if one was running."""
     if layout is None and settings().kafka_bootstrap_servers:
         say("KAFKA_BOOTSTRAP_SERVERS is set: that cluster is not ours to stop")
         return False
@@ -413,8 +415,8 @@ def down(layout: Layout | None = None, timeout: float = STOP_TIMEOUT_S, say: Say
         say(f"stopping Kafka broker pid {pid}")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout):
-            say(f"pid {pid} still running after {timeout:.0f}s: SIGKILL")
+        if not _wait_gone(pid, timeout_seconds):
+            say(f"pid {pid} still running after {timeout_seconds:.0f}s: SIGKILL")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
@@ -424,8 +426,8 @@ def down(layout: Layout | None = None, timeout: float = STOP_TIMEOUT_S, say: Say
         return True
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+def _wait_gone(pid: int, timeout_seconds: float) -> bool:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
             return True
@@ -578,21 +580,23 @@ def cluster_up(brokers: int, say: Say = _quiet) -> list[NodeStatus]:
     return out
 
 
-def _wait_all_registered(cluster: Cluster, timeout: float = START_TIMEOUT_S) -> None:
+def _wait_all_registered(cluster: Cluster, timeout_seconds: float = START_TIMEOUT_S) -> None:
     """Return once the metadata lists every node (a topic with 3 replicas needs 3 brokers)."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             if len(admin.list_topics(timeout=2).brokers) >= len(cluster.nodes):
                 return
         time.sleep(0.5)
-    raise KafkaLocalError(f"not every node of {cluster.bootstrap} joined within {timeout:.0f}s")
+    raise KafkaLocalError(
+        f"not every node of {cluster.bootstrap} joined within {timeout_seconds:.0f}s"
+    )
 
 
-def cluster_down(timeout: float = STOP_TIMEOUT_S, say: Say = _quiet) -> int:
+def cluster_down(timeout_seconds: float = STOP_TIMEOUT_S, say: Say = _quiet) -> int:
     """Stop every node of the local cluster (all at once); the number that were running."""
     cluster = Cluster.existing()
     pids = {}
@@ -607,8 +611,10 @@ def cluster_down(timeout: float = STOP_TIMEOUT_S, say: Say = _quiet) -> int:
         pid = pids.get(node.node_id)
         if pid is None:
             continue
-        if not _wait_gone(pid, timeout):
-            say(f"node {node.node_id} (pid {pid}) still running after {timeout:.0f}s: SIGKILL")
+        if not _wait_gone(pid, timeout_seconds):
+            say(
+                f"node {node.node_id} (pid {pid}) still running after {timeout_seconds:.0f}s: SIGKILL"
+            )
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 10)

@@ -249,7 +249,7 @@ def _wait_until_answers(broker: SecureBroker, pid: int) -> None:
                 f" {broker.layout.log_file}:\n{kafka_local._log_tail(broker.layout)}"
             )
         if kafka_local.port_open(broker.layout.port) and kafka_local.broker_answers(
-            broker.bootstrap, timeout=2, **conf
+            broker.bootstrap, timeout_seconds=2, **conf
         ):
             return
         time.sleep(0.5)

@@ -18,8 +18,7 @@ from campaigns.dialing import choose_destination, contact_zones
 from campaigns.models import DAYS, CampaignDefinition, LimitAcross, LimitScope, Preset, Window
 from campaigns.presets import NumberLimit, PresetRule, rule_for
 from campaigns.store import Directory
-from campaigns.windows import Span, every_day, hours, merge_spans, next_all_open
-from campaigns.windows import Window as Hours
+from campaigns.windows import OpenHours, Span, every_day, hours, merge_spans, next_all_open
 
 CALLABLE = "callable"
 DNC = "dnc"
@@ -59,7 +58,7 @@ def spans_of(windows: Iterable[Window]) -> tuple[Span, ...]:
     return merge_spans((w.start_minute, w.end_minute) for w in windows)
 
 
-def schedule_of(definition: CampaignDefinition) -> Hours:
+def schedule_of(definition: CampaignDefinition) -> OpenHours:
     """The campaign's callable instants: weekly hours in its zone, minus closed dates."""
     rules = definition.rules
     weekly = rules.weekly_hours
@@ -181,7 +180,7 @@ class Gate:
             or self.keeps
             or bool(self.account_limits)
         )
-        self._zone_hours: dict[tuple[str, tuple[Span, ...]], Hours] = {}
+        self._zone_hours: dict[tuple[str, tuple[Span, ...]], OpenHours] = {}
         # Whether each window is open at `_open_at`: a round asks the same few windows
         # about the same instant for every contact it considers.
         self._open_at = -1
@@ -191,7 +190,7 @@ class Gate:
         self._wakes: dict[tuple[int, tuple[int, ...]], int | None] = {}
         self._zones_memo: dict[int, dict[tuple[str, ...], bool]] = {}  # id(spans) -> zones -> open
 
-    def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[Hours]:
+    def _in_zones(self, zones: tuple[str, ...], spans: tuple[Span, ...]) -> list[OpenHours]:
         out = []
         for zone in zones:
             key = (zone, spans)
@@ -208,7 +207,7 @@ class Gate:
             self._wakes = {}
             self._zones_memo = {}
 
-    def _wake(self, windows: list[Hours], not_before: int, now_us: int) -> int | None:
+    def _wake(self, windows: list[OpenHours], not_before: int, now_us: int) -> int | None:
         self._at(now_us)
         key = (not_before, tuple(id(w) for w in windows))
         if key in self._wakes:
@@ -216,14 +215,14 @@ class Gate:
         found = self._wakes[key] = next_all_open(windows, not_before)
         return found
 
-    def _is_open(self, window: Hours, now_us: int) -> bool:
+    def _is_open(self, window: OpenHours, now_us: int) -> bool:
         self._at(now_us)
         found = self._open.get(id(window))
         if found is None:
             found = self._open[id(window)] = window.is_open(now_us)
         return found
 
-    def _all_open(self, windows: list[Hours], now_us: int) -> bool:
+    def _all_open(self, windows: list[OpenHours], now_us: int) -> bool:
         self._at(now_us)
         memo = self._open
         for w in windows:
@@ -242,9 +241,9 @@ class Gate:
                 out.append(rule)
         return out
 
-    def _windows(self, contact: Contact, to: str) -> list[Hours]:
+    def _windows(self, contact: Contact, to: str) -> list[OpenHours]:
         """Every window a call to `to` must be inside: local time, then each preset's."""
-        out: list[Hours] = [self.schedule]
+        out: list[OpenHours] = [self.schedule]
         zones: tuple[str, ...] | None = None
         if self.local_week is not None:
             zones = contact_zones(self.definition, contact, to)

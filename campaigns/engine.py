@@ -23,13 +23,13 @@ from campaigns.compliance import Gate
 from campaigns.contacts import Contact
 from campaigns.dialing import CallPlan
 from campaigns.events import (
-    Batch,
+    CallOutcome,
     Command,
     CommandKind,
+    ContactBatch,
     Event,
     InboundCall,
     InputRejected,
-    Outcome,
 )
 from campaigns.models import AccountSettings, CampaignDefinition
 from campaigns.state import AccountState, CampaignState
@@ -147,9 +147,9 @@ class Engine:
         now_us: int,
         *,
         contacts: Mapping[str, Iterable[Contact]] = _NONE,
-        batches: Mapping[str, Iterable[Batch]] = _NONE,
+        batches: Mapping[str, Iterable[ContactBatch]] = _NONE,
         commands: Mapping[str, Iterable[Command]] = _NONE,
-        outcomes: Sequence[Outcome] = (),
+        outcomes: Sequence[CallOutcome] = (),
         inbound: Sequence[InboundCall] = (),
         settings: AccountSettings | None = None,
     ) -> list[Event]:
@@ -175,9 +175,9 @@ class Engine:
         now_us: int,
         *,
         contacts: Iterable[Contact] = (),
-        batches: Iterable[Batch] = (),
+        batches: Iterable[ContactBatch] = (),
         commands: Iterable[Command] = (),
-        outcomes: Sequence[Outcome] = (),
+        outcomes: Sequence[CallOutcome] = (),
     ) -> list[Event]:
         """One campaign's inputs, as the step of its account (for callers that feed one
         campaign: tests and tools). Its account: its definition's, else the create's, else
@@ -193,7 +193,9 @@ class Engine:
             outcomes=outcomes,
         )
 
-    def account_of(self, campaign_id: str, commands: list[Command], batches: list[Batch]) -> str:
+    def account_of(
+        self, campaign_id: str, commands: list[Command], batches: list[ContactBatch]
+    ) -> str:
         found = self.store.get_definition(campaign_id)
         if found is not None:
             return found.account_id
@@ -238,7 +240,9 @@ class _AccountStep:
         return d is not None and d.account_id != self.account.account_id
 
     def intake(
-        self, contacts: Mapping[str, Iterable[Contact]], batches: Mapping[str, Iterable[Batch]]
+        self,
+        contacts: Mapping[str, Iterable[Contact]],
+        batches: Mapping[str, Iterable[ContactBatch]],
     ) -> None:
         for campaign_id in sorted({*contacts, *batches}):
             step = self.load(campaign_id)
@@ -279,10 +283,10 @@ class _AccountStep:
                 if cut_us > now_us:  # else it started so long ago that it is already over
                     account.inbound[call.call_id] = cut_us
 
-    def resolve(self, outcomes: Sequence[Outcome]) -> None:
+    def resolve(self, outcomes: Sequence[CallOutcome]) -> None:
         """Outcomes and timeouts of every campaign, in the order their calls were created;
         then parked contacts that are due, and the end dates (SPEC 9)."""
-        by_campaign: dict[str, list[tuple[int, Outcome]]] = {}
+        by_campaign: dict[str, list[tuple[int, CallOutcome]]] = {}
         for i, o in enumerate(outcomes):
             by_campaign.setdefault(campaign_of_call(o.call_id), []).append((i, o))
         for campaign_id in by_campaign:

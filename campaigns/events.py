@@ -64,7 +64,7 @@ class Command:
 
 
 @dataclass(slots=True)
-class Batch:
+class ContactBatch:
     """A batch of contact rows from a producer, for one campaign, on behalf of one account."""
 
     batch_id: str
@@ -73,7 +73,7 @@ class Batch:
 
 
 @dataclass(slots=True)
-class Outcome:
+class CallOutcome:
     call_id: str
     status: str
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)

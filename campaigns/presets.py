@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from campaigns.blackouts import closed
 from campaigns.models import Preset
-from campaigns.windows import Span, Window, hours
+from campaigns.windows import OpenHours, Span, hours
 
 HOUR_US = timedelta(hours=1) // timedelta(microseconds=1)
 
@@ -73,7 +73,7 @@ class PresetRule:
 
     preset: Preset
     local_hours: tuple[Span, ...]  # in each of the contact's zones (empty: no such rule)
-    fixed: Window | None  # a window in a fixed zone (fr_2022_1313), else None
+    fixed: OpenHours | None  # a window in a fixed zone (fr_2022_1313), else None
     limit: NumberLimit | None
 
     @property

@@ -22,6 +22,7 @@ from campaigns.engine import Engine
 from campaigns.events import (
     FINAL_CAMPAIGN,
     CallCreated,
+    CallOutcome,
     CampaignStatus,
     Command,
     CommandKind,
@@ -32,7 +33,6 @@ from campaigns.events import (
     Event,
     InboundCall,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
     StatusChanged,
 )
@@ -357,10 +357,10 @@ class Driver:
             while ci < len(scripted) and scripted[ci][0] <= now_us:
                 due.setdefault(scripted[ci][3], []).append(scripted[ci][4])
                 ci += 1
-            outcomes: list[Outcome] = []
+            outcomes: list[CallOutcome] = []
             while pending and pending[0][0] <= now_us:
                 _, _, call_id, status, opt_out, callback = heapq.heappop(pending)
-                outcomes.append(Outcome(call_id, status, opt_out, callback))
+                outcomes.append(CallOutcome(call_id, status, opt_out, callback))
             calls: list[InboundCall] = []
             while ii < len(inbound) and inbound[ii][0] <= now_us:
                 calls.append(inbound[ii][1])
@@ -420,7 +420,7 @@ class Driver:
         now_us: int,
         first: bool,
         due: dict[str, list[Command]],
-        outcomes: list[Outcome],
+        outcomes: list[CallOutcome],
         inbound: list[InboundCall],
     ) -> list[Event]:
         engine, account = self.engine, self.account_id

@@ -56,7 +56,7 @@ def merge_spans(spans: Iterable[Span]) -> tuple[Span, ...]:
 
 
 @dataclass(frozen=True)
-class Window:
+class OpenHours:
     """Open when the local weekday's spans hold the local minute and the local date is not closed."""
 
     zone: ZoneInfo
@@ -136,17 +136,17 @@ def _transitions_cached(zone: ZoneInfo, day_lo: int, day_hi: int) -> tuple[int, 
 
 
 @lru_cache(maxsize=4096)
-def window(zone_name: str, days: frozenset[int], start: int, end: int) -> Window:
+def window(zone_name: str, days: frozenset[int], start: int, end: int) -> OpenHours:
     """One span on the given weekdays (sections 1-6)."""
-    return Window(
+    return OpenHours(
         ZoneInfo(zone_name), tuple(((start, end),) if d in days else () for d in range(7))
     )
 
 
 @lru_cache(maxsize=4096)
-def hours(zone_name: str, week: Week, closed: Closed = NO_DATES) -> Window:
+def hours(zone_name: str, week: Week, closed: Closed = NO_DATES) -> OpenHours:
     """Spans per weekday and closed dates (section 7)."""
-    return Window(ZoneInfo(zone_name), tuple(merge_spans(day) for day in week), closed)
+    return OpenHours(ZoneInfo(zone_name), tuple(merge_spans(day) for day in week), closed)
 
 
 def every_day(spans: Iterable[Span]) -> Week:
@@ -161,7 +161,7 @@ def day_numbers(names: Sequence[str]) -> frozenset[int]:
     return frozenset(DAYS.index(d) for d in names)
 
 
-def next_all_open(windows: Sequence[Window], at_us: int) -> int | None:
+def next_all_open(windows: Sequence[OpenHours], at_us: int) -> int | None:
     """The first instant >= t when every window is open together, or None if never.
 
     Each window moves the candidate to its own next opening; an instant skipped

@@ -20,7 +20,7 @@ from dialer.adapter import Adapter, instant_placer
 from dialer.calls import Call, Outcome, failed, now_ms
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedRecord
-from dialer.publisher import Publisher
+from dialer.publisher import OutcomePublisher
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class PlacerParts:
     adapter: Adapter
     producer: TrackedProducer
     placed: PlacedRecord
-    publisher: Publisher
+    publisher: OutcomePublisher
     tracker: OffsetTracker
     may_dial: Callable[[], bool]  # False while this dialer's ownership is unproven or lost
 

@@ -29,7 +29,7 @@ def failed_delivery(err: KafkaError | None, message: Message) -> None:
         log.error("could not deliver to %s: %s", message.topic(), err)
 
 
-class Publisher:
+class OutcomePublisher:
     """Encodes and produces a dialer's outcomes, inbound calls and dead letters."""
 
     def __init__(self, producer: TrackedProducer, codec: Codec, prefix: str, dialer_id: str):

@@ -10,7 +10,7 @@ from dialer import metrics
 from dialer.adapter import ENDED, IN_PROGRESS, UNKNOWN, Adapter, Lookup, lookup_of
 from dialer.calls import failed, now_ms
 from dialer.placed import PlacedCall
-from dialer.publisher import Publisher
+from dialer.publisher import OutcomePublisher
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """One asyncio task per call placed and never reported, until it is reported."""
 
-    def __init__(self, adapter: Adapter, publisher: Publisher, poll_seconds: float) -> None:
+    def __init__(self, adapter: Adapter, publisher: OutcomePublisher, poll_seconds: float) -> None:
         self.adapter = adapter
         self.publisher = publisher
         self.poll_seconds = poll_seconds

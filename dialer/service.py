@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException, Message, TopicPartition
@@ -50,9 +50,10 @@ from dialer.exceptions import UnknownCall
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedRecord
 from dialer.placer import Placer, PlacerParts, ReadCall
-from dialer.publisher import Publisher, failed_delivery
+from dialer.publisher import OutcomePublisher, failed_delivery
 from dialer.reconciler import Reconciler
 from topics import catalogue, clients, deadletter
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
 from topics.consumer import TopicConsumer
@@ -60,22 +61,22 @@ from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Dialer", "DialerOptions", "ReadCall"]
+__all__ = ["Dialer", "DialerSettings", "ReadCall"]
 
 
 @dataclass(kw_only=True)
-class DialerOptions:
+class DialerSettings:
     """How one dialer process runs (the command line builds it from its settings)."""
 
     dialer_id: str
     kafka: KafkaSettings
-    topic_prefix: str = ""
+    topics: Topics = field(default_factory=Topics)  # the layout: names every topic
     concurrency: int = 100
     group_id: str = "campaignflow-dialer"
     dedupe_size: int = 1_000_000  # call ids of the placed-call record kept in memory
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
-    commit_interval: float = 0.1
+    commit_interval_seconds: float = 0.1
     batch: int = 1000
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
@@ -86,11 +87,11 @@ class Dialer:
     """One dialer process: the consumer loop, with a placer, a reconciler and a publisher
     around one producer and the placed-call record."""
 
-    def __init__(self, adapter: Adapter, options: DialerOptions, codec: Codec | None = None):
+    def __init__(self, adapter: Adapter, options: DialerSettings, codec: Codec | None = None):
         self.adapter = adapter
         self.options = options
         self.codec = codec or default_codec()
-        prefix = options.topic_prefix
+        prefix = options.topics.prefix
         self.call_topic = catalogue.topic_name(catalogue.CALL_CREATE, prefix)
         self.placed_topic = catalogue.topic_name(catalogue.PLACED, prefix)
         kafka = options.kafka
@@ -102,7 +103,7 @@ class Dialer:
         self.producer = TrackedProducer(
             kafka, errors_only=True, on_error=failed_delivery, quiet=False, **{"linger.ms": 5}
         )
-        self.publisher = Publisher(self.producer, self.codec, prefix, options.dialer_id)
+        self.publisher = OutcomePublisher(self.producer, self.codec, prefix, options.dialer_id)
         self.placed = PlacedRecord(
             self.producer,
             clients.consumer_config(kafka, "placed-restore"),
@@ -143,7 +144,7 @@ class Dialer:
             while not self._stop.is_set():
                 messages = self._turn()
                 now = time.monotonic()
-                if now - last_commit >= self.options.commit_interval:
+                if now - last_commit >= self.options.commit_interval_seconds:
                     self._commit()
                     last_commit = now
                 if messages:
@@ -293,7 +294,7 @@ class Dialer:
         """Record `reported` the calls whose outcomes are acked, then commit the positions of
         handed-off messages.
 
-        Synchronous (a few ms every commit_interval): a failed commit is retried next time.
+        Synchronous (a few ms every commit_interval_seconds): a failed commit is retried next time.
         """
         publisher = self.publisher
         if publisher.to_report and self.producer.flush(10) == 0:

@@ -56,13 +56,13 @@ class CampaignClient:
         self,
         kafka: KafkaSettings,
         topics: Topics,
-        timeout: float = 30.0,
+        timeout_seconds: float = 30.0,
         account_id: str | None = None,
     ) -> None:
         """`account_id`: the account every command and batch is sent for; None = each
         campaign's own account, read from its create command (an operator's tool)."""
         self.target = Target(kafka, topics)
-        self.timeout = timeout
+        self.timeout_seconds = timeout_seconds
         self.account_id = account_id
         self._producer: TrackedProducer | None = None
         self._topics_ready = False
@@ -102,7 +102,7 @@ class CampaignClient:
             workers=workers,
             progress=progress,
             wait=wait,
-            timeout=self.timeout,
+            timeout_seconds=self.timeout_seconds,
             preview_at_us=preview_at_us,
         )
 
@@ -144,7 +144,7 @@ class CampaignClient:
                 prefix=self.target.prefix,
             )
         if not accepted:
-            p.wait(self.timeout)
+            p.wait(self.timeout_seconds)
             return result
         topic = catalogue.topic_name(catalogue.CONTACTS, self.target.prefix)
         ids = [c.contact_id for c in accepted]
@@ -159,7 +159,7 @@ class CampaignClient:
                 account_id=account,
             )
             p.produce(topic, value=value, key=catalogue.account_key(account))
-        p.wait(self.timeout)  # every contact acknowledged before the count goes up
+        p.wait(self.timeout_seconds)  # every contact acknowledged before the count goes up
         cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted), account_id=account)
         result.answer = self._send(campaign_id, cmd, wait)
         return result
@@ -194,7 +194,7 @@ class CampaignClient:
             kafka=self.target.kafka,
             prefix=self.target.prefix,
             wait=wait,
-            timeout=self.timeout,
+            timeout_seconds=self.timeout_seconds,
         )
 
     def command(

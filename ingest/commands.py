@@ -92,11 +92,16 @@ class EventWatch:
         self._consumer.assign([TopicPartition(s.topic, s.partition, s.high) for s in spans])
 
     def wait(
-        self, account_id: str, campaign_id: str, command_id: str, kind: CommandKind, timeout: float
+        self,
+        account_id: str,
+        campaign_id: str,
+        command_id: str,
+        kind: CommandKind,
+        timeout_seconds: float,
     ) -> Answer:
         """The engine's answer about the account's campaign (campaign ids are per account)."""
         target = TARGET.get(kind)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_seconds
         while (left := deadline - time.monotonic()) > 0:
             for msg in self._consumer.messages(100, timeout_seconds=min(left, 0.5)):
                 try:
@@ -129,7 +134,7 @@ def publish(
     campaign_id: str,
     command: Command,
     prefix: str,
-    timeout: float = 30.0,
+    timeout_seconds: float = 30.0,
 ) -> None:
     """Send one command, keyed by its account, and wait until the broker acknowledged it."""
     if not command.account_id:
@@ -140,7 +145,7 @@ def publish(
         value=encode("CampaignCommand", record),
         key=catalogue.account_key(command.account_id),
     )
-    producer.wait(timeout)
+    producer.wait(timeout_seconds)
 
 
 def send(
@@ -151,18 +156,18 @@ def send(
     kafka: KafkaSettings,
     prefix: str,
     wait: bool = True,
-    timeout: float = 30.0,
+    timeout_seconds: float = 30.0,
 ) -> Answer:
     """Publish a command and (unless `wait` is False) wait for the engine's answer."""
     if not wait:
-        publish(producer, campaign_id, command, prefix, timeout)
+        publish(producer, campaign_id, command, prefix, timeout_seconds)
         return Answer("sent", command.command_id)
     watch = EventWatch(kafka, prefix)
     try:
-        publish(producer, campaign_id, command, prefix, timeout)
+        publish(producer, campaign_id, command, prefix, timeout_seconds)
         assert command.account_id is not None  # publish refused a command without one
         return watch.wait(
-            command.account_id, campaign_id, command.command_id, command.kind, timeout
+            command.account_id, campaign_id, command.command_id, command.kind, timeout_seconds
         )
     finally:
         watch.close()

@@ -24,7 +24,8 @@ import phonenumbers
 from campaigns.contacts import normalise_number
 from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
-from topics.consumer import TopicConsumer, TopicMissing
+from topics.consumer import TopicConsumer
+from topics.exceptions import TopicMissing
 from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
 
@@ -163,8 +164,8 @@ class DncWriter:
     def remove(self, number: str) -> None:
         self.producer.produce(self.topic, None, dnc_key(self.scope.account_id, number))
 
-    def close(self, timeout: float = 60.0) -> None:
-        self.producer.wait(timeout)
+    def close(self, timeout_seconds: float = 60.0) -> None:
+        self.producer.wait(timeout_seconds)
 
     def written(self) -> dict[int, int]:
         """Partition -> offset of the last entry or tombstone the broker acknowledged."""
@@ -177,7 +178,7 @@ def change(
     *,
     remove: bool = False,
     updated_at_ms: int | None = None,
-    timeout: float = 60.0,
+    timeout_seconds: float = 60.0,
 ) -> DncWriter:
     """Put E.164 numbers on the writer's list (or take them off); every change acknowledged
     on return. The one write path of `dnc add|remove` and the API; returns the writer
@@ -187,7 +188,7 @@ def change(
             writer.remove(number)
         else:
             writer.add(number, updated_at_ms)
-    writer.close(timeout)
+    writer.close(timeout_seconds)
     return writer
 
 
@@ -216,7 +217,7 @@ def import_file(
     if on_reject is not None:
         for rejected in report.rejected[seen_rejects:]:
             on_reject(rejected)
-    writer.close(timeout=max(60.0, report.accepted / 20_000))
+    writer.close(timeout_seconds=max(60.0, report.accepted / 20_000))
     return report
 
 

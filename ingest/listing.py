@@ -19,7 +19,8 @@ from ingest.exceptions import AmbiguousCampaign
 from topics import catalogue
 from topics.clients import KafkaSettings
 from topics.codec import DecodeError, decode
-from topics.consumer import TopicConsumer, TopicMissing
+from topics.consumer import TopicConsumer
+from topics.exceptions import TopicMissing
 from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record
 

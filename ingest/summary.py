@@ -116,6 +116,29 @@ def rule_rows(rules: Rules) -> list[tuple[str, str, str]]:
 
 
 def tables(s: UploadSummary) -> list[RenderableType]:
+    """The step-5 summary: campaign, contacts, first rejections, variables, rules, preview."""
+    out: list[RenderableType] = [_campaign_table(s), _contacts_table(s)]
+    if s.first_rejections:
+        rej = Table(title=f"First rejections (of {s.rejected})")
+        rej.add_column("row")
+        rej.add_column("column")
+        rej.add_column("reason")
+        for r in s.first_rejections:
+            rej.add_row(str(r.row), shown(r.column or ""), shown(r.reason))
+        out.append(rej)
+    rules = Table(title="Rules")
+    rules.add_column("rule")
+    rules.add_column("effective")
+    rules.add_column("default")
+    for name, effective, default in rule_rows(s.definition.rules):
+        rules.add_row(name, shown(effective), shown(default))
+    out += [_mapping_table(s), rules]
+    if s.preview is not None and s.preview_at_us is not None:
+        out.append(preview_table(s.preview, s.preview_at_us))
+    return out
+
+
+def _campaign_table(s: UploadSummary) -> Table:
     d = s.definition
     head = Table(title=shown(f"Campaign {d.campaign_id}"), show_header=False)
     head.add_row("name", shown(d.name))
@@ -126,7 +149,10 @@ def tables(s: UploadSummary) -> list[RenderableType]:
     head.add_row("source number", shown(d.source_number))
     head.add_row("default region", shown(d.default_region))
     head.add_row("status after create", "draft (start or schedule it)")
+    return head
 
+
+def _contacts_table(s: UploadSummary) -> Table:
     contacts = Table(title=shown(f"Contacts from {s.contacts_path.name}"), show_header=False)
     contacts.add_row("rows read", str(s.rows))
     contacts.add_row("accepted", str(s.accepted))
@@ -138,7 +164,11 @@ def tables(s: UploadSummary) -> list[RenderableType]:
     )
     if s.rejects_path is not None:
         contacts.add_row("rejects report", shown(s.rejects_path))
+    return contacts
 
+
+def _mapping_table(s: UploadSummary) -> Table:
+    d = s.definition
     mapping = Table(title="Variables")
     mapping.add_column("column")
     mapping.add_column("agent variable")
@@ -155,27 +185,7 @@ def tables(s: UploadSummary) -> list[RenderableType]:
     missing = [c for c in d.variable_mapping if c not in s.mapping.mapped]
     if missing:
         mapping.add_row("[b]mapped columns absent from the file[/b]", shown(_fmt(missing)))
-
-    rules = Table(title="Rules")
-    rules.add_column("rule")
-    rules.add_column("effective")
-    rules.add_column("default")
-    for name, effective, default in rule_rows(d.rules):
-        rules.add_row(name, shown(effective), shown(default))
-
-    out: list[RenderableType] = [head, contacts]
-    if s.first_rejections:
-        rej = Table(title=f"First rejections (of {s.rejected})")
-        rej.add_column("row")
-        rej.add_column("column")
-        rej.add_column("reason")
-        for r in s.first_rejections:
-            rej.add_row(str(r.row), shown(r.column or ""), shown(r.reason))
-        out.append(rej)
-    out += [mapping, rules]
-    if s.preview is not None and s.preview_at_us is not None:
-        out.append(preview_table(s.preview, s.preview_at_us))
-    return out
+    return mapping
 
 
 def preview_table(counts: dict[str, int], at_us: int) -> Table:

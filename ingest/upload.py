@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from confluent_kafka.admin import AdminClient
 
@@ -218,6 +219,80 @@ class BatchPublisher:
         self.count = self.size = 0
 
 
+def _open_list(contacts: Path) -> BinaryIO:
+    try:
+        return contacts.open("rb")
+    except OSError as err:
+        raise UploadError(f"{contacts}: cannot read: {err.strerror}") from None
+
+
+def _refuse_bad_mapping(
+    d: CampaignDefinition,
+    mapping: MappingReport,
+    layout: ContactLayout,
+    source: str,
+    report: RejectsReport,
+) -> None:
+    """A mapping naming columns the list lacks: the report's one line, and no campaign."""
+    bad = mapping_error(d, mapping, layout, source)
+    if bad is not None:
+        report.fatal(bad[0], 0, bad[1])
+        raise DefinitionError(bad[0])
+
+
+def _conclude(
+    summary: UploadSummary, counter: RowPreview | None, source: str, rejects: Path
+) -> None:
+    """The preview into the summary; a list of which no row was accepted creates nothing."""
+    if counter is not None:
+        summary.preview = counter.counts
+        summary.preview_at_us = counter.at_us
+    if summary.accepted == 0 and summary.rows > 0:
+        raise UploadError(
+            f"{source}: none of the {summary.rows} rows was accepted (see {rejects}); nothing was created",
+            rejects,
+        )
+
+
+def _open_reader(
+    stream: BinaryIO, source: str, d: CampaignDefinition, rejects: Path, workers: int | None
+) -> ContactReader:
+    """The list's reader; a file that cannot be read as a list is the report's one line."""
+    try:
+        return ContactReader.open(stream, source, d.default_region, workers)
+    except ContactsFileError as err:
+        with RejectsReport(rejects) as report:
+            report.fatal(str(err), 0)
+        raise UploadError(f"{err}; nothing was created", rejects) from None
+
+
+def _publish_all(
+    reader: ContactReader,
+    publisher: BatchPublisher,
+    counter: RowPreview | None,
+    progress: Callable[[ReadStats], None] | None,
+    timeout_seconds: float,
+) -> None:
+    """Every chunk of the list to the publisher (and the preview); a list that breaks
+    half-way is reported and nothing is created (the batches sent stay harmless)."""
+    try:
+        for chunk in reader.chunks(progress):
+            publisher.reject(chunk.rejections)
+            if counter is not None:
+                counter.add_blob(chunk.blob, chunk.ends)
+            publisher.add(chunk)
+    except ContactsFileError as err:
+        publisher.report.fatal(str(err))
+        if publisher.producer is not None:
+            publisher.producer.wait(timeout_seconds)  # the dead letters
+        raise UploadError(
+            f"{err}; nothing was created (the create command was not sent)",
+            publisher.report.path,
+        ) from None
+    finally:
+        _fill(publisher.summary, reader.stats)
+
+
 def upload(
     definition: CampaignDefinition | Path,
     contacts: Path,
@@ -230,7 +305,7 @@ def upload(
     batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
     progress: Callable[[ReadStats], None] | None = None,
     wait: bool = False,
-    timeout: float = 60.0,
+    timeout_seconds: float = 60.0,
     preview_at_us: int | None = None,
 ) -> UploadSummary:
     """Validate and parse; publish contacts then the create command when `publish`.
@@ -247,26 +322,14 @@ def upload(
     check_create_encodes(d)
     rejects = report_path(contacts)
     source = str(contacts)
-    try:
-        stream = contacts.open("rb")
-    except OSError as err:
-        raise UploadError(f"{contacts}: cannot read: {err.strerror}") from None
-    with stream:
-        try:
-            reader = ContactReader.open(stream, source, d.default_region, workers)
-        except ContactsFileError as err:
-            with RejectsReport(rejects) as report:
-                report.fatal(str(err), 0)
-            raise UploadError(f"{err}; nothing was created", rejects) from None
+    with _open_list(contacts) as stream:
+        reader = _open_reader(stream, source, d, rejects, workers)
         layout = reader.layout
         mapping = d.mapping_report(layout.variable_columns)
         summary = UploadSummary(d, contacts, layout, mapping, rejects_path=rejects)
         counter = RowPreview(d, preview_at_us) if preview_at_us is not None else None
         with RejectsReport(rejects, layout.columns) as report:
-            bad = mapping_error(d, mapping, layout, source)
-            if bad is not None:
-                report.fatal(bad[0], 0, bad[1])
-                raise DefinitionError(bad[0])
+            _refuse_bad_mapping(d, mapping, layout, source, report)
             if publish:
                 ensure_topics(target)
                 producer = producer or TrackedProducer(target.kafka)
@@ -281,34 +344,13 @@ def upload(
                 batch_contacts,
                 batch_bytes,
             )
-            try:
-                for chunk in reader.chunks(progress):
-                    publisher.reject(chunk.rejections)
-                    if counter is not None:
-                        counter.add_blob(chunk.blob, chunk.ends)
-                    publisher.add(chunk)
-            except ContactsFileError as err:
-                report.fatal(str(err))
-                if producer is not None:
-                    producer.wait(timeout)  # the dead letters; the batches stay harmless
-                raise UploadError(
-                    f"{err}; nothing was created (the create command was not sent)", rejects
-                ) from None
-            finally:
-                _fill(summary, reader.stats)
+            _publish_all(reader, publisher, counter, progress, timeout_seconds)
             publisher.flush()
             if producer is not None:
-                producer.wait(timeout)
-    if counter is not None:
-        summary.preview = counter.counts
-        summary.preview_at_us = counter.at_us
-    if summary.accepted == 0 and summary.rows > 0:
-        raise UploadError(
-            f"{source}: none of the {summary.rows} rows was accepted (see {rejects}); nothing was created",
-            rejects,
-        )
+                producer.wait(timeout_seconds)
+    _conclude(summary, counter, source, rejects)
     if producer is not None:
-        _create(summary, producer, d, target, wait, timeout)
+        _create(summary, producer, d, target, wait, timeout_seconds)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -319,7 +361,7 @@ def _create(
     d: CampaignDefinition,
     target: Target,
     wait: bool,
-    timeout: float,
+    timeout_seconds: float,
 ) -> None:
     """Send the create command with the accepted count (every batch is acknowledged)."""
     create = Command(
@@ -336,7 +378,7 @@ def _create(
         kafka=target.kafka,
         prefix=target.prefix,
         wait=wait,
-        timeout=timeout,
+        timeout_seconds=timeout_seconds,
     )
     summary.published = True
     summary.create_command_id = create.command_id

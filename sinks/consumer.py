@@ -75,14 +75,12 @@ class Sink:
     ) -> None:
         self.settings = settings
         self.dsn = settings.dsn
-        self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, settings.topic_prefix)
+        self.dead_letter_topic = settings.topics.name(catalogue.DEADLETTER)
         self.batch_rows = batch_rows
         self.batch_seconds = batch_seconds
         self.group_id = group_id
         self.topics = (
-            list(topics)
-            if topics is not None
-            else [catalogue.topic_name(t, settings.topic_prefix) for t in SOURCES]
+            list(topics) if topics is not None else [settings.topics.name(t) for t in SOURCES]
         )
         self.codec = codec or default_codec()
         # ClickHouse decodes call attempts and outcomes itself (None: all in Python).

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 
 
 @dataclass(frozen=True)
 class SinkSettings:
-    """One sink process: where it writes, the cluster it reads, and the topics' prefix."""
+    """One sink process: where it writes, the cluster it reads, and the topic layout."""
 
     dsn: str
     kafka: KafkaSettings
-    topic_prefix: str = ""
+    topics: Topics = field(default_factory=Topics)

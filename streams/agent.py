@@ -32,7 +32,7 @@ from streams.directory import AccountFollower, TableDirectory
 from streams.lease import Lease
 from streams.publish import Publisher
 from streams.rocks import AtomicRocksStore
-from streams.shell import Inbound, Shell
+from streams.shell import Incoming, Shell
 from streams.tablestore import TableStore
 from topics.clients import KafkaSettings
 from topics.codec import Codec
@@ -172,7 +172,7 @@ class EngineAgent:
                 size += _value_bytes(item)
             await self.step(items, stream)
 
-    def _inbound(self, items: list[Any], stream: Any) -> tuple[list[Inbound], list[Any]]:
+    def _inbound(self, items: list[Any], stream: Any) -> tuple[list[Incoming], list[Any]]:
         """The batch for the shell and the messages to ack; tells Faust's monitor each
         partition's stream is alive."""
         batch = []
@@ -181,7 +181,7 @@ class EngineAgent:
         for item in items:
             m = getattr(item, "message", item)
             messages.append(m)
-            batch.append(Inbound(m.topic, m.partition, m.offset, m.key, m.value))
+            batch.append(Incoming(m.topic, m.partition, m.offset, m.key, m.value))
             seen[m.tp] = item
         sensors = self.app.sensors
         for tp, item in seen.items():

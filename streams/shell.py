@@ -30,10 +30,11 @@ from pydantic import ValidationError
 from campaigns.engine import CONTACT_BATCH, Engine, campaign_of_call
 from campaigns.events import (
     FINAL_CAMPAIGN,
-    Batch,
     CallCreated,
+    CallOutcome,
     Command,
     CommandRejected,
+    ContactBatch,
     ContactFinal,
     ContactRejected,
     ContactsAccepted,
@@ -41,7 +42,6 @@ from campaigns.events import (
     InboundCall,
     InputRejected,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
     StatusChanged,
 )
@@ -66,7 +66,7 @@ SAFE_BATCH_BYTES = (catalogue.VALUE_MAX_BYTES - 16_384) // 6
 
 
 @dataclass(frozen=True, slots=True)
-class Inbound:
+class Incoming:
     topic: str
     partition: int
     offset: int
@@ -86,15 +86,15 @@ class _Work:
     """Everything a batch brought for one account: its step's inputs, by campaign, and where
     each came from (by (campaign, id)), to park a rejected one."""
 
-    batches: dict[str, list[Batch]] = field(default_factory=dict)
+    batches: dict[str, list[ContactBatch]] = field(default_factory=dict)
     commands: dict[str, list[Command]] = field(default_factory=dict)
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[CallOutcome] = field(default_factory=list)
     inbound: list[InboundCall] = field(default_factory=list)
     campaigns: set[str] = field(default_factory=set)
-    sources: list[Inbound] = field(default_factory=list)
-    by_contact: dict[tuple[str, str], Inbound] = field(default_factory=dict)
-    by_call: dict[str, Inbound] = field(default_factory=dict)
-    by_command: dict[tuple[str, str], Inbound] = field(default_factory=dict)  # command or batch
+    sources: list[Incoming] = field(default_factory=list)
+    by_contact: dict[tuple[str, str], Incoming] = field(default_factory=dict)
+    by_call: dict[str, Incoming] = field(default_factory=dict)
+    by_command: dict[tuple[str, str], Incoming] = field(default_factory=dict)  # command or batch
 
 
 def _event_id(account_id: str, ev: Event) -> str:
@@ -179,7 +179,7 @@ class Shell:
 
     # ---- a batch ------------------------------------------------------------------------
 
-    def handle(self, batch: Iterable[Inbound]) -> list[Outbound]:
+    def handle(self, batch: Iterable[Incoming]) -> list[Outbound]:
         out: list[Outbound] = []
         work: dict[int, dict[str, _Work]] = {}
         ticks: set[int] = set()
@@ -230,7 +230,7 @@ class Shell:
         logical: str,
         name: str,
         rec: dict[str, Any],
-        msg: Inbound,
+        msg: Incoming,
         work: dict[int, dict[str, _Work]],
         ticks: set[int],
     ) -> None:
@@ -258,7 +258,7 @@ class Shell:
             w = self._work(work, msg, rec)
             campaign_id = rec["campaign_id"]
             # A replayed batch id changes nothing.
-            batch = Batch(rec["batch_id"], rows, rec["account_id"])
+            batch = ContactBatch(rec["batch_id"], rows, rec["account_id"])
             w.batches.setdefault(campaign_id, []).append(batch)
             w.by_command[(campaign_id, rec["batch_id"])] = msg
             for contact in rows:
@@ -316,7 +316,7 @@ class Shell:
             )
 
     @staticmethod
-    def _work(work: dict[int, dict[str, _Work]], msg: Inbound, rec: dict[str, Any]) -> _Work:
+    def _work(work: dict[int, dict[str, _Work]], msg: Incoming, rec: dict[str, Any]) -> _Work:
         """The work of the record's account (SPEC 8: one step per account).
 
         Both ids must be valid, and a record without an account is refused (the caller parks
@@ -452,7 +452,7 @@ class Shell:
     ) -> None:
         key = catalogue.account_key(account_id)
         encode = self.codec.encode
-        rejected_batches: dict[int, tuple[Inbound, list[str]]] = {}
+        rejected_batches: dict[int, tuple[Incoming, list[str]]] = {}
         prompt: str | None = None
         for ev in events:
             if isinstance(ev, CallCreated):
@@ -481,7 +481,7 @@ class Shell:
             if isinstance(ev, CommandRejected) and ev.dead_letter:
                 src = w.by_command.get((campaign_id, ev.command_id)) if w is not None else None
                 if src is None and ev.command == CONTACT_BATCH:  # an early batch, read before
-                    src = Inbound(self.names[catalogue.CONTACTS], -1, -1, key, b"")
+                    src = Incoming(self.names[catalogue.CONTACTS], -1, -1, key, b"")
                 what = f"{ev.command} {ev.command_id}"
                 self._park_event(out, src, key, f"{what}: {ev.reason}", "unauthorised")
             if isinstance(ev, ContactRejected) and w is not None:
@@ -512,7 +512,7 @@ class Shell:
             ev.account_id,
         )
 
-    def _park(self, out: list[Outbound], msg: Inbound, error: Any, reason: str) -> None:
+    def _park(self, out: list[Outbound], msg: Incoming, error: Any, reason: str) -> None:
         letter = deadletter.build(
             topic=msg.topic,
             partition=msg.partition,
@@ -528,9 +528,9 @@ class Shell:
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     def _park_event(
-        self, out: list[Outbound], msg: Inbound | None, key: bytes, error: str, reason: str
+        self, out: list[Outbound], msg: Incoming | None, key: bytes, error: str, reason: str
     ) -> None:
         """`key`: the Kafka key (the account) of the input the engine refused."""
         if msg is None:
-            msg = Inbound(self.names[catalogue.COMMANDS], -1, -1, key, b"")
+            msg = Incoming(self.names[catalogue.COMMANDS], -1, -1, key, b"")
         self._park(out, msg, error, reason)

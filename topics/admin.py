@@ -33,11 +33,11 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
 def create_topics(
     specs: Iterable[TopicSpec],
     admin: AdminClient,
-    timeout: float = 30.0,
+    timeout_seconds: float = 30.0,
 ) -> dict[str, str]:
     """Create missing topics; returns name -> "created" | "exists". Raises on any other error."""
     wanted = list(specs)
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    existing = set(admin.list_topics(timeout=timeout_seconds).topics)
     result = {t.name: "exists" for t in wanted if t.name in existing}
     new = [
         NewTopic(
@@ -52,9 +52,9 @@ def create_topics(
     if not new:
         return result
     errors: list[str] = []
-    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+    for name, future in admin.create_topics(new, operation_timeout=timeout_seconds).items():
         try:
-            future.result(timeout)
+            future.result(timeout_seconds)
             result[name] = "created"
         except KafkaException as exc:
             err = exc.args[0]
@@ -64,20 +64,20 @@ def create_topics(
                 errors.append(f"{name}: {err}")
     if errors:
         raise RuntimeError("could not create topics: " + "; ".join(errors))
-    _wait_ready(admin, [t.topic for t in new], timeout)
+    _wait_ready(admin, [t.topic for t in new], timeout_seconds)
     return result
 
 
-def _wait_ready(admin: AdminClient, names: list[str], timeout: float) -> None:
+def _wait_ready(admin: AdminClient, names: list[str], timeout_seconds: float) -> None:
     """Return once every topic has metadata without error and a leader per partition.
 
     A broker acknowledges a creation before its metadata settles; clients that
     produce or list right away would otherwise see LEADER_NOT_AVAILABLE.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     pending = set(names)
     while pending and time.monotonic() < deadline:
-        meta = admin.list_topics(timeout=timeout).topics
+        meta = admin.list_topics(timeout=timeout_seconds).topics
         for name in list(pending):
             found = meta.get(name)
             if (
@@ -94,10 +94,10 @@ def _wait_ready(admin: AdminClient, names: list[str], timeout: float) -> None:
 def list_topics(
     specs: Iterable[TopicSpec],
     admin: AdminClient,
-    timeout: float = 30.0,
+    timeout_seconds: float = 30.0,
 ) -> list[TopicState]:
     """Every catalogue topic with whether it exists and its partition count on the broker."""
-    meta = admin.list_topics(timeout=timeout).topics
+    meta = admin.list_topics(timeout=timeout_seconds).topics
     out = []
     for t in specs:
         found = meta.get(t.name)
@@ -106,14 +106,14 @@ def list_topics(
     return out
 
 
-def delete_topics(names: Iterable[str], admin: AdminClient, timeout: float = 30.0) -> None:
+def delete_topics(names: Iterable[str], admin: AdminClient, timeout_seconds: float = 30.0) -> None:
     """Delete topics (tests clean up their prefixed topics with this); missing ones are fine."""
     names = list(names)
     if not names:
         return
-    for _name, future in admin.delete_topics(names, operation_timeout=timeout).items():
+    for _name, future in admin.delete_topics(names, operation_timeout=timeout_seconds).items():
         try:
-            future.result(timeout)
+            future.result(timeout_seconds)
         except KafkaException as exc:
             err = exc.args[0]
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):

@@ -8,9 +8,10 @@ from `consumer_config`, subscribe with rebalance hooks, assign, the poll loop wi
 one error triage (`clients.consumer_error`), commit, and `read_to_end()`.
 
 `read_to_end()` reads partitions from a start offset to the high watermark each had
-when it was called. It waits on progress, not on a clock: it gives up (TimeoutError)
-only when no record came for `idle_seconds` and the consumer's position is still short
-of an end (compaction may remove a partition's last records: the position says so).
+when it was called. It waits on progress, not on a clock: it gives up (`TopicStalled`,
+a TimeoutError) only when no record came for `idle_seconds` and the consumer's position
+is still short of an end (compaction may remove a partition's last records: the
+position says so).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from topics.clients import KafkaSettings, consumer_config, consumer_error, watermarks
+from topics.exceptions import TopicMissing, TopicStalled
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,6 @@ class PartitionSpan:
     partition: int
     low: int
     high: int
-
-
-class TopicMissing(LookupError):
-    """A topic the caller reads does not exist (or has no partitions yet)."""
 
 
 class TopicConsumer:
@@ -190,7 +188,7 @@ class TopicConsumer:
     ) -> Iterator[Message]:
         """Assign `spans` from `start(span)` (default: `low`, never below it) and yield
         their records up to the `high` each had; may yield a few written since, and leaves
-        the consumer assigned (a follower goes on from there). TimeoutError after
+        the consumer assigned (a follower goes on from there). TopicStalled after
         `idle_seconds` without a record while no partition short of its end moves."""
         ends: dict[tuple[str, int], int] = {}
         parts = []
@@ -224,7 +222,7 @@ class TopicConsumer:
         ]
         if not done and stalled:
             names = ", ".join(sorted({t for t, _ in ends}))
-            raise TimeoutError(f"{names}: no records came before the end had been read")
+            raise TopicStalled(f"{names}: no records came before the end had been read")
         for where in done:
             ends.pop(where, None)
 

@@ -42,3 +42,11 @@ class DeliveryError(TopicsError, RuntimeError):
 
 class MessageTooLarge(TopicsError, ValueError):
     """A message over the topics' limit: no topic would take it."""
+
+
+class TopicMissing(TopicsError, LookupError):
+    """A topic a consumer reads does not exist (or shows no partitions yet)."""
+
+
+class TopicStalled(TopicsError, TimeoutError):
+    """A read to a topic's end got no record for its quiet time while short of the end."""

@@ -157,17 +157,17 @@ class TrackedProducer:
     def pending(self) -> int:
         return self.sent - self.acked - len(self.failures)
 
-    def wait(self, timeout: float = 60.0) -> None:
+    def wait(self, timeout_seconds: float = 60.0) -> None:
         """Block until every queued message is acknowledged; DeliveryError otherwise."""
-        left = self.raw.flush(timeout)
+        left = self.raw.flush(timeout_seconds)
         if self.failures:
             raise DeliveryError(
                 f"{len(self.failures)} message(s) refused by the broker, first: {self.failures[0]}"
             )
         if left:
             raise DeliveryError(
-                f"{left} message(s) not acknowledged within {timeout:g}s (is the broker up?)"
+                f"{left} message(s) not acknowledged within {timeout_seconds:g}s (is the broker up?)"
             )
 
-    def close(self, timeout: float = 10.0) -> None:
-        self.raw.flush(timeout)
+    def close(self, timeout_seconds: float = 10.0) -> None:
+        self.raw.flush(timeout_seconds)

@@ -15,6 +15,7 @@ import msgspec
 from campaigns.contacts import MAX_CONTACT_ID_CHARS, Alternate, Contact
 from campaigns.events import (
     CallCreated,
+    CallOutcome,
     Command,
     CommandKind,
     CommandRejected,
@@ -24,7 +25,6 @@ from campaigns.events import (
     Event,
     InputRejected,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
     StatusChanged,
 )
@@ -309,10 +309,10 @@ def batch_to_record(
 # ---- outcomes ----------------------------------------------------------------
 
 
-def outcome_from_record(rec: Record) -> Outcome:
+def outcome_from_record(rec: Record) -> CallOutcome:
     """`callback_at` (SPEC 9) is None when absent."""
     callback = rec.get("callback_at")
-    return Outcome(
+    return CallOutcome(
         rec["call_id"],
         rec["status"],
         bool(rec.get("opt_out", False)),

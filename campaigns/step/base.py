@@ -23,7 +23,7 @@ from campaigns.models import CampaignDefinition
 from campaigns.queues import FifoQueue, TimeQueue
 from campaigns.state import AccountState, CampaignState, ContactState
 from campaigns.store import account_scope
-from campaigns.windows import Window
+from campaigns.windows import OpenHours
 
 if TYPE_CHECKING:
     from campaigns.engine import Engine
@@ -126,7 +126,7 @@ class StepBase:
         return found
 
     @property
-    def window(self) -> Window:
+    def window(self) -> OpenHours:
         """The campaign's own callable instants (hours, days, blackout dates, holidays)."""
         assert self.definition is not None
         return self.engine.gate(self.definition).schedule

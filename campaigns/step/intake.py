@@ -5,8 +5,8 @@ from __future__ import annotations
 from campaigns.contacts import Contact
 from campaigns.events import (
     FINAL_CAMPAIGN,
-    Batch,
     CommandRejected,
+    ContactBatch,
     ContactRejected,
     ContactsAccepted,
     ContactStatus,
@@ -16,7 +16,7 @@ from campaigns.step.base import CONTACT_BATCH, EARLY_KEY, StepBase, batch_key
 
 
 class Intake(StepBase):
-    def add_batch(self, batch: Batch) -> None:
+    def add_batch(self, batch: ContactBatch) -> None:
         """A batch from a producer: a batch seen before is a replay and changes nothing.
 
         In a new batch, a contact id the campaign already has is rejected and counted,

@@ -8,11 +8,11 @@ from typing import NamedTuple
 
 from campaigns import queues
 from campaigns.events import (
+    CallOutcome,
     CampaignStatus,
     ContactStatus,
     InputRejected,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
 )
 from campaigns.models import CALL_STATUSES
@@ -28,7 +28,7 @@ class Resolution(NamedTuple):
 
     call_order: int
     arrival: int  # index among the step's outcomes (timeouts come after them)
-    outcome: Outcome | None  # None: the call's deadline passed
+    outcome: CallOutcome | None  # None: the call's deadline passed
     contact: ContactState
     attempt_or_deadline_us: int  # the outcome's attempt, or the timeout's deadline
     step: Outcomes
@@ -38,7 +38,7 @@ CREATION_ORDER = itemgetter(0, 1)
 
 
 class Outcomes(Commands):
-    def collect(self, outcomes: Sequence[tuple[int, Outcome]]) -> list[Resolution]:
+    def collect(self, outcomes: Sequence[tuple[int, CallOutcome]]) -> list[Resolution]:
         """This campaign's outcomes (numbered by arrival in the account's step) and timeouts
         at this instant; the account step applies every campaign's in call-creation order."""
         work: list[Resolution] = []
@@ -82,7 +82,7 @@ class Outcomes(Commands):
             return contact.orders[attempt - 1]
         return -1
 
-    def hold(self, contact: ContactState, attempt: int, outcome: Outcome) -> bool:
+    def hold(self, contact: ContactState, attempt: int, outcome: CallOutcome) -> bool:
         """Keep an outcome of an attempt not made yet; it is applied when the call is made.
 
         Live, after a restart the worker replays its inputs from the last commit, and a
@@ -126,11 +126,13 @@ class Outcomes(Commands):
             if e[0] == attempt:
                 cid_ = call_id(self.campaign_id, contact.contact.contact_id, attempt)
                 callback = e[3] if len(e) > 3 and e[3] >= 0 else None
-                outcome = Outcome(cid_, CALL_STATUSES[e[1]], len(e) > 2 and bool(e[2]), callback)
+                outcome = CallOutcome(
+                    cid_, CALL_STATUSES[e[1]], len(e) > 2 and bool(e[2]), callback
+                )
                 self.apply_outcome(contact, attempt, outcome, contact.call_order)
 
     def apply_outcome(
-        self, contact: ContactState, attempt: int, outcome: Outcome, order: int
+        self, contact: ContactState, attempt: int, outcome: CallOutcome, order: int
     ) -> None:
         live = contact.call_open and attempt == contact.attempts and contact.call_order == order
         self.out.append(

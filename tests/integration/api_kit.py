@@ -123,13 +123,13 @@ def local_services(bootstrap: str, prefix: str, state_dir: Any, **limits: Any) -
     from confluent_kafka.admin import AdminClient
 
     from api.app import start_services
-    from api.config import ApiConfig
+    from api.config import ApiSettings
     from topics.admin import create_topics
     from topics.clients import admin_config
 
     admin = AdminClient(admin_config(KafkaSettings(bootstrap)))
     create_topics(list(settings().topics_at(prefix).catalogue().values()), admin=admin)
-    config = ApiConfig(
+    config = ApiSettings(
         kafka=KafkaSettings(bootstrap),
         topics=settings().topics_at(prefix),
         state_dir=state_dir,

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from dialer.adapter import Adapter
-from dialer.service import Dialer, DialerOptions
+from dialer.service import Dialer, DialerSettings
 from dialer.simulator import SimulatorAdapter, SimulatorConfig
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 from topics.codec import encode
 
@@ -44,7 +45,7 @@ def topics(kafka_bootstrap: str, topic_prefix: str) -> Iterator[str]:
 
 
 @contextmanager
-def running(adapter: Adapter, options: DialerOptions) -> Iterator[Dialer]:
+def running(adapter: Adapter, options: DialerSettings) -> Iterator[Dialer]:
     """A Dialer on its own event loop in a thread; stopped (drained, flushed) on exit."""
     import asyncio
 
@@ -74,16 +75,16 @@ def running(adapter: Adapter, options: DialerOptions) -> Iterator[Dialer]:
 
 def options(
     bootstrap: str, prefix: str, tmp_path: Path, group: str, **over: object
-) -> DialerOptions:
+) -> DialerSettings:
     values: dict[str, object] = {
         "dialer_id": f"d-{uuid.uuid4().hex[:6]}",
         "group_id": group,
         "kafka": KafkaSettings(bootstrap),
-        "topic_prefix": prefix,
+        "topics": Topics(prefix=prefix),
         "concurrency": 20,
     }
     values.update(over)
-    return DialerOptions(**values)  # type: ignore[arg-type]
+    return DialerSettings(**values)  # type: ignore[arg-type]
 
 
 def instant(seed: int = 1, **over: object) -> SimulatorAdapter:

@@ -20,9 +20,10 @@ import pytest
 from aiohttp import web
 
 from dialer.calls import Call
-from dialer.service import Dialer, DialerOptions
+from dialer.service import Dialer, DialerSettings
 from dialer.webhook import WebhookAdapter
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 
 from .dialer_kit import (
@@ -314,11 +315,11 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
         await provider.start()
         dialer = Dialer(
             adapter_for(provider),
-            DialerOptions(
+            DialerSettings(
                 dialer_id="w1",
                 group_id=group,
                 kafka=KafkaSettings(kafka_bootstrap),
-                topic_prefix=topics,
+                topics=Topics(prefix=topics),
             ),
         )
         holder["dialer"] = dialer

@@ -70,7 +70,7 @@ def target(kafka_bootstrap: str) -> Iterator[Target]:
 
 @pytest.fixture()
 def client(target: Target) -> Iterator[CampaignClient]:
-    with CampaignClient(target.kafka, target.topics, timeout=30) as c:
+    with CampaignClient(target.kafka, target.topics, timeout_seconds=30) as c:
         yield c
 
 

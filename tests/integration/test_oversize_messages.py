@@ -19,13 +19,14 @@ import pytest
 from confluent_kafka import Producer
 
 from campaigns.events import CommandKind
-from dialer.service import DialerOptions
+from dialer.service import DialerSettings
 from tests.integration.dialer_kit import call_record, caught_up, drop_topics, read_all
 from tests.integration.dialer_kit import make_topics as dialer_topics
 from tests.integration.test_dialer_kafka import instant, outcomes, running
 from tests.integration.test_worker import command, contacts, create, definition, statuses
 from tests.integration.worker_rig import Rig, ScriptedDialer, wait_until
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings, producer_config
 from topics.codec import encode
 
@@ -151,11 +152,11 @@ def test_dialer_parks_a_garbage_message_at_the_limit_and_goes_on(
         good = call_record("camp", "after-the-garbage")
         produce(kafka_bootstrap, call_topic, b"camp", encode("CallCreate", good))
         group = f"g-{uuid.uuid4().hex[:6]}"
-        opts = DialerOptions(
+        opts = DialerSettings(
             dialer_id=f"d-{uuid.uuid4().hex[:6]}",
             group_id=group,
             kafka=KafkaSettings(kafka_bootstrap),
-            topic_prefix=topic_prefix,
+            topics=Topics(prefix=topic_prefix),
         )
         with running(instant(), opts):
             wait_until(lambda: caught_up(kafka_bootstrap, group, call_topic), 90, "the commit")

@@ -17,7 +17,8 @@ from confluent_kafka.admin import AdminClient
 from topics.admin import create_topics, delete_topics
 from topics.catalogue import TopicSpec
 from topics.clients import KafkaSettings, admin_config, producer_config
-from topics.consumer import PartitionSpan, TopicConsumer, TopicMissing
+from topics.consumer import PartitionSpan, TopicConsumer
+from topics.exceptions import TopicMissing, TopicStalled
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def test_read_to_end_stops_at_the_ends_and_a_stuck_read_says_so(
 
         # an end no record will reach: the read fails after its quiet time, naming the topic
         beyond = [PartitionSpan(topic, 0, spans[0].low, spans[0].high + 5)]
-        with pytest.raises(TimeoutError, match=topic):
+        with pytest.raises(TopicStalled, match=topic):
             for _ in consumer.read_to_end(beyond, idle_seconds=1.0):
                 pass
 

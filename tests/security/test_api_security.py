@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app, stop_services
-from api.config import ApiConfig
+from api.config import ApiSettings
 from campaignflow.config import Settings
 from tests.integration.api_kit import local_services, setup_account
 from topics import catalogue
@@ -188,5 +188,6 @@ def test_size_limits(api: tuple[TestClient, Any]) -> None:
 def test_binds_loopback_by_default(tmp_path: Path) -> None:
     assert Settings().api_host == "127.0.0.1"
     assert (
-        ApiConfig(kafka=KafkaSettings("x"), topics=Topics(), state_dir=tmp_path).host == "127.0.0.1"
+        ApiSettings(kafka=KafkaSettings("x"), topics=Topics(), state_dir=tmp_path).host
+        == "127.0.0.1"
     )

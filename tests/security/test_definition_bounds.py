@@ -109,7 +109,7 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
     from campaigns.contacts import Contact
     from campaigns.engine import Engine
     from campaigns.store import StaticDirectory
-    from streams.shell import Inbound, Shell
+    from streams.shell import Incoming, Shell
     from tests.security.test_fuzz_decoders import CODEC, _ShellStore
     from topics import catalogue, translate
 
@@ -121,7 +121,7 @@ def test_ids_from_other_producers_are_bounded_too() -> None:
     long_campaign = CODEC.encode("ContactBatch", {**batch, "campaign_id": "c" * 65, "contacts": []})
     topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     out = shell.handle(
-        [Inbound(topic, 0, 7, b"camp", value), Inbound(topic, 0, 8, b"c", long_campaign)]
+        [Incoming(topic, 0, 7, b"camp", value), Incoming(topic, 0, 8, b"c", long_campaign)]
     )
     parked = [CODEC.decode(o.value)[1] for o in out if CODEC.decode(o.value)[0] == "DeadLetter"]
     assert [(p["offset"], "characters" in p["error"]) for p in parked] == [(7, True), (8, False)]

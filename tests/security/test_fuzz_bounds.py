@@ -27,7 +27,7 @@ from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition, DefinitionError, parse_definition
 from campaigns.store import StaticDirectory
 from ingest.upload import check_create_encodes
-from streams.shell import Inbound, Shell
+from streams.shell import Incoming, Shell
 from streams.tablestore import TableStore
 from tests.security.test_fuzz_decoders import FUZZ
 from tests.unit.test_stream_commit import Rocks
@@ -185,7 +185,7 @@ def test_the_worker_never_writes_a_state_value_over_the_limit(
     if len(value) > catalogue.MAX_MESSAGE_BYTES:
         return  # a producer could not send it
     out = shell.handle(
-        [Inbound(catalogue.topic_name(catalogue.COMMANDS, "fz."), 0, 1, b"fz", value)]
+        [Incoming(catalogue.topic_name(catalogue.COMMANDS, "fz."), 0, 1, b"fz", value)]
     )
     assert all(len(o.value) <= catalogue.MAX_MESSAGE_BYTES for o in out)
     run = store.seal()

@@ -115,11 +115,11 @@ class _ShellStore:
 
 @pytest.fixture(scope="module")
 def shell() -> Any:
-    from streams.shell import Inbound, Shell
+    from streams.shell import Incoming, Shell
 
     store = _ShellStore()
     sh = Shell(Engine(store, StaticDirectory()), store, CODEC, prefix=cf_settings().topic_prefix)  # type: ignore[arg-type]
-    return sh, Inbound
+    return sh, Incoming
 
 
 @FUZZ
@@ -206,13 +206,13 @@ def _dead_port() -> int:
 
 @pytest.fixture(scope="module")
 def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from dialer.service import Dialer, DialerOptions
+    from dialer.service import Dialer, DialerSettings
     from dialer.simulator import SimulatorAdapter, SimulatorConfig
 
-    options = DialerOptions(
+    options = DialerSettings(
         dialer_id="fuzz",
         kafka=KafkaSettings(f"127.0.0.1:{_dead_port()}"),
-        topic_prefix=cf_settings().topic_prefix,
+        topics=cf_settings().topics,
     )
     d = Dialer(SimulatorAdapter(SimulatorConfig(time_scale=0)), options, codec=CODEC)
     d.producer = d.publisher.producer = _Capture()  # type: ignore[assignment]
@@ -242,9 +242,7 @@ def sink() -> Any:
     from sinks.consumer import Sink
     from sinks.settings import SinkSettings
 
-    config = SinkSettings(
-        "chdb:///nonexistent-fuzz", cf_settings().kafka, cf_settings().topic_prefix
-    )
+    config = SinkSettings("chdb:///nonexistent-fuzz", cf_settings().kafka, cf_settings().topics)
     s = Sink(config, native_avro=False, codec=CODEC)
     s._producer = _Capture()  # type: ignore[assignment]
     return s

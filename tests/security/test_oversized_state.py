@@ -17,7 +17,7 @@ from campaigns.engine import CONTACT_BATCH, Engine
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
 from campaigns.store import StaticDirectory
-from streams.shell import SAFE_BATCH_BYTES, Inbound, Outbound, Shell
+from streams.shell import SAFE_BATCH_BYTES, Incoming, Outbound, Shell
 from streams.tablestore import TableStore
 from tests.unit.test_stream_commit import Rocks
 from topics import catalogue, translate
@@ -43,7 +43,7 @@ def _topic(logical: str) -> str:
     return catalogue.topic_name(logical, PREFIX)
 
 
-def _create(d: CampaignDefinition, offset: int, expected: int = 1) -> Inbound:
+def _create(d: CampaignDefinition, offset: int, expected: int = 1) -> Incoming:
     command = Command(
         f"create-{d.campaign_id}",
         CommandKind.create,
@@ -55,14 +55,14 @@ def _create(d: CampaignDefinition, offset: int, expected: int = 1) -> Inbound:
         "CampaignCommand", translate.command_to_record(d.campaign_id, command, NOW_US)
     )
     assert len(value) < catalogue.MAX_MESSAGE_BYTES
-    return Inbound(_topic(catalogue.COMMANDS), 0, offset, d.campaign_id.encode(), value)
+    return Incoming(_topic(catalogue.COMMANDS), 0, offset, d.campaign_id.encode(), value)
 
 
-def _batch(campaign_id: str, contacts: list[Contact], offset: int) -> Inbound:
+def _batch(campaign_id: str, contacts: list[Contact], offset: int) -> Incoming:
     record = translate.batch_to_record(campaign_id, "b1", contacts, NOW_US, "acme")
     value = CODEC.encode("ContactBatch", record)
     assert len(value) < catalogue.MAX_MESSAGE_BYTES
-    return Inbound(_topic(catalogue.CONTACTS), 0, offset, campaign_id.encode(), value)
+    return Incoming(_topic(catalogue.CONTACTS), 0, offset, campaign_id.encode(), value)
 
 
 def _decoded(out: list[Outbound]) -> list[tuple[str, dict[str, Any]]]:
@@ -144,7 +144,7 @@ def test_a_create_past_the_definition_bounds_is_parked_and_answered() -> None:
     body["definition"]["rules"]["attempt_limits"] = [limit] * 40_000
     value = CODEC.encode("CampaignCommand", record)
     assert len(value) < catalogue.MAX_MESSAGE_BYTES
-    out = shell.handle([Inbound(_topic(catalogue.COMMANDS), 0, 5, b"limits", value)])
+    out = shell.handle([Incoming(_topic(catalogue.COMMANDS), 0, 5, b"limits", value)])
     rejected = _rejections(out)
     assert [(r["command_id"], r["command"]) for r in rejected] == [("create-limits", "create")]
     assert "rules.attempt_limits: List should have at most 20 items" in rejected[0]["reason"]

@@ -15,18 +15,18 @@ from fastavro import parse_schema, schemaless_writer
 from campaignflow.config import settings
 from campaigns.engine import MAX_CONTACTS, Engine
 from campaigns.events import (
-    Batch,
     CallCreated,
     CampaignStatus,
     Command,
     CommandKind,
     CommandRejected,
+    ContactBatch,
     ContactRejected,
     Event,
     StatusChanged,
 )
 from campaigns.store import MemoryStore, StaticDirectory
-from streams.shell import Inbound, Shell
+from streams.shell import Incoming, Shell
 from streams.tablestore import TableStore
 from tests.helpers import at, contact, definition
 from tests.unit.test_stream_commit import Rocks
@@ -116,12 +116,12 @@ def test_negative_or_absurd_contact_counts_are_refused() -> None:
 def test_a_batch_of_another_account_is_refused_whole() -> None:
     engine, store = new_engine()
     created(engine, n=1)
-    out = engine.step_campaign("c1", START, batches=[Batch("m-b", [contact(1)], "mallory")])
+    out = engine.step_campaign("c1", START, batches=[ContactBatch("m-b", [contact(1)], "mallory")])
     [r] = rejected(out)
     assert (r.command, r.command_id, r.dead_letter) == ("contact_batch", "m-b", True)
     assert store.campaigns["c1"].arrived == 0
     engine.step_campaign(
-        "c1", START, batches=[Batch("m-b", [contact(1)], "acme")]
+        "c1", START, batches=[ContactBatch("m-b", [contact(1)], "acme")]
     )  # same id, the owner
     assert store.campaigns["c1"].arrived == 1
 
@@ -129,12 +129,12 @@ def test_a_batch_of_another_account_is_refused_whole() -> None:
 def test_contacts_before_the_create_cannot_squat_the_campaign() -> None:
     """Mallory sends contacts (same batch id, same contact ids) and an add-contacts first."""
     engine, store = new_engine()
-    squat = Batch("c1/rows-1-2", [contact(1), contact(2), contact(9)], "mallory")
+    squat = ContactBatch("c1/rows-1-2", [contact(1), contact(2), contact(9)], "mallory")
     engine.step_campaign("c1", START, batches=[squat])
     burn = Command("add-same-id", CommandKind.add_contacts, count=5, account_id="mallory")
     engine.step_campaign("c1", START, commands=[burn])
     engine.step_campaign(
-        "c1", START, batches=[Batch("c1/rows-1-2", [contact(1), contact(2)], "acme")]
+        "c1", START, batches=[ContactBatch("c1/rows-1-2", [contact(1), contact(2)], "acme")]
     )
     out = created(engine, n=2)
     [r] = rejected(out)
@@ -153,17 +153,19 @@ def test_contacts_before_the_create_cannot_squat_the_campaign() -> None:
 
 
 def test_the_campaign_completes_on_the_owners_contacts_only() -> None:
-    from campaigns.events import Outcome
+    from campaigns.events import CallOutcome
 
     engine, store = new_engine()
-    engine.step_campaign("c1", START, batches=[Batch("m", [contact(5), contact(6)], "mallory")])
-    engine.step_campaign("c1", START, batches=[Batch("a", [contact(1)], "acme")])
+    engine.step_campaign(
+        "c1", START, batches=[ContactBatch("m", [contact(5), contact(6)], "mallory")]
+    )
+    engine.step_campaign("c1", START, batches=[ContactBatch("a", [contact(1)], "acme")])
     created(engine, n=1)
     out = engine.step_campaign(
         "c1", START, commands=[Command("s", CommandKind.start, account_id="acme")]
     )
     [call] = [e for e in out if isinstance(e, CallCreated)]
-    out = engine.step_campaign("c1", START + US, outcomes=[Outcome(call.call_id, "answered")])
+    out = engine.step_campaign("c1", START + US, outcomes=[CallOutcome(call.call_id, "answered")])
     assert statuses(out) == ["completed"]
     camp = store.campaigns["c1"]
     assert (camp.arrived, camp.refused, camp.final) == (3, 2, 1)
@@ -171,8 +173,10 @@ def test_the_campaign_completes_on_the_owners_contacts_only() -> None:
 
 def test_duplicate_ids_among_the_owners_early_contacts_are_still_rejected() -> None:
     engine, store = new_engine()
-    engine.step_campaign("c1", START, batches=[Batch("a", [contact(1)], "acme")])
-    engine.step_campaign("c1", START, batches=[Batch("b", [contact(1)], None)])  # written before v2
+    engine.step_campaign("c1", START, batches=[ContactBatch("a", [contact(1)], "acme")])
+    engine.step_campaign(
+        "c1", START, batches=[ContactBatch("b", [contact(1)], None)]
+    )  # written before v2
     out = created(engine, n=1)
     assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
         "contact_id 'row-1' is already in the campaign"
@@ -185,13 +189,13 @@ def test_records_written_before_accounts_count_as_the_campaigns_and_empty_ones_a
 ):
     engine, store = new_engine()
     created(engine, n=1, account=None)  # a v1 create: its definition names the account
-    engine.step_campaign("c1", START, batches=[Batch("old", [contact(1)], None)])
+    engine.step_campaign("c1", START, batches=[ContactBatch("old", [contact(1)], None)])
     assert store.campaigns["c1"].arrived == 1
     [r] = rejected(
         engine.step_campaign("c1", START, commands=[Command("x", CommandKind.start, account_id="")])
     )
     assert r.reason == "command carries no account_id" and r.dead_letter
-    [r] = rejected(engine.step_campaign("c1", START, batches=[Batch("y", [contact(2)], "")]))
+    [r] = rejected(engine.step_campaign("c1", START, batches=[ContactBatch("y", [contact(2)], "")]))
     assert r.reason == "contact batch carries no account_id"
     out = engine.step_campaign("c1", START, commands=[Command("z", CommandKind.start)])
     assert statuses(out) == ["running"]
@@ -235,7 +239,7 @@ def test_the_shell_parks_every_record_without_an_account() -> None:
     )
     out = shell.handle(
         [
-            Inbound(
+            Incoming(
                 commands,
                 0,
                 0,
@@ -253,9 +257,9 @@ def test_the_shell_parks_every_record_without_an_account() -> None:
     v2_without = codec.encode("CampaignCommand", cancel)  # account_id null, current schema
     out = shell.handle(
         [
-            Inbound(commands, 0, 1, b"c1", _v1_bytes("CampaignCommand", cancel)),
-            Inbound(commands, 0, 2, b"c1", v2_without),
-            Inbound(contacts, 0, 3, b"c1", _v1_bytes("ContactBatch", batch)),
+            Incoming(commands, 0, 1, b"c1", _v1_bytes("CampaignCommand", cancel)),
+            Incoming(commands, 0, 2, b"c1", v2_without),
+            Incoming(contacts, 0, 3, b"c1", _v1_bytes("ContactBatch", batch)),
         ]
     )
     dead = [codec.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]
@@ -274,7 +278,7 @@ def test_a_batch_labelled_with_another_account_stays_in_that_account() -> None:
     contacts_topic = catalogue.topic_name(catalogue.CONTACTS, settings().topic_prefix)
     squat = translate.batch_to_record("c1", "c1/rows-1-1", [contact(1)], START, "mallory")
     out = shell.handle(
-        [Inbound(contacts_topic, 0, 7, b"mallory", codec.encode("ContactBatch", squat))]
+        [Incoming(contacts_topic, 0, 7, b"mallory", codec.encode("ContactBatch", squat))]
     )
     create = Command(
         "k0", CommandKind.create, definition=definition(), expected_contacts=0, account_id="acme"
@@ -286,8 +290,8 @@ def test_a_batch_labelled_with_another_account_stays_in_that_account() -> None:
     )
     out = shell.handle(
         [
-            Inbound(commands, 0, 0, b"acme", codec.encode("CampaignCommand", rec)),
-            Inbound(commands, 0, 1, b"acme", codec.encode("CampaignCommand", start)),
+            Incoming(commands, 0, 0, b"acme", codec.encode("CampaignCommand", rec)),
+            Incoming(commands, 0, 1, b"acme", codec.encode("CampaignCommand", start)),
         ]
     )
     assert not [o for o in out if o.topic.endswith("call.create")]

@@ -26,10 +26,11 @@ from dialer import signing
 from dialer.calls import Call, Outcome, call_key
 from dialer.exceptions import UnknownCall
 from dialer.placed import REPORTED
-from dialer.service import Dialer, DialerOptions
+from dialer.service import Dialer, DialerSettings
 from dialer.webhook import MAX_ANSWER_BYTES, MAX_CAUSE_CHARS, WebhookAdapter
 from tests.integration.dialer_kit import call_record, drop_topics, make_topics, read_all
 from topics import catalogue
+from topics.catalogue import Topics
 from topics.clients import KafkaSettings
 
 SECRET = "a-webhook-secret-of-at-least-32-bytes!"
@@ -239,11 +240,11 @@ def test_an_outcome_for_a_call_this_dialer_never_placed_is_a_404(
     try:
         dialer = Dialer(
             WebhookAdapter("http://127.0.0.1:9/unused", SECRET, callback_port=0),
-            DialerOptions(
+            DialerSettings(
                 dialer_id="sec-1",
                 group_id="sec-g",
                 kafka=KafkaSettings(kafka_bootstrap),
-                topic_prefix=topic_prefix,
+                topics=Topics(prefix=topic_prefix),
             ),
         )
         # placed and reported before a restart (as the placed-call record restores it):

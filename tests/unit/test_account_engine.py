@@ -7,11 +7,11 @@ from typing import Any
 
 from campaigns.contacts import Contact
 from campaigns.events import (
+    CallOutcome,
     Command,
     CommandKind,
     ContactFinal,
     InboundCall,
-    Outcome,
     StatusChanged,
 )
 from campaigns.models import AccountSettings
@@ -240,7 +240,7 @@ def test_a_retry_asked_after_ends_at_expires_and_contacts_arriving_late_too() ->
         ("row-2", "expired")
     ]
     out = engine.step_campaign(
-        "a", START + 3 * MIN, outcomes=[Outcome("a/row-1/1", "no_answer")]
+        "a", START + 3 * MIN, outcomes=[CallOutcome("a/row-1/1", "no_answer")]
     )  # would wait for a retry: expired instead
     assert [(e.contact_id, e.status) for e in out if isinstance(e, ContactFinal)] == [
         ("row-1", "expired")

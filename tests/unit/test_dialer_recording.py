@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from dialer.calls import Call, Outcome
-from dialer.service import Dialer, DialerOptions, ReadCall
+from dialer.service import Dialer, DialerSettings, ReadCall
 from dialer.simulator import SimulatorAdapter, SimulatorConfig
 from topics.clients import KafkaSettings
 
@@ -71,7 +71,7 @@ class ClosedConsumer:
 
 def make_dialer(**over: Any) -> tuple[Dialer, HeldAcks, Counting]:
     adapter = Counting()
-    options = DialerOptions(
+    options = DialerSettings(
         dialer_id="d1", kafka=KafkaSettings("127.0.0.1:1"), concurrency=10, **over
     )
     dialer = Dialer(adapter, options)

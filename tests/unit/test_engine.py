@@ -7,14 +7,14 @@ from typing import Any
 from campaigns.contacts import Contact
 from campaigns.engine import Engine, parse_call_id
 from campaigns.events import (
-    Batch,
     CallCreated,
+    CallOutcome,
     Command,
     CommandKind,
     CommandRejected,
+    ContactBatch,
     ContactRejected,
     InputRejected,
-    Outcome,
     StatusChanged,
 )
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
@@ -291,8 +291,10 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     store = MemoryStore()
     engine = Engine(store, StaticDirectory())
     d = definition(concurrent_calls=5)
-    engine.step_campaign("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])
-    engine.step_campaign("c1", START, batches=[Batch("b1", [contact(1), contact(2)])])  # a replay
+    engine.step_campaign("c1", START, batches=[ContactBatch("b1", [contact(1), contact(2)])])
+    engine.step_campaign(
+        "c1", START, batches=[ContactBatch("b1", [contact(1), contact(2)])]
+    )  # a replay
     out = engine.step_campaign(
         "c1",
         START,
@@ -303,7 +305,7 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     )
     assert len([e for e in out if isinstance(e, CallCreated)]) == 2
     # Someone adds row-2 again (a new batch) and counts it: it is refused, and counted.
-    out = engine.step_campaign("c1", START + US, batches=[Batch("b2", [contact(2)])])
+    out = engine.step_campaign("c1", START + US, batches=[ContactBatch("b2", [contact(2)])])
     assert [e.reason for e in out if isinstance(e, ContactRejected)] == [
         "contact_id 'row-2' is already in the campaign"
     ]
@@ -313,7 +315,7 @@ def test_batches_replays_are_ignored_and_known_ids_do_not_block_completion() -> 
     out = engine.step_campaign(
         "c1",
         START + 2 * US,
-        outcomes=[Outcome("c1/row-1/1", "answered"), Outcome("c1/row-2/1", "answered")],
+        outcomes=[CallOutcome("c1/row-1/1", "answered"), CallOutcome("c1/row-2/1", "answered")],
     )
     assert [e.status for e in out if isinstance(e, StatusChanged)] == ["completed"]
 
@@ -359,9 +361,9 @@ def test_an_outcome_read_before_its_call_is_made_is_applied_when_it_is() -> None
         "c1",
         START + US,
         outcomes=[
-            Outcome("c1/row-1/1", "answered"),
-            Outcome("c1/row-1/1", "answered"),  # read twice: held once
-            Outcome("c1/row-1/4", "busy"),  # beyond max_retries + max_callbacks: never made
+            CallOutcome("c1/row-1/1", "answered"),
+            CallOutcome("c1/row-1/1", "answered"),  # read twice: held once
+            CallOutcome("c1/row-1/4", "busy"),  # beyond max_retries + max_callbacks: never made
         ],
     )
     assert [type(e) for e in early] == [InputRejected]
@@ -376,7 +378,9 @@ def test_an_outcome_read_before_its_call_is_made_is_applied_when_it_is() -> None
     camp = store.get_campaign("c1")
     assert camp is not None and camp.held == 0 and camp.in_flight == 1
     assert not store.get_queue("c1", "held:0")
-    late = engine.step_campaign("c1", START + 3 * US, outcomes=[Outcome("c1/row-1/1", "answered")])
+    late = engine.step_campaign(
+        "c1", START + 3 * US, outcomes=[CallOutcome("c1/row-1/1", "answered")]
+    )
     assert [(type(e).__name__, getattr(e, "applied", None)) for e in late] == [
         ("OutcomeRecorded", False)
     ]

@@ -5,7 +5,7 @@
 The engine (`campaigns/`) imports none of the others; `topics/` only the engine; the four
 shells only those two; the API those and the shells; the command line anything. Settings
 are read in `campaignflow/` and passed down (a `Topics` layout, `KafkaSettings`,
-`WorkerSettings`, `SinkSettings`, `DialerOptions`, `ApiConfig`): a module below that
+`WorkerSettings`, `SinkSettings`, `DialerSettings`, `ApiSettings`): a module below that
 imported `campaignflow` would read them behind its caller's back again.
 
 A shell (the four and the API) importing another shell's module is a seam: each one that

@@ -10,12 +10,12 @@ from campaigns.contacts import Alternate, Contact
 from campaigns.engine import Engine
 from campaigns.events import (
     CallCreated,
+    CallOutcome,
     Command,
     CommandKind,
     ContactFinal,
     Event,
     NumberOptedOut,
-    Outcome,
     OutcomeRecorded,
 )
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
@@ -126,7 +126,7 @@ def test_an_opt_out_after_the_call_timed_out_is_still_honoured() -> None:
         ("timeout", True)
     ]
     late = engine.step_campaign(
-        "c1", START + 2 * MIN, outcomes=[Outcome("c1/row-1/1", "busy", True)]
+        "c1", START + 2 * MIN, outcomes=[CallOutcome("c1/row-1/1", "busy", True)]
     )
     assert [(e.status, e.applied, e.opt_out) for e in late if isinstance(e, OutcomeRecorded)] == [
         ("busy", False, True)
@@ -153,13 +153,13 @@ def test_an_opt_out_on_a_duplicate_outcome_is_honoured() -> None:
         max_retries=2,
         retry_delay_minutes=1,
     )
-    engine.step_campaign("c1", START + 10 * US, outcomes=[Outcome("c1/row-1/1", "no_answer")])
+    engine.step_campaign("c1", START + 10 * US, outcomes=[CallOutcome("c1/row-1/1", "no_answer")])
     second = engine.step_campaign("c1", START + 10 * US + MIN)
     assert [e.to for e in second if isinstance(e, CallCreated)] == ["+12125559002"]
-    engine.step_campaign("c1", START + 20 * US + MIN, outcomes=[Outcome("c1/row-1/2", "busy")])
+    engine.step_campaign("c1", START + 20 * US + MIN, outcomes=[CallOutcome("c1/row-1/2", "busy")])
     # The dialer reports attempt 2 again, now with the opt-out: attempt 2 dialled the alternate.
     dup = engine.step_campaign(
-        "c1", START + 30 * US + MIN, outcomes=[Outcome("c1/row-1/2", "busy", opt_out=True)]
+        "c1", START + 30 * US + MIN, outcomes=[CallOutcome("c1/row-1/2", "busy", opt_out=True)]
     )
     assert opted(dup) == [("acme", "+12125559002")]
     assert [e.status.value for e in dup if isinstance(e, ContactFinal)] == ["opted_out"]
@@ -167,7 +167,7 @@ def test_an_opt_out_on_a_duplicate_outcome_is_honoured() -> None:
     assert not directory.is_blocked("acme", "+12125550001")
     # A final contact stays final; the number still joins the list.
     again = engine.step_campaign(
-        "c1", START + 40 * US + MIN, outcomes=[Outcome("c1/row-1/1", "answered", opt_out=True)]
+        "c1", START + 40 * US + MIN, outcomes=[CallOutcome("c1/row-1/1", "answered", opt_out=True)]
     )
     assert opted(again) == [("acme", "+12125550001")]
     assert not [e for e in again if isinstance(e, ContactFinal)]
@@ -196,7 +196,7 @@ def test_other_campaigns_of_the_account_suppress_it_other_accounts_do_not() -> N
     number = "+12125550001"
     start_for(engine, "c1", "acme", [contact(1)])
     out = engine.step_campaign(
-        "c1", START + 5 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)]
+        "c1", START + 5 * US, outcomes=[CallOutcome("c1/row-1/1", "answered", True)]
     )
     assert opted(out) == [("acme", number)]
     # Another campaign of the same account: the contact whose primary it is is suppressed,
@@ -218,7 +218,7 @@ def test_other_campaigns_of_the_account_suppress_it_other_accounts_do_not() -> N
     ]
     assert [e.to for e in first if isinstance(e, CallCreated)] == ["+12125550099", "+12125550003"]
     retry = engine.step_campaign(
-        "c2", START + 2 * MIN, outcomes=[Outcome("c2/row-3/1", "no_answer")]
+        "c2", START + 2 * MIN, outcomes=[CallOutcome("c2/row-3/1", "no_answer")]
     )
     assert [e.to for e in retry if isinstance(e, CallCreated)] == ["+12125550003"]
     # Another account is not affected.
@@ -258,8 +258,8 @@ def test_a_held_opt_out_is_applied_when_its_call_is_made() -> None:
         "c1",
         START + US,
         outcomes=[
-            Outcome("c1/row-1/1", "answered"),
-            Outcome("c1/row-1/1", "answered", opt_out=True),  # a repeat: its opt-out counts
+            CallOutcome("c1/row-1/1", "answered"),
+            CallOutcome("c1/row-1/1", "answered", opt_out=True),  # a repeat: its opt-out counts
         ],
     )
     out = engine.step_campaign("c1", START + 2 * US, commands=[Command("k1", CommandKind.start)])
@@ -273,7 +273,7 @@ def test_an_opt_out_of_a_cancelled_contact_still_lists_the_number() -> None:
     start_for(engine, "c1", "acme", [contact(1)])
     engine.step_campaign("c1", START + US, commands=[Command("k9", CommandKind.cancel)])
     out = engine.step_campaign(
-        "c1", START + 2 * US, outcomes=[Outcome("c1/row-1/1", "answered", True)]
+        "c1", START + 2 * US, outcomes=[CallOutcome("c1/row-1/1", "answered", True)]
     )
     assert opted(out) == [("acme", "+12125550001")]
     assert not [e for e in out if isinstance(e, ContactFinal)]

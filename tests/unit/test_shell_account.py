@@ -10,7 +10,7 @@ from campaigns.engine import Engine
 from campaigns.events import Command, CommandKind
 from campaigns.models import AccountSettings
 from campaigns.store import StaticDirectory
-from streams.shell import Inbound, Shell
+from streams.shell import Incoming, Shell
 from tests.helpers import at, contact, definition
 from tests.security.test_fuzz_decoders import CODEC, _ShellStore
 from topics import catalogue, translate
@@ -45,15 +45,15 @@ def test_inbound_calls_hold_the_accounts_lines_in_the_worker() -> None:
         contacts=[contact(1)],
         commands=[Command("k0", CommandKind.create, definition=definition(), expected_contacts=1)],
     )
-    out = shell.handle([Inbound(topic, 0, 1, b"acme", inbound("in-1", "started"))])
+    out = shell.handle([Incoming(topic, 0, 1, b"acme", inbound("in-1", "started"))])
     assert not [o for o in out if o.topic.endswith("deadletter")]
     start = translate.command_to_record(
         "c1", Command("k1", CommandKind.start, account_id="acme"), T0
     )
-    out = shell.handle([Inbound(commands, 0, 2, b"acme", CODEC.encode("CampaignCommand", start))])
+    out = shell.handle([Incoming(commands, 0, 2, b"acme", CODEC.encode("CampaignCommand", start))])
     created = [o for o in out if o.topic.endswith("call.create")]
     assert created == []  # the line is held by the inbound call
-    out = shell.handle([Inbound(topic, 0, 3, b"acme", inbound("in-1", "ended"))])
+    out = shell.handle([Incoming(topic, 0, 3, b"acme", inbound("in-1", "ended"))])
     assert len([o for o in out if o.topic.endswith("call.create")]) == 1
 
 
@@ -69,8 +69,8 @@ def test_an_inbound_call_without_an_id_or_of_an_unknown_account_is_parked() -> N
     topic = catalogue.topic_name(catalogue.INBOUND, settings().topic_prefix)
     out: list[Any] = shell.handle(
         [
-            Inbound(topic, 0, 1, b"x", inbound("", "started")),
-            Inbound(topic, 0, 2, b"x", inbound("in-1", "started", account_id="nobody")),
+            Incoming(topic, 0, 1, b"x", inbound("", "started")),
+            Incoming(topic, 0, 2, b"x", inbound("in-1", "started", account_id="nobody")),
         ]
     )
     parked = [CODEC.decode(o.value)[1] for o in out if o.topic.endswith("deadletter")]

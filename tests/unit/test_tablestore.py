@@ -8,7 +8,7 @@ import pytest
 
 from campaigns import testing
 from campaigns.engine import Engine, batch_key
-from campaigns.events import Batch, Command, CommandKind
+from campaigns.events import Command, CommandKind, ContactBatch
 from campaigns.store import StaticDirectory, campaign_key, split_campaign_key
 from streams.tablestore import BATCH, CAMPAIGN, SEP, TableStore, campaign_row
 from tests.helpers import at, contact, definition
@@ -31,7 +31,7 @@ def test_a_batch_is_kept_in_a_row_of_its_own_and_a_replay_adds_nothing() -> None
     create = Command("k0", CommandKind.create, definition=definition(), expected_contacts=3)
     engine.step_campaign("c1", START, commands=[create])
     engine.step_campaign(
-        "c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")]
+        "c1", START, batches=[ContactBatch("b1", [contact(1), contact(2)], account_id="acme")]
     )
     _committed(store, rocks)
     keys = set(rocks.dbs[0])
@@ -39,7 +39,7 @@ def test_a_batch_is_kept_in_a_row_of_its_own_and_a_replay_adds_nothing() -> None
 
     store.forget()  # read back from RocksDB, as a restarted worker does
     engine.step_campaign(
-        "c1", START, batches=[Batch("b1", [contact(1), contact(2)], account_id="acme")]
+        "c1", START, batches=[ContactBatch("b1", [contact(1), contact(2)], account_id="acme")]
     )
     camp = store.get_campaign("c1")
     assert camp is not None and camp.arrived == 2 and camp.duplicates == 0
@@ -58,7 +58,9 @@ def test_two_accounts_keep_a_campaign_of_the_same_id_apart() -> None:
         create = Command("k0", CommandKind.create, d, n, account_id=account)
         engine.step_campaign("spring", START, commands=[create])
         rows = [contact(i) for i in range(1, n + 1)]
-        engine.step_campaign("spring", START, batches=[Batch("b1", rows, account_id=account)])
+        engine.step_campaign(
+            "spring", START, batches=[ContactBatch("b1", rows, account_id=account)]
+        )
     _committed(store, rocks)
     store.forget()
     found = {key: camp.arrived for key, camp in store.campaigns(0)}
