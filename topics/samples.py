@@ -130,7 +130,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "Tick": {"partition": 3, "at": T0},
     "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0, "account_id": None},
-    "AccountStatus": {"account_id": "acme", "active": True, "plan": "pro", "updated_at": T0},
+    "AccountStatus": {
+        "account_id": "acme",
+        "active": True,
+        "plan": "pro",
+        "updated_at": T0,
+        "lines": 20,
+        "inbound_max_minutes": 240.0,
+    },
     "ApiRecord": {
         "kind": "agent",
         "account_id": "acme",

@@ -22,13 +22,21 @@ from campaigns.events import (
     ContactRejected,
     ContactsAccepted,
     Event,
+    InboundCall,
     InputRejected,
     NumberOptedOut,
     Outcome,
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import AttemptLimit, CampaignDefinition, Strategy, Window, window_list
+from campaigns.models import (
+    AccountSettings,
+    AttemptLimit,
+    CampaignDefinition,
+    Strategy,
+    Window,
+    window_list,
+)
 from campaigns.state import CampaignState
 from campaigns.windows import from_datetime, iso
 
@@ -321,6 +329,51 @@ def outcome_from_record(rec: Record) -> Outcome:
 
 
 # ---- what the engine emits -----------------------------------------------------
+
+
+INBOUND_KINDS = ("started", "ended")
+
+
+def inbound_from_record(rec: Record) -> InboundCall:
+    """An InboundCall record as the engine's inbound input (SPEC 8). ValueError names what
+    is missing: the shell parks such a record instead of applying it."""
+    call_id = rec.get("call_id")
+    if not call_id or not isinstance(call_id, str):
+        raise ValueError("an inbound call names its call_id")
+    kind = rec.get("kind")
+    if kind not in INBOUND_KINDS:
+        raise ValueError(f"inbound call kind {kind!r} is neither started nor ended")
+    return InboundCall(call_id, us(rec["at"]), ended=kind == "ended")
+
+
+def settings_from_status(rec: Record) -> AccountSettings:
+    """The account's telephony settings (SPEC 8) from its AccountStatus record."""
+    return AccountSettings(
+        account_id=rec["account_id"],
+        lines=rec.get("lines"),
+        inbound_max_minutes=rec.get("inbound_max_minutes", 240.0),
+    )
+
+
+def status_record(
+    account_id: str,
+    *,
+    active: bool,
+    plan: str | None,
+    settings: AccountSettings | None,
+    updated_at_ms: int,
+) -> Record:
+    """An AccountStatus record: the subscription and the settings travel together (one
+    compacted record per account), so a writer of one keeps the other."""
+    found = settings or AccountSettings(account_id=account_id)
+    return {
+        "account_id": account_id,
+        "active": active,
+        "plan": plan,
+        "updated_at": updated_at_ms,
+        "lines": found.lines,
+        "inbound_max_minutes": float(found.inbound_max_minutes),
+    }
 
 
 def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
