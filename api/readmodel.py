@@ -28,6 +28,7 @@ i|K|contact_id (its seq), n|K (contacts arrived), s|K|contact_id (state), l|K|ca
 (call), t|K|minute (outcomes that minute), b|K|batch_id (a batch's contacts until the
 engine says which it took), a|K|batch_id (what it took, until the batch is read),
 x|K|batch_id (a batch listed: its replays are skipped),
+v|account|call_id (an inbound call in progress: when it started; its end removes it),
 d|account|number (a do-not-call entry: when it was added; account empty for the global
 list), folded from campaign.dnc, whose tombstones remove it.
 """
@@ -65,6 +66,7 @@ TOPICS = (
     catalogue.OUTCOMES,
     catalogue.EVENTS,
     catalogue.DNC,
+    catalogue.INBOUND,
 )
 MAX_SCAN = 20_000  # keys one filtered page may read before it hands back a cursor
 MINUTE_MS = 60_000
@@ -116,6 +118,15 @@ def dnc_prefix(account: str | None) -> bytes:
 class DncView:
     number: str  # E.164
     updated_at_ms: int
+
+
+@dataclass(frozen=True)
+class LinesInUse:
+    """An account's lines in use (SPEC 8): inbound calls in progress, and calls in flight by
+    campaign (running campaigns, and any other with calls still in flight)."""
+
+    inbound: int
+    campaigns: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -244,6 +255,8 @@ class ReadModel:
                     batch.outcome(rec)
                 elif logical == catalogue.EVENTS:
                     batch.event(rec)
+                elif logical == catalogue.INBOUND:
+                    batch.inbound(rec)
             except (KeyError, TypeError, ValueError):
                 log.warning("read model: record skipped at %s/%s", topic, msg.offset())
         batch.commit()
@@ -376,6 +389,33 @@ class ReadModel:
             out.append((int(key[len(prefix) :]), _dec.decode(bytes(it.value()))))
             it.next()
         return out
+
+    def lines_in_use(self, account: str, inbound_max_ms: int, now_ms: int) -> LinesInUse:
+        """In flight per campaign (calls created less calls ended, engine timeouts included)
+        and inbound calls started and not ended, each for at most `inbound_max_ms` (SPEC 8's
+        cut-off: a lost end stops counting then)."""
+        campaigns: dict[str, int] = {}
+        with self._lock:
+            ids = list(self._by_account.get(account, []))
+        for campaign_id in ids:
+            row = self.campaigns.get(campaign_key(account, campaign_id))
+            if row is None:
+                continue
+            n = max(0, int(row["calls_created"]) - int(row["calls_ended"]))
+            if n or row["status"] == "running":
+                campaigns[campaign_id] = n
+        inbound = 0
+        prefix = _k("v", account, "")
+        it = self.db.iter()
+        it.seek(prefix)
+        while it.valid():
+            key = bytes(it.key())
+            if not key.startswith(prefix):
+                break
+            if int(bytes(it.value())) + inbound_max_ms > now_ms:
+                inbound += 1
+            it.next()
+        return LinesInUse(inbound, campaigns)
 
     def delivered(self, webhook_id: str, event_id: str) -> bool:
         return self.db.get(_k("w", webhook_id, event_id)) is not None
@@ -520,6 +560,17 @@ class _Batch:
             self.wb.put(dkey, str(_ms(rec["updated_at"]) or 0).encode())
         else:
             self.wb.delete(dkey)
+
+    def inbound(self, rec: dict[str, Any]) -> None:
+        """An inbound call starting (kept, with its start) or ending (removed)."""
+        account, call_id = rec.get("account_id"), rec.get("call_id")
+        if not (isinstance(account, str) and ACCOUNT_ID.match(account) and call_id):
+            return  # the engine parks it
+        vkey = _k("v", account, str(call_id))
+        if rec.get("kind") == "ended":
+            self.wb.delete(vkey)
+        elif rec.get("kind") == "started":
+            self.wb.put(vkey, str(_ms(rec.get("at")) or 0).encode())
 
     def command(self, rec: dict[str, Any]) -> None:
         key = record_key(rec)

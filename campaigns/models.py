@@ -564,14 +564,20 @@ class CampaignDefinition(Strict):
         )
 
 
-class AccountSettings(Strict):
-    """An account's telephony (SPEC 8): lines shared by its campaigns and inbound calls."""
+class LineSettings(Strict):
+    """The settings an account manages (SPEC 8), without its id: what the API's
+    `PUT /v1/account/settings` takes and the CLI's `accounts set` writes."""
 
-    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     lines: int | None = Field(default=None, ge=1, le=MAX_LINES)
     inbound_max_minutes: float = Field(
         default=240, gt=0, le=MAX_INBOUND_MINUTES, allow_inf_nan=False
     )
+
+
+class AccountSettings(LineSettings):
+    """An account's telephony (SPEC 8): lines shared by its campaigns and inbound calls."""
+
+    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
 
     @cached_property
     def inbound_max_us(self) -> int:
