@@ -17,7 +17,8 @@ from api.app import create_app
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
 from api.deps import Services
-from api.readmodel import ReadModel, _Batch
+from api.readmodel import ReadModel
+from api.readmodel.fold import FoldBatch
 from campaignflow.config import settings
 from campaigns.models import AccountSettings
 from topics.clients import KafkaSettings
@@ -55,7 +56,7 @@ def api(tmp_path: Path) -> Any:
     cp.set_subscription("acme", True, "pro")
     with TestClient(create_app(config, Services(config, cp, readmodel=rm))) as client:
         yield client, cp, rm, {"Authorization": f"Bearer {key}"}, key, other
-    rm.db.close()
+    rm.close()
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_a_change_is_written_and_audited_with_the_keys_prefix(api: Any) -> None:
 def test_lines_in_use_count_inbound_calls_until_their_end_or_cut_off(api: Any) -> None:
     client, _, rm, headers, _, _ = api
     now_ms = int(time.time() * 1000)
-    batch = _Batch(rm)
+    batch = FoldBatch(rm.store)
     for call_id, kind, at_ms in (
         ("in-1", "started", now_ms),
         ("in-2", "started", now_ms),
