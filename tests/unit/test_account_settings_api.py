@@ -20,7 +20,10 @@ from api.deps import Services
 from api.readmodel import ReadModel
 from api.readmodel.fold import FoldBatch
 from campaignflow.config import settings
+from campaigns.events import Command, CommandKind
 from campaigns.models import AccountSettings
+from campaigns.testing import definition
+from topics import translate
 from topics.clients import KafkaSettings
 
 pytestmark = pytest.mark.unit
@@ -138,3 +141,68 @@ def test_lines_in_use_count_inbound_calls_until_their_end_or_cut_off(api: Any) -
     batch.commit()
     used = client.get("/v1/account/settings", headers=headers).json()["in_use"]
     assert used == {"inbound": 1, "campaigns": {}}
+
+
+def test_lines_in_use_count_calls_in_flight_by_campaign(api: Any) -> None:
+    """Calls created less calls ended, for running campaigns and any other still holding
+    lines (SPEC 8: a completed campaign's calls in flight still hold theirs)."""
+    client, _, rm, headers, _, _ = api
+    batch = FoldBatch(rm.store)
+    now_ms = int(time.time() * 1000)
+    for cid in ("spring", "autumn", "done", "draft"):
+        create = Command(
+            f"k-{cid}",
+            CommandKind.create,
+            definition=definition(cid, concurrent_calls=3),
+            expected_contacts=3,
+        )
+        batch.command(
+            {**translate.command_to_record(cid, create, now_ms * 1000), "account_id": "acme"}
+        )
+    batch.commit()
+    batch = FoldBatch(rm.store)
+    for cid, status in (("spring", "running"), ("autumn", "running"), ("done", "completed")):
+        batch.event(_status_event(cid, status, now_ms))
+    for cid, n in (("spring", 3), ("done", 1)):
+        for i in range(n):
+            batch.call(_call(cid, f"c{i}", now_ms))
+    batch.outcome(_outcome("spring", "c0", now_ms))
+    batch.commit()
+    used = client.get("/v1/account/settings", headers=headers).json()["in_use"]
+    # autumn runs with no call in flight; a draft holds no line
+    assert used == {"inbound": 0, "campaigns": {"autumn": 0, "done": 1, "spring": 2}}
+
+
+def _status_event(cid: str, status: str, at_ms: int) -> dict[str, Any]:
+    body = {"status": status}
+    return {
+        "account_id": "acme",
+        "campaign_id": cid,
+        "at": at_ms,
+        "body": ("io.campaignflow.v1.StatusChanged", body),
+    }
+
+
+def _call(cid: str, contact_id: str, at_ms: int) -> dict[str, Any]:
+    return {
+        "account_id": "acme",
+        "campaign_id": cid,
+        "call_id": f"{cid}/{contact_id}/1",
+        "contact_id": contact_id,
+        "attempt": 1,
+        "to": "+12125550100",
+        "from": "+15550100000",
+        "created_at": at_ms,
+    }
+
+
+def _outcome(cid: str, contact_id: str, at_ms: int) -> dict[str, Any]:
+    return {
+        "account_id": "acme",
+        "campaign_id": cid,
+        "call_id": f"{cid}/{contact_id}/1",
+        "contact_id": contact_id,
+        "attempt": 1,
+        "status": "no_answer",
+        "ended_at": at_ms,
+    }
