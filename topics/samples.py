@@ -45,6 +45,7 @@ DEFINITION: dict[str, Any] = {
         "priority": 5,  # SPEC 8 and 9 fields at their defaults: older versions read the same
         "ends_at": None,
         "max_callbacks": 1,
+        "voicemail": None,  # issue 23's policy at its default (hang up)
     },
 }
 
@@ -100,6 +101,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "variables": {"customer_name": "Bob", "plan": "gold"},
         "created_at": T0,
         "deadline": T0 + 60 * 60_000,
+        "voicemail_message": "Hi Bob, sorry we missed you: call us back about your gold plan.",
     },
     "CallOutcome": {
         "call_id": "spring-renewals/c-1/1",

@@ -34,6 +34,7 @@ from campaigns.models import (
     AttemptLimit,
     CampaignDefinition,
     Strategy,
+    Voicemail,
     Window,
     window_list,
 )
@@ -124,6 +125,16 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "priority": r.priority,
             "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
             "max_callbacks": r.max_callbacks,
+            # issue 23 (CampaignDefinition v4): the default policy is written as null.
+            "voicemail": (
+                None
+                if r.voicemail == Voicemail()
+                else {
+                    "action": r.voicemail.action.value,
+                    "message": r.voicemail.message,
+                    "on": r.voicemail.on.value,
+                }
+            ),
         },
     }
 
@@ -186,6 +197,8 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
         rules.pop("calling_window", None)
     if rules.get("holidays") is None:
         rules.pop("holidays", None)
+    if rules.get("voicemail") is None:
+        rules.pop("voicemail", None)
     if rules.get("ends_at") is None:
         rules.pop("ends_at", None)
     else:  # milliseconds (or the codec's datetime) back to an ISO instant
@@ -391,6 +404,7 @@ def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
         "variables": dict(ev.variables),
         "created_at": ts(ev.at_us),
         "deadline": ts(ev.deadline_us),
+        "voicemail_message": ev.voicemail_message,
     }
 
 
