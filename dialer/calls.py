@@ -45,6 +45,8 @@ class Call:
     # When the dialer recorded it as placed (epoch millis; 0 until then): an adapter that
     # reports its own start time uses this one, so a reconciled outcome is the same outcome.
     placed_at: int = 0
+    # The message to leave when a machine answers (issue 23); None: hang up.
+    voicemail_message: str | None = None
 
     @property
     def key(self) -> str:
@@ -90,6 +92,7 @@ class Call:
             int(record["deadline"]),
             int(get("alternate_position") or 0),
             dict(get("variables") or {}),
+            voicemail_message=get("voicemail_message"),
         )
 
     @staticmethod
@@ -124,6 +127,7 @@ class Call:
             "variables": self.variables,
             "created_at": self.created_at,
             "deadline": self.deadline,
+            "voicemail_message": self.voicemail_message,
         }
 
 
@@ -138,6 +142,7 @@ class Outcome:
     duration_seconds: float | None = None
     hangup_cause: str | None = None
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
+    voicemail_left: bool = False  # a machine answered and the call's message was left
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -190,6 +195,7 @@ def outcome_record(
         "hangup_cause": outcome.hangup_cause,
         "dialer_id": dialer_id,
         "opt_out": outcome.opt_out,
+        "voicemail_left": outcome.voicemail_left,
     }
 
 

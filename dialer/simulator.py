@@ -212,6 +212,8 @@ class SimulatorAdapter:
             duration_seconds=plan.talk_seconds,
             hangup_cause=_CAUSES.get(plan.status),
             opt_out=plan.opt_out,
+            # a machine answered: the call's message, if it has one, was left (issue 23)
+            voicemail_left=plan.status == "voicemail" and bool(call.voicemail_message),
         )
         return outcome, ends_at
 

@@ -119,6 +119,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "dialer_id": "dialer-1",
         "opt_out": False,
         "callback_at": None,  # SPEC 9; older versions read the same
+        "voicemail_left": False,  # issue 23; older versions read the same
     },
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",
