@@ -28,7 +28,7 @@ from topics.codec import DecodeError, decode
 from topics.consumer import TopicConsumer
 
 EXAMPLE = REPO_ROOT / "examples" / "demo"
-DIALER_MODEL = "answered=0.35,no_answer=0.35,busy=0.15,voicemail=0.1,failed=0.05"
+DIALER_MODEL = "answered=0.35,no_answer=0.35,busy=0.15,voicemail=0.1,failed=0.05,callback=0.05"
 TIME_SCALE = "0.02"  # a 20 s simulated call lasts 0.4 s
 TIMEOUT_S = 240
 
@@ -105,8 +105,8 @@ def run(console: Console) -> int:
             TIME_SCALE,
             "--seed",
             "7",
-            "--inbound-per-hour",
-            "30",
+            "--inbound-rate",
+            "1",
         ),
     )
 

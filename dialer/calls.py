@@ -142,6 +142,7 @@ class Outcome:
     duration_seconds: float | None = None
     hangup_cause: str | None = None
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
+    callback_at: int | None = None  # epoch millis: the person asked to be called back then (SPEC 9)
     voicemail_left: bool = False  # a machine answered and the call's message was left
 
     def __post_init__(self) -> None:
@@ -195,6 +196,7 @@ def outcome_record(
         "hangup_cause": outcome.hangup_cause,
         "dialer_id": dialer_id,
         "opt_out": outcome.opt_out,
+        "callback_at": outcome.callback_at,
         "voicemail_left": outcome.voicemail_left,
     }
 
