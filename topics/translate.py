@@ -125,18 +125,16 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "priority": r.priority,
             "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
             "max_callbacks": r.max_callbacks,
-            # issue 23 (CampaignDefinition v4): the default policy is written as null.
-            "voicemail": (
-                None
-                if r.voicemail == Voicemail()
-                else {
-                    "action": r.voicemail.action.value,
-                    "message": r.voicemail.message,
-                    "on": r.voicemail.on.value,
-                }
-            ),
+            "voicemail": _voicemail_record(r.voicemail),  # issue 23 (CampaignDefinition v4)
         },
     }
+
+
+def _voicemail_record(v: Voicemail) -> Record | None:
+    """The voicemail policy; the default one (hang up) is written as null."""
+    if v == Voicemail():
+        return None
+    return {"action": v.action.value, "message": v.message, "on": v.on.value}
 
 
 def _limit_record(x: AttemptLimit) -> Record:
