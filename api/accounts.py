@@ -19,7 +19,7 @@ from typing import Any
 
 from api.controlplane import ControlPlane
 from api.exceptions import AccountError
-from campaigns.models import ACCOUNT_ID
+from campaigns.models import ACCOUNT_ID, AccountSettings, LineSettings
 
 KEY_PREFIX = "cfk_"
 OPERATOR_PREFIX = "cfo_"
@@ -122,6 +122,52 @@ def authenticate(cp: ControlPlane, key: str) -> str | None:
         return None
     owner = cp.key_owner(digest(key))
     return owner[0] if owner else None
+
+
+# ---- settings (SPEC 8) and their audit ------------------------------------------------
+
+# The account's own events (the audit of who changed its settings) are kept in its record,
+# newest last, this many: the record stays small, like its list of keys.
+MAX_ACCOUNT_EVENTS = 100
+SETTINGS_CHANGED = "account.settings_changed"
+
+
+def key_prefix(cp: ControlPlane, key: str) -> str | None:
+    """The public prefix (`cfk_<key id>_`) of a live key: what an audit names, never the key."""
+    owner = cp.key_owner(digest(key)) if key.startswith(KEY_PREFIX) else None
+    return f"{KEY_PREFIX}{owner[1]}_" if owner else None
+
+
+def change_settings(
+    cp: ControlPlane, account_id: str, new: LineSettings, by: str, at_ms: int | None = None
+) -> AccountSettings:
+    """Set the account's lines and inbound cut-off (account.status, which the engine reads)
+    and, when something changed, add an audit event naming `by` (a key prefix, or
+    "operator") and each field's old and new value to the account's events."""
+    body = account(cp, account_id)
+    old = cp.account_settings(account_id)
+    settings = AccountSettings(account_id=account_id, **new.model_dump())
+    changes = {
+        name: {"old": getattr(old, name), "new": getattr(settings, name)}
+        for name in LineSettings.model_fields
+        if getattr(old, name) != getattr(settings, name)
+    }
+    cp.set_settings(settings)
+    if changes:
+        event = {
+            "type": SETTINGS_CHANGED,
+            "at_ms": at_ms if at_ms is not None else int(time.time() * 1000),
+            "by": by,
+            "changes": changes,
+        }
+        body["events"] = [*body.get("events", []), event][-MAX_ACCOUNT_EVENTS:]
+        cp.put("account", account_id, account_id, body)
+    return settings
+
+
+def events(cp: ControlPlane, account_id: str) -> list[dict[str, Any]]:
+    """The account's events, newest first."""
+    return list(reversed(account(cp, account_id).get("events", [])))
 
 
 # ---- the operator key ---------------------------------------------------------------

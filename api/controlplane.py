@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from pydantic import ValidationError
 
+from campaigns.models import AccountSettings
 from topics import catalogue
 from topics.admin import create_topics
 from topics.catalogue import Topics
@@ -28,6 +30,7 @@ from topics.clients import KafkaSettings, admin_config
 from topics.codec import DecodeError, decode, encode
 from topics.consumer import TopicConsumer
 from topics.producer import QUIET, TrackedProducer
+from topics.translate import settings_from_status, status_record
 
 log = logging.getLogger(__name__)
 
@@ -210,13 +213,29 @@ class ControlPlane:
         self._apply(kind, account, rid, body)
 
     def set_subscription(self, account: str, active: bool, plan: str | None = None) -> None:
+        """The account's subscription; its settings (SPEC 8) stay as they are."""
+        self._put_status(account, active, plan, self.account_settings(account))
+
+    def set_settings(self, settings: AccountSettings) -> None:
+        """The account's lines and inbound cut-off (SPEC 8); its subscription stays."""
+        with self._lock:
+            rec = self._status.get(settings.account_id)
+        active, plan = (bool(rec["active"]), rec.get("plan")) if rec else (False, None)
+        self._put_status(settings.account_id, active, plan, settings)
+
+    def _put_status(
+        self, account: str, active: bool, plan: str | None, settings: AccountSettings
+    ) -> None:
+        """One AccountStatus record (subscription and settings together), acknowledged,
+        then applied locally."""
         assert self._producer is not None, "start() first"
-        rec = {
-            "account_id": account,
-            "active": active,
-            "plan": plan,
-            "updated_at": int(time.time() * 1000),
-        }
+        rec = status_record(
+            account,
+            active=active,
+            plan=plan,
+            settings=settings,
+            updated_at_ms=int(time.time() * 1000),
+        )
         self._producer.produce(
             self.status_topic, value=encode("AccountStatus", rec), key=account.encode()
         )
@@ -247,6 +266,18 @@ class ControlPlane:
     def key_owner(self, sha256_hex: str) -> tuple[str, str] | None:
         with self._lock:
             return self._key_index.get(sha256_hex)
+
+    def account_settings(self, account: str) -> AccountSettings:
+        """The account's settings as account.status has them (the defaults without a record)."""
+        with self._lock:
+            rec = self._status.get(account)
+        if rec is None:
+            return AccountSettings(account_id=account)
+        try:
+            return settings_from_status(rec)
+        except (ValidationError, KeyError):  # no writer of ours makes such a record
+            log.warning("account.status of %r: settings out of bounds ignored", account)
+            return AccountSettings(account_id=account)
 
     def subscription(self, account: str) -> Subscription:
         """Once accounts exist, no record means not active (SPEC: start needs a subscription)."""

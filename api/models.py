@@ -35,6 +35,30 @@ class AccountOut(BaseModel):
     subscription: SubscriptionOut
 
 
+class LinesInUseOut(BaseModel):
+    inbound: int = Field(description="inbound calls in progress")
+    campaigns: dict[str, int] = Field(description="calls in flight by campaign id")
+
+
+class AccountSettingsOut(BaseModel):
+    """GET /v1/account/settings: the account's telephony (SPEC 8) and its lines in use."""
+
+    lines: int | None
+    inbound_max_minutes: float
+    in_use: LinesInUseOut
+
+
+class AccountEventOut(BaseModel):
+    type: str
+    at: str | None
+    by: str
+    changes: dict[str, dict[str, Any]]
+
+
+class AccountEventList(BaseModel):
+    items: list[AccountEventOut]
+
+
 # ---- agents ----------------------------------------------------------------------------
 
 

@@ -82,6 +82,7 @@ class Variables(BaseModel):
     mapped: dict[str, str]
     unfed: list[str]
     unmapped_columns: list[str] = []
+    unfed_voicemail: list[str] = []  # voicemail message variables no column feeds: left empty
 
 
 class CreateSummary(BaseModel):
@@ -400,6 +401,7 @@ def _summary(
             mapped=s.mapping.mapped,
             unfed=s.mapping.unfed_variables,
             unmapped_columns=s.mapping.unmapped_columns,
+            unfed_voicemail=s.mapping.unfed_voicemail_variables,
         ),
         rules=d.rules.model_dump(mode="json"),
         forecast=forecast_out,

@@ -7,15 +7,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import accounts
 from api.bodies import ThreadedBody
-from api.deps import MAX_LIMIT, Services, account_id, operator, page, services
+from api.deps import MAX_LIMIT, Services, account_id, bearer_key, operator, page, services
 from api.models import (
     AccountCreate,
+    AccountEventList,
+    AccountEventOut,
     AccountOut,
+    AccountSettingsOut,
     AgentCreate,
     AgentOut,
     AgentPage,
@@ -23,6 +26,7 @@ from api.models import (
     KeyInfo,
     KeyList,
     KeyOut,
+    LinesInUseOut,
     NumberCreate,
     NumberOut,
     NumberPage,
@@ -35,6 +39,7 @@ from api.models import (
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 from api.targets import url_refusal
+from campaigns.models import LineSettings
 
 router = APIRouter(
     prefix="/v1", responses=problem_responses(400, 401, 413, 422, 429), route_class=ThreadedBody
@@ -115,6 +120,59 @@ def revoke_own_key(
         raise ApiProblem(409, "that is the account's last live key: create another one first")
     accounts.revoke_key(svc.cp, account, key_id)
     return Response(status_code=204)
+
+
+# ---- the account's settings (SPEC 8): lines, inbound cut-off, audit -----------------------
+
+
+@router.get("/account/settings", response_model=AccountSettingsOut, tags=["account"])
+def get_settings(
+    account: str = Depends(account_id), svc: Services = Depends(services)
+) -> AccountSettingsOut:
+    """The account's lines and inbound cut-off, and the lines in use now (from the read
+    model: calls in flight by campaign, inbound calls in progress)."""
+    if svc.readmodel is None:
+        raise ApiProblem(503, "the read model is not running on this replica")
+    found = svc.cp.account_settings(account)
+    used = svc.readmodel.lines_in_use(
+        account, int(found.inbound_max_us // 1000), int(time.time() * 1000)
+    )
+    return AccountSettingsOut(
+        lines=found.lines,
+        inbound_max_minutes=found.inbound_max_minutes,
+        in_use=LinesInUseOut(inbound=used.inbound, campaigns=used.campaigns),
+    )
+
+
+@router.put("/account/settings", response_model=AccountSettingsOut, tags=["account"])
+def put_settings(
+    body: LineSettings,
+    request: Request,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> AccountSettingsOut:
+    """Set the caller's account's lines (null: no account limit) and inbound cut-off; the
+    engine applies them at its next tick. The change is audited in the account's events,
+    naming the key's prefix."""
+    svc.take(account, "settings changes", svc.config.limits.creates)
+    key = bearer_key(request) or ""
+    accounts.change_settings(svc.cp, account, body, accounts.key_prefix(svc.cp, key) or "?")
+    return get_settings(account, svc)
+
+
+@router.get("/account/events", response_model=AccountEventList, tags=["account"])
+def list_account_events(
+    account: str = Depends(account_id), svc: Services = Depends(services)
+) -> AccountEventList:
+    """The account's own events, newest first: who changed its settings, from what to what."""
+    return AccountEventList(
+        items=[
+            AccountEventOut(
+                type=e["type"], at=_ms_iso(e.get("at_ms")), by=e["by"], changes=e["changes"]
+            )
+            for e in accounts.events(svc.cp, account)
+        ]
+    )
 
 
 # ---- agents -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`campaignflow api` (the REST API and console) and `campaignflow accounts ...` (keys, subscriptions).
+"""`campaignflow api` (the REST API and console) and `campaignflow accounts ...` (keys, subscriptions, settings).
 
 Accounts are records on the api.accounts compacted topic; these commands write them
 directly (they need the broker, not a running API). A key is printed once and only
@@ -104,6 +104,49 @@ def activate(
             _fail(ValueError(f"no account {account_id!r}"))
         cp.set_subscription(account_id, not inactive, plan)  # type: ignore[attr-defined]
     typer.echo(f"account {account_id}: subscription {'inactive' if inactive else 'active'}")
+
+
+@app.command("set")
+def set_settings(
+    account_id: str,
+    lines: Annotated[
+        int | None, typer.Option(help="Calls in progress at once, outbound and inbound (SPEC 8)")
+    ] = None,
+    unlimited: Annotated[
+        bool, typer.Option("--unlimited", help="No account limit on lines (clears --lines)")
+    ] = False,
+    inbound_max_minutes: Annotated[
+        float | None, typer.Option(help="An inbound call with no end by then is over")
+    ] = None,
+) -> None:
+    """Set the account's lines and inbound cut-off (account.status, which the worker reads;
+    audited in the account's events as by "operator"). Options not given keep their value."""
+    from pydantic import ValidationError
+
+    from api import accounts
+    from campaigns.models import LineSettings, format_validation_error
+
+    if unlimited and lines is not None:
+        _fail(ValueError("--lines and --unlimited: give one of them"))
+    with control_plane() as cp:
+        if cp.get("account", account_id, account_id) is None:  # type: ignore[attr-defined]
+            _fail(ValueError(f"no account {account_id!r}"))
+        old = cp.account_settings(account_id)  # type: ignore[attr-defined]
+        try:
+            new = LineSettings(
+                lines=None if unlimited else (old.lines if lines is None else lines),
+                inbound_max_minutes=(
+                    old.inbound_max_minutes if inbound_max_minutes is None else inbound_max_minutes
+                ),
+            )
+        except ValidationError as err:
+            _fail(ValueError("; ".join(format_validation_error(err).splitlines())))
+            return
+        found = accounts.change_settings(cp, account_id, new, "operator")  # type: ignore[arg-type]
+    shown = "no limit" if found.lines is None else str(found.lines)
+    typer.echo(
+        f"account {account_id}: lines {shown}, inbound_max_minutes {found.inbound_max_minutes:g}"
+    )
 
 
 @app.command("list")

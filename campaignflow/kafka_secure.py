@@ -118,7 +118,17 @@ def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list
         rules.extend(Acl(service, "topic", t(name), op) for name in logicals)
 
     # worker: the engine's inputs and directories in; calls, events, timeouts, ticks out.
-    allow("worker", "READ", c.COMMANDS, c.CONTACTS, c.TICKS, c.OUTCOMES, c.DNC, c.ACCOUNT_STATUS)
+    allow(
+        "worker",
+        "READ",
+        c.COMMANDS,
+        c.CONTACTS,
+        c.TICKS,
+        c.OUTCOMES,
+        c.INBOUND,
+        c.DNC,
+        c.ACCOUNT_STATUS,
+    )
     allow("worker", "WRITE", c.CALL_CREATE, c.EVENTS, c.OUTCOMES, c.TICKS, c.DEADLETTER)
     for op in ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"):
         rules.append(Acl("worker", "topic", f"{app}-", op, prefixed=True))  # Faust changelogs

@@ -117,6 +117,7 @@ class CallCreated:
     agent_id: str
     variables: dict[str, str]
     deadline_us: int
+    voicemail_message: str | None = None  # the message to leave on a machine; None: hang up
 
 
 @dataclass(slots=True)

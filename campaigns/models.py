@@ -268,6 +268,49 @@ class Agent(Strict):
         return list(seen)
 
 
+class VoicemailAction(StrEnum):
+    hang_up = "hang_up"
+    leave_message = "leave_message"
+
+
+class VoicemailOn(StrEnum):
+    every = "every"
+    last = "last"
+
+
+MAX_VOICEMAIL_CHARS = 2_000
+
+
+class Voicemail(Strict):
+    """What the dialer does when a machine answers (issue 23): hang up, or leave `message`
+    (a template of `{{variables}}`, rendered with the attempt's variables) on every attempt
+    or only on the last one (attempt 1 + max_retries)."""
+
+    action: VoicemailAction = VoicemailAction.hang_up
+    message: str = Field(default="", max_length=MAX_VOICEMAIL_CHARS)
+    on: VoicemailOn = VoicemailOn.last
+
+    @model_validator(mode="after")
+    def _message(self) -> Voicemail:
+        if self.action is VoicemailAction.leave_message and not self.message.strip():
+            raise ValueError("message: leave_message needs a message to leave")
+        return self
+
+    @property
+    def variables(self) -> list[str]:
+        """The `{{identifier}}` placeholders of the message, in order of first use."""
+        return list(dict.fromkeys(PLACEHOLDER.findall(self.message)))
+
+    def message_for(self, attempt: int, last_attempt: int, variables: dict[str, str]) -> str | None:
+        """The message to leave on this attempt, rendered (a variable the contact lacks
+        renders empty); None: hang up."""
+        if self.action is VoicemailAction.hang_up:
+            return None
+        if self.on is VoicemailOn.last and attempt < last_attempt:
+            return None
+        return PLACEHOLDER.sub(lambda m: variables.get(m.group(1), ""), self.message)
+
+
 class CallerIds(Strict):
     numbers: list[str] = Field(default_factory=list, max_length=MAX_CALLER_IDS)
     strategy: Strategy = Strategy.rolling
@@ -321,6 +364,8 @@ class Rules(Strict):
     priority: int = Field(default=5, ge=1, le=10)
     ends_at: str | None = None
     max_callbacks: int = Field(default=1, ge=0, le=MAX_CALLBACKS)
+    # issue 23: what to do when a machine answers.
+    voicemail: Voicemail = Voicemail()
 
     @field_validator("ends_at", mode="before")
     @classmethod
@@ -551,9 +596,15 @@ class CampaignDefinition(Strict):
     def mapping_report(self, columns: list[str]) -> MappingReport:
         """Which columns feed which agent variables, and what is left over on each side."""
         agent_vars = self.agent.variables
+        voicemail = self.rules.voicemail
+        message_vars = (
+            voicemail.variables if voicemail.action is VoicemailAction.leave_message else []
+        )
         mapped = {c: self.variable_mapping.get(c, c) for c in columns}
         bad_targets = sorted(
-            t for t in set(self.variable_mapping.values()) if agent_vars and t not in agent_vars
+            t
+            for t in set(self.variable_mapping.values())
+            if agent_vars and t not in agent_vars and t not in message_vars
         )
         fed = set(mapped.values())
         return MappingReport(
@@ -561,17 +612,24 @@ class CampaignDefinition(Strict):
             unknown_targets=bad_targets,
             unfed_variables=[v for v in agent_vars if v not in fed],
             unmapped_columns=[c for c in columns if c not in self.variable_mapping],
+            unfed_voicemail_variables=[v for v in message_vars if v not in fed],
         )
 
 
-class AccountSettings(Strict):
-    """An account's telephony (SPEC 8): lines shared by its campaigns and inbound calls."""
+class LineSettings(Strict):
+    """The settings an account manages (SPEC 8), without its id: what the API's
+    `PUT /v1/account/settings` takes and the CLI's `accounts set` writes."""
 
-    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     lines: int | None = Field(default=None, ge=1, le=MAX_LINES)
     inbound_max_minutes: float = Field(
         default=240, gt=0, le=MAX_INBOUND_MINUTES, allow_inf_nan=False
     )
+
+
+class AccountSettings(LineSettings):
+    """An account's telephony (SPEC 8): lines shared by its campaigns and inbound calls."""
+
+    account_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
 
     @cached_property
     def inbound_max_us(self) -> int:
@@ -593,6 +651,8 @@ class MappingReport(BaseModel):
     unknown_targets: list[str]
     unfed_variables: list[str]
     unmapped_columns: list[str]
+    # voicemail message variables no column feeds: they render empty (issue 23)
+    unfed_voicemail_variables: list[str] = []
 
 
 _NAMED_RULE = re.compile(r"^([a-z_]+): (.*)$")

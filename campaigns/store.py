@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from campaigns.models import CampaignDefinition
+from campaigns.models import AccountSettings, CampaignDefinition
 from campaigns.state import AccountState, CampaignState, ContactState
 
 QueueEntry = tuple[int, ...]  # (time, ...) sorted by time first
@@ -72,6 +72,10 @@ class Directory(Protocol):
         ...
 
     def subscription_active(self, account_id: str) -> bool: ...
+
+    def account_settings(self, account_id: str) -> AccountSettings | None:
+        """The account's telephony settings (SPEC 8); None when the account has no record."""
+        ...
 
 
 class MemoryStore:
@@ -167,10 +171,12 @@ class StaticDirectory:
         blocked: set[str] | None = None,
         inactive: set[str] | None = None,
         by_account: dict[str, set[str]] | None = None,
+        settings: dict[str, AccountSettings] | None = None,
     ) -> None:
         self.blocked = blocked or set()  # the global list
         self.by_account = by_account or {}
         self.inactive = inactive or set()
+        self.settings = settings or {}
 
     def is_blocked(self, account_id: str, number: str) -> bool:
         if number in self.blocked:
@@ -183,3 +189,6 @@ class StaticDirectory:
 
     def subscription_active(self, account_id: str) -> bool:
         return account_id not in self.inactive
+
+    def account_settings(self, account_id: str) -> AccountSettings | None:
+        return self.settings.get(account_id)

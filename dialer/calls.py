@@ -45,6 +45,8 @@ class Call:
     # When the dialer recorded it as placed (epoch millis; 0 until then): an adapter that
     # reports its own start time uses this one, so a reconciled outcome is the same outcome.
     placed_at: int = 0
+    # The message to leave when a machine answers (issue 23); None: hang up.
+    voicemail_message: str | None = None
 
     @property
     def key(self) -> str:
@@ -90,6 +92,7 @@ class Call:
             int(record["deadline"]),
             int(get("alternate_position") or 0),
             dict(get("variables") or {}),
+            voicemail_message=get("voicemail_message"),
         )
 
     @staticmethod
@@ -124,6 +127,7 @@ class Call:
             "variables": self.variables,
             "created_at": self.created_at,
             "deadline": self.deadline,
+            "voicemail_message": self.voicemail_message,
         }
 
 
@@ -139,6 +143,7 @@ class Outcome:
     hangup_cause: str | None = None
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
     callback_at: int | None = None  # epoch millis: the person asked to be called back then (SPEC 9)
+    voicemail_left: bool = False  # a machine answered and the call's message was left
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -192,6 +197,7 @@ def outcome_record(
         "dialer_id": dialer_id,
         "opt_out": outcome.opt_out,
         "callback_at": outcome.callback_at,
+        "voicemail_left": outcome.voicemail_left,
     }
 
 

@@ -252,6 +252,8 @@ class SimulatorAdapter:
             callback_at=None
             if plan.callback_after is None
             else ended + int(plan.callback_after * scale * 1000),
+            # a machine answered: the call's message, if it has one, was left (issue 23)
+            voicemail_left=plan.status == "voicemail" and bool(call.voicemail_message),
         )
         return outcome, ends_at
 

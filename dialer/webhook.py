@@ -443,6 +443,11 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         opt_out = False
     if not isinstance(opt_out, bool):
         raise ValueError(f"opt_out must be a JSON boolean (true/false), not {opt_out!r}")
+    voicemail_left = data.get("voicemail_left", False)
+    if voicemail_left is None:
+        voicemail_left = False
+    if not isinstance(voicemail_left, bool):
+        raise ValueError(f"voicemail_left must be a JSON boolean, not {voicemail_left!r}")
     return Outcome(
         status=status,
         callback_at=_callback_at_ms(data),
@@ -452,6 +457,7 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         duration_seconds=None if duration is None else float(duration),
         hangup_cause=None if cause is None else sanitise_cause(cause),
         opt_out=opt_out,
+        voicemail_left=voicemail_left,
     )
 
 

@@ -182,6 +182,11 @@ def _mapping_table(s: UploadSummary) -> Table:
     mapping.add_row(
         "[b]columns not in variable_mapping[/b]", shown(_fmt(s.mapping.unmapped_columns))
     )
+    if s.mapping.unfed_voicemail_variables:
+        mapping.add_row(
+            "[b]voicemail variables no column feeds (left empty)[/b]",
+            shown(_fmt(s.mapping.unfed_voicemail_variables)),
+        )
     missing = [c for c in d.variable_mapping if c not in s.mapping.mapped]
     if missing:
         mapping.add_row("[b]mapped columns absent from the file[/b]", shown(_fmt(missing)))

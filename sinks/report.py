@@ -49,6 +49,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "Opt-outs (numbers now on the account's do-not-call list)",
         "v_opt_outs_by_campaign",
     ),
+    ("voicemail", "Voicemail: machines that answered, messages left", "v_voicemail_by_campaign"),
 )
 
 

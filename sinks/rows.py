@@ -51,6 +51,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "hangup_cause",
         "dialer_id",
         "opt_out",
+        "voicemail_left",
         "published_at",
     ),
     EVENTS: (
@@ -226,6 +227,7 @@ def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
         r.get("hangup_cause") or "",
         r.get("dialer_id") or "",
         bool(r.get("opt_out", False)),
+        bool(r.get("voicemail_left", False)),
         published_ms,
     )
 

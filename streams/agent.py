@@ -1,7 +1,7 @@
 """The engine agent: the worker's one Faust agent (concurrency 1) and what it owns.
 
-It reads the four co-partitioned engine inputs (commands, contacts, outcomes, ticks) as
-raw bytes and hands them to `streams.shell.Shell`, which runs the one
+It reads the five co-partitioned engine inputs (commands, contacts, outcomes, inbound calls,
+ticks) as raw bytes and hands them to `streams.shell.Shell`, which runs the one
 `campaigns.engine.Engine`. A batch is whatever waits in the agent's queue when it is
 ready for more (up to BATCH_MAX messages or BATCH_BYTES_MAX of values): no timer, so a
 lone outcome is stepped at once and a backlog is stepped in a few goes. The byte bound

@@ -1,7 +1,7 @@
 """The Faust app of the engine worker: one agent, the state table, the directory, ticks, web.
 
 `build_app` wires the parts, each in its own module:
-- `streams.agent.EngineAgent`: ONE agent (concurrency 1) over the four co-partitioned
+- `streams.agent.EngineAgent`: ONE agent (concurrency 1) over the five co-partitioned
   engine inputs, with its shell, publisher and committer (the commit order is there);
 - `streams.ticks`: the leader publishes one tick per partition per second; every worker
   keeps a due index;

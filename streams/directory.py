@@ -13,6 +13,10 @@ as soon as the table has a record for the key, and lapses after OPT_OUT_OVERLAY_
 table catches up in well under a second; a removal of the number within that time is
 honoured by this worker only when the overlay lapses: it errs on the side of no call).
 
+account.status also carries the account's telephony settings (SPEC 8: `lines`,
+`inbound_max_minutes`): `account_settings` hands them to the shell, which passes them to
+each step of the account; an account with no record there has none (and is unknown).
+
 An account with no status record counts as `settings().account_default_active` (false
 since accounts exist: the API and `campaignflow accounts activate` publish the records).
 account.status is also followed live by `AccountFollower`, which answers first.
@@ -20,6 +24,7 @@ account.status is also followed live by `AccountFollower`, which answers first.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,9 +32,13 @@ from functools import lru_cache
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 
+from campaigns.models import AccountSettings
 from topics.codec import DecodeError, decode
-from topics.translate import dnc_key
+from topics.translate import dnc_key, settings_from_status
+
+log = logging.getLogger(__name__)
 
 OPT_OUT_OVERLAY_S = 300.0
 
@@ -42,6 +51,23 @@ def _flag(raw: bytes, field: str) -> bool | None:
         return None
     value = record.get(field)
     return bool(value) if value is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _settings(raw: bytes) -> AccountSettings | None:
+    """The settings of an AccountStatus value; None for a value that is not one. Settings
+    out of their bounds (no writer of ours makes them) count as none: no account limit."""
+    try:
+        _, record = decode(raw)
+    except DecodeError:
+        return None
+    try:
+        return settings_from_status(record)
+    except (ValidationError, KeyError):
+        log.warning(
+            "account.status of %r: settings out of bounds ignored", record.get("account_id")
+        )
+        return AccountSettings(account_id=str(record.get("account_id") or "?"))
 
 
 def _raw_get(table: Mapping[Any, Any], key: bytes) -> Any:
@@ -73,6 +99,7 @@ class AccountFollower:
     def __init__(self, consumer_conf: dict[str, Any], topic: str) -> None:
         self.topic = topic
         self.active: dict[str, bool] = {}
+        self.settings: dict[str, AccountSettings] = {}
         self._conf = consumer_conf
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="account-follower", daemon=True)
@@ -98,10 +125,14 @@ class AccountFollower:
             value = msg.value()
             if value is None:
                 self.active.pop(account, None)
+                self.settings.pop(account, None)
                 continue
             flag = _flag(bytes(value), "active")
             if flag is not None:
                 self.active[account] = flag
+            found = _settings(bytes(value))
+            if found is not None:
+                self.settings[account] = found
 
     def stop(self) -> None:
         self._stop.set()
@@ -159,6 +190,14 @@ class TableDirectory:
             return self.default_active
         active = _flag(bytes(raw), "active")
         return self.default_active if active is None else active
+
+    def account_settings(self, account_id: str) -> AccountSettings | None:
+        if self.follower is not None:
+            found = self.follower.settings.get(account_id)
+            if found is not None:
+                return found
+        raw = _raw_get(self.accounts, account_id.encode())
+        return _settings(bytes(raw)) if raw else None
 
 
 class TopicGlobalTable(faust.GlobalTable):

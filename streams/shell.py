@@ -45,7 +45,7 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, format_validation_error
+from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, AccountSettings, format_validation_error
 from campaigns.privacy import mask_number, mask_numbers_in
 from campaigns.state import CampaignState
 from campaigns.store import campaign_key, split_campaign_key
@@ -143,6 +143,10 @@ class Shell:
         self.logical = {v: k for k, v in self.names.items()}
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, prefix)
         self._last_now_us: dict[str, int] = {}
+        # Per account stepped here: its partition and the settings its last step was given,
+        # so a tick steps an account whose settings changed (more lines: calls at once).
+        self._partition_of: dict[str, int] = {}
+        self._applied: dict[str, AccountSettings | None] = {}
         self._last_progress: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
         self._inputs: Counter[str] = Counter()
@@ -162,6 +166,8 @@ class Shell:
         self.engine.forget()
         self.due.reset()
         self._in_flight.clear()
+        self._partition_of.clear()
+        self._applied.clear()
         metrics.IN_FLIGHT.clear()
 
     def ensure_due(self, partition: int) -> None:
@@ -171,6 +177,7 @@ class Shell:
             for key, camp in list(self.store.campaigns(partition)):
                 self._track_in_flight(key, camp.in_flight)
                 account_id, _ = split_campaign_key(key)
+                self._partition_of[account_id] = partition
                 if account_id not in wakes:
                     self.store.account = account_id
                     wakes[account_id] = self.engine.next_wake_us(account_id)
@@ -216,6 +223,9 @@ class Shell:
             if partition in ticks:
                 for account_id in self.due.pop_due(partition, wall_us):
                     metrics.DUE_CAMPAIGNS.inc()
+                    self._step(out, partition, account_id, wall_us, None)
+                    stepped.add(account_id)
+                for account_id in self._settings_changed(partition, stepped):
                     self._step(out, partition, account_id, wall_us, None)
         for logical, n in self._inputs.items():
             metrics.EVENTS.labels(logical).inc(n)
@@ -265,24 +275,27 @@ class Shell:
                 w.by_contact[(campaign_id, contact.contact_id)] = msg
             return
         if name == "InboundCall":
-            account_id, call_id = rec.get("account_id"), rec.get("call_id")
-            if not account_id or not call_id:
-                raise ValueError("an inbound call names its account_id and call_id")
+            account_id = rec.get("account_id")
+            if not account_id:
+                raise ValueError("no account_id (every record names its account)")
             if not ACCOUNT_ID.match(str(account_id)):
                 raise ValueError(f"account_id {str(account_id)[:80]!r} is not a valid account id")
-            self.store.partition = msg.partition
-            if self.store.get_account(str(account_id)) is None:
-                raise ValueError(f"account {account_id!r} has no campaign here: unknown account")
-            if rec.get("kind") not in ("started", "ended"):
-                raise ValueError(
-                    f"inbound call kind {rec.get('kind')!r} is neither started nor ended"
-                )
+            call = translate.inbound_from_record(rec)
+            if not self._known(msg.partition, str(account_id)):
+                raise ValueError(f"unknown account {account_id!r}: no campaign here, no settings")
             w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
             w.sources.append(msg)
-            at_us = translate.us(rec["at"])
-            w.inbound.append(InboundCall(str(call_id), at_us, ended=rec.get("kind") == "ended"))
+            w.inbound.append(call)
             return
         raise ValueError(f"unexpected {name} on {logical}")
+
+    def _known(self, partition: int, account_id: str) -> bool:
+        """An account this worker has state for, or one account.status names (SPEC 8
+        settings): an inbound call of any other account is parked."""
+        self.store.partition = partition
+        if self.store.get_account(account_id) is not None:
+            return True
+        return self.engine.directory.account_settings(account_id) is not None
 
     def _reject_record(self, out: list[Outbound], rec: dict[str, Any], exc: Exception) -> None:
         """A command the engine cannot use (a definition past its bounds, ...) is answered
@@ -337,16 +350,32 @@ class Shell:
         w.campaigns.add(str(campaign_id))
         return w
 
+    def _settings_changed(self, partition: int, stepped: set[str]) -> list[str]:
+        """Accounts of the partition whose settings changed since their last step (the API
+        or the CLI set them on account.status); one dict lookup per account and tick."""
+        settings = self.engine.directory.account_settings
+        return [
+            account_id
+            for account_id, p in list(self._partition_of.items())
+            if p == partition
+            and account_id not in stepped
+            and settings(account_id) is not self._applied.get(account_id)
+        ]
+
     def _step(
         self, out: list[Outbound], partition: int, account_id: str, wall_us: int, w: _Work | None
     ) -> None:
-        """One account step; its events are published campaign by campaign."""
+        """One account step, with the account's settings (SPEC 8) as account.status has
+        them; its events are published campaign by campaign."""
         self.store.account = account_id
         now_us = self.now_for(account_id, wall_us)
+        settings = self.engine.directory.account_settings(account_id)
+        self._partition_of[account_id] = partition
+        self._applied[account_id] = settings
         started = perf_counter()
         try:
             if w is None:
-                events = self.engine.step(account_id, now_us)
+                events = self.engine.step(account_id, now_us, settings=settings)
             else:
                 events = self.engine.step(
                     account_id,
@@ -355,6 +384,7 @@ class Shell:
                     commands=w.commands,
                     outcomes=w.outcomes,
                     inbound=w.inbound,
+                    settings=settings,
                 )
                 events = self._refuse_oversized(out, account_id, now_us, w, events)
         except Exception as exc:  # an engine bug must not stop the partition

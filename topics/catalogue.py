@@ -48,7 +48,7 @@ VALUE_MAX_BYTES = MAX_MESSAGE_BYTES - 16_384
 DEFAULT_PARTITIONS = 6
 
 # The topics the engine agent reads together; they must co-partition (by account).
-ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES)
+ENGINE_INPUTS: tuple[str, ...] = (COMMANDS, CONTACTS, TICKS, OUTCOMES, INBOUND)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ DEFINITION: dict[str, Any] = {
         "priority": 5,  # SPEC 8 and 9 fields at their defaults: older versions read the same
         "ends_at": None,
         "max_callbacks": 1,
+        "voicemail": None,  # issue 23's policy at its default (hang up)
     },
 }
 
@@ -100,6 +101,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "variables": {"customer_name": "Bob", "plan": "gold"},
         "created_at": T0,
         "deadline": T0 + 60 * 60_000,
+        "voicemail_message": "Hi Bob, sorry we missed you: call us back about your gold plan.",
     },
     "CallOutcome": {
         "call_id": "spring-renewals/c-1/1",
@@ -117,6 +119,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "dialer_id": "dialer-1",
         "opt_out": False,
         "callback_at": None,  # SPEC 9; older versions read the same
+        "voicemail_left": False,  # issue 23; older versions read the same
     },
     "CampaignEvent": {
         "event_id": "spring-renewals/final/c-1",
@@ -130,7 +133,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "Tick": {"partition": 3, "at": T0},
     "DncEntry": {"number": "+12025550143", "blocked": True, "updated_at": T0, "account_id": None},
-    "AccountStatus": {"account_id": "acme", "active": True, "plan": "pro", "updated_at": T0},
+    "AccountStatus": {
+        "account_id": "acme",
+        "active": True,
+        "plan": "pro",
+        "updated_at": T0,
+        "lines": 20,
+        "inbound_max_minutes": 240.0,
+    },
     "ApiRecord": {
         "kind": "agent",
         "account_id": "acme",

@@ -23,12 +23,21 @@ from campaigns.events import (
     ContactRejected,
     ContactsAccepted,
     Event,
+    InboundCall,
     InputRejected,
     NumberOptedOut,
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import AttemptLimit, CampaignDefinition, Strategy, Window, window_list
+from campaigns.models import (
+    AccountSettings,
+    AttemptLimit,
+    CampaignDefinition,
+    Strategy,
+    Voicemail,
+    Window,
+    window_list,
+)
 from campaigns.state import CampaignState
 from campaigns.windows import from_datetime, iso
 
@@ -116,8 +125,16 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "priority": r.priority,
             "ends_at": None if r.ends_at_us is None else ts(r.ends_at_us),
             "max_callbacks": r.max_callbacks,
+            "voicemail": _voicemail_record(r.voicemail),  # issue 23 (CampaignDefinition v4)
         },
     }
+
+
+def _voicemail_record(v: Voicemail) -> Record | None:
+    """The voicemail policy; the default one (hang up) is written as null."""
+    if v == Voicemail():
+        return None
+    return {"action": v.action.value, "message": v.message, "on": v.on.value}
 
 
 def _limit_record(x: AttemptLimit) -> Record:
@@ -178,6 +195,8 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
         rules.pop("calling_window", None)
     if rules.get("holidays") is None:
         rules.pop("holidays", None)
+    if rules.get("voicemail") is None:
+        rules.pop("voicemail", None)
     if rules.get("ends_at") is None:
         rules.pop("ends_at", None)
     else:  # milliseconds (or the codec's datetime) back to an ISO instant
@@ -323,6 +342,51 @@ def outcome_from_record(rec: Record) -> CallOutcome:
 # ---- what the engine emits -----------------------------------------------------
 
 
+INBOUND_KINDS = ("started", "ended")
+
+
+def inbound_from_record(rec: Record) -> InboundCall:
+    """An InboundCall record as the engine's inbound input (SPEC 8). ValueError names what
+    is missing: the shell parks such a record instead of applying it."""
+    call_id = rec.get("call_id")
+    if not call_id or not isinstance(call_id, str):
+        raise ValueError("an inbound call names its call_id")
+    kind = rec.get("kind")
+    if kind not in INBOUND_KINDS:
+        raise ValueError(f"inbound call kind {kind!r} is neither started nor ended")
+    return InboundCall(call_id, us(rec["at"]), ended=kind == "ended")
+
+
+def settings_from_status(rec: Record) -> AccountSettings:
+    """The account's telephony settings (SPEC 8) from its AccountStatus record."""
+    return AccountSettings(
+        account_id=rec["account_id"],
+        lines=rec.get("lines"),
+        inbound_max_minutes=rec.get("inbound_max_minutes", 240.0),
+    )
+
+
+def status_record(
+    account_id: str,
+    *,
+    active: bool,
+    plan: str | None,
+    settings: AccountSettings | None,
+    updated_at_ms: int,
+) -> Record:
+    """An AccountStatus record: the subscription and the settings travel together (one
+    compacted record per account), so a writer of one keeps the other."""
+    found = settings or AccountSettings(account_id=account_id)
+    return {
+        "account_id": account_id,
+        "active": active,
+        "plan": plan,
+        "updated_at": updated_at_ms,
+        "lines": found.lines,
+        "inbound_max_minutes": float(found.inbound_max_minutes),
+    }
+
+
 def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
     return {
         "call_id": ev.call_id,
@@ -338,6 +402,7 @@ def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
         "variables": dict(ev.variables),
         "created_at": ts(ev.at_us),
         "deadline": ts(ev.deadline_us),
+        "voicemail_message": ev.voicemail_message,
     }
 
 

@@ -4,7 +4,7 @@ Why this design (README, "What backs the reads"): list and detail must not scan 
 and must work whether ClickHouse is embedded (the sink owns its directory, no other
 process may open it) or a server. So the API does not read ClickHouse at all: each
 replica follows campaign.commands, campaign.contacts, call.create, call.outcomes,
-campaign.events and campaign.dnc itself and folds them into a RocksDB directory of its
+campaign.events, campaign.dnc and call.inbound itself and folds them into a RocksDB directory of its
 own, writing each consumed batch together with the offsets it reached in one atomic
 WriteBatch. A restart resumes from those offsets (a snapshot, never a scan from the
 start); a new replica catches up once, like a schema registry reading its topic.
@@ -22,11 +22,24 @@ from pathlib import Path
 
 from api.readmodel.follower import ReadFollower
 from api.readmodel.queries import ReadQueries
-from api.readmodel.records import AnswerCount, CampaignSummary, ContactView, DncView
+from api.readmodel.records import (
+    AnswerCount,
+    CampaignSummary,
+    ContactView,
+    DncView,
+    LinesInUse,
+)
 from api.readmodel.store import ReadStore
 from topics.clients import KafkaSettings
 
-__all__ = ["AnswerCount", "CampaignSummary", "ContactView", "DncView", "ReadModel"]
+__all__ = [
+    "AnswerCount",
+    "CampaignSummary",
+    "ContactView",
+    "DncView",
+    "LinesInUse",
+    "ReadModel",
+]
 
 
 class ReadModel(ReadQueries):

@@ -28,6 +28,7 @@ from api.readmodel.store import (
     summary_decoder,
 )
 from campaigns.engine import CONTACT_BATCH
+from campaigns.models import ACCOUNT_ID
 from topics import catalogue
 from topics.codec import DecodeError, decode
 from topics.translate import NAMESPACE, dnc_key_scope
@@ -156,6 +157,8 @@ class FoldBatch:
             self.call(rec)
         elif kind == catalogue.OUTCOMES:
             self.outcome(rec)
+        elif kind == catalogue.INBOUND:
+            self.inbound(rec)
         elif kind == catalogue.EVENTS:
             self.event(rec)
 
@@ -183,6 +186,17 @@ class FoldBatch:
             self.wb.put(dkey, str(_ms(rec["updated_at"]) or 0).encode())
         else:
             self.wb.delete(dkey)
+
+    def inbound(self, rec: dict[str, Any]) -> None:
+        """An inbound call starting (kept, with its start) or ending (removed)."""
+        account, call_id = rec.get("account_id"), rec.get("call_id")
+        if not (isinstance(account, str) and ACCOUNT_ID.match(account) and call_id):
+            return  # the engine parks it
+        vkey = db_key("v", account, str(call_id))
+        if rec.get("kind") == "ended":
+            self.wb.delete(vkey)
+        elif rec.get("kind") == "started":
+            self.wb.put(vkey, str(_ms(rec.get("at")) or 0).encode())
 
     def command(self, rec: dict[str, Any]) -> None:
         key = record_key(rec)

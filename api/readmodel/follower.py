@@ -24,6 +24,7 @@ TOPICS = (
     catalogue.OUTCOMES,
     catalogue.EVENTS,
     catalogue.DNC,
+    catalogue.INBOUND,
 )
 TOPIC_WAIT_SECONDS = 30  # a topic just created may not be in the metadata yet
 

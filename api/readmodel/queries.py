@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from api.readmodel.records import CampaignSummary, ContactView, DncView
+from api.readmodel.records import CampaignSummary, ContactView, DncView, LinesInUse
 from api.readmodel.store import ReadStore, db_key, decoder, dnc_prefix
 from campaigns.models import CampaignDefinition
 from campaigns.store import campaign_key
@@ -139,6 +139,32 @@ class ReadQueries:
             out.append((int(key[len(prefix) :]), decoder.decode(bytes(it.value()))))
             it.next()
         return out
+
+    def lines_in_use(self, account: str, inbound_max_ms: int, now_ms: int) -> LinesInUse:
+        """In flight per campaign (calls created less calls ended, engine timeouts included)
+        and inbound calls started and not ended, each for at most `inbound_max_ms` (SPEC 8's
+        cut-off: a lost end stops counting then)."""
+        campaigns: dict[str, int] = {}
+        with self.store.lock:
+            ids = list(self.store.by_account.get(account, []))
+        for campaign_id in ids:
+            summary = self.store.campaigns.get(campaign_key(account, campaign_id))
+            if summary is None:
+                continue
+            n = max(0, summary.calls_created - summary.calls_ended)
+            if n or summary.status == "running":
+                campaigns[campaign_id] = n
+        inbound = 0
+        prefix = db_key("v", account, "")
+        it = self.store.db.iter()
+        it.seek(prefix)
+        while it.valid():
+            if not bytes(it.key()).startswith(prefix):
+                break
+            if int(bytes(it.value())) + inbound_max_ms > now_ms:
+                inbound += 1
+            it.next()
+        return LinesInUse(inbound, campaigns)
 
     def delivered(self, webhook_id: str, event_id: str) -> bool:
         return self.store.db.get(db_key("w", webhook_id, event_id)) is not None

@@ -54,6 +54,15 @@ class CampaignSummary(msgspec.Struct):
 
 
 @dataclass(frozen=True)
+class LinesInUse:
+    """An account's lines in use (SPEC 8): inbound calls in progress, and calls in flight by
+    campaign (running campaigns, and any other with calls still in flight)."""
+
+    inbound: int
+    campaigns: dict[str, int]
+
+
+@dataclass(frozen=True)
 class DncView:
     number: str  # E.164
     updated_at_ms: int

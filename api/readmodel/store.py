@@ -9,6 +9,8 @@ i|K|contact_id (its seq), n|K (contacts arrived), s|K|contact_id (state), l|K|ca
 (call), t|K|minute (outcomes that minute), b|K|batch_id (a batch's contacts until the
 engine says which it took), a|K|batch_id (what it took, until the batch is read),
 x|K|batch_id (a batch listed: its replays are skipped), w|webhook|event (delivered),
+v|account|call_id (an inbound call in progress, from call.inbound: when it started; its
+end removes it),
 d|account|number (a do-not-call entry: when it was added; account empty for the global
 list), folded from campaign.dnc, whose tombstones remove it.
 """

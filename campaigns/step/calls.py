@@ -330,6 +330,8 @@ class CampaignStep(Outcomes):
             queues.DeadlineEntry(deadline_us, contact.call_order, contact.seq, attempt)
         )
         self.store.put_contact(self.campaign_id, contact)
+        variables = call_variables(d, contact.contact, dial.alternate)
+        rules = d.rules
         self.out.append(
             CallCreated(
                 at_us=self.now_us,
@@ -342,8 +344,11 @@ class CampaignStep(Outcomes):
                 from_=from_,
                 alternate_position=dial.alternate.position if dial.alternate else 0,
                 agent_id=plan.agent_id,
-                variables=call_variables(d, contact.contact, dial.alternate),
+                variables=variables,
                 deadline_us=deadline_us,
+                voicemail_message=rules.voicemail.message_for(
+                    attempt, rules.attempts_allowed, variables
+                ),
             )
         )
         if c.held:

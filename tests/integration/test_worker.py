@@ -24,7 +24,7 @@ from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.windows import US
 from tests.helpers import STALL_SECONDS
 from tests.integration.worker_rig import Rig, ScriptedDialer, now_us, wait_until
-from topics import catalogue
+from topics import catalogue, translate
 
 pytestmark = pytest.mark.integration  # bound: the session timeout; waits fail on a stall
 
@@ -543,3 +543,40 @@ def test_commands_sent_while_two_fresh_workers_settle_are_not_lost(
     }
     assert unfinished == {}, f"of {len(ids)} campaigns"
     assert len({c["call_id"] for c in dialer.calls()}) == len(ids)
+
+
+# ---- the account's lines and its inbound calls (SPEC 8) ------------------------------------
+
+
+def test_inbound_calls_hold_the_accounts_lines_until_they_end(rig: Rig) -> None:
+    """An account of 2 lines with 2 inbound calls in progress places no call; each inbound
+    end frees one line for one call (the dialer holds its answers, so calls stay in flight).
+
+    No wait for "nothing happens": each call's creation time is compared with the instant the
+    end that freed its line was sent (the worker's clock is this machine's)."""
+    rig.set_lines("acme", 2)
+    dialer = ScriptedDialer(rig, {}, hold=True)
+    dead = rig.collect(catalogue.DEADLETTER)
+    port = rig.start_worker()
+    rig.wait_ready(port)
+    cid = "lines"
+    d = definition(cid, max_retries=0, concurrent_calls=5, max_call_minutes=60)
+    create(rig, d, 3)
+    rig.send_contacts(cid, contacts(3))
+    wait_until(lambda: (st := rig.status(port, cid)) and st["status"] == "draft", 120, "draft")
+    rig.send_inbound("acme", "in-1", "started")
+    rig.send_inbound("acme", "in-2", "started")
+    wait_until(lambda: rig.inputs_handled(port, catalogue.INBOUND) >= 2, 120, "inbound starts")
+    command(rig, cid, CommandKind.start, "start-1")
+    wait_until(lambda: (st := rig.status(port, cid)) and st["status"] == "running", 120, "start")
+    freed_ms = []
+    for n, call in enumerate(("in-1", "in-2"), start=1):
+        freed_ms.append(now_us() // 1000)
+        rig.send_inbound("acme", call, "ended")
+        wait_until(lambda n=n: len(dialer.calls()) >= n, 120, f"call {n} after an inbound end")
+    created_ms = sorted(translate.us(c["created_at"]) // 1000 for c in dialer.calls())
+    assert len(created_ms) == 2
+    assert created_ms[0] >= freed_ms[0]  # no call while both lines were held
+    assert created_ms[1] >= freed_ms[1]  # one line for one call while in-2 was in progress
+    assert rig.inputs_handled(port, catalogue.INBOUND) == 4
+    assert dead.snapshot() == []  # every inbound call was the account's: none parked

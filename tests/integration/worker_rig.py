@@ -27,6 +27,7 @@ from campaignflow.config import settings
 from campaigns.contacts import Contact
 from campaigns.engine import parse_call_id
 from campaigns.events import Command
+from campaigns.models import AccountSettings
 from tests import helpers
 from topics import catalogue, translate
 from topics.admin import create_topics, delete_topics
@@ -246,6 +247,45 @@ class Rig:
                 value=self.codec.encode("AccountStatus", rec),
             )
         self.producer.flush(30)
+
+    def set_lines(self, account: str, lines: int | None) -> None:
+        """The account's settings (SPEC 8) on account.status, as the API and CLI write them."""
+        rec = translate.status_record(
+            account,
+            active=True,
+            plan=None,
+            settings=AccountSettings(account_id=account, lines=lines),
+            updated_at_ms=now_us() // 1000,
+        )
+        self.send_raw(
+            catalogue.ACCOUNT_STATUS, account.encode(), self.codec.encode("AccountStatus", rec)
+        )
+
+    def send_inbound(self, account: str, call_id: str, kind: str) -> None:
+        """An inbound call starting or ending now, as the dialer publishes it."""
+        rec = {
+            "call_id": call_id,
+            "agent_id": "bot",
+            "account_id": account,
+            "kind": kind,
+            "at": now_us() // 1000,
+            "dialer_id": "test-dialer",
+        }
+        self.send_raw(catalogue.INBOUND, account.encode(), self.codec.encode("InboundCall", rec))
+
+    def inputs_handled(self, port: int, logical: str) -> float:
+        """The worker's count of input messages it handled from a topic (its /metrics)."""
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        name = self.topic(logical)
+        for line in text.splitlines():
+            if (
+                line.startswith("campaignflow_engine_inputs_total{")
+                and f'topic="{logical}"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+            if line.startswith("campaignflow_engine_inputs_total{") and f'topic="{name}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
     def send_raw(self, logical: str, key: bytes, value: bytes) -> None:
         self.producer.produce(self.topic(logical), key=key, value=value)

@@ -159,5 +159,12 @@ def test_confluent_reads_an_older_registered_version() -> None:
     )
     assert codec.decode(buf.getvalue()) == (
         "AccountStatus",
-        {"account_id": "acme", "active": False, "plan": None, "updated_at": 5},
+        {
+            "account_id": "acme",
+            "active": False,
+            "plan": None,
+            "updated_at": 5,
+            "lines": None,
+            "inbound_max_minutes": 240.0,
+        },
     )
