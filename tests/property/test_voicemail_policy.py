@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaigns.engine import Engine
-from campaigns.events import CallCreated, Command, CommandKind, Outcome
+from campaigns.events import CallCreated, CallOutcome, Command, CommandKind
 from campaigns.store import MemoryStore, StaticDirectory
 from campaigns.testing import definition
 from tests.helpers import at, contact
@@ -47,7 +47,7 @@ def run(voicemail: dict[str, Any], max_retries: int, statuses: list[str], n: int
             return made
         now += 1_000_000
         outcomes = [
-            Outcome(c.call_id, statuses[(i + k) % len(statuses)]) for k, c in enumerate(new)
+            CallOutcome(c.call_id, statuses[(i + k) % len(statuses)]) for k, c in enumerate(new)
         ]
         i += len(new)
         out = engine.step_campaign("c1", now, outcomes=outcomes)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.deps import Services
 from api.readmodel import ReadModel
@@ -51,7 +51,7 @@ class MemoryControlPlane(ControlPlane):
 def api(tmp_path: Path) -> Any:
     s = settings()
     kafka = KafkaSettings("127.0.0.1:1")
-    config = ApiConfig(kafka=kafka, topics=s.topics, state_dir=tmp_path)
+    config = ApiSettings(kafka=kafka, topics=s.topics, state_dir=tmp_path)
     cp = MemoryControlPlane(kafka, s.topics)
     rm = ReadModel(kafka, s.topic_prefix, tmp_path / "rm")
     key = accounts.create_account(cp, "acme").key

@@ -85,9 +85,9 @@ def _shell(directory: StaticDirectory) -> tuple[Shell, _ShellStore]:
     return shell, store
 
 
-def _tick() -> Inbound:
+def _tick() -> Incoming:
     topic = catalogue.topic_name(catalogue.TICKS, settings().topic_prefix)
-    return Inbound(topic, 0, 9, b"0", CODEC.encode("Tick", {"partition": 0, "at": T0 // 1000}))
+    return Incoming(topic, 0, 9, b"0", CODEC.encode("Tick", {"partition": 0, "at": T0 // 1000}))
 
 
 def _created(out: list[Any]) -> list[Any]:
@@ -113,15 +113,15 @@ def test_the_accounts_settings_reach_its_steps_and_a_change_steps_it_at_the_next
     start = Command("k1", CommandKind.start, account_id="acme")
     out = shell.handle(
         [
-            Inbound(
+            Incoming(
                 commands,
                 0,
                 1,
                 b"acme",
                 CODEC.encode("CampaignCommand", translate.command_to_record("c1", create, T0)),
             ),
-            Inbound(contacts, 0, 2, b"acme", CODEC.encode("ContactBatch", batch)),
-            Inbound(
+            Incoming(contacts, 0, 2, b"acme", CODEC.encode("ContactBatch", batch)),
+            Incoming(
                 commands,
                 0,
                 3,
@@ -142,10 +142,10 @@ def test_an_account_known_only_by_its_settings_takes_inbound_calls_and_a_lone_en
     directory = StaticDirectory(settings={"acme": AccountSettings(account_id="acme", lines=2)})
     shell, store = _shell(directory)
     topic = catalogue.topic_name(catalogue.INBOUND, settings().topic_prefix)
-    out = shell.handle([Inbound(topic, 0, 1, b"acme", inbound("ghost", "ended"))])
+    out = shell.handle([Incoming(topic, 0, 1, b"acme", inbound("ghost", "ended"))])
     assert not [o for o in out if o.topic.endswith("deadletter")]
     found = store.get_account("acme")
     assert found is None or found.inbound == {}  # an end with no start changes nothing
-    shell.handle([Inbound(topic, 0, 2, b"acme", inbound("in-1", "started"))])
+    shell.handle([Incoming(topic, 0, 2, b"acme", inbound("in-1", "started"))])
     found = store.get_account("acme")
     assert found is not None and list(found.inbound) == ["in-1"]

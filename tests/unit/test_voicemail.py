@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from campaigns.engine import Engine
-from campaigns.events import CallCreated, Command, CommandKind, Outcome
+from campaigns.events import CallCreated, CallOutcome, Command, CommandKind
 from campaigns.exceptions import DefinitionError
 from campaigns.store import MemoryStore, StaticDirectory
 from campaigns.testing import definition
@@ -40,7 +40,7 @@ def calls(voicemail: dict[str, Any] | None, max_retries: int = 2) -> list[CallCr
     now = START
     while made and len(made) < 1 + max_retries:
         now += 1_000_000
-        out = engine.step_campaign("c1", now, outcomes=[Outcome(made[-1].call_id, "no_answer")])
+        out = engine.step_campaign("c1", now, outcomes=[CallOutcome(made[-1].call_id, "no_answer")])
         made += [e for e in out if isinstance(e, CallCreated)]
     return made
 
