@@ -48,6 +48,7 @@ import rocksdict
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from campaigns.engine import CONTACT_BATCH
+from campaigns.events import ContactStatus
 from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, CampaignDefinition
 from campaigns.store import campaign_key
 from topics import catalogue
@@ -68,7 +69,8 @@ TOPICS = (
 )
 MAX_SCAN = 20_000  # keys one filtered page may read before it hands back a cursor
 MINUTE_MS = 60_000
-FINAL_STATUSES = ("reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out")
+# A contact's final statuses are the engine's (expired and skipped with SPEC 9): one list.
+FINAL_STATUSES = tuple(s.value for s in ContactStatus)
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -554,6 +556,7 @@ class _Batch:
                 "outcomes": {},
                 "by_caller_id": {},
                 "by_attempt": {},
+                "callbacks": {},  # contact id -> due millis, while a callback waits (SPEC 9)
                 "engine": None,
             }
             self.rows[key] = row
@@ -663,6 +666,7 @@ class _Batch:
         if row is None:
             return
         row["calls_created"] += 1
+        row.setdefault("callbacks", {}).pop(rec["contact_id"], None)  # placed: no longer due
         by_cid = row["by_caller_id"].setdefault(rec["from"], {"calls": 0, "answered": 0})
         by_cid["calls"] += 1
         by_att = row["by_attempt"].setdefault(str(rec["attempt"]), {"calls": 0, "answered": 0})
@@ -727,6 +731,7 @@ class _Batch:
                     "answered"
                 ] += 1
             row["by_attempt"].setdefault(str(attempt), {"calls": 0, "answered": 0})["answered"] += 1
+        self._callback(row, rec, call, st)
         if ended is not None:
             mkey = _k("t", key, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
             minute = self.minutes_.get(mkey)
@@ -736,6 +741,21 @@ class _Batch:
                 self.minutes_[mkey] = minute
             minute[status] = minute.get(status, 0) + 1
         self._touch(row, ended)
+
+    def _callback(
+        self, row: dict[str, Any], rec: dict[str, Any], call: dict[str, Any], st: dict[str, Any]
+    ) -> None:
+        """An answer asking for a callback: the contact waits for it, due at the later of
+        callback_at and the answer's end (SPEC 9), until its next call or its final status."""
+        asked = _ms(rec.get("callback_at"))
+        ended = call["ended_at_ms"]
+        if asked is None or call["status"] != "answered" or ended is None:
+            return
+        if st.get("status", "pending") in FINAL_STATUSES:
+            return  # past max_callbacks (reached) or after the end date (expired)
+        due = max(asked, ended)
+        st["next_attempt_at"] = due
+        row.setdefault("callbacks", {})[str(rec["contact_id"])] = due
 
     def event(self, rec: dict[str, Any]) -> None:
         key = record_key(rec)
@@ -767,6 +787,7 @@ class _Batch:
             st["status"] = status
             st["attempts"] = max(int(st.get("attempts", 0)), int(body["attempts"]))
             st["next_attempt_at"] = None
+            row.setdefault("callbacks", {}).pop(str(body["contact_id"]), None)
             row["final"] += 1
             row["by_status"][status] = row["by_status"].get(status, 0) + 1
             self._touch(row, at)

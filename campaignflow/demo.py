@@ -21,7 +21,7 @@ from rich.table import Table
 
 from campaignflow import devstack
 from campaignflow.config import REPO_ROOT, settings
-from campaigns.events import CommandKind
+from campaigns.events import CommandKind, ContactStatus
 from ingest.definitions import load_definition
 from topics import catalogue
 from topics.clients import consumer_config
@@ -162,15 +162,12 @@ def run(console: Console) -> int:
 
     render(gather(campaign_id, run_query, definition.account_id), console)
     accepted = summary.accepted
-    kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
-    parts = {k: progress.finals.get(k, 0) for k in kinds}
+    # every final status of the engine (SPEC 9's expired and skipped included), none left out
+    parts = {k.value: progress.finals.get(k.value, 0) for k in ContactStatus}
     total = sum(parts.values())
     verdict = "adds up" if total == accepted else "DOES NOT add up"
-    say(
-        f"contacts accepted {accepted:,} = reached {parts['reached']:,} + exhausted {parts['exhausted']:,}"
-        f" + failed {parts['failed']:,} + suppressed {parts['suppressed']:,}"
-        f" + opted out {parts['opted_out']:,} = {total:,}: {verdict}"
-    )
+    terms = " + ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in parts.items())
+    say(f"contacts accepted {accepted:,} = {terms} = {total:,}: {verdict}")
     logs = settings().home / "logs"
     say(f"logs: {', '.join(str(p) for p in sorted(Path(logs).glob('*.log')))}")
     say("The stack keeps running. Stop it with: .venv/bin/campaignflow dev down")

@@ -49,6 +49,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "Opt-outs (numbers now on the account's do-not-call list)",
         "v_opt_outs_by_campaign",
     ),
+    (
+        "callbacks",
+        "Callbacks asked for (placed, waiting, next due)",
+        "v_callbacks_due",
+    ),
 )
 
 

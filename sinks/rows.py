@@ -51,6 +51,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "hangup_cause",
         "dialer_id",
         "opt_out",
+        # SPEC 9 (migration 0006): the callback the person asked for, if any
+        "callback_at",
         "published_at",
     ),
     EVENTS: (
@@ -112,6 +114,7 @@ COLUMN_TYPES: dict[str, dict[str, str]] = {
         "started_at": _TIME_OR_NULL,
         "answered_at": _TIME_OR_NULL,
         "ended_at": _TIME,
+        "callback_at": _TIME_OR_NULL,
         "published_at": _TIME,
     },
     EVENTS: {
@@ -226,6 +229,7 @@ def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
         r.get("hangup_cause") or "",
         r.get("dialer_id") or "",
         bool(r.get("opt_out", False)),
+        _ms_opt(r.get("callback_at")),
         published_ms,
     )
 

@@ -6,7 +6,7 @@ import { outcomesChart, rateTable } from "./charts.js";
 import { STATUS_LABELS, announce, field, fill, h, mount, pct, ruleText, statusBadge, timeEl } from "./ui.js";
 
 const POLL_MS = 2000;
-const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out"];
+const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out", "expired", "skipped"];
 const FINAL = new Set(["completed", "cancelled"]);
 
 export async function campaignPage(id) {
@@ -70,6 +70,8 @@ export async function campaignPage(id) {
         h("dt", {}, "Calls created"), h("dd", { "data-testid": "calls-created" }, String(k.calls_created ?? 0)),
         h("dt", {}, "Calls in flight"), h("dd", {}, h("meter", { min: 0, max: Math.max(limit, 1), value: inFlight, "aria-label": "Calls in flight against the limit" }),
           h("span", { "data-testid": "in-flight" }, ` ${inFlight} of ${limit}`)),
+        h("dt", {}, "Callbacks due"), h("dd", { "data-testid": "callbacks-due" }, String(k.callbacks_waiting ?? 0),
+          k.next_callback_at ? [", next ", timeEl(k.next_callback_at)] : null),
         h("dt", {}, "Estimated completion"), h("dd", {}, c.estimated_completion_at ? timeEl(c.estimated_completion_at) : "–"),
         h("dt", {}, "Last activity"), h("dd", {}, timeEl(c.last_activity_at)),
         h("dt", {}, "Created"), h("dd", {}, timeEl(c.created_at)),
