@@ -54,6 +54,18 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "Callbacks asked for (placed, waiting, next due)",
         "v_callbacks_due",
     ),
+    (
+        "cost_by_campaign",
+        "Minutes and cost (per currency; '' = numbers without a rate)",
+        "v_cost_by_campaign ORDER BY currency",
+    ),
+    ("cost_by_outcome", "Cost by outcome", "v_cost_by_outcome ORDER BY status, currency"),
+    ("cost_by_caller_id", "Cost by caller ID", "v_cost_by_caller_id ORDER BY caller_id, currency"),
+    (
+        "cost_per_reached",
+        "Cost per reached contact",
+        "v_cost_per_reached_contact ORDER BY currency",
+    ),
 )
 
 

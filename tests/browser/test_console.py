@@ -213,7 +213,7 @@ def clickhouse_agrees(page: Page, stack: Stack, cid: str) -> None:
 
     def whole_campaign() -> bool:
         [progress] = stack.sql(
-            "SELECT contacts_total, contacts_final, reached, attempts, calls_in_flight"
+            "SELECT contacts_total, contacts_final, reached, expired, skipped, attempts, calls_in_flight"
             f" FROM v_campaign_progress WHERE {where}"
         ) or [None]
         seen[0] = progress
