@@ -21,7 +21,7 @@ from rich.text import Text
 
 from campaigns.textsafe import visible
 from sinks.exceptions import AmbiguousReport
-from sinks.query import QueryResult
+from sinks.query import QueryResult, literal
 
 Runner = Callable[[str], QueryResult]
 
@@ -89,11 +89,6 @@ def bucket_seconds_for_span(span_s: float, max_buckets: int = MAX_BUCKETS) -> in
         if span_s <= bucket_s * max_buckets:
             return bucket_s
     return NICE_BUCKETS_S[-1]
-
-
-def literal(value: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass

@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 
+from api.routes_campaign_analytics import AnalyticsSource, _gather
 from sinks.dsn import open_client
-from sinks.exceptions import RowError
+from sinks.exceptions import QueryError, RowError
 from sinks.migrations import migrate
 from sinks.query import QueryResult
 from sinks.report import gather
 from sinks.rows import BILLING, COLUMNS, RATES, to_row
+from tests.integration.sink_kit import free_port
 from tests.unit.test_sink_views import create, event, outcome, q, t
 
 pytestmark = pytest.mark.unit
@@ -88,9 +90,13 @@ def records() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    path: Path = tmp_path_factory.mktemp("costs") / "ch"
-    c = open_client(f"chdb://{path}")
+def ch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("costs") / "ch"
+
+
+@pytest.fixture(scope="module")
+def client(ch_dir: Path) -> Iterator[Any]:
+    c = open_client(f"chdb://{ch_dir}")
     migrate(c)
     by_table: dict[str, list[Any]] = {}
     for name, rec in records():
@@ -190,3 +196,18 @@ def test_billing_increments_are_1_6_or_60_and_other_kinds_keep_no_row() -> None:
     assert mapped is not None and mapped[0] == RATES and mapped[1][5] == Decimal("0.5")
     webhook = {**account(t(12)), "kind": "webhook"}
     assert to_row("ApiRecord", webhook, 0) is None
+
+
+def test_the_campaign_page_gets_money_as_decimal_text(client: Any, ch_dir: Path) -> None:
+    """GET /v1/campaigns/{id}/analytics's queries, on the caller's account only."""
+    dsn, token = f"chdb://{ch_dir}", ch_dir.parent / "no-sink.token"
+    with pytest.raises(QueryError, match="no sink is running"):  # the API never opens it
+        _gather(AnalyticsSource(dsn, free_port(), token), "acme", "co")
+    source = AnalyticsSource(dsn, free_port(), token, open_embedded=True)
+    out = _gather(source, "acme", "co")
+    usd = next(c for c in out.cost if c.currency == "USD")
+    assert (usd.calls, usd.cost, usd.reached_contacts) == (3, "0.01575", 2)
+    assert Decimal(usd.cost_per_reached_contact or "") == Decimal("0.007875")
+    assert Decimal(usd.billed_minutes) == Decimal("1.2")
+    assert [(c.caller_id, c.calls) for c in out.cost_by_caller_id] == [(A, 3), (B, 1)]
+    assert _gather(source, "beta", "co").cost_by_caller_id[0].calls == 1  # beta's own call
