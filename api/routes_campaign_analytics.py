@@ -1,4 +1,4 @@
-"""GET /v1/campaigns/{id}/analytics: what ClickHouse knows of one campaign (what its calls cost).
+"""GET /v1/campaigns/{id}/analytics: what ClickHouse knows of one campaign (cost, caller-ID health).
 
 The read model answers everything else on a campaign's page; minutes and money are
 priced in ClickHouse (ops/sql/migrations/0007), so this route asks the sink's read-only
@@ -55,9 +55,18 @@ class CallerIdCostOut(BaseModel):
     cost: str
 
 
+class CallerIdHealthOut(BaseModel):
+    caller_id: str
+    recent_calls: int = Field(description="Its last calls judged (at most 200).")
+    recent_answer_rate: float
+    campaign_median_answer_rate: float | None
+    degraded: bool = Field(description="Answer rate under half the campaign's median.")
+
+
 class CampaignAnalytics(BaseModel):
     cost: list[CostOut]
     cost_by_caller_id: list[CallerIdCostOut]
+    caller_id_health: list[CallerIdHealthOut]
 
 
 def _money(value: Any) -> str:
@@ -89,7 +98,12 @@ def _gather(source: AnalyticsSource, account: str, campaign_id: str) -> Campaign
         "SELECT caller_id, currency, calls, billed_minutes, cost FROM v_cost_by_caller_id"
         f" WHERE {where} ORDER BY caller_id, currency"
     )
+    health = rows(
+        "SELECT caller_id, recent_calls, recent_answer_rate, campaign_median_answer_rate,"
+        f" degraded FROM v_caller_id_health WHERE {where} ORDER BY caller_id"
+    )
     return CampaignAnalytics(
+        caller_id_health=[CallerIdHealthOut(**r) for r in health],
         cost=[
             CostOut(
                 currency=r["currency"],

@@ -62,6 +62,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("cost_by_outcome", "Cost by outcome", "v_cost_by_outcome ORDER BY status, currency"),
     ("cost_by_caller_id", "Cost by caller ID", "v_cost_by_caller_id ORDER BY caller_id, currency"),
     (
+        "caller_id_health",
+        "Caller-ID health (last 200 calls; degraded: under half the campaign's median)",
+        "v_caller_id_health ORDER BY caller_id",
+    ),
+    (
         "cost_per_reached",
         "Cost per reached contact",
         "v_cost_per_reached_contact ORDER BY currency",

@@ -210,4 +210,6 @@ def test_the_campaign_page_gets_money_as_decimal_text(client: Any, ch_dir: Path)
     assert Decimal(usd.cost_per_reached_contact or "") == Decimal("0.007875")
     assert Decimal(usd.billed_minutes) == Decimal("1.2")
     assert [(c.caller_id, c.calls) for c in out.cost_by_caller_id] == [(A, 3), (B, 1)]
+    health = [(h.caller_id, h.recent_calls, h.degraded) for h in out.caller_id_health]
+    assert health == [(A, 3, False), (B, 1, False)]  # too few calls to judge
     assert _gather(source, "beta", "co").cost_by_caller_id[0].calls == 1  # beta's own call

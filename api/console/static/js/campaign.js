@@ -117,12 +117,16 @@ export async function campaignPage(id) {
     try {
       const a = await api(`${path}/analytics`);
       const cur = (c) => c || "no rate";
-      fill(costHost, h("h2", { id: "cost-h" }, "What the calls cost"),
+      fill(costHost, h("h2", { id: "cost-h" }, "What the calls cost, caller-ID health"),
         a.cost.length ? table("Minutes and cost", "cost-by-currency", ["Currency", "Calls", "Billed minutes", "Cost", "Per reached contact"],
           a.cost.map((c) => [cur(c.currency), String(c.calls), c.billed_minutes, c.cost, c.cost_per_reached_contact ?? "–"]))
           : h("p", { class: "muted" }, "No finished call yet."),
         a.cost_by_caller_id.length ? table("Cost by caller ID", "cost-by-caller-id", ["Caller ID", "Currency", "Calls", "Billed minutes", "Cost"],
-          a.cost_by_caller_id.map((c) => [c.caller_id, cur(c.currency), String(c.calls), c.billed_minutes, c.cost])) : null);
+          a.cost_by_caller_id.map((c) => [c.caller_id, cur(c.currency), String(c.calls), c.billed_minutes, c.cost])) : null,
+        a.caller_id_health.length ? table("Caller-ID health (last 200 calls each)", "caller-id-health",
+          ["Caller ID", "Recent calls", "Answer rate", "Campaign median", "Health"],
+          a.caller_id_health.map((c) => [c.caller_id, String(c.recent_calls), pct(c.recent_answer_rate), pct(c.campaign_median_answer_rate),
+            c.degraded ? h("strong", { class: "error" }, "Degraded: under half the median (spam label?)") : "OK"])) : null);
     } catch (e) {
       fill(costHost, h("h2", { id: "cost-h" }, "What the calls cost"), h("p", { class: "muted" }, `Cost unavailable: ${e.message}`));
     }
