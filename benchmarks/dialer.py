@@ -5,11 +5,13 @@ write outcomes to the same `call.outcomes` topic, in the same process, one after
 other. The bare loop is the floor any Python consumer pays: confluent-kafka consume,
 Avro decode of CallCreate, Avro encode of CallOutcome, produce, commit per batch. The
 dialer adds validation, the placed-call record (a `dialing` record per call on the
-compacted topic call.placed, acked by the brokers before each fetched batch is dialled,
-and a `reported` one after its outcome is acked), offset tracking, the adapter (called
+compacted topic call.placed, sent a batch at a time with one flush and dialled once the
+brokers acked it, while the loop reads the next fetch; and a `reported` one after its
+outcome is acked), offset tracking, the adapter (called
 synchronously per fetched batch, as the simulator at time_scale 0 is instant) and
 metrics. Target: dialer / bare >= 0.5. A bare loop without Avro is printed too, for
-scale.
+scale, and the ratio of CPU seconds per call (all threads of the process), which a
+machine shared with other work disturbs much less than calls/s.
 
 One run of each takes a second or two, and the machine is shared: so the bare loop
 and the dialer run `--repeat` times, alternately (bare, dialer, bare, dialer, ...), each
@@ -31,7 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # Run as a file, this script's folder comes first on sys.path and its name would hide
 # the `dialer` package: drop that entry.
@@ -80,8 +82,15 @@ def seed_calls(topic: str, n: int) -> None:
     assert producer.flush(60) == 0
 
 
-def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
-    """calls/s of the minimal consume -> (decode, encode) -> produce -> commit loop."""
+class Rate(NamedTuple):
+    """One run: wall-clock calls/s, and process CPU seconds per call (every thread)."""
+
+    calls_per_s: float
+    cpu_us_per_call: float
+
+
+def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> Rate:
+    """Rate of the minimal consume -> (decode, encode) -> produce -> commit loop."""
     consumer = Consumer(
         clients.consumer_config(settings().kafka, f"bench-bare-{uuid.uuid4().hex[:6]}")
     )
@@ -89,6 +98,7 @@ def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
     consumer.subscribe([call_topic])
     seen = 0
     start: float | None = None
+    cpu_start = 0.0
     fixed = b"outcome"
     while seen < n:
         batch = consumer.consume(num_messages=1000, timeout=0.5)
@@ -96,6 +106,7 @@ def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
             continue
         if start is None:
             start = time.perf_counter()
+            cpu_start = time.process_time()
         for m in batch:
             if m.error():
                 continue
@@ -133,8 +144,9 @@ def bare_loop(call_topic: str, outcome_topic: str, n: int, avro: bool) -> float:
         consumer.commit(asynchronous=True)
     producer.flush(60)
     elapsed = time.perf_counter() - (start or time.perf_counter())
+    cpu_s = time.process_time() - cpu_start
     consumer.close()
-    return n / elapsed
+    return Rate(n / elapsed, cpu_s / n * 1e6)
 
 
 RUN_TOPICS: list[str] = []  # the runs' own topics, deleted at the end
@@ -149,8 +161,8 @@ def outcomes_total() -> float:
     )
 
 
-def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
-    """calls/s of the dialer with the simulator adapter at time_scale 0."""
+def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> Rate:
+    """Rate of the dialer with the simulator adapter at time_scale 0."""
     options = DialerOptions(
         dialer_id=f"bench-{uuid.uuid4().hex[:6]}",
         kafka=settings().kafka,
@@ -176,10 +188,12 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
             while outcomes_total() - base < 1:
                 await asyncio.sleep(0.001)
             marks["first"] = time.perf_counter()
+            marks["cpu_first"] = time.process_time()
             while outcomes_total() - base < n:
                 await asyncio.sleep(0.01)
             dialer.producer.flush(60)  # as the bare loop: every outcome delivered
             marks["end"] = time.perf_counter()
+            marks["cpu_end"] = time.process_time()
             dialer.stop()
 
         watcher = asyncio.ensure_future(watch())
@@ -187,7 +201,8 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> float:
         await watcher
 
     asyncio.run(main())
-    return n / (marks["end"] - marks["first"])
+    cpu_us = (marks["cpu_end"] - marks["cpu_first"]) / n * 1e6
+    return Rate(n / (marks["end"] - marks["first"]), cpu_us)
 
 
 def main() -> None:
@@ -204,17 +219,22 @@ def main() -> None:
     try:
         print(f"broker {settings().bootstrap}; seeding {args.calls} call:create on {call_topic}")
         seed_calls(call_topic, args.calls)
-        raw = bare_loop(call_topic, outcome_topic, args.calls, avro=False)
+        raw = bare_loop(call_topic, outcome_topic, args.calls, avro=False).calls_per_s
         print(f"bare loop, no Avro          : {raw:10.0f} calls/s")
         bares: list[float] = []
         dialeds: list[float] = []
+        cpu_ratios: list[float] = []
         for i in range(args.repeat):
-            bares.append(bare_loop(call_topic, outcome_topic, args.calls, avro=True))
+            bare_rate = bare_loop(call_topic, outcome_topic, args.calls, avro=True)
             with tempfile.TemporaryDirectory() as home:
-                dialeds.append(dialer_run(prefix, args.calls, args.concurrency, Path(home)))
+                dialer_rate = dialer_run(prefix, args.calls, args.concurrency, Path(home))
+            bares.append(bare_rate.calls_per_s)
+            dialeds.append(dialer_rate.calls_per_s)
+            cpu_ratios.append(bare_rate.cpu_us_per_call / dialer_rate.cpu_us_per_call)
             print(
                 f"  pair {i + 1}: bare (Avro) {bares[-1]:8.0f}, dialer {dialeds[-1]:8.0f} calls/s,"
-                f" ratio {dialeds[-1] / bares[-1]:.2f}"
+                f" ratio {dialeds[-1] / bares[-1]:.2f}; CPU per call: bare"
+                f" {bare_rate.cpu_us_per_call:.0f} us, dialer {dialer_rate.cpu_us_per_call:.0f} us"
             )
         bare = statistics.median(bares)
         dialed = statistics.median(dialeds)
@@ -227,6 +247,11 @@ def main() -> None:
             " median of the pairs' ratios)"
         )
         print(f"ratio dialer / bare (raw)   : {dialed / raw:10.2f}")
+        cpu_ratio = statistics.median(cpu_ratios)
+        print(
+            f"ratio bare / dialer CPU/call: {cpu_ratio:10.2f}  (calls per CPU-second; steadier"
+            " than calls/s on a shared machine)"
+        )
         report = [
             {
                 "figure": "dialer calls/s (simulator, instant outcomes)",
@@ -240,6 +265,13 @@ def main() -> None:
                 "value": round(dialed),
                 "baseline": round(raw),
                 "ratio": round(dialed / raw, 3),
+                "target": "(context)",
+            },
+            {
+                "figure": "dialer calls per CPU-second vs bare loop (Avro)",
+                "value": round(cpu_ratio, 3),
+                "baseline": 1,
+                "ratio": round(cpu_ratio, 3),
                 "target": "(context)",
             },
         ]

@@ -37,12 +37,22 @@ def register(app: typer.Typer) -> None:
         ] = 1.0,
         shares: Annotated[
             str | None,
-            typer.Option(help="Simulator outcome shares, e.g. answered=0.3,no_answer=0.5,busy=0.2"),
+            typer.Option(
+                help="Simulator outcome shares, e.g. answered=0.3,no_answer=0.5,busy=0.2;"
+                " callback=0.05: that share of answered calls asks for a callback in 1-4 h"
+            ),
         ] = None,
         seed: Annotated[int, typer.Option(help="Simulator seed")] = 0,
-        inbound_per_hour: Annotated[
-            float, typer.Option(help="Simulator: inbound calls per agent per hour")
+        inbound_rate: Annotated[
+            float,
+            typer.Option(
+                help="Simulator: inbound calls per minute per account (on its agents; 0 = none)"
+            ),
         ] = 0.0,
+        inbound_median_seconds: Annotated[
+            float,
+            typer.Option(help="Simulator: median length of an inbound call (log-normal)"),
+        ] = 120.0,
         concurrency: Annotated[
             int | None, typer.Option(help="Calls in progress at once (default: settings)")
         ] = None,
@@ -75,7 +85,8 @@ def register(app: typer.Typer) -> None:
                 config = SimulatorConfig(
                     seed=seed,
                     time_scale=time_scale,
-                    inbound_per_hour=inbound_per_hour,
+                    inbound_per_minute=inbound_rate,
+                    inbound_median_seconds=inbound_median_seconds,
                     script=load_script(script) if script else SimulatorConfig().script,
                 )
                 if shares:

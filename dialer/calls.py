@@ -138,6 +138,7 @@ class Outcome:
     duration_seconds: float | None = None
     hangup_cause: str | None = None
     opt_out: bool = False  # the person asked not to be called again (SPEC section 7)
+    callback_at: int | None = None  # epoch millis: the person asked to be called back then (SPEC 9)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -190,6 +191,7 @@ def outcome_record(
         "hangup_cause": outcome.hangup_cause,
         "dialer_id": dialer_id,
         "opt_out": outcome.opt_out,
+        "callback_at": outcome.callback_at,
     }
 
 

@@ -19,7 +19,9 @@ import math
 import random
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from campaigns.simulate import NO_OUTCOME
 from dialer.adapter import (
@@ -35,6 +37,7 @@ from dialer.adapter import (
 from dialer.calls import STATUSES, Call, Inbound, Outcome, now_ms
 from dialer.script import Script
 
+CALLBACK_SHARE = "callback"  # among the shares: of answered calls, those asking for a callback
 DEFAULT_SHARES: dict[str, float] = {
     "answered": 0.35,
     "no_answer": 0.35,
@@ -58,13 +61,29 @@ class SimulatorConfig:
     ring_timeout: float = 30.0  # no_answer rings this long
     busy_seconds: float = 2.0
     voicemail_seconds: float = 20.0
-    inbound_per_hour: float = 0.0  # inbound calls per agent per hour (0 = none)
-    inbound_median: float = 120.0
+    # Inbound calls: a Poisson stream per account (of the calls seen), each on one of the
+    # account's agents, lasting a log-normal time (median, sigma), all times before time_scale.
+    inbound_per_minute: float = 0.0  # per account (0 = none)
+    inbound_median_seconds: float = 120.0
+    inbound_sigma: float = 0.5
+    # Share of answered calls that ask to be called back (SPEC 9), at a time 1 to 4 hours
+    # (before time_scale) after the call; `callback=0.05` among the shares sets it.
+    callback_share: float = 0.0
+    callback_min_hours: float = 1.0
+    callback_max_hours: float = 4.0
     script: Script = field(default_factory=Script)
 
     def __post_init__(self) -> None:
         if self.time_scale < 0 or not math.isfinite(self.time_scale):
             raise ValueError("time_scale must be finite and >= 0")
+        if not (math.isfinite(self.inbound_per_minute) and self.inbound_per_minute >= 0):
+            raise ValueError("the inbound rate must be a finite number of calls a minute, >= 0")
+        if not (math.isfinite(self.inbound_median_seconds) and self.inbound_median_seconds > 0):
+            raise ValueError("the inbound calls' median duration must be > 0 seconds")
+        if CALLBACK_SHARE in self.shares:
+            self.callback_share = self.shares.pop(CALLBACK_SHARE)
+        if not (0.0 <= self.callback_share <= 1.0):
+            raise ValueError(f"{CALLBACK_SHARE} must be a share of answered calls in [0, 1]")
         if not self.shares or any(w < 0 for w in self.shares.values()):
             raise ValueError("shares must be non-negative, at least one")
         unknown = [k for k in self.shares if k not in STATUSES or k == "timeout"]
@@ -86,6 +105,15 @@ class Plan:
     talk_seconds: float | None
     from_creation: bool
     opt_out: bool = False  # scripted: the outcome carries an opt-out
+    callback_after: float | None = None  # answered: asks to be called back this long after the end
+
+
+class InboundDraw(NamedTuple):
+    """One inbound call of an account's stream: when after the last, on which agent, how long."""
+
+    gap_seconds: float
+    agent_id: str
+    length_seconds: float
 
 
 _FOUR_LONGS = struct.Struct("<4Q")
@@ -125,7 +153,8 @@ class SimulatorAdapter:
         self._statuses = list(self.config.shares)
         self._cumulative = list(itertools.accumulate(self.config.shares[s] for s in self._statuses))
         self._inbound: InboundSink | None = None
-        self._agents: set[tuple[str, str]] = set()  # (account, agent): agent ids are per account
+        self._agents: dict[str, list[str]] = {}  # account -> its agents seen, in order
+        self._run = uuid.uuid4().hex[:8]  # in inbound call ids: a restart reuses none
         self._inbound_tasks: set[asyncio.Task[None]] = set()
 
     def plan(self, call: Call) -> Plan:
@@ -151,7 +180,7 @@ class SimulatorAdapter:
         delay = c.answer_delay_min + (c.answer_delay_max - c.answer_delay_min) * u_delay
         if status == "answered":
             talk = math.exp(math.log(c.talk_median) + c.talk_sigma * _normal(u_a, u_b))
-            return Plan(status, delay, delay + talk, talk, False)
+            return Plan(status, delay, delay + talk, talk, False, False, self._callback(call))
         if status == "voicemail":
             return Plan(status, delay, delay + c.voicemail_seconds, None, False)
         if status == "no_answer":
@@ -159,6 +188,18 @@ class SimulatorAdapter:
         if status == "busy":
             return Plan(status, None, c.busy_seconds, None, False)
         return Plan(status, None, 0.5 + 2.5 * u_a, None, False)
+
+    def _callback(self, call: Call) -> float | None:
+        """Seconds after its end that an answered call asks to be called back, or None
+        (drawn from a second hash: adding callbacks leaves every other draw as it was)."""
+        c = self.config
+        if c.callback_share <= 0:
+            return None
+        u_ask, u_when, _u3, _u4 = _draws(c.seed, f"{call.call_id}#callback")
+        if u_ask >= c.callback_share:
+            return None
+        hours = c.callback_min_hours + (c.callback_max_hours - c.callback_min_hours) * u_when
+        return hours * 3600.0
 
     async def start(self, inbound: InboundSink, orphan: OrphanSink) -> None:
         self._inbound = inbound
@@ -183,12 +224,8 @@ class SimulatorAdapter:
     def _begin(self, call: Call, on_handoff: HandOff) -> tuple[Outcome | None, float]:
         """Hand the call off and decide its outcome; (outcome, epoch seconds it ends)."""
         on_handoff()
-        agent = (call.account_id, call.agent_id)
-        if self.config.inbound_per_hour > 0 and agent not in self._agents:
-            self._agents.add(agent)
-            task = asyncio.ensure_future(self._inbound_for(call.agent_id, call.account_id))
-            self._inbound_tasks.add(task)
-            task.add_done_callback(self._inbound_tasks.discard)
+        if self.config.inbound_per_minute > 0:
+            self._seen(call.account_id, call.agent_id)
         return self._outcome(call, call.placed_at or now_ms())
 
     def _outcome(self, call: Call, started: int) -> tuple[Outcome | None, float]:
@@ -212,6 +249,9 @@ class SimulatorAdapter:
             duration_seconds=plan.talk_seconds,
             hangup_cause=_CAUSES.get(plan.status),
             opt_out=plan.opt_out,
+            callback_at=None
+            if plan.callback_after is None
+            else ended + int(plan.callback_after * scale * 1000),
         )
         return outcome, ends_at
 
@@ -224,18 +264,38 @@ class SimulatorAdapter:
             return Lookup(SILENT)
         return Lookup(ENDED, outcome)
 
-    async def _inbound_for(self, agent_id: str, account_id: str) -> None:
-        """Poisson arrivals of inbound calls on an agent, each a started then an ended event."""
+    def _seen(self, account_id: str, agent_id: str) -> None:
+        """Start the inbound stream of an account at its first call; note its agents."""
+        agents = self._agents.get(account_id)
+        if agents is None:
+            agents = self._agents[account_id] = []
+            task = asyncio.ensure_future(self._inbound_for(account_id, agents))
+            self._inbound_tasks.add(task)
+            task.add_done_callback(self._inbound_tasks.discard)
+        if agent_id not in agents:
+            agents.append(agent_id)
+
+    def next_inbound(self, rng: random.Random, agents: list[str]) -> InboundDraw:
+        """The next inbound call of an account's stream (simulated seconds, before time_scale)."""
         c = self.config
-        rng = random.Random(f"{c.seed}:inbound:{account_id}/{agent_id}")
+        return InboundDraw(
+            gap_seconds=rng.expovariate(c.inbound_per_minute / 60.0),
+            agent_id=agents[rng.randrange(len(agents))],
+            length_seconds=rng.lognormvariate(math.log(c.inbound_median_seconds), c.inbound_sigma),
+        )
+
+    async def _inbound_for(self, account_id: str, agents: list[str]) -> None:
+        """Poisson arrivals of an account's inbound calls, each a started then an ended event."""
+        scale = self.config.time_scale
+        rng = random.Random(f"{self.config.seed}:inbound:{account_id}")
         n = 0
         while True:
-            gap = rng.expovariate(c.inbound_per_hour / 3600.0) * c.time_scale
-            await asyncio.sleep(max(gap, 0.001))
+            draw = self.next_inbound(rng, agents)
+            await asyncio.sleep(max(draw.gap_seconds * scale, 0.001))
             n += 1
-            call_id = f"inbound/{agent_id}/{n}"
-            length = rng.lognormvariate(math.log(c.inbound_median), 0.5) * c.time_scale
+            call_id, agent_id = f"inbound/{self._run}/{n}", draw.agent_id
             self._emit(Inbound(call_id, agent_id, "started", now_ms(), account_id))
+            length = draw.length_seconds * scale
             task = asyncio.ensure_future(self._end_inbound(call_id, agent_id, account_id, length))
             self._inbound_tasks.add(task)
             task.add_done_callback(self._inbound_tasks.discard)

@@ -25,8 +25,9 @@ callbacks within the tolerance a new one gets a 503 with Retry-After. Both carry
 `account_id` of the call sent out (outcomes) or of the agent (inbound). An outcome for a
 call this dialer never placed is refused (404); one for a call it placed but is not
 waiting for (placed before a restart) still goes to Kafka, through the orphan sink.
-Malformed values (non-finite or out-of-range times, wrong types, deep nesting) are a
-400 naming the field, never a 500.
+An outcome may carry `callback_at` (SPEC 9): an ISO 8601 instant with its zone, or epoch
+millis. Malformed values (non-finite or out-of-range times, an instant without a zone,
+wrong types, deep nesting) are a 400 naming the field, never a 500.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from campaigns.models import parse_instant_us
 from dialer import metrics
 from dialer.adapter import (
     ENDED,
@@ -77,6 +79,7 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is not a r
 MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_CALL_ID_CHARS = 512
 MAX_CAUSE_CHARS = 64
+MAX_INSTANT_CHARS = 64  # an ISO 8601 instant is about 30
 MAX_ANSWER_BYTES = 1 << 20  # of an answer of the far side (a call's hand-off, a status)
 _CAUSE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
@@ -401,6 +404,25 @@ def _epoch_ms(data: dict[str, Any], name: str) -> int | None:
     return int(v)
 
 
+def _callback_at_ms(data: dict[str, Any]) -> int | None:
+    """`callback_at` (SPEC 9): an ISO 8601 instant with its zone, or epoch millis like the
+    other times; ValueError naming the field otherwise."""
+    value = data.get("callback_at")
+    if not isinstance(value, str):
+        return _epoch_ms(data, "callback_at")
+    if len(value) > MAX_INSTANT_CHARS:
+        raise ValueError(f"callback_at must be an ISO 8601 instant, not {len(value)} characters")
+    try:
+        at_ms = parse_instant_us(value) // 1000
+    except ValueError as exc:
+        raise ValueError(f"callback_at {exc}") from None
+    if not 0 <= at_ms <= MAX_EPOCH_MS:
+        raise ValueError(
+            f"callback_at must be an instant between 1970 and year 9999, not {value!r}"
+        )
+    return at_ms
+
+
 def outcome_from_json(data: dict[str, Any]) -> Outcome:
     """An Outcome from callback JSON (times in epoch millis); raises ValueError if malformed."""
     status = data.get("status")
@@ -423,6 +445,7 @@ def outcome_from_json(data: dict[str, Any]) -> Outcome:
         raise ValueError(f"opt_out must be a JSON boolean (true/false), not {opt_out!r}")
     return Outcome(
         status=status,
+        callback_at=_callback_at_ms(data),
         ended_at=_epoch_ms(data, "ended_at") or now_ms(),
         started_at=_epoch_ms(data, "started_at"),
         answered_at=_epoch_ms(data, "answered_at"),

@@ -145,6 +145,10 @@ class TrackedProducer:
         """Serve delivery reports; how many were served."""
         return self.raw.poll(timeout_s)
 
+    def in_flight(self) -> int:
+        """Messages not yet acknowledged: queued, in flight, or with a report to serve."""
+        return len(self.raw)
+
     def flush(self, timeout_s: float = 60.0) -> int:
         """Wait for every queued message; how many are still unacknowledged."""
         return self.raw.flush(timeout_s)

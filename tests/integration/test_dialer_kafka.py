@@ -192,7 +192,7 @@ def test_the_simulator_publishes_inbound_calls_for_its_agents(
     publish_calls(kafka_bootstrap, call_topic, [call_record("camp", "c1")])
     group = f"g-{uuid.uuid4().hex[:6]}"
     adapter = SimulatorAdapter(
-        SimulatorConfig(seed=2, time_scale=0.001, inbound_per_hour=3600, inbound_median=5)
+        SimulatorConfig(seed=2, time_scale=0.001, inbound_per_minute=60, inbound_median_seconds=5)
     )
 
     def ended_seen() -> bool:
@@ -200,7 +200,9 @@ def test_the_simulator_publishes_inbound_calls_for_its_agents(
 
     with running(adapter, options(kafka_bootstrap, topics, tmp_path, group)):
         wait_for("an inbound call to start and end", ended_seen)
-    events = [r for _m, _e, r in read_all(kafka_bootstrap, inbound_topic)]
+    read = read_all(kafka_bootstrap, inbound_topic)
+    assert {m.key() for m, _e, _r in read} == {catalogue.account_key("acme")}
+    events = [r for _m, _e, r in read]
     assert {r["agent_id"] for r in events} == {"bot"}
     assert {r["account_id"] for r in events} == {"acme"}
     first_ended = next(r for r in events if r["kind"] == "ended")

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,9 @@ class Provider:
         return web.Response(status=202)
 
     async def call_back(self, call: dict[str, Any]) -> None:
+        asks = {"callback_at": CALLBACK_AT} if call["contact_id"] == "ok-2" else {}
         status = await post_outcome(
-            call["callback_url"], call["call_id"], "answered", account_id=call["account_id"]
+            call["callback_url"], call["call_id"], "answered", account_id=call["account_id"], **asks
         )
         self.callback_statuses.append(status)
 
@@ -117,6 +119,7 @@ async def post_outcome(
     signature: str | None = "good",
     secret: str = SECRET,
     account_id: str = "acme",
+    **extra: Any,
 ) -> int:
     body = json.dumps(
         {
@@ -125,6 +128,7 @@ async def post_outcome(
             "status": status,
             "duration_seconds": 42.5,
             "hangup_cause": "NORMAL",
+            **extra,
         }
     ).encode()
     headers = {"Content-Type": "application/json"}
@@ -135,6 +139,22 @@ async def post_outcome(
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, data=body, headers=headers) as r,
+    ):
+        return r.status
+
+
+CALLBACK_AT = "2026-12-07T15:00:00Z"
+
+
+async def post_inbound(url: str, call_id: str, kind: str) -> int:
+    """A provider's signed inbound-call event on the adapter's callback server."""
+    body = json.dumps(
+        {"call_id": call_id, "agent_id": "bot", "kind": kind, "account_id": "acme"}
+    ).encode()
+    headers = {"Content-Type": "application/json", "X-Campaignflow-Signature": hmac_header(body)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/inbound", data=body, headers=headers) as r,
     ):
         return r.status
 
@@ -311,6 +331,9 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
     try:
         started.wait(30)
         wait_for("the dialer to commit", lambda: caught_up(kafka_bootstrap, group, call_topic))
+        callback_url = holder["dialer"].adapter.callback_url  # type: ignore[attr-defined]
+        for kind in ("started", "ended"):
+            assert asyncio.run(post_inbound(callback_url, "in-1", kind)) == 200
     finally:
         loop.call_soon_threadsafe(holder["dialer"].stop)
         thread.join(60)
@@ -326,3 +349,11 @@ def test_webhook_dialer_on_kafka_publishes_outcomes(
     assert status["camp/bad-1/1"][0] == "failed" and status["camp/bad-1/1"][1] == "http_4xx:400"
     assert len(provider.posts["camp/ok-1/1"]) == 1  # the duplicate call:create was not POSTed
     assert provider.bad_signatures == 0
+    asked = {r["call_id"]: r["callback_at"] for r in out}
+    assert asked["camp/ok-2/1"] == int(datetime(2026, 12, 7, 15, tzinfo=UTC).timestamp() * 1000)
+    assert asked["camp/ok-1/1"] is None
+    inbound = read_all(kafka_bootstrap, catalogue.topic_name(catalogue.INBOUND, topics))
+    assert [(m.key(), r["call_id"], r["kind"]) for m, _e, r in inbound] == [
+        (catalogue.account_key("acme"), "in-1", "started"),
+        (catalogue.account_key("acme"), "in-1", "ended"),
+    ]

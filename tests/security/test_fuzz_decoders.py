@@ -215,7 +215,7 @@ def dialer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         topic_prefix=cf_settings().topic_prefix,
     )
     d = Dialer(SimulatorAdapter(SimulatorConfig(time_scale=0)), options, codec=CODEC)
-    d.producer = _Capture()  # type: ignore[assignment]
+    d.producer = d.publisher.producer = _Capture()  # type: ignore[assignment]
     yield d
     asyncio.run(d.adapter.close())
 

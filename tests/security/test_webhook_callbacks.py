@@ -123,6 +123,8 @@ def test_rotation_still_accepts_the_previous_secret_within_the_tolerance() -> No
 
 
 MALFORMED = [
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "callback_at": "at 3pm"}',
+    b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "callback_at": "2026-12-07T15:00"}',
     b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": 1e400}',
     b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": -1}',
     b'{"call_id": "camp/c1/1", "account_id": "acme", "status": "answered", "ended_at": "yesterday"}',
@@ -151,6 +153,8 @@ def test_malformed_values_are_a_400_never_a_500() -> None:
         for body in MALFORMED:
             status, text = await post(url, body, header(body))
             assert status == 400, (body[:80], status, text)
+            if b"callback_at" in body:
+                assert "callback_at" in text  # the field is named
         inbound = adapter.callback_url + "/inbound"
         for body in (
             b'{"call_id": "i1", "agent_id": "a", "kind": "started", "account_id": "x", "at": 1e400}',

@@ -7,8 +7,6 @@ and the answer's end, until the callback is placed or the contact ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,24 +14,16 @@ import pytest
 from api.readmodel import ReadModel
 from api.routes_campaigns import CONTACT_STATUSES, campaign_out
 from campaigns.events import ContactFinal, ContactStatus
+from tests.unit import test_readmodel_accepted as kit
 from tests.unit.test_readmodel_accepted import accepted, batch, create, fold
 from topics import translate
 
 pytestmark = pytest.mark.unit
 
+rm = kit.rm  # the same read model fixture (its store closed after the test)
+
 A = "acme"
 T0 = 1_796_000_000_000  # epoch millis
-
-
-@pytest.fixture()
-def rm(tmp_path: Path) -> Iterator[ReadModel]:
-    from topics.clients import KafkaSettings
-
-    model = ReadModel(KafkaSettings("127.0.0.1:1"), "", tmp_path / "rm")
-    try:
-        yield model
-    finally:
-        model.db.close()
 
 
 def call(contact: str, attempt: int, at_ms: int) -> tuple[str, dict[str, Any]]:

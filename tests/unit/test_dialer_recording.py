@@ -1,0 +1,192 @@
+"""The dialer's write-ahead of placed calls, one batch per flush, acks not waited for.
+
+A producer stand-in decides when the `dialing` records are acknowledged: no call may reach
+the adapter before, and the loop must not block on them (it reads the next fetch meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dialer.calls import Call, Outcome
+from dialer.service import Dialer, DialerOptions, ReadCall
+from dialer.simulator import SimulatorAdapter, SimulatorConfig
+from topics.clients import KafkaSettings
+
+
+class HeldAcks:
+    """Records what is produced; nothing is acknowledged until `ack()` (or `fail()`)."""
+
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, bytes | None, Any]] = []
+        self.unacked = 0
+        self.failures: list[str] = []
+        self.blocking_flushes = 0
+
+    def produce(self, topic: str, value: bytes | None = None, key: Any = None, *_: Any) -> None:
+        self.produced.append((topic, value, key))
+        self.unacked += 1
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        return 0
+
+    def flush(self, timeout_s: float = 60.0) -> int:
+        if timeout_s > 0:
+            self.blocking_flushes += 1
+        return self.unacked
+
+    def in_flight(self) -> int:
+        return self.unacked
+
+    def ack(self) -> None:
+        self.unacked = 0
+
+    def fail(self) -> None:
+        self.failures.append("call.placed: broker down")
+        self.unacked = 0
+
+
+class Counting(SimulatorAdapter):
+    """The instant simulator, counting the calls it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(SimulatorConfig(seed=1, time_scale=0))
+        self.placed: list[str] = []
+
+    def place_call_now(self, call: Call, on_handoff: Any = None) -> Outcome | None:
+        self.placed.append(call.call_id)
+        return super().place_call_now(call)
+
+
+class ClosedConsumer:
+    """The consumer side of a stop: commits accepted, nothing to close."""
+
+    def commit(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def make_dialer(**over: Any) -> tuple[Dialer, HeldAcks, Counting]:
+    adapter = Counting()
+    options = DialerOptions(
+        dialer_id="d1", kafka=KafkaSettings("127.0.0.1:1"), concurrency=10, **over
+    )
+    dialer = Dialer(adapter, options)
+    held = HeldAcks()
+    dialer.producer = dialer.placed.producer = held  # type: ignore[assignment]
+    dialer.publisher.producer = dialer.placer.parts.producer = held  # type: ignore[assignment]
+    return dialer, held, adapter
+
+
+def queue(dialer: Dialer, n: int, start: int = 0) -> None:
+    far = 10**15
+    for i in range(start, start + n):
+        call = Call(
+            f"camp/c{i}/1",
+            "camp",
+            "acme",
+            f"c{i}",
+            1,
+            "+15550100001",
+            "+15550100000",
+            "bot",
+            "",
+            1,
+            far,
+        )
+        dialer.tracker.add("call.create", 0, i)
+        dialer.placer.wait(ReadCall(call, "call.create", 0, i))
+
+
+def placed_records(held: HeldAcks) -> int:
+    return sum(1 for topic, _v, _k in held.produced if topic.endswith("call.placed"))
+
+
+def test_no_call_reaches_the_adapter_before_its_record_is_acked() -> None:
+    dialer, held, adapter = make_dialer()
+    queue(dialer, 4)
+    dialer.placer.start_calls()
+    assert placed_records(held) == 4  # one batch recorded...
+    assert adapter.placed == []  # ...and not dialled while unacknowledged
+    dialer.placer.start_calls()
+    assert adapter.placed == []
+    held.ack()
+    dialer.placer.start_calls()
+    assert sorted(adapter.placed) == [f"camp/c{i}/1" for i in range(4)]
+
+
+def test_recording_does_not_wait_for_the_acks() -> None:
+    """The records of a batch are sent, not waited for: the loop goes on reading."""
+    dialer, held, _adapter = make_dialer()
+    queue(dialer, 4)
+    dialer.placer.start_calls()
+    assert held.blocking_flushes == 0
+
+
+def test_one_batch_is_recorded_at_a_time_and_the_next_follows_its_dialling() -> None:
+    dialer, held, adapter = make_dialer()
+    queue(dialer, 4)
+    dialer.placer.start_calls()
+    queue(dialer, 3, start=4)
+    dialer.placer.start_calls()
+    assert placed_records(held) == 4  # the second batch waits for the first's acks
+    held.ack()
+    dialer.placer.start_calls()
+    assert len(adapter.placed) == 4
+    assert placed_records(held) == 4 + 3  # recorded right after the first was dialled
+    assert dialer.placer.recorded is not None and len(dialer.placer.recorded.calls) == 3
+
+
+def test_a_failed_delivery_puts_the_batch_back_undialled_and_records_it_again() -> None:
+    dialer, held, adapter = make_dialer()
+    queue(dialer, 2)
+    dialer.placer.start_calls()
+    held.fail()
+    dialer.placer.start_calls()
+    assert adapter.placed == []
+    assert dialer.placer.recorded is None and len(dialer.placer.waiting) == 2
+    dialer.placer.start_calls()  # recorded again
+    assert placed_records(held) == 4 and adapter.placed == []
+    held.ack()
+    dialer.placer.start_calls()
+    assert len(adapter.placed) == 2
+
+
+def test_no_ack_within_the_timeout_puts_the_batch_back() -> None:
+    dialer, held, adapter = make_dialer(ack_timeout_seconds=0.0)
+    queue(dialer, 2)
+    dialer.placer.start_calls()
+    dialer.placer.start_calls()
+    assert adapter.placed == [] and len(dialer.placer.waiting) == 2
+
+
+def test_outcomes_are_reported_only_with_a_later_acknowledged_flush() -> None:
+    """`reported` is written once the outcome is known acked (the next batch's acks)."""
+    dialer, held, adapter = make_dialer()
+    queue(dialer, 2)
+    dialer.placer.start_calls()
+    held.ack()
+    dialer.placer.start_calls()  # dialled: two outcomes produced, not acked yet
+    assert len(dialer.publisher.to_report) == 2
+    queue(dialer, 1, start=2)
+    dialer.placer.start_calls()  # the next batch carries them
+    states_before = [dialer.placed.state(f"acme/camp/c{i}/1") for i in range(2)]
+    held.ack()
+    dialer.placer.start_calls()
+    states = [dialer.placed.state(f"acme/camp/c{i}/1") for i in range(2)]
+    assert states_before == ["dialing", "dialing"] and states == ["reported", "reported"]
+
+
+def test_stopping_dials_the_recorded_batch_once_acked() -> None:
+    """A clean stop leaves no call recorded and undialled (its successor would report it lost)."""
+    dialer, held, adapter = make_dialer()
+    queue(dialer, 3)
+    dialer.placer.start_calls()
+    held.ack()
+    dialer.consumer.close()
+    dialer.consumer = ClosedConsumer()  # type: ignore[assignment]
+    asyncio.run(dialer._shutdown())
+    assert len(adapter.placed) == 3
