@@ -87,6 +87,18 @@ def add_key(cp: ControlPlane, account_id: str) -> NewKey:
     return NewKey(account_id, key_id, key)
 
 
+def billing_increment(cp: ControlPlane, account_id: str) -> int:
+    """The account's billing increment in seconds (60 until it is set)."""
+    return int(account(cp, account_id).get("billing_increment_seconds", 60))
+
+
+def set_billing_increment(cp: ControlPlane, account_id: str, seconds: int) -> None:
+    """Kept on the account's record (api.accounts), where the sink reads it to price calls."""
+    body = account(cp, account_id)
+    body["billing_increment_seconds"] = seconds
+    cp.put("account", account_id, account_id, body)
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     key_id: str

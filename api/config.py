@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.ratelimit import ApiLimits
 from topics.catalogue import Topics
 from topics.clients import KafkaSettings
+
+if TYPE_CHECKING:
+    from api.routes_campaign_analytics import AnalyticsSource
 
 MiB = 1 << 20
 
@@ -45,6 +49,8 @@ class ApiSettings:
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
     limits: ApiLimits = field(default_factory=ApiLimits)  # per-account rates (api.ratelimit)
+    # ClickHouse, for what a campaign's calls cost (GET /v1/campaigns/{id}/analytics)
+    analytics: AnalyticsSource | None = None
 
     @property
     def prefix(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,6 +57,22 @@ class AccountEventOut(BaseModel):
 
 class AccountEventList(BaseModel):
     items: list[AccountEventOut]
+
+
+class Billing(Body):
+    """How the account's calls are billed: the sink prices each call with it (and each
+    number's `rate_per_minute`), rounding its duration up to this many seconds."""
+
+    billing_increment_seconds: Literal[1, 6, 60] = Field(
+        60, description="Seconds a call is billed in: 1, 6 or 60 (per-minute billing, default)."
+    )
+
+    @field_validator("billing_increment_seconds", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # true == 1 in Python: not a number of seconds
+            raise ValueError("must be 1, 6 or 60 (a number of seconds)")
+        return v
 
 
 # ---- agents ----------------------------------------------------------------------------

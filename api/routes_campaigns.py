@@ -21,7 +21,7 @@ from api.bodies import ThreadedBody, validation_errors
 from api.campaign_io import CampaignIn, ContactsJson, CreateJson
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, services
 from api.problems import ApiProblem, ErrorItem, definition_errors, problem_responses
-from api.readmodel import AnswerCount, CampaignSummary, ContactView, ReadModel
+from api.readmodel import FINAL_STATUSES, AnswerCount, CampaignSummary, ContactView, ReadModel
 from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
@@ -50,15 +50,7 @@ def upload_route(path: str) -> bool:
 
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
-CONTACT_STATUSES = (
-    "pending",
-    "reached",
-    "exhausted",
-    "failed",
-    "cancelled",
-    "suppressed",
-    "opted_out",
-)
+CONTACT_STATUSES = ("pending", *FINAL_STATUSES)  # the engine's, expired and skipped included
 COPY_CHUNK = 1 << 20
 SEEN_TIMEOUT_S = 10.0  # a create answers once this replica's read model has the campaign
 
@@ -106,6 +98,10 @@ class Counters(BaseModel):
     concurrency_limit: int
     outcomes: dict[str, int]
     answer_rate: float | None
+    callbacks_waiting: int = Field(
+        0, description="Contacts waiting for the callback they asked for (SPEC 9)."
+    )
+    next_callback_at: str | None = Field(None, description="When the next one is due, ISO 8601.")
 
 
 class CampaignOut(BaseModel):
@@ -254,6 +250,7 @@ def campaign_out(row: CampaignSummary, with_rules: bool = True) -> CampaignOut:
     limit = int(rules["concurrent_calls"]) - int(rules.get("inbound_free_slots") or 0)
     ended = row.calls_ended
     answered = row.outcomes.get("answered", 0)
+    callbacks = row.callbacks
     estimate = None
     if row.status == "running" and row.final and row.start_at_ms:
         # contacts finish at the rate seen so far: a straight line, refreshed every read
@@ -284,6 +281,8 @@ def campaign_out(row: CampaignSummary, with_rules: bool = True) -> CampaignOut:
             concurrency_limit=limit,
             outcomes=row.outcomes,
             answer_rate=round(answered / ended, 4) if ended else None,
+            callbacks_waiting=len(callbacks),
+            next_callback_at=iso_ms(min(callbacks.values())) if callbacks else None,
         ),
         estimated_completion_at=estimate,
         allowed_actions=allowed_actions(row.status),

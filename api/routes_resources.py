@@ -23,6 +23,7 @@ from api.models import (
     AgentOut,
     AgentPage,
     AgentUpdate,
+    Billing,
     KeyInfo,
     KeyList,
     KeyOut,
@@ -62,6 +63,21 @@ async def get_account(
     return AccountOut(
         account_id=account, name=body.get("name", account), subscription=_subscription(svc, account)
     )
+
+
+@router.get("/account/billing", response_model=Billing, tags=["account"])
+def get_billing(account: str = Depends(account_id), svc: Services = Depends(services)) -> Billing:
+    return Billing(billing_increment_seconds=accounts.billing_increment(svc.cp, account))  # type: ignore[arg-type]
+
+
+@router.put("/account/billing", response_model=Billing, tags=["account"])
+def put_billing(
+    body: Billing, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> Billing:
+    """Set how the account's calls are billed (1, 6 or 60 s increments; else a 422 naming
+    `billing_increment_seconds`). Calls created from now on are priced with it."""
+    accounts.set_billing_increment(svc.cp, account, body.billing_increment_seconds)
+    return body
 
 
 # ---- the account's own API keys ---------------------------------------------------------

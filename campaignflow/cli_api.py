@@ -25,6 +25,7 @@ app.add_typer(keys, name="keys")
 def api_config(host: str | None = None, port: int | None = None, webhooks: bool = True):  # type: ignore[no-untyped-def]
     from api.config import ApiSettings
     from api.ratelimit import ApiLimits
+    from api.routes_campaign_analytics import AnalyticsSource
 
     s = settings()
     limits = ApiLimits.hourly(
@@ -42,6 +43,7 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         webhooks=webhooks,
         limits=limits,
         webhook_allow_loopback=s.api_webhook_allow_loopback,
+        analytics=AnalyticsSource(s.dsn, s.sink_port, s.sink_token_file),
     )
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from campaignflow import devstack
 from campaignflow.config import REPO_ROOT, settings
-from campaigns.events import CommandKind
+from campaigns.events import CommandKind, ContactStatus
 from ingest.definitions import load_definition
 from topics import catalogue
 from topics.codec import DecodeError, decode
@@ -167,17 +167,14 @@ def _watch(console: Console, campaign_id: str, since_ms: int, accepted: int) -> 
 
 
 def _verdict(console: Console, progress: Progress, accepted: int) -> int:
-    """Whether accepted = reached + exhausted + failed + suppressed + opted out."""
+    """Whether the contacts accepted add up to those in each final status."""
     say = console.print
-    kinds = ("reached", "exhausted", "failed", "suppressed", "opted_out")
-    parts = {k: progress.finals.get(k, 0) for k in kinds}
+    # every final status of the engine (SPEC 9's expired and skipped included), none left out
+    parts = {k.value: progress.finals.get(k.value, 0) for k in ContactStatus}
     total = sum(parts.values())
     verdict = "adds up" if total == accepted else "DOES NOT add up"
-    say(
-        f"contacts accepted {accepted:,} = reached {parts['reached']:,} + exhausted {parts['exhausted']:,}"
-        f" + failed {parts['failed']:,} + suppressed {parts['suppressed']:,}"
-        f" + opted out {parts['opted_out']:,} = {total:,}: {verdict}"
-    )
+    terms = " + ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in parts.items())
+    say(f"contacts accepted {accepted:,} = {terms} = {total:,}: {verdict}")
     logs = settings().home / "logs"
     say(f"logs: {', '.join(str(p) for p in sorted(Path(logs).glob('*.log')))}")
     say("The stack keeps running. Stop it with: .venv/bin/campaignflow dev down")

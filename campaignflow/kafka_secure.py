@@ -139,7 +139,9 @@ def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list
     allow("dialer", "WRITE", c.OUTCOMES, c.DEADLETTER, c.INBOUND, c.PLACED)
     rules.append(Acl("dialer", "group", dialer_group, "READ", prefixed=True))
     # sink: what analysts query in, its own dead letters out.
+    # (and the numbers' rates and accounts' billing increments, to price calls)
     allow("sink", "READ", c.CALL_CREATE, c.OUTCOMES, c.EVENTS, c.COMMANDS)
+    allow("sink", "READ", c.API_NUMBERS, c.API_ACCOUNTS)
     allow("sink", "WRITE", c.DEADLETTER)
     rules.append(Acl("sink", "group", "campaignflow-sink", "READ", prefixed=True))
     # ingest (CLI, CampaignClient) and the API: contacts and commands out, answers in.

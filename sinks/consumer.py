@@ -46,6 +46,9 @@ SOURCES: tuple[str, ...] = (
     catalogue.OUTCOMES,
     catalogue.EVENTS,
     catalogue.COMMANDS,
+    # What calls cost: numbers' rates and accounts' billing increments (sinks.rows.RATES)
+    catalogue.API_NUMBERS,
+    catalogue.API_ACCOUNTS,
 )
 DEFAULT_GROUP = "campaignflow-sink"
 # How long the consumer waits for an insert in flight before pausing its assignment.
@@ -182,7 +185,10 @@ class Sink:
             published = int(time.time() * 1000) if now_ms is None else now_ms
         batch = self._batch
         value = msg.value()
-        if self.native is not None and value is not None:
+        if value is None:  # a compacted topic's tombstone (a number removed): no price row
+            batch.add(topic, partition, offset, None, None)
+            return
+        if self.native is not None:
             routed = self.native.route(value)
             if routed is not None:
                 table, header = routed

@@ -34,6 +34,11 @@ class QueryResult:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
 
+def literal(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _revive(value: Any, type_name: str) -> Any:
     """JSON value -> Python: DateTime columns back to aware datetimes."""
     if isinstance(value, str) and "DateTime" in type_name:
@@ -79,16 +84,22 @@ def _via_sink(url: str, sql: str, token_file: Path) -> QueryResult:
     return QueryResult(body["columns"], types, rows, "sink")
 
 
-def run_query(sql: str, dsn: str, port: int, token_file: Path) -> QueryResult:
+def run_query(
+    sql: str, dsn: str, port: int, token_file: Path, *, open_embedded: bool = True
+) -> QueryResult:
     """Run `sql` read-only; raises QueryError for a refused query, ClickHouseUnavailable if closed.
 
     `port`: the loopback port of a sink that may serve `dsn`; `token_file`: its token
-    (sink.token in the state directory).
+    (sink.token in the state directory). `open_embedded=False` (a long-lived server such as
+    the API): never open the embedded engine's directory here, which would keep the sink
+    from opening it; without a running sink that is a QueryError.
     """
     if is_embedded(dsn):
         url = running_sink(dsn, port)
         if url is not None:
             return _via_sink(url, sql, token_file)
+        if not open_embedded:
+            raise QueryError(f"no sink is running on port {port} to answer for {redact(dsn)}")
     limits = QueryLimits()
     client = open_client(dsn, readonly=True, settings=limits.settings(embedded=is_embedded(dsn)))
     try:

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from campaigns.textsafe import visible
 from sinks.exceptions import AmbiguousReport
-from sinks.query import QueryResult
+from sinks.query import QueryResult, literal
 
 Runner = Callable[[str], QueryResult]
 
@@ -50,6 +50,28 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "v_opt_outs_by_campaign",
     ),
     ("voicemail", "Voicemail: machines that answered, messages left", "v_voicemail_by_campaign"),
+    (
+        "callbacks",
+        "Callbacks asked for (placed, waiting, next due)",
+        "v_callbacks_due",
+    ),
+    (
+        "cost_by_campaign",
+        "Minutes and cost (per currency; '' = numbers without a rate)",
+        "v_cost_by_campaign ORDER BY currency",
+    ),
+    ("cost_by_outcome", "Cost by outcome", "v_cost_by_outcome ORDER BY status, currency"),
+    ("cost_by_caller_id", "Cost by caller ID", "v_cost_by_caller_id ORDER BY caller_id, currency"),
+    (
+        "caller_id_health",
+        "Caller-ID health (last 200 calls; degraded: under half the campaign's median)",
+        "v_caller_id_health ORDER BY caller_id",
+    ),
+    (
+        "cost_per_reached",
+        "Cost per reached contact",
+        "v_cost_per_reached_contact ORDER BY currency",
+    ),
 )
 
 
@@ -73,11 +95,6 @@ def bucket_seconds_for_span(span_s: float, max_buckets: int = MAX_BUCKETS) -> in
         if span_s <= bucket_s * max_buckets:
             return bucket_s
     return NICE_BUCKETS_S[-1]
-
-
-def literal(value: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass

@@ -10,8 +10,11 @@ batch; a row out of range is a RowError, so its message is parked and the rest g
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sinks.exceptions import RowError
@@ -20,6 +23,14 @@ ATTEMPTS = "call_attempts"
 OUTCOMES = "call_outcomes"
 EVENTS = "campaign_events"
 CAMPAIGNS = "campaigns"
+# What calls cost (migration 0006): the account's numbers' rates and its billing increment,
+# from the API's control-plane records (api.numbers, api.accounts), each row in force from
+# the record's `updated_at`; the views price every call with the row in force at its creation.
+RATES = "number_rates"
+BILLING = "account_billing"
+BILLING_INCREMENTS_S = (1, 6, 60)
+DEFAULT_BILLING_INCREMENT_S = 60
+RATE_SCALE = 6  # decimal places a rate per minute may have (the column's Decimal(18, 6))
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     ATTEMPTS: (
@@ -52,6 +63,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "dialer_id",
         "opt_out",
         "voicemail_left",
+        # SPEC 9 (migration 0005): the callback the person asked for, if any
+        "callback_at",
         "published_at",
     ),
     EVENTS: (
@@ -91,6 +104,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "blackout_dates",
         "holidays",
     ),
+    RATES: (
+        "account_id",
+        "e164",
+        "number_id",
+        "since",
+        "priced",
+        "rate_per_minute",
+        "currency",
+        "published_at",
+    ),
+    BILLING: ("account_id", "since", "billing_increment_seconds", "published_at"),
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)
@@ -113,6 +137,7 @@ COLUMN_TYPES: dict[str, dict[str, str]] = {
         "started_at": _TIME_OR_NULL,
         "answered_at": _TIME_OR_NULL,
         "ended_at": _TIME,
+        "callback_at": _TIME_OR_NULL,
         "published_at": _TIME,
     },
     EVENTS: {
@@ -131,11 +156,14 @@ COLUMN_TYPES: dict[str, dict[str, str]] = {
         "concurrent_calls": "UInt32",
         "created_at": _TIME,
     },
+    RATES: {"since": _TIME, "published_at": _TIME},
+    BILLING: {"since": _TIME, "billing_increment_seconds": "UInt8", "published_at": _TIME},
 }
 # DateTime64's range, 1900-01-01T00:00:00Z to 2299-12-31T23:59:59.999Z, in epoch millis:
 # outside it ClickHouse stores a value no client can read back as a datetime.
 TIME_RANGE_MS = (-2_208_988_800_000, 10_413_791_999_999)
 _INT_RANGES: dict[str, tuple[int, int]] = {
+    "UInt8": (0, 2**8 - 1),
     "UInt16": (0, 2**16 - 1),
     "UInt32": (0, 2**32 - 1),
     "UInt64": (0, 2**64 - 1),
@@ -228,6 +256,7 @@ def outcome_row(r: Mapping[str, Any], published_ms: int) -> Row:
         r.get("dialer_id") or "",
         bool(r.get("opt_out", False)),
         bool(r.get("voicemail_left", False)),
+        _ms_opt(r.get("callback_at")),
         published_ms,
     )
 
@@ -302,6 +331,74 @@ def campaign_row(r: Mapping[str, Any]) -> Row | None:
     )
 
 
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def rate_per_minute(value: Any) -> Decimal | None:
+    """A number's rate as an exact Decimal (JSON text or number, never through a float's
+    rounding), or None when it has none; RowError if it is not a price."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RowError(f"rate_per_minute {value!r} is not a decimal")
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        raise RowError(f"rate_per_minute {value!r} is not a decimal") from None
+    if not rate.is_finite() or rate < 0 or rate >= 10**12:
+        raise RowError(f"rate_per_minute {value!r} must be a decimal >= 0 (under 10^12)")
+    if rate != rate.quantize(Decimal(1).scaleb(-RATE_SCALE)):
+        raise RowError(f"rate_per_minute {value!r} has more than {RATE_SCALE} decimal places")
+    return rate
+
+
+def _control_body(r: Mapping[str, Any]) -> dict[str, Any]:
+    body = json.loads(r["body"])
+    if not isinstance(body, dict):
+        raise RowError("ApiRecord body is not a JSON object")
+    return body
+
+
+def rate_row(r: Mapping[str, Any], published_ms: int) -> Row:
+    """A number's price from its control-plane record: unpriced (priced false) without a rate."""
+    body = _control_body(r)
+    rate = rate_per_minute(body.get("rate_per_minute"))
+    currency = str(body.get("currency") or "")
+    if rate is not None and not _CURRENCY.match(currency):
+        raise RowError(f"number {r['id']!r}: currency {currency!r} is not an ISO 4217 code")
+    return (
+        _account(r, "ApiRecord"),
+        str(body["e164"]),
+        str(r["id"]),
+        ms(r["updated_at"]),
+        rate is not None,
+        rate if rate is not None else Decimal(0),
+        currency if rate is not None else "",
+        published_ms,
+    )
+
+
+def billing_row(r: Mapping[str, Any], published_ms: int) -> Row:
+    """An account's billing increment (seconds a call is billed in; 60 unless set)."""
+    body = _control_body(r)
+    increment = body.get("billing_increment_seconds", DEFAULT_BILLING_INCREMENT_S)
+    if increment not in BILLING_INCREMENTS_S or isinstance(increment, bool):
+        raise RowError(
+            f"account {r['id']!r}: billing_increment_seconds {increment!r} is not 1, 6 or 60"
+        )
+    return (_account(r, "ApiRecord"), ms(r["updated_at"]), int(increment), published_ms)
+
+
+def control_row(r: Mapping[str, Any], published_ms: int) -> tuple[str, Row] | None:
+    """The price a control-plane record sets: numbers and accounts; other kinds, None."""
+    kind = r.get("kind")
+    if kind == "number":
+        return RATES, check_ranges(RATES, rate_row(r, published_ms))
+    if kind == "account":
+        return BILLING, check_ranges(BILLING, billing_row(r, published_ms))
+    return None
+
+
 def check_ranges(table: str, row: Row) -> Row:
     """`row` if every number fits its column's type; else a RowError naming column and value."""
     for index, column, ctype, low, high in _CHECKS.get(table, ()):
@@ -339,6 +436,8 @@ def to_row(event: str, record: Mapping[str, Any], published_ms: int) -> tuple[st
         if event == "CampaignCommand":
             row = campaign_row(record)
             return None if row is None else (CAMPAIGNS, check_ranges(CAMPAIGNS, row))
+        if event == "ApiRecord":
+            return control_row(record, published_ms)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         if isinstance(exc, RowError):
             raise

@@ -183,138 +183,142 @@ class QueryServer:
 
 
 def _handler(server: QueryServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "campaignflow-sink"
-        sys_version = ""
-        timeout = REQUEST_TIMEOUT_S
+    """The request handler class of one QueryServer (http.server makes one per request)."""
+    return type("Handler", (_Handler,), {"query_server": server})
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
 
-        def _send(
-            self,
-            reply: Reply,
-            body: bytes | None = None,
-            ctype: str = "application/json",
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            data = body if body is not None else json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+def read_body(headers: Any, rfile: Any) -> str | Reply:
+    """The request's SQL, or the refusal of a body that is not a bounded UTF-8 text."""
+    if headers.get("Transfer-Encoding"):
+        return _error(411, "send the query with a Content-Length (no Transfer-Encoding)")
+    lengths = headers.get_all("Content-Length") or []
+    if not lengths:
+        return _error(411, "Content-Length is required")
+    if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+        return _error(400, f"Content-Length must be one number of bytes, not {lengths!r}")
+    length = int(lengths[0])
+    if length > MAX_QUERY_BYTES:
+        return _error(413, f"query too long: {length} bytes (at most {MAX_QUERY_BYTES})")
+    data = b""
+    try:
+        while len(data) < length:
+            chunk = rfile.read(length - len(data))
+            if not chunk:
+                return _error(400, f"the body ended after {len(data)} of {length} bytes")
+            data += chunk
+    except TimeoutError:
+        return _error(408, f"the body did not arrive within {REQUEST_TIMEOUT_S:g} s")
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return _error(400, f"the query is not UTF-8 (byte {exc.start})")
 
-        def send_error(
-            self, code: int, message: str | None = None, explain: str | None = None
-        ) -> None:
-            """http.server's own refusals (bad request line, unknown method...) in JSON."""
+
+def refusal(headers: Any, port: int) -> Reply | None:
+    """403 unless Host and Origin name this endpoint on loopback (DNS rebinding)."""
+    host = headers.get("Host")
+    if not loopback_host(host, port):
+        return _error(403, f"Host {host!r} is not this endpoint's loopback address")
+    origin = headers.get("Origin")
+    if not loopback_origin(origin, port):
+        return _error(403, f"Origin {origin!r} is not this endpoint's loopback address")
+    return None
+
+
+_UNAUTHORIZED = _error(401, "a query needs `Authorization: Bearer <token>` (sink.token)")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="campaignflow-sink"'}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """GET /health and /metrics, POST /query; every answer JSON (http.server's own too)."""
+
+    server_version = "campaignflow-sink"
+    sys_version = ""
+    timeout = REQUEST_TIMEOUT_S
+    query_server: QueryServer  # set on the class `_handler` makes
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _send(
+        self,
+        reply: Reply,
+        body: bytes | None = None,
+        ctype: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = body if body is not None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _close_with(self, reply: Reply, headers: dict[str, str] | None = None) -> None:
+        self.close_connection = True
+        self._send(reply, headers=headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, unknown method...) in JSON."""
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        if not hasattr(self, "command") or self.command is None:
+            self.command = "GET"
+        if self.request_version == "HTTP/0.9":  # not served: answer with a status line
+            self.request_version = "HTTP/1.0"
+        self._close_with(_error(code, message or phrase))
+
+    def _guarded(self, handle: Any) -> None:
+        try:
+            refused = refusal(self.headers, self.query_server.port)
+            if refused is not None:
+                self._close_with(refused)
+                return
+            handle()
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            log.debug("query endpoint: connection failed (%s)", exc)
             self.close_connection = True
-            try:
-                phrase = HTTPStatus(code).phrase
-            except ValueError:
-                phrase = "error"
-            if not hasattr(self, "command") or self.command is None:
-                self.command = "GET"
-            if self.request_version == "HTTP/0.9":  # not served: answer with a status line
-                self.request_version = "HTTP/1.0"
-            self._send(_error(code, message or phrase))
+        except Exception as exc:  # a bug: answer, log one line, keep serving
+            log.warning("query endpoint: %s %s failed: %r", self.command, self.path, exc)
+            self._close_with(_error(500, "internal error"))
 
-        def _refusal(self) -> Reply | None:
-            """403 unless Host and Origin name this endpoint on loopback (DNS rebinding)."""
-            port = server.port
-            host = self.headers.get("Host")
-            if not loopback_host(host, port):
-                return _error(403, f"Host {host!r} is not this endpoint's loopback address")
-            origin = self.headers.get("Origin")
-            if not loopback_origin(origin, port):
-                return _error(403, f"Origin {origin!r} is not this endpoint's loopback address")
-            return None
+    def do_GET(self) -> None:
+        self._guarded(self._get)
 
-        def _guarded(self, handle: Any) -> None:
-            try:
-                refused = self._refusal()
-                if refused is not None:
-                    self.close_connection = True
-                    self._send(refused)
-                    return
-                handle()
-            except (ConnectionError, TimeoutError, OSError) as exc:
-                log.debug("query endpoint: connection failed (%s)", exc)
-                self.close_connection = True
-            except Exception as exc:  # a bug: answer, log one line, keep serving
-                log.warning("query endpoint: %s %s failed: %r", self.command, self.path, exc)
-                self.close_connection = True
-                self._send(_error(500, "internal error"))
+    def do_HEAD(self) -> None:
+        self._guarded(self._get)
 
-        def do_GET(self) -> None:
-            self._guarded(self._get)
+    def do_POST(self) -> None:
+        self._guarded(self._post)
 
-        def do_HEAD(self) -> None:
-            self._guarded(self._get)
+    def _get(self) -> None:
+        if self.path == "/metrics":
+            data = generate_latest(metrics.REGISTRY)
+            self._send(Reply(200, {}), data, CONTENT_TYPE_LATEST)
+        elif self.path == "/health":
+            dsn = redact(self.query_server.dsn)
+            self._send(Reply(200, {"ok": True, "dsn": dsn, "pid": os.getpid()}))
+        else:
+            self._send(_error(404, "not found"))
 
-        def do_POST(self) -> None:
-            self._guarded(self._post)
-
-        def _get(self) -> None:
-            if self.path == "/metrics":
-                data = generate_latest(metrics.REGISTRY)
-                self._send(Reply(200, {}), data, CONTENT_TYPE_LATEST)
-            elif self.path == "/health":
-                self._send(Reply(200, {"ok": True, "dsn": redact(server.dsn), "pid": os.getpid()}))
-            else:
-                self._send(_error(404, "not found"))
-
-        def _post(self) -> None:
-            if self.path != "/query":
-                self.close_connection = True
-                self._send(_error(404, "not found"))
-                return
-            if not bearer_ok(self.headers.get("Authorization"), server.token):
-                self.close_connection = True
-                self._send(
-                    _error(401, "a query needs `Authorization: Bearer <token>` (sink.token)"),
-                    headers={"WWW-Authenticate": 'Bearer realm="campaignflow-sink"'},
-                )
-                return
-            body = self._body()
-            if isinstance(body, Reply):
-                self.close_connection = True
-                self._send(body)
-                return
-            self._send(server.answer(body))
-
-        def _body(self) -> str | Reply:
-            """The request's SQL, or the refusal of a body that is not a bounded UTF-8 text."""
-            if self.headers.get("Transfer-Encoding"):
-                return _error(411, "send the query with a Content-Length (no Transfer-Encoding)")
-            lengths = self.headers.get_all("Content-Length") or []
-            if not lengths:
-                return _error(411, "Content-Length is required")
-            if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
-                return _error(400, f"Content-Length must be one number of bytes, not {lengths!r}")
-            length = int(lengths[0])
-            if length > MAX_QUERY_BYTES:
-                return _error(413, f"query too long: {length} bytes (at most {MAX_QUERY_BYTES})")
-            data = b""
-            try:
-                while len(data) < length:
-                    chunk = self.rfile.read(length - len(data))
-                    if not chunk:
-                        return _error(400, f"the body ended after {len(data)} of {length} bytes")
-                    data += chunk
-            except TimeoutError:
-                return _error(408, f"the body did not arrive within {REQUEST_TIMEOUT_S:g} s")
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return _error(400, f"the query is not UTF-8 (byte {exc.start})")
-
-    return Handler
+    def _post(self) -> None:
+        if self.path != "/query":
+            self._close_with(_error(404, "not found"))
+            return
+        if not bearer_ok(self.headers.get("Authorization"), self.query_server.token):
+            self._close_with(_UNAUTHORIZED, headers=_CHALLENGE)
+            return
+        body = read_body(self.headers, self.rfile)
+        if isinstance(body, Reply):
+            self._close_with(body)
+            return
+        self._send(self.query_server.answer(body))

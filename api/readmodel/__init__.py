@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from api.readmodel.fold import FINAL_STATUSES
 from api.readmodel.follower import ReadFollower
 from api.readmodel.queries import ReadQueries
 from api.readmodel.records import (
@@ -33,6 +34,7 @@ from api.readmodel.store import ReadStore
 from topics.clients import KafkaSettings
 
 __all__ = [
+    "FINAL_STATUSES",
     "AnswerCount",
     "CampaignSummary",
     "ContactView",

@@ -28,6 +28,7 @@ from api.readmodel.store import (
     summary_decoder,
 )
 from campaigns.engine import CONTACT_BATCH
+from campaigns.events import ContactStatus
 from campaigns.models import ACCOUNT_ID
 from topics import catalogue
 from topics.codec import DecodeError, decode
@@ -36,7 +37,8 @@ from topics.translate import NAMESPACE, dnc_key_scope
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
-FINAL_STATUSES = ("reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out")
+# A contact's final statuses are the engine's (expired and skipped with SPEC 9): one list.
+FINAL_STATUSES = tuple(s.value for s in ContactStatus)
 
 
 def _ms(value: Any) -> int | None:
@@ -331,6 +333,7 @@ class FoldBatch:
         if row is None:
             return
         row.calls_created += 1
+        row.callbacks.pop(rec["contact_id"], None)  # placed: no longer due
         row.by_caller_id.setdefault(rec["from"], AnswerCount()).calls += 1
         row.by_attempt.setdefault(str(rec["attempt"]), AnswerCount()).calls += 1
         self._touch(row, created)
@@ -391,6 +394,7 @@ class FoldBatch:
             if call.get("caller_id"):
                 row.by_caller_id.setdefault(call["caller_id"], AnswerCount()).answered += 1
             row.by_attempt.setdefault(str(attempt), AnswerCount()).answered += 1
+        self._callback(row, rec, call, st)
         if ended is not None:
             mkey = db_key("t", key, f"{ended // MINUTE_MS * MINUTE_MS:015d}")
             minute = self.minutes_.get(mkey)
@@ -400,6 +404,21 @@ class FoldBatch:
                 self.minutes_[mkey] = minute
             minute[status] = minute.get(status, 0) + 1
         self._touch(row, ended)
+
+    def _callback(
+        self, row: CampaignSummary, rec: dict[str, Any], call: dict[str, Any], st: dict[str, Any]
+    ) -> None:
+        """An answer asking for a callback: the contact waits for it, due at the later of
+        callback_at and the answer's end (SPEC 9), until its next call or its final status."""
+        asked = _ms(rec.get("callback_at"))
+        ended = call["ended_at_ms"]
+        if asked is None or call["status"] != "answered" or ended is None:
+            return
+        if st.get("status", "pending") in FINAL_STATUSES:
+            return  # past max_callbacks (reached) or after the end date (expired)
+        due = max(asked, ended)
+        st["next_attempt_at"] = due
+        row.callbacks[str(rec["contact_id"])] = due
 
     def event(self, rec: dict[str, Any]) -> None:
         key = record_key(rec)
@@ -431,6 +450,7 @@ class FoldBatch:
             st["status"] = status
             st["attempts"] = max(int(st.get("attempts", 0)), int(body["attempts"]))
             st["next_attempt_at"] = None
+            row.callbacks.pop(str(body["contact_id"]), None)
             row.final += 1
             row.by_status[status] = row.by_status.get(status, 0) + 1
             self._touch(row, at)

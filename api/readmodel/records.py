@@ -51,6 +51,8 @@ class CampaignSummary(msgspec.Struct):
     by_caller_id: dict[str, AnswerCount] = msgspec.field(default_factory=dict)
     by_attempt: dict[str, AnswerCount] = msgspec.field(default_factory=dict)
     engine: EngineProgress | None = None
+    # contact id -> due millis, while the callback it asked for waits (SPEC 9)
+    callbacks: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

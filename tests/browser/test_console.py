@@ -213,7 +213,7 @@ def clickhouse_agrees(page: Page, stack: Stack, cid: str) -> None:
 
     def whole_campaign() -> bool:
         [progress] = stack.sql(
-            "SELECT contacts_total, contacts_final, reached, attempts, calls_in_flight"
+            "SELECT contacts_total, contacts_final, reached, expired, skipped, attempts, calls_in_flight"
             f" FROM v_campaign_progress WHERE {where}"
         ) or [None]
         seen[0] = progress
@@ -241,6 +241,14 @@ def clickhouse_agrees(page: Page, stack: Stack, cid: str) -> None:
     expect(page.get_by_test_id("calls-created")).to_have_text(str(progress["attempts"]))
     reached = page.get_by_test_id("contacts-by-status").locator("[data-status='reached'] .count")
     expect(reached).to_have_text(str(progress["reached"]))
+    for status in ("expired", "skipped"):  # SPEC 9's statuses, counted and filterable
+        count = page.get_by_test_id("contacts-by-status").locator(
+            f"[data-status='{status}'] .count"
+        )
+        expect(count).to_have_text(str(progress[status]))
+        expect(page.locator(f"#contact-status option[value='{status}']")).to_have_count(1)
+    [due] = stack.sql(f"SELECT sum(callbacks_waiting) AS n FROM v_callbacks_due WHERE {where}")
+    expect(page.get_by_test_id("callbacks-due")).to_have_text(str(due["n"] or 0))
     table = page.get_by_test_id("by-attempt")
     for row in by_attempt:
         tr = table.locator("tbody tr").filter(has=page.locator(f"th:text-is('{row['attempt']}')"))

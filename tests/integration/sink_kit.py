@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -163,10 +164,19 @@ LOGICAL = {
 }
 
 
+def priced_number(e164: str, rate: str, currency: str, at_ms: int) -> bytes:
+    """The API's control-plane record of an account acme number with a rate (api.numbers)."""
+    body = {"number_id": e164[1:], "e164": e164, "label": "", "caller_id": True}
+    body |= {"rate_per_minute": rate, "currency": currency}
+    rec = {"kind": "number", "account_id": "acme", "id": e164[1:], "updated_at": at_ms}
+    return encode("ApiRecord", {**rec, "body": json.dumps(body)})
+
+
 def publish(
-    records: dict[str, list[dict[str, Any]]], raw: list[tuple[str, bytes]] | None = None
+    records: dict[str, list[dict[str, Any]]], raw: list[tuple[str, bytes | None]] | None = None
 ) -> None:
-    """Publish records (keyed by account) and raw (logical topic, bytes) values; wait for acks."""
+    """Publish records (keyed by account) and raw (logical topic, bytes or a tombstone)
+    values; wait for acks."""
     producer = Producer(producer_config(settings().kafka))
     for event, recs in records.items():
         topic = catalogue.topic_name(LOGICAL[event], settings().topic_prefix)

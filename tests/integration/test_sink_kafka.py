@@ -24,12 +24,14 @@ from sinks.consumer import Sink
 from sinks.dsn import open_client
 from tests.integration.sink_kit import (
     CAMPAIGNFLOW,
+    T0,
     SinkProcess,
     call_create,
     call_outcome,
     campaign,
     free_port,
     make_topics,
+    priced_number,
     publish,
     wait_for,
 )
@@ -62,7 +64,10 @@ def _counts(sink: SinkProcess, cid: str) -> tuple[int, int, int]:
 def test_counts_equal_what_was_published(topics: str, tmp_path: Path) -> None:
     cid = f"camp-{uuid.uuid4().hex[:6]}"
     data = campaign(cid, 300)  # 600 calls, 600 outcomes, 301 events, 1 create command
-    publish(data)
+    # attempt 1's caller ID is priced (100 answers of 60 s, billed by the minute); a
+    # tombstone on the compacted numbers topic is no price and no dead letter
+    price = priced_number("+15550100001", "0.0125", "USD", T0 - 1_000)
+    publish(data, [(catalogue.API_NUMBERS, price), (catalogue.API_NUMBERS, None)])
     sink = SinkProcess(tmp_path / "home", free_port(), f"sink-{topics}").start()
     try:
         expected = (len(data["CallCreate"]), len(data["CallOutcome"]), len(data["CampaignEvent"]))
@@ -76,6 +81,12 @@ def test_counts_equal_what_was_published(topics: str, tmp_path: Path) -> None:
             f"FROM v_campaign_progress WHERE campaign_id = '{cid}'"
         )
         assert progress == [300, 300, 300, 600, 600, 0, "America/New_York"]
+        cost_sql = (
+            "SELECT toString(billed_minutes), toString(cost) FROM v_cost_by_campaign"
+            f" WHERE campaign_id = '{cid}' AND currency = 'USD'"
+        )
+        wait_for(lambda: bool(sink.query(cost_sql)), 60, "the number's price")
+        assert sink.query(cost_sql) == [["100", "1.25"]]
         # `campaignflow sql` and `report` go through the running sink (the directory is locked).
         out = subprocess.run(
             [

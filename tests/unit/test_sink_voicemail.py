@@ -1,4 +1,4 @@
-"""Voicemail messages in ClickHouse (migration 0010, issue 23 item 1): the sink stores
+"""Voicemail messages in ClickHouse (migration 0008, issue 23 item 1): the sink stores
 `voicemail_left`, v_voicemail_by_campaign counts machines and messages left, and the
 report has the section.
 

@@ -1,9 +1,13 @@
-"""The webhook dispatcher's pure parts: which answers are final, and how far offsets may be
-committed while deliveries of later events finish first (per-endpoint queues)."""
+"""The webhook dispatcher's pure parts: which answers are final, how far offsets may be
+committed while deliveries of later events finish first (per-endpoint queues), and the
+payload of every final status."""
 
 from __future__ import annotations
 
-from api.webhooks import Offsets, judge
+from api.webhooks import EVENT_KINDS, Offsets, judge, payload
+from campaigns.events import ContactFinal, ContactStatus
+from topics import translate
+from topics.codec import decode, encode
 
 
 def test_commit_stops_at_the_oldest_event_with_a_delivery_running() -> None:
@@ -37,3 +41,16 @@ def test_which_answers_are_final() -> None:
     assert judge(410).final and judge(410).error == "HTTP 410 (not retried)"
     for retried in (408, 429, 500, 503):
         assert not judge(retried).final, retried
+
+
+def test_every_final_status_reaches_the_webhooks_as_contact_final() -> None:
+    """SPEC 9's `expired` and `skipped` travel on campaign.events (CampaignEvent v4) and are
+    delivered as `contact.final` with their status, like every other final status."""
+    for status in ContactStatus:
+        event = ContactFinal(1_000, "spring", "row-1", status, 2)
+        record = translate.event_to_record("acme", event, f"acme/spring:final:{status}")
+        assert record is not None
+        name, decoded = decode(encode("CampaignEvent", record))
+        kind = EVENT_KINDS[decoded["body"][0].rsplit(".", 1)[-1]]
+        body = payload(decoded, kind, "acme")
+        assert (body["type"], body["data"]["status"]) == ("contact.final", status.value)

@@ -1,12 +1,13 @@
 // A campaign's page: live progress (polled every 2 s while it moves), charts from
-// /stats, the contacts table, CSV export, duplicate and the lifecycle buttons.
+// /stats, what the calls cost from /analytics, the contacts table, CSV export, duplicate
+// and the lifecycle buttons.
 import { api, ApiError, apiKey } from "./api.js";
 import { actionBar } from "./actions.js";
 import { outcomesChart, rateTable } from "./charts.js";
 import { STATUS_LABELS, announce, field, fill, h, mount, pct, ruleText, statusBadge, timeEl } from "./ui.js";
 
 const POLL_MS = 2000;
-const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out"];
+const CONTACT_STATUSES = ["pending", "reached", "exhausted", "failed", "cancelled", "suppressed", "opted_out", "expired", "skipped"];
 const FINAL = new Set(["completed", "cancelled"]);
 
 export async function campaignPage(id) {
@@ -28,6 +29,7 @@ export async function campaignPage(id) {
   const progressHost = h("section", { class: "card", "aria-labelledby": "prog-h" });
   const chartHost = h("div");
   const ratesHost = h("div", { class: "grid2" });
+  const costHost = h("section", { class: "card", "aria-labelledby": "cost-h", "data-testid": "cost" });
   const statusFilter = h("select", { id: "contact-status", onchange: () => loadContacts(true) },
     h("option", { value: "" }, "All"), CONTACT_STATUSES.map((st) => h("option", { value: st }, st)));
   const contactsHost = h("div", { class: "table-wrap" });
@@ -70,6 +72,8 @@ export async function campaignPage(id) {
         h("dt", {}, "Calls created"), h("dd", { "data-testid": "calls-created" }, String(k.calls_created ?? 0)),
         h("dt", {}, "Calls in flight"), h("dd", {}, h("meter", { min: 0, max: Math.max(limit, 1), value: inFlight, "aria-label": "Calls in flight against the limit" }),
           h("span", { "data-testid": "in-flight" }, ` ${inFlight} of ${limit}`)),
+        h("dt", {}, "Callbacks due"), h("dd", { "data-testid": "callbacks-due" }, String(k.callbacks_waiting ?? 0),
+          k.next_callback_at ? [", next ", timeEl(k.next_callback_at)] : null),
         h("dt", {}, "Estimated completion"), h("dd", {}, c.estimated_completion_at ? timeEl(c.estimated_completion_at) : "–"),
         h("dt", {}, "Last activity"), h("dd", {}, timeEl(c.last_activity_at)),
         h("dt", {}, "Created"), h("dd", {}, timeEl(c.created_at)),
@@ -100,6 +104,34 @@ export async function campaignPage(id) {
     }
   }
 
+  // What the calls cost, priced in ClickHouse (GET .../analytics); money is decimal text.
+  function table(caption, testid, heads, rows) {
+    return h("div", { class: "table-wrap" }, h("table", { class: "rates", "data-testid": testid },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, heads.map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, h("th", { scope: "row" }, cells[0]),
+        cells.slice(1).map((v) => h("td", {}, v)))))));
+  }
+
+  async function refreshCost() {
+    try {
+      const a = await api(`${path}/analytics`);
+      const cur = (c) => c || "no rate";
+      fill(costHost, h("h2", { id: "cost-h" }, "What the calls cost, caller-ID health"),
+        a.cost.length ? table("Minutes and cost", "cost-by-currency", ["Currency", "Calls", "Billed minutes", "Cost", "Per reached contact"],
+          a.cost.map((c) => [cur(c.currency), String(c.calls), c.billed_minutes, c.cost, c.cost_per_reached_contact ?? "–"]))
+          : h("p", { class: "muted" }, "No finished call yet."),
+        a.cost_by_caller_id.length ? table("Cost by caller ID", "cost-by-caller-id", ["Caller ID", "Currency", "Calls", "Billed minutes", "Cost"],
+          a.cost_by_caller_id.map((c) => [c.caller_id, cur(c.currency), String(c.calls), c.billed_minutes, c.cost])) : null,
+        a.caller_id_health.length ? table("Caller-ID health (last 200 calls each)", "caller-id-health",
+          ["Caller ID", "Recent calls", "Answer rate", "Campaign median", "Health"],
+          a.caller_id_health.map((c) => [c.caller_id, String(c.recent_calls), pct(c.recent_answer_rate), pct(c.campaign_median_answer_rate),
+            c.degraded ? h("strong", { class: "error" }, "Degraded: under half the median (spam label?)") : "OK"])) : null);
+    } catch (e) {
+      fill(costHost, h("h2", { id: "cost-h" }, "What the calls cost"), h("p", { class: "muted" }, `Cost unavailable: ${e.message}`));
+    }
+  }
+
   let lastStatus = campaign.status;
   let lastActions = JSON.stringify(campaign.allowed_actions || []);
   async function refresh() {
@@ -111,7 +143,7 @@ export async function campaignPage(id) {
     lastStatus = campaign.status;
     lastActions = actions;
     renderProgress(campaign);
-    await refreshStats();
+    await Promise.all([refreshStats(), refreshCost()]);
     if (!paged) await loadContacts(true);
   }
 
@@ -151,6 +183,7 @@ export async function campaignPage(id) {
     live,
     progressHost,
     h("section", { class: "card", "aria-label": "Charts" }, chartHost, ratesHost),
+    costHost,
     h("section", { class: "card", "aria-labelledby": "contacts-h" },
       h("h2", { id: "contacts-h" }, "Contacts"),
       h("div", { class: "toolbar" }, h("label", { for: "contact-status" }, "Status"), statusFilter),
@@ -161,7 +194,7 @@ export async function campaignPage(id) {
   );
   renderHead(campaign);
   renderProgress(campaign);
-  await Promise.all([refreshStats(), loadContacts(true)]);
+  await Promise.all([refreshStats(), refreshCost(), loadContacts(true)]);
   let stopped = false;
   let timer = null;
   const tick = async () => {

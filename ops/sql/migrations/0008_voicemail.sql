@@ -3,7 +3,6 @@
 -- A dialer's outcome may carry voicemail_left: a machine answered and the dialer left the
 -- call's voicemail_message (the campaign's rules.voicemail named that attempt). Counted
 -- per campaign from v_outcomes (the outcome the engine acted on, one per call).
--- (Numbered 0010: 0005-0009 are left to the migrations other branches add meanwhile.)
 
 ALTER TABLE call_outcomes ADD COLUMN IF NOT EXISTS voicemail_left Bool DEFAULT false AFTER opt_out;
 
