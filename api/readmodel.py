@@ -166,8 +166,11 @@ class ReadModel:
     def _index(self, row: dict[str, Any]) -> None:
         campaign_id = row["campaign_id"]
         key = campaign_key(row["account_id"], campaign_id)
-        if key not in self.campaigns:
+        old = self.campaigns.get(key)
+        if old is None:
             bisect.insort(self._by_account.setdefault(row["account_id"], []), campaign_id)
+        elif old.get("edit_id") != row.get("edit_id"):
+            self._defs.pop(key, None)  # a draft's edit: its definition changed
         self.campaigns[key] = row
 
     def start(self) -> None:
@@ -555,6 +558,7 @@ class _Batch:
                 "by_caller_id": {},
                 "by_attempt": {},
                 "engine": None,
+                "edit_id": None,
             }
             self.rows[key] = row
             return
@@ -562,10 +566,39 @@ class _Batch:
         if known is None:
             return
         row = known
-        if name == "AddContacts":
+        if name == "EditDraft":
+            self.edit(key, row, rec, body)
+        elif name == "AddContacts":
             row["expected"] += int(body["count"])
         elif name == "ScheduleCampaign":
             row["requested_start_at_ms"] = _ms(body.get("start_at"))
+
+    def edit(
+        self, key: str, row: dict[str, Any], rec: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        """A draft's new definition and list, as the engine takes it (a draft only): the
+        contacts listed so far go; the new list's batches follow the command."""
+        d = body["definition"]
+        if row["status"] != "draft" or d.get("account_id") != row["account_id"]:
+            return  # the engine refuses it too
+        if d.get("campaign_id") != row["campaign_id"]:
+            return
+        row.update(
+            name=d["name"],
+            description=d.get("description") or "",
+            definition=d,
+            expected=int(body["expected_contacts"]),
+            arrived=0,
+            final=0,
+            by_status={},
+            edit_id=rec["command_id"],
+        )
+        for kind in ("k", "i", "s"):
+            prefix = _k(kind, key, "")
+            self.wb.delete_range(prefix, prefix[:-1] + b"}")  # '}' sorts right after '|'
+            self.seen = {k for k in self.seen if not k.startswith(prefix)}
+        self.states = {k: v for k, v in self.states.items() if not k.startswith(_k("s", key, ""))}
+        self.seqs[key] = 0
 
     def contacts(self, rec: dict[str, Any]) -> None:
         """A batch waits until the engine says which of its contacts it took (or is listed

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api import campaign_io, forecast
+from api import campaign_drafts, campaign_io, forecast
 from api.bodies import ThreadedBody, validation_errors
 from api.campaign_io import CampaignIn, ContactsJson, CreateJson
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, services
@@ -42,10 +42,11 @@ router = APIRouter(
 
 
 def upload_route(path: str) -> bool:
-    """Whether `path` takes a contact list (create, add contacts): the large body cap."""
+    """Whether `path` takes a contact list (create, a draft's edit, add contacts): the large
+    body cap."""
     parts = path.rstrip("/").split("/")
     return parts[:3] == ["", "v1", "campaigns"] and (
-        len(parts) == 3 or (len(parts) == 5 and parts[4] == "contacts")
+        len(parts) in (3, 4) or (len(parts) == 5 and parts[4] == "contacts")
     )
 
 
@@ -488,25 +489,75 @@ async def create_campaign(
 ) -> Any:
     # A dry run parses the whole list too: it has an allowance of its own.
     svc.take(account, "dry runs" if dry_run else "campaigns created", svc.config.limits.creates)
-    ctype = request.headers.get("content-type", "")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
-        tmp = Path(tmpname)
-        # Parsing and validating run in worker threads: a big body must not hold the loop.
-        if ctype.startswith("multipart/form-data"):
-            text, path = await _read_multipart(request, svc, tmp, want_definition=True)
-            assert text is not None and path is not None
-            body = await run_in_threadpool(_parse_definition_text, text)
-        elif ctype.startswith("application/json") or not ctype:
-            path = tmp / "contacts.csv"
-            raw = await request.body()
-            body = await run_in_threadpool(_json_create, raw, path, svc.config.max_json_contacts)
-        else:
-            raise ApiProblem(415, "send application/json or multipart/form-data")
-        d = await run_in_threadpool(campaign_io.build_definition, svc.cp, account, body)
+        d, path = await _create_body(request, svc, account, Path(tmpname))
         summary = await run_in_threadpool(_create, svc, account, d, path, dry_run)
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(summary.model_dump(mode="json"), status_code=200 if dry_run else 201)
+
+
+async def _create_body(
+    request: Request, svc: Services, account: str, tmp: Path
+) -> tuple[CampaignDefinition, Path]:
+    """The definition and the contact list (as a CSV file in `tmp`) of a create's body."""
+    ctype = request.headers.get("content-type", "")
+    # Parsing and validating run in worker threads: a big body must not hold the loop.
+    if ctype.startswith("multipart/form-data"):
+        text, path = await _read_multipart(request, svc, tmp, want_definition=True)
+        assert text is not None and path is not None
+        body = await run_in_threadpool(_parse_definition_text, text)
+    elif ctype.startswith("application/json") or not ctype:
+        path = tmp / "contacts.csv"
+        raw = await request.body()
+        body = await run_in_threadpool(_json_create, raw, path, svc.config.max_json_contacts)
+    else:
+        raise ApiProblem(415, "send application/json or multipart/form-data")
+    d = await run_in_threadpool(campaign_io.build_definition, svc.cp, account, body)
+    return d, path
+
+
+@router.put(
+    "/{campaign_id}",
+    response_model=CreateSummary,
+    openapi_extra=CREATE_BODY,
+    responses=problem_responses(404, 409, 415, 503),
+)
+async def edit_campaign(
+    campaign_id: str,
+    request: Request,
+    account: str = Depends(account_id),
+    svc: Services = Depends(services),
+) -> Any:
+    """Replace a draft's definition and contact list (the create's body; 409 once it is
+    started, scheduled or cancelled)."""
+    row = _own(svc, account, campaign_id)
+    svc.take(account, "campaigns created", svc.config.limits.creates)
+    if row["status"] != "draft":
+        raise ApiProblem(409, f"campaign {campaign_id} is {row['status']}: only a draft is edited")
+    with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
+        d, path = await _create_body(request, svc, account, Path(tmpname))
+        if d.campaign_id != campaign_id:
+            raise ApiProblem(
+                422,
+                f"definition.campaign_id: {d.campaign_id!r} is not {campaign_id!r}",
+                [ErrorItem(field="definition.campaign_id", message="a draft keeps its id")],
+            )
+        try:
+            s = await run_in_threadpool(campaign_drafts.edit, svc, _rm(svc), account, d, path)
+        except (UploadError, DefinitionError, ContactsFileError) as err:
+            raise _ingest_problem(err) from None
+    return JSONResponse(_summary(d, s, False, None).model_dump(mode="json"))
+
+
+@router.get(
+    "/{campaign_id}/draft", response_model=CreateJson, responses=problem_responses(404, 409, 413)
+)
+def get_draft(
+    campaign_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> CreateJson:
+    """A draft as the body that creates it (and edits it: `PUT /v1/campaigns/{id}`)."""
+    row = _own(svc, account, campaign_id)
+    with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
+        return campaign_drafts.draft_body(svc, _rm(svc), account, row, Path(tmpname))
 
 
 # Serialised campaign objects, keyed by campaign id: reused while the read model's row is
