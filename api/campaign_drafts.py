@@ -25,9 +25,13 @@ SEEN_TIMEOUT_S = 10.0  # the edit's batches wait until this replica's read model
 
 
 def rules_body(d: CampaignDefinition) -> dict[str, Any]:
-    """The rules as campaign.yaml writes them: defaults left out, `calling_hours` alone."""
+    """The rules as campaign.yaml writes them: other defaults left out, the calling days
+    and window always (a form shows them), or `calling_hours` alone."""
     rules: dict[str, Any] = d.rules.model_dump(mode="json", exclude_defaults=True)
-    if "calling_hours" in rules:
+    if d.rules.calling_hours is None:
+        full = d.rules.model_dump(mode="json", include={"calling_days", "calling_window"})
+        rules.update(full)
+    else:
         rules.pop("calling_days", None)
         rules.pop("calling_window", None)
     rules["timezone"] = d.rules.timezone

@@ -452,6 +452,7 @@ class _Batch:
         self.minutes_: dict[bytes, dict[str, int]] = {}
         self.seqs: dict[str, int] = {}
         self.seen: set[bytes] = set()
+        self.wiped: set[str] = set()  # drafts whose list an edit dropped in this batch
         # b|... and a|... rows written or deleted in this batch (None: deleted)
         self.pending: dict[bytes, Any] = {}
 
@@ -460,7 +461,7 @@ class _Batch:
         skey = _k("s", key, contact_id)
         st = self.states.get(skey)
         if st is None:
-            raw = self.rm.db.get(skey)
+            raw = None if key in self.wiped else self.rm.db.get(skey)
             st = _dec.decode(raw) if raw is not None else {"status": "pending", "attempts": 0}
             self.states[skey] = st
         return st
@@ -599,6 +600,7 @@ class _Batch:
             self.seen = {k for k in self.seen if not k.startswith(prefix)}
         self.states = {k: v for k, v in self.states.items() if not k.startswith(_k("s", key, ""))}
         self.seqs[key] = 0
+        self.wiped.add(key)  # the deletes land at commit: until then the db still has them
 
     def contacts(self, rec: dict[str, Any]) -> None:
         """A batch waits until the engine says which of its contacts it took (or is listed
@@ -647,7 +649,7 @@ class _Batch:
                 continue
             c = contacts[position]
             ikey = _k("i", key, c["contact_id"])
-            if ikey in self.seen or self.rm.db.get(ikey) is not None:
+            if ikey in self.seen or (key not in self.wiped and self.rm.db.get(ikey) is not None):
                 continue  # a re-upload: the engine keeps a contact id once too
             seq += 1
             self.seen.add(ikey)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from api.campaign_drafts import rules_body
+from api.readmodel import ReadModel
+from campaigns import testing
 from campaigns.engine import Engine
 from campaigns.events import (
     Batch,
     CallCreated,
+    CampaignStatus,
     Command,
     CommandKind,
     CommandRejected,
@@ -15,9 +21,13 @@ from campaigns.events import (
     Outcome,
     StatusChanged,
 )
+from campaigns.models import definition_from_yaml, parse_definition
 from campaigns.store import MemoryStore, StaticDirectory
 from campaigns.windows import US
 from tests.helpers import at, contact, definition
+from tests.unit.test_readmodel_accepted import accepted, batch, create, fold, listed
+from topics import translate
+from topics.clients import KafkaSettings
 from topics.codec import decode, encode
 from topics.translate import command_from_record, command_to_record
 
@@ -119,3 +129,58 @@ def test_the_edit_command_round_trips_through_avro() -> None:
         4,
         cmd.definition,
     )
+
+
+def test_the_read_model_shows_the_edited_draft_and_its_new_list(tmp_path: Path) -> None:
+    rm = ReadModel(KafkaSettings("127.0.0.1:1"), "", tmp_path / "rm")
+    try:
+        fold(rm, create("acme"), batch("acme", "b1", [1, 2, 3]), accepted("acme", "b1", [0, 1, 2]))
+        assert rm.definition("acme", "spring") is not None
+        d = testing.definition("spring", account_id="acme", concurrent_calls=4, name="Renamed")
+        cmd = Command("edit-1", CommandKind.edit, d, 2, account_id="acme")
+        # The edit and the new list's first batch in one fold: the old list goes, not the new.
+        fold(
+            rm,
+            ("command", translate.command_to_record("spring", cmd, 5)),
+            batch("acme", "edit-1/b1", [2, 9]),
+            accepted("acme", "edit-1/b1", [0, 1]),
+        )
+        row = rm.campaign("acme", "spring")
+        assert row is not None
+        assert (row["name"], row["expected"], row["arrived"], row["edit_id"]) == (
+            "Renamed",
+            2,
+            2,
+            "edit-1",
+        )
+        assert listed(rm, "acme") == ["row-2", "row-9"]
+        edited = rm.definition("acme", "spring")
+        assert edited is not None and edited.rules.concurrent_calls == 4
+    finally:
+        rm.db.close()
+
+
+def test_the_read_model_ignores_an_edit_once_the_campaign_is_not_a_draft(tmp_path: Path) -> None:
+    rm = ReadModel(KafkaSettings("127.0.0.1:1"), "", tmp_path / "rm")
+    try:
+        fold(rm, create("acme"), batch("acme", "b1", [1]), accepted("acme", "b1", [0]))
+        started = StatusChanged(1, "spring", CampaignStatus.running)
+        fold(rm, ("event", translate.event_to_record("acme", started, "acme/spring:s") or {}))
+        d = testing.definition("spring", account_id="acme", name="Renamed", concurrent_calls=1)
+        cmd = Command("edit-1", CommandKind.edit, d, 2, account_id="acme")
+        fold(rm, ("command", translate.command_to_record("spring", cmd, 5)))
+        row = rm.campaign("acme", "spring")
+        assert row is not None and row["name"] != "Renamed" and listed(rm, "acme") == ["row-1"]
+    finally:
+        rm.db.close()
+
+
+@pytest.mark.parametrize(
+    "yaml_path", ["examples/spec/campaign.yaml", "examples/compliance/campaign.yaml"]
+)
+def test_a_drafts_rules_read_back_give_the_same_definition(yaml_path: str) -> None:
+    """GET /draft's rules, sent back by the wizard unchanged, define the same campaign."""
+    d = definition_from_yaml(Path(yaml_path).read_text(encoding="utf-8"))
+    stored = translate.definition_from_record(translate.definition_to_record(d))
+    data = d.model_dump(mode="json", exclude={"rules"}) | {"rules": rules_body(stored)}
+    assert parse_definition(data) == stored

@@ -87,6 +87,9 @@ export async function route() {
     if (parts[0] === "new") {
       markNav("new");
       stopCurrent = await wizardPage(Number(parts[1] || 1));
+    } else if (parts[0] === "edit" && parts[1]) {
+      markNav("campaigns");
+      stopCurrent = await wizardPage(Number(parts[2] || 1), decodeURIComponent(parts[1]));
     } else if (parts[0] === "campaigns" && parts[1]) {
       markNav("campaigns");
       stopCurrent = await campaignPage(decodeURIComponent(parts[1]));

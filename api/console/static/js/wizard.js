@@ -1,8 +1,9 @@
-// Create campaign in five steps. Everything entered is kept in localStorage (per account)
-// until the campaign is created, so leaving the wizard loses nothing.
+// Create campaign in five steps, or edit a draft in the same steps (#/edit/<id>/<step>).
+// Everything entered is kept in localStorage (per account, per draft being edited) until
+// the campaign is created or saved, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
 import { route, session } from "./app.js";
-import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
+import { PHONE, RESERVED, analyseHeader, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
 const STEPS = ["Agent and source number", "Number list", "Variable mapping", "Advanced rules", "Summary"];
@@ -12,7 +13,10 @@ const STRATEGIES = [["rolling", "Rolling: cycle through them"], ["clamp", "Clamp
 const ALT_STRATEGIES = [["rolling", "Rolling: cycle through the alternates"], ["clamp", "Clamp: in order, then keep the last"], ["custom", "Custom: each once, then the primary"]];
 const PRESETS = [["us_tcpa", "US TCPA (8am-9pm local; stricter in FL, OK, MD)"], ["fr_2022_1313", "France decree 2022-1313 (weekdays 10-13 and 14-20, no holidays)"]];
 
-function storageKey() { return `campaignflow.wizard.${session.account.account_id}`; }
+function storageKey(editing) {
+  const base = `campaignflow.wizard.${session.account.account_id}`;
+  return editing ? `${base}.edit.${editing}` : base;
+}
 
 function browserZone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch { return "UTC"; }
@@ -33,18 +37,55 @@ function fresh() {
       attempt_limits: [], compliance: [],
     },
     idempotency: null,
+    editing: null, // the draft's campaign id when editing one
+    extra_rules: {}, // a draft's rules this form has no field for, sent back unchanged
   };
 }
 
-export function loadDraft() {
+export function loadDraft(editing = null) {
   try {
-    const raw = localStorage.getItem(storageKey());
+    const raw = localStorage.getItem(storageKey(editing));
     if (raw) return { ...fresh(), ...JSON.parse(raw), rules: { ...fresh().rules, ...JSON.parse(raw).rules } };
   } catch { /* a broken draft starts over */ }
   return fresh();
 }
 
-function save(state) { localStorage.setItem(storageKey(), JSON.stringify(state)); }
+function save(state) { localStorage.setItem(storageKey(state.editing), JSON.stringify(state)); }
+
+const FORM_RULES = new Set(["max_retries", "retry_delay_minutes", "calling_days", "calling_window", "timezone",
+  "concurrent_calls", "inbound_free_slots", "caller_ids", "alternate_strategy", "blackout_dates", "holidays",
+  "attempt_limits", "compliance"]);
+
+const text = (v) => (v === undefined || v === null ? "" : String(v));
+
+/** The wizard's state for a draft, from its create body (GET /campaigns/{id}/draft). */
+export function fromBody(body) {
+  const d = body.definition;
+  const r = d.rules || {};
+  const state = fresh();
+  const header = [];
+  for (const row of body.contacts) for (const k of Object.keys(row)) if (!header.includes(k)) header.push(k);
+  Object.assign(state, analyseHeader(header.includes(PHONE) ? header : [PHONE, ...header]));
+  Object.assign(state, {
+    editing: d.campaign_id, agent_id: d.agent_id, source_number_id: d.source_number_id,
+    rows: body.contacts.length ? body.contacts.map((row) => ({ ...row })) : [{ [PHONE]: "" }],
+    mapping: { ...(d.variable_mapping || {}) }, source: "draft",
+    extra_rules: Object.fromEntries(Object.entries(r).filter(([k]) => !FORM_RULES.has(k))),
+  });
+  const windows = Array.isArray(r.calling_window) ? r.calling_window : r.calling_window ? [r.calling_window] : state.rules.windows;
+  Object.assign(state.rules, {
+    name: d.name, description: d.description || "", campaign_id: d.campaign_id, campaign_id_edited: true,
+    max_retries: text(r.max_retries ?? 0), retry_delay_minutes: text(r.retry_delay_minutes),
+    calling_days: r.calling_days || state.rules.calling_days, windows: windows.map((w) => ({ start: w.start, end: w.end })),
+    timezone: r.timezone, concurrent_calls: text(r.concurrent_calls), inbound_free_slots: text(r.inbound_free_slots ?? 0),
+    caller_numbers: (r.caller_ids && r.caller_ids.numbers) || [], caller_strategy: (r.caller_ids && r.caller_ids.strategy) || "rolling",
+    alternate_strategy: r.alternate_strategy || "rolling", blackout_dates: r.blackout_dates || [],
+    holidays_country: (r.holidays && r.holidays.country) || "", holidays_subdivision: (r.holidays && r.holidays.subdivision) || "",
+    attempt_limits: (r.attempt_limits || []).map((l) => ({ ...l, max_calls: text(l.max_calls), period_hours: text(l.period_hours) })),
+    compliance: r.compliance || [],
+  });
+  return state;
+}
 
 function slug(name) {
   return name.toLowerCase().normalize("NFKD").replace(/[^\w\s.-]/g, "").trim().replace(/[\s_]+/g, "-").replace(/[^a-z0-9.-]/g, "").replace(/^[^a-z0-9]+/, "").slice(0, 64);
@@ -57,6 +98,7 @@ export function definition(state) {
   const r = state.rules;
   const retries = int(r.max_retries);
   const rules = {
+    ...(state.extra_rules || {}),
     max_retries: retries,
     calling_days: r.calling_days,
     calling_window: r.windows.length === 1 ? r.windows[0] : r.windows,
@@ -109,8 +151,19 @@ function normalise(problem) {
   return { ...problem, errors: (problem.errors || []).map((e) => ({ ...e, field: (e.field || "").replace(/^definition\./, "") })) };
 }
 
-export async function wizardPage(step) {
-  const state = loadDraft();
+export async function wizardPage(step, editing = null) {
+  let state = loadDraft(editing);
+  if (editing && state.editing !== editing) {
+    try {
+      state = fromBody(await api(`/campaigns/${encodeURIComponent(editing)}/draft`));
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      mount(h("h1", {}, `Edit ${editing}`), h("p", { role: "alert" }, e.problem.detail || e.message), h("a", { href: `#/campaigns/${encodeURIComponent(editing)}` }, "Back to the campaign"));
+      return null;
+    }
+    save(state);
+  }
+  const base = editing ? `#/edit/${encodeURIComponent(editing)}` : "#/new";
   const [agents, numbers] = await Promise.all([all("/agents"), all("/numbers")]);
   const agentsById = Object.fromEntries(agents.map((a) => [a.agent_id, a]));
   const numbersById = Object.fromEntries(numbers.map((n) => [n.number_id, n]));
@@ -123,29 +176,31 @@ export async function wizardPage(step) {
   ];
   let s = Math.min(Math.max(step || 1, 1), 5);
   while (s > 1 && !ready.slice(0, s).every(Boolean)) s -= 1;
-  if (s !== step) { location.replace(`#/new/${s}`); return null; }
+  if (s !== step) { location.replace(`${base}/${s}`); return null; }
 
   // ctx.discarded: the draft was created or thrown away; leaving must not save it again.
-  const ctx = { state, agents, numbers, agentsById, numbersById, discarded: false, go: (n) => { save(state); location.hash = `#/new/${n}`; } };
+  const ctx = { state, base, agents, numbers, agentsById, numbersById, discarded: false, go: (n) => { save(state); location.hash = `${base}/${n}`; } };
   const stepper = h("ol", { class: "stepper", "aria-label": "Steps" }, STEPS.map((label, i) => {
     const n = i + 1;
     const reachable = ready.slice(0, n).every(Boolean);
     const content = [h("span", { class: "num" }, String(n)), ` ${label}`];
     return h("li", { class: n === s ? "current" : n < s ? "done" : "" },
-      reachable && n !== s ? h("a", { href: `#/new/${n}` }, content) : h("span", { "aria-current": n === s ? "step" : null }, content));
+      reachable && n !== s ? h("a", { href: `${base}/${n}` }, content) : h("span", { "aria-current": n === s ? "step" : null }, content));
   }));
   const body = [stepOne, stepTwo, stepThree, stepFour, stepFive][s - 1](ctx);
   mount(
     h("div", { class: "page-head" },
-      h("h1", {}, `Create campaign: step ${s} of 5, ${STEPS[s - 1]}`),
+      h("h1", {}, editing ? `Edit draft ${editing}: step ${s} of 5, ${STEPS[s - 1]}` : `Create campaign: step ${s} of 5, ${STEPS[s - 1]}`),
       h("button", { type: "button", class: "link", onclick: () => {
-        if (!window.confirm("Discard everything entered in this wizard?")) return;
-        localStorage.removeItem(storageKey());
+        if (!window.confirm(editing ? "Discard your changes to this draft?" : "Discard everything entered in this wizard?")) return;
+        localStorage.removeItem(storageKey(editing));
         ctx.discarded = true;
-        location.hash = "#/new/1";
-        if (s === 1) wizardPage(1);
-      } }, "Start over")),
-    h("p", { class: "muted" }, "What you enter is kept in this browser until the campaign is created."),
+        location.hash = `${base}/1`;
+        if (s === 1) wizardPage(1, editing);
+      } }, editing ? "Discard changes" : "Start over")),
+    h("p", { class: "muted" }, editing
+      ? "What you change is kept in this browser until you save it; the draft's contacts are replaced by the list below."
+      : "What you enter is kept in this browser until the campaign is created."),
     stepper,
     body,
   );
@@ -427,7 +482,7 @@ function stepFour(ctx) {
     return input;
   };
   const name = bind("name", h("input", { type: "text", value: r.name, required: true, autocomplete: "off" }));
-  const cid = h("input", { type: "text", value: r.campaign_id || slug(r.name), pattern: "[a-z0-9][a-z0-9._-]{0,63}" });
+  const cid = h("input", { type: "text", value: r.campaign_id || slug(r.name), pattern: "[a-z0-9][a-z0-9._-]{0,63}", readonly: state.editing ? true : null });
   name.addEventListener("input", () => { if (!r.campaign_id_edited) { cid.value = slug(name.value); r.campaign_id = cid.value; save(state); } });
   cid.addEventListener("input", () => { r.campaign_id = cid.value; r.campaign_id_edited = true; save(state); });
   const retries = bind("max_retries", h("input", { type: "number", min: "0", step: "1", value: r.max_retries }));
@@ -525,7 +580,7 @@ function stepFour(ctx) {
   const formEl = stepForm(ctx, 4, [
     h("div", { class: "grid2" },
       field("Campaign name", name, { field: "name" }),
-      field("Campaign ID", cid, { field: "campaign_id", hint: "Lower case letters, digits, . _ - (from the name unless you change it)." })),
+      field("Campaign ID", cid, { field: "campaign_id", hint: state.editing ? "A draft keeps its ID." : "Lower case letters, digits, . _ - (from the name unless you change it)." })),
     field("Description (optional)", bind("description", h("textarea", { rows: "2" }, r.description)), { field: "description" }),
     h("div", { class: "grid3" },
       field("Max retries", retries, { field: "rules.max_retries", hint: "Attempts per contact = 1 + retries." }),
@@ -588,10 +643,13 @@ function stepFive(ctx) {
     save(state);
     try {
       const { contacts } = contactsOf(state);
-      const res = await api("/campaigns", { method: "POST", body: { definition: definition(state), contacts }, idempotency: state.idempotency });
-      localStorage.removeItem(storageKey());
+      const body = { definition: definition(state), contacts };
+      const res = state.editing
+        ? await api(`/campaigns/${encodeURIComponent(state.editing)}`, { method: "PUT", body })
+        : await api("/campaigns", { method: "POST", body, idempotency: state.idempotency });
+      localStorage.removeItem(storageKey(state.editing));
       ctx.discarded = true;
-      announce(`Campaign ${res.campaign_id} created as a draft.`);
+      announce(state.editing ? `Draft ${res.campaign_id} saved.` : `Campaign ${res.campaign_id} created as a draft.`);
       location.hash = `#/campaigns/${encodeURIComponent(res.campaign_id)}`;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -599,7 +657,7 @@ function stepFive(ctx) {
         h("ul", {}, (e.problem.errors || []).map((x) => h("li", {}, `${x.field || ""} ${x.message}`))));
       create.disabled = false;
     }
-  } }, "Create campaign");
+  } }, state.editing ? "Save changes" : "Create campaign");
   (async () => {
     try {
       const { contacts, tableRow } = contactsOf(state);
@@ -610,7 +668,7 @@ function stepFive(ctx) {
       if (!(e instanceof ApiError)) throw e;
       fill(host, h("p", { class: "error" }, `The API refused the campaign: ${e.problem.detail || e.message}`),
         h("ul", {}, (e.problem.errors || []).map((x) => h("li", {}, `${x.field || ""} ${x.message}`))),
-        h("a", { href: "#/new/4" }, "Back to the rules"));
+        h("a", { href: `${ctx.base}/4` }, "Back to the rules"));
     }
   })();
   return h("section", { class: "card wizard" }, host,
