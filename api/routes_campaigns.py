@@ -29,7 +29,8 @@ from campaigns.lifecycle import TRANSITIONS
 from campaigns.models import CAMPAIGN_ID, MAX_NAME_CHARS, CampaignDefinition, DefinitionError
 from campaigns.simulate import parse_model
 from ingest.api import CampaignClient
-from ingest.commands import Answer
+from ingest.commands import Answer, now_us
+from ingest.summary import preview_reason
 from ingest.upload import UploadError, upload
 from topics.translate import contact_from_record, definition_from_record
 
@@ -191,6 +192,11 @@ class ForecastOut(BaseModel):
     calls: dict[str, int]
     model: str
     seed: int
+    assumptions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="outcome shares, call length, retries, the account's lines and the other"
+        " running campaigns the forecast shared them with",
+    )
 
 
 class StatsOut(BaseModel):
@@ -403,13 +409,29 @@ def _summary(
         ),
         rules=d.rules.model_dump(mode="json"),
         forecast=forecast_out,
-        preview=None,
+        preview=_preview(s),
         dead_lettered=s.dead_lettered,
     )
 
 
+def _preview(s: Any) -> dict[str, Any] | None:
+    """`campaign create`'s launch preview (SPEC 7): counts by rule, each rule in words."""
+    if s.preview is None or s.preview_at_us is None:
+        return None
+    return {
+        "at": iso_ms(s.preview_at_us // 1000),
+        "counts": dict(s.preview),
+        "explanations": {reason: preview_reason(reason) for reason in s.preview},
+    }
+
+
 def _create(
-    svc: Services, account: str, d: CampaignDefinition, contacts: Path, dry_run: bool
+    svc: Services,
+    account: str,
+    d: CampaignDefinition,
+    contacts: Path,
+    dry_run: bool,
+    answer_rate: float | None = None,
 ) -> CreateSummary:
     """ingest's upload (validate, parse, publish contacts then the create command)."""
     rm = _rm(svc)
@@ -429,24 +451,64 @@ def _create(
             producer=None if dry_run else client.producer,
             workers=1,
             timeout=svc.config.command_timeout_s,
+            preview_at_us=now_us() if dry_run else None,
         )
     except (UploadError, DefinitionError, ContactsFileError) as err:
         raise _ingest_problem(err) from None
     fc = None
     if dry_run and 0 < s.accepted <= 10_000:
         svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, s.accepted)
-        fc = _forecast_file(d, contacts)
+        model = forecast.model_for_answer_rate(answer_rate) if answer_rate is not None else None
+        fc = _forecast_file(svc, account, d, contacts, model or forecast.DEFAULT_MODEL)
     if not dry_run:
         rm.wait_for(lambda: rm.exists(account, d.campaign_id), SEEN_TIMEOUT_S)
     return _summary(d, s, dry_run, fc)
 
 
-def _forecast_file(d: CampaignDefinition, path: Path) -> dict[str, Any]:
+def _forecast_file(
+    svc: Services, account: str, d: CampaignDefinition, path: Path, model: str
+) -> dict[str, Any]:
     from campaigns.contacts import Contact, iter_contacts
 
     with path.open("rb") as f:
         listed = [c for c in iter_contacts(f, d.default_region) if isinstance(c, Contact)]
-    return forecast.forecast(d, listed, parse_model(forecast.DEFAULT_MODEL), 7)
+    lines, others = _account_load(svc, account, d.campaign_id, len(listed))
+    out = forecast.forecast(d, listed, parse_model(model), 7, lines=lines, others=others)
+    out["model"] = model
+    return out
+
+
+def _account_lines(svc: Services, account: str) -> int | None:
+    """The account's lines (SPEC 8); None: no account limit."""
+    return None
+
+
+def _account_load(
+    svc: Services, account: str, campaign_id: str, own: int
+) -> tuple[int | None, list[forecast.OtherCampaign]]:
+    """The account's lines and its other running campaigns with the contacts they have left
+    (from the read model), within the API's forecast size; none without a line limit (each
+    campaign then keeps its own concurrency, so the others change nothing)."""
+    lines = _account_lines(svc, account)
+    if lines is None or svc.readmodel is None:
+        return lines, []
+    rm = svc.readmodel
+    budget = svc.config.max_forecast_contacts - own
+    others: list[forecast.OtherCampaign] = []
+    rows, _ = rm.page(account, "running", None, MAX_LIMIT)
+    for row in rows:
+        if row["campaign_id"] == campaign_id:
+            continue
+        left = [
+            contact_from_record(rec)
+            for rec, view in rm.all_contacts(account, row["campaign_id"])
+            if view.status == "pending"
+        ]
+        budget -= len(left)
+        if budget < 0:
+            break
+        others.append(forecast.OtherCampaign(definition_from_record(row["definition"]), left))
+    return lines, others
 
 
 # ---- create, list, detail ----------------------------------------------------------------
@@ -484,6 +546,9 @@ CREATE_BODY = {
 async def create_campaign(
     request: Request,
     dry_run: bool = False,
+    answer_rate: float | None = Query(
+        None, ge=0, le=1, description="a dry run's forecast: the share of calls answered"
+    ),
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> Any:
@@ -491,7 +556,7 @@ async def create_campaign(
     svc.take(account, "dry runs" if dry_run else "campaigns created", svc.config.limits.creates)
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         d, path = await _create_body(request, svc, account, Path(tmpname))
-        summary = await run_in_threadpool(_create, svc, account, d, path, dry_run)
+        summary = await run_in_threadpool(_create, svc, account, d, path, dry_run, answer_rate)
     return JSONResponse(summary.model_dump(mode="json"), status_code=200 if dry_run else 201)
 
 
@@ -957,8 +1022,9 @@ def get_forecast(
         )
     svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
     d = definition_from_record(row["definition"])
-    contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(account, campaign_id))
-    out = forecast.forecast(d, contacts, shares, seed)
+    contacts = [contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(account, campaign_id)]
+    lines, others = _account_load(svc, account, campaign_id, len(contacts))
+    out = forecast.forecast(d, contacts, shares, seed, lines=lines, others=others)
     return ForecastOut(**out, model=model, seed=seed)
 
 

@@ -1,10 +1,15 @@
-"""The wizard on a draft in Chromium against the live stack: a draft created through the API,
-opened with "Edit" from its page (its values in every step), changed (a contact removed, one
-added, the concurrency and the name) and saved, then started: the engine calls the new list
-only, under the new rules; axe-core on the edit steps; screenshots at 1280 and 390 px."""
+"""The wizard in Chromium against the live stack.
+
+A draft created through the API, opened with "Edit" from its page (its values in every step),
+changed (a contact removed, one added, the concurrency and the name) and saved, then started:
+the engine calls the new list only, under the new rules. Step 5's launch preview equals
+`campaign create`'s for the same input and instant, each rule explained; the forecast says
+what it assumed and takes another answer rate. axe-core on the pages; screenshots at 1280 and
+390 px."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -116,3 +121,114 @@ def test_a_draft_edited_in_the_wizard_then_started(
     # Once started, the draft is no longer edited: the API says why.
     r = acct.call("PUT", f"/campaigns/{cid}", body)
     assert r.status_code == 409, r.text
+
+
+PREVIEW_CSV = """\
+phone_number,name
++12125550401,Ann
++13055550402,Bob
++33612345678,Chloe
++33612345679,Denis
++442071234567,Eve
+"""
+PROMPT = "Hi {{customer_name}}, a word about your {{plan}} plan."
+PREVIEW_YAML = """\
+campaign_id: launch-preview
+account_id: previewco
+name: Launch preview
+agent: {id: renewals-bot, prompt: "PROMPT"}
+source_number: "+15550100000"
+variable_mapping: {name: customer_name}
+rules:
+  timezone: UTC
+  concurrent_calls: 2
+  calling_days: [mon, tue, wed, thu, fri, sat, sun]
+  calling_window: {start: "00:00", end: "24:00"}
+  compliance: [us_tcpa, fr_2022_1313]
+""".replace("PROMPT", PROMPT)
+
+
+def cli_preview(stack: Stack, tmp_path: Path, start: str) -> dict[str, int]:
+    """`campaign create --dry-run`'s launch preview table, as counts by rule."""
+    (tmp_path / "c.yaml").write_text(PREVIEW_YAML)
+    (tmp_path / "c.csv").write_text(PREVIEW_CSV)
+    out = stack.cli(
+        "campaign",
+        "create",
+        str(tmp_path / "c.yaml"),
+        "--contacts",
+        str(tmp_path / "c.csv"),
+        "--dry-run",
+        "--start",
+        start,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout.split("Launch preview for a start at")[1]
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) > 3 and cells[1] and cells[2].isdigit():
+            counts[cells[1]] = int(cells[2])
+    return counts
+
+
+def test_step_five_preview_equals_campaign_create_and_the_forecast_says_its_assumptions(
+    page: Page, stack: Stack, screenshots: Path, tmp_path: Path
+) -> None:
+    acct = _account(stack, "previewco", "Preview Co", active=True)
+    sign_in(page, stack, acct)
+    page.get_by_role("link", name="Create campaign").first.click()
+    step_heading(page, 1)
+    page.get_by_label("AI agent that handles the calls").select_option("renewals-bot")
+    page.get_by_label("Source number the calls come from").select_option("main-line")
+    next_step(page)
+    step_heading(page, 2)
+    csv = tmp_path / "list.csv"
+    csv.write_text(PREVIEW_CSV)
+    page.get_by_label(re.compile("^CSV file")).set_input_files(str(csv))
+    expect(page.get_by_test_id("list-check")).to_have_text("5 accepted, 0 rejected.")
+    next_step(page)
+    step_heading(page, 3)
+    page.get_by_label("name", exact=True).select_option("customer_name")
+    next_step(page)
+    step_heading(page, 4)
+    page.get_by_label("Campaign name").fill("Launch preview")
+    page.get_by_label("Time zone").fill("UTC")
+    for day in ("Saturday", "Sunday"):
+        page.get_by_label(day).check()
+    page.get_by_label("Window 1 start").fill("00:00")
+    page.get_by_label("Window 1 end").fill("24:00")
+    page.get_by_label("Concurrent calls").fill("2")
+    page.get_by_text("Compliance rules (optional)").click()
+    page.get_by_label("US TCPA").check()
+    page.get_by_label("France decree").check()
+    next_step(page)
+
+    step_heading(page, 5)
+    preview = page.get_by_test_id("preview")
+    expect(preview).to_be_visible()
+    at = page.get_by_test_id("preview-at").get_attribute("datetime")
+    assert at
+    shown = {
+        str(row.get_attribute("data-reason")): int(row.locator("[data-col=count]").inner_text())
+        for row in preview.locator("tbody tr").all()
+    }
+    assert shown == cli_preview(stack, tmp_path, at)
+    assert sum(shown.values()) == 5
+    for reason in shown:  # each rule is explained in words
+        cell = preview.locator(f"tr[data-reason='{reason}'] td").nth(1)
+        assert len(cell.inner_text()) > 10
+    # Unset rules read "none"; the forecast's contacts have no "rejected" line.
+    rules = page.get_by_test_id("summary-rules")
+    expect(rules.locator("[data-rule='blackout_dates']")).to_have_text("none")
+    expect(rules.locator("[data-rule='attempt_limits']")).to_have_text("none")
+    expect(page.get_by_test_id("forecast-contacts")).not_to_contain_text("rejected")
+    assumptions = page.get_by_test_id("forecast-assumptions")
+    expect(assumptions).to_contain_text("answered 30%")
+    expect(assumptions).to_contain_text("each call 30 s")
+    expect(assumptions).to_contain_text("no retries")
+    assert_accessible(page, "wizard step 5 with the launch preview")
+    shot(page, screenshots, "05-wizard-launch-preview", narrow=True)
+    page.get_by_label("Answer rate for the forecast (%)").fill("80")
+    page.get_by_test_id("reforecast").click()
+    expect(assumptions).to_contain_text("answered 80%")

@@ -662,7 +662,7 @@ function stepFive(ctx) {
     try {
       const { contacts, tableRow } = contactsOf(state);
       const summary = await api("/campaigns?dry_run=true", { method: "POST", body: { definition: definition(state), contacts } });
-      fill(host, renderSummary(ctx, summary, tableRow));
+      fill(host, renderSummary(ctx, summary, tableRow, contacts));
       create.disabled = false;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -677,12 +677,25 @@ function stepFive(ctx) {
     h("p", { class: "muted" }, "The campaign is saved as a Draft: start or schedule it from its page or the campaign list."));
 }
 
-function renderSummary(ctx, s, tableRow) {
+function renderSummary(ctx, s, tableRow, contacts) {
   const { state } = ctx;
   const agent = ctx.agentsById[state.agent_id];
   const number = ctx.numbersById[state.source_number_id];
   const rules = s.rules || {};
-  const f = s.forecast || {};
+  const forecastHost = h("div", { "data-testid": "forecast-section", "aria-live": "polite" }, renderForecast(s.forecast));
+  const rate = h("input", { type: "number", min: "0", max: "100", step: "1", class: "short",
+    value: String(Math.round(100 * (((s.forecast || {}).assumptions || {}).outcome_shares || {}).answered ?? 30)) });
+  const again = h("button", { type: "button", "data-testid": "reforecast", onclick: async () => {
+    const share = Math.min(100, Math.max(0, Number(rate.value) || 0)) / 100;
+    again.disabled = true;
+    try {
+      const res = await api(`/campaigns?dry_run=true&answer_rate=${share}`, { method: "POST", body: { definition: definition(state), contacts } });
+      fill(forecastHost, renderForecast(res.forecast));
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      fill(forecastHost, h("p", { class: "error" }, e.problem.detail || e.message));
+    } finally { again.disabled = false; }
+  } }, "Forecast again");
   return h("div", { class: "summary", "data-testid": "summary" },
     h("h2", {}, "Contacts"),
     h("p", { "data-testid": "summary-contacts" }, `${s.contacts.accepted} accepted, ${s.contacts.rejected} rejected.`),
@@ -698,10 +711,40 @@ function renderSummary(ctx, s, tableRow) {
     h("dl", { class: "facts" }, Object.entries((s.variables && s.variables.mapped) || {}).map(([c, v]) => [h("dt", {}, c), h("dd", {}, v)])),
     s.variables && s.variables.unfed && s.variables.unfed.length ? h("p", { class: "warn" }, `Not fed by any column: ${s.variables.unfed.join(", ")}.`) : null,
     h("h2", {}, "Rules"),
-    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, ruleText(k, v))])),
+    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", { dataset: { rule: k } }, ruleText(k, v))])),
+    renderPreview(s.preview),
     h("h2", {}, "Forecast"),
-    h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
-    f.contacts ? h("p", {}, Object.entries(f.contacts).map(([k, v]) => `${k}: ${v}`).join(", ")) : null,
-    s.preview ? [h("h2", {}, "At launch"), h("p", {}, Object.entries(s.preview).map(([k, v]) => `${k}: ${v}`).join(", "))] : null,
+    h("div", { class: "row-tools" }, field("Answer rate for the forecast (%)", rate), again),
+    forecastHost,
     s.contacts.accepted === 0 ? h("p", { class: "warn" }, "No contact was accepted: the campaign would have nothing to call.") : null);
+}
+
+/** The launch preview (SPEC 7), as `campaign create` prints it: contacts by first rule. */
+function renderPreview(p) {
+  if (!p) return null;
+  return [h("h2", {}, "At launch"),
+    h("table", { class: "preview", "data-testid": "preview" },
+      h("caption", {}, "If started at ", h("time", { datetime: p.at, "data-testid": "preview-at" }, when(p.at)), ": contacts callable, or the first rule holding them back"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rule"), h("th", { scope: "col" }, "Contacts"), h("th", { scope: "col" }, "What it means"))),
+      h("tbody", {}, Object.entries(p.counts).map(([reason, n]) => h("tr", { dataset: { reason } },
+        h("th", { scope: "row" }, reason), h("td", { "data-col": "count" }, String(n)), h("td", {}, (p.explanations || {})[reason] || "")))))];
+}
+
+function shareText(shares) {
+  return Object.entries(shares || {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${Math.round(v * 1000) / 10}%`).join(", ");
+}
+
+/** The forecast and what it assumed (outcome shares, call length, retries, the account's lines). */
+function renderForecast(f) {
+  if (!f) return h("p", { class: "muted" }, "No forecast (an empty list, or one too large to simulate here: run campaignflow simulate).");
+  const a = f.assumptions || {};
+  const retries = a.max_retries ? `up to ${a.max_retries} retries ${a.retry_delay_minutes} min apart (on ${(a.retry_on || []).join(", ")})` : "no retries";
+  const lines = a.lines === null || a.lines === undefined
+    ? "no account line limit (each campaign keeps its own concurrent calls)"
+    : `${a.lines} account lines shared with ${a.other_running_campaigns} other running campaign(s) (${a.other_remaining_contacts} contacts left)`;
+  return [
+    h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
+    f.contacts ? h("p", { "data-testid": "forecast-contacts" }, `Contacts at the end: ${Object.entries(f.contacts).filter(([k]) => k !== "accepted").map(([k, v]) => `${v} ${k.replace(/_/g, " ")}`).join(", ") || "none final"}.`) : null,
+    h("p", { class: "muted", "data-testid": "forecast-assumptions" },
+      `Assumes: ${shareText(a.outcome_shares)} of calls; each call ${a.call_seconds} s; ${retries}; ${lines}.`)];
 }
