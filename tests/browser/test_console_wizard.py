@@ -94,8 +94,16 @@ def test_a_draft_edited_in_the_wizard_then_started(
     expect(page.get_by_label("Campaign ID")).to_have_value(cid)
     expect(page.get_by_label("Time zone")).to_have_value("UTC")
     expect(page.get_by_label("Window 1 end")).to_have_value("24:00")
+    expect(page.get_by_label("Priority (1-10)")).to_have_value("5")
     page.get_by_label("Campaign name").fill("Winter check-in v2")
     page.get_by_label("Concurrent calls").fill("2")
+    # SPEC 8 and 9 in step 4: priority, end date, callbacks, a limit across the account.
+    page.get_by_label("Priority (1-10)").fill("7")
+    page.get_by_label("Ends at (optional)").fill("2030-01-01T12:00")
+    page.get_by_label("Callbacks per contact").fill("2")
+    page.get_by_text("Compliance rules (optional)").click()
+    page.get_by_role("button", name="Add attempt limit").click()
+    page.get_by_label("Limit 1 counts calls of").select_option("account")
     assert_accessible(page, "edit step 4")
     next_step(page)
 
@@ -112,6 +120,14 @@ def test_a_draft_edited_in_the_wizard_then_started(
     assert [c["contact_id"] for c in body["contacts"]] == ["c301", "c303", "c304"]
     got = acct.call("GET", f"/campaigns/{cid}").json()
     assert got["rules"]["concurrent_calls"] == 2
+    assert (got["rules"]["priority"], got["rules"]["max_callbacks"]) == (7, 2)
+    assert got["rules"]["attempt_limits"][0]["across"] == "account"
+    assert body["definition"]["rules"]["ends_at"].startswith("20")
+    shown = page.get_by_test_id("campaign-rules")
+    expect(shown.locator("[data-rule='priority']")).to_contain_text("7 of 10")
+    expect(shown.locator("[data-rule='attempt_limits']")).to_contain_text("across the account")
+    expect(shown.locator("[data-rule='ends_at']")).to_contain_text("2030")
+    expect(shown.locator("[data-rule='max_callbacks']")).to_have_text("2")
     assert got["counters"]["contacts_total"] == 3
     page.get_by_role("button", name="Start Winter check-in v2").click()
     wait_status(page, "completed")

@@ -67,3 +67,26 @@ def test_every_preview_reason_is_explained() -> None:
     d = testing.definition("c1", concurrent_calls=1, compliance=["us_tcpa", "fr_2022_1313"])
     for reason in Gate(d).reasons():
         assert reason in PREVIEW_REASONS and len(preview_reason(reason)) > 10
+
+
+def test_campaign_creates_summary_names_priority_end_callbacks_and_across() -> None:
+    """Issue 22.4: `campaign create`'s rules table carries the SPEC 8 and 9 fields."""
+    from ingest.summary import rule_rows
+
+    d = testing.definition(
+        "c1",
+        concurrent_calls=1,
+        priority=8,
+        ends_at="2030-01-01T12:00:00Z",
+        max_callbacks=3,
+        attempt_limits=[
+            {"scope": "number", "max_calls": 3, "period_hours": 24, "across": "account"}
+        ],
+    )
+    rows = {name: effective for name, effective, _ in rule_rows(d.rules)}
+    assert (rows["priority"], rows["ends_at"], rows["max_callbacks"]) == (
+        "8",
+        "2030-01-01T12:00:00Z",
+        "3",
+    )
+    assert "across=account" in rows["attempt_limits"]

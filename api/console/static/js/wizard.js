@@ -6,6 +6,7 @@ import { route, session } from "./app.js";
 import { PHONE, RESERVED, analyseHeader, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
+const AGENT_COLUMN = "agent_id"; // a contact's own agent of the account (issue 23.3)
 const STEPS = ["Agent and source number", "Number list", "Variable mapping", "Advanced rules", "Summary"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_LABELS = { mon: "Monday", tue: "Tuesday", wed: "Wednesday", thu: "Thursday", fri: "Friday", sat: "Saturday", sun: "Sunday" };
@@ -32,6 +33,7 @@ function fresh() {
       max_retries: "0", retry_delay_minutes: "", calling_days: ["mon", "tue", "wed", "thu", "fri"],
       windows: [{ start: "09:00", end: "19:00" }], timezone: browserZone(),
       concurrent_calls: "5", inbound_free_slots: "0",
+      priority: "5", ends_at: "", max_callbacks: "1",
       caller_numbers: [], caller_strategy: "rolling", alternate_strategy: "rolling",
       blackout_dates: [], holidays_country: "", holidays_subdivision: "",
       attempt_limits: [], compliance: [],
@@ -54,9 +56,19 @@ function save(state) { localStorage.setItem(storageKey(state.editing), JSON.stri
 
 const FORM_RULES = new Set(["max_retries", "retry_delay_minutes", "calling_days", "calling_window", "timezone",
   "concurrent_calls", "inbound_free_slots", "caller_ids", "alternate_strategy", "blackout_dates", "holidays",
+  "priority", "ends_at", "max_callbacks",
   "attempt_limits", "compliance"]);
 
 const text = (v) => (v === undefined || v === null ? "" : String(v));
+
+/** An instant as a datetime-local input's value (the browser's zone), "" for none. */
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const local = new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
 
 /** The wizard's state for a draft, from its create body (GET /campaigns/{id}/draft). */
 export function fromBody(body) {
@@ -78,6 +90,7 @@ export function fromBody(body) {
     max_retries: text(r.max_retries ?? 0), retry_delay_minutes: text(r.retry_delay_minutes),
     calling_days: r.calling_days || state.rules.calling_days, windows: windows.map((w) => ({ start: w.start, end: w.end })),
     timezone: r.timezone, concurrent_calls: text(r.concurrent_calls), inbound_free_slots: text(r.inbound_free_slots ?? 0),
+    priority: text(r.priority ?? 5), ends_at: localInput(r.ends_at), max_callbacks: text(r.max_callbacks ?? 1),
     caller_numbers: (r.caller_ids && r.caller_ids.numbers) || [], caller_strategy: (r.caller_ids && r.caller_ids.strategy) || "rolling",
     alternate_strategy: r.alternate_strategy || "rolling", blackout_dates: r.blackout_dates || [],
     holidays_country: (r.holidays && r.holidays.country) || "", holidays_subdivision: (r.holidays && r.holidays.subdivision) || "",
@@ -107,6 +120,12 @@ export function definition(state) {
     inbound_free_slots: int(r.inbound_free_slots === "" ? "0" : r.inbound_free_slots),
   };
   if (r.retry_delay_minutes !== "") rules.retry_delay_minutes = int(r.retry_delay_minutes);
+  if (r.priority !== "" && r.priority !== undefined) rules.priority = int(r.priority);
+  if (r.max_callbacks !== "" && r.max_callbacks !== undefined) rules.max_callbacks = int(r.max_callbacks);
+  if (r.ends_at) {
+    const end = new Date(r.ends_at);
+    rules.ends_at = Number.isNaN(end.getTime()) ? r.ends_at : end.toISOString();
+  }
   if (Number(retries) > 0) {
     const numbers = r.caller_numbers.filter(Boolean);
     if (numbers.length) rules.caller_ids = { numbers, strategy: r.caller_strategy };
@@ -118,7 +137,7 @@ export function definition(state) {
     if (r.holidays_subdivision.trim()) rules.holidays.subdivision = r.holidays_subdivision.trim().toUpperCase();
   }
   if (r.attempt_limits.length) {
-    rules.attempt_limits = r.attempt_limits.map((l) => ({ scope: l.scope, max_calls: int(l.max_calls), period_hours: int(l.period_hours) }));
+    rules.attempt_limits = r.attempt_limits.map((l) => ({ scope: l.scope, max_calls: int(l.max_calls), period_hours: int(l.period_hours), across: l.across || "campaign" }));
   }
   if (r.compliance.length) rules.compliance = r.compliance;
   const mapping = {};
@@ -334,6 +353,17 @@ function stepTwo(ctx) {
     }
   } });
 
+  /** One cell: a text input, or for `agent_id` a choice of the account's agents (blank: the campaign's). */
+  function cell(row, i, c, invalid) {
+    const common = { "aria-label": `Row ${i + 1} ${c}`, "aria-invalid": invalid ? "true" : null, dataset: { row: String(i + 1), col: c } };
+    if (c === AGENT_COLUMN) {
+      return h("select", { ...common, onchange: (ev) => { row[c] = ev.target.value; save(state); } },
+        h("option", { value: "" }, "The campaign's agent"),
+        ctx.agents.map((a) => h("option", { value: a.agent_id, selected: row[c] === a.agent_id }, `${a.name} (${a.agent_id})`)));
+    }
+    return h("input", { ...common, type: c.startsWith(PHONE) ? "tel" : "text", value: row[c] ?? "", oninput: (ev) => { row[c] = ev.target.value; } });
+  }
+
   function renderTable(rejected = new Map()) {
     const cols = tableColumns(state);
     const headRow = h("tr", {}, h("th", { scope: "col" }, "#"), cols.map((c) => h("th", { scope: "col" },
@@ -344,12 +374,7 @@ function stepTwo(ctx) {
       } }, "×") : null)), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Row actions")));
     const body = h("tbody", {}, state.rows.map((row, i) => h("tr", { class: rejected.has(i + 1) ? "rejected" : "" },
       h("td", { class: "muted" }, String(i + 1)),
-      cols.map((c) => h("td", {}, h("input", {
-        type: c.startsWith(PHONE) ? "tel" : "text", value: row[c] ?? "", "aria-label": `Row ${i + 1} ${c}`,
-        "aria-invalid": rejected.has(i + 1) && (rejected.get(i + 1) === c || !rejected.get(i + 1)) ? "true" : null,
-        dataset: { row: String(i + 1), col: c },
-        oninput: (ev) => { row[c] = ev.target.value; },
-      }))),
+      cols.map((c) => h("td", {}, cell(row, i, c, rejected.has(i + 1) && (rejected.get(i + 1) === c || !rejected.get(i + 1))))),
       h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Remove row ${i + 1}`, onclick: () => {
         state.rows.splice(i, 1);
         if (!state.rows.length) state.rows.push({ [PHONE]: "" });
@@ -427,6 +452,9 @@ function stepTwo(ctx) {
         } }, "Add alternate variable")),
       tableHost,
       h("div", { class: "row-tools" },
+        state.columns.includes(AGENT_COLUMN) ? null : h("button", { type: "button", "data-testid": "add-agent-column", onclick: () => {
+          state.columns.push(AGENT_COLUMN); save(state); renderTable();
+        } }, "Add an agent column (a contact's own agent)"),
         h("button", { type: "button", "data-testid": "add-row", onclick: () => {
           state.rows.push({ [PHONE]: "" }); save(state); renderTable();
           const inputs = tableHost.querySelectorAll(`input[data-row="${state.rows.length}"]`);
@@ -550,6 +578,13 @@ function stepFour(ctx) {
       h("span", { class: "error", dataset: { errorFor: "rules.blackout_dates" } })));
   }
 
+  function across(l, i) {
+    const sel = h("select", { "aria-label": `Limit ${i + 1} counts calls of`, dataset: { field: `rules.attempt_limits.${i}.across` }, onchange: () => { l.across = sel.value; save(state); } },
+      h("option", { value: "campaign", selected: (l.across || "campaign") === "campaign" }, "in this campaign"),
+      h("option", { value: "account", selected: l.across === "account" }, "across the account's campaigns (per number only)"));
+    return sel;
+  }
+
   function renderLimits() {
     fill(limitsHost, h("fieldset", {}, h("legend", {}, "Attempt limits"),
       h("ul", { class: "plain" }, r.attempt_limits.map((l, i) => {
@@ -559,11 +594,13 @@ function stepFour(ctx) {
           h("input", { type: "number", min: "1", value: l.max_calls, class: "short", "aria-label": `Limit ${i + 1} maximum calls`, dataset: { field: `rules.attempt_limits.${i}.max_calls` }, oninput: (ev) => { l.max_calls = ev.target.value; save(state); } }),
           " calls ", scope, " in ",
           h("input", { type: "number", min: "0", step: "any", value: l.period_hours, class: "short", "aria-label": `Limit ${i + 1} period in hours`, dataset: { field: `rules.attempt_limits.${i}.period_hours` }, oninput: (ev) => { l.period_hours = ev.target.value; save(state); } }),
-          " hours ",
+          " hours, counted ",
+          across(l, i),
+          " ",
           h("button", { type: "button", class: "link", "aria-label": `Remove limit ${i + 1}`, onclick: () => { r.attempt_limits.splice(i, 1); save(state); renderLimits(); } }, "Remove"),
           h("span", { class: "error", dataset: { errorFor: `rules.attempt_limits.${i}` } }));
       })),
-      h("button", { type: "button", onclick: () => { r.attempt_limits.push({ scope: "number", max_calls: "3", period_hours: "24" }); save(state); renderLimits(); } }, "Add attempt limit"),
+      h("button", { type: "button", onclick: () => { r.attempt_limits.push({ scope: "number", max_calls: "3", period_hours: "24", across: "campaign" }); save(state); renderLimits(); } }, "Add attempt limit"),
       h("span", { class: "error", dataset: { errorFor: "rules.attempt_limits" } })));
   }
 
@@ -592,6 +629,10 @@ function stepFour(ctx) {
     h("div", { class: "grid3" },
       field("Concurrent calls", bind("concurrent_calls", h("input", { type: "number", min: "1", step: "1", value: r.concurrent_calls })), { field: "rules.concurrent_calls" }),
       field("Free slots for inbound", bind("inbound_free_slots", h("input", { type: "number", min: "0", step: "1", value: r.inbound_free_slots })), { field: "rules.inbound_free_slots", hint: "Kept free out of the concurrent calls." })),
+    h("div", { class: "grid3" },
+      field("Priority (1-10)", bind("priority", h("input", { type: "number", min: "1", max: "10", step: "1", value: r.priority })), { field: "rules.priority", hint: "When the account's lines are scarce, the higher priority calls first." }),
+      field("Ends at (optional)", bind("ends_at", h("input", { type: "datetime-local", value: r.ends_at })), { field: "rules.ends_at", hint: "Your local time. No call from then on; waiting contacts end expired." }),
+      field("Callbacks per contact", bind("max_callbacks", h("input", { type: "number", min: "0", step: "1", value: r.max_callbacks })), { field: "rules.max_callbacks", hint: "When a person asks to be called back at a time (0: never)." })),
     retryHost,
     h("details", { class: "compliance", open: r.blackout_dates.length || r.attempt_limits.length || r.compliance.length || r.holidays_country ? true : null },
       h("summary", {}, "Compliance rules (optional)"),
