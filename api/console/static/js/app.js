@@ -7,6 +7,7 @@ import { wizardPage } from "./wizard.js";
 import { subscriptionPage } from "./settings.js";
 import { dncPage } from "./dnc.js";
 import { keysPage } from "./keys.js";
+import { linesPage } from "./lines.js";
 
 export const session = { account: null };
 let stopCurrent = null;
@@ -99,6 +100,9 @@ export async function route() {
     } else if (parts[0] === "keys") {
       markNav("keys");
       stopCurrent = await keysPage();
+    } else if (parts[0] === "settings" && parts[1] === "lines") {
+      markNav("lines");
+      stopCurrent = await linesPage();
     } else if (parts[0] === "settings") {
       markNav("settings");
       await loadAccount();
