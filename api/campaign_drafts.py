@@ -14,6 +14,7 @@ from typing import Any
 
 from api import campaign_io
 from api.campaign_io import CampaignIn, CreateJson
+from api.campaign_service import ingest_client
 from api.deps import Services
 from api.problems import ApiProblem
 from api.readmodel import ReadModel
@@ -79,9 +80,7 @@ def draft_body(
 def edit(svc: Services, rm: ReadModel, account: str, d: CampaignDefinition, contacts: Path) -> Any:
     """Replace the draft; the upload summary of its new list. 409 when the engine refuses;
     a bad list or definition raises ingest's errors before anything is sent."""
-    client = svc.client
-    if client is None:
-        raise ApiProblem(503, "the ingest client is not running")
+    client = ingest_client(svc)
 
     def seen(command_id: str) -> None:
         rm.wait_for(

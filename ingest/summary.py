@@ -18,6 +18,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from campaigns.compliance import preview_reason
 from campaigns.contacts import ContactLayout, Rejection
 from campaigns.models import CampaignDefinition, ContactLocalTime, MappingReport, Rules, Window
 from campaigns.textsafe import visible
@@ -176,27 +177,6 @@ def tables(s: UploadSummary) -> list[RenderableType]:
     if s.preview is not None and s.preview_at_us is not None:
         out.append(preview_table(s.preview, s.preview_at_us))
     return out
-
-
-# What each launch-preview reason means (SPEC 7), for the CLI's table and the API's summary.
-PREVIEW_REASONS = {
-    "callable": "would be called at the start",
-    "dnc": "on a do-not-call list (the broker's lists are checked by the engine when it"
-    " calls, not here)",
-    "window": "the campaign's calling days, window, blackout dates or holidays are closed"
-    " at the start",
-    "local_time": "outside the contact's own local calling window (contact_local_time)",
-    "preset:us_tcpa": "US TCPA preset: outside 08:00-21:00 at the number's area code"
-    " (08:00-20:00 in Florida, Oklahoma, Maryland) or over 3 calls in 24 h there",
-    "preset:fr_2022_1313": "French decree 2022-1313: outside weekdays 10:00-13:00 and"
-    " 14:00-20:00 Paris time, a French public holiday, or over 4 calls in 30 days",
-    "attempt_limit": "an attempt limit (rules.attempt_limits) has no call left in its period",
-}
-
-
-def preview_reason(reason: str) -> str:
-    """A launch-preview reason in words (a preset this table does not know: its name)."""
-    return PREVIEW_REASONS.get(reason, reason)
 
 
 def preview_table(counts: dict[str, int], at_us: int) -> Table:

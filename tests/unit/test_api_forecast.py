@@ -9,8 +9,8 @@ import pytest
 
 from api import forecast
 from campaigns import testing
+from campaigns.compliance import PREVIEW_REASONS, preview_reason
 from campaigns.simulate import parse_model
-from ingest.summary import PREVIEW_REASONS, preview_reason
 from tests.helpers import contact
 
 pytestmark = pytest.mark.unit
