@@ -17,7 +17,7 @@ from api.campaign_io import CampaignIn, CreateJson
 from api.campaign_service import ingest_client
 from api.deps import Services
 from api.problems import ApiProblem
-from api.readmodel import ReadModel
+from api.readmodel import CampaignSummary, ReadModel
 from campaigns.models import CampaignDefinition
 from ingest.upload import edit_draft
 from topics.translate import definition_from_record
@@ -59,16 +59,16 @@ def definition_body(svc: Services, account: str, d: CampaignDefinition) -> Campa
 
 
 def draft_body(
-    svc: Services, rm: ReadModel, account: str, row: dict[str, Any], scratch: Path
+    svc: Services, rm: ReadModel, account: str, row: CampaignSummary, scratch: Path
 ) -> CreateJson:
     """A draft's create body: 409 once it is not a draft, 413 over the JSON row limit."""
-    campaign_id = row["campaign_id"]
-    if row["status"] != "draft":
-        raise ApiProblem(409, f"campaign {campaign_id} is {row['status']}: only a draft is edited")
+    campaign_id = row.campaign_id
+    if row.status != "draft":
+        raise ApiProblem(409, f"campaign {campaign_id} is {row.status}: only a draft is edited")
     cap = svc.config.max_json_contacts
-    if row["arrived"] > cap:
-        raise ApiProblem(413, f"contacts: {row['arrived']} is over {cap} rows; upload a CSV")
-    d = definition_from_record(row["definition"])
+    if row.arrived > cap:
+        raise ApiProblem(413, f"contacts: {row.arrived} is over {cap} rows; upload a CSV")
+    d = definition_from_record(row.definition)
     path = scratch / "contacts.csv"
     records = (rec for rec, _ in rm.all_contacts(account, campaign_id))
     campaign_io.records_to_csv(records, path)
@@ -83,10 +83,11 @@ def edit(svc: Services, rm: ReadModel, account: str, d: CampaignDefinition, cont
     client = ingest_client(svc)
 
     def seen(command_id: str) -> None:
-        rm.wait_for(
-            lambda: (rm.campaign(account, d.campaign_id) or {}).get("edit_id") == command_id,
-            SEEN_TIMEOUT_S,
-        )
+        def took() -> bool:
+            row = rm.campaign(account, d.campaign_id)
+            return row is not None and row.edit_id == command_id
+
+        rm.wait_for(took, SEEN_TIMEOUT_S)
 
     result = edit_draft(
         d,

@@ -35,7 +35,7 @@ from api.campaign_models import (
 )
 from api.deps import MAX_LIMIT, Services
 from api.problems import ApiProblem, ErrorItem, definition_errors
-from api.readmodel import ContactView, ReadModel
+from api.readmodel import CampaignSummary, ContactView, ReadModel
 from campaigns.compliance import preview_reason
 from campaigns.contacts import ContactsFileError
 from campaigns.events import CampaignStatus, CommandKind
@@ -75,7 +75,7 @@ def ingest_client(svc: Services) -> CampaignClient:
     return svc.client
 
 
-def own_campaign(svc: Services, account: str, campaign_id: str) -> dict[str, Any]:
+def own_campaign(svc: Services, account: str, campaign_id: str) -> CampaignSummary:
     """The caller's campaign of that id; 404 otherwise. Campaign ids are per account, so
     another account's campaign of the same id is simply not the caller's (nothing tells
     that it exists), and an id that is not a campaign id is no campaign (never a 500)."""
@@ -93,49 +93,50 @@ def allowed_actions(status: str) -> list[str]:
     return [k.value for (s, k) in TRANSITIONS if s == st]
 
 
-def campaign_out(row: dict[str, Any], with_rules: bool = True) -> CampaignOut:
-    d = row["definition"]
-    total = max(row["expected"], row["arrived"])
+def campaign_out(row: CampaignSummary, with_rules: bool = True) -> CampaignOut:
+    d = row.definition
+    total = max(row.expected, row.arrived)
     by_status = {s: 0 for s in CONTACT_STATUSES}
-    by_status.update(row["by_status"])
-    by_status["pending"] = max(0, total - row["final"])
-    in_flight = max(0, row["calls_created"] - row["calls_ended"])
+    by_status.update(row.by_status)
+    by_status["pending"] = max(0, total - row.final)
+    in_flight = max(0, row.calls_created - row.calls_ended)
     rules = d["rules"]
     limit = int(rules["concurrent_calls"]) - int(rules.get("inbound_free_slots") or 0)
-    ended = row["calls_ended"]
-    answered = row["outcomes"].get("answered", 0)
+    ended = row.calls_ended
+    answered = row.outcomes.get("answered", 0)
     estimate = None
-    if row["status"] == "running" and row["final"] and row.get("start_at_ms"):
+    if row.status == "running" and row.final and row.start_at_ms:
         # contacts finish at the rate seen so far: a straight line, refreshed every read
-        elapsed = (row["last_activity_at_ms"] or 0) - row["start_at_ms"]
+        last_ms = row.last_activity_at_ms or 0
+        elapsed = last_ms - row.start_at_ms
         if elapsed > 0:
-            left = total - row["final"]
-            estimate = iso_ms(int(row["last_activity_at_ms"] + elapsed * left / row["final"]))
-    elif row["status"] in ("completed", "cancelled"):
-        estimate = iso_ms(row["last_activity_at_ms"])
+            left = total - row.final
+            estimate = iso_ms(int(last_ms + elapsed * left / row.final))
+    elif row.status in ("completed", "cancelled"):
+        estimate = iso_ms(row.last_activity_at_ms)
     return CampaignOut(
-        campaign_id=row["campaign_id"],
-        name=row["name"],
-        description=row["description"],
-        status=row["status"],
+        campaign_id=row.campaign_id,
+        name=row.name,
+        description=row.description,
+        status=row.status,
         agent_id=d["agent"]["id"],
         source_number=d["source_number"],
         rules=rules if with_rules else None,
-        start_at=iso_ms(row.get("start_at_ms")),
-        created_at=iso_ms(row["created_at_ms"]),
-        last_activity_at=iso_ms(row["last_activity_at_ms"]),
+        start_at=iso_ms(row.start_at_ms),
+        created_at=iso_ms(row.created_at_ms),
+        last_activity_at=iso_ms(row.last_activity_at_ms),
         counters=Counters(
             contacts_total=total,
-            contacts_final=row["final"],
+            contacts_final=row.final,
             contacts_by_status=by_status,
-            calls_created=row["calls_created"],
+            calls_created=row.calls_created,
             calls_in_flight=in_flight,
             concurrency_limit=limit,
-            outcomes=row["outcomes"],
+            outcomes=row.outcomes,
             answer_rate=round(answered / ended, 4) if ended else None,
         ),
         estimated_completion_at=estimate,
-        allowed_actions=allowed_actions(row["status"]),
+        allowed_actions=allowed_actions(row.status),
     )
 
 
@@ -341,17 +342,17 @@ def account_load(
     others: list[forecast.OtherCampaign] = []
     rows, _ = rm.page(account, "running", None, MAX_LIMIT)
     for row in rows:
-        if row["campaign_id"] == campaign_id:
+        if row.campaign_id == campaign_id:
             continue
         left = [
             contact_from_record(rec)
-            for rec, view in rm.all_contacts(account, row["campaign_id"])
+            for rec, view in rm.all_contacts(account, row.campaign_id)
             if view.status == "pending"
         ]
         budget -= len(left)
         if budget < 0:
             break
-        others.append(forecast.OtherCampaign(definition_from_record(row["definition"]), left))
+        others.append(forecast.OtherCampaign(definition_from_record(row.definition), left))
     return lines, others
 
 
@@ -376,12 +377,12 @@ async def create_body(
 
 
 # Serialised campaign objects, keyed by campaign id: reused while the read model's row is
-# the same object (it swaps in a new dict on each change), so a list page is a join.
-_JSON_CACHE: dict[tuple[str, bool], tuple[dict[str, Any], bytes]] = {}
+# the same object (it swaps in a new summary on each change), so a list page is a join.
+_JSON_CACHE: dict[tuple[str, bool], tuple[CampaignSummary, bytes]] = {}
 
 
-def campaign_json(row: dict[str, Any], with_rules: bool) -> bytes:
-    key = (row["campaign_id"], with_rules)
+def campaign_json(row: CampaignSummary, with_rules: bool) -> bytes:
+    key = (row.campaign_id, with_rules)
     hit = _JSON_CACHE.get(key)
     if hit is not None and hit[0] is row:
         return hit[1]

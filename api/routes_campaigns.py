@@ -56,6 +56,7 @@ from api.campaign_service import (
 )
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, services
 from api.problems import ApiProblem, ErrorItem, problem_responses
+from api.readmodel import AnswerCount
 from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CommandKind
@@ -144,8 +145,8 @@ async def edit_campaign(
     started, scheduled or cancelled)."""
     row = own_campaign(svc, account, campaign_id)
     svc.take(account, "campaigns created", svc.config.limits.creates)
-    if row["status"] != "draft":
-        raise ApiProblem(409, f"campaign {campaign_id} is {row['status']}: only a draft is edited")
+    if row.status != "draft":
+        raise ApiProblem(409, f"campaign {campaign_id} is {row.status}: only a draft is edited")
     with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
         d, path = await create_body(request, svc, account, Path(tmpname))
         if d.campaign_id != campaign_id:
@@ -275,10 +276,8 @@ async def add_contacts(
     svc: Services = Depends(services),
 ) -> ContactsAdded:
     row = own_campaign(svc, account, campaign_id)
-    if row["status"] in ("completed", "cancelled"):
-        raise ApiProblem(
-            409, f"campaign {campaign_id} is {row['status']}: no contacts can be added"
-        )
+    if row.status in ("completed", "cancelled"):
+        raise ApiProblem(409, f"campaign {campaign_id} is {row.status}: no contacts can be added")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
@@ -313,7 +312,7 @@ def duplicate_campaign(
     svc.take(account, "campaigns created", svc.config.limits.creates)
     row = own_campaign(svc, account, campaign_id)
     rm = read_model(svc)
-    d = copy_definition(row["definition"], body.campaign_id, body.name)
+    d = copy_definition(row.definition, body.campaign_id, body.name)
     skip = {"reached", "opted_out"} if body.only_unreached else set()
     records = (
         rec for rec, view in rm.all_contacts(account, campaign_id) if view.status not in skip
@@ -441,7 +440,7 @@ def get_forecast(
         raise ApiProblem(
             422, f"model: {err}", [ErrorItem(field="model", message=str(err))]
         ) from None
-    total = max(row["expected"], row["arrived"])
+    total = max(row.expected, row.arrived)
     cap = svc.config.max_forecast_contacts
     if total > cap:
         raise ApiProblem(
@@ -449,7 +448,7 @@ def get_forecast(
             f"forecast: {total} contacts is over this API's limit of {cap}; run `campaignflow simulate`",
         )
     svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
-    d = definition_from_record(row["definition"])
+    d = definition_from_record(row.definition)
     contacts = [
         contact_from_record(rec) for rec, _ in read_model(svc).all_contacts(account, campaign_id)
     ]
@@ -473,18 +472,16 @@ async def get_stats(
         for k, v in counts.items():
             agg[k] = agg.get(k, 0) + v
 
-    def rate(x: dict[str, int]) -> float | None:
-        return round(x["answered"] / x["calls"], 4) if x["calls"] else None
+    def rate(x: AnswerCount) -> dict[str, Any]:
+        answer_rate = round(x.answered / x.calls, 4) if x.calls else None
+        return {"calls": x.calls, "answered": x.answered, "answer_rate": answer_rate}
 
     return StatsOut(
         bucket_seconds=bucket,
         outcomes_over_time=[{"at": iso_ms(b), **c} for b, c in sorted(buckets.items())],
-        by_caller_id=[
-            {"caller_id": k, **v, "answer_rate": rate(v)}
-            for k, v in sorted(row["by_caller_id"].items())
-        ],
+        by_caller_id=[{"caller_id": k, **rate(v)} for k, v in sorted(row.by_caller_id.items())],
         by_attempt=[
-            {"attempt": int(k), **v, "answer_rate": rate(v)}
-            for k, v in sorted(row["by_attempt"].items(), key=lambda kv: int(kv[0]))
+            {"attempt": int(k), **rate(v)}
+            for k, v in sorted(row.by_attempt.items(), key=lambda kv: int(kv[0]))
         ],
     )

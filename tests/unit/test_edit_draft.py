@@ -147,7 +147,7 @@ def test_the_read_model_shows_the_edited_draft_and_its_new_list(tmp_path: Path) 
         )
         row = rm.campaign("acme", "spring")
         assert row is not None
-        assert (row["name"], row["expected"], row["arrived"], row["edit_id"]) == (
+        assert (row.name, row.expected, row.arrived, row.edit_id) == (
             "Renamed",
             2,
             2,
@@ -157,7 +157,7 @@ def test_the_read_model_shows_the_edited_draft_and_its_new_list(tmp_path: Path) 
         edited = rm.definition("acme", "spring")
         assert edited is not None and edited.rules.concurrent_calls == 4
     finally:
-        rm.db.close()
+        rm.store.close()
 
 
 def test_the_read_model_ignores_an_edit_once_the_campaign_is_not_a_draft(tmp_path: Path) -> None:
@@ -170,9 +170,9 @@ def test_the_read_model_ignores_an_edit_once_the_campaign_is_not_a_draft(tmp_pat
         cmd = Command("edit-1", CommandKind.edit, d, 2, account_id="acme")
         fold(rm, ("command", translate.command_to_record("spring", cmd, 5)))
         row = rm.campaign("acme", "spring")
-        assert row is not None and row["name"] != "Renamed" and listed(rm, "acme") == ["row-1"]
+        assert row is not None and row.name != "Renamed" and listed(rm, "acme") == ["row-1"]
     finally:
-        rm.db.close()
+        rm.store.close()
 
 
 @pytest.mark.parametrize(
