@@ -155,6 +155,7 @@ export function ruleText(key, value) {
   // An unset rule says so: a blank cell reads as "not loaded" (issue 24.7).
   if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) return "none";
   if (key === "ends_at") return `${when(typeof value === "number" ? new Date(value).toISOString() : value)} (no call from then on)`;
+  if (key === "voicemail" && typeof value === "object") return value.action === "leave_message" ? `leave a message on ${value.on === "every" ? "every attempt" : "the last attempt"}: “${value.message}”` : "hang up";
   if (key === "priority") return `${value} of 10 (higher calls first when the account's lines are scarce)`;
   if (key === "attempt_limits" && Array.isArray(value)) return value.map((l) => `at most ${l.max_calls} calls per ${l.scope} in ${l.period_hours} h${l.across === "account" ? " across the account's campaigns" : ""}`).join("; ");
   if (key === "calling_days" && Array.isArray(value)) return value.map((d) => DAY_SHORT[d] || d).join(", ");

@@ -34,6 +34,7 @@ function fresh() {
       windows: [{ start: "09:00", end: "19:00" }], timezone: browserZone(),
       concurrent_calls: "5", inbound_free_slots: "0",
       priority: "5", ends_at: "", max_callbacks: "1",
+      voicemail_action: "hang_up", voicemail_message: "", voicemail_on: "last",
       caller_numbers: [], caller_strategy: "rolling", alternate_strategy: "rolling",
       blackout_dates: [], holidays_country: "", holidays_subdivision: "",
       attempt_limits: [], compliance: [],
@@ -56,7 +57,7 @@ function save(state) { localStorage.setItem(storageKey(state.editing), JSON.stri
 
 const FORM_RULES = new Set(["max_retries", "retry_delay_minutes", "calling_days", "calling_window", "timezone",
   "concurrent_calls", "inbound_free_slots", "caller_ids", "alternate_strategy", "blackout_dates", "holidays",
-  "priority", "ends_at", "max_callbacks",
+  "priority", "ends_at", "max_callbacks", "voicemail",
   "attempt_limits", "compliance"]);
 
 const text = (v) => (v === undefined || v === null ? "" : String(v));
@@ -91,6 +92,8 @@ export function fromBody(body) {
     calling_days: r.calling_days || state.rules.calling_days, windows: windows.map((w) => ({ start: w.start, end: w.end })),
     timezone: r.timezone, concurrent_calls: text(r.concurrent_calls), inbound_free_slots: text(r.inbound_free_slots ?? 0),
     priority: text(r.priority ?? 5), ends_at: localInput(r.ends_at), max_callbacks: text(r.max_callbacks ?? 1),
+    voicemail_action: (r.voicemail && r.voicemail.action) || "hang_up", voicemail_message: (r.voicemail && r.voicemail.message) || "",
+    voicemail_on: (r.voicemail && r.voicemail.on) || "last",
     caller_numbers: (r.caller_ids && r.caller_ids.numbers) || [], caller_strategy: (r.caller_ids && r.caller_ids.strategy) || "rolling",
     alternate_strategy: r.alternate_strategy || "rolling", blackout_dates: r.blackout_dates || [],
     holidays_country: (r.holidays && r.holidays.country) || "", holidays_subdivision: (r.holidays && r.holidays.subdivision) || "",
@@ -122,6 +125,9 @@ export function definition(state) {
   if (r.retry_delay_minutes !== "") rules.retry_delay_minutes = int(r.retry_delay_minutes);
   if (r.priority !== "" && r.priority !== undefined) rules.priority = int(r.priority);
   if (r.max_callbacks !== "" && r.max_callbacks !== undefined) rules.max_callbacks = int(r.max_callbacks);
+  if (r.voicemail_action === "leave_message") {
+    rules.voicemail = { action: "leave_message", message: r.voicemail_message, on: r.voicemail_on };
+  }
   if (r.ends_at) {
     const end = new Date(r.ends_at);
     rules.ends_at = Number.isNaN(end.getTime()) ? r.ends_at : end.toISOString();
@@ -604,7 +610,25 @@ function stepFour(ctx) {
       h("span", { class: "error", dataset: { errorFor: "rules.attempt_limits" } })));
   }
 
-  renderWindows(); renderRetry(); renderBlackouts(); renderLimits();
+  const voicemailHost = h("div");
+  function renderVoicemail() {
+    const action = h("select", { onchange: () => { r.voicemail_action = action.value; save(state); renderVoicemail(); } },
+      h("option", { value: "hang_up", selected: r.voicemail_action !== "leave_message" }, "Hang up"),
+      h("option", { value: "leave_message", selected: r.voicemail_action === "leave_message" }, "Leave a message"));
+    const leave = r.voicemail_action === "leave_message";
+    fill(voicemailHost, h("fieldset", { dataset: { fieldWrap: "rules.voicemail" } }, h("legend", {}, "When an answering machine picks up"),
+      field("Voicemail", action, { field: "rules.voicemail.action" }),
+      leave ? [
+        field("Message", bind("voicemail_message", h("textarea", { rows: "2", placeholder: "Hi {{customer_name}}, we will call again." }, r.voicemail_message)),
+          { field: "rules.voicemail.message", hint: "Variables are written {{like_this}}, filled from the contact's columns." }),
+        field("Leave it on", bind("voicemail_on", h("select", {},
+          h("option", { value: "last", selected: r.voicemail_on !== "every" }, "the last attempt only"),
+          h("option", { value: "every", selected: r.voicemail_on === "every" }, "every attempt"))), { field: "rules.voicemail.on" }),
+      ] : null,
+      h("span", { class: "error", dataset: { errorFor: "rules.voicemail" } })));
+  }
+
+  renderWindows(); renderRetry(); renderBlackouts(); renderLimits(); renderVoicemail();
   const tzList = h("datalist", { id: "tz-list" }, zones.map((z) => h("option", { value: z })));
   const general = h("div", { class: "form-msg", role: "alert" });
   const days = h("fieldset", { dataset: { fieldWrap: "rules.calling_days" } }, h("legend", {}, "Calling days"),
@@ -634,6 +658,7 @@ function stepFour(ctx) {
       field("Ends at (optional)", bind("ends_at", h("input", { type: "datetime-local", value: r.ends_at })), { field: "rules.ends_at", hint: "Your local time. No call from then on; waiting contacts end expired." }),
       field("Callbacks per contact", bind("max_callbacks", h("input", { type: "number", min: "0", step: "1", value: r.max_callbacks })), { field: "rules.max_callbacks", hint: "When a person asks to be called back at a time (0: never)." })),
     retryHost,
+    voicemailHost,
     h("details", { class: "compliance", open: r.blackout_dates.length || r.attempt_limits.length || r.compliance.length || r.holidays_country ? true : null },
       h("summary", {}, "Compliance rules (optional)"),
       blackoutHost,
