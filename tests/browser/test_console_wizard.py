@@ -83,7 +83,7 @@ def test_a_draft_edited_in_the_wizard_then_started(
     page.get_by_label("Row 3 name", exact=True).fill("N304")
     page.get_by_test_id("check-list").click()
     expect(page.get_by_test_id("list-check")).to_have_text("3 accepted, 0 rejected.")
-    shot(page, screenshots, "10-edit-draft-list", narrow=True)
+    shot(page, screenshots, "20-edit-draft-list", narrow=True)
     next_step(page)
 
     step_heading(page, 3)
@@ -111,7 +111,7 @@ def test_a_draft_edited_in_the_wizard_then_started(
     expect(page.get_by_test_id("summary-contacts")).to_have_text("3 accepted, 0 rejected.")
     save = page.get_by_test_id("create")
     expect(save).to_have_text("Save changes")
-    shot(page, screenshots, "11-edit-draft-summary", narrow=True)
+    shot(page, screenshots, "21-edit-draft-summary", narrow=True)
     save.click()
 
     expect(page.locator("h1")).to_have_text("Winter check-in v2")
