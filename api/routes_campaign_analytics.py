@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.campaign_service import own_campaign
 from api.deps import Services, account_id, services
 from api.problems import ApiProblem, problem_responses
-from api.routes_campaigns import _own
 from sinks.exceptions import SinkError
 from sinks.query import literal, run_query
 
@@ -136,7 +136,7 @@ async def get_campaign_analytics(
 ) -> CampaignAnalytics:
     """Minutes and cost of the campaign's calls (per currency, per reached contact, per
     caller ID), priced by the numbers' rates and the account's billing increment."""
-    _own(svc, account, campaign_id)
+    own_campaign(svc, account, campaign_id)
     source = svc.config.analytics
     if source is None:
         raise ApiProblem(503, "this API has no analytics source (ClickHouse) configured")

@@ -336,6 +336,27 @@ class Gate:
         ]
 
 
+# What each launch-preview reason means (SPEC 7), for the CLI's table and the API's summary.
+PREVIEW_REASONS = {
+    "callable": "would be called at the start",
+    "dnc": "on a do-not-call list (the broker's lists are checked by the engine when it"
+    " calls, not here)",
+    "window": "the campaign's calling days, window, blackout dates or holidays are closed"
+    " at the start",
+    "local_time": "outside the contact's own local calling window (contact_local_time)",
+    "preset:us_tcpa": "US TCPA preset: outside 08:00-21:00 at the number's area code"
+    " (08:00-20:00 in Florida, Oklahoma, Maryland) or over 3 calls in 24 h there",
+    "preset:fr_2022_1313": "French decree 2022-1313: outside weekdays 10:00-13:00 and"
+    " 14:00-20:00 Paris time, a French public holiday, or over 4 calls in 30 days",
+    "attempt_limit": "an attempt limit (rules.attempt_limits) has no call left in its period",
+}
+
+
+def preview_reason(reason: str) -> str:
+    """A launch-preview reason in words (a preset this table does not know: its name)."""
+    return PREVIEW_REASONS.get(reason, reason)
+
+
 class Preview:
     """SPEC 7 launch preview: each contact's first attempt at `at`, ignoring concurrency.
 

@@ -45,6 +45,7 @@ class CommandKind(StrEnum):
     resume = "resume"
     cancel = "cancel"
     add_contacts = "add_contacts"
+    edit = "edit"  # replace a draft's definition and contact list (its new list follows)
 
 
 # ---- inputs ------------------------------------------------------------------
@@ -54,8 +55,8 @@ class CommandKind(StrEnum):
 class Command:
     command_id: str
     kind: CommandKind
-    definition: CampaignDefinition | None = None  # create
-    expected_contacts: int = 0  # create
+    definition: CampaignDefinition | None = None  # create, edit
+    expected_contacts: int = 0  # create, edit
     start_at_us: int | None = None  # schedule
     count: int = 0  # add_contacts
     # The account acting. The live worker parks every record without one before the

@@ -11,6 +11,7 @@ TRANSITIONS: dict[tuple[CampaignStatus, CommandKind], CampaignStatus] = {
     (S.draft, K.start): S.running,
     (S.draft, K.schedule): S.scheduled,
     (S.draft, K.cancel): S.cancelled,
+    (S.draft, K.edit): S.draft,
     (S.scheduled, K.start): S.running,
     (S.scheduled, K.schedule): S.scheduled,
     (S.scheduled, K.cancel): S.cancelled,

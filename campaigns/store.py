@@ -39,6 +39,8 @@ class Store(Protocol):
     def put_contact(self, campaign_id: str, state: ContactState) -> None: ...
     def find_contact(self, campaign_id: str, contact_id: str) -> int | None: ...
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None: ...
+    # A draft's edit drops its contact list: the contact's record and its index entry.
+    def drop_contact(self, campaign_id: str, seq: int, contact_id: str) -> None: ...
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]: ...
     def put_queue(self, campaign_id: str, name: str, entries: list[QueueEntry]) -> None: ...
     # Times of a campaign's recent calls to one number or for one contact (SPEC 7 attempt
@@ -127,6 +129,16 @@ class MemoryStore:
 
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
         self.index.setdefault(campaign_id, {})[contact_id] = seq
+
+    def drop_contact(self, campaign_id: str, seq: int, contact_id: str) -> None:
+        contacts = self.contacts.get(campaign_id)
+        if contacts is not None and 0 <= seq < len(contacts):
+            contacts[seq] = None
+            while contacts and contacts[-1] is None:
+                contacts.pop()
+        index = self.index.get(campaign_id)
+        if index is not None:
+            index.pop(contact_id, None)
 
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]:
         return self.queues.get((campaign_id, name), [])

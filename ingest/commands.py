@@ -36,6 +36,7 @@ TARGET = {
     CommandKind.pause: CampaignStatus.paused,
     CommandKind.resume: CampaignStatus.running,
     CommandKind.cancel: CampaignStatus.cancelled,
+    CommandKind.edit: CampaignStatus.draft,  # the engine answers a draft's edit as a create
 }
 
 

@@ -84,6 +84,14 @@ def campaigns(kafka: KafkaSettings, prefix: str) -> list[CampaignInfo]:
                 created_at_ms=rec["issued_at"] if isinstance(rec["issued_at"], int) else None,
                 definition=d,
             )
+        elif name == "EditDraft" and key in found:  # a draft's new definition and list
+            try:
+                edited = definition_from_record(body["definition"])
+            except ValueError:
+                continue
+            found[key].definition = edited
+            found[key].name = edited.name
+            found[key].expected_contacts = int(body["expected_contacts"])
         elif name == "AddContacts" and key in found:
             found[key].expected_contacts += int(body["count"])
     for rec in read_topic(catalogue.topic_name(catalogue.EVENTS, prefix), kafka):

@@ -18,6 +18,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from campaigns.compliance import preview_reason
 from campaigns.contacts import ContactLayout, Rejection
 from campaigns.models import CampaignDefinition, ContactLocalTime, MappingReport, Rules, Window
 from campaigns.textsafe import visible
@@ -198,11 +199,9 @@ def preview_table(counts: dict[str, int], at_us: int) -> Table:
     table = Table(title=f"Launch preview for a start at {iso(at_us)}")
     table.add_column("first attempt")
     table.add_column("contacts", justify="right")
+    table.add_column("why")
     for reason, n in counts.items():
-        label = reason
-        if reason == "dnc":
-            label = "dnc (the broker's do-not-call list is checked by the engine, not here)"
-        table.add_row(label, str(n))
+        table.add_row(reason, str(n), preview_reason(reason))
     return table
 
 

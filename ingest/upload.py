@@ -135,8 +135,10 @@ class BatchPublisher:
         prefix: str,
         batch_contacts: int = BATCH_CONTACTS,
         batch_bytes: int = catalogue.CONTACT_BATCH_MAX_BYTES,
+        batch_tag: str = "",
     ) -> None:
         self.d, self.source, self.columns = d, source, columns
+        self.batch_tag = batch_tag  # a draft's edit names its batches apart from the old list's
         self.summary, self.report, self.producer, self.prefix = summary, report, producer, prefix
         self.batch_contacts, self.batch_bytes = batch_contacts, batch_bytes
         self.rows_budget = batch_bytes - BATCH_HEADER_BYTES
@@ -200,7 +202,7 @@ class BatchPublisher:
         d = self.d
         value = batch_value(
             d.campaign_id,
-            f"{d.campaign_id}/rows-{self.first_row}-{self.last_row}",
+            f"{d.campaign_id}/{self.batch_tag}rows-{self.first_row}-{self.last_row}",
             int(time.time() * 1000),
             self.runs,
             count=self.count,
@@ -307,13 +309,12 @@ def upload(
     wait: bool = False,
     timeout_seconds: float = 60.0,
     preview_at_us: int | None = None,
+    batch_tag: str = "",
+    send_create: bool = True,
 ) -> UploadSummary:
-    """Validate and parse; publish contacts then the create command when `publish`.
-
-    Raises DefinitionError (campaign.yaml) or UploadError (the list, the mapping, the
-    broker); both carry one line naming the file, row and column. With `preview_at_us`,
-    the summary carries the SPEC 7 launch preview for a start at that instant.
-    """
+    """Validate and parse; publish contacts, then the create command unless a draft's edit
+    sent its own (`send_create=False`). DefinitionError or UploadError name file, row and
+    column; `preview_at_us` adds the SPEC 7 launch preview for a start at that instant."""
     started = time.perf_counter()
     if target is None and (publish or producer is not None):
         raise ValueError("publishing an upload needs its Target (cluster and topic layout)")
@@ -343,13 +344,14 @@ def upload(
                 target.prefix,
                 batch_contacts,
                 batch_bytes,
+                batch_tag,
             )
             _publish_all(reader, publisher, counter, progress, timeout_seconds)
             publisher.flush()
             if producer is not None:
                 producer.wait(timeout_seconds)
     _conclude(summary, counter, source, rejects)
-    if producer is not None:
+    if producer is not None and send_create:
         _create(summary, producer, d, target, wait, timeout_seconds)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -391,3 +393,63 @@ def _fill(summary: UploadSummary, stats: ReadStats) -> None:
     summary.accepted = stats.accepted
     summary.rejected = stats.rejected
     summary.validations = stats.validations
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What became of a draft's edit: the engine's answer, and the new list's summary once sent."""
+
+    answer: commands.Answer
+    summary: UploadSummary
+
+
+def edit_draft(
+    d: CampaignDefinition,
+    contacts: Path,
+    *,
+    target: Target,
+    producer: TrackedProducer,
+    timeout_seconds: float = 60.0,
+    accepted: Callable[[str], None] | None = None,
+) -> EditResult:
+    """Replace a draft's definition and contact list (SPEC 4: a draft only).
+
+    The whole list is checked first (nothing sent); then the edit command, whose answer
+    comes before any contact is sent (the engine drops the old list when it takes it);
+    then the new list's batches, tagged with the edit's id (an old list's batch ids would
+    be replays). `accepted(command_id)` runs between the two, e.g. to wait for a read model.
+    """
+    check = upload(d, contacts, publish=False)
+    edit = Command(
+        commands.new_command_id(),
+        CommandKind.edit,
+        definition=d,
+        expected_contacts=check.accepted,
+        account_id=d.account_id,
+    )
+    answer = commands.send(
+        producer,
+        d.campaign_id,
+        edit,
+        kafka=target.kafka,
+        prefix=target.prefix,
+        timeout_seconds=timeout_seconds,
+    )
+    if answer.outcome != "accepted":
+        return EditResult(answer, check)
+    if accepted is not None:
+        accepted(edit.command_id)
+    summary = upload(
+        d,
+        contacts,
+        publish=True,
+        target=target,
+        producer=producer,
+        workers=1,
+        timeout_seconds=timeout_seconds,
+        batch_tag=f"{edit.command_id}/",
+        send_create=False,
+    )
+    summary.published = True
+    summary.create_command_id = edit.command_id
+    return EditResult(answer, summary)

@@ -303,11 +303,12 @@ def event_row(r: Mapping[str, Any], published_ms: int) -> Row:
 
 
 def campaign_row(r: Mapping[str, Any]) -> Row | None:
-    """The campaigns row of a CreateCampaign command; None for every other command."""
+    """The campaigns row of a CreateCampaign or EditDraft command (a draft's new definition
+    replaces the row: ReplacingMergeTree by issued_at); None for every other command."""
     command = r.get("command")
     if not (isinstance(command, tuple) and len(command) == 2):
         raise RowError("CampaignCommand command is not a (record name, record) union value")
-    if _short(command[0]) != "CreateCampaign":
+    if _short(command[0]) not in ("CreateCampaign", "EditDraft"):
         return None
     body = command[1]
     d = body["definition"]

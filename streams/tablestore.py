@@ -190,6 +190,10 @@ class TableStore:
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
         self._put(self._row(INDEX, campaign_id, contact_id.encode()), seq)
 
+    def drop_contact(self, campaign_id: str, seq: int, contact_id: str) -> None:
+        self._put(self._row(CONTACT, campaign_id, seq.to_bytes(8, "big")), None)
+        self._put(self._row(INDEX, campaign_id, contact_id.encode()), None)
+
     def get_queue(self, campaign_id: str, name: str) -> list[QueueEntry]:
         value: list[QueueEntry] | None = self._get(self._row(QUEUE, campaign_id, name.encode()))
         return value if value is not None else []

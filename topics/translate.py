@@ -51,6 +51,7 @@ COMMAND_RECORDS = {
     CommandKind.resume: "ResumeCampaign",
     CommandKind.cancel: "CancelCampaign",
     CommandKind.add_contacts: "AddContacts",
+    CommandKind.edit: "EditDraft",
 }
 NAMESPACE = "io.campaignflow.v1"
 RECORD_COMMANDS = {f"{NAMESPACE}.{v}": k for k, v in COMMAND_RECORDS.items()} | {
@@ -209,7 +210,7 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
 
 def command_to_record(campaign_id: str, cmd: Command, issued_at: int) -> Record:
     body: Record
-    if cmd.kind is CommandKind.create:
+    if cmd.kind in (CommandKind.create, CommandKind.edit):
         assert cmd.definition is not None
         body = {
             "definition": definition_to_record(cmd.definition),
@@ -243,7 +244,7 @@ def command_from_record(rec: Record) -> Command:
     if kind is None:
         raise ValueError(f"unknown command record {name!r}")
     account = rec.get("account_id")
-    if kind is CommandKind.create:
+    if kind in (CommandKind.create, CommandKind.edit):
         return Command(
             rec["command_id"],
             kind,

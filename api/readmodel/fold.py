@@ -102,6 +102,7 @@ class FoldBatch:
         self.minutes_: dict[bytes, dict[str, int]] = {}
         self.seqs: dict[str, int] = {}
         self.seen: set[bytes] = set()
+        self.wiped: set[str] = set()  # drafts whose list an edit dropped in this batch
         # b|... and a|... rows written or deleted in this batch (None: deleted)
         self.pending: dict[bytes, Any] = {}
 
@@ -110,7 +111,7 @@ class FoldBatch:
         skey = db_key("s", key, contact_id)
         st = self.states.get(skey)
         if st is None:
-            raw = self.store.db.get(skey)
+            raw = None if key in self.wiped else self.store.db.get(skey)
             st = decoder.decode(raw) if raw is not None else {"status": "pending", "attempts": 0}
             self.states[skey] = st
         return st
@@ -232,10 +233,38 @@ class FoldBatch:
         if known is None:
             return
         row = known
-        if name == "AddContacts":
+        if name == "EditDraft":
+            self.edit(key, row, rec, body)
+        elif name == "AddContacts":
             row.expected += int(body["count"])
         elif name == "ScheduleCampaign":
             row.requested_start_at_ms = _ms(body.get("start_at"))
+
+    def edit(
+        self, key: str, row: CampaignSummary, rec: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        """A draft's new definition and list, as the engine takes it (a draft only): the
+        contacts listed so far go; the new list's batches follow the command."""
+        d = body["definition"]
+        if row.status != "draft" or d.get("account_id") != row.account_id:
+            return  # the engine refuses it too
+        if d.get("campaign_id") != row.campaign_id:
+            return
+        row.name = d["name"]
+        row.description = d.get("description") or ""
+        row.definition = d
+        row.expected = int(body["expected_contacts"])
+        row.arrived = row.final = 0
+        row.by_status = {}
+        row.edit_id = rec["command_id"]
+        for kind in ("k", "i", "s"):
+            prefix = db_key(kind, key, "")
+            self.wb.delete_range(prefix, prefix[:-1] + b"}")  # '}' sorts right after '|'
+            self.seen = {k for k in self.seen if not k.startswith(prefix)}
+        state_prefix = db_key("s", key, "")
+        self.states = {k: v for k, v in self.states.items() if not k.startswith(state_prefix)}
+        self.seqs[key] = 0
+        self.wiped.add(key)  # the deletes land at commit: until then the db still has them
 
     def contacts(self, rec: dict[str, Any]) -> None:
         """A batch waits until the engine says which of its contacts it took (or is listed
@@ -284,7 +313,7 @@ class FoldBatch:
                 continue
             c = contacts[position]
             ikey = db_key("i", key, c["contact_id"])
-            if ikey in self.seen or self.store.db.get(ikey) is not None:
+            if ikey in self.seen or (key not in self.wiped and self.store.db.get(ikey) is not None):
                 continue  # a re-upload: the engine keeps a contact id once too
             seq += 1
             self.seen.add(ikey)

@@ -53,6 +53,7 @@ class CampaignSummary(msgspec.Struct):
     engine: EngineProgress | None = None
     # contact id -> due millis, while the callback it asked for waits (SPEC 9)
     callbacks: dict[str, int] = msgspec.field(default_factory=dict)
+    edit_id: str | None = None  # the command id of the draft's last edit (issue 24.6)
 
 
 @dataclass(frozen=True)

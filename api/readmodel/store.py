@@ -82,9 +82,12 @@ class ReadStore:
     def index(self, summary: CampaignSummary) -> None:
         """Swap in a campaign's new summary (readers holding the old one keep it)."""
         key = campaign_key(summary.account_id, summary.campaign_id)
-        if key not in self.campaigns:
+        old = self.campaigns.get(key)
+        if old is None:
             ids = self.by_account.setdefault(summary.account_id, [])
             bisect.insort(ids, summary.campaign_id)
+        elif old.edit_id != summary.edit_id:
+            self._definitions.pop(key, None)  # a draft's edit: its definition changed
         self.campaigns[key] = summary
 
     def stored_offset(self, topic: str, partition: int) -> int | None:

@@ -31,7 +31,7 @@ class Commands(Intake):
         if account == "":
             return "command carries no account_id"
         d = self.definition
-        if cmd.kind is CommandKind.create:
+        if cmd.kind in (CommandKind.create, CommandKind.edit):
             if cmd.definition is not None and account not in (None, cmd.definition.account_id):
                 return (
                     f"account {account!r} may not create a campaign of account"
@@ -95,6 +95,9 @@ class Commands(Intake):
         if ended is not None:
             self.reject(cmd, ended)
             return
+        if cmd.kind is CommandKind.edit:
+            self.edit(cmd)
+            return
         if cmd.kind is CommandKind.schedule:
             assert cmd.start_at_us is not None
             c.start_at_us = cmd.start_at_us
@@ -145,6 +148,32 @@ class Commands(Intake):
                 contact = self.contact(seq)
                 if contact is not None and not contact.is_final:
                     self.finalize(contact, ContactStatus.expired)
+
+    def edit(self, cmd: Command) -> None:
+        """A draft's new definition and list: its contacts are dropped, the new ones follow
+        as batches (counted by `expected_contacts`); answered with a StatusChanged to draft."""
+        d = cmd.definition
+        if (
+            d is None
+            or d.campaign_id != self.campaign_id
+            or d.account_id != self.account.account_id
+        ):
+            self.reject(cmd, "edit needs a definition of this campaign and account")
+            return
+        c = self.camp
+        for seq in range(c.arrived):
+            contact = self.contact(seq)
+            if contact is not None:
+                self.store.drop_contact(self.campaign_id, seq, contact.contact.contact_id)
+        self.seen.clear()
+        c.expected = cmd.expected_contacts
+        c.arrived = c.cursor = c.final = c.duplicates = c.refused = 0
+        c.counts = {}
+        c.held_back = {}
+        self.definition = d
+        self.store.put_definition(d)
+        self.join_account()
+        self.set_status(CampaignStatus.draft)
 
     def join_account(self) -> None:
         """List the campaign in its account, and widen the account's call log to its limits."""

@@ -324,6 +324,10 @@ class CopyingStore:
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
         self.rows[("I", campaign_id, contact_id)] = records.dump_seq(seq)
 
+    def drop_contact(self, campaign_id: str, seq: int, contact_id: str) -> None:
+        self.rows.pop(("K", campaign_id, seq), None)
+        self.rows.pop(("I", campaign_id, contact_id), None)
+
     def get_queue(self, campaign_id: str, name: str) -> Any:
         return self._get("Q", campaign_id, name, records.load_queue) or []
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app, stop_services
-from api.routes_campaigns import copy_definition
+from api.campaign_service import copy_definition
 from campaigns import testing
 from campaigns.models import MAX_NAME_CHARS
 from tests.helpers import wait_until

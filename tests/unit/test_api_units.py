@@ -10,9 +10,9 @@ import pytest
 
 from api import accounts
 from api.campaign_io import records_to_csv, rows_to_csv
+from api.campaign_service import bucket_seconds_for
 from api.deps import decode_cursor, page
 from api.problems import ApiProblem, definition_errors
-from api.routes_campaigns import bucket_seconds_for
 from campaigns.contacts import Contact, Rejection, iter_contacts
 from campaigns.csvsafe import neutralise as csv_safe
 from campaigns.simulate import parse_model

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from api.campaign_models import CONTACT_STATUSES
+from api.campaign_service import campaign_out
 from api.readmodel import ReadModel
-from api.routes_campaigns import CONTACT_STATUSES, campaign_out
 from campaigns.events import ContactFinal, ContactStatus
 from tests.unit import test_readmodel_accepted as kit
 from tests.unit.test_readmodel_accepted import accepted, batch, create, fold

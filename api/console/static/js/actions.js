@@ -1,5 +1,6 @@
-// Lifecycle buttons: only the actions the campaign's status allows, and the engine's reason
-// (the API's problem detail) shown beside them when it refuses.
+// Lifecycle buttons: only the actions the campaign's status allows (a draft's "Edit" opens
+// the wizard on it), and the engine's reason (the API's problem detail) shown beside them
+// when it refuses.
 import { api, ApiError } from "./api.js";
 import { refreshAccount } from "./app.js";
 import { announce, h } from "./ui.js";
@@ -46,6 +47,10 @@ export function actionBar(campaign, onDone) {
       },
     }, LABELS[action]);
   });
+  if (allowed.has("edit")) {
+    buttons.unshift(h("a", { class: "button", href: `#/edit/${encodeURIComponent(campaign.campaign_id)}/1`,
+      "data-action": "edit", "aria-label": `Edit ${name}` }, "Edit"));
+  }
   return h("div", { class: "actions" }, h("div", { class: "buttons" }, buttons), message);
 }
 

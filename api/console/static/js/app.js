@@ -7,6 +7,7 @@ import { wizardPage } from "./wizard.js";
 import { subscriptionPage } from "./settings.js";
 import { dncPage } from "./dnc.js";
 import { keysPage } from "./keys.js";
+import { linesPage } from "./lines.js";
 
 export const session = { account: null };
 let stopCurrent = null;
@@ -87,6 +88,9 @@ export async function route() {
     if (parts[0] === "new") {
       markNav("new");
       stopCurrent = await wizardPage(Number(parts[1] || 1));
+    } else if (parts[0] === "edit" && parts[1]) {
+      markNav("campaigns");
+      stopCurrent = await wizardPage(Number(parts[2] || 1), decodeURIComponent(parts[1]));
     } else if (parts[0] === "campaigns" && parts[1]) {
       markNav("campaigns");
       stopCurrent = await campaignPage(decodeURIComponent(parts[1]));
@@ -96,6 +100,9 @@ export async function route() {
     } else if (parts[0] === "keys") {
       markNav("keys");
       stopCurrent = await keysPage();
+    } else if (parts[0] === "settings" && parts[1] === "lines") {
+      markNav("lines");
+      stopCurrent = await linesPage();
     } else if (parts[0] === "settings") {
       markNav("settings");
       await loadAccount();

@@ -2,7 +2,7 @@
 // One model for the manual table and the CSV upload, so both send the same contacts.
 
 export const PHONE = "phone_number";
-export const RESERVED = new Set(["contact_id", "timezone"]); // not agent variables (SPEC section 2)
+export const RESERVED = new Set(["contact_id", "timezone", "agent_id"]); // not agent variables (SPEC section 2; agent_id: issue 23.3)
 
 /** Split a CSV header into base columns, the alternate count and the alternates' variables. */
 export function analyseHeader(header) {

@@ -152,14 +152,18 @@ function windowText(w) {
 
 /** A rule's value as a person reads it (the API's normalised rules, any field). */
 export function ruleText(key, value) {
-  if (value === null || value === undefined || value === "") return "–";
+  // An unset rule says so: a blank cell reads as "not loaded" (issue 24.7).
+  if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) return "none";
+  if (key === "ends_at") return `${when(typeof value === "number" ? new Date(value).toISOString() : value)} (no call from then on)`;
+  if (key === "voicemail" && typeof value === "object") return value.action === "leave_message" ? `leave a message on ${value.on === "every" ? "every attempt" : "the last attempt"}: “${value.message}”` : "hang up";
+  if (key === "priority") return `${value} of 10 (higher calls first when the account's lines are scarce)`;
+  if (key === "attempt_limits" && Array.isArray(value)) return value.map((l) => `at most ${l.max_calls} calls per ${l.scope} in ${l.period_hours} h${l.across === "account" ? " across the account's campaigns" : ""}`).join("; ");
   if (key === "calling_days" && Array.isArray(value)) return value.map((d) => DAY_SHORT[d] || d).join(", ");
   if (key === "calling_window") return windowText(value);
   if (key === "caller_ids" && typeof value === "object") return `${value.strategy}: ${(value.numbers || []).join(", ")}`;
   if (key === "contact_local_time" && typeof value === "object") return value.enabled ? `contact's local time ${windowText(value.window)}` : "off";
   if (key === "calling_hours" && typeof value === "object") return Object.entries(value).map(([d, w]) => `${DAY_SHORT[d] || d} ${windowText(w)}`).join("; ");
   if (key === "holidays" && typeof value === "object") return [value.country, value.subdivision].filter(Boolean).join("-");
-  if (key === "attempt_limits" && Array.isArray(value)) return value.map((l) => `at most ${l.max_calls} calls per ${l.scope} in ${l.period_hours} h`).join("; ");
   if (key === "retry_delay_minutes" || key === "max_call_minutes") return `${value} min`;
   if (Array.isArray(value)) return value.join(", ");
   if (typeof value === "object") return JSON.stringify(value);

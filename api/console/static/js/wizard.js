@@ -1,10 +1,12 @@
-// Create campaign in five steps. Everything entered is kept in localStorage (per account)
-// until the campaign is created, so leaving the wizard loses nothing.
+// Create campaign in five steps, or edit a draft in the same steps (#/edit/<id>/<step>).
+// Everything entered is kept in localStorage (per account, per draft being edited) until
+// the campaign is created or saved, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
 import { route, session } from "./app.js";
-import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
+import { PHONE, RESERVED, analyseHeader, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
+const AGENT_COLUMN = "agent_id"; // a contact's own agent of the account (issue 23.3)
 const STEPS = ["Agent and source number", "Number list", "Variable mapping", "Advanced rules", "Summary"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_LABELS = { mon: "Monday", tue: "Tuesday", wed: "Wednesday", thu: "Thursday", fri: "Friday", sat: "Saturday", sun: "Sunday" };
@@ -12,7 +14,10 @@ const STRATEGIES = [["rolling", "Rolling: cycle through them"], ["clamp", "Clamp
 const ALT_STRATEGIES = [["rolling", "Rolling: cycle through the alternates"], ["clamp", "Clamp: in order, then keep the last"], ["custom", "Custom: each once, then the primary"]];
 const PRESETS = [["us_tcpa", "US TCPA (8am-9pm local; stricter in FL, OK, MD)"], ["fr_2022_1313", "France decree 2022-1313 (weekdays 10-13 and 14-20, no holidays)"]];
 
-function storageKey() { return `campaignflow.wizard.${session.account.account_id}`; }
+function storageKey(editing) {
+  const base = `campaignflow.wizard.${session.account.account_id}`;
+  return editing ? `${base}.edit.${editing}` : base;
+}
 
 function browserZone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch { return "UTC"; }
@@ -28,23 +33,75 @@ function fresh() {
       max_retries: "0", retry_delay_minutes: "", calling_days: ["mon", "tue", "wed", "thu", "fri"],
       windows: [{ start: "09:00", end: "19:00" }], timezone: browserZone(),
       concurrent_calls: "5", inbound_free_slots: "0",
+      priority: "5", ends_at: "", max_callbacks: "1",
+      voicemail_action: "hang_up", voicemail_message: "", voicemail_on: "last",
       caller_numbers: [], caller_strategy: "rolling", alternate_strategy: "rolling",
       blackout_dates: [], holidays_country: "", holidays_subdivision: "",
       attempt_limits: [], compliance: [],
     },
     idempotency: null,
+    editing: null, // the draft's campaign id when editing one
+    extra_rules: {}, // a draft's rules this form has no field for, sent back unchanged
   };
 }
 
-export function loadDraft() {
+export function loadDraft(editing = null) {
   try {
-    const raw = localStorage.getItem(storageKey());
+    const raw = localStorage.getItem(storageKey(editing));
     if (raw) return { ...fresh(), ...JSON.parse(raw), rules: { ...fresh().rules, ...JSON.parse(raw).rules } };
   } catch { /* a broken draft starts over */ }
   return fresh();
 }
 
-function save(state) { localStorage.setItem(storageKey(), JSON.stringify(state)); }
+function save(state) { localStorage.setItem(storageKey(state.editing), JSON.stringify(state)); }
+
+const FORM_RULES = new Set(["max_retries", "retry_delay_minutes", "calling_days", "calling_window", "timezone",
+  "concurrent_calls", "inbound_free_slots", "caller_ids", "alternate_strategy", "blackout_dates", "holidays",
+  "priority", "ends_at", "max_callbacks", "voicemail",
+  "attempt_limits", "compliance"]);
+
+const text = (v) => (v === undefined || v === null ? "" : String(v));
+
+/** An instant as a datetime-local input's value (the browser's zone), "" for none. */
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const local = new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
+
+/** The wizard's state for a draft, from its create body (GET /campaigns/{id}/draft). */
+export function fromBody(body) {
+  const d = body.definition;
+  const r = d.rules || {};
+  const state = fresh();
+  const header = [];
+  for (const row of body.contacts) for (const k of Object.keys(row)) if (!header.includes(k)) header.push(k);
+  Object.assign(state, analyseHeader(header.includes(PHONE) ? header : [PHONE, ...header]));
+  Object.assign(state, {
+    editing: d.campaign_id, agent_id: d.agent_id, source_number_id: d.source_number_id,
+    rows: body.contacts.length ? body.contacts.map((row) => ({ ...row })) : [{ [PHONE]: "" }],
+    mapping: { ...(d.variable_mapping || {}) }, source: "draft",
+    extra_rules: Object.fromEntries(Object.entries(r).filter(([k]) => !FORM_RULES.has(k))),
+  });
+  const windows = Array.isArray(r.calling_window) ? r.calling_window : r.calling_window ? [r.calling_window] : state.rules.windows;
+  Object.assign(state.rules, {
+    name: d.name, description: d.description || "", campaign_id: d.campaign_id, campaign_id_edited: true,
+    max_retries: text(r.max_retries ?? 0), retry_delay_minutes: text(r.retry_delay_minutes),
+    calling_days: r.calling_days || state.rules.calling_days, windows: windows.map((w) => ({ start: w.start, end: w.end })),
+    timezone: r.timezone, concurrent_calls: text(r.concurrent_calls), inbound_free_slots: text(r.inbound_free_slots ?? 0),
+    priority: text(r.priority ?? 5), ends_at: localInput(r.ends_at), max_callbacks: text(r.max_callbacks ?? 1),
+    voicemail_action: (r.voicemail && r.voicemail.action) || "hang_up", voicemail_message: (r.voicemail && r.voicemail.message) || "",
+    voicemail_on: (r.voicemail && r.voicemail.on) || "last",
+    caller_numbers: (r.caller_ids && r.caller_ids.numbers) || [], caller_strategy: (r.caller_ids && r.caller_ids.strategy) || "rolling",
+    alternate_strategy: r.alternate_strategy || "rolling", blackout_dates: r.blackout_dates || [],
+    holidays_country: (r.holidays && r.holidays.country) || "", holidays_subdivision: (r.holidays && r.holidays.subdivision) || "",
+    attempt_limits: (r.attempt_limits || []).map((l) => ({ ...l, max_calls: text(l.max_calls), period_hours: text(l.period_hours) })),
+    compliance: r.compliance || [],
+  });
+  return state;
+}
 
 function slug(name) {
   return name.toLowerCase().normalize("NFKD").replace(/[^\w\s.-]/g, "").trim().replace(/[\s_]+/g, "-").replace(/[^a-z0-9.-]/g, "").replace(/^[^a-z0-9]+/, "").slice(0, 64);
@@ -57,6 +114,7 @@ export function definition(state) {
   const r = state.rules;
   const retries = int(r.max_retries);
   const rules = {
+    ...(state.extra_rules || {}),
     max_retries: retries,
     calling_days: r.calling_days,
     calling_window: r.windows.length === 1 ? r.windows[0] : r.windows,
@@ -65,6 +123,15 @@ export function definition(state) {
     inbound_free_slots: int(r.inbound_free_slots === "" ? "0" : r.inbound_free_slots),
   };
   if (r.retry_delay_minutes !== "") rules.retry_delay_minutes = int(r.retry_delay_minutes);
+  if (r.priority !== "" && r.priority !== undefined) rules.priority = int(r.priority);
+  if (r.max_callbacks !== "" && r.max_callbacks !== undefined) rules.max_callbacks = int(r.max_callbacks);
+  if (r.voicemail_action === "leave_message") {
+    rules.voicemail = { action: "leave_message", message: r.voicemail_message, on: r.voicemail_on };
+  }
+  if (r.ends_at) {
+    const end = new Date(r.ends_at);
+    rules.ends_at = Number.isNaN(end.getTime()) ? r.ends_at : end.toISOString();
+  }
   if (Number(retries) > 0) {
     const numbers = r.caller_numbers.filter(Boolean);
     if (numbers.length) rules.caller_ids = { numbers, strategy: r.caller_strategy };
@@ -76,7 +143,7 @@ export function definition(state) {
     if (r.holidays_subdivision.trim()) rules.holidays.subdivision = r.holidays_subdivision.trim().toUpperCase();
   }
   if (r.attempt_limits.length) {
-    rules.attempt_limits = r.attempt_limits.map((l) => ({ scope: l.scope, max_calls: int(l.max_calls), period_hours: int(l.period_hours) }));
+    rules.attempt_limits = r.attempt_limits.map((l) => ({ scope: l.scope, max_calls: int(l.max_calls), period_hours: int(l.period_hours), across: l.across || "campaign" }));
   }
   if (r.compliance.length) rules.compliance = r.compliance;
   const mapping = {};
@@ -109,8 +176,19 @@ function normalise(problem) {
   return { ...problem, errors: (problem.errors || []).map((e) => ({ ...e, field: (e.field || "").replace(/^definition\./, "") })) };
 }
 
-export async function wizardPage(step) {
-  const state = loadDraft();
+export async function wizardPage(step, editing = null) {
+  let state = loadDraft(editing);
+  if (editing && state.editing !== editing) {
+    try {
+      state = fromBody(await api(`/campaigns/${encodeURIComponent(editing)}/draft`));
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      mount(h("h1", {}, `Edit ${editing}`), h("p", { role: "alert" }, e.problem.detail || e.message), h("a", { href: `#/campaigns/${encodeURIComponent(editing)}` }, "Back to the campaign"));
+      return null;
+    }
+    save(state);
+  }
+  const base = editing ? `#/edit/${encodeURIComponent(editing)}` : "#/new";
   const [agents, numbers] = await Promise.all([all("/agents"), all("/numbers")]);
   const agentsById = Object.fromEntries(agents.map((a) => [a.agent_id, a]));
   const numbersById = Object.fromEntries(numbers.map((n) => [n.number_id, n]));
@@ -123,29 +201,31 @@ export async function wizardPage(step) {
   ];
   let s = Math.min(Math.max(step || 1, 1), 5);
   while (s > 1 && !ready.slice(0, s).every(Boolean)) s -= 1;
-  if (s !== step) { location.replace(`#/new/${s}`); return null; }
+  if (s !== step) { location.replace(`${base}/${s}`); return null; }
 
   // ctx.discarded: the draft was created or thrown away; leaving must not save it again.
-  const ctx = { state, agents, numbers, agentsById, numbersById, discarded: false, go: (n) => { save(state); location.hash = `#/new/${n}`; } };
+  const ctx = { state, base, agents, numbers, agentsById, numbersById, discarded: false, go: (n) => { save(state); location.hash = `${base}/${n}`; } };
   const stepper = h("ol", { class: "stepper", "aria-label": "Steps" }, STEPS.map((label, i) => {
     const n = i + 1;
     const reachable = ready.slice(0, n).every(Boolean);
     const content = [h("span", { class: "num" }, String(n)), ` ${label}`];
     return h("li", { class: n === s ? "current" : n < s ? "done" : "" },
-      reachable && n !== s ? h("a", { href: `#/new/${n}` }, content) : h("span", { "aria-current": n === s ? "step" : null }, content));
+      reachable && n !== s ? h("a", { href: `${base}/${n}` }, content) : h("span", { "aria-current": n === s ? "step" : null }, content));
   }));
   const body = [stepOne, stepTwo, stepThree, stepFour, stepFive][s - 1](ctx);
   mount(
     h("div", { class: "page-head" },
-      h("h1", {}, `Create campaign: step ${s} of 5, ${STEPS[s - 1]}`),
+      h("h1", {}, editing ? `Edit draft ${editing}: step ${s} of 5, ${STEPS[s - 1]}` : `Create campaign: step ${s} of 5, ${STEPS[s - 1]}`),
       h("button", { type: "button", class: "link", onclick: () => {
-        if (!window.confirm("Discard everything entered in this wizard?")) return;
-        localStorage.removeItem(storageKey());
+        if (!window.confirm(editing ? "Discard your changes to this draft?" : "Discard everything entered in this wizard?")) return;
+        localStorage.removeItem(storageKey(editing));
         ctx.discarded = true;
-        location.hash = "#/new/1";
-        if (s === 1) wizardPage(1);
-      } }, "Start over")),
-    h("p", { class: "muted" }, "What you enter is kept in this browser until the campaign is created."),
+        location.hash = `${base}/1`;
+        if (s === 1) wizardPage(1, editing);
+      } }, editing ? "Discard changes" : "Start over")),
+    h("p", { class: "muted" }, editing
+      ? "What you change is kept in this browser until you save it; the draft's contacts are replaced by the list below."
+      : "What you enter is kept in this browser until the campaign is created."),
     stepper,
     body,
   );
@@ -279,6 +359,17 @@ function stepTwo(ctx) {
     }
   } });
 
+  /** One cell: a text input, or for `agent_id` a choice of the account's agents (blank: the campaign's). */
+  function cell(row, i, c, invalid) {
+    const common = { "aria-label": `Row ${i + 1} ${c}`, "aria-invalid": invalid ? "true" : null, dataset: { row: String(i + 1), col: c } };
+    if (c === AGENT_COLUMN) {
+      return h("select", { ...common, onchange: (ev) => { row[c] = ev.target.value; save(state); } },
+        h("option", { value: "" }, "The campaign's agent"),
+        ctx.agents.map((a) => h("option", { value: a.agent_id, selected: row[c] === a.agent_id }, `${a.name} (${a.agent_id})`)));
+    }
+    return h("input", { ...common, type: c.startsWith(PHONE) ? "tel" : "text", value: row[c] ?? "", oninput: (ev) => { row[c] = ev.target.value; } });
+  }
+
   function renderTable(rejected = new Map()) {
     const cols = tableColumns(state);
     const headRow = h("tr", {}, h("th", { scope: "col" }, "#"), cols.map((c) => h("th", { scope: "col" },
@@ -289,12 +380,7 @@ function stepTwo(ctx) {
       } }, "×") : null)), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Row actions")));
     const body = h("tbody", {}, state.rows.map((row, i) => h("tr", { class: rejected.has(i + 1) ? "rejected" : "" },
       h("td", { class: "muted" }, String(i + 1)),
-      cols.map((c) => h("td", {}, h("input", {
-        type: c.startsWith(PHONE) ? "tel" : "text", value: row[c] ?? "", "aria-label": `Row ${i + 1} ${c}`,
-        "aria-invalid": rejected.has(i + 1) && (rejected.get(i + 1) === c || !rejected.get(i + 1)) ? "true" : null,
-        dataset: { row: String(i + 1), col: c },
-        oninput: (ev) => { row[c] = ev.target.value; },
-      }))),
+      cols.map((c) => h("td", {}, cell(row, i, c, rejected.has(i + 1) && (rejected.get(i + 1) === c || !rejected.get(i + 1))))),
       h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Remove row ${i + 1}`, onclick: () => {
         state.rows.splice(i, 1);
         if (!state.rows.length) state.rows.push({ [PHONE]: "" });
@@ -372,6 +458,9 @@ function stepTwo(ctx) {
         } }, "Add alternate variable")),
       tableHost,
       h("div", { class: "row-tools" },
+        state.columns.includes(AGENT_COLUMN) ? null : h("button", { type: "button", "data-testid": "add-agent-column", onclick: () => {
+          state.columns.push(AGENT_COLUMN); save(state); renderTable();
+        } }, "Add an agent column (a contact's own agent)"),
         h("button", { type: "button", "data-testid": "add-row", onclick: () => {
           state.rows.push({ [PHONE]: "" }); save(state); renderTable();
           const inputs = tableHost.querySelectorAll(`input[data-row="${state.rows.length}"]`);
@@ -427,7 +516,7 @@ function stepFour(ctx) {
     return input;
   };
   const name = bind("name", h("input", { type: "text", value: r.name, required: true, autocomplete: "off" }));
-  const cid = h("input", { type: "text", value: r.campaign_id || slug(r.name), pattern: "[a-z0-9][a-z0-9._-]{0,63}" });
+  const cid = h("input", { type: "text", value: r.campaign_id || slug(r.name), pattern: "[a-z0-9][a-z0-9._-]{0,63}", readonly: state.editing ? true : null });
   name.addEventListener("input", () => { if (!r.campaign_id_edited) { cid.value = slug(name.value); r.campaign_id = cid.value; save(state); } });
   cid.addEventListener("input", () => { r.campaign_id = cid.value; r.campaign_id_edited = true; save(state); });
   const retries = bind("max_retries", h("input", { type: "number", min: "0", step: "1", value: r.max_retries }));
@@ -495,6 +584,13 @@ function stepFour(ctx) {
       h("span", { class: "error", dataset: { errorFor: "rules.blackout_dates" } })));
   }
 
+  function across(l, i) {
+    const sel = h("select", { "aria-label": `Limit ${i + 1} counts calls of`, dataset: { field: `rules.attempt_limits.${i}.across` }, onchange: () => { l.across = sel.value; save(state); } },
+      h("option", { value: "campaign", selected: (l.across || "campaign") === "campaign" }, "in this campaign"),
+      h("option", { value: "account", selected: l.across === "account" }, "across the account's campaigns (per number only)"));
+    return sel;
+  }
+
   function renderLimits() {
     fill(limitsHost, h("fieldset", {}, h("legend", {}, "Attempt limits"),
       h("ul", { class: "plain" }, r.attempt_limits.map((l, i) => {
@@ -504,15 +600,35 @@ function stepFour(ctx) {
           h("input", { type: "number", min: "1", value: l.max_calls, class: "short", "aria-label": `Limit ${i + 1} maximum calls`, dataset: { field: `rules.attempt_limits.${i}.max_calls` }, oninput: (ev) => { l.max_calls = ev.target.value; save(state); } }),
           " calls ", scope, " in ",
           h("input", { type: "number", min: "0", step: "any", value: l.period_hours, class: "short", "aria-label": `Limit ${i + 1} period in hours`, dataset: { field: `rules.attempt_limits.${i}.period_hours` }, oninput: (ev) => { l.period_hours = ev.target.value; save(state); } }),
-          " hours ",
+          " hours, counted ",
+          across(l, i),
+          " ",
           h("button", { type: "button", class: "link", "aria-label": `Remove limit ${i + 1}`, onclick: () => { r.attempt_limits.splice(i, 1); save(state); renderLimits(); } }, "Remove"),
           h("span", { class: "error", dataset: { errorFor: `rules.attempt_limits.${i}` } }));
       })),
-      h("button", { type: "button", onclick: () => { r.attempt_limits.push({ scope: "number", max_calls: "3", period_hours: "24" }); save(state); renderLimits(); } }, "Add attempt limit"),
+      h("button", { type: "button", onclick: () => { r.attempt_limits.push({ scope: "number", max_calls: "3", period_hours: "24", across: "campaign" }); save(state); renderLimits(); } }, "Add attempt limit"),
       h("span", { class: "error", dataset: { errorFor: "rules.attempt_limits" } })));
   }
 
-  renderWindows(); renderRetry(); renderBlackouts(); renderLimits();
+  const voicemailHost = h("div");
+  function renderVoicemail() {
+    const action = h("select", { onchange: () => { r.voicemail_action = action.value; save(state); renderVoicemail(); } },
+      h("option", { value: "hang_up", selected: r.voicemail_action !== "leave_message" }, "Hang up"),
+      h("option", { value: "leave_message", selected: r.voicemail_action === "leave_message" }, "Leave a message"));
+    const leave = r.voicemail_action === "leave_message";
+    fill(voicemailHost, h("fieldset", { dataset: { fieldWrap: "rules.voicemail" } }, h("legend", {}, "When an answering machine picks up"),
+      field("Voicemail", action, { field: "rules.voicemail.action" }),
+      leave ? [
+        field("Message", bind("voicemail_message", h("textarea", { rows: "2", placeholder: "Hi {{customer_name}}, we will call again." }, r.voicemail_message)),
+          { field: "rules.voicemail.message", hint: "Variables are written {{like_this}}, filled from the contact's columns." }),
+        field("Leave it on", bind("voicemail_on", h("select", {},
+          h("option", { value: "last", selected: r.voicemail_on !== "every" }, "the last attempt only"),
+          h("option", { value: "every", selected: r.voicemail_on === "every" }, "every attempt"))), { field: "rules.voicemail.on" }),
+      ] : null,
+      h("span", { class: "error", dataset: { errorFor: "rules.voicemail" } })));
+  }
+
+  renderWindows(); renderRetry(); renderBlackouts(); renderLimits(); renderVoicemail();
   const tzList = h("datalist", { id: "tz-list" }, zones.map((z) => h("option", { value: z })));
   const general = h("div", { class: "form-msg", role: "alert" });
   const days = h("fieldset", { dataset: { fieldWrap: "rules.calling_days" } }, h("legend", {}, "Calling days"),
@@ -525,7 +641,7 @@ function stepFour(ctx) {
   const formEl = stepForm(ctx, 4, [
     h("div", { class: "grid2" },
       field("Campaign name", name, { field: "name" }),
-      field("Campaign ID", cid, { field: "campaign_id", hint: "Lower case letters, digits, . _ - (from the name unless you change it)." })),
+      field("Campaign ID", cid, { field: "campaign_id", hint: state.editing ? "A draft keeps its ID." : "Lower case letters, digits, . _ - (from the name unless you change it)." })),
     field("Description (optional)", bind("description", h("textarea", { rows: "2" }, r.description)), { field: "description" }),
     h("div", { class: "grid3" },
       field("Max retries", retries, { field: "rules.max_retries", hint: "Attempts per contact = 1 + retries." }),
@@ -537,7 +653,12 @@ function stepFour(ctx) {
     h("div", { class: "grid3" },
       field("Concurrent calls", bind("concurrent_calls", h("input", { type: "number", min: "1", step: "1", value: r.concurrent_calls })), { field: "rules.concurrent_calls" }),
       field("Free slots for inbound", bind("inbound_free_slots", h("input", { type: "number", min: "0", step: "1", value: r.inbound_free_slots })), { field: "rules.inbound_free_slots", hint: "Kept free out of the concurrent calls." })),
+    h("div", { class: "grid3" },
+      field("Priority (1-10)", bind("priority", h("input", { type: "number", min: "1", max: "10", step: "1", value: r.priority })), { field: "rules.priority", hint: "When the account's lines are scarce, the higher priority calls first." }),
+      field("Ends at (optional)", bind("ends_at", h("input", { type: "datetime-local", value: r.ends_at })), { field: "rules.ends_at", hint: "Your local time. No call from then on; waiting contacts end expired." }),
+      field("Callbacks per contact", bind("max_callbacks", h("input", { type: "number", min: "0", step: "1", value: r.max_callbacks })), { field: "rules.max_callbacks", hint: "When a person asks to be called back at a time (0: never)." })),
     retryHost,
+    voicemailHost,
     h("details", { class: "compliance", open: r.blackout_dates.length || r.attempt_limits.length || r.compliance.length || r.holidays_country ? true : null },
       h("summary", {}, "Compliance rules (optional)"),
       blackoutHost,
@@ -588,10 +709,13 @@ function stepFive(ctx) {
     save(state);
     try {
       const { contacts } = contactsOf(state);
-      const res = await api("/campaigns", { method: "POST", body: { definition: definition(state), contacts }, idempotency: state.idempotency });
-      localStorage.removeItem(storageKey());
+      const body = { definition: definition(state), contacts };
+      const res = state.editing
+        ? await api(`/campaigns/${encodeURIComponent(state.editing)}`, { method: "PUT", body })
+        : await api("/campaigns", { method: "POST", body, idempotency: state.idempotency });
+      localStorage.removeItem(storageKey(state.editing));
       ctx.discarded = true;
-      announce(`Campaign ${res.campaign_id} created as a draft.`);
+      announce(state.editing ? `Draft ${res.campaign_id} saved.` : `Campaign ${res.campaign_id} created as a draft.`);
       location.hash = `#/campaigns/${encodeURIComponent(res.campaign_id)}`;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -599,18 +723,18 @@ function stepFive(ctx) {
         h("ul", {}, (e.problem.errors || []).map((x) => h("li", {}, `${x.field || ""} ${x.message}`))));
       create.disabled = false;
     }
-  } }, "Create campaign");
+  } }, state.editing ? "Save changes" : "Create campaign");
   (async () => {
     try {
       const { contacts, tableRow } = contactsOf(state);
       const summary = await api("/campaigns?dry_run=true", { method: "POST", body: { definition: definition(state), contacts } });
-      fill(host, renderSummary(ctx, summary, tableRow));
+      fill(host, renderSummary(ctx, summary, tableRow, contacts));
       create.disabled = false;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       fill(host, h("p", { class: "error" }, `The API refused the campaign: ${e.problem.detail || e.message}`),
         h("ul", {}, (e.problem.errors || []).map((x) => h("li", {}, `${x.field || ""} ${x.message}`))),
-        h("a", { href: "#/new/4" }, "Back to the rules"));
+        h("a", { href: `${ctx.base}/4` }, "Back to the rules"));
     }
   })();
   return h("section", { class: "card wizard" }, host,
@@ -619,12 +743,25 @@ function stepFive(ctx) {
     h("p", { class: "muted" }, "The campaign is saved as a Draft: start or schedule it from its page or the campaign list."));
 }
 
-function renderSummary(ctx, s, tableRow) {
+function renderSummary(ctx, s, tableRow, contacts) {
   const { state } = ctx;
   const agent = ctx.agentsById[state.agent_id];
   const number = ctx.numbersById[state.source_number_id];
   const rules = s.rules || {};
-  const f = s.forecast || {};
+  const forecastHost = h("div", { "data-testid": "forecast-section", "aria-live": "polite" }, renderForecast(s.forecast));
+  const rate = h("input", { type: "number", min: "0", max: "100", step: "1", class: "short",
+    value: String(Math.round(100 * (((s.forecast || {}).assumptions || {}).outcome_shares || {}).answered ?? 30)) });
+  const again = h("button", { type: "button", "data-testid": "reforecast", onclick: async () => {
+    const share = Math.min(100, Math.max(0, Number(rate.value) || 0)) / 100;
+    again.disabled = true;
+    try {
+      const res = await api(`/campaigns?dry_run=true&answer_rate=${share}`, { method: "POST", body: { definition: definition(state), contacts } });
+      fill(forecastHost, renderForecast(res.forecast));
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      fill(forecastHost, h("p", { class: "error" }, e.problem.detail || e.message));
+    } finally { again.disabled = false; }
+  } }, "Forecast again");
   return h("div", { class: "summary", "data-testid": "summary" },
     h("h2", {}, "Contacts"),
     h("p", { "data-testid": "summary-contacts" }, `${s.contacts.accepted} accepted, ${s.contacts.rejected} rejected.`),
@@ -640,10 +777,40 @@ function renderSummary(ctx, s, tableRow) {
     h("dl", { class: "facts" }, Object.entries((s.variables && s.variables.mapped) || {}).map(([c, v]) => [h("dt", {}, c), h("dd", {}, v)])),
     s.variables && s.variables.unfed && s.variables.unfed.length ? h("p", { class: "warn" }, `Not fed by any column: ${s.variables.unfed.join(", ")}.`) : null,
     h("h2", {}, "Rules"),
-    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, ruleText(k, v))])),
+    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", { dataset: { rule: k } }, ruleText(k, v))])),
+    renderPreview(s.preview),
     h("h2", {}, "Forecast"),
-    h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
-    f.contacts ? h("p", {}, Object.entries(f.contacts).map(([k, v]) => `${k}: ${v}`).join(", ")) : null,
-    s.preview ? [h("h2", {}, "At launch"), h("p", {}, Object.entries(s.preview).map(([k, v]) => `${k}: ${v}`).join(", "))] : null,
+    h("div", { class: "row-tools" }, field("Answer rate for the forecast (%)", rate), again),
+    forecastHost,
     s.contacts.accepted === 0 ? h("p", { class: "warn" }, "No contact was accepted: the campaign would have nothing to call.") : null);
+}
+
+/** The launch preview (SPEC 7), as `campaign create` prints it: contacts by first rule. */
+function renderPreview(p) {
+  if (!p) return null;
+  return [h("h2", {}, "At launch"),
+    h("table", { class: "preview", "data-testid": "preview" },
+      h("caption", {}, "If started at ", h("time", { datetime: p.at, "data-testid": "preview-at" }, when(p.at)), ": contacts callable, or the first rule holding them back"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rule"), h("th", { scope: "col" }, "Contacts"), h("th", { scope: "col" }, "What it means"))),
+      h("tbody", {}, Object.entries(p.counts).map(([reason, n]) => h("tr", { dataset: { reason } },
+        h("th", { scope: "row" }, reason), h("td", { "data-col": "count" }, String(n)), h("td", {}, (p.explanations || {})[reason] || "")))))];
+}
+
+function shareText(shares) {
+  return Object.entries(shares || {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${Math.round(v * 1000) / 10}%`).join(", ");
+}
+
+/** The forecast and what it assumed (outcome shares, call length, retries, the account's lines). */
+function renderForecast(f) {
+  if (!f) return h("p", { class: "muted" }, "No forecast (an empty list, or one too large to simulate here: run campaignflow simulate).");
+  const a = f.assumptions || {};
+  const retries = a.max_retries ? `up to ${a.max_retries} retries ${a.retry_delay_minutes} min apart (on ${(a.retry_on || []).join(", ")})` : "no retries";
+  const lines = a.lines === null || a.lines === undefined
+    ? "no account line limit (each campaign keeps its own concurrent calls)"
+    : `${a.lines} account lines shared with ${a.other_running_campaigns} other running campaign(s) (${a.other_remaining_contacts} contacts left)`;
+  return [
+    h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
+    f.contacts ? h("p", { "data-testid": "forecast-contacts" }, `Contacts at the end: ${Object.entries(f.contacts).filter(([k]) => k !== "accepted").map(([k, v]) => `${v} ${k.replace(/_/g, " ")}`).join(", ") || "none final"}.`) : null,
+    h("p", { class: "muted", "data-testid": "forecast-assumptions" },
+      `Assumes: ${shareText(a.outcome_shares)} of calls; each call ${a.call_seconds} s; ${retries}; ${lines}.`)];
 }

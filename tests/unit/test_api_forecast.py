@@ -1,0 +1,92 @@
+"""The API's forecast (issue 24.7, 22.4): what it assumed, another answer rate, and the
+account's lines shared with its other running campaigns (SPEC 8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api import forecast
+from campaigns import testing
+from campaigns.compliance import PREVIEW_REASONS, preview_reason
+from campaigns.simulate import parse_model
+from tests.helpers import contact
+
+pytestmark = pytest.mark.unit
+
+START = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+
+
+def test_another_answer_rate_keeps_the_default_split_of_the_rest() -> None:
+    shares = dict(parse_model(forecast.model_for_answer_rate(0.8)))
+    assert shares["answered"] == 0.8
+    assert shares["no_answer"] == pytest.approx(0.2 * 5 / 7)
+    assert shares["busy"] == pytest.approx(0.2 * 2 / 7)
+    assert forecast.model_for_answer_rate(0.3) == "answered=0.3,no_answer=0.5,busy=0.2"
+
+
+def test_the_forecast_says_what_it_assumed_and_counts_no_rejected_contacts() -> None:
+    d = testing.definition("c1", concurrent_calls=2, max_retries=1, retry_delay_minutes=5)
+    out = forecast.forecast(
+        d, [contact(n) for n in range(4)], parse_model(forecast.DEFAULT_MODEL), 7, START
+    )
+    assert out["assumptions"] == {
+        "outcome_shares": {"answered": 0.3, "no_answer": 0.5, "busy": 0.2},
+        "call_seconds": 30,
+        "max_retries": 1,
+        "retry_delay_minutes": 5.0,
+        "retry_on": list(d.rules.retry_on),
+        "lines": None,
+        "other_running_campaigns": 0,
+        "other_remaining_contacts": 0,
+    }
+    assert "rejected" not in out["contacts"]
+
+
+def test_a_higher_priority_campaign_on_one_line_delays_the_forecast() -> None:
+    model = parse_model("answered=1")
+    mine = [contact(n) for n in range(4)]
+    alone = forecast.forecast(testing.definition("c1", concurrent_calls=2), mine, model, 7, START)
+    other = forecast.OtherCampaign(
+        testing.definition("c0", concurrent_calls=2, priority=9),
+        [contact(n) for n in range(10, 16)],
+    )
+    shared = forecast.forecast(
+        testing.definition("c1", concurrent_calls=2), mine, model, 7, START, lines=1, others=[other]
+    )
+    assert shared["assumptions"]["other_remaining_contacts"] == 6
+    assert alone["finished_at"] < shared["finished_at"]
+    # one line, the other campaign first: its 6 calls, then our 4, 30 s each
+    assert shared["finished_at"] == "2026-12-01T14:05:00.000Z"
+
+
+def test_every_preview_reason_is_explained() -> None:
+    from campaigns.compliance import Gate
+
+    d = testing.definition("c1", concurrent_calls=1, compliance=["us_tcpa", "fr_2022_1313"])
+    for reason in Gate(d).reasons():
+        assert reason in PREVIEW_REASONS and len(preview_reason(reason)) > 10
+
+
+def test_campaign_creates_summary_names_priority_end_callbacks_and_across() -> None:
+    """Issue 22.4: `campaign create`'s rules table carries the SPEC 8 and 9 fields."""
+    from ingest.summary import rule_rows
+
+    d = testing.definition(
+        "c1",
+        concurrent_calls=1,
+        priority=8,
+        ends_at="2030-01-01T12:00:00Z",
+        max_callbacks=3,
+        attempt_limits=[
+            {"scope": "number", "max_calls": 3, "period_hours": 24, "across": "account"}
+        ],
+    )
+    rows = {name: effective for name, effective, _ in rule_rows(d.rules)}
+    assert (rows["priority"], rows["ends_at"], rows["max_callbacks"]) == (
+        "8",
+        "2030-01-01T12:00:00Z",
+        "3",
+    )
+    assert "across=account" in rows["attempt_limits"]
