@@ -7,6 +7,7 @@ import { wizardPage } from "./wizard.js";
 import { subscriptionPage } from "./settings.js";
 import { dncPage } from "./dnc.js";
 import { keysPage } from "./keys.js";
+import { agentsPage, numbersPage } from "./resources.js";
 
 export const session = { account: null };
 let stopCurrent = null;
@@ -93,6 +94,12 @@ export async function route() {
     } else if (parts[0] === "dnc") {
       markNav("dnc");
       stopCurrent = await dncPage();
+    } else if (parts[0] === "agents") {
+      markNav("agents");
+      stopCurrent = await agentsPage();
+    } else if (parts[0] === "numbers") {
+      markNav("numbers");
+      stopCurrent = await numbersPage();
     } else if (parts[0] === "keys") {
       markNav("keys");
       stopCurrent = await keysPage();
