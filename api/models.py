@@ -149,6 +149,25 @@ class WebhookPage(Page):
     items: list[WebhookOut]
 
 
+class WebhookDeliveryOut(BaseModel):
+    event_id: str
+    type: str = Field(
+        description="campaign.status, contact.final, campaign.progress or webhook.test."
+    )
+    at: str = Field(description="When the delivery was settled, ISO 8601 UTC.")
+    delivered: bool
+    status: int | None = Field(description="The last attempt's HTTP status; null: no answer.")
+    attempts: int
+    error: str = Field(description="Why it failed (empty when delivered).")
+
+
+class WebhookDeliveries(BaseModel):
+    items: list[WebhookDeliveryOut] = Field(
+        description="The endpoint's last 20 deliveries, newest first, as this API replica sent"
+        " them (kept in memory)."
+    )
+
+
 # ---- operator --------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -31,12 +31,17 @@ from api.models import (
     SubscriptionIn,
     SubscriptionOut,
     WebhookCreate,
+    WebhookDeliveries,
+    WebhookDeliveryOut,
     WebhookOut,
     WebhookPage,
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 from api.targets import url_refusal
 from campaigns.models import CampaignDefinition
+
+if TYPE_CHECKING:
+    from api.webhooks import DeliveryRecord, Dispatcher
 
 router = APIRouter(
     prefix="/v1", responses=problem_responses(400, 401, 413, 422, 429), route_class=ThreadedBody
@@ -419,7 +424,61 @@ def delete_webhook(
     if svc.cp.get("webhook", account, webhook_id) is None:
         raise _not_found("webhook", webhook_id)
     svc.cp.put("webhook", account, webhook_id, None)
+    if svc.dispatcher is not None:
+        svc.dispatcher.forget(account, webhook_id)
     return Response(status_code=204)
+
+
+def _dispatcher(svc: Services) -> Dispatcher:
+    if svc.dispatcher is None:
+        raise ApiProblem(503, "webhooks are not dispatched by this replica")
+    return svc.dispatcher
+
+
+def _delivery_out(r: DeliveryRecord) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut(
+        event_id=r.event_id,
+        type=r.event_type,
+        at=_ms_iso(r.at_ms) or "",
+        delivered=r.ok,
+        status=r.status,
+        attempts=r.attempts,
+        error=r.error,
+    )
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response_model=WebhookDeliveryOut,
+    tags=["webhooks"],
+    responses=problem_responses(404, 503),
+)
+def test_webhook(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookDeliveryOut:
+    """Send a signed `webhook.test` event to the endpoint now (one attempt) and answer how
+    it went; at the account's rate of creates (each test is a request to a third party)."""
+    hook = svc.cp.get("webhook", account, webhook_id)
+    if hook is None:
+        raise _not_found("webhook", webhook_id)
+    dispatcher = _dispatcher(svc)
+    svc.take(account, "webhook tests", svc.config.limits.creates)
+    return _delivery_out(dispatcher.send_test(account, hook))
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=WebhookDeliveries,
+    tags=["webhooks"],
+    responses=problem_responses(404, 503),
+)
+def webhook_deliveries(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookDeliveries:
+    if svc.cp.get("webhook", account, webhook_id) is None:
+        raise _not_found("webhook", webhook_id)
+    records = _dispatcher(svc).deliveries(account, webhook_id)
+    return WebhookDeliveries(items=[_delivery_out(r) for r in records])
 
 
 # ---- operator -----------------------------------------------------------------------------

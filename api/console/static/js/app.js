@@ -8,6 +8,7 @@ import { subscriptionPage } from "./settings.js";
 import { dncPage } from "./dnc.js";
 import { keysPage } from "./keys.js";
 import { agentsPage, numbersPage } from "./resources.js";
+import { webhooksPage } from "./webhooks.js";
 
 export const session = { account: null };
 let stopCurrent = null;
@@ -100,6 +101,9 @@ export async function route() {
     } else if (parts[0] === "numbers") {
       markNav("numbers");
       stopCurrent = await numbersPage();
+    } else if (parts[0] === "webhooks") {
+      markNav("webhooks");
+      stopCurrent = await webhooksPage();
     } else if (parts[0] === "keys") {
       markNav("keys");
       stopCurrent = await keysPage();
