@@ -114,7 +114,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(Exception, problems.on_unexpected)
 
-    from api import routes_campaigns, routes_dnc, routes_resources
+    from api import routes_analytics, routes_campaigns, routes_dnc, routes_resources
 
     # Routes are matched in order, one pattern after another: the campaign reads (the
     # console polls a campaign every 2 s; integrations page the list) come first, so
@@ -122,6 +122,7 @@ def create_app(config: ApiConfig, services: Services | None = None) -> FastAPI:
     app.include_router(routes_campaigns.router)
     app.include_router(routes_resources.router)
     app.include_router(routes_resources.ops)
+    app.include_router(routes_analytics.router)
     app.include_router(routes_dnc.router)
     app.include_router(routes_dnc.ops)
 

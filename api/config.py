@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from api.ratelimit import ApiLimits
 from topics.catalogue import Topics
@@ -43,6 +45,9 @@ class ApiConfig:
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
     limits: ApiLimits = field(default_factory=ApiLimits)  # per-account rates (api.ratelimit)
+    # Runs one checked read-only SELECT on ClickHouse (the sink's endpoint with the embedded
+    # engine), rows as dicts; raises api.analytics.AnalyticsUnavailable. None: /v1/analytics 503.
+    analytics: Callable[[str], list[dict[str, Any]]] | None = None
 
     @property
     def prefix(self) -> str:

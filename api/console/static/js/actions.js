@@ -1,7 +1,7 @@
 // Lifecycle buttons: only the actions the campaign's status allows, and the engine's reason
 // (the API's problem detail) shown beside them when it refuses.
 import { api, ApiError } from "./api.js";
-import { refreshAccount } from "./app.js";
+import { refreshAccount } from "./session.js";
 import { announce, h } from "./ui.js";
 
 const LABELS = { start: "Start", schedule: "Schedule", pause: "Pause", resume: "Resume", cancel: "Cancel" };

@@ -101,7 +101,7 @@ function deliveryTable(hook, items) {
 }
 
 function addForm(ctx, created) {
-  const url = h("input", { id: "webhook-url", type: "url", autocomplete: "off", required: true, placeholder: "https://example.org/hooks/campaigns" });
+  const url = h("input", { id: "webhook-url", type: "url", autocomplete: "off", required: true, placeholder: "https://your-server/campaign-events" });
   const boxes = EVENTS.map(([name]) => h("input", { type: "checkbox", id: `webhook-ev-${name}`, value: name, checked: true }));
   const out = h("div", { class: "form-msg", role: "status" });
   const form = h("form", { class: "card", "aria-labelledby": "webhook-add-h", onsubmit: async (ev) => {

@@ -1,7 +1,7 @@
 // Create campaign in five steps. Everything entered is kept in localStorage (per account)
 // until the campaign is created, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
-import { route, session } from "./app.js";
+import { route, session } from "./session.js";
 import { PHONE, RESERVED, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
