@@ -68,11 +68,11 @@ def test_the_pages_totals_are_clickhouses(page: Page, stack: Stack, screenshots:
     shot(page, screenshots, "16-analytics", narrow=True)
 
     # Another period: today, by hour (its totals are not asserted: a run at midnight).
-    page.get_by_label("Period").select_option("today")
+    page.get_by_label("Period", exact=True).select_option("today")
     expect(page.get_by_role("heading", name="Calls by hour")).to_be_visible(timeout=SLOW_MS)
     # A custom period the API refuses: its reason, naming the parameter.
-    page.get_by_label("Period").select_option("custom")
-    page.get_by_label("From").fill("2026-03-02")
-    page.get_by_label("To").fill("2026-03-01")
+    page.get_by_label("Period", exact=True).select_option("custom")
+    page.get_by_label("From", exact=True).fill("2026-03-02")
+    page.get_by_label("To", exact=True).fill("2026-03-01")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#analytics-msg")).to_contain_text("to: before from", timeout=SLOW_MS)
