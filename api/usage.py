@@ -61,11 +61,11 @@ def holding(rm: ReadModel, account: str) -> Iterator[Held]:
     while True:
         rows, after = rm.page(account, None, after, PAGE)
         for row in rows:
-            if row["status"] not in HOLDING_STATUSES:
+            if row.status not in HOLDING_STATUSES:
                 continue
-            d = rm.definition(account, row["campaign_id"])
+            d = rm.definition(account, row.campaign_id)
             if d is not None:
-                yield Held(row["campaign_id"], row["status"], d)
+                yield Held(row.campaign_id, row.status, d)
         if after is None:
             return
 

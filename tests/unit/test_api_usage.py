@@ -3,6 +3,7 @@ refusal says, and the number's call rate and currency (422 naming the field othe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
@@ -18,6 +19,14 @@ STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
 RULES: dict[str, Any] = {"concurrent_calls": 1, "max_retries": 0, "retry_delay_minutes": 1}
 
 
+@dataclass(frozen=True)
+class Row:
+    """The two fields of a CampaignSummary that api.usage reads."""
+
+    campaign_id: str
+    status: str
+
+
 class FakeReadModel:
     """ReadModel.page and .definition over a few rows (pages of 2, to cross a cursor)."""
 
@@ -27,9 +36,9 @@ class FakeReadModel:
 
     def page(
         self, account: str, status: str | None, after: str | None, limit: int
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Row], str | None]:
         rest = [i for i in self.ids if after is None or i > after][: min(limit, 2)]
-        rows = [{"campaign_id": i, "status": self.defs[i][0]} for i in rest]
+        rows = [Row(i, self.defs[i][0]) for i in rest]
         more = bool(rest) and rest[-1] != self.ids[-1]
         return rows, (rest[-1] if more else None)
 
