@@ -133,7 +133,13 @@ def create_app(config: ApiSettings, services: Services | None = None) -> FastAPI
 
 
 def _add_routes(app: FastAPI) -> None:
-    from api import routes_campaign_analytics, routes_campaigns, routes_dnc, routes_resources
+    from api import (
+        routes_analytics,
+        routes_campaign_analytics,
+        routes_campaigns,
+        routes_dnc,
+        routes_resources,
+    )
 
     # Routes are matched in order, one pattern after another: the campaign reads (the
     # console polls a campaign every 2 s; integrations page the list) come first, so
@@ -142,6 +148,7 @@ def _add_routes(app: FastAPI) -> None:
     app.include_router(routes_campaign_analytics.router)
     app.include_router(routes_resources.router)
     app.include_router(routes_resources.ops)
+    app.include_router(routes_analytics.router)
     app.include_router(routes_dnc.router)
     app.include_router(routes_dnc.ops)
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from api.ratelimit import ApiLimits
 from topics.catalogue import Topics
 from topics.clients import KafkaSettings
-
-if TYPE_CHECKING:
-    from api.routes_campaign_analytics import AnalyticsSource
 
 MiB = 1 << 20
 
@@ -49,8 +47,9 @@ class ApiSettings:
     webhooks: bool = True  # run the dispatcher in this process
     console_dir: Path | None = field(default=None)
     limits: ApiLimits = field(default_factory=ApiLimits)  # per-account rates (api.ratelimit)
-    # ClickHouse, for what a campaign's calls cost (GET /v1/campaigns/{id}/analytics)
-    analytics: AnalyticsSource | None = None
+    # Runs one checked read-only SELECT on ClickHouse (the sink's endpoint with the embedded
+    # engine), rows as dicts; raises api.analytics.AnalyticsUnavailable. None: /v1/analytics 503.
+    analytics: Callable[[str], list[dict[str, Any]]] | None = None
 
     @property
     def prefix(self) -> str:

@@ -31,3 +31,16 @@ class TargetRefused(ApiError, OSError):
 
     An OSError too: aiohttp's socket factory reports connect failures as OSError.
     """
+
+
+class PeriodError(ApiError, ValueError):
+    """A period the API cannot answer: `field` names the query parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class AnalyticsUnavailable(ApiError):
+    """ClickHouse (the sink's endpoint) did not answer; the message says why."""

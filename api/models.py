@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from api.currencies import ISO_4217
 from campaigns.models import ACCOUNT_ID, E164, Agent
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -110,6 +112,30 @@ class NumberUpdate(Body):
     e164: str = Field(pattern=E164.pattern, description="E.164, like +15550100000")
     label: str = Field(default="", max_length=200)
     caller_id: bool = True
+    rate_per_minute: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=14,
+        decimal_places=6,
+        description="What a minute of a call from this number costs, in `currency` (a decimal"
+        " string or number, >= 0; kept as a decimal string). The sink prices calls with it.",
+    )
+    currency: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="ISO 4217 code of `rate_per_minute` (required with it), like USD.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            if info.data.get("rate_per_minute") is not None:
+                raise ValueError("required with rate_per_minute (an ISO 4217 code, like USD)")
+            return None
+        if v not in ISO_4217:
+            raise ValueError("not an ISO 4217 currency code (three capitals, like USD or EUR)")
+        return v
 
 
 class NumberCreate(NumberUpdate):
@@ -121,6 +147,8 @@ class NumberOut(BaseModel):
     e164: str
     label: str
     caller_id: bool
+    rate_per_minute: Decimal | None = None
+    currency: str | None = None
 
 
 class NumberPage(Page):
@@ -159,6 +187,25 @@ class WebhookOut(BaseModel):
 
 class WebhookPage(Page):
     items: list[WebhookOut]
+
+
+class WebhookDeliveryOut(BaseModel):
+    event_id: str
+    type: str = Field(
+        description="campaign.status, contact.final, campaign.progress or webhook.test."
+    )
+    at: str = Field(description="When the delivery was settled, ISO 8601 UTC.")
+    delivered: bool
+    status: int | None = Field(description="The last attempt's HTTP status; null: no answer.")
+    attempts: int
+    error: str = Field(description="Why it failed (empty when delivered).")
+
+
+class WebhookDeliveries(BaseModel):
+    items: list[WebhookDeliveryOut] = Field(
+        description="The endpoint's last 20 deliveries, newest first, as this API replica sent"
+        " them (kept in memory)."
+    )
 
 
 # ---- operator --------------------------------------------------------------------------

@@ -8,34 +8,20 @@ the caller's own campaign, no SQL from the browser. Money travels as decimal str
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.analytics import AnalyticsUnavailable, Runner
 from api.campaign_service import own_campaign
 from api.deps import Services, account_id, services
 from api.problems import ApiProblem, problem_responses
-from sinks.exceptions import SinkError
-from sinks.query import literal, run_query
+from sinks.query import literal
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 404, 503))
-
-
-@dataclass(frozen=True)
-class AnalyticsSource:
-    """Where the analytics are: the ClickHouse DSN, the port of a sink that may hold it,
-    and that sink's bearer token file (passed down from the settings)."""
-
-    dsn: str
-    sink_port: int
-    token_file: Path
-    # The API never opens the embedded engine's directory (the sink must): tests may.
-    open_embedded: bool = False
 
 
 class CostOut(BaseModel):
@@ -79,14 +65,8 @@ def _text(value: Any) -> str | None:
     return None if value is None else _money(value)
 
 
-def _gather(source: AnalyticsSource, account: str, campaign_id: str) -> CampaignAnalytics:
+def _gather(rows: Runner, account: str, campaign_id: str) -> CampaignAnalytics:
     where = f"account_id = {literal(account)} AND campaign_id = {literal(campaign_id)}"
-
-    def rows(sql: str) -> list[dict[str, Any]]:
-        return run_query(
-            sql, source.dsn, source.sink_port, source.token_file, open_embedded=source.open_embedded
-        ).dicts()
-
     cost = rows(
         "SELECT currency, k.calls AS calls, p.billed_minutes AS billed_minutes, p.cost AS cost,"
         " p.reached_contacts AS reached_contacts, p.cost_per_reached_contact AS per_reached"
@@ -137,10 +117,10 @@ async def get_campaign_analytics(
     """Minutes and cost of the campaign's calls (per currency, per reached contact, per
     caller ID), priced by the numbers' rates and the account's billing increment."""
     own_campaign(svc, account, campaign_id)
-    source = svc.config.analytics
-    if source is None:
+    runner = svc.config.analytics
+    if runner is None:
         raise ApiProblem(503, "this API has no analytics source (ClickHouse) configured")
     try:
-        return await run_in_threadpool(_gather, source, account, campaign_id)
-    except SinkError as exc:  # refused, failed, or ClickHouse away
+        return await run_in_threadpool(_gather, runner, account, campaign_id)
+    except AnalyticsUnavailable as exc:  # refused, failed, or ClickHouse away
         raise ApiProblem(503, f"analytics unavailable: {str(exc)[:200]}") from None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import accounts
+from api import accounts, usage
 from api.bodies import ThreadedBody
 from api.deps import MAX_LIMIT, Services, account_id, bearer_key, operator, page, services
 from api.models import (
@@ -35,12 +36,17 @@ from api.models import (
     SubscriptionIn,
     SubscriptionOut,
     WebhookCreate,
+    WebhookDeliveries,
+    WebhookDeliveryOut,
     WebhookOut,
     WebhookPage,
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
 from api.targets import url_refusal
-from campaigns.models import LineSettings
+from campaigns.models import CampaignDefinition, LineSettings
+
+if TYPE_CHECKING:
+    from api.webhooks import DeliveryRecord, Dispatcher
 
 router = APIRouter(
     prefix="/v1", responses=problem_responses(400, 401, 413, 422, 429), route_class=ThreadedBody
@@ -198,6 +204,24 @@ def _not_found(what: str, rid: str) -> ApiProblem:
     return ApiProblem(404, f"no {what} {rid!r}")
 
 
+_REMOVE_LATER = "it can be removed once no campaign that may still call uses it (cancel or wait)"
+
+
+def _refuse_in_use(
+    svc: Services,
+    account: str,
+    uses: Callable[[CampaignDefinition], bool],
+    what: str,
+    change: str,
+) -> None:
+    """409 naming the campaigns that may still call with the record (api.usage says why)."""
+    if svc.readmodel is None:
+        raise ApiProblem(503, "the read model is not running on this replica")
+    found = usage.users(usage.holding(svc.readmodel, account), uses)
+    if found:
+        raise ApiProblem(409, usage.refusal(what, found, change))
+
+
 @router.get("/agents", response_model=AgentPage, tags=["agents"])
 async def list_agents(
     cursor: str | None = Cursor,
@@ -245,7 +269,10 @@ async def get_agent(
 
 
 @router.put(
-    "/agents/{agent_id}", response_model=AgentOut, tags=["agents"], responses=problem_responses(404)
+    "/agents/{agent_id}",
+    response_model=AgentOut,
+    tags=["agents"],
+    responses=problem_responses(404, 409),
 )
 def put_agent(
     agent_id: str,
@@ -253,21 +280,32 @@ def put_agent(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> AgentOut:
-    if svc.cp.get("agent", account, agent_id) is None:
+    before = svc.cp.get("agent", account, agent_id)
+    if before is None:
         raise _not_found("agent", agent_id)
+    if body.prompt != before.get("prompt", ""):
+        _refuse_in_use(
+            svc,
+            account,
+            usage.uses_agent(agent_id),
+            f"agent {agent_id!r}",
+            "its prompt cannot change while a campaign that may still call uses it (each"
+            " keeps the prompt it was created with); the name can",
+        )
     record = {"agent_id": agent_id, **body.model_dump()}
     svc.cp.put("agent", account, agent_id, record)
     return AgentOut.of(record)
 
 
 @router.delete(
-    "/agents/{agent_id}", status_code=204, tags=["agents"], responses=problem_responses(404)
+    "/agents/{agent_id}", status_code=204, tags=["agents"], responses=problem_responses(404, 409)
 )
 def delete_agent(
     agent_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> Response:
     if svc.cp.get("agent", account, agent_id) is None:
         raise _not_found("agent", agent_id)
+    _refuse_in_use(svc, account, usage.uses_agent(agent_id), f"agent {agent_id!r}", _REMOVE_LATER)
     svc.cp.put("agent", account, agent_id, None)
     return Response(status_code=204)
 
@@ -304,7 +342,7 @@ def create_number(
             f"number {body.number_id!r} exists; PUT /v1/numbers/{body.number_id} to change it",
             [ErrorItem(field="number_id", message="already exists")],
         )
-    record = body.model_dump()
+    record = body.model_dump(mode="json")  # the rate as a decimal string, never a float
     svc.cp.put("number", account, body.number_id, record)
     return NumberOut(**record)
 
@@ -328,7 +366,7 @@ async def get_number(
     "/numbers/{number_id}",
     response_model=NumberOut,
     tags=["numbers"],
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def put_number(
     number_id: str,
@@ -336,21 +374,35 @@ def put_number(
     account: str = Depends(account_id),
     svc: Services = Depends(services),
 ) -> NumberOut:
-    if svc.cp.get("number", account, number_id) is None:
+    before = svc.cp.get("number", account, number_id)
+    if before is None:
         raise _not_found("number", number_id)
-    record = {"number_id": number_id, **body.model_dump()}
+    if body.e164 != before["e164"]:
+        _refuse_in_use(
+            svc,
+            account,
+            usage.uses_number(before["e164"]),
+            f"number {number_id!r}",
+            "its E.164 cannot change while a campaign that may still call uses it; the label,"
+            " caller-ID use and rate can",
+        )
+    record = {"number_id": number_id, **body.model_dump(mode="json")}
     svc.cp.put("number", account, number_id, record)
     return NumberOut(**record)
 
 
 @router.delete(
-    "/numbers/{number_id}", status_code=204, tags=["numbers"], responses=problem_responses(404)
+    "/numbers/{number_id}", status_code=204, tags=["numbers"], responses=problem_responses(404, 409)
 )
 def delete_number(
     number_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> Response:
-    if svc.cp.get("number", account, number_id) is None:
+    before = svc.cp.get("number", account, number_id)
+    if before is None:
         raise _not_found("number", number_id)
+    _refuse_in_use(
+        svc, account, usage.uses_number(before["e164"]), f"number {number_id!r}", _REMOVE_LATER
+    )
     svc.cp.put("number", account, number_id, None)
     return Response(status_code=204)
 
@@ -445,7 +497,61 @@ def delete_webhook(
     if svc.cp.get("webhook", account, webhook_id) is None:
         raise _not_found("webhook", webhook_id)
     svc.cp.put("webhook", account, webhook_id, None)
+    if svc.dispatcher is not None:
+        svc.dispatcher.forget(account, webhook_id)
     return Response(status_code=204)
+
+
+def _dispatcher(svc: Services) -> Dispatcher:
+    if svc.dispatcher is None:
+        raise ApiProblem(503, "webhooks are not dispatched by this replica")
+    return svc.dispatcher
+
+
+def _delivery_out(r: DeliveryRecord) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut(
+        event_id=r.event_id,
+        type=r.event_type,
+        at=_ms_iso(r.at_ms) or "",
+        delivered=r.ok,
+        status=r.status,
+        attempts=r.attempts,
+        error=r.error,
+    )
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response_model=WebhookDeliveryOut,
+    tags=["webhooks"],
+    responses=problem_responses(404, 503),
+)
+def test_webhook(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookDeliveryOut:
+    """Send a signed `webhook.test` event to the endpoint now (one attempt) and answer how
+    it went; at the account's rate of creates (each test is a request to a third party)."""
+    hook = svc.cp.get("webhook", account, webhook_id)
+    if hook is None:
+        raise _not_found("webhook", webhook_id)
+    dispatcher = _dispatcher(svc)
+    svc.take(account, "webhook tests", svc.config.limits.creates)
+    return _delivery_out(dispatcher.send_test(account, hook))
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=WebhookDeliveries,
+    tags=["webhooks"],
+    responses=problem_responses(404, 503),
+)
+def webhook_deliveries(
+    webhook_id: str, account: str = Depends(account_id), svc: Services = Depends(services)
+) -> WebhookDeliveries:
+    if svc.cp.get("webhook", account, webhook_id) is None:
+        raise _not_found("webhook", webhook_id)
+    records = _dispatcher(svc).deliveries(account, webhook_id)
+    return WebhookDeliveries(items=[_delivery_out(r) for r in records])
 
 
 # ---- operator -----------------------------------------------------------------------------

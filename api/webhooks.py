@@ -33,11 +33,13 @@ import errno
 import json
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -65,6 +67,8 @@ EVENT_ID_HEADER = "X-Campaignflow-Event-Id"
 MAX_PENDING = 10_000  # events held for the read model; past it, reading waits
 MAX_BACKOFF_S = 30.0
 RETRYABLE = {408, 429}
+MAX_LOGGED = 20  # deliveries listed per endpoint (DeliveryLog)
+TEST_EVENT = "webhook.test"
 # Threads of the sender's DNS lookups (aiohttp resolves in the loop's executor): a slow
 # name server of one endpoint must not hold the lookups of the others.
 RESOLVER_THREADS = 32
@@ -109,6 +113,7 @@ class WebhookDelivery:
     event_id: str
     data: bytes
     msg: Any  # the campaign.events message: parked whole when the delivery fails
+    event_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,58 @@ class Result:
     delivery: WebhookDelivery
     ok: bool
     error: str = ""
+    status: int | None = None  # the last attempt's HTTP status; None: no answer
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One settled delivery as the console lists it (never the body or the secret)."""
+
+    event_id: str
+    event_type: str
+    at_ms: int
+    ok: bool
+    status: int | None
+    attempts: int
+    error: str
+
+
+class DeliveryLog:
+    """The last deliveries of each endpoint, newest first, kept by this replica.
+
+    In memory: the dispatcher's consumer group spreads the events over the replicas, so each
+    replica lists what it sent (one replica in the local stack: all of them); a restart
+    starts the list anew. Bounded: `MAX_LOGGED` per endpoint, for the endpoints there are.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_endpoint: dict[Endpoint, deque[DeliveryRecord]] = {}
+
+    def add(self, result: Result, event_type: str) -> DeliveryRecord:
+        d = result.delivery
+        record = DeliveryRecord(
+            d.event_id,
+            event_type,
+            int(time.time() * 1000),
+            result.ok,
+            result.status,
+            result.attempts,
+            result.error,
+        )
+        with self._lock:
+            log_ = self._by_endpoint.setdefault(d.endpoint, deque(maxlen=MAX_LOGGED))
+            log_.appendleft(record)
+        return record
+
+    def last(self, endpoint: Endpoint) -> list[DeliveryRecord]:
+        with self._lock:
+            return list(self._by_endpoint.get(endpoint, ()))
+
+    def forget(self, endpoint: Endpoint) -> None:
+        with self._lock:
+            self._by_endpoint.pop(endpoint, None)
 
 
 class Offsets:
@@ -263,19 +320,27 @@ class Sender:
         finally:
             self._queues.pop(endpoint, None)
 
-    async def _deliver(self, d: WebhookDelivery) -> Result:
+    async def _deliver(self, d: WebhookDelivery, tries: int | None = None) -> Result:
+        tries = tries or self.config.webhook_tries
         delay = self.config.webhook_backoff_s
         attempt = Attempt()
-        for n in range(1, self.config.webhook_tries + 1):
+        for n in range(1, tries + 1):
             attempt = await self._post(d)
             if attempt.status is not None and attempt.status < 300:
-                return Result(d, True)
+                return Result(d, True, status=attempt.status, attempts=n)
             if attempt.final:
-                return Result(d, False, attempt.error)
-            if n < self.config.webhook_tries:
+                return Result(d, False, attempt.error, attempt.status, n)
+            if n < tries:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
-        return Result(d, False, f"{attempt.error} after {self.config.webhook_tries} tries")
+        error = f"{attempt.error} after {tries} tries"
+        return Result(d, False, error, attempt.status, tries)
+
+    def send_once(self, d: WebhookDelivery) -> Result:
+        """One attempt now, outside the endpoint's queue, for the caller's thread to wait
+        on (a test event: its sender wants the answer, not a retry a minute later)."""
+        future = asyncio.run_coroutine_threadsafe(self._deliver(d, tries=1), self._loop)
+        return future.result(self.config.webhook_timeout_s + 30)
 
     async def _post(self, d: WebhookDelivery) -> Attempt:
         assert self._session is not None
@@ -338,6 +403,7 @@ class Dispatcher:
         self._pending: deque[Pending] = deque()
         self.delivered = 0
         self.parked = 0
+        self.log = DeliveryLog()
 
     def start(self) -> None:
         group = f"campaignflow-webhooks-{self.config.prefix}"
@@ -445,9 +511,34 @@ class Dispatcher:
                 event_id,
                 data,
                 pending.msg,
+                kind,
             )
             for hook in hooks
         ]
+
+    def deliveries(self, account: str, webhook_id: str) -> list[DeliveryRecord]:
+        return self.log.last(Endpoint(account, webhook_id))
+
+    def forget(self, account: str, webhook_id: str) -> None:
+        self.log.forget(Endpoint(account, webhook_id))
+
+    def send_test(self, account: str, hook: dict[str, Any]) -> DeliveryRecord:
+        """A signed `webhook.test` event to one endpoint, now, once, through the same
+        guards as every delivery (public addresses only, no redirect, the timeout); the
+        answer goes to the endpoint's list of deliveries. Nothing is parked: it is a probe."""
+        event_id = f"test-{secrets.token_hex(8)}"
+        body = {
+            "event_id": event_id,
+            "type": TEST_EVENT,
+            "account_id": account,
+            "campaign_id": None,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "data": {"webhook_id": hook["webhook_id"]},
+        }
+        data = json.dumps(body, separators=(",", ":")).encode()
+        endpoint = Endpoint(account, hook["webhook_id"])
+        d = WebhookDelivery(endpoint, hook["url"], hook["secret"], event_id, data, None, TEST_EVENT)
+        return self.log.add(self.sender.send_once(d), TEST_EVENT)
 
     def _settle(self) -> None:
         """Take the finished deliveries: remember them, park the failed ones, free offsets.
@@ -461,6 +552,7 @@ class Dispatcher:
                 break
             d = result.delivery
             self.rm.mark_delivered(d.endpoint.webhook_id, d.event_id)
+            self.log.add(result, d.event_type)
             if result.ok:
                 self.delivered += 1
             else:

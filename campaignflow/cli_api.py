@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +25,6 @@ app.add_typer(keys, name="keys")
 def api_config(host: str | None = None, port: int | None = None, webhooks: bool = True):  # type: ignore[no-untyped-def]
     from api.config import ApiSettings
     from api.ratelimit import ApiLimits
-    from api.routes_campaign_analytics import AnalyticsSource
 
     s = settings()
     limits = ApiLimits.hourly(
@@ -43,8 +42,28 @@ def api_config(host: str | None = None, port: int | None = None, webhooks: bool 
         webhooks=webhooks,
         limits=limits,
         webhook_allow_loopback=s.api_webhook_allow_loopback,
-        analytics=AnalyticsSource(s.dsn, s.sink_port, s.sink_token_file),
+        analytics=analytics_runner,
     )
+
+
+def analytics_runner(sql: str) -> list[dict[str, Any]]:
+    """/v1/analytics' queries, run as `campaignflow report` runs its own: through the
+    running sink's endpoint (embedded ClickHouse: never opened in the API's process, the
+    sink owns the directory) or on the server of the DSN."""
+    from api.analytics import AnalyticsUnavailable
+    from sinks.dsn import ClickHouseUnavailable, is_embedded
+    from sinks.query import QueryError, run_query, running_sink
+
+    s = settings()
+    if is_embedded(s.dsn) and running_sink(s.dsn, s.sink_port) is None:
+        raise AnalyticsUnavailable(
+            "the sink is not running (with the embedded ClickHouse it answers the queries)"
+        )
+    try:
+        result = run_query(sql, s.dsn, s.sink_port, s.sink_token_file)
+    except (QueryError, ClickHouseUnavailable) as err:
+        raise AnalyticsUnavailable(str(err)) from None
+    return result.dicts()
 
 
 def operator_key_path() -> Path:

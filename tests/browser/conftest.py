@@ -135,6 +135,8 @@ def stack(
         "CAMPAIGNFLOW_DIALER_CALLBACK_PORT": str(free_port()),
         "CAMPAIGNFLOW_SINK_PORT": str(free_port()),
         "CAMPAIGNFLOW_API_PORT": str(api_port),
+        # The webhooks page's test event goes to a server of the test on 127.0.0.1.
+        "CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK": "true",
     }
     st = Stack(env, f"http://127.0.0.1:{api_port}", home)
     up = st.cli(

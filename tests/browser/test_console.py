@@ -48,10 +48,13 @@ def page(page: Page) -> Page:
 
 
 def shot(page: Page, folder: Path, name: str, narrow: bool = False) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    """Full-page screenshots; a shown-once key or secret (`data-secret`) is masked: the
+    images are committed (docs/screenshots), a key in them would be a key in the repo."""
+    secrets = [page.locator("[data-secret]")]
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, mask=secrets)
     if narrow:
         page.set_viewport_size(NARROW)
-        page.screenshot(path=str(folder / f"{name}-390.png"), full_page=True)
+        page.screenshot(path=str(folder / f"{name}-390.png"), full_page=True, mask=secrets)
         page.set_viewport_size(WIDE)
 
 

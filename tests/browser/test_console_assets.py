@@ -28,3 +28,27 @@ def test_every_local_reference_of_the_page_exists() -> None:
     for module in (STATIC / "js").glob("*.js"):
         for imported in re.findall(r'from "\./([^"]+)"', module.read_text()):
             assert (STATIC / "js" / imported).is_file(), f"{module.name} imports {imported}"
+
+
+def _imports() -> dict[str, set[str]]:
+    js = STATIC / "js"
+    return {m.name: set(re.findall(r'from "\./([^"]+)"', m.read_text())) for m in js.glob("*.js")}
+
+
+def test_the_modules_import_no_cycle() -> None:
+    """Issue 25, item 5: app.js imported the pages and two pages imported app.js (route,
+    session); those live in session.js now, so the modules load in one order."""
+    graph = _imports()
+    assert "app.js" not in set().union(*graph.values()), "a module imports the shell"
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for nxt in graph.get(name, set()):
+            visit(nxt, (*path, name))
+        done.add(name)
+
+    for module in graph:
+        visit(module, ())

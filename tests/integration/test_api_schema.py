@@ -7,6 +7,7 @@ Examples are bounded (a few per operation) to keep `make test` short.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,9 @@ from schemathesis.specs.openapi.checks import (
 
 from api import accounts
 from api.app import create_app, stop_services
+from sinks.dsn import open_client
+from sinks.guard import QueryLimits, check, fetch
+from sinks.migrations import migrate
 from tests.integration.api_kit import local_services, setup_account
 
 STATE: dict[str, Any] = {}
@@ -37,6 +41,16 @@ def app(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         Path(tmp_path_factory.mktemp("schema")) / "api",
         command_timeout_s=3.0,
     )
+    # /v1/analytics runs its fixed queries, checked by the sink's guard, on a real (embedded,
+    # empty) ClickHouse with the project's tables and views, one client for the module.
+    clickhouse = open_client(f"chdb://{tmp_path_factory.mktemp('schema-ch') / 'ch'}")
+    migrate(clickhouse)
+
+    def analytics_runner(sql: str) -> list[dict[str, Any]]:
+        result = fetch(clickhouse, check(sql), QueryLimits())
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    svc.config = dataclasses.replace(svc.config, analytics=analytics_runner)
     application = create_app(svc.config, services=svc)
     key = accounts.create_account(svc.cp, "schema-co").key
     STATE["headers"] = {"Authorization": f"Bearer {key}"}
@@ -48,6 +62,7 @@ def app(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield application
     finally:
         stop_services(svc)
+        clickhouse.close()
 
 
 def test_api_honours_its_openapi_document(app: Any) -> None:

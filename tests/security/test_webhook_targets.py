@@ -313,3 +313,23 @@ def test_a_stuck_endpoints_backlog_is_bounded(rig: Any) -> None:
     finally:
         stuck.release.set()
         slow.close()
+
+
+def test_a_test_event_meets_the_same_address_guard(rig: Any) -> None:
+    """The console's "send a test event" (issue 24, item 4) is a real delivery: a name that
+    resolves inside is refused at connect time like any event's, listed, and not parked."""
+    r = rig(webhook_allow_loopback=False)
+    inside = FarSide(answer(204))
+    try:
+        r.hook("acme", "wh-name", f"http://localhost:{inside.port}/hook")
+        r.dispatcher.start()
+        hook = r.svc.cp.get("webhook", "acme", "wh-name")
+        record = r.dispatcher.send_test("acme", hook)
+        assert (record.ok, record.status, record.attempts) == (False, None, 1)
+        assert record.error.startswith("refused: ") and "loopback" in record.error
+        assert inside.seen() == []
+        assert r.dispatcher.deliveries("acme", "wh-name") == [record]
+        assert r.dispatcher.deliveries("other", "wh-name") == []
+        assert r.dispatcher.parked == 0
+    finally:
+        inside.close()

@@ -49,9 +49,8 @@ SEAMS: dict[tuple[str, str], str] = {
     " change, import_file), as `campaignflow dnc` does",
     (API, "dialer.signing"): "webhook bodies are signed with the one HMAC scheme the dialer's"
     " webhook adapter uses",
-    (API, "sinks.query"): "a campaign's cost is asked of ClickHouse through the sink's one query"
-    " path (run_query: checked SQL, its token), as `campaignflow report` does",
-    (API, "sinks.exceptions"): "that path's failures (SinkError) become a 503",
+    (API, "sinks.query"): "the fixed analytics queries quote their values with the sink's one"
+    " SQL literal (literal); the command line hands the API the runner over run_query",
 }
 
 

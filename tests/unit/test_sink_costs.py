@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from api.routes_campaign_analytics import AnalyticsSource, _gather
+from api.routes_campaign_analytics import _gather
 from sinks.dsn import open_client
 from sinks.exceptions import QueryError, RowError
 from sinks.migrations import migrate
-from sinks.query import QueryResult
+from sinks.query import QueryResult, run_query
 from sinks.report import gather
 from sinks.rows import BILLING, COLUMNS, RATES, to_row
 from tests.integration.sink_kit import free_port
@@ -202,8 +202,11 @@ def test_the_campaign_page_gets_money_as_decimal_text(client: Any, ch_dir: Path)
     """GET /v1/campaigns/{id}/analytics's queries, on the caller's account only."""
     dsn, token = f"chdb://{ch_dir}", ch_dir.parent / "no-sink.token"
     with pytest.raises(QueryError, match="no sink is running"):  # the API never opens it
-        _gather(AnalyticsSource(dsn, free_port(), token), "acme", "co")
-    source = AnalyticsSource(dsn, free_port(), token, open_embedded=True)
+        run_query("SELECT 1", dsn, free_port(), token, open_embedded=False)
+
+    def source(sql: str) -> list[dict[str, Any]]:  # as the sink's endpoint would answer
+        return run_query(sql, dsn, free_port(), token, open_embedded=True).dicts()
+
     out = _gather(source, "acme", "co")
     usd = next(c for c in out.cost if c.currency == "USD")
     assert (usd.calls, usd.cost, usd.reached_contacts) == (3, "0.01575", 2)

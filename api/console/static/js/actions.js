@@ -2,7 +2,7 @@
 // the wizard on it), and the engine's reason (the API's problem detail) shown beside them
 // when it refuses.
 import { api, ApiError } from "./api.js";
-import { refreshAccount } from "./app.js";
+import { refreshAccount } from "./session.js";
 import { announce, h } from "./ui.js";
 
 const LABELS = { start: "Start", schedule: "Schedule", pause: "Pause", resume: "Resume", cancel: "Cancel" };

@@ -8,8 +8,11 @@ import { subscriptionPage } from "./settings.js";
 import { dncPage } from "./dnc.js";
 import { keysPage } from "./keys.js";
 import { linesPage } from "./lines.js";
+import { connectShell, session, subscriptionActive } from "./session.js";
+import { agentsPage, numbersPage } from "./resources.js";
+import { webhooksPage } from "./webhooks.js";
+import { analyticsPage } from "./analytics.js";
 
-export const session = { account: null };
 let stopCurrent = null;
 
 async function loadAccount() {
@@ -19,11 +22,6 @@ async function loadAccount() {
   document.getElementById("sidebar").hidden = false;
   renderBanner();
   return session.account;
-}
-
-export function subscriptionActive() {
-  const sub = session.account && session.account.subscription;
-  return Boolean(sub && sub.active);
 }
 
 function renderBanner() {
@@ -74,7 +72,7 @@ function markNav(name) {
   }
 }
 
-export async function route() {
+async function route() {
   if (stopCurrent) { stopCurrent(); stopCurrent = null; }
   if (!apiKey()) { signInPage(); return; }
   if (!session.account) {
@@ -97,6 +95,18 @@ export async function route() {
     } else if (parts[0] === "dnc") {
       markNav("dnc");
       stopCurrent = await dncPage();
+    } else if (parts[0] === "analytics") {
+      markNav("analytics");
+      stopCurrent = await analyticsPage();
+    } else if (parts[0] === "agents") {
+      markNav("agents");
+      stopCurrent = await agentsPage();
+    } else if (parts[0] === "numbers") {
+      markNav("numbers");
+      stopCurrent = await numbersPage();
+    } else if (parts[0] === "webhooks") {
+      markNav("webhooks");
+      stopCurrent = await webhooksPage();
     } else if (parts[0] === "keys") {
       markNav("keys");
       stopCurrent = await keysPage();
@@ -117,10 +127,7 @@ export async function route() {
   document.title = `${document.querySelector("#view h1")?.textContent || "Console"} · campaignflow`;
 }
 
-/** Reload the account (after an action the API refused with 402, say). */
-export async function refreshAccount() {
-  try { await loadAccount(); } catch { /* the next route will ask to sign in */ }
-}
+connectShell({ route, loadAccount });
 
 window.addEventListener("hashchange", route);
 window.addEventListener("cf:unauthorized", () => { setApiKey(null); session.account = null; signInPage("Your key is no longer accepted; sign in again."); });

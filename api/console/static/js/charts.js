@@ -83,3 +83,39 @@ export function rateTable(caption, keyLabel, rows, keyOf, testid) {
       h("td", { "data-col": "answered" }, String(r.answered)),
       h("td", {}, h("span", { class: "rate-bar", "aria-hidden": "true" }, h("span", { style: { width: `${Math.round((r.answer_rate || 0) * 100)}%` } })), ` ${pct(r.answer_rate)}`))))));
 }
+
+/** Stacked bars over labelled categories (hours, weekdays, days), with the data as a table.
+ *  series: [{ name, values: number[], color }]; labels: one per bar. */
+export function barChart({ title, labels, series, testid, keyLabel }) {
+  if (!labels.length) return h("p", { class: "muted" }, `${title}: no call in this period.`);
+  const W = 720; const H = 200; const L = 36; const B = 28; const T = 8;
+  const totals = labels.map((_, i) => series.reduce((a, sr) => a + (sr.values[i] || 0), 0));
+  const max = Math.max(1, ...totals);
+  const bw = (W - L - 8) / labels.length;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, class: "chart", "data-testid": testid });
+  svg.append(s("title", {}, title));
+  for (const frac of [0, 0.5, 1]) {
+    const y = T + (H - T - B) * (1 - frac);
+    svg.append(s("line", { x1: L, x2: W - 4, y1: y, y2: y, class: "grid" }), s("text", { x: L - 4, y: y + 4, "text-anchor": "end", class: "axis" }, String(Math.round(max * frac))));
+  }
+  labels.forEach((label, i) => {
+    let y = H - B;
+    for (const sr of series) {
+      const v = sr.values[i] || 0;
+      if (!v) continue;
+      const bh = ((H - T - B) * v) / max;
+      y -= bh;
+      svg.append(s("rect", { x: L + i * bw + bw * 0.08, y, width: Math.max(1, bw * 0.84), height: bh, fill: sr.color }, s("title", {}, `${label} ${sr.name}: ${v}`)));
+    }
+  });
+  const every = Math.max(1, Math.ceil(labels.length / 8));
+  labels.forEach((label, i) => {
+    if (i % every === 0) svg.append(s("text", { x: L + i * bw + bw / 2, y: H - 8, "text-anchor": "middle", class: "axis" }, label));
+  });
+  const legend = h("ul", { class: "legend" }, series.map((sr) => h("li", {}, h("span", { class: "swatch", style: { background: sr.color } }), sr.name)));
+  const table = h("details", {}, h("summary", {}, `${title}: the data as a table`),
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, keyLabel), series.map((sr) => h("th", { scope: "col" }, sr.name)))),
+      h("tbody", {}, labels.map((label, i) => h("tr", {}, h("th", { scope: "row" }, label), series.map((sr) => h("td", {}, String(sr.values[i] || 0)))))))));
+  return h("figure", { class: "chart-fig" }, svg, h("figcaption", {}, title), legend, table);
+}

@@ -34,7 +34,7 @@ export async function keysPage() {
 }
 
 function newKeyCard(key) {
-  const input = h("input", { id: "new-key-value", readonly: true, value: key.key, spellcheck: "false", autocomplete: "off" });
+  const input = h("input", { id: "new-key-value", readonly: true, value: key.key, spellcheck: "false", autocomplete: "off", "data-secret": true });
   return h("div", { class: "card" },
     h("h2", {}, "New key created"),
     h("p", { class: "warn" }, "Copy it now: it is shown only once."),

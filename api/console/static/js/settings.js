@@ -1,5 +1,5 @@
 // Settings -> Subscription: what the account's plan allows today.
-import { session, subscriptionActive } from "./app.js";
+import { session, subscriptionActive } from "./session.js";
 import { h, mount } from "./ui.js";
 
 export async function subscriptionPage() {

@@ -2,7 +2,7 @@
 // Everything entered is kept in localStorage (per account, per draft being edited) until
 // the campaign is created or saved, so leaving the wizard loses nothing.
 import { all, api, ApiError } from "./api.js";
-import { route, session } from "./app.js";
+import { route, session } from "./session.js";
 import { PHONE, RESERVED, analyseHeader, contactsOf, parseCsv, tableColumns } from "./contacts.js";
 import { announce, field, fill, h, mount, newId, ruleText, showFieldErrors, when } from "./ui.js";
 
