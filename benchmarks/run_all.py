@@ -21,7 +21,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["engine", "compliance", "account_round", "ingest", "worker", "dialer", "sink", "api"]
+ORDER = [
+    "engine",
+    "compliance",
+    "account_round",
+    "ingest",
+    "worker",
+    "dialer",
+    "sink",
+    "api",
+    "e2e",
+]
 SCRIPTS = {"compliance": "engine"}  # benchmark name -> file, where they differ
 # The issues' sizes where a benchmark's defaults are smaller.
 FULL_ARGS = {
