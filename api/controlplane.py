@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from topics import catalogue
 from topics.admin import create_topics
 from topics.catalogue import Topics
-from topics.clients import KafkaSettings, admin_config, consumer_config, watermarks
+from topics.clients import KafkaSettings, admin_config
 from topics.codec import DecodeError, decode, encode
+from topics.consumer import TopicConsumer
 from topics.producer import QUIET, TrackedProducer
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class ControlPlane:
         self._answers: deque[tuple[int, str, str]] = deque()  # at_ms, account, id
         self.answer_ttl_ms = catalogue.IDEMPOTENCY_RETENTION_MS
         self._producer: TrackedProducer | None = None
-        self._consumer: Consumer | None = None
+        self._consumer: TopicConsumer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -86,46 +86,27 @@ class ControlPlane:
         conf = admin_config(self.kafka, log_level=QUIET)
         create_topics(wanted, admin=AdminClient(conf))
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, idle_seconds: float = 60.0) -> None:
         """Read every topic to its current end, then follow it in a thread."""
         self.ensure_topics()
         self._producer = TrackedProducer(self.kafka)
-        conf = consumer_config(
-            self.kafka, f"campaignflow-api-cp-{uuid.uuid4().hex}", log_level=QUIET
-        )
-        consumer = Consumer(conf)
-        parts: list[TopicPartition] = []
-        ends: dict[tuple[str, int], int] = {}
-        for name in [*self.topics.values(), self.status_topic]:
-            meta = consumer.list_topics(name, timeout=timeout_s).topics[name]
-            for p in meta.partitions:
-                low, high = watermarks(consumer, TopicPartition(name, p), timeout_s)
-                parts.append(TopicPartition(name, p, OFFSET_BEGINNING))
-                if high > low:
-                    ends[(name, p)] = high
-        consumer.assign(parts)
-        self._consumer = consumer
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, timeout=0.2):
-                if msg.error() is not None:
-                    continue
-                self._apply_message(msg)
-                where = (msg.topic(), msg.partition())
-                if where in ends and (msg.offset() or 0) >= ends[where] - 1:
-                    del ends[where]
-        if ends:
-            raise RuntimeError(f"control-plane topics not read to their end in {timeout_s}s")
+        group = f"campaignflow-api-cp-{uuid.uuid4().hex}"
+        consumer = self._consumer = TopicConsumer.build(self.kafka, group, log_level=QUIET)
+        names = [*self.topics.values(), self.status_topic]
+        spans = [s for name in names for s in consumer.spans(name, wait_seconds=idle_seconds)]
+        for msg in consumer.read_to_end(spans, idle_seconds=idle_seconds):
+            self._apply_message(msg)
         self._thread = threading.Thread(target=self._follow, name="api-controlplane", daemon=True)
         self._thread.start()
 
     def _follow(self) -> None:
         assert self._consumer is not None
-        while not self._stop.is_set():
+        self._consumer.follow(self._apply_messages, self._stop)
+
+    def _apply_messages(self, msgs: list[Any]) -> None:
+        for msg in msgs:
             try:
-                for msg in self._consumer.consume(500, timeout=0.2):
-                    if msg.error() is None:
-                        self._apply_message(msg)
+                self._apply_message(msg)
             except Exception:  # a bad record never stops the follower
                 log.exception("control plane: record skipped")
 

@@ -21,7 +21,7 @@ from api.bodies import ThreadedBody, validation_errors
 from api.campaign_io import CampaignIn, ContactsJson, CreateJson
 from api.deps import MAX_LIMIT, Services, account_id, decode_cursor, encode_cursor, services
 from api.problems import ApiProblem, ErrorItem, definition_errors, problem_responses
-from api.readmodel import ContactView, ReadModel
+from api.readmodel import AnswerCount, CampaignSummary, ContactView, ReadModel
 from campaigns.contacts import ContactsFileError
 from campaigns.csvsafe import neutralise
 from campaigns.events import CampaignStatus, CommandKind
@@ -224,7 +224,7 @@ def _client(svc: Services) -> CampaignClient:
     return svc.client
 
 
-def _own(svc: Services, account: str, campaign_id: str) -> dict[str, Any]:
+def _own(svc: Services, account: str, campaign_id: str) -> CampaignSummary:
     """The caller's campaign of that id; 404 otherwise. Campaign ids are per account, so
     another account's campaign of the same id is simply not the caller's (nothing tells
     that it exists), and an id that is not a campaign id is no campaign (never a 500)."""
@@ -242,49 +242,50 @@ def allowed_actions(status: str) -> list[str]:
     return [k.value for (s, k) in TRANSITIONS if s == st]
 
 
-def campaign_out(row: dict[str, Any], with_rules: bool = True) -> CampaignOut:
-    d = row["definition"]
-    total = max(row["expected"], row["arrived"])
+def campaign_out(row: CampaignSummary, with_rules: bool = True) -> CampaignOut:
+    d = row.definition
+    total = max(row.expected, row.arrived)
     by_status = {s: 0 for s in CONTACT_STATUSES}
-    by_status.update(row["by_status"])
-    by_status["pending"] = max(0, total - row["final"])
-    in_flight = max(0, row["calls_created"] - row["calls_ended"])
+    by_status.update(row.by_status)
+    by_status["pending"] = max(0, total - row.final)
+    in_flight = max(0, row.calls_created - row.calls_ended)
     rules = d["rules"]
     limit = int(rules["concurrent_calls"]) - int(rules.get("inbound_free_slots") or 0)
-    ended = row["calls_ended"]
-    answered = row["outcomes"].get("answered", 0)
+    ended = row.calls_ended
+    answered = row.outcomes.get("answered", 0)
     estimate = None
-    if row["status"] == "running" and row["final"] and row.get("start_at_ms"):
+    if row.status == "running" and row.final and row.start_at_ms:
         # contacts finish at the rate seen so far: a straight line, refreshed every read
-        elapsed = (row["last_activity_at_ms"] or 0) - row["start_at_ms"]
+        last_ms = row.last_activity_at_ms or 0
+        elapsed = last_ms - row.start_at_ms
         if elapsed > 0:
-            left = total - row["final"]
-            estimate = iso_ms(int(row["last_activity_at_ms"] + elapsed * left / row["final"]))
-    elif row["status"] in ("completed", "cancelled"):
-        estimate = iso_ms(row["last_activity_at_ms"])
+            left = total - row.final
+            estimate = iso_ms(int(last_ms + elapsed * left / row.final))
+    elif row.status in ("completed", "cancelled"):
+        estimate = iso_ms(row.last_activity_at_ms)
     return CampaignOut(
-        campaign_id=row["campaign_id"],
-        name=row["name"],
-        description=row["description"],
-        status=row["status"],
+        campaign_id=row.campaign_id,
+        name=row.name,
+        description=row.description,
+        status=row.status,
         agent_id=d["agent"]["id"],
         source_number=d["source_number"],
         rules=rules if with_rules else None,
-        start_at=iso_ms(row.get("start_at_ms")),
-        created_at=iso_ms(row["created_at_ms"]),
-        last_activity_at=iso_ms(row["last_activity_at_ms"]),
+        start_at=iso_ms(row.start_at_ms),
+        created_at=iso_ms(row.created_at_ms),
+        last_activity_at=iso_ms(row.last_activity_at_ms),
         counters=Counters(
             contacts_total=total,
-            contacts_final=row["final"],
+            contacts_final=row.final,
             contacts_by_status=by_status,
-            calls_created=row["calls_created"],
+            calls_created=row.calls_created,
             calls_in_flight=in_flight,
             concurrency_limit=limit,
-            outcomes=row["outcomes"],
+            outcomes=row.outcomes,
             answer_rate=round(answered / ended, 4) if ended else None,
         ),
         estimated_completion_at=estimate,
-        allowed_actions=allowed_actions(row["status"]),
+        allowed_actions=allowed_actions(row.status),
     )
 
 
@@ -510,12 +511,12 @@ async def create_campaign(
 
 
 # Serialised campaign objects, keyed by campaign id: reused while the read model's row is
-# the same object (it swaps in a new dict on each change), so a list page is a join.
-_JSON_CACHE: dict[tuple[str, bool], tuple[dict[str, Any], bytes]] = {}
+# the same object (it swaps in a new summary on each change), so a list page is a join.
+_JSON_CACHE: dict[tuple[str, bool], tuple[CampaignSummary, bytes]] = {}
 
 
-def campaign_json(row: dict[str, Any], with_rules: bool) -> bytes:
-    key = (row["campaign_id"], with_rules)
+def campaign_json(row: CampaignSummary, with_rules: bool) -> bytes:
+    key = (row.campaign_id, with_rules)
     hit = _JSON_CACHE.get(key)
     if hit is not None and hit[0] is row:
         return hit[1]
@@ -708,10 +709,8 @@ async def add_contacts(
     svc: Services = Depends(services),
 ) -> ContactsAdded:
     row = _own(svc, account, campaign_id)
-    if row["status"] in ("completed", "cancelled"):
-        raise ApiProblem(
-            409, f"campaign {campaign_id} is {row['status']}: no contacts can be added"
-        )
+    if row.status in ("completed", "cancelled"):
+        raise ApiProblem(409, f"campaign {campaign_id} is {row.status}: no contacts can be added")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         with campaign_io.scratch_dir(svc.config.state_dir / "uploads") as tmpname:
@@ -766,7 +765,7 @@ def duplicate_campaign(
     svc.take(account, "campaigns created", svc.config.limits.creates)
     row = _own(svc, account, campaign_id)
     rm = _rm(svc)
-    d = copy_definition(row["definition"], body.campaign_id, body.name)
+    d = copy_definition(row.definition, body.campaign_id, body.name)
     skip = {"reached", "opted_out"} if body.only_unreached else set()
     records = (
         rec for rec, view in rm.all_contacts(account, campaign_id) if view.status not in skip
@@ -897,7 +896,7 @@ def get_forecast(
         raise ApiProblem(
             422, f"model: {err}", [ErrorItem(field="model", message=str(err))]
         ) from None
-    total = max(row["expected"], row["arrived"])
+    total = max(row.expected, row.arrived)
     cap = svc.config.max_forecast_contacts
     if total > cap:
         raise ApiProblem(
@@ -905,7 +904,7 @@ def get_forecast(
             f"forecast: {total} contacts is over this API's limit of {cap}; run `campaignflow simulate`",
         )
     svc.take(account, "forecast contacts", svc.config.limits.forecast_contacts, max(total, 1))
-    d = definition_from_record(row["definition"])
+    d = definition_from_record(row.definition)
     contacts = (contact_from_record(rec) for rec, _ in _rm(svc).all_contacts(account, campaign_id))
     out = forecast.forecast(d, contacts, shares, seed)
     return ForecastOut(**out, model=model, seed=seed)
@@ -934,18 +933,16 @@ async def get_stats(
         for k, v in counts.items():
             agg[k] = agg.get(k, 0) + v
 
-    def rate(x: dict[str, int]) -> float | None:
-        return round(x["answered"] / x["calls"], 4) if x["calls"] else None
+    def rate(x: AnswerCount) -> dict[str, Any]:
+        answer_rate = round(x.answered / x.calls, 4) if x.calls else None
+        return {"calls": x.calls, "answered": x.answered, "answer_rate": answer_rate}
 
     return StatsOut(
         bucket_seconds=bucket,
         outcomes_over_time=[{"at": iso_ms(b), **c} for b, c in sorted(buckets.items())],
-        by_caller_id=[
-            {"caller_id": k, **v, "answer_rate": rate(v)}
-            for k, v in sorted(row["by_caller_id"].items())
-        ],
+        by_caller_id=[{"caller_id": k, **rate(v)} for k, v in sorted(row.by_caller_id.items())],
         by_attempt=[
-            {"attempt": int(k), **v, "answer_rate": rate(v)}
-            for k, v in sorted(row["by_attempt"].items(), key=lambda kv: int(kv[0]))
+            {"attempt": int(k), **rate(v)}
+            for k, v in sorted(row.by_attempt.items(), key=lambda kv: int(kv[0]))
         ],
     )

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from api.config import ApiConfig
 from api.controlplane import ControlPlane
@@ -49,8 +49,8 @@ from api.readmodel import ReadModel
 from api.targets import guarded_socket_factory
 from dialer import signing
 from topics import catalogue, deadletter
-from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
+from topics.consumer import TopicConsumer
 from topics.producer import QUIET, DeliveryError, TrackedProducer
 from topics.translate import NAMESPACE
 
@@ -330,7 +330,7 @@ class Dispatcher:
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, config.prefix)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._consumer: Consumer | None = None
+        self._consumer: TopicConsumer | None = None
         self._producer: TrackedProducer | None = None
         self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
         self.sender = Sender(config, self._results)
@@ -340,10 +340,8 @@ class Dispatcher:
         self.parked = 0
 
     def start(self) -> None:
-        conf = consumer_config(
-            self.config.kafka, f"campaignflow-webhooks-{self.config.prefix}", log_level=QUIET
-        )
-        self._consumer = Consumer(conf)
+        group = f"campaignflow-webhooks-{self.config.prefix}"
+        self._consumer = TopicConsumer.build(self.config.kafka, group, log_level=QUIET)
         self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         self._producer = TrackedProducer(self.config.kafka)
         self.sender.start()
@@ -366,9 +364,8 @@ class Dispatcher:
             if len(self._pending) >= MAX_PENDING:  # the read model is far behind: let it catch up
                 self._stop.wait(0.2)
             else:
-                for msg in self._consumer.consume(200, timeout=0.2):
-                    if msg.error() is None:
-                        self._take(msg)
+                for msg in self._consumer.messages(200):
+                    self._take(msg)
             self._resolve_pending()
             self._settle()
             if not self._stop.is_set():
@@ -417,7 +414,7 @@ class Dispatcher:
                 waiting.append(pending)
                 continue
             try:
-                deliveries = [] if row is None else self._deliveries(pending, row["account_id"])
+                deliveries = [] if row is None else self._deliveries(pending, row.account_id)
             except Exception:  # never stop the dispatcher
                 log.exception("webhooks: event skipped")
                 deliveries = []
@@ -487,13 +484,13 @@ class Dispatcher:
             return
         offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets)
         except Exception:  # the next round tries again
             log.exception("webhooks: commit failed")
             return
         self._offsets.committed(positions)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Commit what is settled of the partitions given away, then forget them (the
         deliveries still running finish; the next owner re-reads from the commit)."""
         revoked = [tp.partition for tp in partitions]

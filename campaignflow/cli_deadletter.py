@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from campaignflow.config import settings
 from campaigns.textsafe import visible
 from topics import catalogue
-from topics.clients import consumer_config, require_broker, watermarks
+from topics.clients import require_broker
 from topics.codec import DecodeError, decode
+from topics.consumer import TopicConsumer, TopicMissing
 from topics.deadletter import is_truncated
 from topics.producer import TrackedProducer
 
@@ -43,37 +43,16 @@ def _records(limit: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     s = settings()
     name = s.topics.name(catalogue.DEADLETTER)
     require_broker(s.bootstrap)
-    c = Consumer(
-        consumer_config(s.kafka, "campaignflow-deadletter-reader", **{"enable.auto.commit": False})
-    )
-    try:
-        meta = c.list_topics(name, timeout=10).topics.get(name)
-        if meta is None or meta.error is not None:
-            raise typer.BadParameter(f"topic {name} does not exist")
-        ends: dict[int, int] = {}
-        parts = []
-        for p in meta.partitions:
-            low, high = watermarks(c, TopicPartition(name, p), 10)
-            if high > low:
-                ends[p] = high
-                parts.append(TopicPartition(name, p, low))
-        if not parts:
-            return
-        c.assign(parts)
-        seen = 0
-        while ends and seen < limit:
-            msg = c.poll(5)
-            if msg is None:
-                break
-            if msg.error():
-                continue
+    with TopicConsumer.build(s.kafka, "campaignflow-deadletter-reader") as consumer:
+        try:
+            spans = consumer.spans(name)
+        except TopicMissing:
+            raise typer.BadParameter(f"topic {name} does not exist") from None
+        for seen, msg in enumerate(consumer.read_to_end(spans)):
+            if seen >= limit:
+                return
             p, off = msg.partition() or 0, msg.offset() or 0
-            if off + 1 >= ends.get(p, 0):
-                ends.pop(p, None)
-            seen += 1
             yield p, off, read_envelope(msg.value(), name, p, off)
-    finally:
-        c.close()
 
 
 @app.command("list")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -24,8 +24,8 @@ from campaignflow.config import REPO_ROOT, settings
 from campaigns.events import CommandKind
 from ingest.definitions import load_definition
 from topics import catalogue
-from topics.clients import consumer_config
 from topics.codec import DecodeError, decode
+from topics.consumer import TopicConsumer
 
 EXAMPLE = REPO_ROOT / "examples" / "demo"
 DIALER_MODEL = "answered=0.35,no_answer=0.35,busy=0.15,voicemail=0.1,failed=0.05"
@@ -62,18 +62,15 @@ class Progress:
         return t
 
 
-def _follow(campaign_id: str, since_ms: int) -> Consumer:
+def _follow(campaign_id: str, since_ms: int) -> TopicConsumer:
     """A consumer of the call and event topics from `since_ms` on, no group commits."""
     s = settings()
-    c = Consumer(
-        consumer_config(s.kafka, f"demo-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False})
-    )
+    c = TopicConsumer.build(s.kafka, f"demo-{uuid.uuid4().hex[:8]}")
     parts = []
     for logical in (catalogue.CALL_CREATE, catalogue.OUTCOMES, catalogue.EVENTS):
         name = s.topics.name(logical)
-        meta = c.list_topics(name, timeout=10).topics[name]
-        parts += [TopicPartition(name, p, since_ms) for p in meta.partitions]
-    c.assign(c.offsets_for_times(parts, timeout=10))
+        parts += [TopicPartition(name, p, since_ms) for p in c.partitions(name)]
+    c.assign(c.raw.offsets_for_times(parts, timeout=10))
     return c
 
 
@@ -141,8 +138,8 @@ def run(console: Console) -> int:
     try:
         with Live(progress.table(summary.accepted), console=console, refresh_per_second=4) as live:
             while progress.status not in ("completed", "cancelled") and time.monotonic() < deadline:
-                for msg in consumer.consume(2000, timeout=0.25):
-                    if msg.error() or msg.value() is None:
+                for msg in consumer.messages(2000, timeout_seconds=0.25):
+                    if msg.value() is None:
                         continue
                     try:
                         kind, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())

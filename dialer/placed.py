@@ -18,16 +18,13 @@ forgotten past `max_size` (the topic forgets after its retention).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from dialer.calls import Call, call_key
-from topics.clients import watermarks
 from topics.codec import Codec, DecodeError
+from topics.consumer import TopicConsumer
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
@@ -168,7 +165,7 @@ class PlacedRecord:
 
     # -- restoring ------------------------------------------------------------------------
 
-    def restore(self, partitions: list[int], timeout_s: float = 30.0) -> list[PlacedCall]:
+    def restore(self, partitions: list[int], idle_seconds: float = 30.0) -> list[PlacedCall]:
         """Read the record of `partitions` to its end; the calls still `dialing` there.
 
         Reads from where the last restore of a partition stopped (the record only grows),
@@ -176,52 +173,25 @@ class PlacedRecord:
         """
         if not partitions:
             return []
-        conf = dict(
-            self._consumer_config,
-            **{"group.id": f"placed-restore-{uuid.uuid4().hex}", "enable.auto.commit": False},
-        )
-        consumer = Consumer(conf)
-        try:
-            ends: dict[int, int] = {}
-            assign = []
-            for p in partitions:
-                low, high = watermarks(consumer, TopicPartition(self.topic, p), timeout_s)
-                start = max(self._read_to.get(p, 0), low)
-                if start < high:
-                    ends[p] = high
-                    assign.append(TopicPartition(self.topic, p, start))
-                else:
-                    self._read_to[p] = max(start, high)
-            if assign:
-                consumer.assign(assign)
-                self._read(consumer, ends, timeout_s)
-        finally:
-            consumer.close()
+        conf = dict(self._consumer_config, **{"group.id": f"placed-restore-{uuid.uuid4().hex}"})
+        with TopicConsumer(conf, log) as consumer:
+            spans = consumer.spans(self.topic, only=set(partitions))
+            for span in spans:  # those read to their end already stay where they are
+                self._read_to[span.partition] = max(self._read_to.get(span.partition, 0), span.low)
+            reading = [s for s in spans if self._read_to[s.partition] < s.high]
+            start = self._read_to.copy()
+            for msg in consumer.read_to_end(
+                reading, start=lambda s: start[s.partition], idle_seconds=idle_seconds
+            ):
+                p, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+                self._read_to[p] = offset + 1
+                self._apply(msg.value(), p)
         wanted = set(partitions)
         return [
             placed
             for key, placed in self._dialing.items()
             if placed.partition in wanted and self._state.get(key) == DIALING
         ]
-
-    def _read(self, consumer: Consumer, ends: dict[int, int], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        pending = dict(ends)
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"could not read {self.topic} partitions {sorted(pending)} to their end"
-                    f" within {timeout_s:.0f}s"
-                )
-            for msg in consumer.consume(1000, timeout=0.5):
-                if msg.error() is not None:
-                    continue
-                p, offset = msg.partition(), msg.offset()
-                assert p is not None and offset is not None
-                self._read_to[p] = offset + 1
-                if p in pending and offset + 1 >= pending[p]:
-                    del pending[p]
-                self._apply(msg.value(), p)
 
     def _apply(self, value: bytes | None, partition: int) -> None:
         if value is None:

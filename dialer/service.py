@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from dialer import metrics
 from dialer.adapter import (
@@ -65,6 +65,7 @@ from dialer.placed import PlacedCall, PlacedRecord
 from topics import catalogue, clients, deadletter
 from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
+from topics.consumer import TopicConsumer
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Dialer:
         consumer_extra: dict[str, Any] = {"session.timeout.ms": options.session_timeout_ms}
         if options.static_membership:
             consumer_extra["group.instance.id"] = options.dialer_id
-        self.consumer = Consumer(clients.consumer_config(kafka, options.group_id, **consumer_extra))
+        self.consumer = TopicConsumer.build(kafka, options.group_id, **consumer_extra)
         # Delivery reports only for failures: no Python callback per delivered message.
         self.producer = TrackedProducer(
             kafka,
@@ -179,7 +180,7 @@ class Dialer:
                 self._flow_control()
                 free = self.options.concurrency - len(self._active) - len(self._waiting)
                 want = max(1, min(free, self.options.batch))
-                messages = self.consumer.consume(num_messages=want, timeout=0)
+                messages = self.consumer.messages(want, timeout_seconds=0)
                 self._handle_batch(messages)
                 self._start_calls()
                 self._count()
@@ -306,10 +307,10 @@ class Dialer:
         counts (a fenced one gets an error, then a rebalance that revokes its partitions)."""
         assignment = self.consumer.assignment()
         try:
-            committed = self.consumer.committed(assignment, timeout=10) if assignment else []
+            committed = self.consumer.committed(assignment) if assignment else []
             offsets = [tp for tp in committed if tp.offset >= 0]
             if offsets:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                self.consumer.commit(offsets)
         except KafkaException as exc:
             log.warning(
                 "after a stall this dialer is no longer in its group (%s): dialling"
@@ -487,18 +488,18 @@ class Dialer:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets)
         except KafkaException as exc:
             # Not fatal: the placed-call record has these calls; retried at the next commit.
             log.warning("commit failed, will retry: %s", exc)
             self.tracker.restore(ready)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
         self._fenced = self._suspect = False
         self._turn_at = time.monotonic()
         if self._paused:
-            consumer.pause(partitions)
+            self.consumer.pause(partitions)
         mine = [p.partition for p in partitions if p.topic == self.call_topic]
         lost = self.placed.restore(mine)
         metrics.RECORD_RESTORES.inc()
@@ -556,7 +557,7 @@ class Dialer:
         finally:
             self._reconciling.pop(call.key, None)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._commit()
         for p in partitions:
             self.tracker.forget(p.topic, p.partition)

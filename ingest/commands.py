@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from campaigns.events import CampaignStatus, Command, CommandKind
 from campaigns.store import campaign_key
 from campaigns.windows import from_datetime
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config, watermarks
+from topics.clients import KafkaSettings
 from topics.codec import DecodeError, decode, encode
+from topics.consumer import TopicConsumer
 from topics.producer import QUIET, TrackedProducer
 from topics.translate import NAMESPACE, command_to_record
 
@@ -84,15 +85,11 @@ class EventWatch:
     """A consumer on campaign.events from its current end, for answers to our commands."""
 
     def __init__(self, kafka: KafkaSettings, prefix: str) -> None:
-        conf = consumer_config(kafka, f"campaignflow-cli-{uuid.uuid4().hex}", log_level=QUIET)
+        group = f"campaignflow-cli-{uuid.uuid4().hex}"
         self.topic = catalogue.topic_name(catalogue.EVENTS, prefix)
-        self._consumer = Consumer(conf)
-        meta = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-        parts = []
-        for p in meta.partitions:
-            _, high = watermarks(self._consumer, TopicPartition(self.topic, p), 10)
-            parts.append(TopicPartition(self.topic, p, high))
-        self._consumer.assign(parts)
+        self._consumer = TopicConsumer.build(kafka, group, log_level=QUIET)
+        spans = self._consumer.spans(self.topic)
+        self._consumer.assign([TopicPartition(s.topic, s.partition, s.high) for s in spans])
 
     def wait(
         self, account_id: str, campaign_id: str, command_id: str, kind: CommandKind, timeout: float
@@ -101,9 +98,7 @@ class EventWatch:
         target = TARGET.get(kind)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            for msg in self._consumer.consume(100, timeout=min(left, 0.5)):
-                if msg.error() is not None:
-                    continue
+            for msg in self._consumer.messages(100, timeout_seconds=min(left, 0.5)):
                 try:
                     _, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
                 except DecodeError:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import phonenumbers
-from confluent_kafka import Consumer, TopicPartition
 
 from campaigns.contacts import normalise_number
-from topics.clients import KafkaSettings, consumer_config, watermarks
+from topics.clients import KafkaSettings
 from topics.codec import Codec, DecodeError, default_codec
+from topics.consumer import TopicConsumer, TopicMissing
 from topics.producer import TrackedProducer
 from topics.translate import dnc_key, dnc_key_scope, dnc_record
 
@@ -220,11 +220,29 @@ def import_file(
     return report
 
 
+def _fold_entry(
+    out: dict[bytes, int], key: bytes, value: bytes | None, topic: str, partition: int, offset: int
+) -> None:
+    """One record of the topic: the latest of a key wins; a tombstone or `blocked: false`
+    removes it."""
+    if value is None:
+        out.pop(key, None)
+        return
+    try:
+        _, rec = default_codec().decode(value, topic, partition, offset)
+    except DecodeError:
+        return  # not ours to judge here; the worker parks nothing from this topic
+    if rec.get("blocked"):
+        out[key] = int(rec["updated_at"])
+    else:
+        out.pop(key, None)
+
+
 def read_lists(
     scope: Scope | None,
     kafka: KafkaSettings,
     topic: str,
-    timeout: float = 10.0,
+    timeout_seconds: float = 10.0,
 ) -> dict[bytes, int]:
     """Every entry on the lists now (one list, or all with scope None), read from the topic:
     raw key -> updated_at (epoch millis); `entries()` and `dnc_key_scope` read the keys.
@@ -233,60 +251,20 @@ def read_lists(
     a key replaces the earlier one, a tombstone (or `blocked: false`) removes it. Only the
     raw keys are kept (about 100 bytes an entry), so a list of millions fits.
     """
-    name = topic
     # librdkafka prefetches up to 64 MB a partition by default: more than the list itself.
-    extra: dict[str, Any] = {"enable.auto.commit": False, "queued.max.messages.kbytes": 8192}
-    consumer = Consumer(consumer_config(kafka, "campaignflow-dnc-reader", **extra))
+    extra: dict[str, Any] = {"queued.max.messages.kbytes": 8192}
     out: dict[bytes, int] = {}
-    try:
-        meta = consumer.list_topics(name, timeout=timeout).topics.get(name)
-        if meta is None or meta.error is not None:
-            raise LookupError(f"topic {name} does not exist (campaignflow topics create)")
-        ends: dict[int, int] = {}
-        parts = []
-        for p in meta.partitions:
-            low, high = watermarks(consumer, TopicPartition(name, p), timeout)
-            if high > low:
-                ends[p] = high
-                parts.append(TopicPartition(name, p, low))
-        if parts:
-            consumer.assign(parts)
-        while ends:
-            batch = consumer.consume(10_000, timeout)
-            if not batch:
-                # Compaction may have removed a partition's last records: ask where we are.
-                positions = consumer.position([TopicPartition(name, p) for p in ends])
-                done = [tp.partition for tp in positions if tp.offset >= ends[tp.partition]]
-                if not done:
-                    raise TimeoutError(f"{name}: no records for {timeout:g}s before its end")
-                for p in done:
-                    ends.pop(p, None)
-                continue
-            for msg in batch:
-                if msg.error():
-                    continue
-                p, offset = msg.partition() or 0, msg.offset() or 0
-                if offset + 1 >= ends.get(p, 0):
-                    ends.pop(p, None)
-                key = msg.key()
-                if not key:
-                    continue
-                if scope is not None and dnc_key_scope(key)[0] != scope.account_id:
-                    continue
-                value = msg.value()
-                if value is None:
-                    out.pop(key, None)
-                    continue
-                try:
-                    _, rec = default_codec().decode(value, name, p, offset)
-                except DecodeError:
-                    continue  # not ours to judge here; the worker parks nothing from this topic
-                if rec.get("blocked"):
-                    out[key] = int(rec["updated_at"])
-                else:
-                    out.pop(key, None)
-    finally:
-        consumer.close()
+    with TopicConsumer.build(kafka, "campaignflow-dnc-reader", **extra) as consumer:
+        try:
+            spans = consumer.spans(topic)
+        except TopicMissing:
+            raise LookupError(
+                f"topic {topic} does not exist (campaignflow topics create)"
+            ) from None
+        for msg in consumer.read_to_end(spans, idle_seconds=timeout_seconds, max_messages=10_000):
+            key = msg.key()
+            if key and (scope is None or dnc_key_scope(key)[0] == scope.account_id):
+                _fold_entry(out, key, msg.value(), topic, msg.partition() or 0, msg.offset() or 0)
     return out
 
 

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from campaigns.models import CampaignDefinition
 from campaigns.store import campaign_key
 from ingest.exceptions import AmbiguousCampaign
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config, watermarks
+from topics.clients import KafkaSettings
 from topics.codec import DecodeError, decode
+from topics.consumer import TopicConsumer, TopicMissing
 from topics.producer import QUIET
 from topics.translate import NAMESPACE, definition_from_record
 
@@ -36,42 +35,21 @@ class CampaignInfo:
     definition: CampaignDefinition | None = None
 
 
-def read_topic(topic: str, kafka: KafkaSettings, timeout: float = 10.0) -> Iterator[dict[str, Any]]:
-    """Every decodable record of a topic, from the start to its end as of now."""
-    conf = consumer_config(kafka, f"campaignflow-list-{uuid.uuid4().hex}", log_level=QUIET)
-    consumer = Consumer(conf)
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if meta is None or meta.error is not None:
+def read_topic(topic: str, kafka: KafkaSettings) -> Iterator[dict[str, Any]]:
+    """Every decodable record of a topic, from the start to its end as of now (none when
+    the topic does not exist)."""
+    group = f"campaignflow-list-{uuid.uuid4().hex}"
+    with TopicConsumer.build(kafka, group, log_level=QUIET) as consumer:
+        try:
+            spans = consumer.spans(topic)
+        except TopicMissing:
             return
-        ends: dict[int, int] = {}
-        for p in meta.partitions:
-            low, high = watermarks(consumer, TopicPartition(topic, p), timeout)
-            if high > low:
-                ends[p] = high
-        if not ends:
-            return
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        done: set[int] = set()
-        idle = 0
-        while len(done) < len(ends) and idle < 20:
-            batch = consumer.consume(1000, timeout=0.5)
-            idle = 0 if batch else idle + 1
-            for msg in batch:
-                if msg.error() is not None:
-                    continue
-                p, off = int(msg.partition() or 0), int(msg.offset() or 0)
-                if off >= ends[p] - 1:
-                    done.add(p)
-                if off >= ends[p]:
-                    continue
-                try:
-                    _, rec = decode(msg.value(), topic, p, off)
-                except DecodeError:
-                    continue
-                yield rec
-    finally:
-        consumer.close()
+        for msg in consumer.read_to_end(spans):
+            try:
+                _, rec = decode(msg.value(), topic, msg.partition(), msg.offset())
+            except DecodeError:
+                continue
+            yield rec
 
 
 def _named(value: Any) -> tuple[str, dict[str, Any]]:

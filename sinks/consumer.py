@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage
@@ -33,6 +33,7 @@ from sinks.writer import REFUSAL_CODES, REFUSED_TRIES, Writer, refused
 from topics import catalogue
 from topics.clients import consumer_config, consumer_error
 from topics.codec import Codec, DecodeError, default_codec
+from topics.consumer import TopicConsumer
 from topics.deadletter import of_message
 from topics.producer import TrackedProducer
 
@@ -93,7 +94,7 @@ class Sink:
             self.dsn, self.native, self.gate, self._decode, self._park, backoff_max
         )
         self.flusher = Flusher(self._insert_batch, self.gate)
-        self._consumer: Consumer | None = None
+        self._consumer: TopicConsumer | None = None
         self._producer: TrackedProducer | None = None
         self._batch = Batch(time.monotonic())
         self._carry: list[Message] = []
@@ -114,7 +115,7 @@ class Sink:
 
     # -- Kafka ------------------------------------------------------------------------------------
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Finish the flush in flight (abandoned if it is retrying), then flush what is read."""
         abandoned = not self._settle_in_flight()
         if not abandoned and not self._batch.empty():
@@ -250,7 +251,7 @@ class Sink:
             return
         offsets = [TopicPartition(t, p, o) for t, p, o in batch.commit_positions()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets)
         except KafkaException as exc:
             # Rows are in; a lost commit only means a harmless replay after a rebalance.
             log.warning("offset commit failed (%s); the batch may be replayed", exc)
@@ -292,11 +293,11 @@ class Sink:
         self.flusher.wait(PATIENCE_SECONDS)
         if not self.flusher.done() and self._consumer is not None:
             consumer = self._consumer
-            paused = list(consumer.assignment())
+            paused = consumer.assignment()
             consumer.pause(paused)
             try:
                 while not self.flusher.done():
-                    got = consumer.consume(num_messages=100, timeout=0.1)
+                    got = consumer.messages(100, timeout_seconds=0.1)
                     self._carry.extend(got)  # fetched before the pause took effect: keep them
             finally:
                 held = {(p.topic, p.partition) for p in consumer.assignment()}
@@ -369,7 +370,7 @@ class Sink:
                 **self.consumer_overrides,
             },
         )
-        self._consumer = Consumer(conf)
+        self._consumer = TopicConsumer(conf, log)
         self._producer = TrackedProducer(self.settings.kafka, quiet=False)
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         self.ready.set()
@@ -380,7 +381,7 @@ class Sink:
                     self._handle_many(pending)
                 want = max(1, min(FETCH_MESSAGES, self.batch_rows - self._batch.row_count))
                 timeout = 0.05 if not self._batch.empty() else 0.2
-                self._handle_many(self._consumer.consume(num_messages=want, timeout=timeout))
+                self._handle_many(self._consumer.messages(want, timeout_seconds=timeout))
                 self._reap()
                 if self._due():
                     self._hand_off()

@@ -82,28 +82,26 @@ class AccountFollower:
         return self
 
     def _run(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+        from topics.consumer import TopicConsumer
 
-        consumer = Consumer(self._conf)
-        try:
-            meta = consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
-            parts = list(meta.partitions) if meta is not None else []
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
-            while not self._stop.is_set():
-                for msg in consumer.consume(500, timeout=0.5):
-                    key = msg.key()
-                    if msg.error() is not None or key is None:
-                        continue
-                    account = bytes(key).decode("utf-8", "replace")
-                    value = msg.value()
-                    if value is None:
-                        self.active.pop(account, None)
-                        continue
-                    flag = _flag(bytes(value), "active")
-                    if flag is not None:
-                        self.active[account] = flag
-        finally:
-            consumer.close()
+        with TopicConsumer(self._conf) as consumer:
+            consumer.assign_from_start([self.topic], wait_seconds=30)
+            consumer.follow(self._apply, self._stop, timeout_seconds=0.5)
+
+    def _apply(self, msgs: list[Any]) -> None:
+        """The last record of each account wins; a tombstone forgets the account."""
+        for msg in msgs:
+            key = msg.key()
+            if key is None:
+                continue
+            account = bytes(key).decode("utf-8", "replace")
+            value = msg.value()
+            if value is None:
+                self.active.pop(account, None)
+                continue
+            flag = _flag(bytes(value), "active")
+            if flag is not None:
+                self.active[account] = flag
 
     def stop(self) -> None:
         self._stop.set()

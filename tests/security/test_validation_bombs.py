@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 
 from api import accounts
@@ -24,7 +23,8 @@ from api.problems import MAX_ERRORS
 from tests.integration.api_kit import definition, local_services, setup_account
 from tests.integration.dialer_kit import drop_topics
 from topics import catalogue
-from topics.clients import KafkaSettings, consumer_config
+from topics.clients import KafkaSettings
+from topics.consumer import TopicConsumer
 
 pytestmark = pytest.mark.integration
 
@@ -60,18 +60,11 @@ def _small_problem(r: Any) -> dict[str, Any]:
 
 def _published(svc: Any, kafka_bootstrap: str) -> dict[str, int]:
     """Messages on the topics a create writes to (contacts, commands, dead letters)."""
-    consumer = Consumer(consumer_config(KafkaSettings(kafka_bootstrap), f"t-{uuid.uuid4().hex}"))
     counts = {}
-    try:
+    with TopicConsumer.build(KafkaSettings(kafka_bootstrap), f"t-{uuid.uuid4().hex}") as consumer:
         for logical in (catalogue.CONTACTS, catalogue.COMMANDS, catalogue.DEADLETTER):
             topic = catalogue.topic_name(logical, svc.config.prefix)
-            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            counts[logical] = sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in parts
-            )
-    finally:
-        consumer.close()
+            counts[logical] = sum(span.high for span in consumer.spans(topic))
     return counts
 
 

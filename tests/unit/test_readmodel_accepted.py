@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from api.readmodel import ReadModel, _Batch
+from api.readmodel import ReadModel
+from api.readmodel.fold import FoldBatch
 from campaigns import testing
 from campaigns.engine import CONTACT_BATCH
 from campaigns.events import Command, CommandKind, CommandRejected, ContactsAccepted
@@ -31,11 +32,11 @@ def rm(tmp_path: Path) -> Iterator[ReadModel]:
     try:
         yield model
     finally:
-        model.db.close()
+        model.store.close()
 
 
 def fold(rm: ReadModel, *items: tuple[str, dict[str, Any]]) -> None:
-    batch = _Batch(rm)
+    batch = FoldBatch(rm.store)
     for kind, rec in items:
         getattr(batch, kind)(rec)
     batch.commit()
@@ -76,7 +77,7 @@ def test_a_batch_is_listed_only_with_what_the_engine_took_in_either_order(rm: Re
     fold(rm, batch("acme", "b2", [4]))
     assert listed(rm, "acme") == ["row-1", "row-3", "row-4"]
     row = rm.campaign("acme", "spring")
-    assert row is not None and row["arrived"] == 3
+    assert row is not None and row.arrived == 3
 
 
 def test_a_batch_the_engine_refused_or_replayed_is_never_listed(rm: ReadModel) -> None:
@@ -89,7 +90,7 @@ def test_a_batch_the_engine_refused_or_replayed_is_never_listed(rm: ReadModel) -
     fold(rm, accepted("acme", "none-taken", []), batch("acme", "none-taken", [8]))
     assert listed(rm, "acme") == ["row-1"]
     row = rm.campaign("acme", "spring")
-    assert row is not None and row["arrived"] == 1
+    assert row is not None and row.arrived == 1
 
 
 def test_two_accounts_spring_are_two_campaigns(rm: ReadModel) -> None:
@@ -99,7 +100,7 @@ def test_two_accounts_spring_are_two_campaigns(rm: ReadModel) -> None:
     fold(rm, batch("beta", "b9", [8]), accepted("beta", "b9", [0]))
     assert listed(rm, "acme") == ["row-1", "row-2"]
     assert listed(rm, "beta") == ["row-7", "row-8"]
-    assert [r["campaign_id"] for r in rm.page("acme", None, None, 10)[0]] == ["spring"]
+    assert [r.campaign_id for r in rm.page("acme", None, None, 10)[0]] == ["spring"]
     assert rm.campaign("acme", "spring") is not rm.campaign("beta", "spring")
     assert rm.campaign("gamma", "spring") is None
 
@@ -110,5 +111,5 @@ def test_records_without_an_account_or_with_a_bad_id_are_skipped(rm: ReadModel) 
         rm, ("command", {**rec, "campaign_id": "evil|id"}), ("command", {**rec, "account_id": None})
     )
     fold(rm, batch(None, "b1", [1], cid="ok"))
-    assert rm.campaigns == {}
+    assert rm.store.campaigns == {}
     assert listed(rm, "acme", "ok") == []
