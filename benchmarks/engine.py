@@ -106,7 +106,8 @@ def run_engine(n: int, compliance: bool = False) -> dict[str, float]:
         ):
             decisions += 1
     elapsed = time.perf_counter() - t0
-    outcomes = sum(sim.calls.values())
+    assert sim.last is not None
+    outcomes = sum(sim.last.calls.values())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "contacts": n,

@@ -21,7 +21,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["engine", "compliance", "account_round", "ingest", "worker", "dialer", "sink", "api"]
+ORDER = [
+    "engine",
+    "compliance",
+    "account_round",
+    "ingest",
+    "worker",
+    "dialer",
+    "sink",
+    "api",
+    "e2e",
+]
 SCRIPTS = {"compliance": "engine"}  # benchmark name -> file, where they differ
 # The issues' sizes where a benchmark's defaults are smaller.
 FULL_ARGS = {
@@ -78,6 +88,26 @@ def run(name: str, extra: list[str]) -> tuple[list[dict[str, object]], str, floa
     return rows, output, time.monotonic() - t0, proc.returncode
 
 
+def previous(path: Path) -> tuple[str, dict[tuple[str, str], str]]:
+    """The last table's run line and its values by (benchmark, figure): the "before" column."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return "", {}
+    stamp = next((x[4:20] for x in lines if x.startswith("Run ")), "")
+    values: dict[tuple[str, str], str] = {}
+    column = 2
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| benchmark |"):
+            column = cells.index("value")
+        elif line.startswith("| ") and len(cells) > column and not line.startswith("|---"):
+            values.setdefault((cells[0], cells[1]), cells[column])
+        elif line.startswith("## "):
+            break
+    return stamp, values
+
+
 def fmt(value: object) -> str:
     if value is None:
         return "-"
@@ -99,9 +129,10 @@ def main() -> None:
         if (HERE / f"{SCRIPTS.get(n, n)}.py").exists()
         and (not args.only or n in args.only.split(","))
     ]
+    before_stamp, before = previous(ROOT / "BENCHMARKS.md")
     table = [
-        "| benchmark | figure | value | baseline | ratio | target |",
-        "|---|---|---|---|---|---|",
+        f"| benchmark | figure | before ({before_stamp or 'no earlier run'}) | value | baseline | ratio | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     details = []
     failed: list[str] = []
@@ -112,10 +143,12 @@ def main() -> None:
         print(output, flush=True)
         if code:
             failed.append(f"{name} (exit {code})")
-            table.append(f"| {name} | FAILED (exit {code}) | | | | |")
+            table.append(f"| {name} | FAILED (exit {code}) | | | | | |")
         for r in rows:
+            figure = str(r.get("figure", ""))
+            was = before.get((name, figure), "-")
             table.append(
-                f"| {name} | {r.get('figure', '')} | {fmt(r.get('value'))} | {fmt(r.get('baseline'))} | {fmt(r.get('ratio'))} | {r.get('target', '')} |"
+                f"| {name} | {figure} | {was} | {fmt(r.get('value'))} | {fmt(r.get('baseline'))} | {fmt(r.get('ratio'))} | {r.get('target', '')} |"
             )
         details.append(f"### {name} ({seconds:.0f} s)\n\n```\n{output.strip()}\n```\n")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

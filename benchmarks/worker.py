@@ -138,6 +138,7 @@ class Bench:
 
     def wait_ready(self) -> None:
         def ok() -> bool:
+            self.alive()
             try:
                 return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=1).ok
             except requests.RequestException:
@@ -151,8 +152,27 @@ class Bench:
             self.proc.wait(60)
             self.proc = None
 
+    def gone(self, what: str) -> SystemExit:
+        """Why the worker does not answer, in one line (its log's end follows, from main)."""
+        code = self.proc.poll() if self.proc is not None else None
+        if code is None:
+            state = "the process still runs (stalled or restarting)"
+        elif code == 75:
+            state = "the worker exited 75: its lease ran out (a stall longer than the lease)"
+        else:
+            state = f"the worker exited with code {code}"
+        return SystemExit(f"worker benchmark failed: {what}: {state}; see its log below")
+
+    def alive(self) -> None:
+        """Ends the benchmark with why, when the worker process has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise self.gone("the worker is not running")
+
     def metric(self, name: str) -> float:
-        text = requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        try:
+            text = requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        except requests.RequestException as exc:
+            raise self.gone(f"its /metrics does not answer ({type(exc).__name__})") from None
         m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
         return float(m.group(1)) if m else 0.0
 
@@ -428,6 +448,7 @@ def recovery(b: Bench, contacts: int) -> tuple[float, float]:
     calls: list[str] = []
 
     def first_calls() -> bool:
+        b.alive()
         for m in reader.consume(100, timeout=0.2):
             if not m.error():
                 rec = decode(m.value())[1]
@@ -455,6 +476,7 @@ def recovery(b: Bench, contacts: int) -> tuple[float, float]:
     seen = set(calls)
 
     def new_call() -> bool:
+        b.alive()
         for m in reader.consume(100, timeout=0.2):
             if not m.error():
                 rec = decode(m.value())[1]
