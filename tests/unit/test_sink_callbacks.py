@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sinks.dsn import open_client
-from sinks.migrations import migrate
 from sinks.query import QueryResult
 from sinks.report import gather
-from sinks.rows import COLUMNS, to_row
+from tests.unit.chdb_kit import loaded
 from tests.unit.test_sink_views import create, event, outcome, q, t
 
 pytestmark = pytest.mark.unit
@@ -55,20 +52,8 @@ def records() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    path: Path = tmp_path_factory.mktemp("callbacks") / "ch"
-    c = open_client(f"chdb://{path}")
-    migrate(c)
-    by_table: dict[str, list[Any]] = {}
-    for name, rec in records():
-        mapped = to_row(name, rec, 0)
-        assert mapped is not None
-        by_table.setdefault(mapped[0], []).append(mapped[1])
-    for table, rows in by_table.items():
-        c.insert(table, rows, column_names=list(COLUMNS[table]))
-    try:
+    with loaded(tmp_path_factory.mktemp("callbacks") / "ch", records()) as c:
         yield c
-    finally:
-        c.close()
 
 
 def _utc(ms: int) -> datetime:

@@ -21,13 +21,12 @@ from typing import Any
 import pytest
 
 from api.routes_campaign_analytics import _gather
-from sinks.dsn import open_client
 from sinks.exceptions import QueryError, RowError
-from sinks.migrations import migrate
 from sinks.query import QueryResult, run_query
 from sinks.report import gather
-from sinks.rows import BILLING, COLUMNS, RATES, to_row
+from sinks.rows import BILLING, RATES, to_row
 from tests.integration.sink_kit import free_port
+from tests.unit.chdb_kit import loaded
 from tests.unit.test_sink_views import create, event, outcome, q, t
 
 pytestmark = pytest.mark.unit
@@ -96,19 +95,8 @@ def ch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(ch_dir: Path) -> Iterator[Any]:
-    c = open_client(f"chdb://{ch_dir}")
-    migrate(c)
-    by_table: dict[str, list[Any]] = {}
-    for name, rec in records():
-        mapped = to_row(name, rec, 0)
-        assert mapped is not None
-        by_table.setdefault(mapped[0], []).append(mapped[1])
-    for table, rows in by_table.items():
-        c.insert(table, rows, column_names=list(COLUMNS[table]))
-    try:
+    with loaded(ch_dir, records()) as c:
         yield c
-    finally:
-        c.close()
 
 
 def test_each_call_is_billed_in_its_increments_at_the_rate_of_its_creation(client: Any) -> None:
