@@ -3,8 +3,9 @@ campaigns each, under the rig's kills.
 
 Each account has scarce lines (fewer than one campaign's concurrency), keeps free slots for
 its inbound calls, and gets inbound traffic from the simulated dialers (`--inbound-rate`).
-Every fourth contact of every campaign dials a Florida number shared with three more contacts
-of its account (and with the other account: calls of another account never count), under a
+Every fourth contact of every campaign dials a Florida number shared with a contact of the
+account's other campaign (and with the other account: calls of another account never count;
+a campaign's own list rejects a repeated number), under a
 3-calls-per-24-hours limit across the account (the rule of SPEC 7's Florida preset, written
 as an `across: account` limit so the run does not depend on the hour in Florida). Contacts
 the limit holds back wait past the run: the campaigns' `ends_at` makes them `expired`.
@@ -47,8 +48,10 @@ ENDS_AFTER_S = 360.0  # from writing the inputs: the campaigns' end date
 
 
 def florida_number(i: int) -> str:
-    """Contacts 0 and 4, 8 and 12, ... of both campaigns of an account share a number."""
-    return f"+1{FLORIDA}5550{i // 8:03d}"
+    """Contact i (i % 4 == 0) of every campaign dials this number: one contact of each
+    campaign of an account (a campaign rejects a number repeated in its list) and the same
+    contacts of the other account."""
+    return f"+1{FLORIDA}555{i // 4:04d}"
 
 
 def account_campaign_yaml(cid: str, account: str, priority: int, ends_at: str) -> str:
@@ -112,11 +115,6 @@ class AccountsRun(ChaosRun):
                     rows.append(f"{contact},{attempt},{status},{duration}")
             (self.work / f"{cid}.csv").write_text("\n".join(lines) + "\n")
         (self.work / "outcomes.csv").write_text("\n".join(rows) + "\n")
-
-    def forecast(self, cid: str) -> tuple[set[tuple[str, str, str]], dict[str, str]]:
-        """No forecast of calls (forecast_exact is off): the contacts accepted, from the list."""
-        rows = (self.work / f"{cid}.csv").read_text().splitlines()[1:]
-        return set(), {row.split(",", 1)[0]: "" for row in rows if row}
 
     def setup_accounts(self) -> None:
         super().setup_accounts()
