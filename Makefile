@@ -81,13 +81,19 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 # Three full chaos runs (tests/chaos/) on the local 3-node cluster, each with its own seed;
-# the first kills no dialer (then the calls must be exactly simulate's forecast).
+# the first kills no dialer (then the calls must be exactly simulate's forecast). Then the
+# account scenario (two accounts of two campaigns: scarce lines, inbound calls, shared
+# Florida numbers; tests/chaos/accounts.py) for each of CHAOS_ACCOUNT_SEEDS.
 CHAOS_SEEDS ?= 11 22 33
+CHAOS_ACCOUNT_SEEDS ?= 44
 chaos: install
 	$(BIN)/campaignflow kafka up --brokers 3
 	@rc=0; first=1; for seed in $(CHAOS_SEEDS); do \
 	  if [ $$first = 1 ]; then spare=--spare-dialers; else spare=; fi; first=0; \
 	  $(BIN)/python -m tests.chaos.run --seed $$seed $$spare || rc=1; \
+	done; \
+	for seed in $(CHAOS_ACCOUNT_SEEDS); do \
+	  $(BIN)/python -m tests.chaos.run --seed $$seed --accounts || rc=1; \
 	done; exit $$rc
 
 kafka-up: install
