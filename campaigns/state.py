@@ -75,6 +75,10 @@ class CampaignState:
     # seq, end seq] of each batch taken, checked against the create's account when it comes.
     pending: list[list[str | int]] = field(default_factory=list)
     refused: int = 0  # contacts of another account's early batches (arrived, never final)
+    # The owner's early contacts keep their early index keys (`early_key(owner, id)`) from
+    # the create on: a contact id is looked up there too (`StepBase.find`), so the create
+    # moves none of them (issue 26: one step per contact list, past the worker's lease).
+    early_owner: str | None = None
     ended: bool = False  # the ends_at expiry of SPEC 9 has run
 
     def bucket_ids(self, kind: str) -> list[int]:

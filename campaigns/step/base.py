@@ -52,6 +52,11 @@ def batch_key(account_id: str | None, batch_id: str) -> str:
     return f"{account_id}\x00{batch_id}" if account_id else batch_id
 
 
+def early_key(account_id: str, contact_id: str) -> str:
+    """The index key of a contact that came before the create, in a batch of `account_id`."""
+    return f"{EARLY_KEY}{account_id}\x00{contact_id}"
+
+
 def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     """(contact_id, attempt) of a call id of this campaign, or None."""
     prefix = campaign_id + "/"
@@ -124,6 +129,15 @@ class StepBase:
             if found is not None:
                 self.seen[seq] = found
         return found
+
+    def find(self, contact_id: str) -> int | None:
+        """The sequence number of a contact id of the campaign: in the index, else among the
+        owner's early contacts, which the create left under their early keys (`settle`)."""
+        seq = self.store.find_contact(self.campaign_id, contact_id)
+        owner = self.camp.early_owner
+        if seq is None and owner is not None:
+            seq = self.store.find_contact(self.campaign_id, early_key(owner, contact_id))
+        return seq
 
     @property
     def window(self) -> OpenHours:

@@ -15,7 +15,7 @@ from campaigns.events import (
 )
 from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
 from campaigns.state import RECENT_COMMANDS
-from campaigns.step.base import MAX_CONTACTS
+from campaigns.step.base import MAX_CONTACTS, early_key
 from campaigns.step.intake import Intake
 from campaigns.windows import iso
 
@@ -164,8 +164,9 @@ class Commands(Intake):
         for seq in range(c.arrived):
             contact = self.contact(seq)
             if contact is not None:
-                self.store.drop_contact(self.campaign_id, seq, contact.contact.contact_id)
+                self.drop(seq, contact.contact.contact_id)
         self.seen.clear()
+        c.early_owner = None
         c.expected = cmd.expected_contacts
         c.arrived = c.cursor = c.final = c.duplicates = c.refused = 0
         c.counts = {}
@@ -174,6 +175,16 @@ class Commands(Intake):
         self.store.put_definition(d)
         self.join_account()
         self.set_status(CampaignStatus.draft)
+
+    def drop(self, seq: int, contact_id: str) -> None:
+        """A contact's record and its index keys: by id, and the early key the create may
+        have left it under (`settle`); a key not there is not written."""
+        keys = [contact_id]
+        if self.camp.early_owner is not None:
+            keys.append(early_key(self.camp.early_owner, contact_id))
+        found = [k for k in keys if self.store.find_contact(self.campaign_id, k) == seq]
+        for key in found or keys[:1]:
+            self.store.drop_contact(self.campaign_id, seq, key)
 
     def join_account(self) -> None:
         """List the campaign in its account, and widen the account's call log to its limits."""

@@ -12,7 +12,7 @@ from campaigns.events import (
     ContactStatus,
 )
 from campaigns.state import ContactState
-from campaigns.step.base import CONTACT_BATCH, EARLY_KEY, StepBase, batch_key
+from campaigns.step.base import CONTACT_BATCH, StepBase, batch_key, early_key
 
 
 class Intake(StepBase):
@@ -64,41 +64,66 @@ class Intake(StepBase):
     def settle(self, owner: str) -> None:
         """At the create: early contacts of the owner's account join; other accounts' are refused.
 
-        Early contacts were indexed per account, so another account's rows could not
-        take the owner's contact ids; here the owner's (and those written before
-        accounts existed) are indexed by contact id, the rest are passed over for good.
+        Early contacts were indexed per account (`early_key`), so another account's rows
+        could not take the owner's contact ids. The owner's stay where they are: the
+        campaign looks contact ids up under the owner's early keys from now on
+        (`early_owner`, `StepBase.find`), so a create does no work per contact of its own
+        list (issue 26: 100,000 of them, moved in one step, held the worker past its
+        lease). Contacts an owner's contact may have come after (a batch written before
+        accounts, or one taken outside a batch) are judged one by one, first come first
+        kept, as are the owner's batches that follow them; other accounts' are passed
+        over for good.
         """
         pending, self.camp.pending = self.camp.pending, []
+        one_by_one = sum(int(p[3]) - int(p[2]) for p in pending) != self.camp.arrived
+        self.camp.early_owner = owner
         for batch_id, account, first, end in pending:
             assert isinstance(account, str) and isinstance(first, int) and isinstance(end, int)
-            ours = account in ("", owner)
-            refused = 0
-            for seq in range(first, end):
-                state = self.contact(seq)
-                if state is None:
-                    continue
-                contact_id = state.contact.contact_id
-                if ours and self.store.find_contact(self.campaign_id, contact_id) is None:
-                    self.store.index_contact(self.campaign_id, contact_id, seq)
-                    continue
-                # Passed over by every loop (final), counted in `refused`, not in `final`.
-                state.status = ContactStatus.cancelled
-                self.store.put_contact(self.campaign_id, state)
-                self.camp.refused += 1
-                if ours:
-                    self.camp.duplicates += 1
-                    reason = f"contact_id {contact_id!r} is already in the campaign"
-                    self.out.append(
-                        ContactRejected(
-                            self.now_us, self.campaign_id, contact_id, state.contact.row, reason
-                        )
+            one_by_one = one_by_one or account == ""
+            if account != owner or one_by_one:
+                self.settle_batch(str(batch_id), account, owner, range(first, end))
+
+    def settle_batch(self, batch_id: str, account: str, owner: str, seqs: range) -> None:
+        """One early batch judged contact by contact at the create (see `settle`)."""
+        ours = account in ("", owner)
+        refused = 0
+        for seq in seqs:
+            state = self.contact(seq)
+            if state is None:
+                continue
+            contact_id = state.contact.contact_id
+            if ours and not self.came_before(contact_id, seq):
+                self.store.index_contact(self.campaign_id, contact_id, seq)
+                continue
+            # Passed over by every loop (final), counted in `refused`, not in `final`.
+            state.status = ContactStatus.cancelled
+            self.store.put_contact(self.campaign_id, state)
+            self.camp.refused += 1
+            if ours:
+                self.camp.duplicates += 1
+                reason = f"contact_id {contact_id!r} is already in the campaign"
+                self.out.append(
+                    ContactRejected(
+                        self.now_us, self.campaign_id, contact_id, state.contact.row, reason
                     )
-                else:
-                    refused += 1
-            if refused:
-                self.refuse_batch(
-                    str(batch_id), f"{self.foreign(account)}: {refused} contact(s) not added"
                 )
+            else:
+                refused += 1
+        if refused:
+            self.refuse_batch(batch_id, f"{self.foreign(account)}: {refused} contact(s) not added")
+
+    def came_before(self, contact_id: str, seq: int) -> bool:
+        """Whether the campaign holds `contact_id` from before contact `seq`: in the index,
+        or as an owner's early contact left under its early key (`settle`)."""
+        if self.store.find_contact(self.campaign_id, contact_id) is not None:
+            return True
+        owner = self.camp.early_owner
+        kept = (
+            None
+            if owner is None
+            else self.store.find_contact(self.campaign_id, early_key(owner, contact_id))
+        )
+        return kept is not None and kept < seq
 
     def add_contact(
         self, contact: Contact, count_duplicates: bool = False, early: str | None = None
@@ -116,10 +141,13 @@ class Intake(StepBase):
                 )
             )
             return False
-        index_key = (
-            contact.contact_id if early is None else f"{EARLY_KEY}{early}\x00{contact.contact_id}"
-        )
-        if self.store.find_contact(self.campaign_id, index_key) is not None:
+        if early is None:
+            index_key = contact.contact_id
+            known = self.find(index_key)
+        else:
+            index_key = early_key(early, contact.contact_id)
+            known = self.store.find_contact(self.campaign_id, index_key)
+        if known is not None:
             if count_duplicates:
                 c.duplicates += 1
                 self.out.append(

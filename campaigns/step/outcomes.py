@@ -44,7 +44,7 @@ class Outcomes(Commands):
         work: list[Resolution] = []
         for i, o in outcomes:
             parsed = parse_call_id(self.campaign_id, o.call_id)
-            seq = self.store.find_contact(self.campaign_id, parsed[0]) if parsed else None
+            seq = self.find(parsed[0]) if parsed else None
             contact = self.contact(seq) if seq is not None else None
             if parsed is not None and contact is not None and self.hold(contact, parsed[1], o):
                 continue
