@@ -377,6 +377,9 @@ async def create_body(
     else:
         raise ApiProblem(415, "send application/json or multipart/form-data")
     d = await run_in_threadpool(campaign_io.build_definition, svc.cp, account, body)
+    names = await run_in_threadpool(campaign_io.agents_named, path)
+    if names:  # issue 23: the account's agents the contacts name join the definition
+        d = campaign_io.with_agents(svc.cp, account, d, names)
     return d, path
 
 
@@ -430,7 +433,13 @@ def add_rows(
 ) -> ContactsAdded:
     d = read_model(svc).definition(account, campaign_id)
     region = d.default_region if d is not None else "US"
-    result = ingest_client(svc).add_contacts(campaign_id, rows, region=region, account_id=account)
+    result = ingest_client(svc).add_contacts(
+        campaign_id,
+        rows,
+        region=region,
+        account_id=account,
+        agents=d.agent_ids if d is not None else None,
+    )
     return ContactsAdded(
         accepted=len(result.accepted),
         rejected=len(result.rejected),

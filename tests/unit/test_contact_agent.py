@@ -1,0 +1,122 @@
+"""An agent per contact (issue 23 item 3): the reserved `agent_id` column names one of the
+campaign's agents (its own or `definition.agents`); an unknown one rejects the row naming
+the column, in a file and in manual rows alike; the engine puts the contact's agent on its
+calls and the campaign's on the rest; contact and definition travel through Avro and the
+worker's state rows with it, and rows stored before it still load."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from campaigns.contacts import Contact
+from campaigns.engine import Engine
+from campaigns.events import CallCreated, Command, CommandKind
+from campaigns.exceptions import DefinitionError
+from campaigns.models import parse_definition
+from campaigns.state import ContactState
+from campaigns.store import MemoryStore, StaticDirectory
+from campaigns.testing import definition, definition_record
+from ingest.manual import parse_rows
+from ingest.pipeline import ContactReader
+from streams import records
+from tests.helpers import at, contact
+from topics import translate
+from topics.codec import Codec
+
+pytestmark = pytest.mark.unit
+
+WINBACK = {"id": "winback", "prompt": "Hello {{name}}, we miss you."}
+
+
+def test_the_definition_lists_its_agents_and_finds_a_contacts() -> None:
+    d = parse_definition({**definition_record("c1", concurrent_calls=1), "agents": [WINBACK]})
+    assert d.agent_ids == {"bot", "winback"}
+    assert d.agent_for("winback").prompt == WINBACK["prompt"]
+    assert d.agent_for(None).id == "bot"
+    assert d.agent_for("bot").id == "bot"
+    assert definition("c1", concurrent_calls=1).agents == []
+    with pytest.raises(DefinitionError, match="agents: .*'winback' is listed twice"):
+        parse_definition(
+            {**definition_record("c1", concurrent_calls=1), "agents": [WINBACK, WINBACK]}
+        )
+
+
+def test_manual_rows_name_known_agents_and_an_unknown_one_is_rejected_naming_the_column() -> None:
+    rows = [
+        {"phone_number": "+12125550001", "agent_id": "winback"},
+        {"phone_number": "+12125550002", "agent_id": ""},
+        {"phone_number": "+12125550003", "agent_id": "ghost-bot"},
+    ]
+    accepted, rejected = parse_rows(rows, "US", agents={"bot", "winback"})
+    assert [c.agent_id for c in accepted] == ["winback", None]
+    assert "agent_id" not in accepted[0].variables  # reserved, not a prompt variable
+    [rej] = rejected
+    assert (rej.row, rej.column) == (3, "agent_id")
+    assert "unknown agent 'ghost-bot'" in rej.reason and "bot, winback" in rej.reason
+    assert rej.values["agent_id"] == "ghost-bot"
+
+
+def test_a_file_row_with_an_unknown_agent_is_rejected_with_its_row_and_column() -> None:
+    data = (
+        b"phone_number,name,agent_id\n"
+        b"+12125550001,Ann,winback\n"
+        b"+12125550002,Bob,nobody\n"
+        b"+12125550003,Cy,\n"
+    )
+    reader = ContactReader.open(io.BytesIO(data), "l.csv", "US", 1, agents={"bot", "winback"})
+    rejections = [r for chunk in reader.chunks() for r in chunk.rejections]
+    assert [(r.row, r.column) for r in rejections] == [(2, "agent_id")]
+    assert "unknown agent 'nobody'" in rejections[0].reason
+
+
+def test_the_engine_calls_with_the_contacts_agent_and_the_campaigns_for_the_rest() -> None:
+    d = parse_definition({**definition_record("c1", concurrent_calls=5), "agents": [WINBACK]})
+    own = contact(1)
+    own.agent_id = "winback"
+    named_campaigns = contact(3)
+    named_campaigns.agent_id = "bot"
+    engine = Engine(MemoryStore(), StaticDirectory())
+    cmds = [
+        Command("k0", CommandKind.create, definition=d, expected_contacts=3),
+        Command("k1", CommandKind.start),
+    ]
+    out = engine.step_campaign(
+        "c1", at(2026, 12, 1, 14), contacts=[own, contact(2), named_campaigns], commands=cmds
+    )
+    made = {e.contact_id: e for e in out if isinstance(e, CallCreated)}
+    assert {k: e.agent_id for k, e in made.items()} == {
+        "row-1": "winback",
+        "row-2": "bot",
+        "row-3": "bot",
+    }
+    # what the shell puts on call:create: that agent's id and prompt
+    rec = translate.call_to_record(made["row-1"], d.agent_for(made["row-1"].agent_id).prompt)
+    assert (rec["agent_id"], rec["agent_prompt"]) == ("winback", WINBACK["prompt"])
+
+
+def test_contact_and_definition_keep_the_agent_through_avro_and_state_rows() -> None:
+    codec = Codec()
+    c = Contact("c-1", 1, "+12125550001", [], {"name": "Ann"}, agent_id="winback")
+    batch = translate.batch_to_record("c1", "b1", [c], 0, account_id="acme")
+    _, decoded = codec.decode(codec.encode("ContactBatch", batch))
+    assert translate.contact_from_record(decoded["contacts"][0]).agent_id == "winback"
+
+    d = parse_definition({**definition_record("c1", concurrent_calls=1), "agents": [WINBACK]})
+    _, rec = codec.decode(codec.encode("CampaignDefinition", translate.definition_to_record(d)))
+    back = translate.definition_from_record(rec)
+    assert back.agents == d.agents
+    assert records.load_definition(records.dump_definition(d)).agents == d.agents
+
+    state = records.load_contact(records.dump_contact(ContactState(0, c)))
+    assert state.contact.agent_id == "winback"
+
+
+def test_a_state_row_stored_before_agents_loads_with_the_campaigns_agent() -> None:
+    c = Contact("c-1", 1, "+12125550001", [], {})
+    version, row = json.loads(records.dump_contact(ContactState(0, c)))
+    row["contact"] = row["contact"][:6]  # as rows were written before issue 23
+    old = records.load_contact(json.dumps([version, row]).encode())
+    assert old.contact.agent_id is None
