@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from campaigns.contacts import (
+    AGENT,
     PRIMARY,
     Contact,
     ContactLayout,
@@ -88,6 +89,7 @@ def cli_row(
     alternate_variables: list[str],
     contact_id: str | None = None,
     timezone: str | None = None,
+    agent_id: str | None = None,
 ) -> dict[str, str]:
     """The row `contacts add` describes. `--alt-var [N:]k=v`: N = 2 for the first --alt;
     without N the value is for the last --alt given."""
@@ -96,6 +98,8 @@ def cli_row(
         row["contact_id"] = contact_id
     if timezone:
         row["timezone"] = timezone
+    if agent_id:
+        row[AGENT] = agent_id
     base = parse_pairs(variables, "--var")
     row.update(base)
     for i, alt in enumerate(alternates):

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from campaigns.contacts import Contact
+from campaigns.contacts import AGENT, Contact
 from campaigns.engine import Engine
 from campaigns.events import CallCreated, Command, CommandKind
 from campaigns.exceptions import DefinitionError
@@ -19,7 +19,7 @@ from campaigns.models import parse_definition
 from campaigns.state import ContactState
 from campaigns.store import MemoryStore, StaticDirectory
 from campaigns.testing import definition, definition_record
-from ingest.manual import parse_rows
+from ingest.manual import cli_row, parse_rows
 from ingest.pipeline import ContactReader
 from streams import records
 from tests.helpers import at, contact
@@ -120,3 +120,10 @@ def test_a_state_row_stored_before_agents_loads_with_the_campaigns_agent() -> No
     row["contact"] = row["contact"][:6]  # as rows were written before issue 23
     old = records.load_contact(json.dumps([version, row]).encode())
     assert old.contact.agent_id is None
+
+
+def test_contacts_add_names_the_agent_as_the_column() -> None:
+    row = cli_row("+12125550001", ["name=Ann"], [], [], agent_id="winback")
+    accepted, rejected = parse_rows([row], "US", agents={"bot", "winback"})
+    assert ([c.agent_id for c in accepted], rejected) == (["winback"], [])
+    assert AGENT not in cli_row("+12125550001", [], [], [])
