@@ -152,6 +152,7 @@ def contact_out(v: ContactView) -> ContactOut:
         last_outcome=v.last_outcome,
         next_attempt_at=iso_ms(v.next_attempt_at_ms),
         phone_last4=v.phone_last4,
+        agent_id=v.agent_id,
     )
 
 

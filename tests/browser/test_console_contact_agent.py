@@ -2,7 +2,8 @@
 
 Step 2's table gets the `agent_id` column, which offers the account's agents; one row is
 given a second agent and the other keeps the campaign's. Created and started, the engine's
-call:create for each (as the sink stored it) names that row's agent."""
+call:create for each (as the sink stored it) names that row's agent, and so does the
+campaign's contact view."""
 
 from __future__ import annotations
 
@@ -95,3 +96,6 @@ def test_a_row_given_a_second_agent_is_called_by_that_agent(
 
     wait_until(lambda: len(agents_called()) == 2, "the sink to hold both calls", poll_seconds=1)
     assert agents_called() == {FIRST: "winback-bot", SECOND: "renewals-bot"}
+    # the campaign's contact view names the row's own agent too
+    table = page.get_by_test_id("contacts-table")
+    expect(table.locator("td[data-col='agent']")).to_have_text(["winback-bot", "the campaign's"])

@@ -77,6 +77,14 @@ def test_json_rows_name_their_agent_and_calls_carry_it(rig: Rig, tmp_path: Path)
         started = api.http.post(f"/v1/campaigns/{cid}/start", headers=h)
         assert started.status_code == 200, started.text
         wait_until(lambda: "completed" in statuses(events, cid), 90, f"{cid} completed")
+
+        def shown() -> dict[str, str | None]:
+            listed = api.http.get(f"/v1/campaigns/{cid}/contacts", headers=h)
+            assert listed.status_code == 200, listed.text
+            return {c["contact_id"]: c["agent_id"] for c in listed.json()["items"]}
+
+        wait_until(lambda: len(shown()) == 2, 60, "the read model to list both contacts")
+        assert shown() == {"w": "winback-bot", "d": None}
     calls = {c["contact_id"]: c for c in dialer.calls() if c["campaign_id"] == cid}
     assert sorted(calls) == ["d", "w"]
     assert (calls["w"]["agent_id"], calls["w"]["agent_prompt"]) == ("winback-bot", WINBACK_PROMPT)
