@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,35 @@ def test_contacts_add_names_the_agent_as_the_column() -> None:
     accepted, rejected = parse_rows([row], "US", agents={"bot", "winback"})
     assert ([c.agent_id for c in accepted], rejected) == (["winback"], [])
     assert AGENT not in cli_row("+12125550001", [], [], [])
+
+
+class _Agents:
+    """The control plane's `get` for agents, as the API's create reads them."""
+
+    def get(self, kind: str, account: str, agent_id: str) -> dict[str, str] | None:
+        known = {"winback": WINBACK["prompt"]}
+        if kind == "agent" and account == "acme" and agent_id in known:
+            return {"agent_id": agent_id, "prompt": known[agent_id]}
+        return None
+
+
+def test_the_apis_create_adds_the_accounts_agents_its_rows_name(tmp_path: Path) -> None:
+    from api import campaign_io
+
+    path = tmp_path / "list.csv"
+    campaign_io.rows_to_csv(
+        [
+            {"phone_number": "+12125550001", "agent_id": "winback"},
+            {"phone_number": "+12125550002", "agent_id": "ghost"},
+            {"phone_number": "+12125550003", "agent_id": "bot"},
+            {"phone_number": "+12125550004"},
+        ],
+        path,
+    )
+    names = campaign_io.agents_named(path)
+    assert names == ["winback", "ghost", "bot"]
+    d = definition("c1", concurrent_calls=1)
+    got = campaign_io.with_agents(_Agents(), "acme", d, names)  # type: ignore[arg-type]
+    assert [(a.id, a.prompt) for a in got.agents] == [("winback", WINBACK["prompt"])]
+    assert got.agent_ids == {"bot", "winback"}  # ghost is left out: ingest rejects its row
+    assert campaign_io.with_agents(_Agents(), "other", d, names) is d
