@@ -160,3 +160,11 @@ def test_the_apis_create_adds_the_accounts_agents_its_rows_name(tmp_path: Path) 
     assert [(a.id, a.prompt) for a in got.agents] == [("winback", WINBACK["prompt"])]
     assert got.agent_ids == {"bot", "winback"}  # ghost is left out: ingest rejects its row
     assert campaign_io.with_agents(_Agents(), "other", d, names) is d
+
+
+def test_an_agent_contacts_name_is_in_use_by_their_campaign() -> None:
+    from api import usage
+
+    d = parse_definition({**definition_record("c1", concurrent_calls=1), "agents": [WINBACK]})
+    assert usage.uses_agent("winback")(d) and usage.uses_agent("bot")(d)
+    assert not usage.uses_agent("ghost")(d)
