@@ -631,10 +631,12 @@ class CampaignDefinition(Strict):
             voicemail.variables if voicemail.action is VoicemailAction.leave_message else []
         )
         mapped = {c: self.variable_mapping.get(c, c) for c in columns}
+        # a target any of the campaign's agents declares is known (issue 23: `agents`)
+        known = set(agent_vars).union(*(a.variables for a in self.agents))
         bad_targets = sorted(
             t
             for t in set(self.variable_mapping.values())
-            if agent_vars and t not in agent_vars and t not in message_vars
+            if agent_vars and t not in known and t not in message_vars
         )
         fed = set(mapped.values())
         return MappingReport(

@@ -168,3 +168,12 @@ def test_an_agent_contacts_name_is_in_use_by_their_campaign() -> None:
     d = parse_definition({**definition_record("c1", concurrent_calls=1), "agents": [WINBACK]})
     assert usage.uses_agent("winback")(d) and usage.uses_agent("bot")(d)
     assert not usage.uses_agent("ghost")(d)
+
+
+def test_a_mapping_may_feed_a_variable_only_another_agent_declares() -> None:
+    record = definition_record("c1", concurrent_calls=1, variable_mapping={"first": "fname"})
+    alone = parse_definition(record)
+    assert alone.mapping_report(["first"]).unknown_targets == ["fname"]
+    other = {"id": "winback", "prompt": "Hello {{fname}}"}
+    both = parse_definition({**record, "agents": [other]})
+    assert both.mapping_report(["first"]).unknown_targets == []
