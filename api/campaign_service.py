@@ -321,7 +321,11 @@ def forecast_file(
     from campaigns.contacts import Contact, iter_contacts
 
     with path.open("rb") as f:
-        listed = [c for c in iter_contacts(f, d.default_region) if isinstance(c, Contact)]
+        listed = [
+            c
+            for c in iter_contacts(f, d.default_region, agents=d.agent_ids)
+            if isinstance(c, Contact)
+        ]
     lines, others = account_load(svc, account, d.campaign_id, len(listed))
     out = forecast.forecast(d, listed, parse_model(model), 7, lines=lines, others=others)
     out["model"] = model

@@ -429,12 +429,19 @@ def _decode_error_at(stream: BinaryIO) -> str:
 
 
 def iter_contacts(
-    stream: BinaryIO, region: str, source: str = "contacts"
+    stream: BinaryIO,
+    region: str,
+    source: str = "contacts",
+    agents: Iterable[str] | None = None,
 ) -> Iterator[ContactLayout | Contact | Rejection]:
-    """The whole parse, streaming: first the layout, then contacts and rejections in row order."""
+    """The whole parse, streaming: first the layout, then contacts and rejections in row order.
+
+    `agents`: the agent ids an `agent_id` cell may name (the campaign's); None: any."""
     rows = read_rows(stream, source)
     _, header = next(rows)
     layout = ContactLayout.from_header(header, source)
+    if agents is not None:
+        layout = layout.with_agents(agents)
     yield layout
     dedupe = Deduper()
     for row, cells in rows:

@@ -177,3 +177,13 @@ def test_a_mapping_may_feed_a_variable_only_another_agent_declares() -> None:
     other = {"id": "winback", "prompt": "Hello {{fname}}"}
     both = parse_definition({**record, "agents": [other]})
     assert both.mapping_report(["first"]).unknown_targets == []
+
+
+def test_simulate_reads_the_column_with_the_campaigns_agents(tmp_path: Path) -> None:
+    from campaignflow.cli_simulate import load_contacts
+
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number,agent_id\n+12125550001,winback\n+12125550002,ghost\n")
+    contacts, rejections = load_contacts(path, "US", {"bot", "winback"})
+    assert [c.agent_id for c in contacts] == ["winback"]
+    assert [(r.row, r.column) for r in rejections] == [(2, "agent_id")]
