@@ -125,8 +125,14 @@ def build_definition(
         raise ApiProblem(422, f"{items[0].field}: {items[0].message}", items) from None
 
 
+# Distinct agent_id values looked up in the control plane at a create: far more than a
+# definition may list (MAX_EXTRA_AGENTS); rows naming others are rejected by ingest.
+MAX_AGENT_NAMES = 1_000
+
+
 def agents_named(path: Path) -> list[str]:
-    """The distinct `agent_id` cells of a contact list, in first-seen order (issue 23).
+    """The distinct `agent_id` cells of a contact list, in first-seen order (issue 23),
+    at most MAX_AGENT_NAMES.
 
     A list the csv module cannot read gives the names before the fault: the upload
     reports the fault itself, with its row."""
@@ -141,6 +147,8 @@ def agents_named(path: Path) -> list[str]:
             for cells in reader:
                 if at < len(cells) and cells[at].strip():
                     names.setdefault(cells[at].strip(), None)
+                    if len(names) >= MAX_AGENT_NAMES:
+                        break
     except (csv.Error, UnicodeDecodeError):
         pass
     return list(names)
