@@ -19,8 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.controlplane import ControlPlane
 from api.models import RESOURCE_ID
 from api.problems import ApiProblem, ErrorItem, definition_errors
+from campaigns.contacts import AGENT
 from campaigns.models import (
+    MAX_EXTRA_AGENTS,
     MAX_MAPPING_ENTRIES,
+    Agent,
     CampaignDefinition,
     DefinitionError,
     parse_definition,
@@ -122,6 +125,54 @@ def build_definition(
         raise ApiProblem(422, f"{items[0].field}: {items[0].message}", items) from None
 
 
+# Distinct agent_id values looked up in the control plane at a create: far more than a
+# definition may list (MAX_EXTRA_AGENTS); rows naming others are rejected by ingest.
+MAX_AGENT_NAMES = 1_000
+
+
+def agents_named(path: Path) -> list[str]:
+    """The distinct `agent_id` cells of a contact list, in first-seen order (issue 23),
+    at most MAX_AGENT_NAMES.
+
+    A list the csv module cannot read gives the names before the fault: the upload
+    reports the fault itself, with its row."""
+    names: dict[str, None] = {}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            if AGENT not in header:
+                return []
+            at = header.index(AGENT)
+            for cells in reader:
+                if at < len(cells) and cells[at].strip():
+                    names.setdefault(cells[at].strip(), None)
+                    if len(names) >= MAX_AGENT_NAMES:
+                        break
+    except (csv.Error, UnicodeDecodeError):
+        pass
+    return list(names)
+
+
+def with_agents(
+    cp: ControlPlane, account: str, d: CampaignDefinition, names: Iterable[str]
+) -> CampaignDefinition:
+    """`d` with `agents`: the account's agents the contacts name besides the campaign's.
+
+    A name that is no agent of the account is left out, so ingest rejects its rows
+    naming the column `agent_id` (as any bad cell); past MAX_EXTRA_AGENTS likewise."""
+    known = {a.id: a for a in d.agents}
+    for name in names:
+        if name == d.agent.id or name in known or len(known) >= MAX_EXTRA_AGENTS:
+            continue
+        agent = cp.get("agent", account, name)
+        if agent is not None:
+            known[name] = Agent(id=agent["agent_id"], prompt=agent["prompt"])
+    if len(known) == len(d.agents):
+        return d
+    return d.model_copy(update={"agents": list(known.values())})
+
+
 def _cell(value: CellValue) -> str:
     if value is None:
         return ""
@@ -154,7 +205,8 @@ def records_to_csv(records: Iterator[dict[str, Any]], path: Path) -> int:
             alternates.setdefault(int(a["position"]), {}).update(
                 dict.fromkeys(a.get("variables") or {})
             )
-    cols = ["contact_id", "phone_number", "timezone", *variables]
+    with_agent = any(c.get("agent_id") for c in first)
+    cols = ["contact_id", "phone_number", "timezone", *([AGENT] if with_agent else []), *variables]
     for pos in sorted(alternates):
         cols.append(f"phone_number_{pos}")
         cols += [f"{v}_{pos}" for v in alternates[pos] if v in variables]
@@ -167,6 +219,7 @@ def records_to_csv(records: Iterator[dict[str, Any]], path: Path) -> int:
                 "contact_id": c["contact_id"],
                 "phone_number": c["phone_number"],
                 "timezone": c.get("timezone") or "",
+                AGENT: c.get("agent_id") or "",
                 **{k: v for k, v in (c.get("variables") or {}).items() if k in variables},
             }
             for a in c.get("alternates") or []:

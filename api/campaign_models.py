@@ -112,6 +112,9 @@ class ContactOut(BaseModel):
     last_outcome: str | None
     next_attempt_at: str | None
     phone_last4: str
+    agent_id: str | None = Field(
+        default=None, description="The contact's own agent (column agent_id); null: the campaign's."
+    )
 
 
 class ContactPage(BaseModel):

@@ -152,6 +152,7 @@ def contact_out(v: ContactView) -> ContactOut:
         last_outcome=v.last_outcome,
         next_attempt_at=iso_ms(v.next_attempt_at_ms),
         phone_last4=v.phone_last4,
+        agent_id=v.agent_id,
     )
 
 
@@ -320,7 +321,11 @@ def forecast_file(
     from campaigns.contacts import Contact, iter_contacts
 
     with path.open("rb") as f:
-        listed = [c for c in iter_contacts(f, d.default_region) if isinstance(c, Contact)]
+        listed = [
+            c
+            for c in iter_contacts(f, d.default_region, agents=d.agent_ids)
+            if isinstance(c, Contact)
+        ]
     lines, others = account_load(svc, account, d.campaign_id, len(listed))
     out = forecast.forecast(d, listed, parse_model(model), 7, lines=lines, others=others)
     out["model"] = model
@@ -377,6 +382,9 @@ async def create_body(
     else:
         raise ApiProblem(415, "send application/json or multipart/form-data")
     d = await run_in_threadpool(campaign_io.build_definition, svc.cp, account, body)
+    names = await run_in_threadpool(campaign_io.agents_named, path)
+    if names:  # issue 23: the account's agents the contacts name join the definition
+        d = campaign_io.with_agents(svc.cp, account, d, names)
     return d, path
 
 
@@ -430,7 +438,13 @@ def add_rows(
 ) -> ContactsAdded:
     d = read_model(svc).definition(account, campaign_id)
     region = d.default_region if d is not None else "US"
-    result = ingest_client(svc).add_contacts(campaign_id, rows, region=region, account_id=account)
+    result = ingest_client(svc).add_contacts(
+        campaign_id,
+        rows,
+        region=region,
+        account_id=account,
+        agents=d.agent_ids if d is not None else None,
+    )
     return ContactsAdded(
         accepted=len(result.accepted),
         rejected=len(result.rejected),

@@ -40,7 +40,8 @@ class Held:
 
 
 def uses_agent(agent_id: str) -> Callable[[CampaignDefinition], bool]:
-    return lambda d: d.agent.id == agent_id
+    """The campaign's agent, or one its contacts may name (issue 23: `agents`)."""
+    return lambda d: agent_id in d.agent_ids
 
 
 def uses_number(e164: str) -> Callable[[CampaignDefinition], bool]:

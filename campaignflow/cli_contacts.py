@@ -42,6 +42,9 @@ def add(
         str | None, typer.Option("--id", help="contact_id (default: manual-<hash of the number>).")
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone of the contact.")] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="agent_id: one of the campaign's agents (default: its own).")
+    ] = None,
     region: Annotated[
         str | None,
         typer.Option(help="Region for national numbers (default: the campaign's default_region)."),
@@ -55,7 +58,7 @@ def add(
 ) -> None:
     """Add one contact to an existing campaign (even running); its expected count goes up by one."""
     try:
-        row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone)
+        row = cli_row(phone, var or [], alt or [], alt_var or [], contact_id, timezone, agent)
     except ValueError as err:
         raise fail(str(err)) from None
     result = _send(campaign_id, row, region, wait, timeout_seconds, bootstrap, account)

@@ -10,7 +10,7 @@ import codecs
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -111,7 +111,9 @@ def precheck_contacts(path: Path, region: str) -> None:
         raise InputError(str(err)) from None
 
 
-def load_contacts(path: Path, region: str) -> tuple[Iterator[Contact], list[Rejection]]:
+def load_contacts(
+    path: Path, region: str, agents: Iterable[str] | None = None
+) -> tuple[Iterator[Contact], list[Rejection]]:
     """The contacts as a stream read once (the header is checked here, at once), and the
     list their rejections fill as it is read. A file error later on raises InputError
     from the stream; the engine reads it all before the first line is printed."""
@@ -119,7 +121,7 @@ def load_contacts(path: Path, region: str) -> tuple[Iterator[Contact], list[Reje
         stream = path.open("rb")
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
-    items = iter_contacts(stream, region, str(path))
+    items = iter_contacts(stream, region, str(path), agents)
     try:
         layout = next(items)
     except ContactsFileError as err:
@@ -259,7 +261,7 @@ def build(
     start_at = parse_instant(start, "--start")
     region = definition.default_region
     precheck_contacts(contacts, region)
-    listed, rejected = load_contacts(contacts, region)
+    listed, rejected = load_contacts(contacts, region, definition.agent_ids)
     options = SimulatedOutcomes.parse(default_outcome, default_duration, model, seed)
     if outcomes is not None and model is not None:
         raise InputError("--outcomes and --model exclude each other: pick one")
@@ -391,7 +393,9 @@ def build_account(
         if shared is not None and entry.outcomes is not None:
             raise InputError(f"{account}: campaigns[{i}].outcomes: excludes --model: pick one")
         precheck_contacts(entry.contacts, definition.default_region)
-        listed, rejected = load_contacts(entry.contacts, definition.default_region)
+        listed, rejected = load_contacts(
+            entry.contacts, definition.default_region, definition.agent_ids
+        )
         dialer = shared or options.dialer(load_outcomes(entry.outcomes) if entry.outcomes else {})
         commands = load_commands(entry.commands, start_at) if entry.commands else None
         runs.append(CampaignRun(definition, listed, rejected, commands, dialer))

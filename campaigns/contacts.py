@@ -13,7 +13,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import BinaryIO
 
@@ -37,7 +37,8 @@ MAX_COLUMN_CHARS = 256
 # Columns of a list: phone_number, its 98 alternates and a few variables each, overridden
 # per alternate, fit with room to spare; a row's work and its rejection grow with it.
 MAX_COLUMNS = 1_000
-SPECIAL = ("contact_id", "timezone")
+AGENT = "agent_id"  # issue 23: the contact's agent, one of its campaign's agents
+SPECIAL = ("contact_id", "timezone", AGENT)
 PRIMARY = "phone_number"
 ALTERNATE = re.compile(r"^phone_number_(\d+)$")
 SUFFIXED = re.compile(r"^(.+)_(\d+)$")
@@ -58,6 +59,7 @@ class Contact:
     alternates: list[Alternate]
     variables: dict[str, str]  # raw column name -> value
     timezone: str | None = None
+    agent_id: str | None = None  # None: the campaign's agent
 
 
 @dataclass(slots=True)
@@ -98,6 +100,10 @@ class ContactLayout:
     contact_id: int | None
     timezone: int | None
     primary: int
+    agent_id: int | None = None
+    # The agent ids a row may name (the campaign's and its `agents`); None: not checked
+    # here (a reader without the definition), the engine falls back to the campaign's.
+    agents: frozenset[str] | None = None
 
     @classmethod
     def from_header(cls, header: list[str], source: str = "contacts") -> ContactLayout:
@@ -164,7 +170,12 @@ class ContactLayout:
             contact_id=cols.index("contact_id") if "contact_id" in seen else None,
             timezone=cols.index("timezone") if "timezone" in seen else None,
             primary=cols.index(PRIMARY),
+            agent_id=cols.index(AGENT) if AGENT in seen else None,
         )
+
+    def with_agents(self, agents: Iterable[str]) -> ContactLayout:
+        """This layout checking `agent_id` cells against `agents`."""
+        return replace(self, agents=frozenset(agents))
 
     @property
     def variable_columns(self) -> list[str]:
@@ -247,6 +258,17 @@ def build_contact(
                 f" {MAX_CONTACT_ID_CHARS}",
                 row_values(cols, cells),
             )
+    agent_id: str | None = None
+    if layout.agent_id is not None:
+        agent_id = cells[layout.agent_id].strip() or None
+        if agent_id is not None and layout.agents is not None and agent_id not in layout.agents:
+            return Rejection(
+                row,
+                AGENT,
+                f"unknown agent {agent_id[:MAX_COLUMN_CHARS]!r} (the campaign's agents:"
+                f" {', '.join(sorted(layout.agents))})",
+                row_values(cols, cells),
+            )
     return Contact(
         contact_id=contact_id or f"row-{row}",
         row=row,
@@ -254,6 +276,7 @@ def build_contact(
         alternates=alternates,
         variables={c: cells[i] for c, i in layout.variables},
         timezone=tz,
+        agent_id=agent_id,
     )
 
 
@@ -406,12 +429,19 @@ def _decode_error_at(stream: BinaryIO) -> str:
 
 
 def iter_contacts(
-    stream: BinaryIO, region: str, source: str = "contacts"
+    stream: BinaryIO,
+    region: str,
+    source: str = "contacts",
+    agents: Iterable[str] | None = None,
 ) -> Iterator[ContactLayout | Contact | Rejection]:
-    """The whole parse, streaming: first the layout, then contacts and rejections in row order."""
+    """The whole parse, streaming: first the layout, then contacts and rejections in row order.
+
+    `agents`: the agent ids an `agent_id` cell may name (the campaign's); None: any."""
     rows = read_rows(stream, source)
     _, header = next(rows)
     layout = ContactLayout.from_header(header, source)
+    if agents is not None:
+        layout = layout.with_agents(agents)
     yield layout
     dedupe = Deduper()
     for row, cells in rows:

@@ -126,6 +126,9 @@ MAX_TEXT_CHARS = 10_000
 # With a contact row and header of at most 100k characters each (campaigns.contacts),
 # a call:create then stays under the 1 MiB message limit even in 4-byte UTF-8.
 MAX_PROMPT_CHARS = 32_000
+# Extra agents a campaign's contacts may name (issue 23); the definition must still
+# encode within a message (ingest.upload.check_create_encodes says so when not).
+MAX_EXTRA_AGENTS = 16
 MAX_RETRIES = 100
 MAX_RETRY_DELAY_MINUTES = 43_200  # 30 days
 MAX_CALL_MINUTES = 1_440  # a day
@@ -545,6 +548,9 @@ class CampaignDefinition(Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     agent: Agent
+    # Issue 23: the other agents a contact's `agent_id` column may name; empty: every
+    # contact gets `agent`. Kept in the definition so the engine resolves them itself.
+    agents: list[Agent] = Field(default_factory=list, max_length=MAX_EXTRA_AGENTS)
     source_number: str
     default_region: str = "US"
     variable_mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPING_ENTRIES)
@@ -560,6 +566,30 @@ class CampaignDefinition(Strict):
                     f" {MAX_COLUMN_CHARS} characters"
                 )
         return v
+
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, v: list[Agent]) -> list[Agent]:
+        ids = [a.id for a in v]
+        for a in v:
+            if ids.count(a.id) > 1:
+                raise ValueError(f"agent {a.id!r} is listed twice")
+        return v
+
+    @property
+    def agent_ids(self) -> frozenset[str]:
+        """Every agent id a contact may name: the campaign's and its `agents`."""
+        return frozenset([self.agent.id, *(a.id for a in self.agents)])
+
+    def agent_for(self, agent_id: str | None) -> Agent:
+        """The agent of a contact naming `agent_id`; the campaign's when it names none, or
+        one the definition does not list (ingest rejects those rows before they get here)."""
+        if agent_id is None or agent_id == self.agent.id:
+            return self.agent
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        return self.agent
 
     @field_validator("campaign_id")
     @classmethod
@@ -601,10 +631,12 @@ class CampaignDefinition(Strict):
             voicemail.variables if voicemail.action is VoicemailAction.leave_message else []
         )
         mapped = {c: self.variable_mapping.get(c, c) for c in columns}
+        # a target any of the campaign's agents declares is known (issue 23: `agents`)
+        known = set(agent_vars).union(*(a.variables for a in self.agents))
         bad_targets = sorted(
             t
             for t in set(self.variable_mapping.values())
-            if agent_vars and t not in agent_vars and t not in message_vars
+            if agent_vars and t not in known and t not in message_vars
         )
         fed = set(mapped.values())
         return MappingReport(

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from campaigns.contacts import Contact, Rejection
+from campaigns.contacts import AGENT, Contact, Rejection
 from campaigns.events import Command, CommandKind
 from campaigns.models import CampaignDefinition
 from campaigns.windows import from_datetime
@@ -116,20 +116,21 @@ class CampaignClient:
         region: str | None = None,
         wait: bool = False,
         account_id: str | None = None,
+        agents: Iterable[str] | None = None,
     ) -> AddResult:
         """Add rows to an existing campaign (even running): contacts, then add-contacts(count).
 
-        `region` defaults to the campaign's default_region, read from its create command.
+        `region` defaults to the campaign's default_region, read from its create command;
+        `agents` (the ids an `agent_id` cell may name) to the ids of that definition.
         Rejected rows are returned and parked on the dead-letter topic. `account_id` is the
         account the caller acts for (the REST API passes it), else the client's, else the
         campaign's own, read from its create command.
         """
-        account = account_id or self.account_id
-        if region is None or account is None:
-            definition = self._definition(campaign_id, account)
-            region = definition.default_region if region is None else region
-            account = definition.account_id if account is None else account
-        accepted, rejected = parse_rows(rows, region)
+        rows = list(rows)
+        region, account, agents = self._resolve(
+            campaign_id, rows, region, account_id or self.account_id, agents
+        )
+        accepted, rejected = parse_rows(rows, region, agents=agents)
         result = AddResult(accepted, rejected)
         p = self.producer
         columns = tuple(sorted({c for r in rejected for c in r.values}))
@@ -163,6 +164,25 @@ class CampaignClient:
         cmd = Command(command_id, CommandKind.add_contacts, count=len(accepted), account_id=account)
         result.answer = self._send(campaign_id, cmd, wait)
         return result
+
+    def _resolve(
+        self,
+        campaign_id: str,
+        rows: list[Mapping[str, str]],
+        region: str | None,
+        account: str | None,
+        agents: Iterable[str] | None,
+    ) -> tuple[str, str, Iterable[str] | None]:
+        """Region, account and agent ids of an add: the ones given, else the definition's.
+
+        A row naming an agent needs the campaign's agents (issue 23)."""
+        names_agent = agents is None and any(str(r.get(AGENT) or "").strip() for r in rows)
+        if region is None or account is None or names_agent:
+            definition = self._definition(campaign_id, account)
+            region = definition.default_region if region is None else region
+            account = definition.account_id if account is None else account
+            agents = definition.agent_ids if agents is None else agents
+        return region, account, agents
 
     # ---- lifecycle --------------------------------------------------------------
 

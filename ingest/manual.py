@@ -1,7 +1,7 @@
 """Contacts one by one (CLI `contacts add`, upstream systems): the same rules as a CSV row.
 
 Rows are dicts keyed like CSV columns (`phone_number`, `phone_number_2`, `name_2`,
-`contact_id`, `timezone`, variables). They go through the engine's own parser
+`contact_id`, `timezone`, `agent_id`, variables). They go through the engine's own parser
 (`ContactLayout`, `build_contact`, `Deduper`), so a manual row is accepted or
 rejected exactly as the same row in a file would be. Without a `contact_id` the id
 is derived from the primary number (`manual-<16 hex digits of its SHA-256>`): adding the
@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from campaigns.contacts import (
+    AGENT,
     PRIMARY,
     Contact,
     ContactLayout,
@@ -38,12 +39,18 @@ def header_of(rows: list[Mapping[str, str]]) -> list[str]:
 
 
 def parse_rows(
-    rows: Iterable[Mapping[str, str]], region: str, source: str = "manual entry"
+    rows: Iterable[Mapping[str, str]],
+    region: str,
+    source: str = "manual entry",
+    agents: Iterable[str] | None = None,
 ) -> tuple[list[Contact], list[Rejection]]:
-    """Accepted contacts and rejections (row = 1-based position in `rows`)."""
+    """Accepted contacts and rejections (row = 1-based position in `rows`); `agents`: the
+    agent ids an `agent_id` cell may name (the campaign's), None: not checked."""
     items = list(rows)
     header = header_of(items)
     layout = ContactLayout.from_header(header, source)
+    if agents is not None:
+        layout = layout.with_agents(agents)
     dedupe = Deduper()
     accepted: list[Contact] = []
     rejected: list[Rejection] = []
@@ -82,6 +89,7 @@ def cli_row(
     alternate_variables: list[str],
     contact_id: str | None = None,
     timezone: str | None = None,
+    agent_id: str | None = None,
 ) -> dict[str, str]:
     """The row `contacts add` describes. `--alt-var [N:]k=v`: N = 2 for the first --alt;
     without N the value is for the last --alt given."""
@@ -90,6 +98,8 @@ def cli_row(
         row["contact_id"] = contact_id
     if timezone:
         row["timezone"] = timezone
+    if agent_id:
+        row[AGENT] = agent_id
     base = parse_pairs(variables, "--var")
     row.update(base)
     for i, alt in enumerate(alternates):

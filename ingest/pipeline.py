@@ -26,7 +26,7 @@ import multiprocessing
 import os
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from multiprocessing.pool import AsyncResult
@@ -457,10 +457,15 @@ class ContactReader:
         region: str,
         workers: int | None = None,
         chunk_bytes: int = CHUNK_BYTES,
+        agents: Iterable[str] | None = None,
     ) -> ContactReader:
-        """Read the header; raises ContactsFileError for an empty file or a bad header."""
+        """Read the header; raises ContactsFileError for an empty file or a bad header.
+
+        `agents`: the agent ids an `agent_id` cell may name (the campaign's); None: any."""
         header, rest, offset, lines = _read_header(stream, source, chunk_bytes)
         layout = ContactLayout.from_header(header, source)
+        if agents is not None:
+            layout = layout.with_agents(agents)
         if workers is None:
             workers = default_workers(stream)
         splitter = _Splitter(stream, source, rest, offset, lines, chunk_bytes)

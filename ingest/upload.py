@@ -261,7 +261,7 @@ def _open_reader(
 ) -> ContactReader:
     """The list's reader; a file that cannot be read as a list is the report's one line."""
     try:
-        return ContactReader.open(stream, source, d.default_region, workers)
+        return ContactReader.open(stream, source, d.default_region, workers, agents=d.agent_ids)
     except ContactsFileError as err:
         with RejectsReport(rejects) as report:
             report.fatal(str(err), 0)

@@ -60,6 +60,7 @@ def _contact(c: Contact) -> list[Any]:
         [[a.position, a.phone_number, a.variables] for a in c.alternates],
         c.variables,
         c.timezone,
+        c.agent_id,
     ]
 
 
@@ -81,6 +82,7 @@ def load_contact(data: bytes) -> ContactState:
         alternates=[Alternate(a[0], a[1], a[2]) for a in c[3]],
         variables=c[4],
         timezone=c[5],
+        agent_id=c[6] if len(c) > 6 else None,  # rows written before issue 23 have 6
     )
     if v.get("status") is not None:
         v["status"] = ContactStatus(v["status"])

@@ -45,7 +45,13 @@ from campaigns.events import (
     OutcomeRecorded,
     StatusChanged,
 )
-from campaigns.models import ACCOUNT_ID, CAMPAIGN_ID, AccountSettings, format_validation_error
+from campaigns.models import (
+    ACCOUNT_ID,
+    CAMPAIGN_ID,
+    AccountSettings,
+    CampaignDefinition,
+    format_validation_error,
+)
 from campaigns.privacy import mask_number, mask_numbers_in
 from campaigns.state import CampaignState
 from campaigns.store import campaign_key, split_campaign_key
@@ -483,12 +489,12 @@ class Shell:
         key = catalogue.account_key(account_id)
         encode = self.codec.encode
         rejected_batches: dict[int, tuple[Incoming, list[str]]] = {}
-        prompt: str | None = None
+        d: CampaignDefinition | None = None
         for ev in events:
             if isinstance(ev, CallCreated):
-                if prompt is None:
+                if d is None:
                     d = self.store.get_definition(campaign_id)
-                    prompt = d.agent.prompt if d else ""
+                prompt = d.agent_for(ev.agent_id).prompt if d else ""
                 value = encode("CallCreate", translate.call_to_record(ev, prompt))
                 out.append(Outbound(self.names[catalogue.CALL_CREATE], key, value))
                 self._calls[campaign_key(account_id, campaign_id)] += 1

@@ -20,6 +20,7 @@ DEFINITION: dict[str, Any] = {
         "id": "renewals-bot",
         "prompt": "Hi {{customer_name}}, calling about your {{plan}} plan.",
     },
+    "agents": [],  # CampaignDefinition v5; empty, as older versions read it
     "source_number": "+15550100000",
     "default_region": "US",
     "variable_mapping": {"name": "customer_name", "plan_name": "plan"},
@@ -76,6 +77,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 ],
                 "variables": {"name": "Bob", "plan_name": "gold"},
                 "timezone": "America/Chicago",
+                "agent_id": None,  # ContactBatch v3; null, as older versions read it
             },
             {
                 "contact_id": "row-2",
@@ -84,6 +86,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "alternates": [],
                 "variables": {"name": "Zoë", "plan_name": "silver"},
                 "timezone": None,
+                "agent_id": None,
             },
         ],
     },

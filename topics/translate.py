@@ -82,6 +82,7 @@ def definition_to_record(d: CampaignDefinition) -> Record:
         "name": d.name,
         "description": d.description,
         "agent": {"id": d.agent.id, "prompt": d.agent.prompt},
+        "agents": [{"id": a.id, "prompt": a.prompt} for a in d.agents],  # v5, issue 23
         "source_number": d.source_number,
         "default_region": d.default_region,
         "variable_mapping": dict(d.variable_mapping),
@@ -287,6 +288,7 @@ def contact_to_record(c: Contact) -> Record:
         ],
         "variables": c.variables,
         "timezone": c.timezone,
+        "agent_id": c.agent_id,
     }
 
 
@@ -307,6 +309,7 @@ def contact_from_record(rec: Record) -> Contact:
         ],
         variables=dict(rec.get("variables") or {}),
         timezone=rec.get("timezone"),
+        agent_id=rec.get("agent_id") or None,
     )
 
 

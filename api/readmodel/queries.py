@@ -92,6 +92,7 @@ class ReadQueries:
             last_outcome=st.get("last_outcome"),
             next_attempt_at_ms=st.get("next_attempt_at"),
             phone_last4=c["last4"],
+            agent_id=(c.get("record") or {}).get("agent_id"),
         )
 
     def all_contacts(

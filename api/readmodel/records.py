@@ -80,3 +80,4 @@ class ContactView:
     last_outcome: str | None
     next_attempt_at_ms: int | None
     phone_last4: str
+    agent_id: str | None = None  # the contact's own agent (issue 23); None: the campaign's

@@ -343,7 +343,7 @@ class CampaignStep(Outcomes):
                 to=dial.to,
                 from_=from_,
                 alternate_position=dial.alternate.position if dial.alternate else 0,
-                agent_id=plan.agent_id,
+                agent_id=d.agent_for(contact.contact.agent_id).id,
                 variables=variables,
                 deadline_us=deadline_us,
                 voicemail_message=rules.voicemail.message_for(

@@ -47,10 +47,11 @@ export async function campaignPage(id) {
     moreBtn.hidden = !cursor;
     fill(contactsHost, contacts.length ? h("table", { class: "contacts", "data-testid": "contacts-table" },
       h("caption", { class: "visually-hidden" }, "Contacts"),
-      h("thead", {}, h("tr", {}, ["Contact", "Row", "Number", "Status", "Attempts", "Last outcome", "Next attempt"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["Contact", "Row", "Number", "Agent", "Status", "Attempts", "Last outcome", "Next attempt"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, contacts.map((c) => h("tr", { dataset: { status: c.status } },
         h("th", { scope: "row" }, c.contact_id), h("td", {}, String(c.row ?? "")),
-        h("td", {}, c.phone_last4 ? `…${c.phone_last4}` : "–"), h("td", {}, c.status),
+        h("td", {}, c.phone_last4 ? `…${c.phone_last4}` : "–"),
+        h("td", { "data-col": "agent" }, c.agent_id || "the campaign's"), h("td", {}, c.status),
         h("td", { "data-col": "attempts" }, String(c.attempts ?? 0)), h("td", {}, c.last_outcome || "–"),
         h("td", {}, timeEl(c.next_attempt_at)))))) : h("p", { class: "muted" }, "No contact with this status."));
   }
