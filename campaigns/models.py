@@ -333,22 +333,31 @@ class Predial(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        try:
-            parts = urlsplit(v)
-            host = parts.hostname or ""
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ValueError(f"cannot be parsed as a URL: {v[:80]!r}") from None
-        if not host:
-            raise ValueError(f"must be an https:// URL with a host, got {v[:80]!r}")
-        if parts.username or parts.password:
-            raise ValueError("must not carry a user name or password")
-        loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
-        if parts.scheme == "https" or (parts.scheme == "http" and loopback):
-            return v
-        if parts.scheme == "http":
-            raise ValueError(f"must be https (http only to a loopback host), got {v[:80]!r}")
-        raise ValueError(f"must be an https:// URL, got {v[:80]!r}")
+        refusal = predial_url_refusal(v)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return v
+
+
+def predial_url_refusal(v: str) -> str | None:
+    """Why `v` may not be a pre-dial URL (https; http only to a loopback host), or None;
+    the dialer asks again before each check (a call.create is input too)."""
+    try:
+        parts = urlsplit(v)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"cannot be parsed as a URL: {v[:80]!r}"
+    if not host:
+        return f"must be an https:// URL with a host, got {v[:80]!r}"
+    if parts.username or parts.password:
+        return "must not carry a user name or password"
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
+        return None
+    if parts.scheme == "http":
+        return f"must be https (http only to a loopback host), got {v[:80]!r}"
+    return f"must be an https:// URL, got {v[:80]!r}"
 
 
 class CallerIds(Strict):

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from campaigns.models import ACCOUNT_ID
+from campaigns.models import ACCOUNT_ID, predial_url_refusal
 from dialer import metrics
 from dialer.calls import Call, Outcome, now_ms
 from dialer.exceptions import PredialFailed
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 16 * 1024
 MAX_REASON_CHARS = 48
+MAX_URLS_KEPT = 10_000
+SECRET_RECHECK_S = 1.0  # a secret file is looked at again at most this often
 _REASON_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -91,9 +93,20 @@ class PredialSecrets:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._cache: dict[str, tuple[float, str]] = {}  # account -> (mtime, secret)
+        self._fresh: dict[str, tuple[float, str]] = {}  # account -> (looked at, secret)
 
     def get(self, account_id: str) -> str | None:
         """The account's secret; None when there is no usable one (logged)."""
+        fresh = self._fresh.get(account_id)
+        now = time.monotonic()
+        if fresh is not None and now - fresh[0] < SECRET_RECHECK_S:
+            return fresh[1]
+        value = self._read(account_id)
+        if value is not None:
+            self._fresh[account_id] = (now, value)
+        return value
+
+    def _read(self, account_id: str) -> str | None:
         if self.directory is None:
             return None
         try:
@@ -167,6 +180,7 @@ class PredialChecker:
     def __init__(self, secrets: PredialSecrets) -> None:
         self.secrets = secrets
         self._session: aiohttp.ClientSession | None = None
+        self._good_urls: set[str] = set()  # checked once (most calls share a few URLs)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -211,6 +225,11 @@ class PredialChecker:
         return Verdict(False, f"predial_error:{what}")
 
     async def _ask(self, call: Call, url: str, timeout_s: float) -> Verdict:
+        if url not in self._good_urls:
+            if predial_url_refusal(url) is not None:
+                raise PredialFailed("bad_url")
+            if len(self._good_urls) < MAX_URLS_KEPT:
+                self._good_urls.add(url)
         secret = self.secrets.get(call.account_id)
         if secret is None:
             raise PredialFailed("no_secret")

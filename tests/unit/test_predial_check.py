@@ -236,6 +236,14 @@ def test_a_refused_connection_follows_on_error(secrets_dir: Path) -> None:
     assert ask(secrets_dir, url, "dial")[:2] == (True, None)
 
 
+@pytest.mark.parametrize(
+    "url", ["http://checks.example.com/p", "ftp://127.0.0.1/p", "https://u:p@example.com/"]
+)
+def test_a_url_the_definition_would_refuse_is_not_asked(secrets_dir: Path, url: str) -> None:
+    """A call.create is input too: the dialer checks the URL again (https; http to loopback)."""
+    assert ask(secrets_dir, url, "skip")[:2] == (False, "predial_error:bad_url")
+
+
 def test_without_a_secret_nothing_is_sent_and_on_error_decides(tmp_path: Path) -> None:
     dial, cause, s = ask(tmp_path, "/yes", "skip")
     assert (dial, cause, s.bodies) == (False, "predial_error:no_secret", [])
