@@ -163,7 +163,9 @@ class Dialer:
                     idle = 0.0
                     await asyncio.sleep(0)
                 elif self.placer.recorded is not None:
-                    self.producer.flush(0.01)  # nothing else to do: wait for the records' acks
+                    # Nothing else to do: wait for the records' acks, briefly while calls'
+                    # tasks (pre-dial checks, async adapters) need the event loop.
+                    self.producer.flush(0.002 if self.placer.active else 0.01)
                     await asyncio.sleep(0)
                 else:
                     idle = min(0.05, idle + 0.002)
