@@ -196,6 +196,11 @@ class Placer:
             self.parts.tracker.done(item.topic, item.partition, item.offset)
             self.active.pop(item.call.key, None)
             return
+        now = now_ms()
+        if item.call.deadline <= now:  # the check took the call past its deadline
+            self.active.pop(item.call.key, None)
+            self._expired(item, now)
+            return
         if self._instant is not None:
             self.active.pop(item.call.key, None)
             self._place_now(self._instant, [item])

@@ -316,3 +316,24 @@ def test_the_dialer_overlaps_checks_and_reports_refused_calls_skipped(secrets_di
             assert dialer.tracker.take_ready()  # every call's offset may be committed
 
     asyncio.run(main())
+
+
+def test_a_check_that_outlasts_the_calls_deadline_does_not_dial_it(secrets_dir: Path) -> None:
+    async def main() -> None:
+        async with serving() as s:
+            dialer, held, adapter = make_dialer(predial_secrets_dir=secrets_dir)
+            soon = int(time.time() * 1000) + 50  # before the check's 300 ms timeout
+            c = replace(call(s.url + "/slow", on_error="dial", timeout_ms=300), deadline=soon)
+            dialer.tracker.add("call.create", 0, 0)
+            dialer.placer.wait(ReadCall(c, "call.create", 0, 0))
+            dialer.placer.start_calls()
+            held.ack()
+            dialer.placer.start_calls()
+            await wait_for(lambda: not dialer.placer.active, "the check")
+            await dialer.predial.close()
+            (outcome,) = outcomes_of(dialer, held).values()
+            assert outcome["status"] == "failed"
+            assert outcome["hangup_cause"].startswith("deadline_expired")
+            assert adapter.placed == []
+
+    asyncio.run(main())
