@@ -210,7 +210,7 @@ class PredialChecker:
             what = "timeout"
         except aiohttp.ClientConnectionError:
             what = "unreachable"
-        except (aiohttp.ClientError, ValueError, OSError) as exc:
+        except Exception as exc:  # anything else (aiohttp, TLS, a bug) never stalls a call
             what = type(exc).__name__
         log.warning(
             "pre-dial check of %s failed (%s): %s",
