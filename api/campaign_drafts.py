@@ -55,6 +55,7 @@ def definition_body(svc: Services, account: str, d: CampaignDefinition) -> Campa
         default_region=d.default_region,
         variable_mapping=dict(d.variable_mapping),
         rules=rules_body(d),
+        predial=None if d.predial is None else d.predial.model_dump(mode="json"),
     )
 
 

@@ -58,6 +58,11 @@ class CampaignIn(BaseModel):
         description="Every rule of SPEC.md sections 1 and 7 under its campaign.yaml name; "
         "validated by the engine's model.",
     )
+    predial: dict[str, Any] | None = Field(
+        default=None,
+        description="Issue 23: the account's pre-dial check {url, timeout_ms, on_error}, "
+        "as in campaign.yaml; null: none.",
+    )
 
 
 class CreateJson(BaseModel):
@@ -115,6 +120,8 @@ def build_definition(
         "variable_mapping": body.variable_mapping,
         "rules": rules,
     }
+    if body.predial is not None:
+        data["predial"] = body.predial
     try:
         return parse_definition(data)
     except DefinitionError as err:

@@ -69,6 +69,7 @@ class CampaignOut(BaseModel):
     agent_id: str
     source_number: str
     rules: dict[str, Any] | None = None
+    predial: dict[str, Any] | None = None  # issue 23: the pre-dial check; null: none
     start_at: str | None
     created_at: str | None
     last_activity_at: str | None

@@ -123,6 +123,7 @@ def campaign_out(row: CampaignSummary, with_rules: bool = True) -> CampaignOut:
         agent_id=d["agent"]["id"],
         source_number=d["source_number"],
         rules=rules if with_rules else None,
+        predial=d.get("predial") if with_rules else None,
         start_at=iso_ms(row.start_at_ms),
         created_at=iso_ms(row.created_at_ms),
         last_activity_at=iso_ms(row.last_activity_at_ms),

@@ -52,7 +52,7 @@ from topics.catalogue import Topics  # noqa: E402
 from topics.codec import decode, encode, encode_many  # noqa: E402
 
 
-def seed_calls(topic: str, n: int) -> None:
+def seed_calls(topic: str, n: int, predial: dict[str, Any] | None = None) -> None:
     now = int(time.time() * 1000)
     records: list[dict[str, Any]] = [
         {
@@ -69,6 +69,7 @@ def seed_calls(topic: str, n: int) -> None:
             "variables": {"name": f"Person {i}", "plan": "gold"},
             "created_at": now,
             "deadline": now + 3_600_000,
+            "predial": predial,
         }
         for i in range(n)
     ]
@@ -162,8 +163,15 @@ def outcomes_total() -> float:
     )
 
 
-def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> Rate:
-    """Rate of the dialer with the simulator adapter at time_scale 0."""
+def dialer_run(
+    prefix: str,
+    n: int,
+    concurrency: int,
+    home: Path,
+    time_scale: float = 0.0,
+    predial_secrets_dir: Path | None = None,
+) -> Rate:
+    """Rate of the dialer with the simulator adapter (at time_scale 0: instant outcomes)."""
     options = DialerSettings(
         dialer_id=f"bench-{uuid.uuid4().hex[:6]}",
         kafka=settings().kafka,
@@ -171,8 +179,9 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> Rate:
         topics=Topics(prefix=prefix),
         concurrency=concurrency,
         static_membership=False,
+        predial_secrets_dir=predial_secrets_dir,
     )
-    adapter = SimulatorAdapter(SimulatorConfig(seed=1, time_scale=0))
+    adapter = SimulatorAdapter(SimulatorConfig(seed=1, time_scale=time_scale))
     base = outcomes_total()
     marks: dict[str, float] = {}
 
@@ -206,12 +215,139 @@ def dialer_run(prefix: str, n: int, concurrency: int, home: Path) -> Rate:
     return Rate(n / (marks["end"] - marks["first"]), cpu_us)
 
 
+_ANSWER = (
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{"dial": true}'
+)
+
+
+class _CheckServer(asyncio.Protocol):
+    """A minimal keep-alive HTTP/1.1 server answering every request `{"dial": true}` after
+    a delay: it stands for the account's system (another machine), so it should cost the
+    shared cores as little as it can; the dialer's side is the real client."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        loop = asyncio.get_running_loop()
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end].lower()
+            at = head.find(b"content-length:")
+            size = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+            if len(self.buffer) < end + 4 + size:
+                return
+            self.buffer = self.buffer[end + 4 + size :]
+            loop.call_later(self.delay_s, self._answer)
+
+    def _answer(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_ANSWER)
+
+
+def serve_predial(ports: Any, delay_s: float) -> None:
+    """The pre-dial server (own process) answering `{"dial": true}` after `delay_s`."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _CheckServer(delay_s), "127.0.0.1", 0, backlog=1024
+        )
+        ports.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def predial_row(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 23: calls/s of the dialer with a pre-dial check (a local server answering in
+    20 ms) over the same dialer without, both at `--predial-concurrency` concurrent calls
+    of the simulator at `--predial-time-scale` (calls that last, so the slots are full)."""
+    import multiprocessing
+
+    from dialer.predial import create_secret
+
+    ctx = multiprocessing.get_context("spawn")
+    ports = ctx.Queue()
+    server = ctx.Process(target=serve_predial, args=(ports, 0.02), daemon=True)
+    server.start()
+    port = ports.get(timeout=30)
+    check = {"url": f"http://127.0.0.1:{port}/check", "timeout_ms": 2000, "on_error": "skip"}
+    prefixes = {
+        "plain": f"bench-{uuid.uuid4().hex[:8]}.",
+        "predial": f"bench-{uuid.uuid4().hex[:8]}.",
+    }
+    specs = [
+        settings().topics_at(p).spec(t) for p in prefixes.values() for t in catalogue.LOGICAL_NAMES
+    ]
+    create_topics(specs, admin_client(settings().kafka))
+    RUN_TOPICS.extend(s.name for s in specs)
+    n, conc, scale = args.predial_calls, args.predial_concurrency, args.predial_time_scale
+    seed_calls(catalogue.topic_name(catalogue.CALL_CREATE, prefixes["plain"]), n)
+    seed_calls(catalogue.topic_name(catalogue.CALL_CREATE, prefixes["predial"]), n, check)
+    rates: dict[str, list[float]] = {"plain": [], "predial": []}
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            secrets_dir = Path(home) / "predial"
+            create_secret(secrets_dir, "acme")
+            for i in range(args.predial_repeat):
+                for kind, prefix in prefixes.items():
+                    rate = dialer_run(prefix, n, conc, Path(home), scale, secrets_dir)
+                    rates[kind].append(rate.calls_per_s)
+                plain, checked = rates["plain"][-1], rates["predial"][-1]
+                print(
+                    f"  predial pair {i + 1}: without checks {plain:7.0f}, with checks"
+                    f" {checked:7.0f} calls/s, ratio {checked / plain:.2f}"
+                )
+    finally:
+        server.kill()
+    ratios = [c / p for c, p in zip(rates["predial"], rates["plain"], strict=True)]
+    ratio = statistics.median(ratios)
+    plain, checked = statistics.median(rates["plain"]), statistics.median(rates["predial"])
+    verdict = "meets" if ratio >= 0.8 else "misses"
+    print(
+        f"dialer, pre-dial checks     : {checked:10.0f} calls/s vs {plain:.0f} without ({conc} concurrent)"
+    )
+    print(
+        f"ratio with / without checks : {ratio:10.2f}  ({verdict} the 0.8 target; median of the pairs)"
+    )
+    return {
+        "figure": f"dialer calls/s with pre-dial checks (20 ms server, {conc} concurrent calls)",
+        "value": round(checked),
+        "baseline": round(plain),
+        "ratio": round(ratio, 3),
+        "target": "ratio >= 0.8",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5, help="alternate bare/dialer pairs")
+    parser.add_argument("--predial-calls", type=int, default=4000)
+    parser.add_argument("--predial-concurrency", type=int, default=200)
+    parser.add_argument(
+        "--predial-time-scale",
+        type=float,
+        default=0.005,
+        help="simulated call lengths x this (0.005: calls of ~0.2 s on average)",
+    )
+    parser.add_argument("--predial-repeat", type=int, default=3)
+    parser.add_argument("--predial-only", action="store_true", help="only the pre-dial row")
     args = parser.parse_args()
+    if args.predial_only:
+        try:
+            print("BENCH " + json.dumps([predial_row(args)]))
+        finally:
+            delete_topics(RUN_TOPICS, admin_client(settings().kafka))
+        return
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     specs = [settings().topics_at(prefix).spec(t) for t in catalogue.LOGICAL_NAMES]
     create_topics(specs, admin_client(settings().kafka))
@@ -276,6 +412,7 @@ def main() -> None:
                 "target": "(context)",
             },
         ]
+        report.append(predial_row(args))
         print("BENCH " + json.dumps(report))
     finally:
         delete_topics([s.name for s in specs] + RUN_TOPICS, admin_client(settings().kafka))

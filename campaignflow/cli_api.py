@@ -247,3 +247,26 @@ def register(root: typer.Typer) -> None:
             log_level=loglevel,
             access_log=False,
         )
+
+
+@app.command("predial-secret")
+def predial_secret(
+    account_id: str,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Rotate: overwrite the account's secret")
+    ] = False,
+) -> None:
+    """Create the account's pre-dial secret (printed once; the dialer signs checks with it).
+
+    Written to `<home>/predial/<account_id>.key`, mode 0600, where the dialer reads it.
+    """
+    from dialer.predial import create_secret
+
+    directory = settings().home / "predial"
+    try:
+        value = create_secret(directory, account_id, replace=replace)
+    except (FileExistsError, ValueError, OSError) as err:
+        typer.echo(f"accounts: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"pre-dial secret of {account_id} (shown once; in {directory}):")
+    typer.echo(value)

@@ -315,6 +315,7 @@ class Settings(BaseSettings):
             "dedupe_size": self.dialer_dedupe_size,
             "topics": self.topics,
             "kafka": self.kafka,
+            "predial_secrets_dir": self.home / "predial",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return DialerSettings(**values)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from campaigns.contacts import Contact
-from campaigns.models import CampaignDefinition
+from campaigns.models import CampaignDefinition, Predial
 
 
 class CampaignStatus(StrEnum):
@@ -119,6 +119,7 @@ class CallCreated:
     variables: dict[str, str]
     deadline_us: int
     voicemail_message: str | None = None  # the message to leave on a machine; None: hang up
+    predial: Predial | None = None  # the campaign's pre-dial check (issue 23); None: none
 
 
 @dataclass(slots=True)

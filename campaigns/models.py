@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -314,6 +315,54 @@ class Voicemail(Strict):
         return PLACEHOLDER.sub(lambda m: variables.get(m.group(1), ""), self.message)
 
 
+class PredialOnError(StrEnum):
+    skip = "skip"
+    dial = "dial"
+
+
+MAX_PREDIAL_URL_CHARS = 2_048
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+class Predial(Strict):
+    """The account's pre-dial check (issue 23): the dialer asks `url` before each call and
+    dials only on `{"dial": true}`; a check that fails (timeout, 5xx, bad answer, refused
+    connection) follows `on_error`. https only; http only to a loopback host (tests)."""
+
+    url: str = Field(max_length=MAX_PREDIAL_URL_CHARS)
+    timeout_ms: int = Field(default=2_000, ge=100, le=10_000)
+    on_error: PredialOnError = PredialOnError.skip
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        refusal = predial_url_refusal(v)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return v
+
+
+def predial_url_refusal(v: str) -> str | None:
+    """Why `v` may not be a pre-dial URL (https; http only to a loopback host), or None;
+    the dialer asks again before each check (a call.create is input too)."""
+    try:
+        parts = urlsplit(v)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"cannot be parsed as a URL: {v[:80]!r}"
+    if not host:
+        return f"must be an https:// URL with a host, got {v[:80]!r}"
+    if parts.username or parts.password:
+        return "must not carry a user name or password"
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
+        return None
+    if parts.scheme == "http":
+        return f"must be https (http only to a loopback host), got {v[:80]!r}"
+    return f"must be an https:// URL, got {v[:80]!r}"
+
+
 class CallerIds(Strict):
     numbers: list[str] = Field(default_factory=list, max_length=MAX_CALLER_IDS)
     strategy: Strategy = Strategy.rolling
@@ -555,6 +604,7 @@ class CampaignDefinition(Strict):
     default_region: str = "US"
     variable_mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPING_ENTRIES)
     rules: Rules
+    predial: Predial | None = None  # issue 23: the account's check before each call
 
     @field_validator("variable_mapping")
     @classmethod

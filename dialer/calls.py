@@ -26,6 +26,25 @@ def now_ms() -> int:
 
 
 @dataclass(frozen=True)
+class PredialSpec:
+    """The campaign's pre-dial check as a call carries it (issue 23; see `dialer.predial`)."""
+
+    url: str
+    timeout_ms: int = 2_000
+    on_error: str = "skip"  # skip | dial
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any] | None) -> PredialSpec | None:
+        if not rec:
+            return None
+        on_error = rec.get("on_error") or "skip"
+        if on_error not in ("skip", "dial"):
+            on_error = "skip"  # an unknown policy never makes the dialer dial
+        timeout = int(rec.get("timeout_ms") or 2_000)
+        return cls(str(rec.get("url") or ""), min(max(timeout, 100), 10_000), on_error)
+
+
+@dataclass(frozen=True)
 class Call:
     """One call to place, as read from `call.create`."""
 
@@ -47,6 +66,8 @@ class Call:
     placed_at: int = 0
     # The message to leave when a machine answers (issue 23); None: hang up.
     voicemail_message: str | None = None
+    # The campaign's pre-dial check (issue 23); None: dial without asking.
+    predial: PredialSpec | None = None
 
     @property
     def key(self) -> str:
@@ -93,6 +114,7 @@ class Call:
             int(get("alternate_position") or 0),
             dict(get("variables") or {}),
             voicemail_message=get("voicemail_message"),
+            predial=PredialSpec.from_record(get("predial")),
         )
 
     @staticmethod

@@ -23,3 +23,7 @@ class ScriptError(DialerError, ValueError):
 
 class SecretTooShort(DialerError, ValueError):
     """A shared secret too short to resist guessing (HMAC-SHA256 wants >= 32 bytes)."""
+
+
+class PredialFailed(DialerError):
+    """A pre-dial check that gave no usable answer; the message is its short kind."""

@@ -34,6 +34,11 @@ RECORD_RESTORES = Counter(
 FENCED = Counter(
     "dialer_fenced", "Stalls after which the group no longer counted this dialer (zombie)."
 )
+PREDIAL = Counter(
+    "dialer_predial_checks",
+    "Pre-dial checks (issue 23) by result: dial, refused, error_skipped, error_dialled.",
+    ["result"],
+)
 EXPIRED = Counter("dialer_deadline_expired", "Calls not dialled because their deadline passed.")
 INBOUND = Counter("dialer_inbound_events", "Inbound-call events published, by kind.", ["kind"])
 

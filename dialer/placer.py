@@ -20,6 +20,7 @@ from dialer.adapter import Adapter, instant_placer
 from dialer.calls import Call, Outcome, failed, now_ms
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedRecord
+from dialer.predial import PredialChecker, PredialSecrets
 from dialer.publisher import OutcomePublisher
 from topics.producer import TrackedProducer
 
@@ -55,6 +56,7 @@ class PlacerParts:
     publisher: OutcomePublisher
     tracker: OffsetTracker
     may_dial: Callable[[], bool]  # False while this dialer's ownership is unproven or lost
+    predial: PredialChecker | None = None  # the calls' pre-dial checks (issue 23)
 
 
 class Placer:
@@ -166,12 +168,44 @@ class Placer:
     # -- handing calls to the adapter -----------------------------------------------------
 
     def _dial(self, batch: list[ReadCall]) -> None:
-        """Hand recorded calls to the adapter (synchronously when it is instant)."""
+        """Hand recorded calls to the adapter (synchronously when it is instant); a call
+        with a pre-dial check gets its own task, which asks first (checks overlap)."""
+        checked = [item for item in batch if item.call.predial is not None]
+        if checked:
+            batch = [item for item in batch if item.call.predial is None]
+            for item in checked:
+                self.active[item.call.key] = asyncio.ensure_future(self._check_then_place(item))
         if self._instant is not None:
-            self._place_now(self._instant, batch)
+            if batch:
+                self._place_now(self._instant, batch)
             return
         for item in batch:
             self.active[item.call.key] = asyncio.ensure_future(self._place(item))
+
+    async def _check_then_place(self, item: ReadCall) -> None:
+        """Ask the call's pre-dial check; dial on yes, else report it `skipped` (SPEC 9)."""
+        if self.parts.predial is None:
+            self.parts.predial = PredialChecker(PredialSecrets(None))
+        try:
+            verdict = await self.parts.predial.verdict(item.call)
+        except BaseException:
+            self.active.pop(item.call.key, None)
+            raise
+        if not verdict.dial:
+            self.parts.publisher.outcome(item.call, verdict.outcome(), item.partition)
+            self.parts.tracker.done(item.topic, item.partition, item.offset)
+            self.active.pop(item.call.key, None)
+            return
+        now = now_ms()
+        if item.call.deadline <= now:  # the check took the call past its deadline
+            self.active.pop(item.call.key, None)
+            self._expired(item, now)
+            return
+        if self._instant is not None:
+            self.active.pop(item.call.key, None)
+            self._place_now(self._instant, [item])
+            return
+        await self._place(item)
 
     def _expired(self, item: ReadCall, now: int) -> None:
         """A call past its deadline: `failed` (deadline_expired), not dialled."""

@@ -39,6 +39,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException, Message, TopicPartition
@@ -50,6 +51,7 @@ from dialer.exceptions import UnknownCall
 from dialer.offsets import OffsetTracker
 from dialer.placed import PlacedRecord
 from dialer.placer import Placer, PlacerParts, ReadCall
+from dialer.predial import PredialChecker, PredialSecrets
 from dialer.publisher import OutcomePublisher, failed_delivery
 from dialer.reconciler import Reconciler
 from topics import catalogue, clients, deadletter
@@ -81,6 +83,9 @@ class DialerSettings:
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
     ack_timeout_seconds: float = 30.0  # wait this long for the record's acks before dialling
+    # The accounts' pre-dial secrets, `<account_id>.key` (issue 23); None: checks fail
+    # (and follow their campaign's on_error).
+    predial_secrets_dir: Path | None = None
 
 
 class Dialer:
@@ -115,8 +120,15 @@ class Dialer:
         )
         self.tracker = OffsetTracker()
         self.reconciler = Reconciler(adapter, self.publisher, options.reconcile_poll_seconds)
+        self.predial = PredialChecker(PredialSecrets(options.predial_secrets_dir))
         parts = PlacerParts(
-            adapter, self.producer, self.placed, self.publisher, self.tracker, self._may_dial
+            adapter,
+            self.producer,
+            self.placed,
+            self.publisher,
+            self.tracker,
+            self._may_dial,
+            self.predial,
         )
         self.placer = Placer(parts, options.concurrency, options.ack_timeout_seconds)
         self._lease_s = options.session_timeout_ms / 2000
@@ -151,7 +163,9 @@ class Dialer:
                     idle = 0.0
                     await asyncio.sleep(0)
                 elif self.placer.recorded is not None:
-                    self.producer.flush(0.01)  # nothing else to do: wait for the records' acks
+                    # Nothing else to do: wait for the records' acks, briefly while calls'
+                    # tasks (pre-dial checks, async adapters) need the event loop.
+                    self.producer.flush(0.002 if self.placer.active else 0.01)
                     await asyncio.sleep(0)
                 else:
                     idle = min(0.05, idle + 0.002)
@@ -345,6 +359,7 @@ class Dialer:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         await self.adapter.close()
+        await self.predial.close()
         self.placer.count()
         self.publisher.count()
         self.producer.flush(30)

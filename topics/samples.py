@@ -48,6 +48,7 @@ DEFINITION: dict[str, Any] = {
         "max_callbacks": 1,
         "voicemail": None,  # issue 23's policy at its default (hang up)
     },
+    "predial": None,  # issue 23: no pre-dial check (older versions read the same)
 }
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -105,6 +106,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "created_at": T0,
         "deadline": T0 + 60 * 60_000,
         "voicemail_message": "Hi Bob, sorry we missed you: call us back about your gold plan.",
+        "predial": {
+            "url": "https://checks.example.com/predial",
+            "timeout_ms": 2000,
+            "on_error": "skip",
+        },
     },
     "CallOutcome": {
         "call_id": "spring-renewals/c-1/1",

@@ -33,6 +33,7 @@ from campaigns.models import (
     AccountSettings,
     AttemptLimit,
     CampaignDefinition,
+    Predial,
     Strategy,
     Voicemail,
     Window,
@@ -129,7 +130,15 @@ def definition_to_record(d: CampaignDefinition) -> Record:
             "max_callbacks": r.max_callbacks,
             "voicemail": _voicemail_record(r.voicemail),  # issue 23 (CampaignDefinition v4)
         },
+        "predial": _predial_record(d.predial),  # issue 23 (CampaignDefinition v6)
     }
+
+
+def _predial_record(p: Predial | None) -> Record | None:
+    """The pre-dial check as written on the definition and on each call; null: none."""
+    if p is None:
+        return None
+    return {"url": p.url, "timeout_ms": p.timeout_ms, "on_error": p.on_error.value}
 
 
 def _voicemail_record(v: Voicemail) -> Record | None:
@@ -206,6 +215,8 @@ def definition_from_record(rec: Record) -> CampaignDefinition:
     data["rules"] = rules
     if data.get("description") is None:
         data.pop("description", None)
+    if data.get("predial") is None:
+        data.pop("predial", None)
     return CampaignDefinition.model_validate(data)
 
 
@@ -407,6 +418,7 @@ def call_to_record(ev: CallCreated, agent_prompt: str = "") -> Record:
         "created_at": ts(ev.at_us),
         "deadline": ts(ev.deadline_us),
         "voicemail_message": ev.voicemail_message,
+        "predial": _predial_record(ev.predial),
     }
 
 

@@ -349,6 +349,7 @@ class CampaignStep(Outcomes):
                 voicemail_message=rules.voicemail.message_for(
                     attempt, rules.attempts_allowed, variables
                 ),
+                predial=d.predial,
             )
         )
         if c.held:
