@@ -334,8 +334,8 @@ def forecast_file(
 
 
 def account_lines(svc: Services, account: str) -> int | None:
-    """The account's lines (SPEC 8); None: no account limit."""
-    return None
+    """The account's lines (SPEC 8), from its account.status record; None: no account limit."""
+    return svc.cp.account_settings(account).lines
 
 
 def account_load(

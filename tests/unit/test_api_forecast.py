@@ -90,3 +90,20 @@ def test_campaign_creates_summary_names_priority_end_callbacks_and_across() -> N
         "3",
     )
     assert "across=account" in rows["attempt_limits"]
+
+
+def test_the_forecast_takes_the_accounts_own_lines() -> None:
+    """The lines come from the account's account.status record (what the engine reads),
+    so a forecast on a 3-line account says and uses 3; an account without a limit, none."""
+    from types import SimpleNamespace
+
+    from api.campaign_service import account_load
+    from campaigns.models import AccountSettings
+
+    limits = {"acme": 3}
+    cp = SimpleNamespace(
+        account_settings=lambda a: AccountSettings(account_id=a, lines=limits.get(a))
+    )
+    svc = SimpleNamespace(cp=cp, readmodel=None)
+    assert account_load(svc, "acme", "c1", 4) == (3, [])  # type: ignore[arg-type]
+    assert account_load(svc, "beta", "c1", 4) == (None, [])  # type: ignore[arg-type]
