@@ -153,6 +153,12 @@ class ForecastOut(BaseModel):
         description="outcome shares, call length, retries, the account's lines and the other"
         " running campaigns the forecast shared them with",
     )
+    cost: dict[str, Any] | None = Field(
+        None,
+        description="billed calls and minutes (connected calls, each of the assumed length,"
+        " rounded up to the account's billing increment) and their cost at the source"
+        " number's rate_per_minute, as decimal text (null without a rate)",
+    )
 
 
 class StatsOut(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api import campaign_io, forecast
+from api import accounts, campaign_io, forecast
 from api.bodies import validation_errors
 from api.campaign_io import CampaignIn, CreateJson
 from api.campaign_models import (
@@ -330,7 +331,21 @@ def forecast_file(
     lines, others = account_load(svc, account, d.campaign_id, len(listed))
     out = forecast.forecast(d, listed, parse_model(model), 7, lines=lines, others=others)
     out["model"] = model
+    out["cost"] = forecast_cost(svc, account, d, out["calls"])
     return out
+
+
+def forecast_cost(
+    svc: Services, account: str, d: CampaignDefinition, calls: dict[str, int]
+) -> dict[str, Any]:
+    """The forecast's calls priced at the source number's rate (if it has one) and the
+    account's billing increment."""
+    rate = None
+    for _, number in svc.cp.items("number", account):
+        if number.get("e164") == d.source_number and number.get("rate_per_minute") is not None:
+            rate = forecast.NumberRate(Decimal(str(number["rate_per_minute"])), number["currency"])
+            break
+    return forecast.expected_cost(calls, accounts.billing_increment(svc.cp, account), rate)
 
 
 def account_lines(svc: Services, account: str) -> int | None:

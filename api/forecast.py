@@ -8,9 +8,10 @@ The answer says what it assumed, for the console to show.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from campaigns.contacts import Contact
@@ -21,6 +22,15 @@ from campaigns.windows import US, from_datetime
 DEFAULT_MODEL = "answered=0.3,no_answer=0.5,busy=0.2"
 CALL_SECONDS = 30  # every simulated call lasts this long
 HORIZON_US = 366 * 86_400 * US  # a campaign whose windows never open stops being simulated
+BILLED_OUTCOMES = ("answered", "voicemail")  # calls that connect; the others bill no time
+
+
+@dataclass(frozen=True)
+class NumberRate:
+    """What a number's calls cost a minute (its `rate_per_minute`, exact), and in what."""
+
+    per_minute: Decimal
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -89,3 +99,26 @@ def forecast(
             "other_remaining_contacts": sum(len(o.contacts) for o in others),
         },
     }
+
+
+def expected_cost(
+    calls: Mapping[str, int], increment_seconds: int, rate: NumberRate | None
+) -> dict[str, Any]:
+    """What the forecast's calls would bill, priced as the sink prices real ones: each call
+    that connects (answered, voicemail) lasts CALL_SECONDS, rounded up to the account's
+    billing increment, at the source number's rate. Money and minutes as decimal text."""
+    billed_calls = sum(calls.get(status, 0) for status in BILLED_OUTCOMES)
+    per_call_s = -(-CALL_SECONDS // increment_seconds) * increment_seconds
+    minutes = Decimal(billed_calls * per_call_s) / 60
+    return {
+        "billed_calls": billed_calls,
+        "billing_increment_seconds": increment_seconds,
+        "billed_minutes": _decimal_text(minutes),
+        "rate_per_minute": _decimal_text(rate.per_minute) if rate else None,
+        "currency": rate.currency if rate else None,
+        "cost": _decimal_text(minutes * rate.per_minute) if rate else None,
+    }
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")

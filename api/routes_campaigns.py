@@ -47,6 +47,7 @@ from api.campaign_service import (
     create,
     create_body,
     create_summary,
+    forecast_cost,
     ingest_problem,
     iso_ms,
     own_campaign,
@@ -454,7 +455,8 @@ def get_forecast(
     ]
     lines, others = account_load(svc, account, campaign_id, len(contacts))
     out = forecast.forecast(d, contacts, shares, seed, lines=lines, others=others)
-    return ForecastOut(**out, model=model, seed=seed)
+    cost = forecast_cost(svc, account, d, out["calls"])
+    return ForecastOut(**out, model=model, seed=seed, cost=cost)
 
 
 @router.get("/{campaign_id}/stats", response_model=StatsOut, responses=problem_responses(404))

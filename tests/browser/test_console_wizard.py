@@ -192,6 +192,13 @@ def test_step_five_preview_equals_campaign_create_and_the_forecast_says_its_assu
     page: Page, stack: Stack, screenshots: Path, tmp_path: Path
 ) -> None:
     acct = _account(stack, "previewco", "Preview Co", active=True)
+    rated = {
+        "e164": "+15550100000",
+        "label": "Main line",
+        "rate_per_minute": "0.02",
+        "currency": "USD",
+    }
+    assert acct.call("PUT", "/numbers/main-line", rated).status_code == 200
     sign_in(page, stack, acct)
     page.get_by_role("link", name="Create campaign").first.click()
     step_heading(page, 1)
@@ -243,6 +250,11 @@ def test_step_five_preview_equals_campaign_create_and_the_forecast_says_its_assu
     expect(assumptions).to_contain_text("answered 30%")
     expect(assumptions).to_contain_text("each call 30 s")
     expect(assumptions).to_contain_text("no retries")
+    # 5 contacts, 30% answered, no retries: its connected calls, each billed a whole minute
+    # (the account's default increment) at main-line's rate, priced as the sink prices calls.
+    cost = page.get_by_test_id("forecast-cost")
+    expect(cost).to_contain_text("billed in 60 s steps")
+    expect(cost).to_contain_text(re.compile(r"about [0-9.]+ USD at 0\.02 USD a minute"))
     assert_accessible(page, "wizard step 5 with the launch preview")
     shot(page, screenshots, "05-wizard-launch-preview", narrow=True)
     page.get_by_label("Answer rate for the forecast (%)").fill("80")

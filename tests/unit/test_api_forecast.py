@@ -107,3 +107,44 @@ def test_the_forecast_takes_the_accounts_own_lines() -> None:
     svc = SimpleNamespace(cp=cp, readmodel=None)
     assert account_load(svc, "acme", "c1", 4) == (3, [])  # type: ignore[arg-type]
     assert account_load(svc, "beta", "c1", 4) == (None, [])  # type: ignore[arg-type]
+
+
+def test_the_forecast_prices_its_connected_calls_like_the_sink() -> None:
+    """Issue 23.4: answered and voicemail calls bill CALL_SECONDS rounded up to the
+    increment; busy and unanswered ones nothing; money exact, as decimal text."""
+    from decimal import Decimal
+
+    calls = {"answered": 3, "voicemail": 1, "no_answer": 5, "busy": 2}
+    rate = forecast.NumberRate(Decimal("0.0125"), "USD")
+    by_minute = forecast.expected_cost(calls, 60, rate)
+    assert by_minute == {
+        "billed_calls": 4,
+        "billing_increment_seconds": 60,
+        "billed_minutes": "4",  # 30 s calls billed a whole minute each
+        "rate_per_minute": "0.0125",
+        "currency": "USD",
+        "cost": "0.05",
+    }
+    by_second = forecast.expected_cost(calls, 1, rate)
+    assert (by_second["billed_minutes"], by_second["cost"]) == ("2", "0.025")
+    unpriced = forecast.expected_cost(calls, 6, None)
+    assert unpriced["cost"] is None and unpriced["billed_minutes"] == "2"
+    assert forecast.expected_cost({}, 60, rate)["cost"] == "0"
+
+
+def test_the_forecast_finds_the_source_numbers_rate_and_the_accounts_increment() -> None:
+    from types import SimpleNamespace
+
+    from api.campaign_service import forecast_cost
+
+    d = testing.definition("c1", concurrent_calls=1)
+    numbers = [
+        ("other", {"e164": "+15550000000", "rate_per_minute": "9", "currency": "EUR"}),
+        ("main", {"e164": d.source_number, "rate_per_minute": "0.02", "currency": "USD"}),
+    ]
+    cp = SimpleNamespace(
+        items=lambda kind, account: iter(numbers if kind == "number" else []),
+        get=lambda kind, account, rid: {"billing_increment_seconds": 6},
+    )
+    out = forecast_cost(SimpleNamespace(cp=cp), "acme", d, {"answered": 10})  # type: ignore[arg-type]
+    assert (out["billed_minutes"], out["cost"], out["currency"]) == ("5", "0.1", "USD")

@@ -811,6 +811,16 @@ function renderForecast(f) {
   return [
     h("p", { "data-testid": "forecast" }, f.finished_at ? `If started now, it would finish around ${when(f.finished_at)}.` : "No finish forecast (the calling window may never open)."),
     f.contacts ? h("p", { "data-testid": "forecast-contacts" }, `Contacts at the end: ${Object.entries(f.contacts).filter(([k]) => k !== "accepted").map(([k, v]) => `${v} ${k.replace(/_/g, " ")}`).join(", ") || "none final"}.`) : null,
+    costText(f.cost),
     h("p", { class: "muted", "data-testid": "forecast-assumptions" },
       `Assumes: ${shareText(a.outcome_shares)} of calls; each call ${a.call_seconds} s; ${retries}; ${lines}.`)];
+}
+
+/** Expected billed minutes, and their cost when the source number has a rate. */
+function costText(c) {
+  if (!c) return null;
+  const minutes = `${c.billed_minutes} billed minutes (${c.billed_calls} connected calls, billed in ${c.billing_increment_seconds} s steps)`;
+  return h("p", { "data-testid": "forecast-cost" }, c.cost === null
+    ? `Expected: ${minutes}; the source number has no rate, so no cost.`
+    : `Expected: ${minutes}, about ${c.cost} ${c.currency} at ${c.rate_per_minute} ${c.currency} a minute.`);
 }
