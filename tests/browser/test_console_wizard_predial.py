@@ -3,7 +3,7 @@
 Step 4 takes a voicemail message with a variable, left on the last attempt, and a pre-dial
 check; a refused check URL is named beside its field, in the API's words. The draft created
 holds exactly what was entered (through the API), step 5 and the campaign page say it in
-words, and editing the draft keeps the check."""
+words; editing the draft keeps the check, and emptying its URL removes it ("none")."""
 
 from __future__ import annotations
 
@@ -147,3 +147,21 @@ def test_voicemail_and_predial_entered_in_the_wizard_are_what_the_draft_holds(
     assert definition["rules"]["concurrent_calls"] == 2
     assert definition["rules"]["voicemail"] == DRAFT_VOICEMAIL
     assert definition["predial"] == PREDIAL
+
+    # Emptying the URL removes the check: the pages then say "none".
+    page.get_by_role("link", name=f"Edit {NAME}").click()
+    step_heading(page, 1)
+    page.goto(f"{stack.base_url}/#/edit/{CID}/4")
+    step_heading(page, 4)
+    page.get_by_label("Check URL").fill("")
+    next_step(page)
+    step_heading(page, 5)
+    expect(page.get_by_test_id("summary-rules").locator("dd[data-rule='predial']")).to_have_text(
+        "none"
+    )
+    page.get_by_test_id("create").click()
+    expect(page.locator("h1")).to_have_text(NAME)
+    wait_status(page, "draft")
+    expect(shown.locator("dd[data-rule='predial']")).to_have_text("none")
+    assert "predial" not in stored(acct) or stored(acct)["predial"] is None
+    assert stored(acct)["rules"]["voicemail"] == DRAFT_VOICEMAIL
