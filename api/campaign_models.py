@@ -41,6 +41,7 @@ class CreateSummary(BaseModel):
     rejected: list[Rejected]
     variables: Variables
     rules: dict[str, Any]
+    predial: dict[str, Any] | None = None  # issue 23: the pre-dial check as parsed; null: none
     forecast: dict[str, Any] | None = None
     preview: dict[str, Any] | None = None
     dead_lettered: int = 0

@@ -260,6 +260,7 @@ def create_summary(
             unfed_voicemail=s.mapping.unfed_voicemail_variables,
         ),
         rules=d.rules.model_dump(mode="json"),
+        predial=None if d.predial is None else d.predial.model_dump(mode="json"),
         forecast=forecast_out,
         preview=preview_out(s),
         dead_lettered=s.dead_lettered,

@@ -174,6 +174,12 @@ def _account(stack: Stack, account_id: str, name: str, active: bool, seed: bool 
     out = stack.cli(*args)
     assert out.returncode == 0, out.stdout + out.stderr
     acct = Account(account_id, out.stdout.strip().splitlines()[-1], stack.base_url)
+    # The API learns the key from the control-plane topic: on a busy machine, a moment later.
+    wait_until(
+        lambda: acct.call("GET", "/agents").status_code != 401,
+        f"the API to accept the key of {account_id}",
+        poll_seconds=0.5,
+    )
     if not seed:
         return acct
     r = acct.call(

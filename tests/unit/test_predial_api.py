@@ -3,11 +3,13 @@ names the request's field, and a draft's create body carries the check back."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from api.campaign_io import CampaignIn, build_definition
+from api.campaign_service import create_summary
 from api.problems import ApiProblem
 
 pytestmark = pytest.mark.unit
@@ -47,3 +49,19 @@ def test_a_bad_check_names_the_request_field() -> None:
         build_definition(Plane(), "acme", body({"url": "http://crm.example.com/p"}))  # type: ignore[arg-type]
     assert err.value.status == 422
     assert [e.field for e in err.value.errors] == ["definition.predial.url"]
+
+
+def test_the_dry_run_summary_names_the_check() -> None:
+    """The console's step 5 says the check from the summary (issue 23)."""
+    mapping = SimpleNamespace(
+        mapped={}, unfed_variables=[], unmapped_columns=[], unfed_voicemail_variables=[]
+    )
+    s = SimpleNamespace(
+        accepted=1, rejected=0, rows=1, rejects_path=None, mapping=mapping,
+        preview=None, preview_at_us=None, dead_lettered=0,
+    )  # fmt: skip
+    check = {"url": "https://crm.example.com/p", "timeout_ms": 1500, "on_error": "dial"}
+    d = build_definition(Plane(), "acme", body(check))  # type: ignore[arg-type]
+    assert create_summary(d, s, True, None).predial == check
+    d = build_definition(Plane(), "acme", body(None))  # type: ignore[arg-type]
+    assert create_summary(d, s, True, None).predial is None

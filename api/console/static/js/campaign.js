@@ -190,7 +190,8 @@ export async function campaignPage(id) {
       h("div", { class: "toolbar" }, h("label", { for: "contact-status" }, "Status"), statusFilter),
       contactsHost, moreBtn),
     h("section", { class: "card", "aria-labelledby": "rules-h" }, h("h2", { id: "rules-h" }, "Rules"),
-      h("dl", { class: "facts", "data-testid": "campaign-rules" }, Object.entries(campaign.rules || {}).map(([k2, v]) => [h("dt", {}, k2.replace(/_/g, " ")), h("dd", { dataset: { rule: k2 } }, ruleText(k2, v))])),
+      h("dl", { class: "facts", "data-testid": "campaign-rules" }, Object.entries(campaign.rules || {}).map(([k2, v]) => [h("dt", {}, k2.replace(/_/g, " ")), h("dd", { dataset: { rule: k2 } }, ruleText(k2, v))]),
+        h("dt", {}, "pre-dial check"), h("dd", { dataset: { rule: "predial" } }, ruleText("predial", campaign.predial))),
       h("p", { class: "muted" }, `Agent ${campaign.agent_id || "–"}, source number ${campaign.source_number || "–"}.`)),
   );
   renderHead(campaign);

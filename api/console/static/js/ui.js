@@ -150,12 +150,18 @@ function windowText(w) {
   return w && typeof w === "object" && "start" in w ? `${w.start}–${w.end}` : JSON.stringify(w);
 }
 
+/** A URL's host (and port), or the URL itself when it cannot be parsed. */
+function urlHost(url) {
+  try { return new URL(url).host || String(url); } catch { return String(url); }
+}
+
 /** A rule's value as a person reads it (the API's normalised rules, any field). */
 export function ruleText(key, value) {
   // An unset rule says so: a blank cell reads as "not loaded" (issue 24.7).
   if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) return "none";
   if (key === "ends_at") return `${when(typeof value === "number" ? new Date(value).toISOString() : value)} (no call from then on)`;
   if (key === "voicemail" && typeof value === "object") return value.action === "leave_message" ? `leave a message on ${value.on === "every" ? "every attempt" : "the last attempt"}: “${value.message}”` : "hang up";
+  if (key === "predial" && typeof value === "object") return `${urlHost(value.url)} (timeout ${value.timeout_ms ?? 2000} ms; on error: ${value.on_error || "skip"})`;
   if (key === "priority") return `${value} of 10 (higher calls first when the account's lines are scarce)`;
   if (key === "attempt_limits" && Array.isArray(value)) return value.map((l) => `at most ${l.max_calls} calls per ${l.scope} in ${l.period_hours} h${l.across === "account" ? " across the account's campaigns" : ""}`).join("; ");
   if (key === "calling_days" && Array.isArray(value)) return value.map((d) => DAY_SHORT[d] || d).join(", ");

@@ -38,6 +38,8 @@ function fresh() {
       caller_numbers: [], caller_strategy: "rolling", alternate_strategy: "rolling",
       blackout_dates: [], holidays_country: "", holidays_subdivision: "",
       attempt_limits: [], compliance: [],
+      // the definition's top-level `predial` (issue 23): blank URL, no check
+      predial_url: "", predial_timeout_ms: "2000", predial_on_error: "skip",
     },
     idempotency: null,
     editing: null, // the draft's campaign id when editing one
@@ -99,6 +101,8 @@ export function fromBody(body) {
     holidays_country: (r.holidays && r.holidays.country) || "", holidays_subdivision: (r.holidays && r.holidays.subdivision) || "",
     attempt_limits: (r.attempt_limits || []).map((l) => ({ ...l, max_calls: text(l.max_calls), period_hours: text(l.period_hours) })),
     compliance: r.compliance || [],
+    predial_url: (d.predial && d.predial.url) || "", predial_timeout_ms: text((d.predial && d.predial.timeout_ms) ?? 2000),
+    predial_on_error: (d.predial && d.predial.on_error) || "skip",
   });
   return state;
 }
@@ -146,6 +150,7 @@ export function definition(state) {
     rules.attempt_limits = r.attempt_limits.map((l) => ({ scope: l.scope, max_calls: int(l.max_calls), period_hours: int(l.period_hours), across: l.across || "campaign" }));
   }
   if (r.compliance.length) rules.compliance = r.compliance;
+  const predial = predialOf(r);
   const mapping = {};
   for (const [col, variable] of Object.entries(state.mapping)) if (variable && state.columns.includes(col)) mapping[col] = variable;
   return {
@@ -156,7 +161,16 @@ export function definition(state) {
     source_number_id: state.source_number_id,
     variable_mapping: mapping,
     rules,
+    ...(predial ? { predial } : {}),
   };
+}
+
+/** The definition's `predial` (beside `rules`, not in them), or null when no URL is given. */
+function predialOf(r) {
+  const url = (r.predial_url || "").trim();
+  if (!url) return null;
+  const timeout = r.predial_timeout_ms === "" || r.predial_timeout_ms === undefined ? "2000" : r.predial_timeout_ms;
+  return { url, timeout_ms: int(timeout), on_error: r.predial_on_error || "skip" };
 }
 
 /** The rules step's defaults stand in for blanks when checking the list at step 2. */
@@ -167,6 +181,7 @@ function provisional(state) {
   def.rules = { ...def.rules, max_retries: 0, concurrent_calls: 1, inbound_free_slots: 0, timezone: def.rules.timezone || "UTC" };
   delete def.rules.retry_delay_minutes;
   delete def.rules.caller_ids;
+  delete def.predial; // checked at step 4, where its fields are
   return def;
 }
 
@@ -628,6 +643,17 @@ function stepFour(ctx) {
       h("span", { class: "error", dataset: { errorFor: "rules.voicemail" } })));
   }
 
+  const predialHost = h("fieldset", { dataset: { fieldWrap: "predial" } }, h("legend", {}, "Pre-dial check (optional)"),
+    h("p", { class: "hint" }, "Before each call the dialer asks this URL of yours whether to dial (https; see the README)."),
+    field("Check URL", bind("predial_url", h("input", { type: "url", value: r.predial_url, placeholder: "https://your-crm/campaignflow/predial", autocomplete: "off", spellcheck: "false" })),
+      { field: "predial.url", hint: "Leave empty for no check." }),
+    h("div", { class: "grid3" },
+      field("Check timeout (ms)", bind("predial_timeout_ms", h("input", { type: "number", min: "100", max: "10000", step: "1", value: r.predial_timeout_ms })), { field: "predial.timeout_ms", hint: "100 to 10000; default 2000." }),
+      field("When the check fails", bind("predial_on_error", h("select", {},
+        h("option", { value: "skip", selected: r.predial_on_error !== "dial" }, "skip the call"),
+        h("option", { value: "dial", selected: r.predial_on_error === "dial" }, "dial anyway"))), { field: "predial.on_error", hint: "A timeout, an error status or a bad answer." })),
+    h("span", { class: "error", dataset: { errorFor: "predial" } }));
+
   renderWindows(); renderRetry(); renderBlackouts(); renderLimits(); renderVoicemail();
   const tzList = h("datalist", { id: "tz-list" }, zones.map((z) => h("option", { value: z })));
   const general = h("div", { class: "form-msg", role: "alert" });
@@ -659,6 +685,7 @@ function stepFour(ctx) {
       field("Callbacks per contact", bind("max_callbacks", h("input", { type: "number", min: "0", step: "1", value: r.max_callbacks })), { field: "rules.max_callbacks", hint: "When a person asks to be called back at a time (0: never)." })),
     retryHost,
     voicemailHost,
+    predialHost,
     h("details", { class: "compliance", open: r.blackout_dates.length || r.attempt_limits.length || r.compliance.length || r.holidays_country ? true : null },
       h("summary", {}, "Compliance rules (optional)"),
       blackoutHost,
@@ -777,7 +804,8 @@ function renderSummary(ctx, s, tableRow, contacts) {
     h("dl", { class: "facts" }, Object.entries((s.variables && s.variables.mapped) || {}).map(([c, v]) => [h("dt", {}, c), h("dd", {}, v)])),
     s.variables && s.variables.unfed && s.variables.unfed.length ? h("p", { class: "warn" }, `Not fed by any column: ${s.variables.unfed.join(", ")}.`) : null,
     h("h2", {}, "Rules"),
-    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", { dataset: { rule: k } }, ruleText(k, v))])),
+    h("dl", { class: "facts", "data-testid": "summary-rules" }, Object.entries(rules).map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", { dataset: { rule: k } }, ruleText(k, v))]),
+      h("dt", {}, "pre-dial check"), h("dd", { dataset: { rule: "predial" } }, ruleText("predial", s.predial))),
     renderPreview(s.preview),
     h("h2", {}, "Forecast"),
     h("div", { class: "row-tools" }, field("Answer rate for the forecast (%)", rate), again),
