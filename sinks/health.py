@@ -54,7 +54,7 @@ ANNOUNCED_COLUMNS = (
 )
 
 
-class Publisher(Protocol):
+class HealthProducer(Protocol):
     """What the announcer needs of a producer (the sink's TrackedProducer)."""
 
     def produce(
@@ -128,7 +128,7 @@ class CallerIdAnnouncer:
         """Outcomes went in since the last check, and it was `every_s` ago or more."""
         return self._dirty and (self._last is None or self.clock() - self._last >= self.every_s)
 
-    def maybe_check(self, client: Any, producer: Publisher) -> int:
+    def maybe_check(self, client: Any, producer: HealthProducer) -> int:
         """`check` if `due`; never raises (the sink goes on; the next check, `every_s`
         later, tries again). How many numbers were announced."""
         if not self.due():
@@ -142,7 +142,7 @@ class CallerIdAnnouncer:
             log.warning("caller-ID health check failed (%s); the next check tries again", exc)
             return 0
 
-    def check(self, client: Any, producer: Publisher) -> int:
+    def check(self, client: Any, producer: HealthProducer) -> int:
         """Publish each degraded number not announced yet; remember those acknowledged."""
         rows = client.query(DEGRADED_SQL).result_rows
         if not rows:
