@@ -1,5 +1,12 @@
 """The webhook dispatcher: campaign.events to each subscribed endpoint of the campaign's account.
 
+It also reads caller_id.health, the sink's announcements of degraded caller IDs
+(sinks.health: ClickHouse judges the numbers, and only the sink reads it continuously),
+delivered as `caller_id.degraded` through the same queues, guards and offsets (kept per
+topic). A separate topic, not a new CampaignEvent branch: campaign.events is the engine's
+output (one writer per account, read by the sink into ClickHouse and by the read model),
+and an old reader of CampaignEvent could not decode a branch it does not know.
+
 One consumer group across replicas (`campaignflow-webhooks`), so each event is handled by
 one replica. Each delivery is POSTed with the event id (`X-Campaignflow-Event-Id`, stable
 across replays: the receiver drops repeats) and signed `t=...,v1=...`.
