@@ -120,6 +120,7 @@ class CallerIdAnnouncer:
         self._last: float | None = None
         self._dirty = False  # outcomes went in since the last check
         self.announced = 0
+        self.checks = 0  # checks that ran to the end (announcing or not)
 
     def outcomes_flushed(self) -> None:
         self._dirty = True
@@ -146,6 +147,7 @@ class CallerIdAnnouncer:
         """Publish each degraded number not announced yet; remember those acknowledged."""
         rows = client.query(DEGRADED_SQL).result_rows
         if not rows:
+            self.checks += 1
             return 0
         at_ms = int(time.time() * 1000)
         records = [record(tuple(r), at_ms) for r in rows]
@@ -167,6 +169,7 @@ class CallerIdAnnouncer:
         if len(done) < len(records):
             self._dirty = True  # not acknowledged: the next check publishes them again
         self.announced += len(done)
+        self.checks += 1
         log.info(
             "caller-ID health: %d degraded number(s) announced, %d not acknowledged (retried)",
             len(done),
