@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from campaigns.privacy import mask_numbers_in
 from topics import catalogue
 from topics.codec import Codec
 
@@ -140,7 +141,9 @@ class CallerIdAnnouncer:
             return self.check(client, producer)
         except Exception as exc:
             self._dirty = True
-            log.warning("caller-ID health check failed (%s); the next check tries again", exc)
+            # An error may quote a value: the numbers in it are masked.
+            reason = mask_numbers_in(str(exc)) or type(exc).__name__
+            log.warning("caller-ID health check failed (%s); the next check tries again", reason)
             return 0
 
     def check(self, client: Any, producer: HealthProducer) -> int:

@@ -100,3 +100,24 @@ def test_no_check_without_new_outcomes(client: Any) -> None:
     producer = FakeProducer()
     assert announcer.due() is False
     assert announcer.maybe_check(client, producer) == 0 and producer.sent == []
+
+
+class Broken:
+    """A client whose query fails with an error quoting a number."""
+
+    def query(self, sql: str) -> Any:
+        raise RuntimeError(f"Cannot parse {C} in column caller_id")
+
+
+def test_a_failed_check_logs_no_number_and_is_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    announcer = CallerIdAnnouncer("caller_id.health", default_codec(), every_s=5, clock=clock)
+    announcer.outcomes_flushed()
+    with caplog.at_level("WARNING", logger="sinks.consumer"):
+        assert announcer.maybe_check(Broken(), FakeProducer()) == 0
+    assert "caller-ID health check failed" in caplog.text
+    assert C not in caplog.text and C[-4:] in caplog.text
+    clock.now = 5
+    assert announcer.due() is True  # still to do
