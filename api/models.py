@@ -157,7 +157,15 @@ class NumberPage(Page):
 
 # ---- webhooks --------------------------------------------------------------------------
 
-WEBHOOK_EVENTS = ("campaign.status", "contact.final", "campaign.progress")
+# Every event an endpoint may subscribe to, with what it means: the one list (the API checks
+# subscriptions against it; the console lists it from GET /v1/webhook-events).
+WEBHOOK_EVENT_TITLES: dict[str, str] = {
+    "campaign.status": "A campaign changes status",
+    "contact.final": "A contact reaches a final status",
+    "campaign.progress": "Campaign progress",
+    "caller_id.degraded": "A caller ID's answer rate falls below half of the campaign's median",
+}
+WEBHOOK_EVENTS = tuple(WEBHOOK_EVENT_TITLES)
 MAX_WEBHOOK_EVENTS = 20  # repeats included (kept once); a list is bounded before it is read
 
 
@@ -189,10 +197,20 @@ class WebhookPage(Page):
     items: list[WebhookOut]
 
 
+class WebhookEventOut(BaseModel):
+    name: str
+    description: str
+
+
+class WebhookEventList(BaseModel):
+    items: list[WebhookEventOut]
+
+
 class WebhookDeliveryOut(BaseModel):
     event_id: str
     type: str = Field(
-        description="campaign.status, contact.final, campaign.progress or webhook.test."
+        description="campaign.status, contact.final, campaign.progress, caller_id.degraded"
+        " or webhook.test."
     )
     at: str = Field(description="When the delivery was settled, ISO 8601 UTC.")
     delivered: bool

@@ -15,6 +15,7 @@ from api import accounts, usage
 from api.bodies import ThreadedBody
 from api.deps import MAX_LIMIT, Services, account_id, bearer_key, operator, page, services
 from api.models import (
+    WEBHOOK_EVENT_TITLES,
     AccountCreate,
     AccountEventList,
     AccountEventOut,
@@ -38,6 +39,8 @@ from api.models import (
     WebhookCreate,
     WebhookDeliveries,
     WebhookDeliveryOut,
+    WebhookEventList,
+    WebhookEventOut,
     WebhookOut,
     WebhookPage,
 )
@@ -417,6 +420,14 @@ def _webhook_out(body: dict[str, Any], secret: str | None = None) -> WebhookOut:
         events=body["events"],
         created_at=body["created_at"],
         secret=secret,
+    )
+
+
+@router.get("/webhook-events", response_model=WebhookEventList, tags=["webhooks"])
+async def list_webhook_events(account: str = Depends(account_id)) -> WebhookEventList:
+    """The events an endpoint may subscribe to (`events` of POST /v1/webhooks)."""
+    return WebhookEventList(
+        items=[WebhookEventOut(name=n, description=d) for n, d in WEBHOOK_EVENT_TITLES.items()]
     )
 
 

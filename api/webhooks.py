@@ -1,5 +1,12 @@
 """The webhook dispatcher: campaign.events to each subscribed endpoint of the campaign's account.
 
+It also reads caller_id.health, the sink's announcements of degraded caller IDs
+(sinks.health: ClickHouse judges the numbers, and only the sink reads it continuously),
+delivered as `caller_id.degraded` through the same queues, guards and offsets (kept per
+topic). A separate topic, not a new CampaignEvent branch: campaign.events is the engine's
+output (one writer per account, read by the sink into ClickHouse and by the read model),
+and an old reader of CampaignEvent could not decode a branch it does not know.
+
 One consumer group across replicas (`campaignflow-webhooks`), so each event is handled by
 one replica. Each delivery is POSTed with the event id (`X-Campaignflow-Event-Id`, stable
 across replays: the receiver drops repeats) and signed `t=...,v1=...`.
@@ -63,6 +70,10 @@ EVENT_KINDS = {
     "ContactFinal": "contact.final",
     "Progress": "campaign.progress",
 }
+# A CallerIdHealth record of caller_id.health (the sink's judgement, sinks.health) with
+# `degraded`: delivered as this event, its data the record less the envelope's fields.
+CALLER_ID_DEGRADED = "caller_id.degraded"
+_ENVELOPE = ("event_id", "account_id", "campaign_id", "at")
 EVENT_ID_HEADER = "X-Campaignflow-Event-Id"
 MAX_PENDING = 10_000  # events held for the read model; past it, reading waits
 MAX_BACKOFF_S = 30.0
@@ -95,6 +106,15 @@ def payload(rec: dict[str, Any], kind: str, account: str) -> dict[str, Any]:
         "at": _json_value(rec["at"]),
         "data": _json_value(data),
     }
+
+
+def caller_id_event(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """A CallerIdHealth record in the shape of a campaign event (`payload` takes both);
+    None for a record that is not a degradation (nothing to deliver)."""
+    if not rec.get("degraded"):
+        return None
+    data = {k: v for k, v in rec.items() if k not in _ENVELOPE}
+    return {**{k: rec[k] for k in _ENVELOPE}, "body": data}
 
 
 @dataclass(frozen=True)
@@ -385,13 +405,15 @@ def judge(status: int) -> Attempt:
 
 
 class Dispatcher:
-    """Reads campaign.events, hands each delivery to its endpoint's queue, settles results."""
+    """Reads campaign.events and caller_id.health, hands each delivery to its endpoint's
+    queue, settles results. Offsets are kept per topic (`Offsets` per topic)."""
 
     def __init__(self, config: ApiSettings, cp: ControlPlane, rm: ReadModel) -> None:
         self.config = config
         self.cp = cp
         self.rm = rm
         self.topic = catalogue.topic_name(catalogue.EVENTS, config.prefix)
+        self.health_topic = catalogue.topic_name(catalogue.CALLER_ID_HEALTH, config.prefix)
         self.dead_letter_topic = catalogue.topic_name(catalogue.DEADLETTER, config.prefix)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -399,7 +421,7 @@ class Dispatcher:
         self._producer: TrackedProducer | None = None
         self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
         self.sender = Sender(config, self._results)
-        self._offsets = Offsets()
+        self._offsets: dict[str, Offsets] = {self.topic: Offsets(), self.health_topic: Offsets()}
         self._pending: deque[Pending] = deque()
         self.delivered = 0
         self.parked = 0
@@ -408,7 +430,7 @@ class Dispatcher:
     def start(self) -> None:
         group = f"campaignflow-webhooks-{self.config.prefix}"
         self._consumer = TopicConsumer.build(self.config.kafka, group, log_level=QUIET)
-        self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        self._consumer.subscribe([self.topic, self.health_topic], on_revoke=self._on_revoke)
         self._producer = TrackedProducer(self.config.kafka)
         self.sender.start()
         self._thread = threading.Thread(target=self._run, name="api-webhooks", daemon=True)
@@ -445,7 +467,7 @@ class Dispatcher:
         except Exception:  # never stop the dispatcher
             log.exception("webhooks: event skipped")
             pending = None
-        self._offsets.read(partition, offset, 0 if pending is None else 1)
+        self._offsets_of(msg).read(partition, offset, 0 if pending is None else 1)
         if pending is not None:
             self._pending.append(pending)
 
@@ -456,11 +478,18 @@ class Dispatcher:
             _, rec = decode(msg.value(), msg.topic(), msg.partition(), msg.offset())
         except DecodeError:
             return None
-        body = rec["body"]
-        name = body[0].removeprefix(NAMESPACE + ".") if isinstance(body, tuple) else ""
-        kind = EVENT_KINDS.get(name)
-        if kind is None:
-            return None
+        if msg.topic() == self.health_topic:
+            event = caller_id_event(rec)
+            if event is None:
+                return None
+            rec, kind = event, CALLER_ID_DEGRADED
+        else:
+            body = rec["body"]
+            name = body[0].removeprefix(NAMESPACE + ".") if isinstance(body, tuple) else ""
+            found = EVENT_KINDS.get(name)
+            if found is None:
+                return None
+            kind = found
         return Pending(msg, rec, kind, time.monotonic() + self.config.webhook_campaign_wait_s)
 
     def _resolve_pending(self) -> None:
@@ -485,10 +514,11 @@ class Dispatcher:
                 log.exception("webhooks: event skipped")
                 deliveries = []
             partition, offset = int(pending.msg.partition()), int(pending.msg.offset())
-            self._offsets.add(partition, offset, len(deliveries))
+            offsets = self._offsets_of(pending.msg)
+            offsets.add(partition, offset, len(deliveries))
             for delivery in deliveries:
                 self.sender.submit(delivery)
-            self._offsets.done(partition, offset)  # the hold of `_take`
+            offsets.done(partition, offset)  # the hold of `_take`
         self._pending = waiting
 
     def _deliveries(self, pending: Pending, account: str) -> list[WebhookDelivery]:
@@ -558,7 +588,7 @@ class Dispatcher:
             else:
                 self._park(d, result.error)
                 parked += 1
-            self._offsets.done(d.msg.partition(), d.msg.offset())
+            self._offsets_of(d.msg).done(d.msg.partition(), d.msg.offset())
         if parked:
             assert self._producer is not None
             try:
@@ -567,29 +597,36 @@ class Dispatcher:
                 log.exception("webhooks: dead letters not acknowledged")
             self.parked += parked
 
-    def _commit(self, partitions: list[int] | None = None) -> None:
+    def _offsets_of(self, msg: Any) -> Offsets:
+        return self._offsets[str(msg.topic())]
+
+    def _commit(self, partitions: list[tuple[str, int]] | None = None) -> None:
         assert self._consumer is not None
-        positions = self._offsets.to_commit()
-        if partitions is not None:
-            positions = {p: o for p, o in positions.items() if p in partitions}
-        if not positions:
-            return
-        offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
-        try:
-            self._consumer.commit(offsets)
-        except Exception:  # the next round tries again
-            log.exception("webhooks: commit failed")
-            return
-        self._offsets.committed(positions)
+        for topic, offsets_ in self._offsets.items():
+            positions = offsets_.to_commit()
+            if partitions is not None:
+                positions = {p: o for p, o in positions.items() if (topic, p) in partitions}
+            if not positions:
+                continue
+            offsets = [TopicPartition(topic, p, o) for p, o in positions.items()]
+            try:
+                self._consumer.commit(offsets)
+            except Exception:  # the next round tries again
+                log.exception("webhooks: commit failed")
+                continue
+            offsets_.committed(positions)
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Commit what is settled of the partitions given away, then forget them (the
         deliveries still running finish; the next owner re-reads from the commit)."""
-        revoked = [tp.partition for tp in partitions]
-        self._pending = deque(p for p in self._pending if p.msg.partition() not in revoked)
+        revoked = [(tp.topic, tp.partition) for tp in partitions]
+        self._pending = deque(
+            p for p in self._pending if (p.msg.topic(), p.msg.partition()) not in revoked
+        )
         self._settle()
         self._commit(revoked)
-        self._offsets.forget(revoked)
+        for topic, offsets in self._offsets.items():
+            offsets.forget([p for t, p in revoked if t == topic])
 
     def _park(self, d: WebhookDelivery, error: str) -> None:
         assert self._producer is not None

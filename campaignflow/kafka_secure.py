@@ -143,6 +143,7 @@ def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list
     allow("sink", "READ", c.CALL_CREATE, c.OUTCOMES, c.EVENTS, c.COMMANDS)
     allow("sink", "READ", c.API_NUMBERS, c.API_ACCOUNTS)
     allow("sink", "WRITE", c.DEADLETTER)
+    allow("sink", "WRITE", c.CALLER_ID_HEALTH)  # its announcements of degraded numbers
     rules.append(Acl("sink", "group", "campaignflow-sink", "READ", prefixed=True))
     # ingest (CLI, CampaignClient) and the API: contacts and commands out, answers in.
     for svc in ("ingest", "api"):
@@ -150,6 +151,7 @@ def service_acls(prefix: str, dialer_group: str = "campaignflow-dialer") -> list
         allow(svc, "READ", c.COMMANDS, c.EVENTS)
         for group in ("campaignflow-cli-", "campaignflow-list-"):
             rules.append(Acl(svc, "group", group, "READ", prefixed=True))
+    allow("api", "READ", c.CALLER_ID_HEALTH)  # the `caller_id.degraded` webhook event
     return rules
 
 

@@ -26,6 +26,7 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 from sinks import metrics
 from sinks.batch import Batch, KeptMessage
 from sinks.flusher import Abandoned, Flusher, RetryGate, future_wait
+from sinks.health import CallerIdAnnouncer
 from sinks.native import NativeAvro
 from sinks.rows import OUTCOMES, Row, RowError, to_row
 from sinks.settings import SinkSettings
@@ -95,6 +96,10 @@ class Sink:
             self.dsn, self.native, self.gate, self._decode, self._park, backoff_max
         )
         self.flusher = Flusher(self._insert_batch, self.gate)
+        # Newly degraded caller IDs, announced on caller_id.health after flushes (sinks.health).
+        self.health = CallerIdAnnouncer(
+            settings.topics.name(catalogue.CALLER_ID_HEALTH), self.codec
+        )
         self._consumer: TopicConsumer | None = None
         self._producer: TrackedProducer | None = None
         self._batch = Batch(time.monotonic())
@@ -341,6 +346,16 @@ class Sink:
         metrics.BATCH_ROWS.observe(batch.row_count)
         if self.on_flushed is not None:
             self.on_flushed(batch, visible_at)
+        if batch.outcome_published_ms:
+            self.health.outcomes_flushed()
+
+    def _announce_health(self) -> None:
+        """Announce newly degraded caller IDs if outcomes went in since the last check."""
+        if self._producer is None or not self.health.due():
+            return
+        with self.writer.lock:
+            if self.writer.client is not None:
+                self.health.maybe_check(self.writer.client, self._producer)
 
     def _due(self) -> bool:
         """Full, or its first message has waited batch_seconds (not: the batch is that old;
@@ -389,6 +404,7 @@ class Sink:
                 self._reap()
                 if self._due():
                     self._hand_off()
+                self._announce_health()
             for msg in self._carry:
                 self._handle(msg)
             self._carry = []

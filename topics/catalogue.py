@@ -23,6 +23,8 @@ ACCOUNT_STATUS = "account.status"
 INBOUND = "call.inbound"
 PLACED = "call.placed"
 DEADLETTER = "campaignflow.deadletter"
+# The sink's announcements of degraded caller IDs (ClickHouse's judgement), for the webhooks.
+CALLER_ID_HEALTH = "caller_id.health"
 # The REST API's control plane: compacted, keyed "<account_id>/<id>", read whole at start.
 API_ACCOUNTS = "api.accounts"
 API_AGENTS = "api.agents"
@@ -96,6 +98,15 @@ _TOPICS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
         "compact,delete",
         True,
         {"retention.ms": str(7 * 86_400_000), "min.compaction.lag.ms": str(60_000)},
+    ),
+    # Written by the sink (ClickHouse's only writer, which judges there), read by the API's webhook
+    # dispatcher: a few records a day per account; keep a week like the placed calls.
+    CALLER_ID_HEALTH: (
+        "CallerIdHealth",
+        "account_id",
+        "delete",
+        True,
+        {"retention.ms": str(7 * 86_400_000)},
     ),
     # Parked messages are evidence: keep them four weeks.
     DEADLETTER: ("DeadLetter", "topic", "delete", False, {"retention.ms": str(28 * 86_400_000)}),

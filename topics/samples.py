@@ -193,6 +193,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "value_length": None,
         "value_sha256": None,
     },
+    "CallerIdHealth": {
+        "event_id": "cid-0f3c5e2a9b7d41c6a8e2f1d09b3c7a55",
+        "account_id": "acme",
+        "campaign_id": "spring-renewals",
+        "caller_id": "+15550100003",
+        "degraded": True,
+        "recent_calls": 30,
+        "recent_answer_rate": 0.1,
+        "campaign_median_answer_rate": 0.5,
+        "at": T0,
+    },
 }
 
 # Every variant of the two unions of records, for tests that cover them all.

@@ -35,6 +35,7 @@ EVENTS: tuple[str, ...] = (
     "DeadLetter",
     "ApiRecord",
     "CallPlaced",
+    "CallerIdHealth",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -3,17 +3,13 @@
 import { all, api, ApiError } from "./api.js";
 import { announce, field, fill, h, mount, problemText, showFieldErrors, timeEl } from "./ui.js";
 
-const EVENTS = [
-  ["campaign.status", "A campaign changes status"],
-  ["contact.final", "A contact reaches a final status"],
-  ["campaign.progress", "Campaign progress"],
-];
-
 export async function webhooksPage() {
   const list = h("div", { id: "webhook-list" }, h("p", {}, "Loading…"));
   const created = h("div", { id: "new-webhook", role: "status" });
   const msg = h("p", { class: "error", role: "alert", id: "webhooks-msg" });
   const ctx = { msg, reload: null };
+  // The events to choose from are the API's list (GET /v1/webhook-events), kept in one place.
+  const events = (await api("/webhook-events")).items.map((e) => [e.name, e.description]);
   ctx.reload = async () => fill(list, await endpoints(ctx, await all("/webhooks")));
   mount(
     h("div", { class: "page-head" }, h("h1", {}, "Webhooks")),
@@ -21,7 +17,7 @@ export async function webhooksPage() {
     msg,
     h("section", { class: "card", "aria-labelledby": "webhooks-h" }, h("h2", { id: "webhooks-h" }, "Endpoints"), list),
     created,
-    addForm(ctx, created),
+    addForm(ctx, created, events),
   );
   await ctx.reload();
   return null;
@@ -100,9 +96,9 @@ function deliveryTable(hook, items) {
       h("td", {}, h("code", {}, d.event_id)))))));
 }
 
-function addForm(ctx, created) {
+function addForm(ctx, created, choices) {
   const url = h("input", { id: "webhook-url", type: "url", autocomplete: "off", required: true, placeholder: "https://your-server/campaign-events" });
-  const boxes = EVENTS.map(([name]) => h("input", { type: "checkbox", id: `webhook-ev-${name}`, value: name, checked: true }));
+  const boxes = choices.map(([name]) => h("input", { type: "checkbox", id: `webhook-ev-${name}`, value: name, checked: true }));
   const out = h("div", { class: "form-msg", role: "status" });
   const form = h("form", { class: "card", "aria-labelledby": "webhook-add-h", onsubmit: async (ev) => {
     ev.preventDefault();
@@ -122,7 +118,7 @@ function addForm(ctx, created) {
   h("h2", { id: "webhook-add-h" }, "Add an endpoint"),
   field("Endpoint URL", url, { field: "url", hint: "A public http(s) address; private and internal addresses are refused." }),
   h("fieldset", { "data-field": "events" }, h("legend", {}, "Events"),
-    EVENTS.map(([name, text], i) => h("label", { class: "block" }, boxes[i], ` ${text} (${name})`)),
+    choices.map(([name, text], i) => h("label", { class: "block" }, boxes[i], ` ${text} (${name})`)),
     h("span", { class: "error", dataset: { errorFor: "events" } })),
   h("button", { type: "submit", class: "primary" }, "Add endpoint"), out);
   return form;
