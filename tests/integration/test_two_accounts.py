@@ -164,6 +164,10 @@ def test_two_accounts_share_their_own_lines_by_priority(rig: Rig) -> None:
     for cid in ACCOUNTS["acme"]:
         wait_until(partial(status_is, cid, "completed"), 180, f"{cid} completed")
 
+    # The worker's status says completed once its step is done; its events reach our reader
+    # a moment later: wait for every campaign's finals before counting them.
+    for cid in every:
+        wait_until(lambda c=cid: len(finals(events, c)) >= CONTACTS, 120, f"{cid}'s finals read")
     calls = dialer.calls()
     for account, (hi, lo) in ACCOUNTS.items():
         seq = [c for c in calls if c["account_id"] == account]
