@@ -39,6 +39,7 @@ CellValue = str | int | float | bool | None
 MAX_JSON_CONTACTS = 100_000
 MAX_JSON_COLUMNS = 1_000
 MAX_RULES_KEYS = 50
+MAX_PREDIAL_KEYS = 3  # url, timeout_ms, on_error
 Row = Annotated[dict[str, CellValue], Field(max_length=MAX_JSON_COLUMNS)]
 
 
@@ -60,6 +61,7 @@ class CampaignIn(BaseModel):
     )
     predial: dict[str, Any] | None = Field(
         default=None,
+        max_length=MAX_PREDIAL_KEYS,
         description="Issue 23: the account's pre-dial check {url, timeout_ms, on_error}, "
         "as in campaign.yaml; null: none.",
     )
