@@ -66,6 +66,9 @@ def services(dialer_args: tuple[str, ...] = ()) -> list[Service]:
     ]
 
 
+TITLE_READS = 3  # reads of a process title before it is not ours
+
+
 def read_pid(service: Service) -> int | None:
     try:
         pid = int(service.pid_file.read_text().strip())
@@ -77,12 +80,18 @@ def read_pid(service: Service) -> int | None:
         return None
     except PermissionError:
         return pid
-    # A zombie or a recycled pid is not our service.
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return pid if b"campaignflow" in cmdline else None
+    # A zombie or a recycled pid is not our service. A starting worker rewrites its title
+    # (setproctitle): a read in the middle may see it half written, so a mismatch is read
+    # again before it counts.
+    for _ in range(TITLE_READS):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        if b"campaignflow" in cmdline:
+            return pid
+        time.sleep(0.05)
+    return None
 
 
 def answers(port: int, path: str = "/metrics", timeout_seconds: float = 1.0) -> bool:
