@@ -44,10 +44,10 @@ def test_a_test_event_reaches_a_real_endpoint_signed(
     assert secret.startswith("whsec_")
     receiver.secret = secret
     (hook,) = acct.call("GET", "/webhooks").json()["items"]
-    assert hook["events"] == ["campaign.status", "contact.final"]
+    assert hook["events"] == ["caller_id.degraded", "campaign.status", "contact.final"]
     assert hook["secret"] is None  # shown once, never listed
     card = page.locator(f"article[data-webhook-id='{hook['webhook_id']}']")
-    expect(card).to_contain_text("campaign.status, contact.final")
+    expect(card).to_contain_text("caller_id.degraded, campaign.status, contact.final")
 
     card.get_by_role("button", name=f"Send a test event to {hook['webhook_id']}").click()
     expect(card.get_by_test_id("test-result")).to_have_text("Test event delivered (HTTP 204).")
