@@ -124,20 +124,68 @@ def start(service: Service, say: Say) -> int:
     return proc.pid
 
 
-def wait_answering(service: Service, pid: int, timeout_seconds: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
+# A starting service that neither answers, nor uses CPU, nor writes its log for this long
+# is stuck; one still importing or joining its group on a loaded machine is not.
+STALL_SECONDS = 90.0
+# The one fixed bound: a service that keeps busy for half an hour without answering.
+START_BOUND_SECONDS = 1800.0
+
+
+@dataclass(frozen=True)
+class StartActivity:
+    """What moves while a service starts: its CPU time and its log."""
+
+    cpu_ticks: int
+    log_bytes: int
+
+
+def activity(service: Service, pid: int) -> StartActivity:
+    try:
+        # Fields after the command name: state is field 3, utime 14, stime 15 (proc(5)).
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        ticks = -1
+    try:
+        size = service.log.stat().st_size
+    except OSError:
+        size = -1
+    return StartActivity(cpu_ticks=ticks, log_bytes=size)
+
+
+def wait_answering(
+    service: Service,
+    pid: int,
+    stall_seconds: float = STALL_SECONDS,
+    bound_seconds: float = START_BOUND_SECONDS,
+) -> float:
+    """Wait for the service to answer, as long as it moves; returns the seconds it took."""
+    started = moved_at = time.monotonic()
+    seen = activity(service, pid)
+    while True:
         if read_pid(service) != pid:
             raise RuntimeError(
                 f"{service.name} (pid {pid}) exited during start-up{exit_status(pid)}; see"
                 f" {service.log}:\n{tail(service.log)}"
             )
         if answers(service.port):
-            return
+            return time.monotonic() - started
+        now = time.monotonic()
+        now_seen = activity(service, pid)
+        if now_seen != seen:
+            seen, moved_at = now_seen, now
+        stalled = now - moved_at > stall_seconds
+        if stalled or now - started > bound_seconds:
+            why = (
+                f"has neither used CPU nor written its log for {now - moved_at:.0f}s"
+                if stalled
+                else f"is still busy past the {bound_seconds:.0f}s bound"
+            )
+            raise RuntimeError(
+                f"{service.name} (pid {pid}) does not answer on port {service.port} after"
+                f" {now - started:.0f}s and {why}; see {service.log}:\n{tail(service.log)}"
+            )
         time.sleep(0.5)
-    raise RuntimeError(
-        f"{service.name} (pid {pid}) does not answer on port {service.port}; see {service.log}"
-    )
 
 
 def exit_status(pid: int) -> str:
@@ -188,7 +236,8 @@ def up(say: Say, dialer_args: tuple[str, ...] = ()) -> list[ServiceStatus]:
     say("topics: created")
     started = [(svc, start(svc, say)) for svc in services(dialer_args)]
     for svc, pid in started:
-        wait_answering(svc, pid)
+        seconds = wait_answering(svc, pid)
+        say(f"{svc.name}: answering ({seconds:.1f}s)")
     return status()
 
 

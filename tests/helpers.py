@@ -3,11 +3,13 @@ the one wait on a live system that a slow machine does not fail."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from campaignflow.devstack import START_BOUND_SECONDS
 from campaigns import testing
 from campaigns.contacts import Alternate, Contact
 from campaigns.models import CampaignDefinition
@@ -72,3 +74,15 @@ def wait_until(
                 f"no progress for {stall_seconds:.0f} s waiting for {what}{moving}"
             )
         time.sleep(poll_seconds)
+
+
+def free_port() -> int:
+    """A port nothing on 127.0.0.1 listens on now (the services of a test bind it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# `dev up` fails by itself, naming the service, once one stops moving (neither CPU nor log);
+# this bound on the command only catches a hung `dev up`, never a slow one.
+DEV_UP_SECONDS = 4 * START_BOUND_SECONDS

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import wait_until
+from tests.helpers import DEV_UP_SECONDS, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "campaignflow")
@@ -37,12 +36,6 @@ CHROMIUM_ARGS = [
 # Outcome shares of the simulated dialer; time scale 0.05 makes a call last about a second.
 DIALER_MODEL = "answered=0.5,no_answer=0.3,busy=0.2"
 DIALER_TIME_SCALE = "0.05"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -146,7 +139,7 @@ def stack(
         DIALER_MODEL,
         "--dialer-time-scale",
         DIALER_TIME_SCALE,
-        timeout=300,
+        timeout=DEV_UP_SECONDS,
     )
     assert up.returncode == 0, up.stdout + up.stderr
     try:

@@ -20,7 +20,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,7 +37,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from campaignflow import kafka_local
 from campaignflow.config import settings
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 from topics import catalogue
 from topics.admin import create_topics, delete_topics
 from topics.codec import Codec, DecodeError
@@ -77,12 +76,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def campaign_yaml(cid: str, concurrent: int) -> str:

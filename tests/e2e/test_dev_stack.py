@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import DEV_UP_SECONDS, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "campaignflow")
@@ -64,12 +63,6 @@ e,3,answered,1
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [EXE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
@@ -100,7 +93,7 @@ def stack(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> Any:
         str(tmp_path / "outcomes.csv"),
         "--dialer-time-scale",
         "1",
-        timeout=300,
+        timeout=DEV_UP_SECONDS,
     )
     assert up.returncode == 0, up.stdout + up.stderr
     # No account may start a campaign without a subscription record: activate acme's.

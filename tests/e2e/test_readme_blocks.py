@@ -10,19 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 from pathlib import Path
 
 from campaignflow.config import REPO_ROOT
+from tests.helpers import DEV_UP_SECONDS, free_port
 
 SECTION = "## Running a campaign yourself"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def readme_commands(section: str) -> list[list[str]]:
@@ -70,7 +64,7 @@ def test_running_a_campaign_yourself_works_as_written(
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
-                timeout=600,  # a hung command only; none takes a minute when it works
+                timeout=DEV_UP_SECONDS,  # a hung command only; none takes a minute when it works
             )
             assert done.returncode == 0, f"{shlex.join(argv)}:\n{done.stdout}{done.stderr}"
         assert (tmp_path / "answer-rate.png").stat().st_size > 0, "the report's plot"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,12 +25,6 @@ from topics.schemas import full_name
 T0 = 1_796_133_600_000  # 2026-12-01T14:00:00Z
 STATUSES = ("answered", "no_answer", "busy", "voicemail")
 CAMPAIGNFLOW = str(Path(sys.executable).with_name("campaignflow"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_topics(prefix: str) -> list[str]:

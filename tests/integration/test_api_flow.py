@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.helpers import wait_until
+from tests.helpers import DEV_UP_SECONDS, free_port, wait_until
 from tests.integration.api_kit import Receiver, contacts_csv, definition, setup_account
 from topics import catalogue
 from topics.clients import KafkaSettings, consumer_config
@@ -31,12 +30,6 @@ from topics.codec import Codec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "campaignflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -91,6 +84,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "answered=0.5,no_answer=0.5",
         "--dialer-time-scale",
         "0.02",
+        timeout=DEV_UP_SECONDS,
     )
     assert up.returncode == 0, up.stdout + up.stderr
     s = Stack(env, home)

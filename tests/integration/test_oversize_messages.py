@@ -174,11 +174,11 @@ def test_sink_parks_a_garbage_message_at_the_limit_and_goes_on(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from campaignflow.config import settings
+    from tests.helpers import free_port
     from tests.integration.sink_kit import (
         SinkProcess,
         call_create,
         call_outcome,
-        free_port,
         make_topics,
     )
     from tests.integration.sink_kit import wait_for as sink_wait

@@ -22,6 +22,7 @@ from campaignflow.config import settings
 from sinks import metrics
 from sinks.consumer import Sink
 from sinks.dsn import open_client
+from tests.helpers import free_port
 from tests.integration.sink_kit import (
     CAMPAIGNFLOW,
     T0,
@@ -29,7 +30,6 @@ from tests.integration.sink_kit import (
     call_create,
     call_outcome,
     campaign,
-    free_port,
     make_topics,
     priced_number,
     publish,

@@ -29,6 +29,7 @@ from campaigns.engine import parse_call_id
 from campaigns.events import Command
 from campaigns.models import AccountSettings
 from tests import helpers
+from tests.helpers import free_port
 from topics import catalogue, translate
 from topics.admin import create_topics, delete_topics
 from topics.clients import KafkaSettings, admin_config, consumer_config, producer_config
@@ -36,14 +37,6 @@ from topics.codec import Codec, DecodeError
 
 PARTITIONS = 3
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def now_us() -> int:

@@ -26,9 +26,9 @@ from api import accounts
 from api.app import create_app, stop_services
 from api.exceptions import RateLimited
 from api.ratelimit import ApiLimits, Limiter, Rate
+from tests.helpers import free_port
 from tests.integration.api_kit import local_services
 from tests.integration.dialer_kit import drop_topics
-from tests.integration.sink_kit import free_port
 from topics import catalogue
 
 MiB = 1 << 20

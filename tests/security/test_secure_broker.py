@@ -9,7 +9,6 @@ principal is refused on campaign.commands, and a principal without ACLs on every
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,19 +24,12 @@ from confluent_kafka.admin import AdminClient
 
 from campaignflow import kafka_secure
 from campaignflow.config import settings
-from tests.helpers import STALL_SECONDS, wait_until
+from tests.helpers import STALL_SECONDS, free_port, wait_until
 from topics import catalogue
 from topics.admin import create_topics
 from topics.codec import Codec
 
 CAMPAIGNFLOW = str(Path(sys.executable).parent / "campaignflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

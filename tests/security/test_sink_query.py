@@ -31,8 +31,8 @@ from sinks.guard import QueryLimits
 from sinks.migrations import migrate
 from sinks.rows import COLUMNS, TZ_COLUMNS
 from sinks.server import MAX_QUERY_BYTES, QueryServer
-from tests.helpers import STALL_SECONDS
-from tests.integration.sink_kit import CAMPAIGNFLOW, call_create, free_port
+from tests.helpers import STALL_SECONDS, free_port
+from tests.integration.sink_kit import CAMPAIGNFLOW, call_create
 
 TOKEN = "t" * 43
 # Seconds of CPU on two cores at least (10^10 hashes); never finishes within a test's limits.

@@ -18,8 +18,8 @@ import requests
 from campaigns.events import Command, CommandKind
 from streams.app import advertised_url
 from streams.partitioner import partition_of
-from tests.helpers import definition
-from tests.integration.worker_rig import PARTITIONS, Rig, free_port, wait_until
+from tests.helpers import definition, free_port
+from tests.integration.worker_rig import PARTITIONS, Rig, wait_until
 
 
 def non_loopback_addresses() -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 
 from campaignflow import devstack
 from campaignflow.config import settings
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +43,75 @@ def test_a_live_process_is_ours_only_by_its_title(home: Path) -> None:
             p.wait()
     svc.pid_file.write_text(f"{ours.pid}\n")  # gone
     assert devstack.read_pid(svc) is None
+
+
+# Writes its log for a while (a service importing and joining its group), then answers.
+SLOW_STARTER = """
+import http.server, sys, time
+log, port, busy = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.monotonic() + busy
+with open(log, "a") as f:
+    while time.monotonic() < end:
+        f.write("starting\\n"); f.flush(); time.sleep(0.1)
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Ok).serve_forever()
+"""
+
+
+def _started(svc: devstack.Service, argv: list[str]) -> subprocess.Popen[bytes]:
+    svc.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    svc.log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(argv)
+    svc.pid_file.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def test_a_service_that_keeps_moving_is_waited_for_past_the_stall_window(home: Path) -> None:
+    port = free_port()
+    svc = devstack.Service("worker", ("campaignflow", "worker"), port)
+    busy_seconds, stall_seconds = 6.0, 3.0
+    proc = _started(
+        svc,
+        [
+            sys.executable,
+            "-c",
+            SLOW_STARTER,
+            str(svc.log),
+            str(port),
+            str(busy_seconds),
+            "campaignflow",
+            "worker",
+        ],
+    )
+    try:
+        took = devstack.wait_answering(svc, proc.pid, stall_seconds=stall_seconds)
+        assert took > stall_seconds  # slower than the window, and not failed for it
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_service_that_neither_runs_nor_logs_is_named_as_stuck(home: Path) -> None:
+    svc = devstack.Service("sink", ("campaignflow", "sink"), free_port())
+    proc = _started(svc, [sys.executable, "-c", "import time; time.sleep(60)", "campaignflow"])
+    try:
+        with pytest.raises(RuntimeError) as err:
+            devstack.wait_answering(svc, proc.pid, stall_seconds=1.5)
+        assert "sink" in str(err.value) and "neither used CPU nor written its log" in str(err.value)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_service_that_exits_while_starting_is_named_with_its_log(home: Path) -> None:
+    svc = devstack.Service("api", ("campaignflow", "api"), free_port())
+    proc = _started(svc, [sys.executable, "-c", "import sys; sys.exit(3)", "campaignflow"])
+    svc.log.write_text("boom: a clear reason\n")
+    with pytest.raises(RuntimeError) as err:
+        devstack.wait_answering(svc, proc.pid)
+    assert "api" in str(err.value) and "exited during start-up" in str(err.value)
+    assert "boom: a clear reason" in str(err.value)

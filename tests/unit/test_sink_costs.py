@@ -25,7 +25,7 @@ from sinks.exceptions import QueryError, RowError
 from sinks.query import QueryResult, run_query
 from sinks.report import gather
 from sinks.rows import BILLING, RATES, to_row
-from tests.integration.sink_kit import free_port
+from tests.helpers import free_port
 from tests.unit.chdb_kit import loaded
 from tests.unit.test_sink_views import create, event, outcome, q, t
 
