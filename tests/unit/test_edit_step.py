@@ -109,3 +109,19 @@ def test_an_edit_before_the_last_one_is_dropped_is_dropped_too() -> None:
     engine.step_campaign("c1", START, batches=[ContactBatch("e/2", [contact(4)], "acme")])
     assert camp.stale == [] and list(store.contacts) == [list_scope("c1", 2)]
     assert store.index == {list_scope("c1", 2): {"row-4": 0}}
+
+
+def test_a_step_that_raised_forgets_the_new_lists_rows_too() -> None:
+    """The shell discards a failed step's changes by campaign; a list scope is one of them."""
+    store = TableStore(Rocks())  # type: ignore[arg-type]
+    store.account = "acme"
+    engine = Engine(store, StaticDirectory())
+    early_list(engine, 3)
+    engine.step_campaign("c1", START, commands=[create(3)])
+    engine.step_campaign("c1", START, commands=[edit(2)])
+    committed(store)
+    engine.step_campaign("c1", START, batches=[ContactBatch("e/1", [contact(1)], "acme")])
+    store.discard("c1")
+    assert not [k for k in committed(store) if k[:1] in (b"K", b"I")]
+    assert store.get_contact(list_scope("c1", 1), 0) is None
+    assert store.get_contact("c1", 0) is not None  # the old list: still there, not swept
