@@ -439,6 +439,8 @@ class _AccountStep:
             step.check_completed()
             camp.next_wake_us = step.next_wake_us()
             step.flush()
+            if camp.stale and not step.sweep_later:
+                step.sweep()
             if camp.status is not None or camp.arrived:
                 self.store.put_campaign(camp)
             if not self.foreign(step) and camp.status is not None:

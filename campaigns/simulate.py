@@ -37,6 +37,7 @@ from campaigns.events import (
     StatusChanged,
 )
 from campaigns.models import CALL_STATUSES, AccountSettings, CampaignDefinition
+from campaigns.step.base import list_scope
 from campaigns.store import MemoryStore, StaticDirectory, Store, account_scope
 from campaigns.windows import US, iso
 
@@ -458,8 +459,9 @@ class Driver:
         """The contacts as the engine keeps them, in row order: a streamed list is read once."""
         store, campaign_id = self.engine.store, run.campaign_id
         camp = store.get_campaign(campaign_id)
+        scope = list_scope(campaign_id, camp.list_gen if camp else 0)
         for seq in range(camp.arrived if camp else 0):
-            state = store.get_contact(campaign_id, seq)
+            state = store.get_contact(scope, seq)
             if state is not None:
                 yield state.contact
 

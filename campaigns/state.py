@@ -79,6 +79,12 @@ class CampaignState:
     # the create on: a contact id is looked up there too (`StepBase.find`), so the create
     # moves none of them (issue 26: one step per contact list, past the worker's lease).
     early_owner: str | None = None
+    # A draft's edit starts its new list under a new store scope (`list_scope`): the old
+    # list's rows become unreachable at once and later steps drop them a bounded number
+    # at a time (`StepBase.sweep`), so the edit does no work per contact (issue 26).
+    list_gen: int = 0
+    # Lists an edit left, still to drop: [generation, next seq, end seq, early owner or ""].
+    stale: list[list[int | str]] = field(default_factory=list)
     ended: bool = False  # the ends_at expiry of SPEC 9 has run
 
     def bucket_ids(self, kind: str) -> list[int]:

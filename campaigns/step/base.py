@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 END_OF_TIME_US = 2**62  # later than any wake-up
 EARLY_KEY = "\x00early:"  # index keys of contacts that came before the create, per account
+LIST_SCOPE = (
+    "\x00list:"  # store scopes of the lists a draft's edits started (no campaign id has NUL)
+)
+SWEEP = 1000  # contacts of an edited-away list a step drops at most (about a batch's rows)
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
 # Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
@@ -55,6 +59,16 @@ def batch_key(account_id: str | None, batch_id: str) -> str:
 def early_key(account_id: str, contact_id: str) -> str:
     """The index key of a contact that came before the create, in a batch of `account_id`."""
     return f"{EARLY_KEY}{account_id}\x00{contact_id}"
+
+
+def list_scope(campaign_id: str, generation: int) -> str:
+    """Where the contacts and contact index of a campaign's list live in the store.
+
+    The first list lives under the campaign id itself (as it always did); each edit of a
+    draft starts the next generation under a scope of its own, so the old list's rows are
+    out of reach at once, whatever its size, and are dropped later (`StepBase.sweep`).
+    """
+    return campaign_id if generation == 0 else f"{campaign_id}{LIST_SCOPE}{generation}"
 
 
 def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
@@ -97,11 +111,13 @@ class StepBase:
         self.account_scope = account_scope(account.account_id)
         self.camp = camp
         self.campaign_id = camp.campaign_id
+        self.scope = list_scope(camp.campaign_id, camp.list_gen)  # of the contact rows
         self.now_us = now_us
         self.out = out
         self.definition = definition
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
+        self.sweep_later = False  # an edit in this step: its old list is not dropped in it
 
     # The campaign's queues, made when first used (`__getattr__`): a step touches few of
     # them, and an account step may touch many campaigns.
@@ -125,7 +141,7 @@ class StepBase:
         """One object per contact for the whole step, whatever the store hands out."""
         found = self.seen.get(seq)
         if found is None:
-            found = self.store.get_contact(self.campaign_id, seq)
+            found = self.store.get_contact(self.scope, seq)
             if found is not None:
                 self.seen[seq] = found
         return found
@@ -133,11 +149,47 @@ class StepBase:
     def find(self, contact_id: str) -> int | None:
         """The sequence number of a contact id of the campaign: in the index, else among the
         owner's early contacts, which the create left under their early keys (`settle`)."""
-        seq = self.store.find_contact(self.campaign_id, contact_id)
+        seq = self.store.find_contact(self.scope, contact_id)
         owner = self.camp.early_owner
         if seq is None and owner is not None:
-            seq = self.store.find_contact(self.campaign_id, early_key(owner, contact_id))
+            seq = self.store.find_contact(self.scope, early_key(owner, contact_id))
         return seq
+
+    def sweep(self, limit: int = SWEEP) -> None:
+        """Drop at most `limit` contacts of the lists edits left, oldest first.
+
+        Nothing reads those rows any more (`list_scope`); dropping them a bounded number
+        a step keeps every step short however long the old list was (issue 26: a
+        100,000-contact edit in one step held the worker past its lease). Emits nothing,
+        so when it runs changes no output: `simulate` and the worker agree whatever steps
+        each of them takes.
+        """
+        stale = self.camp.stale
+        while stale and limit > 0:
+            generation, first, end, owner = stale[0]
+            assert isinstance(generation, int) and isinstance(first, int) and isinstance(end, int)
+            scope = list_scope(self.campaign_id, generation)
+            stop = min(end, first + limit)
+            for seq in range(first, stop):
+                state = self.store.get_contact(scope, seq)
+                if state is not None:
+                    self.drop(scope, str(owner), seq, state.contact.contact_id)
+            limit -= stop - first
+            if stop == end:
+                stale.pop(0)
+            else:
+                stale[0][1] = stop
+
+    def drop(self, scope: str, owner: str, seq: int, contact_id: str) -> None:
+        """A contact's record and its index keys: by id, and the early keys it may have
+        come under (the owner's, or a batch's written before accounts; `settle`, `owner`
+        "" when the list came after the create); a key not there is not written."""
+        keys = [contact_id]
+        if owner:
+            keys += [early_key(owner, contact_id), early_key("", contact_id)]
+        found = [k for k in keys if self.store.find_contact(scope, k) == seq]
+        for key in found or keys[:1]:
+            self.store.drop_contact(scope, seq, key)
 
     @property
     def window(self) -> OpenHours:
@@ -169,7 +221,7 @@ class StepBase:
         contact.callback_due_us = None
         self.camp.final += 1
         self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
-        self.store.put_contact(self.campaign_id, contact)
+        self.store.put_contact(self.scope, contact)
         self.out.append(
             ContactFinal(
                 self.now_us if at_us is None else at_us,

@@ -71,7 +71,7 @@ class CampaignStep(Outcomes):
             else:
                 contact.phase = Phase.waiting
                 back.append((-seq,))
-            self.store.put_contact(self.campaign_id, contact)
+            self.store.put_contact(self.scope, contact)
         if len(back) < 32:
             for entry in back:
                 insort(returned, entry)
@@ -304,7 +304,7 @@ class CampaignStep(Outcomes):
         contact.phase = Phase.parked
         wake_us = END_OF_TIME_US if wake_us is None else wake_us
         self.parked.push(queues.ParkedEntry(wake_us, contact.seq))
-        self.store.put_contact(self.campaign_id, contact)
+        self.store.put_contact(self.scope, contact)
 
     def create_call(self, contact: ContactState, attempt: int, dial: Dial, from_: str) -> None:
         assert self.definition is not None
@@ -329,7 +329,7 @@ class CampaignStep(Outcomes):
         self.deadlines.push(
             queues.DeadlineEntry(deadline_us, contact.call_order, contact.seq, attempt)
         )
-        self.store.put_contact(self.campaign_id, contact)
+        self.store.put_contact(self.scope, contact)
         variables = call_variables(d, contact.contact, dial.alternate)
         rules = d.rules
         self.out.append(

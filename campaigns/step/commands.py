@@ -15,7 +15,7 @@ from campaigns.events import (
 )
 from campaigns.lifecycle import NEEDS_SUBSCRIPTION, transition
 from campaigns.state import RECENT_COMMANDS
-from campaigns.step.base import MAX_CONTACTS, early_key
+from campaigns.step.base import MAX_CONTACTS, list_scope
 from campaigns.step.intake import Intake
 from campaigns.windows import iso
 
@@ -151,7 +151,12 @@ class Commands(Intake):
 
     def edit(self, cmd: Command) -> None:
         """A draft's new definition and list: its contacts are dropped, the new ones follow
-        as batches (counted by `expected_contacts`); answered with a StatusChanged to draft."""
+        as batches (counted by `expected_contacts`); answered with a StatusChanged to draft.
+
+        The new list starts under a new store scope (`list_scope`): the old one is out of
+        reach at once and later steps drop it (`sweep`), so the edit does no work per
+        contact (issue 26).
+        """
         d = cmd.definition
         if (
             d is None
@@ -161,10 +166,11 @@ class Commands(Intake):
             self.reject(cmd, "edit needs a definition of this campaign and account")
             return
         c = self.camp
-        for seq in range(c.arrived):
-            contact = self.contact(seq)
-            if contact is not None:
-                self.drop(seq, contact.contact.contact_id)
+        if c.arrived:
+            c.stale.append([c.list_gen, 0, c.arrived, c.early_owner or ""])
+            c.list_gen += 1
+            self.scope = list_scope(self.campaign_id, c.list_gen)
+        self.sweep_later = True  # the old list is dropped from the next step on, not in this one
         self.seen.clear()
         c.early_owner = None
         c.expected = cmd.expected_contacts
@@ -175,16 +181,6 @@ class Commands(Intake):
         self.store.put_definition(d)
         self.join_account()
         self.set_status(CampaignStatus.draft)
-
-    def drop(self, seq: int, contact_id: str) -> None:
-        """A contact's record and its index keys: by id, and the early key the create may
-        have left it under (`settle`); a key not there is not written."""
-        keys = [contact_id]
-        if self.camp.early_owner is not None:
-            keys.append(early_key(self.camp.early_owner, contact_id))
-        found = [k for k in keys if self.store.find_contact(self.campaign_id, k) == seq]
-        for key in found or keys[:1]:
-            self.store.drop_contact(self.campaign_id, seq, key)
 
     def join_account(self) -> None:
         """List the campaign in its account, and widen the account's call log to its limits."""

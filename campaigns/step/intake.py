@@ -93,11 +93,11 @@ class Intake(StepBase):
                 continue
             contact_id = state.contact.contact_id
             if ours and not self.came_before(contact_id, seq):
-                self.store.index_contact(self.campaign_id, contact_id, seq)
+                self.store.index_contact(self.scope, contact_id, seq)
                 continue
             # Passed over by every loop (final), counted in `refused`, not in `final`.
             state.status = ContactStatus.cancelled
-            self.store.put_contact(self.campaign_id, state)
+            self.store.put_contact(self.scope, state)
             self.camp.refused += 1
             if ours:
                 self.camp.duplicates += 1
@@ -115,13 +115,13 @@ class Intake(StepBase):
     def came_before(self, contact_id: str, seq: int) -> bool:
         """Whether the campaign holds `contact_id` from before contact `seq`: in the index,
         or as an owner's early contact left under its early key (`settle`)."""
-        if self.store.find_contact(self.campaign_id, contact_id) is not None:
+        if self.store.find_contact(self.scope, contact_id) is not None:
             return True
         owner = self.camp.early_owner
         kept = (
             None
             if owner is None
-            else self.store.find_contact(self.campaign_id, early_key(owner, contact_id))
+            else self.store.find_contact(self.scope, early_key(owner, contact_id))
         )
         return kept is not None and kept < seq
 
@@ -146,7 +146,7 @@ class Intake(StepBase):
             known = self.find(index_key)
         else:
             index_key = early_key(early, contact.contact_id)
-            known = self.store.find_contact(self.campaign_id, index_key)
+            known = self.store.find_contact(self.scope, index_key)
         if known is not None:
             if count_duplicates:
                 c.duplicates += 1
@@ -162,9 +162,9 @@ class Intake(StepBase):
             return False  # without a batch id: a replay or a second upload of the same row
         seq = c.arrived
         c.arrived += 1
-        self.store.index_contact(self.campaign_id, index_key, seq)
+        self.store.index_contact(self.scope, index_key, seq)
         state = self.seen[seq] = ContactState(seq, contact)
-        self.store.put_contact(self.campaign_id, state)
+        self.store.put_contact(self.scope, state)
         if early is None and self.past_end():  # SPEC 9: arriving at or after ends_at
             self.finalize(state, ContactStatus.expired)
         return True

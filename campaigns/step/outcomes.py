@@ -196,7 +196,7 @@ class Outcomes(Commands):
             self.honour_opt_out(contact, contact.attempts, at_us)
             return
         if contact.is_final:  # cancelled while the call was in flight: recorded, nothing scheduled
-            self.store.put_contact(self.campaign_id, contact)
+            self.store.put_contact(self.scope, contact)
             return
         result = verdict(
             self.definition.rules,
@@ -210,14 +210,14 @@ class Outcomes(Commands):
             contact.phase = Phase.retry
             contact.retry_due_us = result.due_us
             self.retries.push(queues.RetryEntry(result.due_us, contact.seq))
-            self.store.put_contact(self.campaign_id, contact)
+            self.store.put_contact(self.scope, contact)
         elif isinstance(result, Callback):
             contact.callbacks += 1
             contact.phase = Phase.callback
             contact.callback_due_us = result.due_us
             contact.callback_of = contact.attempts
             self.callbacks.push(queues.CallbackEntry(result.due_us, contact.seq))
-            self.store.put_contact(self.campaign_id, contact)
+            self.store.put_contact(self.scope, contact)
         else:
             self.finalize(contact, result, at_us)
 
@@ -262,7 +262,7 @@ class Outcomes(Commands):
             )
         )
         if contact.is_final:
-            self.store.put_contact(self.campaign_id, contact)
+            self.store.put_contact(self.scope, contact)
         else:
             self.finalize(contact, ContactStatus.opted_out, at_us)
 

@@ -134,8 +134,8 @@ def test_a_draft_edit_drops_the_early_keys_the_create_left() -> None:
     assert store.find_contact("c1", early_key("acme", "row-1")) == 0
     edit = Command("k1", CommandKind.edit, definition(), 1, account_id="acme")
     engine.step_campaign("c1", START, commands=[edit])
-    assert store.index.get("c1", {}) == {} and store.contacts.get("c1", []) == []
     assert store.campaigns["c1"].early_owner is None
     engine.step_campaign("c1", START, batches=[ContactBatch("e", [contact(1)], "acme")])
+    assert store.index.get("c1", {}) == {} and store.contacts.get("c1", []) == []
     out = engine.step_campaign("c1", START, commands=[Command("s", CommandKind.start)])
     assert [e.contact_id for e in out if isinstance(e, CallCreated)] == ["row-1"]

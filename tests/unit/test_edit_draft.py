@@ -64,9 +64,13 @@ def test_an_edit_replaces_the_definition_and_drops_the_old_list() -> None:
     assert camp is not None and (camp.expected, camp.arrived, camp.cursor) == (2, 0, 0)
     d = store.get_definition("c1")
     assert d is not None and d.rules.concurrent_calls == 1
-    assert store.find_contact("c1", "row-1") is None and store.get_contact("c1", 0) is None
-    # The new list may hold the old list's contact ids: nothing of the old list is left.
+    # The new list may hold the old list's contact ids: nothing of the old list is left
+    # in reach; the next step drops its rows (a bounded number a step, `StepBase.sweep`).
+    assert camp.stale == [[0, 0, 3, "acme"]] and store.get_contact("c1", 0) is not None
     engine.step_campaign("c1", START, batches=[ContactBatch("e1/rows", [contact(1), contact(4)])])
+    assert store.find_contact("c1", "row-1") is None and store.get_contact("c1", 0) is None
+    assert "c1" not in store.contacts and "c1" not in store.index
+    assert store.campaigns["c1"].stale == []
     out = engine.step_campaign("c1", START + US, commands=[Command("k2", CommandKind.start)])
     calls = [e.contact_id for e in out if isinstance(e, CallCreated)]
     assert calls == ["row-1"]  # one line now, the edited definition's
