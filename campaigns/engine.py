@@ -391,6 +391,8 @@ class _AccountStep:
             busy += 1
             if not self.consider(step, busy, lines, blocked):
                 return busy
+            if not heap and not self.account.blocked:
+                continue  # no campaign in the heap, none waiting for a line: it stays first
             rank = self.rank(step)
             if heap and heap[0] < rank:
                 break
