@@ -369,13 +369,39 @@ class _AccountStep:
                 continue
             if state != READY or step.still_callable() is None:
                 continue
-            step.make_call()
-            busy += 1
-            if self.consider(step, busy, lines, blocked):
-                heapq.heappush(heap, self.rank(step))
+            busy = self.call_while_first(step, busy, lines, blocked, heap)
         for step in self.steps.values():
             step.put_back()
         self.keep_waiting(blocked)
+
+    def call_while_first(
+        self,
+        step: CampaignStep,
+        busy: int,
+        lines: int | None,
+        blocked: dict[str, Rank],
+        heap: list[Rank],
+    ) -> int:
+        """The campaign creates its call, and goes on while it stays the best-ranked ready
+        campaign; returns `busy`. The same calls as going through the heap each time: until
+        its next call no other call is made, so its readiness and the call it just found
+        (checked against the same call logs) stand, and popping it would only check them again."""
+        while True:
+            step.make_call()
+            busy += 1
+            if not self.consider(step, busy, lines, blocked):
+                return busy
+            if not heap and not self.account.blocked:
+                continue  # no campaign in the heap, none waiting for a line: it stays first
+            rank = self.rank(step)
+            if heap and heap[0] < rank:
+                break
+            if lines is None or busy < lines:
+                waiting = self.first_waiting()
+                if waiting is not None and waiting < rank:
+                    break
+        heapq.heappush(heap, rank)
+        return busy
 
     def first_waiting(self) -> Rank | None:
         """The best-ranked campaign left waiting for a line in an earlier round (stale

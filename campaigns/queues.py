@@ -161,13 +161,24 @@ class FifoQueue:
         if cursor is None:
             cursor = campaign.fifos[kind] = FifoCursor()
         self.cursor = cursor
-        self.late = TimeQueue(store, campaign, kind + "~")
+        self.campaign = campaign
+        self.late_kind = kind + "~"
+        self._late: TimeQueue | None = None  # made when first needed (`late`)
+        self.late_ids = campaign.buckets.get(self.late_kind)  # its bucket ids, if it has any
         self._head: list[QueueEntry] | None = None  # the head group, once read
         self._open: list[QueueEntry] | None = None  # the group this step appends to
         self._open_index = -1
 
     def _key(self, index: int) -> str:
         return f"{self.kind}:{index}"
+
+    @property
+    def late(self) -> TimeQueue:
+        """Entries that came out of order, beside the log (rare: made only when used)."""
+        if self._late is None:
+            self._late = TimeQueue(self.store, self.campaign, self.late_kind)
+            self.late_ids = self._late.ids
+        return self._late
 
     def push(self, entry: QueueEntry) -> None:
         """Append, unless the entry sorts before the last one (ties order by key: row)."""
@@ -211,7 +222,7 @@ class FifoQueue:
 
     def peek(self) -> QueueEntry | None:
         front = self._front()
-        if self.late.ids:  # rare: entries that came out of order
+        if self.late_ids:  # rare: entries that came out of order
             late = self.late.peek()
             if front is None or (late is not None and late < front):
                 return late
@@ -219,7 +230,7 @@ class FifoQueue:
 
     def pop_due(self, now_us: int) -> QueueEntry | None:
         front = self._front()
-        if self.late.ids:
+        if self.late_ids:
             late = self.late.peek()
             if front is None or (late is not None and late < front):
                 return self.late.pop_due(now_us)
@@ -250,4 +261,5 @@ class FifoQueue:
         cursor.head = cursor.tail
         cursor.used = 0
         self._head = self._open = None
-        self.late.drain()
+        if self.late_ids:
+            self.late.drain()

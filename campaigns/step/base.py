@@ -118,6 +118,8 @@ class StepBase:
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.sweep_later = False  # an edit in this step: its old list is not dropped in it
+        self._open_now = False
+        self._open_for: CampaignDefinition | None = None  # the definition _open_now is of
 
     # The campaign's queues, made when first used (`__getattr__`): a step touches few of
     # them, and an account step may touch many campaigns.
@@ -196,6 +198,14 @@ class StepBase:
         """The campaign's own callable instants (hours, days, blackout dates, holidays)."""
         assert self.definition is not None
         return self.engine.gate(self.definition).schedule
+
+    def open_now(self) -> bool:
+        """`window.is_open` at the step's instant, once per definition: the round and
+        `next_wake_us` both ask it of every campaign stepped."""
+        if self._open_for is not self.definition:
+            self._open_now = self.window.is_open(self.now_us)
+            self._open_for = self.definition
+        return self._open_now
 
     @property
     def ends_at_us(self) -> int | None:

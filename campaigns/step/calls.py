@@ -114,7 +114,7 @@ class CampaignStep(Outcomes):
         if c.status is not CampaignStatus.running or d is None:
             return NOT_READY
         if self.callable_now is None:  # the instant is fixed for the whole step
-            self.callable_now = not self.past_end() and self.window.is_open(self.now_us)
+            self.callable_now = not self.past_end() and self.open_now()
         if not self.callable_now:
             return NOT_READY
         if c.in_flight >= d.rules.outbound_limit:
@@ -391,7 +391,7 @@ class CampaignStep(Outcomes):
                         pending_from = due if pending_from is None else min(pending_from, due)
                 if c.cursor < c.arrived or self.returned():
                     pending_from = now_us
-                if pending_from == now_us and self.window.is_open(now_us):
+                if pending_from == now_us and self.open_now():
                     pending_from = None  # due now: the round has seen it (or waits for a line)
                 if pending_from is not None:
                     opens = self.window.next_open(pending_from)
