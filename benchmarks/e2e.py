@@ -6,7 +6,9 @@ KAFKA_BOOTSTRAP_SERVERS (else the local one `make bench` started), under a fresh
 directory, fresh ports and a fresh topic prefix. Figures per phase:
 
 - `campaign create --yes --wait`: file to a draft the engine confirmed (target <= 5 s);
-- `campaign start` to `completed` in the worker's state (target <= 35 s), and calls/s.
+- `campaign start` to `completed` in the worker's state (target <= 35 s), and calls/s;
+- per phase, the CPU seconds each process used (worker, dialer, sink, API, the CLI) and
+  the load average: on a shared machine the wall clock follows the load, CPU per call less.
 
 The per-part benchmarks each measure one service against a bare loop; this one is the
 figure users feel, where one service waiting on another shows (issue 26).
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -152,6 +155,21 @@ class Stack:
                 out[name.removeprefix("campaignflow_engine_")] = float(value)
         return out
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each service of `dev up` has used so far, and the CLI's."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out: dict[str, float] = {}
+        for pid_file in sorted((self.home / "state" / "run").glob("*.pid")):
+            try:
+                pid = int(pid_file.read_text().strip())
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, ValueError):
+                continue
+            out[pid_file.stem] = (int(fields[11]) + int(fields[12])) / tick
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the CLI commands run so far
+        out["cli"] = usage.ru_utime + usage.ru_stime
+        return out
+
     def down(self) -> None:
         self.cli("dev", "down", timeout=180)
         from campaignflow.config import settings
@@ -192,6 +210,17 @@ def phase_report(
     )
 
 
+def cpu_report(name: str, before: dict[str, float], after: dict[str, float], calls: int) -> float:
+    """CPU seconds per process in a phase (the machine is shared: wall time alone misleads)."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in after}
+    total = sum(spent.values())
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(spent.items()))
+    per_call = f", {total / calls * 1000:.2f} ms a call" if calls else ""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  {name}: CPU s {parts}; total {total:.1f}{per_call} (load average {load})", flush=True)
+    return total
+
+
 def calls_of(state: dict[str, Any]) -> int:
     """Calls created, from the worker's campaign state (its counters)."""
     for key in ("calls_created", "calls", "attempts"):
@@ -219,6 +248,7 @@ def run(contacts: int, concurrency: int, bootstrap: str) -> list[dict[str, objec
             stack.must("accounts", "create", ACCOUNT, "--active")
             print(f"dev up: {time.monotonic() - t0:.1f} s", flush=True)
             m0 = stack.worker_metrics()
+            c0 = stack.cpu_seconds()
             t0 = time.monotonic()
             stack.must(
                 "campaign",
@@ -232,13 +262,16 @@ def run(contacts: int, concurrency: int, bootstrap: str) -> list[dict[str, objec
             create_s = time.monotonic() - t0
             print(f"campaign create --yes --wait: {create_s:.1f} s", flush=True)
             m1 = stack.worker_metrics()
+            c1 = stack.cpu_seconds()
             phase_report("create", create_s, m0, m1)
+            cpu_report("create", c0, c1, 0)
             t0 = time.monotonic()
             stack.must("campaign", "start", CAMPAIGN_ID, "--account", ACCOUNT)
             state = wait_completed(stack, 1800)
             run_s = time.monotonic() - t0
             calls = calls_of(state)
             phase_report("run", run_s, m1, stack.worker_metrics())
+            cpu_run = cpu_report("run", c1, stack.cpu_seconds(), calls)
             print(
                 f"start to completed: {run_s:.1f} s, {calls:,} calls = {calls / run_s:,.0f} calls/s",
                 flush=True,
@@ -267,6 +300,13 @@ def run(contacts: int, concurrency: int, bootstrap: str) -> list[dict[str, objec
         {
             "figure": "end-to-end calls/s (model outcomes, instant calls)",
             "value": round(calls / run_s) if calls else None,
+            "baseline": None,
+            "ratio": None,
+            "target": "(context)",
+        },
+        {
+            "figure": "end-to-end CPU ms a call, every service (run phase)",
+            "value": round(cpu_run / calls * 1000, 3) if calls else None,
             "baseline": None,
             "ratio": None,
             "target": "(context)",
