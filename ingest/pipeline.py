@@ -165,13 +165,22 @@ def _init_child(layout: ContactLayout, region: str, source: str) -> None:
     global _child_state
     _child_state = ParseState.new(layout, region, source)
     # What is loaded by now (phonenumbers' metadata, the libraries) lives as long as the
-    # process: frozen, the cyclic collector stops rescanning it on every generation-2 pass.
+    # process: frozen, the cyclic collector never rescans it.
     gc.freeze()
+    # A piece's rows (contacts, their dicts and lists) hold no cycles and all die when the
+    # piece is sent; with the collector on, they and the number cache (up to WORKER_CACHE
+    # entries, full at about half a million rows a worker) were walked again on every
+    # generation-2 pass, several a piece: a quarter of a worker's time once its numbers
+    # are cached (issue 26). So the collector runs once a piece, after it.
+    gc.disable()
 
 
 def _build_in_child(piece: Piece) -> Built:
     assert _child_state is not None, "a pool worker without its parse"
-    return _build_piece(_child_state, piece)
+    try:
+        return _build_piece(_child_state, piece)
+    finally:
+        gc.collect()  # whatever cycle the piece left (none is expected), freed once
 
 
 def _build_piece(state: ParseState, piece: Piece) -> Built:
