@@ -64,8 +64,13 @@ def library_zones(number: str) -> tuple[str, ...]:
     return tuple(z for z in zones if z != number_zones.UNKNOWN_TIMEZONE)
 
 
+@lru_cache(maxsize=1 << 20)
 def zones_of_number(number: str) -> tuple[str, ...]:
-    """`library_zones(number)`, worked out once for every number sharing its prefix."""
+    """`library_zones(number)`, worked out once for every number sharing its prefix.
+
+    Cached per number too: the rules ask about the same number again before its call
+    (`still_callable`) and on each retry.
+    """
     if number[:1] == "+" and number[1:].isdigit():
         free = _free_digits(number[:4], len(number))
         # Unless the kept digits end in six zeros (a run of leading zeros could reach on
