@@ -83,13 +83,8 @@ def release_at(times: tuple[int, ...], limit: NumberLimit, now_us: int) -> int |
     return times[start + counted - limit.max_calls] + limit.period_us
 
 
-def _limited(
-    limits: tuple[NumberLimit, ...], times_of: Callable[[], tuple[int, ...]], now_us: int
-) -> int | None:
+def _limited(limits: tuple[NumberLimit, ...], times: tuple[int, ...], now_us: int) -> int | None:
     """When every limit of the list lets a call go again (None: they all let it go now)."""
-    if not limits:
-        return None
-    times = times_of()
     frees = [free for limit in limits if (free := release_at(times, limit, now_us)) is not None]
     return max(frees) if frees else None
 
@@ -311,18 +306,45 @@ class Gate:
                     not_before = max(not_before, free)
             if blocked and reason is None:
                 reason = rule.reason
-        for limits, times_of in (
-            (self.number_limits, lambda: recent(NUMBER_KEY + to)),
-            (self.account_limits, lambda: account_times or account_recent(NUMBER_KEY + to)),
-            (self.contact_limits, lambda: recent(CONTACT_KEY + contact.contact_id)),
-        ):
-            free = _limited(limits, times_of, now_us)
-            if free is not None:
-                not_before = max(not_before, free)
-                reason = reason or ATTEMPT_LIMIT
+        free = self._limits_free(contact, to, now_us, recent, account_recent, account_times)
+        if free is not None:
+            not_before = max(not_before, free)
+            reason = reason or ATTEMPT_LIMIT
         if reason is None:
             return None
         return Hold(reason, self._wake(self._windows(contact, to), not_before, now_us))
+
+    def _limits_free(
+        self,
+        contact: Contact,
+        to: str,
+        now_us: int,
+        recent: RecentCalls,
+        account_recent: RecentCalls,
+        account_times: tuple[int, ...] | None,
+    ) -> int | None:
+        """When the attempt limits let the call go (None: now). Each log is read only when
+        a limit counts it, and no closure is built per call: this runs for every call."""
+        found: int | None = None
+        for limits, across in (
+            (self.number_limits, False),
+            (self.account_limits, True),
+            (self.contact_limits, None),
+        ):
+            if not limits:
+                continue
+            if across is None:
+                times = recent(CONTACT_KEY + contact.contact_id)
+            elif not across:
+                times = recent(NUMBER_KEY + to)
+            elif account_times is None:
+                times = account_recent(NUMBER_KEY + to)
+            else:
+                times = account_times
+            free = _limited(limits, times, now_us)
+            if free is not None:
+                found = free if found is None else max(found, free)
+        return found
 
     def reasons(self) -> list[str]:
         """Every reason the preview counts for this campaign, in SPEC order."""

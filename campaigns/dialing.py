@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
-import phonenumbers
-from phonenumbers import PhoneNumber
-from phonenumbers import timezone as number_zones
 
 from campaigns.contacts import Alternate, Contact
 from campaigns.models import CampaignDefinition
+from campaigns.numberzones import zones_of_number
 from campaigns.store import Directory
 from campaigns.strategies import caller_id, destination_index
 
@@ -75,26 +71,6 @@ def call_variables(
         return dict(values)
     get = mapping.get
     return {get(k, k): v for k, v in values.items()}
-
-
-@lru_cache(maxsize=1 << 20)
-def zones_of_number(number: str) -> tuple[str, ...]:
-    """Every IANA zone a number may be in, as phonenumbers answers it; empty when unknown.
-
-    Numbers reach the engine in E.164 already (ingest normalised them), so a +1 number's
-    PhoneNumber is built from its ten digits rather than parsed from text again: the
-    library's own number-type and prefix lookup still decide, at a third of the cost.
-    Cached: a contact's retries dial the same numbers again.
-    """
-    if len(number) == 12 and number.startswith("+1") and number[2:].isdigit():
-        parsed = PhoneNumber(country_code=1, national_number=int(number[2:]))
-    else:
-        try:
-            parsed = phonenumbers.parse(number, None)
-        except phonenumbers.NumberParseException:
-            return ()
-    zones = number_zones.time_zones_for_number(parsed)
-    return tuple(z for z in zones if z != "Etc/Unknown")
 
 
 def contact_zones(definition: CampaignDefinition, contact: Contact, to: str) -> tuple[str, ...]:

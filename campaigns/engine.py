@@ -110,6 +110,8 @@ class Engine:
         self._plans: dict[str, CallPlan] = {}
         self._gates: dict[str, Gate] = {}
         self._wakes: dict[str, WakeIndex] = {}
+        # Calls made so far: the call logs section 7 counts change only with a call made.
+        self.calls_made = 0
 
     def plan(self, definition: CampaignDefinition) -> CallPlan:
         """The campaign's call plan, kept while the store hands out the same definition."""

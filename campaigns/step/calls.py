@@ -41,6 +41,8 @@ class NextCall:
 
 class CampaignStep(Outcomes):
     pending: NextCall | None = None  # found by find_next, not made yet
+    # When `pending` passed section 7: (instant, the engine's calls_made then).
+    pending_checked: tuple[int, int] | None = None
     callable_now: bool | None = None  # SPEC 5/7/9: the campaign's own hours allow a call now
     # ---- parked contacts -----------------------------------------------------------
 
@@ -146,6 +148,7 @@ class CampaignStep(Outcomes):
                     self.hold_back(contact, hold)
                     continue
             self.pending = NextCall(contact, attempt, dial, from_, source)
+            self.pending_checked = (self.now_us, self.engine.calls_made)
             return self.pending
         return None
 
@@ -170,9 +173,12 @@ class CampaignStep(Outcomes):
 
     def still_callable(self) -> NextCall | None:
         """The kept call, checked again against the call logs the round's calls have grown
-        (a preset or an `across: account` limit counts every campaign's calls)."""
+        (a preset or an `across: account` limit counts every campaign's calls); when no
+        call was made since it passed, at the same instant, the answer stands."""
         found = self.pending
         if found is None or self.definition is None:
+            return found
+        if self.pending_checked == (self.now_us, self.engine.calls_made):
             return found
         gate = self.engine.gate(self.definition)
         if gate.active:
@@ -190,6 +196,7 @@ class CampaignStep(Outcomes):
         found = self.pending
         assert found is not None and self.definition is not None
         self.pending = None
+        self.engine.calls_made += 1
         self.create_call(found.contact, found.attempt, found.dial, found.from_)
         self.remember_call(self.engine.gate(self.definition), found.contact, found.dial)
 
