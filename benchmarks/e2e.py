@@ -34,6 +34,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from campaignflow.devstack import cpu_ticks
+
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).parent / "campaignflow")
 ACCOUNT = "acme"
@@ -161,11 +163,11 @@ class Stack:
         out: dict[str, float] = {}
         for pid_file in sorted((self.home / "state" / "run").glob("*.pid")):
             try:
-                pid = int(pid_file.read_text().strip())
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks = cpu_ticks(int(pid_file.read_text().strip()))
             except (OSError, ValueError):
                 continue
-            out[pid_file.stem] = (int(fields[11]) + int(fields[12])) / tick
+            if ticks is not None:
+                out[pid_file.stem] = ticks / tick
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the CLI commands run so far
         out["cli"] = usage.ru_utime + usage.ru_stime
         return out

@@ -139,18 +139,23 @@ class StartActivity:
     log_bytes: int
 
 
-def activity(service: Service, pid: int) -> StartActivity:
+def cpu_ticks(pid: int) -> int | None:
+    """User + system clock ticks the process has used (proc(5): fields 14 and 15 of stat)."""
     try:
-        # Fields after the command name: state is field 3, utime 14, stime 15 (proc(5)).
+        # Fields after the command name, which may hold spaces: state is field 3.
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
+        return int(fields[11]) + int(fields[12])
     except (OSError, ValueError, IndexError):
-        ticks = -1
+        return None
+
+
+def activity(service: Service, pid: int) -> StartActivity:
+    ticks = cpu_ticks(pid)
     try:
         size = service.log.stat().st_size
     except OSError:
         size = -1
-    return StartActivity(cpu_ticks=ticks, log_bytes=size)
+    return StartActivity(cpu_ticks=-1 if ticks is None else ticks, log_bytes=size)
 
 
 def wait_answering(
