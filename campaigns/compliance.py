@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from campaigns.blackouts import closed
 from campaigns.contacts import Contact
 from campaigns.dialing import choose_destination, contact_zones
 from campaigns.models import DAYS, CampaignDefinition, LimitAcross, LimitScope, Preset, Window
-from campaigns.presets import NumberLimit, PresetRule, rule_for
+from campaigns.presets import RULE_PREFIX_CHARS, NumberLimit, PresetRule, rule_for
 from campaigns.store import Directory
 from campaigns.windows import OpenHours, Span, every_day, hours, merge_spans, next_all_open
 
@@ -116,11 +117,17 @@ def account_keep(to: str, period_us: int, calls: int) -> Keep | None:
 
     Every call to a number a preset names is kept (a preset counts every campaign's calls,
     those of campaigns without it too), and every call while a campaign of the account has
-    an `across: account` limit (`period_us`, `calls`: the largest of them)."""
+    an `across: account` limit (`period_us`, `calls`: the largest of them). A preset names
+    a number by its prefix (`rule_for`), so the answer is worked out once per prefix."""
+    return _account_keep(to[:RULE_PREFIX_CHARS], period_us, calls)
+
+
+@lru_cache(maxsize=4096)
+def _account_keep(prefix: str, period_us: int, calls: int) -> Keep | None:
     found = [
         rule.limit
         for name in ALL_PRESETS
-        if (rule := rule_for(name, to)) is not None and rule.limit is not None
+        if (rule := rule_for(name, prefix)) is not None and rule.limit is not None
     ]
     if calls:
         found.append(NumberLimit(calls, period_us))

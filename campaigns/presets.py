@@ -104,8 +104,14 @@ US_TCPA = Preset.us_tcpa.value
 FR_2022_1313 = Preset.fr_2022_1313.value
 
 
+# A preset tells numbers apart by their first characters only (country code, US area code):
+# `rule_for` of a number is that of its first RULE_PREFIX_CHARS characters.
+RULE_PREFIX_CHARS = 5
+
+
 def rule_for(preset: str, number: str) -> PresetRule | None:
-    """The preset's rule (by name) for a call to `number` (E.164), or None if it does not name it."""
+    """The preset's rule (by name) for a call to `number` (E.164), or None if it does not name
+    it; it reads no more than the number's first RULE_PREFIX_CHARS characters."""
     if preset == US_TCPA:
         if not number.startswith("+1"):
             return None

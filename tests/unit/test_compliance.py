@@ -9,7 +9,14 @@ import pytest
 from campaigns.compliance import Gate, preview, release_at, remember
 from campaigns.contacts import Alternate, Contact
 from campaigns.models import DefinitionError, Window
-from campaigns.presets import FLORIDA, MARYLAND, OKLAHOMA, NumberLimit, rule_for
+from campaigns.presets import (
+    FLORIDA,
+    MARYLAND,
+    OKLAHOMA,
+    RULE_PREFIX_CHARS,
+    NumberLimit,
+    rule_for,
+)
 from campaigns.simulate import ScriptedCall, SimDialer, Simulation
 from campaigns.store import StaticDirectory
 from campaigns.windows import US, iso
@@ -305,6 +312,16 @@ def test_recent_calls_stay_bounded() -> None:
 
 
 # ---- presets ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number", ["+13052223333", "+12125550001", "+33142345678", "+447700900123", "+1", "+3"]
+)
+@pytest.mark.parametrize("preset", ["us_tcpa", "fr_2022_1313"])
+def test_a_preset_reads_only_a_numbers_prefix(preset: str, number: str) -> None:
+    """What the account's call log keeps is worked out once per prefix (`account_keep`):
+    right only while `rule_for` reads no more of a number than RULE_PREFIX_CHARS."""
+    assert rule_for(preset, number) is rule_for(preset, number[:RULE_PREFIX_CHARS])
 
 
 def test_us_tcpa_by_area_code() -> None:
