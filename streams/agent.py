@@ -17,6 +17,7 @@ repeated call:create records carry the same call ids, nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -162,6 +163,7 @@ class EngineAgent:
             return True
 
         consumer.handovers = {name: handover for name in self.input_names}
+        consumer.on_member = self.lease.confirm  # heartbeats renew the lease (streams.lease)
         while True:
             # Raw messages from the hand-over, Faust events from the conductor's path.
             items = [await queue.get()]
@@ -171,6 +173,9 @@ class EngineAgent:
                 items.append(item)
                 size += _value_bytes(item)
             await self.step(items, stream)
+            # A step awaits nothing when the queues have room, so without this turn the
+            # loop ran steps back to back for seconds (timers, web, the committer waiting).
+            await asyncio.sleep(0)
 
     def _inbound(self, items: list[Any], stream: Any) -> tuple[list[Incoming], list[Any]]:
         """The batch for the shell and the messages to ack; tells Faust's monitor each
