@@ -16,7 +16,7 @@ Two things renew it, and either is enough:
   the request was SENT). That is what fences the worker: the broker drops a member only
   when no such request reached it for the session timeout. aiokafka heartbeats from
   Faust's consumer thread, on its own event loop, so a long engine step on the worker's
-  loop (a 1M-contact campaign loading a dozen contact batches a step, a cancel that
+  loop (a 1M-contact campaign loading contact batches step after step, a cancel that
   finalizes 100,000 contacts at one instant as SPEC 4/9 require) does not stop them,
   and must not end the lease: on 2026-12-07 it did, twice (exit 75 in `make bench`).
   A paused process sends nothing, and a fenced one gets errors, so neither renews.
