@@ -504,6 +504,9 @@ def main() -> None:
     ap.add_argument(
         "--recovery-contacts", type=int, default=50_000, help="(d) campaign size (issue: 1000000)"
     )
+    ap.add_argument(
+        "--only-recovery", action="store_true", help="run (d) alone (a lease or recovery check)"
+    )
     args = ap.parse_args()
     bootstrap = settings().bootstrap
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as home:
@@ -511,6 +514,12 @@ def main() -> None:
         try:
             b.start_worker()
             b.wait_ready()
+            if args.only_recovery:
+                took, load = recovery(b, args.recovery_contacts)
+                print(
+                    f"(d) restart to first call   {took:10.1f} s after kill -9, {args.recovery_contacts} contacts in the tables (loaded in {load:.0f} s)   (target < 60 s)"
+                )
+                return
             rate, seen = sustained(b, args.contacts, args.concurrency)
             bare = bare_loop(b, seen)
             print(

@@ -69,6 +69,24 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "the wait the fetcher reads when it builds each request (Faust fixes 1.5 s)",
     ),
     PrivateName(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread",
+        "_ensure_consumer",
+        "streams/transport.py ConsumerThread.on_start",
+        "the aiokafka consumer it started, whose coordinator answers the heartbeats",
+    ),
+    PrivateName(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer",
+        "_coordinator",
+        "streams/transport.py ConsumerThread.on_start",
+        "the group coordinator (created by start) that heartbeats, joins and syncs",
+    ),
+    PrivateName(
+        "aiokafka.consumer.group_coordinator:GroupCoordinator",
+        "_send_req",
+        "streams/transport.py watch_membership",
+        "every Heartbeat, JoinGroup and SyncGroup goes through it: answered ones renew the lease",
+    ),
+    PrivateName(
         "faust.transport.consumer:Consumer",
         "_read_offset",
         "streams/transport.py Consumer._drain_messages",

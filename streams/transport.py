@@ -26,6 +26,11 @@ out (records of it still buffered) waits at most BUSY_FETCH_WAIT_MS; a fetch of 
 partition returns as soon as any has data, so it may wait IDLE_FETCH_WAIT_MS, which
 spares an idle worker a hundred fetches a second.
 
+The group coordinator's answers renew the worker's lease (`streams.lease`): each
+Heartbeat, JoinGroup or SyncGroup request answered as a member is reported to
+`Consumer.on_member` with the time it was sent (`watch_membership`), from the consumer
+thread, whose event loop keeps heartbeating while the worker's loop runs a long step.
+
 Two holes of Faust 0.15.3 lost records the broker had acknowledged, while a worker settled
 its partitions (join, rebalance, table recovery), on partitions nobody had committed an
 offset of yet (a new campaign's create: its start was then refused as "unknown campaign"):
@@ -46,6 +51,7 @@ offset of yet (a new campaign's create: its start was then refused as "unknown c
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Set
 from typing import Any, cast
 
@@ -57,6 +63,31 @@ from mode import Service, ServiceT
 YIELD_EVERY = 100  # messages handed over between two yields to the event loop, as in Faust
 BUSY_FETCH_WAIT_MS = 10  # longest wait of a fetch that leaves a buffered partition out
 IDLE_FETCH_WAIT_MS = 500  # ... of a fetch of every partition
+# Heartbeat, JoinGroup, SyncGroup: a member's requests, each of which resets its session.
+MEMBERSHIP_API_KEYS = frozenset({12, 11, 14})
+ANSWERED_AS_MEMBER = frozenset({0, 27})  # no error; rebalance in progress (still a member)
+
+
+def watch_membership(
+    coordinator: Any, on_member: Callable[[], Callable[[float], None] | None]
+) -> None:
+    """Wraps an aiokafka group coordinator's `_send_req`: each membership request answered
+    as a member is reported to `on_member()` (read at each answer) with its send time."""
+    send = coordinator._send_req
+
+    async def send_req(request: Any) -> Any:
+        sent_at = time.monotonic()
+        response = await send(request)
+        report = on_member()
+        if (
+            report is not None
+            and getattr(request, "API_KEY", None) in MEMBERSHIP_API_KEYS
+            and getattr(response, "error_code", None) in ANSWERED_AS_MEMBER
+        ):
+            report(sent_at)
+        return response
+
+    coordinator._send_req = send_req
 
 
 class IdempotentProducer(driver.Producer):
@@ -66,6 +97,11 @@ class IdempotentProducer(driver.Producer):
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
     _patched: Any = None
+
+    async def on_start(self) -> None:
+        await super().on_start()  # creates and starts the aiokafka consumer and its coordinator
+        parent = cast(Consumer, self.consumer)
+        watch_membership(self._ensure_consumer()._coordinator, lambda: parent.on_member)
 
     async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
         fetcher = consumer._fetcher
@@ -103,6 +139,8 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
 class Consumer(driver.Consumer):
     #: topic -> synchronous hand-over of a message; False sends it the conductor's way.
     handovers: dict[str, Callable[[Any], bool]] | None = None
+    #: told the send time of each membership request the coordinator answered (the lease)
+    on_member: Callable[[float], None] | None = None
 
     #: the copy of the active partitions the fetch in progress was given (nobody changes it)
     _fetching: Set[Any] | None = None
