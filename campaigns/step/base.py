@@ -8,6 +8,7 @@ candidates and calls of the account round.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from campaigns import queues
@@ -82,16 +83,6 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
-_QUEUES = {
-    "retries": (True, queues.QueueName.RETRY),
-    "deadlines": (True, queues.QueueName.DEADLINE),
-    "expiries": (True, queues.QueueName.EXPIRY),
-    "account_expiries": (True, queues.QueueName.ACCOUNT_EXPIRY),
-    "parked": (False, queues.QueueName.PARKED),
-    "callbacks": (False, queues.QueueName.CALLBACK),
-}
-
-
 class StepBase:
     """The work of one instant on one campaign of the account being stepped."""
 
@@ -121,23 +112,34 @@ class StepBase:
         self._open_now = False
         self._open_for: CampaignDefinition | None = None  # the definition _open_now is of
 
-    # The campaign's queues, made when first used (`__getattr__`): a step touches few of
-    # them, and an account step may touch many campaigns.
-    retries: FifoQueue
-    deadlines: FifoQueue
-    expiries: FifoQueue
-    account_expiries: FifoQueue
-    parked: TimeQueue
-    callbacks: TimeQueue
+    # The campaign's queues, made when first used: a step touches few of them, and an
+    # account step may touch many campaigns. Properties, not `__getattr__`: a class with
+    # `__getattr__` makes every attribute read of its instances a slow lookup (no
+    # specialisation), and the engine's per-call paths read `self.*` all the time.
 
-    def __getattr__(self, name: str) -> FifoQueue | TimeQueue:
-        kind = _QUEUES.get(name)
-        if kind is None:
-            raise AttributeError(name)
-        fifo, queue_name = kind
-        made = (FifoQueue if fifo else TimeQueue)(self.store, self.camp, queue_name)
-        setattr(self, name, made)
-        return made
+    @cached_property
+    def retries(self) -> FifoQueue:
+        return FifoQueue(self.store, self.camp, queues.QueueName.RETRY)
+
+    @cached_property
+    def deadlines(self) -> FifoQueue:
+        return FifoQueue(self.store, self.camp, queues.QueueName.DEADLINE)
+
+    @cached_property
+    def expiries(self) -> FifoQueue:
+        return FifoQueue(self.store, self.camp, queues.QueueName.EXPIRY)
+
+    @cached_property
+    def account_expiries(self) -> FifoQueue:
+        return FifoQueue(self.store, self.camp, queues.QueueName.ACCOUNT_EXPIRY)
+
+    @cached_property
+    def parked(self) -> TimeQueue:
+        return TimeQueue(self.store, self.camp, queues.QueueName.PARKED)
+
+    @cached_property
+    def callbacks(self) -> TimeQueue:
+        return TimeQueue(self.store, self.camp, queues.QueueName.CALLBACK)
 
     def contact(self, seq: int) -> ContactState | None:
         """One object per contact for the whole step, whatever the store hands out."""

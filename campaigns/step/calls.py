@@ -30,13 +30,16 @@ READY, NOT_READY, NO_LINE = 0, 1, 2  # CampaignStep.readiness
 
 @dataclass(slots=True)
 class NextCall:
-    """The call a campaign would create next in the round, and where its contact came from."""
+    """The call a campaign would create next in the round, and where its contact came from;
+    with the campaign's plan and rules it was found under (the definition's, for this step)."""
 
     contact: ContactState
     attempt: int
     dial: Dial
     from_: str
     source: str
+    plan: CallPlan
+    gate: Gate
 
 
 class CampaignStep(Outcomes):
@@ -147,7 +150,7 @@ class CampaignStep(Outcomes):
                 if hold is not None:
                     self.hold_back(contact, hold)
                     continue
-            self.pending = NextCall(contact, attempt, dial, from_, source)
+            self.pending = NextCall(contact, attempt, dial, from_, source, plan, gate)
             self.pending_checked = (self.now_us, self.engine.calls_made)
             return self.pending
         return None
@@ -197,8 +200,8 @@ class CampaignStep(Outcomes):
         assert found is not None and self.definition is not None
         self.pending = None
         self.engine.calls_made += 1
-        self.create_call(found.contact, found.attempt, found.dial, found.from_)
-        self.remember_call(self.engine.gate(self.definition), found.contact, found.dial)
+        self.create_call(found)
+        self.remember_call(found.gate, found.contact, found.dial)
 
     def put_back(self) -> None:
         """A call found but not made (no line left): its contact goes back to its place."""
@@ -313,10 +316,10 @@ class CampaignStep(Outcomes):
         self.parked.push(queues.ParkedEntry(wake_us, contact.seq))
         self.store.put_contact(self.scope, contact)
 
-    def create_call(self, contact: ContactState, attempt: int, dial: Dial, from_: str) -> None:
+    def create_call(self, found: NextCall) -> None:
         assert self.definition is not None
         d = self.definition
-        plan = self.engine.plan(d)
+        contact, attempt, dial, plan = found.contact, found.attempt, found.dial, found.plan
         c = self.camp
         contact.attempts = attempt
         contact.phase = Phase.in_call
@@ -348,7 +351,7 @@ class CampaignStep(Outcomes):
                 contact_id=contact.contact.contact_id,
                 attempt=attempt,
                 to=dial.to,
-                from_=from_,
+                from_=found.from_,
                 alternate_position=dial.alternate.position if dial.alternate else 0,
                 agent_id=d.agent_for(contact.contact.agent_id).id,
                 variables=variables,
