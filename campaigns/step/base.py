@@ -8,8 +8,7 @@ candidates and calls of the account round.
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from campaigns import queues
 from campaigns.events import (
@@ -83,6 +82,32 @@ def parse_call_id(campaign_id: str, value: str) -> tuple[str, int] | None:
     return contact_id, int(attempt)
 
 
+Q = TypeVar("Q", FifoQueue, TimeQueue)
+
+
+class _Queue(Generic[Q]):
+    """A campaign queue of the step, made on first read and then an ordinary attribute.
+
+    Not `__getattr__` on the step: in CPython 3.11 a class with `__getattr__` makes every
+    attribute read of its instances a slow generic lookup, and the per-call paths read
+    `self.*` all the time. Not `functools.cached_property` either: in 3.11 it takes a lock
+    and turns the instance's attributes into a dict on each first read, costly for steps
+    made by the thousand (issue 22's account round)."""
+
+    def __init__(self, kind: type[Q], name: str) -> None:
+        self.kind: type[Q] = kind
+        self.name = name
+        self.attr = ""
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, step: StepBase, owner: type | None = None) -> Q:
+        made = self.kind(step.store, step.camp, self.name)
+        setattr(step, self.attr, made)  # a non-data descriptor: the instance's value wins
+        return made
+
+
 class StepBase:
     """The work of one instant on one campaign of the account being stepped."""
 
@@ -113,33 +138,13 @@ class StepBase:
         self._open_for: CampaignDefinition | None = None  # the definition _open_now is of
 
     # The campaign's queues, made when first used: a step touches few of them, and an
-    # account step may touch many campaigns. Properties, not `__getattr__`: a class with
-    # `__getattr__` makes every attribute read of its instances a slow lookup (no
-    # specialisation), and the engine's per-call paths read `self.*` all the time.
-
-    @cached_property
-    def retries(self) -> FifoQueue:
-        return FifoQueue(self.store, self.camp, queues.QueueName.RETRY)
-
-    @cached_property
-    def deadlines(self) -> FifoQueue:
-        return FifoQueue(self.store, self.camp, queues.QueueName.DEADLINE)
-
-    @cached_property
-    def expiries(self) -> FifoQueue:
-        return FifoQueue(self.store, self.camp, queues.QueueName.EXPIRY)
-
-    @cached_property
-    def account_expiries(self) -> FifoQueue:
-        return FifoQueue(self.store, self.camp, queues.QueueName.ACCOUNT_EXPIRY)
-
-    @cached_property
-    def parked(self) -> TimeQueue:
-        return TimeQueue(self.store, self.camp, queues.QueueName.PARKED)
-
-    @cached_property
-    def callbacks(self) -> TimeQueue:
-        return TimeQueue(self.store, self.camp, queues.QueueName.CALLBACK)
+    # account step may touch many campaigns.
+    retries = _Queue(FifoQueue, queues.QueueName.RETRY)
+    deadlines = _Queue(FifoQueue, queues.QueueName.DEADLINE)
+    expiries = _Queue(FifoQueue, queues.QueueName.EXPIRY)
+    account_expiries = _Queue(FifoQueue, queues.QueueName.ACCOUNT_EXPIRY)
+    parked = _Queue(TimeQueue, queues.QueueName.PARKED)
+    callbacks = _Queue(TimeQueue, queues.QueueName.CALLBACK)
 
     def contact(self, seq: int) -> ContactState | None:
         """One object per contact for the whole step, whatever the store hands out."""
