@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from campaigns.models import CALL_STATUSES
@@ -69,11 +70,21 @@ class Call:
     # The campaign's pre-dial check (issue 23); None: dial without asking.
     predial: PredialSpec | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         """What tells calls apart: call ids are unique per account only (`spring/row-1/1`
-        may be a call of two accounts), so every dedupe and wait is by this."""
+        may be a call of two accounts), so every dedupe and wait is by this (worked out
+        once: a call's key is looked up a dozen times on its way)."""
         return call_key(self.account_id, self.call_id)
+
+    def placed(self, at: int) -> Call:
+        """This call as recorded placed at `at` (epoch millis).
+
+        A copy of the fields with `placed_at` changed: `dataclasses.replace` would run
+        `__init__` again, several times the cost, once per call on the dialer's path."""
+        copy = object.__new__(Call)
+        copy.__dict__.update(self.__dict__, placed_at=at)
+        return copy
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Call:

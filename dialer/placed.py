@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.calls import Call, call_key
@@ -28,6 +28,7 @@ from topics.consumer import TopicConsumer
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
+EVENT = "CallPlaced"
 DIALING = "dialing"
 REPORTED = "reported"
 
@@ -41,6 +42,8 @@ class PlacedCall:
     placed_at: int  # epoch millis
     dialer_id: str
     adapter: str
+    # The `dialing` record as this dialer wrote it (None: read back from the topic).
+    value: bytes | None = field(default=None, repr=False, compare=False)
 
 
 def call_from_record(record: dict[str, Any]) -> Call:
@@ -108,8 +111,11 @@ class PlacedRecord:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(self, items: list[tuple[Call, int]], state: str, placed_at: list[int]) -> None:
-        """Produce one record per (call, partition), encoded together (one schema lookup)."""
+    def _write(
+        self, items: list[tuple[Call, int]], state: str, placed_at: list[int]
+    ) -> list[bytes]:
+        """Produce one record per (call, partition), encoded together (one schema lookup);
+        the records' values."""
         dialer, adapter = self.dialer_id, self.adapter
         records = [
             {
@@ -130,25 +136,48 @@ class PlacedRecord:
             }
             for (call, _p), at in zip(items, placed_at, strict=True)
         ]
-        produce, topic = self.producer.produce, self.topic
-        for (call, partition), value in zip(
-            items, self.codec.encode_many("CallPlaced", records), strict=True
-        ):
-            produce(topic, value, call.key.encode("utf-8"), partition)
-            self._set(call.key, state)
+        values = self.codec.encode_many(EVENT, records)
+        self._produce(items, values, state)
+        return values
+
+    def _produce(self, items: list[tuple[Call, int]], values: list[bytes], state: str) -> None:
+        produce, topic, set_state = self.producer.produce, self.topic, self._set
+        for (call, partition), value in zip(items, values, strict=True):
+            key = call.key
+            produce(topic, value, key.encode("utf-8"), partition)
+            set_state(key, state)
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
         """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
-        self._write(items, DIALING, [placed_at] * len(items))
-        dialer, adapter = self.dialer_id, self.adapter
-        for call, partition in items:
-            self._dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter)
+        values = self._write(items, DIALING, [placed_at] * len(items))
+        dialer, adapter, dialing = self.dialer_id, self.adapter, self._dialing
+        for (call, partition), value in zip(items, values, strict=True):
+            dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter, value)
 
     def reported(self, items: list[tuple[Call, int]]) -> None:
-        """Record that these calls' outcomes are acknowledged (not waited for)."""
+        """Record that these calls' outcomes are acknowledged (not waited for).
+
+        A call this dialer recorded `dialing` gets that record with the state changed
+        (`Codec.with_enum`: the same bytes as encoding it again); any other (reconciled,
+        or never dialled: expired, refused by its pre-dial check) is encoded."""
         pop = self._dialing.pop
-        at = [placed.placed_at if (placed := pop(c.key, None)) else 0 for c, _p in items]
-        self._write(items, REPORTED, at)
+        swapped: list[tuple[Call, int]] = []
+        dialled: list[bytes] = []
+        encoded: list[tuple[Call, int]] = []
+        at: list[int] = []
+        for item in items:
+            placed = pop(item[0].key, None)
+            if placed is not None and placed.value is not None:
+                swapped.append(item)
+                dialled.append(placed.value)
+            else:
+                encoded.append(item)
+                at.append(placed.placed_at if placed is not None else 0)
+        if swapped:
+            values = self.codec.with_enum(EVENT, dialled, "state", REPORTED)
+            self._produce(swapped, values, REPORTED)
+        if encoded:
+            self._write(encoded, REPORTED, at)
 
     def wait_acked(self, timeout_s: float) -> bool:
         """True once every message produced so far is acknowledged (acks=all)."""
@@ -201,7 +230,7 @@ class PlacedRecord:
         except DecodeError as exc:
             log.warning("skipping an undecodable record on %s: %s", self.topic, exc)
             return
-        if event != "CallPlaced":
+        if event != EVENT:
             return
         key, state = call_key(rec["account_id"], rec["call_id"]), rec["state"]
         self._set(key, state)

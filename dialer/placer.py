@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from dialer import metrics
@@ -106,7 +106,7 @@ class Placer:
                     self.waiting_ids.discard(call.key)
                     self._expired(item, now)
                 else:
-                    dial.append(ReadCall(replace(call, placed_at=now), topic, partition, offset))
+                    dial.append(ReadCall(call.placed(now), topic, partition, offset))
             if not dial:
                 continue
             parts.placed.dialing([(item.call, item.partition) for item in dial], now)
