@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from dialer.calls import Call, call_key
 from topics.codec import Codec, DecodeError
@@ -33,9 +32,9 @@ DIALING = "dialing"
 REPORTED = "reported"
 
 
-@dataclass(frozen=True)
-class PlacedCall:
-    """A `dialing` entry of the record: enough to ask the adapter about the call again."""
+class PlacedCall(NamedTuple):
+    """A `dialing` entry of the record: enough to ask the adapter about the call again
+    (a NamedTuple: one is made per call)."""
 
     call: Call
     partition: int
@@ -43,7 +42,7 @@ class PlacedCall:
     dialer_id: str
     adapter: str
     # The `dialing` record as this dialer wrote it (None: read back from the topic).
-    value: bytes | None = field(default=None, repr=False, compare=False)
+    value: bytes | None = None
 
 
 def call_from_record(record: dict[str, Any]) -> Call:
@@ -141,11 +140,16 @@ class PlacedRecord:
         return values
 
     def _produce(self, items: list[tuple[Call, int]], values: list[bytes], state: str) -> None:
-        produce, topic, set_state = self.producer.produce, self.topic, self._set
-        for (call, partition), value in zip(items, values, strict=True):
-            key = call.key
-            produce(topic, value, key.encode("utf-8"), partition)
-            set_state(key, state)
+        self.producer.produce_all(
+            self.topic,
+            [
+                (value, call.key.encode("utf-8"), partition)
+                for (call, partition), value in zip(items, values, strict=True)
+            ],
+        )
+        set_state = self._set
+        for call, _partition in items:
+            set_state(call.key, state)
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
         """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""

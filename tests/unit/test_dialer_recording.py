@@ -28,6 +28,10 @@ class HeldAcks:
         self.produced.append((topic, value, key))
         self.unacked += 1
 
+    def produce_all(self, topic: str, messages: Any) -> None:
+        for value, key, partition in messages:
+            self.produce(topic, value, key, partition)
+
     def poll(self, timeout_s: float = 0.0) -> int:
         return 0
 
