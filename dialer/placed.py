@@ -41,8 +41,6 @@ class PlacedCall(NamedTuple):
     placed_at: int  # epoch millis
     dialer_id: str
     adapter: str
-    # The `dialing` record as this dialer wrote it (None: read back from the topic).
-    value: bytes | None = None
 
 
 def call_from_record(record: dict[str, Any]) -> Call:
@@ -112,9 +110,8 @@ class PlacedRecord:
 
     def _write(
         self, items: list[tuple[Call, int]], state: str, placed_at: list[int]
-    ) -> list[bytes]:
-        """Produce one record per (call, partition), encoded together (one schema lookup);
-        the records' values."""
+    ) -> None:
+        """Produce one record per (call, partition), encoded together (one schema lookup)."""
         dialer, adapter = self.dialer_id, self.adapter
         records = [
             {
@@ -135,9 +132,7 @@ class PlacedRecord:
             }
             for (call, _p), at in zip(items, placed_at, strict=True)
         ]
-        values = self.codec.encode_many(EVENT, records)
-        self._produce(items, values, state)
-        return values
+        self._produce(items, self.codec.encode_many(EVENT, records), state)
 
     def _produce(self, items: list[tuple[Call, int]], values: list[bytes], state: str) -> None:
         self.producer.produce_all(
@@ -153,35 +148,16 @@ class PlacedRecord:
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
         """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
-        values = self._write(items, DIALING, [placed_at] * len(items))
+        self._write(items, DIALING, [placed_at] * len(items))
         dialer, adapter, dialing = self.dialer_id, self.adapter, self._dialing
-        for (call, partition), value in zip(items, values, strict=True):
-            dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter, value)
+        for call, partition in items:
+            dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter)
 
     def reported(self, items: list[tuple[Call, int]]) -> None:
-        """Record that these calls' outcomes are acknowledged (not waited for).
-
-        A call this dialer recorded `dialing` gets that record with the state changed
-        (`Codec.with_enum`: the same bytes as encoding it again); any other (reconciled,
-        or never dialled: expired, refused by its pre-dial check) is encoded."""
+        """Record that these calls' outcomes are acknowledged (not waited for)."""
         pop = self._dialing.pop
-        swapped: list[tuple[Call, int]] = []
-        dialled: list[bytes] = []
-        encoded: list[tuple[Call, int]] = []
-        at: list[int] = []
-        for item in items:
-            placed = pop(item[0].key, None)
-            if placed is not None and placed.value is not None:
-                swapped.append(item)
-                dialled.append(placed.value)
-            else:
-                encoded.append(item)
-                at.append(placed.placed_at if placed is not None else 0)
-        if swapped:
-            values = self.codec.with_enum(EVENT, dialled, "state", REPORTED)
-            self._produce(swapped, values, REPORTED)
-        if encoded:
-            self._write(encoded, REPORTED, at)
+        at = [placed.placed_at if (placed := pop(c.key, None)) else 0 for c, _p in items]
+        self._write(items, REPORTED, at)
 
     def wait_acked(self, timeout_s: float) -> bool:
         """True once every message produced so far is acknowledged (acks=all)."""

@@ -52,27 +52,6 @@ def _strip_logical(node: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class _EnumSpot:
-    """Where an enum field sits in an event's body: after `skip` fields, each a varint
-    (int, long) or a length-prefixed string (True); and each symbol's bytes."""
-
-    skip: tuple[bool, ...]
-    symbols: dict[str, bytes]
-
-
-def _varint_end(data: bytes, at: int) -> tuple[int, int]:
-    """(zigzag-decoded value, position after it) of the Avro varint at `at`."""
-    shift = z = 0
-    while True:
-        byte = data[at]
-        at += 1
-        z |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return (z >> 1) ^ -(z & 1), at
-        shift += 7
-
-
-@dataclass(frozen=True)
 class _Reader:
     """How to read one writer schema: the event it is, and the parsed schemas to hand fastavro."""
 
@@ -97,7 +76,6 @@ class Codec:
         self._by_fingerprint: dict[bytes, _Reader] = {}
         self._by_id: dict[int, _Reader] = {}
         self._item_writers: dict[tuple[str, str], Any] = {}
-        self._enum_spots: dict[tuple[str, str], _EnumSpot] = {}
         self._lock = threading.Lock()
         for event in schemas.EVENTS:
             current = schemas.expanded(event)
@@ -264,57 +242,6 @@ class Codec:
         if not count:
             return head
         return b"".join((head[:-1], long_bytes(count), *items, b"\x00"))
-
-    def _enum_spot(self, event: str, field: str) -> _EnumSpot:
-        found = self._enum_spots.get((event, field))
-        if found is not None:
-            return found
-        skip: list[bool] = []
-        for f in schemas.expanded(event)["fields"]:
-            kind = f["type"] if isinstance(f["type"], str) else f["type"].get("type")
-            if f["name"] == field and kind == "enum":
-                symbols = {s: long_bytes(i) for i, s in enumerate(f["type"]["symbols"])}
-                spot = _EnumSpot(tuple(skip), symbols)
-                with self._lock:
-                    self._enum_spots[(event, field)] = spot
-                return spot
-            if kind not in ("string", "bytes", "int", "long"):
-                break
-            skip.append(kind in ("string", "bytes"))
-        raise EncodeError(
-            f"{event}.{field}: not an enum field after only string, bytes, int or long fields"
-        )
-
-    def with_enum(
-        self, event: str, values: Sequence[bytes], field: str, symbol: str
-    ) -> list[bytes]:
-        """`values` (each an `event` encoded with its current schema) with the enum `field`
-        set to `symbol`: the same bytes as encoding the changed records, without encoding
-        them again.
-
-        Why: the dialer writes each call's record twice, the second time differing only in
-        its state; this costs a few byte reads instead of a second encode. Only for an enum
-        that follows string/bytes/int/long fields (checked), in data of the current schema.
-        """
-        spot = self._enum_spot(event, field)
-        try:
-            new = spot.symbols[symbol]
-        except KeyError:
-            raise EncodeError(f"{event}.{field} has no symbol {symbol!r}") from None
-        header = self._headers[event]  # the current schema's
-        start = len(header)
-        out: list[bytes] = []
-        for data in values:
-            if not data.startswith(header):
-                raise EncodeError(f"not {event} data of the current schema: cannot set {field}")
-            at = start
-            for is_bytes in spot.skip:
-                n, at = _varint_end(data, at)
-                if is_bytes:
-                    at += n
-            _old, end = _varint_end(data, at)
-            out.append(data[:at] + new + data[end:])
-        return out
 
     # -- decode -------------------------------------------------------------------------------
 

@@ -168,23 +168,3 @@ def test_confluent_reads_an_older_registered_version() -> None:
             "inbound_max_minutes": 240.0,
         },
     )
-
-
-def test_with_enum_gives_the_bytes_of_encoding_the_changed_record(codec: Codec) -> None:
-    """The dialer's `reported` records are its `dialing` ones with the state changed."""
-    record = {**samples.SAMPLES["CallPlaced"], "state": "dialing", "call_id": "c" * 200}
-    dialing = codec.encode("CallPlaced", record)
-    (reported,) = codec.with_enum("CallPlaced", [dialing], "state", "reported")
-    assert reported == codec.encode("CallPlaced", {**record, "state": "reported"})
-    assert codec.with_enum("CallPlaced", [reported], "state", "dialing") == [dialing]
-
-
-def test_with_enum_refuses_what_it_cannot_change_in_place(codec: Codec) -> None:
-    data = codec.encode("CallPlaced", {**samples.SAMPLES["CallPlaced"], "state": "dialing"})
-    with pytest.raises(EncodeError, match="no symbol"):
-        codec.with_enum("CallPlaced", [data], "state", "lost")
-    with pytest.raises(EncodeError, match="not an enum field"):
-        codec.with_enum("CallPlaced", [data], "adapter", "x")
-    outcome = codec.encode("CallOutcome", samples.SAMPLES["CallOutcome"])
-    with pytest.raises(EncodeError, match="current schema"):
-        codec.with_enum("CallPlaced", [outcome], "state", "reported")

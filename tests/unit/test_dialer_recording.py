@@ -197,8 +197,8 @@ def test_stopping_dials_the_recorded_batch_once_acked() -> None:
 
 
 def test_a_reported_record_is_the_dialing_record_with_its_state_changed() -> None:
-    """`reported` comes from the `dialing` bytes (not encoded again): every other field,
-    placed_at included, is what the dialing record said."""
+    """A `reported` record says what the `dialing` one said (placed_at included), with its
+    state changed: the compacted topic keeps one record a call."""
     dialer, held, _adapter = make_dialer()
     queue(dialer, 2)
     dialer.placer.start_calls()
