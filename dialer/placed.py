@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dialer.calls import Call, call_key
 from topics.codec import Codec, DecodeError
@@ -28,13 +27,14 @@ from topics.consumer import TopicConsumer
 from topics.producer import TrackedProducer
 
 log = logging.getLogger(__name__)
+EVENT = "CallPlaced"
 DIALING = "dialing"
 REPORTED = "reported"
 
 
-@dataclass(frozen=True)
-class PlacedCall:
-    """A `dialing` entry of the record: enough to ask the adapter about the call again."""
+class PlacedCall(NamedTuple):
+    """A `dialing` entry of the record: enough to ask the adapter about the call again
+    (a NamedTuple: one is made per call)."""
 
     call: Call
     partition: int
@@ -108,7 +108,9 @@ class PlacedRecord:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(self, items: list[tuple[Call, int]], state: str, placed_at: list[int]) -> None:
+    def _write(
+        self, items: list[tuple[Call, int]], state: str, placed_at: list[int]
+    ) -> None:
         """Produce one record per (call, partition), encoded together (one schema lookup)."""
         dialer, adapter = self.dialer_id, self.adapter
         records = [
@@ -130,19 +132,26 @@ class PlacedRecord:
             }
             for (call, _p), at in zip(items, placed_at, strict=True)
         ]
-        produce, topic = self.producer.produce, self.topic
-        for (call, partition), value in zip(
-            items, self.codec.encode_many("CallPlaced", records), strict=True
-        ):
-            produce(topic, value, call.key.encode("utf-8"), partition)
-            self._set(call.key, state)
+        self._produce(items, self.codec.encode_many(EVENT, records), state)
+
+    def _produce(self, items: list[tuple[Call, int]], values: list[bytes], state: str) -> None:
+        self.producer.produce_all(
+            self.topic,
+            [
+                (value, call.key.encode("utf-8"), partition)
+                for (call, partition), value in zip(items, values, strict=True)
+            ],
+        )
+        set_state = self._set
+        for call, _partition in items:
+            set_state(call.key, state)
 
     def dialing(self, items: list[tuple[Call, int]], placed_at: int) -> None:
         """Record that these calls are about to be handed to the adapter (see `wait_acked`)."""
         self._write(items, DIALING, [placed_at] * len(items))
-        dialer, adapter = self.dialer_id, self.adapter
+        dialer, adapter, dialing = self.dialer_id, self.adapter, self._dialing
         for call, partition in items:
-            self._dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter)
+            dialing[call.key] = PlacedCall(call, partition, placed_at, dialer, adapter)
 
     def reported(self, items: list[tuple[Call, int]]) -> None:
         """Record that these calls' outcomes are acknowledged (not waited for)."""
@@ -201,7 +210,7 @@ class PlacedRecord:
         except DecodeError as exc:
             log.warning("skipping an undecodable record on %s: %s", self.topic, exc)
             return
-        if event != "CallPlaced":
+        if event != EVENT:
             return
         key, state = call_key(rec["account_id"], rec["call_id"]), rec["state"]
         self._set(key, state)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from dialer import metrics
@@ -106,7 +106,7 @@ class Placer:
                     self.waiting_ids.discard(call.key)
                     self._expired(item, now)
                 else:
-                    dial.append(ReadCall(replace(call, placed_at=now), topic, partition, offset))
+                    dial.append(ReadCall(call.placed(now), topic, partition, offset))
             if not dial:
                 continue
             parts.placed.dialing([(item.call, item.partition) for item in dial], now)
@@ -218,11 +218,11 @@ class Placer:
         self.parts.publisher.outcome(item.call, failed(cause), item.partition)
         self.parts.tracker.done(item.topic, item.partition, item.offset)
 
-    def _handed_off(self, item: ReadCall) -> None:
+    def _handed_off(self, item: ReadCall, now: int) -> None:
         """The call is the adapter's now (and recorded): let its offset be committed."""
         self.parts.tracker.done(item.topic, item.partition, item.offset)
         self._placed_count += 1
-        metrics.CREATE_TO_DIAL.observe(max(0.0, (now_ms() - item.call.created_at) / 1000))
+        metrics.CREATE_TO_DIAL.observe(max(0.0, (now - item.call.created_at) / 1000))
 
     def _place_now(self, place: Callable[[Call], Outcome | None], batch: list[ReadCall]) -> None:
         """Place calls through an instant adapter: their outcomes published (encoded
@@ -236,8 +236,9 @@ class Placer:
             if outcome is not None:
                 ended.append((item.call, outcome, item.partition))
         self.parts.publisher.outcomes(ended)
+        now = now_ms()
         for item in batch:
-            self._handed_off(item)
+            self._handed_off(item, now)
 
     def _adapter_error(self, call: Call, exc: Exception) -> Outcome:
         """An adapter that raised: the call failed, and the error is counted and logged."""
@@ -254,7 +255,7 @@ class Placer:
             nonlocal handed
             if not handed:
                 handed = True
-                self._handed_off(item)
+                self._handed_off(item, now_ms())
 
         metrics.IN_PROGRESS.inc()
         try:

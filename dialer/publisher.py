@@ -62,10 +62,17 @@ class OutcomePublisher:
             for call, outcome, _partition in ended
         ]
         values = self.codec.encode_many("CallOutcome", records)
-        counts, topic, produce = self._status_counts, self.outcome_topic, self.producer.produce
-        for (call, outcome, partition), value in zip(ended, values, strict=True):
+        key = catalogue.account_key
+        self.producer.produce_all(
+            self.outcome_topic,
+            [
+                (value, key(call.account_id), None)
+                for (call, _o, _p), value in zip(ended, values, strict=True)
+            ],
+        )
+        counts = self._status_counts
+        for call, outcome, partition in ended:
             self.to_report.append((call, partition))
-            produce(topic, value, catalogue.account_key(call.account_id))
             counts[outcome.status] += 1
 
     def outcome(self, call: Call, outcome: Outcome, partition: int) -> None:

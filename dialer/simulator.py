@@ -95,9 +95,10 @@ class SimulatorConfig:
             raise ValueError("answer_delay_min must be <= answer_delay_max")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How a simulated call goes, in simulated seconds from dial (or creation, if scripted)."""
+class Plan(NamedTuple):
+    """How a simulated call goes, in simulated seconds from dial (or creation, if scripted).
+
+    A NamedTuple: one is made per call, and a frozen dataclass costs a setattr per field."""
 
     status: str  # a call status or "none"
     answer_after: float | None

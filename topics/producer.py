@@ -16,7 +16,7 @@ Parking a dead letter (`park`) goes through the same `produce` and never raises.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import confluent_kafka
@@ -115,9 +115,29 @@ class TrackedProducer:
         on_delivery: Delivered | None = None,
     ) -> None:
         """Queue one message, waiting (serving delivery reports) while the queue is full."""
+        self._queue(topic, value, key, partition, on_delivery)
+        self.raw.poll(0)
+
+    def produce_all(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes | str | None, int | None]]
+    ) -> None:
+        """`produce` of many (value, key, partition) messages to one topic, serving the
+        delivery reports once after them rather than after each (a batch's hot path)."""
+        queue = self._queue
+        for value, key, partition in messages:
+            queue(topic, value, key, partition)
+        self.raw.poll(0)
+
+    def _queue(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | str | None,
+        partition: int | None,
+        on_delivery: Delivered | None = None,
+    ) -> None:
         while not self.offer(topic, value, key, partition, on_delivery):
             self.raw.poll(FULL_POLL_S)
-        self.raw.poll(0)
 
     def park(self, letter: Letter) -> bool:
         """Queue a dead letter; never raises: one that cannot be queued is logged (False).

@@ -28,6 +28,10 @@ class HeldAcks:
         self.produced.append((topic, value, key))
         self.unacked += 1
 
+    def produce_all(self, topic: str, messages: Any) -> None:
+        for value, key, partition in messages:
+            self.produce(topic, value, key, partition)
+
     def poll(self, timeout_s: float = 0.0) -> int:
         return 0
 
@@ -190,3 +194,26 @@ def test_stopping_dials_the_recorded_batch_once_acked() -> None:
     dialer.consumer = ClosedConsumer()  # type: ignore[assignment]
     asyncio.run(dialer._shutdown())
     assert len(adapter.placed) == 3
+
+
+def test_a_reported_record_is_the_dialing_record_with_its_state_changed() -> None:
+    """A `reported` record says what the `dialing` one said (placed_at included), with its
+    state changed: the compacted topic keeps one record a call."""
+    dialer, held, _adapter = make_dialer()
+    queue(dialer, 2)
+    dialer.placer.start_calls()
+    held.ack()
+    dialer.placer.start_calls()  # dialled
+    queue(dialer, 1, start=2)
+    dialer.placer.start_calls()
+    held.ack()
+    dialer.placer.start_calls()  # the outcomes are acked: reported
+    codec = dialer.codec
+    placed = [codec.decode(v)[1] for t, v, _k in held.produced if t.endswith("call.placed")]
+    by_state: dict[str, dict[str, dict[str, Any]]] = {"dialing": {}, "reported": {}}
+    for rec in placed:
+        by_state[rec["state"]][rec["call_id"]] = rec
+    assert sorted(by_state["reported"]) == ["camp/c0/1", "camp/c1/1"]
+    for call_id, rec in by_state["reported"].items():
+        assert rec == {**by_state["dialing"][call_id], "state": "reported"}
+        assert rec["placed_at"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from dialer.calls import BadCall, Call, split_call_id
+from dialer.calls import BadCall, Call, PredialSpec, split_call_id
 from dialer.offsets import OffsetTracker
 from dialer.script import ScriptError, load_script
 from dialer.signing import sign, verify
@@ -62,6 +63,22 @@ def record(**over: object) -> dict[str, object]:
 def test_call_from_record_reads_every_field() -> None:
     call = Call.from_record(record())
     assert call.from_ == "+15550100000" and call.variables == {"name": "Ann"}
+
+
+def test_call_from_record_is_the_constructor_with_every_field_set() -> None:
+    """`from_record` fills the instance without `__init__`: it must set every field (a
+    field added to Call and not to it fails here) and equal the constructor's call."""
+    rec = record(voicemail_message="Call us back", predial={"url": "https://x/check"})
+    call = Call.from_record(rec)
+    assert {f.name for f in dataclasses.fields(Call)} <= set(vars(call))
+    built = Call(
+        "camp/c1/1", "camp", "acme", "c1", 1, "+15550100001", "+15550100000", "bot", "Hi", 1, 2,
+        variables={"name": "Ann"}, voicemail_message="Call us back",
+        predial=PredialSpec("https://x/check"),
+    )  # fmt: skip
+    assert call == built and repr(call) == repr(built) and call.key == "acme/camp/c1/1"
+    placed = call.placed(7)
+    assert placed == dataclasses.replace(call, placed_at=7) and call.placed_at == 0
 
 
 @pytest.mark.parametrize(

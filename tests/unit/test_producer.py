@@ -55,3 +55,13 @@ def test_offer_says_full_and_park_gives_up_without_raising(
     assert not p.offer("t1", b"more", b"k")  # the queue holds one message: full
     assert p.park(_letter(2)) is False  # waited, logged, and the consumer goes on
     assert p.sent == 1
+
+
+def test_produce_all_queues_each_message_under_the_same_rules() -> None:
+    p = TrackedProducer(KafkaSettings(_nowhere()))
+    p.produce_all("t1", [(b"a", b"k", None), (b"b", "k", 0)])
+    assert p.sent == 2 and p.in_flight() == 2
+    too_big = b"x" * (catalogue.MAX_MESSAGE_BYTES + 1)
+    with pytest.raises(MessageTooLarge, match="^t1: "):
+        p.produce_all("t1", [(b"c", b"k", None), (too_big, b"k", None)])
+    assert p.sent == 3
