@@ -7,7 +7,8 @@ This module is the loop (consume, validate, commit, rebalances, ownership); its 
 placed-call record (`dialer.placed`).
 
 Guarantees, and how:
-- at most `concurrency` calls in progress: the consumer pauses its partitions when full;
+- at most `concurrency` calls in progress: the consumer pauses its partitions when full
+  (an instant adapter keeps none in progress: `batch` calls read ahead bound it);
 - an instant adapter (`dialer.adapter.InstantAdapter`, e.g. the simulator at time_scale 0)
   is called synchronously, a fetched batch at a time, with no asyncio task per call; any
   other adapter (the webhook) gets one task per call;
@@ -130,7 +131,9 @@ class Dialer:
             self._may_dial,
             self.predial,
         )
-        self.placer = Placer(parts, options.concurrency, options.ack_timeout_seconds)
+        self.placer = Placer(
+            parts, options.concurrency, options.ack_timeout_seconds, read_ahead=options.batch
+        )
         self._lease_s = options.session_timeout_ms / 2000
         self._turn_at = time.monotonic()
         self._suspect = False  # the loop stalled: ownership unproven
@@ -183,7 +186,7 @@ class Dialer:
         placer = self.placer
         placer.start_calls()
         self._flow_control()
-        free = self.options.concurrency - len(placer.active) - len(placer.waiting)
+        free = placer.free()
         messages = self.consumer.messages(max(1, min(free, self.options.batch)), timeout_seconds=0)
         self._handle_batch(messages)
         placer.start_calls()
@@ -196,8 +199,7 @@ class Dialer:
 
     def _flow_control(self) -> None:
         """Pause the partitions while `concurrency` calls are in progress; resume after."""
-        placer = self.placer
-        full = len(placer.active) + len(placer.waiting) >= self.options.concurrency
+        full = self.placer.free() <= 0
         if full and not self._paused:
             self.consumer.pause(self.consumer.assignment())
             self._paused = True

@@ -190,3 +190,29 @@ def test_stopping_dials_the_recorded_batch_once_acked() -> None:
     dialer.consumer = ClosedConsumer()  # type: ignore[assignment]
     asyncio.run(dialer._shutdown())
     assert len(adapter.placed) == 3
+
+
+def test_an_instant_adapter_records_a_fetch_at_a_time_not_a_concurrency() -> None:
+    """Instant calls end as they are placed: 30 waiting calls go out in one recorded batch
+    although `concurrency` is 10 (issue 26: batches of `concurrency` capped a dev stack),
+    and the read-ahead (`batch`) bounds them instead."""
+    dialer, held, adapter = make_dialer(batch=25)
+    queue(dialer, 30)
+    assert dialer.placer.free() == 25 - 30
+    dialer.placer.start_calls()
+    assert placed_records(held) == 25
+    held.ack()
+    dialer.placer.start_calls()
+    assert len(adapter.placed) == 25 and not dialer.placer.active
+    assert placed_records(held) == 25 + 5
+
+
+def test_calls_that_stay_in_progress_are_bounded_by_concurrency() -> None:
+    """An adapter that is not instant keeps its calls in progress: a batch is at most
+    `concurrency` calls, and nothing more is read while they are in progress."""
+    dialer, held, _adapter = make_dialer(batch=25)
+    dialer.placer._instant = None  # as the webhook adapter: one task per call
+    queue(dialer, 30)
+    dialer.placer.start_calls()
+    assert placed_records(held) == 10
+    assert dialer.placer.free() == 10 - 20
