@@ -80,7 +80,7 @@ class DialerSettings:
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
     commit_interval_seconds: float = 0.1
-    batch: int = 1000
+    batch: int = 1000  # calls read at most per fetch; an instant adapter's read-ahead
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
     ack_timeout_seconds: float = 30.0  # wait this long for the record's acks before dialling
@@ -198,7 +198,7 @@ class Dialer:
     # -- consuming ------------------------------------------------------------------------
 
     def _flow_control(self) -> None:
-        """Pause the partitions while `concurrency` calls are in progress; resume after."""
+        """Pause the partitions while there is no room for more calls (`Placer.free`)."""
         full = self.placer.free() <= 0
         if full and not self._paused:
             self.consumer.pause(self.consumer.assignment())
