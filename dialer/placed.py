@@ -108,9 +108,7 @@ class PlacedRecord:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(
-        self, items: list[tuple[Call, int]], state: str, placed_at: list[int]
-    ) -> None:
+    def _write(self, items: list[tuple[Call, int]], state: str, placed_at: list[int]) -> None:
         """Produce one record per (call, partition), encoded together (one schema lookup)."""
         dialer, adapter = self.dialer_id, self.adapter
         records = [

@@ -62,9 +62,17 @@ class PlacerParts:
 class Placer:
     """Waiting, recorded and in-progress calls, and handing them to the adapter."""
 
-    def __init__(self, parts: PlacerParts, concurrency: int, ack_timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        parts: PlacerParts,
+        concurrency: int,
+        ack_timeout_seconds: float,
+        read_ahead: int | None = None,
+    ) -> None:
         self.parts = parts
         self.concurrency = concurrency
+        # Calls an instant adapter may have read and not yet dialled (default: concurrency).
+        self.read_ahead = read_ahead or concurrency
         self.ack_timeout_seconds = ack_timeout_seconds
         self.active: dict[str, asyncio.Task[None]] = {}
         # Calls read but not yet dialled (a fetch may return more than the free slots).
@@ -75,6 +83,22 @@ class Placer:
         self._placed = metrics.CALLS_PLACED.labels(parts.adapter.name)
         self._placed_count = 0  # added to the Prometheus counter once per turn
 
+    @property
+    def capacity(self) -> int:
+        """Calls that may be waiting or in progress here at once.
+
+        `concurrency` bounds calls in progress. An instant adapter ends a call as it is
+        placed, so none stays in progress: bounded by `concurrency` too, its calls went out
+        a batch of `concurrency` per acked record (100 by default, about one batch per
+        loop turn), which capped a dev stack near 1,000 calls/s whatever the campaigns
+        allowed (issue 26). Its bound is the read-ahead, a fetch's worth of calls.
+        """
+        return self.read_ahead if self._instant is not None else self.concurrency
+
+    def free(self) -> int:
+        """Room for more calls read from the topic (the consumer pauses at 0)."""
+        return self.capacity - len(self.active) - len(self.waiting)
+
     def holds(self, key: str) -> bool:
         """True for a call waiting, recorded or in progress here."""
         return key in self.active or key in self.waiting_ids
@@ -82,6 +106,23 @@ class Placer:
     def wait(self, item: ReadCall) -> None:
         self.waiting.append(item)
         self.waiting_ids.add(item.call.key)
+
+    def _take(self) -> list[ReadCall]:
+        """The next waiting calls there is room for, in order: at most `capacity` read, and
+        at most `concurrency` in progress, counting those that stay in progress once
+        dialled (every call of an adapter that is not instant; a call with a pre-dial
+        check, whose task holds it while the check runs)."""
+        room = self.capacity - len(self.active)
+        slots = self.concurrency - len(self.active)
+        batch: list[ReadCall] = []
+        waiting = self.waiting
+        while waiting and len(batch) < room:
+            stays = self._instant is None or waiting[0].call.predial is not None
+            if stays and slots <= 0:
+                break
+            slots -= stays
+            batch.append(waiting.popleft())
+        return batch
 
     def start_calls(self) -> None:
         """Dial the recorded batch once its records are acked, then record the next one."""
@@ -94,10 +135,9 @@ class Placer:
         past its deadline is not dialled); they are dialled once acked (`settle`)."""
         parts = self.parts
         while self.waiting and self.recorded is None:
-            room = self.concurrency - len(self.active)
-            if room <= 0 or not parts.may_dial():
+            batch = self._take() if parts.may_dial() else []
+            if not batch:
                 return
-            batch = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
             now = now_ms()
             dial = []
             for item in batch:

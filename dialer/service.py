@@ -7,7 +7,8 @@ This module is the loop (consume, validate, commit, rebalances, ownership); its 
 placed-call record (`dialer.placed`).
 
 Guarantees, and how:
-- at most `concurrency` calls in progress: the consumer pauses its partitions when full;
+- at most `concurrency` calls in progress: the consumer pauses its partitions when full
+  (an instant adapter keeps none in progress: `batch` calls read ahead bound it);
 - an instant adapter (`dialer.adapter.InstantAdapter`, e.g. the simulator at time_scale 0)
   is called synchronously, a fetched batch at a time, with no asyncio task per call; any
   other adapter (the webhook) gets one task per call;
@@ -79,7 +80,7 @@ class DialerSettings:
     static_membership: bool = True  # a restarted dialer (same id) takes its partitions back at once
     drain_seconds: float = 5.0  # on stop, wait this long for calls in progress
     commit_interval_seconds: float = 0.1
-    batch: int = 1000
+    batch: int = 1000  # calls read at most per fetch; an instant adapter's read-ahead
     session_timeout_ms: int = 10_000  # a dialer silent this long loses its partitions
     reconcile_poll_seconds: float = 1.0  # how often a reconciled call in progress is asked again
     ack_timeout_seconds: float = 30.0  # wait this long for the record's acks before dialling
@@ -130,7 +131,9 @@ class Dialer:
             self._may_dial,
             self.predial,
         )
-        self.placer = Placer(parts, options.concurrency, options.ack_timeout_seconds)
+        self.placer = Placer(
+            parts, options.concurrency, options.ack_timeout_seconds, read_ahead=options.batch
+        )
         self._lease_s = options.session_timeout_ms / 2000
         self._turn_at = time.monotonic()
         self._suspect = False  # the loop stalled: ownership unproven
@@ -183,7 +186,7 @@ class Dialer:
         placer = self.placer
         placer.start_calls()
         self._flow_control()
-        free = self.options.concurrency - len(placer.active) - len(placer.waiting)
+        free = placer.free()
         messages = self.consumer.messages(max(1, min(free, self.options.batch)), timeout_seconds=0)
         self._handle_batch(messages)
         placer.start_calls()
@@ -195,9 +198,8 @@ class Dialer:
     # -- consuming ------------------------------------------------------------------------
 
     def _flow_control(self) -> None:
-        """Pause the partitions while `concurrency` calls are in progress; resume after."""
-        placer = self.placer
-        full = len(placer.active) + len(placer.waiting) >= self.options.concurrency
+        """Pause the partitions while there is no room for more calls (`Placer.free`)."""
+        full = self.placer.free() <= 0
         if full and not self._paused:
             self.consumer.pause(self.consumer.assignment())
             self._paused = True

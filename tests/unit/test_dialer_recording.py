@@ -217,3 +217,29 @@ def test_a_reported_record_is_the_dialing_record_with_its_state_changed() -> Non
     for call_id, rec in by_state["reported"].items():
         assert rec == {**by_state["dialing"][call_id], "state": "reported"}
         assert rec["placed_at"] > 0
+
+
+def test_an_instant_adapter_records_a_fetch_at_a_time_not_a_concurrency() -> None:
+    """Instant calls end as they are placed: 30 waiting calls go out in one recorded batch
+    although `concurrency` is 10 (issue 26: batches of `concurrency` capped a dev stack),
+    and the read-ahead (`batch`) bounds them instead."""
+    dialer, held, adapter = make_dialer(batch=25)
+    queue(dialer, 30)
+    assert dialer.placer.free() == 25 - 30
+    dialer.placer.start_calls()
+    assert placed_records(held) == 25
+    held.ack()
+    dialer.placer.start_calls()
+    assert len(adapter.placed) == 25 and not dialer.placer.active
+    assert placed_records(held) == 25 + 5
+
+
+def test_calls_that_stay_in_progress_are_bounded_by_concurrency() -> None:
+    """An adapter that is not instant keeps its calls in progress: a batch is at most
+    `concurrency` calls, and nothing more is read while they are in progress."""
+    dialer, held, _adapter = make_dialer(batch=25)
+    dialer.placer._instant = None  # as the webhook adapter: one task per call
+    queue(dialer, 30)
+    dialer.placer.start_calls()
+    assert placed_records(held) == 10
+    assert dialer.placer.free() == 10 - 20
