@@ -12,7 +12,10 @@
    (so its batches get their own deduplication tokens and are really inserted) and runs
    a new sink (new consumer group) into the same directory; the bare inserts go to their
    own database, which grows alike. Reported: the medians of the sink and bare rates and
-   of the ratios of each pair run back to back.
+   of the ratios of each pair run back to back. Beside them, for a loaded machine (where
+   the wall-clock pairs scatter), the process's CPU seconds (all its threads, the embedded
+   engine's included) from the sink being ready to its last flush against those of the
+   bare inserts: the median of the pairs' bare/sink CPU ratios.
    `--python-decode` runs the sink with the Python decoding path instead, for comparison.
 2. Delay: with the sink running, outcomes are published at a steady rate; for each one
    the delay from its publication (Kafka CreateTime) to the moment the insert holding it
@@ -119,6 +122,14 @@ def batch_rows(batch: Batch, table: str) -> list[Row]:
     return rows
 
 
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -155,6 +166,7 @@ def main() -> None:
             dsn = f"chdb://{Path(tmp) / 'ch'}"
             sink_rates: list[float] = []
             bare_rates: list[float] = []
+            cpu_ratios: list[float] = []
             sink: Sink | None = None
             stop: threading.Event | None = None
             thread: threading.Thread | None = None
@@ -178,6 +190,7 @@ def main() -> None:
                 flushed: list[tuple[Batch, float]] = []
                 done = threading.Event()
                 seen = [0]
+                cpu_end = [0.0]
 
                 def on_flushed(
                     batch: Batch,
@@ -185,10 +198,12 @@ def main() -> None:
                     flushed: list[tuple[Batch, float]] = flushed,
                     seen: list[int] = seen,
                     done: threading.Event = done,
+                    cpu_end: list[float] = cpu_end,
                 ) -> None:
                     flushed.append((batch, time.monotonic()))
                     seen[0] += batch.row_count
                     if seen[0] >= total:
+                        cpu_end[0] = time.process_time()
                         done.set()
 
                 topics = [
@@ -212,6 +227,8 @@ def main() -> None:
                 stop = threading.Event()
                 thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
                 thread.start()
+                sink.ready.wait(600)
+                cpu_start = time.process_time()
                 if not done.wait(600):
                     raise SystemExit("the sink did not ingest everything in 10 minutes")
                 first = min(b.first_message_at or end for b, end in flushed)
@@ -232,6 +249,7 @@ def main() -> None:
                         bare = open_client(dsn, database="bare")
                         migrate(bare)
                 t = time.perf_counter()
+                bare_cpu = time.process_time()
                 with sink.lock:
                     for rows_of in bare_batches:
                         for table in TABLES:
@@ -240,9 +258,16 @@ def main() -> None:
                                     table, rows_of[table], column_names=list(COLUMNS[table])
                                 )
                 bare_s = time.perf_counter() - t
+                bare_cpu = time.process_time() - bare_cpu
+                sink_cpu = cpu_end[0] - cpu_start
                 bare_rps = total / bare_s
                 print(f"bare insert: {total} rows, {bare_s:.2f}s, {bare_rps:,.0f} rows/s")
-                print(f"  pair {i + 1}: ratio sink/bare {sink_rps / bare_rps:.2f}")
+                print(
+                    f"  pair {i + 1}: ratio sink/bare {sink_rps / bare_rps:.2f};"
+                    f" CPU s sink {sink_cpu:.2f}, bare {bare_cpu:.2f},"
+                    f" ratio {bare_cpu / sink_cpu:.2f}"
+                )
+                cpu_ratios.append(bare_cpu / sink_cpu)
                 sink_rates.append(sink_rps)
                 bare_rates.append(bare_rps)
             assert sink is not None and stop is not None and thread is not None
@@ -258,6 +283,8 @@ def main() -> None:
                 f"ratio sink/bare: {ratio:.2f} ({verdict} the 0.7 target; median of the pairs'"
                 " ratios)"
             )
+            cpu_ratio = statistics.median(cpu_ratios)
+            print(f"CPU ratio bare/sink: {cpu_ratio:.2f} (median of the pairs'; load {load()})")
             report: list[dict[str, Any]] = [
                 {
                     "figure": "sink rows/s (Kafka -> embedded ClickHouse)",
@@ -265,7 +292,14 @@ def main() -> None:
                     "baseline": round(bare_rps),
                     "ratio": round(ratio, 3),
                     "target": "ratio >= 0.7",
-                }
+                },
+                {
+                    "figure": "sink rows per CPU-second vs bare insert",
+                    "value": round(cpu_ratio, 3),
+                    "baseline": 1,
+                    "ratio": round(cpu_ratio, 3),
+                    "target": "(context)",
+                },
             ]
 
             # Delay: steady publication while the sink runs.

@@ -350,12 +350,10 @@ class Sink:
             self.health.outcomes_flushed()
 
     def _announce_health(self) -> None:
-        """Announce newly degraded caller IDs if outcomes went in since the last check."""
-        if self._producer is None or not self.health.due():
-            return
-        with self.writer.lock:
-            if self.writer.client is not None:
-                self.health.maybe_check(self.writer.client, self._producer)
+        """Start a check for newly degraded caller IDs if one is due (in its own thread,
+        with its own client: neither this loop nor the inserts wait for it)."""
+        if self._producer is not None:
+            self.health.start(self.dsn, self._producer)
 
     def _due(self) -> bool:
         """Full, or its first message has waited batch_seconds (not: the batch is that old;
@@ -411,6 +409,7 @@ class Sink:
             self.flush()
         finally:
             self.flusher.shutdown()
+            self.health.shutdown()
             self._consumer.close()
             self._producer.flush(10)
             self.writer.close()

@@ -3,11 +3,14 @@ embedded ClickHouse holding test_sink_caller_id_health's calls (C degraded in "h
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sinks import health
 from sinks.health import CallerIdAnnouncer, event_id
 from tests.unit.chdb_kit import loaded
 from tests.unit.test_sink_caller_id_health import C, records
@@ -53,8 +56,13 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with loaded(tmp_path_factory.mktemp("announce") / "ch", records()) as c:
+def path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("announce") / "ch"
+
+
+@pytest.fixture(scope="module")
+def client(path: Path) -> Iterator[Any]:
+    with loaded(path, records()) as c:
         yield c
 
 
@@ -63,10 +71,12 @@ def test_a_degraded_number_is_announced_once_and_not_after_a_restart(client: Any
     unacked = FakeProducer(ack=False)
     announcer = CallerIdAnnouncer("caller_id.health", default_codec(), every_s=5, clock=clock)
     announcer.outcomes_flushed()
+    assert announcer.due() is False  # the first check comes `every_s` after the start
+    clock.now = 5
     assert announcer.maybe_check(client, unacked) == 0  # published, never acknowledged
     assert len(unacked.sent) == 1
     assert announcer.due() is False  # not before `every_s` ...
-    clock.now = 5
+    clock.now = 10
     assert announcer.due() is True  # ... then again, although no outcome came meanwhile
 
     producer = FakeProducer()
@@ -86,7 +96,10 @@ def test_a_degraded_number_is_announced_once_and_not_after_a_restart(client: Any
     assert announcer.maybe_check(client, producer) == 0  # announced already
     restarted = CallerIdAnnouncer("caller_id.health", default_codec(), clock=clock)
     restarted.outcomes_flushed()
+    clock.now = 100 + restarted.every_s
+    assert restarted.due() is True
     assert restarted.maybe_check(client, producer) == 0  # remembered in ClickHouse
+    assert restarted.checks == 1
     assert len(producer.sent) == 1
 
 
@@ -115,9 +128,35 @@ def test_a_failed_check_logs_no_number_and_is_tried_again(
     clock = Clock()
     announcer = CallerIdAnnouncer("caller_id.health", default_codec(), every_s=5, clock=clock)
     announcer.outcomes_flushed()
+    clock.now = 5
     with caplog.at_level("WARNING", logger="sinks.consumer"):
         assert announcer.maybe_check(Broken(), FakeProducer()) == 0
     assert "caller-ID health check failed" in caplog.text
     assert C not in caplog.text and C[-4:] in caplog.text
-    clock.now = 5
+    clock.now = 10
     assert announcer.due() is True  # still to do
+
+
+def test_a_started_check_runs_in_its_own_thread_on_its_own_client(
+    client: Any, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink's loop only starts the check: neither it nor the writer's client waits."""
+    opened: list[tuple[str, str]] = []
+    real = health.open_client
+
+    def spy(dsn: str) -> Any:
+        opened.append((dsn, threading.current_thread().name))
+        return real(dsn)
+
+    monkeypatch.setattr(health, "open_client", spy)
+    dsn = f"chdb://{path}"
+    clock = Clock()
+    announcer = CallerIdAnnouncer("caller_id.health", default_codec(), every_s=5, clock=clock)
+    announcer.outcomes_flushed()
+    assert announcer.start(dsn, FakeProducer()) is False  # one period after the start
+    clock.now = 5
+    assert announcer.start(dsn, FakeProducer()) is True
+    announcer.shutdown()  # waits for the check
+    assert announcer.checks == 1 and announcer.due() is False
+    [(used, thread)] = opened
+    assert used == dsn and thread.startswith("sink-health")
