@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from itertools import islice
 from typing import Any, NamedTuple
 
 from dialer.calls import Call, call_key
@@ -165,8 +166,11 @@ class PlacedRecord:
         states = self._state
         states.pop(key, None)  # re-insert: dict order is age order
         states[key] = state
-        if len(states) > self.max_size:
-            for old in list(states)[: len(states) - self.max_size]:
+        excess = len(states) - self.max_size
+        if excess > 0:
+            # Only the oldest `excess` keys are looked at (a list of every key here made
+            # each call past max_size cost O(max_size): a 1M-contact run crawled).
+            for old in list(islice(states, excess)):
                 if states[old] == REPORTED:
                     del states[old]
 

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from dialer.calls import Call, Outcome
+from dialer.placed import DIALING, REPORTED, PlacedRecord
 from dialer.service import Dialer, DialerSettings, ReadCall
 from dialer.simulator import SimulatorAdapter, SimulatorConfig
 from topics.clients import KafkaSettings
@@ -243,3 +244,17 @@ def test_calls_that_stay_in_progress_are_bounded_by_concurrency() -> None:
     dialer.placer.start_calls()
     assert placed_records(held) == 10
     assert dialer.placer.free() == 10 - 20
+
+
+def test_the_record_forgets_the_oldest_reported_calls_past_its_size() -> None:
+    """Past `max_size` the oldest reported calls are forgotten, a call still dialling never
+    is, and the record stays at its size (by looking at the oldest keys only)."""
+    record = PlacedRecord(None, {}, "t", None, "d", "simulator", max_size=3)  # type: ignore[arg-type]
+    record._set("a/stuck/1", DIALING)
+    for i in range(10):
+        record._set(f"a/c{i}/1", DIALING)
+        record._set(f"a/c{i}/1", REPORTED)
+    assert record.state("a/stuck/1") == DIALING
+    assert len(record) <= 3 + 1
+    assert [record.state(f"a/c{i}/1") for i in (8, 9)] == [REPORTED, REPORTED]
+    assert "a/c0/1" not in record
