@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,16 @@ EXIT_FENCED = 75
 class Lease:
     """Renewed by a timer and by the coordinator's answers; `check()` before every write."""
 
-    def __init__(self, lease_s: float) -> None:
+    def __init__(self, lease_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.lease_s = lease_s
+        self.clock = clock  # monotonic seconds; the one the consumer thread's send times use
         self._renewed: float | None = None  # held until first renewed (start-up is slow)
         self._confirmed: float | None = None  # written by the consumer thread only
 
     def renew(self) -> None:
         """The worker's loop turned: checked first (a pause ends here), then renewed."""
         self.check()
-        self._renewed = time.monotonic()
+        self._renewed = self.clock()
 
     def confirm(self, sent_at: float) -> None:
         """The coordinator answered a request sent at `sent_at` (monotonic) as a member."""
@@ -64,7 +66,7 @@ class Lease:
         marks = [t for t in (self._renewed, self._confirmed) if t is not None]
         if not marks:
             return
-        gap = time.monotonic() - max(marks)
+        gap = self.clock() - max(marks)
         if gap > self.lease_s:
             log.critical(
                 "the worker stalled %.1fs (lease %.1fs) with no heartbeat answered: it may"

@@ -32,17 +32,17 @@ print("still writing", flush=True)
 # are answered: the lease holds; once no heartbeat sent after the lease began is
 # answered, the next check ends the process.
 HEARTBEATS = """
-import time
 from streams.lease import Lease
-lease = Lease(0.2)
+now = [100.0]
+lease = Lease(0.2, clock=lambda: now[0])  # the script moves the clock: no real waiting
 lease.renew()
-time.sleep(0.5)                  # the loop stalled past the lease ...
-lease.confirm(time.monotonic())  # ... while a heartbeat was answered
+now[0] += 0.5                    # the loop stalled past the lease ...
+lease.confirm(now[0])            # ... while a heartbeat was answered
 lease.check()
 lease.renew()
 print("alive", flush=True)
-sent = time.monotonic()
-time.sleep(0.5)                  # a pause: what is answered now was sent before it
+sent = now[0]
+now[0] += 0.5                    # a pause: what is answered now was sent before it
 lease.confirm(sent)
 lease.check()
 print("still writing", flush=True)
