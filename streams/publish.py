@@ -89,12 +89,15 @@ class Publisher:
         self, records: Sequence[tuple[str, bytes | None, bytes | None, int | None]]
     ) -> Delivery:
         d = Delivery(asyncio.get_running_loop(), len(records))
-        offer = self._producer.offer
+        offer_many = self._producer.offer_many
         report = d.report
-        for i, (topic, key, value, partition) in enumerate(records, 1):
-            while not offer(topic, value, key, partition, report):
+        done, count = 0, len(records)
+        while done < count:
+            stop = min(done + YIELD_EVERY, count)
+            done = offer_many(records, done, stop, report)
+            if done < stop:
                 await asyncio.sleep(0.005)  # librdkafka's queue is full: let the broker catch up
-            if i % YIELD_EVERY == 0:
+            elif done < count:
                 await asyncio.sleep(0)  # a big run must not hold the loop (timers, the lease)
         return d
 

@@ -351,7 +351,13 @@ class Shell:
             raise ValueError("no campaign_id")
         if not CAMPAIGN_ID.match(str(campaign_id)):
             raise ValueError(f"campaign_id {str(campaign_id)[:80]!r} is not a valid campaign id")
-        w = work.setdefault(msg.partition, {}).setdefault(str(account_id), _Work())
+        accounts = work.get(msg.partition)
+        if accounts is None:
+            accounts = work[msg.partition] = {}
+        account = str(account_id)
+        w = accounts.get(account)  # not setdefault: a _Work per message costs microseconds
+        if w is None:
+            w = accounts[account] = _Work()
         w.sources.append(msg)
         w.campaigns.add(str(campaign_id))
         return w

@@ -51,6 +51,33 @@ def _strip_logical(node: Any) -> Any:
     return node
 
 
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _named(branch: Any) -> bool:
+    if isinstance(branch, str):
+        return branch not in _PRIMITIVES  # a reference to a named type
+    return isinstance(branch, dict) and branch.get("type") in ("record", "error", "enum", "fixed")
+
+
+def _names_records(node: Any) -> bool:
+    """Whether a schema has a union of two or more named types, whose values are read as
+    `(name, record)` tuples (see `union()`). Elsewhere the record-name options change
+    nothing fastavro returns, but make its reader a third slower."""
+    if isinstance(node, list):  # a union
+        return sum(map(_named, node)) > 1 or any(map(_names_records, node))
+    if not isinstance(node, dict):
+        return False
+    kind = node.get("type")
+    if kind in ("record", "error"):
+        return any(_names_records(f["type"]) for f in node["fields"])
+    if kind == "array":
+        return _names_records(node["items"])
+    if kind == "map":
+        return _names_records(node["values"])
+    return isinstance(kind, (list, dict)) and _names_records(kind)
+
+
 @dataclass(frozen=True)
 class _Reader:
     """How to read one writer schema: the event it is, and the parsed schemas to hand fastavro."""
@@ -58,12 +85,17 @@ class _Reader:
     event: str
     writer: Any
     reader: Any  # None when the writer is the current schema (no resolution needed)
+    names: bool = True  # a union of records somewhere: read them as (name, record) tuples
+
+
+def _reader_of(event: str, writer: Any, reader: Any) -> _Reader:
+    return _Reader(event, writer, reader, _names_records(writer) or _names_records(reader))
 
 
 def _reader_for(event: str, writer_schema: dict[str, Any], current: Any) -> _Reader:
     writer = parse_schema(_strip_logical(writer_schema))
     same = schemas.canonical_form(writer_schema) == schemas.canonical_form(schemas.expanded(event))
-    return _Reader(event, current if same else writer, None if same else current)
+    return _reader_of(event, current if same else writer, None if same else current)
 
 
 class Codec:
@@ -83,7 +115,7 @@ class Codec:
             reader = parse_schema(_strip_logical(current))
             self._current_readers[event] = reader
             fp = schemas.fingerprint(current)
-            self._by_fingerprint[fp] = _Reader(event, reader, None)
+            self._by_fingerprint[fp] = _reader_of(event, reader, None)
             for _version, old in schemas.history(event):
                 old_fp = schemas.fingerprint(old)
                 if old_fp not in self._by_fingerprint:
@@ -120,7 +152,7 @@ class Codec:
                 schemas.full_name(event), Schema(json.dumps(current), "AVRO")
             )
             self._headers[event] = struct.pack(">bI", CONFLUENT_MAGIC, schema_id)
-            self._by_id[schema_id] = _Reader(event, self._current_readers[event], None)
+            self._by_id[schema_id] = _reader_of(event, self._current_readers[event], None)
 
     def _reader_by_id(self, schema_id: int) -> _Reader:
         found = self._by_id.get(schema_id)
@@ -290,8 +322,8 @@ class Codec:
                 buf,
                 found.writer,
                 found.reader,
-                return_record_name=True,
-                return_record_name_override=True,
+                return_record_name=found.names,
+                return_record_name_override=found.names,
             )
         except Exception as exc:
             raise DecodeError(

@@ -16,7 +16,7 @@ Parking a dead letter (`park`) goes through the same `produce` and never raises.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -77,6 +77,11 @@ class TrackedProducer:
         if self._on_error is not None:
             self._on_error(err, msg)
 
+    def _too_large(self, topic: str, size: int) -> MessageTooLarge:
+        return MessageTooLarge(
+            f"{topic}: a message of {size} bytes is over the limit of {self.max_bytes} bytes"
+        )
+
     def offer(
         self,
         topic: str,
@@ -91,10 +96,7 @@ class TrackedProducer:
         Raises MessageTooLarge for a value over the limit.
         """
         if value is not None and len(value) > self.max_bytes:
-            raise MessageTooLarge(
-                f"{topic}: a message of {len(value)} bytes is over the limit of"
-                f" {self.max_bytes} bytes"
-            )
+            raise self._too_large(topic, len(value))
         extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
         try:
             if partition is None:
@@ -105,6 +107,42 @@ class TrackedProducer:
             return False
         self.sent += 1
         return True
+
+    def offer_many(
+        self,
+        messages: Sequence[tuple[str, bytes | None, bytes | None, int | None]],
+        start: int,
+        stop: int,
+        on_delivery: Delivered,
+    ) -> int:
+        """`offer` of messages[start:stop], each (topic, key, value, partition or None), all
+        reported to `on_delivery`; returns the index of the first one not queued (the queue
+        is full) or `stop`. One Python call per batch rather than per message: the worker
+        writes several records per outcome."""
+        produce = self.raw.produce
+        limit = self.max_bytes
+        i = start
+        try:
+            for i in range(start, stop):
+                topic, key, value, partition = messages[i]
+                if value is not None and len(value) > limit:
+                    raise self._too_large(topic, len(value))
+                # -1: librdkafka's "unassigned", which the configured partitioner decides
+                produce(
+                    topic,
+                    value,
+                    key,
+                    -1 if partition is None else partition,
+                    on_delivery=on_delivery,
+                )
+        except BufferError:
+            self.sent += i - start
+            return i
+        except MessageTooLarge:
+            self.sent += i - start
+            raise
+        self.sent += stop - start
+        return stop
 
     def produce(
         self,

@@ -65,3 +65,17 @@ def test_produce_all_queues_each_message_under_the_same_rules() -> None:
     with pytest.raises(MessageTooLarge, match="^t1: "):
         p.produce_all("t1", [(b"c", b"k", None), (too_big, b"k", None)])
     assert p.sent == 3
+
+
+def test_offer_many_queues_under_the_same_rules_and_stops_where_the_queue_is_full() -> None:
+    p = TrackedProducer(KafkaSettings(_nowhere()), **{"queue.buffering.max.messages": 2})
+    reports: list[object] = []
+    messages = [("t1", b"k", b"a", None), ("t1", b"k", b"b", 0), ("t1", b"k", b"c", None)]
+    assert p.offer_many(messages, 0, 3, lambda err, msg: reports.append(err)) == 2
+    assert p.sent == 2  # the third waits for room
+
+    q = TrackedProducer(KafkaSettings(_nowhere()))
+    too_big = b"x" * (catalogue.MAX_MESSAGE_BYTES + 1)
+    with pytest.raises(MessageTooLarge, match=rf"^t2: a message of {len(too_big)} bytes"):
+        q.offer_many([("t2", b"k", b"a", None), ("t2", b"k", too_big, None)], 0, 2, print)
+    assert q.sent == 1
