@@ -212,7 +212,7 @@ class EngineAgent:
         t1 = time.perf_counter()
         try:
             self.lease.check()
-            delivered = await self.publisher.publish([(o.topic, o.key, o.value) for o in out])
+            delivered = await self.publisher.publish(out)
             metrics.PUBLISH_SECONDS.observe(time.perf_counter() - t1)
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             await self.committer.submit(Sealed(delivered, run, messages))
