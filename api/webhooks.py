@@ -76,6 +76,7 @@ CALLER_ID_DEGRADED = "caller_id.degraded"
 _ENVELOPE = ("event_id", "account_id", "campaign_id", "at")
 EVENT_ID_HEADER = "X-Campaignflow-Event-Id"
 MAX_PENDING = 10_000  # events held for the read model; past it, reading waits
+COMMIT_SECONDS = 1.0  # the dispatcher commits its positions at most this often
 MAX_BACKOFF_S = 30.0
 RETRYABLE = {408, 429}
 MAX_LOGGED = 20  # deliveries listed per endpoint (DeliveryLog)
@@ -423,6 +424,7 @@ class Dispatcher:
         self.sender = Sender(config, self._results)
         self._offsets: dict[str, Offsets] = {self.topic: Offsets(), self.health_topic: Offsets()}
         self._pending: deque[Pending] = deque()
+        self._commit_at_s = 0.0  # monotonic time of the next commit of positions
         self.delivered = 0
         self.parked = 0
         self.log = DeliveryLog()
@@ -456,8 +458,13 @@ class Dispatcher:
                     self._take(msg)
             self._resolve_pending()
             self._settle()
-            if not self._stop.is_set():
+            now_s = time.monotonic()
+            if not self._stop.is_set() and now_s >= self._commit_at_s:
+                # A synchronous commit a second at most, not one per fetch (about 15 a
+                # second while a campaign runs): a replay of what it did not commit is
+                # delivered once anyway (`rm.delivered`).
                 self._commit()
+                self._commit_at_s = now_s + COMMIT_SECONDS
 
     def _take(self, msg: Any) -> None:
         """Hold an event that may need deliveries until its campaign's account is known."""

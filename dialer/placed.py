@@ -12,13 +12,18 @@ before it dials: ids it lists are dropped, and `dialing` ones are the calls the
 predecessor placed and never reported, which the dialer reconciles.
 
 In memory: call key (`dialer.calls.call_key`) -> state, the oldest `reported` ones
-forgotten past `max_size` (the topic forgets after its retention).
+forgotten past `max_size` (the topic forgets after its retention). The map is an
+`OrderedDict`: its oldest key is one link away. A plain dict's iteration starts at its
+first slot and walks past every entry deleted since its last resize, so forgetting the
+oldest key of a full dict cost O(max_size) a call (a 1M-contact run: the dialer's CPU a
+call 3x its 100k figure).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -84,7 +89,7 @@ class PlacedRecord:
         self.adapter = adapter
         self.max_size = max_size
         self._consumer_config = dict(consumer_config)
-        self._state: dict[str, str] = {}
+        self._state: OrderedDict[str, str] = OrderedDict()  # oldest first
         self._dialing: dict[str, PlacedCall] = {}
         self._read_to: dict[int, int] = {}  # partition -> next offset to read on restore
 
@@ -164,12 +169,13 @@ class PlacedRecord:
 
     def _set(self, key: str, state: str) -> None:
         states = self._state
-        states.pop(key, None)  # re-insert: dict order is age order
         states[key] = state
+        states.move_to_end(key)  # order is age order
         excess = len(states) - self.max_size
         if excess > 0:
             # Only the oldest `excess` keys are looked at (a list of every key here made
-            # each call past max_size cost O(max_size): a 1M-contact run crawled).
+            # each call past max_size cost O(max_size): a 1M-contact run crawled), and
+            # reaching them is O(1) in an OrderedDict (see the module doc).
             for old in list(islice(states, excess)):
                 if states[old] == REPORTED:
                     del states[old]

@@ -189,3 +189,14 @@ def test_statements_for_a_server_read_the_request_body() -> None:
     assert "FROM input(" in sql and sql.endswith("FORMAT Avro")
     assert "`to`" in sql and "`from`" in sql
     assert "file(" in native.statement(OUTCOMES, "/tmp/x.avro")
+
+
+def test_an_embedded_insert_carries_its_token_in_its_own_settings_clause() -> None:
+    """On the embedded engine the token goes in the INSERT (clickhouse-connect's chdb client,
+    given settings, would read, SET and restore them: three more queries an insert)."""
+    native = NativeAvro(Codec())
+    sql = native.statement(OUTCOMES, "/tmp/x.avro", {"insert_deduplication_token": "t:1'x"})
+    assert "SETTINGS insert_deduplication_token = 't:1\\'x' SELECT" in sql
+    assert "SETTINGS" not in native.statement(OUTCOMES, "/tmp/x.avro")
+    with pytest.raises(ValueError, match="setting name"):
+        native.statement(OUTCOMES, "/tmp/x.avro", {"a = 1, b": "x"})
