@@ -28,7 +28,10 @@ LOCAL_TIME = "local_time"
 ATTEMPT_LIMIT = "attempt_limit"
 
 ALL_PRESETS = tuple(p.value for p in Preset)
-NUMBER_KEY = "n"  # recent-call records: "n" + number, "c" + contact seq
+# Recent-call records: a number's under the number itself (E.164: it starts with "+", so
+# the key is the number's own string, nothing made per call nor kept per number), a
+# contact's under "c" + its id.
+NUMBER_KEY = ""
 CONTACT_KEY = "c"
 
 # Times of recent calls for a record key, oldest first.
@@ -86,8 +89,12 @@ def release_at(times: tuple[int, ...], limit: NumberLimit, now_us: int) -> int |
 
 def _limited(limits: tuple[NumberLimit, ...], times: tuple[int, ...], now_us: int) -> int | None:
     """When every limit of the list lets a call go again (None: they all let it go now)."""
-    frees = [free for limit in limits if (free := release_at(times, limit, now_us)) is not None]
-    return max(frees) if frees else None
+    found: int | None = None
+    for limit in limits:
+        free = release_at(times, limit, now_us)
+        if free is not None and (found is None or free > found):
+            found = free
+    return found
 
 
 def _first_after(times: tuple[int, ...], floor: int) -> int:
@@ -167,6 +174,17 @@ class Gate:
             if x.scope is LimitScope.number and x.across is LimitAcross.account
         )
         self.contact_limits = tuple(lim for x, lim in own if x.scope is LimitScope.contact)
+        # Each non-empty list of limits with the log it counts (False: this campaign's calls
+        # to the number, True: the account's, None: this campaign's calls to the contact).
+        self._limit_logs = tuple(
+            (limits, across)
+            for limits, across in (
+                (self.number_limits, False),
+                (self.account_limits, True),
+                (self.contact_limits, None),
+            )
+            if limits
+        )
         self.keep_number = _keep(self.number_limits)
         self.keep_contact = _keep(self.contact_limits)
         # What this campaign needs the account's call log to keep (limits across the account).
@@ -333,13 +351,7 @@ class Gate:
         """When the attempt limits let the call go (None: now). Each log is read only when
         a limit counts it, and no closure is built per call: this runs for every call."""
         found: int | None = None
-        for limits, across in (
-            (self.number_limits, False),
-            (self.account_limits, True),
-            (self.contact_limits, None),
-        ):
-            if not limits:
-                continue
+        for limits, across in self._limit_logs:
             if across is None:
                 times = recent(CONTACT_KEY + contact.contact_id)
             elif not across:

@@ -472,7 +472,7 @@ class Driver:
         if not isinstance(store, MemoryStore):
             return None
         scope = account_scope(self.account_id)
-        return {key: times for (owner, key), times in store.recent.items() if owner == scope}
+        return dict(store.recent.get(scope, {}))
 
     def calls_before(self, run: CampaignRun) -> Callable[[str], tuple[int, ...]]:
         """The account's calls before the campaign started (the launch preview's, SPEC 8)."""

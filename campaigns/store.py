@@ -96,7 +96,9 @@ class MemoryStore:
         self.contacts: dict[str, list[ContactState | None]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.queues: dict[tuple[str, str], list[QueueEntry]] = {}
-        self.recent: dict[tuple[str, str], tuple[int, ...]] = {}  # tuples: the GC skips them
+        # Per scope (a campaign, or an account's `account_scope`), then per key: a million
+        # numbers' logs need no (scope, key) tuple each, nor one built per lookup.
+        self.recent: dict[str, dict[str, tuple[int, ...]]] = {}
         self.batches: dict[str, set[str]] = {}
         self.accounts: dict[str, AccountState] = {}
 
@@ -156,13 +158,17 @@ class MemoryStore:
             self.queues.pop((campaign_id, name), None)
 
     def get_recent(self, campaign_id: str, key: str) -> tuple[int, ...]:
-        return self.recent.get((campaign_id, key), ())
+        log = self.recent.get(campaign_id)
+        return () if log is None else log.get(key, ())
 
     def put_recent(self, campaign_id: str, key: str, times: tuple[int, ...]) -> None:
+        log = self.recent.get(campaign_id)
         if times:
-            self.recent[(campaign_id, key)] = times
-        else:
-            self.recent.pop((campaign_id, key), None)
+            if log is None:
+                log = self.recent[campaign_id] = {}
+            log[key] = times
+        elif log is not None:
+            log.pop(key, None)
 
     def has_batch(self, campaign_id: str, batch_key: str) -> bool:
         seen = self.batches.get(campaign_id)

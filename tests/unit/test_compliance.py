@@ -307,8 +307,8 @@ def test_recent_calls_stay_bounded() -> None:
     )
     assert creates(lines, "k2") == ["2026-12-01T12:00:00.000Z", "2026-12-01T15:00:30.000Z"]
     store = sim.engine.store
-    assert store.get_recent("c1", "n+12125550001") == ()  # type: ignore[attr-defined]
-    assert store.get_recent("c1", "n+12125550002") == (at(2026, 12, 1, 15, 0, 30),)  # type: ignore[attr-defined]
+    assert store.get_recent("c1", "+12125550001") == ()  # type: ignore[attr-defined]
+    assert store.get_recent("c1", "+12125550002") == (at(2026, 12, 1, 15, 0, 30),)  # type: ignore[attr-defined]
 
 
 # ---- presets ---------------------------------------------------------------------------------
