@@ -26,13 +26,6 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
-class TargetRefused(ApiError, OSError):
-    """A webhook connection to a non-public address was refused (errno EACCES: final, not retried).
-
-    An OSError too: aiohttp's socket factory reports connect failures as OSError.
-    """
-
-
 class PeriodError(ApiError, ValueError):
     """A period the API cannot answer: `field` names the query parameter."""
 

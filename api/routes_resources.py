@@ -45,8 +45,8 @@ from api.models import (
     WebhookPage,
 )
 from api.problems import ApiProblem, ErrorItem, problem_responses
-from api.targets import url_refusal
 from campaigns.models import CampaignDefinition, LineSettings
+from dialer.targets import url_refusal
 
 if TYPE_CHECKING:
     from api.webhooks import DeliveryRecord, Dispatcher
@@ -454,7 +454,7 @@ def create_webhook(
     body: WebhookCreate, account: str = Depends(account_id), svc: Services = Depends(services)
 ) -> WebhookOut:
     refusal = url_refusal(body.url, svc.config.webhook_allow_loopback)
-    if refusal is not None:  # plainly internal; every connection is checked too (api.targets)
+    if refusal is not None:  # plainly internal; every connection is checked too (dialer.targets)
         raise ApiProblem(
             422, f"webhook url refused: {refusal}", [ErrorItem(field="url", message=refusal)]
         )

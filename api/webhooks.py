@@ -17,7 +17,7 @@ Endpoints are the accounts' choice, so they are kept from stalling or reaching a
   another account's. A queue holds at most `webhook_queue_max` deliveries; one more is
   parked at once (`endpoint backlog full`), so a stuck endpoint cannot grow the API.
 - Connections go only to public addresses, checked at connect time on the resolved
-  address (`api.targets`; loopback only with `webhook_allow_loopback`).
+  address (`dialer.targets`; loopback only with `webhook_allow_loopback`).
 - Redirects are not followed (a 3xx is final); the answer's body is never read (the
   status is the receipt; the connection is dropped); one attempt takes at most
   `webhook_timeout_s` in all (connect, send, headers), however slowly the far side trickles.
@@ -55,8 +55,8 @@ from confluent_kafka import TopicPartition
 from api.config import ApiSettings
 from api.controlplane import ControlPlane
 from api.readmodel import ReadModel
-from api.targets import guarded_socket_factory
 from dialer import signing
+from dialer.targets import guarded_socket_factory
 from topics import catalogue, deadletter
 from topics.codec import DecodeError, decode
 from topics.consumer import TopicConsumer
@@ -377,7 +377,7 @@ class Sender:
             ) as resp:
                 return judge(resp.status)  # the body is never read (see module doc)
         except aiohttp.ClientConnectorError as exc:
-            if exc.os_error.errno == errno.EACCES:  # api.targets refused the address
+            if exc.os_error.errno == errno.EACCES:  # dialer.targets refused the address
                 reason = exc.os_error.strerror or str(exc.os_error)
                 return Attempt(error=f"refused: {reason}", final=True)
             return Attempt(error=type(exc).__name__)

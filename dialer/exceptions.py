@@ -27,3 +27,11 @@ class SecretTooShort(DialerError, ValueError):
 
 class PredialFailed(DialerError):
     """A pre-dial check that gave no usable answer; the message is its short kind."""
+
+
+class TargetRefused(DialerError, OSError):
+    """A webhook or pre-dial connection to a non-public address was refused (errno EACCES:
+    final, not retried).
+
+    An OSError too: aiohttp's socket factory reports connect failures as OSError.
+    """

@@ -5,8 +5,9 @@ The dialer POSTs the call (ids, attempt, numbers, variables) as JSON to the camp
 with the account's pre-dial secret, and dials only on `{"dial": true}`. An answer
 `{"dial": false, "reason": "..."}` makes the call `skipped`, hang-up cause
 `predial:<reason>`. A check that fails (timeout, a status other than 200, a redirect,
-an answer over 16 KiB or not such a JSON object, a refused connection, no secret for
-the account) follows the campaign's `on_error`: `skip` reports the call `skipped` with
+an answer over 16 KiB or not such a JSON object, a refused connection, an address that
+is not public (`dialer.targets`: private, link-local, ...; loopback is allowed), no secret
+for the account) follows the campaign's `on_error`: `skip` reports the call `skipped` with
 cause `predial_error:<what>`, `dial` dials it anyway.
 
 Each check runs in the call's own task (`dialer.placer`), so checks overlap; the whole
@@ -19,6 +20,7 @@ Secrets: one file per account, `<dir>/<account_id>.key` (mode 0600), written by
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -36,6 +38,7 @@ from dialer import metrics
 from dialer.calls import Call, Outcome, now_ms
 from dialer.exceptions import PredialFailed
 from dialer.signing import SIGNATURE_HEADER, check_secret, sign
+from dialer.targets import guarded_socket_factory
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,11 @@ class PredialChecker:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
+            # Only public addresses (and loopback, which `predial.url` allows over http):
+            # an account's URL must not reach the platform's own network (dialer.targets).
+            connector = aiohttp.TCPConnector(
+                limit=0, ttl_dns_cache=60, socket_factory=guarded_socket_factory(True)
+            )
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
@@ -208,6 +215,9 @@ class PredialChecker:
             what = str(exc)
         except TimeoutError:
             what = "timeout"
+        except aiohttp.ClientConnectorError as exc:
+            refused = exc.os_error.errno == errno.EACCES  # dialer.targets refused the address
+            what = "refused_address" if refused else "unreachable"
         except aiohttp.ClientConnectionError:
             what = "unreachable"
         except Exception as exc:  # anything else (aiohttp, TLS, a bug) never stalls a call

@@ -11,7 +11,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.targets import address_refusal, url_refusal
+from dialer.targets import address_refusal, url_refusal
 
 INSIDE = [
     ipaddress.ip_network(n)

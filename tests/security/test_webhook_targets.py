@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 
 from api import accounts
 from api.app import create_app, stop_services
-from api.targets import address_refusal, url_refusal
 from campaignflow.config import settings
+from dialer.targets import address_refusal, url_refusal
 from tests.helpers import wait_until
 from tests.integration.api_kit import local_services
 from tests.integration.dialer_kit import drop_topics
@@ -62,7 +62,7 @@ def test_inside_addresses_are_refused_at_connect_time_also_through_dns(rig: Any)
         assert inside.seen() == []  # nothing reached the inside server
         errors = r.webhook_errors()
         assert errors["wh-literal"] == (
-            "refused: 127.0.0.1 is a loopback address: webhooks are sent to public addresses only"
+            "refused: 127.0.0.1 is a loopback address: webhooks and pre-dial checks go to public addresses only"
         )
         assert errors["wh-name"].startswith("refused: ")  # localhost's addresses, refused
         assert "loopback" in errors["wh-name"]

@@ -49,6 +49,8 @@ SEAMS: dict[tuple[str, str], str] = {
     " change, import_file), as `campaignflow dnc` does",
     (API, "dialer.signing"): "webhook bodies are signed with the one HMAC scheme the dialer's"
     " webhook adapter uses",
+    (API, "dialer.targets"): "webhooks go only to public addresses, by the one check the"
+    " dialer's pre-dial requests go through",
     (API, "sinks.query"): "the fixed analytics queries quote their values with the sink's one"
     " SQL literal (literal); the command line hands the API the runner over run_query",
 }

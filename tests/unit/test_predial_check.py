@@ -1,8 +1,8 @@
 """The dialer's pre-dial check (issue 23 item 2) against a real HTTP server on 127.0.0.1.
 
 Dial only on `{"dial": true}`; `{"dial": false}` is `skipped` with `predial:<reason>`;
-a slow, failing, redirecting, huge or garbage answer, a refused connection or a missing
-secret follows `on_error` (skip: `skipped`, never dialled; dial: dialled). The request is
+a slow, failing, redirecting, huge or garbage answer, a refused connection, an address
+that is not public or a missing secret follows `on_error` (skip: `skipped`, never dialled; dial: dialled). The request is
 signed with the account's secret; checks of different calls are in flight together.
 """
 
@@ -241,6 +241,24 @@ def refused_url() -> str:
 def test_a_refused_connection_follows_on_error(secrets_dir: Path) -> None:
     url = refused_url()
     assert ask(secrets_dir, url, "skip")[:2] == (False, "predial_error:unreachable")
+    assert ask(secrets_dir, url, "dial")[:2] == (True, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.1.2.3/check",
+        "https://169.254.169.254/latest/meta-data",  # the cloud metadata service
+        "https://192.168.0.1:8443/check",
+        "https://[fd00::1]/check",
+        "https://0.0.0.0/check",
+    ],
+)
+def test_a_check_never_connects_to_a_non_public_address(secrets_dir: Path, url: str) -> None:
+    """An account's URL must not reach the platform's network: refused at connect time, by
+    the socket factory the webhooks use (dialer.targets); on_error decides as for any
+    failed check."""
+    assert ask(secrets_dir, url, "skip")[:2] == (False, "predial_error:refused_address")
     assert ask(secrets_dir, url, "dial")[:2] == (True, None)
 
 

@@ -1,6 +1,6 @@
-"""Where an account's webhook may go: public (global unicast) addresses only.
+"""Where an account's webhook or pre-dial check may go: public (global unicast) addresses.
 
-An endpoint is the account's choice, so it must not reach the API's own network:
+An endpoint is the account's choice, so it must not reach the platform's own network:
 loopback (the API, the sink, the broker), private, link-local (169.254.169.254 is the
 cloud metadata service), shared, reserved, unspecified and multicast addresses are
 refused. The real check is at connect time, on the very address a socket is about to
@@ -8,7 +8,9 @@ connect to (`socket_factory` of the dispatcher's connector): after DNS, so a nam
 resolves, or re-resolves (rebinding), to an inside address is refused too, whatever
 was checked at registration. Registration refuses plainly internal URLs early, with a
 422 naming the field. Tests and a local development stack set
-`CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK` to reach receivers on 127.0.0.1 / ::1.
+`CAMPAIGNFLOW_API_WEBHOOK_ALLOW_LOOPBACK` to reach receivers on 127.0.0.1 / ::1. The
+dialer's pre-dial checks (`dialer.predial`) go through the same socket factory; loopback
+stays open to them, as SPEC's `predial.url` allows (a checker beside the dialer).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.exceptions import TargetRefused
+from dialer.exceptions import TargetRefused
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOOPBACK_NAMES = ("localhost", "localhost.")
@@ -41,7 +43,7 @@ def _kind(ip: IpAddress) -> str:
 
 
 def address_refusal(address: str, allow_loopback: bool) -> str | None:
-    """Why a webhook may not connect to `address` (an IP literal), or None when it may."""
+    """Why a request may not connect to `address` (an IP literal), or None when it may."""
     try:
         ip: IpAddress = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
     except ValueError:
@@ -52,7 +54,7 @@ def address_refusal(address: str, allow_loopback: bool) -> str | None:
         return None
     if ip.is_global and not ip.is_multicast:
         return None
-    return f"{ip} is {_kind(ip)}: webhooks are sent to public addresses only"
+    return f"{ip} is {_kind(ip)}: webhooks and pre-dial checks go to public addresses only"
 
 
 def _literal(host: str) -> IpAddress | None:
@@ -88,7 +90,7 @@ def guarded_socket_factory(allow_loopback: bool) -> Callable[[Any], socket.socke
 
     aiohttp calls it with the addrinfo it is about to connect to (after its resolver, for
     IP literals too), so no request reaches an inside address; TargetRefused carries the
-    reason, with errno EACCES so the dispatcher does not retry it.
+    reason, with errno EACCES so the webhook dispatcher does not retry it.
     """
 
     def factory(addr_info: Any) -> socket.socket:
