@@ -168,3 +168,30 @@ def test_confluent_reads_an_older_registered_version() -> None:
             "inbound_max_minutes": 240.0,
         },
     )
+
+
+def test_items_appended_by_the_compiled_writer_are_schemaless_writers_bytes(codec: Codec) -> None:
+    """`encode_items` appends rows with fastavro's compiled writer: the same bytes and ends as
+    one `schemaless_writer` call a row (the portable path), and a bad row still fails clearly."""
+    rows = [
+        {
+            "contact_id": f"c{i}",
+            "row": i,
+            "phone_number": f"+1212555{i:04d}",
+            "alternates": [
+                {"position": 2, "phone_number": "+14155550102", "variables": {"name": "Bo"}}
+            ][: i % 2],
+            "variables": {"name": "Ann", "plan": "gold"} if i % 3 else {},
+            "timezone": "America/Chicago" if i % 4 == 0 else None,
+            "agent_id": "bot-2" if i % 5 == 0 else None,
+        }
+        for i in range(1, 40)
+    ]
+    schema = codec._items_of("ContactBatch", "contacts")
+    fast = codec.encode_items("ContactBatch", "contacts", rows)
+    portable = codec._encode_items_portable("ContactBatch", "contacts", schema, rows)
+    assert fast == portable
+    assert len(fast[1]) == len(rows) and fast[1][-1] == len(fast[0])
+    bad = [*rows[:3], {**rows[3], "row": "four"}]
+    with pytest.raises(EncodeError, match=r"ContactBatch\.contacts item does not fit"):
+        codec.encode_items("ContactBatch", "contacts", bad)
