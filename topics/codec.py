@@ -15,10 +15,11 @@ CampaignCommand, the `body` of CampaignEvent) are written and read as
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -28,6 +29,12 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from topics import schemas
 from topics.avrobytes import long_bytes
 from topics.exceptions import DecodeError, EncodeError
+
+# fastavro's compiled writer that appends one datum to a bytearray: what its own
+# `schemaless_writer` calls after collecting the schema's names and options, which a call
+# per row repeated (a fifth of a row's encoding). A private name of the pinned fastavro
+# (requirements.lock); tests/unit/test_codec.py checks its bytes against the public writer.
+_append_data: Callable[..., None] = importlib.import_module("fastavro._write").write_data
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
@@ -108,6 +115,7 @@ class Codec:
         self._by_fingerprint: dict[bytes, _Reader] = {}
         self._by_id: dict[int, _Reader] = {}
         self._item_writers: dict[tuple[str, str], Any] = {}
+        self._item_names: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         for event in schemas.EVENTS:
             current = schemas.expanded(event)
@@ -234,8 +242,10 @@ class Codec:
             isinstance(last["type"], dict) and last["type"].get("type") == "array"
         ):
             raise EncodeError(f"{event}.{array_field} is not the record's last field, an array")
-        items = parse_schema(_strip_logical(last["type"]["items"]))
+        named: dict[str, Any] = {}
+        items = parse_schema(_strip_logical(last["type"]["items"]), named)
         with self._lock:
+            self._item_names[key] = named
             self._item_writers[key] = items
         return items
 
@@ -246,19 +256,25 @@ class Codec:
 
         Why: the ingest workers encode rows in parallel, and the parent keeps or drops
         each one (the duplicate checks) before `encode_with_items` frames the kept ones.
+        The items are appended to one bytearray by the
+        function `schemaless_writer` itself calls (the same bytes, checked in the tests):
+        a call of `schemaless_writer` a row re-collected the schema's names, built an
+        options dict and a buffer, a fifth of a row's encoding (issue 26).
         """
         schema = self._items_of(event, array_field)
-        buf = BytesIO()
+        named = self._item_names[(event, array_field)]
+        options = {"strict": False, "strict_allow_default": False, "disable_tuple_notation": False}
+        out = bytearray()
         ends: list[int] = []
         for record in records:
             try:
-                schemaless_writer(buf, schema, record)
+                _append_data(out, record, schema, named, "", options)
             except Exception as exc:
                 raise EncodeError(
                     f"{event}.{array_field} item does not fit its schema: {exc}"
                 ) from exc
-            ends.append(buf.tell())
-        return buf.getvalue(), ends
+            ends.append(len(out))
+        return bytes(out), ends
 
     def encode_with_items(
         self, event: str, record: Record, array_field: str, items: Sequence[bytes], count: int

@@ -196,3 +196,37 @@ def test_a_schema_read_without_record_names_reads_what_it_would_with_them(
             return_record_name_override=True,
         )
         assert schemaless_reader(BytesIO(data), found.writer, None) == with_names
+
+
+def test_items_appended_by_the_compiled_writer_are_schemaless_writers_bytes(codec: Codec) -> None:
+    """`encode_items` appends rows with fastavro's compiled writer: the same bytes and ends as
+    one public `schemaless_writer` call a row, and a bad row still fails clearly."""
+    rows = [
+        {
+            "contact_id": f"c{i}",
+            "row": i,
+            "phone_number": f"+1212555{i:04d}",
+            "alternates": [
+                {"position": 2, "phone_number": "+14155550102", "variables": {"name": "Bo"}}
+            ][: i % 2],
+            "variables": {"name": "Ann", "plan": "gold"} if i % 3 else {},
+            "timezone": "America/Chicago" if i % 4 == 0 else None,
+            "agent_id": "bot-2" if i % 5 == 0 else None,
+        }
+        for i in range(1, 40)
+    ]
+    schema = codec._items_of("ContactBatch", "contacts")
+    fast = codec.encode_items("ContactBatch", "contacts", rows)
+    from io import BytesIO
+
+    from fastavro import schemaless_writer
+
+    buf, ends = BytesIO(), []
+    for row in rows:
+        schemaless_writer(buf, schema, row)
+        ends.append(buf.tell())
+    assert fast == (buf.getvalue(), ends)
+    assert len(fast[1]) == len(rows) and fast[1][-1] == len(fast[0])
+    bad = [*rows[:3], {**rows[3], "row": "four"}]
+    with pytest.raises(EncodeError, match=r"ContactBatch\.contacts item does not fit"):
+        codec.encode_items("ContactBatch", "contacts", bad)
