@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from campaigns import queues
+from campaigns.dialing import CallPlan
 from campaigns.events import (
     FINAL_CAMPAIGN,
     CampaignStatus,
@@ -36,6 +37,9 @@ LIST_SCOPE = (
 SWEEP = 1000  # contacts of an edited-away list a step drops at most (about a batch's rows)
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
+# A campaign that may complete; bound once (in CPython 3.11 an attribute of an Enum class
+# goes through `EnumType.__getattr__`, about 10x a global) since every final contact asks.
+LIVE = (CampaignStatus.running, CampaignStatus.paused)
 # Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
 HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:fr_2022_1313": 8}
 
@@ -130,7 +134,9 @@ class StepBase:
         self.scope = list_scope(camp.campaign_id, camp.list_gen)  # of the contact rows
         self.now_us = now_us
         self.out = out
-        self.definition = definition
+        self.definition: CampaignDefinition | None = None
+        self.plan: CallPlan | None = None  # the definition's call plan (None: no definition)
+        self.set_definition(definition)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.sweep_later = False  # an edit in this step: its old list is not dropped in it
@@ -145,6 +151,12 @@ class StepBase:
     account_expiries = _Queue(FifoQueue, queues.QueueName.ACCOUNT_EXPIRY)
     parked = _Queue(TimeQueue, queues.QueueName.PARKED)
     callbacks = _Queue(TimeQueue, queues.QueueName.CALLBACK)
+
+    def set_definition(self, definition: CampaignDefinition | None) -> None:
+        """The campaign's definition, and with it its call plan: the rules the per-call
+        paths read, as slots (set together, so `plan` is always the definition's)."""
+        self.definition = definition
+        self.plan = None if definition is None else self.engine.plan(definition)
 
     def contact(self, seq: int) -> ContactState | None:
         """One object per contact for the whole step, whatever the store hands out."""
@@ -237,7 +249,8 @@ class StepBase:
         contact.retry_due_us = None
         contact.callback_due_us = None
         self.camp.final += 1
-        self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
+        key = status.value  # an Enum's `value` is a Python-level property: read it once
+        self.camp.counts[key] = self.camp.counts.get(key, 0) + 1
         self.store.put_contact(self.scope, contact)
         self.out.append(
             ContactFinal(
@@ -255,7 +268,7 @@ class StepBase:
         if (
             c.final + c.refused == c.arrived
             and c.arrived - c.refused + c.duplicates >= c.expected
-            and c.status in (CampaignStatus.running, CampaignStatus.paused)
+            and c.status in LIVE
         ):
             self.set_status(CampaignStatus.completed)
 
