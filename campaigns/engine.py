@@ -238,8 +238,8 @@ class _AccountStep:
 
     def foreign(self, step: CampaignStep) -> bool:
         """A campaign of another account: its inputs here are refused, it takes no part."""
-        d = step.definition
-        return d is not None and d.account_id != self.account.account_id
+        plan = step.plan  # the definition's account, read from its plan's slot
+        return plan is not None and plan.account_id != self.account.account_id
 
     def intake(
         self,

@@ -86,7 +86,10 @@ class TimeQueue:
         self.store = store
         self.campaign = campaign
         self.kind = kind
-        self.ids = campaign.bucket_ids(kind)
+        ids = campaign.buckets.get(kind)  # `campaign.bucket_ids(kind)`, without its call
+        if ids is None:
+            ids = campaign.buckets[kind] = []
+        self.ids = ids
 
     def _name(self, bucket: int) -> str:
         return f"{self.kind}:{bucket}"

@@ -27,7 +27,7 @@ from campaigns.store import QueueEntry
 CALLBACK, RETRY, RETURNED, FRESH = "callback", "retry", "returned", "fresh"  # NextCall.source
 # Enum members the per-call paths compare with, bound once: in CPython 3.11 reading an
 # attribute of an Enum class goes through `EnumType.__getattr__`, about 10x a global.
-RUNNING = CampaignStatus.running
+RUNNING, SCHEDULED = CampaignStatus.running, CampaignStatus.scheduled
 RETURNED_QUEUE = queues.QueueName.RETURNED
 READY, NOT_READY, NO_LINE = 0, 1, 2  # CampaignStep.readiness
 
@@ -387,12 +387,12 @@ class CampaignStep(Outcomes):
         first_deadline = self.live_deadline()
         if first_deadline is not None:
             cands.append(first_deadline[0])
-        if c.status is CampaignStatus.scheduled and c.start_at_us is not None:
+        if c.status is SCHEDULED and c.start_at_us is not None:
             cands.append(c.start_at_us)
         ends = self.ends_at_us
         if ends is not None and not c.ended and c.status not in FINAL_CAMPAIGN:
             cands.append(ends)
-        if c.status is CampaignStatus.running and self.plan is not None:
+        if c.status is RUNNING and self.plan is not None:
             first_parked = self.parked.peek()
             if first_parked is not None and first_parked[0] < END_OF_TIME_US:
                 cands.append(first_parked[0])
