@@ -238,8 +238,8 @@ class _AccountStep:
 
     def foreign(self, step: CampaignStep) -> bool:
         """A campaign of another account: its inputs here are refused, it takes no part."""
-        d = step.definition
-        return d is not None and d.account_id != self.account.account_id
+        plan = step.plan  # the definition's account, read from its plan's slot
+        return plan is not None and plan.account_id != self.account.account_id
 
     def intake(
         self,
@@ -290,7 +290,11 @@ class _AccountStep:
         then parked contacts that are due, and the end dates (SPEC 9)."""
         by_campaign: dict[str, list[tuple[int, CallOutcome]]] = {}
         for i, o in enumerate(outcomes):
-            by_campaign.setdefault(campaign_of_call(o.call_id), []).append((i, o))
+            campaign_id = campaign_of_call(o.call_id)
+            mine = by_campaign.get(campaign_id)
+            if mine is None:  # not setdefault: that makes an empty list on every call
+                mine = by_campaign[campaign_id] = []
+            mine.append((i, o))
         for campaign_id in by_campaign:
             self.load(campaign_id)
         work: list[Resolution] = []
@@ -412,9 +416,9 @@ class _AccountStep:
         heap, current = account.blocked, account.waiting
         while heap:
             p, n, c = heap[0]
-            entry = Rank(int(p), int(n), str(c))
-            if entry.campaign_id not in self.steps and current.get(entry.campaign_id) == heap[0]:
-                return entry
+            campaign_id = str(c)
+            if campaign_id not in self.steps and current.get(campaign_id) == heap[0]:
+                return Rank(int(p), int(n), campaign_id)
             heapq.heappop(heap)
         return None
 
@@ -457,8 +461,8 @@ class _AccountStep:
 
     @staticmethod
     def rank(step: CampaignStep) -> Rank:
-        assert step.definition is not None
-        return Rank(-step.definition.rules.priority, step.camp.in_flight, step.campaign_id)
+        assert step.plan is not None
+        return Rank(-step.plan.priority, step.camp.in_flight, step.campaign_id)
 
     def finish(self) -> None:
         """Write back what changed; note when each campaign, and the account, next need a step."""

@@ -67,7 +67,9 @@ class ParkedEntry(NamedTuple):
 
 
 # The entries above are tuples: stored as arrays, sorted and compared as tuples (time
-# first), read back as plain tuples by a store (`Entry(*stored)` names them again).
+# first), read back as plain tuples by a store (`Entry(*stored)` names them again). The
+# per-call paths push the tuple itself, field for field (a NamedTuple's `__new__` is a
+# Python function, several times the cost of a tuple display).
 
 
 def held(contact_seq: int) -> str:
@@ -76,11 +78,18 @@ def held(contact_seq: int) -> str:
 
 
 class TimeQueue:
+    # Slots: a step makes its campaign's queues anew, and an account round may step
+    # a thousand campaigns.
+    __slots__ = ("store", "campaign", "kind", "ids")
+
     def __init__(self, store: Store, campaign: CampaignState, kind: str) -> None:
         self.store = store
         self.campaign = campaign
         self.kind = kind
-        self.ids = campaign.bucket_ids(kind)
+        ids = campaign.buckets.get(kind)  # `campaign.bucket_ids(kind)`, without its call
+        if ids is None:
+            ids = campaign.buckets[kind] = []
+        self.ids = ids
 
     def _name(self, bucket: int) -> str:
         return f"{self.kind}:{bucket}"
@@ -152,6 +161,20 @@ class FifoQueue:
     not a thousand. Popping moves an offset kept in the campaign record; a group's
     key is deleted once it is used up.
     """
+
+    __slots__ = (
+        "store",
+        "campaign_id",
+        "kind",
+        "cursor",
+        "campaign",
+        "late_kind",
+        "_late",
+        "late_ids",
+        "_head",
+        "_open",
+        "_open_index",
+    )
 
     def __init__(self, store: Store, campaign: CampaignState, kind: str) -> None:
         self.store = store

@@ -121,7 +121,9 @@ class MemoryStore:
         return contacts[seq]
 
     def put_contact(self, campaign_id: str, state: ContactState) -> None:
-        contacts = self.contacts.setdefault(campaign_id, [])
+        contacts = self.contacts.get(campaign_id)
+        if contacts is None:  # not setdefault: that makes an empty list on every call
+            contacts = self.contacts[campaign_id] = []
         seq = state.seq
         if seq >= len(contacts):
             contacts.extend([None] * (seq + 1 - len(contacts)))
@@ -132,7 +134,10 @@ class MemoryStore:
         return None if index is None else index.get(contact_id)
 
     def index_contact(self, campaign_id: str, contact_id: str, seq: int) -> None:
-        self.index.setdefault(campaign_id, {})[contact_id] = seq
+        index = self.index.get(campaign_id)
+        if index is None:  # not setdefault: that makes an empty dict on every call
+            index = self.index[campaign_id] = {}
+        index[contact_id] = seq
 
     def drop_contact(self, campaign_id: str, seq: int, contact_id: str) -> None:
         contacts = self.contacts.get(campaign_id)

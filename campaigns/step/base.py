@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from campaigns import queues
+from campaigns.dialing import CallPlan
 from campaigns.events import (
     FINAL_CAMPAIGN,
     CampaignStatus,
@@ -36,6 +37,9 @@ LIST_SCOPE = (
 SWEEP = 1000  # contacts of an edited-away list a step drops at most (about a batch's rows)
 MAX_CONTACTS = 100_000_000  # more contacts than this in one campaign is not a real count
 CONTACT_BATCH = "contact_batch"  # the `command` of a refused batch's CommandRejected
+# A campaign that may complete; bound once (in CPython 3.11 an attribute of an Enum class
+# goes through `EnumType.__getattr__`, about 10x a global) since every final contact asks.
+LIVE = (CampaignStatus.running, CampaignStatus.paused)
 # Bits of ContactState.held_by: the rules that have held a contact back (counted once each).
 HELD_BITS = {"local_time": 1, "attempt_limit": 2, "preset:us_tcpa": 4, "preset:fr_2022_1313": 8}
 
@@ -104,7 +108,9 @@ class _Queue(Generic[Q]):
 
     def __get__(self, step: StepBase, owner: type | None = None) -> Q:
         made = self.kind(step.store, step.camp, self.name)
-        setattr(step, self.attr, made)  # a non-data descriptor: the instance's value wins
+        # A non-data descriptor: the instance's value wins. Not `step.__dict__[...]`: in
+        # 3.11 that makes the instance's inline attribute values a dict (slower reads).
+        setattr(step, self.attr, made)
         return made
 
 
@@ -130,7 +136,9 @@ class StepBase:
         self.scope = list_scope(camp.campaign_id, camp.list_gen)  # of the contact rows
         self.now_us = now_us
         self.out = out
-        self.definition = definition
+        self.definition: CampaignDefinition | None = None
+        self.plan: CallPlan | None = None  # the definition's call plan (None: no definition)
+        self.set_definition(definition)
         self.seen: dict[int, ContactState] = {}  # contacts read in this step
         self.listed_now = False  # an opt-out put a number on the do-not-call list this step
         self.sweep_later = False  # an edit in this step: its old list is not dropped in it
@@ -145,6 +153,12 @@ class StepBase:
     account_expiries = _Queue(FifoQueue, queues.QueueName.ACCOUNT_EXPIRY)
     parked = _Queue(TimeQueue, queues.QueueName.PARKED)
     callbacks = _Queue(TimeQueue, queues.QueueName.CALLBACK)
+
+    def set_definition(self, definition: CampaignDefinition | None) -> None:
+        """The campaign's definition, and with it its call plan: the rules the per-call
+        paths read, as slots (set together, so `plan` is always the definition's)."""
+        self.definition = definition
+        self.plan = None if definition is None else self.engine.plan(definition)
 
     def contact(self, seq: int) -> ContactState | None:
         """One object per contact for the whole step, whatever the store hands out."""
@@ -216,7 +230,7 @@ class StepBase:
 
     @property
     def ends_at_us(self) -> int | None:
-        return self.definition.rules.ends_at_us if self.definition is not None else None
+        return self.plan.ends_at_us if self.plan is not None else None
 
     def past_end(self) -> bool:
         """Whether the campaign's end date has come (SPEC 9: no call from that instant)."""
@@ -237,7 +251,8 @@ class StepBase:
         contact.retry_due_us = None
         contact.callback_due_us = None
         self.camp.final += 1
-        self.camp.counts[status.value] = self.camp.counts.get(status.value, 0) + 1
+        key = status.value  # an Enum's `value` is a Python-level property: read it once
+        self.camp.counts[key] = self.camp.counts.get(key, 0) + 1
         self.store.put_contact(self.scope, contact)
         self.out.append(
             ContactFinal(
@@ -255,7 +270,7 @@ class StepBase:
         if (
             c.final + c.refused == c.arrived
             and c.arrived - c.refused + c.duplicates >= c.expected
-            and c.status in (CampaignStatus.running, CampaignStatus.paused)
+            and c.status in LIVE
         ):
             self.set_status(CampaignStatus.completed)
 

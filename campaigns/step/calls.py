@@ -25,6 +25,10 @@ from campaigns.step.outcomes import Outcomes
 from campaigns.store import QueueEntry
 
 CALLBACK, RETRY, RETURNED, FRESH = "callback", "retry", "returned", "fresh"  # NextCall.source
+# Enum members the per-call paths compare with, bound once: in CPython 3.11 reading an
+# attribute of an Enum class goes through `EnumType.__getattr__`, about 10x a global.
+RUNNING, SCHEDULED = CampaignStatus.running, CampaignStatus.scheduled
+RETURNED_QUEUE = queues.QueueName.RETURNED
 READY, NOT_READY, NO_LINE = 0, 1, 2  # CampaignStep.readiness
 
 
@@ -51,7 +55,7 @@ class CampaignStep(Outcomes):
 
     def returned(self) -> list[QueueEntry]:
         """Never-called contacts given back, next last."""
-        return self.store.get_queue(self.campaign_id, queues.QueueName.RETURNED)
+        return self.store.get_queue(self.campaign_id, RETURNED_QUEUE)
 
     def wake_parked(self) -> None:
         # A number listed this instant may leave an alternate out of a parked contact's
@@ -83,7 +87,7 @@ class CampaignStep(Outcomes):
         else:  # a wave (a window opening for many at once): one sort of two sorted runs
             returned.extend(back)
             returned.sort()
-        self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, returned)
+        self.store.put_queue(self.campaign_id, RETURNED_QUEUE, returned)
 
     # ---- the next call (SPEC 5 order, with SPEC 9's callbacks first) ------------------
 
@@ -95,13 +99,13 @@ class CampaignStep(Outcomes):
             if contact is not None and contact.phase == Phase.callback and not contact.is_final:
                 return contact, CALLBACK
         while (entry := self.retries.pop_due(self.now_us)) is not None:
-            contact = self.contact(queues.RetryEntry(*entry).contact_seq)
+            contact = self.contact(entry[1])  # RetryEntry.contact_seq
             if contact is not None and contact.phase == Phase.retry and not contact.is_final:
                 return contact, RETRY
         returned = self.returned()
         while returned:
             seq = -returned.pop()[0]
-            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, returned)
+            self.store.put_queue(self.campaign_id, RETURNED_QUEUE, returned)
             contact = self.contact(seq)
             if contact is not None and not contact.is_final:
                 return contact, RETURNED
@@ -115,16 +119,16 @@ class CampaignStep(Outcomes):
 
     def readiness(self, busy: int, lines: int | None) -> int:
         """SPEC 8's tests before a campaign looks at its contacts: READY, NOT_READY or NO_LINE."""
-        c, d = self.camp, self.definition
-        if c.status is not CampaignStatus.running or d is None:
+        c, plan = self.camp, self.plan
+        if c.status is not RUNNING or plan is None:
             return NOT_READY
         if self.callable_now is None:  # the instant is fixed for the whole step
             self.callable_now = not self.past_end() and self.open_now()
         if not self.callable_now:
             return NOT_READY
-        if c.in_flight >= d.rules.outbound_limit:
+        if c.in_flight >= plan.outbound_limit:
             return NOT_READY
-        if lines is not None and busy + d.rules.inbound_free_slots >= lines:
+        if lines is not None and busy + plan.inbound_free_slots >= lines:
             return NO_LINE
         return READY
 
@@ -133,12 +137,13 @@ class CampaignStep(Outcomes):
         on the do-not-call list are suppressed and those a rule holds are parked on the way."""
         if self.pending is not None:
             return self.pending
-        assert self.definition is not None
-        plan = self.engine.plan(self.definition)
+        plan = self.plan
+        assert self.definition is not None and plan is not None
         gate = self.engine.gate(self.definition)
+        is_blocked, account_id = self.directory.is_blocked, plan.account_id
         while (found := self.next_candidate()) is not None:
             contact, source = found
-            if self.directory.is_blocked(plan.account_id, contact.contact.phone_number):
+            if is_blocked(account_id, contact.contact.phone_number):
                 self.finalize(contact, ContactStatus.suppressed)
                 continue
             attempt = contact.attempts + 1
@@ -219,7 +224,7 @@ class CampaignStep(Outcomes):
         elif found.source == RETURNED:
             returned = self.returned()
             insort(returned, (-contact.seq,))
-            self.store.put_queue(self.campaign_id, queues.QueueName.RETURNED, returned)
+            self.store.put_queue(self.campaign_id, RETURNED_QUEUE, returned)
         else:
             self.camp.cursor = min(self.camp.cursor, contact.seq)
 
@@ -317,49 +322,46 @@ class CampaignStep(Outcomes):
         self.store.put_contact(self.scope, contact)
 
     def create_call(self, found: NextCall) -> None:
-        assert self.definition is not None
-        d = self.definition
         contact, attempt, dial, plan = found.contact, found.attempt, found.dial, found.plan
-        c = self.camp
+        row = contact.contact
+        c, account, now_us = self.camp, self.account, self.now_us
+        position = dial.alternate.position if dial.alternate else 0
+        order = contact.call_order = account.calls  # creation order across the account
         contact.attempts = attempt
         contact.phase = Phase.in_call
         contact.call_open = True
-        contact.call_order = self.account.calls  # creation order across the account
         contact.retry_due_us = None
         contact.callback_due_us = None
         del contact.dialled[attempt - 1 :]
-        contact.dialled.append(dial.alternate.position if dial.alternate else 0)
+        contact.dialled.append(position)
         del contact.orders[attempt - 1 :]
-        contact.orders.append(contact.call_order)
+        contact.orders.append(order)
         c.calls += 1
         c.in_flight += 1
-        self.account.calls += 1
-        self.account.in_flight += 1
-        deadline_us = self.now_us + plan.max_call_us
-        self.deadlines.push(
-            queues.DeadlineEntry(deadline_us, contact.call_order, contact.seq, attempt)
-        )
+        account.calls += 1
+        account.in_flight += 1
+        deadline_us = now_us + plan.max_call_us
+        # A DeadlineEntry, as the tuple it is stored as: a NamedTuple's Python-level
+        # `__new__` costs several times a tuple display, once per call.
+        self.deadlines.push((deadline_us, order, contact.seq, attempt))
         self.store.put_contact(self.scope, contact)
-        variables = call_variables(d, contact.contact, dial.alternate)
-        rules = d.rules
+        variables = call_variables(plan.variable_mapping, row, dial.alternate)
         self.out.append(
             CallCreated(
-                at_us=self.now_us,
-                call_id=call_id(self.campaign_id, contact.contact.contact_id, attempt),
-                campaign_id=self.campaign_id,
-                account_id=plan.account_id,
-                contact_id=contact.contact.contact_id,
-                attempt=attempt,
-                to=dial.to,
-                from_=found.from_,
-                alternate_position=dial.alternate.position if dial.alternate else 0,
-                agent_id=d.agent_for(contact.contact.agent_id).id,
-                variables=variables,
-                deadline_us=deadline_us,
-                voicemail_message=rules.voicemail.message_for(
-                    attempt, rules.attempts_allowed, variables
-                ),
-                predial=d.predial,
+                now_us,
+                call_id(self.campaign_id, row.contact_id, attempt),
+                self.campaign_id,
+                plan.account_id,
+                row.contact_id,
+                attempt,
+                dial.to,
+                found.from_,
+                position,
+                plan.agent_for(row.agent_id).id,
+                variables,
+                deadline_us,
+                plan.voicemail_message(attempt, variables),
+                plan.predial,
             )
         )
         if c.held:
@@ -369,12 +371,13 @@ class CampaignStep(Outcomes):
 
     def live_deadline(self) -> tuple[int, ...] | None:
         """The earliest deadline of a call still open; resolved calls' entries are dropped."""
-        while (entry := self.deadlines.peek()) is not None:
-            d = queues.DeadlineEntry(*entry)
-            contact = self.contact(d.contact_seq)
-            if contact is not None and contact.call_open and contact.call_order == d.call_order:
+        deadlines = self.deadlines
+        while (entry := deadlines.peek()) is not None:
+            deadline_us, order, seq = entry[0], entry[1], entry[2]  # a DeadlineEntry
+            contact = self.contact(seq)
+            if contact is not None and contact.call_open and contact.call_order == order:
                 return entry
-            self.deadlines.pop_due(d.deadline_us)
+            deadlines.pop_due(deadline_us)
         return None
 
     def next_wake_us(self) -> int | None:
@@ -384,16 +387,16 @@ class CampaignStep(Outcomes):
         first_deadline = self.live_deadline()
         if first_deadline is not None:
             cands.append(first_deadline[0])
-        if c.status is CampaignStatus.scheduled and c.start_at_us is not None:
+        if c.status is SCHEDULED and c.start_at_us is not None:
             cands.append(c.start_at_us)
         ends = self.ends_at_us
         if ends is not None and not c.ended and c.status not in FINAL_CAMPAIGN:
             cands.append(ends)
-        if c.status is CampaignStatus.running and self.definition is not None:
+        if c.status is RUNNING and self.plan is not None:
             first_parked = self.parked.peek()
             if first_parked is not None and first_parked[0] < END_OF_TIME_US:
                 cands.append(first_parked[0])
-            if c.in_flight < self.definition.rules.outbound_limit:
+            if c.in_flight < self.plan.outbound_limit:
                 pending_from: int | None = None
                 for first in (self.retries.peek(), self.callbacks.peek()):
                     if first is not None:

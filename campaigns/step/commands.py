@@ -137,7 +137,7 @@ class Commands(Intake):
             )
             self.reject(cmd, reason, dead_letter=True)
             return
-        self.definition = cmd.definition
+        self.set_definition(cmd.definition)
         self.store.put_definition(cmd.definition)
         c.expected = max(c.expected, cmd.expected_contacts)
         self.settle(cmd.definition.account_id)
@@ -177,7 +177,7 @@ class Commands(Intake):
         c.arrived = c.cursor = c.final = c.duplicates = c.refused = 0
         c.counts = {}
         c.held_back = {}
-        self.definition = d
+        self.set_definition(d)
         self.store.put_definition(d)
         self.join_account()
         self.set_status(CampaignStatus.draft)

@@ -46,7 +46,12 @@ class Outcomes(Commands):
             parsed = parse_call_id(self.campaign_id, o.call_id)
             seq = self.find(parsed[0]) if parsed else None
             contact = self.contact(seq) if seq is not None else None
-            if parsed is not None and contact is not None and self.hold(contact, parsed[1], o):
+            if (
+                parsed is not None
+                and contact is not None
+                and parsed[1] > contact.attempts  # else a call made: no need to ask `hold`
+                and self.hold(contact, parsed[1], o)
+            ):
                 continue
             if parsed is None or contact is None or parsed[1] > contact.attempts or parsed[1] < 1:
                 self.out.append(
@@ -144,8 +149,9 @@ class Outcomes(Commands):
                 attempt,
                 outcome.status,
                 live,
-                opt_out=outcome.opt_out,
-                callback_at_us=outcome.callback_at_us,
+                False,  # timeout
+                outcome.opt_out,
+                outcome.callback_at_us,
             )
         )
         if live:
@@ -188,7 +194,7 @@ class Outcomes(Commands):
         callback_at_us: int | None = None,
     ) -> None:
         """The call's slot and line are free; then SPEC 9's list decides for the contact."""
-        assert self.definition is not None
+        assert self.plan is not None
         contact.call_open = False
         self.camp.in_flight -= 1
         self.account.in_flight -= 1
@@ -199,7 +205,7 @@ class Outcomes(Commands):
             self.store.put_contact(self.scope, contact)
             return
         result = verdict(
-            self.definition.rules,
+            self.plan,
             status,
             contact.attempts,
             self.now_us,
@@ -209,7 +215,7 @@ class Outcomes(Commands):
         if isinstance(result, Retry):
             contact.phase = Phase.retry
             contact.retry_due_us = result.due_us
-            self.retries.push(queues.RetryEntry(result.due_us, contact.seq))
+            self.retries.push((result.due_us, contact.seq))  # a RetryEntry (see create_call)
             self.store.put_contact(self.scope, contact)
         elif isinstance(result, Callback):
             contact.callbacks += 1
