@@ -348,20 +348,20 @@ class CampaignStep(Outcomes):
         variables = call_variables(plan.variable_mapping, row, dial.alternate)
         self.out.append(
             CallCreated(
-                now_us,
-                call_id(self.campaign_id, row.contact_id, attempt),
-                self.campaign_id,
-                plan.account_id,
-                row.contact_id,
-                attempt,
-                dial.to,
-                found.from_,
-                position,
-                plan.agent_for(row.agent_id).id,
-                variables,
-                deadline_us,
-                plan.voicemail_message(attempt, variables),
-                plan.predial,
+                at_us=now_us,
+                call_id=call_id(self.campaign_id, row.contact_id, attempt),
+                campaign_id=self.campaign_id,
+                account_id=plan.account_id,
+                contact_id=row.contact_id,
+                attempt=attempt,
+                to=dial.to,
+                from_=found.from_,
+                alternate_position=position,
+                agent_id=plan.agent_for(row.agent_id).id,
+                variables=variables,
+                deadline_us=deadline_us,
+                voicemail_message=plan.voicemail_message(attempt, variables),
+                predial=plan.predial,
             )
         )
         if c.held:

@@ -149,9 +149,8 @@ class Outcomes(Commands):
                 attempt,
                 outcome.status,
                 live,
-                False,  # timeout
-                outcome.opt_out,
-                outcome.callback_at_us,
+                opt_out=outcome.opt_out,
+                callback_at_us=outcome.callback_at_us,
             )
         )
         if live:
