@@ -16,14 +16,14 @@ from streams.lease import EXIT_FENCED
 from streams.transport import watch_membership
 
 SCRIPT = """
-import time
 from streams.lease import Lease
-lease = Lease(0.2)
+now = [100.0]
+lease = Lease(0.2, clock=lambda: now[0])  # the script moves the clock: no real waiting
 lease.check()          # before the first renewal (start-up): held
 lease.renew()
 lease.check()
 print("alive", flush=True)
-time.sleep(0.5)        # a stall longer than the lease
+now[0] += 0.5          # a stall longer than the lease
 lease.check()
 print("still writing", flush=True)
 """
