@@ -29,9 +29,7 @@ ATTEMPT_LIMIT = "attempt_limit"
 
 ALL_PRESETS = tuple(p.value for p in Preset)
 # Recent-call records: a number's under the number itself (E.164: it starts with "+", so
-# the key is the number's own string, nothing made per call nor kept per number), a
-# contact's under "c" + its id.
-NUMBER_KEY = ""
+# no key is made per call nor kept per number), a contact's under "c" + its id.
 CONTACT_KEY = "c"
 
 # Times of recent calls for a record key, oldest first.
@@ -324,7 +322,7 @@ class Gate:
                 blocked = True
             if rule.limit is not None:
                 if account_times is None:
-                    account_times = account_recent(NUMBER_KEY + to)
+                    account_times = account_recent(to)
                 free = release_at(account_times, rule.limit, now_us)
                 if free is not None:
                     blocked = True
@@ -355,9 +353,9 @@ class Gate:
             if across is None:
                 times = recent(CONTACT_KEY + contact.contact_id)
             elif not across:
-                times = recent(NUMBER_KEY + to)
+                times = recent(to)
             elif account_times is None:
-                times = account_recent(NUMBER_KEY + to)
+                times = account_recent(to)
             else:
                 times = account_times
             free = _limited(limits, times, now_us)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from campaigns import queues
 from campaigns.compliance import (
     CONTACT_KEY,
-    NUMBER_KEY,
     Gate,
     Hold,
     Keep,
@@ -254,9 +253,8 @@ class CampaignStep(Outcomes):
         position = dial.alternate.position if dial.alternate else 0
         if gate.keeps:
             if gate.keep_number is not None:
-                key = NUMBER_KEY + dial.to
-                times = remember(self.recent(key), self.now_us, gate.keep_number)
-                self.store.put_recent(self.campaign_id, key, times)
+                times = remember(self.recent(dial.to), self.now_us, gate.keep_number)
+                self.store.put_recent(self.campaign_id, dial.to, times)
             if gate.keep_contact is not None:
                 key = CONTACT_KEY + contact.contact.contact_id
                 times = remember(self.recent(key), self.now_us, gate.keep_contact)
@@ -267,9 +265,8 @@ class CampaignStep(Outcomes):
             self.expiries.push(entry)
         keep = self.account_keep(dial.to)
         if keep is not None:
-            key = NUMBER_KEY + dial.to
-            times = remember(self.account_recent(key), self.now_us, keep)
-            self.store.put_recent(self.account_scope, key, times)
+            times = remember(self.account_recent(dial.to), self.now_us, keep)
+            self.store.put_recent(self.account_scope, dial.to, times)
             entry = queues.ExpiryEntry(
                 self.now_us + keep.period_us, contact.call_order, contact.seq, position
             )
@@ -289,7 +286,7 @@ class CampaignStep(Outcomes):
                 continue
             c = contact.contact
             for key, keep in (
-                (NUMBER_KEY + self.number_at(contact, position), gate.keep_number),
+                (self.number_at(contact, position), gate.keep_number),
                 (CONTACT_KEY + c.contact_id, gate.keep_contact),
             ):
                 if keep is not None and (times := self.recent(key)):
@@ -300,9 +297,8 @@ class CampaignStep(Outcomes):
                 continue
             number = self.number_at(contact, position)
             keep = self.account_keep(number)
-            key = NUMBER_KEY + number
-            if keep is not None and (times := self.account_recent(key)):
-                self.store.put_recent(self.account_scope, key, forget(times, self.now_us, keep))
+            if keep is not None and (times := self.account_recent(number)):
+                self.store.put_recent(self.account_scope, number, forget(times, self.now_us, keep))
 
     @staticmethod
     def number_at(contact: ContactState, position: int) -> str:
