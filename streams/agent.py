@@ -46,7 +46,6 @@ BATCH_MAX = 2000
 # 2.5-3.3 s under load, and the status page and /metrics waited several steps); 2,000
 # outcomes still fit.
 BATCH_BYTES_MAX = 256 * 1024
-GC_YOUNG = 10_000  # allocations between two young collections (Python's default: 700)
 COMMIT_WAITING = 16  # sealed batches that may wait for their commit before the agent waits
 # Faust names an agent after its function; the name it always had, kept explicitly.
 AGENT_NAME = "streams.app.engine"
@@ -154,10 +153,6 @@ class EngineAgent:
         # out of the collector's full passes, which otherwise stop the agent 100 ms and more.
         gc.collect()
         gc.freeze()
-        # A step makes and drops tens of thousands of short-lived objects (records, events,
-        # rows): at the default 700 allocations a young collection ran many times a step
-        # and each tenth promoted survivors towards a full pass over the row cache.
-        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         channel = aiter(stream.channel)  # subscribes this agent's queue to the topics
         queue = channel.queue
         flow = self.app.flow_control
